@@ -1,0 +1,367 @@
+"""The catalog's rules, callable without a server: videos, chunks, statuses, leases, assets.
+
+Every method takes the owner explicitly and only ever touches that owner's rows; a video of
+someone else is NOT_FOUND, never revealed. State changes that must happen once (completing an
+upload, claiming a processing job) are conditional UPDATEs whose row count says who won, so they
+stay correct with several ingest or media replicas on one database.
+"""
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import json
+import unicodedata
+from collections.abc import Callable
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
+
+from catalog_service.models import Asset, Chunk, StatusEvent, Video, utcnow
+from recorder_common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from recorder_common.ids import check_video_id, new_video_id
+
+UPLOADING, UPLOADED, PROCESSING, READY, FAILED, EXPIRED, DELETED = (
+    "UPLOADING", "UPLOADED", "PROCESSING", "READY", "FAILED", "EXPIRED", "DELETED")
+STEPS = ("ASSEMBLE", "PROBE", "REMUX", "COMPRESS", "THUMBNAIL")
+ASSET_KINDS = ("SOURCE", "ORIGINAL", "COMPRESSED", "THUMBNAIL")
+
+MAX_TITLE_CHARS = 512
+MAX_FILENAME_CHARS = 255
+MAX_CONTENT_TYPE_CHARS = 255
+MAX_LISTED_INDICES = 10_000
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+MAX_PROCESSING_ATTEMPTS = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class UploadState:
+    video_id: str
+    status: str
+    received_chunks: int
+    received_bytes: int
+    last_index: int | None
+    complete: bool
+    missing_indices: list[int] = dataclasses.field(default_factory=list)
+    stored_indices: list[int] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True)
+class ChunkRecord:
+    outcome: str  # "STORED" or "DUPLICATE"
+    state: UploadState
+    completed_upload: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class MediaInfo:
+    duration_seconds: float | None = None
+    width: int | None = None
+    height: int | None = None
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    container: str | None = None
+
+
+def _clean_text(value: str, field: str, limit: int) -> str:
+    """Client text is metadata only. Reject what would corrupt displays or logs (NUL and other
+    control characters) and what is too long; keep everything else as given."""
+    if len(value) > limit:
+        raise InvalidArgument(f"{field} is {len(value)} characters; the limit is {limit}")
+    for ch in value:
+        if unicodedata.category(ch) == "Cc":
+            raise InvalidArgument(f"{field} contains a control character (U+{ord(ch):04X})")
+    return value
+
+
+def _encode_page_token(created_at: dt.datetime, video_id: str) -> str:
+    raw = json.dumps([created_at.isoformat(), video_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_page_token(token: str) -> tuple[dt.datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        created, video_id = json.loads(raw)
+        return dt.datetime.fromisoformat(created), check_video_id(video_id)
+    except Exception as exc:  # any garbage is the caller's mistake
+        raise InvalidArgument("page_token is not a token returned by ListVideos") from exc
+
+
+class Catalog:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession],
+                 clock: Callable[[], dt.datetime] = utcnow) -> None:
+        self.sessions = sessions
+        self.clock = clock
+
+    # ---- helpers ------------------------------------------------------------------------------
+    def _event(self, video: Video, status: str, step: str | None = None, progress: float = 0.0,
+               message: str = "") -> StatusEvent:
+        return StatusEvent(video_id=video.id, status=status, step=step, progress=progress,
+                           message=message, at=self.clock())
+
+    async def _lock_owned(self, session: AsyncSession, owner_id: str, video_id: str) -> Video:
+        """Take the video's row lock for the rest of the transaction. An UPDATE as the first
+        statement locks the row on PostgreSQL and takes SQLite's write lock at once, so concurrent
+        callers for one video are serialised on both databases."""
+        check_video_id(video_id)
+        result = await session.execute(
+            update(Video).where(Video.id == video_id, Video.owner_id == owner_id)
+            .values(updated_at=self.clock()).execution_options(synchronize_session=False))
+        if result.rowcount != 1:
+            raise NotFound(f"video {video_id} not found")
+        video = (await session.execute(
+            select(Video).where(Video.id == video_id).execution_options(populate_existing=True)
+        )).scalar_one()
+        return video
+
+    async def _load(self, session: AsyncSession, owner_id: str, video_id: str) -> Video:
+        check_video_id(video_id)
+        video = (await session.execute(
+            select(Video).where(Video.id == video_id, Video.owner_id == owner_id)
+            .options(selectinload(Video.assets), selectinload(Video.events))
+            .execution_options(populate_existing=True)
+        )).scalar_one_or_none()
+        if video is None or video.status == DELETED:
+            raise NotFound(f"video {video_id} not found")
+        return video
+
+    async def _state(self, session: AsyncSession, video: Video, with_indices: bool) -> UploadState:
+        complete = video.last_index is not None and video.received_chunks == video.last_index + 1
+        stored: list[int] = []
+        missing: list[int] = []
+        if with_indices:
+            stored = list((await session.execute(
+                select(Chunk.index).where(Chunk.video_id == video.id).order_by(Chunk.index)
+            )).scalars())
+            upper = video.last_index if video.last_index is not None else (stored[-1] if stored else -1)
+            have = set(stored)
+            for i in range(upper + 1):
+                if i not in have:
+                    missing.append(i)
+                    if len(missing) >= MAX_LISTED_INDICES:
+                        break
+            stored = stored[:MAX_LISTED_INDICES]
+        return UploadState(video_id=video.id, status=video.status, received_chunks=video.received_chunks,
+                           received_bytes=video.received_bytes, last_index=video.last_index,
+                           complete=complete, missing_indices=missing, stored_indices=stored)
+
+    # ---- uploads ------------------------------------------------------------------------------
+    async def create_video(self, owner_id: str, title: str, filename: str, content_type: str,
+                           expected_size: int) -> Video:
+        title = _clean_text(title, "title", MAX_TITLE_CHARS)
+        filename = _clean_text(filename, "filename", MAX_FILENAME_CHARS)
+        content_type = _clean_text(content_type, "content_type", MAX_CONTENT_TYPE_CHARS)
+        if expected_size < 0:
+            raise InvalidArgument("expected_size_bytes must be 0 (unknown) or positive")
+        now = self.clock()
+        video = Video(id=new_video_id(), owner_id=owner_id, title=title, filename=filename,
+                      content_type=content_type or "video/webm", status=UPLOADING,
+                      expected_size=expected_size or None, received_chunks=0, received_bytes=0,
+                      progress=0.0, processing_attempts=0, created_at=now, updated_at=now)
+        async with self.sessions() as session, session.begin():
+            session.add(video)
+            session.add(self._event(video, UPLOADING, message="upload created"))
+        return await self.get_video(owner_id, video.id)
+
+    async def upload_state(self, owner_id: str, video_id: str) -> UploadState:
+        async with self.sessions() as session:
+            video = await self._load(session, owner_id, video_id)
+            return await self._state(session, video, with_indices=True)
+
+    async def record_chunk(self, owner_id: str, video_id: str, index: int, size: int, crc32c: int,
+                           is_last: bool) -> ChunkRecord:
+        if index < 0:
+            raise InvalidArgument(f"chunk index must be 0 or more, got {index}")
+        if size < 0:
+            raise InvalidArgument("size_bytes must not be negative")
+        async with self.sessions() as session, session.begin():
+            video = await self._lock_owned(session, owner_id, video_id)
+            if video.status == DELETED:
+                raise NotFound(f"video {video_id} not found")
+            existing = await session.get(Chunk, (video_id, index))
+            if existing is not None:
+                if existing.crc32c != crc32c or existing.size != size:
+                    raise AlreadyExists(
+                        f"chunk {index} of video {video_id} is already stored with different content; "
+                        "the stored chunk is kept")
+                if video.status != UPLOADING or not is_last or video.last_index == index:
+                    # A safe retry of an acknowledged chunk: nothing changes, nothing runs twice.
+                    return ChunkRecord("DUPLICATE", await self._state(session, video, False), False)
+            if video.status != UPLOADING:
+                raise FailedPrecondition(
+                    f"video {video_id} is {video.status}: it takes no new chunks")
+            if video.last_index is not None and index > video.last_index:
+                raise FailedPrecondition(
+                    f"chunk {index} is past the last chunk of this upload ({video.last_index})")
+            if is_last:
+                if video.last_index is not None and video.last_index != index:
+                    raise FailedPrecondition(
+                        f"chunk {video.last_index} was already flagged as the last one; "
+                        f"chunk {index} cannot be last too")
+                highest = (await session.execute(
+                    select(func.max(Chunk.index)).where(Chunk.video_id == video_id))).scalar()
+                if highest is not None and highest > index:
+                    raise FailedPrecondition(
+                        f"chunk {index} cannot be the last: chunk {highest} is already stored")
+                video.last_index = index
+            outcome = "DUPLICATE"
+            if existing is None:
+                session.add(Chunk(video_id=video_id, index=index, size=size, crc32c=crc32c,
+                                  created_at=self.clock()))
+                video.received_chunks += 1
+                video.received_bytes += size
+                outcome = "STORED"
+            completed = (video.last_index is not None
+                         and video.received_chunks == video.last_index + 1)
+            if completed:
+                video.status = UPLOADED
+                session.add(self._event(video, UPLOADED, message=f"{video.received_chunks} chunks, "
+                                                                 f"{video.received_bytes} bytes"))
+            await session.flush()
+            return ChunkRecord(outcome, await self._state(session, video, False), completed)
+
+    # ---- reads --------------------------------------------------------------------------------
+    async def get_video(self, owner_id: str, video_id: str) -> Video:
+        async with self.sessions() as session:
+            return await self._load(session, owner_id, video_id)
+
+    async def list_videos(self, owner_id: str, page_size: int, page_token: str) -> tuple[list[Video], str]:
+        if page_size < 0:
+            raise InvalidArgument("page_size must not be negative")
+        size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        query = (select(Video).where(Video.owner_id == owner_id, Video.status != DELETED)
+                 .options(selectinload(Video.assets))
+                 .order_by(Video.created_at.desc(), Video.id.desc()).limit(size + 1))
+        if page_token:
+            created, last_id = _decode_page_token(page_token)
+            query = query.where(or_(Video.created_at < created,
+                                    and_(Video.created_at == created, Video.id < last_id)))
+        async with self.sessions() as session:
+            videos = list((await session.execute(query)).scalars())
+        token = ""
+        if len(videos) > size:
+            videos = videos[:size]
+            token = _encode_page_token(videos[-1].created_at, videos[-1].id)
+        return videos, token
+
+    # ---- processing ---------------------------------------------------------------------------
+    async def claim_processing(self, owner_id: str, video_id: str, worker_id: str,
+                               lease_seconds: int) -> tuple[bool, Video]:
+        """Take the processing job if it is waiting (UPLOADED) or its lease has expired (the worker
+        died). Exactly one concurrent claimant wins."""
+        check_video_id(video_id)
+        now = self.clock()
+        async with self.sessions() as session, session.begin():
+            result = await session.execute(
+                update(Video)
+                .where(Video.id == video_id, Video.owner_id == owner_id,
+                       Video.processing_attempts < MAX_PROCESSING_ATTEMPTS,
+                       or_(Video.status == UPLOADED,
+                           and_(Video.status == PROCESSING, Video.lease_expires_at < now)))
+                .values(status=PROCESSING, lease_owner=worker_id,
+                        lease_expires_at=now + dt.timedelta(seconds=lease_seconds),
+                        processing_attempts=Video.processing_attempts + 1,
+                        current_step=STEPS[0], progress=0.0, error=None, error_step=None,
+                        updated_at=now)
+                .execution_options(synchronize_session=False))
+            claimed = result.rowcount == 1
+            if claimed:
+                video = (await session.execute(select(Video).where(Video.id == video_id))).scalar_one()
+                session.add(self._event(video, PROCESSING, step=STEPS[0],
+                                        message=f"attempt {video.processing_attempts} by {worker_id}"))
+        return claimed, await self.get_video(owner_id, video_id)
+
+    async def _update_leased(self, owner_id: str, video_id: str, worker_id: str, **values) -> Video:
+        check_video_id(video_id)
+        async with self.sessions() as session, session.begin():
+            result = await session.execute(
+                update(Video).where(Video.id == video_id, Video.owner_id == owner_id,
+                                    Video.status == PROCESSING, Video.lease_owner == worker_id)
+                .values(updated_at=self.clock(), **values)
+                .execution_options(synchronize_session=False))
+            if result.rowcount != 1:
+                await self._load(session, owner_id, video_id)  # NOT_FOUND if it is not there
+                raise FailedPrecondition(
+                    f"worker {worker_id} no longer holds the processing lease of video {video_id}")
+            return (await session.execute(select(Video).where(Video.id == video_id))).scalar_one()
+
+    async def report_progress(self, owner_id: str, video_id: str, worker_id: str, step: str,
+                              progress: float, lease_seconds: int) -> None:
+        if step not in STEPS:
+            raise InvalidArgument(f"unknown processing step {step!r}")
+        progress = min(max(progress, 0.0), 1.0)
+        async with self.sessions() as session, session.begin():
+            before = (await session.execute(
+                select(Video.current_step).where(Video.id == video_id))).scalar_one_or_none()
+        video = await self._update_leased(
+            owner_id, video_id, worker_id, current_step=step, progress=progress,
+            lease_expires_at=self.clock() + dt.timedelta(seconds=lease_seconds))
+        if before != step:
+            async with self.sessions() as session, session.begin():
+                session.add(self._event(video, PROCESSING, step=step, progress=progress))
+
+    async def put_asset(self, owner_id: str, video_id: str, kind: str, path: str, content_type: str,
+                        size: int) -> None:
+        if kind not in ASSET_KINDS:
+            raise InvalidArgument(f"unknown asset kind {kind!r}")
+        async with self.sessions() as session, session.begin():
+            await self._lock_owned(session, owner_id, video_id)
+            existing = (await session.execute(
+                select(Asset).where(Asset.video_id == video_id, Asset.kind == kind))).scalar_one_or_none()
+            if existing is None:
+                session.add(Asset(video_id=video_id, kind=kind, path=path, content_type=content_type,
+                                  size=size, created_at=self.clock()))
+            else:
+                existing.path, existing.content_type, existing.size = path, content_type, size
+                existing.created_at = self.clock()
+
+    async def set_media_info(self, owner_id: str, video_id: str, info: MediaInfo) -> None:
+        async with self.sessions() as session, session.begin():
+            video = await self._lock_owned(session, owner_id, video_id)
+            for field in dataclasses.fields(info):
+                value = getattr(info, field.name)
+                if value is not None:
+                    setattr(video, field.name, value)
+
+    async def finish_processing(self, owner_id: str, video_id: str, worker_id: str, status: str,
+                                error_step: str | None, error: str | None) -> Video:
+        if status not in (READY, FAILED):
+            raise InvalidArgument("processing finishes as READY or FAILED")
+        values: dict = dict(status=status, lease_owner=None, lease_expires_at=None)
+        if status == READY:
+            values.update(progress=1.0, current_step=None, error=None, error_step=None)
+        else:
+            values.update(error=(error or "processing failed")[:4000], error_step=error_step)
+        video = await self._update_leased(owner_id, video_id, worker_id, **values)
+        async with self.sessions() as session, session.begin():
+            session.add(self._event(video, status, step=error_step if status == FAILED else None,
+                                    progress=1.0 if status == READY else video.progress,
+                                    message=(error or "")[:4000]))
+        return await self.get_video(owner_id, video_id)
+
+    async def list_pending_processing(self, limit: int) -> list[tuple[str, str]]:
+        """Jobs a media worker should pick up: uploaded and waiting, or processing under a lease
+        that expired. Jobs that already died MAX_PROCESSING_ATTEMPTS times end FAILED here, so no
+        video stays in PROCESSING forever."""
+        now = self.clock()
+        async with self.sessions() as session, session.begin():
+            exhausted = list((await session.execute(
+                select(Video).where(Video.status == PROCESSING, Video.lease_expires_at < now,
+                                    Video.processing_attempts >= MAX_PROCESSING_ATTEMPTS)
+            )).scalars())
+            for video in exhausted:
+                video.status, video.error_step = FAILED, video.current_step
+                video.error = (f"processing was interrupted {video.processing_attempts} times "
+                               f"(last step {video.current_step}); retry it explicitly")
+                video.lease_owner = video.lease_expires_at = None
+                session.add(self._event(video, FAILED, step=video.current_step, message=video.error))
+            rows = (await session.execute(
+                select(Video.id, Video.owner_id)
+                .where(or_(Video.status == UPLOADED,
+                           and_(Video.status == PROCESSING, Video.lease_expires_at < now)))
+                .order_by(Video.updated_at).limit(max(1, min(limit or 100, 1000)))
+            )).all()
+        return [(row[0], row[1]) for row in rows]

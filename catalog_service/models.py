@@ -1,0 +1,101 @@
+"""Database schema (SQLAlchemy 2 typed models). Changes go through Alembic migrations."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Video(Base):
+    __tablename__ = "videos"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(512), default="")
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    content_type: Mapped[str] = mapped_column(String(255), default="")
+    status: Mapped[str] = mapped_column(String(16))
+    expected_size: Mapped[int | None] = mapped_column(BigInteger)
+    last_index: Mapped[int | None] = mapped_column(BigInteger)
+    received_chunks: Mapped[int] = mapped_column(BigInteger, default=0)
+    received_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    current_step: Mapped[str | None] = mapped_column(String(16))
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str | None] = mapped_column(Text)
+    error_step: Mapped[str | None] = mapped_column(String(16))
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    video_codec: Mapped[str | None] = mapped_column(String(32))
+    audio_codec: Mapped[str | None] = mapped_column(String(32))
+    container: Mapped[str | None] = mapped_column(String(32))
+    # The processing lease: which media worker holds the job and until when. An expired lease means
+    # the worker died, and any worker may claim the job again.
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    processing_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    chunks: Mapped[list[Chunk]] = relationship(back_populates="video", cascade="all, delete-orphan",
+                                               passive_deletes=True)
+    assets: Mapped[list[Asset]] = relationship(back_populates="video", cascade="all, delete-orphan",
+                                               passive_deletes=True, order_by="Asset.kind")
+    events: Mapped[list[StatusEvent]] = relationship(back_populates="video", cascade="all, delete-orphan",
+                                                     passive_deletes=True, order_by="StatusEvent.id")
+
+    __table_args__ = (
+        Index("ix_videos_owner_created", "owner_id", "created_at", "id"),
+        Index("ix_videos_status", "status"),
+    )
+
+
+class Chunk(Base):
+    __tablename__ = "chunks"
+
+    video_id: Mapped[str] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), primary_key=True)
+    index: Mapped[int] = mapped_column("chunk_index", BigInteger, primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    crc32c: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    video: Mapped[Video] = relationship(back_populates="chunks")
+
+
+class Asset(Base):
+    __tablename__ = "assets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    video_id: Mapped[str] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(String(512))
+    content_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    video: Mapped[Video] = relationship(back_populates="assets")
+
+    __table_args__ = (UniqueConstraint("video_id", "kind", name="uq_assets_video_kind"),)
+
+
+class StatusEvent(Base):
+    __tablename__ = "status_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    video_id: Mapped[str] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    step: Mapped[str | None] = mapped_column(String(16))
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    video: Mapped[Video] = relationship(back_populates="events")

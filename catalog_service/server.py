@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import dataclasses
+
+import grpc
+
+from catalog_service.catalog import Catalog
+from catalog_service.servicer import CatalogServicer
+from catalog_service.settings import CatalogSettings
+from recorder.v1 import catalog_pb2, catalog_pb2_grpc
+from recorder_common import serving
+
+SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
+
+
+@dataclasses.dataclass
+class CatalogDeps:
+    catalog: Catalog
+
+
+async def create_server(settings: CatalogSettings, deps: CatalogDeps) -> tuple[grpc.aio.Server, int]:
+    server = serving.new_server(max_payload_bytes=4 * 1024 * 1024)
+    catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(deps.catalog), server)
+    health = serving.add_health_and_reflection(server, [SERVICE_NAME])
+    await serving.set_serving(health, [SERVICE_NAME], True)
+    port = serving.bind(server, settings.host, settings.port)
+    return server, port

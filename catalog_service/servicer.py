@@ -1,0 +1,106 @@
+"""gRPC face of the catalog: proto <-> domain translation and error mapping only."""
+from __future__ import annotations
+
+from catalog_service import convert
+from catalog_service.catalog import Catalog, MediaInfo
+from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
+from recorder_common.identity import current_caller
+from recorder_common.rpc import maps_domain_errors
+
+
+class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    # ---- public -------------------------------------------------------------------------------
+    @maps_domain_errors
+    async def GetVideo(self, request, context):
+        video = await self.catalog.get_video(current_caller().require_user(), request.video_id)
+        return catalog_pb2.GetVideoResponse(video=convert.video_message(video))
+
+    @maps_domain_errors
+    async def ListVideos(self, request, context):
+        videos, token = await self.catalog.list_videos(
+            current_caller().require_user(), request.page_size, request.page_token)
+        return catalog_pb2.ListVideosResponse(
+            videos=[convert.video_message(v, with_history=False) for v in videos], next_page_token=token)
+
+    # ---- internal: ingest ---------------------------------------------------------------------
+    @maps_domain_errors
+    async def CreateVideo(self, request, context):
+        caller = current_caller()
+        caller.require_service()
+        video = await self.catalog.create_video(
+            caller.require_user(), request.title, request.filename, request.content_type,
+            request.expected_size_bytes)
+        return catalog_pb2.CreateVideoResponse(video=convert.video_message(video))
+
+    @maps_domain_errors
+    async def RecordChunk(self, request, context):
+        caller = current_caller()
+        caller.require_service()
+        record = await self.catalog.record_chunk(
+            caller.require_user(), request.video_id, request.index, request.size_bytes, request.crc32c,
+            request.is_last)
+        return catalog_pb2.RecordChunkResponse(
+            outcome=common_pb2.ChunkOutcome.Value(f"CHUNK_OUTCOME_{record.outcome}"),
+            state=convert.upload_state(record.state), completed_upload=record.completed_upload)
+
+    @maps_domain_errors
+    async def GetUploadState(self, request, context):
+        state = await self.catalog.upload_state(current_caller().require_user(), request.video_id)
+        return catalog_pb2.GetUploadStateResponse(state=convert.upload_state(state))
+
+    # ---- internal: media ----------------------------------------------------------------------
+    @maps_domain_errors
+    async def ClaimProcessing(self, request, context):
+        caller = current_caller()
+        caller.require_service()
+        claimed, video = await self.catalog.claim_processing(
+            caller.require_user(), request.video_id, request.worker_id, request.lease_seconds or 60)
+        return catalog_pb2.ClaimProcessingResponse(claimed=claimed, video=convert.video_message(video))
+
+    @maps_domain_errors
+    async def ReportProgress(self, request, context):
+        caller = current_caller()
+        caller.require_service()
+        await self.catalog.report_progress(
+            caller.require_user(), request.video_id, request.worker_id,
+            convert.step_name(request.step) or "", request.progress, request.lease_seconds or 60)
+        return catalog_pb2.ReportProgressResponse()
+
+    @maps_domain_errors
+    async def PutAsset(self, request, context):
+        caller = current_caller()
+        caller.require_service()
+        await self.catalog.put_asset(
+            caller.require_user(), request.video_id, convert.asset_kind_name(request.kind),
+            request.path, request.content_type, request.size_bytes)
+        return catalog_pb2.PutAssetResponse()
+
+    @maps_domain_errors
+    async def SetMediaInfo(self, request, context):
+        caller = current_caller()
+        caller.require_service()
+        m = request.media
+        await self.catalog.set_media_info(caller.require_user(), request.video_id, MediaInfo(
+            duration_seconds=m.duration_seconds or None, width=m.width or None, height=m.height or None,
+            video_codec=m.video_codec or None, audio_codec=m.audio_codec or None,
+            container=m.container or None))
+        return catalog_pb2.SetMediaInfoResponse()
+
+    @maps_domain_errors
+    async def FinishProcessing(self, request, context):
+        caller = current_caller()
+        caller.require_service()
+        video = await self.catalog.finish_processing(
+            caller.require_user(), request.video_id, request.worker_id,
+            convert.status_name(request.status), convert.step_name(request.error_step), request.error)
+        return catalog_pb2.FinishProcessingResponse(video=convert.video_message(video))
+
+    @maps_domain_errors
+    async def ListPendingProcessing(self, request, context):
+        current_caller().require_service()
+        rows = await self.catalog.list_pending_processing(request.limit)
+        return catalog_pb2.ListPendingProcessingResponse(
+            videos=[catalog_pb2.PendingVideo(video_id=v, owner_id=o) for v, o in rows])

@@ -1,0 +1,196 @@
+from recorder.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class GetVideoRequest(_message.Message):
+    __slots__ = ("video_id",)
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    def __init__(self, video_id: _Optional[str] = ...) -> None: ...
+
+class GetVideoResponse(_message.Message):
+    __slots__ = ("video",)
+    VIDEO_FIELD_NUMBER: _ClassVar[int]
+    video: _common_pb2.Video
+    def __init__(self, video: _Optional[_Union[_common_pb2.Video, _Mapping]] = ...) -> None: ...
+
+class ListVideosRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListVideosResponse(_message.Message):
+    __slots__ = ("videos", "next_page_token")
+    VIDEOS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    videos: _containers.RepeatedCompositeFieldContainer[_common_pb2.Video]
+    next_page_token: str
+    def __init__(self, videos: _Optional[_Iterable[_Union[_common_pb2.Video, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class CreateVideoRequest(_message.Message):
+    __slots__ = ("title", "filename", "content_type", "expected_size_bytes")
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    FILENAME_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    title: str
+    filename: str
+    content_type: str
+    expected_size_bytes: int
+    def __init__(self, title: _Optional[str] = ..., filename: _Optional[str] = ..., content_type: _Optional[str] = ..., expected_size_bytes: _Optional[int] = ...) -> None: ...
+
+class CreateVideoResponse(_message.Message):
+    __slots__ = ("video",)
+    VIDEO_FIELD_NUMBER: _ClassVar[int]
+    video: _common_pb2.Video
+    def __init__(self, video: _Optional[_Union[_common_pb2.Video, _Mapping]] = ...) -> None: ...
+
+class RecordChunkRequest(_message.Message):
+    __slots__ = ("video_id", "index", "size_bytes", "crc32c", "is_last")
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CRC32C_FIELD_NUMBER: _ClassVar[int]
+    IS_LAST_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    index: int
+    size_bytes: int
+    crc32c: int
+    is_last: bool
+    def __init__(self, video_id: _Optional[str] = ..., index: _Optional[int] = ..., size_bytes: _Optional[int] = ..., crc32c: _Optional[int] = ..., is_last: _Optional[bool] = ...) -> None: ...
+
+class RecordChunkResponse(_message.Message):
+    __slots__ = ("outcome", "state", "completed_upload")
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_UPLOAD_FIELD_NUMBER: _ClassVar[int]
+    outcome: _common_pb2.ChunkOutcome
+    state: _common_pb2.UploadState
+    completed_upload: bool
+    def __init__(self, outcome: _Optional[_Union[_common_pb2.ChunkOutcome, str]] = ..., state: _Optional[_Union[_common_pb2.UploadState, _Mapping]] = ..., completed_upload: _Optional[bool] = ...) -> None: ...
+
+class GetUploadStateRequest(_message.Message):
+    __slots__ = ("video_id",)
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    def __init__(self, video_id: _Optional[str] = ...) -> None: ...
+
+class GetUploadStateResponse(_message.Message):
+    __slots__ = ("state",)
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    state: _common_pb2.UploadState
+    def __init__(self, state: _Optional[_Union[_common_pb2.UploadState, _Mapping]] = ...) -> None: ...
+
+class ClaimProcessingRequest(_message.Message):
+    __slots__ = ("video_id", "worker_id", "lease_seconds")
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    LEASE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    worker_id: str
+    lease_seconds: int
+    def __init__(self, video_id: _Optional[str] = ..., worker_id: _Optional[str] = ..., lease_seconds: _Optional[int] = ...) -> None: ...
+
+class ClaimProcessingResponse(_message.Message):
+    __slots__ = ("claimed", "video")
+    CLAIMED_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_FIELD_NUMBER: _ClassVar[int]
+    claimed: bool
+    video: _common_pb2.Video
+    def __init__(self, claimed: _Optional[bool] = ..., video: _Optional[_Union[_common_pb2.Video, _Mapping]] = ...) -> None: ...
+
+class ReportProgressRequest(_message.Message):
+    __slots__ = ("video_id", "worker_id", "step", "progress", "lease_seconds")
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    LEASE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    worker_id: str
+    step: _common_pb2.ProcessingStep
+    progress: float
+    lease_seconds: int
+    def __init__(self, video_id: _Optional[str] = ..., worker_id: _Optional[str] = ..., step: _Optional[_Union[_common_pb2.ProcessingStep, str]] = ..., progress: _Optional[float] = ..., lease_seconds: _Optional[int] = ...) -> None: ...
+
+class ReportProgressResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PutAssetRequest(_message.Message):
+    __slots__ = ("video_id", "kind", "content_type", "size_bytes", "path")
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    kind: _common_pb2.AssetKind
+    content_type: str
+    size_bytes: int
+    path: str
+    def __init__(self, video_id: _Optional[str] = ..., kind: _Optional[_Union[_common_pb2.AssetKind, str]] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., path: _Optional[str] = ...) -> None: ...
+
+class PutAssetResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SetMediaInfoRequest(_message.Message):
+    __slots__ = ("video_id", "media")
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    media: _common_pb2.MediaInfo
+    def __init__(self, video_id: _Optional[str] = ..., media: _Optional[_Union[_common_pb2.MediaInfo, _Mapping]] = ...) -> None: ...
+
+class SetMediaInfoResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class FinishProcessingRequest(_message.Message):
+    __slots__ = ("video_id", "worker_id", "status", "error_step", "error")
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_STEP_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    worker_id: str
+    status: _common_pb2.VideoStatus
+    error_step: _common_pb2.ProcessingStep
+    error: str
+    def __init__(self, video_id: _Optional[str] = ..., worker_id: _Optional[str] = ..., status: _Optional[_Union[_common_pb2.VideoStatus, str]] = ..., error_step: _Optional[_Union[_common_pb2.ProcessingStep, str]] = ..., error: _Optional[str] = ...) -> None: ...
+
+class FinishProcessingResponse(_message.Message):
+    __slots__ = ("video",)
+    VIDEO_FIELD_NUMBER: _ClassVar[int]
+    video: _common_pb2.Video
+    def __init__(self, video: _Optional[_Union[_common_pb2.Video, _Mapping]] = ...) -> None: ...
+
+class ListPendingProcessingRequest(_message.Message):
+    __slots__ = ("limit",)
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    def __init__(self, limit: _Optional[int] = ...) -> None: ...
+
+class PendingVideo(_message.Message):
+    __slots__ = ("video_id", "owner_id")
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    OWNER_ID_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    owner_id: str
+    def __init__(self, video_id: _Optional[str] = ..., owner_id: _Optional[str] = ...) -> None: ...
+
+class ListPendingProcessingResponse(_message.Message):
+    __slots__ = ("videos",)
+    VIDEOS_FIELD_NUMBER: _ClassVar[int]
+    videos: _containers.RepeatedCompositeFieldContainer[PendingVideo]
+    def __init__(self, videos: _Optional[_Iterable[_Union[PendingVideo, _Mapping]]] = ...) -> None: ...

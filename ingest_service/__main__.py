@@ -1,0 +1,31 @@
+"""python -m ingest_service: serve the upload engine (settings from the environment)."""
+from __future__ import annotations
+
+import asyncio
+import os
+
+from ingest_service.server import IngestDeps, create_server
+from ingest_service.settings import IngestSettings
+from ingest_service.wiring import build_engine
+from recorder_common.logs import configure_logging
+from recorder_common.serving import run_until_terminated
+
+
+async def serve(settings: IngestSettings) -> None:
+    engine, channels = build_engine(settings)
+    server, port = await create_server(settings, IngestDeps(engine))
+    try:
+        await run_until_terminated(server, "ingest", port)
+    finally:
+        for channel in channels:
+            await channel.close()
+
+
+def main() -> None:
+    settings = IngestSettings.from_env(os.environ)
+    configure_logging("ingest", settings.log_level)
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()

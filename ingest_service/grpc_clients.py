@@ -1,0 +1,59 @@
+"""Adapters from the engine's ports to the catalog and media services over gRPC.
+
+Every call has a deadline and carries the end user it acts for plus our service identity.
+"""
+from __future__ import annotations
+
+import grpc
+
+from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, media_pb2, media_pb2_grpc
+from recorder_common.errors import from_rpc_error
+from recorder_common.identity import REQUEST_ID_HEADER, SERVICE_HEADER, USER_HEADER, request_id
+
+SERVICE = "ingest"
+
+
+def _metadata(owner_id: str) -> tuple[tuple[str, str], ...]:
+    return ((SERVICE_HEADER, SERVICE), (USER_HEADER, owner_id), (REQUEST_ID_HEADER, request_id.get()))
+
+
+class CatalogClient:
+    def __init__(self, channel: grpc.aio.Channel, deadline_seconds: float) -> None:
+        self.stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+        self.deadline = deadline_seconds
+
+    async def _call(self, method, request, owner_id: str):
+        try:
+            return await method(request, timeout=self.deadline, metadata=_metadata(owner_id))
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, "catalog") from exc
+
+    async def create_video(self, owner_id: str, title: str, filename: str, content_type: str,
+                           expected_size: int) -> str:
+        response = await self._call(self.stub.CreateVideo, catalog_pb2.CreateVideoRequest(
+            title=title, filename=filename, content_type=content_type,
+            expected_size_bytes=expected_size), owner_id)
+        return response.video.video_id
+
+    async def upload_state(self, owner_id: str, video_id: str) -> common_pb2.UploadState:
+        response = await self._call(self.stub.GetUploadState,
+                                    catalog_pb2.GetUploadStateRequest(video_id=video_id), owner_id)
+        return response.state
+
+    async def record_chunk(self, owner_id: str, video_id: str, index: int, size: int, crc32c: int,
+                           is_last: bool) -> catalog_pb2.RecordChunkResponse:
+        return await self._call(self.stub.RecordChunk, catalog_pb2.RecordChunkRequest(
+            video_id=video_id, index=index, size_bytes=size, crc32c=crc32c, is_last=is_last), owner_id)
+
+
+class MediaClient:
+    def __init__(self, channel: grpc.aio.Channel, deadline_seconds: float) -> None:
+        self.stub = media_pb2_grpc.MediaServiceStub(channel)
+        self.deadline = deadline_seconds
+
+    async def process(self, owner_id: str, video_id: str) -> None:
+        try:
+            await self.stub.ProcessVideo(media_pb2.ProcessVideoRequest(video_id=video_id),
+                                         timeout=self.deadline, metadata=_metadata(owner_id))
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, "media") from exc

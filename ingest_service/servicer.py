@@ -1,0 +1,76 @@
+"""gRPC face of the upload engine: proto <-> domain translation and error mapping only."""
+from __future__ import annotations
+
+from ingest_service.engine import IncomingChunk, UploadEngine
+from recorder.v1 import common_pb2, ingest_pb2, ingest_pb2_grpc
+from recorder_common.errors import InvalidArgument
+from recorder_common.identity import current_caller
+from recorder_common.rpc import maps_domain_errors
+
+
+def incoming(chunk: ingest_pb2.Chunk) -> IncomingChunk:
+    which = chunk.WhichOneof("checksum")
+    return IncomingChunk(
+        index=chunk.index, data=chunk.data, is_last=chunk.is_last,
+        crc32c=chunk.crc32c if which == "crc32c" else None,
+        sha256=chunk.sha256 if which == "sha256" else None)
+
+
+def ack_message(ack) -> ingest_pb2.ChunkAck:
+    return ingest_pb2.ChunkAck(index=ack.index, outcome=ack.outcome, state=ack.state)
+
+
+class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
+    def __init__(self, engine: UploadEngine) -> None:
+        self.engine = engine
+
+    @maps_domain_errors
+    async def CreateUpload(self, request, context):
+        video_id = await self.engine.create_upload(
+            current_caller().require_user(), request.title, request.filename, request.content_type,
+            request.expected_size_bytes)
+        return ingest_pb2.CreateUploadResponse(
+            video_id=video_id, max_chunk_bytes=self.engine.limits.max_chunk_bytes)
+
+    @maps_domain_errors
+    async def PutChunk(self, request, context):
+        if not request.HasField("chunk"):
+            raise InvalidArgument("PutChunk needs a chunk")
+        ack = await self.engine.put_chunk(current_caller().require_user(), request.video_id,
+                                          incoming(request.chunk))
+        return ingest_pb2.PutChunkResponse(ack=ack_message(ack))
+
+    @maps_domain_errors
+    async def GetUploadState(self, request, context):
+        state = await self.engine.upload_state(current_caller().require_user(), request.video_id)
+        return ingest_pb2.GetIngestUploadStateResponse(state=state)
+
+    @maps_domain_errors
+    async def Upload(self, request_iterator, context):
+        owner = current_caller().require_user()
+        video_id = ""
+        duplicates = 0
+        async for message in request_iterator:
+            kind = message.WhichOneof("message")
+            if not video_id:
+                if kind != "header":
+                    raise InvalidArgument("the first message of Upload must be a header "
+                                          "(create a new upload or resume one)")
+                header = message.header
+                if header.WhichOneof("target") == "create":
+                    c = header.create
+                    video_id = await self.engine.create_upload(
+                        owner, c.title, c.filename, c.content_type, c.expected_size_bytes)
+                elif header.WhichOneof("target") == "resume_video_id":
+                    video_id = (await self.engine.upload_state(owner, header.resume_video_id)).video_id
+                else:
+                    raise InvalidArgument("the header must either create an upload or name one to resume")
+                continue
+            if kind != "chunk":
+                raise InvalidArgument("only the first message of Upload may be a header")
+            ack = await self.engine.put_chunk(owner, video_id, incoming(message.chunk))
+            duplicates += ack.outcome == common_pb2.CHUNK_OUTCOME_DUPLICATE
+        if not video_id:
+            raise InvalidArgument("Upload received no messages: send a header, then chunks")
+        state = await self.engine.upload_state(owner, video_id)
+        return ingest_pb2.UploadResponse(video_id=video_id, state=state, duplicate_chunks=duplicates)

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+MiB = 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class UploadLimits:
+    max_chunk_bytes: int = 8 * MiB
+    max_chunks: int = 100_000
+    max_upload_bytes: int = 20 * 1024 * MiB
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestSettings:
+    storage_root: str = "./data/storage"
+    host: str = "127.0.0.1"
+    port: int = 50063
+    catalog_target: str = "127.0.0.1:50061"
+    media_target: str = "127.0.0.1:50062"
+    catalog_deadline_seconds: float = 10.0
+    media_deadline_seconds: float = 5.0
+    limits: UploadLimits = UploadLimits()
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "IngestSettings":
+        return cls(
+            storage_root=env.get("STORAGE_ROOT", cls.storage_root),
+            host=env.get("INGEST_HOST", cls.host),
+            port=int(env.get("INGEST_PORT", cls.port)),
+            catalog_target=env.get("CATALOG_TARGET", cls.catalog_target),
+            media_target=env.get("MEDIA_TARGET", cls.media_target),
+            catalog_deadline_seconds=float(env.get("CATALOG_DEADLINE_SECONDS", cls.catalog_deadline_seconds)),
+            media_deadline_seconds=float(env.get("MEDIA_DEADLINE_SECONDS", cls.media_deadline_seconds)),
+            limits=UploadLimits(
+                max_chunk_bytes=int(env.get("MAX_CHUNK_BYTES", UploadLimits.max_chunk_bytes)),
+                max_chunks=int(env.get("MAX_CHUNKS_PER_UPLOAD", UploadLimits.max_chunks)),
+                max_upload_bytes=int(env.get("MAX_UPLOAD_BYTES", UploadLimits.max_upload_bytes)),
+            ),
+            log_level=env.get("LOG_LEVEL", cls.log_level),
+        )

@@ -1,0 +1,31 @@
+"""python -m media_service: serve the media worker (settings from the environment)."""
+from __future__ import annotations
+
+import asyncio
+import os
+
+from media_service.server import MediaDeps, create_server
+from media_service.settings import MediaSettings
+from media_service.wiring import build_worker
+from recorder_common.logs import configure_logging
+from recorder_common.serving import run_until_terminated
+
+
+async def serve(settings: MediaSettings) -> None:
+    worker, channel = build_worker(settings)
+    server, port = await create_server(settings, MediaDeps(worker))
+    await worker.start()
+    try:
+        await run_until_terminated(server, "media", port, on_stop=worker.stop)
+    finally:
+        await channel.close()
+
+
+def main() -> None:
+    settings = MediaSettings.from_env(os.environ)
+    configure_logging("media", settings.log_level)
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""The media service's calls to the catalog: every call has a deadline and names the owner."""
+from __future__ import annotations
+
+import grpc
+
+from media_service.pipeline import MediaFacts
+from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
+from recorder_common.errors import from_rpc_error
+from recorder_common.identity import REQUEST_ID_HEADER, SERVICE_HEADER, USER_HEADER, request_id
+
+SERVICE = "media"
+
+
+class MediaCatalogClient:
+    def __init__(self, channel: grpc.aio.Channel, deadline_seconds: float) -> None:
+        self.stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+        self.deadline = deadline_seconds
+
+    async def _call(self, method, request, owner_id: str | None):
+        metadata = [(SERVICE_HEADER, SERVICE), (REQUEST_ID_HEADER, request_id.get())]
+        if owner_id is not None:
+            metadata.append((USER_HEADER, owner_id))
+        try:
+            return await method(request, timeout=self.deadline, metadata=tuple(metadata))
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, "catalog") from exc
+
+    async def claim(self, owner_id: str, video_id: str, worker_id: str,
+                    lease_seconds: int) -> catalog_pb2.ClaimProcessingResponse:
+        return await self._call(self.stub.ClaimProcessing, catalog_pb2.ClaimProcessingRequest(
+            video_id=video_id, worker_id=worker_id, lease_seconds=lease_seconds), owner_id)
+
+    async def report_progress(self, owner_id: str, video_id: str, worker_id: str, step: str,
+                              progress: float, lease_seconds: int) -> None:
+        await self._call(self.stub.ReportProgress, catalog_pb2.ReportProgressRequest(
+            video_id=video_id, worker_id=worker_id,
+            step=common_pb2.ProcessingStep.Value(f"PROCESSING_STEP_{step}"),
+            progress=progress, lease_seconds=lease_seconds), owner_id)
+
+    async def put_asset(self, owner_id: str, video_id: str, kind: str, path: str, content_type: str,
+                        size: int) -> None:
+        await self._call(self.stub.PutAsset, catalog_pb2.PutAssetRequest(
+            video_id=video_id, kind=common_pb2.AssetKind.Value(f"ASSET_KIND_{kind}"), path=path,
+            content_type=content_type, size_bytes=size), owner_id)
+
+    async def set_media_info(self, owner_id: str, video_id: str, facts: MediaFacts) -> None:
+        await self._call(self.stub.SetMediaInfo, catalog_pb2.SetMediaInfoRequest(
+            video_id=video_id, media=common_pb2.MediaInfo(
+                duration_seconds=facts.duration_seconds or 0.0, width=facts.width or 0,
+                height=facts.height or 0, video_codec=facts.video_codec or "",
+                audio_codec=facts.audio_codec or "", container=facts.container or "")), owner_id)
+
+    async def finish(self, owner_id: str, video_id: str, worker_id: str, ready: bool,
+                     error_step: str | None = None, error: str = "") -> None:
+        await self._call(self.stub.FinishProcessing, catalog_pb2.FinishProcessingRequest(
+            video_id=video_id, worker_id=worker_id,
+            status=common_pb2.VIDEO_STATUS_READY if ready else common_pb2.VIDEO_STATUS_FAILED,
+            error_step=common_pb2.ProcessingStep.Value(f"PROCESSING_STEP_{error_step}") if error_step else 0,
+            error=error), owner_id)
+
+    async def list_pending(self, limit: int) -> list[tuple[str, str]]:
+        response = await self._call(self.stub.ListPendingProcessing,
+                                    catalog_pb2.ListPendingProcessingRequest(limit=limit), None)
+        return [(v.video_id, v.owner_id) for v in response.videos]

@@ -1,0 +1,67 @@
+"""Runs ffmpeg as an asyncio subprocess with a timeout, turning -progress output into callbacks."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+from media_service.probe import parse_progress_seconds
+
+log = logging.getLogger("recorder.media.ffmpeg")
+
+STDERR_TAIL_CHARS = 2000
+
+
+class FfmpegFailed(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _summarise(stderr: str) -> str:
+    lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip()]
+    return " | ".join(lines[-4:])[-STDERR_TAIL_CHARS:] or "no error output"
+
+
+async def run_ffmpeg(args: Sequence[str], timeout: float,
+                     on_progress: Callable[[float], None] | None = None,
+                     check: bool = True) -> tuple[int, str]:
+    """Run to completion; returns (exit code, stderr). With check, a non-zero exit raises
+    FfmpegFailed with the last lines of ffmpeg's own message. A run past the timeout is killed."""
+    log.debug("running %s", " ".join(args))
+    process = await asyncio.create_subprocess_exec(
+        *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+
+    async def read_progress() -> None:
+        assert process.stdout is not None
+        async for raw in process.stdout:
+            seconds = parse_progress_seconds(raw.decode(errors="replace"))
+            if seconds is not None and on_progress is not None:
+                on_progress(seconds)
+
+    async def read_stderr() -> bytes:
+        assert process.stderr is not None
+        # Bounded: keep only the tail so a chatty ffmpeg cannot grow our memory.
+        tail = bytearray()
+        async for raw in process.stderr:
+            tail += raw
+            if len(tail) > 64 * 1024:
+                del tail[: len(tail) - 32 * 1024]
+        return bytes(tail)
+
+    try:
+        _, stderr, code = await asyncio.wait_for(
+            asyncio.gather(read_progress(), read_stderr(), process.wait()), timeout)
+    except asyncio.TimeoutError:
+        process.kill()
+        await process.wait()
+        raise FfmpegFailed(f"ffmpeg did not finish within {timeout:.0f} s and was stopped")
+    except asyncio.CancelledError:
+        process.kill()
+        await process.wait()
+        raise
+    text = stderr.decode(errors="replace")
+    if check and code != 0:
+        raise FfmpegFailed(_summarise(text))
+    return code, text

@@ -1,0 +1,257 @@
+"""recorder: upload a screen recording in chunks and look at your videos.
+
+  recorder upload FILE [--chunk-size 1MiB] [--title T] [--resume VIDEO_ID] [--no-wait]
+  recorder videos [--page-size N]
+  recorder show VIDEO_ID
+
+The successor of the seed's test_blob.py. Uploads stream the file over one client-streaming RPC;
+after a dropped connection or a restart of the service it asks which chunks are stored and sends
+only the rest, with backoff. Settings come from the environment (RECORDER_INGEST, RECORDER_CATALOG,
+RECORDER_USER) or the flags.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import pathlib
+import re
+import sys
+import time
+
+import google_crc32c
+import grpc
+from google.protobuf.json_format import MessageToDict
+
+from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2, ingest_pb2_grpc
+from recorder_cli.progress import ProgressBar
+from recorder_common.identity import USER_HEADER
+from recorder_common.serving import message_options
+
+RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+FINAL = {common_pb2.VIDEO_STATUS_READY, common_pb2.VIDEO_STATUS_FAILED,
+         common_pb2.VIDEO_STATUS_EXPIRED, common_pb2.VIDEO_STATUS_DELETED}
+UNARY_DEADLINE_SECONDS = 15.0
+
+
+@dataclasses.dataclass(frozen=True)
+class CliSettings:
+    ingest: str = "127.0.0.1:50063"
+    catalog: str = "127.0.0.1:50061"
+    user: str = "dev-user"
+
+    @classmethod
+    def from_env(cls, env) -> "CliSettings":
+        return cls(ingest=env.get("RECORDER_INGEST", cls.ingest),
+                   catalog=env.get("RECORDER_CATALOG", cls.catalog),
+                   user=env.get("RECORDER_USER", cls.user))
+
+
+def parse_size(text: str) -> int:
+    match = re.fullmatch(r"\s*(\d+)\s*(B|KiB|MiB|GiB|K|M|G|KB|MB|GB)?\s*", text, re.I)
+    if not match:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 1MiB, 512KiB or 1048576)")
+    number, unit = int(match.group(1)), (match.group(2) or "B").lower()
+    factor = {"b": 1, "k": 1024, "kib": 1024, "kb": 1024, "m": 1024**2, "mib": 1024**2, "mb": 1024**2,
+              "g": 1024**3, "gib": 1024**3, "gb": 1024**3}[unit]
+    if number * factor <= 0:
+        raise argparse.ArgumentTypeError("the chunk size must be positive")
+    return number * factor
+
+
+def content_type_for(path: pathlib.Path) -> str:
+    return {".webm": "video/webm", ".mp4": "video/mp4", ".mkv": "video/x-matroska"}.get(
+        path.suffix.lower(), "application/octet-stream")
+
+
+def status_name(value: int) -> str:
+    return common_pb2.VideoStatus.Name(value).removeprefix("VIDEO_STATUS_")
+
+
+def step_name(value: int) -> str:
+    return common_pb2.ProcessingStep.Name(value).removeprefix("PROCESSING_STEP_")
+
+
+class Client:
+    def __init__(self, settings: CliSettings, chunk_size: int = 1024 * 1024) -> None:
+        options = message_options(max(chunk_size, 4 * 1024 * 1024))
+        self.ingest_channel = grpc.aio.insecure_channel(settings.ingest, options=options)
+        self.catalog_channel = grpc.aio.insecure_channel(settings.catalog, options=options)
+        self.ingest = ingest_pb2_grpc.IngestServiceStub(self.ingest_channel)
+        self.catalog = catalog_pb2_grpc.CatalogServiceStub(self.catalog_channel)
+        self.metadata = ((USER_HEADER, settings.user),)
+
+    async def close(self) -> None:
+        await self.ingest_channel.close()
+        await self.catalog_channel.close()
+
+
+def chunk_count(size: int, chunk_size: int) -> int:
+    return max(1, -(-size // chunk_size))
+
+
+def read_chunk(path: pathlib.Path, index: int, chunk_size: int) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(index * chunk_size)
+        return f.read(chunk_size)
+
+
+async def upload(client: Client, path: pathlib.Path, chunk_size: int, title: str,
+                 resume: str | None, max_attempts: int = 8, out=sys.stdout) -> str:
+    size = path.stat().st_size
+    total = chunk_count(size, chunk_size)
+    if resume:
+        video_id = resume
+    else:
+        created = await client.ingest.CreateUpload(ingest_pb2.CreateUploadRequest(
+            title=title or path.stem, filename=path.name, content_type=content_type_for(path),
+            expected_size_bytes=size), timeout=UNARY_DEADLINE_SECONDS, metadata=client.metadata)
+        video_id = created.video_id
+    print(f"video {video_id}", file=out, flush=True)
+    bar = ProgressBar(size)
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            state = (await client.ingest.GetUploadState(
+                ingest_pb2.GetIngestUploadStateRequest(video_id=video_id),
+                timeout=UNARY_DEADLINE_SECONDS, metadata=client.metadata)).state
+            stored = set(state.stored_indices)
+            if state.complete or state.status != common_pb2.VIDEO_STATUS_UPLOADING:
+                bar.update(size)
+                break
+            todo = [i for i in range(total) if i not in stored]
+            sent = sum(min(chunk_size, size - i * chunk_size) for i in stored if i < total)
+            bar.update(sent, force=True)
+
+            async def messages():
+                nonlocal sent
+                yield ingest_pb2.UploadRequest(header=ingest_pb2.UploadHeader(resume_video_id=video_id))
+                for index in todo:
+                    data = await asyncio.to_thread(read_chunk, path, index, chunk_size)
+                    yield ingest_pb2.UploadRequest(chunk=ingest_pb2.Chunk(
+                        index=index, data=data, crc32c=google_crc32c.value(data),
+                        is_last=index == total - 1))
+                    sent += len(data)
+                    bar.update(sent)
+
+            # Generous, but bounded: a stalled connection must not hang the CLI forever.
+            deadline = 60.0 + (size - sent) / (256 * 1024)
+            response = await client.ingest.Upload(messages(), timeout=deadline, metadata=client.metadata)
+            bar.update(size)
+            if response.state.complete:
+                break
+            raise RuntimeError(f"upload ended incomplete; missing chunks {list(response.state.missing_indices)[:20]}")
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in RETRYABLE or attempt >= max_attempts:
+                bar.close()
+                raise
+            delay = min(0.5 * 2 ** (attempt - 1), 10.0)
+            print(f"\n{exc.code().name}: {exc.details()}; resuming in {delay:.1f} s "
+                  f"(attempt {attempt + 1}/{max_attempts})", file=sys.stderr, flush=True)
+            await asyncio.sleep(delay)
+    bar.close()
+    return video_id
+
+
+async def follow(client: Client, video_id: str, timeout: float, out=sys.stdout) -> common_pb2.Video:
+    """Print status changes and step progress until the video is READY or FAILED."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        video = (await client.catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=video_id),
+                                                timeout=UNARY_DEADLINE_SECONDS, metadata=client.metadata)).video
+        line = status_name(video.status)
+        if video.status == common_pb2.VIDEO_STATUS_PROCESSING and video.current_step:
+            line += f" {step_name(video.current_step)} {video.progress * 100:.0f}%"
+        if line != last:
+            print(line, file=out, flush=True)
+            last = line
+        if video.status in FINAL:
+            return video
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"video {video_id} is still {status_name(video.status)} after {timeout:.0f} s")
+        await asyncio.sleep(0.5)
+
+
+def describe(video: common_pb2.Video) -> str:
+    data = MessageToDict(video, preserving_proto_field_name=True)
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+async def run(args: argparse.Namespace, settings: CliSettings) -> int:
+    client = Client(settings, getattr(args, "chunk_size", 1024 * 1024))
+    try:
+        if args.command == "upload":
+            path = pathlib.Path(args.file)
+            if not path.is_file():
+                print(f"no such file: {path}", file=sys.stderr)
+                return 2
+            video_id = await upload(client, path, args.chunk_size, args.title, args.resume)
+            if args.no_wait:
+                return 0
+            video = await follow(client, video_id, args.wait_timeout)
+            if video.status == common_pb2.VIDEO_STATUS_FAILED:
+                print(f"failed at {step_name(video.error_step)}: {video.error}", file=sys.stderr)
+                return 1
+            print(describe(video))
+            return 0
+        if args.command == "videos":
+            token = ""
+            while True:
+                page = await client.catalog.ListVideos(
+                    catalog_pb2.ListVideosRequest(page_size=args.page_size, page_token=token),
+                    timeout=UNARY_DEADLINE_SECONDS, metadata=client.metadata)
+                for v in page.videos:
+                    print(f"{v.video_id}  {status_name(v.status):<10}  {v.media.duration_seconds:7.1f}s  "
+                          f"{v.received_bytes:>12}  {v.title}")
+                token = page.next_page_token
+                if not token or not args.all:
+                    return 0
+        if args.command == "show":
+            video = (await client.catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=args.video_id),
+                                                    timeout=UNARY_DEADLINE_SECONDS,
+                                                    metadata=client.metadata)).video
+            print(describe(video))
+            return 0
+        return 2
+    except grpc.aio.AioRpcError as exc:
+        print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        return 1
+    finally:
+        await client.close()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="recorder", description=__doc__.splitlines()[0])
+    parser.add_argument("--ingest", help="ingest service address (env RECORDER_INGEST)")
+    parser.add_argument("--catalog", help="catalog service address (env RECORDER_CATALOG)")
+    parser.add_argument("--user", help="development identity (env RECORDER_USER)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("upload", help="upload a recording and follow it to READY")
+    up.add_argument("file")
+    up.add_argument("--chunk-size", type=parse_size, default=1024 * 1024)
+    up.add_argument("--title", default="")
+    up.add_argument("--resume", metavar="VIDEO_ID", help="continue an earlier upload of this file")
+    up.add_argument("--no-wait", action="store_true", help="return once the bytes are stored")
+    up.add_argument("--wait-timeout", type=float, default=1800.0)
+    ls = commands.add_parser("videos", help="list your videos, newest first")
+    ls.add_argument("--page-size", type=int, default=20)
+    ls.add_argument("--all", action="store_true", help="follow every page")
+    show = commands.add_parser("show", help="print one video as JSON")
+    show.add_argument("video_id")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    base = CliSettings.from_env(os.environ)
+    settings = CliSettings(ingest=args.ingest or base.ingest, catalog=args.catalog or base.catalog,
+                           user=args.user or base.user)
+    return asyncio.run(run(args, settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Server scaffolding shared by every service: health, reflection, message limits, SIGTERM."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Iterable
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from recorder_common.identity import IdentityInterceptor
+
+log = logging.getLogger("recorder.serving")
+
+# Headroom over the largest payload for the rest of the message and gRPC framing.
+MESSAGE_OVERHEAD_BYTES = 64 * 1024
+
+
+def message_options(max_payload_bytes: int) -> list[tuple[str, int]]:
+    limit = max_payload_bytes + MESSAGE_OVERHEAD_BYTES
+    return [
+        ("grpc.max_receive_message_length", limit),
+        ("grpc.max_send_message_length", limit),
+    ]
+
+
+def new_server(max_payload_bytes: int) -> grpc.aio.Server:
+    return grpc.aio.server(
+        interceptors=[IdentityInterceptor()],
+        options=message_options(max_payload_bytes),
+    )
+
+
+def add_health_and_reflection(server: grpc.aio.Server, service_names: Iterable[str]) -> health.HealthServicer:
+    names = list(service_names)
+    health_servicer = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        names + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+        server,
+    )
+    return health_servicer
+
+
+async def set_serving(health_servicer, service_names: Iterable[str], serving: bool) -> None:
+    status = (health_pb2.HealthCheckResponse.SERVING if serving
+              else health_pb2.HealthCheckResponse.NOT_SERVING)
+    for name in ["", *service_names]:
+        result = health_servicer.set(name, status)
+        if asyncio.iscoroutine(result):
+            await result
+
+
+def bind(server: grpc.aio.Server, host: str, port: int) -> int:
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise RuntimeError(f"could not bind {host}:{port}")
+    return bound
+
+
+async def run_until_terminated(server: grpc.aio.Server, name: str, port: int,
+                               grace_seconds: float = 10.0, on_stop=None) -> None:
+    """Serve until SIGTERM or SIGINT, then stop taking calls and let running ones finish."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await server.start()
+    log.info("%s listening on port %d", name, port)
+    print(f"{name} listening on port {port}", flush=True)
+    await stop.wait()
+    log.info("%s shutting down (grace %.0fs)", name, grace_seconds)
+    if on_stop is not None:
+        await on_stop()
+    await server.stop(grace_seconds)
