@@ -4,6 +4,7 @@ The output is committed so a clone runs without a build step; CI regenerates and
 """
 from __future__ import annotations
 
+import argparse
 import pathlib
 import shutil
 import sys
@@ -16,27 +17,29 @@ PROTOS = ROOT / "protos"
 OUT = ROOT / "gen"
 
 
-def main() -> int:
-    shutil.rmtree(OUT / "recorder", ignore_errors=True)
-    OUT.mkdir(exist_ok=True)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=pathlib.Path, default=OUT, help="output folder (default gen/)")
+    out = parser.parse_args(argv).out.resolve()
+    shutil.rmtree(out / "recorder", ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
     sources = sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto"))
     well_known = pathlib.Path(grpc_tools.__file__).parent / "_proto"
     args = [
         "grpc_tools.protoc",
         f"-I{PROTOS}",
         f"-I{well_known}",
-        f"--python_out={OUT}",
-        f"--pyi_out={OUT}",
-        f"--grpc_python_out={OUT}",
+        f"--python_out={out}",
+        f"--pyi_out={out}",
+        f"--grpc_python_out={out}",
         *sources,
     ]
     if protoc.main(args) != 0:
         print("protoc failed", file=sys.stderr)
         return 1
-    for package_dir in {(OUT / s).parent for s in sources} | {OUT / "recorder"}:
+    for package_dir in {(out / s).parent for s in sources} | {out / "recorder"}:
         (package_dir / "__init__.py").write_text("")
-    # A descriptor set for tools that cannot use reflection (and for the gateway's docs).
-    print(f"generated {len(sources)} protos into {OUT.relative_to(ROOT)}/")
+    print(f"generated {len(sources)} protos into {out}/")
     return 0
 
 

@@ -1,0 +1,150 @@
+"""Fixtures: real gRPC servers on ephemeral ports, real SQLite and PostgreSQL, real ffmpeg."""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import pathlib
+import uuid
+
+import grpc
+import psycopg
+import pytest
+
+from catalog_service import db
+from catalog_service.catalog import Catalog
+from catalog_service.server import CatalogDeps, create_server as create_catalog_server
+from catalog_service.settings import CatalogSettings
+from ingest_service.server import IngestDeps, create_server as create_ingest_server
+from ingest_service.settings import IngestSettings, UploadLimits
+from ingest_service.wiring import build_engine
+from media_service.server import MediaDeps, create_server as create_media_server
+from media_service.settings import MediaSettings
+from media_service.wiring import build_worker
+from recorder.v1 import catalog_pb2_grpc, ingest_pb2_grpc
+from recorder_common.serving import message_options
+from tests import media_tools
+
+POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
+# CI sets this so a missing PostgreSQL fails the run instead of skipping its half of the tests.
+REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
+
+
+def _postgres_available() -> str | None:
+    try:
+        with psycopg.connect(POSTGRES_ADMIN_URL, connect_timeout=3) as conn:
+            conn.execute("select 1")
+        return None
+    except Exception as exc:  # report why in the skip reason
+        return str(exc).strip().splitlines()[0]
+
+
+_PG_PROBLEM = _postgres_available()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'catalog.sqlite3'}"
+        return
+    if _PG_PROBLEM is not None:
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"PostgreSQL is required (REQUIRE_POSTGRES=1) but unreachable: {_PG_PROBLEM}")
+        pytest.skip(f"PostgreSQL unreachable at {POSTGRES_ADMIN_URL}: {_PG_PROBLEM}")
+    name = f"rec_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def catalog(database_url):
+    await asyncio.to_thread(db.migrate, database_url)
+    engine = db.create_engine(database_url)
+    yield Catalog(db.session_factory(engine))
+    await engine.dispose()
+
+
+@dataclasses.dataclass
+class Stack:
+    storage_root: pathlib.Path
+    catalog_port: int
+    media_port: int
+    ingest_port: int
+    channels: list
+
+    def channel(self, port: int) -> grpc.aio.Channel:
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=message_options(16 * 1024 * 1024))
+        self.channels.append(channel)
+        return channel
+
+    @property
+    def ingest(self) -> ingest_pb2_grpc.IngestServiceStub:
+        return ingest_pb2_grpc.IngestServiceStub(self.channel(self.ingest_port))
+
+    @property
+    def catalog(self) -> catalog_pb2_grpc.CatalogServiceStub:
+        return catalog_pb2_grpc.CatalogServiceStub(self.channel(self.catalog_port))
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "RECORDER_INGEST": f"127.0.0.1:{self.ingest_port}",
+                "RECORDER_CATALOG": f"127.0.0.1:{self.catalog_port}"}
+
+
+async def start_stack(database_url: str, storage_root: pathlib.Path,
+                      limits: UploadLimits = UploadLimits(), media_overrides: dict | None = None):
+    """The three services in this process, each a real grpc.aio server on an ephemeral port."""
+    await asyncio.to_thread(db.migrate, database_url)
+    engine = db.create_engine(database_url)
+    catalog_server, catalog_port = await create_catalog_server(
+        CatalogSettings(database_url=database_url, port=0), CatalogDeps(Catalog(db.session_factory(engine))))
+    await catalog_server.start()
+    media_settings = MediaSettings(storage_root=str(storage_root), port=0,
+                                   catalog_target=f"127.0.0.1:{catalog_port}", lease_seconds=30,
+                                   sweep_interval_seconds=1.0, **(media_overrides or {}))
+    worker, media_channel = build_worker(media_settings)
+    media_server, media_port = await create_media_server(media_settings, MediaDeps(worker))
+    await media_server.start()
+    await worker.start()
+    ingest_settings = IngestSettings(storage_root=str(storage_root), port=0,
+                                     catalog_target=f"127.0.0.1:{catalog_port}",
+                                     media_target=f"127.0.0.1:{media_port}", limits=limits)
+    engine_, ingest_channels = build_engine(ingest_settings)
+    ingest_server, ingest_port = await create_ingest_server(ingest_settings, IngestDeps(engine_))
+    await ingest_server.start()
+    stack = Stack(storage_root, catalog_port, media_port, ingest_port, [])
+
+    async def stop():
+        for channel in stack.channels:
+            await channel.close()
+        await ingest_server.stop(0)
+        for channel in ingest_channels:
+            await channel.close()
+        await worker.stop()
+        await media_server.stop(0)
+        await media_channel.close()
+        await catalog_server.stop(0)
+        await engine.dispose()
+
+    return stack, stop
+
+
+@pytest.fixture
+async def stack(database_url, tmp_path):
+    stack, stop = await start_stack(database_url, tmp_path / "storage")
+    yield stack
+    await stop()
+
+
+@pytest.fixture(scope="session")
+def recording_60s(tmp_path_factory) -> pathlib.Path:
+    """60 s of 1280x720 VP8/Opus written like MediaRecorder does (no duration, no cues)."""
+    return media_tools.make_webm(tmp_path_factory.mktemp("media") / "screen-60s.webm", 60)
+
+
+@pytest.fixture(scope="session")
+def recording_3s(tmp_path_factory) -> pathlib.Path:
+    return media_tools.make_webm(tmp_path_factory.mktemp("media") / "screen-3s.webm", 3, size="640x360")

@@ -1,0 +1,66 @@
+"""Real-ffmpeg helpers for tests: make inputs, and check outputs without ffprobe."""
+from __future__ import annotations
+
+import hashlib
+import pathlib
+import statistics
+import subprocess
+
+from media_service.probe import parse_probe, parse_progress_seconds
+from media_service.settings import find_ffmpeg
+
+FFMPEG = find_ffmpeg()
+
+
+def make_webm(path: pathlib.Path, seconds: float, size: str = "1280x720", rate: int = 30,
+              live: bool = True, audio: bool = True, video: bool = True) -> pathlib.Path:
+    """A VP8/Opus WebM. live=True writes it like MediaRecorder does: no duration, no cues."""
+    args = [FFMPEG, "-v", "error", "-y"]
+    if video:
+        args += ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}"]
+    if audio:
+        args += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
+    args += ["-t", str(seconds)]
+    if video:
+        args += ["-c:v", "libvpx", "-b:v", "1M", "-deadline", "realtime", "-cpu-used", "8"]
+    if audio:
+        args += ["-c:a", "libopus"]
+    if live:
+        args += ["-live", "1"]
+    args += ["-f", "webm", str(path)]
+    subprocess.run(args, check=True, timeout=300)
+    return path
+
+
+def sha256_file(path: pathlib.Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def probe(path: pathlib.Path):
+    result = subprocess.run([FFMPEG, "-hide_banner", "-nostdin", "-i", str(path)],
+                            capture_output=True, text=True, timeout=60)
+    return parse_probe(result.stderr)
+
+
+def decode_fully(path: pathlib.Path) -> tuple[bool, float, str]:
+    """Decode every frame of every stream. Returns (clean, seconds reached, errors printed)."""
+    result = subprocess.run(
+        [FFMPEG, "-nostdin", "-v", "error", "-progress", "pipe:1", "-nostats", "-i", str(path),
+         "-map", "0", "-f", "null", "-"], capture_output=True, text=True, timeout=600)
+    reached = [s for s in map(parse_progress_seconds, result.stdout.splitlines()) if s is not None]
+    return result.returncode == 0 and not result.stderr.strip(), max(reached or [0.0]), result.stderr
+
+
+def gray_pixels(image: pathlib.Path) -> list[int]:
+    result = subprocess.run([FFMPEG, "-nostdin", "-v", "error", "-i", str(image), "-f", "rawvideo",
+                             "-pix_fmt", "gray", "-"], capture_output=True, check=True, timeout=60)
+    return list(result.stdout)
+
+
+def is_uniform(image: pathlib.Path, min_stdev: float = 8.0) -> bool:
+    pixels = gray_pixels(image)
+    return not pixels or statistics.pstdev(pixels) < min_stdev

@@ -1,0 +1,115 @@
+"""A chunked screen recording becomes a compressed, thumbnailed, catalogued video: real servers on
+ephemeral ports, real ffmpeg, SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+
+import grpc
+import pytest
+
+from recorder.v1 import catalog_pb2, common_pb2, ingest_pb2
+from tests import media_tools
+from tests.helpers import MiB, asset, upload_unary, user, wait_final
+
+ALICE = user("alice")
+
+
+def check_ready_video(stack, video, source_path):
+    assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
+    # The assembled upload is byte-for-byte what the client sent.
+    source = asset(stack, video, common_pb2.ASSET_KIND_SOURCE)
+    assert media_tools.sha256_file(source) == media_tools.sha256_file(source_path)
+    # The input was written like MediaRecorder output: no duration in its header...
+    assert media_tools.probe(source_path).duration_seconds is None
+    _, source_seconds, _ = media_tools.decode_fully(source_path)
+    # ...and the catalog has the right one, from the remuxed original, which now carries it.
+    assert video.media.duration_seconds == pytest.approx(source_seconds, abs=0.1)
+    original = asset(stack, video, common_pb2.ASSET_KIND_ORIGINAL)
+    assert media_tools.probe(original).duration_seconds == pytest.approx(source_seconds, abs=0.1)
+    # The MP4 decodes fully, as long as the source.
+    mp4 = asset(stack, video, common_pb2.ASSET_KIND_COMPRESSED)
+    clean, mp4_seconds, errors = media_tools.decode_fully(mp4)
+    assert clean, errors
+    assert mp4_seconds == pytest.approx(source_seconds, abs=0.1)
+    probed = media_tools.probe(mp4)
+    assert probed.video.codec == "h264" and probed.audio.codec == "aac"
+    assert (video.media.width, video.media.height) == (1280, 720)
+    assert video.media.video_codec == "vp8" and video.media.audio_codec == "opus"
+    # +faststart: the index (moov) comes before the media data (mdat).
+    head = mp4.read_bytes()[:1 << 16]
+    assert 0 <= head.find(b"moov") < head.find(b"mdat") or head.find(b"mdat") == -1
+    thumb = asset(stack, video, common_pb2.ASSET_KIND_THUMBNAIL)
+    assert not media_tools.is_uniform(thumb)
+    statuses = [e.status for e in video.history]
+    assert statuses[0] == common_pb2.VIDEO_STATUS_UPLOADING
+    assert statuses[-1] == common_pb2.VIDEO_STATUS_READY
+    assert common_pb2.VIDEO_STATUS_UPLOADED in statuses and common_pb2.VIDEO_STATUS_PROCESSING in statuses
+    # Chunks are removed once the source holds every byte.
+    assert not (source.parent / "chunks").exists()
+
+
+async def test_cli_streams_a_recording_to_ready(stack, recording_60s):
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "recorder_cli", "--user", "alice", "upload", str(recording_60s),
+        "--chunk-size", "1MiB", env=stack.env(), stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), 300)
+    assert process.returncode == 0, err.decode()
+    video_id = re.search(r"^video ([0-9a-f]{32})$", out.decode(), re.M).group(1)
+    assert "100.0%" in err.decode()  # the progress bar reached the end
+    assert "READY" in out.decode()
+    video = await wait_final(stack, video_id, ALICE)
+    assert video.received_chunks == -(-recording_60s.stat().st_size // MiB)
+    check_ready_video(stack, video, recording_60s)
+
+
+async def test_unary_chunks_reach_ready(stack, recording_60s):
+    video_id = await upload_unary(stack, recording_60s.read_bytes(), ALICE)
+    video = await wait_final(stack, video_id, ALICE)
+    check_ready_video(stack, video, recording_60s)
+
+
+async def test_garbage_upload_fails_readably_and_services_keep_serving(stack, recording_3s):
+    video_id = await upload_unary(stack, b"this is not a video at all\n" * 5000, ALICE)
+    video = await wait_final(stack, video_id, ALICE)
+    assert video.status == common_pb2.VIDEO_STATUS_FAILED
+    assert video.error_step == common_pb2.PROCESSING_STEP_PROBE
+    assert "not a readable recording" in video.error
+    assert video.history[-1].status == common_pb2.VIDEO_STATUS_FAILED
+    # The stack still works: a real recording right after goes through.
+    good = await upload_unary(stack, recording_3s.read_bytes(), ALICE)
+    assert (await wait_final(stack, good, ALICE)).status == common_pb2.VIDEO_STATUS_READY
+
+
+async def test_short_clip_gets_a_thumbnail(stack, tmp_path):
+    clip = media_tools.make_webm(tmp_path / "short.webm", 1.0, size="640x360")
+    video_id = await upload_unary(stack, clip.read_bytes(), ALICE, chunk_size=64 * 1024)
+    video = await wait_final(stack, video_id, ALICE)
+    assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
+    assert not media_tools.is_uniform(asset(stack, video, common_pb2.ASSET_KIND_THUMBNAIL))
+    assert video.media.duration_seconds == pytest.approx(1.0, abs=0.1)
+
+
+async def test_video_only_recording(stack, tmp_path):
+    clip = media_tools.make_webm(tmp_path / "silent.webm", 2.0, size="640x360", audio=False)
+    video = await wait_final(stack, await upload_unary(stack, clip.read_bytes(), ALICE), ALICE)
+    assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
+    assert video.media.audio_codec == ""
+    mp4 = asset(stack, video, common_pb2.ASSET_KIND_COMPRESSED)
+    assert media_tools.probe(mp4).audio is None
+
+
+async def test_other_users_see_nothing(stack, recording_3s):
+    video_id = await upload_unary(stack, recording_3s.read_bytes(), ALICE)
+    await wait_final(stack, video_id, ALICE)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stack.catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=video_id), metadata=user("bob"))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    listed = await stack.catalog.ListVideos(catalog_pb2.ListVideosRequest(), metadata=user("bob"))
+    assert list(listed.videos) == []
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stack.ingest.GetUploadState(ingest_pb2.GetIngestUploadStateRequest(video_id=video_id),
+                                          metadata=user("bob"))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
