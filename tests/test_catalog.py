@@ -1,0 +1,165 @@
+"""The catalog's rules on real SQLite and PostgreSQL databases (no server needed)."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine
+
+from catalog_service import db
+from catalog_service.catalog import Catalog, MediaInfo
+from catalog_service.models import Base
+from recorder_common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+
+
+def test_migrations_match_the_models(database_url):
+    db.migrate(database_url)
+    engine = create_engine(db.sync_url(database_url))
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    engine.dispose()
+    assert diff == []
+
+
+async def new_video(catalog: Catalog, owner: str = "alice", title: str = "demo") -> str:
+    return (await catalog.create_video(owner, title, "demo.webm", "video/webm", 0)).id
+
+
+async def test_chunks_in_any_order_complete_exactly_once(catalog):
+    vid = await new_video(catalog)
+    order = [3, 0, 2]
+    for index in order:
+        record = await catalog.record_chunk("alice", vid, index, 10, index, is_last=index == 3)
+        assert record.outcome == "STORED" and not record.completed_upload
+    state = await catalog.upload_state("alice", vid)
+    assert state.missing_indices == [1] and state.stored_indices == [0, 2, 3] and not state.complete
+    record = await catalog.record_chunk("alice", vid, 1, 10, 1, is_last=False)
+    assert record.completed_upload and record.state.complete and record.state.status == "UPLOADED"
+    again = await catalog.record_chunk("alice", vid, 3, 10, 3, is_last=True)
+    assert again.outcome == "DUPLICATE" and not again.completed_upload
+    video = await catalog.get_video("alice", vid)
+    assert (video.received_chunks, video.received_bytes, video.last_index) == (4, 40, 3)
+
+
+async def test_concurrent_last_chunks_complete_once(catalog):
+    vid = await new_video(catalog)
+    await catalog.record_chunk("alice", vid, 0, 5, 0, False)
+    results = await asyncio.gather(*[catalog.record_chunk("alice", vid, 1, 5, 1, True) for _ in range(6)])
+    assert sum(r.completed_upload for r in results) == 1
+    assert sorted(r.outcome for r in results) == ["DUPLICATE"] * 5 + ["STORED"]
+
+
+async def test_conflicting_chunk_is_refused_and_kept(catalog):
+    vid = await new_video(catalog)
+    await catalog.record_chunk("alice", vid, 0, 5, 111, False)
+    with pytest.raises(AlreadyExists):
+        await catalog.record_chunk("alice", vid, 0, 5, 222, False)
+    state = await catalog.upload_state("alice", vid)
+    assert state.received_chunks == 1 and state.received_bytes == 5
+
+
+async def test_last_index_rules(catalog):
+    vid = await new_video(catalog)
+    await catalog.record_chunk("alice", vid, 5, 1, 0, False)
+    with pytest.raises(FailedPrecondition, match="chunk 5 is already stored"):
+        await catalog.record_chunk("alice", vid, 2, 1, 0, True)
+    await catalog.record_chunk("alice", vid, 6, 1, 0, True)
+    with pytest.raises(FailedPrecondition, match="past the last chunk"):
+        await catalog.record_chunk("alice", vid, 7, 1, 0, False)
+    with pytest.raises(FailedPrecondition, match="already flagged"):
+        await catalog.record_chunk("alice", vid, 4, 1, 0, True)
+    with pytest.raises(InvalidArgument):
+        await catalog.record_chunk("alice", vid, -1, 1, 0, False)
+    state = await catalog.upload_state("alice", vid)
+    assert state.missing_indices == [0, 1, 2, 3, 4] and state.last_index == 6
+
+
+async def test_new_chunk_after_completion_is_refused(catalog):
+    vid = await new_video(catalog)
+    await catalog.record_chunk("alice", vid, 0, 1, 0, True)
+    with pytest.raises(FailedPrecondition, match="UPLOADED"):
+        await catalog.record_chunk("alice", vid, 1, 1, 0, False)
+
+
+async def test_other_owner_gets_not_found(catalog):
+    vid = await new_video(catalog)
+    for call in (catalog.get_video("bob", vid), catalog.upload_state("bob", vid),
+                 catalog.record_chunk("bob", vid, 0, 1, 0, True),
+                 catalog.claim_processing("bob", vid, "w", 30)):
+        with pytest.raises(NotFound):
+            await call
+    assert (await catalog.get_video("alice", vid)).received_chunks == 0
+
+
+@pytest.mark.parametrize("field,value", [("title", "a\0b"), ("title", "x" * 513), ("filename", "a\nb"),
+                                         ("filename", "f" * 256)])
+async def test_bad_metadata_is_invalid(catalog, field, value):
+    kwargs = dict(title="t", filename="f.webm", content_type="video/webm", expected_size=0)
+    kwargs[field] = value
+    with pytest.raises(InvalidArgument):
+        await catalog.create_video("alice", **kwargs)
+
+
+async def test_metadata_is_kept_verbatim(catalog):
+    title = "../../etc/passwd \u202eevil\u202c résumé"
+    video = await catalog.create_video("alice", title, "/abs/path.webm", "video/webm", 0)
+    assert (video.title, video.filename) == (title, "/abs/path.webm")
+
+
+async def test_list_is_newest_first_and_paginated(catalog):
+    ids = [await new_video(catalog, title=f"v{i}") for i in range(7)]
+    await new_video(catalog, owner="bob")
+    seen, token = [], ""
+    while True:
+        page, token = await catalog.list_videos("alice", 3, token)
+        assert len(page) <= 3
+        seen += [v.id for v in page]
+        if not token:
+            break
+    assert seen == list(reversed(ids))
+    with pytest.raises(InvalidArgument):
+        await catalog.list_videos("alice", 3, "garbage!")
+
+
+async def test_claim_is_exclusive_and_lease_expiry_allows_takeover(catalog):
+    vid = await new_video(catalog)
+    await catalog.record_chunk("alice", vid, 0, 1, 0, True)
+    claims = await asyncio.gather(*[catalog.claim_processing("alice", vid, f"w{i}", 60) for i in range(4)])
+    assert sum(claimed for claimed, _ in claims) == 1
+    winner = next(v.lease_owner for claimed, v in claims if claimed)
+    await catalog.report_progress("alice", vid, winner, "COMPRESS", 0.5, 60)
+    with pytest.raises(FailedPrecondition, match="lease"):
+        await catalog.report_progress("alice", vid, "intruder", "COMPRESS", 0.9, 60)
+    assert await catalog.list_pending_processing(10) == []
+    # The worker dies: once its lease is over, the job is pending again and another worker takes it.
+    later = Catalog(catalog.sessions, clock=lambda: dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5))
+    assert await later.list_pending_processing(10) == [(vid, "alice")]
+    claimed, video = await later.claim_processing("alice", vid, "w-new", 60)
+    assert claimed and video.processing_attempts == 2
+    with pytest.raises(FailedPrecondition):
+        await catalog.finish_processing("alice", vid, winner, "READY", None, None)
+    await later.set_media_info("alice", vid, MediaInfo(duration_seconds=12.5, width=1280, height=720))
+    await later.put_asset("alice", vid, "COMPRESSED", "users/alice/x.mp4", "video/mp4", 10)
+    await later.put_asset("alice", vid, "COMPRESSED", "users/alice/x.mp4", "video/mp4", 20)
+    done = await later.finish_processing("alice", vid, "w-new", "READY", None, None)
+    assert done.status == "READY" and done.duration_seconds == 12.5 and done.progress == 1.0
+    assert [(a.kind, a.size) for a in done.assets] == [("COMPRESSED", 20)]
+    assert [e.status for e in done.events] == ["UPLOADING", "UPLOADED", "PROCESSING", "PROCESSING",
+                                               "PROCESSING", "READY"]
+
+
+async def test_jobs_interrupted_three_times_end_failed(catalog):
+    vid = await new_video(catalog)
+    await catalog.record_chunk("alice", vid, 0, 1, 0, True)
+    now = dt.datetime.now(dt.timezone.utc)
+    for attempt in range(3):
+        clock_catalog = Catalog(catalog.sessions, clock=lambda a=attempt: now + dt.timedelta(minutes=5 * a))
+        claimed, _ = await clock_catalog.claim_processing("alice", vid, f"w{attempt}", 60)
+        assert claimed
+    final = Catalog(catalog.sessions, clock=lambda: now + dt.timedelta(minutes=30))
+    assert await final.list_pending_processing(10) == []
+    video = await catalog.get_video("alice", vid)
+    assert video.status == "FAILED" and "interrupted 3 times" in video.error
