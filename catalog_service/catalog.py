@@ -14,12 +14,13 @@ import json
 import unicodedata
 from collections.abc import Callable
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from catalog_service.models import Asset, Chunk, StatusEvent, Video, utcnow
-from recorder_common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from recorder_common.errors import (AlreadyExists, FailedPrecondition, InvalidArgument, NotFound,
+                                    ResourceExhausted)
 from recorder_common.ids import check_video_id, new_video_id
 
 UPLOADING, UPLOADED, PROCESSING, READY, FAILED, EXPIRED, DELETED = (
@@ -172,7 +173,9 @@ class Catalog:
             return await self._state(session, video, with_indices=True)
 
     async def record_chunk(self, owner_id: str, video_id: str, index: int, size: int, crc32c: int,
-                           is_last: bool) -> ChunkRecord:
+                           is_last: bool, max_upload_bytes: int = 0, user_quota_bytes: int = 0) -> ChunkRecord:
+        """Record a stored chunk. Limits (0 = none) are checked inside the video's row lock, so
+        concurrent chunks of one upload cannot overshoot them together."""
         if index < 0:
             raise InvalidArgument(f"chunk index must be 0 or more, got {index}")
         if size < 0:
@@ -209,6 +212,16 @@ class Catalog:
                 video.last_index = index
             outcome = "DUPLICATE"
             if existing is None:
+                if max_upload_bytes and video.received_bytes + size > max_upload_bytes:
+                    raise ResourceExhausted(
+                        f"chunk {index} would take the upload to {video.received_bytes + size} bytes, "
+                        f"over the limit of {max_upload_bytes} bytes per upload")
+                if user_quota_bytes:
+                    used = await self._used_bytes(session, owner_id)
+                    if used + size > user_quota_bytes:
+                        raise ResourceExhausted(
+                            f"your storage quota of {user_quota_bytes} bytes is used up ({used} bytes "
+                            "stored): delete videos you no longer need")
                 session.add(Chunk(video_id=video_id, index=index, size=size, crc32c=crc32c,
                                   created_at=self.clock()))
                 video.received_chunks += 1
@@ -222,6 +235,84 @@ class Catalog:
                                                                  f"{video.received_bytes} bytes"))
             await session.flush()
             return ChunkRecord(outcome, await self._state(session, video, False), completed)
+
+    async def _used_bytes(self, session: AsyncSession, owner_id: str) -> int:
+        return int((await session.execute(
+            select(func.coalesce(func.sum(Video.received_bytes), 0))
+            .where(Video.owner_id == owner_id, Video.status.not_in((DELETED, EXPIRED)))
+        )).scalar_one())
+
+    async def mark_deleted(self, owner_id: str, video_id: str, abort_only: bool) -> Video:
+        """Tombstone a video: from now on it is NOT_FOUND to its owner, processing of it stops at
+        the next lease check, and PurgeVideo removes its rows once its files are gone."""
+        async with self.sessions() as session, session.begin():
+            video = await self._lock_owned(session, owner_id, video_id)
+            if video.status == DELETED:
+                raise NotFound(f"video {video_id} not found")
+            if abort_only and video.status != UPLOADING:
+                raise FailedPrecondition(
+                    f"video {video_id} is {video.status}, not UPLOADING: there is no upload to abort "
+                    "(delete the video instead)")
+            video.status = DELETED
+            video.lease_owner = video.lease_expires_at = None
+            session.add(self._event(video, DELETED, message="upload aborted" if abort_only else "deleted"))
+            return video
+
+    async def purge_video(self, owner_id: str, video_id: str) -> None:
+        check_video_id(video_id)
+        async with self.sessions() as session, session.begin():
+            # Children first: SQLite only cascades when its foreign_keys pragma is on.
+            owned = select(Video.id).where(Video.id == video_id, Video.owner_id == owner_id,
+                                           Video.status == DELETED).scalar_subquery()
+            for model in (Chunk, Asset, StatusEvent):
+                await session.execute(delete(model).where(model.video_id == owned))
+            await session.execute(delete(Video).where(Video.id == video_id, Video.owner_id == owner_id,
+                                                      Video.status == DELETED))
+
+    async def expire_stale_uploads(self, idle_seconds: int, limit: int) -> list[tuple[str, str]]:
+        cutoff = self.clock() - dt.timedelta(seconds=idle_seconds)
+        expired: list[tuple[str, str]] = []
+        async with self.sessions() as session:
+            candidates = (await session.execute(
+                select(Video.id, Video.owner_id)
+                .where(Video.status == UPLOADING, Video.updated_at < cutoff)
+                .order_by(Video.updated_at).limit(max(1, min(limit or 100, 1000))))).all()
+        for video_id, owner_id in candidates:
+            async with self.sessions() as session, session.begin():
+                # Conditional: a chunk that arrived meanwhile keeps the upload alive.
+                result = await session.execute(
+                    update(Video).where(Video.id == video_id, Video.status == UPLOADING,
+                                        Video.updated_at < cutoff)
+                    .values(status=EXPIRED, updated_at=self.clock())
+                    .execution_options(synchronize_session=False))
+                if result.rowcount == 1:
+                    video = await session.get(Video, video_id)
+                    session.add(self._event(video, EXPIRED,
+                                            message=f"no upload activity for {idle_seconds} s"))
+                    expired.append((video_id, owner_id))
+        return expired
+
+    async def list_deleted(self, older_than_seconds: int, limit: int) -> list[tuple[str, str]]:
+        cutoff = self.clock() - dt.timedelta(seconds=older_than_seconds)
+        async with self.sessions() as session:
+            rows = (await session.execute(
+                select(Video.id, Video.owner_id).where(Video.status == DELETED, Video.updated_at <= cutoff)
+                .order_by(Video.updated_at).limit(max(1, min(limit or 100, 1000))))).all()
+        return [(r[0], r[1]) for r in rows]
+
+    async def retry_processing(self, owner_id: str, video_id: str) -> Video:
+        async with self.sessions() as session, session.begin():
+            video = await self._lock_owned(session, owner_id, video_id)
+            if video.status != FAILED:
+                raise FailedPrecondition(
+                    f"video {video_id} is {video.status}; only a FAILED video can be processed again")
+            if video.last_index is None or video.received_chunks != video.last_index + 1:
+                raise FailedPrecondition(f"video {video_id} never finished uploading; nothing to process")
+            video.status, video.processing_attempts = UPLOADED, 0
+            video.error = video.error_step = video.current_step = None
+            video.progress = 0.0
+            session.add(self._event(video, UPLOADED, message="processing retried by the owner"))
+        return await self.get_video(owner_id, video_id)
 
     # ---- reads --------------------------------------------------------------------------------
     async def get_video(self, owner_id: str, video_id: str) -> Video:

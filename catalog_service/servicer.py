@@ -4,8 +4,9 @@ from __future__ import annotations
 from catalog_service import convert
 from catalog_service.catalog import Catalog, MediaInfo
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
+from recorder_common.errors import InvalidArgument
 from recorder_common.identity import current_caller
-from recorder_common.rpc import maps_domain_errors
+from recorder_common.rpc import maps_domain_errors, shielded
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
@@ -14,11 +15,13 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
     # ---- public -------------------------------------------------------------------------------
     @maps_domain_errors
+    @shielded
     async def GetVideo(self, request, context):
         video = await self.catalog.get_video(current_caller().require_user(), request.video_id)
         return catalog_pb2.GetVideoResponse(video=convert.video_message(video))
 
     @maps_domain_errors
+    @shielded
     async def ListVideos(self, request, context):
         videos, token = await self.catalog.list_videos(
             current_caller().require_user(), request.page_size, request.page_token)
@@ -27,6 +30,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
     # ---- internal: ingest ---------------------------------------------------------------------
     @maps_domain_errors
+    @shielded
     async def CreateVideo(self, request, context):
         caller = current_caller()
         caller.require_service()
@@ -36,23 +40,68 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         return catalog_pb2.CreateVideoResponse(video=convert.video_message(video))
 
     @maps_domain_errors
+    @shielded
     async def RecordChunk(self, request, context):
         caller = current_caller()
         caller.require_service()
         record = await self.catalog.record_chunk(
             caller.require_user(), request.video_id, request.index, request.size_bytes, request.crc32c,
-            request.is_last)
+            request.is_last, request.max_upload_bytes, request.user_quota_bytes)
         return catalog_pb2.RecordChunkResponse(
             outcome=common_pb2.ChunkOutcome.Value(f"CHUNK_OUTCOME_{record.outcome}"),
             state=convert.upload_state(record.state), completed_upload=record.completed_upload)
 
     @maps_domain_errors
+    @shielded
     async def GetUploadState(self, request, context):
         state = await self.catalog.upload_state(current_caller().require_user(), request.video_id)
         return catalog_pb2.GetUploadStateResponse(state=convert.upload_state(state))
 
+    @maps_domain_errors
+    @shielded
+    async def MarkDeleted(self, request, context):
+        caller = current_caller()
+        caller.require_service()
+        video = await self.catalog.mark_deleted(caller.require_user(), request.video_id, request.abort_only)
+        return catalog_pb2.MarkDeletedResponse(video=convert.video_message(video, with_history=False))
+
+    @maps_domain_errors
+    @shielded
+    async def PurgeVideo(self, request, context):
+        caller = current_caller()
+        caller.require_service()
+        await self.catalog.purge_video(caller.require_user(), request.video_id)
+        return catalog_pb2.PurgeVideoResponse()
+
+    @maps_domain_errors
+    @shielded
+    async def ExpireStaleUploads(self, request, context):
+        current_caller().require_service()
+        if request.idle_seconds <= 0:
+            raise InvalidArgument("idle_seconds must be positive")
+        rows = await self.catalog.expire_stale_uploads(request.idle_seconds, request.limit)
+        return catalog_pb2.ExpireStaleUploadsResponse(
+            videos=[catalog_pb2.PendingVideo(video_id=v, owner_id=o) for v, o in rows])
+
+    @maps_domain_errors
+    @shielded
+    async def ListDeletedVideos(self, request, context):
+        current_caller().require_service()
+        rows = await self.catalog.list_deleted(max(request.older_than_seconds, 0), request.limit)
+        return catalog_pb2.ListDeletedVideosResponse(
+            videos=[catalog_pb2.PendingVideo(video_id=v, owner_id=o) for v, o in rows])
+
+    @maps_domain_errors
+    @shielded
+    async def RetryProcessing(self, request, context):
+        caller = current_caller()
+        caller.require_service()
+        video = await self.catalog.retry_processing(caller.require_user(), request.video_id)
+        return catalog_pb2.RetryProcessingResponse(video=convert.video_message(video, with_history=False))
+
     # ---- internal: media ----------------------------------------------------------------------
     @maps_domain_errors
+    @shielded
     async def ClaimProcessing(self, request, context):
         caller = current_caller()
         caller.require_service()
@@ -61,6 +110,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         return catalog_pb2.ClaimProcessingResponse(claimed=claimed, video=convert.video_message(video))
 
     @maps_domain_errors
+    @shielded
     async def ReportProgress(self, request, context):
         caller = current_caller()
         caller.require_service()
@@ -70,6 +120,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         return catalog_pb2.ReportProgressResponse()
 
     @maps_domain_errors
+    @shielded
     async def PutAsset(self, request, context):
         caller = current_caller()
         caller.require_service()
@@ -79,6 +130,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         return catalog_pb2.PutAssetResponse()
 
     @maps_domain_errors
+    @shielded
     async def SetMediaInfo(self, request, context):
         caller = current_caller()
         caller.require_service()
@@ -90,6 +142,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         return catalog_pb2.SetMediaInfoResponse()
 
     @maps_domain_errors
+    @shielded
     async def FinishProcessing(self, request, context):
         caller = current_caller()
         caller.require_service()
@@ -99,6 +152,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         return catalog_pb2.FinishProcessingResponse(video=convert.video_message(video))
 
     @maps_domain_errors
+    @shielded
     async def ListPendingProcessing(self, request, context):
         current_caller().require_service()
         rows = await self.catalog.list_pending_processing(request.limit)

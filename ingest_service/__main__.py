@@ -6,19 +6,20 @@ import os
 
 from ingest_service.server import IngestDeps, create_server
 from ingest_service.settings import IngestSettings
-from ingest_service.wiring import build_engine
+from ingest_service.wiring import build
 from recorder_common.logs import configure_logging
 from recorder_common.serving import run_until_terminated
 
 
 async def serve(settings: IngestSettings) -> None:
-    engine, channels = build_engine(settings)
-    server, port = await create_server(settings, IngestDeps(engine))
+    parts = build(settings)
+    server, port = await create_server(settings, IngestDeps(parts.engine))
+    janitor = asyncio.create_task(parts.janitor.run_forever(settings.janitor_interval_seconds))
     try:
         await run_until_terminated(server, "ingest", port)
     finally:
-        for channel in channels:
-            await channel.close()
+        janitor.cancel()
+        await parts.close()
 
 
 def main() -> None:

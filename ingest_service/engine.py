@@ -19,7 +19,8 @@ import google_crc32c
 from ingest_service.ports import CatalogPort, ChunkStore, MediaPort
 from ingest_service.settings import UploadLimits
 from recorder.v1 import common_pb2
-from recorder_common.errors import AlreadyExists, DomainError, InvalidArgument, ResourceExhausted
+from recorder_common.errors import (AlreadyExists, DomainError, FailedPrecondition, InvalidArgument,
+                                    ResourceExhausted)
 from recorder_common.ids import check_video_id
 from recorder_common.storage import ChunkWrite
 
@@ -77,6 +78,9 @@ class UploadEngine:
             raise ResourceExhausted(
                 f"chunk {chunk.index} is {len(chunk.data)} bytes; the limit is "
                 f"{self.limits.max_chunk_bytes} bytes: send smaller chunks")
+        if chunk.crc32c is None and chunk.sha256 is None:
+            raise InvalidArgument(
+                f"chunk {chunk.index} has no checksum: send crc32c (or sha256) of its bytes")
         crc = crc32c_of(chunk.data)
         if chunk.crc32c is not None and chunk.crc32c != crc:
             raise InvalidArgument(
@@ -96,20 +100,46 @@ class UploadEngine:
         if writable:
             if state.received_bytes + len(chunk.data) > self.limits.max_upload_bytes:
                 raise ResourceExhausted(
-                    f"this chunk would take the upload over its limit of "
+                    f"chunk {chunk.index} would take the upload over its limit of "
                     f"{self.limits.max_upload_bytes} bytes")
             written = await self.store.write_chunk(owner_id, video_id, chunk.index, chunk.data)
             if written is ChunkWrite.CONFLICT:
                 raise AlreadyExists(
                     f"chunk {chunk.index} of video {video_id} is already stored with different content; "
                     "the stored chunk is kept")
+        else:
+            written = None
         # When not writable the catalog answers: a duplicate of a stored chunk succeeds, anything
         # else is refused with the reason (upload finished, index past the last chunk).
-        record = await self.catalog.record_chunk(
-            owner_id, video_id, chunk.index, len(chunk.data), crc, chunk.is_last)
+        try:
+            record = await self.catalog.record_chunk(
+                owner_id, video_id, chunk.index, len(chunk.data), crc, chunk.is_last,
+                self.limits.max_upload_bytes, self.limits.user_quota_bytes)
+        except (ResourceExhausted, FailedPrecondition):
+            if written is ChunkWrite.CREATED:
+                # Refused by a limit or a concurrent change: take back the file this call made,
+                # so refused bytes neither count nor linger. Earlier chunks are untouched.
+                await self.store.remove_chunk(owner_id, video_id, chunk.index)
+            raise
         if record.completed_upload:
             await self._hand_off(owner_id, video_id)
         return ChunkAck(index=chunk.index, outcome=record.outcome, state=record.state)
+
+    async def abort_upload(self, owner_id: str, video_id: str) -> None:
+        await self.catalog.mark_deleted(owner_id, check_video_id(video_id), abort_only=True)
+        await self.store.remove_video(owner_id, video_id)
+
+    async def delete_video(self, owner_id: str, video_id: str) -> None:
+        """Tombstone first (the video vanishes for its owner and processing stops), then remove the
+        files. The rows go when the janitor purges the tombstone after a grace period, after
+        removing the files once more in case a worker was still finishing a write."""
+        await self.catalog.mark_deleted(owner_id, check_video_id(video_id), abort_only=False)
+        await self.store.remove_video(owner_id, video_id)
+
+    async def retry_processing(self, owner_id: str, video_id: str) -> int:
+        video = await self.catalog.retry_processing(owner_id, check_video_id(video_id))
+        await self._hand_off(owner_id, video_id)
+        return video.status
 
     async def _hand_off(self, owner_id: str, video_id: str) -> None:
         try:

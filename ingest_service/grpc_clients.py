@@ -13,8 +13,11 @@ from recorder_common.identity import REQUEST_ID_HEADER, SERVICE_HEADER, USER_HEA
 SERVICE = "ingest"
 
 
-def _metadata(owner_id: str) -> tuple[tuple[str, str], ...]:
-    return ((SERVICE_HEADER, SERVICE), (USER_HEADER, owner_id), (REQUEST_ID_HEADER, request_id.get()))
+def _metadata(owner_id: str | None) -> tuple[tuple[str, str], ...]:
+    md = [(SERVICE_HEADER, SERVICE), (REQUEST_ID_HEADER, request_id.get())]
+    if owner_id is not None:
+        md.append((USER_HEADER, owner_id))
+    return tuple(md)
 
 
 class CatalogClient:
@@ -22,7 +25,7 @@ class CatalogClient:
         self.stub = catalog_pb2_grpc.CatalogServiceStub(channel)
         self.deadline = deadline_seconds
 
-    async def _call(self, method, request, owner_id: str):
+    async def _call(self, method, request, owner_id: str | None):
         try:
             return await method(request, timeout=self.deadline, metadata=_metadata(owner_id))
         except grpc.aio.AioRpcError as exc:
@@ -41,9 +44,33 @@ class CatalogClient:
         return response.state
 
     async def record_chunk(self, owner_id: str, video_id: str, index: int, size: int, crc32c: int,
-                           is_last: bool) -> catalog_pb2.RecordChunkResponse:
+                           is_last: bool, max_upload_bytes: int,
+                           user_quota_bytes: int) -> catalog_pb2.RecordChunkResponse:
         return await self._call(self.stub.RecordChunk, catalog_pb2.RecordChunkRequest(
-            video_id=video_id, index=index, size_bytes=size, crc32c=crc32c, is_last=is_last), owner_id)
+            video_id=video_id, index=index, size_bytes=size, crc32c=crc32c, is_last=is_last,
+            max_upload_bytes=max_upload_bytes, user_quota_bytes=user_quota_bytes), owner_id)
+
+    async def mark_deleted(self, owner_id: str, video_id: str, abort_only: bool) -> None:
+        await self._call(self.stub.MarkDeleted, catalog_pb2.MarkDeletedRequest(
+            video_id=video_id, abort_only=abort_only), owner_id)
+
+    async def purge(self, owner_id: str, video_id: str) -> None:
+        await self._call(self.stub.PurgeVideo, catalog_pb2.PurgeVideoRequest(video_id=video_id), owner_id)
+
+    async def retry_processing(self, owner_id: str, video_id: str) -> common_pb2.Video:
+        response = await self._call(self.stub.RetryProcessing,
+                                    catalog_pb2.RetryProcessingRequest(video_id=video_id), owner_id)
+        return response.video
+
+    async def expire_stale(self, idle_seconds: int, limit: int) -> list[tuple[str, str]]:
+        response = await self._call(self.stub.ExpireStaleUploads, catalog_pb2.ExpireStaleUploadsRequest(
+            idle_seconds=idle_seconds, limit=limit), None)
+        return [(v.video_id, v.owner_id) for v in response.videos]
+
+    async def list_deleted(self, older_than_seconds: int, limit: int) -> list[tuple[str, str]]:
+        response = await self._call(self.stub.ListDeletedVideos, catalog_pb2.ListDeletedVideosRequest(
+            older_than_seconds=older_than_seconds, limit=limit), None)
+        return [(v.video_id, v.owner_id) for v in response.videos]
 
 
 class MediaClient:

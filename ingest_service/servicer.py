@@ -46,6 +46,21 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         return ingest_pb2.GetIngestUploadStateResponse(state=state)
 
     @maps_domain_errors
+    async def AbortUpload(self, request, context):
+        await self.engine.abort_upload(current_caller().require_user(), request.video_id)
+        return ingest_pb2.AbortUploadResponse()
+
+    @maps_domain_errors
+    async def DeleteVideo(self, request, context):
+        await self.engine.delete_video(current_caller().require_user(), request.video_id)
+        return ingest_pb2.DeleteVideoResponse()
+
+    @maps_domain_errors
+    async def RetryProcessing(self, request, context):
+        status = await self.engine.retry_processing(current_caller().require_user(), request.video_id)
+        return ingest_pb2.RetryVideoProcessingResponse(status=status)
+
+    @maps_domain_errors
     async def Upload(self, request_iterator, context):
         owner = current_caller().require_user()
         video_id = ""

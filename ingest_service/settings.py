@@ -11,6 +11,8 @@ class UploadLimits:
     max_chunk_bytes: int = 8 * MiB
     max_chunks: int = 100_000
     max_upload_bytes: int = 20 * 1024 * MiB
+    # Bytes of uploads a user may hold (all videos not deleted or expired); 0 turns it off.
+    user_quota_bytes: int = 100 * 1024 * MiB
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,6 +25,11 @@ class IngestSettings:
     catalog_deadline_seconds: float = 10.0
     media_deadline_seconds: float = 5.0
     limits: UploadLimits = UploadLimits()
+    # An upload with no chunk for this long expires and its bytes are removed.
+    upload_idle_expiry_seconds: int = 24 * 3600
+    janitor_interval_seconds: float = 60.0
+    # Deleted videos' rows are purged after this grace, when no worker can still be writing.
+    tombstone_grace_seconds: int = 600
     log_level: str = "INFO"
 
     @classmethod
@@ -39,6 +46,10 @@ class IngestSettings:
                 max_chunk_bytes=int(env.get("MAX_CHUNK_BYTES", UploadLimits.max_chunk_bytes)),
                 max_chunks=int(env.get("MAX_CHUNKS_PER_UPLOAD", UploadLimits.max_chunks)),
                 max_upload_bytes=int(env.get("MAX_UPLOAD_BYTES", UploadLimits.max_upload_bytes)),
+                user_quota_bytes=int(env.get("USER_QUOTA_BYTES", UploadLimits.user_quota_bytes)),
             ),
+            upload_idle_expiry_seconds=int(env.get("UPLOAD_IDLE_EXPIRY_SECONDS", cls.upload_idle_expiry_seconds)),
+            janitor_interval_seconds=float(env.get("JANITOR_INTERVAL_SECONDS", cls.janitor_interval_seconds)),
+            tombstone_grace_seconds=int(env.get("TOMBSTONE_GRACE_SECONDS", cls.tombstone_grace_seconds)),
             log_level=env.get("LOG_LEVEL", cls.log_level),
         )

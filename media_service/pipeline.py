@@ -91,7 +91,16 @@ class MediaPipeline:
     def _tmp(self, final: pathlib.Path) -> pathlib.Path:
         return final.with_name(f".{final.name}.{os.getpid()}.tmp")
 
+    def remove_stale_temporaries(self, job: Job) -> None:
+        """Temporary outputs left by a worker that died. Only the lease holder runs this job, so
+        any temporary file in the folder now is stale."""
+        folder = self.storage.video_dir(job.owner_id, job.video_id)
+        if folder.is_dir():
+            for stale in folder.glob(".*.tmp"):
+                stale.unlink(missing_ok=True)
+
     async def run(self, job: Job, reporter: JobReporter) -> None:
+        await asyncio.to_thread(self.remove_stale_temporaries, job)
         source = await self.assemble(job, reporter)
         probe = await self.probe(source, reporter)
         original, probe = await self.remux(job, source, probe, reporter)

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
+import signal
+import sys
 from collections.abc import Callable, Sequence
 
 from media_service.probe import parse_progress_seconds
@@ -10,6 +13,17 @@ from media_service.probe import parse_progress_seconds
 log = logging.getLogger("recorder.media.ffmpeg")
 
 STDERR_TAIL_CHARS = 2000
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: if the media service dies (even by kill -9), the kernel kills
+    its ffmpeg too, instead of leaving an orphan encoding for nobody."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass  # not Linux: the step timeout still bounds an orphan
 
 
 class FfmpegFailed(Exception):
@@ -31,7 +45,8 @@ async def run_ffmpeg(args: Sequence[str], timeout: float,
     log.debug("running %s", " ".join(args))
     process = await asyncio.create_subprocess_exec(
         *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+        stderr=asyncio.subprocess.PIPE,
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
 
     async def read_progress() -> None:
         assert process.stdout is not None

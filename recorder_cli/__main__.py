@@ -124,6 +124,9 @@ async def upload(client: Client, path: pathlib.Path, chunk_size: int, title: str
                 break
             todo = [i for i in range(total) if i not in stored]
             sent = sum(min(chunk_size, size - i * chunk_size) for i in stored if i < total)
+            if stored:
+                print(f"resuming: {len(stored)} of {total} chunks already stored, sending {len(todo)}",
+                      file=sys.stderr, flush=True)
             bar.update(sent, force=True)
 
             async def messages():

@@ -1,6 +1,7 @@
 """Servicer helpers: map domain errors to gRPC statuses in one place."""
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import logging
@@ -37,5 +38,16 @@ def maps_domain_errors(method):
         except Exception:
             log.exception("unexpected error in %s", method.__qualname__)
             await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the service log")
+
+    return wrapper
+
+
+def shielded(method):
+    """Run the body of a unary servicer method to completion even if the client goes away (its
+    deadline passed, or it was cancelled): a database transaction is then committed or rolled back
+    cleanly instead of being torn apart halfway, which left aiosqlite connections hanging."""
+    @functools.wraps(method)
+    async def wrapper(self, request, context):
+        return await asyncio.shield(asyncio.ensure_future(method(self, request, context)))
 
     return wrapper

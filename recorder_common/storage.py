@@ -110,6 +110,12 @@ class LocalStorage:
         for index in range(last_index + 1):
             yield self.chunk_path(user_id, video_id, index)
 
+    async def remove_chunk(self, user_id: str, video_id: str, index: int) -> None:
+        await asyncio.to_thread(self.chunk_path(user_id, video_id, index).unlink, True)
+
+    async def remove_video(self, user_id: str, video_id: str) -> None:
+        await asyncio.to_thread(self.delete_video, user_id, video_id)
+
     def delete_chunks(self, user_id: str, video_id: str) -> None:
         shutil.rmtree(self.chunks_dir(user_id, video_id), ignore_errors=True)
 

@@ -17,7 +17,7 @@ from catalog_service.server import CatalogDeps, create_server as create_catalog_
 from catalog_service.settings import CatalogSettings
 from ingest_service.server import IngestDeps, create_server as create_ingest_server
 from ingest_service.settings import IngestSettings, UploadLimits
-from ingest_service.wiring import build_engine
+from ingest_service.wiring import build as build_ingest
 from media_service.server import MediaDeps, create_server as create_media_server
 from media_service.settings import MediaSettings
 from media_service.wiring import build_worker
@@ -75,6 +75,7 @@ class Stack:
     media_port: int
     ingest_port: int
     channels: list
+    janitor: object = None
 
     def channel(self, port: int) -> grpc.aio.Channel:
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=message_options(16 * 1024 * 1024))
@@ -95,7 +96,8 @@ class Stack:
 
 
 async def start_stack(database_url: str, storage_root: pathlib.Path,
-                      limits: UploadLimits = UploadLimits(), media_overrides: dict | None = None):
+                      limits: UploadLimits = UploadLimits(), media_overrides: dict | None = None,
+                      ingest_overrides: dict | None = None):
     """The three services in this process, each a real grpc.aio server on an ephemeral port."""
     await asyncio.to_thread(db.migrate, database_url)
     engine = db.create_engine(database_url)
@@ -111,22 +113,23 @@ async def start_stack(database_url: str, storage_root: pathlib.Path,
     await worker.start()
     ingest_settings = IngestSettings(storage_root=str(storage_root), port=0,
                                      catalog_target=f"127.0.0.1:{catalog_port}",
-                                     media_target=f"127.0.0.1:{media_port}", limits=limits)
-    engine_, ingest_channels = build_engine(ingest_settings)
-    ingest_server, ingest_port = await create_ingest_server(ingest_settings, IngestDeps(engine_))
+                                     media_target=f"127.0.0.1:{media_port}", limits=limits,
+                                     **(ingest_overrides or {}))
+    ingest = build_ingest(ingest_settings)
+    ingest_server, ingest_port = await create_ingest_server(ingest_settings, IngestDeps(ingest.engine))
     await ingest_server.start()
-    stack = Stack(storage_root, catalog_port, media_port, ingest_port, [])
+    stack = Stack(storage_root, catalog_port, media_port, ingest_port, [], ingest.janitor)
 
     async def stop():
+        # Callers first, the catalog last, each with a grace period, as a real shutdown does.
         for channel in stack.channels:
             await channel.close()
-        await ingest_server.stop(0)
-        for channel in ingest_channels:
-            await channel.close()
+        await ingest_server.stop(2)
+        await ingest.close()
         await worker.stop()
-        await media_server.stop(0)
+        await media_server.stop(2)
         await media_channel.close()
-        await catalog_server.stop(0)
+        await catalog_server.stop(2)
         await engine.dispose()
 
     return stack, stop

@@ -54,18 +54,22 @@ class CreateVideoResponse(_message.Message):
     def __init__(self, video: _Optional[_Union[_common_pb2.Video, _Mapping]] = ...) -> None: ...
 
 class RecordChunkRequest(_message.Message):
-    __slots__ = ("video_id", "index", "size_bytes", "crc32c", "is_last")
+    __slots__ = ("video_id", "index", "size_bytes", "crc32c", "is_last", "max_upload_bytes", "user_quota_bytes")
     VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     CRC32C_FIELD_NUMBER: _ClassVar[int]
     IS_LAST_FIELD_NUMBER: _ClassVar[int]
+    MAX_UPLOAD_BYTES_FIELD_NUMBER: _ClassVar[int]
+    USER_QUOTA_BYTES_FIELD_NUMBER: _ClassVar[int]
     video_id: str
     index: int
     size_bytes: int
     crc32c: int
     is_last: bool
-    def __init__(self, video_id: _Optional[str] = ..., index: _Optional[int] = ..., size_bytes: _Optional[int] = ..., crc32c: _Optional[int] = ..., is_last: _Optional[bool] = ...) -> None: ...
+    max_upload_bytes: int
+    user_quota_bytes: int
+    def __init__(self, video_id: _Optional[str] = ..., index: _Optional[int] = ..., size_bytes: _Optional[int] = ..., crc32c: _Optional[int] = ..., is_last: _Optional[bool] = ..., max_upload_bytes: _Optional[int] = ..., user_quota_bytes: _Optional[int] = ...) -> None: ...
 
 class RecordChunkResponse(_message.Message):
     __slots__ = ("outcome", "state", "completed_upload")
@@ -194,3 +198,67 @@ class ListPendingProcessingResponse(_message.Message):
     VIDEOS_FIELD_NUMBER: _ClassVar[int]
     videos: _containers.RepeatedCompositeFieldContainer[PendingVideo]
     def __init__(self, videos: _Optional[_Iterable[_Union[PendingVideo, _Mapping]]] = ...) -> None: ...
+
+class MarkDeletedRequest(_message.Message):
+    __slots__ = ("video_id", "abort_only")
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    ABORT_ONLY_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    abort_only: bool
+    def __init__(self, video_id: _Optional[str] = ..., abort_only: _Optional[bool] = ...) -> None: ...
+
+class MarkDeletedResponse(_message.Message):
+    __slots__ = ("video",)
+    VIDEO_FIELD_NUMBER: _ClassVar[int]
+    video: _common_pb2.Video
+    def __init__(self, video: _Optional[_Union[_common_pb2.Video, _Mapping]] = ...) -> None: ...
+
+class PurgeVideoRequest(_message.Message):
+    __slots__ = ("video_id",)
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    def __init__(self, video_id: _Optional[str] = ...) -> None: ...
+
+class PurgeVideoResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ExpireStaleUploadsRequest(_message.Message):
+    __slots__ = ("idle_seconds", "limit")
+    IDLE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    idle_seconds: int
+    limit: int
+    def __init__(self, idle_seconds: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ExpireStaleUploadsResponse(_message.Message):
+    __slots__ = ("videos",)
+    VIDEOS_FIELD_NUMBER: _ClassVar[int]
+    videos: _containers.RepeatedCompositeFieldContainer[PendingVideo]
+    def __init__(self, videos: _Optional[_Iterable[_Union[PendingVideo, _Mapping]]] = ...) -> None: ...
+
+class ListDeletedVideosRequest(_message.Message):
+    __slots__ = ("older_than_seconds", "limit")
+    OLDER_THAN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    older_than_seconds: int
+    limit: int
+    def __init__(self, older_than_seconds: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListDeletedVideosResponse(_message.Message):
+    __slots__ = ("videos",)
+    VIDEOS_FIELD_NUMBER: _ClassVar[int]
+    videos: _containers.RepeatedCompositeFieldContainer[PendingVideo]
+    def __init__(self, videos: _Optional[_Iterable[_Union[PendingVideo, _Mapping]]] = ...) -> None: ...
+
+class RetryProcessingRequest(_message.Message):
+    __slots__ = ("video_id",)
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    def __init__(self, video_id: _Optional[str] = ...) -> None: ...
+
+class RetryProcessingResponse(_message.Message):
+    __slots__ = ("video",)
+    VIDEO_FIELD_NUMBER: _ClassVar[int]
+    video: _common_pb2.Video
+    def __init__(self, video: _Optional[_Union[_common_pb2.Video, _Mapping]] = ...) -> None: ...

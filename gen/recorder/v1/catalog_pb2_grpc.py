@@ -61,6 +61,31 @@ class CatalogServiceStub:
                 request_serializer=recorder_dot_v1_dot_catalog__pb2.GetUploadStateRequest.SerializeToString,
                 response_deserializer=recorder_dot_v1_dot_catalog__pb2.GetUploadStateResponse.FromString,
                 _registered_method=True)
+        self.MarkDeleted = channel.unary_unary(
+                '/recorder.v1.CatalogService/MarkDeleted',
+                request_serializer=recorder_dot_v1_dot_catalog__pb2.MarkDeletedRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_catalog__pb2.MarkDeletedResponse.FromString,
+                _registered_method=True)
+        self.PurgeVideo = channel.unary_unary(
+                '/recorder.v1.CatalogService/PurgeVideo',
+                request_serializer=recorder_dot_v1_dot_catalog__pb2.PurgeVideoRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_catalog__pb2.PurgeVideoResponse.FromString,
+                _registered_method=True)
+        self.ExpireStaleUploads = channel.unary_unary(
+                '/recorder.v1.CatalogService/ExpireStaleUploads',
+                request_serializer=recorder_dot_v1_dot_catalog__pb2.ExpireStaleUploadsRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_catalog__pb2.ExpireStaleUploadsResponse.FromString,
+                _registered_method=True)
+        self.ListDeletedVideos = channel.unary_unary(
+                '/recorder.v1.CatalogService/ListDeletedVideos',
+                request_serializer=recorder_dot_v1_dot_catalog__pb2.ListDeletedVideosRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_catalog__pb2.ListDeletedVideosResponse.FromString,
+                _registered_method=True)
+        self.RetryProcessing = channel.unary_unary(
+                '/recorder.v1.CatalogService/RetryProcessing',
+                request_serializer=recorder_dot_v1_dot_catalog__pb2.RetryProcessingRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_catalog__pb2.RetryProcessingResponse.FromString,
+                _registered_method=True)
         self.ClaimProcessing = channel.unary_unary(
                 '/recorder.v1.CatalogService/ClaimProcessing',
                 request_serializer=recorder_dot_v1_dot_catalog__pb2.ClaimProcessingRequest.SerializeToString,
@@ -129,6 +154,39 @@ class CatalogServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MarkDeleted(self, request, context):
+        """Tombstones a video (status DELETED): hidden from its owner at once, purged by PurgeVideo later.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PurgeVideo(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExpireStaleUploads(self, request, context):
+        """Service-level housekeeping: uploads idle too long become EXPIRED; tombstones to purge.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDeletedVideos(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RetryProcessing(self, request, context):
+        """FAILED -> UPLOADED with a fresh attempt budget, so a media worker processes it again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ClaimProcessing(self, request, context):
         """Internal: used by the media service.
         """
@@ -193,6 +251,31 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.GetUploadState,
                     request_deserializer=recorder_dot_v1_dot_catalog__pb2.GetUploadStateRequest.FromString,
                     response_serializer=recorder_dot_v1_dot_catalog__pb2.GetUploadStateResponse.SerializeToString,
+            ),
+            'MarkDeleted': grpc.unary_unary_rpc_method_handler(
+                    servicer.MarkDeleted,
+                    request_deserializer=recorder_dot_v1_dot_catalog__pb2.MarkDeletedRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_catalog__pb2.MarkDeletedResponse.SerializeToString,
+            ),
+            'PurgeVideo': grpc.unary_unary_rpc_method_handler(
+                    servicer.PurgeVideo,
+                    request_deserializer=recorder_dot_v1_dot_catalog__pb2.PurgeVideoRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_catalog__pb2.PurgeVideoResponse.SerializeToString,
+            ),
+            'ExpireStaleUploads': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExpireStaleUploads,
+                    request_deserializer=recorder_dot_v1_dot_catalog__pb2.ExpireStaleUploadsRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_catalog__pb2.ExpireStaleUploadsResponse.SerializeToString,
+            ),
+            'ListDeletedVideos': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDeletedVideos,
+                    request_deserializer=recorder_dot_v1_dot_catalog__pb2.ListDeletedVideosRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_catalog__pb2.ListDeletedVideosResponse.SerializeToString,
+            ),
+            'RetryProcessing': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetryProcessing,
+                    request_deserializer=recorder_dot_v1_dot_catalog__pb2.RetryProcessingRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_catalog__pb2.RetryProcessingResponse.SerializeToString,
             ),
             'ClaimProcessing': grpc.unary_unary_rpc_method_handler(
                     servicer.ClaimProcessing,
@@ -362,6 +445,141 @@ class CatalogService:
             '/recorder.v1.CatalogService/GetUploadState',
             recorder_dot_v1_dot_catalog__pb2.GetUploadStateRequest.SerializeToString,
             recorder_dot_v1_dot_catalog__pb2.GetUploadStateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MarkDeleted(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recorder.v1.CatalogService/MarkDeleted',
+            recorder_dot_v1_dot_catalog__pb2.MarkDeletedRequest.SerializeToString,
+            recorder_dot_v1_dot_catalog__pb2.MarkDeletedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PurgeVideo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recorder.v1.CatalogService/PurgeVideo',
+            recorder_dot_v1_dot_catalog__pb2.PurgeVideoRequest.SerializeToString,
+            recorder_dot_v1_dot_catalog__pb2.PurgeVideoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExpireStaleUploads(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recorder.v1.CatalogService/ExpireStaleUploads',
+            recorder_dot_v1_dot_catalog__pb2.ExpireStaleUploadsRequest.SerializeToString,
+            recorder_dot_v1_dot_catalog__pb2.ExpireStaleUploadsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDeletedVideos(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recorder.v1.CatalogService/ListDeletedVideos',
+            recorder_dot_v1_dot_catalog__pb2.ListDeletedVideosRequest.SerializeToString,
+            recorder_dot_v1_dot_catalog__pb2.ListDeletedVideosResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetryProcessing(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recorder.v1.CatalogService/RetryProcessing',
+            recorder_dot_v1_dot_catalog__pb2.RetryProcessingRequest.SerializeToString,
+            recorder_dot_v1_dot_catalog__pb2.RetryProcessingResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -101,3 +101,35 @@ class UploadResponse(_message.Message):
     state: _common_pb2.UploadState
     duplicate_chunks: int
     def __init__(self, video_id: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.UploadState, _Mapping]] = ..., duplicate_chunks: _Optional[int] = ...) -> None: ...
+
+class AbortUploadRequest(_message.Message):
+    __slots__ = ("video_id",)
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    def __init__(self, video_id: _Optional[str] = ...) -> None: ...
+
+class AbortUploadResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DeleteVideoRequest(_message.Message):
+    __slots__ = ("video_id",)
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    def __init__(self, video_id: _Optional[str] = ...) -> None: ...
+
+class DeleteVideoResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RetryVideoProcessingRequest(_message.Message):
+    __slots__ = ("video_id",)
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    def __init__(self, video_id: _Optional[str] = ...) -> None: ...
+
+class RetryVideoProcessingResponse(_message.Message):
+    __slots__ = ("status",)
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    status: _common_pb2.VideoStatus
+    def __init__(self, status: _Optional[_Union[_common_pb2.VideoStatus, str]] = ...) -> None: ...

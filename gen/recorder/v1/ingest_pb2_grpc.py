@@ -56,6 +56,21 @@ class IngestServiceStub:
                 request_serializer=recorder_dot_v1_dot_ingest__pb2.UploadRequest.SerializeToString,
                 response_deserializer=recorder_dot_v1_dot_ingest__pb2.UploadResponse.FromString,
                 _registered_method=True)
+        self.AbortUpload = channel.unary_unary(
+                '/recorder.v1.IngestService/AbortUpload',
+                request_serializer=recorder_dot_v1_dot_ingest__pb2.AbortUploadRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_ingest__pb2.AbortUploadResponse.FromString,
+                _registered_method=True)
+        self.DeleteVideo = channel.unary_unary(
+                '/recorder.v1.IngestService/DeleteVideo',
+                request_serializer=recorder_dot_v1_dot_ingest__pb2.DeleteVideoRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_ingest__pb2.DeleteVideoResponse.FromString,
+                _registered_method=True)
+        self.RetryProcessing = channel.unary_unary(
+                '/recorder.v1.IngestService/RetryProcessing',
+                request_serializer=recorder_dot_v1_dot_ingest__pb2.RetryVideoProcessingRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_ingest__pb2.RetryVideoProcessingResponse.FromString,
+                _registered_method=True)
 
 
 class IngestServiceServicer:
@@ -88,6 +103,27 @@ class IngestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AbortUpload(self, request, context):
+        """Cancel an upload that is still UPLOADING: its bytes are removed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteVideo(self, request, context):
+        """Delete one of my videos in any state: all its files and rows.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RetryProcessing(self, request, context):
+        """Process a FAILED video again (after a fix, or a transient failure).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IngestServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -110,6 +146,21 @@ def add_IngestServiceServicer_to_server(servicer, server):
                     servicer.Upload,
                     request_deserializer=recorder_dot_v1_dot_ingest__pb2.UploadRequest.FromString,
                     response_serializer=recorder_dot_v1_dot_ingest__pb2.UploadResponse.SerializeToString,
+            ),
+            'AbortUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.AbortUpload,
+                    request_deserializer=recorder_dot_v1_dot_ingest__pb2.AbortUploadRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_ingest__pb2.AbortUploadResponse.SerializeToString,
+            ),
+            'DeleteVideo': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteVideo,
+                    request_deserializer=recorder_dot_v1_dot_ingest__pb2.DeleteVideoRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_ingest__pb2.DeleteVideoResponse.SerializeToString,
+            ),
+            'RetryProcessing': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetryProcessing,
+                    request_deserializer=recorder_dot_v1_dot_ingest__pb2.RetryVideoProcessingRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_ingest__pb2.RetryVideoProcessingResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -222,6 +273,87 @@ class IngestService:
             '/recorder.v1.IngestService/Upload',
             recorder_dot_v1_dot_ingest__pb2.UploadRequest.SerializeToString,
             recorder_dot_v1_dot_ingest__pb2.UploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AbortUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recorder.v1.IngestService/AbortUpload',
+            recorder_dot_v1_dot_ingest__pb2.AbortUploadRequest.SerializeToString,
+            recorder_dot_v1_dot_ingest__pb2.AbortUploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteVideo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recorder.v1.IngestService/DeleteVideo',
+            recorder_dot_v1_dot_ingest__pb2.DeleteVideoRequest.SerializeToString,
+            recorder_dot_v1_dot_ingest__pb2.DeleteVideoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetryProcessing(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recorder.v1.IngestService/RetryProcessing',
+            recorder_dot_v1_dot_ingest__pb2.RetryVideoProcessingRequest.SerializeToString,
+            recorder_dot_v1_dot_ingest__pb2.RetryVideoProcessingResponse.FromString,
             options,
             channel_credentials,
             insecure,

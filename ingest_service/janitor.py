@@ -1,0 +1,48 @@
+"""Housekeeping for uploads: abandoned uploads expire (bytes removed, status EXPIRED) and deleted
+videos' tombstones are purged. Every step is idempotent, so several ingest replicas may run it."""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+
+from ingest_service.ports import CatalogPort, ChunkStore
+from recorder_common.errors import DomainError
+
+log = logging.getLogger("recorder.ingest.janitor")
+
+
+@dataclasses.dataclass(frozen=True)
+class JanitorReport:
+    expired: int
+    purged: int
+
+
+class Janitor:
+    def __init__(self, catalog: CatalogPort, store: ChunkStore, idle_expiry_seconds: int,
+                 tombstone_grace_seconds: int, batch: int = 100) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.idle_expiry_seconds = idle_expiry_seconds
+        self.tombstone_grace_seconds = tombstone_grace_seconds
+        self.batch = batch
+
+    async def run_once(self) -> JanitorReport:
+        expired = await self.catalog.expire_stale(self.idle_expiry_seconds, self.batch)
+        for video_id, owner_id in expired:
+            await self.store.remove_video(owner_id, video_id)
+        deleted = await self.catalog.list_deleted(self.tombstone_grace_seconds, self.batch)
+        for video_id, owner_id in deleted:
+            await self.store.remove_video(owner_id, video_id)
+            await self.catalog.purge(owner_id, video_id)
+        if expired or deleted:
+            log.info("janitor: %d upload(s) expired, %d deleted video(s) purged", len(expired), len(deleted))
+        return JanitorReport(len(expired), len(deleted))
+
+    async def run_forever(self, interval_seconds: float) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except DomainError as exc:
+                log.warning("janitor pass failed: %s", exc.message)
+            await asyncio.sleep(interval_seconds)
