@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
-import signal
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 
@@ -13,17 +12,17 @@ from media_service.probe import parse_progress_seconds
 log = logging.getLogger("recorder.media.ffmpeg")
 
 STDERR_TAIL_CHARS = 2000
-PR_SET_PDEATHSIG = 1
+SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before exec: if the media service dies (even by kill -9), the kernel kills
-    its ffmpeg too, instead of leaving an orphan encoding for nobody."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass  # not Linux: the step timeout still bounds an orphan
+def _with_parent_death_signal(args: Sequence[str]) -> list[str]:
+    """If the media service dies (even by kill -9), the kernel kills its ffmpeg too instead of
+    leaving an orphan encoding for nobody. util-linux's setpriv sets PR_SET_PDEATHSIG and execs
+    ffmpeg; a preexec_fn would do the same from Python, but forking a process that runs gRPC
+    threads and then running Python code in the child aborted now and then (SIGABRT)."""
+    if SETPRIV is None:
+        return list(args)  # the step timeout still bounds an orphan
+    return [SETPRIV, "--pdeathsig", "KILL", "--", *args]
 
 
 class FfmpegFailed(Exception):
@@ -44,9 +43,8 @@ async def run_ffmpeg(args: Sequence[str], timeout: float,
     FfmpegFailed with the last lines of ffmpeg's own message. A run past the timeout is killed."""
     log.debug("running %s", " ".join(args))
     process = await asyncio.create_subprocess_exec(
-        *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+        *_with_parent_death_signal(args), stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
 
     async def read_progress() -> None:
         assert process.stdout is not None
@@ -77,6 +75,10 @@ async def run_ffmpeg(args: Sequence[str], timeout: float,
         await process.wait()
         raise
     text = stderr.decode(errors="replace")
+    if code < 0:
+        # Killed by a signal: whatever it printed is incomplete, even for a probe.
+        log.warning("ffmpeg killed by signal %d: %s | %s", -code, " ".join(args), _summarise(text))
+        raise FfmpegFailed(f"ffmpeg was killed by signal {-code}")
     if check and code != 0:
         raise FfmpegFailed(_summarise(text))
     return code, text

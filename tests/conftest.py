@@ -76,6 +76,10 @@ class Stack:
     ingest_port: int
     channels: list
     janitor: object = None
+    ingest_ports: list = dataclasses.field(default_factory=list)
+
+    def ingest_at(self, replica: int) -> ingest_pb2_grpc.IngestServiceStub:
+        return ingest_pb2_grpc.IngestServiceStub(self.channel(self.ingest_ports[replica]))
 
     def channel(self, port: int) -> grpc.aio.Channel:
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=message_options(16 * 1024 * 1024))
@@ -97,7 +101,7 @@ class Stack:
 
 async def start_stack(database_url: str, storage_root: pathlib.Path,
                       limits: UploadLimits = UploadLimits(), media_overrides: dict | None = None,
-                      ingest_overrides: dict | None = None):
+                      ingest_overrides: dict | None = None, ingest_replicas: int = 1):
     """The three services in this process, each a real grpc.aio server on an ephemeral port."""
     await asyncio.to_thread(db.migrate, database_url)
     engine = db.create_engine(database_url)
@@ -115,17 +119,23 @@ async def start_stack(database_url: str, storage_root: pathlib.Path,
                                      catalog_target=f"127.0.0.1:{catalog_port}",
                                      media_target=f"127.0.0.1:{media_port}", limits=limits,
                                      **(ingest_overrides or {}))
-    ingest = build_ingest(ingest_settings)
-    ingest_server, ingest_port = await create_ingest_server(ingest_settings, IngestDeps(ingest.engine))
-    await ingest_server.start()
-    stack = Stack(storage_root, catalog_port, media_port, ingest_port, [], ingest.janitor)
+    # Several ingest replicas share the storage folder and the catalog, as in production.
+    replicas = []
+    for _ in range(ingest_replicas):
+        ingest = build_ingest(ingest_settings)
+        ingest_server, ingest_port = await create_ingest_server(ingest_settings, IngestDeps(ingest.engine))
+        await ingest_server.start()
+        replicas.append((ingest, ingest_server, ingest_port))
+    stack = Stack(storage_root, catalog_port, media_port, replicas[0][2], [], replicas[0][0].janitor,
+                  [port for _, _, port in replicas])
 
     async def stop():
         # Callers first, the catalog last, each with a grace period, as a real shutdown does.
         for channel in stack.channels:
             await channel.close()
-        await ingest_server.stop(2)
-        await ingest.close()
+        for ingest, ingest_server, _ in replicas:
+            await ingest_server.stop(2)
+            await ingest.close()
         await worker.stop()
         await media_server.stop(2)
         await media_channel.close()
@@ -151,3 +161,32 @@ def recording_60s(tmp_path_factory) -> pathlib.Path:
 @pytest.fixture(scope="session")
 def recording_3s(tmp_path_factory) -> pathlib.Path:
     return media_tools.make_webm(tmp_path_factory.mktemp("media") / "screen-3s.webm", 3, size="640x360")
+
+
+class LoopThread:
+    """An event loop in a background thread hosting a stack, for synchronous tests (hypothesis
+    drives examples synchronously; each example's coroutine runs on this loop)."""
+
+    def __init__(self) -> None:
+        import threading
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro, timeout: float = 300.0):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+@pytest.fixture
+def threaded_stack(database_url, tmp_path):
+    runner = LoopThread()
+    stack, stop = runner.run(start_stack(database_url, tmp_path / "storage"))
+    stack.run = runner.run
+    yield stack
+    runner.run(stop())
+    runner.close()

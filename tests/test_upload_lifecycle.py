@@ -1,0 +1,148 @@
+"""Abort, delete, expiry, quotas and explicit retry, through real servers."""
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+
+from ingest_service.settings import UploadLimits
+from recorder.v1 import catalog_pb2, common_pb2, ingest_pb2
+from tests import media_tools
+from tests.conftest import start_stack
+from tests.helpers import asset, chunk, upload_unary, user, wait_final
+from tests.test_ingest_rules import create, expect, put
+
+ALICE, BOB = user("alice"), user("bob")
+
+
+def video_dir(stack, video_id, owner="alice"):
+    return stack.storage_root / "users" / owner / "videos" / video_id
+
+
+async def state(stack, video_id, md=ALICE):
+    return (await stack.ingest.GetUploadState(ingest_pb2.GetIngestUploadStateRequest(video_id=video_id),
+                                              metadata=md)).state
+
+
+async def test_missing_checksum_is_refused(stack):
+    vid = await create(stack)
+    await expect(grpc.StatusCode.INVALID_ARGUMENT, put(stack, vid, ingest_pb2.Chunk(index=0, data=b"x")))
+    assert not video_dir(stack, vid).exists()
+
+
+async def test_abort_removes_the_bytes_and_only_the_owner_can(stack):
+    vid = await create(stack)
+    await put(stack, vid, chunk(0, b"a" * 100))
+    await put(stack, vid, chunk(2, b"c" * 100))
+    await expect(grpc.StatusCode.NOT_FOUND, stack.ingest.AbortUpload(
+        ingest_pb2.AbortUploadRequest(video_id=vid), metadata=BOB))
+    assert (await state(stack, vid)).received_chunks == 2  # intact after bob's attempt
+    await stack.ingest.AbortUpload(ingest_pb2.AbortUploadRequest(video_id=vid), metadata=ALICE)
+    assert not video_dir(stack, vid).exists()
+    await expect(grpc.StatusCode.NOT_FOUND, state(stack, vid))
+    await expect(grpc.StatusCode.NOT_FOUND, put(stack, vid, chunk(1, b"b")))
+    assert not video_dir(stack, vid).exists()
+
+
+async def test_abort_of_a_finished_upload_is_a_precondition_error(stack):
+    vid = await create(stack)
+    await put(stack, vid, chunk(0, b"garbage", is_last=True))
+    await wait_final(stack, vid, ALICE)
+    await expect(grpc.StatusCode.FAILED_PRECONDITION, stack.ingest.AbortUpload(
+        ingest_pb2.AbortUploadRequest(video_id=vid), metadata=ALICE))
+
+
+async def test_delete_removes_files_then_rows(stack, recording_3s):
+    vid = await upload_unary(stack, recording_3s.read_bytes(), ALICE)
+    video = await wait_final(stack, vid, ALICE)
+    assert video.status == common_pb2.VIDEO_STATUS_READY
+    await expect(grpc.StatusCode.NOT_FOUND, stack.ingest.DeleteVideo(
+        ingest_pb2.DeleteVideoRequest(video_id=vid), metadata=BOB))
+    assert asset(stack, video, common_pb2.ASSET_KIND_COMPRESSED).exists()
+    await stack.ingest.DeleteVideo(ingest_pb2.DeleteVideoRequest(video_id=vid), metadata=ALICE)
+    assert not video_dir(stack, vid).exists()
+    await expect(grpc.StatusCode.NOT_FOUND, stack.catalog.GetVideo(
+        catalog_pb2.GetVideoRequest(video_id=vid), metadata=ALICE))
+    listed = await stack.catalog.ListVideos(catalog_pb2.ListVideosRequest(), metadata=ALICE)
+    assert vid not in [v.video_id for v in listed.videos]
+    # The janitor purges the tombstone's rows once the grace period is over.
+    stack.janitor.tombstone_grace_seconds = 0
+    report = await stack.janitor.run_once()
+    assert report.purged == 1
+    assert await stack.janitor.catalog.list_deleted(0, 10) == []
+    await expect(grpc.StatusCode.NOT_FOUND, stack.ingest.DeleteVideo(
+        ingest_pb2.DeleteVideoRequest(video_id=vid), metadata=ALICE))
+
+
+async def test_abandoned_uploads_expire_and_lose_their_bytes(database_url, tmp_path):
+    stack, stop = await start_stack(database_url, tmp_path / "s",
+                                    ingest_overrides={"upload_idle_expiry_seconds": 1})
+    try:
+        idle = await create(stack)
+        await put(stack, idle, chunk(0, b"x" * 1000))
+        await asyncio.sleep(1.3)
+        busy = await create(stack)
+        await put(stack, busy, chunk(0, b"y" * 10))
+        report = await stack.janitor.run_once()
+        assert report.expired == 1
+        assert not video_dir(stack, idle).exists() and video_dir(stack, busy).exists()
+        video = (await stack.catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=idle), metadata=ALICE)).video
+        assert video.status == common_pb2.VIDEO_STATUS_EXPIRED
+        assert video.history[-1].status == common_pb2.VIDEO_STATUS_EXPIRED
+        await expect(grpc.StatusCode.FAILED_PRECONDITION, put(stack, idle, chunk(1, b"late")))
+        assert not video_dir(stack, idle).exists()
+    finally:
+        await stop()
+
+
+async def test_upload_size_and_user_quota(database_url, tmp_path):
+    limits = UploadLimits(max_upload_bytes=2500, user_quota_bytes=3000)
+    stack, stop = await start_stack(database_url, tmp_path / "s", limits=limits)
+    try:
+        first = await create(stack)
+        await put(stack, first, chunk(0, b"a" * 2000))
+        too_big = await create(stack)
+        details = await expect(grpc.StatusCode.RESOURCE_EXHAUSTED, put(stack, too_big, chunk(0, b"b" * 2600)))
+        assert "2500" in details
+        second = await create(stack)
+        await put(stack, second, chunk(0, b"c" * 500))
+        details = await expect(grpc.StatusCode.RESOURCE_EXHAUSTED, put(stack, second, chunk(1, b"d" * 600)))
+        assert "quota" in details
+        # The refused chunk left nothing behind and the stored ones are intact.
+        assert sorted(p.name for p in (video_dir(stack, second) / "chunks").iterdir()) == ["0000000000.chunk"]
+        assert (await state(stack, second)).received_bytes == 500
+        # Bob has his own quota.
+        bobs = await create(stack, BOB)
+        await put(stack, bobs, chunk(0, b"e" * 2000), md=BOB)
+        # Deleting a video gives the space back.
+        await stack.ingest.DeleteVideo(ingest_pb2.DeleteVideoRequest(video_id=first), metadata=ALICE)
+        ack = await put(stack, second, chunk(1, b"d" * 600))
+        assert ack.state.received_bytes == 1100
+    finally:
+        await stop()
+
+
+async def test_failed_processing_can_be_retried_after_a_fix(database_url, tmp_path, recording_3s):
+    storage = tmp_path / "shared"
+    broken, stop_broken = await start_stack(database_url, storage, media_overrides={"ffmpeg_binary": "/bin/false"})
+    try:
+        vid = await upload_unary(broken, recording_3s.read_bytes(), ALICE)
+        failed = await wait_final(broken, vid, ALICE)
+        assert failed.status == common_pb2.VIDEO_STATUS_FAILED and failed.error
+        await expect(grpc.StatusCode.NOT_FOUND, broken.ingest.RetryProcessing(
+            ingest_pb2.RetryVideoProcessingRequest(video_id=vid), metadata=BOB))
+    finally:
+        await stop_broken()
+    fixed, stop_fixed = await start_stack(database_url, storage)
+    try:
+        await fixed.ingest.RetryProcessing(ingest_pb2.RetryVideoProcessingRequest(video_id=vid), metadata=ALICE)
+        video = await wait_final(fixed, vid, ALICE)
+        assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
+        assert video.error == ""
+        assert media_tools.sha256_file(asset(fixed, video, common_pb2.ASSET_KIND_SOURCE)) == \
+            media_tools.sha256_file(recording_3s)
+        await expect(grpc.StatusCode.FAILED_PRECONDITION, fixed.ingest.RetryProcessing(
+            ingest_pb2.RetryVideoProcessingRequest(video_id=vid), metadata=ALICE))
+    finally:
+        await stop_fixed()
