@@ -8,13 +8,13 @@ import grpc
 
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, media_pb2, media_pb2_grpc
 from recorder_common.errors import from_rpc_error
-from recorder_common.identity import REQUEST_ID_HEADER, SERVICE_HEADER, USER_HEADER, request_id
+from recorder_common.identity import REQUEST_ID_HEADER, SERVICE_HEADER, USER_HEADER, outbound_request_id
 
 SERVICE = "ingest"
 
 
 def _metadata(owner_id: str | None) -> tuple[tuple[str, str], ...]:
-    md = [(SERVICE_HEADER, SERVICE), (REQUEST_ID_HEADER, request_id.get())]
+    md = [(SERVICE_HEADER, SERVICE), (REQUEST_ID_HEADER, outbound_request_id())]
     if owner_id is not None:
         md.append((USER_HEADER, owner_id))
     return tuple(md)

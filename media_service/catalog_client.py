@@ -6,7 +6,7 @@ import grpc
 from media_service.pipeline import MediaFacts
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
 from recorder_common.errors import from_rpc_error
-from recorder_common.identity import REQUEST_ID_HEADER, SERVICE_HEADER, USER_HEADER, request_id
+from recorder_common.identity import REQUEST_ID_HEADER, SERVICE_HEADER, USER_HEADER, outbound_request_id
 
 SERVICE = "media"
 
@@ -17,7 +17,7 @@ class MediaCatalogClient:
         self.deadline = deadline_seconds
 
     async def _call(self, method, request, owner_id: str | None):
-        metadata = [(SERVICE_HEADER, SERVICE), (REQUEST_ID_HEADER, request_id.get())]
+        metadata = [(SERVICE_HEADER, SERVICE), (REQUEST_ID_HEADER, outbound_request_id())]
         if owner_id is not None:
             metadata.append((USER_HEADER, owner_id))
         try:

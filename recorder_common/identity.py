@@ -7,6 +7,7 @@ Never expose a stack in this mode to untrusted networks.
 """
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import dataclasses
 import logging
@@ -57,13 +58,10 @@ def set_caller(caller: Caller | None) -> contextvars.Token:
     return _caller.set(caller)
 
 
-def outbound_metadata(service: str) -> tuple[tuple[str, str], ...]:
-    """Metadata for a call to another of our services, on behalf of the current caller."""
-    md: list[tuple[str, str]] = [(SERVICE_HEADER, service), (REQUEST_ID_HEADER, request_id.get())]
-    caller = _caller.get()
-    if caller is not None and caller.user_id is not None:
-        md.append((USER_HEADER, caller.user_id))
-    return tuple(md)
+def outbound_request_id() -> str:
+    """The request id to pass on: the one being served, or a fresh one for background work."""
+    rid = request_id.get()
+    return rid if rid != "-" else uuid.uuid4().hex[:16]
 
 
 def caller_from_metadata(metadata: Sequence[tuple[str, str | bytes]] | None) -> Caller:
@@ -99,91 +97,46 @@ class IdentityInterceptor(grpc.aio.ServerInterceptor):
         method = details.method
         metadata = details.invocation_metadata
 
-        def enter(context: grpc.aio.ServicerContext) -> tuple[contextvars.Token, contextvars.Token]:
+        @contextlib.asynccontextmanager
+        async def scope(context: grpc.aio.ServicerContext):
             values = {k.lower(): v for k, v in (metadata or ()) if isinstance(v, str)}
-            rid = values.get(REQUEST_ID_HEADER) or uuid.uuid4().hex[:16]
-            rid_token = request_id.set(rid[:64])
-            try:
-                caller = caller_from_metadata(metadata)
-            except Unauthenticated as exc:
-                request_id.reset(rid_token)
-                raise exc
-            return rid_token, _caller.set(caller)
-
-        def leave(tokens: tuple[contextvars.Token, contextvars.Token], started: float,
-                  context: grpc.aio.ServicerContext) -> None:
-            code = context.code() if hasattr(context, "code") else None
-            log.info("rpc %s done in %.1f ms code=%s", method, (time.monotonic() - started) * 1000,
-                     getattr(code, "name", code) or "OK")
-            _caller.reset(tokens[1])
-            request_id.reset(tokens[0])
-
-        async def deny(context: grpc.aio.ServicerContext, exc: Unauthenticated) -> None:
-            log.info("rpc %s refused: %s", method, exc.message)
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, exc.message)
-
-        if handler.unary_unary:
-            inner = handler.unary_unary
-
-            async def unary_unary(request, context):
-                started = time.monotonic()
-                try:
-                    tokens = enter(context)
-                except Unauthenticated as exc:
-                    await deny(context, exc)
-                try:
-                    return await inner(request, context)
-                finally:
-                    leave(tokens, started, context)
-
-            return grpc.unary_unary_rpc_method_handler(
-                unary_unary, handler.request_deserializer, handler.response_serializer)
-        if handler.stream_unary:
-            inner_su = handler.stream_unary
-
-            async def stream_unary(request_iterator, context):
-                started = time.monotonic()
-                try:
-                    tokens = enter(context)
-                except Unauthenticated as exc:
-                    await deny(context, exc)
-                try:
-                    return await inner_su(request_iterator, context)
-                finally:
-                    leave(tokens, started, context)
-
-            return grpc.stream_unary_rpc_method_handler(
-                stream_unary, handler.request_deserializer, handler.response_serializer)
-        if handler.unary_stream:
-            inner_us = handler.unary_stream
-
-            async def unary_stream(request, context):
-                started = time.monotonic()
-                try:
-                    tokens = enter(context)
-                except Unauthenticated as exc:
-                    await deny(context, exc)
-                try:
-                    async for response in inner_us(request, context):
-                        yield response
-                finally:
-                    leave(tokens, started, context)
-
-            return grpc.unary_stream_rpc_method_handler(
-                unary_stream, handler.request_deserializer, handler.response_serializer)
-        inner_ss = handler.stream_stream
-
-        async def stream_stream(request_iterator, context):
+            rid_token = request_id.set((values.get(REQUEST_ID_HEADER) or uuid.uuid4().hex[:16])[:64])
             started = time.monotonic()
             try:
-                tokens = enter(context)
-            except Unauthenticated as exc:
-                await deny(context, exc)
-            try:
-                async for response in inner_ss(request_iterator, context):
-                    yield response
+                try:
+                    caller = caller_from_metadata(metadata)
+                except Unauthenticated as exc:
+                    log.info("rpc %s refused: %s", method, exc.message)
+                    await context.abort(grpc.StatusCode.UNAUTHENTICATED, exc.message)
+                caller_token = _caller.set(caller)
+                try:
+                    yield
+                finally:
+                    _caller.reset(caller_token)
+                    code = context.code() if hasattr(context, "code") else None
+                    log.info("rpc %s done in %.1f ms code=%s", method,
+                             (time.monotonic() - started) * 1000, getattr(code, "name", code) or "OK")
             finally:
-                leave(tokens, started, context)
+                request_id.reset(rid_token)
 
-        return grpc.stream_stream_rpc_method_handler(
-            stream_stream, handler.request_deserializer, handler.response_serializer)
+        def unary_response(inner):
+            async def handle(request_or_iterator, context):
+                async with scope(context):
+                    return await inner(request_or_iterator, context)
+            return handle
+
+        def stream_response(inner):
+            async def handle(request_or_iterator, context):
+                async with scope(context):
+                    async for response in inner(request_or_iterator, context):
+                        yield response
+            return handle
+
+        args = (handler.request_deserializer, handler.response_serializer)
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(unary_response(handler.unary_unary), *args)
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(unary_response(handler.stream_unary), *args)
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(stream_response(handler.unary_stream), *args)
+        return grpc.stream_stream_rpc_method_handler(stream_response(handler.stream_stream), *args)
