@@ -10,8 +10,11 @@ from recorder_common.rpc import maps_domain_errors, shielded
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, watch_poll_seconds: float = 0.25,
+                 watch_max_seconds: float = 3600.0) -> None:
         self.catalog = catalog
+        self.watch_poll_seconds = watch_poll_seconds
+        self.watch_max_seconds = watch_max_seconds
 
     # ---- public -------------------------------------------------------------------------------
     @maps_domain_errors
@@ -27,6 +30,17 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             current_caller().require_user(), request.page_size, request.page_token)
         return catalog_pb2.ListVideosResponse(
             videos=[convert.video_message(v, with_history=False) for v in videos], next_page_token=token)
+
+    @maps_domain_errors
+    async def WatchVideo(self, request, context):
+        owner = current_caller().require_user()
+        async for video in self.catalog.watch(owner, request.video_id, self.watch_poll_seconds,
+                                              self.watch_max_seconds):
+            yield catalog_pb2.VideoUpdate(
+                video_id=video.id, status=convert.status_enum(video.status),
+                step=convert.step_enum(video.current_step), progress=video.progress or 0.0,
+                error=video.error or "", error_step=convert.step_enum(video.error_step),
+                at=convert.timestamp(video.updated_at))
 
     # ---- internal: ingest ---------------------------------------------------------------------
     @maps_domain_errors

@@ -19,7 +19,6 @@ import os
 import pathlib
 import re
 import sys
-import time
 
 import google_crc32c
 import grpc
@@ -160,23 +159,20 @@ async def upload(client: Client, path: pathlib.Path, chunk_size: int, title: str
 
 
 async def follow(client: Client, video_id: str, timeout: float, out=sys.stdout) -> common_pb2.Video:
-    """Print status changes and step progress until the video is READY or FAILED."""
-    deadline = time.monotonic() + timeout
+    """Print status changes and step progress from the catalog's watch stream until the video is
+    READY or FAILED."""
     last = None
-    while True:
-        video = (await client.catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=video_id),
-                                                timeout=UNARY_DEADLINE_SECONDS, metadata=client.metadata)).video
-        line = status_name(video.status)
-        if video.status == common_pb2.VIDEO_STATUS_PROCESSING and video.current_step:
-            line += f" {step_name(video.current_step)} {video.progress * 100:.0f}%"
+    updates = client.catalog.WatchVideo(catalog_pb2.WatchVideoRequest(video_id=video_id),
+                                        timeout=timeout, metadata=client.metadata)
+    async for update in updates:
+        line = status_name(update.status)
+        if update.status == common_pb2.VIDEO_STATUS_PROCESSING and update.step:
+            line += f" {step_name(update.step)} {update.progress * 100:.0f}%"
         if line != last:
             print(line, file=out, flush=True)
             last = line
-        if video.status in FINAL:
-            return video
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"video {video_id} is still {status_name(video.status)} after {timeout:.0f} s")
-        await asyncio.sleep(0.5)
+    return (await client.catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=video_id),
+                                          timeout=UNARY_DEADLINE_SECONDS, metadata=client.metadata)).video
 
 
 def describe(video: common_pb2.Video) -> str:

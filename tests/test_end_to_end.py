@@ -3,6 +3,7 @@ ephemeral ports, real ffmpeg, SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import pathlib
 import re
 import sys
 
@@ -67,8 +68,28 @@ async def test_cli_streams_a_recording_to_ready(stack, recording_60s):
 
 async def test_unary_chunks_reach_ready(stack, recording_60s):
     video_id = await upload_unary(stack, recording_60s.read_bytes(), ALICE)
+    updates = [u async for u in stack.catalog.WatchVideo(
+        catalog_pb2.WatchVideoRequest(video_id=video_id), metadata=ALICE, timeout=300)]
+    assert updates[-1].status == common_pb2.VIDEO_STATUS_READY
+    # The watch stream shows compression of the 60 s recording moving forward from 0 to 1.
+    compress = [u.progress for u in updates if u.step == common_pb2.PROCESSING_STEP_COMPRESS]
+    assert compress == sorted(compress) and compress[0] == 0.0
+    assert len([p for p in compress if 0.0 < p < 1.0]) >= 3
     video = await wait_final(stack, video_id, ALICE)
     check_ready_video(stack, video, recording_60s)
+
+
+async def test_watch_is_private_and_ends_on_failure(stack):
+    video_id = await upload_unary(stack, b"garbage" * 100, ALICE)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        async for _ in stack.catalog.WatchVideo(catalog_pb2.WatchVideoRequest(video_id=video_id),
+                                                metadata=user("bob"), timeout=10):
+            pass
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    updates = [u async for u in stack.catalog.WatchVideo(
+        catalog_pb2.WatchVideoRequest(video_id=video_id), metadata=ALICE, timeout=60)]
+    assert updates[-1].status == common_pb2.VIDEO_STATUS_FAILED
+    assert updates[-1].error_step == common_pb2.PROCESSING_STEP_PROBE and updates[-1].error
 
 
 async def test_garbage_upload_fails_readably_and_services_keep_serving(stack, recording_3s):
@@ -113,3 +134,24 @@ async def test_other_users_see_nothing(stack, recording_3s):
         await stack.ingest.GetUploadState(ingest_pb2.GetIngestUploadStateRequest(video_id=video_id),
                                           metadata=user("bob"))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_the_ffmpeg_of_the_imageio_wheel_is_enough(database_url, tmp_path, recording_3s):
+    """Without a system ffmpeg the media service falls back to the wheel's binary, which has no
+    ffprobe: processing must not need one."""
+    import imageio_ffmpeg
+
+    from tests.conftest import start_stack
+
+    bundled = imageio_ffmpeg.get_ffmpeg_exe()
+    assert not (pathlib.Path(bundled).parent / "ffprobe").exists()
+    stack, stop = await start_stack(database_url, tmp_path / "s", media_overrides={"ffmpeg_binary": bundled})
+    try:
+        video = await wait_final(stack, await upload_unary(stack, recording_3s.read_bytes(), ALICE), ALICE)
+        assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
+        assert video.media.duration_seconds == pytest.approx(3.0, abs=0.1)
+        clean, _, errors = media_tools.decode_fully(asset(stack, video, common_pb2.ASSET_KIND_COMPRESSED))
+        assert clean, errors
+        assert not media_tools.is_uniform(asset(stack, video, common_pb2.ASSET_KIND_THUMBNAIL))
+    finally:
+        await stop()

@@ -1,3 +1,6 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from recorder.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -34,6 +37,30 @@ class ListVideosResponse(_message.Message):
     videos: _containers.RepeatedCompositeFieldContainer[_common_pb2.Video]
     next_page_token: str
     def __init__(self, videos: _Optional[_Iterable[_Union[_common_pb2.Video, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class WatchVideoRequest(_message.Message):
+    __slots__ = ("video_id",)
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    def __init__(self, video_id: _Optional[str] = ...) -> None: ...
+
+class VideoUpdate(_message.Message):
+    __slots__ = ("video_id", "status", "step", "progress", "error", "error_step", "at")
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ERROR_STEP_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    status: _common_pb2.VideoStatus
+    step: _common_pb2.ProcessingStep
+    progress: float
+    error: str
+    error_step: _common_pb2.ProcessingStep
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, video_id: _Optional[str] = ..., status: _Optional[_Union[_common_pb2.VideoStatus, str]] = ..., step: _Optional[_Union[_common_pb2.ProcessingStep, str]] = ..., progress: _Optional[float] = ..., error: _Optional[str] = ..., error_step: _Optional[_Union[_common_pb2.ProcessingStep, str]] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreateVideoRequest(_message.Message):
     __slots__ = ("title", "filename", "content_type", "expected_size_bytes")

@@ -46,6 +46,11 @@ class CatalogServiceStub:
                 request_serializer=recorder_dot_v1_dot_catalog__pb2.ListVideosRequest.SerializeToString,
                 response_deserializer=recorder_dot_v1_dot_catalog__pb2.ListVideosResponse.FromString,
                 _registered_method=True)
+        self.WatchVideo = channel.unary_stream(
+                '/recorder.v1.CatalogService/WatchVideo',
+                request_serializer=recorder_dot_v1_dot_catalog__pb2.WatchVideoRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_catalog__pb2.VideoUpdate.FromString,
+                _registered_method=True)
         self.CreateVideo = channel.unary_unary(
                 '/recorder.v1.CatalogService/CreateVideo',
                 request_serializer=recorder_dot_v1_dot_catalog__pb2.CreateVideoRequest.SerializeToString,
@@ -131,6 +136,14 @@ class CatalogServiceServicer:
 
     def ListVideos(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchVideo(self, request, context):
+        """Status transitions and processing progress of one video, ending at READY, FAILED, EXPIRED or
+        DELETED. Server streaming, so it works over gRPC-Web too.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -236,6 +249,11 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.ListVideos,
                     request_deserializer=recorder_dot_v1_dot_catalog__pb2.ListVideosRequest.FromString,
                     response_serializer=recorder_dot_v1_dot_catalog__pb2.ListVideosResponse.SerializeToString,
+            ),
+            'WatchVideo': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchVideo,
+                    request_deserializer=recorder_dot_v1_dot_catalog__pb2.WatchVideoRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_catalog__pb2.VideoUpdate.SerializeToString,
             ),
             'CreateVideo': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateVideo,
@@ -364,6 +382,33 @@ class CatalogService:
             '/recorder.v1.CatalogService/ListVideos',
             recorder_dot_v1_dot_catalog__pb2.ListVideosRequest.SerializeToString,
             recorder_dot_v1_dot_catalog__pb2.ListVideosResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchVideo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/recorder.v1.CatalogService/WatchVideo',
+            recorder_dot_v1_dot_catalog__pb2.WatchVideoRequest.SerializeToString,
+            recorder_dot_v1_dot_catalog__pb2.VideoUpdate.FromString,
             options,
             channel_credentials,
             insecure,
