@@ -11,6 +11,7 @@ import traceback
 
 from media_service.catalog_client import MediaCatalogClient
 from media_service.pipeline import Job, MediaFacts, MediaPipeline, StepFailed
+from media_service.runner import FfmpegFailed
 from recorder_common.errors import DomainError
 from recorder_common.identity import request_id
 from recorder_common.storage import LocalStorage
@@ -130,6 +131,11 @@ class MediaWorker:
             log.info("video %s failed at %s: %s", video_id, exc.step, exc.message)
             await self.catalog.finish(owner_id, video_id, self.worker_id, ready=False,
                                       error_step=exc.step, error=exc.message)
+            return
+        except FfmpegFailed as exc:  # an ffmpeg run no step wrapped (a probe): fail the current step
+            log.info("video %s failed at %s: %s", video_id, reporter.step, exc.message)
+            await self.catalog.finish(owner_id, video_id, self.worker_id, ready=False,
+                                      error_step=reporter.step, error=exc.message)
             return
         except DomainError:
             raise  # the catalog refused (lease lost, video deleted): nothing to record
