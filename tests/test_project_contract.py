@@ -75,7 +75,7 @@ def test_quick_start_run_from_a_fresh_clone_serves_the_readme_grpcurl_examples(t
     ports = {"50061": free_port(), "50062": free_port(), "50063": free_port()}
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "VENV")}
     env.update(CATALOG_PORT=str(ports["50061"]), MEDIA_PORT=str(ports["50062"]),
-               INGEST_PORT=str(ports["50063"]))
+               INGEST_PORT=str(ports["50063"]), GATEWAY_PORT=str(free_port()))
     run_command = quick_start_commands()[0]
     # exec: the signal below goes to devstack itself, which must pass it on to the services.
     stack = subprocess.Popen(f"exec {run_command}", shell=True, cwd=clone, env=env, stdout=subprocess.PIPE,
@@ -83,7 +83,7 @@ def test_quick_start_run_from_a_fresh_clone_serves_the_readme_grpcurl_examples(t
     lines: list[str] = []
     try:
         deadline = time.monotonic() + 900
-        while not any("devstack: ingest" in ln and "ready" in ln for ln in lines):
+        while not any("devstack: gateway" in ln and "ready" in ln for ln in lines):
             line = stack.stdout.readline()
             assert line or stack.poll() is None, "".join(lines[-40:])
             lines.append(line)

