@@ -23,7 +23,7 @@ def probe_args(binary: str, path: str) -> list[str]:
 
 def decode_check_args(binary: str, path: str) -> list[str]:
     """Decode every stream and throw the frames away: fails on a broken file."""
-    return _compile(ffmpeg.input(path).output("-", f="null", map=0), binary, progress=True)
+    return _compile(ffmpeg.input(path).output("-", f="null", map=0, fps_mode="vfr"), binary, progress=True)
 
 
 def remux_args(binary: str, src: str, dst: str, muxer: str) -> list[str]:

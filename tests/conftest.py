@@ -5,6 +5,8 @@ import asyncio
 import dataclasses
 import os
 import pathlib
+import shutil
+import sys
 import uuid
 
 import grpc
@@ -190,3 +192,33 @@ def threaded_stack(database_url, tmp_path):
     yield stack
     runner.run(stop())
     runner.close()
+
+
+ENVOY = shutil.which("envoy", path=str(pathlib.Path(sys.executable).parent)) or shutil.which("envoy")
+
+
+@pytest.fixture
+async def gateway(stack, tmp_path):
+    from tests.process_stack import free_port
+    from gateway.render import render
+
+    port = free_port()
+    env = {**os.environ, "GATEWAY_PORT": str(port), "INGEST_PORT": str(stack.ingest_port),
+           "CATALOG_PORT": str(stack.catalog_port)}
+    config = tmp_path / "envoy.yaml"
+    config.write_text(render(env))
+    envoy = await asyncio.create_subprocess_exec(
+        ENVOY, "-c", str(config), "--log-level", "warn", "--base-id", str(port),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            break
+        except OSError:
+            await asyncio.sleep(0.1)
+    yield port
+    envoy.terminate()
+    await envoy.wait()
+
+

@@ -36,28 +36,6 @@ def test_every_envoy_config_validates_without_deprecations(tmp_path):
         assert not re.search(r"deprecat", output, re.I), output
 
 
-@pytest.fixture
-async def gateway(stack, tmp_path):
-    port = free_port()
-    env = {**os.environ, "GATEWAY_PORT": str(port), "INGEST_PORT": str(stack.ingest_port),
-           "CATALOG_PORT": str(stack.catalog_port)}
-    config = tmp_path / "envoy.yaml"
-    config.write_text(render(env))
-    envoy = await asyncio.create_subprocess_exec(
-        ENVOY, "-c", str(config), "--log-level", "warn", "--base-id", str(port),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            break
-        except OSError:
-            await asyncio.sleep(0.1)
-    yield port
-    envoy.terminate()
-    await envoy.wait()
-
-
 async def web(port, path, message, metadata=ALICE, origin=ALLOWED):
     return await asyncio.to_thread(grpc_web.call, port, path, message.SerializeToString(), metadata, origin)
 

@@ -1,0 +1,85 @@
+// The browser client of the recorder backend: gRPC-Web through the Envoy gateway, using Connect.
+// The extension and the test page share it.
+import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
+import { createGrpcWebTransport } from "@connectrpc/connect-web";
+import { CatalogService } from "./gen/recorder/v1/catalog_pb";
+import { IngestService } from "./gen/recorder/v1/ingest_pb";
+
+export interface RecorderClients {
+  ingest: Client<typeof IngestService>;
+  catalog: Client<typeof CatalogService>;
+}
+
+/** userId is the development identity header; the auth issue replaces it with a bearer token. */
+export function recorderClients(baseUrl: string, userId: string): RecorderClients {
+  const identity: Interceptor = (next) => async (req) => {
+    req.header.set("x-user-id", userId);
+    return next(req);
+  };
+  const transport = createGrpcWebTransport({ baseUrl, useBinaryFormat: true, interceptors: [identity] });
+  return { ingest: createClient(IngestService, transport), catalog: createClient(CatalogService, transport) };
+}
+
+const RETRYABLE = new Set([Code.Unavailable, Code.DeadlineExceeded, Code.Unknown, Code.Internal]);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Uploads a recording while MediaRecorder is still producing it: one PutChunk per blob, in order,
+ * each with its SHA-256 (WebCrypto has no CRC32C), retried with backoff on transient errors.
+ * The newest blob is held back until the next arrives or recording stops, so the last one can be
+ * flagged is_last.
+ */
+export class LiveUploader {
+  private index = 0;
+  private held: Blob | null = null;
+  private chain: Promise<void> = Promise.resolve();
+  private failure: unknown = null;
+  retries = 0;
+  /** Test hook: chunk indices whose first attempt fails as if the network dropped it. */
+  failFirstAttemptOf = new Set<number>();
+
+  constructor(private readonly clients: RecorderClients, readonly videoId: string,
+              private readonly maxAttempts = 6) {}
+
+  push(blob: Blob): void {
+    if (this.held) this.enqueue(this.held, false);
+    this.held = blob;
+  }
+
+  /** Call after the recorder's final dataavailable; resolves once every chunk is acknowledged. */
+  async finish(): Promise<void> {
+    this.enqueue(this.held ?? new Blob([]), true);
+    this.held = null;
+    await this.chain;
+    if (this.failure) throw this.failure;
+  }
+
+  private enqueue(blob: Blob, isLast: boolean): void {
+    const index = this.index++;
+    this.chain = this.chain.then(() => this.send(index, blob, isLast)).catch((err) => {
+      this.failure ??= err;
+    });
+  }
+
+  private async send(index: number, blob: Blob, isLast: boolean): Promise<void> {
+    if (this.failure) return;
+    const data = new Uint8Array(await blob.arrayBuffer());
+    const sha256 = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (attempt === 1 && this.failFirstAttemptOf.has(index)) {
+          throw new ConnectError("simulated network drop", Code.Unavailable);
+        }
+        await this.clients.ingest.putChunk(
+          { videoId: this.videoId, chunk: { index: BigInt(index), data, isLast, checksum: { case: "sha256", value: sha256 } } },
+          { timeoutMs: 30_000 });
+        return;
+      } catch (err) {
+        const code = ConnectError.from(err).code;
+        if (!RETRYABLE.has(code) || attempt >= this.maxAttempts) throw err;
+        this.retries++;
+        await sleep(Math.min(250 * 2 ** (attempt - 1), 5_000));
+      }
+    }
+  }
+}
