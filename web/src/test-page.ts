@@ -59,7 +59,8 @@ async function main() {
   const canvas = animatedCanvas();
   const stream = new MediaStream([...canvas.captureStream(30).getVideoTracks(), tone()]);
   const { videoId } = await clients.ingest.createUpload(
-    { title: "test page", filename: "screen.webm", contentType: "video/webm;codecs=vp8,opus" });
+    { title: "test page", filename: "screen.webm", contentType: "video/webm;codecs=vp8,opus" },
+    { timeoutMs: 30_000 });
   const uploader = new LiveUploader(clients, videoId);
   uploader.failFirstAttemptOf.add(1);
   const recorded: Blob[] = [];
@@ -82,11 +83,12 @@ async function main() {
     show(`${VideoStatus[update.status]} ${Math.round(update.progress * 100)}%`);
   }
   const errors = {
-    unknownVideo: await errorCode(() => clients.catalog.getVideo({ videoId: "0".repeat(32) })),
+    unknownVideo: await errorCode(() => clients.catalog.getVideo({ videoId: "0".repeat(32) }, { timeoutMs: 30_000 })),
     oversizeChunk: await errorCode(async () => {
       const data = new Uint8Array(Number(params.get("oversize") ?? 9 * 1024 * 1024));
       const sha256 = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
-      await clients.ingest.putChunk({ videoId, chunk: { index: 999n, data, checksum: { case: "sha256", value: sha256 } } });
+      await clients.ingest.putChunk({ videoId, chunk: { index: 999n, data, checksum: { case: "sha256", value: sha256 } } },
+        { timeoutMs: 60_000 });
     }),
   };
   show(`${VideoStatus[final]} | unknown video: ${errors.unknownVideo} | oversize chunk: ${errors.oversizeChunk}`);
