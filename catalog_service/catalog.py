@@ -169,10 +169,10 @@ class Catalog:
             session.add(self._event(video, UPLOADING, message="upload created"))
         return await self.get_video(owner_id, video.id)
 
-    async def upload_state(self, owner_id: str, video_id: str) -> UploadState:
+    async def upload_state(self, owner_id: str, video_id: str, with_indices: bool = True) -> UploadState:
         async with self.sessions() as session:
             video = await self._load(session, owner_id, video_id)
-            return await self._state(session, video, with_indices=True)
+            return await self._state(session, video, with_indices=with_indices)
 
     async def record_chunk(self, owner_id: str, video_id: str, index: int, size: int, crc32c: int,
                            is_last: bool, max_upload_bytes: int = 0, user_quota_bytes: int = 0) -> ChunkRecord:
@@ -412,14 +412,14 @@ class Catalog:
             raise InvalidArgument(f"unknown processing step {step!r}")
         progress = min(max(progress, 0.0), 1.0)
         async with self.sessions() as session, session.begin():
-            before = (await session.execute(
-                select(Video.current_step).where(Video.id == video_id))).scalar_one_or_none()
-        video = await self._update_leased(
-            owner_id, video_id, worker_id, current_step=step, progress=progress,
-            lease_expires_at=self.clock() + dt.timedelta(seconds=lease_seconds))
-        if before != step:
-            async with self.sessions() as session, session.begin():
+            video = await self._lock_owned(session, owner_id, video_id)
+            if video.status != PROCESSING or video.lease_owner != worker_id:
+                raise FailedPrecondition(
+                    f"worker {worker_id} no longer holds the processing lease of video {video_id}")
+            if video.current_step != step:
                 session.add(self._event(video, PROCESSING, step=step, progress=progress))
+            video.current_step, video.progress = step, progress
+            video.lease_expires_at = self.clock() + dt.timedelta(seconds=lease_seconds)
 
     async def put_asset(self, owner_id: str, video_id: str, kind: str, path: str, content_type: str,
                         size: int) -> None:

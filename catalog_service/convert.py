@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 
 from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy import inspect
 
 from catalog_service import catalog
 from catalog_service.models import Video
@@ -57,7 +58,7 @@ def upload_state(state: catalog.UploadState) -> common_pb2.UploadState:
 
 
 def video_message(video: Video, with_history: bool = True) -> common_pb2.Video:
-    loaded = video.__dict__  # relationships that were not loaded are simply left out
+    unloaded = inspect(video).unloaded  # relationships not loaded are left out, never lazy-loaded
     msg = common_pb2.Video(
         video_id=video.id, title=video.title, filename=video.filename,
         content_type=video.content_type, status=status_enum(video.status),
@@ -72,12 +73,12 @@ def video_message(video: Video, with_history: bool = True) -> common_pb2.Video:
         created_at=timestamp(video.created_at), updated_at=timestamp(video.updated_at))
     if video.last_index is not None:
         msg.last_index = video.last_index
-    for asset in loaded.get("assets", []):
+    for asset in [] if "assets" in unloaded else video.assets:
         msg.assets.append(common_pb2.Asset(
             kind=asset_kind_enum(asset.kind), content_type=asset.content_type, size_bytes=asset.size,
             path=asset.path, created_at=timestamp(asset.created_at)))
     if with_history:
-        for event in loaded.get("events", []):
+        for event in [] if "events" in unloaded else video.events:
             msg.history.append(common_pb2.StatusEvent(
                 status=status_enum(event.status), step=step_enum(event.step), progress=event.progress,
                 message=event.message, at=timestamp(event.at)))

@@ -68,7 +68,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @maps_domain_errors
     @shielded
     async def GetUploadState(self, request, context):
-        state = await self.catalog.upload_state(current_caller().require_user(), request.video_id)
+        state = await self.catalog.upload_state(current_caller().require_user(), request.video_id,
+                                                with_indices=not request.summary_only)
         return catalog_pb2.GetUploadStateResponse(state=convert.upload_state(state))
 
     @maps_domain_errors

@@ -94,7 +94,8 @@ class UploadEngine:
     async def put_chunk(self, owner_id: str, video_id: str, chunk: IncomingChunk) -> ChunkAck:
         check_video_id(video_id)
         crc = self._check_chunk(chunk)
-        state = await self.catalog.upload_state(owner_id, video_id)  # NOT_FOUND if not the caller's
+        # NOT_FOUND if not the caller's. Summary only: this runs for every chunk.
+        state = await self.catalog.upload_state(owner_id, video_id, summary_only=True)
         writable = state.status == UPLOADING and not (
             state.HasField("last_index") and chunk.index > state.last_index)
         if writable:

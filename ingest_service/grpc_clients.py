@@ -7,29 +7,15 @@ from __future__ import annotations
 import grpc
 
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, media_pb2, media_pb2_grpc
-from recorder_common.errors import from_rpc_error
-from recorder_common.identity import REQUEST_ID_HEADER, SERVICE_HEADER, USER_HEADER, outbound_request_id
+from recorder_common.channels import InternalCaller
 
 SERVICE = "ingest"
-
-
-def _metadata(owner_id: str | None) -> tuple[tuple[str, str], ...]:
-    md = [(SERVICE_HEADER, SERVICE), (REQUEST_ID_HEADER, outbound_request_id())]
-    if owner_id is not None:
-        md.append((USER_HEADER, owner_id))
-    return tuple(md)
 
 
 class CatalogClient:
     def __init__(self, channel: grpc.aio.Channel, deadline_seconds: float) -> None:
         self.stub = catalog_pb2_grpc.CatalogServiceStub(channel)
-        self.deadline = deadline_seconds
-
-    async def _call(self, method, request, owner_id: str | None):
-        try:
-            return await method(request, timeout=self.deadline, metadata=_metadata(owner_id))
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc, "catalog") from exc
+        self._call = InternalCaller(SERVICE, "catalog", deadline_seconds)
 
     async def create_video(self, owner_id: str, title: str, filename: str, content_type: str,
                            expected_size: int) -> str:
@@ -38,9 +24,10 @@ class CatalogClient:
             expected_size_bytes=expected_size), owner_id)
         return response.video.video_id
 
-    async def upload_state(self, owner_id: str, video_id: str) -> common_pb2.UploadState:
-        response = await self._call(self.stub.GetUploadState,
-                                    catalog_pb2.GetUploadStateRequest(video_id=video_id), owner_id)
+    async def upload_state(self, owner_id: str, video_id: str,
+                           summary_only: bool = False) -> common_pb2.UploadState:
+        response = await self._call(self.stub.GetUploadState, catalog_pb2.GetUploadStateRequest(
+            video_id=video_id, summary_only=summary_only), owner_id)
         return response.state
 
     async def record_chunk(self, owner_id: str, video_id: str, index: int, size: int, crc32c: int,
@@ -76,11 +63,7 @@ class CatalogClient:
 class MediaClient:
     def __init__(self, channel: grpc.aio.Channel, deadline_seconds: float) -> None:
         self.stub = media_pb2_grpc.MediaServiceStub(channel)
-        self.deadline = deadline_seconds
+        self._call = InternalCaller(SERVICE, "media", deadline_seconds)
 
     async def process(self, owner_id: str, video_id: str) -> None:
-        try:
-            await self.stub.ProcessVideo(media_pb2.ProcessVideoRequest(video_id=video_id),
-                                         timeout=self.deadline, metadata=_metadata(owner_id))
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc, "media") from exc
+        await self._call(self.stub.ProcessVideo, media_pb2.ProcessVideoRequest(video_id=video_id), owner_id)

@@ -20,7 +20,8 @@ class CatalogPort(Protocol):
     async def create_video(self, owner_id: str, title: str, filename: str, content_type: str,
                            expected_size: int) -> str: ...
 
-    async def upload_state(self, owner_id: str, video_id: str) -> common_pb2.UploadState: ...
+    async def upload_state(self, owner_id: str, video_id: str,
+                           summary_only: bool = False) -> common_pb2.UploadState: ...
 
     async def record_chunk(self, owner_id: str, video_id: str, index: int, size: int, crc32c: int,
                            is_last: bool, max_upload_bytes: int,

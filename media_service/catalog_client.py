@@ -5,8 +5,7 @@ import grpc
 
 from media_service.pipeline import MediaFacts
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
-from recorder_common.errors import from_rpc_error
-from recorder_common.identity import REQUEST_ID_HEADER, SERVICE_HEADER, USER_HEADER, outbound_request_id
+from recorder_common.channels import InternalCaller
 
 SERVICE = "media"
 
@@ -14,16 +13,7 @@ SERVICE = "media"
 class MediaCatalogClient:
     def __init__(self, channel: grpc.aio.Channel, deadline_seconds: float) -> None:
         self.stub = catalog_pb2_grpc.CatalogServiceStub(channel)
-        self.deadline = deadline_seconds
-
-    async def _call(self, method, request, owner_id: str | None):
-        metadata = [(SERVICE_HEADER, SERVICE), (REQUEST_ID_HEADER, outbound_request_id())]
-        if owner_id is not None:
-            metadata.append((USER_HEADER, owner_id))
-        try:
-            return await method(request, timeout=self.deadline, metadata=tuple(metadata))
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc, "catalog") from exc
+        self._call = InternalCaller(SERVICE, "catalog", deadline_seconds)
 
     async def claim(self, owner_id: str, video_id: str, worker_id: str,
                     lease_seconds: int) -> catalog_pb2.ClaimProcessingResponse:

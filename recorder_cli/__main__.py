@@ -30,8 +30,6 @@ from recorder_common.identity import USER_HEADER
 from recorder_common.serving import message_options
 
 RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
-FINAL = {common_pb2.VIDEO_STATUS_READY, common_pb2.VIDEO_STATUS_FAILED,
-         common_pb2.VIDEO_STATUS_EXPIRED, common_pb2.VIDEO_STATUS_DELETED}
 UNARY_DEADLINE_SECONDS = 15.0
 
 

@@ -1,11 +1,32 @@
-"""Outbound channels: message limits matching the server side, and calls that always carry a
-deadline and the caller's identity."""
+"""Outbound calls between our services: message limits matching the server side, and calls that
+always carry a deadline, our service identity, the end user they act for and the request id."""
 from __future__ import annotations
 
 import grpc
 
+from recorder_common.errors import from_rpc_error
+from recorder_common.identity import REQUEST_ID_HEADER, SERVICE_HEADER, USER_HEADER, outbound_request_id
 from recorder_common.serving import message_options
 
 
 def open_channel(target: str, max_payload_bytes: int) -> grpc.aio.Channel:
     return grpc.aio.insecure_channel(target, options=message_options(max_payload_bytes))
+
+
+class InternalCaller:
+    """Calls another of our services as `service`, on behalf of an owner (or of nobody, for
+    service-level housekeeping). A failed call comes back as the matching domain error."""
+
+    def __init__(self, service: str, target_name: str, deadline_seconds: float) -> None:
+        self.service = service
+        self.target_name = target_name
+        self.deadline = deadline_seconds
+
+    async def __call__(self, method, request, owner_id: str | None):
+        metadata = [(SERVICE_HEADER, self.service), (REQUEST_ID_HEADER, outbound_request_id())]
+        if owner_id is not None:
+            metadata.append((USER_HEADER, owner_id))
+        try:
+            return await method(request, timeout=self.deadline, metadata=tuple(metadata))
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, self.target_name) from exc

@@ -57,6 +57,22 @@ def decode_fully(path: pathlib.Path) -> tuple[bool, float, str]:
     return result.returncode == 0 and not result.stderr.strip(), max(reached or [0.0]), result.stderr
 
 
+def top_level_boxes(path: pathlib.Path) -> list[str]:
+    """The MP4's top-level box types in file order (ftyp, moov, mdat, ...)."""
+    boxes = []
+    with open(path, "rb") as f:
+        while header := f.read(8):
+            size, kind = int.from_bytes(header[:4], "big"), header[4:8].decode("latin-1")
+            if size == 1:
+                size = int.from_bytes(f.read(8), "big") - 8
+            elif size == 0:
+                boxes.append(kind)
+                break
+            boxes.append(kind)
+            f.seek(size - 8, 1)
+    return boxes
+
+
 def gray_pixels(image: pathlib.Path) -> list[int]:
     result = subprocess.run([FFMPEG, "-nostdin", "-v", "error", "-i", str(image), "-f", "rawvideo",
                              "-pix_fmt", "gray", "-"], capture_output=True, check=True, timeout=60)

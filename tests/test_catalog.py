@@ -36,6 +36,8 @@ async def test_chunks_in_any_order_complete_exactly_once(catalog):
         assert record.outcome == "STORED" and not record.completed_upload
     state = await catalog.upload_state("alice", vid)
     assert state.missing_indices == [1] and state.stored_indices == [0, 2, 3] and not state.complete
+    summary = await catalog.upload_state("alice", vid, with_indices=False)
+    assert (summary.received_chunks, summary.last_index, summary.stored_indices) == (3, 3, [])
     record = await catalog.record_chunk("alice", vid, 1, 10, 1, is_last=False)
     assert record.completed_upload and record.state.complete and record.state.status == "UPLOADED"
     again = await catalog.record_chunk("alice", vid, 3, 10, 3, is_last=True)

@@ -116,10 +116,10 @@ def test_kill9_media_mid_processing_is_picked_up_after_restart(processes, record
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
     attempts = [e.message for e in video.history if e.message.startswith("attempt")]
     assert len(attempts) == 2 and attempts[1].startswith("attempt 2")
-    mp4 = stack_path = processes.storage_root / next(
+    mp4 = processes.storage_root / next(
         a.path for a in video.assets if a.kind == common_pb2.ASSET_KIND_COMPRESSED)
     clean, seconds, errors = media_tools.decode_fully(mp4)
     assert clean, errors
     assert seconds == pytest.approx(video.media.duration_seconds, abs=0.1)
     # No temporary file of the killed worker is left behind.
-    assert list(stack_path.parent.glob(".*.tmp")) == []
+    assert list(mp4.parent.glob(".*.tmp")) == []

@@ -109,10 +109,12 @@ class RecordChunkResponse(_message.Message):
     def __init__(self, outcome: _Optional[_Union[_common_pb2.ChunkOutcome, str]] = ..., state: _Optional[_Union[_common_pb2.UploadState, _Mapping]] = ..., completed_upload: _Optional[bool] = ...) -> None: ...
 
 class GetUploadStateRequest(_message.Message):
-    __slots__ = ("video_id",)
+    __slots__ = ("video_id", "summary_only")
     VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_ONLY_FIELD_NUMBER: _ClassVar[int]
     video_id: str
-    def __init__(self, video_id: _Optional[str] = ...) -> None: ...
+    summary_only: bool
+    def __init__(self, video_id: _Optional[str] = ..., summary_only: _Optional[bool] = ...) -> None: ...
 
 class GetUploadStateResponse(_message.Message):
     __slots__ = ("state",)
