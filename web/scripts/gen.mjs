@@ -20,5 +20,6 @@ execFileSync(python, [
   `--es_out=${out}`,
   "--es_opt=target=ts",
   "recorder/v1/common.proto", "recorder/v1/ingest.proto", "recorder/v1/catalog.proto",
+  "recorder/v1/media.proto",
 ], { stdio: "inherit" });
 console.log(`generated TypeScript into ${out}/`);

@@ -80,33 +80,39 @@ class CreateVideoResponse(_message.Message):
     video: _common_pb2.Video
     def __init__(self, video: _Optional[_Union[_common_pb2.Video, _Mapping]] = ...) -> None: ...
 
-class RecordChunkRequest(_message.Message):
-    __slots__ = ("video_id", "index", "size_bytes", "crc32c", "is_last", "max_upload_bytes", "user_quota_bytes")
-    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+class StoredChunk(_message.Message):
+    __slots__ = ("index", "size_bytes", "crc32c", "is_last")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     CRC32C_FIELD_NUMBER: _ClassVar[int]
     IS_LAST_FIELD_NUMBER: _ClassVar[int]
-    MAX_UPLOAD_BYTES_FIELD_NUMBER: _ClassVar[int]
-    USER_QUOTA_BYTES_FIELD_NUMBER: _ClassVar[int]
-    video_id: str
     index: int
     size_bytes: int
     crc32c: int
     is_last: bool
+    def __init__(self, index: _Optional[int] = ..., size_bytes: _Optional[int] = ..., crc32c: _Optional[int] = ..., is_last: _Optional[bool] = ...) -> None: ...
+
+class RecordChunksRequest(_message.Message):
+    __slots__ = ("video_id", "chunks", "max_upload_bytes", "user_quota_bytes")
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    CHUNKS_FIELD_NUMBER: _ClassVar[int]
+    MAX_UPLOAD_BYTES_FIELD_NUMBER: _ClassVar[int]
+    USER_QUOTA_BYTES_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    chunks: _containers.RepeatedCompositeFieldContainer[StoredChunk]
     max_upload_bytes: int
     user_quota_bytes: int
-    def __init__(self, video_id: _Optional[str] = ..., index: _Optional[int] = ..., size_bytes: _Optional[int] = ..., crc32c: _Optional[int] = ..., is_last: _Optional[bool] = ..., max_upload_bytes: _Optional[int] = ..., user_quota_bytes: _Optional[int] = ...) -> None: ...
+    def __init__(self, video_id: _Optional[str] = ..., chunks: _Optional[_Iterable[_Union[StoredChunk, _Mapping]]] = ..., max_upload_bytes: _Optional[int] = ..., user_quota_bytes: _Optional[int] = ...) -> None: ...
 
-class RecordChunkResponse(_message.Message):
-    __slots__ = ("outcome", "state", "completed_upload")
-    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+class RecordChunksResponse(_message.Message):
+    __slots__ = ("outcomes", "state", "completed_upload")
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     COMPLETED_UPLOAD_FIELD_NUMBER: _ClassVar[int]
-    outcome: _common_pb2.ChunkOutcome
+    outcomes: _containers.RepeatedScalarFieldContainer[_common_pb2.ChunkOutcome]
     state: _common_pb2.UploadState
     completed_upload: bool
-    def __init__(self, outcome: _Optional[_Union[_common_pb2.ChunkOutcome, str]] = ..., state: _Optional[_Union[_common_pb2.UploadState, _Mapping]] = ..., completed_upload: _Optional[bool] = ...) -> None: ...
+    def __init__(self, outcomes: _Optional[_Iterable[_Union[_common_pb2.ChunkOutcome, str]]] = ..., state: _Optional[_Union[_common_pb2.UploadState, _Mapping]] = ..., completed_upload: _Optional[bool] = ...) -> None: ...
 
 class GetUploadStateRequest(_message.Message):
     __slots__ = ("video_id", "summary_only")

@@ -56,10 +56,10 @@ class CatalogServiceStub:
                 request_serializer=recorder_dot_v1_dot_catalog__pb2.CreateVideoRequest.SerializeToString,
                 response_deserializer=recorder_dot_v1_dot_catalog__pb2.CreateVideoResponse.FromString,
                 _registered_method=True)
-        self.RecordChunk = channel.unary_unary(
-                '/recorder.v1.CatalogService/RecordChunk',
-                request_serializer=recorder_dot_v1_dot_catalog__pb2.RecordChunkRequest.SerializeToString,
-                response_deserializer=recorder_dot_v1_dot_catalog__pb2.RecordChunkResponse.FromString,
+        self.RecordChunks = channel.unary_unary(
+                '/recorder.v1.CatalogService/RecordChunks',
+                request_serializer=recorder_dot_v1_dot_catalog__pb2.RecordChunksRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_catalog__pb2.RecordChunksResponse.FromString,
                 _registered_method=True)
         self.GetUploadState = channel.unary_unary(
                 '/recorder.v1.CatalogService/GetUploadState',
@@ -155,8 +155,9 @@ class CatalogServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def RecordChunk(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+    def RecordChunks(self, request, context):
+        """Records stored chunks in one transaction: all of them, or none and the first refusal's status.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -260,10 +261,10 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     request_deserializer=recorder_dot_v1_dot_catalog__pb2.CreateVideoRequest.FromString,
                     response_serializer=recorder_dot_v1_dot_catalog__pb2.CreateVideoResponse.SerializeToString,
             ),
-            'RecordChunk': grpc.unary_unary_rpc_method_handler(
-                    servicer.RecordChunk,
-                    request_deserializer=recorder_dot_v1_dot_catalog__pb2.RecordChunkRequest.FromString,
-                    response_serializer=recorder_dot_v1_dot_catalog__pb2.RecordChunkResponse.SerializeToString,
+            'RecordChunks': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordChunks,
+                    request_deserializer=recorder_dot_v1_dot_catalog__pb2.RecordChunksRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_catalog__pb2.RecordChunksResponse.SerializeToString,
             ),
             'GetUploadState': grpc.unary_unary_rpc_method_handler(
                     servicer.GetUploadState,
@@ -447,7 +448,7 @@ class CatalogService:
             _registered_method=True)
 
     @staticmethod
-    def RecordChunk(request,
+    def RecordChunks(request,
             target,
             options=(),
             channel_credentials=None,
@@ -460,9 +461,9 @@ class CatalogService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/recorder.v1.CatalogService/RecordChunk',
-            recorder_dot_v1_dot_catalog__pb2.RecordChunkRequest.SerializeToString,
-            recorder_dot_v1_dot_catalog__pb2.RecordChunkResponse.FromString,
+            '/recorder.v1.CatalogService/RecordChunks',
+            recorder_dot_v1_dot_catalog__pb2.RecordChunksRequest.SerializeToString,
+            recorder_dot_v1_dot_catalog__pb2.RecordChunksResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -37,6 +37,11 @@ class AssetKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ASSET_KIND_ORIGINAL: _ClassVar[AssetKind]
     ASSET_KIND_COMPRESSED: _ClassVar[AssetKind]
     ASSET_KIND_THUMBNAIL: _ClassVar[AssetKind]
+    ASSET_KIND_AUDIO_AAC: _ClassVar[AssetKind]
+    ASSET_KIND_AUDIO_MP3: _ClassVar[AssetKind]
+    ASSET_KIND_AUDIO_FLAC: _ClassVar[AssetKind]
+    ASSET_KIND_AUDIO_ORIGINAL: _ClassVar[AssetKind]
+    ASSET_KIND_PREVIEW: _ClassVar[AssetKind]
 
 class ChunkOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -62,6 +67,11 @@ ASSET_KIND_SOURCE: AssetKind
 ASSET_KIND_ORIGINAL: AssetKind
 ASSET_KIND_COMPRESSED: AssetKind
 ASSET_KIND_THUMBNAIL: AssetKind
+ASSET_KIND_AUDIO_AAC: AssetKind
+ASSET_KIND_AUDIO_MP3: AssetKind
+ASSET_KIND_AUDIO_FLAC: AssetKind
+ASSET_KIND_AUDIO_ORIGINAL: AssetKind
+ASSET_KIND_PREVIEW: AssetKind
 CHUNK_OUTCOME_UNSPECIFIED: ChunkOutcome
 CHUNK_OUTCOME_STORED: ChunkOutcome
 CHUNK_OUTCOME_DUPLICATE: ChunkOutcome

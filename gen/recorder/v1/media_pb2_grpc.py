@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class MediaServiceStub:
-    """Internal: ffmpeg work on recordings in shared storage.
+    """ffmpeg work on recordings in shared storage.
     """
 
     def __init__(self, channel):
@@ -40,15 +40,75 @@ class MediaServiceStub:
                 request_serializer=recorder_dot_v1_dot_media__pb2.ProcessVideoRequest.SerializeToString,
                 response_deserializer=recorder_dot_v1_dot_media__pb2.ProcessVideoResponse.FromString,
                 _registered_method=True)
+        self.ChunkStored = channel.unary_unary(
+                '/recorder.v1.MediaService/ChunkStored',
+                request_serializer=recorder_dot_v1_dot_media__pb2.ChunkStoredRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_media__pb2.ChunkStoredResponse.FromString,
+                _registered_method=True)
+        self.ExtractAudio = channel.unary_unary(
+                '/recorder.v1.MediaService/ExtractAudio',
+                request_serializer=recorder_dot_v1_dot_media__pb2.ExtractAudioRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_media__pb2.ExtractAudioResponse.FromString,
+                _registered_method=True)
+        self.MakeThumbnail = channel.unary_unary(
+                '/recorder.v1.MediaService/MakeThumbnail',
+                request_serializer=recorder_dot_v1_dot_media__pb2.MakeThumbnailRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_media__pb2.MakeThumbnailResponse.FromString,
+                _registered_method=True)
+        self.MakePreview = channel.unary_unary(
+                '/recorder.v1.MediaService/MakePreview',
+                request_serializer=recorder_dot_v1_dot_media__pb2.MakePreviewRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_media__pb2.MakePreviewResponse.FromString,
+                _registered_method=True)
+        self.Download = channel.unary_stream(
+                '/recorder.v1.MediaService/Download',
+                request_serializer=recorder_dot_v1_dot_media__pb2.DownloadRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_media__pb2.DownloadChunk.FromString,
+                _registered_method=True)
 
 
 class MediaServiceServicer:
-    """Internal: ffmpeg work on recordings in shared storage.
+    """ffmpeg work on recordings in shared storage.
     """
 
     def ProcessVideo(self, request, context):
-        """Starts processing an uploaded video in the background and returns at once. Idempotent: a video
-        already being processed or done is not processed again.
+        """Internal. Starts processing an uploaded video in the background and returns at once.
+        Idempotent: a video already being processed or done is not processed again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChunkStored(self, request, context):
+        """Internal. A chunk of an upload in progress was stored: the media service may start or advance
+        processing it while the rest arrives. A hint only; nothing depends on it being delivered.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExtractAudio(self, request, context):
+        """Public (routed by the gateway), for the caller's own READY videos. Each makes one asset,
+        replacing an earlier one of the same kind, and returns it when it is stored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MakeThumbnail(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MakePreview(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Download(self, request, context):
+        """Sends an asset of the caller's in pieces, from offset (to resume an interrupted download).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -62,6 +122,31 @@ def add_MediaServiceServicer_to_server(servicer, server):
                     request_deserializer=recorder_dot_v1_dot_media__pb2.ProcessVideoRequest.FromString,
                     response_serializer=recorder_dot_v1_dot_media__pb2.ProcessVideoResponse.SerializeToString,
             ),
+            'ChunkStored': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChunkStored,
+                    request_deserializer=recorder_dot_v1_dot_media__pb2.ChunkStoredRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_media__pb2.ChunkStoredResponse.SerializeToString,
+            ),
+            'ExtractAudio': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExtractAudio,
+                    request_deserializer=recorder_dot_v1_dot_media__pb2.ExtractAudioRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_media__pb2.ExtractAudioResponse.SerializeToString,
+            ),
+            'MakeThumbnail': grpc.unary_unary_rpc_method_handler(
+                    servicer.MakeThumbnail,
+                    request_deserializer=recorder_dot_v1_dot_media__pb2.MakeThumbnailRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_media__pb2.MakeThumbnailResponse.SerializeToString,
+            ),
+            'MakePreview': grpc.unary_unary_rpc_method_handler(
+                    servicer.MakePreview,
+                    request_deserializer=recorder_dot_v1_dot_media__pb2.MakePreviewRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_media__pb2.MakePreviewResponse.SerializeToString,
+            ),
+            'Download': grpc.unary_stream_rpc_method_handler(
+                    servicer.Download,
+                    request_deserializer=recorder_dot_v1_dot_media__pb2.DownloadRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_media__pb2.DownloadChunk.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'recorder.v1.MediaService', rpc_method_handlers)
@@ -71,7 +156,7 @@ def add_MediaServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class MediaService:
-    """Internal: ffmpeg work on recordings in shared storage.
+    """ffmpeg work on recordings in shared storage.
     """
 
     @staticmethod
@@ -91,6 +176,141 @@ class MediaService:
             '/recorder.v1.MediaService/ProcessVideo',
             recorder_dot_v1_dot_media__pb2.ProcessVideoRequest.SerializeToString,
             recorder_dot_v1_dot_media__pb2.ProcessVideoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChunkStored(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recorder.v1.MediaService/ChunkStored',
+            recorder_dot_v1_dot_media__pb2.ChunkStoredRequest.SerializeToString,
+            recorder_dot_v1_dot_media__pb2.ChunkStoredResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExtractAudio(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recorder.v1.MediaService/ExtractAudio',
+            recorder_dot_v1_dot_media__pb2.ExtractAudioRequest.SerializeToString,
+            recorder_dot_v1_dot_media__pb2.ExtractAudioResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MakeThumbnail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recorder.v1.MediaService/MakeThumbnail',
+            recorder_dot_v1_dot_media__pb2.MakeThumbnailRequest.SerializeToString,
+            recorder_dot_v1_dot_media__pb2.MakeThumbnailResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MakePreview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recorder.v1.MediaService/MakePreview',
+            recorder_dot_v1_dot_media__pb2.MakePreviewRequest.SerializeToString,
+            recorder_dot_v1_dot_media__pb2.MakePreviewResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Download(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/recorder.v1.MediaService/Download',
+            recorder_dot_v1_dot_media__pb2.DownloadRequest.SerializeToString,
+            recorder_dot_v1_dot_media__pb2.DownloadChunk.FromString,
             options,
             channel_credentials,
             insecure,

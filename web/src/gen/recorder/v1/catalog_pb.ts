@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file recorder/v1/catalog.proto.
  */
 export const file_recorder_v1_catalog: GenFile = /*@__PURE__*/
-  fileDesc("ChlyZWNvcmRlci92MS9jYXRhbG9nLnByb3RvEgtyZWNvcmRlci52MSIjCg9HZXRWaWRlb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkiNQoQR2V0VmlkZW9SZXNwb25zZRIhCgV2aWRlbxgBIAEoCzISLnJlY29yZGVyLnYxLlZpZGVvIjoKEUxpc3RWaWRlb3NSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlEKEkxpc3RWaWRlb3NSZXNwb25zZRIiCgZ2aWRlb3MYASADKAsyEi5yZWNvcmRlci52MS5WaWRlbxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiJQoRV2F0Y2hWaWRlb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAki7gEKC1ZpZGVvVXBkYXRlEhAKCHZpZGVvX2lkGAEgASgJEigKBnN0YXR1cxgCIAEoDjIYLnJlY29yZGVyLnYxLlZpZGVvU3RhdHVzEikKBHN0ZXAYAyABKA4yGy5yZWNvcmRlci52MS5Qcm9jZXNzaW5nU3RlcBIQCghwcm9ncmVzcxgEIAEoARINCgVlcnJvchgFIAEoCRIvCgplcnJvcl9zdGVwGAYgASgOMhsucmVjb3JkZXIudjEuUHJvY2Vzc2luZ1N0ZXASJgoCYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImgKEkNyZWF0ZVZpZGVvUmVxdWVzdBINCgV0aXRsZRgBIAEoCRIQCghmaWxlbmFtZRgCIAEoCRIUCgxjb250ZW50X3R5cGUYAyABKAkSGwoTZXhwZWN0ZWRfc2l6ZV9ieXRlcxgEIAEoAyI4ChNDcmVhdGVWaWRlb1Jlc3BvbnNlEiEKBXZpZGVvGAEgASgLMhIucmVjb3JkZXIudjEuVmlkZW8ingEKElJlY29yZENodW5rUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRINCgVpbmRleBgCIAEoAxISCgpzaXplX2J5dGVzGAMgASgDEg4KBmNyYzMyYxgEIAEoDRIPCgdpc19sYXN0GAUgASgIEhgKEG1heF91cGxvYWRfYnl0ZXMYBiABKAMSGAoQdXNlcl9xdW90YV9ieXRlcxgHIAEoAyKEAQoTUmVjb3JkQ2h1bmtSZXNwb25zZRIqCgdvdXRjb21lGAEgASgOMhkucmVjb3JkZXIudjEuQ2h1bmtPdXRjb21lEicKBXN0YXRlGAIgASgLMhgucmVjb3JkZXIudjEuVXBsb2FkU3RhdGUSGAoQY29tcGxldGVkX3VwbG9hZBgDIAEoCCI/ChVHZXRVcGxvYWRTdGF0ZVJlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSFAoMc3VtbWFyeV9vbmx5GAIgASgIIkEKFkdldFVwbG9hZFN0YXRlUmVzcG9uc2USJwoFc3RhdGUYASABKAsyGC5yZWNvcmRlci52MS5VcGxvYWRTdGF0ZSJUChZDbGFpbVByb2Nlc3NpbmdSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEhEKCXdvcmtlcl9pZBgCIAEoCRIVCg1sZWFzZV9zZWNvbmRzGAMgASgFIk0KF0NsYWltUHJvY2Vzc2luZ1Jlc3BvbnNlEg8KB2NsYWltZWQYASABKAgSIQoFdmlkZW8YAiABKAsyEi5yZWNvcmRlci52MS5WaWRlbyKQAQoVUmVwb3J0UHJvZ3Jlc3NSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEhEKCXdvcmtlcl9pZBgCIAEoCRIpCgRzdGVwGAMgASgOMhsucmVjb3JkZXIudjEuUHJvY2Vzc2luZ1N0ZXASEAoIcHJvZ3Jlc3MYBCABKAESFQoNbGVhc2Vfc2Vjb25kcxgFIAEoBSIYChZSZXBvcnRQcm9ncmVzc1Jlc3BvbnNlIoEBCg9QdXRBc3NldFJlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSJAoEa2luZBgCIAEoDjIWLnJlY29yZGVyLnYxLkFzc2V0S2luZBIUCgxjb250ZW50X3R5cGUYAyABKAkSEgoKc2l6ZV9ieXRlcxgEIAEoAxIMCgRwYXRoGAUgASgJIhIKEFB1dEFzc2V0UmVzcG9uc2UiTgoTU2V0TWVkaWFJbmZvUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRIlCgVtZWRpYRgCIAEoCzIWLnJlY29yZGVyLnYxLk1lZGlhSW5mbyIWChRTZXRNZWRpYUluZm9SZXNwb25zZSKoAQoXRmluaXNoUHJvY2Vzc2luZ1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSEQoJd29ya2VyX2lkGAIgASgJEigKBnN0YXR1cxgDIAEoDjIYLnJlY29yZGVyLnYxLlZpZGVvU3RhdHVzEi8KCmVycm9yX3N0ZXAYBCABKA4yGy5yZWNvcmRlci52MS5Qcm9jZXNzaW5nU3RlcBINCgVlcnJvchgFIAEoCSI9ChhGaW5pc2hQcm9jZXNzaW5nUmVzcG9uc2USIQoFdmlkZW8YASABKAsyEi5yZWNvcmRlci52MS5WaWRlbyItChxMaXN0UGVuZGluZ1Byb2Nlc3NpbmdSZXF1ZXN0Eg0KBWxpbWl0GAEgASgFIjIKDFBlbmRpbmdWaWRlbxIQCgh2aWRlb19pZBgBIAEoCRIQCghvd25lcl9pZBgCIAEoCSJKCh1MaXN0UGVuZGluZ1Byb2Nlc3NpbmdSZXNwb25zZRIpCgZ2aWRlb3MYASADKAsyGS5yZWNvcmRlci52MS5QZW5kaW5nVmlkZW8iOgoSTWFya0RlbGV0ZWRSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEhIKCmFib3J0X29ubHkYAiABKAgiOAoTTWFya0RlbGV0ZWRSZXNwb25zZRIhCgV2aWRlbxgBIAEoCzISLnJlY29yZGVyLnYxLlZpZGVvIiUKEVB1cmdlVmlkZW9SZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJIhQKElB1cmdlVmlkZW9SZXNwb25zZSJAChlFeHBpcmVTdGFsZVVwbG9hZHNSZXF1ZXN0EhQKDGlkbGVfc2Vjb25kcxgBIAEoAxINCgVsaW1pdBgCIAEoBSJHChpFeHBpcmVTdGFsZVVwbG9hZHNSZXNwb25zZRIpCgZ2aWRlb3MYASADKAsyGS5yZWNvcmRlci52MS5QZW5kaW5nVmlkZW8iRQoYTGlzdERlbGV0ZWRWaWRlb3NSZXF1ZXN0EhoKEm9sZGVyX3RoYW5fc2Vjb25kcxgBIAEoAxINCgVsaW1pdBgCIAEoBSJGChlMaXN0RGVsZXRlZFZpZGVvc1Jlc3BvbnNlEikKBnZpZGVvcxgBIAMoCzIZLnJlY29yZGVyLnYxLlBlbmRpbmdWaWRlbyIqChZSZXRyeVByb2Nlc3NpbmdSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJIjwKF1JldHJ5UHJvY2Vzc2luZ1Jlc3BvbnNlEiEKBXZpZGVvGAEgASgLMhIucmVjb3JkZXIudjEuVmlkZW8y4wsKDkNhdGFsb2dTZXJ2aWNlEkcKCEdldFZpZGVvEhwucmVjb3JkZXIudjEuR2V0VmlkZW9SZXF1ZXN0Gh0ucmVjb3JkZXIudjEuR2V0VmlkZW9SZXNwb25zZRJNCgpMaXN0VmlkZW9zEh4ucmVjb3JkZXIudjEuTGlzdFZpZGVvc1JlcXVlc3QaHy5yZWNvcmRlci52MS5MaXN0VmlkZW9zUmVzcG9uc2USSAoKV2F0Y2hWaWRlbxIeLnJlY29yZGVyLnYxLldhdGNoVmlkZW9SZXF1ZXN0GhgucmVjb3JkZXIudjEuVmlkZW9VcGRhdGUwARJQCgtDcmVhdGVWaWRlbxIfLnJlY29yZGVyLnYxLkNyZWF0ZVZpZGVvUmVxdWVzdBogLnJlY29yZGVyLnYxLkNyZWF0ZVZpZGVvUmVzcG9uc2USUAoLUmVjb3JkQ2h1bmsSHy5yZWNvcmRlci52MS5SZWNvcmRDaHVua1JlcXVlc3QaIC5yZWNvcmRlci52MS5SZWNvcmRDaHVua1Jlc3BvbnNlElkKDkdldFVwbG9hZFN0YXRlEiIucmVjb3JkZXIudjEuR2V0VXBsb2FkU3RhdGVSZXF1ZXN0GiMucmVjb3JkZXIudjEuR2V0VXBsb2FkU3RhdGVSZXNwb25zZRJQCgtNYXJrRGVsZXRlZBIfLnJlY29yZGVyLnYxLk1hcmtEZWxldGVkUmVxdWVzdBogLnJlY29yZGVyLnYxLk1hcmtEZWxldGVkUmVzcG9uc2USTQoKUHVyZ2VWaWRlbxIeLnJlY29yZGVyLnYxLlB1cmdlVmlkZW9SZXF1ZXN0Gh8ucmVjb3JkZXIudjEuUHVyZ2VWaWRlb1Jlc3BvbnNlEmUKEkV4cGlyZVN0YWxlVXBsb2FkcxImLnJlY29yZGVyLnYxLkV4cGlyZVN0YWxlVXBsb2Fkc1JlcXVlc3QaJy5yZWNvcmRlci52MS5FeHBpcmVTdGFsZVVwbG9hZHNSZXNwb25zZRJiChFMaXN0RGVsZXRlZFZpZGVvcxIlLnJlY29yZGVyLnYxLkxpc3REZWxldGVkVmlkZW9zUmVxdWVzdBomLnJlY29yZGVyLnYxLkxpc3REZWxldGVkVmlkZW9zUmVzcG9uc2USXAoPUmV0cnlQcm9jZXNzaW5nEiMucmVjb3JkZXIudjEuUmV0cnlQcm9jZXNzaW5nUmVxdWVzdBokLnJlY29yZGVyLnYxLlJldHJ5UHJvY2Vzc2luZ1Jlc3BvbnNlElwKD0NsYWltUHJvY2Vzc2luZxIjLnJlY29yZGVyLnYxLkNsYWltUHJvY2Vzc2luZ1JlcXVlc3QaJC5yZWNvcmRlci52MS5DbGFpbVByb2Nlc3NpbmdSZXNwb25zZRJZCg5SZXBvcnRQcm9ncmVzcxIiLnJlY29yZGVyLnYxLlJlcG9ydFByb2dyZXNzUmVxdWVzdBojLnJlY29yZGVyLnYxLlJlcG9ydFByb2dyZXNzUmVzcG9uc2USRwoIUHV0QXNzZXQSHC5yZWNvcmRlci52MS5QdXRBc3NldFJlcXVlc3QaHS5yZWNvcmRlci52MS5QdXRBc3NldFJlc3BvbnNlElMKDFNldE1lZGlhSW5mbxIgLnJlY29yZGVyLnYxLlNldE1lZGlhSW5mb1JlcXVlc3QaIS5yZWNvcmRlci52MS5TZXRNZWRpYUluZm9SZXNwb25zZRJfChBGaW5pc2hQcm9jZXNzaW5nEiQucmVjb3JkZXIudjEuRmluaXNoUHJvY2Vzc2luZ1JlcXVlc3QaJS5yZWNvcmRlci52MS5GaW5pc2hQcm9jZXNzaW5nUmVzcG9uc2USbgoVTGlzdFBlbmRpbmdQcm9jZXNzaW5nEikucmVjb3JkZXIudjEuTGlzdFBlbmRpbmdQcm9jZXNzaW5nUmVxdWVzdBoqLnJlY29yZGVyLnYxLkxpc3RQZW5kaW5nUHJvY2Vzc2luZ1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_recorder_v1_common]);
+  fileDesc("ChlyZWNvcmRlci92MS9jYXRhbG9nLnByb3RvEgtyZWNvcmRlci52MSIjCg9HZXRWaWRlb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkiNQoQR2V0VmlkZW9SZXNwb25zZRIhCgV2aWRlbxgBIAEoCzISLnJlY29yZGVyLnYxLlZpZGVvIjoKEUxpc3RWaWRlb3NSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlEKEkxpc3RWaWRlb3NSZXNwb25zZRIiCgZ2aWRlb3MYASADKAsyEi5yZWNvcmRlci52MS5WaWRlbxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiJQoRV2F0Y2hWaWRlb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAki7gEKC1ZpZGVvVXBkYXRlEhAKCHZpZGVvX2lkGAEgASgJEigKBnN0YXR1cxgCIAEoDjIYLnJlY29yZGVyLnYxLlZpZGVvU3RhdHVzEikKBHN0ZXAYAyABKA4yGy5yZWNvcmRlci52MS5Qcm9jZXNzaW5nU3RlcBIQCghwcm9ncmVzcxgEIAEoARINCgVlcnJvchgFIAEoCRIvCgplcnJvcl9zdGVwGAYgASgOMhsucmVjb3JkZXIudjEuUHJvY2Vzc2luZ1N0ZXASJgoCYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImgKEkNyZWF0ZVZpZGVvUmVxdWVzdBINCgV0aXRsZRgBIAEoCRIQCghmaWxlbmFtZRgCIAEoCRIUCgxjb250ZW50X3R5cGUYAyABKAkSGwoTZXhwZWN0ZWRfc2l6ZV9ieXRlcxgEIAEoAyI4ChNDcmVhdGVWaWRlb1Jlc3BvbnNlEiEKBXZpZGVvGAEgASgLMhIucmVjb3JkZXIudjEuVmlkZW8iUQoLU3RvcmVkQ2h1bmsSDQoFaW5kZXgYASABKAMSEgoKc2l6ZV9ieXRlcxgCIAEoAxIOCgZjcmMzMmMYAyABKA0SDwoHaXNfbGFzdBgEIAEoCCKFAQoTUmVjb3JkQ2h1bmtzUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRIoCgZjaHVua3MYAiADKAsyGC5yZWNvcmRlci52MS5TdG9yZWRDaHVuaxIYChBtYXhfdXBsb2FkX2J5dGVzGAMgASgDEhgKEHVzZXJfcXVvdGFfYnl0ZXMYBCABKAMihgEKFFJlY29yZENodW5rc1Jlc3BvbnNlEisKCG91dGNvbWVzGAEgAygOMhkucmVjb3JkZXIudjEuQ2h1bmtPdXRjb21lEicKBXN0YXRlGAIgASgLMhgucmVjb3JkZXIudjEuVXBsb2FkU3RhdGUSGAoQY29tcGxldGVkX3VwbG9hZBgDIAEoCCI/ChVHZXRVcGxvYWRTdGF0ZVJlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSFAoMc3VtbWFyeV9vbmx5GAIgASgIIkEKFkdldFVwbG9hZFN0YXRlUmVzcG9uc2USJwoFc3RhdGUYASABKAsyGC5yZWNvcmRlci52MS5VcGxvYWRTdGF0ZSJUChZDbGFpbVByb2Nlc3NpbmdSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEhEKCXdvcmtlcl9pZBgCIAEoCRIVCg1sZWFzZV9zZWNvbmRzGAMgASgFIk0KF0NsYWltUHJvY2Vzc2luZ1Jlc3BvbnNlEg8KB2NsYWltZWQYASABKAgSIQoFdmlkZW8YAiABKAsyEi5yZWNvcmRlci52MS5WaWRlbyKQAQoVUmVwb3J0UHJvZ3Jlc3NSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEhEKCXdvcmtlcl9pZBgCIAEoCRIpCgRzdGVwGAMgASgOMhsucmVjb3JkZXIudjEuUHJvY2Vzc2luZ1N0ZXASEAoIcHJvZ3Jlc3MYBCABKAESFQoNbGVhc2Vfc2Vjb25kcxgFIAEoBSIYChZSZXBvcnRQcm9ncmVzc1Jlc3BvbnNlIoEBCg9QdXRBc3NldFJlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSJAoEa2luZBgCIAEoDjIWLnJlY29yZGVyLnYxLkFzc2V0S2luZBIUCgxjb250ZW50X3R5cGUYAyABKAkSEgoKc2l6ZV9ieXRlcxgEIAEoAxIMCgRwYXRoGAUgASgJIhIKEFB1dEFzc2V0UmVzcG9uc2UiTgoTU2V0TWVkaWFJbmZvUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRIlCgVtZWRpYRgCIAEoCzIWLnJlY29yZGVyLnYxLk1lZGlhSW5mbyIWChRTZXRNZWRpYUluZm9SZXNwb25zZSKoAQoXRmluaXNoUHJvY2Vzc2luZ1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSEQoJd29ya2VyX2lkGAIgASgJEigKBnN0YXR1cxgDIAEoDjIYLnJlY29yZGVyLnYxLlZpZGVvU3RhdHVzEi8KCmVycm9yX3N0ZXAYBCABKA4yGy5yZWNvcmRlci52MS5Qcm9jZXNzaW5nU3RlcBINCgVlcnJvchgFIAEoCSI9ChhGaW5pc2hQcm9jZXNzaW5nUmVzcG9uc2USIQoFdmlkZW8YASABKAsyEi5yZWNvcmRlci52MS5WaWRlbyItChxMaXN0UGVuZGluZ1Byb2Nlc3NpbmdSZXF1ZXN0Eg0KBWxpbWl0GAEgASgFIjIKDFBlbmRpbmdWaWRlbxIQCgh2aWRlb19pZBgBIAEoCRIQCghvd25lcl9pZBgCIAEoCSJKCh1MaXN0UGVuZGluZ1Byb2Nlc3NpbmdSZXNwb25zZRIpCgZ2aWRlb3MYASADKAsyGS5yZWNvcmRlci52MS5QZW5kaW5nVmlkZW8iOgoSTWFya0RlbGV0ZWRSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEhIKCmFib3J0X29ubHkYAiABKAgiOAoTTWFya0RlbGV0ZWRSZXNwb25zZRIhCgV2aWRlbxgBIAEoCzISLnJlY29yZGVyLnYxLlZpZGVvIiUKEVB1cmdlVmlkZW9SZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJIhQKElB1cmdlVmlkZW9SZXNwb25zZSJAChlFeHBpcmVTdGFsZVVwbG9hZHNSZXF1ZXN0EhQKDGlkbGVfc2Vjb25kcxgBIAEoAxINCgVsaW1pdBgCIAEoBSJHChpFeHBpcmVTdGFsZVVwbG9hZHNSZXNwb25zZRIpCgZ2aWRlb3MYASADKAsyGS5yZWNvcmRlci52MS5QZW5kaW5nVmlkZW8iRQoYTGlzdERlbGV0ZWRWaWRlb3NSZXF1ZXN0EhoKEm9sZGVyX3RoYW5fc2Vjb25kcxgBIAEoAxINCgVsaW1pdBgCIAEoBSJGChlMaXN0RGVsZXRlZFZpZGVvc1Jlc3BvbnNlEikKBnZpZGVvcxgBIAMoCzIZLnJlY29yZGVyLnYxLlBlbmRpbmdWaWRlbyIqChZSZXRyeVByb2Nlc3NpbmdSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJIjwKF1JldHJ5UHJvY2Vzc2luZ1Jlc3BvbnNlEiEKBXZpZGVvGAEgASgLMhIucmVjb3JkZXIudjEuVmlkZW8y5gsKDkNhdGFsb2dTZXJ2aWNlEkcKCEdldFZpZGVvEhwucmVjb3JkZXIudjEuR2V0VmlkZW9SZXF1ZXN0Gh0ucmVjb3JkZXIudjEuR2V0VmlkZW9SZXNwb25zZRJNCgpMaXN0VmlkZW9zEh4ucmVjb3JkZXIudjEuTGlzdFZpZGVvc1JlcXVlc3QaHy5yZWNvcmRlci52MS5MaXN0VmlkZW9zUmVzcG9uc2USSAoKV2F0Y2hWaWRlbxIeLnJlY29yZGVyLnYxLldhdGNoVmlkZW9SZXF1ZXN0GhgucmVjb3JkZXIudjEuVmlkZW9VcGRhdGUwARJQCgtDcmVhdGVWaWRlbxIfLnJlY29yZGVyLnYxLkNyZWF0ZVZpZGVvUmVxdWVzdBogLnJlY29yZGVyLnYxLkNyZWF0ZVZpZGVvUmVzcG9uc2USUwoMUmVjb3JkQ2h1bmtzEiAucmVjb3JkZXIudjEuUmVjb3JkQ2h1bmtzUmVxdWVzdBohLnJlY29yZGVyLnYxLlJlY29yZENodW5rc1Jlc3BvbnNlElkKDkdldFVwbG9hZFN0YXRlEiIucmVjb3JkZXIudjEuR2V0VXBsb2FkU3RhdGVSZXF1ZXN0GiMucmVjb3JkZXIudjEuR2V0VXBsb2FkU3RhdGVSZXNwb25zZRJQCgtNYXJrRGVsZXRlZBIfLnJlY29yZGVyLnYxLk1hcmtEZWxldGVkUmVxdWVzdBogLnJlY29yZGVyLnYxLk1hcmtEZWxldGVkUmVzcG9uc2USTQoKUHVyZ2VWaWRlbxIeLnJlY29yZGVyLnYxLlB1cmdlVmlkZW9SZXF1ZXN0Gh8ucmVjb3JkZXIudjEuUHVyZ2VWaWRlb1Jlc3BvbnNlEmUKEkV4cGlyZVN0YWxlVXBsb2FkcxImLnJlY29yZGVyLnYxLkV4cGlyZVN0YWxlVXBsb2Fkc1JlcXVlc3QaJy5yZWNvcmRlci52MS5FeHBpcmVTdGFsZVVwbG9hZHNSZXNwb25zZRJiChFMaXN0RGVsZXRlZFZpZGVvcxIlLnJlY29yZGVyLnYxLkxpc3REZWxldGVkVmlkZW9zUmVxdWVzdBomLnJlY29yZGVyLnYxLkxpc3REZWxldGVkVmlkZW9zUmVzcG9uc2USXAoPUmV0cnlQcm9jZXNzaW5nEiMucmVjb3JkZXIudjEuUmV0cnlQcm9jZXNzaW5nUmVxdWVzdBokLnJlY29yZGVyLnYxLlJldHJ5UHJvY2Vzc2luZ1Jlc3BvbnNlElwKD0NsYWltUHJvY2Vzc2luZxIjLnJlY29yZGVyLnYxLkNsYWltUHJvY2Vzc2luZ1JlcXVlc3QaJC5yZWNvcmRlci52MS5DbGFpbVByb2Nlc3NpbmdSZXNwb25zZRJZCg5SZXBvcnRQcm9ncmVzcxIiLnJlY29yZGVyLnYxLlJlcG9ydFByb2dyZXNzUmVxdWVzdBojLnJlY29yZGVyLnYxLlJlcG9ydFByb2dyZXNzUmVzcG9uc2USRwoIUHV0QXNzZXQSHC5yZWNvcmRlci52MS5QdXRBc3NldFJlcXVlc3QaHS5yZWNvcmRlci52MS5QdXRBc3NldFJlc3BvbnNlElMKDFNldE1lZGlhSW5mbxIgLnJlY29yZGVyLnYxLlNldE1lZGlhSW5mb1JlcXVlc3QaIS5yZWNvcmRlci52MS5TZXRNZWRpYUluZm9SZXNwb25zZRJfChBGaW5pc2hQcm9jZXNzaW5nEiQucmVjb3JkZXIudjEuRmluaXNoUHJvY2Vzc2luZ1JlcXVlc3QaJS5yZWNvcmRlci52MS5GaW5pc2hQcm9jZXNzaW5nUmVzcG9uc2USbgoVTGlzdFBlbmRpbmdQcm9jZXNzaW5nEikucmVjb3JkZXIudjEuTGlzdFBlbmRpbmdQcm9jZXNzaW5nUmVxdWVzdBoqLnJlY29yZGVyLnYxLkxpc3RQZW5kaW5nUHJvY2Vzc2luZ1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_recorder_v1_common]);
 
 /**
  * @generated from message recorder.v1.GetVideoRequest
@@ -214,62 +214,83 @@ export const CreateVideoResponseSchema: GenMessage<CreateVideoResponse> = /*@__P
   messageDesc(file_recorder_v1_catalog, 7);
 
 /**
- * @generated from message recorder.v1.RecordChunkRequest
+ * @generated from message recorder.v1.StoredChunk
  */
-export type RecordChunkRequest = Message<"recorder.v1.RecordChunkRequest"> & {
+export type StoredChunk = Message<"recorder.v1.StoredChunk"> & {
+  /**
+   * @generated from field: int64 index = 1;
+   */
+  index: bigint;
+
+  /**
+   * @generated from field: int64 size_bytes = 2;
+   */
+  sizeBytes: bigint;
+
+  /**
+   * @generated from field: uint32 crc32c = 3;
+   */
+  crc32c: number;
+
+  /**
+   * @generated from field: bool is_last = 4;
+   */
+  isLast: boolean;
+};
+
+/**
+ * Describes the message recorder.v1.StoredChunk.
+ * Use `create(StoredChunkSchema)` to create a new message.
+ */
+export const StoredChunkSchema: GenMessage<StoredChunk> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 8);
+
+/**
+ * @generated from message recorder.v1.RecordChunksRequest
+ */
+export type RecordChunksRequest = Message<"recorder.v1.RecordChunksRequest"> & {
   /**
    * @generated from field: string video_id = 1;
    */
   videoId: string;
 
   /**
-   * @generated from field: int64 index = 2;
+   * In the order to record them.
+   *
+   * @generated from field: repeated recorder.v1.StoredChunk chunks = 2;
    */
-  index: bigint;
-
-  /**
-   * @generated from field: int64 size_bytes = 3;
-   */
-  sizeBytes: bigint;
-
-  /**
-   * @generated from field: uint32 crc32c = 4;
-   */
-  crc32c: number;
-
-  /**
-   * @generated from field: bool is_last = 5;
-   */
-  isLast: boolean;
+  chunks: StoredChunk[];
 
   /**
    * Limits of the calling ingest service, enforced inside the catalog's transaction.
    *
-   * @generated from field: int64 max_upload_bytes = 6;
+   * @generated from field: int64 max_upload_bytes = 3;
    */
   maxUploadBytes: bigint;
 
   /**
-   * @generated from field: int64 user_quota_bytes = 7;
+   * @generated from field: int64 user_quota_bytes = 4;
    */
   userQuotaBytes: bigint;
 };
 
 /**
- * Describes the message recorder.v1.RecordChunkRequest.
- * Use `create(RecordChunkRequestSchema)` to create a new message.
+ * Describes the message recorder.v1.RecordChunksRequest.
+ * Use `create(RecordChunksRequestSchema)` to create a new message.
  */
-export const RecordChunkRequestSchema: GenMessage<RecordChunkRequest> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_catalog, 8);
+export const RecordChunksRequestSchema: GenMessage<RecordChunksRequest> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 9);
 
 /**
- * @generated from message recorder.v1.RecordChunkResponse
+ * @generated from message recorder.v1.RecordChunksResponse
  */
-export type RecordChunkResponse = Message<"recorder.v1.RecordChunkResponse"> & {
+export type RecordChunksResponse = Message<"recorder.v1.RecordChunksResponse"> & {
   /**
-   * @generated from field: recorder.v1.ChunkOutcome outcome = 1;
+   * One per chunk, in order.
+   *
+   * @generated from field: repeated recorder.v1.ChunkOutcome outcomes = 1;
    */
-  outcome: ChunkOutcome;
+  outcomes: ChunkOutcome[];
 
   /**
    * @generated from field: recorder.v1.UploadState state = 2;
@@ -277,7 +298,7 @@ export type RecordChunkResponse = Message<"recorder.v1.RecordChunkResponse"> & {
   state?: UploadState | undefined;
 
   /**
-   * True for exactly one caller: the one whose chunk completed the upload (UPLOADING -> UPLOADED).
+   * True for exactly one caller: the one whose chunks completed the upload (UPLOADING -> UPLOADED).
    *
    * @generated from field: bool completed_upload = 3;
    */
@@ -285,11 +306,11 @@ export type RecordChunkResponse = Message<"recorder.v1.RecordChunkResponse"> & {
 };
 
 /**
- * Describes the message recorder.v1.RecordChunkResponse.
- * Use `create(RecordChunkResponseSchema)` to create a new message.
+ * Describes the message recorder.v1.RecordChunksResponse.
+ * Use `create(RecordChunksResponseSchema)` to create a new message.
  */
-export const RecordChunkResponseSchema: GenMessage<RecordChunkResponse> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_catalog, 9);
+export const RecordChunksResponseSchema: GenMessage<RecordChunksResponse> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 10);
 
 /**
  * @generated from message recorder.v1.GetUploadStateRequest
@@ -313,7 +334,7 @@ export type GetUploadStateRequest = Message<"recorder.v1.GetUploadStateRequest">
  * Use `create(GetUploadStateRequestSchema)` to create a new message.
  */
 export const GetUploadStateRequestSchema: GenMessage<GetUploadStateRequest> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_catalog, 10);
+  messageDesc(file_recorder_v1_catalog, 11);
 
 /**
  * @generated from message recorder.v1.GetUploadStateResponse
@@ -330,7 +351,7 @@ export type GetUploadStateResponse = Message<"recorder.v1.GetUploadStateResponse
  * Use `create(GetUploadStateResponseSchema)` to create a new message.
  */
 export const GetUploadStateResponseSchema: GenMessage<GetUploadStateResponse> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_catalog, 11);
+  messageDesc(file_recorder_v1_catalog, 12);
 
 /**
  * @generated from message recorder.v1.ClaimProcessingRequest
@@ -359,7 +380,7 @@ export type ClaimProcessingRequest = Message<"recorder.v1.ClaimProcessingRequest
  * Use `create(ClaimProcessingRequestSchema)` to create a new message.
  */
 export const ClaimProcessingRequestSchema: GenMessage<ClaimProcessingRequest> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_catalog, 12);
+  messageDesc(file_recorder_v1_catalog, 13);
 
 /**
  * @generated from message recorder.v1.ClaimProcessingResponse
@@ -383,7 +404,7 @@ export type ClaimProcessingResponse = Message<"recorder.v1.ClaimProcessingRespon
  * Use `create(ClaimProcessingResponseSchema)` to create a new message.
  */
 export const ClaimProcessingResponseSchema: GenMessage<ClaimProcessingResponse> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_catalog, 13);
+  messageDesc(file_recorder_v1_catalog, 14);
 
 /**
  * @generated from message recorder.v1.ReportProgressRequest
@@ -422,7 +443,7 @@ export type ReportProgressRequest = Message<"recorder.v1.ReportProgressRequest">
  * Use `create(ReportProgressRequestSchema)` to create a new message.
  */
 export const ReportProgressRequestSchema: GenMessage<ReportProgressRequest> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_catalog, 14);
+  messageDesc(file_recorder_v1_catalog, 15);
 
 /**
  * @generated from message recorder.v1.ReportProgressResponse
@@ -435,7 +456,7 @@ export type ReportProgressResponse = Message<"recorder.v1.ReportProgressResponse
  * Use `create(ReportProgressResponseSchema)` to create a new message.
  */
 export const ReportProgressResponseSchema: GenMessage<ReportProgressResponse> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_catalog, 15);
+  messageDesc(file_recorder_v1_catalog, 16);
 
 /**
  * @generated from message recorder.v1.PutAssetRequest
@@ -472,7 +493,7 @@ export type PutAssetRequest = Message<"recorder.v1.PutAssetRequest"> & {
  * Use `create(PutAssetRequestSchema)` to create a new message.
  */
 export const PutAssetRequestSchema: GenMessage<PutAssetRequest> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_catalog, 16);
+  messageDesc(file_recorder_v1_catalog, 17);
 
 /**
  * @generated from message recorder.v1.PutAssetResponse
@@ -485,7 +506,7 @@ export type PutAssetResponse = Message<"recorder.v1.PutAssetResponse"> & {
  * Use `create(PutAssetResponseSchema)` to create a new message.
  */
 export const PutAssetResponseSchema: GenMessage<PutAssetResponse> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_catalog, 17);
+  messageDesc(file_recorder_v1_catalog, 18);
 
 /**
  * @generated from message recorder.v1.SetMediaInfoRequest
@@ -507,7 +528,7 @@ export type SetMediaInfoRequest = Message<"recorder.v1.SetMediaInfoRequest"> & {
  * Use `create(SetMediaInfoRequestSchema)` to create a new message.
  */
 export const SetMediaInfoRequestSchema: GenMessage<SetMediaInfoRequest> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_catalog, 18);
+  messageDesc(file_recorder_v1_catalog, 19);
 
 /**
  * @generated from message recorder.v1.SetMediaInfoResponse
@@ -520,7 +541,7 @@ export type SetMediaInfoResponse = Message<"recorder.v1.SetMediaInfoResponse"> &
  * Use `create(SetMediaInfoResponseSchema)` to create a new message.
  */
 export const SetMediaInfoResponseSchema: GenMessage<SetMediaInfoResponse> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_catalog, 19);
+  messageDesc(file_recorder_v1_catalog, 20);
 
 /**
  * @generated from message recorder.v1.FinishProcessingRequest
@@ -559,7 +580,7 @@ export type FinishProcessingRequest = Message<"recorder.v1.FinishProcessingReque
  * Use `create(FinishProcessingRequestSchema)` to create a new message.
  */
 export const FinishProcessingRequestSchema: GenMessage<FinishProcessingRequest> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_catalog, 20);
+  messageDesc(file_recorder_v1_catalog, 21);
 
 /**
  * @generated from message recorder.v1.FinishProcessingResponse
@@ -576,7 +597,7 @@ export type FinishProcessingResponse = Message<"recorder.v1.FinishProcessingResp
  * Use `create(FinishProcessingResponseSchema)` to create a new message.
  */
 export const FinishProcessingResponseSchema: GenMessage<FinishProcessingResponse> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_catalog, 21);
+  messageDesc(file_recorder_v1_catalog, 22);
 
 /**
  * @generated from message recorder.v1.ListPendingProcessingRequest
@@ -593,7 +614,7 @@ export type ListPendingProcessingRequest = Message<"recorder.v1.ListPendingProce
  * Use `create(ListPendingProcessingRequestSchema)` to create a new message.
  */
 export const ListPendingProcessingRequestSchema: GenMessage<ListPendingProcessingRequest> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_catalog, 22);
+  messageDesc(file_recorder_v1_catalog, 23);
 
 /**
  * @generated from message recorder.v1.PendingVideo
@@ -615,7 +636,7 @@ export type PendingVideo = Message<"recorder.v1.PendingVideo"> & {
  * Use `create(PendingVideoSchema)` to create a new message.
  */
 export const PendingVideoSchema: GenMessage<PendingVideo> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_catalog, 23);
+  messageDesc(file_recorder_v1_catalog, 24);
 
 /**
  * @generated from message recorder.v1.ListPendingProcessingResponse
@@ -632,7 +653,7 @@ export type ListPendingProcessingResponse = Message<"recorder.v1.ListPendingProc
  * Use `create(ListPendingProcessingResponseSchema)` to create a new message.
  */
 export const ListPendingProcessingResponseSchema: GenMessage<ListPendingProcessingResponse> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_catalog, 24);
+  messageDesc(file_recorder_v1_catalog, 25);
 
 /**
  * @generated from message recorder.v1.MarkDeletedRequest
@@ -656,7 +677,7 @@ export type MarkDeletedRequest = Message<"recorder.v1.MarkDeletedRequest"> & {
  * Use `create(MarkDeletedRequestSchema)` to create a new message.
  */
 export const MarkDeletedRequestSchema: GenMessage<MarkDeletedRequest> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_catalog, 25);
+  messageDesc(file_recorder_v1_catalog, 26);
 
 /**
  * @generated from message recorder.v1.MarkDeletedResponse
@@ -673,7 +694,7 @@ export type MarkDeletedResponse = Message<"recorder.v1.MarkDeletedResponse"> & {
  * Use `create(MarkDeletedResponseSchema)` to create a new message.
  */
 export const MarkDeletedResponseSchema: GenMessage<MarkDeletedResponse> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_catalog, 26);
+  messageDesc(file_recorder_v1_catalog, 27);
 
 /**
  * @generated from message recorder.v1.PurgeVideoRequest
@@ -690,7 +711,7 @@ export type PurgeVideoRequest = Message<"recorder.v1.PurgeVideoRequest"> & {
  * Use `create(PurgeVideoRequestSchema)` to create a new message.
  */
 export const PurgeVideoRequestSchema: GenMessage<PurgeVideoRequest> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_catalog, 27);
+  messageDesc(file_recorder_v1_catalog, 28);
 
 /**
  * @generated from message recorder.v1.PurgeVideoResponse
@@ -703,7 +724,7 @@ export type PurgeVideoResponse = Message<"recorder.v1.PurgeVideoResponse"> & {
  * Use `create(PurgeVideoResponseSchema)` to create a new message.
  */
 export const PurgeVideoResponseSchema: GenMessage<PurgeVideoResponse> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_catalog, 28);
+  messageDesc(file_recorder_v1_catalog, 29);
 
 /**
  * @generated from message recorder.v1.ExpireStaleUploadsRequest
@@ -727,7 +748,7 @@ export type ExpireStaleUploadsRequest = Message<"recorder.v1.ExpireStaleUploadsR
  * Use `create(ExpireStaleUploadsRequestSchema)` to create a new message.
  */
 export const ExpireStaleUploadsRequestSchema: GenMessage<ExpireStaleUploadsRequest> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_catalog, 29);
+  messageDesc(file_recorder_v1_catalog, 30);
 
 /**
  * @generated from message recorder.v1.ExpireStaleUploadsResponse
@@ -744,7 +765,7 @@ export type ExpireStaleUploadsResponse = Message<"recorder.v1.ExpireStaleUploads
  * Use `create(ExpireStaleUploadsResponseSchema)` to create a new message.
  */
 export const ExpireStaleUploadsResponseSchema: GenMessage<ExpireStaleUploadsResponse> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_catalog, 30);
+  messageDesc(file_recorder_v1_catalog, 31);
 
 /**
  * @generated from message recorder.v1.ListDeletedVideosRequest
@@ -768,7 +789,7 @@ export type ListDeletedVideosRequest = Message<"recorder.v1.ListDeletedVideosReq
  * Use `create(ListDeletedVideosRequestSchema)` to create a new message.
  */
 export const ListDeletedVideosRequestSchema: GenMessage<ListDeletedVideosRequest> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_catalog, 31);
+  messageDesc(file_recorder_v1_catalog, 32);
 
 /**
  * @generated from message recorder.v1.ListDeletedVideosResponse
@@ -785,7 +806,7 @@ export type ListDeletedVideosResponse = Message<"recorder.v1.ListDeletedVideosRe
  * Use `create(ListDeletedVideosResponseSchema)` to create a new message.
  */
 export const ListDeletedVideosResponseSchema: GenMessage<ListDeletedVideosResponse> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_catalog, 32);
+  messageDesc(file_recorder_v1_catalog, 33);
 
 /**
  * @generated from message recorder.v1.RetryProcessingRequest
@@ -802,7 +823,7 @@ export type RetryProcessingRequest = Message<"recorder.v1.RetryProcessingRequest
  * Use `create(RetryProcessingRequestSchema)` to create a new message.
  */
 export const RetryProcessingRequestSchema: GenMessage<RetryProcessingRequest> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_catalog, 33);
+  messageDesc(file_recorder_v1_catalog, 34);
 
 /**
  * @generated from message recorder.v1.RetryProcessingResponse
@@ -819,7 +840,7 @@ export type RetryProcessingResponse = Message<"recorder.v1.RetryProcessingRespon
  * Use `create(RetryProcessingResponseSchema)` to create a new message.
  */
 export const RetryProcessingResponseSchema: GenMessage<RetryProcessingResponse> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_catalog, 34);
+  messageDesc(file_recorder_v1_catalog, 35);
 
 /**
  * The only owner of the database. Every call acts for the authenticated caller and sees only the
@@ -866,12 +887,14 @@ export const CatalogService: GenService<{
     output: typeof CreateVideoResponseSchema;
   },
   /**
-   * @generated from rpc recorder.v1.CatalogService.RecordChunk
+   * Records stored chunks in one transaction: all of them, or none and the first refusal's status.
+   *
+   * @generated from rpc recorder.v1.CatalogService.RecordChunks
    */
-  recordChunk: {
+  recordChunks: {
     methodKind: "unary";
-    input: typeof RecordChunkRequestSchema;
-    output: typeof RecordChunkResponseSchema;
+    input: typeof RecordChunksRequestSchema;
+    output: typeof RecordChunksResponseSchema;
   },
   /**
    * @generated from rpc recorder.v1.CatalogService.GetUploadState
