@@ -12,6 +12,7 @@ COPY ingest_service ingest_service
 COPY media_service media_service
 COPY recorder_cli recorder_cli
 COPY devstack devstack
+COPY devauth devauth
 COPY gateway gateway
 RUN pip install --no-cache-dir .
 USER nobody

@@ -16,6 +16,7 @@ import sys
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from devauth.keys import ensure_keys
 from gateway.render import render as render_gateway
 
 SERVICES = (  # start order: the catalog first, since the others call it
@@ -70,6 +71,9 @@ async def run(data_dir: pathlib.Path, base_env: dict[str, str]) -> int:
     env = dict(base_env)
     env.setdefault("DATABASE_URL", f"sqlite:///{data_dir / 'catalog.sqlite3'}")
     env.setdefault("STORAGE_ROOT", str(data_dir / "storage"))
+    # A local identity provider: keys made once in data/auth; user tokens from `./dev token USER`.
+    for name, value in ensure_keys(data_dir / "auth").env().items():
+        env.setdefault(name, value)
     ports = {name: int(env.get(var, default)) for name, _, var, default in SERVICES}
     env.setdefault("CATALOG_TARGET", f"127.0.0.1:{ports['catalog']}")
     env.setdefault("MEDIA_TARGET", f"127.0.0.1:{ports['media']}")
@@ -89,6 +93,7 @@ async def run(data_dir: pathlib.Path, base_env: dict[str, str]) -> int:
         await wait_listening(gateway_port)
         print(f"devstack: gateway  ready on 127.0.0.1:{gateway_port} (gRPC-Web, Envoy)", flush=True)
         print(f"devstack: data in {data_dir}; upload with:  .venv/bin/recorder upload FILE.webm", flush=True)
+        print("devstack: a bearer token for user alice:  ./dev token alice", flush=True)
         waiters = [asyncio.create_task(c.wait()) for c in children]
         stopper = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([*waiters, stopper], return_when=asyncio.FIRST_COMPLETED)

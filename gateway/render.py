@@ -16,10 +16,16 @@ DEFAULTS = {
     "GATEWAY_PORT": "8080",
     "INGEST_HOST": "127.0.0.1",
     "INGEST_PORT": "50063",
+    "MEDIA_HOST": "127.0.0.1",
+    "MEDIA_PORT": "50062",
     "CATALOG_HOST": "127.0.0.1",
     "CATALOG_PORT": "50061",
     # The published extension's origin; set it to your extension's id.
     "EXTENSION_ORIGIN": "chrome-extension://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    # The identity provider whose user tokens the gateway accepts (the development one by default).
+    "AUTH_ISSUER": "recorder-dev",
+    "AUTH_AUDIENCE": "recorder",
+    "AUTH_JWKS_FILE": "./data/auth/users.jwks.json",
     # Local test pages.
     "DEV_ORIGIN_REGEX": r"^http://(localhost|127\.0\.0\.1)(:[0-9]+)?$",
 }

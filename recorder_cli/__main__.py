@@ -7,7 +7,8 @@
 The successor of the seed's test_blob.py. Uploads stream the file over one client-streaming RPC;
 after a dropped connection or a restart of the service it asks which chunks are stored and sends
 only the rest, with backoff. Settings come from the environment (RECORDER_INGEST, RECORDER_CATALOG,
-RECORDER_USER) or the flags.
+RECORDER_TOKEN) or the flags. Without a token, and with the development keys that `./dev run`
+creates in ./data/auth, it signs a development token for RECORDER_USER (default dev-user).
 """
 from __future__ import annotations
 
@@ -26,7 +27,6 @@ from google.protobuf.json_format import MessageToDict
 
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2, ingest_pb2_grpc
 from recorder_cli.progress import ProgressBar
-from recorder_common.identity import USER_HEADER
 from recorder_common.serving import message_options
 
 RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
@@ -37,13 +37,28 @@ UNARY_DEADLINE_SECONDS = 15.0
 class CliSettings:
     ingest: str = "127.0.0.1:50063"
     catalog: str = "127.0.0.1:50061"
+    token: str | None = None
+    # Development only: with no token, sign one for this user with the local keys in dev_auth_dir.
     user: str = "dev-user"
+    dev_auth_dir: str = "./data/auth"
 
     @classmethod
     def from_env(cls, env) -> "CliSettings":
         return cls(ingest=env.get("RECORDER_INGEST", cls.ingest),
                    catalog=env.get("RECORDER_CATALOG", cls.catalog),
-                   user=env.get("RECORDER_USER", cls.user))
+                   token=env.get("RECORDER_TOKEN") or None,
+                   user=env.get("RECORDER_USER", cls.user),
+                   dev_auth_dir=env.get("RECORDER_DEV_AUTH_DIR", cls.dev_auth_dir))
+
+    def bearer_token(self) -> str:
+        if self.token:
+            return self.token
+        from devauth.keys import USERS_KEY, DevKeys
+        folder = pathlib.Path(self.dev_auth_dir)
+        if not (folder / USERS_KEY).is_file():
+            raise SystemExit("recorder: no token. Set RECORDER_TOKEN, or run `./dev run` once so that "
+                             f"development keys exist in {folder} (then `./dev token USER` prints one)")
+        return DevKeys(folder).mint(self.user, ttl_seconds=12 * 3600)
 
 
 def parse_size(text: str) -> int:
@@ -78,7 +93,7 @@ class Client:
         self.catalog_channel = grpc.aio.insecure_channel(settings.catalog, options=options)
         self.ingest = ingest_pb2_grpc.IngestServiceStub(self.ingest_channel)
         self.catalog = catalog_pb2_grpc.CatalogServiceStub(self.catalog_channel)
-        self.metadata = ((USER_HEADER, settings.user),)
+        self.metadata = (("authorization", f"Bearer {settings.bearer_token()}"),)
 
     async def close(self) -> None:
         await self.ingest_channel.close()
@@ -225,7 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="recorder", description=__doc__.splitlines()[0])
     parser.add_argument("--ingest", help="ingest service address (env RECORDER_INGEST)")
     parser.add_argument("--catalog", help="catalog service address (env RECORDER_CATALOG)")
-    parser.add_argument("--user", help="development identity (env RECORDER_USER)")
+    parser.add_argument("--user", help="development: sign a token for this user with the local dev keys "
+                        "when RECORDER_TOKEN is not set (env RECORDER_USER)")
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("upload", help="upload a recording and follow it to READY")
     up.add_argument("file")
@@ -246,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     base = CliSettings.from_env(os.environ)
     settings = CliSettings(ingest=args.ingest or base.ingest, catalog=args.catalog or base.catalog,
-                           user=args.user or base.user)
+                           token=base.token, user=args.user or base.user, dev_auth_dir=base.dev_auth_dir)
     return asyncio.run(run(args, settings))
 
 

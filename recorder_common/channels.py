@@ -5,7 +5,8 @@ from __future__ import annotations
 import grpc
 
 from recorder_common.errors import from_rpc_error
-from recorder_common.identity import REQUEST_ID_HEADER, SERVICE_HEADER, USER_HEADER, outbound_request_id
+from recorder_common.auth import AUTHORIZATION_HEADER, ON_BEHALF_OF_HEADER, ServiceTokenSigner
+from recorder_common.identity import REQUEST_ID_HEADER, outbound_request_id
 from recorder_common.serving import message_options
 
 
@@ -14,18 +15,19 @@ def open_channel(target: str, max_payload_bytes: int) -> grpc.aio.Channel:
 
 
 class InternalCaller:
-    """Calls another of our services as `service`, on behalf of an owner (or of nobody, for
-    service-level housekeeping). A failed call comes back as the matching domain error."""
+    """Calls another of our services with our service token, on behalf of an owner (or of nobody,
+    for service-level housekeeping). A failed call comes back as the matching domain error."""
 
-    def __init__(self, service: str, target_name: str, deadline_seconds: float) -> None:
-        self.service = service
+    def __init__(self, signer: ServiceTokenSigner, target_name: str, deadline_seconds: float) -> None:
+        self.signer = signer
         self.target_name = target_name
         self.deadline = deadline_seconds
 
     async def __call__(self, method, request, owner_id: str | None):
-        metadata = [(SERVICE_HEADER, self.service), (REQUEST_ID_HEADER, outbound_request_id())]
+        metadata = [(AUTHORIZATION_HEADER, f"Bearer {self.signer.token()}"),
+                    (REQUEST_ID_HEADER, outbound_request_id())]
         if owner_id is not None:
-            metadata.append((USER_HEADER, owner_id))
+            metadata.append((ON_BEHALF_OF_HEADER, owner_id))
         try:
             return await method(request, timeout=self.deadline, metadata=tuple(metadata))
         except grpc.aio.AioRpcError as exc:

@@ -31,6 +31,10 @@ class FailedPrecondition(DomainError):
     code = grpc.StatusCode.FAILED_PRECONDITION
 
 
+class OutOfRange(DomainError):
+    code = grpc.StatusCode.OUT_OF_RANGE
+
+
 class ResourceExhausted(DomainError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
@@ -52,7 +56,7 @@ class DeadlineExceeded(DomainError):
 
 
 _BY_CODE = {cls.code: cls for cls in (
-    InvalidArgument, NotFound, AlreadyExists, FailedPrecondition, ResourceExhausted,
+    InvalidArgument, NotFound, AlreadyExists, FailedPrecondition, OutOfRange, ResourceExhausted,
     Unauthenticated, PermissionDenied, Unavailable, DeadlineExceeded,
 )}
 

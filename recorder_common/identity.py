@@ -1,46 +1,25 @@
 """Who is calling: established once per request by a server interceptor, read by servicers.
 
-Until JWT authentication lands this reads DEVELOPMENT metadata headers, which anyone can set:
-  x-user-id:  the end user the call acts for (the owner of uploads and videos)
-  x-service:  marks a call from one of our own services (needed by internal-only RPCs)
-Never expose a stack in this mode to untrusted networks.
+The interceptor verifies the bearer token (recorder_common.auth) before any handler runs; health
+and reflection stay open for load balancers and grpcurl.
 """
 from __future__ import annotations
 
 import contextlib
 import contextvars
-import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 
 import grpc
 
-from recorder_common.errors import FailedPrecondition, PermissionDenied, Unauthenticated
-from recorder_common.ids import is_valid_user_id
+from recorder_common.auth import Authenticator, Caller
+from recorder_common.errors import FailedPrecondition, Unauthenticated
 
-USER_HEADER = "x-user-id"
-SERVICE_HEADER = "x-service"
 REQUEST_ID_HEADER = "x-request-id"
 
 log = logging.getLogger("recorder.rpc")
-
-
-@dataclasses.dataclass(frozen=True)
-class Caller:
-    user_id: str | None
-    service: str | None = None
-
-    def require_user(self) -> str:
-        if self.user_id is None:
-            raise Unauthenticated("this call needs an end-user identity (x-user-id)")
-        return self.user_id
-
-    def require_service(self) -> str:
-        if self.service is None:
-            raise PermissionDenied("this is an internal RPC: only our own services may call it")
-        return self.service
 
 
 _caller: contextvars.ContextVar[Caller | None] = contextvars.ContextVar("caller", default=None)
@@ -64,19 +43,6 @@ def outbound_request_id() -> str:
     return rid if rid != "-" else uuid.uuid4().hex[:16]
 
 
-def caller_from_metadata(metadata: Sequence[tuple[str, str | bytes]] | None) -> Caller:
-    values = {k.lower(): v for k, v in (metadata or ()) if isinstance(v, str)}
-    user = values.get(USER_HEADER)
-    service = values.get(SERVICE_HEADER)
-    if user is not None and not is_valid_user_id(user):
-        raise Unauthenticated("x-user-id must be 1-64 characters of A-Z, a-z, 0-9, _ or -")
-    if service is not None and not is_valid_user_id(service):
-        raise Unauthenticated("x-service must be 1-64 characters of A-Z, a-z, 0-9, _ or -")
-    if user is None and service is None:
-        raise Unauthenticated("missing identity: send the x-user-id metadata header (development auth)")
-    return Caller(user_id=user, service=service)
-
-
 # Health and reflection answer anybody: load balancers and grpcurl use them before any login.
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
@@ -85,6 +51,9 @@ class IdentityInterceptor(grpc.aio.ServerInterceptor):
     """Resolves the caller and a request id for every RPC, logs one line per call, and runs the
     handler with both in context variables. It wraps the handler itself so the variables are set in
     the task that runs it."""
+
+    def __init__(self, authenticator: Authenticator) -> None:
+        self.authenticator = authenticator
 
     async def intercept_service(
         self,
@@ -104,7 +73,7 @@ class IdentityInterceptor(grpc.aio.ServerInterceptor):
             started = time.monotonic()
             try:
                 try:
-                    caller = caller_from_metadata(metadata)
+                    caller = self.authenticator.identify(metadata)
                 except Unauthenticated as exc:
                     log.info("rpc %s refused: %s", method, exc.message)
                     await context.abort(grpc.StatusCode.UNAUTHENTICATED, exc.message)

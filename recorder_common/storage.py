@@ -85,7 +85,12 @@ class LocalStorage:
             return self._compare(final, data)
         tmp = final.parent / f".{index}.{uuid.uuid4().hex}.tmp"
         try:
-            with open(tmp, "wb") as f:
+            try:
+                f = open(tmp, "wb")
+            except FileNotFoundError:  # a refused chunk's cleanup removed the empty folder just now
+                final.parent.mkdir(parents=True, exist_ok=True)
+                f = open(tmp, "wb")
+            with f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
@@ -111,7 +116,17 @@ class LocalStorage:
             yield self.chunk_path(user_id, video_id, index)
 
     async def remove_chunk(self, user_id: str, video_id: str, index: int) -> None:
-        await asyncio.to_thread(self.chunk_path(user_id, video_id, index).unlink, True)
+        await asyncio.to_thread(self._remove_chunk, user_id, video_id, index)
+
+    def _remove_chunk(self, user_id: str, video_id: str, index: int) -> None:
+        path = self.chunk_path(user_id, video_id, index)
+        path.unlink(missing_ok=True)
+        # Folders a refused chunk created go too (only when empty: other chunks stay).
+        for folder in (path.parent, path.parent.parent):
+            try:
+                folder.rmdir()
+            except OSError:
+                break
 
     async def remove_video(self, user_id: str, video_id: str) -> None:
         await asyncio.to_thread(self.delete_video, user_id, video_id)

@@ -10,10 +10,13 @@ export interface RecorderClients {
   catalog: Client<typeof CatalogService>;
 }
 
-/** userId is the development identity header; the auth issue replaces it with a bearer token. */
-export function recorderClients(baseUrl: string, userId: string): RecorderClients {
+/**
+ * getToken returns the user's bearer JWT (from the extension's sign-in); it is asked on every call,
+ * so a refreshed token is used as soon as there is one.
+ */
+export function recorderClients(baseUrl: string, getToken: () => string | Promise<string>): RecorderClients {
   const identity: Interceptor = (next) => async (req) => {
-    req.header.set("x-user-id", userId);
+    req.header.set("authorization", `Bearer ${await getToken()}`);
     return next(req);
   };
   const transport = createGrpcWebTransport({ baseUrl, useBinaryFormat: true, interceptors: [identity] });

@@ -8,7 +8,8 @@ import { LiveUploader, recorderClients } from "./client";
 const params = new URLSearchParams(location.search);
 const gateway = params.get("gateway") ?? "http://127.0.0.1:8080";
 const seconds = Number(params.get("seconds") ?? "5");
-const user = params.get("user") ?? "dev-user";
+// The token travels in the fragment, which the page server never sees.
+const token = new URLSearchParams(location.hash.slice(1)).get("token") ?? "";
 const statusEl = document.getElementById("status")!;
 const show = (text: string) => { statusEl.textContent = text; };
 
@@ -55,7 +56,7 @@ async function errorCode(call: () => Promise<unknown>): Promise<string> {
 }
 
 async function main() {
-  const clients = recorderClients(gateway, user);
+  const clients = recorderClients(gateway, () => token);
   const canvas = animatedCanvas();
   const stream = new MediaStream([...canvas.captureStream(30).getVideoTracks(), tone()]);
   const { videoId } = await clients.ingest.createUpload(
@@ -82,7 +83,9 @@ async function main() {
     final = update.status;
     show(`${VideoStatus[update.status]} ${Math.round(update.progress * 100)}%`);
   }
+  const anonymous = recorderClients(gateway, () => "not-a-token");
   const errors = {
+    badToken: await errorCode(() => anonymous.catalog.listVideos({}, { timeoutMs: 30_000 })),
     unknownVideo: await errorCode(() => clients.catalog.getVideo({ videoId: "0".repeat(32) }, { timeoutMs: 30_000 })),
     oversizeChunk: await errorCode(async () => {
       const data = new Uint8Array(Number(params.get("oversize") ?? 9 * 1024 * 1024));

@@ -1,0 +1,36 @@
+"""python -m devauth: development keys and tokens for the local stack.
+
+  python -m devauth token USER [--ttl SECONDS]   print a user token (creates the keys if needed)
+  python -m devauth init                          create the keys only
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from devauth.keys import ensure_keys
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="devauth", description="development keys and user tokens")
+    parser.add_argument("--dir", default=os.environ.get("DEV_AUTH_DIR", "./data/auth"),
+                        help="where the keys live (default ./data/auth, the one ./dev run uses)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    token = sub.add_parser("token", help="print a bearer token for USER")
+    token.add_argument("user")
+    token.add_argument("--ttl", type=int, default=12 * 3600, help="lifetime in seconds (default 12 h)")
+    sub.add_parser("init", help="create the key pairs and JWKS files if missing")
+    args = parser.parse_args()
+    keys = ensure_keys(args.dir)
+    if args.command == "token":
+        try:
+            print(keys.mint(args.user, args.ttl))
+        except Exception as exc:  # an invalid user id: say why, no traceback
+            sys.exit(f"devauth: {getattr(exc, 'message', exc)}")
+    else:
+        print(f"devauth: keys in {keys.folder}")
+
+
+if __name__ == "__main__":
+    main()
