@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -27,11 +28,18 @@ from recorder_common.ids import check_video_id, new_video_id
 UPLOADING, UPLOADED, PROCESSING, READY, FAILED, EXPIRED, DELETED = (
     "UPLOADING", "UPLOADED", "PROCESSING", "READY", "FAILED", "EXPIRED", "DELETED")
 STEPS = ("ASSEMBLE", "PROBE", "REMUX", "COMPRESS", "THUMBNAIL")
-ASSET_KINDS = ("SOURCE", "ORIGINAL", "COMPRESSED", "THUMBNAIL")
+ASSET_KINDS = ("SOURCE", "ORIGINAL", "COMPRESSED", "THUMBNAIL", "AUDIO_AAC", "AUDIO_MP3", "AUDIO_FLAC",
+               "AUDIO_ORIGINAL", "PREVIEW")
 
 MAX_TITLE_CHARS = 512
 MAX_FILENAME_CHARS = 255
 MAX_CONTENT_TYPE_CHARS = 255
+# What MediaRecorder writes (WebM, or MP4 in newer Chrome), Matroska, and "I don't know" (probing
+# decides). The media service checks the declared type against the bytes.
+ACCEPTED_MEDIA_TYPES = ("video/webm", "audio/webm", "video/mp4", "audio/mp4", "video/x-matroska",
+                        "application/octet-stream")
+# Embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069).
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 MAX_LISTED_INDICES = 10_000
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -49,6 +57,21 @@ class UploadState:
     complete: bool
     missing_indices: list[int] = dataclasses.field(default_factory=list)
     stored_indices: list[int] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredChunk:
+    index: int
+    size: int
+    crc32c: int
+    is_last: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchRecord:
+    outcomes: list[str]  # "STORED" or "DUPLICATE", one per chunk, in order
+    state: UploadState
+    completed_upload: bool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,12 +93,17 @@ class MediaInfo:
 
 def _clean_text(value: str, field: str, limit: int) -> str:
     """Client text is metadata only. Reject what would corrupt displays or logs (NUL and other
-    control characters) and what is too long; keep everything else as given."""
+    control characters), bidirectional overrides that make a name read as something else
+    ("rec\u202Egnp.exe"), and what is too long; keep everything else as given, right-to-left
+    scripts included."""
     if len(value) > limit:
         raise InvalidArgument(f"{field} is {len(value)} characters; the limit is {limit}")
     for ch in value:
         if unicodedata.category(ch) == "Cc":
             raise InvalidArgument(f"{field} contains a control character (U+{ord(ch):04X})")
+        if ch in BIDI_CONTROLS:
+            raise InvalidArgument(f"{field} contains a bidirectional override (U+{ord(ch):04X}); "
+                                  "plain right-to-left text is fine")
     return value
 
 
@@ -98,6 +126,17 @@ class Catalog:
                  clock: Callable[[], dt.datetime] = utcnow) -> None:
         self.sessions = sessions
         self.clock = clock
+        bind = sessions.kw.get("bind")
+        # SQLite has one writer at a time and makes the others wait by sleeping and retrying
+        # (busy_timeout), which gives latency long tails under load. Queueing this process's
+        # writers on a lock keeps them in order instead. PostgreSQL needs no such thing.
+        self._writers = asyncio.Lock() if bind is not None and bind.dialect.name == "sqlite" else None
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self):
+        async with self._writers or contextlib.nullcontext():
+            async with self.sessions() as session, session.begin():
+                yield session
 
     # ---- helpers ------------------------------------------------------------------------------
     def _event(self, video: Video, status: str, step: str | None = None, progress: float = 0.0,
@@ -157,6 +196,9 @@ class Catalog:
         title = _clean_text(title, "title", MAX_TITLE_CHARS)
         filename = _clean_text(filename, "filename", MAX_FILENAME_CHARS)
         content_type = _clean_text(content_type, "content_type", MAX_CONTENT_TYPE_CHARS)
+        if content_type and content_type.split(";")[0].strip().lower() not in ACCEPTED_MEDIA_TYPES:
+            raise InvalidArgument(f"content_type {content_type[:60]!r} is not a recording type we accept: "
+                                  f"{', '.join(ACCEPTED_MEDIA_TYPES)} (codecs parameters allowed)")
         if expected_size < 0:
             raise InvalidArgument("expected_size_bytes must be 0 (unknown) or positive")
         now = self.clock()
@@ -164,7 +206,7 @@ class Catalog:
                       content_type=content_type or "video/webm", status=UPLOADING,
                       expected_size=expected_size or None, received_chunks=0, received_bytes=0,
                       progress=0.0, processing_attempts=0, created_at=now, updated_at=now)
-        async with self.sessions() as session, session.begin():
+        async with self._transaction() as session:
             session.add(video)
             session.add(self._event(video, UPLOADING, message="upload created"))
         return await self.get_video(owner_id, video.id)
@@ -176,67 +218,87 @@ class Catalog:
 
     async def record_chunk(self, owner_id: str, video_id: str, index: int, size: int, crc32c: int,
                            is_last: bool, max_upload_bytes: int = 0, user_quota_bytes: int = 0) -> ChunkRecord:
-        """Record a stored chunk. Limits (0 = none) are checked inside the video's row lock, so
+        batch = await self.record_chunks(owner_id, video_id, [StoredChunk(index, size, crc32c, is_last)],
+                                         max_upload_bytes, user_quota_bytes)
+        return ChunkRecord(batch.outcomes[0], batch.state, batch.completed_upload)
+
+    async def record_chunks(self, owner_id: str, video_id: str, chunks: list[StoredChunk],
+                            max_upload_bytes: int = 0, user_quota_bytes: int = 0) -> BatchRecord:
+        """Record stored chunks, in the order given, in one transaction: all of them or, on the
+        first refusal, none. Limits (0 = none) are checked inside the video's row lock, so
         concurrent chunks of one upload cannot overshoot them together."""
-        if index < 0:
-            raise InvalidArgument(f"chunk index must be 0 or more, got {index}")
-        if size < 0:
-            raise InvalidArgument("size_bytes must not be negative")
-        async with self.sessions() as session, session.begin():
+        for chunk in chunks:
+            if chunk.index < 0:
+                raise InvalidArgument(f"chunk index must be 0 or more, got {chunk.index}")
+            if chunk.size < 0:
+                raise InvalidArgument("size_bytes must not be negative")
+        if not chunks:
+            raise InvalidArgument("no chunks to record")
+        async with self._transaction() as session:
             video = await self._lock_owned(session, owner_id, video_id)
             if video.status == DELETED:
                 raise NotFound(f"video {video_id} not found")
-            existing = await session.get(Chunk, (video_id, index))
-            if existing is not None:
-                if existing.crc32c != crc32c or existing.size != size:
-                    raise AlreadyExists(
-                        f"chunk {index} of video {video_id} is already stored with different content; "
-                        "the stored chunk is kept")
-                if video.status != UPLOADING or not is_last or video.last_index == index:
-                    # A safe retry of an acknowledged chunk: nothing changes, nothing runs twice.
-                    return ChunkRecord("DUPLICATE", await self._state(session, video, False), False)
-            if video.status != UPLOADING:
-                raise FailedPrecondition(
-                    f"video {video_id} is {video.status}: it takes no new chunks")
-            if video.last_index is not None and index > video.last_index:
-                raise FailedPrecondition(
-                    f"chunk {index} is past the last chunk of this upload ({video.last_index})")
-            if is_last:
-                if video.last_index is not None and video.last_index != index:
-                    raise FailedPrecondition(
-                        f"chunk {video.last_index} was already flagged as the last one; "
-                        f"chunk {index} cannot be last too")
-                highest = (await session.execute(
-                    select(func.max(Chunk.index)).where(Chunk.video_id == video_id))).scalar()
-                if highest is not None and highest > index:
-                    raise FailedPrecondition(
-                        f"chunk {index} cannot be the last: chunk {highest} is already stored")
-                video.last_index = index
-            outcome = "DUPLICATE"
-            if existing is None:
-                if max_upload_bytes and video.received_bytes + size > max_upload_bytes:
-                    raise ResourceExhausted(
-                        f"chunk {index} would take the upload to {video.received_bytes + size} bytes, "
-                        f"over the limit of {max_upload_bytes} bytes per upload")
-                if user_quota_bytes:
-                    used = await self._used_bytes(session, owner_id)
-                    if used + size > user_quota_bytes:
-                        raise ResourceExhausted(
-                            f"your storage quota of {user_quota_bytes} bytes is used up ({used} bytes "
-                            "stored): delete videos you no longer need")
-                session.add(Chunk(video_id=video_id, index=index, size=size, crc32c=crc32c,
-                                  created_at=self.clock()))
-                video.received_chunks += 1
-                video.received_bytes += size
-                outcome = "STORED"
-            completed = (video.last_index is not None
-                         and video.received_chunks == video.last_index + 1)
-            if completed:
-                video.status = UPLOADED
-                session.add(self._event(video, UPLOADED, message=f"{video.received_chunks} chunks, "
-                                                                 f"{video.received_bytes} bytes"))
+            used = await self._used_bytes(session, owner_id) if user_quota_bytes else 0
+            outcomes, completed = [], False
+            for chunk in chunks:
+                outcome = await self._record_one(session, video, chunk, max_upload_bytes,
+                                                 user_quota_bytes, used)
+                if outcome == "STORED":
+                    used += chunk.size
+                outcomes.append(outcome)
+                if (video.status == UPLOADING and video.last_index is not None
+                        and video.received_chunks == video.last_index + 1):
+                    video.status = UPLOADED
+                    completed = True
+                    session.add(self._event(video, UPLOADED, message=f"{video.received_chunks} chunks, "
+                                                                     f"{video.received_bytes} bytes"))
             await session.flush()
-            return ChunkRecord(outcome, await self._state(session, video, False), completed)
+            return BatchRecord(outcomes, await self._state(session, video, False), completed)
+
+    async def _record_one(self, session: AsyncSession, video: Video, chunk: StoredChunk, max_upload_bytes: int,
+                          user_quota_bytes: int, used: int) -> str:
+        video_id, index, size = video.id, chunk.index, chunk.size
+        existing = await session.get(Chunk, (video_id, index))
+        if existing is not None:
+            if existing.crc32c != chunk.crc32c or existing.size != size:
+                raise AlreadyExists(
+                    f"chunk {index} of video {video_id} is already stored with different content; "
+                    "the stored chunk is kept")
+            if video.status != UPLOADING or not chunk.is_last or video.last_index == index:
+                # A safe retry of an acknowledged chunk: nothing changes, nothing runs twice.
+                return "DUPLICATE"
+        if video.status != UPLOADING:
+            raise FailedPrecondition(f"video {video_id} is {video.status}: it takes no new chunks")
+        if video.last_index is not None and index > video.last_index:
+            raise FailedPrecondition(
+                f"chunk {index} is past the last chunk of this upload ({video.last_index})")
+        if chunk.is_last:
+            if video.last_index is not None and video.last_index != index:
+                raise FailedPrecondition(
+                    f"chunk {video.last_index} was already flagged as the last one; "
+                    f"chunk {index} cannot be last too")
+            await session.flush()  # chunks added earlier in this batch count too
+            highest = (await session.execute(
+                select(func.max(Chunk.index)).where(Chunk.video_id == video_id))).scalar()
+            if highest is not None and highest > index:
+                raise FailedPrecondition(
+                    f"chunk {index} cannot be the last: chunk {highest} is already stored")
+            video.last_index = index
+        if existing is not None:
+            return "DUPLICATE"
+        if max_upload_bytes and video.received_bytes + size > max_upload_bytes:
+            raise ResourceExhausted(
+                f"chunk {index} would take the upload to {video.received_bytes + size} bytes, "
+                f"over the limit of {max_upload_bytes} bytes per upload")
+        if user_quota_bytes and used + size > user_quota_bytes:
+            raise ResourceExhausted(
+                f"your storage quota of {user_quota_bytes} bytes is used up ({used} bytes "
+                "stored): delete videos you no longer need")
+        session.add(Chunk(video_id=video_id, index=index, size=size, crc32c=chunk.crc32c,
+                          created_at=self.clock()))
+        video.received_chunks += 1
+        video.received_bytes += size
+        return "STORED"
 
     async def _used_bytes(self, session: AsyncSession, owner_id: str) -> int:
         return int((await session.execute(
@@ -247,7 +309,7 @@ class Catalog:
     async def mark_deleted(self, owner_id: str, video_id: str, abort_only: bool) -> Video:
         """Tombstone a video: from now on it is NOT_FOUND to its owner, processing of it stops at
         the next lease check, and PurgeVideo removes its rows once its files are gone."""
-        async with self.sessions() as session, session.begin():
+        async with self._transaction() as session:
             video = await self._lock_owned(session, owner_id, video_id)
             if video.status == DELETED:
                 raise NotFound(f"video {video_id} not found")
@@ -262,7 +324,7 @@ class Catalog:
 
     async def purge_video(self, owner_id: str, video_id: str) -> None:
         check_video_id(video_id)
-        async with self.sessions() as session, session.begin():
+        async with self._transaction() as session:
             # Children first: SQLite only cascades when its foreign_keys pragma is on.
             owned = select(Video.id).where(Video.id == video_id, Video.owner_id == owner_id,
                                            Video.status == DELETED).scalar_subquery()
@@ -280,7 +342,7 @@ class Catalog:
                 .where(Video.status == UPLOADING, Video.updated_at < cutoff)
                 .order_by(Video.updated_at).limit(max(1, min(limit or 100, 1000))))).all()
         for video_id, owner_id in candidates:
-            async with self.sessions() as session, session.begin():
+            async with self._transaction() as session:
                 # Conditional: a chunk that arrived meanwhile keeps the upload alive.
                 result = await session.execute(
                     update(Video).where(Video.id == video_id, Video.status == UPLOADING,
@@ -303,7 +365,7 @@ class Catalog:
         return [(r[0], r[1]) for r in rows]
 
     async def retry_processing(self, owner_id: str, video_id: str) -> Video:
-        async with self.sessions() as session, session.begin():
+        async with self._transaction() as session:
             video = await self._lock_owned(session, owner_id, video_id)
             if video.status != FAILED:
                 raise FailedPrecondition(
@@ -372,7 +434,7 @@ class Catalog:
         died). Exactly one concurrent claimant wins."""
         check_video_id(video_id)
         now = self.clock()
-        async with self.sessions() as session, session.begin():
+        async with self._transaction() as session:
             result = await session.execute(
                 update(Video)
                 .where(Video.id == video_id, Video.owner_id == owner_id,
@@ -394,7 +456,7 @@ class Catalog:
 
     async def _update_leased(self, owner_id: str, video_id: str, worker_id: str, **values) -> Video:
         check_video_id(video_id)
-        async with self.sessions() as session, session.begin():
+        async with self._transaction() as session:
             result = await session.execute(
                 update(Video).where(Video.id == video_id, Video.owner_id == owner_id,
                                     Video.status == PROCESSING, Video.lease_owner == worker_id)
@@ -411,7 +473,7 @@ class Catalog:
         if step not in STEPS:
             raise InvalidArgument(f"unknown processing step {step!r}")
         progress = min(max(progress, 0.0), 1.0)
-        async with self.sessions() as session, session.begin():
+        async with self._transaction() as session:
             video = await self._lock_owned(session, owner_id, video_id)
             if video.status != PROCESSING or video.lease_owner != worker_id:
                 raise FailedPrecondition(
@@ -425,7 +487,7 @@ class Catalog:
                         size: int) -> None:
         if kind not in ASSET_KINDS:
             raise InvalidArgument(f"unknown asset kind {kind!r}")
-        async with self.sessions() as session, session.begin():
+        async with self._transaction() as session:
             await self._lock_owned(session, owner_id, video_id)
             existing = (await session.execute(
                 select(Asset).where(Asset.video_id == video_id, Asset.kind == kind))).scalar_one_or_none()
@@ -437,7 +499,7 @@ class Catalog:
                 existing.created_at = self.clock()
 
     async def set_media_info(self, owner_id: str, video_id: str, info: MediaInfo) -> None:
-        async with self.sessions() as session, session.begin():
+        async with self._transaction() as session:
             video = await self._lock_owned(session, owner_id, video_id)
             for field in dataclasses.fields(info):
                 value = getattr(info, field.name)
@@ -454,7 +516,7 @@ class Catalog:
         else:
             values.update(error=(error or "processing failed")[:4000], error_step=error_step)
         video = await self._update_leased(owner_id, video_id, worker_id, **values)
-        async with self.sessions() as session, session.begin():
+        async with self._transaction() as session:
             session.add(self._event(video, status, step=error_step if status == FAILED else None,
                                     progress=1.0 if status == READY else video.progress,
                                     message=(error or "")[:4000]))
@@ -465,7 +527,7 @@ class Catalog:
         that expired. Jobs that already died MAX_PROCESSING_ATTEMPTS times end FAILED here, so no
         video stays in PROCESSING forever."""
         now = self.clock()
-        async with self.sessions() as session, session.begin():
+        async with self._transaction() as session:
             exhausted = list((await session.execute(
                 select(Video).where(Video.status == PROCESSING, Video.lease_expires_at < now,
                                     Video.processing_attempts >= MAX_PROCESSING_ATTEMPTS)

@@ -9,6 +9,7 @@ from catalog_service.servicer import CatalogServicer
 from catalog_service.settings import CatalogSettings
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc
 from recorder_common import serving
+from recorder_common.auth import Authenticator
 
 SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
 
@@ -19,7 +20,8 @@ class CatalogDeps:
 
 
 async def create_server(settings: CatalogSettings, deps: CatalogDeps) -> tuple[grpc.aio.Server, int]:
-    server = serving.new_server(max_payload_bytes=4 * 1024 * 1024)
+    server = serving.new_server(
+        max_payload_bytes=4 * 1024 * 1024, authenticator=Authenticator(settings.auth))
     catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(deps.catalog), server)
     health = serving.add_health_and_reflection(server, [SERVICE_NAME])
     await serving.set_serving(health, [SERVICE_NAME], True)

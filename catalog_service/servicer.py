@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from catalog_service import convert
-from catalog_service.catalog import Catalog, MediaInfo
+from catalog_service.catalog import Catalog, MediaInfo, StoredChunk
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
 from recorder_common.errors import InvalidArgument
 from recorder_common.identity import current_caller
@@ -55,14 +55,15 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
     @maps_domain_errors
     @shielded
-    async def RecordChunk(self, request, context):
+    async def RecordChunks(self, request, context):
         caller = current_caller()
         caller.require_service()
-        record = await self.catalog.record_chunk(
-            caller.require_user(), request.video_id, request.index, request.size_bytes, request.crc32c,
-            request.is_last, request.max_upload_bytes, request.user_quota_bytes)
-        return catalog_pb2.RecordChunkResponse(
-            outcome=common_pb2.ChunkOutcome.Value(f"CHUNK_OUTCOME_{record.outcome}"),
+        record = await self.catalog.record_chunks(
+            caller.require_user(), request.video_id,
+            [StoredChunk(c.index, c.size_bytes, c.crc32c, c.is_last) for c in request.chunks],
+            request.max_upload_bytes, request.user_quota_bytes)
+        return catalog_pb2.RecordChunksResponse(
+            outcomes=[common_pb2.ChunkOutcome.Value(f"CHUNK_OUTCOME_{o}") for o in record.outcomes],
             state=convert.upload_state(record.state), completed_upload=record.completed_upload)
 
     @maps_domain_errors

@@ -3,6 +3,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
+from recorder_common.auth import AuthSettings
+
 
 @dataclasses.dataclass(frozen=True)
 class CatalogSettings:
@@ -12,6 +14,7 @@ class CatalogSettings:
     port: int = 50061
     migrate_on_start: bool = True
     log_level: str = "INFO"
+    auth: AuthSettings = AuthSettings()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "CatalogSettings":
@@ -21,4 +24,5 @@ class CatalogSettings:
             port=int(env.get("CATALOG_PORT", cls.port)),
             migrate_on_start=env.get("CATALOG_MIGRATE_ON_START", "true").lower() in ("1", "true", "yes"),
             log_level=env.get("LOG_LEVEL", cls.log_level),
+            auth=AuthSettings.from_env(env),
         )
