@@ -10,17 +10,20 @@ Invariants:
 """
 from __future__ import annotations
 
+import asyncio
+import collections
 import dataclasses
 import hashlib
 import logging
+import time
 
 import google_crc32c
 
 from ingest_service.ports import CatalogPort, ChunkStore, MediaPort
 from ingest_service.settings import UploadLimits
-from recorder.v1 import common_pb2
+from recorder.v1 import catalog_pb2, common_pb2
 from recorder_common.errors import (AlreadyExists, DomainError, FailedPrecondition, InvalidArgument,
-                                    ResourceExhausted)
+                                    NotFound, ResourceExhausted)
 from recorder_common.ids import check_video_id
 from recorder_common.storage import ChunkWrite
 
@@ -36,6 +39,16 @@ class IncomingChunk:
     is_last: bool = False
     crc32c: int | None = None
     sha256: bytes | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class PendingChunk:
+    """A chunk written to storage (or found there), not yet recorded in the catalog."""
+    index: int
+    size: int
+    crc32c: int
+    is_last: bool
+    written: ChunkWrite | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +69,12 @@ class UploadEngine:
         self.catalog = catalog
         self.media = media
         self.limits = limits
+        self._hints: set[asyncio.Task] = set()
+        # (owner, video) -> (when, state) from this engine's last catalog answer about that upload:
+        # lets back-to-back PutChunk calls skip the pre-check round trip. The catalog still checks
+        # everything when it records the chunk; this only decides whether to write the bytes first.
+        self._recent: collections.OrderedDict[tuple[str, str], tuple[float, common_pb2.UploadState]] = \
+            collections.OrderedDict()
 
     async def create_upload(self, owner_id: str, title: str, filename: str, content_type: str,
                             expected_size: int) -> str:
@@ -94,39 +113,71 @@ class UploadEngine:
     async def put_chunk(self, owner_id: str, video_id: str, chunk: IncomingChunk) -> ChunkAck:
         check_video_id(video_id)
         crc = self._check_chunk(chunk)
-        # NOT_FOUND if not the caller's. Summary only: this runs for every chunk.
-        state = await self.catalog.upload_state(owner_id, video_id, summary_only=True)
+        # NOT_FOUND if not the caller's, before any byte is written. Summary only: this runs for
+        # every chunk (unless this engine heard about the upload a moment ago).
+        state = self._recent_state(owner_id, video_id) or \
+            await self.catalog.upload_state(owner_id, video_id, summary_only=True)
         writable = state.status == UPLOADING and not (
             state.HasField("last_index") and chunk.index > state.last_index)
+        written = None
         if writable:
             if state.received_bytes + len(chunk.data) > self.limits.max_upload_bytes:
                 raise ResourceExhausted(
                     f"chunk {chunk.index} would take the upload over its limit of "
                     f"{self.limits.max_upload_bytes} bytes")
-            written = await self.store.write_chunk(owner_id, video_id, chunk.index, chunk.data)
-            if written is ChunkWrite.CONFLICT:
-                raise AlreadyExists(
-                    f"chunk {chunk.index} of video {video_id} is already stored with different content; "
-                    "the stored chunk is kept")
-        else:
-            written = None
+            written = await self._write(owner_id, video_id, chunk)
         # When not writable the catalog answers: a duplicate of a stored chunk succeeds, anything
         # else is refused with the reason (upload finished, index past the last chunk).
+        record = await self.record(owner_id, video_id, [PendingChunk(chunk.index, len(chunk.data), crc,
+                                                                     chunk.is_last, written)])
+        return ChunkAck(index=chunk.index, outcome=record.outcomes[0], state=record.state)
+
+    async def open_stream(self, owner_id: str, video_id: str) -> "ChunkStream":
+        check_video_id(video_id)
+        state = await self.catalog.upload_state(owner_id, video_id, summary_only=True)  # NOT_FOUND if not mine
+        # A finished upload takes no bytes; the catalog still answers resent chunks (DUPLICATE).
+        return ChunkStream(self, owner_id, video_id, writable=state.status == UPLOADING)
+
+    async def _write(self, owner_id: str, video_id: str, chunk: IncomingChunk) -> ChunkWrite:
+        written = await self.store.write_chunk(owner_id, video_id, chunk.index, chunk.data)
+        if written is ChunkWrite.CONFLICT:
+            raise AlreadyExists(
+                f"chunk {chunk.index} of video {video_id} is already stored with different content; "
+                "the stored chunk is kept")
+        return written
+
+    async def record(self, owner_id: str, video_id: str, chunks: list["PendingChunk"]):
+        """Record written chunks in the catalog in one transaction; hand the upload to media when
+        they complete it. Refused: the files these calls created are taken back, so refused bytes
+        neither count nor linger (earlier chunks are untouched)."""
         try:
-            record = await self.catalog.record_chunk(
-                owner_id, video_id, chunk.index, len(chunk.data), crc, chunk.is_last,
+            record = await self.catalog.record_chunks(
+                owner_id, video_id,
+                [catalog_pb2.StoredChunk(index=c.index, size_bytes=c.size, crc32c=c.crc32c, is_last=c.is_last)
+                 for c in chunks],
                 self.limits.max_upload_bytes, self.limits.user_quota_bytes)
-        except (ResourceExhausted, FailedPrecondition):
-            if written is ChunkWrite.CREATED:
-                # Refused by a limit or a concurrent change: take back the file this call made,
-                # so refused bytes neither count nor linger. Earlier chunks are untouched.
-                await self.store.remove_chunk(owner_id, video_id, chunk.index)
+        except (ResourceExhausted, FailedPrecondition, AlreadyExists, NotFound):
+            self._forget(owner_id, video_id)
+            for c in chunks:
+                if c.written is ChunkWrite.CREATED:
+                    await self.store.remove_chunk(owner_id, video_id, c.index)
             raise
+        self._remember(owner_id, video_id, record.state)
+        for c, outcome in zip(chunks, record.outcomes):
+            if (c.written is ChunkWrite.CREATED and outcome == common_pb2.CHUNK_OUTCOME_DUPLICATE
+                    and record.state.status not in (UPLOADING, common_pb2.VIDEO_STATUS_UPLOADED)):
+                # A resend after processing removed the chunks: the bytes are not needed again.
+                await self.store.remove_chunk(owner_id, video_id, c.index)
         if record.completed_upload:
             await self._hand_off(owner_id, video_id)
-        return ChunkAck(index=chunk.index, outcome=record.outcome, state=record.state)
+        else:
+            stored = [c.index for c, o in zip(chunks, record.outcomes) if o == common_pb2.CHUNK_OUTCOME_STORED]
+            if stored:
+                self._hint_chunk_stored(owner_id, video_id, max(stored))
+        return record
 
     async def abort_upload(self, owner_id: str, video_id: str) -> None:
+        self._forget(owner_id, video_id)
         await self.catalog.mark_deleted(owner_id, check_video_id(video_id), abort_only=True)
         await self.store.remove_video(owner_id, video_id)
 
@@ -134,6 +185,7 @@ class UploadEngine:
         """Tombstone first (the video vanishes for its owner and processing stops), then remove the
         files. The rows go when the janitor purges the tombstone after a grace period, after
         removing the files once more in case a worker was still finishing a write."""
+        self._forget(owner_id, video_id)
         await self.catalog.mark_deleted(owner_id, check_video_id(video_id), abort_only=False)
         await self.store.remove_video(owner_id, video_id)
 
@@ -142,6 +194,42 @@ class UploadEngine:
         await self._hand_off(owner_id, video_id)
         return video.status
 
+    RECENT_SECONDS = 2.0
+
+    def _recent_state(self, owner_id: str, video_id: str) -> common_pb2.UploadState | None:
+        entry = self._recent.get((owner_id, video_id))
+        if entry is None or time.monotonic() - entry[0] > self.RECENT_SECONDS:
+            return None
+        return entry[1]
+
+    def _remember(self, owner_id: str, video_id: str, state: common_pb2.UploadState) -> None:
+        key = (owner_id, video_id)
+        self._recent[key] = (time.monotonic(), state)
+        self._recent.move_to_end(key)
+        while len(self._recent) > 10_000:
+            self._recent.popitem(last=False)
+
+    def _forget(self, owner_id: str, video_id: str) -> None:
+        self._recent.pop((owner_id, video_id), None)
+
+    def _hint_chunk_stored(self, owner_id: str, video_id: str, index: int) -> None:
+        """Let media process the upload as it arrives. In the background: the client's ack never
+        waits for it, and a lost hint only means the batch path does the work later."""
+        async def send() -> None:
+            try:
+                await self.media.chunk_stored(owner_id, video_id, index)
+            except DomainError as exc:
+                log.debug("live hint for %s/%d not delivered: %s", video_id, index, exc.message)
+
+        task = asyncio.create_task(send())
+        self._hints.add(task)
+        task.add_done_callback(self._hints.discard)
+
+    async def close(self) -> None:
+        for task in list(self._hints):
+            task.cancel()
+        await asyncio.gather(*self._hints, return_exceptions=True)
+
     async def _hand_off(self, owner_id: str, video_id: str) -> None:
         try:
             await self.media.process(owner_id, video_id)
@@ -149,3 +237,97 @@ class UploadEngine:
             # The upload is complete and recorded; the media service's sweep of pending work
             # picks it up when it is back. The client's chunk was stored, so its ack stands.
             log.warning("media hand-off of %s failed, left for the media sweep: %s", video_id, exc.message)
+
+
+class ChunkStream:
+    """The chunks of one client stream. Receiving, checking and writing overlap (up to WINDOW
+    chunks at once, so memory stays bounded), and the catalog records them BATCH at a time in one
+    transaction instead of one round trip each. The stream's single response comes after
+    finish(), so every chunk is durable and recorded before the client hears anything."""
+
+    WINDOW = 8
+    BATCH = 32
+    # Written chunks wait at most this long to be recorded, so the upload state others see (a
+    # resuming client, the live processing) stays current when chunks come slowly.
+    LINGER_SECONDS = 0.05
+
+    def __init__(self, engine: UploadEngine, owner_id: str, video_id: str, writable: bool) -> None:
+        self.engine, self.owner_id, self.video_id = engine, owner_id, video_id
+        self.writable = writable
+        self.duplicates = 0
+        self._slots = asyncio.Semaphore(self.WINDOW)
+        self._writes: set[asyncio.Task] = set()
+        self._pending: list[PendingChunk] = []
+        self._flushing = asyncio.Lock()
+        self._error: DomainError | None = None
+        self._lingering: asyncio.Task | None = None
+
+    async def add(self, chunk: IncomingChunk) -> None:
+        self._raise_if_failed()
+        crc = self.engine._check_chunk(chunk)
+        await self._slots.acquire()
+        task = asyncio.create_task(self._write(chunk, crc))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def _write(self, chunk: IncomingChunk, crc: int) -> None:
+        try:
+            written = await self.engine._write(self.owner_id, self.video_id, chunk) if self.writable else None
+            self._pending.append(PendingChunk(chunk.index, len(chunk.data), crc, chunk.is_last, written))
+            if len(self._pending) >= self.BATCH:
+                await self._flush()
+            elif self._lingering is None or self._lingering.done():
+                self._lingering = asyncio.create_task(self._flush_soon())
+        except DomainError as exc:
+            self._error = self._error or exc
+        finally:
+            self._slots.release()
+
+    async def _flush(self) -> None:
+        async with self._flushing:
+            batch = sorted(self._pending, key=lambda c: c.index)  # the last chunk goes last
+            self._pending = []
+            if not batch:
+                return
+            if self._error is not None:
+                await self._take_back(batch)
+                return
+            try:
+                record = await self.engine.record(self.owner_id, self.video_id, batch)
+            except DomainError as exc:
+                self._error = self._error or exc
+                return
+            self.duplicates += sum(o == common_pb2.CHUNK_OUTCOME_DUPLICATE for o in record.outcomes)
+
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(self.LINGER_SECONDS)
+        await self._flush()
+
+    async def _take_back(self, chunks: list[PendingChunk]) -> None:
+        """Chunks written after the stream failed are never recorded: remove the files they made."""
+        for c in chunks:
+            if c.written is ChunkWrite.CREATED:
+                await self.engine.store.remove_chunk(self.owner_id, self.video_id, c.index)
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    async def finish(self) -> int:
+        """Wait for every write, record what is left; returns how many chunks were duplicates."""
+        await asyncio.gather(*list(self._writes))
+        await self._flush()
+        if self._lingering is not None:
+            await self._lingering
+        self._raise_if_failed()
+        return self.duplicates
+
+    async def close(self) -> None:
+        """The stream ended badly: still record what was written, so a resume skips it."""
+        await asyncio.gather(*list(self._writes), return_exceptions=True)
+        try:
+            await self._flush()
+            if self._lingering is not None:
+                await self._lingering
+        except DomainError as exc:
+            log.info("could not record the chunks of a broken stream for %s: %s", self.video_id, exc.message)

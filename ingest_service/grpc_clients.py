@@ -7,15 +7,14 @@ from __future__ import annotations
 import grpc
 
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, media_pb2, media_pb2_grpc
+from recorder_common.auth import ServiceTokenSigner
 from recorder_common.channels import InternalCaller
-
-SERVICE = "ingest"
 
 
 class CatalogClient:
-    def __init__(self, channel: grpc.aio.Channel, deadline_seconds: float) -> None:
+    def __init__(self, channel: grpc.aio.Channel, signer: ServiceTokenSigner, deadline_seconds: float) -> None:
         self.stub = catalog_pb2_grpc.CatalogServiceStub(channel)
-        self._call = InternalCaller(SERVICE, "catalog", deadline_seconds)
+        self._call = InternalCaller(signer, "catalog", deadline_seconds)
 
     async def create_video(self, owner_id: str, title: str, filename: str, content_type: str,
                            expected_size: int) -> str:
@@ -30,12 +29,11 @@ class CatalogClient:
             video_id=video_id, summary_only=summary_only), owner_id)
         return response.state
 
-    async def record_chunk(self, owner_id: str, video_id: str, index: int, size: int, crc32c: int,
-                           is_last: bool, max_upload_bytes: int,
-                           user_quota_bytes: int) -> catalog_pb2.RecordChunkResponse:
-        return await self._call(self.stub.RecordChunk, catalog_pb2.RecordChunkRequest(
-            video_id=video_id, index=index, size_bytes=size, crc32c=crc32c, is_last=is_last,
-            max_upload_bytes=max_upload_bytes, user_quota_bytes=user_quota_bytes), owner_id)
+    async def record_chunks(self, owner_id: str, video_id: str, chunks: list[catalog_pb2.StoredChunk],
+                            max_upload_bytes: int, user_quota_bytes: int) -> catalog_pb2.RecordChunksResponse:
+        return await self._call(self.stub.RecordChunks, catalog_pb2.RecordChunksRequest(
+            video_id=video_id, chunks=chunks, max_upload_bytes=max_upload_bytes,
+            user_quota_bytes=user_quota_bytes), owner_id)
 
     async def mark_deleted(self, owner_id: str, video_id: str, abort_only: bool) -> None:
         await self._call(self.stub.MarkDeleted, catalog_pb2.MarkDeletedRequest(
@@ -61,9 +59,15 @@ class CatalogClient:
 
 
 class MediaClient:
-    def __init__(self, channel: grpc.aio.Channel, deadline_seconds: float) -> None:
+    def __init__(self, channel: grpc.aio.Channel, signer: ServiceTokenSigner, deadline_seconds: float) -> None:
         self.stub = media_pb2_grpc.MediaServiceStub(channel)
-        self._call = InternalCaller(SERVICE, "media", deadline_seconds)
+        self._call = InternalCaller(signer, "media", deadline_seconds)
+        # Live-processing hints are worth little once late: a short deadline.
+        self._hint = InternalCaller(signer, "media", min(deadline_seconds, 2.0))
 
     async def process(self, owner_id: str, video_id: str) -> None:
         await self._call(self.stub.ProcessVideo, media_pb2.ProcessVideoRequest(video_id=video_id), owner_id)
+
+    async def chunk_stored(self, owner_id: str, video_id: str, index: int) -> None:
+        await self._hint(self.stub.ChunkStored, media_pb2.ChunkStoredRequest(video_id=video_id, index=index),
+                         owner_id)

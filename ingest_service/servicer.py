@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ingest_service.engine import IncomingChunk, UploadEngine
-from recorder.v1 import common_pb2, ingest_pb2, ingest_pb2_grpc
+from recorder.v1 import ingest_pb2, ingest_pb2_grpc
 from recorder_common.errors import InvalidArgument
 from recorder_common.identity import current_caller
 from recorder_common.rpc import maps_domain_errors
@@ -64,28 +64,34 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     async def Upload(self, request_iterator, context):
         owner = current_caller().require_user()
         video_id = ""
-        duplicates = 0
-        async for message in request_iterator:
-            kind = message.WhichOneof("message")
-            if not video_id:
-                if kind != "header":
-                    raise InvalidArgument("the first message of Upload must be a header "
-                                          "(create a new upload or resume one)")
-                header = message.header
-                if header.WhichOneof("target") == "create":
-                    c = header.create
-                    video_id = await self.engine.create_upload(
-                        owner, c.title, c.filename, c.content_type, c.expected_size_bytes)
-                elif header.WhichOneof("target") == "resume_video_id":
-                    video_id = (await self.engine.upload_state(owner, header.resume_video_id)).video_id
-                else:
-                    raise InvalidArgument("the header must either create an upload or name one to resume")
-                continue
-            if kind != "chunk":
-                raise InvalidArgument("only the first message of Upload may be a header")
-            ack = await self.engine.put_chunk(owner, video_id, incoming(message.chunk))
-            duplicates += ack.outcome == common_pb2.CHUNK_OUTCOME_DUPLICATE
-        if not video_id:
-            raise InvalidArgument("Upload received no messages: send a header, then chunks")
+        stream = None
+        try:
+            async for message in request_iterator:
+                kind = message.WhichOneof("message")
+                if stream is None:
+                    if kind != "header":
+                        raise InvalidArgument("the first message of Upload must be a header "
+                                              "(create a new upload or resume one)")
+                    header = message.header
+                    if header.WhichOneof("target") == "create":
+                        c = header.create
+                        video_id = await self.engine.create_upload(
+                            owner, c.title, c.filename, c.content_type, c.expected_size_bytes)
+                    elif header.WhichOneof("target") == "resume_video_id":
+                        video_id = header.resume_video_id
+                    else:
+                        raise InvalidArgument("the header must either create an upload or name one to resume")
+                    stream = await self.engine.open_stream(owner, video_id)
+                    continue
+                if kind != "chunk":
+                    raise InvalidArgument("only the first message of Upload may be a header")
+                await stream.add(incoming(message.chunk))
+            if stream is None:
+                raise InvalidArgument("Upload received no messages: send a header, then chunks")
+            duplicates = await stream.finish()
+        except BaseException:
+            if stream is not None:
+                await stream.close()
+            raise
         state = await self.engine.upload_state(owner, video_id)
         return ingest_pb2.UploadResponse(video_id=video_id, state=state, duplicate_chunks=duplicates)

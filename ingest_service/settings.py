@@ -3,6 +3,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
+from recorder_common.auth import AuthSettings
+
 MiB = 1024 * 1024
 
 
@@ -31,6 +33,7 @@ class IngestSettings:
     # Deleted videos' rows are purged after this grace, when no worker can still be writing.
     tombstone_grace_seconds: int = 600
     log_level: str = "INFO"
+    auth: AuthSettings = AuthSettings()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "IngestSettings":
@@ -52,4 +55,5 @@ class IngestSettings:
             janitor_interval_seconds=float(env.get("JANITOR_INTERVAL_SECONDS", cls.janitor_interval_seconds)),
             tombstone_grace_seconds=int(env.get("TOMBSTONE_GRACE_SECONDS", cls.tombstone_grace_seconds)),
             log_level=env.get("LOG_LEVEL", cls.log_level),
+            auth=AuthSettings.from_env(env),
         )

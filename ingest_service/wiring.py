@@ -9,6 +9,7 @@ from ingest_service.engine import UploadEngine
 from ingest_service.grpc_clients import CatalogClient, MediaClient
 from ingest_service.janitor import Janitor
 from ingest_service.settings import IngestSettings
+from recorder_common.auth import ServiceTokenSigner
 from recorder_common.channels import open_channel
 from recorder_common.storage import LocalStorage
 
@@ -20,6 +21,7 @@ class IngestParts:
     channels: list[grpc.aio.Channel]
 
     async def close(self) -> None:
+        await self.engine.close()
         for channel in self.channels:
             await channel.close()
 
@@ -28,10 +30,11 @@ def build(settings: IngestSettings) -> IngestParts:
     catalog_channel = open_channel(settings.catalog_target, 4 * 1024 * 1024)
     media_channel = open_channel(settings.media_target, 4 * 1024 * 1024)
     store = LocalStorage(settings.storage_root)
-    catalog = CatalogClient(catalog_channel, settings.catalog_deadline_seconds)
+    signer = ServiceTokenSigner(settings.auth, "ingest")
+    catalog = CatalogClient(catalog_channel, signer, settings.catalog_deadline_seconds)
     engine = UploadEngine(
         store=store, catalog=catalog,
-        media=MediaClient(media_channel, settings.media_deadline_seconds),
+        media=MediaClient(media_channel, signer, settings.media_deadline_seconds),
         limits=settings.limits,
     )
     janitor = Janitor(catalog, store, settings.upload_idle_expiry_seconds, settings.tombstone_grace_seconds)
