@@ -6,19 +6,19 @@ import os
 
 from media_service.server import MediaDeps, create_server
 from media_service.settings import MediaSettings
-from media_service.wiring import build_worker
+from media_service.wiring import build
 from recorder_common.logs import configure_logging
 from recorder_common.serving import run_until_terminated
 
 
 async def serve(settings: MediaSettings) -> None:
-    worker, channel = build_worker(settings)
-    server, port = await create_server(settings, MediaDeps(worker))
-    await worker.start()
+    parts = build(settings)
+    server, port = await create_server(settings, MediaDeps(parts.worker, parts.ondemand, parts.live))
+    await parts.worker.start()
     try:
-        await run_until_terminated(server, "media", port, on_stop=worker.stop)
+        await run_until_terminated(server, "media", port, on_stop=parts.worker.stop)
     finally:
-        await channel.close()
+        await parts.close()
 
 
 def main() -> None:

@@ -3,17 +3,17 @@ from __future__ import annotations
 
 import grpc
 
+from media_service.ondemand import StoredAsset, VideoFacts
 from media_service.pipeline import MediaFacts
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
+from recorder_common.auth import ServiceTokenSigner
 from recorder_common.channels import InternalCaller
-
-SERVICE = "media"
 
 
 class MediaCatalogClient:
-    def __init__(self, channel: grpc.aio.Channel, deadline_seconds: float) -> None:
+    def __init__(self, channel: grpc.aio.Channel, signer: ServiceTokenSigner, deadline_seconds: float) -> None:
         self.stub = catalog_pb2_grpc.CatalogServiceStub(channel)
-        self._call = InternalCaller(SERVICE, "catalog", deadline_seconds)
+        self._call = InternalCaller(signer, "catalog", deadline_seconds)
 
     async def claim(self, owner_id: str, video_id: str, worker_id: str,
                     lease_seconds: int) -> catalog_pb2.ClaimProcessingResponse:
@@ -52,3 +52,15 @@ class MediaCatalogClient:
         response = await self._call(self.stub.ListPendingProcessing,
                                     catalog_pb2.ListPendingProcessingRequest(limit=limit), None)
         return [(v.video_id, v.owner_id) for v in response.videos]
+
+    async def video_facts(self, owner_id: str, video_id: str) -> VideoFacts:
+        """The owner's video as on-demand work needs it; another user's answers NOT_FOUND."""
+        video = (await self._call(self.stub.GetVideo, catalog_pb2.GetVideoRequest(video_id=video_id),
+                                  owner_id)).video
+        return VideoFacts(
+            status=common_pb2.VideoStatus.Name(video.status).removeprefix("VIDEO_STATUS_"),
+            duration_seconds=video.media.duration_seconds, width=video.media.width,
+            video_codec=video.media.video_codec, audio_codec=video.media.audio_codec,
+            assets={common_pb2.AssetKind.Name(a.kind).removeprefix("ASSET_KIND_"):
+                    StoredAsset(common_pb2.AssetKind.Name(a.kind).removeprefix("ASSET_KIND_"), a.path,
+                                a.size_bytes, a.content_type) for a in video.assets})

@@ -1,9 +1,11 @@
 """ffmpeg command lines, built by pure functions (ffmpeg-python) so tests can check them."""
 from __future__ import annotations
 
+import dataclasses
+
 import ffmpeg
 
-from media_service.settings import CompressionProfile, ThumbnailSettings
+from media_service.settings import CompressionProfile
 
 # Before every run: quiet except for errors, never read stdin, overwrite our own temp outputs.
 GLOBAL_ARGS = ["-hide_banner", "-nostdin", "-y", "-loglevel", "error"]
@@ -26,13 +28,17 @@ def decode_check_args(binary: str, path: str) -> list[str]:
     return _compile(ffmpeg.input(path).output("-", f="null", map=0, fps_mode="vfr"), binary, progress=True)
 
 
-def remux_args(binary: str, src: str, dst: str, muxer: str) -> list[str]:
-    """Copy the streams into a fresh container: MediaRecorder's WebM has no duration and no cues,
-    and writing it again to a seekable file adds both. No re-encoding."""
+def _remux_output(source, dst: str, muxer: str):
     options: dict = {"c": "copy", "map": 0, "f": muxer}
     if muxer == "mp4":
         options["movflags"] = "+faststart"
-    return _compile(ffmpeg.input(src).output(dst, **options), binary)
+    return source.output(dst, **options)
+
+
+def remux_args(binary: str, src: str, dst: str, muxer: str) -> list[str]:
+    """Copy the streams into a fresh container: MediaRecorder's WebM has no duration and no cues,
+    and writing it again to a seekable file adds both. No re-encoding."""
+    return _compile(_remux_output(ffmpeg.input(src), dst, muxer), binary)
 
 
 def even_scale_filter(max_height: int) -> str:
@@ -42,36 +48,64 @@ def even_scale_filter(max_height: int) -> str:
             f":h='trunc(min(ih,{max_height})/2)*2'")
 
 
-def compress_args(binary: str, src: str, dst: str, profile: CompressionProfile, has_video: bool,
-                  has_audio: bool) -> list[str]:
-    source = ffmpeg.input(src)
+def output_size(width: int, height: int, max_height: int) -> tuple[int, int]:
+    """The encoded size for a source whose (first) frames are width x height: scaled down to
+    max_height if taller, never up, both sides even."""
+    scale = min(1.0, max_height / height)
+    return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
+
+
+def fixed_box_filter(width: int, height: int) -> str:
+    """Every frame fitted into one width x height box (letterboxed, aspect kept). A screen
+    recording changes resolution when the user resizes the shared window, and an encoder's size
+    is fixed: without this, frames after the change would fail or be stretched."""
+    return (f"scale={width}:{height}:force_original_aspect_ratio=decrease:force_divisible_by=2,"
+            f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2,setsar=1")
+
+
+def video_filter(profile: CompressionProfile, frame_size: tuple[int, int] | None = None) -> str:
+    if frame_size and frame_size[0] > 0 and frame_size[1] > 0:
+        chain = [fixed_box_filter(*output_size(*frame_size, profile.max_height))]
+    else:
+        chain = [even_scale_filter(profile.max_height)]
+    if profile.fps:
+        chain.append(f"fps={profile.fps:g}")
+    return ",".join(chain)
+
+
+def _compress_output(source, dst: str, profile: CompressionProfile, has_video: bool, has_audio: bool,
+                     frame_size: tuple[int, int] | None):
     streams = []
-    options: dict = {"f": "mp4", "movflags": "+faststart"}
+    options: dict = {"f": profile.container}
+    if profile.container == "mp4":
+        options["movflags"] = "+faststart"
     if has_video:
         streams.append(source["v:0"])
-        options.update({
-            "c:v": profile.video_codec, "preset": profile.preset, "crf": profile.crf,
-            "pix_fmt": "yuv420p", "vf": even_scale_filter(profile.max_height),
+        options.update({"c:v": profile.video_codec, **dict(profile.video_options),
+                        "pix_fmt": "yuv420p", "vf": video_filter(profile, frame_size)})
+        if not profile.fps:
             # Screen capture is variable frame rate; forcing a constant rate duplicates frames.
-            "fps_mode": "passthrough",
-        })
+            options["fps_mode"] = "passthrough"
     if has_audio:
         streams.append(source["a:0"])
         options.update({"c:a": profile.audio_codec, "b:a": profile.audio_bitrate})
-    return _compile(ffmpeg.output(*streams, dst, **options), binary, progress=True)
+    return ffmpeg.output(*streams, dst, **options)
 
 
-def thumbnail_args(binary: str, src: str, dst: str, at_seconds: float, settings: ThumbnailSettings) -> list[str]:
-    """Seek first (-ss before -i is a fast keyframe seek), then let the thumbnail filter pick the
-    most representative of a few dozen frames. The filter keeps every frame it considers in
-    memory, so it must never run over a whole file."""
-    source = ffmpeg.input(src, ss=f"{max(at_seconds, 0.0):.3f}")
-    picked = (source.video
-              .filter("thumbnail", n=settings.candidate_frames)
-              .filter("scale", w=f"min({settings.width},iw)", h=-2))
-    return _compile(ffmpeg.output(picked, dst, vframes=1, f="image2", update=1,
-                                  **{"q:v": settings.jpeg_quality}),
-                    binary)
+def compress_args(binary: str, src: str, dst: str, profile: CompressionProfile, has_video: bool,
+                  has_audio: bool, frame_size: tuple[int, int] | None = None) -> list[str]:
+    return _compile(_compress_output(ffmpeg.input(src), dst, profile, has_video, has_audio, frame_size),
+                    binary, progress=True)
+
+
+def live_args(binary: str, original: str, muxer: str, compressed: str, profile: CompressionProfile,
+              has_video: bool, has_audio: bool, frame_size: tuple[int, int] | None) -> list[str]:
+    """One ffmpeg for a recording that is still arriving on stdin: the seekable original (the same
+    copy as remux_args) and the compressed copy (the same encode as compress_args), together."""
+    source = ffmpeg.input("pipe:0")
+    both = ffmpeg.merge_outputs(_remux_output(source, original, muxer),
+                                _compress_output(source, compressed, profile, has_video, has_audio, frame_size))
+    return _compile(both, binary, progress=True)
 
 
 def thumbnail_time(duration: float | None, candidate_frames: int, fps: float = 30.0) -> float:
@@ -81,3 +115,82 @@ def thumbnail_time(duration: float | None, candidate_frames: int, fps: float = 3
         return 0.0
     window = candidate_frames / max(fps, 1.0)
     return max(0.0, min(duration * 0.25, duration - window - 0.5))
+
+
+# ---- on-demand outputs ------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class AudioOutput:
+    """What one audio extraction writes: the file name and type, and ffmpeg's output options."""
+    file_name: str
+    content_type: str
+    options: tuple[tuple[str, str | int], ...]
+
+
+# The source's own codec -> (muxer, extension, content type) that holds it without re-encoding.
+AUDIO_COPY_CONTAINERS = {
+    "opus": ("opus", "opus", "audio/ogg; codecs=opus"),
+    "vorbis": ("ogg", "ogg", "audio/ogg; codecs=vorbis"),
+    "aac": ("ipod", "m4a", "audio/mp4"),
+    "mp3": ("mp3", "mp3", "audio/mpeg"),
+    "flac": ("flac", "flac", "audio/flac"),
+}
+
+
+def audio_output(audio_format: str, source_codec: str, bitrate_kbps: int = 0,
+                 mp3_quality: int | None = None) -> AudioOutput:
+    """audio_format is AAC, MP3, FLAC or ORIGINAL (a copy of the source's stream)."""
+    if audio_format == "AAC":
+        return AudioOutput("audio.m4a", "audio/mp4",
+                           (("c:a", "aac"), ("b:a", f"{bitrate_kbps or 128}k"), ("f", "ipod"),
+                            ("movflags", "+faststart")))
+    if audio_format == "MP3":
+        rate = (("q:a", mp3_quality if mp3_quality is not None else 2),) if not bitrate_kbps \
+            else (("b:a", f"{bitrate_kbps}k"),)
+        return AudioOutput("audio.mp3", "audio/mpeg", (("c:a", "libmp3lame"), *rate, ("f", "mp3")))
+    if audio_format == "FLAC":
+        return AudioOutput("audio.flac", "audio/flac", (("c:a", "flac"), ("f", "flac")))
+    if audio_format == "ORIGINAL":
+        muxer, extension, content_type = AUDIO_COPY_CONTAINERS.get(
+            source_codec, ("matroska", "mka", "audio/x-matroska"))
+        return AudioOutput(f"audio-original.{extension}", content_type, (("c:a", "copy"), ("f", muxer)))
+    raise ValueError(f"unknown audio format {audio_format!r}")
+
+
+def extract_audio_args(binary: str, src: str, dst: str, output: AudioOutput) -> list[str]:
+    """The first audio stream only, no video, no subtitles or data."""
+    audio = ffmpeg.input(src)["a:0"]
+    return _compile(ffmpeg.output(audio, dst, vn=None, sn=None, dn=None, **dict(output.options)),
+                    binary, progress=True)
+
+
+IMAGE_CODECS = {"JPEG": ("mjpeg", "image2", "jpg", "image/jpeg"), "WEBP": ("libwebp", "webp", "webp", "image/webp")}
+
+
+def still_args(binary: str, src: str, dst: str, at_seconds: float, width: int, image_format: str,
+               representative: bool, candidate_frames: int = 30) -> list[str]:
+    """One frame as JPEG or WebP, `width` wide (never wider than the video). representative=True
+    lets the thumbnail filter pick the most typical of a few dozen frames from at_seconds on;
+    otherwise the frame at at_seconds exactly (accurate seek: decode from the keyframe before)."""
+    codec, muxer, _, _ = IMAGE_CODECS[image_format]
+    source = ffmpeg.input(src, ss=f"{max(at_seconds, 0.0):.3f}")
+    video = source.video
+    if representative:
+        video = video.filter("thumbnail", n=candidate_frames)
+    video = video.filter("scale", w=f"min({width},iw)", h=-2)
+    quality = {"q:v": 3} if codec == "mjpeg" else {"quality": 85}
+    return _compile(ffmpeg.output(video, dst, vframes=1, f=muxer, update=1, c=codec, **quality), binary)
+
+
+def preview_args(binary: str, src: str, dst: str, start: float, seconds: float, width: int, fps: int,
+                 image_format: str, max_bytes: int) -> list[str]:
+    """A short looping animation. GIF gets its own palette (a fixed one bands badly on screen
+    content); -fs bounds the file size whatever the content."""
+    source = ffmpeg.input(src, ss=f"{max(start, 0.0):.3f}", t=f"{seconds:.3f}")
+    frames = source.video.filter("fps", fps=fps).filter("scale", w=f"min({width},iw)", h=-2, flags="lanczos")
+    if image_format == "GIF":
+        split = frames.split()
+        palette = split[0].filter("palettegen", max_colors=128, stats_mode="diff")
+        frames = ffmpeg.filter([split[1], palette], "paletteuse", dither="bayer", bayer_scale=3)
+        return _compile(ffmpeg.output(frames, dst, f="gif", loop=0, fs=max_bytes), binary, progress=True)
+    return _compile(ffmpeg.output(frames, dst, f="webp", c="libwebp_anim", loop=0, lossless=0,
+                                  quality=60, fs=max_bytes), binary, progress=True)

@@ -14,15 +14,14 @@ import shutil
 from typing import Protocol
 
 from media_service import commands
+from media_service.live import LiveFailed, LiveOutputs, LiveSession, LiveSessions
+from media_service.formats import declared_family, found_family, original_format, source_name
 from media_service.probe import ProbeResult, parse_probe
-from media_service.runner import FfmpegFailed, run_ffmpeg
+from media_service.runner import FfmpegFailed, FfmpegLimits, run_ffmpeg
 from media_service.settings import CompressionProfile, ThumbnailSettings
 from recorder_common.storage import LocalStorage, publish
 
 log = logging.getLogger("recorder.media.pipeline")
-
-WEBM_CODECS = {"vp8", "vp9", "av1", "opus", "vorbis"}
-
 
 class StepFailed(Exception):
     def __init__(self, step: str, message: str) -> None:
@@ -57,33 +56,15 @@ class JobReporter(Protocol):
     async def media_info(self, facts: MediaFacts) -> None: ...
 
 
-def _source_name(content_type: str) -> str:
-    lowered = content_type.lower()
-    if "mp4" in lowered:
-        return "source.mp4"
-    if "webm" in lowered or "matroska" in lowered:
-        return "source.webm"
-    return "source.bin"
-
-
-def _original_format(probe: ProbeResult) -> tuple[str, str, str]:
-    """(muxer, file name, content type) for the seekable original, in the source's own family."""
-    if probe.is_mp4_family:
-        return "mp4", "original.mp4", "video/mp4"
-    codecs = {s.codec for s in probe.streams if s.kind in ("video", "audio")}
-    if codecs <= WEBM_CODECS:
-        return "webm", "original.webm", "video/webm"
-    return "matroska", "original.mkv", "video/x-matroska"
-
-
 class MediaPipeline:
     def __init__(self, storage: LocalStorage, ffmpeg_binary: str, profile: CompressionProfile,
-                 thumbnail: ThumbnailSettings, step_timeout_seconds: float) -> None:
+                 thumbnail: ThumbnailSettings, limits: FfmpegLimits, live: LiveSessions | None = None) -> None:
         self.storage = storage
         self.ffmpeg = ffmpeg_binary
         self.profile = profile
         self.thumbnail = thumbnail
-        self.timeout = step_timeout_seconds
+        self.limits = limits
+        self.live = live
 
     def _path(self, job: Job, name: str) -> pathlib.Path:
         return self.storage.media_path(job.owner_id, job.video_id, name)
@@ -100,18 +81,74 @@ class MediaPipeline:
                 stale.unlink(missing_ok=True)
 
     async def run(self, job: Job, reporter: JobReporter) -> None:
+        session = self.live.take(job.video_id) if self.live is not None else None
+        if session is not None:
+            try:
+                outputs = await self._finish_live(session, job, reporter)
+            except LiveFailed as exc:
+                log.warning("live path of %s lost (%s): processing the stored chunks", job.video_id, exc)
+                self.live.decline(job.video_id, f"lost at the end: {exc}")
+            else:
+                self.live.finished += 1
+                await self.publish_live(job, outputs, reporter)
+                # A session of a process that died may have left its files; this job holds the lease.
+                await asyncio.to_thread(self.remove_stale_temporaries, job)
+                return
         await asyncio.to_thread(self.remove_stale_temporaries, job)
         source = await self.assemble(job, reporter)
-        probe = await self.probe(source, reporter)
+        probe = await self.probe(job, source, reporter)
         original, probe = await self.remux(job, source, probe, reporter)
         await self.compress(job, original, probe, reporter)
+        if probe.video is not None:
+            await self.make_thumbnail(job, original, probe, reporter)
+
+    async def _finish_live(self, session: LiveSession, job: Job, reporter: JobReporter) -> LiveOutputs:
+        """Wait for the live session to take the rest of the chunks, reporting how far it got (which
+        also keeps the job's lease while an upload that came in faster than realtime catches up)."""
+        await reporter.progress("ASSEMBLE", 0.0)
+        finishing = asyncio.ensure_future(session.finish(job.last_index))
+        try:
+            while not finishing.done():
+                await asyncio.wait([finishing], timeout=1.0)
+                await reporter.progress("ASSEMBLE", min(session.fed / (job.last_index + 1), 0.999))
+        except BaseException:
+            # The job stops (lease lost, shutdown): its session's ffmpeg and files go with it.
+            await session.abandon()
+            finishing.cancel()
+            await asyncio.gather(finishing, return_exceptions=True)
+            raise
+        return finishing.result()
+
+    async def publish_live(self, job: Job, outputs: LiveOutputs, reporter: JobReporter) -> None:
+        """Put the live session's outputs in place and describe them, as the batch steps would."""
+        source = self._path(job, source_name(job.content_type))
+        await asyncio.to_thread(publish, outputs.source, source)
+        await reporter.asset("SOURCE", source, job.content_type.split(";")[0][:64] or "application/octet-stream")
+        await reporter.progress("ASSEMBLE", 1.0)
+        probe = await self.probe(job, source, reporter)
+        muxer, name, content_type = original_format(probe)
+        if name != outputs.original_name:  # the first chunk looked different from the whole
+            outputs.original.unlink(missing_ok=True)
+            outputs.compressed.unlink(missing_ok=True)
+            original, probe = await self.remux(job, source, probe, reporter)
+            await self.compress(job, original, probe, reporter)
+        else:
+            await reporter.progress("REMUX", 0.0)
+            original = self._path(job, name)
+            await asyncio.to_thread(publish, outputs.original, original)
+            probe = await self.describe_original(job, original, muxer, content_type, reporter)
+            await reporter.progress("COMPRESS", 0.0)
+            compressed = self._path(job, f"compressed.{self.profile.extension}")
+            await asyncio.to_thread(publish, outputs.compressed, compressed)
+            await reporter.asset("COMPRESSED", compressed, self.profile.content_type)
+            await reporter.progress("COMPRESS", 1.0)
         if probe.video is not None:
             await self.make_thumbnail(job, original, probe, reporter)
 
     # ---- steps --------------------------------------------------------------------------------
     async def assemble(self, job: Job, reporter: JobReporter) -> pathlib.Path:
         await reporter.progress("ASSEMBLE", 0.0)
-        final = self._path(job, _source_name(job.content_type))
+        final = self._path(job, source_name(job.content_type))
         chunks = list(self.storage.iter_chunk_paths(job.owner_id, job.video_id, job.last_index))
         if final.exists() and not any(p.exists() for p in chunks):
             return final  # assembled by an earlier attempt that then cleaned up its chunks
@@ -136,32 +173,43 @@ class MediaPipeline:
         return final
 
     async def probe_file(self, path: pathlib.Path) -> tuple[ProbeResult, str]:
-        _, text = await run_ffmpeg(commands.probe_args(self.ffmpeg, str(path)), self.timeout, check=False)
+        _, text = await run_ffmpeg(commands.probe_args(self.ffmpeg, str(path)), self.limits, check=False)
         return parse_probe(text), text
 
-    async def probe(self, source: pathlib.Path, reporter: JobReporter) -> ProbeResult:
+    async def probe(self, job: Job, source: pathlib.Path, reporter: JobReporter) -> ProbeResult:
         await reporter.progress("PROBE", 0.0)
+        if source.stat().st_size == 0:
+            raise StepFailed("PROBE", "the upload is empty: 0 bytes were received")
         result, text = await self.probe_file(source)
         if result.video is None and result.audio is None:
             reason = next((ln.split(": ", 1)[-1] for ln in reversed(text.strip().splitlines())
                            if "rror" in ln or "Invalid" in ln), "no audio or video stream found")
             raise StepFailed("PROBE", f"the upload is not a readable recording ({reason.strip()})")
+        declared, found = declared_family(job.content_type), found_family(result)
+        if declared and found != declared:
+            raise StepFailed("PROBE", f"the upload was declared {job.content_type.split(';')[0]} but the bytes "
+                                      f"are {found or result.container or 'another format'}; upload it again "
+                                      f"with the right content_type")
         await reporter.progress("PROBE", 1.0)
         return result
 
     async def remux(self, job: Job, source: pathlib.Path, probe: ProbeResult,
                     reporter: JobReporter) -> tuple[pathlib.Path, ProbeResult]:
         await reporter.progress("REMUX", 0.0)
-        muxer, name, content_type = _original_format(probe)
+        muxer, name, content_type = original_format(probe)
         final = self._path(job, name)
         tmp = self._tmp(final)
         try:
-            await run_ffmpeg(commands.remux_args(self.ffmpeg, str(source), str(tmp), muxer), self.timeout)
+            await run_ffmpeg(commands.remux_args(self.ffmpeg, str(source), str(tmp), muxer), self.limits)
             await asyncio.to_thread(publish, tmp, final)
         except FfmpegFailed as exc:
             raise StepFailed("REMUX", f"could not rewrite the recording: {exc.message}") from exc
         finally:
             tmp.unlink(missing_ok=True)
+        return final, await self.describe_original(job, final, muxer, content_type, reporter)
+
+    async def describe_original(self, job: Job, final: pathlib.Path, muxer: str, content_type: str,
+                                reporter: JobReporter) -> ProbeResult:
         remuxed, _ = await self.probe_file(final)
         duration = remuxed.duration_seconds
         if not duration:
@@ -174,18 +222,18 @@ class MediaPipeline:
             audio_codec=audio.codec if audio else None, container=muxer))
         await reporter.asset("ORIGINAL", final, content_type)
         await reporter.progress("REMUX", 1.0)
-        return final, remuxed
+        return remuxed
 
     async def _decoded_duration(self, path: pathlib.Path) -> float | None:
         reached: list[float] = []
-        await run_ffmpeg(commands.decode_check_args(self.ffmpeg, str(path)), self.timeout,
+        await run_ffmpeg(commands.decode_check_args(self.ffmpeg, str(path)), self.limits,
                          on_progress=reached.append, check=False)
         return max(reached) if reached else None
 
     async def compress(self, job: Job, original: pathlib.Path, probe: ProbeResult,
                        reporter: JobReporter) -> pathlib.Path:
         await reporter.progress("COMPRESS", 0.0)
-        final = self._path(job, "compressed.mp4")
+        final = self._path(job, f"compressed.{self.profile.extension}")
         tmp = self._tmp(final)
         duration = probe.duration_seconds or 0.0
         pending: list[asyncio.Task] = []
@@ -198,15 +246,16 @@ class MediaPipeline:
         try:
             await run_ffmpeg(commands.compress_args(
                 self.ffmpeg, str(original), str(tmp), self.profile,
-                has_video=probe.video is not None, has_audio=probe.audio is not None),
-                self.timeout, on_progress=on_progress)
+                has_video=probe.video is not None, has_audio=probe.audio is not None,
+                frame_size=(probe.video.width or 0, probe.video.height or 0) if probe.video else None),
+                self.limits, on_progress=on_progress)
             await asyncio.to_thread(publish, tmp, final)
         except FfmpegFailed as exc:
             raise StepFailed("COMPRESS", f"could not compress the recording: {exc.message}") from exc
         finally:
             tmp.unlink(missing_ok=True)
             await asyncio.gather(*pending, return_exceptions=True)
-        await reporter.asset("COMPRESSED", final, "video/mp4")
+        await reporter.asset("COMPRESSED", final, self.profile.content_type)
         await reporter.progress("COMPRESS", 1.0)
         return final
 
@@ -220,8 +269,9 @@ class MediaPipeline:
             for at in dict.fromkeys([commands.thumbnail_time(
                     probe.duration_seconds, self.thumbnail.candidate_frames, fps), 0.0]):
                 tmp.unlink(missing_ok=True)
-                await run_ffmpeg(commands.thumbnail_args(self.ffmpeg, str(original), str(tmp), at,
-                                                         self.thumbnail), self.timeout)
+                await run_ffmpeg(commands.still_args(
+                    self.ffmpeg, str(original), str(tmp), at, self.thumbnail.width, "JPEG",
+                    representative=True, candidate_frames=self.thumbnail.candidate_frames), self.limits)
                 if tmp.exists() and tmp.stat().st_size > 0:
                     break  # a seek past the last keyframe can yield no frame: then try from 0
             else:

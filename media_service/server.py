@@ -4,11 +4,14 @@ import dataclasses
 
 import grpc
 
+from media_service.live import LiveSessions
+from media_service.ondemand import OnDemandMedia
 from media_service.servicer import MediaServicer
 from media_service.settings import MediaSettings
 from media_service.worker import MediaWorker
 from recorder.v1 import media_pb2, media_pb2_grpc
 from recorder_common import serving
+from recorder_common.auth import Authenticator
 
 SERVICE_NAME = media_pb2.DESCRIPTOR.services_by_name["MediaService"].full_name
 
@@ -16,11 +19,14 @@ SERVICE_NAME = media_pb2.DESCRIPTOR.services_by_name["MediaService"].full_name
 @dataclasses.dataclass
 class MediaDeps:
     worker: MediaWorker
+    ondemand: OnDemandMedia
+    live: LiveSessions
 
 
 async def create_server(settings: MediaSettings, deps: MediaDeps) -> tuple[grpc.aio.Server, int]:
-    server = serving.new_server(max_payload_bytes=4 * 1024 * 1024)
-    media_pb2_grpc.add_MediaServiceServicer_to_server(MediaServicer(deps.worker), server)
+    server = serving.new_server(
+        max_payload_bytes=4 * 1024 * 1024, authenticator=Authenticator(settings.auth))
+    media_pb2_grpc.add_MediaServiceServicer_to_server(MediaServicer(deps.worker, deps.ondemand, deps.live), server)
     health = serving.add_health_and_reflection(server, [SERVICE_NAME])
     await serving.set_serving(health, [SERVICE_NAME], True)
     port = serving.bind(server, settings.host, settings.port)

@@ -1,16 +1,30 @@
 """gRPC face of the media service: translation and error mapping only."""
 from __future__ import annotations
 
+from media_service.live import LiveSessions
+from media_service.ondemand import OnDemandMedia, StoredAsset
 from media_service.worker import MediaWorker
 from recorder.v1 import common_pb2, media_pb2, media_pb2_grpc
+from recorder_common.errors import InvalidArgument
 from recorder_common.identity import current_caller
 from recorder_common.ids import check_video_id
 from recorder_common.rpc import maps_domain_errors
 
 
+def _asset(asset: StoredAsset) -> common_pb2.Asset:
+    return common_pb2.Asset(kind=common_pb2.AssetKind.Value(f"ASSET_KIND_{asset.kind}"), path=asset.path,
+                            size_bytes=asset.size, content_type=asset.content_type)
+
+
+def _name(enum, value: int, prefix: str) -> str:
+    return enum.Name(value).removeprefix(prefix) if value in enum.values() else "UNKNOWN"
+
+
 class MediaServicer(media_pb2_grpc.MediaServiceServicer):
-    def __init__(self, worker: MediaWorker) -> None:
+    def __init__(self, worker: MediaWorker, ondemand: OnDemandMedia, live: LiveSessions) -> None:
         self.worker = worker
+        self.ondemand = ondemand
+        self.live = live
 
     @maps_domain_errors
     async def ProcessVideo(self, request, context):
@@ -19,3 +33,55 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
         owner = caller.require_user()
         self.worker.submit(owner, check_video_id(request.video_id))
         return media_pb2.ProcessVideoResponse(accepted=True, status=common_pb2.VIDEO_STATUS_UPLOADED)
+
+    @maps_domain_errors
+    async def ChunkStored(self, request, context):
+        caller = current_caller()
+        caller.require_service()
+        if request.index < 0:
+            raise InvalidArgument("index must be 0 or more")
+        live = self.live.notify(caller.require_user(), check_video_id(request.video_id), request.index)
+        return media_pb2.ChunkStoredResponse(live=live)
+
+    @maps_domain_errors
+    async def ExtractAudio(self, request, context):
+        asset = await self.ondemand.extract_audio(
+            current_caller().require_user(), request.video_id,
+            _name(media_pb2.AudioFormat, request.format, "AUDIO_FORMAT_"), request.bitrate_kbps,
+            request.mp3_quality if request.HasField("mp3_quality") else None)
+        return media_pb2.ExtractAudioResponse(asset=_asset(asset))
+
+    @maps_domain_errors
+    async def MakeThumbnail(self, request, context):
+        asset = await self.ondemand.thumbnail(
+            current_caller().require_user(), request.video_id,
+            request.at_seconds if request.HasField("at_seconds") else None, request.width,
+            "" if not request.format else _name(media_pb2.ImageFormat, request.format, "IMAGE_FORMAT_"))
+        return media_pb2.MakeThumbnailResponse(asset=_asset(asset))
+
+    @maps_domain_errors
+    async def MakePreview(self, request, context):
+        asset = await self.ondemand.preview(
+            current_caller().require_user(), request.video_id,
+            request.start_seconds if request.HasField("start_seconds") else None, request.seconds,
+            request.width, request.fps,
+            "" if not request.format else _name(media_pb2.ImageFormat, request.format, "IMAGE_FORMAT_"))
+        return media_pb2.MakePreviewResponse(asset=_asset(asset))
+
+    @maps_domain_errors
+    async def Download(self, request, context):
+        asset, pieces = await self.ondemand.download(
+            current_caller().require_user(), request.video_id,
+            _name(common_pb2.AssetKind, request.kind, "ASSET_KIND_"), request.offset)
+        first = True
+        try:
+            async for offset, data in pieces:
+                yield media_pb2.DownloadChunk(offset=offset, data=data,
+                                              total_size=asset.size if first else 0,
+                                              content_type=asset.content_type if first else "")
+                first = False
+        finally:
+            await pieces.aclose()  # closes the file at once when the client goes away
+        if first:  # nothing left to send (offset == size): still say how big the asset is
+            yield media_pb2.DownloadChunk(offset=request.offset, total_size=asset.size,
+                                          content_type=asset.content_type)

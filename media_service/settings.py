@@ -4,17 +4,63 @@ import dataclasses
 import shutil
 from collections.abc import Mapping
 
+from recorder_common.auth import AuthSettings
+
 
 @dataclasses.dataclass(frozen=True)
 class CompressionProfile:
-    """H.264/AAC MP4 by default: plays everywhere. libx264 veryfast CRF 26 measured about 5.6x
-    realtime at 720p screen content on 2 cores, 4.4x smaller, SSIM 0.983."""
+    """How the compressed copy is made. Figures for each named profile come from
+    `bench/compression_profiles.py` (see the README)."""
+    name: str = "h264"
+    container: str = "mp4"  # mp4 or webm
     video_codec: str = "libx264"
-    preset: str = "veryfast"
-    crf: int = 26
-    max_height: int = 1080
+    # Encoder options as ffmpeg flags without the dash, e.g. {"preset": "veryfast", "crf": 26}.
+    video_options: tuple[tuple[str, str | int], ...] = (("preset", "veryfast"), ("crf", 26))
     audio_codec: str = "aac"
     audio_bitrate: str = "128k"
+    max_height: int = 1080  # scale down to this, never up
+    fps: float = 0  # 0 keeps the source's own (variable) timing; else a constant rate, when asked
+
+    @property
+    def extension(self) -> str:
+        return self.container
+
+    @property
+    def content_type(self) -> str:
+        return f"video/{self.container}"
+
+
+# The default plays everywhere; "small" trades encode time for size; vp9 and av1 are smaller still
+# at the same quality and play in every current browser (WebM with Opus).
+PROFILES = {
+    "h264": CompressionProfile(),
+    "h264-small": CompressionProfile(name="h264-small", video_options=(("preset", "slow"), ("crf", 30)),
+                                     audio_bitrate="96k"),
+    "vp9": CompressionProfile(name="vp9", container="webm", video_codec="libvpx-vp9",
+                              video_options=(("crf", 42), ("b:v", 0), ("deadline", "good"),
+                                             ("cpu-used", 5), ("row-mt", 1)),
+                              audio_codec="libopus", audio_bitrate="96k"),
+    "av1": CompressionProfile(name="av1", container="webm", video_codec="libsvtav1",
+                              video_options=(("preset", 10), ("crf", 46)),
+                              audio_codec="libopus", audio_bitrate="96k"),
+}
+
+
+def profile_from_env(env: Mapping[str, str]) -> CompressionProfile:
+    name = env.get("COMPRESS_PROFILE", "h264")
+    if name not in PROFILES:
+        raise ValueError(f"COMPRESS_PROFILE must be one of {', '.join(PROFILES)}, not {name!r}")
+    profile = PROFILES[name]
+    options = dict(profile.video_options)
+    if "COMPRESS_CRF" in env:
+        options["crf"] = int(env["COMPRESS_CRF"])
+    if "COMPRESS_PRESET" in env:
+        options["preset"] = env["COMPRESS_PRESET"]
+    return dataclasses.replace(
+        profile, video_options=tuple(options.items()),
+        max_height=int(env.get("COMPRESS_MAX_HEIGHT", profile.max_height)),
+        fps=float(env.get("COMPRESS_FPS", profile.fps)),
+        audio_bitrate=env.get("COMPRESS_AUDIO_BITRATE", profile.audio_bitrate))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,7 +68,6 @@ class ThumbnailSettings:
     width: int = 640
     # Frames the thumbnail filter compares; it holds them all in memory, so keep this small.
     candidate_frames: int = 30
-    jpeg_quality: int = 3  # ffmpeg -q:v, 2 (best) .. 31
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,13 +80,23 @@ class MediaSettings:
     ffmpeg_binary: str = ""
     # Per ffmpeg run; a hung ffmpeg is killed at this point and the step fails.
     step_timeout_seconds: float = 3600.0
+    # Per ffmpeg run (RLIMIT_DATA); 1080p x264 needs a few hundred MiB.
+    ffmpeg_max_memory_mb: int = 4096
     lease_seconds: int = 60
     sweep_interval_seconds: float = 30.0
     max_concurrent_jobs: int = 1
+    # ffmpeg runs for on-demand outputs (audio, thumbnails, previews) at once; others wait.
+    max_on_demand_jobs: int = 2
+    # Uploads processed while they arrive (one ffmpeg each, at the recording's pace); 0 turns the
+    # live path off. Others are processed from the stored chunks once complete.
+    max_live_sessions: int = 2
+    # A live session with no new chunk for this long gives up; the batch path takes the upload.
+    live_idle_seconds: float = 600.0
     worker_id: str = ""
     profile: CompressionProfile = CompressionProfile()
     thumbnail: ThumbnailSettings = ThumbnailSettings()
     log_level: str = "INFO"
+    auth: AuthSettings = AuthSettings()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "MediaSettings":
@@ -53,22 +108,20 @@ class MediaSettings:
             catalog_deadline_seconds=float(env.get("CATALOG_DEADLINE_SECONDS", cls.catalog_deadline_seconds)),
             ffmpeg_binary=env.get("FFMPEG_BINARY", ""),
             step_timeout_seconds=float(env.get("FFMPEG_STEP_TIMEOUT_SECONDS", cls.step_timeout_seconds)),
+            ffmpeg_max_memory_mb=int(env.get("FFMPEG_MAX_MEMORY_MB", cls.ffmpeg_max_memory_mb)),
             lease_seconds=int(env.get("PROCESSING_LEASE_SECONDS", cls.lease_seconds)),
             sweep_interval_seconds=float(env.get("PROCESSING_SWEEP_SECONDS", cls.sweep_interval_seconds)),
             max_concurrent_jobs=int(env.get("MEDIA_MAX_CONCURRENT_JOBS", cls.max_concurrent_jobs)),
+            max_on_demand_jobs=int(env.get("MEDIA_MAX_ON_DEMAND_JOBS", cls.max_on_demand_jobs)),
+            max_live_sessions=int(env.get("MEDIA_MAX_LIVE_SESSIONS", cls.max_live_sessions)),
+            live_idle_seconds=float(env.get("MEDIA_LIVE_IDLE_SECONDS", cls.live_idle_seconds)),
             worker_id=env.get("MEDIA_WORKER_ID", ""),
-            profile=CompressionProfile(
-                video_codec=env.get("COMPRESS_VIDEO_CODEC", CompressionProfile.video_codec),
-                preset=env.get("COMPRESS_PRESET", CompressionProfile.preset),
-                crf=int(env.get("COMPRESS_CRF", CompressionProfile.crf)),
-                max_height=int(env.get("COMPRESS_MAX_HEIGHT", CompressionProfile.max_height)),
-                audio_codec=env.get("COMPRESS_AUDIO_CODEC", CompressionProfile.audio_codec),
-                audio_bitrate=env.get("COMPRESS_AUDIO_BITRATE", CompressionProfile.audio_bitrate),
-            ),
+            profile=profile_from_env(env),
             thumbnail=ThumbnailSettings(
                 width=int(env.get("THUMBNAIL_WIDTH", ThumbnailSettings.width)),
             ),
             log_level=env.get("LOG_LEVEL", cls.log_level),
+            auth=AuthSettings.from_env(env),
         )
 
 

@@ -1,27 +1,52 @@
-"""Builds the worker and pipeline from settings."""
+"""Builds the worker, the on-demand outputs and their catalog client from settings."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 
 import grpc
 
 from media_service.catalog_client import MediaCatalogClient
+from media_service.live import LiveSessions
+from media_service.ondemand import OnDemandMedia
 from media_service.pipeline import MediaPipeline
+from media_service.runner import FfmpegLimits
 from media_service.settings import MediaSettings, find_ffmpeg
 from media_service.worker import MediaWorker
+from recorder_common.auth import ServiceTokenSigner
 from recorder_common.channels import open_channel
 from recorder_common.storage import LocalStorage
 
 
-def build_worker(settings: MediaSettings) -> tuple[MediaWorker, grpc.aio.Channel]:
+@dataclasses.dataclass
+class MediaParts:
+    worker: MediaWorker
+    ondemand: OnDemandMedia
+    live: LiveSessions
+    channel: grpc.aio.Channel
+
+    async def close(self) -> None:
+        await self.live.close()
+        await self.channel.close()
+
+
+def build(settings: MediaSettings) -> MediaParts:
     storage = LocalStorage(settings.storage_root)
     channel = open_channel(settings.catalog_target, 4 * 1024 * 1024)
-    pipeline = MediaPipeline(storage, find_ffmpeg(settings.ffmpeg_binary), settings.profile,
-                             settings.thumbnail, settings.step_timeout_seconds)
+    catalog = MediaCatalogClient(channel, ServiceTokenSigner(settings.auth, "media"),
+                                 settings.catalog_deadline_seconds)
+    ffmpeg = find_ffmpeg(settings.ffmpeg_binary)
+    limits = FfmpegLimits(settings.step_timeout_seconds, settings.ffmpeg_max_memory_mb * 1024 * 1024)
+    live = LiveSessions(storage, ffmpeg, settings.profile, limits, settings.max_live_sessions,
+                        settings.live_idle_seconds)
+    pipeline = MediaPipeline(storage, ffmpeg, settings.profile, settings.thumbnail, limits, live)
     worker = MediaWorker(
-        MediaCatalogClient(channel, settings.catalog_deadline_seconds), pipeline, storage,
+        catalog, pipeline, storage,
         worker_id=settings.worker_id or f"{socket.gethostname()}-{os.getpid()}",
         lease_seconds=settings.lease_seconds, max_concurrent_jobs=settings.max_concurrent_jobs,
         sweep_interval_seconds=settings.sweep_interval_seconds)
-    return worker, channel
+    ondemand = OnDemandMedia(storage, ffmpeg, catalog, limits,
+                             max_parallel=settings.max_on_demand_jobs,
+                             candidate_frames=settings.thumbnail.candidate_frames)
+    return MediaParts(worker, ondemand, live, channel)

@@ -1,0 +1,203 @@
+"""Processing while the upload is still arriving.
+
+Ingest tells us (ChunkStored) each time a chunk is stored. For a WebM recording we start one ffmpeg
+per upload and feed it the in-order prefix of the stored chunks through stdin, reading each chunk
+file once; ffmpeg writes the seekable original and the compressed copy as it goes, and we append
+the same bytes to the source file. A gap (a chunk not stored yet) pauses feeding until it fills.
+When the upload completes, the job that processes it takes the session, feeds what is left, and
+only the tail remains to encode.
+
+The live path is an optimisation, never a requirement: a session that is lost (a restart, an
+error, a long pause) leaves the job to the batch path, which makes the same outputs from the
+stored chunks. Per session we hold one chunk at a time, whatever the recording's length.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import logging
+import os
+import pathlib
+
+from media_service import commands
+from media_service.formats import found_family, original_format
+from media_service.probe import ProbeResult, parse_probe
+from media_service.runner import FfmpegFailed, FfmpegLimits, StreamingFfmpeg, run_ffmpeg
+from media_service.settings import CompressionProfile
+from recorder_common.storage import LocalStorage, fsync_file
+
+log = logging.getLogger("recorder.media.live")
+
+
+class LiveFailed(Exception):
+    """The live path cannot finish this upload; the batch path will."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveOutputs:
+    source: pathlib.Path  # temporary files, published by the pipeline
+    original: pathlib.Path
+    compressed: pathlib.Path
+    original_name: str
+    probe: ProbeResult  # of the first chunk
+
+
+class LiveSession:
+    def __init__(self, owner_id: str, video_id: str, storage: LocalStorage, ffmpeg_binary: str,
+                 profile: CompressionProfile, limits: FfmpegLimits, idle_seconds: float) -> None:
+        self.owner_id, self.video_id = owner_id, video_id
+        self.storage = storage
+        self.ffmpeg_binary = ffmpeg_binary
+        self.profile = profile
+        self.limits = limits
+        self.idle_seconds = idle_seconds
+        self.fed = 0  # chunks fed so far: the next index to feed
+        self.last_index: int | None = None
+        self._wake = asyncio.Event()
+        self._ffmpeg: StreamingFfmpeg | None = None
+        self._temporaries: list[pathlib.Path] = []
+        self.task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._run(), name=f"live-{self.video_id}")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def finish(self, last_index: int) -> LiveOutputs:
+        """Feed up to last_index, end the input and wait for ffmpeg. Raises LiveFailed."""
+        self.last_index = last_index
+        self.wake()
+        assert self.task is not None
+        return await self.task
+
+    async def abandon(self) -> None:
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+
+    def _temporary(self, name: str) -> pathlib.Path:
+        path = self.storage.media_path(self.owner_id, self.video_id, name)
+        tmp = path.with_name(f".{name}.live-{os.getpid()}.tmp")
+        self._temporaries.append(tmp)
+        return tmp
+
+    async def _run(self) -> LiveOutputs:
+        try:
+            return await self._feed_all()
+        except BaseException as exc:
+            if self._ffmpeg is not None:
+                self._ffmpeg.kill()
+            for tmp in self._temporaries:
+                tmp.unlink(missing_ok=True)
+            if isinstance(exc, FfmpegFailed):
+                raise LiveFailed(exc.message) from exc
+            if isinstance(exc, OSError):
+                raise LiveFailed(f"storage: {exc}") from exc
+            raise
+
+    async def _feed_all(self) -> LiveOutputs:
+        first = self.storage.chunk_path(self.owner_id, self.video_id, 0)
+        _, text = await run_ffmpeg(commands.probe_args(self.ffmpeg_binary, str(first)), self.limits, check=False)
+        probe = parse_probe(text)
+        if found_family(probe) != "webm" or (probe.video is None and probe.audio is None):
+            raise LiveFailed("the first chunk is not the start of a WebM recording")
+        muxer, original_name, _ = original_format(probe)
+        source = self._temporary("source.webm")
+        original = self._temporary(original_name)
+        compressed = self._temporary(f"compressed.{self.profile.extension}")
+        video = probe.video
+        self._ffmpeg = StreamingFfmpeg(commands.live_args(
+            self.ffmpeg_binary, str(original), muxer, str(compressed), self.profile,
+            has_video=video is not None, has_audio=probe.audio is not None,
+            frame_size=(video.width or 0, video.height or 0) if video else None), self.limits)
+        await self._ffmpeg.start()
+        with open(source, "wb") as source_file:
+            while True:
+                if self.last_index is not None and self.fed > self.last_index:
+                    break
+                path = self.storage.chunk_path(self.owner_id, self.video_id, self.fed)
+                try:
+                    data = await asyncio.to_thread(path.read_bytes)
+                except FileNotFoundError:
+                    if self.last_index is not None:
+                        raise LiveFailed(f"chunk {self.fed} of a complete upload is not in storage") from None
+                    await self._wait_for_more(path)
+                    continue
+                await asyncio.to_thread(source_file.write, data)
+                await self._ffmpeg.write(data)
+                self.fed += 1
+            await asyncio.to_thread(source_file.flush)
+        await asyncio.to_thread(fsync_file, source)
+        await self._ffmpeg.finish()
+        return LiveOutputs(source, original, compressed, original_name, probe)
+
+    async def _wait_for_more(self, path: pathlib.Path) -> None:
+        self._wake.clear()
+        # Checked again after clearing, so a chunk stored in between is not missed.
+        if self.last_index is not None or await asyncio.to_thread(path.exists):
+            return
+        try:
+            await asyncio.wait_for(self._wake.wait(), self.idle_seconds)
+        except asyncio.TimeoutError:
+            raise LiveFailed(f"no chunk {self.fed} for {self.idle_seconds:.0f} s") from None
+
+
+class LiveSessions:
+    """The live sessions of this media service, at most max_sessions at once (each one is an
+    ffmpeg encoding at the recording's pace); uploads beyond that take the batch path."""
+
+    def __init__(self, storage: LocalStorage, ffmpeg_binary: str, profile: CompressionProfile,
+                 limits: FfmpegLimits, max_sessions: int, idle_seconds: float) -> None:
+        self.storage = storage
+        self.ffmpeg_binary = ffmpeg_binary
+        self.profile = profile
+        self.limits = limits
+        self.max_sessions = max_sessions
+        self.idle_seconds = idle_seconds
+        self.sessions: dict[str, LiveSession] = {}
+        self.finished = 0  # sessions whose outputs a job took (for tests and logs)
+        # Uploads not to start a session for again: their session failed (not again for every
+        # later chunk), or a job took it (a hint that arrives late must not start a second one).
+        # Value: why, for logs and tests.
+        self.declined: collections.OrderedDict[str, str] = collections.OrderedDict()
+
+    def notify(self, owner_id: str, video_id: str, index: int) -> bool:
+        """A chunk was stored. Returns whether a live session is following this upload."""
+        session = self.sessions.get(video_id)
+        if session is None:
+            if (self.max_sessions <= 0 or video_id in self.declined
+                    or len(self.sessions) >= self.max_sessions
+                    or not self.storage.chunk_path(owner_id, video_id, 0).exists()):
+                return False
+            session = LiveSession(owner_id, video_id, self.storage, self.ffmpeg_binary, self.profile,
+                                  self.limits, self.idle_seconds)
+            self.sessions[video_id] = session
+            session.start()
+            session.task.add_done_callback(lambda task: self._ended(video_id, session, task))
+        session.wake()
+        return True
+
+    def _ended(self, video_id: str, session: LiveSession, task: asyncio.Task) -> None:
+        if self.sessions.get(video_id) is session:
+            del self.sessions[video_id]  # not taken by a job: it failed or idled out
+            if not task.cancelled() and task.exception() is not None:
+                log.warning("live processing of %s stopped: %s", video_id, task.exception())
+                self.decline(video_id, f"failed: {task.exception()}")
+
+    def decline(self, video_id: str, reason: str) -> None:
+        self.declined[video_id] = reason
+        self.declined.move_to_end(video_id)
+        while len(self.declined) > 10_000:
+            self.declined.popitem(last=False)
+
+    def take(self, video_id: str) -> LiveSession | None:
+        """The session for a job that is about to process this upload (it finishes it). From now
+        on no new session starts for this upload."""
+        self.decline(video_id, "taken by a job")
+        return self.sessions.pop(video_id, None)
+
+    async def close(self) -> None:
+        sessions, self.sessions = list(self.sessions.values()), {}
+        await asyncio.gather(*(s.abandon() for s in sessions), return_exceptions=True)

@@ -1,0 +1,223 @@
+"""Outputs a user asks for after processing: audio in a chosen format, a thumbnail at a chosen time,
+size and format, a short animated preview, and downloads of any asset.
+
+The rules live here (what may be asked, of which video, with which limits); ffmpeg command lines
+come from media_service.commands; the catalog is reached through a small protocol so tests can
+call this without a server.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import math
+import pathlib
+import uuid
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from media_service import commands
+from media_service.runner import FfmpegFailed, FfmpegLimits, run_ffmpeg
+from recorder_common.errors import FailedPrecondition, InvalidArgument, NotFound, OutOfRange
+from recorder_common.ids import check_video_id
+from recorder_common.storage import LocalStorage, publish
+
+AUDIO_KINDS = {"AAC": "AUDIO_AAC", "MP3": "AUDIO_MP3", "FLAC": "AUDIO_FLAC", "ORIGINAL": "AUDIO_ORIGINAL"}
+DOWNLOAD_PIECE_BYTES = 256 * 1024
+PREVIEW_MAX_SECONDS = 10.0
+PREVIEW_MAX_WIDTH = 640
+PREVIEW_MAX_FPS = 15
+PREVIEW_MAX_BYTES = 8 * 1024 * 1024
+THUMBNAIL_MAX_WIDTH = 1920
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredAsset:
+    kind: str
+    path: str  # relative to the storage root
+    size: int
+    content_type: str
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoFacts:
+    status: str  # READY, PROCESSING, ...
+    duration_seconds: float
+    width: int
+    video_codec: str
+    audio_codec: str
+    assets: dict[str, StoredAsset]
+
+
+class CatalogView(Protocol):
+    async def video_facts(self, owner_id: str, video_id: str) -> VideoFacts: ...
+
+    async def put_asset(self, owner_id: str, video_id: str, kind: str, path: str, content_type: str,
+                        size: int) -> None: ...
+
+
+class OnDemandMedia:
+    def __init__(self, storage: LocalStorage, ffmpeg_binary: str, catalog: CatalogView,
+                 limits: FfmpegLimits, max_parallel: int = 2, candidate_frames: int = 30) -> None:
+        self.storage = storage
+        self.ffmpeg = ffmpeg_binary
+        self.catalog = catalog
+        self.limits = limits
+        self.candidate_frames = candidate_frames
+        # ffmpeg runs for on-demand work are bounded apart from processing; callers wait their turn
+        # within their own deadline.
+        self.slots = asyncio.Semaphore(max_parallel)
+
+    # ---- requests ---------------------------------------------------------------------------
+    async def extract_audio(self, owner_id: str, video_id: str, audio_format: str, bitrate_kbps: int = 0,
+                            mp3_quality: int | None = None) -> StoredAsset:
+        if audio_format not in AUDIO_KINDS:
+            raise InvalidArgument("format must be AAC, MP3, FLAC or ORIGINAL")
+        if bitrate_kbps and not 8 <= bitrate_kbps <= 320:
+            raise InvalidArgument(f"bitrate_kbps must be 8-320 (or 0 for the default), not {bitrate_kbps}")
+        if bitrate_kbps and audio_format not in ("AAC", "MP3"):
+            raise InvalidArgument(f"bitrate_kbps applies to AAC and MP3, not {audio_format}")
+        if mp3_quality is not None and (audio_format != "MP3" or not 0 <= mp3_quality <= 9 or bitrate_kbps):
+            raise InvalidArgument("mp3_quality is 0-9, for MP3 only, and not together with bitrate_kbps")
+        facts = await self._ready(owner_id, video_id)
+        if not facts.audio_codec:
+            raise FailedPrecondition("this recording has no audio track, so there is no audio to extract")
+        output = commands.audio_output(audio_format, facts.audio_codec, bitrate_kbps, mp3_quality)
+        source = self._asset_path(owner_id, video_id, facts, "ORIGINAL")
+        return await self._make(owner_id, video_id, AUDIO_KINDS[audio_format], output.file_name,
+                                output.content_type, facts,
+                                lambda tmp: commands.extract_audio_args(self.ffmpeg, str(source), str(tmp), output),
+                                "extract the audio")
+
+    async def thumbnail(self, owner_id: str, video_id: str, at_seconds: float | None, width: int,
+                        image_format: str) -> StoredAsset:
+        image_format = image_format or "JPEG"
+        if image_format not in commands.IMAGE_CODECS:
+            raise InvalidArgument("a thumbnail's format is JPEG or WEBP")
+        width = self._width(width, 640, THUMBNAIL_MAX_WIDTH)
+        facts = await self._ready(owner_id, video_id)
+        if not facts.video_codec:
+            raise FailedPrecondition("this recording has no video track, so it has no thumbnail")
+        if at_seconds is not None:
+            self._check_time("at_seconds", at_seconds, facts)
+            at, representative = at_seconds, False
+        else:
+            at, representative = commands.thumbnail_time(facts.duration_seconds, self.candidate_frames), True
+        _, _, extension, content_type = commands.IMAGE_CODECS[image_format]
+        source = self._asset_path(owner_id, video_id, facts, "ORIGINAL")
+        return await self._make(owner_id, video_id, "THUMBNAIL", f"thumbnail.{extension}", content_type, facts,
+                                lambda tmp: commands.still_args(self.ffmpeg, str(source), str(tmp), at, width,
+                                                                image_format, representative, self.candidate_frames),
+                                "make the thumbnail")
+
+    async def preview(self, owner_id: str, video_id: str, start_seconds: float | None, seconds: float,
+                      width: int, fps: int, image_format: str) -> StoredAsset:
+        image_format = image_format or "WEBP"
+        if image_format not in ("WEBP", "GIF"):
+            raise InvalidArgument("a preview's format is WEBP or GIF")
+        seconds = seconds or 3.0
+        if not (math.isfinite(seconds) and 0.1 <= seconds <= PREVIEW_MAX_SECONDS):
+            raise InvalidArgument(f"seconds must be 0.1-{PREVIEW_MAX_SECONDS:g} (or 0 for 3)")
+        width = self._width(width, 320, PREVIEW_MAX_WIDTH)
+        fps = fps or 10
+        if not 1 <= fps <= PREVIEW_MAX_FPS:
+            raise InvalidArgument(f"fps must be 1-{PREVIEW_MAX_FPS} (or 0 for 10)")
+        facts = await self._ready(owner_id, video_id)
+        if not facts.video_codec:
+            raise FailedPrecondition("this recording has no video track, so it has no preview")
+        if start_seconds is not None:
+            self._check_time("start_seconds", start_seconds, facts)
+            start = start_seconds
+        else:
+            start = max(0.0, min(facts.duration_seconds * 0.25, facts.duration_seconds - seconds))
+        extension = "webp" if image_format == "WEBP" else "gif"
+        source = self._asset_path(owner_id, video_id, facts, "ORIGINAL")
+        return await self._make(owner_id, video_id, "PREVIEW", f"preview.{extension}", f"image/{extension}", facts,
+                                lambda tmp: commands.preview_args(self.ffmpeg, str(source), str(tmp), start,
+                                                                  seconds, width, fps, image_format,
+                                                                  PREVIEW_MAX_BYTES),
+                                "make the preview")
+
+    async def download(self, owner_id: str, video_id: str, kind: str,
+                       offset: int) -> tuple[StoredAsset, AsyncIterator[tuple[int, bytes]]]:
+        """The asset and its bytes from offset on, in pieces; the file is opened before this
+        returns, so a missing file is an error here and not halfway through a stream."""
+        facts = await self.catalog.video_facts(owner_id, check_video_id(video_id))
+        asset = facts.assets.get(kind)
+        if asset is None:
+            raise NotFound(f"this video has no {kind.lower()} asset"
+                           + ("" if facts.status == "READY" else f" (it is {facts.status})"))
+        if offset < 0 or offset > asset.size:
+            raise OutOfRange(f"offset {offset} is outside the asset (0-{asset.size} bytes)")
+        path = self._asset_path(owner_id, video_id, facts, kind)
+        try:
+            handle = await asyncio.to_thread(open, path, "rb")
+        except FileNotFoundError:
+            raise NotFound(f"the {kind.lower()} file is gone (the video may have been reprocessed or deleted)") from None
+
+        async def pieces() -> AsyncIterator[tuple[int, bytes]]:
+            position = offset
+            try:
+                await asyncio.to_thread(handle.seek, offset)
+                while position < asset.size:
+                    data = await asyncio.to_thread(handle.read, min(DOWNLOAD_PIECE_BYTES, asset.size - position))
+                    if not data:
+                        break
+                    yield position, data
+                    position += len(data)
+            finally:
+                handle.close()
+
+        return asset, pieces()
+
+    # ---- helpers ----------------------------------------------------------------------------
+    async def _ready(self, owner_id: str, video_id: str) -> VideoFacts:
+        facts = await self.catalog.video_facts(owner_id, check_video_id(video_id))
+        if facts.status != "READY":
+            raise FailedPrecondition(f"the video is {facts.status}; ask again once it is READY")
+        return facts
+
+    def _asset_path(self, owner_id: str, video_id: str, facts: VideoFacts, kind: str) -> pathlib.Path:
+        asset = facts.assets.get(kind)
+        if asset is None:
+            raise FailedPrecondition(f"the video has no {kind.lower()} file")
+        # Catalog paths are server-made; check again that this one is the owner's own.
+        name = pathlib.PurePosixPath(asset.path).name
+        return self.storage.media_path(owner_id, video_id, name)
+
+    @staticmethod
+    def _width(width: int, default: int, limit: int) -> int:
+        width = width or default
+        if not 16 <= width <= limit:
+            raise InvalidArgument(f"width must be 16-{limit} pixels (or 0 for {default})")
+        return width
+
+    @staticmethod
+    def _check_time(name: str, value: float, facts: VideoFacts) -> None:
+        if not math.isfinite(value) or value < 0:
+            raise InvalidArgument(f"{name} must be a time in seconds from 0")
+        if facts.duration_seconds and value >= facts.duration_seconds:
+            raise InvalidArgument(f"{name} {value:g} is past the end of the video "
+                                  f"({facts.duration_seconds:.2f} s long)")
+
+    async def _make(self, owner_id: str, video_id: str, kind: str, file_name: str, content_type: str,
+                    facts: VideoFacts, build_args, what: str) -> StoredAsset:
+        final = self.storage.media_path(owner_id, video_id, file_name)
+        tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            async with self.slots:
+                await run_ffmpeg(build_args(tmp), self.limits)
+            if not tmp.exists() or tmp.stat().st_size == 0:
+                raise FailedPrecondition(f"could not {what}: ffmpeg wrote nothing (no frame at that time?)")
+            await asyncio.to_thread(publish, tmp, final)
+        except FfmpegFailed as exc:
+            raise FailedPrecondition(f"could not {what}: {exc.message}") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+        asset = StoredAsset(kind, self.storage.relative(final), final.stat().st_size, content_type)
+        await self.catalog.put_asset(owner_id, video_id, kind, asset.path, content_type, asset.size)
+        previous = facts.assets.get(kind)
+        if previous is not None and previous.path != asset.path:  # e.g. thumbnail.jpg -> thumbnail.webp
+            old = self.storage.media_path(owner_id, video_id, pathlib.PurePosixPath(previous.path).name)
+            await asyncio.to_thread(old.unlink, True)
+        return asset
+
