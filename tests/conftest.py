@@ -22,10 +22,13 @@ from ingest_service.settings import IngestSettings, UploadLimits
 from ingest_service.wiring import build as build_ingest
 from media_service.server import MediaDeps, create_server as create_media_server
 from media_service.settings import MediaSettings
-from media_service.wiring import build_worker
+from media_service.wiring import build as build_media
 from recorder.v1 import catalog_pb2_grpc, ingest_pb2_grpc
 from recorder_common.serving import message_options
 from tests import media_tools
+from tests.helpers import TEST_KEYS
+
+AUTH = TEST_KEYS.auth_settings()
 
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 # CI sets this so a missing PostgreSQL fails the run instead of skipping its half of the tests.
@@ -79,6 +82,7 @@ class Stack:
     channels: list
     janitor: object = None
     ingest_ports: list = dataclasses.field(default_factory=list)
+    media: object = None  # the media service's parts (worker, live sessions), for white-box checks
 
     def ingest_at(self, replica: int) -> ingest_pb2_grpc.IngestServiceStub:
         return ingest_pb2_grpc.IngestServiceStub(self.channel(self.ingest_ports[replica]))
@@ -98,7 +102,8 @@ class Stack:
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "RECORDER_INGEST": f"127.0.0.1:{self.ingest_port}",
-                "RECORDER_CATALOG": f"127.0.0.1:{self.catalog_port}"}
+                "RECORDER_CATALOG": f"127.0.0.1:{self.catalog_port}",
+                "RECORDER_DEV_AUTH_DIR": str(TEST_KEYS.folder)}
 
 
 async def start_stack(database_url: str, storage_root: pathlib.Path,
@@ -108,16 +113,18 @@ async def start_stack(database_url: str, storage_root: pathlib.Path,
     await asyncio.to_thread(db.migrate, database_url)
     engine = db.create_engine(database_url)
     catalog_server, catalog_port = await create_catalog_server(
-        CatalogSettings(database_url=database_url, port=0), CatalogDeps(Catalog(db.session_factory(engine))))
+        CatalogSettings(database_url=database_url, port=0, auth=AUTH), CatalogDeps(Catalog(db.session_factory(engine))))
     await catalog_server.start()
-    media_settings = MediaSettings(storage_root=str(storage_root), port=0,
+    media_settings = MediaSettings(storage_root=str(storage_root), port=0, auth=AUTH,
                                    catalog_target=f"127.0.0.1:{catalog_port}", lease_seconds=30,
                                    sweep_interval_seconds=1.0, **(media_overrides or {}))
-    worker, media_channel = build_worker(media_settings)
-    media_server, media_port = await create_media_server(media_settings, MediaDeps(worker))
+    media = build_media(media_settings)
+    worker = media.worker
+    media_server, media_port = await create_media_server(media_settings,
+                                                         MediaDeps(worker, media.ondemand, media.live))
     await media_server.start()
     await worker.start()
-    ingest_settings = IngestSettings(storage_root=str(storage_root), port=0,
+    ingest_settings = IngestSettings(storage_root=str(storage_root), port=0, auth=AUTH,
                                      catalog_target=f"127.0.0.1:{catalog_port}",
                                      media_target=f"127.0.0.1:{media_port}", limits=limits,
                                      **(ingest_overrides or {}))
@@ -129,7 +136,7 @@ async def start_stack(database_url: str, storage_root: pathlib.Path,
         await ingest_server.start()
         replicas.append((ingest, ingest_server, ingest_port))
     stack = Stack(storage_root, catalog_port, media_port, replicas[0][2], [], replicas[0][0].janitor,
-                  [port for _, _, port in replicas])
+                  [port for _, _, port in replicas], media)
 
     async def stop():
         # Callers first, the catalog last, each with a grace period, as a real shutdown does.
@@ -140,7 +147,7 @@ async def start_stack(database_url: str, storage_root: pathlib.Path,
             await ingest.close()
         await worker.stop()
         await media_server.stop(2)
-        await media_channel.close()
+        await media.close()
         await catalog_server.stop(2)
         await engine.dispose()
 
@@ -203,7 +210,8 @@ async def gateway(stack, tmp_path):
     from gateway.render import render
 
     port = free_port()
-    env = {**os.environ, "GATEWAY_PORT": str(port), "INGEST_PORT": str(stack.ingest_port),
+    env = {**os.environ, **TEST_KEYS.env(), "GATEWAY_PORT": str(port), "INGEST_PORT": str(stack.ingest_port),
+           "MEDIA_PORT": str(stack.media_port),
            "CATALOG_PORT": str(stack.catalog_port)}
     config = tmp_path / "envoy.yaml"
     config.write_text(render(env))

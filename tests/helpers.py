@@ -1,19 +1,36 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import pathlib
+import tempfile
 import time
 
 import google_crc32c
 
+from devauth.keys import ensure_keys
 from recorder.v1 import catalog_pb2, common_pb2, ingest_pb2
 
 MiB = 1024 * 1024
 FINAL = {common_pb2.VIDEO_STATUS_READY, common_pb2.VIDEO_STATUS_FAILED}
 
 
+# One development identity provider for the whole test session; every stack trusts its keys.
+TEST_KEYS = ensure_keys(tempfile.mkdtemp(prefix="recorder-test-auth-"))
+
+
+@functools.lru_cache(maxsize=None)
+def token(name: str) -> str:
+    return TEST_KEYS.mint(name, ttl_seconds=6 * 3600)
+
+
+def bearer(token_text: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {token_text}"),)
+
+
 def user(name: str) -> tuple[tuple[str, str], ...]:
-    return (("x-user-id", name),)
+    """Call metadata for end user `name`: a valid bearer token."""
+    return bearer(token(name))
 
 
 def split(data: bytes, size: int = MiB) -> list[bytes]:

@@ -82,3 +82,46 @@ def gray_pixels(image: pathlib.Path) -> list[int]:
 def is_uniform(image: pathlib.Path, min_stdev: float = 8.0) -> bool:
     pixels = gray_pixels(image)
     return not pixels or statistics.pstdev(pixels) < min_stdev
+
+
+def packet_hashes(path: pathlib.Path, stream: str = "a:0") -> list[tuple[str, str]]:
+    """(size, md5) of every packet of one stream, copied out without decoding: equal lists mean
+    the same coded bytes, whatever container holds them."""
+    result = subprocess.run([FFMPEG, "-nostdin", "-v", "error", "-i", str(path), "-map", f"0:{stream}",
+                             "-c", "copy", "-f", "framemd5", "-"], capture_output=True, text=True,
+                            check=True, timeout=120)
+    rows = [line.split(",") for line in result.stdout.splitlines() if line and not line.startswith("#")]
+    return [(row[4].strip(), row[5].strip()) for row in rows]
+
+
+def webp_animation(path: pathlib.Path) -> tuple[int, int]:
+    """(frames, canvas width) of an animated WebP, read from its RIFF chunks (ffmpeg cannot decode
+    animated WebP)."""
+    data = path.read_bytes()
+    assert data[:4] == b"RIFF" and data[8:12] == b"WEBP", "not a WebP file"
+    frames, width, offset = 0, 0, 12
+    while offset + 8 <= len(data):
+        kind, size = data[offset:offset + 4], int.from_bytes(data[offset + 4:offset + 8], "little")
+        if kind == b"VP8X":
+            width = int.from_bytes(data[offset + 12:offset + 15], "little") + 1
+        elif kind == b"ANMF":
+            frames += 1
+        offset += 8 + size + (size & 1)
+    return frames, width
+
+
+def make_fragmented_mp4(path: pathlib.Path, seconds: float, audio_codec: str = "aac",
+                        size: str = "640x360") -> pathlib.Path:
+    """H.264 with AAC or Opus in fragmented MP4, as Chrome's MediaRecorder writes video/mp4."""
+    subprocess.run([
+        FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=30",
+        "-f", "lavfi", "-i", "sine=frequency=330:sample_rate=48000", "-t", str(seconds),
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "30",
+        "-c:a", "aac" if audio_codec == "aac" else "libopus",
+        "-movflags", "frag_keyframe+empty_moov+default_base_moof", "-f", "mp4", str(path),
+    ], check=True, timeout=300)
+    return path
+
+
+def count_packets(path: pathlib.Path, stream: str = "v:0") -> int:
+    return len(packet_hashes(path, stream))

@@ -12,6 +12,8 @@ import time
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tests.helpers import TEST_KEYS, token
+
 MODULES = {"catalog": "catalog_service", "media": "media_service", "ingest": "ingest_service"}
 
 
@@ -43,6 +45,7 @@ class ProcessStack:
         self.ports = {name: free_port() for name in MODULES}
         self.env = {
             **os.environ,
+            **TEST_KEYS.env(),
             "DATABASE_URL": database_url,
             "STORAGE_ROOT": str(self.storage_root),
             "CATALOG_PORT": str(self.ports["catalog"]),
@@ -92,4 +95,4 @@ class ProcessStack:
 
     def cli_env(self, user: str) -> dict[str, str]:
         return {**self.env, "RECORDER_INGEST": self.target("ingest"),
-                "RECORDER_CATALOG": self.target("catalog"), "RECORDER_USER": user}
+                "RECORDER_CATALOG": self.target("catalog"), "RECORDER_TOKEN": token(user)}

@@ -20,7 +20,7 @@ from ingest_service.settings import UploadLimits
 from recorder.v1 import catalog_pb2, common_pb2
 from tests import media_tools
 from tests.conftest import start_stack
-from tests.helpers import MiB, asset, user
+from tests.helpers import MiB, asset, token, user
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 WEB = ROOT / "web"
@@ -89,7 +89,7 @@ def stack(small_chunk_stack):
 
 async def test_chromium_records_and_uploads_live_through_envoy(web_build, stack, gateway, page_server, tmp_path):
     url = (f"http://127.0.0.1:{page_server}/index.html?gateway=http://127.0.0.1:{gateway}"
-           f"&seconds=5&user=webuser&oversize={3 * MiB}")
+           f"&seconds=5&oversize={3 * MiB}#token={token('webuser')}")
     process = await asyncio.create_subprocess_exec(
         "node", "scripts/record-in-chromium.mjs", url, "180000", cwd=WEB,
         env={**os.environ, "SCREENSHOT": str(tmp_path / "page.png")},
@@ -102,7 +102,8 @@ async def test_chromium_records_and_uploads_live_through_envoy(web_build, stack,
     assert result["chunks"] >= 4  # a 1000 ms timeslice over 5 s
     assert result["retries"] >= 1  # the page's uploader retried the chunk whose first try failed
     # Errors reach the browser as gRPC statuses (trailers-only included) and the page shows them.
-    assert result["errors"] == {"unknownVideo": "NotFound", "oversizeChunk": "ResourceExhausted"}
+    assert result["errors"] == {"badToken": "Unauthenticated", "unknownVideo": "NotFound",
+                                "oversizeChunk": "ResourceExhausted"}
     assert "NotFound" in result["statusText"] and "ResourceExhausted" in result["statusText"]
     video = (await stack.catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=result["videoId"]),
                                           metadata=user("webuser"))).video

@@ -97,7 +97,8 @@ async def test_other_owner_gets_not_found(catalog):
 
 
 @pytest.mark.parametrize("field,value", [("title", "a\0b"), ("title", "x" * 513), ("filename", "a\nb"),
-                                         ("filename", "f" * 256)])
+                                         ("filename", "f" * 256), ("filename", "rec\u202egnp.exe"),
+                                         ("title", "\u2067isolate")])
 async def test_bad_metadata_is_invalid(catalog, field, value):
     kwargs = dict(title="t", filename="f.webm", content_type="video/webm", expected_size=0)
     kwargs[field] = value
@@ -106,7 +107,7 @@ async def test_bad_metadata_is_invalid(catalog, field, value):
 
 
 async def test_metadata_is_kept_verbatim(catalog):
-    title = "../../etc/passwd \u202eevil\u202c résumé"
+    title = "../../etc/passwd הקלטה résumé 🎬"
     video = await catalog.create_video("alice", title, "/abs/path.webm", "video/webm", 0)
     assert (video.title, video.filename) == (title, "/abs/path.webm")
 

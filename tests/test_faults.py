@@ -18,14 +18,24 @@ from tests.process_stack import ProcessStack
 ALICE = user("alice")
 
 
-@pytest.fixture
-def processes(database_url, tmp_path):
+def running_stack(database_url, tmp_path, **env):
     stack = ProcessStack(database_url, tmp_path, {"PROCESSING_LEASE_SECONDS": "3",
-                                                   "PROCESSING_SWEEP_SECONDS": "1"})
+                                                   "PROCESSING_SWEEP_SECONDS": "1", **env})
     stack.start_all()
     yield stack
     codes = stack.stop_all()
     assert all(code == 0 for code in codes.values()), f"unclean shutdown: {codes}"
+
+
+@pytest.fixture
+def processes(database_url, tmp_path):
+    yield from running_stack(database_url, tmp_path)
+
+
+@pytest.fixture
+def batch_processes(database_url, tmp_path):
+    """Live processing off: compression is a step of its own after the upload."""
+    yield from running_stack(database_url, tmp_path, MEDIA_MAX_LIVE_SESSIONS="0")
 
 
 def get_video(stack: ProcessStack, video_id: str) -> common_pb2.Video:
@@ -92,7 +102,8 @@ def test_kill9_ingest_mid_upload_then_cli_resumes_byte_identical(processes, reco
     assert media_tools.sha256_file(source_asset(processes, video)) == media_tools.sha256_file(recording_60s)
 
 
-def test_kill9_media_mid_processing_is_picked_up_after_restart(processes, recording_60s):
+def test_kill9_media_mid_processing_is_picked_up_after_restart(batch_processes, recording_60s):
+    processes = batch_processes
     result = subprocess.run(
         [sys.executable, "-m", "recorder_cli", "upload", str(recording_60s), "--no-wait"],
         env=processes.cli_env("alice"), capture_output=True, text=True, timeout=300)
@@ -123,3 +134,31 @@ def test_kill9_media_mid_processing_is_picked_up_after_restart(processes, record
     assert seconds == pytest.approx(video.media.duration_seconds, abs=0.1)
     # No temporary file of the killed worker is left behind.
     assert list(mp4.parent.glob(".*.tmp")) == []
+
+
+def test_kill9_media_during_a_live_upload_loses_nothing(processes, recording_3s):
+    """The media service dies while it follows an upload; the upload goes on, and the restarted
+    service (from storage: a new live session or the batch path) makes a complete result."""
+    data = recording_3s.read_bytes()
+    parts = split(data, 32 * 1024)
+    with grpc.insecure_channel(processes.target("ingest")) as channel:
+        ingest = ingest_pb2_grpc.IngestServiceStub(channel)
+        video_id = ingest.CreateUpload(ingest_pb2.CreateUploadRequest(content_type="video/webm"),
+                                       metadata=ALICE, timeout=10).video_id
+        for i, part in enumerate(parts):
+            if i == len(parts) // 2:
+                time.sleep(0.5)  # the live session has an ffmpeg running on the first half
+                live = subprocess.run(["pgrep", "-f", f"videos/{video_id}/.original"], capture_output=True, text=True)
+                assert live.stdout.strip(), "no live ffmpeg was following the upload"
+                processes.kill9("media")
+                time.sleep(0.5)
+                orphans = subprocess.run(["pgrep", "-f", f"videos/{video_id}/"], capture_output=True, text=True)
+                assert orphans.stdout.strip() == ""
+                processes.start("media")
+            ingest.PutChunk(ingest_pb2.PutChunkRequest(video_id=video_id, chunk=chunk(i, part, i == len(parts) - 1)),
+                            metadata=ALICE, timeout=30)
+    video = wait_for(lambda: (v := get_video(processes, video_id)).status in
+                     (common_pb2.VIDEO_STATUS_READY, common_pb2.VIDEO_STATUS_FAILED) and v, 120, "READY")
+    assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
+    assert source_asset(processes, video).read_bytes() == data
+    assert list(source_asset(processes, video).parent.glob(".*.tmp")) == []

@@ -14,13 +14,14 @@ import pytest
 
 from gateway.render import render
 from recorder.v1 import catalog_pb2, common_pb2, ingest_pb2
-from tests import grpc_web
-from tests.process_stack import free_port
+from tests import forged_tokens, grpc_web
+from tests.helpers import TEST_KEYS, user
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ENVOY = shutil.which("envoy", path=str(pathlib.Path(sys.executable).parent)) or shutil.which("envoy")
 ALLOWED = "http://localhost:5173"
-ALICE = {"x-user-id": "alice"}
+ALICE = dict(user("alice"))
+BAD = {**forged_tokens.bad_authorization_values(), **forged_tokens.bad_subjects()}
 
 
 def test_every_envoy_config_validates_without_deprecations(tmp_path):
@@ -28,7 +29,7 @@ def test_every_envoy_config_validates_without_deprecations(tmp_path):
     assert configs
     for config in configs:
         rendered = tmp_path / config.name
-        rendered.write_text(render(os.environ) if config.parent.name == "gateway" else config.read_text())
+        rendered.write_text(render({**os.environ, **TEST_KEYS.env()}) if config.parent.name == "gateway" else config.read_text())
         result = subprocess.run([ENVOY, "--mode", "validate", "-c", str(rendered)],
                                 capture_output=True, text=True, timeout=60)
         output = result.stdout + result.stderr
@@ -79,7 +80,7 @@ async def test_errors_reach_the_browser_as_grpc_status(gateway, stack):
 
 async def test_internal_rpcs_are_not_routed(gateway, stack):
     reply = await web(gateway, "/recorder.v1.CatalogService/CreateVideo",
-                      catalog_pb2.CreateVideoRequest(title="sneaky"), metadata={**ALICE, "x-service": "ingest"})
+                      catalog_pb2.CreateVideoRequest(title="sneaky"), metadata={**ALICE, "x-on-behalf-of": "bob"})
     assert reply.http_status == 404
     listed = await web(gateway, "/recorder.v1.CatalogService/ListVideos", catalog_pb2.ListVideosRequest())
     assert catalog_pb2.ListVideosResponse.FromString(listed.messages[0]).videos == []
@@ -97,3 +98,37 @@ async def test_cors_preflight_allows_only_configured_origins(gateway, stack):
     status, headers = await asyncio.to_thread(grpc_web.preflight, gateway,
                                               "/recorder.v1.IngestService/PutChunk", "https://evil.example")
     assert "access-control-allow-origin" not in headers
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+async def test_bad_credentials_stop_at_the_gateway_or_the_service(gateway, stack, case):
+    header = BAD[case]
+    metadata = {} if header is None else {"authorization": header}
+    reply = await web(gateway, "/recorder.v1.IngestService/CreateUpload",
+                      ingest_pb2.CreateUploadRequest(title="x"), metadata=metadata)
+    assert reply.grpc_status == 16, (reply.http_status, reply.grpc_message)
+    # Envoy refuses it with HTTP 401; the few it lets through (a well-signed token whose subject is
+    # not a valid user id) the service refuses.
+    assert reply.http_status == (200 if case in forged_tokens.bad_subjects() and "issuer" not in case else 401)
+    assert reply.messages == []
+    assert not (stack.storage_root / "users").exists()
+
+
+async def test_on_demand_audio_and_download_over_grpc_web(gateway, stack, recording_3s):
+    from recorder.v1 import media_pb2
+    from tests.helpers import upload_unary, wait_final
+
+    video_id = await upload_unary(stack, recording_3s.read_bytes(), tuple(ALICE.items()))
+    assert (await wait_final(stack, video_id, tuple(ALICE.items()))).status == common_pb2.VIDEO_STATUS_READY
+    made = await web(gateway, "/recorder.v1.MediaService/ExtractAudio", media_pb2.ExtractAudioRequest(
+        video_id=video_id, format=media_pb2.AUDIO_FORMAT_ORIGINAL))
+    assert made.grpc_status == 0, made.grpc_message
+    asset = media_pb2.ExtractAudioResponse.FromString(made.messages[0]).asset
+    reply = await web(gateway, "/recorder.v1.MediaService/Download", media_pb2.DownloadRequest(
+        video_id=video_id, kind=common_pb2.ASSET_KIND_AUDIO_ORIGINAL, offset=100))
+    assert reply.grpc_status == 0, reply.grpc_message
+    data = b"".join(media_pb2.DownloadChunk.FromString(m).data for m in reply.messages)
+    assert data == (stack.storage_root / asset.path).read_bytes()[100:]
+    internal = await web(gateway, "/recorder.v1.MediaService/ProcessVideo",
+                         media_pb2.ProcessVideoRequest(video_id=video_id))
+    assert internal.http_status == 404

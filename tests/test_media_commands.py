@@ -5,7 +5,7 @@ import pytest
 
 from media_service import commands
 from media_service.probe import parse_probe, parse_progress_seconds
-from media_service.settings import CompressionProfile, ThumbnailSettings
+from media_service.settings import PROFILES, CompressionProfile, profile_from_env
 
 FFMPEG_I_OUTPUT = """\
 Input #0, matroska,webm, from 'source.webm':
@@ -69,18 +69,79 @@ def test_compress_command_keeps_timing_and_plays_everywhere():
     assert ["-map", "0:v:0"] == args[args.index("-map"):args.index("-map") + 2]
 
 
+def test_profiles_pick_codec_container_and_options():
+    vp9 = commands.compress_args("ffmpeg", "in.webm", "out.webm", PROFILES["vp9"], True, True)
+    pairs = dict(zip(vp9, vp9[1:]))
+    assert (pairs["-c:v"], pairs["-c:a"], pairs["-f"]) == ("libvpx-vp9", "libopus", "webm")
+    assert pairs["-b:v"] == "0" and pairs["-crf"] == "42" and "-movflags" not in vp9
+    args = commands.compress_args("ffmpeg", "i", "o", PROFILES["av1"], True, False)
+    assert args[args.index("-c:v") + 1] == "libsvtav1"
+
+
+def test_profile_settings_from_the_environment():
+    profile = profile_from_env({"COMPRESS_PROFILE": "h264-small", "COMPRESS_CRF": "31",
+                                "COMPRESS_MAX_HEIGHT": "720", "COMPRESS_FPS": "15"})
+    args = commands.compress_args("ffmpeg", "i", "o", profile, True, True)
+    pairs = dict(zip(args, args[1:]))
+    assert pairs["-preset"] == "slow" and pairs["-crf"] == "31"
+    assert "720" in pairs["-vf"] and pairs["-vf"].endswith("fps=15")
+    assert "-fps_mode" not in pairs  # a constant rate was asked for
+    with pytest.raises(ValueError, match="COMPRESS_PROFILE"):
+        profile_from_env({"COMPRESS_PROFILE": "h265"})
+
+
 def test_compress_command_without_audio_maps_no_audio():
     args = commands.compress_args("ffmpeg", "in.webm", "out.mp4", CompressionProfile(), True, False)
     assert "0:a:0" not in args and "-c:a" not in args
 
 
 def test_thumbnail_seeks_before_input_and_bounds_the_filter():
-    args = commands.thumbnail_args("ffmpeg", "in.webm", "t.jpg", 12.5, ThumbnailSettings())
+    args = commands.still_args("ffmpeg", "in.webm", "t.jpg", 12.5, 640, "JPEG", representative=True,
+                               candidate_frames=30)
     assert args.index("-ss") < args.index("-i")
     assert args[args.index("-ss") + 1] == "12.500"
     graph = args[args.index("-filter_complex") + 1]
-    assert "thumbnail=n=30" in graph
+    assert "thumbnail=n=30" in graph and "min(640" in graph
     assert args[args.index("-vframes") + 1] == "1"
+    assert args[args.index("-c") + 1] == "mjpeg"
+
+
+def test_a_still_at_an_exact_time_has_no_thumbnail_filter():
+    args = commands.still_args("ffmpeg", "in.webm", "t.webp", 3, 320, "WEBP", representative=False)
+    graph = args[args.index("-filter_complex") + 1]
+    assert "thumbnail" not in graph and "min(320" in graph
+    assert args[args.index("-c") + 1] == "libwebp" and args[args.index("-f") + 1] == "webp"
+
+
+@pytest.mark.parametrize("audio_format,source,codec,muxer,name", [
+    ("AAC", "opus", "aac", "ipod", "audio.m4a"), ("MP3", "opus", "libmp3lame", "mp3", "audio.mp3"),
+    ("FLAC", "opus", "flac", "flac", "audio.flac"), ("ORIGINAL", "opus", "copy", "opus", "audio-original.opus"),
+    ("ORIGINAL", "aac", "copy", "ipod", "audio-original.m4a"),
+    ("ORIGINAL", "pcm_s16le", "copy", "matroska", "audio-original.mka")])
+def test_audio_extraction_commands(audio_format, source, codec, muxer, name):
+    output = commands.audio_output(audio_format, source)
+    args = commands.extract_audio_args("ffmpeg", "in.webm", f"out/{output.file_name}", output)
+    pairs = dict(zip(args, args[1:]))
+    assert (pairs["-c:a"], pairs["-f"], output.file_name) == (codec, muxer, name)
+    assert pairs["-map"] == "0:a:0" and "-vn" in args
+
+
+def test_mp3_is_vbr_unless_a_bitrate_is_asked():
+    args = commands.extract_audio_args("f", "i", "o", commands.audio_output("MP3", "opus", mp3_quality=5))
+    assert args[args.index("-q:a") + 1] == "5" and "-b:a" not in args
+    args = commands.extract_audio_args("f", "i", "o", commands.audio_output("MP3", "opus", bitrate_kbps=64))
+    assert args[args.index("-b:a") + 1] == "64k" and "-q:a" not in args
+    default = commands.extract_audio_args("f", "i", "o", commands.audio_output("MP3", "opus"))
+    assert default[default.index("-q:a") + 1] == "2"
+
+
+def test_preview_is_bounded_and_gif_gets_a_palette():
+    gif = commands.preview_args("ffmpeg", "in.webm", "p.gif", 2, 3, 320, 10, "GIF", 1 << 20)
+    graph = gif[gif.index("-filter_complex") + 1]
+    assert "palettegen" in graph and "paletteuse" in graph and "fps=fps=10" in graph
+    assert gif[gif.index("-fs") + 1] == str(1 << 20) and gif[gif.index("-t") + 1] == "3.000"
+    webp = commands.preview_args("ffmpeg", "in.webm", "p.webp", 2, 3, 320, 10, "WEBP", 1 << 20)
+    assert webp[webp.index("-c") + 1] == "libwebp_anim" and "palettegen" not in " ".join(webp)
 
 
 @pytest.mark.parametrize("duration,expected", [(None, 0.0), (0.04, 0.0), (1.9, 0.0), (60.0, 15.0)])

@@ -66,3 +66,98 @@ async def test_a_hung_ffmpeg_is_killed_at_its_timeout(database_url, tmp_path, re
         assert leftover.stdout.strip() == ""
     finally:
         await stop()
+
+
+async def test_video_only_recording(stack, tmp_path):
+    clip = media_tools.make_webm(tmp_path / "silent.webm", 2.0, size="320x240", audio=False)
+    video = await wait_final(stack, await upload_unary(stack, clip.read_bytes(), ALICE), ALICE)
+    assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
+    assert video.media.video_codec == "vp8" and video.media.audio_codec == ""
+    probed = media_tools.probe(asset(stack, video, common_pb2.ASSET_KIND_COMPRESSED))
+    assert probed.video.codec == "h264" and probed.audio is None
+    assert not media_tools.is_uniform(asset(stack, video, common_pb2.ASSET_KIND_THUMBNAIL))
+
+
+async def test_zero_length_upload_fails_at_probe_with_a_reason(stack):
+    video = await wait_final(stack, await upload_unary(stack, b"", ALICE), ALICE)
+    assert video.status == common_pb2.VIDEO_STATUS_FAILED
+    assert video.error_step == common_pb2.PROCESSING_STEP_PROBE
+    assert "empty" in video.error
+
+
+async def test_recording_truncated_inside_its_header(stack, recording_3s):
+    """Only the first bytes arrived (the tab crashed at once): no frame to keep."""
+    video = await wait_final(stack, await upload_unary(stack, recording_3s.read_bytes()[:200], ALICE), ALICE)
+    assert video.status == common_pb2.VIDEO_STATUS_FAILED
+    assert video.error_step != common_pb2.PROCESSING_STEP_UNSPECIFIED
+    assert video.error and "Traceback" not in video.error
+
+
+async def test_resolution_change_mid_recording(stack, tmp_path):
+    """The user resized the shared window: MediaRecorder goes on with bigger frames in the same
+    track. Every frame ends up in one fixed-size output, letterboxed."""
+    parts = [media_tools.make_webm(tmp_path / f"part{i}.webm", 2.0, size=size, audio=False)
+             for i, size in enumerate(["640x360", "960x720"])]
+    listing = tmp_path / "parts.txt"
+    listing.write_text("".join(f"file '{p}'\n" for p in parts))
+    clip = tmp_path / "resized.webm"
+    subprocess.run([media_tools.FFMPEG, "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing),
+                    "-c", "copy", "-live", "1", "-f", "webm", str(clip)], check=True, timeout=60)
+    video = await wait_final(stack, await upload_unary(stack, clip.read_bytes(), ALICE), ALICE)
+    assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
+    compressed = asset(stack, video, common_pb2.ASSET_KIND_COMPRESSED)
+    probed = media_tools.probe(compressed)
+    assert (probed.video.width, probed.video.height) == (640, 360)
+    clean, seconds, errors = media_tools.decode_fully(compressed)
+    assert clean, errors
+    assert seconds == pytest.approx(4.0, abs=0.2)
+    assert media_tools.count_packets(compressed) == media_tools.count_packets(clip)  # no frame lost
+
+
+async def test_variable_frame_rate_keeps_its_timing(stack, tmp_path):
+    """Screen capture sends frames only when the screen changes: irregular gaps, kept as they are
+    (no duplicated frames to fill them), and the same duration."""
+    clip = tmp_path / "vfr.webm"
+    subprocess.run([media_tools.FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
+                    "-t", "4", "-vf", "select='lt(n,20)+gt(n,80)*not(mod(n,7))'", "-fps_mode", "vfr",
+                    "-c:v", "libvpx", "-live", "1", "-f", "webm", str(clip)], check=True, timeout=60)
+    video = await wait_final(stack, await upload_unary(stack, clip.read_bytes(), ALICE), ALICE)
+    assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
+    compressed = asset(stack, video, common_pb2.ASSET_KIND_COMPRESSED)
+    assert media_tools.count_packets(compressed) == media_tools.count_packets(clip)
+    assert media_tools.decode_fully(compressed)[1] == pytest.approx(video.media.duration_seconds, abs=0.2)
+
+
+@pytest.mark.parametrize("audio_codec", ["aac", "opus"])
+async def test_fragmented_mp4_from_chrome(stack, tmp_path, audio_codec):
+    clip = media_tools.make_fragmented_mp4(tmp_path / "chrome.mp4", 3.0, audio_codec)
+    video_id = await upload_unary(stack, clip.read_bytes(), ALICE, content_type="video/mp4;codecs=avc1,opus")
+    video = await wait_final(stack, video_id, ALICE)
+    assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
+    assert (video.media.video_codec, video.media.audio_codec) == ("h264", audio_codec)
+    assert video.media.duration_seconds == pytest.approx(3.0, abs=0.1)
+    original = asset(stack, video, common_pb2.ASSET_KIND_ORIGINAL)
+    assert original.suffix == ".mp4" and media_tools.top_level_boxes(original).index("moov") < \
+        media_tools.top_level_boxes(original).index("mdat")  # seekable, index first
+    assert media_tools.decode_fully(asset(stack, video, common_pb2.ASSET_KIND_COMPRESSED))[0]
+    assert not media_tools.is_uniform(asset(stack, video, common_pb2.ASSET_KIND_THUMBNAIL))
+
+
+async def test_declared_type_must_match_the_bytes(stack, tmp_path):
+    clip = media_tools.make_fragmented_mp4(tmp_path / "chrome.mp4", 1.0)
+    video = await wait_final(stack, await upload_unary(stack, clip.read_bytes(), ALICE, content_type="video/webm"),
+                             ALICE)
+    assert video.status == common_pb2.VIDEO_STATUS_FAILED
+    assert video.error_step == common_pb2.PROCESSING_STEP_PROBE
+    assert "declared video/webm" in video.error and "mp4" in video.error
+
+
+async def test_ffmpeg_memory_is_bounded(database_url, tmp_path, recording_3s):
+    stack, stop = await start_stack(database_url, tmp_path / "s", media_overrides={"ffmpeg_max_memory_mb": 100})
+    try:
+        video = await wait_final(stack, await upload_unary(stack, recording_3s.read_bytes(), ALICE), ALICE)
+        assert video.status == common_pb2.VIDEO_STATUS_FAILED
+        assert video.error_step == common_pb2.PROCESSING_STEP_COMPRESS  # copying fits, encoding does not
+        assert "100 MiB memory limit" in video.error
+    finally:
+        await stop()

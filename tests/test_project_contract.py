@@ -104,7 +104,7 @@ def test_quick_start_run_from_a_fresh_clone_serves_the_readme_grpcurl_examples(t
             [str(clone / ".venv" / "bin" / "recorder"), "--user", "carol", "upload", str(recording_3s)],
             env={**env, "RECORDER_INGEST": f"127.0.0.1:{ports['50063']}",
                  "RECORDER_CATALOG": f"127.0.0.1:{ports['50061']}"},
-            capture_output=True, text=True, timeout=300)
+            cwd=clone, capture_output=True, text=True, timeout=300)  # the clone's data/auth keys
         assert upload.returncode == 0, upload.stderr
         assert "READY" in upload.stdout
     finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 
 import grpc
-import pytest
 
 from ingest_service.settings import UploadLimits
 from recorder.v1 import catalog_pb2, common_pb2, ingest_pb2

@@ -1,0 +1,151 @@
+"""Processing while the upload arrives: the live path makes the same outputs as the batch path,
+waits out gaps, and hands over to the batch path when it is lost."""
+from __future__ import annotations
+
+import asyncio
+
+from recorder.v1 import common_pb2, ingest_pb2
+from tests import media_tools
+from tests.conftest import start_stack
+from tests.helpers import MiB, asset, chunk, split, user, wait_final
+
+ALICE = user("alice")
+
+
+async def send(stack, data: bytes, order=None, chunk_size: int = 256 * 1024, pause: float = 0.0,
+               between=None) -> str:
+    video_id = (await stack.ingest.CreateUpload(ingest_pb2.CreateUploadRequest(
+        title="live", content_type="video/webm;codecs=vp8,opus"), metadata=ALICE, timeout=10)).video_id
+    parts = split(data, chunk_size)
+    for n, i in enumerate(order or range(len(parts))):
+        await stack.ingest.PutChunk(ingest_pb2.PutChunkRequest(
+            video_id=video_id, chunk=chunk(i, parts[i], i == len(parts) - 1)), metadata=ALICE, timeout=30)
+        if between is not None:
+            await between(n, video_id)
+        await asyncio.sleep(pause)
+    return video_id
+
+
+def outputs(stack, video):
+    return {kind: asset(stack, video, kind) for kind in (
+        common_pb2.ASSET_KIND_SOURCE, common_pb2.ASSET_KIND_ORIGINAL, common_pb2.ASSET_KIND_COMPRESSED,
+        common_pb2.ASSET_KIND_THUMBNAIL)}
+
+
+async def test_live_and_batch_paths_make_the_same_outputs(stack, database_url, tmp_path, recording_3s):
+    data = recording_3s.read_bytes()
+    live_id = await send(stack, data, pause=0.05)
+    live = await wait_final(stack, live_id, ALICE)
+    assert live.status == common_pb2.VIDEO_STATUS_READY, live.error
+    assert stack.media.live.finished == 1, dict(stack.media.live.declined)
+
+    batch_stack, stop = await start_stack(database_url.replace("catalog", "catalog-batch") if "sqlite" in database_url
+                                          else database_url, tmp_path / "batch",
+                                          media_overrides={"max_live_sessions": 0})
+    try:
+        batch_id = await send(batch_stack, data)
+        batch = await wait_final(batch_stack, batch_id, ALICE)
+        assert batch.status == common_pb2.VIDEO_STATUS_READY, batch.error
+        assert batch_stack.media.live.finished == 0
+        a, b = outputs(stack, live), outputs(batch_stack, batch)
+        assert a[common_pb2.ASSET_KIND_SOURCE].read_bytes() == data == b[common_pb2.ASSET_KIND_SOURCE].read_bytes()
+        for stream in ("v:0", "a:0"):  # the same packets, copied, in both originals
+            assert media_tools.packet_hashes(a[common_pb2.ASSET_KIND_ORIGINAL], stream) == \
+                   media_tools.packet_hashes(b[common_pb2.ASSET_KIND_ORIGINAL], stream)
+        (live_media, batch_media) = live.media, batch.media
+        assert live_media.duration_seconds == batch_media.duration_seconds
+        assert (live_media.width, live_media.height) == (batch_media.width, batch_media.height)
+        # The same encode of the same frames: every coded packet byte-identical. Only the last
+        # video frame's duration can differ (a pipe gives ffmpeg no container duration to end on).
+        for stream in ("v:0", "a:0"):
+            assert media_tools.packet_hashes(a[common_pb2.ASSET_KIND_COMPRESSED], stream) == \
+                   media_tools.packet_hashes(b[common_pb2.ASSET_KIND_COMPRESSED], stream)
+        clean, seconds, errors = media_tools.decode_fully(a[common_pb2.ASSET_KIND_COMPRESSED])
+        assert clean, errors
+        assert abs(seconds - media_tools.decode_fully(b[common_pb2.ASSET_KIND_COMPRESSED])[1]) <= 1 / 25
+        assert media_tools.top_level_boxes(a[common_pb2.ASSET_KIND_COMPRESSED])[:2] == ["ftyp", "moov"]
+        assert not media_tools.is_uniform(a[common_pb2.ASSET_KIND_THUMBNAIL])
+    finally:
+        await stop()
+
+
+async def test_gaps_pause_the_live_path_until_they_fill(stack, recording_3s):
+    data = recording_3s.read_bytes()
+    n = len(split(data, 64 * 1024))
+    assert n > 6
+    order = [0, 1, 3, 4, 2] + list(range(5, n))
+    seen = []
+
+    async def between(sent, video_id):
+        if sent == 3:  # chunks 0, 1, 3, 4 stored: the session must be waiting for 2
+            await asyncio.sleep(0.5)
+            seen.append(stack.media.live.sessions[video_id].fed)
+
+    video = await wait_final(stack, await send(stack, data, order=order, chunk_size=64 * 1024, between=between),
+                             ALICE)
+    assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
+    assert seen == [2]
+    assert stack.media.live.finished == 1, dict(stack.media.live.declined)
+    assert asset(stack, video, common_pb2.ASSET_KIND_SOURCE).read_bytes() == data
+
+
+async def test_a_lost_live_path_leaves_the_upload_to_the_batch_path(stack, recording_3s):
+    data = recording_3s.read_bytes()
+
+    async def between(sent, video_id):
+        if sent == 2:
+            await asyncio.sleep(0.3)
+            stack.media.live.sessions[video_id]._ffmpeg.kill()  # its ffmpeg dies
+            await asyncio.sleep(0.3)
+
+    video = await wait_final(stack, await send(stack, data, chunk_size=64 * 1024, between=between), ALICE)
+    assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
+    assert stack.media.live.finished == 0
+    assert asset(stack, video, common_pb2.ASSET_KIND_SOURCE).read_bytes() == data
+    folder = asset(stack, video, common_pb2.ASSET_KIND_SOURCE).parent
+    assert not list(folder.glob(".*.tmp"))  # the session's temporary files are gone
+
+
+async def test_the_live_path_follows_a_long_recording(stack, recording_60s):
+    video = await wait_final(stack, await send(stack, recording_60s.read_bytes(), chunk_size=MiB), ALICE)
+    assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
+    assert stack.media.live.finished == 1, dict(stack.media.live.declined)
+    assert abs(video.media.duration_seconds - 60.0) < 0.1
+    clean, seconds, errors = media_tools.decode_fully(asset(stack, video, common_pb2.ASSET_KIND_COMPRESSED))
+    assert clean, errors
+    assert abs(seconds - 60.0) < 0.1
+
+
+async def test_a_session_that_went_away_is_picked_up_again_from_storage(stack, recording_3s):
+    """As after a media restart: a new session starts from chunk 0 of what is stored."""
+    data = recording_3s.read_bytes()
+
+    async def between(sent, video_id):
+        if sent == 2:
+            await asyncio.sleep(0.3)
+            await stack.media.live.sessions.pop(video_id).abandon()
+
+    video = await wait_final(stack, await send(stack, data, chunk_size=64 * 1024, between=between), ALICE)
+    assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
+    assert stack.media.live.finished == 1, dict(stack.media.live.declined)
+    assert asset(stack, video, common_pb2.ASSET_KIND_SOURCE).read_bytes() == data
+
+
+async def test_a_hint_that_arrives_after_the_job_took_the_upload_starts_nothing(tmp_path):
+    """ChunkStored hints are fire-and-forget: one can arrive after the last chunk's job took the
+    session. It must not start a second ffmpeg that would wait for chunks that never come."""
+    from media_service.live import LiveSessions
+    from media_service.runner import FfmpegLimits
+    from media_service.settings import PROFILES
+    from recorder_common.storage import LocalStorage
+
+    storage = LocalStorage(tmp_path)
+    video_id = "0123456789abcdef" * 2
+    first = storage.chunk_path("alice", video_id, 0)
+    first.parent.mkdir(parents=True)
+    first.write_bytes(b"\x1a\x45\xdf\xa3")
+    live = LiveSessions(storage, "ffmpeg", PROFILES["h264"], FfmpegLimits(), max_sessions=2, idle_seconds=5)
+    assert live.take(video_id) is None  # the job ran the batch path
+    assert live.notify("alice", video_id, 3) is False
+    assert live.sessions == {}
+    assert live.declined[video_id] == "taken by a job"
