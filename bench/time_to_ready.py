@@ -1,0 +1,117 @@
+"""Time from the last chunk's acknowledgement to READY, with live processing and with the batch path.
+
+    .venv/bin/python bench/time_to_ready.py [--lengths 60,300,600] [--size 1920x1080] [--paces 1,4]
+
+For each length a screen-like VP8/Opus recording is generated (see compression_profiles.py) and
+sent in 1 MiB PutChunk calls, each chunk sent when its bytes would exist in a recording made at
+`pace` times realtime (1 = a live recording; 4 = an upload of a finished file, 4x faster). The
+clock starts when the last chunk is acknowledged and stops when GetVideo says READY. Two stacks of
+real service processes, one after the other: live processing on (MEDIA_MAX_LIVE_SESSIONS=2) and
+off (0, the batch path: everything after the last chunk; its wait does not depend on the pace, so
+it is sent at full speed). Printed: the waits, their ratio to the batch path's, and the live
+wait at each length as a ratio of the shortest length's.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import pathlib
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+
+import google_crc32c  # noqa: E402
+import grpc  # noqa: E402
+
+from bench._stack import BenchStack  # noqa: E402
+from bench.compression_profiles import make_screen_clip  # noqa: E402
+from media_service.settings import find_ffmpeg  # noqa: E402
+from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2, ingest_pb2_grpc  # noqa: E402
+from recorder_common.serving import message_options  # noqa: E402
+
+MiB = 1024 * 1024
+
+
+async def send_and_wait(stack: BenchStack, data: bytes, seconds: float, pace: float | None) -> float:
+    md = stack.metadata()
+    options = message_options(8 * MiB)
+    async with grpc.aio.insecure_channel(stack.target("ingest"), options=options) as ingest_channel, \
+            grpc.aio.insecure_channel(stack.target("catalog"), options=options) as catalog_channel:
+        ingest = ingest_pb2_grpc.IngestServiceStub(ingest_channel)
+        catalog = catalog_pb2_grpc.CatalogServiceStub(catalog_channel)
+        video_id = (await ingest.CreateUpload(ingest_pb2.CreateUploadRequest(
+            title="bench", content_type="video/webm;codecs=vp8,opus"), metadata=md, timeout=10)).video_id
+        parts = [data[i:i + MiB] for i in range(0, len(data), MiB)]
+        started = time.monotonic()
+        sent = 0
+        for i, part in enumerate(parts):
+            sent += len(part)
+            if pace:
+                due = started + sent / len(data) * seconds / pace
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
+            await ingest.PutChunk(ingest_pb2.PutChunkRequest(video_id=video_id, chunk=ingest_pb2.Chunk(
+                index=i, data=part, crc32c=google_crc32c.value(part), is_last=i == len(parts) - 1)),
+                metadata=md, timeout=60)
+        last_ack = time.monotonic()
+        while True:
+            video = (await catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=video_id), metadata=md,
+                                            timeout=10)).video
+            if video.status == common_pb2.VIDEO_STATUS_READY:
+                return time.monotonic() - last_ack
+            if video.status == common_pb2.VIDEO_STATUS_FAILED:
+                raise RuntimeError(f"processing failed: {video.error}")
+            await asyncio.sleep(0.05)
+
+
+async def main_async(args) -> None:
+    lengths = [int(x) for x in args.lengths.split(",")]
+    paces = [float(x) for x in args.paces.split(",")]
+    ffmpeg = find_ffmpeg()
+    waits: dict[tuple[str, int, float | None], float] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        folder = pathlib.Path(folder)
+        clips = {}
+        for length in lengths:
+            clips[length] = folder / f"screen-{length}s.webm"
+            make_screen_clip(ffmpeg, clips[length], length, size=args.size, bitrate=args.bitrate)
+            print(f"generated {length} s {args.size}: {clips[length].stat().st_size / 1e6:.0f} MB", flush=True)
+        for mode, sessions in (("live", "2"), ("batch", "0")):
+            stack = BenchStack(folder / mode, env={"MEDIA_MAX_LIVE_SESSIONS": sessions}).start()
+            try:
+                for length in lengths:
+                    for pace in (paces if mode == "live" else [None]):
+                        wait = await send_and_wait(stack, clips[length].read_bytes(), length, pace)
+                        waits[(mode, length, pace)] = wait
+                        print(f"{mode} {length} s at {pace or 'full speed'}x: {wait:.2f} s", flush=True)
+            finally:
+                stack.stop()
+    print()
+    print(f"time from last chunk ack to READY, {args.size} VP8/Opus, default h264 profile, this machine")
+    header = f"{'length':>7} " + " ".join(f"{'live ' + format(p, 'g') + 'x':>9}" for p in paces) + \
+        f" {'batch':>8} " + " ".join(f"{'live ' + format(p, 'g') + 'x/batch':>15}" for p in paces)
+    print(header)
+    for length in lengths:
+        batch = waits[("batch", length, None)]
+        live = [waits[("live", length, p)] for p in paces]
+        print(f"{length:>6}s " + " ".join(f"{w:>8.2f}s" for w in live) + f" {batch:>7.2f}s " +
+              " ".join(f"{w / batch:>15.2f}" for w in live))
+    shortest = lengths[0]
+    for pace in paces:
+        ratios = ", ".join(f"{length} s: {waits[('live', length, pace)] / waits[('live', shortest, pace)]:.2f}"
+                           for length in lengths)
+        print(f"live at {pace:g}x, wait as a ratio of the {shortest} s recording's: {ratios}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lengths", default="60,300,600")
+    parser.add_argument("--paces", default="1,4")
+    parser.add_argument("--size", default="1920x1080")
+    parser.add_argument("--bitrate", default="4000k", help="of the generated recording (Chrome uses about 2.5-5 Mbit/s)")
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
