@@ -4,6 +4,7 @@ import dataclasses
 from collections.abc import Mapping
 
 from recorder_common.auth import AuthSettings
+from recorder_common.objectstore import StorageSettings
 
 MiB = 1024 * 1024
 
@@ -19,7 +20,7 @@ class UploadLimits:
 
 @dataclasses.dataclass(frozen=True)
 class IngestSettings:
-    storage_root: str = "./data/storage"
+    storage: StorageSettings = StorageSettings()
     host: str = "127.0.0.1"
     port: int = 50063
     catalog_target: str = "127.0.0.1:50061"
@@ -38,7 +39,7 @@ class IngestSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "IngestSettings":
         return cls(
-            storage_root=env.get("STORAGE_ROOT", cls.storage_root),
+            storage=StorageSettings.from_env(env),
             host=env.get("INGEST_HOST", cls.host),
             port=int(env.get("INGEST_PORT", cls.port)),
             catalog_target=env.get("CATALOG_TARGET", cls.catalog_target),

@@ -11,7 +11,7 @@ from ingest_service.janitor import Janitor
 from ingest_service.settings import IngestSettings
 from recorder_common.auth import ServiceTokenSigner
 from recorder_common.channels import open_channel
-from recorder_common.storage import LocalStorage
+from recorder_common.objectstore import open_storage
 
 
 @dataclasses.dataclass
@@ -28,14 +28,17 @@ class IngestParts:
 
 def build(settings: IngestSettings) -> IngestParts:
     catalog_channel = open_channel(settings.catalog_target, 4 * 1024 * 1024)
-    media_channel = open_channel(settings.media_target, 4 * 1024 * 1024)
-    store = LocalStorage(settings.storage_root)
+    # One channel per media replica (MEDIA_TARGET is a comma-separated list): uploads are routed
+    # to replicas by video id, not balanced call by call.
+    media_channels = [open_channel(target.strip(), 4 * 1024 * 1024)
+                      for target in settings.media_target.split(",") if target.strip()]
+    store = open_storage(settings.storage)
     signer = ServiceTokenSigner(settings.auth, "ingest")
     catalog = CatalogClient(catalog_channel, signer, settings.catalog_deadline_seconds)
     engine = UploadEngine(
         store=store, catalog=catalog,
-        media=MediaClient(media_channel, signer, settings.media_deadline_seconds),
+        media=MediaClient(media_channels, signer, settings.media_deadline_seconds),
         limits=settings.limits,
     )
     janitor = Janitor(catalog, store, settings.upload_idle_expiry_seconds, settings.tombstone_grace_seconds)
-    return IngestParts(engine, janitor, [catalog_channel, media_channel])
+    return IngestParts(engine, janitor, [catalog_channel, *media_channels])

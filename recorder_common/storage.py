@@ -13,7 +13,6 @@ import os
 import pathlib
 import shutil
 import uuid
-from collections.abc import Iterator
 
 from recorder_common.ids import check_user_id, check_video_id
 
@@ -28,6 +27,19 @@ class UnsafePath(Exception):
     """A path escaped its owner's folder: a bug, never a client error."""
 
 
+def chunk_name(index: int) -> str:
+    if not isinstance(index, int) or index < 0 or index > 10**10 - 1:
+        raise UnsafePath(f"chunk index out of range: {index!r}")
+    return f"{index:010d}.chunk"
+
+
+def check_media_name(file_name: str) -> str:
+    """file_name comes from our own code (e.g. "original.webm"), never from a client."""
+    if not file_name or "/" in file_name or "\\" in file_name or file_name.startswith("."):
+        raise UnsafePath(f"bad media file name {file_name!r}")
+    return file_name
+
+
 def _fsync_dir(path: pathlib.Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -37,6 +49,11 @@ def _fsync_dir(path: pathlib.Path) -> None:
 
 
 class LocalStorage:
+    """Chunks and media files under one folder. The default backend; objectstore.ObjectStorage is
+    the other, with the same async operations (the media service works on these files in place)."""
+
+    remote = False
+
     def __init__(self, root: pathlib.Path | str) -> None:
         self.root = pathlib.Path(root).resolve()
 
@@ -53,20 +70,24 @@ class LocalStorage:
         return self.video_dir(user_id, video_id) / "chunks"
 
     def chunk_path(self, user_id: str, video_id: str, index: int) -> pathlib.Path:
-        if not isinstance(index, int) or index < 0 or index > 10**10 - 1:
-            raise UnsafePath(f"chunk index out of range: {index!r}")
-        return self.chunks_dir(user_id, video_id) / f"{index:010d}.chunk"
+        return self.chunks_dir(user_id, video_id) / chunk_name(index)
 
     def media_path(self, user_id: str, video_id: str, file_name: str) -> pathlib.Path:
-        """file_name comes from our own code (e.g. "original.webm"), never from a client."""
-        if "/" in file_name or file_name.startswith(".") or not file_name:
-            raise UnsafePath(f"bad media file name {file_name!r}")
-        path = self.video_dir(user_id, video_id) / file_name
+        path = self.video_dir(user_id, video_id) / check_media_name(file_name)
         self._check_inside(user_id, path)
         return path
 
     def relative(self, path: pathlib.Path) -> str:
         return str(path.relative_to(self.root))
+
+    def media_key(self, user_id: str, video_id: str, file_name: str) -> str:
+        return self.relative(self.media_path(user_id, video_id, file_name))
+
+    def check_key(self, user_id: str, key: str) -> str:
+        """A key (path relative to the root) read back from the catalog: it must resolve inside
+        this user's own folder."""
+        self._check_inside(user_id, self.root / key)
+        return key
 
     def _check_inside(self, user_id: str, path: pathlib.Path) -> None:
         base = self.user_dir(user_id)
@@ -111,10 +132,6 @@ class LocalStorage:
             return ChunkWrite.CONFLICT
         return ChunkWrite.IDENTICAL if path.read_bytes() == data else ChunkWrite.CONFLICT
 
-    def iter_chunk_paths(self, user_id: str, video_id: str, last_index: int) -> Iterator[pathlib.Path]:
-        for index in range(last_index + 1):
-            yield self.chunk_path(user_id, video_id, index)
-
     async def remove_chunk(self, user_id: str, video_id: str, index: int) -> None:
         await asyncio.to_thread(self._remove_chunk, user_id, video_id, index)
 
@@ -128,14 +145,36 @@ class LocalStorage:
             except OSError:
                 break
 
+    async def read_chunk(self, user_id: str, video_id: str, index: int) -> bytes:
+        """Raises FileNotFoundError when the chunk is not stored."""
+        return await asyncio.to_thread(self.chunk_path(user_id, video_id, index).read_bytes)
+
+    async def chunk_exists(self, user_id: str, video_id: str, index: int) -> bool:
+        return await asyncio.to_thread(self.chunk_path(user_id, video_id, index).exists)
+
     async def remove_video(self, user_id: str, video_id: str) -> None:
-        await asyncio.to_thread(self.delete_video, user_id, video_id)
+        await asyncio.to_thread(shutil.rmtree, self.video_dir(user_id, video_id), True)
 
-    def delete_chunks(self, user_id: str, video_id: str) -> None:
-        shutil.rmtree(self.chunks_dir(user_id, video_id), ignore_errors=True)
+    async def delete_chunks(self, user_id: str, video_id: str) -> None:
+        await asyncio.to_thread(shutil.rmtree, self.chunks_dir(user_id, video_id), True)
 
-    def delete_video(self, user_id: str, video_id: str) -> None:
-        shutil.rmtree(self.video_dir(user_id, video_id), ignore_errors=True)
+    # ---- files, by key (the path relative to the root, as the catalog keeps it) ---------------
+    async def read_range(self, key: str, start: int, length: int) -> bytes:
+        def read() -> bytes:
+            with open(self.root / key, "rb") as f:
+                f.seek(start)
+                return f.read(max(length, 0))
+        return await asyncio.to_thread(read)
+
+    async def size(self, key: str) -> int:
+        """Raises FileNotFoundError when there is no such file."""
+        return (await asyncio.to_thread((self.root / key).stat)).st_size
+
+    async def exists(self, key: str) -> bool:
+        return await asyncio.to_thread((self.root / key).exists)
+
+    async def delete_key(self, key: str) -> None:
+        await asyncio.to_thread((self.root / key).unlink, True)
 
 
 def fsync_file(path: pathlib.Path) -> None:
