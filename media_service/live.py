@@ -25,7 +25,8 @@ from media_service.formats import found_family, original_format
 from media_service.probe import ProbeResult, parse_probe
 from media_service.runner import FfmpegFailed, FfmpegLimits, StreamingFfmpeg, run_ffmpeg
 from media_service.settings import CompressionProfile
-from recorder_common.storage import LocalStorage, fsync_file
+from media_service.files import MediaFiles, Workspace
+from recorder_common.storage import fsync_file
 
 log = logging.getLogger("recorder.media.live")
 
@@ -44,10 +45,13 @@ class LiveOutputs:
 
 
 class LiveSession:
-    def __init__(self, owner_id: str, video_id: str, storage: LocalStorage, ffmpeg_binary: str,
+    def __init__(self, owner_id: str, video_id: str, files: MediaFiles, ffmpeg_binary: str,
                  profile: CompressionProfile, limits: FfmpegLimits, idle_seconds: float) -> None:
         self.owner_id, self.video_id = owner_id, video_id
-        self.storage = storage
+        self.files = files
+        # The session's outputs are written here; the job that takes them moves them into its own
+        # workspace, then closes this one.
+        self.workspace: Workspace = files.workspace(owner_id, video_id)
         self.ffmpeg_binary = ffmpeg_binary
         self.profile = profile
         self.limits = limits
@@ -78,7 +82,7 @@ class LiveSession:
             await asyncio.gather(self.task, return_exceptions=True)
 
     def _temporary(self, name: str) -> pathlib.Path:
-        path = self.storage.media_path(self.owner_id, self.video_id, name)
+        path = self.workspace.path(name)
         tmp = path.with_name(f".{name}.live-{os.getpid()}.tmp")
         self._temporaries.append(tmp)
         return tmp
@@ -95,11 +99,16 @@ class LiveSession:
                 raise LiveFailed(exc.message) from exc
             if isinstance(exc, OSError):
                 raise LiveFailed(f"storage: {exc}") from exc
+            if isinstance(exc, Exception) and not isinstance(exc, LiveFailed):
+                # The object store's own errors (network, throttling) among them: never fatal here.
+                raise LiveFailed(f"{type(exc).__name__}: {exc}") from exc
             raise
 
     async def _feed_all(self) -> LiveOutputs:
-        first = self.storage.chunk_path(self.owner_id, self.video_id, 0)
+        first = self._temporary("first-chunk")
+        await asyncio.to_thread(first.write_bytes, await self.files.read_chunk(self.owner_id, self.video_id, 0))
         _, text = await run_ffmpeg(commands.probe_args(self.ffmpeg_binary, str(first)), self.limits, check=False)
+        first.unlink(missing_ok=True)
         probe = parse_probe(text)
         if found_family(probe) != "webm" or (probe.video is None and probe.audio is None):
             raise LiveFailed("the first chunk is not the start of a WebM recording")
@@ -117,13 +126,12 @@ class LiveSession:
             while True:
                 if self.last_index is not None and self.fed > self.last_index:
                     break
-                path = self.storage.chunk_path(self.owner_id, self.video_id, self.fed)
                 try:
-                    data = await asyncio.to_thread(path.read_bytes)
+                    data = await self.files.read_chunk(self.owner_id, self.video_id, self.fed)
                 except FileNotFoundError:
                     if self.last_index is not None:
                         raise LiveFailed(f"chunk {self.fed} of a complete upload is not in storage") from None
-                    await self._wait_for_more(path)
+                    await self._wait_for_more()
                     continue
                 await asyncio.to_thread(source_file.write, data)
                 await self._ffmpeg.write(data)
@@ -133,10 +141,10 @@ class LiveSession:
         await self._ffmpeg.finish()
         return LiveOutputs(source, original, compressed, original_name, probe)
 
-    async def _wait_for_more(self, path: pathlib.Path) -> None:
+    async def _wait_for_more(self) -> None:
         self._wake.clear()
         # Checked again after clearing, so a chunk stored in between is not missed.
-        if self.last_index is not None or await asyncio.to_thread(path.exists):
+        if self.last_index is not None or await self.files.chunk_exists(self.owner_id, self.video_id, self.fed):
             return
         try:
             await asyncio.wait_for(self._wake.wait(), self.idle_seconds)
@@ -148,9 +156,9 @@ class LiveSessions:
     """The live sessions of this media service, at most max_sessions at once (each one is an
     ffmpeg encoding at the recording's pace); uploads beyond that take the batch path."""
 
-    def __init__(self, storage: LocalStorage, ffmpeg_binary: str, profile: CompressionProfile,
+    def __init__(self, files: MediaFiles, ffmpeg_binary: str, profile: CompressionProfile,
                  limits: FfmpegLimits, max_sessions: int, idle_seconds: float) -> None:
-        self.storage = storage
+        self.files = files
         self.ffmpeg_binary = ffmpeg_binary
         self.profile = profile
         self.limits = limits
@@ -163,15 +171,18 @@ class LiveSessions:
         # Value: why, for logs and tests.
         self.declined: collections.OrderedDict[str, str] = collections.OrderedDict()
 
-    def notify(self, owner_id: str, video_id: str, index: int) -> bool:
+    async def notify(self, owner_id: str, video_id: str, index: int) -> bool:
         """A chunk was stored. Returns whether a live session is following this upload."""
         session = self.sessions.get(video_id)
         if session is None:
             if (self.max_sessions <= 0 or video_id in self.declined
                     or len(self.sessions) >= self.max_sessions
-                    or not self.storage.chunk_path(owner_id, video_id, 0).exists()):
+                    or not await self.files.chunk_exists(owner_id, video_id, 0)):
                 return False
-            session = LiveSession(owner_id, video_id, self.storage, self.ffmpeg_binary, self.profile,
+            if video_id in self.sessions:  # another hint started one while we asked
+                self.sessions[video_id].wake()
+                return True
+            session = LiveSession(owner_id, video_id, self.files, self.ffmpeg_binary, self.profile,
                                   self.limits, self.idle_seconds)
             self.sessions[video_id] = session
             session.start()
@@ -182,6 +193,7 @@ class LiveSessions:
     def _ended(self, video_id: str, session: LiveSession, task: asyncio.Task) -> None:
         if self.sessions.get(video_id) is session:
             del self.sessions[video_id]  # not taken by a job: it failed or idled out
+            session.workspace.close()
             if not task.cancelled() and task.exception() is not None:
                 log.warning("live processing of %s stopped: %s", video_id, task.exception())
                 self.decline(video_id, f"failed: {task.exception()}")
@@ -201,3 +213,5 @@ class LiveSessions:
     async def close(self) -> None:
         sessions, self.sessions = list(self.sessions.values()), {}
         await asyncio.gather(*(s.abandon() for s in sessions), return_exceptions=True)
+        for session in sessions:
+            session.workspace.close()

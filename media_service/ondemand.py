@@ -19,7 +19,8 @@ from media_service import commands
 from media_service.runner import FfmpegFailed, FfmpegLimits, run_ffmpeg
 from recorder_common.errors import FailedPrecondition, InvalidArgument, NotFound, OutOfRange
 from recorder_common.ids import check_video_id
-from recorder_common.storage import LocalStorage, publish
+from media_service.files import MediaFiles, Workspace
+from recorder_common.storage import publish
 
 AUDIO_KINDS = {"AAC": "AUDIO_AAC", "MP3": "AUDIO_MP3", "FLAC": "AUDIO_FLAC", "ORIGINAL": "AUDIO_ORIGINAL"}
 DOWNLOAD_PIECE_BYTES = 256 * 1024
@@ -33,7 +34,7 @@ THUMBNAIL_MAX_WIDTH = 1920
 @dataclasses.dataclass(frozen=True)
 class StoredAsset:
     kind: str
-    path: str  # relative to the storage root
+    path: str  # the store's key: relative to the storage root
     size: int
     content_type: str
 
@@ -56,9 +57,9 @@ class CatalogView(Protocol):
 
 
 class OnDemandMedia:
-    def __init__(self, storage: LocalStorage, ffmpeg_binary: str, catalog: CatalogView,
+    def __init__(self, files: MediaFiles, ffmpeg_binary: str, catalog: CatalogView,
                  limits: FfmpegLimits, max_parallel: int = 2, candidate_frames: int = 30) -> None:
-        self.storage = storage
+        self.files = files
         self.ffmpeg = ffmpeg_binary
         self.catalog = catalog
         self.limits = limits
@@ -82,10 +83,10 @@ class OnDemandMedia:
         if not facts.audio_codec:
             raise FailedPrecondition("this recording has no audio track, so there is no audio to extract")
         output = commands.audio_output(audio_format, facts.audio_codec, bitrate_kbps, mp3_quality)
-        source = self._asset_path(owner_id, video_id, facts, "ORIGINAL")
         return await self._make(owner_id, video_id, AUDIO_KINDS[audio_format], output.file_name,
                                 output.content_type, facts,
-                                lambda tmp: commands.extract_audio_args(self.ffmpeg, str(source), str(tmp), output),
+                                lambda source, tmp: commands.extract_audio_args(self.ffmpeg, str(source), str(tmp),
+                                                                                output),
                                 "extract the audio")
 
     async def thumbnail(self, owner_id: str, video_id: str, at_seconds: float | None, width: int,
@@ -103,9 +104,8 @@ class OnDemandMedia:
         else:
             at, representative = commands.thumbnail_time(facts.duration_seconds, self.candidate_frames), True
         _, _, extension, content_type = commands.IMAGE_CODECS[image_format]
-        source = self._asset_path(owner_id, video_id, facts, "ORIGINAL")
         return await self._make(owner_id, video_id, "THUMBNAIL", f"thumbnail.{extension}", content_type, facts,
-                                lambda tmp: commands.still_args(self.ffmpeg, str(source), str(tmp), at, width,
+                                lambda source, tmp: commands.still_args(self.ffmpeg, str(source), str(tmp), at, width,
                                                                 image_format, representative, self.candidate_frames),
                                 "make the thumbnail")
 
@@ -130,9 +130,8 @@ class OnDemandMedia:
         else:
             start = max(0.0, min(facts.duration_seconds * 0.25, facts.duration_seconds - seconds))
         extension = "webp" if image_format == "WEBP" else "gif"
-        source = self._asset_path(owner_id, video_id, facts, "ORIGINAL")
         return await self._make(owner_id, video_id, "PREVIEW", f"preview.{extension}", f"image/{extension}", facts,
-                                lambda tmp: commands.preview_args(self.ffmpeg, str(source), str(tmp), start,
+                                lambda source, tmp: commands.preview_args(self.ffmpeg, str(source), str(tmp), start,
                                                                   seconds, width, fps, image_format,
                                                                   PREVIEW_MAX_BYTES),
                                 "make the preview")
@@ -148,24 +147,22 @@ class OnDemandMedia:
                            + ("" if facts.status == "READY" else f" (it is {facts.status})"))
         if offset < 0 or offset > asset.size:
             raise OutOfRange(f"offset {offset} is outside the asset (0-{asset.size} bytes)")
-        path = self._asset_path(owner_id, video_id, facts, kind)
+        store = self.files.store
+        key = store.check_key(owner_id, asset.path)  # server-made, but checked again: the owner's own
         try:
-            handle = await asyncio.to_thread(open, path, "rb")
+            await store.size(key)
         except FileNotFoundError:
             raise NotFound(f"the {kind.lower()} file is gone (the video may have been reprocessed or deleted)") from None
 
         async def pieces() -> AsyncIterator[tuple[int, bytes]]:
+            # Ranged reads: one piece in memory at a time, from a file or an object alike.
             position = offset
-            try:
-                await asyncio.to_thread(handle.seek, offset)
-                while position < asset.size:
-                    data = await asyncio.to_thread(handle.read, min(DOWNLOAD_PIECE_BYTES, asset.size - position))
-                    if not data:
-                        break
-                    yield position, data
-                    position += len(data)
-            finally:
-                handle.close()
+            while position < asset.size:
+                data = await store.read_range(key, position, min(DOWNLOAD_PIECE_BYTES, asset.size - position))
+                if not data:
+                    break
+                yield position, data
+                position += len(data)
 
         return asset, pieces()
 
@@ -176,13 +173,14 @@ class OnDemandMedia:
             raise FailedPrecondition(f"the video is {facts.status}; ask again once it is READY")
         return facts
 
-    def _asset_path(self, owner_id: str, video_id: str, facts: VideoFacts, kind: str) -> pathlib.Path:
-        asset = facts.assets.get(kind)
-        if asset is None:
-            raise FailedPrecondition(f"the video has no {kind.lower()} file")
-        # Catalog paths are server-made; check again that this one is the owner's own.
-        name = pathlib.PurePosixPath(asset.path).name
-        return self.storage.media_path(owner_id, video_id, name)
+    @staticmethod
+    async def _local_original(ws: Workspace, facts: VideoFacts) -> pathlib.Path:
+        asset = facts.assets.get("ORIGINAL")
+        # Catalog paths are server-made; fetch() checks again that this one is the owner's own.
+        source = await ws.fetch(asset.path) if asset is not None else None
+        if source is None:
+            raise FailedPrecondition("the video has no original file")
+        return source
 
     @staticmethod
     def _width(width: int, default: int, limit: int) -> int:
@@ -201,23 +199,28 @@ class OnDemandMedia:
 
     async def _make(self, owner_id: str, video_id: str, kind: str, file_name: str, content_type: str,
                     facts: VideoFacts, build_args, what: str) -> StoredAsset:
-        final = self.storage.media_path(owner_id, video_id, file_name)
-        tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.tmp")
+        ws = self.files.workspace(owner_id, video_id)
         try:
             async with self.slots:
-                await run_ffmpeg(build_args(tmp), self.limits)
-            if not tmp.exists() or tmp.stat().st_size == 0:
-                raise FailedPrecondition(f"could not {what}: ffmpeg wrote nothing (no frame at that time?)")
-            await asyncio.to_thread(publish, tmp, final)
-        except FfmpegFailed as exc:
-            raise FailedPrecondition(f"could not {what}: {exc.message}") from exc
+                source = await self._local_original(ws, facts)
+                final = ws.path(file_name)
+                tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.tmp")
+                try:
+                    await run_ffmpeg(build_args(source, tmp), self.limits)
+                    if not tmp.exists() or tmp.stat().st_size == 0:
+                        raise FailedPrecondition(f"could not {what}: ffmpeg wrote nothing (no frame at that time?)")
+                    await asyncio.to_thread(publish, tmp, final)
+                except FfmpegFailed as exc:
+                    raise FailedPrecondition(f"could not {what}: {exc.message}") from exc
+                finally:
+                    tmp.unlink(missing_ok=True)
+            key, size = await ws.keep(final)
         finally:
-            tmp.unlink(missing_ok=True)
-        asset = StoredAsset(kind, self.storage.relative(final), final.stat().st_size, content_type)
+            ws.close()
+        asset = StoredAsset(kind, key, size, content_type)
         await self.catalog.put_asset(owner_id, video_id, kind, asset.path, content_type, asset.size)
         previous = facts.assets.get(kind)
         if previous is not None and previous.path != asset.path:  # e.g. thumbnail.jpg -> thumbnail.webp
-            old = self.storage.media_path(owner_id, video_id, pathlib.PurePosixPath(previous.path).name)
-            await asyncio.to_thread(old.unlink, True)
+            await self.files.delete_key(owner_id, previous.path)
         return asset
 

@@ -10,7 +10,6 @@ import dataclasses
 import logging
 import os
 import pathlib
-import shutil
 from typing import Protocol
 
 from media_service import commands
@@ -19,7 +18,8 @@ from media_service.formats import declared_family, found_family, original_format
 from media_service.probe import ProbeResult, parse_probe
 from media_service.runner import FfmpegFailed, FfmpegLimits, run_ffmpeg
 from media_service.settings import CompressionProfile, ThumbnailSettings
-from recorder_common.storage import LocalStorage, publish
+from media_service.files import MediaFiles, Workspace
+from recorder_common.storage import publish
 
 log = logging.getLogger("recorder.media.pipeline")
 
@@ -51,36 +51,32 @@ class MediaFacts:
 class JobReporter(Protocol):
     async def progress(self, step: str, fraction: float) -> None: ...
 
-    async def asset(self, kind: str, path: pathlib.Path, content_type: str) -> None: ...
+    async def asset(self, kind: str, key: str, size: int, content_type: str) -> None: ...
 
     async def media_info(self, facts: MediaFacts) -> None: ...
 
 
 class MediaPipeline:
-    def __init__(self, storage: LocalStorage, ffmpeg_binary: str, profile: CompressionProfile,
+    def __init__(self, files: MediaFiles, ffmpeg_binary: str, profile: CompressionProfile,
                  thumbnail: ThumbnailSettings, limits: FfmpegLimits, live: LiveSessions | None = None) -> None:
-        self.storage = storage
+        self.files = files
         self.ffmpeg = ffmpeg_binary
         self.profile = profile
         self.thumbnail = thumbnail
         self.limits = limits
         self.live = live
 
-    def _path(self, job: Job, name: str) -> pathlib.Path:
-        return self.storage.media_path(job.owner_id, job.video_id, name)
-
     def _tmp(self, final: pathlib.Path) -> pathlib.Path:
         return final.with_name(f".{final.name}.{os.getpid()}.tmp")
 
-    def remove_stale_temporaries(self, job: Job) -> None:
-        """Temporary outputs left by a worker that died. Only the lease holder runs this job, so
-        any temporary file in the folder now is stale."""
-        folder = self.storage.video_dir(job.owner_id, job.video_id)
-        if folder.is_dir():
-            for stale in folder.glob(".*.tmp"):
-                stale.unlink(missing_ok=True)
-
     async def run(self, job: Job, reporter: JobReporter) -> None:
+        ws = self.files.workspace(job.owner_id, job.video_id)
+        try:
+            await self._run(job, ws, reporter)
+        finally:
+            ws.close()
+
+    async def _run(self, job: Job, ws: Workspace, reporter: JobReporter) -> None:
         session = self.live.take(job.video_id) if self.live is not None else None
         if session is not None:
             try:
@@ -90,17 +86,24 @@ class MediaPipeline:
                 self.live.decline(job.video_id, f"lost at the end: {exc}")
             else:
                 self.live.finished += 1
-                await self.publish_live(job, outputs, reporter)
+                await self.publish_live(job, ws, outputs, reporter)
                 # A session of a process that died may have left its files; this job holds the lease.
-                await asyncio.to_thread(self.remove_stale_temporaries, job)
+                await asyncio.to_thread(ws.remove_stale_temporaries)
                 return
-        await asyncio.to_thread(self.remove_stale_temporaries, job)
-        source = await self.assemble(job, reporter)
+            finally:
+                session.workspace.close()  # its outputs, if any, were moved into ws
+        await asyncio.to_thread(ws.remove_stale_temporaries)
+        source = await self.assemble(job, ws, reporter)
         probe = await self.probe(job, source, reporter)
-        original, probe = await self.remux(job, source, probe, reporter)
-        await self.compress(job, original, probe, reporter)
+        original, probe = await self.remux(job, ws, source, probe, reporter)
+        await self.compress(job, ws, original, probe, reporter)
         if probe.video is not None:
-            await self.make_thumbnail(job, original, probe, reporter)
+            await self.make_thumbnail(job, ws, original, probe, reporter)
+
+    @staticmethod
+    async def _keep(ws: Workspace, reporter: JobReporter, kind: str, path: pathlib.Path, content_type: str) -> None:
+        key, size = await ws.keep(path)
+        await reporter.asset(kind, key, size, content_type)
 
     async def _finish_live(self, session: LiveSession, job: Job, reporter: JobReporter) -> LiveOutputs:
         """Wait for the live session to take the rest of the chunks, reporting how far it got (which
@@ -119,56 +122,67 @@ class MediaPipeline:
             raise
         return finishing.result()
 
-    async def publish_live(self, job: Job, outputs: LiveOutputs, reporter: JobReporter) -> None:
+    async def publish_live(self, job: Job, ws: Workspace, outputs: LiveOutputs, reporter: JobReporter) -> None:
         """Put the live session's outputs in place and describe them, as the batch steps would."""
-        source = self._path(job, source_name(job.content_type))
+        source = ws.path(source_name(job.content_type))
         await asyncio.to_thread(publish, outputs.source, source)
-        await reporter.asset("SOURCE", source, job.content_type.split(";")[0][:64] or "application/octet-stream")
+        await self._keep(ws, reporter, "SOURCE", source,
+                         job.content_type.split(";")[0][:64] or "application/octet-stream")
         await reporter.progress("ASSEMBLE", 1.0)
         probe = await self.probe(job, source, reporter)
         muxer, name, content_type = original_format(probe)
         if name != outputs.original_name:  # the first chunk looked different from the whole
             outputs.original.unlink(missing_ok=True)
             outputs.compressed.unlink(missing_ok=True)
-            original, probe = await self.remux(job, source, probe, reporter)
-            await self.compress(job, original, probe, reporter)
+            original, probe = await self.remux(job, ws, source, probe, reporter)
+            await self.compress(job, ws, original, probe, reporter)
         else:
             await reporter.progress("REMUX", 0.0)
-            original = self._path(job, name)
+            original = ws.path(name)
             await asyncio.to_thread(publish, outputs.original, original)
-            probe = await self.describe_original(job, original, muxer, content_type, reporter)
+            probe = await self.describe_original(job, ws, original, muxer, content_type, reporter)
             await reporter.progress("COMPRESS", 0.0)
-            compressed = self._path(job, f"compressed.{self.profile.extension}")
+            compressed = ws.path(f"compressed.{self.profile.extension}")
             await asyncio.to_thread(publish, outputs.compressed, compressed)
-            await reporter.asset("COMPRESSED", compressed, self.profile.content_type)
+            await self._keep(ws, reporter, "COMPRESSED", compressed, self.profile.content_type)
             await reporter.progress("COMPRESS", 1.0)
         if probe.video is not None:
-            await self.make_thumbnail(job, original, probe, reporter)
+            await self.make_thumbnail(job, ws, original, probe, reporter)
 
     # ---- steps --------------------------------------------------------------------------------
-    async def assemble(self, job: Job, reporter: JobReporter) -> pathlib.Path:
+    async def assemble(self, job: Job, ws: Workspace, reporter: JobReporter) -> pathlib.Path:
+        """Concatenate the chunks in order into the source file, one chunk in memory at a time."""
         await reporter.progress("ASSEMBLE", 0.0)
-        final = self._path(job, source_name(job.content_type))
-        chunks = list(self.storage.iter_chunk_paths(job.owner_id, job.video_id, job.last_index))
-        if final.exists() and not any(p.exists() for p in chunks):
-            return final  # assembled by an earlier attempt that then cleaned up its chunks
-        missing = [i for i, p in enumerate(chunks) if not p.exists()]
-        if missing:
-            raise StepFailed("ASSEMBLE", f"chunks {missing[:10]} are missing from storage")
+        name = source_name(job.content_type)
+        if not await self.files.chunk_exists(job.owner_id, job.video_id, 0):
+            # Assembled by an earlier attempt that then cleaned up its chunks?
+            earlier = await ws.fetch(self.files.store.media_key(job.owner_id, job.video_id, name))
+            if earlier is not None:
+                return earlier
+        final = ws.path(name)
         tmp = self._tmp(final)
-
-        def concatenate() -> None:
-            with open(tmp, "wb") as out:
-                for path in chunks:
-                    with open(path, "rb") as chunk:
-                        shutil.copyfileobj(chunk, out, 1024 * 1024)
-            publish(tmp, final)
-
+        missing: list[int] = []
         try:
-            await asyncio.to_thread(concatenate)
+            with open(tmp, "wb") as out:
+                for index in range(job.last_index + 1):
+                    try:
+                        data = await self.files.read_chunk(job.owner_id, job.video_id, index)
+                    except FileNotFoundError:
+                        missing.append(index)
+                        if len(missing) >= 10:
+                            break
+                        continue
+                    if not missing:
+                        await asyncio.to_thread(out.write, data)
+                    if index % 16 == 15:
+                        await reporter.progress("ASSEMBLE", min(index / (job.last_index + 1), 0.999))
+            if missing:
+                raise StepFailed("ASSEMBLE", f"chunks {missing} are missing from storage")
+            await asyncio.to_thread(publish, tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
-        await reporter.asset("SOURCE", final, job.content_type.split(";")[0][:64] or "application/octet-stream")
+        await self._keep(ws, reporter, "SOURCE", final,
+                         job.content_type.split(";")[0][:64] or "application/octet-stream")
         await reporter.progress("ASSEMBLE", 1.0)
         return final
 
@@ -193,11 +207,11 @@ class MediaPipeline:
         await reporter.progress("PROBE", 1.0)
         return result
 
-    async def remux(self, job: Job, source: pathlib.Path, probe: ProbeResult,
+    async def remux(self, job: Job, ws: Workspace, source: pathlib.Path, probe: ProbeResult,
                     reporter: JobReporter) -> tuple[pathlib.Path, ProbeResult]:
         await reporter.progress("REMUX", 0.0)
         muxer, name, content_type = original_format(probe)
-        final = self._path(job, name)
+        final = ws.path(name)
         tmp = self._tmp(final)
         try:
             await run_ffmpeg(commands.remux_args(self.ffmpeg, str(source), str(tmp), muxer), self.limits)
@@ -206,10 +220,10 @@ class MediaPipeline:
             raise StepFailed("REMUX", f"could not rewrite the recording: {exc.message}") from exc
         finally:
             tmp.unlink(missing_ok=True)
-        return final, await self.describe_original(job, final, muxer, content_type, reporter)
+        return final, await self.describe_original(job, ws, final, muxer, content_type, reporter)
 
-    async def describe_original(self, job: Job, final: pathlib.Path, muxer: str, content_type: str,
-                                reporter: JobReporter) -> ProbeResult:
+    async def describe_original(self, job: Job, ws: Workspace, final: pathlib.Path, muxer: str,
+                                content_type: str, reporter: JobReporter) -> ProbeResult:
         remuxed, _ = await self.probe_file(final)
         duration = remuxed.duration_seconds
         if not duration:
@@ -220,7 +234,7 @@ class MediaPipeline:
             duration_seconds=duration, width=video.width if video else None,
             height=video.height if video else None, video_codec=video.codec if video else None,
             audio_codec=audio.codec if audio else None, container=muxer))
-        await reporter.asset("ORIGINAL", final, content_type)
+        await self._keep(ws, reporter, "ORIGINAL", final, content_type)
         await reporter.progress("REMUX", 1.0)
         return remuxed
 
@@ -230,10 +244,10 @@ class MediaPipeline:
                          on_progress=reached.append, check=False)
         return max(reached) if reached else None
 
-    async def compress(self, job: Job, original: pathlib.Path, probe: ProbeResult,
+    async def compress(self, job: Job, ws: Workspace, original: pathlib.Path, probe: ProbeResult,
                        reporter: JobReporter) -> pathlib.Path:
         await reporter.progress("COMPRESS", 0.0)
-        final = self._path(job, f"compressed.{self.profile.extension}")
+        final = ws.path(f"compressed.{self.profile.extension}")
         tmp = self._tmp(final)
         duration = probe.duration_seconds or 0.0
         pending: list[asyncio.Task] = []
@@ -255,14 +269,14 @@ class MediaPipeline:
         finally:
             tmp.unlink(missing_ok=True)
             await asyncio.gather(*pending, return_exceptions=True)
-        await reporter.asset("COMPRESSED", final, self.profile.content_type)
+        await self._keep(ws, reporter, "COMPRESSED", final, self.profile.content_type)
         await reporter.progress("COMPRESS", 1.0)
         return final
 
-    async def make_thumbnail(self, job: Job, original: pathlib.Path, probe: ProbeResult,
+    async def make_thumbnail(self, job: Job, ws: Workspace, original: pathlib.Path, probe: ProbeResult,
                              reporter: JobReporter) -> pathlib.Path:
         await reporter.progress("THUMBNAIL", 0.0)
-        final = self._path(job, "thumbnail.jpg")
+        final = ws.path("thumbnail.jpg")
         tmp = self._tmp(final)
         fps = probe.video.fps if probe.video and probe.video.fps else 30.0
         try:
@@ -281,6 +295,6 @@ class MediaPipeline:
             raise StepFailed("THUMBNAIL", f"could not extract a thumbnail: {exc.message}") from exc
         finally:
             tmp.unlink(missing_ok=True)
-        await reporter.asset("THUMBNAIL", final, "image/jpeg")
+        await self._keep(ws, reporter, "THUMBNAIL", final, "image/jpeg")
         await reporter.progress("THUMBNAIL", 1.0)
         return final

@@ -40,7 +40,7 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
         caller.require_service()
         if request.index < 0:
             raise InvalidArgument("index must be 0 or more")
-        live = self.live.notify(caller.require_user(), check_video_id(request.video_id), request.index)
+        live = await self.live.notify(caller.require_user(), check_video_id(request.video_id), request.index)
         return media_pb2.ChunkStoredResponse(live=live)
 
     @maps_domain_errors

@@ -5,6 +5,7 @@ import shutil
 from collections.abc import Mapping
 
 from recorder_common.auth import AuthSettings
+from recorder_common.objectstore import StorageSettings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +73,7 @@ class ThumbnailSettings:
 
 @dataclasses.dataclass(frozen=True)
 class MediaSettings:
-    storage_root: str = "./data/storage"
+    storage: StorageSettings = StorageSettings()
     host: str = "127.0.0.1"
     port: int = 50062
     catalog_target: str = "127.0.0.1:50061"
@@ -101,7 +102,7 @@ class MediaSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "MediaSettings":
         return cls(
-            storage_root=env.get("STORAGE_ROOT", cls.storage_root),
+            storage=StorageSettings.from_env(env),
             host=env.get("MEDIA_HOST", cls.host),
             port=int(env.get("MEDIA_PORT", cls.port)),
             catalog_target=env.get("CATALOG_TARGET", cls.catalog_target),

@@ -16,7 +16,8 @@ from media_service.settings import MediaSettings, find_ffmpeg
 from media_service.worker import MediaWorker
 from recorder_common.auth import ServiceTokenSigner
 from recorder_common.channels import open_channel
-from recorder_common.storage import LocalStorage
+from media_service.files import MediaFiles
+from recorder_common.objectstore import open_storage
 
 
 @dataclasses.dataclass
@@ -32,21 +33,21 @@ class MediaParts:
 
 
 def build(settings: MediaSettings) -> MediaParts:
-    storage = LocalStorage(settings.storage_root)
+    files = MediaFiles(open_storage(settings.storage), settings.storage.scratch_root)
     channel = open_channel(settings.catalog_target, 4 * 1024 * 1024)
     catalog = MediaCatalogClient(channel, ServiceTokenSigner(settings.auth, "media"),
                                  settings.catalog_deadline_seconds)
     ffmpeg = find_ffmpeg(settings.ffmpeg_binary)
     limits = FfmpegLimits(settings.step_timeout_seconds, settings.ffmpeg_max_memory_mb * 1024 * 1024)
-    live = LiveSessions(storage, ffmpeg, settings.profile, limits, settings.max_live_sessions,
+    live = LiveSessions(files, ffmpeg, settings.profile, limits, settings.max_live_sessions,
                         settings.live_idle_seconds)
-    pipeline = MediaPipeline(storage, ffmpeg, settings.profile, settings.thumbnail, limits, live)
+    pipeline = MediaPipeline(files, ffmpeg, settings.profile, settings.thumbnail, limits, live)
     worker = MediaWorker(
-        catalog, pipeline, storage,
+        catalog, pipeline, files,
         worker_id=settings.worker_id or f"{socket.gethostname()}-{os.getpid()}",
         lease_seconds=settings.lease_seconds, max_concurrent_jobs=settings.max_concurrent_jobs,
         sweep_interval_seconds=settings.sweep_interval_seconds)
-    ondemand = OnDemandMedia(storage, ffmpeg, catalog, limits,
+    ondemand = OnDemandMedia(files, ffmpeg, catalog, limits,
                              max_parallel=settings.max_on_demand_jobs,
                              candidate_frames=settings.thumbnail.candidate_frames)
     return MediaParts(worker, ondemand, live, channel)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import pathlib
 import time
 import traceback
 
@@ -14,7 +13,7 @@ from media_service.pipeline import Job, MediaFacts, MediaPipeline, StepFailed
 from media_service.runner import FfmpegFailed
 from recorder_common.errors import DomainError
 from recorder_common.identity import request_id
-from recorder_common.storage import LocalStorage
+from media_service.files import MediaFiles
 
 log = logging.getLogger("recorder.media.worker")
 
@@ -24,9 +23,8 @@ PROGRESS_INTERVAL_SECONDS = 0.5
 class CatalogReporter:
     """Reports one job's progress, assets and media facts; throttles progress updates."""
 
-    def __init__(self, catalog: MediaCatalogClient, storage: LocalStorage, job: Job, worker_id: str,
-                 lease_seconds: int) -> None:
-        self.catalog, self.storage, self.job = catalog, storage, job
+    def __init__(self, catalog: MediaCatalogClient, job: Job, worker_id: str, lease_seconds: int) -> None:
+        self.catalog, self.job = catalog, job
         self.worker_id, self.lease_seconds = worker_id, lease_seconds
         self.step = "ASSEMBLE"
         self.fraction = 0.0
@@ -44,21 +42,20 @@ class CatalogReporter:
         await self.catalog.report_progress(self.job.owner_id, self.job.video_id, self.worker_id,
                                            self.step, self.fraction, self.lease_seconds)
 
-    async def asset(self, kind: str, path: pathlib.Path, content_type: str) -> None:
-        await self.catalog.put_asset(self.job.owner_id, self.job.video_id, kind,
-                                     self.storage.relative(path), content_type, path.stat().st_size)
+    async def asset(self, kind: str, key: str, size: int, content_type: str) -> None:
+        await self.catalog.put_asset(self.job.owner_id, self.job.video_id, kind, key, content_type, size)
 
     async def media_info(self, facts: MediaFacts) -> None:
         await self.catalog.set_media_info(self.job.owner_id, self.job.video_id, facts)
 
 
 class MediaWorker:
-    def __init__(self, catalog: MediaCatalogClient, pipeline: MediaPipeline, storage: LocalStorage,
+    def __init__(self, catalog: MediaCatalogClient, pipeline: MediaPipeline, files: MediaFiles,
                  worker_id: str, lease_seconds: int, max_concurrent_jobs: int,
                  sweep_interval_seconds: float) -> None:
         self.catalog = catalog
         self.pipeline = pipeline
-        self.storage = storage
+        self.files = files
         self.worker_id = worker_id
         self.lease_seconds = lease_seconds
         self.max_concurrent = max(1, max_concurrent_jobs)
@@ -68,6 +65,7 @@ class MediaWorker:
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
+        await self.files.remove_stale_scratch()
         self._tasks = [asyncio.create_task(self._consume(), name=f"media-job-{i}")
                        for i in range(self.max_concurrent)]
         self._tasks.append(asyncio.create_task(self._sweep_forever(), name="media-sweep"))
@@ -122,7 +120,7 @@ class MediaWorker:
         video = claim.video
         job = Job(owner_id=owner_id, video_id=video_id, content_type=video.content_type,
                   last_index=video.last_index)
-        reporter = CatalogReporter(self.catalog, self.storage, job, self.worker_id, self.lease_seconds)
+        reporter = CatalogReporter(self.catalog, job, self.worker_id, self.lease_seconds)
         heartbeat = asyncio.create_task(self._heartbeat(reporter))
         started = time.monotonic()
         try:
@@ -149,7 +147,7 @@ class MediaWorker:
             heartbeat.cancel()
         await self.catalog.finish(owner_id, video_id, self.worker_id, ready=True)
         # The assembled source now holds every byte; the chunks are no longer needed.
-        await asyncio.to_thread(self.storage.delete_chunks, owner_id, video_id)
+        await self.files.delete_chunks(owner_id, video_id)
         log.info("video %s ready in %.1f s", video_id, time.monotonic() - started)
 
     async def _heartbeat(self, reporter: CatalogReporter) -> None:
