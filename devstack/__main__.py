@@ -1,7 +1,8 @@
 """python -m devstack: run the whole stack on embedded defaults (SQLite, local storage).
 
 Starts catalog, media and ingest as child processes, waits until each answers its health check,
-prints where they listen, and stops them all on Ctrl-C or SIGTERM.
+prints where they listen, and stops them all on Ctrl-C or SIGTERM. --s3 keeps chunks and media in
+a local SeaweedFS over S3 instead; --replicas N runs N ingest and N media services.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from devauth.keys import ensure_keys
+from devstack.seaweed import SeaweedS3
 from gateway.render import render as render_gateway
 
 SERVICES = (  # start order: the catalog first, since the others call it
@@ -66,28 +68,41 @@ async def start_gateway(env: dict[str, str], data_dir: pathlib.Path) -> asyncio.
         envoy, "-c", str(config), "--log-level", "warn", "--base-id", str(os.getpid() % 60000), env=env)
 
 
-async def run(data_dir: pathlib.Path, base_env: dict[str, str]) -> int:
+async def run(data_dir: pathlib.Path, base_env: dict[str, str], s3: bool = False, replicas: int = 1) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     env = dict(base_env)
     env.setdefault("DATABASE_URL", f"sqlite:///{data_dir / 'catalog.sqlite3'}")
     env.setdefault("STORAGE_ROOT", str(data_dir / "storage"))
+    env.setdefault("SCRATCH_ROOT", str(data_dir / "scratch"))
     # A local identity provider: keys made once in data/auth; user tokens from `./dev token USER`.
     for name, value in ensure_keys(data_dir / "auth").env().items():
         env.setdefault(name, value)
-    ports = {name: int(env.get(var, default)) for name, _, var, default in SERVICES}
+    seaweed = None
+    if s3:
+        seaweed = await asyncio.to_thread(SeaweedS3(data_dir / "seaweed").start)
+        env.update(seaweed.env())
+        print(f"devstack: S3       ready on {seaweed.endpoint} (SeaweedFS, bucket {seaweed.bucket})", flush=True)
+    # Replica k of a service listens 10 ports above replica k-1.
+    instances = [(f"{name}-{k + 1}" if k else name, module, var, int(env.get(var, default)) + 10 * k)
+                 for name, module, var, default in SERVICES for k in range(1 if name == "catalog" else replicas)]
+    ports = {name: port for name, _, _, port in instances}
     env.setdefault("CATALOG_TARGET", f"127.0.0.1:{ports['catalog']}")
-    env.setdefault("MEDIA_TARGET", f"127.0.0.1:{ports['media']}")
+    for service in ("MEDIA", "INGEST"):
+        addresses = ",".join(f"127.0.0.1:{port}" for name, _, var, port in instances if var == f"{service}_PORT")
+        env.setdefault(f"{service}_ADDRESSES", addresses)  # Envoy balances over these
+    env.setdefault("MEDIA_TARGET", env["MEDIA_ADDRESSES"])  # ingest routes each upload to one
     children: list[asyncio.subprocess.Process] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        for name, module, _, _ in SERVICES:
-            child = await asyncio.create_subprocess_exec(sys.executable, "-m", module, env=env)
+        for name, module, var, port in instances:
+            child = await asyncio.create_subprocess_exec(sys.executable, "-m", module,
+                                                         env={**env, var: str(port)})
             children.append(child)
-            await wait_healthy(ports[name])
-            print(f"devstack: {name:<8} ready on 127.0.0.1:{ports[name]}", flush=True)
+            await wait_healthy(port)
+            print(f"devstack: {name:<8} ready on 127.0.0.1:{port}", flush=True)
         gateway_port = int(env.setdefault("GATEWAY_PORT", "8080"))
         children.append(await start_gateway(env, data_dir))
         await wait_listening(gateway_port)
@@ -110,13 +125,19 @@ async def run(data_dir: pathlib.Path, base_env: dict[str, str]) -> int:
                 await asyncio.wait_for(child.wait(), 15)
             except asyncio.TimeoutError:
                 child.kill()
+        if seaweed is not None:
+            await asyncio.to_thread(seaweed.stop)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="devstack", description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=os.environ.get("DEVSTACK_DATA_DIR", "./data"))
+    parser.add_argument("--s3", action="store_true", help="store chunks and media in a local SeaweedFS over S3")
+    parser.add_argument("--replicas", type=int, default=1, help="ingest and media services of each (default 1)")
     args = parser.parse_args()
-    sys.exit(asyncio.run(run(pathlib.Path(args.data_dir).resolve(), dict(os.environ))))
+    if args.replicas < 1:
+        parser.error("--replicas must be 1 or more")
+    sys.exit(asyncio.run(run(pathlib.Path(args.data_dir).resolve(), dict(os.environ), args.s3, args.replicas)))
 
 
 if __name__ == "__main__":

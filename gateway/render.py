@@ -31,8 +31,27 @@ DEFAULTS = {
 }
 
 
+def endpoints(addresses: str) -> str:
+    """YAML lb_endpoints for "host:port,host:port" (replicas Envoy balances over; a DNS name that
+    resolves to several addresses counts as several, as the clusters are STRICT_DNS)."""
+    lines = []
+    for address in (a.strip() for a in addresses.split(",") if a.strip()):
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"expected host:port, got {address!r}")
+        lines += ["        - endpoint:", "            address:",
+                  f'              socket_address: {{ address: "{host.strip("[]")}", port_value: {int(port)} }}']
+    if not lines:
+        raise ValueError("no upstream address")
+    return "\n".join(lines)
+
+
 def render(env: Mapping[str, str]) -> str:
     values = {name: env.get(name, default) for name, default in DEFAULTS.items()}
+    for service in ("INGEST", "MEDIA", "CATALOG"):
+        # <SERVICE>_ADDRESSES lists replicas; else the one <SERVICE>_HOST:<SERVICE>_PORT.
+        values[f"{service}_ENDPOINTS"] = endpoints(
+            env.get(f"{service}_ADDRESSES") or f"{values[service + '_HOST']}:{values[service + '_PORT']}")
     return string.Template(TEMPLATE.read_text()).substitute(values)
 
 

@@ -4,11 +4,14 @@ Every call has a deadline and carries the end user it acts for plus our service 
 """
 from __future__ import annotations
 
+import hashlib
+
 import grpc
 
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, media_pb2, media_pb2_grpc
 from recorder_common.auth import ServiceTokenSigner
 from recorder_common.channels import InternalCaller
+from recorder_common.errors import DeadlineExceeded, Unavailable
 
 
 class CatalogClient:
@@ -58,16 +61,37 @@ class CatalogClient:
         return [(v.video_id, v.owner_id) for v in response.videos]
 
 
+def rendezvous_order(key: str, replicas: int) -> list[int]:
+    """Replicas in the order that key prefers them (highest random weight): every ingest replica
+    computes the same order, and removing one replica moves only the keys it had."""
+    def weight(i: int) -> bytes:
+        return hashlib.blake2b(f"{i}/{key}".encode(), digest_size=8).digest()
+    return sorted(range(replicas), key=weight, reverse=True)
+
+
 class MediaClient:
-    def __init__(self, channel: grpc.aio.Channel, signer: ServiceTokenSigner, deadline_seconds: float) -> None:
-        self.stub = media_pb2_grpc.MediaServiceStub(channel)
+    """Calls to the media replicas. Everything about one upload (its live hints, then the request
+    to process it) goes to the same replica, chosen by the video id, so the replica that followed
+    the upload live is the one that finishes it. If that replica is down, processing goes to the
+    next one in the video's order (and the catalog's sweep would find the upload anyway)."""
+
+    def __init__(self, channels: list[grpc.aio.Channel], signer: ServiceTokenSigner, deadline_seconds: float) -> None:
+        self.stubs = [media_pb2_grpc.MediaServiceStub(channel) for channel in channels]
         self._call = InternalCaller(signer, "media", deadline_seconds)
         # Live-processing hints are worth little once late: a short deadline.
         self._hint = InternalCaller(signer, "media", min(deadline_seconds, 2.0))
 
     async def process(self, owner_id: str, video_id: str) -> None:
-        await self._call(self.stub.ProcessVideo, media_pb2.ProcessVideoRequest(video_id=video_id), owner_id)
+        request = media_pb2.ProcessVideoRequest(video_id=video_id)
+        order = rendezvous_order(video_id, len(self.stubs))
+        for n, i in enumerate(order):
+            try:
+                await self._call(self.stubs[i].ProcessVideo, request, owner_id)
+                return
+            except (Unavailable, DeadlineExceeded):
+                if n == len(order) - 1:
+                    raise
 
     async def chunk_stored(self, owner_id: str, video_id: str, index: int) -> None:
-        await self._hint(self.stub.ChunkStored, media_pb2.ChunkStoredRequest(video_id=video_id, index=index),
-                         owner_id)
+        stub = self.stubs[rendezvous_order(video_id, len(self.stubs))[0]]
+        await self._hint(stub.ChunkStored, media_pb2.ChunkStoredRequest(video_id=video_id, index=index), owner_id)

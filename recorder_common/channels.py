@@ -2,6 +2,9 @@
 always carry a deadline, our service identity, the end user they act for and the request id."""
 from __future__ import annotations
 
+import ipaddress
+import json
+
 import grpc
 
 from recorder_common.errors import from_rpc_error
@@ -10,8 +13,30 @@ from recorder_common.identity import REQUEST_ID_HEADER, outbound_request_id
 from recorder_common.serving import message_options
 
 
+# Spread calls over every address a target resolves to (several replicas behind one DNS name, or
+# a list of addresses) instead of pick_first's single connection.
+ROUND_ROBIN = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
+
+
+def channel_target(target: str) -> str:
+    """gRPC's target for a setting: "host:port", "dns:///name:port" (every address the name
+    resolves to), or a comma-separated list of IP:port (gRPC's ipv4:/ipv6: address lists)."""
+    addresses = [a.strip() for a in target.split(",") if a.strip()]
+    if len(addresses) <= 1:
+        return target
+    hosts = [a.rsplit(":", 1)[0].strip("[]") for a in addresses]
+    try:
+        versions = {ipaddress.ip_address(h).version for h in hosts}
+    except ValueError:
+        raise ValueError(f"an address list must hold IP:port pairs (for names use dns:///name:port): {target!r}") from None
+    if len(versions) != 1:
+        raise ValueError(f"an address list must be all IPv4 or all IPv6: {target!r}")
+    return f"ipv{versions.pop()}:{','.join(addresses)}"
+
+
 def open_channel(target: str, max_payload_bytes: int) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(target, options=message_options(max_payload_bytes))
+    return grpc.aio.insecure_channel(channel_target(target), options=[
+        *message_options(max_payload_bytes), ("grpc.service_config", ROUND_ROBIN)])
 
 
 class InternalCaller:
