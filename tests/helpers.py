@@ -56,7 +56,7 @@ async def wait_final(stack, video_id: str, md, timeout: float = 180.0) -> common
 def asset(stack, video: common_pb2.Video, kind: int) -> pathlib.Path:
     matches = [a for a in video.assets if a.kind == kind]
     assert matches, f"no asset of kind {common_pb2.AssetKind.Name(kind)}"
-    path = stack.storage_root / matches[0].path
+    path = stack.file(matches[0].path)
     assert path.is_file() and path.stat().st_size == matches[0].size_bytes
     return path
 

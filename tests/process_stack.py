@@ -39,10 +39,17 @@ def wait_healthy(port: int, timeout: float = 30.0) -> None:
 
 
 class ProcessStack:
-    def __init__(self, database_url: str, root: pathlib.Path, extra_env: dict[str, str] | None = None) -> None:
+    """catalog, media and ingest as processes; replicas={"media": 2} adds "media-2" and so on
+    (each on its own port; ingest is given every media replica's address)."""
+
+    def __init__(self, database_url: str, root: pathlib.Path, extra_env: dict[str, str] | None = None,
+                 replicas: dict[str, int] | None = None) -> None:
         self.root = root
         self.storage_root = root / "storage"
-        self.ports = {name: free_port() for name in MODULES}
+        counts = {name: 1 for name in MODULES} | (replicas or {})
+        self.instances = [name if k == 0 else f"{name}-{k + 1}" for name in MODULES for k in range(counts[name])]
+        self.ports = {name: free_port() for name in self.instances}
+        self.instance_env: dict[str, dict[str, str]] = {name: {} for name in self.instances}
         self.env = {
             **os.environ,
             **TEST_KEYS.env(),
@@ -52,22 +59,25 @@ class ProcessStack:
             "MEDIA_PORT": str(self.ports["media"]),
             "INGEST_PORT": str(self.ports["ingest"]),
             "CATALOG_TARGET": f"127.0.0.1:{self.ports['catalog']}",
-            "MEDIA_TARGET": f"127.0.0.1:{self.ports['media']}",
+            "MEDIA_TARGET": ",".join(f"127.0.0.1:{self.ports[n]}" for n in self.instances
+                                     if n.split("-")[0] == "media"),
             **(extra_env or {}),
         }
         self.processes: dict[str, subprocess.Popen] = {}
         self.logs: dict[str, pathlib.Path] = {}
 
     def start(self, name: str) -> None:
+        service = name.split("-")[0]
         log = self.root / f"{name}.log"
         self.logs[name] = log
+        env = {**self.env, f"{service.upper()}_PORT": str(self.ports[name]), **self.instance_env[name]}
         with open(log, "ab") as out:
-            self.processes[name] = subprocess.Popen([sys.executable, "-m", MODULES[name]], env=self.env,
+            self.processes[name] = subprocess.Popen([sys.executable, "-m", MODULES[service]], env=env,
                                                     stdout=out, stderr=subprocess.STDOUT)
         wait_healthy(self.ports[name])
 
     def start_all(self) -> "ProcessStack":
-        for name in MODULES:
+        for name in self.instances:
             self.start(name)
         return self
 
@@ -78,7 +88,7 @@ class ProcessStack:
 
     def stop_all(self) -> dict[str, int]:
         codes = {}
-        for name in ("ingest", "media", "catalog"):
+        for name in reversed(self.instances):
             process = self.processes.pop(name, None)
             if process is None:
                 continue

@@ -15,6 +15,7 @@ from tests import media_tools
 from tests.helpers import MiB, asset, chunk, split, upload_unary, user, wait_final
 
 ALICE = user("alice")
+pytestmark = pytest.mark.both_backends
 
 
 def check_ready_video(stack, video, source_path):

@@ -62,6 +62,43 @@ async def test_upload_and_watch_over_grpc_web(gateway, stack, recording_3s):
     assert video_id in [v.video_id for v in catalog_pb2.ListVideosResponse.FromString(listed.messages[0]).videos]
 
 
+async def test_envoy_balances_the_browser_path_over_ingest_replicas_on_s3(tmp_path, seaweed, recording_3s):
+    import uuid
+
+    from recorder_common.objectstore import StorageSettings
+    from tests.conftest import run_gateway, start_stack
+
+    storage = StorageSettings.from_env({**seaweed.env(prefix=f"test-{uuid.uuid4().hex[:12]}"),
+                                        "SCRATCH_ROOT": str(tmp_path / "scratch")})
+    stack, stop = await start_stack(f"sqlite:///{tmp_path / 'catalog.sqlite3'}", tmp_path / "storage",
+                                    ingest_replicas=2, storage=storage)
+    try:
+        async for port in run_gateway(stack, tmp_path):
+            created = await web(port, "/recorder.v1.IngestService/CreateUpload",
+                                ingest_pb2.CreateUploadRequest(content_type="video/webm"))
+            video_id = ingest_pb2.CreateUploadResponse.FromString(created.messages[0]).video_id
+            data = recording_3s.read_bytes()
+            parts = [data[i:i + 64 * 1024] for i in range(0, len(data), 64 * 1024)]
+            for i, part in enumerate(parts):
+                reply = await web(port, "/recorder.v1.IngestService/PutChunk", ingest_pb2.PutChunkRequest(
+                    video_id=video_id, chunk=ingest_pb2.Chunk(index=i, data=part, crc32c=google_crc32c.value(part),
+                                                              is_last=i == len(parts) - 1)))
+                assert reply.grpc_status == 0, reply.grpc_message
+            watched = await web(port, "/recorder.v1.CatalogService/WatchVideo",
+                                catalog_pb2.WatchVideoRequest(video_id=video_id))
+            final = catalog_pb2.VideoUpdate.FromString(watched.messages[-1])
+            assert final.status == common_pb2.VIDEO_STATUS_READY
+            # Both replicas took chunks of this upload (each remembers the uploads it served).
+            served = [any(key[1] == video_id for key in parts_.engine._recent) for parts_ in stack.ingest_parts]
+            assert served == [True, True]
+            video = (await stack.catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=video_id),
+                                                  metadata=tuple(ALICE.items()), timeout=10)).video
+            source = next(a.path for a in video.assets if a.kind == common_pb2.ASSET_KIND_SOURCE)
+            assert stack.file(source).read_bytes() == data
+    finally:
+        await stop()
+
+
 async def test_errors_reach_the_browser_as_grpc_status(gateway, stack):
     unknown = await web(gateway, "/recorder.v1.CatalogService/GetVideo",
                         catalog_pb2.GetVideoRequest(video_id="0" * 32))

@@ -3,6 +3,9 @@ waits out gaps, and hands over to the batch path when it is lost."""
 from __future__ import annotations
 
 import asyncio
+import pathlib
+
+import pytest
 
 from recorder.v1 import common_pb2, ingest_pb2
 from tests import media_tools
@@ -10,6 +13,7 @@ from tests.conftest import start_stack
 from tests.helpers import MiB, asset, chunk, split, user, wait_final
 
 ALICE = user("alice")
+pytestmark = pytest.mark.both_backends
 
 
 async def send(stack, data: bytes, order=None, chunk_size: int = 256 * 1024, pause: float = 0.0,
@@ -102,8 +106,11 @@ async def test_a_lost_live_path_leaves_the_upload_to_the_batch_path(stack, recor
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
     assert stack.media.live.finished == 0
     assert asset(stack, video, common_pb2.ASSET_KIND_SOURCE).read_bytes() == data
-    folder = asset(stack, video, common_pb2.ASSET_KIND_SOURCE).parent
-    assert not list(folder.glob(".*.tmp"))  # the session's temporary files are gone
+    if stack.storage.backend == "local":
+        folder = asset(stack, video, common_pb2.ASSET_KIND_SOURCE).parent
+        assert not list(folder.glob(".*.tmp"))  # the session's temporary files are gone
+    else:  # working copies live in scratch folders, removed when the work ends
+        assert not [p for p in pathlib.Path(stack.storage.scratch_root).rglob("*") if p.is_file()]
 
 
 async def test_the_live_path_follows_a_long_recording(stack, recording_60s):
@@ -134,6 +141,7 @@ async def test_a_session_that_went_away_is_picked_up_again_from_storage(stack, r
 async def test_a_hint_that_arrives_after_the_job_took_the_upload_starts_nothing(tmp_path):
     """ChunkStored hints are fire-and-forget: one can arrive after the last chunk's job took the
     session. It must not start a second ffmpeg that would wait for chunks that never come."""
+    from media_service.files import MediaFiles
     from media_service.live import LiveSessions
     from media_service.runner import FfmpegLimits
     from media_service.settings import PROFILES
@@ -144,8 +152,9 @@ async def test_a_hint_that_arrives_after_the_job_took_the_upload_starts_nothing(
     first = storage.chunk_path("alice", video_id, 0)
     first.parent.mkdir(parents=True)
     first.write_bytes(b"\x1a\x45\xdf\xa3")
-    live = LiveSessions(storage, "ffmpeg", PROFILES["h264"], FfmpegLimits(), max_sessions=2, idle_seconds=5)
+    live = LiveSessions(MediaFiles(storage, tmp_path / "scratch"), "ffmpeg", PROFILES["h264"], FfmpegLimits(),
+                        max_sessions=2, idle_seconds=5)
     assert live.take(video_id) is None  # the job ran the batch path
-    assert live.notify("alice", video_id, 3) is False
+    assert await live.notify("alice", video_id, 3) is False
     assert live.sessions == {}
     assert live.declined[video_id] == "taken by a job"

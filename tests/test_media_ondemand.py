@@ -12,6 +12,7 @@ from tests import media_tools
 from tests.helpers import MiB, upload_unary, user, wait_final
 
 ALICE, BOB = user("alice"), user("bob")
+pytestmark = pytest.mark.both_backends
 K = common_pb2
 
 
@@ -112,11 +113,11 @@ async def test_thumbnail_at_a_time_size_and_format(stack, recording_3s, tmp_path
     probed = media_tools.probe(image)
     assert probed.video.codec == "webp" and probed.video.width == 320
     assert not media_tools.is_uniform(image)
-    assert not (stack.storage_root / first.path).exists()  # the replaced JPEG is gone
+    assert not stack.file(first.path).exists()  # the replaced JPEG is gone
     # A representative JPEG again, wider than the video: never upscaled.
     reply = await media(stack).MakeThumbnail(media_pb2.MakeThumbnailRequest(video_id=video.video_id, width=1920),
                                              metadata=ALICE, timeout=60)
-    assert media_tools.probe(stack.storage_root / reply.asset.path).video.width == 640
+    assert media_tools.probe(stack.file(reply.asset.path)).video.width == 640
     for fields in ({"at_seconds": 3.5}, {"at_seconds": -1}, {"width": 8}, {"format": media_pb2.IMAGE_FORMAT_GIF}):
         await expect(grpc.StatusCode.INVALID_ARGUMENT, media(stack).MakeThumbnail(
             media_pb2.MakeThumbnailRequest(video_id=video.video_id, **fields), metadata=ALICE, timeout=60))
@@ -128,7 +129,7 @@ async def test_animated_preview(stack, recording_3s, tmp_path, image_format):
     reply = await media(stack).MakePreview(media_pb2.MakePreviewRequest(
         video_id=video.video_id, start_seconds=0.5, seconds=2, width=240, fps=8, format=image_format),
         metadata=ALICE, timeout=120)
-    path = stack.storage_root / reply.asset.path
+    path = stack.file(reply.asset.path)
     assert reply.asset.kind == K.ASSET_KIND_PREVIEW and 0 < path.stat().st_size <= 8 * MiB
     if image_format == media_pb2.IMAGE_FORMAT_WEBP:
         frames, width = media_tools.webp_animation(path)
@@ -148,7 +149,7 @@ async def test_download_resumes_from_an_offset(stack, recording_3s):
     video = await ready_video(stack, recording_3s)
     compressed = [a for a in video.assets if a.kind == K.ASSET_KIND_COMPRESSED][0]
     whole, pieces = await download(stack, video.video_id, K.ASSET_KIND_COMPRESSED)
-    assert hashlib.sha256(whole).digest() == hashlib.sha256((stack.storage_root / compressed.path).read_bytes()).digest()
+    assert hashlib.sha256(whole).digest() == hashlib.sha256(stack.file(compressed.path).read_bytes()).digest()
     assert pieces[0].total_size == len(whole) and pieces[0].content_type == "video/mp4"
     assert [p.offset for p in pieces] == sorted(p.offset for p in pieces) and pieces[0].offset == 0
     cut = len(whole) // 3

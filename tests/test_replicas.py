@@ -14,9 +14,12 @@ from tests.helpers import asset, chunk, split, user, wait_final
 ALICE = user("alice")
 
 
+pytestmark = pytest.mark.both_backends
+
+
 @pytest.fixture
-async def two_replicas(database_url, tmp_path):
-    stack, stop = await start_stack(database_url, tmp_path / "storage", ingest_replicas=2)
+async def two_replicas(database_url, tmp_path, storage_backend):
+    stack, stop = await start_stack(database_url, tmp_path / "storage", ingest_replicas=2, storage=storage_backend)
     yield stack
     await stop()
 

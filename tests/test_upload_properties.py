@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from recorder.v1 import common_pb2, ingest_pb2
 from tests.helpers import asset, chunk, user, wait_final
 
 ALICE = user("alice")
+pytestmark = pytest.mark.both_backends
 
 deliveries = st.integers(min_value=1, max_value=9).flatmap(lambda n: st.tuples(
     st.just(n),

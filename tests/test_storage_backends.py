@@ -1,0 +1,84 @@
+"""The two storage backends keep the same contract: create-only chunks, ranged reads, prefix
+deletes, keys confined to their owner. Local files and a real SeaweedFS over S3."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from recorder_common.errors import InvalidArgument, Unauthenticated
+from recorder_common.ids import new_video_id
+from recorder_common.objectstore import ObjectStorage
+from recorder_common.storage import ChunkWrite, LocalStorage, UnsafePath
+
+pytestmark = pytest.mark.both_backends
+
+
+@pytest.fixture
+def store(storage_backend):
+    return ObjectStorage(storage_backend) if storage_backend.backend == "s3" else LocalStorage(storage_backend.root)
+
+
+async def test_chunks_are_create_only(store):
+    video = new_video_id()
+    assert await store.write_chunk("alice", video, 0, b"first") is ChunkWrite.CREATED
+    assert await store.write_chunk("alice", video, 0, b"first") is ChunkWrite.IDENTICAL
+    assert await store.write_chunk("alice", video, 0, b"other") is ChunkWrite.CONFLICT
+    assert await store.read_chunk("alice", video, 0) == b"first"  # the stored chunk is kept
+    assert await store.chunk_exists("alice", video, 0) and not await store.chunk_exists("alice", video, 1)
+    with pytest.raises(FileNotFoundError):
+        await store.read_chunk("alice", video, 1)
+
+
+async def test_two_writers_of_one_chunk_create_it_once(store):
+    video = new_video_id()
+    results = await asyncio.gather(*[store.write_chunk("alice", video, 3, b"x" * 1000) for _ in range(8)])
+    assert sorted(r.value for r in results) == ["created"] + ["identical"] * 7
+
+
+async def test_files_by_key_ranges_and_deletes(store, tmp_path):
+    video = new_video_id()
+    for i in range(3):
+        await store.write_chunk("alice", video, i, bytes([i]) * 10)
+    key = store.media_key("alice", video, "original.webm")
+    data = bytes(range(256)) * 5000
+    if store.remote:
+        local = tmp_path / "original.webm"
+        local.write_bytes(data)
+        await store.upload(local, key)
+    else:
+        path = store.root / key
+        path.write_bytes(data)
+    assert await store.size(key) == len(data)
+    assert await store.read_range(key, 1000, 300) == data[1000:1300]
+    assert await store.read_range(key, len(data) - 5, 100) == data[-5:]
+    await store.delete_chunks("alice", video)
+    assert not await store.chunk_exists("alice", video, 0)
+    assert await store.exists(key)  # outputs stay when the chunks go
+    await store.remove_video("alice", video)
+    assert not await store.exists(key)
+    with pytest.raises(FileNotFoundError):
+        await store.size(key)
+
+
+async def test_keys_from_the_catalog_stay_in_their_owners_space(store):
+    video = new_video_id()
+    own = store.media_key("alice", video, "thumbnail.jpg")
+    assert own.startswith(f"users/alice/videos/{video}/")
+    assert store.check_key("alice", own) == own
+    for bad in (store.media_key("bob", video, "thumbnail.jpg"), "users/alice/../bob/videos/x/a.jpg",
+                "/etc/passwd", "users/alicex/videos/a"):
+        with pytest.raises(UnsafePath):
+            store.check_key("alice", bad)
+    for name in ("../x", ".hidden", "a/b", ""):
+        with pytest.raises(UnsafePath):
+            store.media_key("alice", video, name)
+
+
+async def test_users_and_videos_are_validated_ids(store):
+    with pytest.raises(Unauthenticated):
+        await store.write_chunk("../bob", new_video_id(), 0, b"x")
+    with pytest.raises(InvalidArgument):
+        await store.write_chunk("alice", "../../etc", 0, b"x")
+    with pytest.raises(UnsafePath):
+        await store.write_chunk("alice", new_video_id(), -1, b"x")
