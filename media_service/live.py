@@ -105,10 +105,9 @@ class LiveSession:
             raise
 
     async def _feed_all(self) -> LiveOutputs:
-        first = self._temporary("first-chunk")
-        await asyncio.to_thread(first.write_bytes, await self.files.read_chunk(self.owner_id, self.video_id, 0))
-        _, text = await run_ffmpeg(commands.probe_args(self.ffmpeg_binary, str(first)), self.limits, check=False)
-        first.unlink(missing_ok=True)
+        first = await self.files.read_chunk(self.owner_id, self.video_id, 0)
+        _, text = await run_ffmpeg(commands.probe_args(self.ffmpeg_binary, "pipe:0"), self.limits, check=False,
+                                   stdin_data=first)
         probe = parse_probe(text)
         if found_family(probe) != "webm" or (probe.video is None and probe.audio is None):
             raise LiveFailed("the first chunk is not the start of a WebM recording")
@@ -130,6 +129,9 @@ class LiveSession:
                     data = await self.files.read_chunk(self.owner_id, self.video_id, self.fed)
                 except FileNotFoundError:
                     if self.last_index is not None:
+                        if self.fed > self.last_index:
+                            # finish() came while we were reading the chunk after the last one.
+                            break
                         raise LiveFailed(f"chunk {self.fed} of a complete upload is not in storage") from None
                     await self._wait_for_more()
                     continue

@@ -55,14 +55,27 @@ def _summarise(stderr: str) -> str:
 
 async def run_ffmpeg(args: Sequence[str], limits: FfmpegLimits,
                      on_progress: Callable[[float], None] | None = None,
-                     check: bool = True) -> tuple[int, str]:
+                     check: bool = True, stdin_data: bytes | None = None) -> tuple[int, str]:
     """Run to completion; returns (exit code, stderr). With check, a non-zero exit raises
-    FfmpegFailed with the last lines of ffmpeg's own message. A run past the timeout is killed."""
+    FfmpegFailed with the last lines of ffmpeg's own message. A run past the timeout is killed.
+    stdin_data is ffmpeg's input on pipe:0 (a probe may stop reading it early)."""
     log.debug("running %s", " ".join(args))
     timeout = limits.timeout_seconds
     process = await asyncio.create_subprocess_exec(
-        *_with_parent_death_signal(_bounded(args, limits)), stdin=asyncio.subprocess.DEVNULL,
+        *_with_parent_death_signal(_bounded(args, limits)),
+        stdin=asyncio.subprocess.DEVNULL if stdin_data is None else asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+
+    async def feed() -> None:
+        if stdin_data is None:
+            return
+        assert process.stdin is not None
+        try:
+            process.stdin.write(stdin_data)
+            await process.stdin.drain()
+            process.stdin.close()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # ffmpeg had read enough
 
     async def read_progress() -> None:
         assert process.stdout is not None
@@ -82,8 +95,8 @@ async def run_ffmpeg(args: Sequence[str], limits: FfmpegLimits,
         return bytes(tail)
 
     try:
-        _, stderr, code = await asyncio.wait_for(
-            asyncio.gather(read_progress(), read_stderr(), process.wait()), timeout)
+        _, stderr, code, _ = await asyncio.wait_for(
+            asyncio.gather(read_progress(), read_stderr(), process.wait(), feed()), timeout)
     except asyncio.TimeoutError:
         process.kill()
         await process.wait()

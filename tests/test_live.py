@@ -158,3 +158,33 @@ async def test_a_hint_that_arrives_after_the_job_took_the_upload_starts_nothing(
     assert await live.notify("alice", video_id, 3) is False
     assert live.sessions == {}
     assert live.declined[video_id] == "taken by a job"
+
+
+async def test_the_end_can_arrive_while_the_session_looks_past_the_last_chunk(tmp_path, recording_3s):
+    """The race behind a flaky CI run: the job's finish() landed while the session was reading
+    the chunk after the last one (not stored, as it does not exist); that is the end, not a gap."""
+    from media_service.files import MediaFiles
+    from media_service.live import LiveSession
+    from media_service.runner import FfmpegLimits
+    from media_service.settings import PROFILES, find_ffmpeg
+    from recorder_common.storage import LocalStorage
+
+    storage = LocalStorage(tmp_path)
+    video_id = "0123456789abcdef" * 2
+    parts = split(recording_3s.read_bytes(), 128 * 1024)
+    for i, part in enumerate(parts):
+        await storage.write_chunk("alice", video_id, i, part)
+    files = MediaFiles(storage, tmp_path / "scratch")
+    session = LiveSession("alice", video_id, files, find_ffmpeg(), PROFILES["h264"], FfmpegLimits(), 30)
+    real_read = files.read_chunk
+
+    async def read_chunk(owner, video, index):
+        if index == len(parts):
+            session.last_index = len(parts) - 1  # what finish() does, at the worst moment
+        return await real_read(owner, video, index)
+
+    files.read_chunk = read_chunk
+    session.start()
+    outputs = await asyncio.wait_for(session.task, 60)
+    assert session.fed == len(parts)
+    assert outputs.source.read_bytes() == recording_3s.read_bytes()
