@@ -1,5 +1,6 @@
 """The services as real processes on free ports, for the bench scripts (SQLite and local storage in
-a temporary folder, development keys, optionally Envoy in front)."""
+a temporary folder, development keys, optionally Envoy in front; S3 storage in a SeaweedFS on
+loopback when asked)."""
 from __future__ import annotations
 
 import os
@@ -18,6 +19,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from devauth.keys import ensure_keys  # noqa: E402
+from devstack.seaweed import SeaweedS3  # noqa: E402
 from gateway.render import render  # noqa: E402
 
 MODULES = {"catalog": "catalog_service", "media": "media_service", "ingest": "ingest_service"}
@@ -112,3 +114,15 @@ class BenchStack:
                 process.wait(20)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def storage_env(kind: str, folder: pathlib.Path, servers: list) -> dict[str, str]:
+    """Environment for one storage backend: "local" (the stack's folder) or "s3" (a SeaweedFS on
+    loopback, started here and appended to servers so the caller stops it)."""
+    if kind == "local":
+        return {}
+    if kind != "s3":
+        raise ValueError(f"storage is local or s3, not {kind!r}")
+    server = SeaweedS3(folder / "seaweed").start()
+    servers.append(server)
+    return {**server.env(), "SCRATCH_ROOT": str(folder / "scratch")}

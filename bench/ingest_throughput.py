@@ -1,6 +1,6 @@
 """Ingest throughput for 1 MiB chunks on loopback, against a raw baseline measured in the same run.
 
-    .venv/bin/python bench/ingest_throughput.py [--mib 256] [--repeat 3]
+    .venv/bin/python bench/ingest_throughput.py [--mib 256] [--repeat 3] [--storage local,s3]
 
 Baseline: a plain TCP server (its own process) that receives the same chunks, checks each one's
 CRC32C, writes it to its own file on the same disk and fsyncs it before acknowledging; the client
@@ -9,7 +9,9 @@ SQLite catalog, local storage) take the same bytes as:
   - one client-streaming Upload RPC (what the CLI does);
   - unary PutChunk calls, one at a time and with 4 in flight (what the browser does);
   - gRPC-Web through Envoy (HTTP/1.1 POSTs, as a browser sends them), one at a time and 4 in flight.
-Printed: MiB/s (median of --repeat runs) and the ratio to the baseline.
+With --storage local,s3 the service runs are repeated on the S3 backend (a SeaweedFS on loopback,
+its data on the same disk). Printed: MiB/s (median of --repeat runs), the ratio to the baseline,
+and for S3 rows the ratio to the same path on local storage.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 import google_crc32c  # noqa: E402
 import grpc  # noqa: E402
 
-from bench._stack import BenchStack, free_port  # noqa: E402
+from bench._stack import BenchStack, storage_env, free_port  # noqa: E402
 from recorder.v1 import ingest_pb2, ingest_pb2_grpc  # noqa: E402
 from recorder_common.serving import message_options  # noqa: E402
 
@@ -173,31 +175,46 @@ async def main_async(args) -> None:
             server.terminate()
             server.wait()
 
-        stack = BenchStack(folder / "stack", gateway=True).start()
-        try:
-            md = stack.metadata()
-            async with grpc.aio.insecure_channel(stack.target("ingest"), options=message_options(8 * MiB)) as channel:
-                stub = ingest_pb2_grpc.IngestServiceStub(channel)
-                for _ in range(args.repeat):
-                    results.setdefault("gRPC client stream (Upload)", []).append(
-                        total / await client_stream(stub, md, chunks))
-                    results.setdefault("gRPC unary PutChunk, 1 in flight", []).append(
-                        total / await unary(stub, md, chunks, 1))
-                    results.setdefault("gRPC unary PutChunk, 4 in flight", []).append(
-                        total / await unary(stub, md, chunks, 4))
-                for _ in range(args.repeat):
-                    for flight in (1, 4):
-                        video_id = (await stub.CreateUpload(CREATE, metadata=md, timeout=10)).video_id
-                        seconds = await asyncio.to_thread(grpc_web, stack.gateway_port, md, chunks, flight, video_id)
-                        results.setdefault(f"gRPC-Web via Envoy, {flight} in flight", []).append(total / seconds)
-        finally:
-            stack.stop()
+        for storage in args.storage.split(","):
+            servers: list = []
+            suffix = "" if storage == "local" else f" [{storage}]"
+            try:
+                env = storage_env(storage, folder / storage, servers)
+                stack = BenchStack(folder / f"stack-{storage}", env=env, gateway=True).start()
+            except BaseException:
+                for server in servers:
+                    server.stop()
+                raise
+            try:
+                md = stack.metadata()
+                async with grpc.aio.insecure_channel(stack.target("ingest"), options=message_options(8 * MiB)) as channel:
+                    stub = ingest_pb2_grpc.IngestServiceStub(channel)
+                    for _ in range(args.repeat):
+                        results.setdefault(f"gRPC client stream (Upload){suffix}", []).append(
+                            total / await client_stream(stub, md, chunks))
+                        results.setdefault(f"gRPC unary PutChunk, 1 in flight{suffix}", []).append(
+                            total / await unary(stub, md, chunks, 1))
+                        results.setdefault(f"gRPC unary PutChunk, 4 in flight{suffix}", []).append(
+                            total / await unary(stub, md, chunks, 4))
+                    for _ in range(args.repeat):
+                        for flight in (1, 4):
+                            video_id = (await stub.CreateUpload(CREATE, metadata=md, timeout=10)).video_id
+                            seconds = await asyncio.to_thread(grpc_web, stack.gateway_port, md, chunks, flight,
+                                                              video_id)
+                            results.setdefault(f"gRPC-Web via Envoy, {flight} in flight{suffix}", []).append(
+                                total / seconds)
+            finally:
+                stack.stop()
+                for server in servers:
+                    server.stop()
     baseline = statistics.median(results["raw TCP + CRC32C + fsync (baseline)"])
     print(f"{args.mib} chunks of 1 MiB, median of {args.repeat} runs; disk: {args.dir or tempfile.gettempdir()}")
-    print(f"{'path':<40} {'MiB/s':>8} {'vs baseline':>12}")
+    print(f"{'path':<45} {'MiB/s':>8} {'vs baseline':>12} {'vs local':>9}")
     for name, rates in results.items():
         rate = statistics.median(rates)
-        print(f"{name:<40} {rate:>8.0f} {rate / baseline:>12.2f}")
+        local = name.rsplit(" [", 1)[0]
+        versus_local = f"{rate / statistics.median(results[local]):>9.2f}" if local != name and local in results else ""
+        print(f"{name:<45} {rate:>8.0f} {rate / baseline:>12.2f} {versus_local}")
 
 
 def main() -> None:
@@ -208,6 +225,7 @@ def main() -> None:
     parser.add_argument("--mib", type=int, default=256, help="MiB per run (1 MiB chunks)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--dir", default=None, help="where the files go (default: the temp folder)")
+    parser.add_argument("--storage", default="local", help="backends to measure, e.g. local,s3 (s3: SeaweedFS on loopback)")
     asyncio.run(main_async(parser.parse_args()))
 
 

@@ -1,6 +1,7 @@
 """Time from the last chunk's acknowledgement to READY, with live processing and with the batch path.
 
     .venv/bin/python bench/time_to_ready.py [--lengths 60,300,600] [--size 1920x1080] [--paces 1,4]
+                                            [--storage local,s3]
 
 For each length a screen-like VP8/Opus recording is generated (see compression_profiles.py) and
 sent in 1 MiB PutChunk calls, each chunk sent when its bytes would exist in a recording made at
@@ -25,7 +26,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 import google_crc32c  # noqa: E402
 import grpc  # noqa: E402
 
-from bench._stack import BenchStack  # noqa: E402
+from bench._stack import BenchStack, storage_env  # noqa: E402
 from bench.compression_profiles import make_screen_clip  # noqa: E402
 from media_service.settings import find_ffmpeg  # noqa: E402
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2, ingest_pb2_grpc  # noqa: E402
@@ -77,31 +78,54 @@ async def main_async(args) -> None:
             clips[length] = folder / f"screen-{length}s.webm"
             make_screen_clip(ffmpeg, clips[length], length, size=args.size, bitrate=args.bitrate)
             print(f"generated {length} s {args.size}: {clips[length].stat().st_size / 1e6:.0f} MB", flush=True)
-        for mode, sessions in (("live", "2"), ("batch", "0")):
-            stack = BenchStack(folder / mode, env={"MEDIA_MAX_LIVE_SESSIONS": sessions}).start()
-            try:
-                for length in lengths:
-                    for pace in (paces if mode == "live" else [None]):
-                        wait = await send_and_wait(stack, clips[length].read_bytes(), length, pace)
-                        waits[(mode, length, pace)] = wait
-                        print(f"{mode} {length} s at {pace or 'full speed'}x: {wait:.2f} s", flush=True)
-            finally:
-                stack.stop()
-    print()
-    print(f"time from last chunk ack to READY, {args.size} VP8/Opus, default h264 profile, this machine")
-    header = f"{'length':>7} " + " ".join(f"{'live ' + format(p, 'g') + 'x':>9}" for p in paces) + \
-        f" {'batch':>8} " + " ".join(f"{'live ' + format(p, 'g') + 'x/batch':>15}" for p in paces)
-    print(header)
-    for length in lengths:
-        batch = waits[("batch", length, None)]
-        live = [waits[("live", length, p)] for p in paces]
-        print(f"{length:>6}s " + " ".join(f"{w:>8.2f}s" for w in live) + f" {batch:>7.2f}s " +
-              " ".join(f"{w / batch:>15.2f}" for w in live))
-    shortest = lengths[0]
-    for pace in paces:
-        ratios = ", ".join(f"{length} s: {waits[('live', length, pace)] / waits[('live', shortest, pace)]:.2f}"
-                           for length in lengths)
-        print(f"live at {pace:g}x, wait as a ratio of the {shortest} s recording's: {ratios}")
+        storages = args.storage.split(",")
+        for storage in storages:
+            for mode, sessions in (("live", "2"), ("batch", "0")):
+                servers: list = []
+                try:
+                    env = {**storage_env(storage, folder / f"{storage}-{mode}", servers),
+                           "MEDIA_MAX_LIVE_SESSIONS": sessions}
+                    stack = BenchStack(folder / f"{storage}-{mode}", env=env).start()
+                except BaseException:
+                    for server in servers:
+                        server.stop()
+                    raise
+                try:
+                    for length in lengths:
+                        for pace in (paces if mode == "live" else [None]):
+                            wait = await send_and_wait(stack, clips[length].read_bytes(), length, pace)
+                            waits[(storage, mode, length, pace)] = wait
+                            print(f"{storage} {mode} {length} s at {pace or 'full speed'}x: {wait:.2f} s", flush=True)
+                finally:
+                    stack.stop()
+                    for server in servers:
+                        server.stop()
+    for storage in storages:
+        print()
+        print(f"time from last chunk ack to READY, {args.size} VP8/Opus, default h264 profile, "
+              f"{storage} storage, this machine")
+        header = f"{'length':>7} " + " ".join(f"{'live ' + format(p, 'g') + 'x':>9}" for p in paces) + \
+            f" {'batch':>8} " + " ".join(f"{'live ' + format(p, 'g') + 'x/batch':>15}" for p in paces)
+        print(header)
+        for length in lengths:
+            batch = waits[(storage, "batch", length, None)]
+            live = [waits[(storage, "live", length, p)] for p in paces]
+            print(f"{length:>6}s " + " ".join(f"{w:>8.2f}s" for w in live) + f" {batch:>7.2f}s " +
+                  " ".join(f"{w / batch:>15.2f}" for w in live))
+        shortest = lengths[0]
+        for pace in paces:
+            ratios = ", ".join(
+                f"{length} s: {waits[(storage, 'live', length, pace)] / waits[(storage, 'live', shortest, pace)]:.2f}"
+                for length in lengths)
+            print(f"live at {pace:g}x, wait as a ratio of the {shortest} s recording's: {ratios}")
+    if "local" in storages:
+        for storage in (s for s in storages if s != "local"):
+            print()
+            print(f"{storage} wait as a ratio of local storage's:")
+            for (where, mode, length, pace), wait in waits.items():
+                if where == storage:
+                    print(f"  {mode} {length} s at {pace or 'full speed'}x: "
+                          f"{wait / waits[('local', mode, length, pace)]:.2f}")
 
 
 def main() -> None:
@@ -109,6 +133,7 @@ def main() -> None:
     parser.add_argument("--lengths", default="60,300,600")
     parser.add_argument("--paces", default="1,4")
     parser.add_argument("--size", default="1920x1080")
+    parser.add_argument("--storage", default="local", help="backends to measure, e.g. local,s3 (s3: SeaweedFS on loopback)")
     parser.add_argument("--bitrate", default="4000k", help="of the generated recording (Chrome uses about 2.5-5 Mbit/s)")
     asyncio.run(main_async(parser.parse_args()))
 
