@@ -122,6 +122,16 @@ class Stack:
     storage: StorageSettings | None = None
     ingest_parts: list = dataclasses.field(default_factory=list)  # each replica's engine, for white-box checks
 
+    def keys(self, prefix: str) -> list[str]:
+        """Every stored file under a key prefix ("users/alice/videos/ID/"), on either backend."""
+        if self.storage is None or self.storage.backend == "local":
+            base = self.storage_root / prefix
+            return sorted(str(p.relative_to(self.storage_root)) for p in base.rglob("*") if p.is_file()) \
+                if base.is_dir() else []
+        import obstore
+        return sorted(item["path"] for batch in obstore.list(ObjectStorage(self.storage).store, prefix)
+                      for item in batch)
+
     def file(self, key: str) -> pathlib.Path:
         """A stored file (by its catalog path) as a local file: in place, or downloaded from S3."""
         if self.storage is None or self.storage.backend == "local":

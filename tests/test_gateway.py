@@ -41,19 +41,23 @@ async def web(port, path, message, metadata=ALICE, origin=ALLOWED):
     return await asyncio.to_thread(grpc_web.call, port, path, message.SerializeToString(), metadata, origin)
 
 
+async def web_put_chunks(port, video_id: str, data: bytes, chunk_size: int) -> None:
+    """One PutChunk call per chunk, in order, each must succeed (as the browser client sends)."""
+    parts = [data[i:i + chunk_size] for i in range(0, len(data), chunk_size)]
+    for i, part in enumerate(parts):
+        reply = await web(port, "/recorder.v1.IngestService/PutChunk", ingest_pb2.PutChunkRequest(
+            video_id=video_id, chunk=ingest_pb2.Chunk(index=i, data=part, crc32c=google_crc32c.value(part),
+                                                      is_last=i == len(parts) - 1)))
+        assert reply.grpc_status == 0, reply.grpc_message
+
+
 async def test_upload_and_watch_over_grpc_web(gateway, stack, recording_3s):
     created = await web(gateway, "/recorder.v1.IngestService/CreateUpload",
                         ingest_pb2.CreateUploadRequest(title="web", content_type="video/webm"))
     assert created.http_status == 200 and created.grpc_status == 0
     assert created.headers.get("access-control-allow-origin") == ALLOWED
     video_id = ingest_pb2.CreateUploadResponse.FromString(created.messages[0]).video_id
-    data = recording_3s.read_bytes()
-    parts = [data[i:i + 256 * 1024] for i in range(0, len(data), 256 * 1024)]
-    for i, part in enumerate(parts):
-        reply = await web(gateway, "/recorder.v1.IngestService/PutChunk", ingest_pb2.PutChunkRequest(
-            video_id=video_id, chunk=ingest_pb2.Chunk(index=i, data=part, crc32c=google_crc32c.value(part),
-                                                      is_last=i == len(parts) - 1)))
-        assert reply.grpc_status == 0, reply.grpc_message
+    await web_put_chunks(gateway, video_id, recording_3s.read_bytes(), 256 * 1024)
     watched = await web(gateway, "/recorder.v1.CatalogService/WatchVideo",
                         catalog_pb2.WatchVideoRequest(video_id=video_id))
     updates = [catalog_pb2.VideoUpdate.FromString(m) for m in watched.messages]
@@ -78,12 +82,7 @@ async def test_envoy_balances_the_browser_path_over_ingest_replicas_on_s3(tmp_pa
                                 ingest_pb2.CreateUploadRequest(content_type="video/webm"))
             video_id = ingest_pb2.CreateUploadResponse.FromString(created.messages[0]).video_id
             data = recording_3s.read_bytes()
-            parts = [data[i:i + 64 * 1024] for i in range(0, len(data), 64 * 1024)]
-            for i, part in enumerate(parts):
-                reply = await web(port, "/recorder.v1.IngestService/PutChunk", ingest_pb2.PutChunkRequest(
-                    video_id=video_id, chunk=ingest_pb2.Chunk(index=i, data=part, crc32c=google_crc32c.value(part),
-                                                              is_last=i == len(parts) - 1)))
-                assert reply.grpc_status == 0, reply.grpc_message
+            await web_put_chunks(port, video_id, data, 64 * 1024)
             watched = await web(port, "/recorder.v1.CatalogService/WatchVideo",
                                 catalog_pb2.WatchVideoRequest(video_id=video_id))
             final = catalog_pb2.VideoUpdate.FromString(watched.messages[-1])
