@@ -11,6 +11,7 @@ from tests.conftest import start_stack
 from tests.helpers import asset, upload_unary, user, wait_final
 
 ALICE = user("alice")
+pytestmark = pytest.mark.both_backends
 
 
 async def test_audio_only_recording(stack, tmp_path):
