@@ -53,6 +53,15 @@ async def wait_final(stack, video_id: str, md, timeout: float = 180.0) -> common
         await asyncio.sleep(0.2)
 
 
+async def wait_chunks_removed(stack, owner: str, video_id: str, timeout: float = 30.0) -> None:
+    """Chunks are deleted right after READY is recorded, so a test polls for their removal."""
+    prefix = f"users/{owner}/videos/{video_id}/chunks/"
+    deadline = time.monotonic() + timeout
+    while left := stack.keys(prefix):
+        assert time.monotonic() < deadline, f"{len(left)} chunks still stored {timeout} s after READY"
+        await asyncio.sleep(0.1)
+
+
 def asset(stack, video: common_pb2.Video, kind: int) -> pathlib.Path:
     matches = [a for a in video.assets if a.kind == kind]
     assert matches, f"no asset of kind {common_pb2.AssetKind.Name(kind)}"

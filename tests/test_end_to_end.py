@@ -12,13 +12,13 @@ import pytest
 
 from recorder.v1 import catalog_pb2, common_pb2, ingest_pb2
 from tests import media_tools
-from tests.helpers import MiB, asset, chunk, split, upload_unary, user, wait_final
+from tests.helpers import MiB, asset, chunk, split, upload_unary, user, wait_chunks_removed, wait_final
 
 ALICE = user("alice")
 pytestmark = pytest.mark.both_backends
 
 
-def check_ready_video(stack, video, source_path):
+async def check_ready_video(stack, video, source_path):
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
     # The assembled upload is byte-for-byte what the client sent.
     source = asset(stack, video, common_pb2.ASSET_KIND_SOURCE)
@@ -48,8 +48,8 @@ def check_ready_video(stack, video, source_path):
     assert statuses[0] == common_pb2.VIDEO_STATUS_UPLOADING
     assert statuses[-1] == common_pb2.VIDEO_STATUS_READY
     assert common_pb2.VIDEO_STATUS_UPLOADED in statuses and common_pb2.VIDEO_STATUS_PROCESSING in statuses
-    # Chunks are removed once the source holds every byte.
-    assert not (source.parent / "chunks").exists()
+    # Chunks are removed once the source holds every byte (on either backend).
+    await wait_chunks_removed(stack, "alice", video.video_id)
 
 
 async def test_cli_streams_a_recording_to_ready(stack, recording_60s):
@@ -64,7 +64,7 @@ async def test_cli_streams_a_recording_to_ready(stack, recording_60s):
     assert "READY" in out.decode()
     video = await wait_final(stack, video_id, ALICE)
     assert video.received_chunks == -(-recording_60s.stat().st_size // MiB)
-    check_ready_video(stack, video, recording_60s)
+    await check_ready_video(stack, video, recording_60s)
 
 
 async def test_unary_chunks_reach_ready(stack, recording_60s):
@@ -73,7 +73,7 @@ async def test_unary_chunks_reach_ready(stack, recording_60s):
         catalog_pb2.WatchVideoRequest(video_id=video_id), metadata=ALICE, timeout=300)]
     assert updates[-1].status == common_pb2.VIDEO_STATUS_READY
     video = await wait_final(stack, video_id, ALICE)
-    check_ready_video(stack, video, recording_60s)
+    await check_ready_video(stack, video, recording_60s)
 
 
 async def test_watch_is_private_and_ends_on_failure(stack):

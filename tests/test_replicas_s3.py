@@ -64,9 +64,10 @@ def test_chunks_alternating_between_ingest_replicas_reach_ready(replicas, record
     video = wait_for(lambda: (v := get_video(replicas, video_id)).status in FINAL and v, 120, "READY")
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
     assert stored(replicas, video, common_pb2.ASSET_KIND_SOURCE) == data
-    # The chunks are gone from the bucket once the source holds every byte.
+    # The chunks leave the bucket once the source holds every byte (right after READY is recorded).
     prefix = f"users/alice/videos/{video_id}/chunks/"
-    assert [o for batch in obstore.list(replicas.store.store, prefix) for o in batch] == []
+    wait_for(lambda: not [o for batch in obstore.list(replicas.store.store, prefix) for o in batch], 30,
+             "the chunks to be deleted")
 
 
 def test_kill9_the_media_replica_mid_job_and_the_other_finishes(replicas, recording_60s, tmp_path):
