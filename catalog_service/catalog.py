@@ -20,6 +20,8 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
+from catalog_service.chunk_recorder import ChunkRecorder, RecordRequest
+from catalog_service.chunk_rules import StoredChunk
 from catalog_service.models import Asset, Chunk, StatusEvent, Video, utcnow
 from recorder_common.errors import (AlreadyExists, DeadlineExceeded, FailedPrecondition, InvalidArgument,
                                     NotFound, ResourceExhausted)
@@ -57,14 +59,6 @@ class UploadState:
     complete: bool
     missing_indices: list[int] = dataclasses.field(default_factory=list)
     stored_indices: list[int] = dataclasses.field(default_factory=list)
-
-
-@dataclasses.dataclass(frozen=True)
-class StoredChunk:
-    index: int
-    size: int
-    crc32c: int
-    is_last: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,6 +125,7 @@ class Catalog:
         # (busy_timeout), which gives latency long tails under load. Queueing this process's
         # writers on a lock keeps them in order instead. PostgreSQL needs no such thing.
         self._writers = asyncio.Lock() if bind is not None and bind.dialect.name == "sqlite" else None
+        self._recorder = ChunkRecorder(self._transaction, clock)
 
     @contextlib.asynccontextmanager
     async def _transaction(self):
@@ -224,87 +219,16 @@ class Catalog:
 
     async def record_chunks(self, owner_id: str, video_id: str, chunks: list[StoredChunk],
                             max_upload_bytes: int = 0, user_quota_bytes: int = 0) -> BatchRecord:
-        """Record stored chunks, in the order given, in one transaction: all of them or, on the
-        first refusal, none. Limits (0 = none) are checked inside the video's row lock, so
-        concurrent chunks of one upload cannot overshoot them together."""
-        for chunk in chunks:
-            if chunk.index < 0:
-                raise InvalidArgument(f"chunk index must be 0 or more, got {chunk.index}")
-            if chunk.size < 0:
-                raise InvalidArgument("size_bytes must not be negative")
-        if not chunks:
-            raise InvalidArgument("no chunks to record")
-        async with self._transaction() as session:
-            video = await self._lock_owned(session, owner_id, video_id)
-            if video.status == DELETED:
-                raise NotFound(f"video {video_id} not found")
-            used = await self._used_bytes(session, owner_id) if user_quota_bytes else 0
-            outcomes, completed = [], False
-            for chunk in chunks:
-                outcome = await self._record_one(session, video, chunk, max_upload_bytes,
-                                                 user_quota_bytes, used)
-                if outcome == "STORED":
-                    used += chunk.size
-                outcomes.append(outcome)
-                if (video.status == UPLOADING and video.last_index is not None
-                        and video.received_chunks == video.last_index + 1):
-                    video.status = UPLOADED
-                    completed = True
-                    session.add(self._event(video, UPLOADED, message=f"{video.received_chunks} chunks, "
-                                                                     f"{video.received_bytes} bytes"))
-            await session.flush()
-            return BatchRecord(outcomes, await self._state(session, video, False), completed)
-
-    async def _record_one(self, session: AsyncSession, video: Video, chunk: StoredChunk, max_upload_bytes: int,
-                          user_quota_bytes: int, used: int) -> str:
-        video_id, index, size = video.id, chunk.index, chunk.size
-        existing = await session.get(Chunk, (video_id, index))
-        if existing is not None:
-            if existing.crc32c != chunk.crc32c or existing.size != size:
-                raise AlreadyExists(
-                    f"chunk {index} of video {video_id} is already stored with different content; "
-                    "the stored chunk is kept")
-            if video.status != UPLOADING or not chunk.is_last or video.last_index == index:
-                # A safe retry of an acknowledged chunk: nothing changes, nothing runs twice.
-                return "DUPLICATE"
-        if video.status != UPLOADING:
-            raise FailedPrecondition(f"video {video_id} is {video.status}: it takes no new chunks")
-        if video.last_index is not None and index > video.last_index:
-            raise FailedPrecondition(
-                f"chunk {index} is past the last chunk of this upload ({video.last_index})")
-        if chunk.is_last:
-            if video.last_index is not None and video.last_index != index:
-                raise FailedPrecondition(
-                    f"chunk {video.last_index} was already flagged as the last one; "
-                    f"chunk {index} cannot be last too")
-            await session.flush()  # chunks added earlier in this batch count too
-            highest = (await session.execute(
-                select(func.max(Chunk.index)).where(Chunk.video_id == video_id))).scalar()
-            if highest is not None and highest > index:
-                raise FailedPrecondition(
-                    f"chunk {index} cannot be the last: chunk {highest} is already stored")
-            video.last_index = index
-        if existing is not None:
-            return "DUPLICATE"
-        if max_upload_bytes and video.received_bytes + size > max_upload_bytes:
-            raise ResourceExhausted(
-                f"chunk {index} would take the upload to {video.received_bytes + size} bytes, "
-                f"over the limit of {max_upload_bytes} bytes per upload")
-        if user_quota_bytes and used + size > user_quota_bytes:
-            raise ResourceExhausted(
-                f"your storage quota of {user_quota_bytes} bytes is used up ({used} bytes "
-                "stored): delete videos you no longer need")
-        session.add(Chunk(video_id=video_id, index=index, size=size, crc32c=chunk.crc32c,
-                          created_at=self.clock()))
-        video.received_chunks += 1
-        video.received_bytes += size
-        return "STORED"
-
-    async def _used_bytes(self, session: AsyncSession, owner_id: str) -> int:
-        return int((await session.execute(
-            select(func.coalesce(func.sum(Video.received_bytes), 0))
-            .where(Video.owner_id == owner_id, Video.status.not_in((DELETED, EXPIRED)))
-        )).scalar_one())
+        """Record stored chunks, in the order given: all of them or, on the first refusal, none.
+        Limits (0 = none) are checked under the video's row lock, so concurrent chunks of one
+        upload cannot overshoot them together. Concurrent calls share a transaction (group commit)."""
+        result = await self._recorder.record(RecordRequest(owner_id, video_id, chunks, max_upload_bytes,
+                                                           user_quota_bytes))
+        t = result.tally
+        return BatchRecord(result.outcomes, UploadState(
+            video_id=t.video_id, status=t.status, received_chunks=t.received_chunks,
+            received_bytes=t.received_bytes, last_index=t.last_index, complete=t.complete),
+            result.completed_upload)
 
     async def mark_deleted(self, owner_id: str, video_id: str, abort_only: bool) -> Video:
         """Tombstone a video: from now on it is NOT_FOUND to its owner, processing of it stops at

@@ -75,6 +75,8 @@ class UploadEngine:
         # everything when it records the chunk; this only decides whether to write the bytes first.
         self._recent: collections.OrderedDict[tuple[str, str], tuple[float, common_pb2.UploadState]] = \
             collections.OrderedDict()
+        # video id -> until when hints for it are skipped (see HINT_BACKOFF_SECONDS)
+        self._unhinted: collections.OrderedDict[str, float] = collections.OrderedDict()
 
     async def create_upload(self, owner_id: str, title: str, filename: str, content_type: str,
                             expected_size: int) -> str:
@@ -212,14 +214,31 @@ class UploadEngine:
     def _forget(self, owner_id: str, video_id: str) -> None:
         self._recent.pop((owner_id, video_id), None)
 
+    # An upload media declined to follow live (its live slots are taken, the format cannot be
+    # followed) or could not be told about gets no hints for this long: each hint is an RPC,
+    # and a declined upload still goes to the batch path when it is complete.
+    HINT_BACKOFF_SECONDS = 5.0
+
     def _hint_chunk_stored(self, owner_id: str, video_id: str, index: int) -> None:
         """Let media process the upload as it arrives. In the background: the client's ack never
         waits for it, and a lost hint only means the batch path does the work later."""
+        quiet_until = self._unhinted.get(video_id)
+        if quiet_until is not None and time.monotonic() < quiet_until:
+            return
+
         async def send() -> None:
             try:
-                await self.media.chunk_stored(owner_id, video_id, index)
+                live = await self.media.chunk_stored(owner_id, video_id, index)
             except DomainError as exc:
+                live = False
                 log.debug("live hint for %s/%d not delivered: %s", video_id, index, exc.message)
+            if live:
+                self._unhinted.pop(video_id, None)
+            else:
+                self._unhinted[video_id] = time.monotonic() + self.HINT_BACKOFF_SECONDS
+                self._unhinted.move_to_end(video_id)
+                while len(self._unhinted) > 10_000:
+                    self._unhinted.popitem(last=False)
 
         task = asyncio.create_task(send())
         self._hints.add(task)

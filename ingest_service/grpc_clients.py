@@ -92,6 +92,8 @@ class MediaClient:
                 if n == len(order) - 1:
                     raise
 
-    async def chunk_stored(self, owner_id: str, video_id: str, index: int) -> None:
+    async def chunk_stored(self, owner_id: str, video_id: str, index: int) -> bool:
         stub = self.stubs[rendezvous_order(video_id, len(self.stubs))[0]]
-        await self._hint(stub.ChunkStored, media_pb2.ChunkStoredRequest(video_id=video_id, index=index), owner_id)
+        response = await self._hint(stub.ChunkStored, media_pb2.ChunkStoredRequest(video_id=video_id, index=index),
+                                    owner_id)
+        return response.live

@@ -40,4 +40,5 @@ class CatalogPort(Protocol):
 class MediaPort(Protocol):
     async def process(self, owner_id: str, video_id: str) -> None: ...
 
-    async def chunk_stored(self, owner_id: str, video_id: str, index: int) -> None: ...
+    async def chunk_stored(self, owner_id: str, video_id: str, index: int) -> bool:
+        """Returns whether media is processing this upload live (following its chunks)."""

@@ -13,6 +13,7 @@ rules out the HMAC-with-a-public-key confusion.
 from __future__ import annotations
 
 import base64
+import collections
 import dataclasses
 import hashlib
 import json
@@ -132,11 +133,42 @@ class JwksFile:
 
 
 class TokenVerifier:
-    def __init__(self, policy: TokenPolicy) -> None:
+    # A client sends the same token with every chunk; checking its signature once is enough. A
+    # remembered token is still held to its exp/nbf on every use, and forgotten as soon as the
+    # key that verified it leaves the JWKS (or is replaced) or after CACHE_SECONDS.
+    CACHE_SIZE = 4096
+    CACHE_SECONDS = 60.0
+
+    def __init__(self, policy: TokenPolicy, clock=time.time) -> None:
         self.policy = policy
         self.keys = JwksFile(policy.jwks_file)
+        self.clock = clock
+        # token -> (claims, kid, the key object that verified it, when it was verified)
+        self._verified: collections.OrderedDict[str, tuple[dict, str | None, jwt.PyJWK, float]] = \
+            collections.OrderedDict()
 
     def verify(self, token: str) -> dict:
+        now = self.clock()
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            claims, kid, key, verified_at = remembered
+            if (now - verified_at < self.CACHE_SECONDS and self.keys.key(kid) is key
+                    and self._in_time(claims, now)):
+                self._verified.move_to_end(token)
+                return claims
+            del self._verified[token]  # verify again: fails with the precise reason, or renews
+        kid, key, claims = self._verify_signed(token)
+        self._verified[token] = (claims, kid, key, now)
+        while len(self._verified) > self.CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return claims
+
+    def _in_time(self, claims: dict, now: float) -> bool:
+        leeway = self.policy.leeway_seconds
+        return (claims["exp"] > now - leeway and claims.get("nbf", now) <= now + leeway
+                and claims.get("iat", now) <= now + leeway)
+
+    def _verify_signed(self, token: str) -> tuple[str | None, jwt.PyJWK, dict]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.DecodeError:
@@ -151,7 +183,7 @@ class TokenVerifier:
         if key.key_type != ALLOWED_ALGORITHMS[alg] or (key.algorithm_name and key.algorithm_name != alg):
             raise Unauthenticated(f"key {header.get('kid')!r} cannot verify {alg} tokens")
         try:
-            return jwt.decode(
+            return header.get("kid"), key, jwt.decode(
                 token, key.key, algorithms=[alg], audience=self.policy.audience, issuer=self.policy.issuer,
                 leeway=self.policy.leeway_seconds, options={"require": ["exp", "iss", "aud", "sub"]})
         except jwt.ExpiredSignatureError:

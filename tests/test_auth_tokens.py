@@ -92,3 +92,43 @@ def test_service_token_names_the_user_it_acts_for(tmp_path):
     # A user token is a user, whatever else it sends.
     user = authenticator.identify([("authorization", f"Bearer {keys.mint('bob')}"), ("x-on-behalf-of", "alice")])
     assert (user.user_id, user.service) == ("bob", None)
+
+
+def test_a_token_is_verified_once_then_remembered(tmp_path, monkeypatch):
+    key = new_private_key()
+    write_jwks(tmp_path / "jwks.json", key)
+    verifier = TokenVerifier(TokenPolicy("recorder-dev", "recorder", str(tmp_path / "jwks.json")))
+    checks = []
+    real = verifier._verify_signed
+    monkeypatch.setattr(verifier, "_verify_signed", lambda token: checks.append(token) or real(token))
+    token = signed(claims(sub="bob"), key=key)
+    assert all(verifier.verify(token)["sub"] == "bob" for _ in range(50))
+    assert len(checks) == 1
+    # A different token (another signature) is checked on its own.
+    with pytest.raises(Unauthenticated, match="signature"):
+        verifier.verify(token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB"))
+
+
+def test_a_remembered_token_still_expires(tmp_path):
+    key = new_private_key()
+    write_jwks(tmp_path / "jwks.json", key)
+    verifier = TokenVerifier(TokenPolicy("recorder-dev", "recorder", str(tmp_path / "jwks.json"), leeway_seconds=0))
+    token = signed(claims(exp=int(time.time()) + 1), key=key)
+    verifier.verify(token)
+    time.sleep(max(0.0, jwt.decode(token, options={"verify_signature": False})["exp"] - time.time()) + 0.2)
+    with pytest.raises(Unauthenticated, match="expired"):
+        verifier.verify(token)
+
+
+def test_a_remembered_token_is_refused_once_its_key_leaves_the_jwks(tmp_path, monkeypatch):
+    old, new = new_private_key(), new_private_key()
+    path = tmp_path / "jwks.json"
+    write_jwks(path, old, new)
+    verifier = TokenVerifier(TokenPolicy("recorder-dev", "recorder", str(path)))
+    token = signed(claims(), key=old)
+    verifier.verify(token)
+    write_jwks(path, new)  # the old key is revoked
+    os.utime(path, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    monkeypatch.setattr(JwksFile, "RECHECK_SECONDS", 0.0)
+    with pytest.raises(Unauthenticated, match="does not know"):
+        verifier.verify(token)

@@ -7,10 +7,10 @@ import datetime as dt
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, event
 
 from catalog_service import db
-from catalog_service.catalog import Catalog, MediaInfo
+from catalog_service.catalog import Catalog, MediaInfo, StoredChunk
 from catalog_service.models import Base
 from recorder_common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 
@@ -52,6 +52,72 @@ async def test_concurrent_last_chunks_complete_once(catalog):
     results = await asyncio.gather(*[catalog.record_chunk("alice", vid, 1, 5, 1, True) for _ in range(6)])
     assert sum(r.completed_upload for r in results) == 1
     assert sorted(r.outcome for r in results) == ["DUPLICATE"] * 5 + ["STORED"]
+
+
+class CommitCounter:
+    """Counts the transactions a catalog commits (SQLAlchemy's commit event)."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.engine = catalog.sessions.kw["bind"].sync_engine
+        self.commits = 0
+        event.listen(self.engine, "commit", self._count)
+
+    def _count(self, _conn) -> None:
+        self.commits += 1
+
+    def close(self) -> None:
+        event.remove(self.engine, "commit", self._count)
+
+
+async def test_concurrent_requests_share_transactions_and_keep_their_own_outcomes(catalog):
+    """Group commit: 40 uploads' chunks recorded at once take far fewer transactions than
+    requests, and a refused request in a group neither spoils the others nor leaves any of its
+    own chunks behind."""
+    uploads = [await new_video(catalog, owner=f"user{i % 4}") for i in range(40)]
+    await catalog.record_chunk("user1", uploads[1], 1, 5, 999, False)  # the bad request below conflicts
+    counter = CommitCounter(catalog)
+    try:
+        results = await asyncio.gather(*[
+            catalog.record_chunks(f"user{i % 4}", vid, [StoredChunk(0, 5, 0), StoredChunk(1, 5, 1, is_last=True)])
+            for i, vid in enumerate(uploads)], return_exceptions=True)
+    finally:
+        counter.close()
+    assert counter.commits < len(uploads) / 4, counter.commits
+    assert isinstance(results[1], AlreadyExists)
+    for i, (vid, result) in enumerate(zip(uploads, results)):
+        state = await catalog.upload_state(f"user{i % 4}", vid)
+        if i == 1:  # all or nothing: its chunk 0 was not recorded either
+            assert (state.stored_indices, state.received_bytes, state.status) == ([1], 5, "UPLOADING")
+        else:
+            assert result.outcomes == ["STORED", "STORED"] and result.completed_upload, result
+            assert (result.state.status, result.state.received_chunks, result.state.complete) == ("UPLOADED", 2, True)
+            assert (state.stored_indices, state.received_bytes, state.status) == ([0, 1], 10, "UPLOADED")
+
+
+async def test_a_group_applies_requests_in_arrival_order(catalog):
+    """Within one group a later request sees what an earlier one recorded: duplicates, the quota
+    the user has left, the last chunk's index."""
+    vid, other, third = await new_video(catalog), await new_video(catalog), await new_video(catalog)
+    results = await asyncio.gather(
+        catalog.record_chunks("alice", vid, [StoredChunk(0, 40, 0)], 0, 100),
+        catalog.record_chunks("alice", vid, [StoredChunk(0, 40, 0)], 0, 100),  # a resend: duplicate
+        catalog.record_chunks("alice", other, [StoredChunk(0, 40, 1)], 0, 100),
+        catalog.record_chunks("alice", other, [StoredChunk(1, 40, 2)], 0, 100),  # over the quota of 100
+        catalog.record_chunks("alice", vid, [StoredChunk(2, 10, 3, is_last=True)], 0, 100),
+        catalog.record_chunks("alice", vid, [StoredChunk(3, 10, 4)], 0, 100),  # past the last (2)
+        catalog.record_chunks("bob", third, [StoredChunk(5, 1, 5)]),
+        catalog.record_chunks("bob", third, [StoredChunk(2, 1, 6, is_last=True)]),  # 5 is stored
+        return_exceptions=True)
+    assert [r.outcomes if not isinstance(r, Exception) else type(r).__name__ for r in results] == [
+        ["STORED"], ["DUPLICATE"], ["STORED"], "ResourceExhausted", ["STORED"], "FailedPrecondition",
+        "NotFound", "NotFound"]
+    assert "past the last chunk of this upload (2)" in str(results[5])
+    results = await asyncio.gather(
+        catalog.record_chunks("alice", third, [StoredChunk(5, 1, 5)]),
+        catalog.record_chunks("alice", third, [StoredChunk(2, 1, 6, is_last=True)]), return_exceptions=True)
+    assert "chunk 5 is already stored" in str(results[1])
+    assert (await catalog.upload_state("alice", vid)).stored_indices == [0, 2]
+    assert (await catalog.upload_state("alice", other)).received_bytes == 40
 
 
 async def test_conflicting_chunk_is_refused_and_kept(catalog):

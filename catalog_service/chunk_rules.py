@@ -1,0 +1,108 @@
+"""The rules for recording stored chunks, on plain data: no database, no I/O.
+
+The catalog loads what a group of RecordChunks requests needs (the videos, the chunks they name,
+each owner's bytes in use) in a few queries, applies each request here to a copy of that state,
+keeps the copy when the request is accepted and drops it when refused (all of a request or none
+of it), and writes the result in one transaction."""
+from __future__ import annotations
+
+import dataclasses
+
+from recorder_common.errors import AlreadyExists, FailedPrecondition, ResourceExhausted
+
+UPLOADING, UPLOADED = "UPLOADING", "UPLOADED"
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredChunk:
+    index: int
+    size: int
+    crc32c: int
+    is_last: bool = False
+
+
+@dataclasses.dataclass
+class UploadTally:
+    """One upload's counters as the rules see them, plus the chunks of it they need to know."""
+    video_id: str
+    status: str
+    last_index: int | None
+    received_chunks: int
+    received_bytes: int
+    highest_index: int | None  # the highest index stored so far
+    known: dict[int, tuple[int, int]]  # index -> (size, crc32c), for the indices this group names
+
+    def copy(self) -> "UploadTally":
+        return dataclasses.replace(self, known=dict(self.known))
+
+    @property
+    def complete(self) -> bool:
+        return self.last_index is not None and self.received_chunks == self.last_index + 1
+
+
+@dataclasses.dataclass
+class Applied:
+    outcomes: list[str]  # "STORED" or "DUPLICATE", one per chunk
+    new_chunks: list[StoredChunk]
+    completed_upload: bool  # these chunks completed the upload: hand it to processing (once)
+    used_bytes: int  # the owner's bytes in use afterwards
+
+
+def apply_chunks(tally: UploadTally, chunks: list[StoredChunk], max_upload_bytes: int,
+                 user_quota_bytes: int, used_bytes: int) -> Applied:
+    """Record `chunks` in order into `tally` (changed in place: pass a copy). Raises the first
+    refusal; the caller then drops the copy, so a refused request changes nothing."""
+    outcomes: list[str] = []
+    new_chunks: list[StoredChunk] = []
+    completed = False
+    for chunk in chunks:
+        outcome = _apply_one(tally, chunk, max_upload_bytes, user_quota_bytes, used_bytes)
+        if outcome == "STORED":
+            used_bytes += chunk.size
+            new_chunks.append(chunk)
+        outcomes.append(outcome)
+        if tally.status == UPLOADING and tally.complete:
+            tally.status = UPLOADED
+            completed = True
+    return Applied(outcomes, new_chunks, completed, used_bytes)
+
+
+def _apply_one(tally: UploadTally, chunk: StoredChunk, max_upload_bytes: int, user_quota_bytes: int,
+               used_bytes: int) -> str:
+    video_id, index, size = tally.video_id, chunk.index, chunk.size
+    existing = tally.known.get(index)
+    if existing is not None:
+        if existing != (size, chunk.crc32c):
+            raise AlreadyExists(
+                f"chunk {index} of video {video_id} is already stored with different content; "
+                "the stored chunk is kept")
+        if tally.status != UPLOADING or not chunk.is_last or tally.last_index == index:
+            # A safe retry of an acknowledged chunk: nothing changes, nothing runs twice.
+            return "DUPLICATE"
+    if tally.status != UPLOADING:
+        raise FailedPrecondition(f"video {video_id} is {tally.status}: it takes no new chunks")
+    if tally.last_index is not None and index > tally.last_index:
+        raise FailedPrecondition(f"chunk {index} is past the last chunk of this upload ({tally.last_index})")
+    if chunk.is_last:
+        if tally.last_index is not None and tally.last_index != index:
+            raise FailedPrecondition(
+                f"chunk {tally.last_index} was already flagged as the last one; chunk {index} cannot be last too")
+        if tally.highest_index is not None and tally.highest_index > index:
+            raise FailedPrecondition(
+                f"chunk {index} cannot be the last: chunk {tally.highest_index} is already stored")
+        tally.last_index = index
+    if existing is not None:
+        return "DUPLICATE"
+    if max_upload_bytes and tally.received_bytes + size > max_upload_bytes:
+        raise ResourceExhausted(
+            f"chunk {index} would take the upload to {tally.received_bytes + size} bytes, "
+            f"over the limit of {max_upload_bytes} bytes per upload")
+    if user_quota_bytes and used_bytes + size > user_quota_bytes:
+        raise ResourceExhausted(
+            f"your storage quota of {user_quota_bytes} bytes is used up ({used_bytes} bytes "
+            "stored): delete videos you no longer need")
+    tally.known[index] = (size, chunk.crc32c)
+    tally.received_chunks += 1
+    tally.received_bytes += size
+    tally.highest_index = index if tally.highest_index is None else max(tally.highest_index, index)
+    return "STORED"
