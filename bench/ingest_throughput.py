@@ -10,8 +10,11 @@ SQLite catalog, local storage) take the same bytes as:
   - unary PutChunk calls, one at a time and with 4 in flight (what the browser does);
   - gRPC-Web through Envoy (HTTP/1.1 POSTs, as a browser sends them), one at a time and 4 in flight.
 With --storage local,s3 the service runs are repeated on the S3 backend (a SeaweedFS on loopback,
-its data on the same disk). Printed: MiB/s (median of --repeat runs), the ratio to the baseline,
-and for S3 rows the ratio to the same path on local storage.
+its data on the same disk). Runs are interleaved (each round times the baseline, then every path)
+and each starts on a settled machine: the previous upload's processing finished and dirty pages
+written out (os.sync), so no run pays for the one before it. Printed: MiB/s (median of --repeat
+runs; the baseline's median over every round), the spread of the runs, the ratio to the
+baseline, and for S3 rows the ratio to the same path on local storage.
 """
 from __future__ import annotations
 
@@ -33,10 +36,11 @@ import google_crc32c  # noqa: E402
 import grpc  # noqa: E402
 
 from bench._stack import BenchStack, storage_env, free_port  # noqa: E402
-from recorder.v1 import ingest_pb2, ingest_pb2_grpc  # noqa: E402
+from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2, ingest_pb2_grpc  # noqa: E402
 from recorder_common.serving import message_options  # noqa: E402
 
 MiB = 1024 * 1024
+FINAL = (common_pb2.VIDEO_STATUS_READY, common_pb2.VIDEO_STATUS_FAILED)
 
 
 # ---- baseline --------------------------------------------------------------------------------
@@ -109,8 +113,8 @@ async def client_stream(stub, md, chunks: list[bytes]) -> float:
         for i, data in enumerate(chunks):
             yield ingest_pb2.UploadRequest(chunk=chunk(i, data, i == len(chunks) - 1))
 
-    await stub.Upload(messages(), metadata=md, timeout=600)
-    return time.perf_counter() - started
+    response = await stub.Upload(messages(), metadata=md, timeout=600)
+    return time.perf_counter() - started, response.video_id
 
 
 async def unary(stub, md, chunks: list[bytes], in_flight: int) -> float:
@@ -126,7 +130,7 @@ async def unary(stub, md, chunks: list[bytes], in_flight: int) -> float:
     # The last chunk goes after the others, as a client that flags it would send it.
     await asyncio.gather(*(put(i, d) for i, d in enumerate(chunks[:-1])))
     await put(len(chunks) - 1, chunks[-1])
-    return time.perf_counter() - started
+    return time.perf_counter() - started, video_id
 
 
 def grpc_web(port: int, md, chunks: list[bytes], in_flight: int, video_id: str) -> float:
@@ -151,70 +155,109 @@ def grpc_web(port: int, md, chunks: list[bytes], in_flight: int, video_id: str) 
     return time.perf_counter() - started
 
 
+async def settle(catalog, md, video_id: str | None) -> None:
+    """Let the last run's after-effects finish before the next is timed: the media service takes
+    each finished upload (reading and writing it all once), and the page cache holds dirty data.
+    Without this, each run pays for the one before, and the order of runs decides the figures."""
+    if video_id:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            video = (await catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=video_id), metadata=md,
+                                            timeout=10)).video
+            if video.status in FINAL:
+                break
+            await asyncio.sleep(0.2)
+    await asyncio.to_thread(os.sync)
+
+
+async def wait_listening(port: int) -> None:
+    for _ in range(50):
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.1)
+
+
+BASELINE = "raw TCP + CRC32C + fsync (baseline)"
+
+
 async def main_async(args) -> None:
     chunks = [os.urandom(MiB) for _ in range(args.mib)]
-    total = args.mib
     results: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(dir=args.dir) as folder:
         folder = pathlib.Path(folder)
         (folder / "baseline").mkdir()
         port = free_port()
-        server = subprocess.Popen([sys.executable, __file__, "--baseline-server", str(port), str(folder / "baseline")])
+        baseline = subprocess.Popen([sys.executable, __file__, "--baseline-server", str(port), str(folder / "baseline")])
         try:
-            for _ in range(50):
-                try:
-                    _, w = await asyncio.open_connection("127.0.0.1", port)
-                    w.close()
-                    break
-                except OSError:
-                    await asyncio.sleep(0.1)
-            for _ in range(args.repeat):
-                results.setdefault("raw TCP + CRC32C + fsync (baseline)", []).append(
-                    total / await baseline_client(port, chunks))
+            await wait_listening(port)
+            for storage in args.storage.split(","):
+                await measure_storage(storage, folder, port, chunks, args.repeat, results)
         finally:
-            server.terminate()
-            server.wait()
+            baseline.terminate()
+            baseline.wait()
+    report(args, results)
 
-        for storage in args.storage.split(","):
-            servers: list = []
-            suffix = "" if storage == "local" else f" [{storage}]"
-            try:
-                env = storage_env(storage, folder / storage, servers)
-                stack = BenchStack(folder / f"stack-{storage}", env=env, gateway=True).start()
-            except BaseException:
-                for server in servers:
-                    server.stop()
-                raise
-            try:
-                md = stack.metadata()
-                async with grpc.aio.insecure_channel(stack.target("ingest"), options=message_options(8 * MiB)) as channel:
-                    stub = ingest_pb2_grpc.IngestServiceStub(channel)
-                    for _ in range(args.repeat):
-                        results.setdefault(f"gRPC client stream (Upload){suffix}", []).append(
-                            total / await client_stream(stub, md, chunks))
-                        results.setdefault(f"gRPC unary PutChunk, 1 in flight{suffix}", []).append(
-                            total / await unary(stub, md, chunks, 1))
-                        results.setdefault(f"gRPC unary PutChunk, 4 in flight{suffix}", []).append(
-                            total / await unary(stub, md, chunks, 4))
-                    for _ in range(args.repeat):
-                        for flight in (1, 4):
-                            video_id = (await stub.CreateUpload(CREATE, metadata=md, timeout=10)).video_id
-                            seconds = await asyncio.to_thread(grpc_web, stack.gateway_port, md, chunks, flight,
-                                                              video_id)
-                            results.setdefault(f"gRPC-Web via Envoy, {flight} in flight{suffix}", []).append(
-                                total / seconds)
-            finally:
-                stack.stop()
-                for server in servers:
-                    server.stop()
-    baseline = statistics.median(results["raw TCP + CRC32C + fsync (baseline)"])
-    print(f"{args.mib} chunks of 1 MiB, median of {args.repeat} runs; disk: {args.dir or tempfile.gettempdir()}")
-    print(f"{'path':<45} {'MiB/s':>8} {'vs baseline':>12} {'vs local':>9}")
+
+async def measure_storage(storage: str, folder: pathlib.Path, baseline_port: int, chunks: list[bytes],
+                          repeat: int, results: dict[str, list[float]]) -> None:
+    """Each round times the baseline and then every path once, each after the machine settled,
+    so the baseline is measured under the same disk conditions as the paths it is compared to."""
+    total = len(chunks)
+    suffix = "" if storage == "local" else f" [{storage}]"
+    servers: list = []
+    try:
+        env = storage_env(storage, folder / storage, servers)
+        stack = BenchStack(folder / f"stack-{storage}", env=env, gateway=True).start()
+    except BaseException:
+        for server in servers:
+            server.stop()
+        raise
+    try:
+        md = stack.metadata()
+        async with grpc.aio.insecure_channel(stack.target("ingest"), options=message_options(8 * MiB)) as channel, \
+                grpc.aio.insecure_channel(stack.target("catalog")) as catalog_channel:
+            stub = ingest_pb2_grpc.IngestServiceStub(channel)
+            catalog = catalog_pb2_grpc.CatalogServiceStub(catalog_channel)
+
+            async def web(flight: int) -> tuple[float, str]:
+                video_id = (await stub.CreateUpload(CREATE, metadata=md, timeout=10)).video_id
+                return await asyncio.to_thread(grpc_web, stack.gateway_port, md, chunks, flight, video_id), video_id
+
+            async def raw() -> tuple[float, None]:
+                return await baseline_client(baseline_port, chunks), None
+
+            paths = {BASELINE: raw,
+                     f"gRPC client stream (Upload){suffix}": lambda: client_stream(stub, md, chunks),
+                     f"gRPC unary PutChunk, 1 in flight{suffix}": lambda: unary(stub, md, chunks, 1),
+                     f"gRPC unary PutChunk, 4 in flight{suffix}": lambda: unary(stub, md, chunks, 4),
+                     f"gRPC-Web via Envoy, 1 in flight{suffix}": lambda: web(1),
+                     f"gRPC-Web via Envoy, 4 in flight{suffix}": lambda: web(4)}
+            last_video = None
+            for _ in range(repeat):
+                for name, run in paths.items():
+                    await settle(catalog, md, last_video)
+                    seconds, last_video = await run()
+                    results.setdefault(name, []).append(total / seconds)
+            await settle(catalog, md, last_video)
+    finally:
+        stack.stop()
+        for server in servers:
+            server.stop()
+
+
+def report(args, results: dict[str, list[float]]) -> None:
+    baseline = statistics.median(results[BASELINE])
+    print(f"{args.mib} chunks of 1 MiB, median of {args.repeat} runs (baseline: of every round); disk: {args.dir or tempfile.gettempdir()}")
+    print(f"{'path':<45} {'MiB/s':>8} {'runs (min-max)':>15} {'vs baseline':>12} {'vs local':>9}")
     for name, rates in results.items():
         rate = statistics.median(rates)
         local = name.rsplit(" [", 1)[0]
         versus_local = f"{rate / statistics.median(results[local]):>9.2f}" if local != name and local in results else ""
-        print(f"{name:<45} {rate:>8.0f} {rate / baseline:>12.2f} {versus_local}")
+        spread = f"{min(rates):.0f}-{max(rates):.0f}"
+        print(f"{name:<45} {rate:>8.0f} {spread:>15} {rate / baseline:>12.2f} {versus_local}")
 
 
 def main() -> None:
