@@ -80,30 +80,33 @@ class ChunkRecorder:
         return await asyncio.shield(waiting.future)
 
     async def _write_groups(self) -> None:
+        group: list[_Waiting] = []
         try:
             while self._queue:
                 group, self._queue = self._queue[:self.MAX_GROUP], self._queue[self.MAX_GROUP:]
-                try:
-                    results = await self._record_group([w.request for w in group])
-                except BaseException as exc:  # the transaction failed: nothing in it was recorded
-                    for w in group:
-                        if not w.future.done():
-                            w.future.set_exception(exc if isinstance(exc, Exception) else
-                                                   asyncio.CancelledError())
-                    if not isinstance(exc, Exception):
-                        raise
-                    continue
-                for w, result in zip(group, results):
-                    if isinstance(result, BaseException):
-                        w.future.set_exception(result)
-                    else:
-                        w.future.set_result(result)
+                await self._write(group)
         finally:
             self._writer = None
-            for w in self._queue:  # only left when the writer was cancelled (shutdown)
+            for w in group + self._queue:  # only undone when the writer was cancelled (shutdown)
                 if not w.future.done():
-                    w.future.set_exception(asyncio.CancelledError())
+                    w.future.cancel()
             self._queue = []
+
+    async def _write(self, group: list[_Waiting]) -> None:
+        try:
+            results: list = await self._record_group([w.request for w in group])
+        except Exception as exc:  # the transaction failed: nothing in it was recorded
+            if len(group) > 1:
+                # Whatever broke it may be one request's doing: each alone, so only that one fails.
+                for w in group:
+                    await self._write([w])
+                return
+            results = [exc]
+        for w, result in zip(group, results):
+            if isinstance(result, BaseException):
+                w.future.set_exception(result)
+            else:
+                w.future.set_result(result)
 
     async def _record_group(self, group: list[RecordRequest]) -> list[RecordResult | DomainError]:
         video_ids = sorted({r.video_id for r in group})

@@ -94,6 +94,19 @@ async def test_concurrent_requests_share_transactions_and_keep_their_own_outcome
             assert (state.stored_indices, state.received_bytes, state.status) == ([0, 1], 10, "UPLOADED")
 
 
+async def test_a_request_that_breaks_the_shared_transaction_fails_alone(catalog):
+    """A database error is not a refusal the rules foresaw: the group is retried one request at a
+    time, so only the request that caused it fails."""
+    uploads = [await new_video(catalog) for _ in range(6)]
+    results = await asyncio.gather(*[
+        catalog.record_chunks("alice", vid, [StoredChunk(0, 2**63 if i == 3 else 5, 0)])  # too big for BIGINT
+        for i, vid in enumerate(uploads)], return_exceptions=True)
+    assert isinstance(results[3], Exception) and not isinstance(results[3], AlreadyExists)
+    assert [r.outcomes for i, r in enumerate(results) if i != 3] == [["STORED"]] * 5
+    assert (await catalog.upload_state("alice", uploads[3])).received_chunks == 0
+    assert (await catalog.upload_state("alice", uploads[4])).received_chunks == 1
+
+
 async def test_a_group_applies_requests_in_arrival_order(catalog):
     """Within one group a later request sees what an earlier one recorded: duplicates, the quota
     the user has left, the last chunk's index."""
