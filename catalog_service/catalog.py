@@ -288,6 +288,27 @@ class Catalog:
                 .order_by(Video.updated_at).limit(max(1, min(limit or 100, 1000))))).all()
         return [(r[0], r[1]) for r in rows]
 
+    async def list_ready_with_chunks(self, older_than_seconds: int, limit: int) -> list[tuple[str, str]]:
+        """READY videos (for at least older_than_seconds) that still have chunk rows."""
+        cutoff = self.clock() - dt.timedelta(seconds=older_than_seconds)
+        has_chunks = select(Chunk.video_id).where(Chunk.video_id == Video.id).exists()
+        async with self.sessions() as session:
+            rows = (await session.execute(
+                select(Video.id, Video.owner_id).where(Video.status == READY, Video.updated_at <= cutoff, has_chunks)
+                .order_by(Video.updated_at).limit(max(1, min(limit or 100, 1000))))).all()
+        return [(r[0], r[1]) for r in rows]
+
+    async def forget_chunks(self, owner_id: str, video_id: str) -> int:
+        """Drop a READY video's chunk rows (its source holds every byte). From now on a resent
+        chunk is refused (the video takes no chunks) instead of answered as a duplicate."""
+        async with self._transaction() as session:
+            video = await self._lock_owned(session, owner_id, video_id)
+            if video.status != READY:
+                raise FailedPrecondition(f"video {video_id} is {video.status}; only a READY video's chunks "
+                                         "can be forgotten")
+            result = await session.execute(delete(Chunk).where(Chunk.video_id == video_id))
+            return result.rowcount
+
     async def retry_processing(self, owner_id: str, video_id: str) -> Video:
         async with self._transaction() as session:
             video = await self._lock_owned(session, owner_id, video_id)

@@ -109,6 +109,22 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
     @maps_domain_errors
     @shielded
+    async def ListReadyWithChunks(self, request, context):
+        current_caller().require_service()
+        rows = await self.catalog.list_ready_with_chunks(max(request.older_than_seconds, 0), request.limit)
+        return catalog_pb2.ListReadyWithChunksResponse(
+            videos=[catalog_pb2.PendingVideo(video_id=v, owner_id=o) for v, o in rows])
+
+    @maps_domain_errors
+    @shielded
+    async def ForgetChunks(self, request, context):
+        caller = current_caller()
+        caller.require_service()
+        forgotten = await self.catalog.forget_chunks(caller.require_user(), request.video_id)
+        return catalog_pb2.ForgetChunksResponse(forgotten_chunks=forgotten)
+
+    @maps_domain_errors
+    @shielded
     async def RetryProcessing(self, request, context):
         caller = current_caller()
         caller.require_service()

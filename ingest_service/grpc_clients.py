@@ -45,6 +45,16 @@ class CatalogClient:
     async def purge(self, owner_id: str, video_id: str) -> None:
         await self._call(self.stub.PurgeVideo, catalog_pb2.PurgeVideoRequest(video_id=video_id), owner_id)
 
+    async def list_ready_with_chunks(self, older_than_seconds: int, limit: int) -> list[tuple[str, str]]:
+        response = await self._call(self.stub.ListReadyWithChunks, catalog_pb2.ListReadyWithChunksRequest(
+            older_than_seconds=older_than_seconds, limit=limit), None)
+        return [(v.video_id, v.owner_id) for v in response.videos]
+
+    async def forget_chunks(self, owner_id: str, video_id: str) -> int:
+        response = await self._call(self.stub.ForgetChunks, catalog_pb2.ForgetChunksRequest(video_id=video_id),
+                                    owner_id)
+        return response.forgotten_chunks
+
     async def retry_processing(self, owner_id: str, video_id: str) -> common_pb2.Video:
         response = await self._call(self.stub.RetryProcessing,
                                     catalog_pb2.RetryProcessingRequest(video_id=video_id), owner_id)

@@ -1,5 +1,7 @@
-"""Housekeeping for uploads: abandoned uploads expire (bytes removed, status EXPIRED) and deleted
-videos' tombstones are purged. Every step is idempotent, so several ingest replicas may run it."""
+"""Housekeeping for uploads: abandoned uploads expire (bytes removed, status EXPIRED), deleted
+videos' tombstones are purged, and READY videos' chunks are forgotten after a grace period (with
+any chunk files a media worker that died right after READY left behind). Every step is
+idempotent, so several ingest replicas may run it."""
 from __future__ import annotations
 
 import asyncio
@@ -16,15 +18,17 @@ log = logging.getLogger("recorder.ingest.janitor")
 class JanitorReport:
     expired: int
     purged: int
+    chunks_forgotten: int = 0  # READY videos whose chunks were removed and forgotten
 
 
 class Janitor:
     def __init__(self, catalog: CatalogPort, store: ChunkStore, idle_expiry_seconds: int,
-                 tombstone_grace_seconds: int, batch: int = 100) -> None:
+                 tombstone_grace_seconds: int, ready_chunks_grace_seconds: int = 3600, batch: int = 100) -> None:
         self.catalog = catalog
         self.store = store
         self.idle_expiry_seconds = idle_expiry_seconds
         self.tombstone_grace_seconds = tombstone_grace_seconds
+        self.ready_chunks_grace_seconds = ready_chunks_grace_seconds
         self.batch = batch
 
     async def run_once(self) -> JanitorReport:
@@ -35,9 +39,15 @@ class Janitor:
         for video_id, owner_id in deleted:
             await self.store.remove_video(owner_id, video_id)
             await self.catalog.purge(owner_id, video_id)
-        if expired or deleted:
-            log.info("janitor: %d upload(s) expired, %d deleted video(s) purged", len(expired), len(deleted))
-        return JanitorReport(len(expired), len(deleted))
+        ready = await self.catalog.list_ready_with_chunks(self.ready_chunks_grace_seconds, self.batch)
+        for video_id, owner_id in ready:
+            # Files first: once the rows are gone nothing would point at a leftover file again.
+            await self.store.delete_chunks(owner_id, video_id)
+            await self.catalog.forget_chunks(owner_id, video_id)
+        if expired or deleted or ready:
+            log.info("janitor: %d upload(s) expired, %d deleted video(s) purged, chunks of %d ready "
+                     "video(s) forgotten", len(expired), len(deleted), len(ready))
+        return JanitorReport(len(expired), len(deleted), len(ready))
 
     async def run_forever(self, interval_seconds: float) -> None:
         while True:

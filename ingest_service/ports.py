@@ -15,6 +15,8 @@ class ChunkStore(Protocol):
 
     async def remove_video(self, user_id: str, video_id: str) -> None: ...
 
+    async def delete_chunks(self, user_id: str, video_id: str) -> None: ...
+
 
 class CatalogPort(Protocol):
     async def create_video(self, owner_id: str, title: str, filename: str, content_type: str,
@@ -35,6 +37,10 @@ class CatalogPort(Protocol):
     async def expire_stale(self, idle_seconds: int, limit: int) -> list[tuple[str, str]]: ...
 
     async def list_deleted(self, older_than_seconds: int, limit: int) -> list[tuple[str, str]]: ...
+
+    async def list_ready_with_chunks(self, older_than_seconds: int, limit: int) -> list[tuple[str, str]]: ...
+
+    async def forget_chunks(self, owner_id: str, video_id: str) -> int: ...
 
 
 class MediaPort(Protocol):

@@ -33,6 +33,9 @@ class IngestSettings:
     janitor_interval_seconds: float = 60.0
     # Deleted videos' rows are purged after this grace, when no worker can still be writing.
     tombstone_grace_seconds: int = 600
+    # A READY video's chunk rows are kept this long (a late resend is still a DUPLICATE), then
+    # forgotten, after removing any chunk files media left behind.
+    ready_chunks_grace_seconds: int = 3600
     log_level: str = "INFO"
     auth: AuthSettings = AuthSettings()
 
@@ -55,6 +58,7 @@ class IngestSettings:
             upload_idle_expiry_seconds=int(env.get("UPLOAD_IDLE_EXPIRY_SECONDS", cls.upload_idle_expiry_seconds)),
             janitor_interval_seconds=float(env.get("JANITOR_INTERVAL_SECONDS", cls.janitor_interval_seconds)),
             tombstone_grace_seconds=int(env.get("TOMBSTONE_GRACE_SECONDS", cls.tombstone_grace_seconds)),
+            ready_chunks_grace_seconds=int(env.get("READY_CHUNKS_GRACE_SECONDS", cls.ready_chunks_grace_seconds)),
             log_level=env.get("LOG_LEVEL", cls.log_level),
             auth=AuthSettings.from_env(env),
         )

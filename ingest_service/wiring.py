@@ -40,5 +40,6 @@ def build(settings: IngestSettings) -> IngestParts:
         media=MediaClient(media_channels, signer, settings.media_deadline_seconds),
         limits=settings.limits,
     )
-    janitor = Janitor(catalog, store, settings.upload_idle_expiry_seconds, settings.tombstone_grace_seconds)
+    janitor = Janitor(catalog, store, settings.upload_idle_expiry_seconds, settings.tombstone_grace_seconds,
+                      settings.ready_chunks_grace_seconds)
     return IngestParts(engine, janitor, [catalog_channel, *media_channels])

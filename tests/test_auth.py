@@ -65,6 +65,8 @@ async def test_user_tokens_never_open_internal_rpcs(stack):
     for call in (
         stack.catalog.CreateVideo(catalog_pb2.CreateVideoRequest(title="x"), metadata=ALICE, timeout=10),
         stack.catalog.ExpireStaleUploads(catalog_pb2.ExpireStaleUploadsRequest(), metadata=ALICE, timeout=10),
+        stack.catalog.ListReadyWithChunks(catalog_pb2.ListReadyWithChunksRequest(), metadata=ALICE, timeout=10),
+        stack.catalog.ForgetChunks(catalog_pb2.ForgetChunksRequest(video_id="0" * 32), metadata=ALICE, timeout=10),
         media_pb2_grpc.MediaServiceStub(stack.channel(stack.media_port)).ProcessVideo(
             media_pb2.ProcessVideoRequest(video_id="0" * 32), metadata=ALICE, timeout=10),
     ):

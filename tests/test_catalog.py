@@ -267,3 +267,14 @@ async def test_two_catalog_replicas_recording_the_same_uploads_lose_nothing(data
     finally:
         for e in engines:
             await e.dispose()
+
+
+async def test_only_a_ready_videos_chunks_can_be_forgotten(catalog):
+    vid = await new_video(catalog)
+    await catalog.record_chunk("alice", vid, 0, 5, 0, is_last=True)
+    with pytest.raises(FailedPrecondition, match="UPLOADED"):
+        await catalog.forget_chunks("alice", vid)
+    with pytest.raises(NotFound):
+        await catalog.forget_chunks("bob", vid)
+    assert await catalog.list_ready_with_chunks(0, 10) == []  # not READY
+    assert (await catalog.upload_state("alice", vid)).stored_indices == [0]

@@ -10,7 +10,7 @@ from ingest_service.settings import UploadLimits
 from recorder.v1 import catalog_pb2, common_pb2, ingest_pb2
 from tests import media_tools
 from tests.conftest import start_stack
-from tests.helpers import asset, chunk, upload_unary, user, wait_final
+from tests.helpers import asset, chunk, upload_unary, user, wait_chunks_removed, wait_final
 from tests.test_ingest_rules import create, expect, put
 
 pytestmark = pytest.mark.both_backends
@@ -77,6 +77,33 @@ async def test_delete_removes_files_then_rows(stack, recording_3s):
     assert await stack.janitor.catalog.list_deleted(0, 10) == []
     await expect(grpc.StatusCode.NOT_FOUND, stack.ingest.DeleteVideo(
         ingest_pb2.DeleteVideoRequest(video_id=vid), metadata=ALICE))
+
+
+async def test_a_ready_videos_chunks_are_forgotten_after_the_grace_with_any_files_left(stack, recording_3s):
+    """Media deletes the chunk files right after READY; if it died first they would stay forever.
+    After READY_CHUNKS_GRACE_SECONDS the janitor removes whatever chunk files are left and drops
+    the chunk rows. Until then a resent chunk is a harmless duplicate; after, it is refused."""
+    data = recording_3s.read_bytes()
+    vid = await upload_unary(stack, data, ALICE, chunk_size=64 * 1024)
+    video = await wait_final(stack, vid, ALICE)
+    assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
+    await wait_chunks_removed(stack, "alice", vid)
+    # A media worker killed between READY and its cleanup leaves the chunk files behind.
+    await stack.janitor.store.write_chunk("alice", vid, 0, data[:64 * 1024])
+    await stack.janitor.store.write_chunk("alice", vid, 1, data[64 * 1024:128 * 1024])
+    resend = await put(stack, vid, chunk(0, data[:64 * 1024]))  # within the grace: a duplicate
+    assert resend.outcome == common_pb2.CHUNK_OUTCOME_DUPLICATE
+    assert (await stack.janitor.run_once()).chunks_forgotten == 0  # not READY for an hour yet
+    stack.janitor.ready_chunks_grace_seconds = 0
+    assert (await stack.janitor.run_once()).chunks_forgotten == 1
+    assert [name for name in stored(stack, vid) if name.startswith("chunks/")] == []
+    assert (await state(stack, vid)).stored_indices == []
+    assert await stack.janitor.catalog.list_ready_with_chunks(0, 10) == []
+    details = await expect(grpc.StatusCode.FAILED_PRECONDITION, put(stack, vid, chunk(0, data[:64 * 1024])))
+    assert "READY" in details
+    assert [name for name in stored(stack, vid) if name.startswith("chunks/")] == []
+    # The outputs are untouched.
+    assert media_tools.sha256_file(asset(stack, video, common_pb2.ASSET_KIND_SOURCE)) == media_tools.sha256_file(recording_3s)
 
 
 async def test_abandoned_uploads_expire_and_lose_their_bytes(database_url, tmp_path, storage_backend):

@@ -286,6 +286,32 @@ class ListDeletedVideosResponse(_message.Message):
     videos: _containers.RepeatedCompositeFieldContainer[PendingVideo]
     def __init__(self, videos: _Optional[_Iterable[_Union[PendingVideo, _Mapping]]] = ...) -> None: ...
 
+class ListReadyWithChunksRequest(_message.Message):
+    __slots__ = ("older_than_seconds", "limit")
+    OLDER_THAN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    older_than_seconds: int
+    limit: int
+    def __init__(self, older_than_seconds: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListReadyWithChunksResponse(_message.Message):
+    __slots__ = ("videos",)
+    VIDEOS_FIELD_NUMBER: _ClassVar[int]
+    videos: _containers.RepeatedCompositeFieldContainer[PendingVideo]
+    def __init__(self, videos: _Optional[_Iterable[_Union[PendingVideo, _Mapping]]] = ...) -> None: ...
+
+class ForgetChunksRequest(_message.Message):
+    __slots__ = ("video_id",)
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    def __init__(self, video_id: _Optional[str] = ...) -> None: ...
+
+class ForgetChunksResponse(_message.Message):
+    __slots__ = ("forgotten_chunks",)
+    FORGOTTEN_CHUNKS_FIELD_NUMBER: _ClassVar[int]
+    forgotten_chunks: int
+    def __init__(self, forgotten_chunks: _Optional[int] = ...) -> None: ...
+
 class RetryProcessingRequest(_message.Message):
     __slots__ = ("video_id",)
     VIDEO_ID_FIELD_NUMBER: _ClassVar[int]

@@ -86,6 +86,16 @@ class CatalogServiceStub:
                 request_serializer=recorder_dot_v1_dot_catalog__pb2.ListDeletedVideosRequest.SerializeToString,
                 response_deserializer=recorder_dot_v1_dot_catalog__pb2.ListDeletedVideosResponse.FromString,
                 _registered_method=True)
+        self.ListReadyWithChunks = channel.unary_unary(
+                '/recorder.v1.CatalogService/ListReadyWithChunks',
+                request_serializer=recorder_dot_v1_dot_catalog__pb2.ListReadyWithChunksRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_catalog__pb2.ListReadyWithChunksResponse.FromString,
+                _registered_method=True)
+        self.ForgetChunks = channel.unary_unary(
+                '/recorder.v1.CatalogService/ForgetChunks',
+                request_serializer=recorder_dot_v1_dot_catalog__pb2.ForgetChunksRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_catalog__pb2.ForgetChunksResponse.FromString,
+                _registered_method=True)
         self.RetryProcessing = channel.unary_unary(
                 '/recorder.v1.CatalogService/RetryProcessing',
                 request_serializer=recorder_dot_v1_dot_catalog__pb2.RetryProcessingRequest.SerializeToString,
@@ -194,6 +204,22 @@ class CatalogServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListReadyWithChunks(self, request, context):
+        """READY videos that still have chunk rows (media deletes the chunk files right after READY; these
+        rows outlive them for a grace period so a late resend is still a DUPLICATE). The janitor
+        removes whatever chunk files are left (media may have died before deleting them), then calls
+        ForgetChunks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ForgetChunks(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RetryProcessing(self, request, context):
         """FAILED -> UPLOADED with a fresh attempt budget, so a media worker processes it again.
         """
@@ -290,6 +316,16 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.ListDeletedVideos,
                     request_deserializer=recorder_dot_v1_dot_catalog__pb2.ListDeletedVideosRequest.FromString,
                     response_serializer=recorder_dot_v1_dot_catalog__pb2.ListDeletedVideosResponse.SerializeToString,
+            ),
+            'ListReadyWithChunks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListReadyWithChunks,
+                    request_deserializer=recorder_dot_v1_dot_catalog__pb2.ListReadyWithChunksRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_catalog__pb2.ListReadyWithChunksResponse.SerializeToString,
+            ),
+            'ForgetChunks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForgetChunks,
+                    request_deserializer=recorder_dot_v1_dot_catalog__pb2.ForgetChunksRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_catalog__pb2.ForgetChunksResponse.SerializeToString,
             ),
             'RetryProcessing': grpc.unary_unary_rpc_method_handler(
                     servicer.RetryProcessing,
@@ -599,6 +635,60 @@ class CatalogService:
             '/recorder.v1.CatalogService/ListDeletedVideos',
             recorder_dot_v1_dot_catalog__pb2.ListDeletedVideosRequest.SerializeToString,
             recorder_dot_v1_dot_catalog__pb2.ListDeletedVideosResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListReadyWithChunks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recorder.v1.CatalogService/ListReadyWithChunks',
+            recorder_dot_v1_dot_catalog__pb2.ListReadyWithChunksRequest.SerializeToString,
+            recorder_dot_v1_dot_catalog__pb2.ListReadyWithChunksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForgetChunks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recorder.v1.CatalogService/ForgetChunks',
+            recorder_dot_v1_dot_catalog__pb2.ForgetChunksRequest.SerializeToString,
+            recorder_dot_v1_dot_catalog__pb2.ForgetChunksResponse.FromString,
             options,
             channel_credentials,
             insecure,
