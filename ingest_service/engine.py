@@ -84,7 +84,11 @@ class UploadEngine:
             raise ResourceExhausted(
                 f"expected size {expected_size} bytes is over the upload limit of "
                 f"{self.limits.max_upload_bytes} bytes")
-        return await self.catalog.create_video(owner_id, title, filename, content_type, expected_size)
+        video_id = await self.catalog.create_video(owner_id, title, filename, content_type, expected_size)
+        # A new upload's state is known: its first chunk need not ask the catalog for it.
+        self._remember(owner_id, video_id, common_pb2.UploadState(
+            video_id=video_id, status=UPLOADING, received_chunks=0, received_bytes=0))
+        return video_id
 
     async def upload_state(self, owner_id: str, video_id: str) -> common_pb2.UploadState:
         return await self.catalog.upload_state(owner_id, check_video_id(video_id))
