@@ -97,7 +97,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             raise InvalidArgument("idle_seconds must be positive")
         rows = await self.catalog.expire_stale_uploads(request.idle_seconds, request.limit)
         return catalog_pb2.ExpireStaleUploadsResponse(
-            videos=[catalog_pb2.PendingVideo(video_id=v, owner_id=o) for v, o in rows])
+            videos=_pending(rows))
 
     @maps_domain_errors
     @shielded
@@ -105,7 +105,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         current_caller().require_service()
         rows = await self.catalog.list_deleted(max(request.older_than_seconds, 0), request.limit)
         return catalog_pb2.ListDeletedVideosResponse(
-            videos=[catalog_pb2.PendingVideo(video_id=v, owner_id=o) for v, o in rows])
+            videos=_pending(rows))
 
     @maps_domain_errors
     @shielded
@@ -113,7 +113,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         current_caller().require_service()
         rows = await self.catalog.list_ready_with_chunks(max(request.older_than_seconds, 0), request.limit)
         return catalog_pb2.ListReadyWithChunksResponse(
-            videos=[catalog_pb2.PendingVideo(video_id=v, owner_id=o) for v, o in rows])
+            videos=_pending(rows))
 
     @maps_domain_errors
     @shielded
@@ -189,4 +189,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         current_caller().require_service()
         rows = await self.catalog.list_pending_processing(request.limit)
         return catalog_pb2.ListPendingProcessingResponse(
-            videos=[catalog_pb2.PendingVideo(video_id=v, owner_id=o) for v, o in rows])
+            videos=_pending(rows))
+
+
+def _pending(rows: list[tuple[str, str]]) -> list[catalog_pb2.PendingVideo]:
+    return [catalog_pb2.PendingVideo(video_id=v, owner_id=o) for v, o in rows]
