@@ -71,6 +71,8 @@ class ChunkRecorder:
             if chunk.size < 0:
                 raise InvalidArgument("size_bytes must not be negative")
         waiting = _Waiting(request, asyncio.get_running_loop().create_future())
+        # Retrieve the outcome even when the caller has gone, so asyncio does not log it as lost.
+        waiting.future.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._queue.append(waiting)
         if self._writer is None:
             # Started on demand and gone when the queue is empty: nothing outlives its event loop.
