@@ -55,6 +55,20 @@ class Workspace:
             return None
         return local
 
+    async def ffmpeg_input(self, key: str) -> str | None:
+        """A stored file (by its catalog key) as ffmpeg input, or None if it is not stored: its
+        path with local storage; with an object store a presigned URL, so ffmpeg reads only the
+        byte ranges it needs instead of this folder holding a full download."""
+        store = self.files.store
+        store.check_key(self.owner_id, key)
+        if not store.remote:
+            local = await self.fetch(key)
+            return str(local) if local is not None else None
+        try:
+            return await store.input_url(key)
+        except FileNotFoundError:
+            return None
+
     def remove_stale_temporaries(self) -> None:
         """Temporary outputs left by a worker that died (local storage: the video's own folder).
         Only the lease holder runs a job, so any temporary file in the folder now is stale."""

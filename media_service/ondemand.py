@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
-import pathlib
 import uuid
 from collections.abc import AsyncIterator
 from typing import Protocol
@@ -174,10 +173,10 @@ class OnDemandMedia:
         return facts
 
     @staticmethod
-    async def _local_original(ws: Workspace, facts: VideoFacts) -> pathlib.Path:
+    async def _original_input(ws: Workspace, facts: VideoFacts) -> str:
         asset = facts.assets.get("ORIGINAL")
-        # Catalog paths are server-made; fetch() checks again that this one is the owner's own.
-        source = await ws.fetch(asset.path) if asset is not None else None
+        # Catalog paths are server-made; ffmpeg_input() checks again that this one is the owner's own.
+        source = await ws.ffmpeg_input(asset.path) if asset is not None else None
         if source is None:
             raise FailedPrecondition("the video has no original file")
         return source
@@ -202,7 +201,7 @@ class OnDemandMedia:
         ws = self.files.workspace(owner_id, video_id)
         try:
             async with self.slots:
-                source = await self._local_original(ws, facts)
+                source = await self._original_input(ws, facts)
                 final = ws.path(file_name)
                 tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.tmp")
                 try:

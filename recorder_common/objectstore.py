@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import pathlib
 from collections.abc import Mapping
 
@@ -149,6 +150,15 @@ class ObjectStorage:
             return True
         except FileNotFoundError:
             return False
+
+    async def input_url(self, key: str, valid_seconds: int = 900) -> str:
+        """A short-lived presigned GET URL for ffmpeg to read the object over HTTP, with range
+        requests, so it fetches only what it needs (a thumbnail at 10:00 of a long recording
+        reads a few hundred KiB, not the whole file). It grants reading this one object for
+        valid_seconds, and is only handed to an ffmpeg on this host. Raises FileNotFoundError
+        when there is no such object."""
+        await obstore.head_async(self.store, key)
+        return await obstore.sign_async(self.store, "GET", key, dt.timedelta(seconds=valid_seconds))
 
     async def upload(self, path: pathlib.Path, key: str) -> None:
         """Put a finished local file under key (replacing what was there: outputs are

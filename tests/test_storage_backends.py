@@ -82,3 +82,30 @@ async def test_users_and_videos_are_validated_ids(store):
         await store.write_chunk("alice", "../../etc", 0, b"x")
     with pytest.raises(UnsafePath):
         await store.write_chunk("alice", new_video_id(), -1, b"x")
+
+
+async def test_ffmpeg_reads_a_stored_file_in_place(store, storage_backend, tmp_path, recording_3s):
+    """On-demand work gives ffmpeg the stored file itself: a path, or on S3 a short-lived presigned
+    URL it reads with range requests, so nothing is downloaded into the scratch folder first."""
+    from media_service import commands
+    from media_service.files import MediaFiles
+    from media_service.runner import FfmpegLimits, run_ffmpeg
+
+    video = new_video_id()
+    files = MediaFiles(store, tmp_path / "scratch")
+    ws = files.workspace("alice", video)
+    original = ws.path("original.webm")
+    original.write_bytes(recording_3s.read_bytes())
+    key, _ = await ws.keep(original)
+    if store.remote:
+        original.unlink()  # only the bucket has it now
+    source = await ws.ffmpeg_input(key)
+    assert source.startswith("http://") if store.remote else source == str(original)
+    still = tmp_path / "still.jpg"
+    await run_ffmpeg(commands.still_args("ffmpeg", source, str(still), 1.5, 160, "JPEG", False), FfmpegLimits())
+    assert still.stat().st_size > 0
+    assert [p for p in ws.folder.rglob("*") if p.is_file()] == ([] if store.remote else [original])
+    assert await ws.ffmpeg_input(store.media_key("alice", video, "absent.webm")) is None
+    with pytest.raises((UnsafePath, InvalidArgument, Unauthenticated)):
+        await ws.ffmpeg_input(store.media_key("bob", video, "original.webm"))
+    ws.close()
