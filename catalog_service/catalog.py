@@ -291,10 +291,13 @@ class Catalog:
     async def list_ready_with_chunks(self, older_than_seconds: int, limit: int) -> list[tuple[str, str]]:
         """READY videos (for at least older_than_seconds) that still have chunk rows."""
         cutoff = self.clock() - dt.timedelta(seconds=older_than_seconds)
-        has_chunks = select(Chunk.video_id).where(Chunk.video_id == Video.id).exists()
+        # Driven from the chunks table, which holds only uploads in progress, failed ones and
+        # recently READY ones: the READY videos already forgotten, which pile up, are not scanned.
+        with_chunks = select(Chunk.video_id).group_by(Chunk.video_id).subquery()
         async with self.sessions() as session:
             rows = (await session.execute(
-                select(Video.id, Video.owner_id).where(Video.status == READY, Video.updated_at <= cutoff, has_chunks)
+                select(Video.id, Video.owner_id).join(with_chunks, with_chunks.c.video_id == Video.id)
+                .where(Video.status == READY, Video.updated_at <= cutoff)
                 .order_by(Video.updated_at).limit(max(1, min(limit or 100, 1000))))).all()
         return [(r[0], r[1]) for r in rows]
 

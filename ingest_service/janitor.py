@@ -9,7 +9,7 @@ import dataclasses
 import logging
 
 from ingest_service.ports import CatalogPort, ChunkStore
-from recorder_common.errors import DomainError
+from recorder_common.errors import DomainError, FailedPrecondition, NotFound
 
 log = logging.getLogger("recorder.ingest.janitor")
 
@@ -22,6 +22,7 @@ class JanitorReport:
 
 
 class Janitor:
+    MAX_READY_BATCHES = 50
     def __init__(self, catalog: CatalogPort, store: ChunkStore, idle_expiry_seconds: int,
                  tombstone_grace_seconds: int, ready_chunks_grace_seconds: int = 3600, batch: int = 100) -> None:
         self.catalog = catalog
@@ -39,11 +40,21 @@ class Janitor:
         for video_id, owner_id in deleted:
             await self.store.remove_video(owner_id, video_id)
             await self.catalog.purge(owner_id, video_id)
-        ready = await self.catalog.list_ready_with_chunks(self.ready_chunks_grace_seconds, self.batch)
-        for video_id, owner_id in ready:
-            # Files first: once the rows are gone nothing would point at a leftover file again.
-            await self.store.delete_chunks(owner_id, video_id)
-            await self.catalog.forget_chunks(owner_id, video_id)
+        # Every upload passes through here once, so keep up with the rate of uploads: whole
+        # batches until the backlog is done (bounded, so one pass cannot run forever).
+        ready: list[tuple[str, str]] = []
+        for _ in range(self.MAX_READY_BATCHES):
+            batch = await self.catalog.list_ready_with_chunks(self.ready_chunks_grace_seconds, self.batch)
+            for video_id, owner_id in batch:
+                # Files first: once the rows are gone nothing would point at a leftover file again.
+                await self.store.delete_chunks(owner_id, video_id)
+                try:
+                    await self.catalog.forget_chunks(owner_id, video_id)
+                except (NotFound, FailedPrecondition) as exc:  # deleted or reprocessed meanwhile
+                    log.info("janitor: chunks of %s not forgotten: %s", video_id, exc.message)
+            ready += batch
+            if len(batch) < self.batch:
+                break
         if expired or deleted or ready:
             log.info("janitor: %d upload(s) expired, %d deleted video(s) purged, chunks of %d ready "
                      "video(s) forgotten", len(expired), len(deleted), len(ready))
