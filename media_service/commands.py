@@ -156,9 +156,21 @@ def audio_output(audio_format: str, source_codec: str, bitrate_kbps: int = 0,
     raise ValueError(f"unknown audio format {audio_format!r}")
 
 
+# For an input read over HTTP (a presigned object-store URL): reconnect after a dropped
+# connection, and give up on one that stalls (microseconds) rather than wait for the run's timeout.
+HTTP_INPUT_OPTIONS = {"reconnect": 1, "reconnect_on_network_error": 1, "reconnect_delay_max": 5,
+                      "rw_timeout": 30_000_000}
+
+
+def _input(src: str, **options):
+    if src.startswith(("http://", "https://")):
+        options = {**HTTP_INPUT_OPTIONS, **options}
+    return ffmpeg.input(src, **options)
+
+
 def extract_audio_args(binary: str, src: str, dst: str, output: AudioOutput) -> list[str]:
     """The first audio stream only, no video, no subtitles or data."""
-    audio = ffmpeg.input(src)["a:0"]
+    audio = _input(src)["a:0"]
     return _compile(ffmpeg.output(audio, dst, vn=None, sn=None, dn=None, **dict(output.options)),
                     binary, progress=True)
 
@@ -172,7 +184,7 @@ def still_args(binary: str, src: str, dst: str, at_seconds: float, width: int, i
     lets the thumbnail filter pick the most typical of a few dozen frames from at_seconds on;
     otherwise the frame at at_seconds exactly (accurate seek: decode from the keyframe before)."""
     codec, muxer, _, _ = IMAGE_CODECS[image_format]
-    source = ffmpeg.input(src, ss=f"{max(at_seconds, 0.0):.3f}")
+    source = _input(src, ss=f"{max(at_seconds, 0.0):.3f}")
     video = source.video
     if representative:
         video = video.filter("thumbnail", n=candidate_frames)
@@ -185,7 +197,7 @@ def preview_args(binary: str, src: str, dst: str, start: float, seconds: float, 
                  image_format: str, max_bytes: int) -> list[str]:
     """A short looping animation. GIF gets its own palette (a fixed one bands badly on screen
     content); -fs bounds the file size whatever the content."""
-    source = ffmpeg.input(src, ss=f"{max(start, 0.0):.3f}", t=f"{seconds:.3f}")
+    source = _input(src, ss=f"{max(start, 0.0):.3f}", t=f"{seconds:.3f}")
     frames = source.video.filter("fps", fps=fps).filter("scale", w=f"min({width},iw)", h=-2, flags="lanczos")
     if image_format == "GIF":
         split = frames.split()

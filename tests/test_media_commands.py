@@ -113,6 +113,22 @@ def test_a_still_at_an_exact_time_has_no_thumbnail_filter():
     assert args[args.index("-c") + 1] == "libwebp" and args[args.index("-f") + 1] == "webp"
 
 
+URL = "http://127.0.0.1:9000/bucket/users/a/videos/v/original.webm?X-Amz-Signature=abc"
+
+
+@pytest.mark.parametrize("build", [
+    lambda src: commands.still_args("ffmpeg", src, "t.jpg", 1, 320, "JPEG", representative=False),
+    lambda src: commands.preview_args("ffmpeg", src, "p.webp", 1, 2, 320, 10, "WEBP", 1 << 20),
+    lambda src: commands.extract_audio_args("ffmpeg", src, "a.m4a", commands.audio_output("AAC", "opus"))])
+def test_an_input_read_over_http_reconnects_and_times_out(build):
+    remote, local = build(URL), build("in.webm")
+    assert remote[remote.index("-i") + 1] == URL
+    before_input = remote[:remote.index("-i")]
+    assert before_input[before_input.index("-reconnect") + 1] == "1"
+    assert before_input[before_input.index("-rw_timeout") + 1] == "30000000"
+    assert "-reconnect" not in local and "-rw_timeout" not in local  # a file has no such options
+
+
 @pytest.mark.parametrize("audio_format,source,codec,muxer,name", [
     ("AAC", "opus", "aac", "ipod", "audio.m4a"), ("MP3", "opus", "libmp3lame", "mp3", "audio.mp3"),
     ("FLAC", "opus", "flac", "flac", "audio.flac"), ("ORIGINAL", "opus", "copy", "opus", "audio-original.opus"),
