@@ -22,7 +22,8 @@ class JanitorReport:
 
 
 class Janitor:
-    MAX_READY_BATCHES = 50
+    MAX_READY_BATCHES = 50  # per pass, of `batch` READY videos each
+
     def __init__(self, catalog: CatalogPort, store: ChunkStore, idle_expiry_seconds: int,
                  tombstone_grace_seconds: int, ready_chunks_grace_seconds: int = 3600, batch: int = 100) -> None:
         self.catalog = catalog
