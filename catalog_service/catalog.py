@@ -16,15 +16,14 @@ import json
 import unicodedata
 from collections.abc import AsyncIterator, Callable
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from catalog_service.chunk_recorder import ChunkRecorder, RecordRequest
 from catalog_service.chunk_rules import StoredChunk
 from catalog_service.models import Asset, Chunk, StatusEvent, Video, utcnow
-from recorder_common.errors import (AlreadyExists, DeadlineExceeded, FailedPrecondition, InvalidArgument,
-                                    NotFound, ResourceExhausted)
+from recorder_common.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound
 from recorder_common.ids import check_video_id, new_video_id
 
 UPLOADING, UPLOADED, PROCESSING, READY, FAILED, EXPIRED, DELETED = (
