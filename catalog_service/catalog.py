@@ -23,11 +23,10 @@ from sqlalchemy.orm import selectinload
 from catalog_service.chunk_recorder import ChunkRecorder, RecordRequest
 from catalog_service.chunk_rules import StoredChunk
 from catalog_service.models import Asset, Chunk, StatusEvent, Video, utcnow
+from catalog_service.statuses import DELETED, EXPIRED, FAILED, PROCESSING, READY, UPLOADED, UPLOADING
 from recorder_common.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound
 from recorder_common.ids import check_video_id, new_video_id
 
-UPLOADING, UPLOADED, PROCESSING, READY, FAILED, EXPIRED, DELETED = (
-    "UPLOADING", "UPLOADED", "PROCESSING", "READY", "FAILED", "EXPIRED", "DELETED")
 STEPS = ("ASSEMBLE", "PROBE", "REMUX", "COMPRESS", "THUMBNAIL")
 ASSET_KINDS = ("SOURCE", "ORIGINAL", "COMPRESSED", "THUMBNAIL", "AUDIO_AAC", "AUDIO_MP3", "AUDIO_FLAC",
                "AUDIO_ORIGINAL", "PREVIEW")

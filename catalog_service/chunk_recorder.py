@@ -21,12 +21,12 @@ from collections.abc import Callable
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from catalog_service.chunk_rules import UPLOADED, StoredChunk, UploadTally, apply_chunks
+from catalog_service.chunk_rules import StoredChunk, UploadTally, apply_chunks
 from catalog_service.models import Chunk, StatusEvent, Video
+from catalog_service.statuses import DELETED, EXPIRED, UPLOADED
 from recorder_common.errors import DomainError, InvalidArgument, NotFound
 from recorder_common.ids import check_video_id
 
-DELETED, EXPIRED = "DELETED", "EXPIRED"
 
 
 @dataclasses.dataclass(frozen=True)

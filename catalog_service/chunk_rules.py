@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from catalog_service.statuses import UPLOADED, UPLOADING
 from recorder_common.errors import AlreadyExists, FailedPrecondition, ResourceExhausted
 
-UPLOADING, UPLOADED = "UPLOADING", "UPLOADED"
 
 
 @dataclasses.dataclass(frozen=True)
