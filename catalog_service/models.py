@@ -66,6 +66,9 @@ class Chunk(Base):
     index: Mapped[int] = mapped_column("chunk_index", BigInteger, primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
     crc32c: Mapped[int] = mapped_column(BigInteger)
+    # The write that made this chunk's file (its name is index + token): only that write's file
+    # is the chunk. NULL for chunks stored before migration 0002 (index-only names).
+    file_token: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     video: Mapped[Video] = relationship(back_populates="chunks")
