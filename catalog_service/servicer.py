@@ -60,11 +60,22 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         caller.require_service()
         record = await self.catalog.record_chunks(
             caller.require_user(), request.video_id,
-            [StoredChunk(c.index, c.size_bytes, c.crc32c, c.is_last) for c in request.chunks],
+            [StoredChunk(c.index, c.size_bytes, c.crc32c, c.is_last, c.file_token or None) for c in request.chunks],
             request.max_upload_bytes, request.user_quota_bytes)
         return catalog_pb2.RecordChunksResponse(
             outcomes=[common_pb2.ChunkOutcome.Value(f"CHUNK_OUTCOME_{o}") for o in record.outcomes],
             state=convert.upload_state(record.state), completed_upload=record.completed_upload)
+
+    @maps_domain_errors
+    @shielded
+    async def ListChunks(self, request, context):
+        caller = current_caller()
+        caller.require_service()
+        chunks = await self.catalog.list_chunks(caller.require_user(), request.video_id, request.from_index,
+                                                request.limit)
+        return catalog_pb2.ListChunksResponse(chunks=[
+            catalog_pb2.StoredChunk(index=c.index, size_bytes=c.size, crc32c=c.crc32c, is_last=c.is_last,
+                                    file_token=c.file_token or "") for c in chunks])
 
     @maps_domain_errors
     @shielded
