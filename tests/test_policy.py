@@ -165,6 +165,9 @@ async def test_health_and_reflection_need_no_token(servers):
         channel = servers.channel(port)
         health = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
         assert health.status == health_pb2.HealthCheckResponse.SERVING
+        watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(), timeout=10)
+        assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
+        watch.cancel()
 
         async def ask():
             yield reflection_pb2.ServerReflectionRequest(list_services="")
