@@ -208,3 +208,46 @@ async def test_an_rpc_missing_from_the_policy_is_refused_before_its_handler_runs
             assert len(ran) == 1
     finally:
         await server.stop(None)
+
+
+async def test_the_gateway_refuses_tokens_that_live_longer_than_the_maximum(tmp_path):
+    """Envoy alone (no upstream behind it): a refused token is 401 at the gateway, an accepted one
+    goes on to the (absent) catalog and comes back 503."""
+    import asyncio
+    import time
+
+    from tests import forged_tokens, grpc_web
+    from tests.conftest import ENVOY
+    from tests.process_stack import free_port
+
+    port = free_port()
+    config = tmp_path / "envoy.yaml"
+    config.write_text(render({**os.environ, **TEST_KEYS.env(), "GATEWAY_PORT": str(port),
+                              "CATALOG_PORT": str(free_port()), "AUTH_MAX_TOKEN_LIFETIME_SECONDS": "86400"}))
+    envoy = await asyncio.create_subprocess_exec(ENVOY, "-c", str(config), "--log-level", "error",
+                                                 "--base-id", str(port), stdout=asyncio.subprocess.DEVNULL,
+                                                 stderr=asyncio.subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "Envoy did not start listening"
+                await asyncio.sleep(0.1)
+        now = int(time.time())
+        cases = {"12 h": (forged_tokens.claims(exp=now + 12 * 3600), 503),
+                 "48 h": (forged_tokens.claims(iat=now, exp=now + 48 * 3600), 401),
+                 "no iat, 1 h left": (forged_tokens.claims(iat=None, exp=now + 3600), 503),
+                 "no iat, 48 h left": (forged_tokens.claims(iat=None, exp=now + 48 * 3600), 401),
+                 "year 9999": (forged_tokens.claims(exp=253402300799), 401)}
+        for name, (token_claims, status) in cases.items():
+            reply = await asyncio.to_thread(
+                grpc_web.call, port, "/recorder.v1.CatalogService/ListVideos", b"",
+                {"authorization": "Bearer " + forged_tokens.signed(token_claims)}, "http://localhost:5173")
+            assert reply.http_status == status, (name, reply.http_status, reply.grpc_message)
+    finally:
+        envoy.terminate()
+        await envoy.wait()
