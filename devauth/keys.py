@@ -73,7 +73,8 @@ class DevKeys:
         d = AuthSettings()
         return AuthSettings(
             users=TokenPolicy(issuer, audience, str(self.folder / USERS_JWKS)),
-            services=TokenPolicy(d.services.issuer, d.services.audience, str(self.folder / SERVICES_JWKS)),
+            services=TokenPolicy(d.services.issuer, d.services.audience, str(self.folder / SERVICES_JWKS),
+                                 max_lifetime_seconds=d.services.max_lifetime_seconds),
             service_key_file=str(self.folder / SERVICE_KEY),
         )
 
