@@ -47,7 +47,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @shielded
     async def CreateVideo(self, request, context):
         caller = current_caller()
-        caller.require_service()
         video = await self.catalog.create_video(
             caller.require_user(), request.title, request.filename, request.content_type,
             request.expected_size_bytes)
@@ -57,7 +56,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @shielded
     async def RecordChunks(self, request, context):
         caller = current_caller()
-        caller.require_service()
         record = await self.catalog.record_chunks(
             caller.require_user(), request.video_id,
             [StoredChunk(c.index, c.size_bytes, c.crc32c, c.is_last, c.file_token or None) for c in request.chunks],
@@ -88,7 +86,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @shielded
     async def MarkDeleted(self, request, context):
         caller = current_caller()
-        caller.require_service()
         video = await self.catalog.mark_deleted(caller.require_user(), request.video_id, request.abort_only)
         return catalog_pb2.MarkDeletedResponse(video=convert.video_message(video, with_history=False))
 
@@ -96,14 +93,12 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @shielded
     async def PurgeVideo(self, request, context):
         caller = current_caller()
-        caller.require_service()
         await self.catalog.purge_video(caller.require_user(), request.video_id)
         return catalog_pb2.PurgeVideoResponse()
 
     @maps_domain_errors
     @shielded
     async def ExpireStaleUploads(self, request, context):
-        current_caller().require_service()
         if request.idle_seconds <= 0:
             raise InvalidArgument("idle_seconds must be positive")
         rows = await self.catalog.expire_stale_uploads(request.idle_seconds, request.limit)
@@ -113,7 +108,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @maps_domain_errors
     @shielded
     async def ListDeletedVideos(self, request, context):
-        current_caller().require_service()
         rows = await self.catalog.list_deleted(max(request.older_than_seconds, 0), request.limit)
         return catalog_pb2.ListDeletedVideosResponse(
             videos=_pending(rows))
@@ -121,7 +115,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @maps_domain_errors
     @shielded
     async def ListReadyWithChunks(self, request, context):
-        current_caller().require_service()
         rows = await self.catalog.list_ready_with_chunks(max(request.older_than_seconds, 0), request.limit)
         return catalog_pb2.ListReadyWithChunksResponse(
             videos=_pending(rows))
@@ -130,7 +123,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @shielded
     async def ForgetChunks(self, request, context):
         caller = current_caller()
-        caller.require_service()
         forgotten = await self.catalog.forget_chunks(caller.require_user(), request.video_id)
         return catalog_pb2.ForgetChunksResponse(forgotten_chunks=forgotten)
 
@@ -138,7 +130,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @shielded
     async def RetryProcessing(self, request, context):
         caller = current_caller()
-        caller.require_service()
         video = await self.catalog.retry_processing(caller.require_user(), request.video_id)
         return catalog_pb2.RetryProcessingResponse(video=convert.video_message(video, with_history=False))
 
@@ -147,7 +138,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @shielded
     async def ClaimProcessing(self, request, context):
         caller = current_caller()
-        caller.require_service()
         claimed, video = await self.catalog.claim_processing(
             caller.require_user(), request.video_id, request.worker_id, request.lease_seconds or 60)
         return catalog_pb2.ClaimProcessingResponse(claimed=claimed, video=convert.video_message(video))
@@ -156,7 +146,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @shielded
     async def ReportProgress(self, request, context):
         caller = current_caller()
-        caller.require_service()
         await self.catalog.report_progress(
             caller.require_user(), request.video_id, request.worker_id,
             convert.step_name(request.step) or "", request.progress, request.lease_seconds or 60)
@@ -166,7 +155,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @shielded
     async def PutAsset(self, request, context):
         caller = current_caller()
-        caller.require_service()
         await self.catalog.put_asset(
             caller.require_user(), request.video_id, convert.asset_kind_name(request.kind),
             request.path, request.content_type, request.size_bytes)
@@ -176,7 +164,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @shielded
     async def SetMediaInfo(self, request, context):
         caller = current_caller()
-        caller.require_service()
         m = request.media
         await self.catalog.set_media_info(caller.require_user(), request.video_id, MediaInfo(
             duration_seconds=m.duration_seconds or None, width=m.width or None, height=m.height or None,
@@ -188,7 +175,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @shielded
     async def FinishProcessing(self, request, context):
         caller = current_caller()
-        caller.require_service()
         video = await self.catalog.finish_processing(
             caller.require_user(), request.video_id, request.worker_id,
             convert.status_name(request.status), convert.step_name(request.error_step), request.error)
@@ -197,7 +183,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @maps_domain_errors
     @shielded
     async def ListPendingProcessing(self, request, context):
-        current_caller().require_service()
         rows = await self.catalog.list_pending_processing(request.limit)
         return catalog_pb2.ListPendingProcessingResponse(
             videos=_pending(rows))
