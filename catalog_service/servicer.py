@@ -67,9 +67,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @maps_domain_errors
     @shielded
     async def ListChunks(self, request, context):
-        caller = current_caller()
-        caller.require_service()
-        chunks = await self.catalog.list_chunks(caller.require_user(), request.video_id, request.from_index,
+        chunks = await self.catalog.list_chunks(current_caller().require_user(), request.video_id, request.from_index,
                                                 request.limit)
         return catalog_pb2.ListChunksResponse(chunks=[
             catalog_pb2.StoredChunk(index=c.index, size_bytes=c.size, crc32c=c.crc32c, is_last=c.is_last,

@@ -56,6 +56,7 @@ POLICY: Mapping[str, Access] = {
     _CATALOG + "SetMediaInfo": INTERNAL,
     _CATALOG + "FinishProcessing": INTERNAL,
     _CATALOG + "ListPendingProcessing": INTERNAL,
+    _CATALOG + "ListChunks": INTERNAL,
 
     # Called by ingest.
     _MEDIA + "ProcessVideo": INTERNAL,
