@@ -21,19 +21,10 @@ at startup. This module imports only the standard library: it is also the launch
 """
 from __future__ import annotations
 
-import dataclasses
-import logging
+# The launcher comes first and needs only os and sys (plus ctypes and struct when it runs):
+# it starts before every ffmpeg run, so it must not pay for the imports the service side uses.
 import os
-import shutil
-import subprocess
 import sys
-import urllib.parse
-from collections.abc import Sequence
-
-log = logging.getLogger("recorder.media.sandbox")
-
-MODES = ("auto", "off", "require")
-THIS_FILE = os.path.abspath(__file__)
 
 # What any ffmpeg run may read: libraries, the loader's cache, name resolution and TLS roots (for
 # presigned https URLs), /dev/null and random numbers. Missing ones are skipped.
@@ -70,67 +61,6 @@ def _file_rights(abi: int) -> int:
     return _fs_rights(abi) & (_FS_EXECUTE | _FS_WRITE_FILE | _FS_READ_FILE | _FS_TRUNCATE | _FS_IOCTL_DEV)
 
 
-@dataclasses.dataclass(frozen=True)
-class Sandbox:
-    """How ffmpeg is confined on this machine (detected once; see detect())."""
-    unshare: str | None = None  # `unshare --net` works (we are root)
-    setpriv: str | None = None  # can drop every capability (we are root)
-    landlock_abi: int = 0  # 0: no Landlock
-    python: str = sys.executable
-
-    @property
-    def layers(self) -> list[str]:
-        return [name for name, present in (("no network", self.unshare), ("no capabilities", self.setpriv),
-                                           (f"Landlock ABI {self.landlock_abi}", self.landlock_abi)) if present]
-
-
-def _input_urls(argv: Sequence[str]) -> list[str]:
-    return [arg for arg in argv if arg.startswith(("http://", "https://"))]
-
-
-def _job_folders(argv: Sequence[str]) -> list[str]:
-    """The folders of the files an ffmpeg argv names (its inputs and outputs, all absolute paths
-    we built): the job's folder."""
-    folders = {os.path.dirname(arg) for arg in argv[1:] if arg.startswith("/")}
-    return sorted(folder for folder in folders if folder)
-
-
-def _url_ports(urls: Sequence[str]) -> list[int]:
-    ports = set()
-    for url in urls:
-        parsed = urllib.parse.urlsplit(url)
-        ports.add(parsed.port or (443 if parsed.scheme == "https" else 80))
-    return sorted(ports)
-
-
-def sandbox_prefix(sandbox: Sandbox | None, argv: Sequence[str]) -> list[str]:
-    """The argv prefix that confines one ffmpeg run (empty when there is no sandbox). Pure: the
-    folders and ports come from the argv itself."""
-    if sandbox is None:
-        return []
-    prefix: list[str] = []
-    urls = _input_urls(argv)
-    if sandbox.unshare and not urls:
-        prefix += [sandbox.unshare, "--net", "--"]
-    if sandbox.setpriv:
-        prefix += [sandbox.setpriv, "--no-new-privs", "--bounding-set=-all", "--inh-caps=-all",
-                   "--pdeathsig", "KILL", "--"]
-    if sandbox.landlock_abi:
-        prefix += [sandbox.python, "-I", "-S", THIS_FILE, "--exec", argv[0]]
-        for folder in _job_folders(argv):
-            prefix += ["--rw", folder]
-        if sandbox.landlock_abi >= 4:
-            prefix += ["--no-tcp"] if not urls else [item for port in _url_ports(urls)
-                                                     for item in ("--tcp", str(port))]
-        prefix += ["--"]
-    return prefix
-
-
-def confine(sandbox: Sandbox | None, argv: Sequence[str]) -> list[str]:
-    return [*sandbox_prefix(sandbox, argv), *argv]
-
-
-# ---- detection (once, at startup) ---------------------------------------------------------------
 def landlock_abi() -> int:
     if not sys.platform.startswith("linux"):
         return 0
@@ -139,44 +69,6 @@ def landlock_abi() -> int:
     libc = ctypes.CDLL(None, use_errno=True)
     abi = libc.syscall(_SYS_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(_CREATE_RULESET_VERSION))
     return max(int(abi), 0)
-
-
-def _works(args: list[str]) -> bool:
-    try:
-        return subprocess.run(args, capture_output=True, timeout=10).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
-
-
-def detect(mode: str) -> Sandbox | None:
-    """What this machine can confine ffmpeg with. auto: whatever is available (logged, with what
-    is missing); require: all of it or RuntimeError; off: None."""
-    if mode not in MODES:
-        raise ValueError(f"FFMPEG_SANDBOX must be one of {', '.join(MODES)}, not {mode!r}")
-    if mode == "off":
-        log.warning("FFMPEG_SANDBOX=off: ffmpeg runs with this service's network, privileges and files")
-        return None
-    root = hasattr(os, "geteuid") and os.geteuid() == 0
-    unshare, setpriv = shutil.which("unshare"), shutil.which("setpriv")
-    missing = []
-    if not (root and unshare and _works([unshare, "--net", "--", "true"])):
-        missing.append("network namespaces (needs root and util-linux unshare)")
-        unshare = None
-    if not (root and setpriv and _works([setpriv, "--no-new-privs", "--bounding-set=-all", "--inh-caps=-all",
-                                         "--", "true"])):
-        missing.append("dropping capabilities (needs root and util-linux setpriv)")
-        setpriv = None
-    abi = landlock_abi()
-    if abi < 1:
-        missing.append("Landlock (Linux 5.13+ with landlock in the LSM list)")
-    sandbox = Sandbox(unshare=unshare, setpriv=setpriv, landlock_abi=abi)
-    if missing and mode == "require":
-        raise RuntimeError("FFMPEG_SANDBOX=require but this machine lacks " + "; ".join(missing))
-    if missing:
-        log.warning("ffmpeg sandbox without %s; with %s", "; ".join(missing), ", ".join(sandbox.layers) or "nothing")
-    else:
-        log.info("ffmpeg sandbox: %s", ", ".join(sandbox.layers))
-    return sandbox if sandbox.layers else None
 
 
 # ---- the launcher: apply Landlock, then exec ffmpeg -----------------------------------------
@@ -250,3 +142,118 @@ if __name__ == "__main__":
     except Exception as exc:  # never run ffmpeg unconfined when confinement was asked for
         print(f"ffmpeg sandbox: {exc}", file=sys.stderr)
         sys.exit(126)
+
+
+# ---- the service side: detection at startup, the argv prefix per run ----------------------
+
+import dataclasses
+import logging
+import shutil
+import subprocess
+import urllib.parse
+from collections.abc import Sequence
+
+log = logging.getLogger("recorder.media.sandbox")
+
+MODES = ("auto", "off", "require")
+THIS_FILE = os.path.abspath(__file__)
+
+@dataclasses.dataclass(frozen=True)
+class Sandbox:
+    """How ffmpeg is confined on this machine (detected once; see detect())."""
+    unshare: str | None = None  # `unshare --net` works (we are root)
+    setpriv: str | None = None  # can drop every capability (we are root)
+    landlock_abi: int = 0  # 0: no Landlock
+    python: str = sys.executable
+
+    @property
+    def layers(self) -> list[str]:
+        return [name for name, present in (("no network", self.unshare), ("no capabilities", self.setpriv),
+                                           (f"Landlock ABI {self.landlock_abi}", self.landlock_abi)) if present]
+
+
+def _input_urls(argv: Sequence[str]) -> list[str]:
+    return [arg for arg in argv if arg.startswith(("http://", "https://"))]
+
+
+def _job_folders(argv: Sequence[str]) -> list[str]:
+    """The folders of the files an ffmpeg argv names (its inputs and outputs, all absolute paths
+    we built): the job's folder."""
+    folders = {os.path.dirname(arg) for arg in argv[1:] if arg.startswith("/")}
+    return sorted(folder for folder in folders if folder)
+
+
+def _url_ports(urls: Sequence[str]) -> list[int]:
+    ports = set()
+    for url in urls:
+        parsed = urllib.parse.urlsplit(url)
+        ports.add(parsed.port or (443 if parsed.scheme == "https" else 80))
+    return sorted(ports)
+
+
+def sandbox_prefix(sandbox: Sandbox | None, argv: Sequence[str]) -> list[str]:
+    """The argv prefix that confines one ffmpeg run (empty when there is no sandbox). Pure: the
+    folders and ports come from the argv itself."""
+    if sandbox is None:
+        return []
+    prefix: list[str] = []
+    urls = _input_urls(argv)
+    if sandbox.unshare and not urls:
+        prefix += [sandbox.unshare, "--net", "--"]
+    if sandbox.setpriv:
+        prefix += [sandbox.setpriv, "--no-new-privs", "--bounding-set=-all", "--inh-caps=-all",
+                   "--pdeathsig", "KILL", "--"]
+    if sandbox.landlock_abi:
+        prefix += [sandbox.python, "-I", "-S", THIS_FILE, "--exec", argv[0]]
+        for folder in _job_folders(argv):
+            prefix += ["--rw", folder]
+        if sandbox.landlock_abi >= 4:
+            prefix += ["--no-tcp"] if not urls else [item for port in _url_ports(urls)
+                                                     for item in ("--tcp", str(port))]
+        prefix += ["--"]
+    return prefix
+
+
+def confine(sandbox: Sandbox | None, argv: Sequence[str]) -> list[str]:
+    return [*sandbox_prefix(sandbox, argv), *argv]
+
+
+# ---- detection (once, at startup) ---------------------------------------------------------------
+def _works(args: list[str]) -> bool:
+    try:
+        return subprocess.run(args, capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def detect(mode: str) -> Sandbox | None:
+    """What this machine can confine ffmpeg with. auto: whatever is available (logged, with what
+    is missing); require: all of it or RuntimeError; off: None."""
+    if mode not in MODES:
+        raise ValueError(f"FFMPEG_SANDBOX must be one of {', '.join(MODES)}, not {mode!r}")
+    if mode == "off":
+        log.warning("FFMPEG_SANDBOX=off: ffmpeg runs with this service's network, privileges and files")
+        return None
+    root = hasattr(os, "geteuid") and os.geteuid() == 0
+    unshare, setpriv = shutil.which("unshare"), shutil.which("setpriv")
+    missing = []
+    if not (root and unshare and _works([unshare, "--net", "--", "true"])):
+        missing.append("network namespaces (needs root and util-linux unshare)")
+        unshare = None
+    if not (root and setpriv and _works([setpriv, "--no-new-privs", "--bounding-set=-all", "--inh-caps=-all",
+                                         "--", "true"])):
+        missing.append("dropping capabilities (needs root and util-linux setpriv)")
+        setpriv = None
+    abi = landlock_abi()
+    if abi < 1:
+        missing.append("Landlock (Linux 5.13+ with landlock in the LSM list)")
+    sandbox = Sandbox(unshare=unshare, setpriv=setpriv, landlock_abi=abi)
+    if missing and mode == "require":
+        raise RuntimeError("FFMPEG_SANDBOX=require but this machine lacks " + "; ".join(missing))
+    if missing:
+        log.warning("ffmpeg sandbox without %s; with %s", "; ".join(missing), ", ".join(sandbox.layers) or "nothing")
+    else:
+        log.info("ffmpeg sandbox: %s", ", ".join(sandbox.layers))
+    return sandbox if sandbox.layers else None
+
+
