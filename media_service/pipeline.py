@@ -252,9 +252,9 @@ class MediaPipeline:
             raise StepFailed("PROBE", "the upload is empty: 0 bytes were received")
         container = await asyncio.to_thread(read_container, source)
         if container is None:
-            raise StepFailed("PROBE", "the upload is not a recording: a WebM, Matroska or MP4 file was expected "
-                                      "and its first bytes are none of these (playlists, manifests and other "
-                                      "formats are refused)")
+            raise StepFailed("PROBE", "the upload is not a readable recording: a WebM, Matroska or MP4 file "
+                                      "was expected and its first bytes are none of these (playlists, "
+                                      "manifests and other formats are refused)")
         declared = declared_family(job.content_type)
         if declared and container.family != declared:
             raise StepFailed("PROBE", f"the upload was declared {job.content_type.split(';')[0]} but the bytes "
