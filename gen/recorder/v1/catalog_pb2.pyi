@@ -323,3 +323,15 @@ class RetryProcessingResponse(_message.Message):
     VIDEO_FIELD_NUMBER: _ClassVar[int]
     video: _common_pb2.Video
     def __init__(self, video: _Optional[_Union[_common_pb2.Video, _Mapping]] = ...) -> None: ...
+
+class FailExhaustedJobsRequest(_message.Message):
+    __slots__ = ("limit",)
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    def __init__(self, limit: _Optional[int] = ...) -> None: ...
+
+class FailExhaustedJobsResponse(_message.Message):
+    __slots__ = ("videos",)
+    VIDEOS_FIELD_NUMBER: _ClassVar[int]
+    videos: _containers.RepeatedCompositeFieldContainer[PendingVideo]
+    def __init__(self, videos: _Optional[_Iterable[_Union[PendingVideo, _Mapping]]] = ...) -> None: ...
