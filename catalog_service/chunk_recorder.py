@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from catalog_service.chunk_rules import StoredChunk, UploadTally, apply_chunks
 from catalog_service.lifecycle import Event, transition
 from catalog_service.models import Chunk, StatusEvent, Video
-from catalog_service.owners import bytes_in_use
+from catalog_service.owners import bytes_in_use, lock_owners
 from catalog_service.statuses import DELETED, UPLOADED
 from recorder_common.errors import DomainError, InvalidArgument, NotFound
 from recorder_common.ids import check_video_id
@@ -121,8 +121,9 @@ class ChunkRecorder:
             )).scalars()}
             tallies = await self._tallies(session, videos, group)
             owners = sorted({r.owner_id for r in group if r.user_quota_bytes})
-            used = await bytes_in_use(session, owners)  # uploads and outputs: one usage figure
             now = self.clock()
+            await lock_owners(session, owners, now)  # against concurrent outputs of the same owners
+            used = await bytes_in_use(session, owners)  # uploads and outputs: one usage figure
             touched: set[str] = set()
             results: list[RecordResult | DomainError] = []
             for request in group:

@@ -43,11 +43,18 @@ def charged_size(kind: str, size: int) -> int:
 
 
 async def lock_owner(session: AsyncSession, owner_id: str, now: dt.datetime) -> None:
-    """Hold the owner's lock row until the transaction ends. An upsert creates the row on first
-    use and, on PostgreSQL, locks it (ON CONFLICT DO UPDATE); on SQLite any write takes the
+    await lock_owners(session, [owner_id], now)
+
+
+async def lock_owners(session: AsyncSession, owners: list[str], now: dt.datetime) -> None:
+    """Hold the owners' lock rows until the transaction ends, taken in id order (so transactions
+    locking several cannot deadlock) and after any video row lock. An upsert creates a row on
+    first use and, on PostgreSQL, locks it (ON CONFLICT DO UPDATE); on SQLite any write takes the
     database's write lock. Both databases have ON CONFLICT; only the construct differs."""
+    if not owners:
+        return
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(OwnerLock).values(owner_id=owner_id, locked_at=now)
+    statement = insert(OwnerLock).values([{"owner_id": o, "locked_at": now} for o in sorted(set(owners))])
     await session.execute(statement.on_conflict_do_update(
         index_elements=[OwnerLock.owner_id], set_={"locked_at": statement.excluded.locked_at}))

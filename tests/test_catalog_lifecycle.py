@@ -297,6 +297,14 @@ async def test_concurrent_outputs_of_one_owner_cannot_overshoot_the_quota(catalo
         for vid in videos], return_exceptions=True)
     assert sum(r is None for r in results) == 3
     assert all(isinstance(r, ResourceExhausted) for r in results if r is not None)
+    # An output and an upload's chunk racing for the last 100 bytes: one of them gets them.
+    last = (await catalog.create_video("alice", "t", "f.webm", "video/webm", 0)).id
+    results = await asyncio.gather(
+        catalog.put_asset("alice", videos[-1], "THUMBNAIL", f"users/alice/videos/{videos[-1]}/t.jpg",
+                          "image/jpeg", 100),
+        catalog.record_chunk("alice", last, 0, 100, 0, is_last=True), return_exceptions=True)
+    refused = [r for r in results if isinstance(r, Exception)]
+    assert len(refused) == 1 and isinstance(refused[0], ResourceExhausted), results
 
 
 # ---- fair order -------------------------------------------------------------------------------------
