@@ -185,6 +185,13 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         return catalog_pb2.ListPendingProcessingResponse(
             videos=_pending(rows))
 
+    # ---- internal: housekeeping ---------------------------------------------------------------
+    @maps_domain_errors
+    @shielded
+    async def FailExhaustedJobs(self, request, context):
+        rows = await self.catalog.fail_exhausted_jobs(request.limit)
+        return catalog_pb2.FailExhaustedJobsResponse(videos=_pending(rows))
+
 
 def _pending(rows: list[tuple[str, str]]) -> list[catalog_pb2.PendingVideo]:
     return [catalog_pb2.PendingVideo(video_id=v, owner_id=o) for v, o in rows]
