@@ -313,9 +313,11 @@ class Browser:
             "await chrome.storage.local.set({backendUrl: arg.backendUrl, issuer: arg.issuer});"),
             arg={"backendUrl": f"http://127.0.0.1:{backend['gateway'].port}",
                  "issuer": backend["authorization"].url})
-        self("open", name="page", url=backend["page"])
         # The popup, opened as a tab: it is the control page (runtime messages wake the worker).
         self("open", name="popup", url=f"chrome-extension://{EXTENSION_ID}/popup.html", width=380, height=640)
+        # Opened last, so it has the highest tab id (the extension has no "tabs" permission to
+        # look tabs up by address).
+        self("open", name="page", url=backend["page"])
 
     def popup(self, expression: str, arg=None):
         return self("evaluate", name="popup", expression=expression, arg=arg)
@@ -328,8 +330,8 @@ class Browser:
 
     def record_tab(self, page_url: str, title: str) -> dict:
         reply = self.popup(
-            "const [tab] = await chrome.tabs.query({url: arg.url});"
-            "return await chrome.runtime.sendMessage({type: 'record', mode: 'tab', tabId: tab.id, title: arg.title});",
+            "const tabId = Math.max(...(await chrome.tabs.query({})).map((t) => t.id));"
+            "return await chrome.runtime.sendMessage({type: 'record', mode: 'tab', tabId, title: arg.title});",
             {"url": page_url, "title": title})
         assert reply and "error" not in reply, reply
         return reply

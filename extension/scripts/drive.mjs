@@ -53,10 +53,16 @@ const commands = {
     return page.evaluate(new Function("arg", `return (async () => { ${expression} })();`), arg);
   },
   async wait({ name, expression, arg, timeout = 120_000 }) {
+    // Polls the (async) expression until it returns something truthy.
     const page = pages.get(name);
-    const handle = await page.waitForFunction(new Function("arg", `return (async () => { ${expression} })();`), arg,
-      { timeout, polling: 250 });
-    return handle.jsonValue();
+    const fn = new Function("arg", `return (async () => { ${expression} })();`);
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      const value = await page.evaluate(fn, arg).catch((err) => { if (Date.now() > deadline) throw err; return null; });
+      if (value) return value;
+      if (Date.now() > deadline) throw new Error(`not true within ${timeout} ms: ${expression}`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
   },
   async workerEval({ id, expression, arg }) {
     const sw = await worker(id);
