@@ -416,7 +416,10 @@ def test_a_live_tab_recording_signs_in_uploads_through_envoy_and_is_byte_identic
     b = browser()
     b.launch(backend)
     redeemed = backend["authorization"].codes.redeemed
+    assert "not signed in" in b("text", name="popup", selector="#account")
     sign_in(b)
+    b.wait("return document.getElementById('account').textContent === '· signed in'"
+           " && document.getElementById('signin-row').hidden;")
     assert backend["authorization"].codes.redeemed == redeemed + 1  # through the development endpoint
     started = b.record_tab(backend["page"], "a live tab")
     assert started["mimeType"] == "video/webm;codecs=vp9,opus"
@@ -469,6 +472,9 @@ def test_an_envoy_outage_mid_recording_loses_nothing_and_the_popup_shows_it(back
         wait_for(lambda: time.monotonic() - outage_started >= 5, 10, "a 5 s outage")
         during = b.status()["uploads"][0]
         assert during["connection"] == "retrying" and during["recorded"] > during["acknowledged"]
+        # A popup opened now says the backend is unreachable, with what to check.
+        b.popup("location.reload();")
+        b.wait("return document.getElementById('error').textContent.includes('is unreachable: check your network');")
     finally:
         backend["gateway"].start()
     b.wait("return document.getElementById('upload').textContent.includes('Back online after 1 outage');")

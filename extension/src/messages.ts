@@ -39,4 +39,5 @@ export interface RecorderStatus {
   error?: string;
 }
 
-export const isRetryableNetworkText = (text: string) => /fetch|network|unavailable/i.test(text);
+/** fetch() failed before any answer (connection refused, DNS, offline). */
+export const isNetworkFailure = (text: string) => /failed to fetch|networkerror|network error|load failed/i.test(text);

@@ -5,7 +5,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { recorderClients, type RecorderClients } from "../../web/src/client";
 import { AssetKind, ProcessingStep, VideoStatus, type Video } from "../../web/src/gen/recorder/v1/common_pb";
 import { getToken, signedIn } from "./auth";
-import type { RecorderStatus, UploadStatus } from "./messages";
+import { isNetworkFailure, type RecorderStatus, type UploadStatus } from "./messages";
 import { loadSettings } from "./settings";
 
 const CALL_TIMEOUT_MS = 15_000;
@@ -18,7 +18,9 @@ let backendUrl = "";
 /** What a person can do about an error. */
 export function explain(err: unknown): string {
   const error = ConnectError.from(err);
-  switch (error.code) {
+  // A refused connection reaches Connect as fetch's TypeError ("Failed to fetch"): code Unknown.
+  const code = error.code === Code.Unknown && isNetworkFailure(error.rawMessage) ? Code.Unavailable : error.code;
+  switch (code) {
     case Code.Unauthenticated: return "Not signed in: press Sign in.";
     case Code.ResourceExhausted:
       return /quota/i.test(error.rawMessage) ? `Quota exceeded (${error.rawMessage}): delete old recordings.`
@@ -195,6 +197,8 @@ async function main(): Promise<void> {
   $("stop").onclick = () => void send({ target: "offscreen", type: "stop" }).then(refreshStatus);
   $("pause").onclick = () => void send({ target: "offscreen", type: $("pause").textContent === "Pause" ? "pause" : "resume" })
     .then(refreshStatus);
+  // Signed in or out elsewhere (the worker, another popup): show it.
+  chrome.storage.onChanged.addListener((_changes, area) => { if (area === "session") void signedInView(); });
   await signedInView();
   await refreshStatus();
   setInterval(() => void refreshStatus(), 500);

@@ -5,7 +5,7 @@
 // GetUploadState, drops what the backend already has and sends only what is missing.
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { RecorderClients } from "../../web/src/client";
-import type { Connection } from "./messages";
+import { isNetworkFailure, type Connection } from "./messages";
 import type { ChunkStore } from "./store";
 
 export const MAX_IN_FLIGHT = 3;
@@ -30,7 +30,9 @@ export function sendable(pending: number[], recorded: number, stopped: boolean):
 /** A sentence a person can act on, for an error that stops the upload. */
 export function describe(err: unknown): string {
   const error = ConnectError.from(err);
-  switch (error.code) {
+  // A refused connection reaches Connect as fetch's TypeError ("Failed to fetch"): code Unknown.
+  const code = error.code === Code.Unknown && isNetworkFailure(error.rawMessage) ? Code.Unavailable : error.code;
+  switch (code) {
     case Code.Unauthenticated: return "Not signed in (or the sign-in expired): sign in again";
     case Code.ResourceExhausted:
       return /quota/i.test(error.rawMessage) ? `Quota exceeded: ${error.rawMessage}. Delete old recordings.`
