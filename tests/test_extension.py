@@ -493,12 +493,14 @@ def test_a_stopped_service_worker_does_not_stop_the_recording_or_the_upload(back
     sign_in(b)
     started = b.record_tab(backend["page"], "worker stopped")
     before = b.wait_recorded(3)["uploads"][0]
+    b("workerEval", id=EXTENSION_ID, expression="globalThis.beforeTheStop = true; return 1;")
     b("stopWorker", name="popup")
     # The offscreen document goes on: more blobs are recorded and acknowledged, and the worker is
     # woken by the offscreen document's next message (the badge tick, a token request).
     after = b.wait_recorded(before["recorded"] + 4)["uploads"][0]
     assert after["acknowledged"] > before["acknowledged"]
-    b("workerEval", id=EXTENSION_ID, expression="return 1;")  # a worker is running again
+    # A worker runs again, and it is a new one: the old one (and its globals) really ended.
+    assert b("workerEval", id=EXTENSION_ID, expression="return globalThis.beforeTheStop ?? 'fresh';") == "fresh"
     b.stop_recording()
     upload = b.wait_uploaded(started["videoId"])
     assert "error" not in upload, upload
@@ -526,9 +528,11 @@ def test_a_closed_browser_finishes_the_upload_from_indexeddb_when_reopened(backe
     assert stored.status == common_pb2.VIDEO_STATUS_UPLOADING and stored.received_chunks < left["recorded"]
     # The same profile again: the worker starts, finds the unfinished upload in IndexedDB, signs in
     # again (the session's token went with the browser) and the offscreen document sends the rest.
+    redeemed = backend["authorization"].codes.redeemed
     again = browser(profile)
     again.launch(backend)
     upload = again.wait_uploaded(started["videoId"])
+    assert backend["authorization"].codes.redeemed == redeemed + 1  # signed in again, silently
     assert "error" not in upload, upload
     assert upload["recorded"] == left["recorded"]
     assert_source_is_what_was_recorded(backend, wait_final(backend, started["videoId"]), upload)
