@@ -13,6 +13,7 @@ import http.server
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import threading
@@ -307,8 +308,8 @@ class Browser:
             raise AssertionError(f"{command}: {answer['error']}")
         return answer["ok"]
 
-    def launch(self, backend) -> None:
-        self("launch", profile=str(self.profile), extension=str(self.extension), id=EXTENSION_ID)
+    def launch(self, backend, args: list[str] | None = None) -> None:
+        self("launch", profile=str(self.profile), extension=str(self.extension), id=EXTENSION_ID, args=args or [])
         self("workerEval", id=EXTENSION_ID, expression=(
             "await chrome.storage.local.set({backendUrl: arg.backendUrl, issuer: arg.issuer});"),
             arg={"backendUrl": f"http://127.0.0.1:{backend['gateway'].port}",
@@ -328,11 +329,12 @@ class Browser:
     def wait(self, expression: str, arg=None, timeout: int = 120_000):
         return self("wait", name="popup", expression=expression, arg=arg, timeout=timeout)
 
-    def record_tab(self, page_url: str, title: str) -> dict:
+    def record_tab(self, page_url: str, title: str, mode: str = "tab", microphone: bool = False) -> dict:
         reply = self.popup(
             "const tabId = Math.max(...(await chrome.tabs.query({})).map((t) => t.id));"
-            "return await chrome.runtime.sendMessage({type: 'record', mode: 'tab', tabId, title: arg.title});",
-            {"url": page_url, "title": title})
+            "return await chrome.runtime.sendMessage({type: 'record', mode: arg.mode, tabId, title: arg.title,"
+            " microphone: arg.microphone});",
+            {"url": page_url, "title": title, "mode": mode, "microphone": microphone})
         assert reply and "error" not in reply, reply
         return reply
 
@@ -428,10 +430,14 @@ def test_a_live_tab_recording_signs_in_uploads_through_envoy_and_is_byte_identic
     live = b.wait("const s = await chrome.runtime.sendMessage({target: 'offscreen', type: 'status'});"
                   "return s.recording && s.uploads[0].acknowledged >= 3 && s;")
     assert live["recording"]["videoId"] == started["videoId"] and during["recording"] is not None
+    # The badge shows the recording's time.
+    badge = b("workerEval", id=EXTENSION_ID, expression="return await chrome.action.getBadgeText({});")
+    assert badge == "REC" or re.fullmatch(r"\d+:\d\d", badge), badge
     b.wait_recorded(10)
     b.stop_recording()
     upload = b.wait_uploaded(started["videoId"])
     assert "error" not in upload, upload
+    b.wait("return (await chrome.action.getBadgeText({})) === '';")  # cleared when recording ended
     assert upload["recorded"] >= 10 and upload["acknowledged"] == upload["recorded"]
     video = wait_final(backend, started["videoId"])
     assert_source_is_what_was_recorded(backend, video, upload)
@@ -487,11 +493,22 @@ def test_an_envoy_outage_mid_recording_loses_nothing_and_the_popup_shows_it(back
     assert_source_is_what_was_recorded(backend, wait_final(backend, started["videoId"]), upload)
 
 
-def test_a_stopped_service_worker_does_not_stop_the_recording_or_the_upload(backend, browser):
+def test_a_stopped_service_worker_does_not_stop_a_screen_recording_with_microphone(backend, browser):
+    # getDisplayMedia in the offscreen document (Chrome picks the animated tab, as a user would
+    # in the picker), with a (fake) microphone mixed in through WebAudio; paused and resumed.
     b = browser()
-    b.launch(backend)
+    b.launch(backend, ["--auto-select-tab-capture-source-by-title=animated", "--use-fake-device-for-media-stream",
+                       "--use-fake-ui-for-media-stream"])
     sign_in(b)
-    started = b.record_tab(backend["page"], "worker stopped")
+    started = b.record_tab(backend["page"], "worker stopped", mode="display", microphone=True)
+    b.wait_recorded(2)
+    b.popup("return await chrome.runtime.sendMessage({target: 'offscreen', type: 'pause'});")
+    paused = b.wait("const s = await chrome.runtime.sendMessage({target: 'offscreen', type: 'status'});"
+                    "return s.recording.paused && s;")
+    b.wait("return document.getElementById('pause').textContent === 'Resume';")
+    b.popup("return await chrome.runtime.sendMessage({target: 'offscreen', type: 'resume'});")
+    b.wait("const s = await chrome.runtime.sendMessage({target: 'offscreen', type: 'status'});"
+           "return !s.recording.paused && s.recording.elapsedMs > arg;", paused["recording"]["elapsedMs"])
     before = b.wait_recorded(3)["uploads"][0]
     b("workerEval", id=EXTENSION_ID, expression="globalThis.beforeTheStop = true; return 1;")
     b("stopWorker", name="popup")
