@@ -308,12 +308,12 @@ class Browser:
             raise AssertionError(f"{command}: {answer['error']}")
         return answer["ok"]
 
-    def launch(self, backend, args: list[str] | None = None) -> None:
+    def launch(self, backend, args: list[str] | None = None, issuer: str | None = None) -> None:
         self("launch", profile=str(self.profile), extension=str(self.extension), id=EXTENSION_ID, args=args or [])
         self("workerEval", id=EXTENSION_ID, expression=(
             "await chrome.storage.local.set({backendUrl: arg.backendUrl, issuer: arg.issuer});"),
             arg={"backendUrl": f"http://127.0.0.1:{backend['gateway'].port}",
-                 "issuer": backend["authorization"].url})
+                 "issuer": issuer or backend["authorization"].url})
         # The popup, opened as a tab: it is the control page (runtime messages wake the worker).
         self("open", name="popup", url=f"chrome-extension://{EXTENSION_ID}/popup.html", width=380, height=640)
         # Opened last, so it has the highest tab id (the extension has no "tabs" permission to
@@ -493,12 +493,16 @@ def test_an_envoy_outage_mid_recording_loses_nothing_and_the_popup_shows_it(back
     assert_source_is_what_was_recorded(backend, wait_final(backend, started["videoId"]), upload)
 
 
-def test_a_stopped_service_worker_does_not_stop_a_screen_recording_with_microphone(backend, browser):
+def test_a_stopped_service_worker_does_not_stop_a_screen_recording_with_microphone(backend, browser, request):
     # getDisplayMedia in the offscreen document (Chrome picks the animated tab, as a user would
     # in the picker), with a (fake) microphone mixed in through WebAudio; paused and resumed.
+    # Its sign-in server gives 65 s tokens, which the extension renews a minute before expiry:
+    # every few seconds, so the woken worker must reload and renew the sign-in mid-recording.
+    short_lived = AuthorizationServer(TEST_KEYS, user=USER, token_ttl_seconds=65).start()
+    request.addfinalizer(short_lived.stop)
     b = browser()
     b.launch(backend, ["--auto-select-tab-capture-source-by-title=animated", "--use-fake-device-for-media-stream",
-                       "--use-fake-ui-for-media-stream"])
+                       "--use-fake-ui-for-media-stream"], issuer=short_lived.url)
     sign_in(b)
     started = b.record_tab(backend["page"], "worker stopped", mode="display", microphone=True)
     b.wait_recorded(2)
@@ -522,6 +526,7 @@ def test_a_stopped_service_worker_does_not_stop_a_screen_recording_with_micropho
     upload = b.wait_uploaded(started["videoId"])
     assert "error" not in upload, upload
     assert_source_is_what_was_recorded(backend, wait_final(backend, started["videoId"]), upload)
+    assert short_lived.codes.redeemed >= 2  # signed in again when the token was about to expire
 
 
 def test_a_closed_browser_finishes_the_upload_from_indexeddb_when_reopened(backend, browser, tmp_path):

@@ -23,6 +23,7 @@ export async function pkcePair(): Promise<{ verifier: string; challenge: string 
 
 async function stored(issuer: string): Promise<StoredToken | null> {
   const value = (await chrome.storage.session.get(SESSION_KEY))[SESSION_KEY] as StoredToken | undefined;
+  // Within a minute of its expiry a token counts as expired: sign in again before calls fail.
   if (!value || value.issuer !== issuer || value.expiresAt - EXPIRY_MARGIN_MS <= Date.now()) return null;
   return value;
 }
@@ -70,12 +71,21 @@ export async function signIn(interactive: boolean): Promise<string> {
   return token.token;
 }
 
-/** A valid token: the stored one, or a fresh sign-in (silent unless interactive). */
-export async function getToken({ interactive = false, refresh = false } = {}): Promise<string> {
+/** A valid token and when to stop using it: the stored one, or a fresh sign-in (silent unless interactive). */
+export async function getTokenUntil({ interactive = false, refresh = false } = {}): Promise<{ token: string; useUntil: number }> {
   const { issuer } = await loadSettings();
-  const current = refresh ? null : await stored(trimSlash(issuer));
-  if (current) return current.token;
-  return signIn(interactive);
+  if (!refresh) {
+    const current = await stored(trimSlash(issuer));
+    if (current) return { token: current.token, useUntil: current.expiresAt - EXPIRY_MARGIN_MS };
+  }
+  await signIn(interactive);
+  const fresh = await stored(trimSlash(issuer));
+  if (!fresh) throw new SignInError("the sign-in server gave a token that is already expiring");
+  return { token: fresh.token, useUntil: fresh.expiresAt - EXPIRY_MARGIN_MS };
+}
+
+export async function getToken(options: { interactive?: boolean; refresh?: boolean } = {}): Promise<string> {
+  return (await getTokenUntil(options)).token;
 }
 
 export async function signedIn(): Promise<boolean> {

@@ -3,7 +3,7 @@
 // time. It is woken by the next message (the offscreen document's badge tick every second or a
 // token request, the popup) or by browser start-up, and reloads what it needs from
 // chrome.storage (token, settings) and IndexedDB (unfinished uploads).
-import { getToken, signedIn, signIn, signOut } from "./auth";
+import { getToken, getTokenUntil, signedIn, signIn, signOut } from "./auth";
 import type { CaptureMode, TokenReply } from "./messages";
 import { loadSettings } from "./settings";
 import { ChunkStore } from "./store";
@@ -68,7 +68,7 @@ chrome.runtime.onMessage.addListener((message, _sender, reply) => {
   };
   switch (message?.type) {
     case "get-token":
-      return answer(getToken({ refresh: Boolean(message.refresh) }).then((token): TokenReply => ({ token })));
+      return answer(getTokenUntil({ refresh: Boolean(message.refresh) }).then((t): TokenReply => t));
     case "sign-in": return answer(signIn(true).then(() => ({ signedIn: true })));
     case "sign-out": return answer(signOut().then(() => ({ signedIn: false })));
     case "signed-in": return answer(signedIn().then((value) => ({ signedIn: value })));

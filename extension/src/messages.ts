@@ -10,7 +10,7 @@ export interface SimpleCommand { type: "stop" | "pause" | "resume" | "status"; t
 export type OffscreenCommand = StartRecording | SimpleCommand;
 
 /** What the service worker answers to the offscreen document and the popup. */
-export interface TokenReply { token?: string; error?: string }
+export interface TokenReply { token?: string; useUntil?: number; error?: string }
 
 export interface ChunkRecord { index: number; size: number; sha256: string }
 

@@ -45,7 +45,8 @@ async function token(refresh = false): Promise<string> {
   if (!refresh && cachedToken && cachedToken.until > Date.now()) return cachedToken.token;
   const reply = (await chrome.runtime.sendMessage({ type: "get-token", refresh })) as TokenReply | undefined;
   if (!reply?.token) throw new ConnectError(reply?.error ?? "not signed in", Code.Unauthenticated);
-  cachedToken = { token: reply.token, until: Date.now() + 60_000 };
+  // Asked again at most a minute later, and never past the point the worker would renew it.
+  cachedToken = { token: reply.token, until: Math.min(Date.now() + 60_000, reply.useUntil ?? 0) };
   return reply.token;
 }
 
