@@ -409,6 +409,14 @@ def assert_source_is_what_was_recorded(backend, video: common_pb2.Video, upload:
     assert video.media.video_codec in ("vp9", "vp8") and video.media.audio_codec == "opus"
 
 
+# A gRPC-Web ListVideos call with fetch itself, from an extension page.
+RAW_LIST_VIDEOS = ("try {"
+                   "  const r = await fetch(arg.url, {method: 'POST', body: new Uint8Array(5), headers: {"
+                   "    'content-type': 'application/grpc-web+proto', 'x-grpc-web': '1', authorization: `Bearer ${arg.token}`}});"
+                   "  return `answered ${r.status}`;"
+                   "} catch (err) { return `refused: ${err.message}`; }")
+
+
 def sign_in(b: Browser) -> None:
     reply = b.popup("return await chrome.runtime.sendMessage({type: 'sign-in'});")
     assert reply == {"signedIn": True}, reply
@@ -462,6 +470,9 @@ def test_a_live_tab_recording_signs_in_uploads_through_envoy_and_is_byte_identic
         catalog_stub(backend).GetVideo(catalog_pb2.GetVideoRequest(video_id=started["videoId"]),
                                        metadata=bearer(token(USER)), timeout=10)
     assert gone.value.code() == grpc.StatusCode.NOT_FOUND
+    # The pinned id's own call passes the gateway's CORS (the copy under another id is refused).
+    url = f"http://127.0.0.1:{backend['gateway'].port}/recorder.v1.CatalogService/ListVideos"
+    assert b.popup(RAW_LIST_VIDEOS, {"url": url, "token": token(USER)}) == "answered 200"
 
 
 def test_an_envoy_outage_mid_recording_loses_nothing_and_the_popup_shows_it(backend, browser):
@@ -567,3 +578,22 @@ def test_the_gateway_cors_refuses_another_extension_id(backend):
     other = "chrome-extension://" + "b" * 32
     status, headers = grpc_web.preflight(port, "/recorder.v1.IngestService/PutChunk", other)
     assert "access-control-allow-origin" not in headers
+
+
+def test_a_copy_of_the_extension_under_another_id_is_refused_by_the_gateway_cors(backend, extension_build, tmp_path):
+    # The same extension without its key gets another id; Chrome sends its calls with that origin
+    # and, as the manifest asks no host permission, enforces the gateway's CORS answer.
+    copy = tmp_path / "other-extension"
+    shutil.copytree(extension_build, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    del manifest["key"]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    b = Browser(copy, tmp_path / "other-profile")
+    try:
+        other = b("launch", profile=str(b.profile), extension=str(copy), id=None)["id"]
+        assert other != EXTENSION_ID
+        b("open", name="popup", url=f"chrome-extension://{other}/popup.html")
+        url = f"http://127.0.0.1:{backend['gateway'].port}/recorder.v1.CatalogService/ListVideos"
+        assert b.popup(RAW_LIST_VIDEOS, {"url": url, "token": token(USER)}).startswith("refused")
+    finally:
+        b.close()

@@ -19,11 +19,12 @@ function extensionArgs(dir, id, extra) {
     "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required",
     `--disable-extensions-except=${dir}`, `--load-extension=${dir}`,
     // Tests only: lets tabCapture record without a user invoking the extension on the tab.
-    `--allowlisted-extension-id=${id}`, ...extra];
+    ...(id ? [`--allowlisted-extension-id=${id}`] : []), ...extra];
 }
 
 async function worker(id, timeout = 30_000) {
-  const match = (w) => w.url().startsWith(`chrome-extension://${id}/`);
+  // No id: the extension's id is not pinned (a copy without its key), take the one loaded.
+  const match = (w) => w.url().startsWith(id ? `chrome-extension://${id}/` : "chrome-extension://");
   const found = context.serviceWorkers().find(match);
   return found ?? context.waitForEvent("serviceworker", { predicate: match, timeout });
 }
@@ -35,8 +36,8 @@ const commands = {
       args: extensionArgs(extension, id, args), viewport: { width: 800, height: 450 },
     });
     context.on("console", (msg) => logs.push(msg.text()));
-    await worker(id);
-    return { id };
+    const sw = await worker(id);
+    return { id: new URL(sw.url()).host };
   },
   async open({ name, url, width, height }) {
     const page = await context.newPage();
