@@ -69,6 +69,8 @@ async function follow(upload: UploadRecord, resync: boolean): Promise<DurableUpl
   void (async () => {
     await uploader.load(resync);
     await uploader.whenFinished();
+    // Refused for good (quota, too long, signed out): recording on would only fill IndexedDB.
+    if (uploader.error && recording?.videoId === upload.videoId) stop();
     await store.update(upload.videoId, (record) => {
       record.done = !uploader.error;
       record.error = uploader.error;
@@ -118,12 +120,14 @@ async function start(command: StartRecording): Promise<{ videoId: string; mimeTy
   const stream = await capture(command);
   const tracks = [...stream.getTracks()];
   const audio = new AudioContext();
+  let created: string | undefined;
   try {
     const audioTracks = await mixedAudio(stream, command.microphone, command.mode === "tab", audio, tracks);
     const mimeType = bestMimeType();
     const { videoId } = await clients(command.backendUrl).ingest.createUpload(
       { title: command.title.slice(0, 200), filename: "recording.webm", contentType: mimeType },
       { timeoutMs: CALL_TIMEOUT_MS });
+    created = videoId;
     const record: UploadRecord = { videoId, title: command.title, createdAt: Date.now(),
       backendUrl: command.backendUrl, recorded: 0, stopped: false, done: false, chunks: [] };
     await store.createUpload(record);
@@ -150,6 +154,12 @@ async function start(command: StartRecording): Promise<{ videoId: string; mimeTy
   } catch (err) {
     tracks.forEach((t) => t.stop());
     await audio.close();
+    if (created) {
+      // Nothing was recorded: leave no upload behind, here or at the backend.
+      uploaders.delete(created);
+      await store.forget(created).catch(() => {});
+      await clients(command.backendUrl).ingest.abortUpload({ videoId: created }, { timeoutMs: CALL_TIMEOUT_MS }).catch(() => {});
+    }
     throw err;
   }
 }

@@ -65,8 +65,10 @@ export class DurableUploader {
   constructor(private readonly clients: RecorderClients, private readonly store: ChunkStore,
               readonly videoId: string, private readonly events: UploaderEvents,
               private readonly refreshToken: () => Promise<void>) {
+    const online = () => this.wakeUp?.();  // the network is back: retry at once, not after the backoff
+    addEventListener("online", online);
     this.finished = new Promise((resolve) => { this.resolveFinished = resolve; });
-    addEventListener("online", () => this.wakeUp?.());  // the network is back: retry at once
+    void this.finished.then(() => removeEventListener("online", online));
   }
 
   /** Loads what IndexedDB holds (after a restart: ask the backend what it already has). */
