@@ -218,6 +218,16 @@ def test_extension_type_checks(extension_build):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_extension_unit_tests_of_the_uploader_rules(extension_build, tmp_path):
+    bundle = tmp_path / "uploader.test.mjs"
+    subprocess.run([str(WEB / "node_modules" / ".bin" / "esbuild"), str(EXTENSION / "test" / "uploader.test.ts"),
+                    "--bundle", "--platform=node", "--format=esm", f"--outfile={bundle}", "--log-level=warning"],
+                   cwd=WEB, check=True, timeout=120)
+    result = subprocess.run(["node", "--test", str(bundle)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "# fail 0" in result.stdout and "# pass 7" in result.stdout
+
+
 class Gateway:
     """Envoy in front of the stack, on one port, stopped and started again by the outage test."""
 

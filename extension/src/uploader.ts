@@ -66,9 +66,9 @@ export class DurableUploader {
               readonly videoId: string, private readonly events: UploaderEvents,
               private readonly refreshToken: () => Promise<void>) {
     const online = () => this.wakeUp?.();  // the network is back: retry at once, not after the backoff
-    addEventListener("online", online);
+    globalThis.addEventListener?.("online", online);
     this.finished = new Promise((resolve) => { this.resolveFinished = resolve; });
-    void this.finished.then(() => removeEventListener("online", online));
+    void this.finished.then(() => globalThis.removeEventListener?.("online", online));
   }
 
   /** Loads what IndexedDB holds (after a restart: ask the backend what it already has). */
