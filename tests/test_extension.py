@@ -485,7 +485,7 @@ def test_a_live_tab_recording_signs_in_uploads_through_envoy_and_is_byte_identic
     assert b.popup(RAW_LIST_VIDEOS, {"url": url, "token": token(USER)}) == "answered 200"
 
 
-def test_an_envoy_outage_mid_recording_loses_nothing_and_the_popup_shows_it(backend, browser):
+def test_an_envoy_outage_and_an_ingest_restart_mid_recording_lose_nothing_and_the_popup_shows_them(backend, browser):
     b = browser()
     b.launch(backend)
     sign_in(b)
@@ -507,10 +507,20 @@ def test_an_envoy_outage_mid_recording_loses_nothing_and_the_popup_shows_it(back
     b.wait("return document.getElementById('upload').textContent.includes('Back online after 1 outage');")
     recorded = b.wait_recorded(during["recorded"] + 2)["uploads"][0]["recorded"]
     assert recorded > during["recorded"]
+    # Then the ingest service dies (kill -9) behind a running Envoy, and comes back.
+    stack = backend["stack"]
+    stack.kill9("ingest")
+    try:
+        b.wait("const s = await chrome.runtime.sendMessage({target: 'offscreen', type: 'status'});"
+               "return s.uploads[0].connection === 'retrying' && s.uploads[0].outages === 2;")
+    finally:
+        stack.start("ingest")
+    b.wait("return document.getElementById('upload').textContent.includes('Back online after 2 outages');")
+    b.wait_recorded(recorded + 2)
     b.stop_recording()
     upload = b.wait_uploaded(started["videoId"])
     assert "error" not in upload, upload
-    assert upload["outages"] == 1 and upload["recovered"]
+    assert upload["outages"] == 2 and upload["recovered"]
     assert_source_is_what_was_recorded(backend, wait_final(backend, started["videoId"]), upload)
 
 
