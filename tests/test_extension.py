@@ -165,6 +165,27 @@ def test_the_endpoint_over_http_mints_a_user_token_and_allows_only_the_extension
         server.stop()
 
 
+def test_devauth_serve_runs_the_endpoint_for_the_given_user(tmp_path):
+    import sys
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "devauth", "--dir", str(tmp_path / "auth"), "serve",
+                               "--port", str(port), "--user", "bob"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert f"http://127.0.0.1:{port}" in server.stdout.readline()
+        opener = urllib.request.build_opener(NoRedirect)
+        code = code_from(opener_location(opener, f"http://127.0.0.1:{port}/authorize?"
+                                                 f"{urllib.parse.urlencode(authorize_params())}"))
+        body = urllib.parse.urlencode(token_form(code)).encode()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/token", body, timeout=10) as response:
+            import jwt
+            assert jwt.decode(json.loads(response.read())["access_token"],
+                              options={"verify_signature": False})["sub"] == "bob"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
 class NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
         return None
