@@ -15,6 +15,11 @@ class CatalogSettings:
     migrate_on_start: bool = True
     log_level: str = "INFO"
     auth: AuthSettings = AuthSettings()
+    # WatchVideo: open streams per user (per catalog process), a stream's lifetime, and how often
+    # watched videos are read when PostgreSQL's LISTEN/NOTIFY is not there to say they changed.
+    max_watch_streams_per_user: int = 16
+    watch_max_seconds: float = 3600.0
+    watch_poll_seconds: float = 0.25
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "CatalogSettings":
@@ -25,4 +30,7 @@ class CatalogSettings:
             migrate_on_start=env.get("CATALOG_MIGRATE_ON_START", "true").lower() in ("1", "true", "yes"),
             log_level=env.get("LOG_LEVEL", cls.log_level),
             auth=AuthSettings.from_env(env),
+            max_watch_streams_per_user=int(env.get("MAX_WATCH_STREAMS_PER_USER", cls.max_watch_streams_per_user)),
+            watch_max_seconds=float(env.get("WATCH_MAX_SECONDS", cls.watch_max_seconds)),
+            watch_poll_seconds=float(env.get("WATCH_POLL_SECONDS", cls.watch_poll_seconds)),
         )
