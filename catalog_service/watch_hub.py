@@ -91,13 +91,19 @@ def _record_change(session: Session, video_ids: set[str]) -> None:
     if not new:
         return
     pending.update(new)
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
+    if _dialect(session) == "postgresql":
         # In the transaction: PostgreSQL delivers it at COMMIT and drops it on ROLLBACK.
         connection = session.connection()
         for video_id in sorted(new):
             connection.execute(text("SELECT pg_notify(:channel, :video_id)"),
                                {"channel": CHANNEL, "video_id": video_id})
+
+
+def _dialect(session: Session) -> str | None:
+    try:
+        return session.get_bind().dialect.name
+    except Exception:  # a session with no single bind is none of the catalog's
+        return None
 
 
 @event.listens_for(Session, "after_flush")
@@ -139,7 +145,8 @@ def _ids_in_where(where) -> set[str]:
         if not isinstance(element, BinaryExpression) or not isinstance(element.right, BindParameter):
             continue
         left = element.left
-        if getattr(left, "name", None) != "id" or getattr(getattr(left, "table", None), "name", None) != "videos":
+        table = getattr(getattr(left, "table", None), "name", None)
+        if getattr(left, "name", None) != "id" or table != Video.__tablename__:
             continue
         value = element.right.effective_value
         if element.operator is operators.eq and isinstance(value, str):
@@ -159,7 +166,10 @@ def _wake_local_watchers(session: Session) -> None:
     changed = session.info.pop(_CHANGED_KEY, None)
     if not changed:
         return
-    bind = session.get_bind()
+    try:
+        bind = session.get_bind()
+    except Exception:
+        return
     engine = getattr(bind, "engine", bind)
     for hub in list(_LOCAL_HUBS.get(engine, ())):
         hub._committed_here(changed)
@@ -208,7 +218,9 @@ class WatchHub:
         self.max_seconds = max_seconds
         self.poll_seconds = poll_seconds
         self.coalesce_seconds = coalesce_seconds
-        self.idle_seconds = idle_seconds  # the loop (and LISTEN connection) outlives the last stream this long
+        # The loop (and its LISTEN connection) outlives the last stream this long, so a client
+        # that reconnects does not cost a new PostgreSQL connection each time.
+        self.idle_seconds = idle_seconds
         self.listen_check_seconds = listen_check_seconds
         self.query_timeout_seconds = query_timeout_seconds
         self._listen_url = (engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
@@ -255,7 +267,8 @@ class WatchHub:
                 stream.ready.clear()
                 while stream.pending:
                     snapshot = stream.pending.popleft()
-                    if snapshot is None or snapshot.owner_id != owner_id or (last is None and snapshot.status == DELETED):
+                    gone = snapshot is None or snapshot.owner_id != owner_id
+                    if gone or (last is None and snapshot.status == DELETED):
                         raise NotFound(f"video {video_id} not found")
                     last = snapshot
                     yield snapshot

@@ -166,15 +166,18 @@ async def test_a_malformed_video_id_is_invalid_argument(served):
     assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-async def test_open_watch_streams_per_user_are_capped_and_freed_when_a_client_leaves(serve):
-    served = await serve(max_watch_streams_per_user=3)
-    vids = [await new_video(served.catalog) for _ in range(3)]
+DEFAULT_WATCH_CAP = 16  # MAX_WATCH_STREAMS_PER_USER's default
+
+
+async def test_open_watch_streams_per_user_are_capped_and_freed_when_a_client_leaves(served):
+    vids = [await new_video(served.catalog) for _ in range(DEFAULT_WATCH_CAP)]
     streams = [collect(served.stub, v) for v in vids]
-    await until(lambda: all(u for u, _ in streams), "alice's three streams to start")
+    await until(lambda: all(u for u, _ in streams), "alice's streams to start")
     with pytest.raises(grpc.aio.AioRpcError) as capped:
-        await collect(served.stub, vids[0])[1]
+        await asyncio.wait_for(collect(served.stub, vids[0])[1], 30)
     assert capped.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert "3 WatchVideo streams open" in capped.value.details() and "close one" in capped.value.details()
+    assert f"{DEFAULT_WATCH_CAP} WatchVideo streams open" in capped.value.details()
+    assert "close one" in capped.value.details()
     bob_vid = await new_video(served.catalog, owner="bob")
     bob, bob_task = collect(served.stub, bob_vid, md=BOB)  # the cap is per user
     await until(lambda: bob, "bob's stream")
@@ -193,6 +196,20 @@ async def test_open_watch_streams_per_user_are_capped_and_freed_when_a_client_le
     for task in [t for _, t in streams[1:]] + opened + [bob_task]:
         task.cancel()
     await asyncio.gather(*[t for _, t in streams] + opened + [bob_task], return_exceptions=True)
+
+
+@pytest.mark.parametrize("cap", [3])
+async def test_the_cap_is_a_setting(serve, cap):
+    served = await serve(max_watch_streams_per_user=cap)
+    vids = [await new_video(served.catalog) for _ in range(cap)]
+    streams = [collect(served.stub, v) for v in vids]
+    await until(lambda: all(u for u, _ in streams), "alice's streams to start")
+    with pytest.raises(grpc.aio.AioRpcError) as capped:
+        await asyncio.wait_for(collect(served.stub, vids[0])[1], 30)
+    assert capped.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    for _, task in streams:
+        task.cancel()
+    await asyncio.gather(*[t for _, t in streams], return_exceptions=True)
 
 
 async def test_a_stream_ends_at_its_lifetime_with_an_actionable_status(serve):
@@ -313,7 +330,7 @@ async def test_a_commit_in_this_process_wakes_watchers_without_waiting_for_a_pol
         await hub.aclose()
 
 
-async def test_a_purged_video_ends_its_watchers_with_not_found(catalog):
+async def test_a_deleted_video_ends_its_watchers_and_stays_not_found_to_others(catalog):
     hub = WatchHub(catalog.sessions, poll_seconds=3600.0, listen=False)
     vid = await new_video(catalog)
     seen: list = []
