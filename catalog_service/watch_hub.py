@@ -42,6 +42,7 @@ from recorder_common.ids import check_video_id
 log = logging.getLogger("recorder.catalog.watch")
 
 CHANNEL = "recorder_video_changed"
+LISTENER_APPLICATION_NAME = "recorder-catalog-watch"  # how the LISTEN connection shows in pg_stat_activity
 ANY_VIDEO = "*"  # a NOTIFY payload meaning "some videos changed; which is unknown"
 # What a watch stream reports; a change to anything else (chunk counts, updated_at) wakes no one.
 WATCHED_COLUMNS = ("status", "current_step", "progress", "error", "error_step")
@@ -236,6 +237,7 @@ class WatchHub:
         self._task: asyncio.Task | None = None
         self._listener: asyncio.Task | None = None
         self.listening = False
+        self.listens = 0  # LISTEN connections made so far (reconnects included)
         self.refreshes = 0  # refresh rounds so far (each is one statement per REFRESH_BATCH ids)
         _LOCAL_HUBS.setdefault(engine.sync_engine, weakref.WeakSet()).add(self)
 
@@ -420,10 +422,12 @@ class WatchHub:
             try:
                 async with asyncio.timeout(15):
                     connection = await psycopg.AsyncConnection.connect(
-                        self._listen_url, autocommit=True, connect_timeout=10)
+                        self._listen_url, autocommit=True, connect_timeout=10,
+                        application_name=LISTENER_APPLICATION_NAME)
                     await connection.execute(f"LISTEN {CHANNEL}")
                 self._own_notifies.clear()
                 self.listening = True
+                self.listens += 1
                 self._mark({ANY_VIDEO})  # catch up on whatever changed while nobody listened
                 self._wake.set()
                 backoff = 0.5

@@ -7,14 +7,14 @@ import time
 
 import grpc
 import pytest
-from sqlalchemy import event, update
+from sqlalchemy import event, text, update
 
 from catalog_service import db
 from catalog_service.catalog import Catalog
 from catalog_service.models import Video
 from catalog_service.server import CatalogDeps, create_server
 from catalog_service.settings import CatalogSettings
-from catalog_service.watch_hub import WatchHub, _ids_in_where
+from catalog_service.watch_hub import LISTENER_APPLICATION_NAME, WatchHub, _ids_in_where
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2 as pb
 from recorder_common.errors import NotFound
 from tests.helpers import TEST_KEYS, user
@@ -300,6 +300,37 @@ async def test_a_change_made_by_a_second_catalog_process_reaches_a_watcher(datab
         await asyncio.wait_for(task, 30)
         assert seen == [("UPLOADING", None, 0.0), ("UPLOADED", None, 0.0), ("PROCESSING", "ASSEMBLE", 0.0),
                         ("PROCESSING", "PROBE", 0.5), ("PROCESSING", "COMPRESS", 0.25), ("READY", None, 1.0)]
+    finally:
+        task.cancel()
+        await hub.aclose()
+        await first_engine.dispose()
+        await second_engine.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # LISTEN/NOTIFY is PostgreSQL's
+async def test_a_lost_listen_connection_is_made_again_and_nothing_is_missed(database_url):
+    await asyncio.to_thread(db.migrate, database_url)
+    first_engine, second_engine = db.create_engine(database_url), db.create_engine(database_url)
+    hub = WatchHub(db.session_factory(first_engine), poll_seconds=3600.0)  # no poll to fall back on
+    second = Catalog(db.session_factory(second_engine))
+    vid = await new_video(second)
+    seen: list = []
+    task = asyncio.ensure_future(_watch_into(hub, "alice", vid, seen))
+    try:
+        await until(lambda: seen and hub.listening, "the first state and the LISTEN connection")
+        async with second_engine.connect() as conn:  # the database drops the hub's connection
+            killed = (await conn.execute(text(
+                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = :name AND datname = current_database()) AS t"),
+                {"name": LISTENER_APPLICATION_NAME})).scalar_one()
+        assert killed == 1
+        await _upload(second, vid)  # while the hub may still be reconnecting
+        await until(lambda: hub.listens >= 2, "the LISTEN connection to be made again", timeout=60)
+        await until(lambda: len(seen) == 2, "the change made while reconnecting")
+        await _claim(second, vid)  # and changes after the reconnect arrive by NOTIFY again
+        await until(lambda: len(seen) == 3, "the change after the reconnect")
+        assert [s[0] for s in seen] == ["UPLOADING", "UPLOADED", "PROCESSING"]
     finally:
         task.cancel()
         await hub.aclose()
