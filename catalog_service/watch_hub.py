@@ -211,7 +211,7 @@ class WatchHub:
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], *, max_streams_per_user: int = 16,
                  max_seconds: float = 3600.0, poll_seconds: float = 0.25, listen: bool = True,
-                 coalesce_seconds: float = 0.02, idle_seconds: float = 30.0,
+                 coalesce_seconds: float = 0.02, idle_seconds: float = 10.0,
                  listen_check_seconds: float = 30.0, query_timeout_seconds: float = 30.0) -> None:
         self._sessions = sessions
         engine = sessions.kw["bind"]
@@ -219,8 +219,8 @@ class WatchHub:
         self.max_seconds = max_seconds
         self.poll_seconds = poll_seconds
         self.coalesce_seconds = coalesce_seconds
-        # The loop (and its LISTEN connection) outlives the last stream this long, so a client
-        # that reconnects does not cost a new PostgreSQL connection each time.
+        # With LISTEN, the loop (and its connection) outlives the last stream this long, so a
+        # client that reconnects does not cost a new PostgreSQL connection each time.
         self.idle_seconds = idle_seconds
         self.listen_check_seconds = listen_check_seconds
         self.query_timeout_seconds = query_timeout_seconds
@@ -359,6 +359,8 @@ class WatchHub:
         try:
             while True:
                 if not self._streams:
+                    if self._listen_url is None:
+                        return  # nothing worth keeping: the next stream starts a new loop at once
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(self.idle_seconds):
                             while not self._streams:
