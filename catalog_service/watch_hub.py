@@ -230,8 +230,6 @@ class WatchHub:
         self._open_by_user: collections.Counter[str] = collections.Counter()
         self._latest: dict[str, VideoSnapshot | None] = {}
         self._dirty: set[str] = set()
-        # NOTIFYs still to come for commits of this process already refreshed for (see _notified).
-        self._own_notifies: collections.Counter[str] = collections.Counter()
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
@@ -263,8 +261,10 @@ class WatchHub:
                     async with asyncio.timeout_at(deadline):
                         await stream.ready.wait()
                 except TimeoutError:
-                    state = last.status if last is not None else "unchanged"
-                    raise DeadlineExceeded(f"video {video_id} is still {state} after "
+                    if last is None:
+                        raise DeadlineExceeded(f"video {video_id}: its state could not be read within "
+                                               f"{self.max_seconds:g} s; try again") from None
+                    raise DeadlineExceeded(f"video {video_id} is still {last.status} after "
                                            f"{self.max_seconds:g} s of watching; watch again") from None
                 stream.ready.clear()
                 while stream.pending:
@@ -311,7 +311,6 @@ class WatchHub:
             if not streams:
                 del self._streams[stream.video_id]
                 self._latest.pop(stream.video_id, None)
-                self._own_notifies.pop(stream.video_id, None)
         if not self._streams:
             self._wake.set()  # let the loop start its idle countdown
 
@@ -332,25 +331,13 @@ class WatchHub:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
+        # On PostgreSQL this commit's NOTIFY arrives as well and costs one more read (often merged
+        # into this one): skipping it safely would need to know it was sent before the LISTEN
+        # connection read it, which the order of callbacks does not promise.
         if running is loop:
-            self._committed_here_in_loop(video_ids)
+            self._mark(video_ids)
         else:
-            loop.call_soon_threadsafe(self._committed_here_in_loop, video_ids)
-
-    def _committed_here_in_loop(self, video_ids: set[str]) -> None:
-        if self.listening and ANY_VIDEO not in video_ids:
-            # This commit's NOTIFY will arrive too; the refresh marked here, which starts after
-            # the commit, already covers it.
-            self._own_notifies.update(v for v in video_ids if v in self._streams)
-        self._mark(video_ids)
-
-    def _notified(self, video_id: str) -> None:
-        if self._own_notifies[video_id] > 0:
-            # PostgreSQL delivers notifications in commit order, so whichever one is skipped here,
-            # a refresh that started after it was committed is already due.
-            self._own_notifies[video_id] -= 1
-            return
-        self._mark({video_id})
+            loop.call_soon_threadsafe(self._mark, video_ids)
 
     # ---- the loop ---------------------------------------------------------------------------
     async def _run(self) -> None:
@@ -427,7 +414,6 @@ class WatchHub:
                         self._listen_url, autocommit=True, connect_timeout=10,
                         application_name=LISTENER_APPLICATION_NAME)
                     await connection.execute(f"LISTEN {CHANNEL}")
-                self._own_notifies.clear()
                 self.listening = True
                 self.listens += 1
                 self._mark({ANY_VIDEO})  # catch up on whatever changed while nobody listened
@@ -435,10 +421,7 @@ class WatchHub:
                 backoff = 0.5
                 while True:
                     async for notification in connection.notifies(timeout=self.listen_check_seconds):
-                        if notification.payload == ANY_VIDEO:
-                            self._mark({ANY_VIDEO})
-                        else:
-                            self._notified(notification.payload)
+                        self._mark({notification.payload})
                     # A quiet spell: make sure the connection is still there.
                     async with asyncio.timeout(10):
                         await connection.execute("SELECT 1")
