@@ -17,7 +17,7 @@ import dataclasses
 import datetime as dt
 import json
 import unicodedata
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -29,9 +29,10 @@ from catalog_service.lifecycle import Event, sources, transition
 from catalog_service.models import Asset, Chunk, StatusEvent, Video, utcnow
 from catalog_service.owners import bytes_in_use, charged_size, lock_owner
 from catalog_service.settings import CatalogLimits
+# Imported for its session listeners: every commit that changes a video tells its watchers.
+from catalog_service import watch_hub  # noqa: F401
 from catalog_service.statuses import DELETED, EXPIRED, FAILED, PROCESSING, READY, UPLOADED, UPLOADING
-from recorder_common.errors import (DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound,
-                                    ResourceExhausted)
+from recorder_common.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from recorder_common.ids import check_video_id, new_video_id
 
 STEPS = ("ASSEMBLE", "PROBE", "REMUX", "COMPRESS", "THUMBNAIL")
@@ -394,31 +395,6 @@ class Catalog:
     async def get_video(self, owner_id: str, video_id: str) -> Video:
         async with self.sessions() as session:
             return await self._load(session, owner_id, video_id)
-
-    async def watch(self, owner_id: str, video_id: str, poll_seconds: float,
-                    max_seconds: float) -> AsyncIterator[Video]:
-        """Yield the video whenever its status, step, progress or error changes, until it reaches
-        a final status. Polling the database keeps this correct with any number of replicas
-        writing; the first yield is the current state."""
-        deadline = asyncio.get_running_loop().time() + max_seconds
-        last = None
-        while True:
-            async with self.sessions() as session:
-                check_video_id(video_id)
-                video = (await session.execute(
-                    select(Video).where(Video.id == video_id, Video.owner_id == owner_id)
-                )).scalar_one_or_none()
-            if video is None or (video.status == DELETED and last is None):
-                raise NotFound(f"video {video_id} not found")
-            key = (video.status, video.current_step, round(video.progress or 0.0, 3), video.error)
-            if key != last:
-                last = key
-                yield video
-            if video.status in FINAL_STATUSES:
-                return
-            if asyncio.get_running_loop().time() > deadline:
-                raise DeadlineExceeded(f"video {video_id} is still {video.status}; watch again")
-            await asyncio.sleep(poll_seconds)
 
     async def list_videos(self, owner_id: str, page_size: int, page_token: str) -> tuple[list[Video], str]:
         if page_size < 0:

@@ -44,6 +44,11 @@ class CatalogSettings:
     log_level: str = "INFO"
     auth: AuthSettings = AuthSettings()
     limits: CatalogLimits = CatalogLimits()
+    # WatchVideo: open streams per user (per catalog process), a stream's lifetime, and how often
+    # watched videos are read when PostgreSQL's LISTEN/NOTIFY is not there to say they changed.
+    max_watch_streams_per_user: int = 16
+    watch_max_seconds: float = 3600.0
+    watch_poll_seconds: float = 0.25
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "CatalogSettings":
@@ -55,4 +60,7 @@ class CatalogSettings:
             log_level=env.get("LOG_LEVEL", cls.log_level),
             auth=AuthSettings.from_env(env),
             limits=CatalogLimits.from_env(env),
+            max_watch_streams_per_user=int(env.get("MAX_WATCH_STREAMS_PER_USER", cls.max_watch_streams_per_user)),
+            watch_max_seconds=float(env.get("WATCH_MAX_SECONDS", cls.watch_max_seconds)),
+            watch_poll_seconds=float(env.get("WATCH_POLL_SECONDS", cls.watch_poll_seconds)),
         )
