@@ -82,6 +82,8 @@ class MediaPipeline:
             try:
                 outputs = await self._finish_live(session, job, reporter)
             except LiveFailed as exc:
+                if exc.final:  # over its CPU bound: the batch path would only spend it again
+                    raise StepFailed("COMPRESS", f"could not compress the recording: {exc}") from exc
                 log.warning("live path of %s lost (%s): processing the stored chunks", job.video_id, exc)
                 self.live.decline(job.video_id, f"lost at the end: {exc}")
             else:
@@ -187,7 +189,7 @@ class MediaPipeline:
         return final
 
     async def probe_file(self, path: pathlib.Path) -> tuple[ProbeResult, str]:
-        _, text = await run_ffmpeg(commands.probe_args(self.ffmpeg, str(path)), self.limits, check=False)
+        _, text = await run_ffmpeg(commands.probe_args(self.ffmpeg, str(path)), self.limits.quick(), check=False)
         return parse_probe(text), text
 
     async def probe(self, job: Job, source: pathlib.Path, reporter: JobReporter) -> ProbeResult:
@@ -214,7 +216,8 @@ class MediaPipeline:
         final = ws.path(name)
         tmp = self._tmp(final)
         try:
-            await run_ffmpeg(commands.remux_args(self.ffmpeg, str(source), str(tmp), muxer), self.limits)
+            await run_ffmpeg(commands.remux_args(self.ffmpeg, str(source), str(tmp), muxer),
+                             self.limits.for_media(probe.duration_seconds))
             await asyncio.to_thread(publish, tmp, final)
         except FfmpegFailed as exc:
             raise StepFailed("REMUX", f"could not rewrite the recording: {exc.message}") from exc
@@ -262,7 +265,7 @@ class MediaPipeline:
                 self.ffmpeg, str(original), str(tmp), self.profile,
                 has_video=probe.video is not None, has_audio=probe.audio is not None,
                 frame_size=(probe.video.width or 0, probe.video.height or 0) if probe.video else None),
-                self.limits, on_progress=on_progress)
+                self.limits.for_media(probe.duration_seconds), on_progress=on_progress)
             await asyncio.to_thread(publish, tmp, final)
         except FfmpegFailed as exc:
             raise StepFailed("COMPRESS", f"could not compress the recording: {exc.message}") from exc
@@ -285,7 +288,7 @@ class MediaPipeline:
                 tmp.unlink(missing_ok=True)
                 await run_ffmpeg(commands.still_args(
                     self.ffmpeg, str(original), str(tmp), at, self.thumbnail.width, "JPEG",
-                    representative=True, candidate_frames=self.thumbnail.candidate_frames), self.limits)
+                    representative=True, candidate_frames=self.thumbnail.candidate_frames), self.limits.quick())
                 if tmp.exists() and tmp.stat().st_size > 0:
                     break  # a seek past the last keyframe can yield no frame: then try from 0
             else:
