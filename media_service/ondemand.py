@@ -236,6 +236,16 @@ class OnDemandMedia:
             raise
         finally:
             watcher.cancel()
+        if not gone and not task.cancelled() and isinstance(task.exception(), FfmpegFailed):
+            # ffmpeg may have failed because the video's files went with it: say so if they did.
+            try:
+                facts = await self.catalog.video_facts(owner_id, video_id)
+                if facts.status != "READY":
+                    gone.append(facts.status)
+            except NotFound:
+                gone.append("deleted")
+            except DomainError:
+                pass
         if gone:
             if gone[0] == "deleted":
                 raise NotFound(f"video {video_id} was deleted while its {what.split()[-1]} was being made")
