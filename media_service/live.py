@@ -39,7 +39,7 @@ from recorder_common.storage import fsync_file
 log = logging.getLogger("recorder.media.live")
 
 # How often a session not yet taken by a job asks the catalog whether its upload still exists.
-CHECK_INTERVAL_SECONDS = 1.0
+CHECK_INTERVAL_SECONDS = 0.5
 
 # Asks the catalog whether an upload is still wanted (False once deleted or aborted).
 StillWanted = Callable[[str, str], Awaitable[bool]]

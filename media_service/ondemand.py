@@ -35,7 +35,7 @@ PREVIEW_MAX_FPS = 15
 PREVIEW_MAX_BYTES = 8 * 1024 * 1024
 THUMBNAIL_MAX_WIDTH = 1920
 # How often a running on-demand ffmpeg checks that its video still exists.
-CHECK_INTERVAL_SECONDS = 1.0
+CHECK_INTERVAL_SECONDS = 0.5
 
 
 @dataclasses.dataclass(frozen=True)

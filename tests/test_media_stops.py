@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import pathlib
 import time
 
@@ -32,6 +33,18 @@ def ffmpegs_naming(video_id: str) -> list[int]:
             except (OSError, IndexError):
                 pass
     return found
+
+
+def ffmpegs_reading(video_id: str) -> list[int]:
+    """ffmpegs that have one of the video's files open (started and past opening their input)."""
+    reading = []
+    for pid in ffmpegs_naming(video_id):
+        try:
+            if any(video_id in os.readlink(fd) for fd in pathlib.Path(f"/proc/{pid}/fd").iterdir()):
+                reading.append(pid)
+        except OSError:
+            pass
+    return reading
 
 
 async def until(predicate, timeout: float, what: str):
@@ -80,7 +93,7 @@ def slow_thumbnail(stack, video_id: str):
 async def test_an_on_demand_ffmpeg_stops_when_its_caller_goes_away(cheap_stack, still_image_bomb):
     video_id = await ready_bomb(cheap_stack, still_image_bomb)
     call = slow_thumbnail(cheap_stack, video_id)
-    await until(lambda: ffmpegs_naming(video_id), 30, "the thumbnail's ffmpeg")
+    await until(lambda: ffmpegs_reading(video_id), 30, "the thumbnail's ffmpeg reading the video")
     call.cancel()
     took = await seconds_until_none(video_id, STOP_WITHIN_SECONDS)
     assert took <= STOP_WITHIN_SECONDS, f"ffmpeg ran on for {took:.2f} s after the caller went away"
@@ -90,7 +103,7 @@ async def test_an_on_demand_ffmpeg_stops_when_its_caller_goes_away(cheap_stack, 
 async def test_an_on_demand_ffmpeg_stops_when_its_video_is_deleted(cheap_stack, still_image_bomb):
     video_id = await ready_bomb(cheap_stack, still_image_bomb)
     call = slow_thumbnail(cheap_stack, video_id)
-    await until(lambda: ffmpegs_naming(video_id), 30, "the thumbnail's ffmpeg")
+    await until(lambda: ffmpegs_reading(video_id), 30, "the thumbnail's ffmpeg reading the video")
     ingest = ingest_pb2_grpc.IngestServiceStub(cheap_stack.channel(cheap_stack.ingest_port))
     await ingest.DeleteVideo(ingest_pb2.DeleteVideoRequest(video_id=video_id), metadata=ALICE, timeout=10)
     took = await seconds_until_none(video_id, STOP_WITHIN_SECONDS)
@@ -99,3 +112,30 @@ async def test_an_on_demand_ffmpeg_stops_when_its_video_is_deleted(cheap_stack, 
         await call
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND, caught.value.details()
     assert "deleted while its thumbnail was being made" in caught.value.details()
+
+
+@pytest.fixture
+async def local_stack(database_url, tmp_path):
+    stack, stop = await start_stack(database_url, tmp_path / "storage")
+    yield stack
+    await stop()
+
+
+async def test_a_live_sessions_ffmpeg_stops_when_its_upload_is_deleted(local_stack, recording_3s):
+    """Half an upload is in; the live session's ffmpeg waits for the rest, which never comes: the
+    upload is deleted, and the ffmpeg stops within 2 s (not after MEDIA_LIVE_IDLE_SECONDS)."""
+    from tests.helpers import chunk, split
+
+    ingest = ingest_pb2_grpc.IngestServiceStub(local_stack.channel(local_stack.ingest_port))
+    video_id = (await ingest.CreateUpload(ingest_pb2.CreateUploadRequest(content_type="video/webm"),
+                                          metadata=ALICE, timeout=10)).video_id
+    parts = split(recording_3s.read_bytes(), 32 * 1024)
+    for i, part in enumerate(parts[: len(parts) // 2]):
+        await ingest.PutChunk(ingest_pb2.PutChunkRequest(video_id=video_id, chunk=chunk(i, part)),
+                              metadata=ALICE, timeout=30)
+    await until(lambda: ffmpegs_reading(video_id), 30, "the live session's ffmpeg")
+    await ingest.DeleteVideo(ingest_pb2.DeleteVideoRequest(video_id=video_id), metadata=ALICE, timeout=10)
+    took = await seconds_until_none(video_id, STOP_WITHIN_SECONDS)
+    assert took <= STOP_WITHIN_SECONDS, f"ffmpeg ran on for {took:.2f} s after DeleteVideo"
+    await until(lambda: video_id not in local_stack.media.live.sessions, 10, "the session to end")
+    assert local_stack.media.live.declined[video_id] == "the upload was deleted"
