@@ -34,6 +34,8 @@ WATCH_INTERVAL_SECONDS = 0.5
 # RLIMIT_CPU is a backstop set this far above the watched limit: the kernel stops an ffmpeg whose
 # watcher did not (this service paused, its loop blocked).
 CPU_RLIMIT_MARGIN_SECONDS = 10
+# What a streaming ffmpeg is handed at a time (a pipe's buffer).
+STREAM_PIECE_BYTES = 64 * 1024
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -323,9 +325,13 @@ class StreamingFfmpeg:
         """Waits while ffmpeg is behind (the pipe is full): backpressure, not buffering."""
         assert self.process is not None and self.process.stdin is not None
         self._raise_if_stopped()
+        view = memoryview(data)
         try:
-            self.process.stdin.write(data)
-            await asyncio.wait_for(self.process.stdin.drain(), self.limits.floor_seconds)
+            # In pieces of a pipe's size, each of which ffmpeg must take within the floor: a stall
+            # is ffmpeg taking nothing, not a large chunk taking a while.
+            for start in range(0, len(view), STREAM_PIECE_BYTES):
+                self.process.stdin.write(view[start:start + STREAM_PIECE_BYTES])
+                await asyncio.wait_for(self.process.stdin.drain(), self.limits.floor_seconds)
         except (BrokenPipeError, ConnectionResetError):
             self._raise_if_stopped()
             raise FfmpegFailed(await self._failure("ffmpeg stopped reading its input")) from None
