@@ -22,8 +22,10 @@ from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog_service.chunk_rules import StoredChunk, UploadTally, apply_chunks
+from catalog_service.lifecycle import Event, transition
 from catalog_service.models import Chunk, StatusEvent, Video
-from catalog_service.statuses import DELETED, EXPIRED, UPLOADED
+from catalog_service.owners import bytes_in_use, lock_owners
+from catalog_service.statuses import DELETED, UPLOADED
 from recorder_common.errors import DomainError, InvalidArgument, NotFound
 from recorder_common.ids import check_video_id
 
@@ -70,6 +72,8 @@ class ChunkRecorder:
                 raise InvalidArgument(f"chunk index must be 0 or more, got {chunk.index}")
             if chunk.size < 0:
                 raise InvalidArgument("size_bytes must not be negative")
+            if chunk.size == 0 and not chunk.is_last:
+                raise InvalidArgument(f"chunk {chunk.index} is empty: only the last chunk may be empty")
         waiting = _Waiting(request, asyncio.get_running_loop().create_future())
         # Retrieve the outcome even when the caller has gone, so asyncio does not log it as lost.
         waiting.future.add_done_callback(lambda f: f.cancelled() or f.exception())
@@ -119,13 +123,9 @@ class ChunkRecorder:
             )).scalars()}
             tallies = await self._tallies(session, videos, group)
             owners = sorted({r.owner_id for r in group if r.user_quota_bytes})
-            used = dict.fromkeys(owners, 0)
-            if owners:
-                used.update({owner: int(total) for owner, total in await session.execute(
-                    select(Video.owner_id, func.coalesce(func.sum(Video.received_bytes), 0))
-                    .where(Video.owner_id.in_(owners), Video.status.not_in((DELETED, EXPIRED)))
-                    .group_by(Video.owner_id))})
             now = self.clock()
+            await lock_owners(session, owners, now)  # against concurrent outputs of the same owners
+            used = await bytes_in_use(session, owners)  # uploads and outputs: one usage figure
             touched: set[str] = set()
             results: list[RecordResult | DomainError] = []
             for request in group:
@@ -144,8 +144,11 @@ class ChunkRecorder:
                 if request.owner_id in used:
                     used[request.owner_id] = applied.used_bytes
                 session.add_all(Chunk(video_id=video.id, index=c.index, size=c.size, crc32c=c.crc32c,
-                                      created_at=now) for c in applied.new_chunks)
+                                      file_token=c.file_token, created_at=now) for c in applied.new_chunks)
                 if applied.completed_upload:
+                    # Through the one lifecycle table, starting the status clock.
+                    video.status = transition(video.id, video.status, Event.COMPLETE_UPLOAD)
+                    video.status_changed_at = now
                     session.add(StatusEvent(video_id=video.id, status=UPLOADED, step=None, progress=0.0,
                                             message=f"{trial.received_chunks} chunks, {trial.received_bytes} bytes",
                                             at=now))
@@ -164,12 +167,12 @@ class ChunkRecorder:
         """The group's uploads as the rules need them: the stored chunks it names (to tell
         duplicates from conflicts) and, where a chunk claims to be the last, the highest index."""
         named = sorted({(r.video_id, c.index) for r in group if r.video_id in videos for c in r.chunks})
-        known: dict[str, dict[int, tuple[int, int]]] = {vid: {} for vid in videos}
+        known: dict[str, dict[int, tuple[int, int, str | None]]] = {vid: {} for vid in videos}
         if named:
-            for vid, index, size, crc in (await session.execute(
-                    select(Chunk.video_id, Chunk.index, Chunk.size, Chunk.crc32c)
+            for vid, index, size, crc, token in (await session.execute(
+                    select(Chunk.video_id, Chunk.index, Chunk.size, Chunk.crc32c, Chunk.file_token)
                     .where(tuple_(Chunk.video_id, Chunk.index).in_(named)))):
-                known[vid][index] = (size, crc)
+                known[vid][index] = (size, crc, token)
         finishing = sorted({r.video_id for r in group if r.video_id in videos and any(c.is_last for c in r.chunks)})
         highest: dict[str, int] = {}
         if finishing:

@@ -20,7 +20,8 @@ import sys
 from collections.abc import Callable, Sequence
 
 from media_service.admission import MemoryBudget
-from media_service.probe import parse_progress_seconds
+from media_service.probe import parse_progress_seconds, sanitise_ffmpeg_message
+from media_service.sandbox import Sandbox, confine
 
 log = logging.getLogger("recorder.media.ffmpeg")
 
@@ -56,6 +57,7 @@ class FfmpegLimits:
     floor_seconds: float = 60.0  # the least any step gets, wall and CPU
     seconds_per_media_second: float = 20.0  # wall and CPU time per second of media
     memory: MemoryBudget | None = dataclasses.field(default=None, compare=False, repr=False)
+    sandbox: Sandbox | None = None  # how each run is confined (media_service/sandbox.py)
 
     def for_media(self, media_seconds: float | None) -> "FfmpegLimits":
         """The bounds of a run over media_seconds of media (None: unknown, the caps)."""
@@ -79,6 +81,7 @@ class FfmpegLimits:
 
 
 def _bounded(args: Sequence[str], limits: FfmpegLimits) -> list[str]:
+    args = confine(limits.sandbox, args)
     if not PRLIMIT:
         return list(args)
     flags = []
@@ -136,7 +139,8 @@ class FfmpegOverBudget(FfmpegFailed):
 
 def _summarise(stderr: str) -> str:
     lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip()]
-    return " | ".join(lines[-4:])[-STDERR_TAIL_CHARS:] or "no error output"
+    # What becomes a FAILED message or an RPC error: no addresses, paths or URLs of ours.
+    return sanitise_ffmpeg_message(" | ".join(lines[-4:])[-STDERR_TAIL_CHARS:]) or "no error output"
 
 
 class _Running:

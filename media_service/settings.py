@@ -73,6 +73,30 @@ class ThumbnailSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class MediaLimits:
+    """Bounds on what an upload may be, checked at PROBE against the stream itself (not what its
+    container claims), and the output size bounds derived from them."""
+    max_recording_seconds: float = 4 * 3600.0
+    # Pixels in one frame: 4096x2304 (a 4K screen); an 8192x8192 stream is refused.
+    max_video_pixels: int = 4096 * 2304
+    # Pixels decoded in all (width x height x frames): 1080p at 60 fps for the longest recording.
+    max_decoded_pixels: int = 1920 * 1080 * 60 * 4 * 3600
+    # For output size bounds (-fs): no output of ours needs more than this per second of media
+    # (the default H.264 profile makes 1-10 Mbit/s of 1080p screen content).
+    max_output_bits_per_second: float = 80_000_000
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "MediaLimits":
+        return cls(
+            max_recording_seconds=float(env.get("MAX_RECORDING_SECONDS", cls.max_recording_seconds)),
+            max_video_pixels=int(env.get("MAX_VIDEO_PIXELS", cls.max_video_pixels)),
+            max_decoded_pixels=int(env.get("MAX_DECODED_PIXELS", cls.max_decoded_pixels)),
+            max_output_bits_per_second=float(env.get("MAX_OUTPUT_BITS_PER_SECOND",
+                                                     cls.max_output_bits_per_second)),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
 class MediaSettings:
     storage: StorageSettings = StorageSettings()
     host: str = "127.0.0.1"
@@ -92,6 +116,11 @@ class MediaSettings:
     # What all concurrent ffmpegs of this process may be given together (each reserves its
     # ffmpeg_max_memory_mb first, and waits while that would overcommit); 0: half the machine's RAM.
     ffmpeg_memory_budget_mb: int = 0
+    # auto: confine every ffmpeg (no network for local inputs, no capabilities, Landlock: its job's
+    # folder only) when this machine can, else log why not and run it plainly; require: refuse to
+    # start without; off: never (see media_service/sandbox.py).
+    ffmpeg_sandbox: str = "auto"
+    media_limits: MediaLimits = MediaLimits()
     lease_seconds: int = 60
     sweep_interval_seconds: float = 30.0
     # Processing jobs at once; waiting jobs are admitted round-robin between owners (never a second
@@ -129,6 +158,8 @@ class MediaSettings:
             step_floor_seconds=float(env.get("FFMPEG_STEP_FLOOR_SECONDS", cls.step_floor_seconds)),
             ffmpeg_max_memory_mb=int(env.get("FFMPEG_MAX_MEMORY_MB", cls.ffmpeg_max_memory_mb)),
             ffmpeg_memory_budget_mb=int(env.get("FFMPEG_MEMORY_BUDGET_MB", cls.ffmpeg_memory_budget_mb)),
+            ffmpeg_sandbox=env.get("FFMPEG_SANDBOX", cls.ffmpeg_sandbox),
+            media_limits=MediaLimits.from_env(env),
             lease_seconds=int(env.get("PROCESSING_LEASE_SECONDS", cls.lease_seconds)),
             sweep_interval_seconds=float(env.get("PROCESSING_SWEEP_SECONDS", cls.sweep_interval_seconds)),
             # MEDIA_MAX_CONCURRENT_JOBS is the older name.
@@ -171,3 +202,4 @@ def find_ffmpeg(configured: str = "") -> str:
     import imageio_ffmpeg
 
     return imageio_ffmpeg.get_ffmpeg_exe()
+

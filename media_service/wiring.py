@@ -12,6 +12,7 @@ from media_service.catalog_client import MediaCatalogClient
 from media_service.live import LiveSessions
 from media_service.ondemand import OnDemandMedia
 from media_service.pipeline import MediaPipeline
+from media_service import sandbox
 from media_service.runner import FfmpegLimits
 from media_service.settings import MediaSettings, find_ffmpeg, memory_budget_bytes
 from media_service.worker import MediaWorker
@@ -38,10 +39,10 @@ class MediaParts:
 
 
 def build(settings: MediaSettings) -> MediaParts:
-    files = MediaFiles(open_storage(settings.storage), settings.storage.scratch_root)
     channel = open_channel(settings.catalog_target, 4 * 1024 * 1024)
     catalog = MediaCatalogClient(channel, ServiceTokenSigner(settings.auth, "media"),
                                  settings.catalog_deadline_seconds)
+    files = MediaFiles(open_storage(settings.storage), settings.storage.scratch_root, chunks=catalog)
     ffmpeg = find_ffmpeg(settings.ffmpeg_binary)
     # One budget for every ffmpeg of this process: processing, live sessions and on-demand work.
     limits = FfmpegLimits(timeout_seconds=settings.step_timeout_seconds,
@@ -49,7 +50,9 @@ def build(settings: MediaSettings) -> MediaParts:
                           cpu_seconds=settings.step_cpu_cap_seconds,
                           floor_seconds=settings.step_floor_seconds,
                           seconds_per_media_second=settings.step_seconds_per_media_second,
-                          memory=MemoryBudget(memory_budget_bytes(settings)))
+                          memory=MemoryBudget(memory_budget_bytes(settings)),
+                          sandbox=sandbox.detect(settings.ffmpeg_sandbox))
+    media_limits = settings.media_limits
 
     async def still_wanted(owner_id: str, video_id: str) -> bool:
         try:
@@ -58,9 +61,9 @@ def build(settings: MediaSettings) -> MediaParts:
             return False
 
     live = LiveSessions(files, ffmpeg, settings.profile, limits, settings.max_live_sessions,
-                        settings.live_idle_seconds, max_sessions_per_user=settings.max_live_sessions_per_user,
-                        still_wanted=still_wanted)
-    pipeline = MediaPipeline(files, ffmpeg, settings.profile, settings.thumbnail, limits, live)
+                        settings.live_idle_seconds, media_limits,
+                        max_sessions_per_user=settings.max_live_sessions_per_user, still_wanted=still_wanted)
+    pipeline = MediaPipeline(files, ffmpeg, settings.profile, settings.thumbnail, limits, live, media_limits)
     worker = MediaWorker(
         catalog, pipeline, files,
         worker_id=settings.worker_id or f"{socket.gethostname()}-{os.getpid()}",
@@ -69,5 +72,6 @@ def build(settings: MediaSettings) -> MediaParts:
     ondemand = OnDemandMedia(files, ffmpeg, catalog, limits,
                              max_parallel=settings.max_on_demand_jobs,
                              candidate_frames=settings.thumbnail.candidate_frames,
+                             max_pixels=media_limits.max_video_pixels,
                              max_per_user=settings.max_on_demand_per_user)
     return MediaParts(worker, ondemand, live, channel)

@@ -308,7 +308,8 @@ def put_all(ingest, data: bytes, md, content_type: str = "video/webm") -> tuple[
 
 @pytest.fixture
 def bomb_processes(database_url, tmp_path):
-    yield from running_stack(database_url, tmp_path, FFMPEG_STEP_CPU_CAP_SECONDS="20")
+    # MAX_RECORDING_SECONDS would refuse 10 h at PROBE; lifted so that the CPU bound is what stops it.
+    yield from running_stack(database_url, tmp_path, FFMPEG_STEP_CPU_CAP_SECONDS="20", MAX_RECORDING_SECONDS="40000")
 
 
 @pytest.mark.timeout(900)

@@ -11,7 +11,7 @@ import time
 import grpc
 import pytest
 
-from media_service.settings import PROFILES
+from media_service.settings import PROFILES, MediaLimits
 from recorder.v1 import common_pb2, ingest_pb2, ingest_pb2_grpc, media_pb2, media_pb2_grpc
 from tests.conftest import start_stack
 from tests.helpers import MiB, upload_unary, user, wait_final
@@ -70,7 +70,9 @@ def still_image_bomb(tmp_path_factory) -> pathlib.Path:
 
 @pytest.fixture
 async def cheap_stack(database_url, tmp_path):
-    stack, stop = await start_stack(database_url, tmp_path / "storage", media_overrides={"profile": CHEAP})
+    # MAX_RECORDING_SECONDS would refuse the 10 h input at PROBE; lifted to make it READY.
+    stack, stop = await start_stack(database_url, tmp_path / "storage", media_overrides={
+        "profile": CHEAP, "media_limits": dataclasses.replace(MediaLimits(), max_recording_seconds=40000)})
     yield stack
     await stop()
 
