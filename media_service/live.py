@@ -34,6 +34,7 @@ from media_service.admission import within_caps
 from media_service.runner import FfmpegFailed, FfmpegLimits, FfmpegOverBudget, StreamingFfmpeg, run_ffmpeg
 from media_service.settings import CompressionProfile, MediaLimits
 from media_service.files import MediaFiles, Workspace
+from recorder_common.errors import NotFound
 from recorder_common.storage import fsync_file
 
 log = logging.getLogger("recorder.media.live")
@@ -144,6 +145,9 @@ class LiveSession:
                 self._ffmpeg.kill()
             for tmp in self._temporaries:
                 tmp.unlink(missing_ok=True)
+            if isinstance(exc, NotFound):  # the catalog no longer knows the upload: deleted
+                self.stopped_because = "the upload was deleted"
+                raise LiveFailed(self.stopped_because) from exc
             if isinstance(exc, FfmpegFailed):
                 raise LiveFailed(exc.message, final=isinstance(exc, FfmpegOverBudget)) from exc
             if isinstance(exc, OSError):
