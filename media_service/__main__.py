@@ -2,16 +2,31 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 
 from media_service.server import MediaDeps, create_server
-from media_service.settings import MediaSettings
+from media_service.settings import MediaSettings, memory_budget_bytes
 from media_service.wiring import build
 from recorder_common.logs import configure_logging
 from recorder_common.serving import run_until_terminated
 
 
+def warn_if_budget_is_small(settings: MediaSettings) -> None:
+    """Admission waits rather than overcommits; say so when that will serialise the slots."""
+    per_run = settings.ffmpeg_max_memory_mb * 1024 * 1024
+    slots = settings.max_concurrent_jobs + settings.max_on_demand_jobs + settings.max_live_sessions
+    budget = memory_budget_bytes(settings)
+    if per_run and budget // per_run < slots:
+        logging.getLogger("recorder.media").warning(
+            "the ffmpeg memory budget (%d MiB) holds %d run(s) of FFMPEG_MAX_MEMORY_MB=%d at once, fewer "
+            "than the %d slots (jobs, on-demand, live): the others wait for memory; lower "
+            "FFMPEG_MAX_MEMORY_MB or raise FFMPEG_MEMORY_BUDGET_MB", budget >> 20, budget // per_run,
+            settings.ffmpeg_max_memory_mb, slots)
+
+
 async def serve(settings: MediaSettings) -> None:
+    warn_if_budget_is_small(settings)
     parts = build(settings)
     server, port = await create_server(settings, MediaDeps(parts.worker, parts.ondemand, parts.live))
     await parts.worker.start()

@@ -10,6 +10,11 @@ only the tail remains to encode.
 The live path is an optimisation, never a requirement: a session that is lost (a restart, an
 error, a long pause) leaves the job to the batch path, which makes the same outputs from the
 stored chunks. Per session we hold one chunk at a time, whatever the recording's length.
+
+Bounds: at most max_sessions at once and max_sessions_per_user of one user (beyond that, uploads
+take the batch path); a session gives up after idle_seconds without a new chunk; its ffmpeg may use
+CPU time in proportion to the media it has encoded and may not stall (see StreamingFfmpeg); and a
+session whose upload was deleted or aborted stops within about CHECK_INTERVAL_SECONDS.
 """
 from __future__ import annotations
 
@@ -19,20 +24,35 @@ import dataclasses
 import logging
 import os
 import pathlib
+import time
+from collections.abc import Awaitable, Callable
 
 from media_service import commands, containers
 from media_service.formats import found_family, original_format
 from media_service.probe import ProbeResult, parse_probe
-from media_service.runner import FfmpegFailed, FfmpegLimits, StreamingFfmpeg, run_ffmpeg
+from media_service.admission import within_caps
+from media_service.runner import FfmpegFailed, FfmpegLimits, FfmpegOverBudget, StreamingFfmpeg, run_ffmpeg
 from media_service.settings import CompressionProfile, MediaLimits
 from media_service.files import MediaFiles, Workspace
+from recorder_common.errors import NotFound
 from recorder_common.storage import fsync_file
 
 log = logging.getLogger("recorder.media.live")
 
+# How often a session not yet taken by a job asks the catalog whether its upload still exists.
+CHECK_INTERVAL_SECONDS = 0.5
+
+# Asks the catalog whether an upload is still wanted (False once deleted or aborted).
+StillWanted = Callable[[str, str], Awaitable[bool]]
+
 
 class LiveFailed(Exception):
-    """The live path cannot finish this upload; the batch path will."""
+    """The live path cannot finish this upload; the batch path will, unless final is set: the
+    input itself is over a bound (its CPU time), and the batch path would only spend it again."""
+
+    def __init__(self, message: str, final: bool = False) -> None:
+        super().__init__(message)
+        self.final = final
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +67,7 @@ class LiveOutputs:
 class LiveSession:
     def __init__(self, owner_id: str, video_id: str, files: MediaFiles, ffmpeg_binary: str,
                  profile: CompressionProfile, limits: FfmpegLimits, idle_seconds: float,
-                 media_limits: MediaLimits = MediaLimits()) -> None:
+                 media_limits: MediaLimits = MediaLimits(), still_wanted: StillWanted | None = None) -> None:
         self.media_limits = media_limits
         self.owner_id, self.video_id = owner_id, video_id
         self.files = files
@@ -64,9 +84,37 @@ class LiveSession:
         self._ffmpeg: StreamingFfmpeg | None = None
         self._temporaries: list[pathlib.Path] = []
         self.task: asyncio.Task | None = None
+        self.still_wanted = still_wanted
+        self._watch: asyncio.Task | None = None
+        self.stopped_because: str | None = None  # the upload went away
+        self.started_at = time.monotonic()
+        self.last_fed_at = self.started_at
 
     def start(self) -> None:
         self.task = asyncio.create_task(self._run(), name=f"live-{self.video_id}")
+        if self.still_wanted is not None:
+            self._watch = asyncio.create_task(self._watch_upload(), name=f"live-watch-{self.video_id}")
+            self.task.add_done_callback(lambda _: self._watch.cancel())
+
+    def taken(self) -> None:
+        """A job has the upload now; its lease checks stop the session if the upload goes."""
+        if self._watch is not None:
+            self._watch.cancel()
+
+    async def _watch_upload(self) -> None:
+        while True:
+            await asyncio.sleep(CHECK_INTERVAL_SECONDS)
+            try:
+                wanted = await self.still_wanted(self.owner_id, self.video_id)
+            except Exception as exc:  # the catalog is unreachable: keep going, ask again
+                log.debug("live %s: could not check the upload: %s", self.video_id, exc)
+                continue
+            if not wanted:
+                self.stopped_because = "the upload was deleted"
+                log.info("live processing of %s stopped: %s", self.video_id, self.stopped_because)
+                assert self.task is not None
+                self.task.cancel()
+                return
 
     def wake(self) -> None:
         self._wake.set()
@@ -97,8 +145,11 @@ class LiveSession:
                 self._ffmpeg.kill()
             for tmp in self._temporaries:
                 tmp.unlink(missing_ok=True)
+            if isinstance(exc, NotFound):  # the catalog no longer knows the upload: deleted
+                self.stopped_because = "the upload was deleted"
+                raise LiveFailed(self.stopped_because) from exc
             if isinstance(exc, FfmpegFailed):
-                raise LiveFailed(exc.message) from exc
+                raise LiveFailed(exc.message, final=isinstance(exc, FfmpegOverBudget)) from exc
             if isinstance(exc, OSError):
                 raise LiveFailed(f"storage: {exc}") from exc
             if isinstance(exc, Exception) and not isinstance(exc, LiveFailed):
@@ -112,7 +163,7 @@ class LiveSession:
         container = containers.sniff(first)
         if container is None or container.family != "webm":
             raise LiveFailed("the first chunk is not the start of a WebM recording")
-        _, text = await run_ffmpeg(commands.probe_args(self.ffmpeg_binary, "pipe:0", container), self.limits,
+        _, text = await run_ffmpeg(commands.probe_args(self.ffmpeg_binary, "pipe:0", container), self.limits.quick(),
                                    check=False, stdin_data=first)
         probe = parse_probe(text)
         if found_family(probe) != "webm" or (probe.video is None and probe.audio is None) or probe.ambiguity:
@@ -148,9 +199,12 @@ class LiveSession:
                 await asyncio.to_thread(source_file.write, data)
                 await self._ffmpeg.write(data)
                 self.fed += 1
+                self.last_fed_at = time.monotonic()
             await asyncio.to_thread(source_file.flush)
         await asyncio.to_thread(fsync_file, source)
-        await self._ffmpeg.finish()
+        # A recording arrives at its own pace: what is left to encode is bounded by how long it
+        # took to arrive (or by what ffmpeg has encoded, if more).
+        await self._ffmpeg.finish(self.last_fed_at - self.started_at)
         return LiveOutputs(source, original, compressed, original_name, probe)
 
     async def _wait_for_more(self) -> None:
@@ -170,14 +224,17 @@ class LiveSessions:
 
     def __init__(self, files: MediaFiles, ffmpeg_binary: str, profile: CompressionProfile,
                  limits: FfmpegLimits, max_sessions: int, idle_seconds: float,
-                 media_limits: MediaLimits = MediaLimits()) -> None:
+                 media_limits: MediaLimits = MediaLimits(), max_sessions_per_user: int = 0,
+                 still_wanted: StillWanted | None = None) -> None:
         self.files = files
         self.media_limits = media_limits
         self.ffmpeg_binary = ffmpeg_binary
         self.profile = profile
         self.limits = limits
         self.max_sessions = max_sessions
+        self.max_sessions_per_user = max_sessions_per_user
         self.idle_seconds = idle_seconds
+        self.still_wanted = still_wanted
         self.sessions: dict[str, LiveSession] = {}
         self.finished = 0  # sessions whose outputs a job took (for tests and logs)
         # Uploads not to start a session for again: their session failed (not again for every
@@ -190,25 +247,33 @@ class LiveSessions:
         session = self.sessions.get(video_id)
         if session is None:
             if (self.max_sessions <= 0 or video_id in self.declined
-                    or len(self.sessions) >= self.max_sessions
+                    or not within_caps(self.per_owner(), owner_id, self.max_sessions, self.max_sessions_per_user)
                     or not await self.files.chunk_exists(owner_id, video_id, 0)):
                 return False
             if video_id in self.sessions:  # another hint started one while we asked
                 self.sessions[video_id].wake()
                 return True
+            if not within_caps(self.per_owner(), owner_id, self.max_sessions, self.max_sessions_per_user):
+                return False  # others started meanwhile
             session = LiveSession(owner_id, video_id, self.files, self.ffmpeg_binary, self.profile,
-                                  self.limits, self.idle_seconds, self.media_limits)
+                                  self.limits, self.idle_seconds, self.media_limits, self.still_wanted)
             self.sessions[video_id] = session
             session.start()
             session.task.add_done_callback(lambda task: self._ended(video_id, session, task))
         session.wake()
         return True
 
+    def per_owner(self) -> dict[str, int]:
+        running: dict[str, int] = collections.Counter(s.owner_id for s in self.sessions.values())
+        return running
+
     def _ended(self, video_id: str, session: LiveSession, task: asyncio.Task) -> None:
         if self.sessions.get(video_id) is session:
-            del self.sessions[video_id]  # not taken by a job: it failed or idled out
+            del self.sessions[video_id]  # not taken by a job: it failed, idled out or was deleted
             session.workspace.close()
-            if not task.cancelled() and task.exception() is not None:
+            if session.stopped_because is not None:
+                self.decline(video_id, session.stopped_because)
+            elif not task.cancelled() and task.exception() is not None:
                 log.warning("live processing of %s stopped: %s", video_id, task.exception())
                 self.decline(video_id, f"failed: {task.exception()}")
 
@@ -222,7 +287,10 @@ class LiveSessions:
         """The session for a job that is about to process this upload (it finishes it). From now
         on no new session starts for this upload."""
         self.decline(video_id, "taken by a job")
-        return self.sessions.pop(video_id, None)
+        session = self.sessions.pop(video_id, None)
+        if session is not None:
+            session.taken()
+        return session
 
     async def close(self) -> None:
         sessions, self.sessions = list(self.sessions.values()), {}

@@ -4,6 +4,11 @@ size and format, a short animated preview, and downloads of any asset.
 The rules live here (what may be asked, of which video, with which limits); ffmpeg command lines
 come from media_service.commands; the catalog is reached through a small protocol so tests can
 call this without a server.
+
+Each ffmpeg run waits for one of max_parallel slots, at most max_per_user of them for one user,
+admitted round-robin between users (a caller waits within its own deadline); it is bounded by the
+media it reads (runner.FfmpegLimits.for_media), and stopped when its caller goes away (the RPC is
+cancelled) or the video is deleted meanwhile (checked every CHECK_INTERVAL_SECONDS).
 """
 from __future__ import annotations
 
@@ -16,8 +21,9 @@ from typing import Protocol
 
 from media_service import commands, containers
 from media_service.containers import Container
+from media_service.admission import FairSlots
 from media_service.runner import FfmpegFailed, FfmpegLimits, run_ffmpeg
-from recorder_common.errors import FailedPrecondition, InvalidArgument, NotFound, OutOfRange
+from recorder_common.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound, OutOfRange
 from recorder_common.ids import check_video_id
 from media_service.files import MediaFiles, Workspace
 from recorder_common.storage import publish
@@ -29,6 +35,8 @@ PREVIEW_MAX_WIDTH = 640
 PREVIEW_MAX_FPS = 15
 PREVIEW_MAX_BYTES = 8 * 1024 * 1024
 THUMBNAIL_MAX_WIDTH = 1920
+# How often a running on-demand ffmpeg checks that its video still exists.
+CHECK_INTERVAL_SECONDS = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +67,7 @@ class CatalogView(Protocol):
 class OnDemandMedia:
     def __init__(self, files: MediaFiles, ffmpeg_binary: str, catalog: CatalogView,
                  limits: FfmpegLimits, max_parallel: int = 2, candidate_frames: int = 30,
-                 max_pixels: int = 0) -> None:
+                 max_pixels: int = 0, max_per_user: int = 0) -> None:
         self.max_pixels = max_pixels  # per decoded frame (MAX_VIDEO_PIXELS)
         self.files = files
         self.ffmpeg = ffmpeg_binary
@@ -67,8 +75,8 @@ class OnDemandMedia:
         self.limits = limits
         self.candidate_frames = candidate_frames
         # ffmpeg runs for on-demand work are bounded apart from processing; callers wait their turn
-        # within their own deadline.
-        self.slots = asyncio.Semaphore(max_parallel)
+        # within their own deadline, users in turn.
+        self.slots = FairSlots(max_parallel, max_per_user)
 
     # ---- requests ---------------------------------------------------------------------------
     async def extract_audio(self, owner_id: str, video_id: str, audio_format: str, bitrate_kbps: int = 0,
@@ -89,7 +97,7 @@ class OnDemandMedia:
                                 output.content_type, facts,
                                 lambda source, container, tmp: commands.extract_audio_args(
                                     self.ffmpeg, source, container, str(tmp), output, facts.duration_seconds),
-                                "extract the audio")
+                                "extract the audio", media_seconds=facts.duration_seconds or None)
 
     async def thumbnail(self, owner_id: str, video_id: str, at_seconds: float | None, width: int,
                         image_format: str) -> StoredAsset:
@@ -110,7 +118,7 @@ class OnDemandMedia:
                                 lambda source, container, tmp: commands.still_args(
                                     self.ffmpeg, source, container, str(tmp), at, width, image_format,
                                     representative, self.candidate_frames, self.max_pixels),
-                                "make the thumbnail")
+                                "make the thumbnail", media_seconds=0.0)
 
     async def preview(self, owner_id: str, video_id: str, start_seconds: float | None, seconds: float,
                       width: int, fps: int, image_format: str) -> StoredAsset:
@@ -137,7 +145,7 @@ class OnDemandMedia:
                                 lambda source, container, tmp: commands.preview_args(
                                     self.ffmpeg, source, container, str(tmp), start, seconds, width, fps,
                                     image_format, PREVIEW_MAX_BYTES, self.max_pixels),
-                                "make the preview")
+                                "make the preview", media_seconds=seconds)
 
     async def download(self, owner_id: str, video_id: str, kind: str,
                        offset: int) -> tuple[StoredAsset, AsyncIterator[tuple[int, bytes]]]:
@@ -202,16 +210,65 @@ class OnDemandMedia:
             raise InvalidArgument(f"{name} {value:g} is past the end of the video "
                                   f"({facts.duration_seconds:.2f} s long)")
 
+    async def _while_wanted(self, owner_id: str, video_id: str, work, what: str) -> None:
+        """Run the ffmpeg coroutine `work`; stop it if the video is deleted (or reprocessed)
+        meanwhile, or when the caller goes away (this task is cancelled)."""
+        task = asyncio.ensure_future(work)
+        gone: list[str] = []
+
+        async def watch() -> None:
+            while not task.done():
+                await asyncio.sleep(CHECK_INTERVAL_SECONDS)
+                try:
+                    facts = await self.catalog.video_facts(owner_id, video_id)
+                except NotFound:
+                    gone.append("deleted")
+                except DomainError:
+                    continue  # the catalog is unreachable: keep going, ask again
+                else:
+                    if facts.status == "READY":
+                        continue
+                    gone.append(facts.status)
+                task.cancel()
+                return
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            await asyncio.wait([task])
+        except asyncio.CancelledError:  # the caller went away: stop ffmpeg before going too
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            raise
+        finally:
+            watcher.cancel()
+        if not gone and not task.cancelled() and isinstance(task.exception(), FfmpegFailed):
+            # ffmpeg may have failed because the video's files went with it: say so if they did.
+            try:
+                facts = await self.catalog.video_facts(owner_id, video_id)
+                if facts.status != "READY":
+                    gone.append(facts.status)
+            except NotFound:
+                gone.append("deleted")
+            except DomainError:
+                pass
+        if gone:
+            if gone[0] == "deleted":
+                raise NotFound(f"video {video_id} was deleted while its {what.split()[-1]} was being made")
+            raise FailedPrecondition(f"the video became {gone[0]} while its {what.split()[-1]} was being made; "
+                                     "ask again once it is READY")
+        task.result()
+
     async def _make(self, owner_id: str, video_id: str, kind: str, file_name: str, content_type: str,
-                    facts: VideoFacts, build_args, what: str) -> StoredAsset:
+                    facts: VideoFacts, build_args, what: str, media_seconds: float | None = None) -> StoredAsset:
         ws = self.files.workspace(owner_id, video_id)
         try:
-            async with self.slots:
+            async with self.slots.slot(owner_id):
                 source, container = await self._original_input(ws, facts)
                 final = ws.path(file_name)
                 tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.tmp")
                 try:
-                    await run_ffmpeg(build_args(source, container, tmp), self.limits)
+                    await self._while_wanted(owner_id, video_id, run_ffmpeg(
+                        build_args(source, container, tmp), self.limits.for_media(media_seconds)), what)
                     if not tmp.exists() or tmp.stat().st_size == 0:
                         raise FailedPrecondition(f"could not {what}: ffmpeg wrote nothing (no frame at that time?)")
                     await asyncio.to_thread(publish, tmp, final)

@@ -128,6 +128,8 @@ class MediaPipeline:
             try:
                 outputs = await self._finish_live(session, job, reporter)
             except LiveFailed as exc:
+                if exc.final:  # over its CPU bound: the batch path would only spend it again
+                    raise StepFailed("COMPRESS", f"could not compress the recording: {exc}") from exc
                 log.warning("live path of %s lost (%s): processing the stored chunks", job.video_id, exc)
                 self.live.decline(job.video_id, f"lost at the end: {exc}")
             else:
@@ -233,7 +235,7 @@ class MediaPipeline:
         return final
 
     async def probe_file(self, path: pathlib.Path, container: Container) -> tuple[ProbeResult, str]:
-        _, text = await run_ffmpeg(commands.probe_args(self.ffmpeg, str(path), container), self.limits, check=False)
+        _, text = await run_ffmpeg(commands.probe_args(self.ffmpeg, str(path), container), self.limits.quick(), check=False)
         return parse_probe(text), text
 
     async def stream_extent(self, path: pathlib.Path, container: Container) -> StreamExtent:
@@ -288,7 +290,7 @@ class MediaPipeline:
         max_bytes = commands.remux_bytes_bound(source.stat().st_size)
         try:
             await run_ffmpeg(commands.remux_args(self.ffmpeg, str(source), probe.sniffed, str(tmp), muxer, max_bytes),
-                             self.limits)
+                             self.limits.for_media(probe.duration_seconds))
             self._check_bound("REMUX", tmp, max_bytes)
             await asyncio.to_thread(publish, tmp, final)
         except FfmpegFailed as exc:
@@ -344,7 +346,7 @@ class MediaPipeline:
                 has_video=probe.video is not None, has_audio=probe.audio is not None, max_bytes=max_bytes,
                 frame_size=(probe.video.width or 0, probe.video.height or 0) if probe.video else None,
                 max_pixels=self.media_limits.max_video_pixels),
-                self.limits, on_progress=on_progress)
+                self.limits.for_media(probe.duration_seconds), on_progress=on_progress)
             self._check_bound("COMPRESS", tmp, max_bytes)
             await asyncio.to_thread(publish, tmp, final)
         except FfmpegFailed as exc:
@@ -369,7 +371,7 @@ class MediaPipeline:
                 await run_ffmpeg(commands.still_args(
                     self.ffmpeg, str(original), probe.sniffed, str(tmp), at, self.thumbnail.width, "JPEG",
                     representative=True, candidate_frames=self.thumbnail.candidate_frames,
-                    max_pixels=self.media_limits.max_video_pixels), self.limits)
+                    max_pixels=self.media_limits.max_video_pixels), self.limits.quick())
                 if tmp.exists() and tmp.stat().st_size > 0:
                     break  # a seek past the last keyframe can yield no frame: then try from 0
             else:

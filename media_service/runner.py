@@ -1,14 +1,25 @@
-"""Runs ffmpeg as an asyncio subprocess with a timeout, turning -progress output into callbacks."""
+"""Runs ffmpeg as an asyncio subprocess within bounds, turning -progress output into callbacks.
+
+Every run is bounded in wall time and CPU time (both from the media's duration, with a floor and a
+cap), in memory (RLIMIT_DATA, reserved from the process-wide MemoryBudget before it starts), and
+dies with this service (PR_SET_PDEATHSIG). A run that is cancelled or over a bound is stopped:
+SIGTERM to its process group, SIGKILL after a short grace.
+"""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
+import math
+import os
 import re
 import shutil
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
+from media_service.admission import MemoryBudget
 from media_service.probe import parse_progress_seconds, sanitise_ffmpeg_message
 from media_service.sandbox import Sandbox, confine
 
@@ -17,22 +28,69 @@ log = logging.getLogger("recorder.media.ffmpeg")
 STDERR_TAIL_CHARS = 2000
 SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
 PRLIMIT = shutil.which("prlimit") if sys.platform.startswith("linux") else None
+# After SIGTERM ffmpeg gets this long to exit (it finishes its trailer), then SIGKILL.
+STOP_GRACE_SECONDS = 0.5
+# How often CPU time is read (from /proc) while ffmpeg runs.
+WATCH_INTERVAL_SECONDS = 0.5
+# RLIMIT_CPU is a backstop set this far above the watched limit: the kernel stops an ffmpeg whose
+# watcher did not (this service paused, its loop blocked).
+CPU_RLIMIT_MARGIN_SECONDS = 10
+# What a streaming ffmpeg is handed at a time (a pipe's buffer).
+STREAM_PIECE_BYTES = 64 * 1024
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def bound_seconds(media_seconds: float, floor: float, per_media_second: float, cap: float) -> float:
+    """A step's bound for media_seconds of media: per_media_second each, at least floor, at most
+    cap (0: no cap)."""
+    value = max(floor, per_media_second * max(0.0, media_seconds))
+    return min(value, cap) if cap > 0 else value
 
 
 @dataclasses.dataclass(frozen=True)
 class FfmpegLimits:
-    """Bounds on every ffmpeg run: wall time (then it is killed) and memory (RLIMIT_DATA: heap and
-    private mappings; an ffmpeg that needs more fails to allocate and exits with an error)."""
-    timeout_seconds: float = 3600.0
-    max_memory_bytes: int = 0  # 0: no limit
+    """Bounds on ffmpeg runs. As constructed they are the caps (for a run whose media duration is
+    unknown); for_media() narrows them to one step's media."""
+    timeout_seconds: float = 3600.0  # wall time, then it is stopped
+    max_memory_bytes: int = 0  # RLIMIT_DATA (heap and private mappings); 0: no limit
+    cpu_seconds: float = 0.0  # CPU time of all its threads; 0: no cap
+    floor_seconds: float = 60.0  # the least any step gets, wall and CPU
+    seconds_per_media_second: float = 20.0  # wall and CPU time per second of media
+    memory: MemoryBudget | None = dataclasses.field(default=None, compare=False, repr=False)
     sandbox: Sandbox | None = None  # how each run is confined (media_service/sandbox.py)
+
+    def for_media(self, media_seconds: float | None) -> "FfmpegLimits":
+        """The bounds of a run over media_seconds of media (None: unknown, the caps)."""
+        if media_seconds is None or not math.isfinite(media_seconds):
+            return self
+        return dataclasses.replace(
+            self,
+            timeout_seconds=bound_seconds(media_seconds, self.floor_seconds, self.seconds_per_media_second,
+                                          self.timeout_seconds),
+            cpu_seconds=bound_seconds(media_seconds, self.floor_seconds, self.seconds_per_media_second,
+                                      self.cpu_seconds))
+
+    def quick(self) -> "FfmpegLimits":
+        """For a run that reads only the start of its input (a probe): the floor."""
+        return self.for_media(0.0)
+
+    def cpu_message(self, used: float, limit: float) -> str:
+        return (f"ffmpeg used {used:.1f} s of CPU time, more than the {limit:.0f} s this step may use "
+                f"({self.seconds_per_media_second:g} s per second of the recording, at least "
+                f"{self.floor_seconds:.0f} s, with a cap), and was stopped")
 
 
 def _bounded(args: Sequence[str], limits: FfmpegLimits) -> list[str]:
     args = confine(limits.sandbox, args)
-    if limits.max_memory_bytes and PRLIMIT:
-        return [PRLIMIT, f"--data={limits.max_memory_bytes}", "--", *args]
-    return list(args)
+    if not PRLIMIT:
+        return list(args)
+    flags = []
+    if limits.max_memory_bytes:
+        flags.append(f"--data={limits.max_memory_bytes}")
+    if limits.cpu_seconds:
+        soft = math.ceil(limits.cpu_seconds) + CPU_RLIMIT_MARGIN_SECONDS
+        flags += [f"--cpu={soft}:{soft + 5}", "--core=0"]  # SIGXCPU must not leave a core file
+    return [PRLIMIT, *flags, "--", *args] if flags else list(args)
 
 
 def _with_parent_death_signal(args: Sequence[str]) -> list[str]:
@@ -45,10 +103,38 @@ def _with_parent_death_signal(args: Sequence[str]) -> list[str]:
     return [SETPRIV, "--pdeathsig", "KILL", "--", *args]
 
 
+def spawn_argv(args: Sequence[str], limits: FfmpegLimits) -> list[str]:
+    """The command line that is executed for an ffmpeg run: every wrapper in one place."""
+    return _with_parent_death_signal(_bounded(args, limits))
+
+
+async def _spawn(args: Sequence[str], limits: FfmpegLimits, stdin: int) -> asyncio.subprocess.Process:
+    """The single point where ffmpeg processes are started. Its own session (process group), so
+    stopping it reaches anything it started; setpriv and prlimit exec, so the pid is ffmpeg's."""
+    return await asyncio.create_subprocess_exec(
+        *spawn_argv(args, limits), stdin=stdin, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, start_new_session=True)
+
+
+def cpu_seconds_used(pid: int) -> float | None:
+    """User + system CPU time of a running process (all its threads), from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
 class FfmpegFailed(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class FfmpegOverBudget(FfmpegFailed):
+    """Stopped for using more CPU time than its media's length allows: running the same input
+    again (another path, another attempt) would only spend the same again."""
 
 
 def _summarise(stderr: str) -> str:
@@ -57,18 +143,81 @@ def _summarise(stderr: str) -> str:
     return sanitise_ffmpeg_message(" | ".join(lines[-4:])[-STDERR_TAIL_CHARS:]) or "no error output"
 
 
+class _Running:
+    """One started ffmpeg: its CPU watch and how it is stopped."""
+
+    def __init__(self, process: asyncio.subprocess.Process, limits: FfmpegLimits,
+                 cpu_allowance: Callable[[], float]) -> None:
+        self.process = process
+        self.limits = limits
+        self.cpu_allowance = cpu_allowance  # seconds of CPU it may have used by now; 0: any
+        self.stopped_for: FfmpegFailed | None = None  # why we stopped it, if we did
+        self.cpu_used = 0.0
+        self._watch = asyncio.ensure_future(self._watch_cpu())
+
+    async def _watch_cpu(self) -> None:
+        while self.process.returncode is None:
+            await asyncio.sleep(WATCH_INTERVAL_SECONDS)
+            used = cpu_seconds_used(self.process.pid)
+            if used is None or self.process.returncode is not None:
+                return
+            self.cpu_used = used
+            allowed = self.cpu_allowance()
+            if allowed and used > allowed:
+                self.stop(FfmpegOverBudget(self.limits.cpu_message(used, allowed)))
+                return
+
+    def stop(self, reason: FfmpegFailed | None = None) -> None:
+        """SIGTERM to its process group now and SIGKILL after the grace, whatever happens to the
+        caller meanwhile (a second cancellation cannot leave it running)."""
+        if reason is not None and self.stopped_for is None:
+            self.stopped_for = reason
+        if self.process.returncode is not None:
+            return
+        self._signal(signal.SIGTERM)
+        asyncio.get_running_loop().call_later(STOP_GRACE_SECONDS, self._signal, signal.SIGKILL)
+
+    def _signal(self, sig: int) -> None:
+        if self.process.returncode is None:  # not reaped, so its pid (= group id) is still its own
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, sig)
+
+    async def stop_and_wait(self, reason: FfmpegFailed | None = None) -> None:
+        self.stop(reason)
+        await asyncio.shield(self.process.wait())
+
+    def done(self) -> None:
+        self._watch.cancel()
+
+
 async def run_ffmpeg(args: Sequence[str], limits: FfmpegLimits,
                      on_progress: Callable[[float], None] | None = None,
                      check: bool = True, stdin_data: bytes | None = None) -> tuple[int, str]:
     """Run to completion; returns (exit code, stderr). With check, a non-zero exit raises
-    FfmpegFailed with the last lines of ffmpeg's own message. A run past the timeout is killed.
-    stdin_data is ffmpeg's input on pipe:0 (a probe may stop reading it early)."""
+    FfmpegFailed with the last lines of ffmpeg's own message. A run past a bound is stopped and
+    raises FfmpegFailed saying which (FfmpegOverBudget for CPU time); a cancelled run is stopped
+    before the cancellation goes on. stdin_data is ffmpeg's input on pipe:0 (a probe may stop
+    reading it early)."""
     log.debug("running %s", " ".join(args))
     timeout = limits.timeout_seconds
-    process = await asyncio.create_subprocess_exec(
-        *_with_parent_death_signal(_bounded(args, limits)),
-        stdin=asyncio.subprocess.DEVNULL if stdin_data is None else asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    reserved = await limits.memory.acquire(limits.max_memory_bytes) if limits.memory else 0
+    try:
+        process = await _spawn(args, limits, asyncio.subprocess.DEVNULL if stdin_data is None
+                               else asyncio.subprocess.PIPE)
+        running = _Running(process, limits, lambda: limits.cpu_seconds)
+        try:
+            return await _supervise(running, args, limits, timeout, on_progress, check, stdin_data)
+        finally:
+            running.done()
+    finally:
+        if limits.memory:
+            limits.memory.release(reserved)
+
+
+async def _supervise(running: _Running, args: Sequence[str], limits: FfmpegLimits, timeout: float,
+                     on_progress: Callable[[float], None] | None, check: bool,
+                     stdin_data: bytes | None) -> tuple[int, str]:
+    process = running.process
 
     async def feed() -> None:
         if stdin_data is None:
@@ -88,34 +237,32 @@ async def run_ffmpeg(args: Sequence[str], limits: FfmpegLimits,
             if seconds is not None and on_progress is not None:
                 on_progress(seconds)
 
-    async def read_stderr() -> bytes:
-        assert process.stderr is not None
-        # Bounded: keep only the tail so a chatty ffmpeg cannot grow our memory.
-        tail = bytearray()
-        async for raw in process.stderr:
-            tail += raw
-            if len(tail) > 64 * 1024:
-                del tail[: len(tail) - 32 * 1024]
-        return bytes(tail)
-
+    gathered = asyncio.gather(read_progress(), _read_tail(process.stderr), process.wait(), feed())
+    # Its end is collected even when it is cut short (timeout, cancellation), so none is reported.
+    gathered.add_done_callback(lambda f: f.cancelled() or f.exception())
     try:
-        _, stderr, code, _ = await asyncio.wait_for(
-            asyncio.gather(read_progress(), read_stderr(), process.wait(), feed()), timeout)
+        _, stderr, code, _ = await asyncio.wait_for(gathered, timeout)
     except asyncio.TimeoutError:
-        process.kill()
-        await process.wait()
-        raise FfmpegFailed(f"ffmpeg did not finish within {timeout:.0f} s and was stopped")
+        await running.stop_and_wait()
+        raise FfmpegFailed(f"ffmpeg did not finish within {timeout:g} s and was stopped") from None
     except asyncio.CancelledError:
-        process.kill()
-        await process.wait()
+        await running.stop_and_wait()
         raise
+    if running.stopped_for is not None:
+        raise running.stopped_for
     text = stderr.decode(errors="replace")
     if code < 0:
         # Killed by a signal: whatever it printed is incomplete, even for a probe.
         log.warning("ffmpeg killed by signal %d: %s | %s", -code, " ".join(args), _summarise(text))
+        if -code in (signal.SIGXCPU, signal.SIGKILL) and limits.cpu_seconds \
+                and running.cpu_used >= limits.cpu_seconds * 0.9:
+            raise FfmpegOverBudget(limits.cpu_message(running.cpu_used, limits.cpu_seconds))
         raise FfmpegFailed(f"ffmpeg was killed by signal {-code}")
     if check and code != 0:
         summary = _summarise(text)
+        if limits.cpu_seconds and running.cpu_used >= limits.cpu_seconds * 0.9:
+            # ffmpeg exits on SIGXCPU (the RLIMIT_CPU backstop) as on SIGTERM, saying nothing.
+            raise FfmpegOverBudget(limits.cpu_message(running.cpu_used, limits.cpu_seconds))
         # Allocation failures show up as these; encoders that cannot get their buffers only say
         # they could not be opened.
         if limits.max_memory_bytes and re.search(r"alloc|memory|failed to map|opening encoder", text, re.I):
@@ -124,23 +271,51 @@ async def run_ffmpeg(args: Sequence[str], limits: FfmpegLimits,
     return code, text
 
 
+async def _read_tail(stream: asyncio.StreamReader | None) -> bytes:
+    assert stream is not None
+    # Bounded: keep only the tail so a chatty ffmpeg cannot grow our memory.
+    tail = bytearray()
+    async for raw in stream:
+        tail += raw
+        if len(tail) > 64 * 1024:
+            del tail[: len(tail) - 32 * 1024]
+    return bytes(tail)
+
+
 class StreamingFfmpeg:
     """An ffmpeg that reads its input from us through stdin, for processing a recording while it
-    is still arriving. Same bounds as run_ffmpeg: parent-death signal, memory limit, and a
-    timeout on the final wait."""
+    is still arriving. Bounded like run_ffmpeg, with bounds that follow the input as it comes:
+    CPU time relative to the media encoded so far, no write may wait longer than the floor (ffmpeg
+    stuck or hopelessly behind), and the wait after the input ends is bounded by the media's
+    length. Memory is reserved from the budget from start() until ffmpeg has exited."""
 
     def __init__(self, args: Sequence[str], limits: FfmpegLimits) -> None:
         self.args = list(args)
         self.limits = limits
         self.process: asyncio.subprocess.Process | None = None
         self._readers: asyncio.Future | None = None
+        self._running: _Running | None = None
         self.seconds_done = 0.0
+
+    def _cpu_allowance(self) -> float:
+        limits = self.limits
+        return bound_seconds(self.seconds_done, limits.floor_seconds, limits.seconds_per_media_second,
+                             limits.cpu_seconds)
 
     async def start(self) -> None:
         log.debug("streaming into %s", " ".join(self.args))
-        self.process = await asyncio.create_subprocess_exec(
-            *_with_parent_death_signal(_bounded(self.args, self.limits)), stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        memory = self.limits.memory
+        reserved = await memory.acquire(self.limits.max_memory_bytes) if memory else 0
+        try:
+            self.process = await _spawn(self.args, self.limits, asyncio.subprocess.PIPE)
+        except BaseException:
+            if memory:
+                memory.release(reserved)
+            raise
+        self._running = _Running(self.process, self.limits, self._cpu_allowance)
+        if memory:
+            # Given back when ffmpeg has exited, however the session ends.
+            asyncio.ensure_future(self.process.wait()).add_done_callback(lambda _: memory.release(reserved))
 
         async def read_progress() -> None:
             async for raw in self.process.stdout:
@@ -148,41 +323,55 @@ class StreamingFfmpeg:
                 if seconds is not None:
                     self.seconds_done = seconds
 
-        async def read_stderr() -> bytes:
-            tail = bytearray()
-            async for raw in self.process.stderr:
-                tail += raw
-                if len(tail) > 64 * 1024:
-                    del tail[: len(tail) - 32 * 1024]
-            return bytes(tail)
-
-        self._readers = asyncio.gather(read_progress(), read_stderr())
+        self._readers = asyncio.gather(read_progress(), _read_tail(self.process.stderr))
 
     async def write(self, data: bytes) -> None:
         """Waits while ffmpeg is behind (the pipe is full): backpressure, not buffering."""
         assert self.process is not None and self.process.stdin is not None
+        self._raise_if_stopped()
+        view = memoryview(data)
         try:
-            self.process.stdin.write(data)
-            await self.process.stdin.drain()
+            # In pieces of a pipe's size, each of which ffmpeg must take within the floor: a stall
+            # is ffmpeg taking nothing, not a large chunk taking a while.
+            for start in range(0, len(view), STREAM_PIECE_BYTES):
+                self.process.stdin.write(view[start:start + STREAM_PIECE_BYTES])
+                await asyncio.wait_for(self.process.stdin.drain(), self.limits.floor_seconds)
         except (BrokenPipeError, ConnectionResetError):
+            self._raise_if_stopped()
             raise FfmpegFailed(await self._failure("ffmpeg stopped reading its input")) from None
-
-    async def finish(self) -> None:
-        """End of input; wait for ffmpeg to write its outputs. Raises FfmpegFailed."""
-        assert self.process is not None and self.process.stdin is not None
-        self.process.stdin.close()
-        try:
-            code = await asyncio.wait_for(self.process.wait(), self.limits.timeout_seconds)
         except asyncio.TimeoutError:
             self.kill()
-            raise FfmpegFailed(f"ffmpeg did not finish within {self.limits.timeout_seconds:.0f} s and was stopped")
+            raise FfmpegFailed(f"ffmpeg took no input for {self.limits.floor_seconds:.0f} s (stuck, or far "
+                               "behind the recording) and was stopped") from None
+
+    async def finish(self, media_seconds: float = 0.0) -> None:
+        """End of input; wait for ffmpeg to write its outputs, at most the step bound of
+        media_seconds (what the caller knows of the input's length) or of what ffmpeg has done
+        so far, whichever is longer. Raises FfmpegFailed."""
+        assert self.process is not None and self.process.stdin is not None
+        self._raise_if_stopped()
+        self.process.stdin.close()
+        timeout = self.limits.for_media(max(media_seconds, self.seconds_done)).timeout_seconds
+        try:
+            code = await asyncio.wait_for(asyncio.shield(self.process.wait()), timeout)
+        except asyncio.TimeoutError:
+            self.kill()
+            raise FfmpegFailed(f"ffmpeg did not finish within {timeout:.0f} s after its input ended "
+                               "and was stopped") from None
+        self._raise_if_stopped()
         if code != 0:
             raise FfmpegFailed(await self._failure(f"ffmpeg exited with {code}"))
+        self._running.done()
         await self._readers
+
+    def _raise_if_stopped(self) -> None:
+        if self._running is not None and self._running.stopped_for is not None:
+            self.kill()
+            raise self._running.stopped_for
 
     async def _failure(self, what: str) -> str:
         self.kill()
-        await self.process.wait()
+        await asyncio.shield(self.process.wait())
         try:
             _, stderr = await asyncio.wait_for(self._readers, 5)
         except (asyncio.TimeoutError, Exception):
@@ -190,8 +379,16 @@ class StreamingFfmpeg:
         return f"{what}: {_summarise(stderr.decode(errors='replace'))}"
 
     def kill(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.kill()
+        """Stop it (SIGTERM, SIGKILL after the grace); returns at once."""
+        if self._running is not None:
+            self._running.stop()
+            self._running.done()
         if self._readers is not None:
             # Nobody may wait for the readers now; still collect their end so it is not reported.
             self._readers.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    async def stop(self) -> None:
+        """kill() and wait until it has exited."""
+        self.kill()
+        if self.process is not None:
+            await asyncio.shield(self.process.wait())

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 from collections.abc import Mapping
 
@@ -103,10 +104,18 @@ class MediaSettings:
     catalog_target: str = "127.0.0.1:50061"
     catalog_deadline_seconds: float = 10.0
     ffmpeg_binary: str = ""
-    # Per ffmpeg run; a hung ffmpeg is killed at this point and the step fails.
+    # Each ffmpeg run gets wall and CPU time in proportion to its media's duration
+    # (step_seconds_per_media_second each second, at least step_floor_seconds); these cap it.
+    # A run past its bound is stopped and the step fails.
     step_timeout_seconds: float = 3600.0
+    step_cpu_cap_seconds: float = 7200.0
+    step_seconds_per_media_second: float = 20.0
+    step_floor_seconds: float = 60.0
     # Per ffmpeg run (RLIMIT_DATA); 1080p x264 needs a few hundred MiB.
     ffmpeg_max_memory_mb: int = 4096
+    # What all concurrent ffmpegs of this process may be given together (each reserves its
+    # ffmpeg_max_memory_mb first, and waits while that would overcommit); 0: half the machine's RAM.
+    ffmpeg_memory_budget_mb: int = 0
     # auto: confine every ffmpeg (no network for local inputs, no capabilities, Landlock: its job's
     # folder only) when this machine can, else log why not and run it plainly; require: refuse to
     # start without; off: never (see media_service/sandbox.py).
@@ -114,12 +123,17 @@ class MediaSettings:
     media_limits: MediaLimits = MediaLimits()
     lease_seconds: int = 60
     sweep_interval_seconds: float = 30.0
-    max_concurrent_jobs: int = 1
-    # ffmpeg runs for on-demand outputs (audio, thumbnails, previews) at once; others wait.
+    # Processing jobs at once; waiting jobs are admitted round-robin between owners (never a second
+    # job of one owner while another owner's job waits).
+    max_concurrent_jobs: int = 2
+    # ffmpeg runs for on-demand outputs (audio, thumbnails, previews) at once, and of one user;
+    # others wait (within their deadline), round-robin between users.
     max_on_demand_jobs: int = 2
+    max_on_demand_per_user: int = 1
     # Uploads processed while they arrive (one ffmpeg each, at the recording's pace); 0 turns the
     # live path off. Others are processed from the stored chunks once complete.
     max_live_sessions: int = 2
+    max_live_sessions_per_user: int = 1
     # A live session with no new chunk for this long gives up; the batch path takes the upload.
     live_idle_seconds: float = 600.0
     worker_id: str = ""
@@ -138,14 +152,24 @@ class MediaSettings:
             catalog_deadline_seconds=float(env.get("CATALOG_DEADLINE_SECONDS", cls.catalog_deadline_seconds)),
             ffmpeg_binary=env.get("FFMPEG_BINARY", ""),
             step_timeout_seconds=float(env.get("FFMPEG_STEP_TIMEOUT_SECONDS", cls.step_timeout_seconds)),
+            step_cpu_cap_seconds=float(env.get("FFMPEG_STEP_CPU_CAP_SECONDS", cls.step_cpu_cap_seconds)),
+            step_seconds_per_media_second=float(env.get("FFMPEG_SECONDS_PER_MEDIA_SECOND",
+                                                        cls.step_seconds_per_media_second)),
+            step_floor_seconds=float(env.get("FFMPEG_STEP_FLOOR_SECONDS", cls.step_floor_seconds)),
             ffmpeg_max_memory_mb=int(env.get("FFMPEG_MAX_MEMORY_MB", cls.ffmpeg_max_memory_mb)),
+            ffmpeg_memory_budget_mb=int(env.get("FFMPEG_MEMORY_BUDGET_MB", cls.ffmpeg_memory_budget_mb)),
             ffmpeg_sandbox=env.get("FFMPEG_SANDBOX", cls.ffmpeg_sandbox),
             media_limits=MediaLimits.from_env(env),
             lease_seconds=int(env.get("PROCESSING_LEASE_SECONDS", cls.lease_seconds)),
             sweep_interval_seconds=float(env.get("PROCESSING_SWEEP_SECONDS", cls.sweep_interval_seconds)),
-            max_concurrent_jobs=int(env.get("MEDIA_MAX_CONCURRENT_JOBS", cls.max_concurrent_jobs)),
+            # MEDIA_MAX_CONCURRENT_JOBS is the older name.
+            max_concurrent_jobs=int(env.get("MEDIA_MAX_JOBS", env.get("MEDIA_MAX_CONCURRENT_JOBS",
+                                                                      cls.max_concurrent_jobs))),
             max_on_demand_jobs=int(env.get("MEDIA_MAX_ON_DEMAND_JOBS", cls.max_on_demand_jobs)),
+            max_on_demand_per_user=int(env.get("MEDIA_MAX_ON_DEMAND_PER_USER", cls.max_on_demand_per_user)),
             max_live_sessions=int(env.get("MEDIA_MAX_LIVE_SESSIONS", cls.max_live_sessions)),
+            max_live_sessions_per_user=int(env.get("MEDIA_MAX_LIVE_SESSIONS_PER_USER",
+                                                   cls.max_live_sessions_per_user)),
             live_idle_seconds=float(env.get("MEDIA_LIVE_IDLE_SECONDS", cls.live_idle_seconds)),
             worker_id=env.get("MEDIA_WORKER_ID", ""),
             profile=profile_from_env(env),
@@ -155,6 +179,16 @@ class MediaSettings:
             log_level=env.get("LOG_LEVEL", cls.log_level),
             auth=AuthSettings.from_env(env),
         )
+
+
+def memory_budget_bytes(settings: MediaSettings) -> int:
+    """FFMPEG_MEMORY_BUDGET_MB, or half the machine's physical memory."""
+    if settings.ffmpeg_memory_budget_mb > 0:
+        return settings.ffmpeg_memory_budget_mb * 1024 * 1024
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (ValueError, OSError, AttributeError):
+        return 8 * 1024 ** 3
 
 
 def find_ffmpeg(configured: str = "") -> str:

@@ -7,18 +7,23 @@ import socket
 
 import grpc
 
+from media_service.admission import MemoryBudget
 from media_service.catalog_client import MediaCatalogClient
 from media_service.live import LiveSessions
 from media_service.ondemand import OnDemandMedia
 from media_service.pipeline import MediaPipeline
 from media_service import sandbox
 from media_service.runner import FfmpegLimits
-from media_service.settings import MediaSettings, find_ffmpeg
+from media_service.settings import MediaSettings, find_ffmpeg, memory_budget_bytes
 from media_service.worker import MediaWorker
 from recorder_common.auth import ServiceTokenSigner
 from recorder_common.channels import open_channel
 from media_service.files import MediaFiles
+from recorder_common.errors import NotFound
 from recorder_common.objectstore import open_storage
+
+# An upload a live session may go on following; anything else (deleted, aborted, failed) stops it.
+LIVE_STATUSES = ("UPLOADING", "UPLOADED", "PROCESSING")
 
 
 @dataclasses.dataclass
@@ -39,11 +44,25 @@ def build(settings: MediaSettings) -> MediaParts:
                                  settings.catalog_deadline_seconds)
     files = MediaFiles(open_storage(settings.storage), settings.storage.scratch_root, chunks=catalog)
     ffmpeg = find_ffmpeg(settings.ffmpeg_binary)
-    limits = FfmpegLimits(settings.step_timeout_seconds, settings.ffmpeg_max_memory_mb * 1024 * 1024,
+    # One budget for every ffmpeg of this process: processing, live sessions and on-demand work.
+    limits = FfmpegLimits(timeout_seconds=settings.step_timeout_seconds,
+                          max_memory_bytes=settings.ffmpeg_max_memory_mb * 1024 * 1024,
+                          cpu_seconds=settings.step_cpu_cap_seconds,
+                          floor_seconds=settings.step_floor_seconds,
+                          seconds_per_media_second=settings.step_seconds_per_media_second,
+                          memory=MemoryBudget(memory_budget_bytes(settings)),
                           sandbox=sandbox.detect(settings.ffmpeg_sandbox))
     media_limits = settings.media_limits
+
+    async def still_wanted(owner_id: str, video_id: str) -> bool:
+        try:
+            return (await catalog.video_facts(owner_id, video_id)).status in LIVE_STATUSES
+        except NotFound:
+            return False
+
     live = LiveSessions(files, ffmpeg, settings.profile, limits, settings.max_live_sessions,
-                        settings.live_idle_seconds, media_limits)
+                        settings.live_idle_seconds, media_limits,
+                        max_sessions_per_user=settings.max_live_sessions_per_user, still_wanted=still_wanted)
     pipeline = MediaPipeline(files, ffmpeg, settings.profile, settings.thumbnail, limits, live, media_limits)
     worker = MediaWorker(
         catalog, pipeline, files,
@@ -53,5 +72,6 @@ def build(settings: MediaSettings) -> MediaParts:
     ondemand = OnDemandMedia(files, ffmpeg, catalog, limits,
                              max_parallel=settings.max_on_demand_jobs,
                              candidate_frames=settings.thumbnail.candidate_frames,
-                             max_pixels=media_limits.max_video_pixels)
+                             max_pixels=media_limits.max_video_pixels,
+                             max_per_user=settings.max_on_demand_per_user)
     return MediaParts(worker, ondemand, live, channel)

@@ -1,6 +1,13 @@
 """Runs processing jobs: claims a video's lease in the catalog, runs the pipeline, reports
 progress (which renews the lease) and the outcome. A sweep at start and at intervals picks up
-videos nobody is processing: uploaded while this service was down, or held by a worker that died."""
+videos nobody is processing: uploaded while this service was down, or held by a worker that died.
+
+Jobs wait for one of max_concurrent_jobs slots, admitted round-robin between owners (FairSlots), and
+claim their lease only once admitted, so a job waiting here is free for another replica to take.
+While a job runs, its lease is renewed about every CHECK_INTERVAL_SECONDS; when the catalog says
+the lease is gone (FAILED_PRECONDITION: deleted, or another worker has it; NOT_FOUND), or it could
+not be renewed for as long as the lease lasts, the job is cancelled and its ffmpeg stopped.
+"""
 from __future__ import annotations
 
 import asyncio
@@ -8,16 +15,20 @@ import logging
 import time
 import traceback
 
+from media_service.admission import FairSlots
 from media_service.catalog_client import AssetRefused, MediaCatalogClient
 from media_service.pipeline import Job, MediaFacts, MediaPipeline, StepFailed
 from media_service.runner import FfmpegFailed
-from recorder_common.errors import DomainError
+from recorder_common.errors import DomainError, FailedPrecondition, NotFound
 from recorder_common.identity import request_id
 from media_service.files import MediaFiles
 
 log = logging.getLogger("recorder.media.worker")
 
 PROGRESS_INTERVAL_SECONDS = 0.5
+# How often a running job makes sure it still holds its lease (a cheap catalog call); work whose
+# video was deleted or whose lease was lost stops within about this plus ffmpeg's stop grace.
+CHECK_INTERVAL_SECONDS = 0.5
 
 
 class CatalogReporter:
@@ -29,6 +40,9 @@ class CatalogReporter:
         self.step = "ASSEMBLE"
         self.fraction = 0.0
         self._sent_at = 0.0
+        # When the last report that the catalog accepted was sent (each one renews the lease).
+        self.renewed_at = time.monotonic()
+        self.lost: str | None = None  # why the job must stop, once the lease is gone
 
     async def progress(self, step: str, fraction: float) -> None:
         changed = step != self.step
@@ -39,8 +53,10 @@ class CatalogReporter:
             await self.heartbeat()
 
     async def heartbeat(self) -> None:
+        sent_at = time.monotonic()
         await self.catalog.report_progress(self.job.owner_id, self.job.video_id, self.worker_id,
                                            self.step, self.fraction, self.lease_seconds)
+        self.renewed_at = max(self.renewed_at, sent_at)
 
     async def asset(self, kind: str, key: str, size: int, content_type: str) -> None:
         await self.catalog.put_asset(self.job.owner_id, self.job.video_id, kind, key, content_type, size)
@@ -52,36 +68,36 @@ class CatalogReporter:
 class MediaWorker:
     def __init__(self, catalog: MediaCatalogClient, pipeline: MediaPipeline, files: MediaFiles,
                  worker_id: str, lease_seconds: int, max_concurrent_jobs: int,
-                 sweep_interval_seconds: float) -> None:
+                 sweep_interval_seconds: float, check_interval_seconds: float = CHECK_INTERVAL_SECONDS) -> None:
         self.catalog = catalog
         self.pipeline = pipeline
         self.files = files
         self.worker_id = worker_id
         self.lease_seconds = lease_seconds
-        self.max_concurrent = max(1, max_concurrent_jobs)
+        self.slots = FairSlots(max(1, max_concurrent_jobs))
         self.sweep_interval = sweep_interval_seconds
-        self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
-        self._queued: set[str] = set()
-        self._tasks: list[asyncio.Task] = []
+        self.check_interval = check_interval_seconds
+        self._jobs: dict[str, asyncio.Task] = {}  # by video: waiting for a slot or running
+        self._sweeper: asyncio.Task | None = None
 
     async def start(self) -> None:
         await self.files.remove_stale_scratch()
-        self._tasks = [asyncio.create_task(self._consume(), name=f"media-job-{i}")
-                       for i in range(self.max_concurrent)]
-        self._tasks.append(asyncio.create_task(self._sweep_forever(), name="media-sweep"))
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="media-sweep")
 
     async def stop(self) -> None:
-        """Stop taking work. A job cut short keeps its lease until it expires; then a worker
-        (this one after a restart, or another replica) takes it over."""
-        for task in self._tasks:
+        """Stop taking work and stop the jobs (their ffmpegs with them). A job cut short keeps its
+        lease until it expires; then a worker (this one after a restart, or another replica)
+        takes it over."""
+        tasks = [*self._jobs.values(), *([self._sweeper] if self._sweeper else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def submit(self, owner_id: str, video_id: str) -> bool:
-        if video_id in self._queued:
+        if video_id in self._jobs:
             return False
-        self._queued.add(video_id)
-        self._queue.put_nowait((owner_id, video_id))
+        self._jobs[video_id] = asyncio.create_task(self._admit_and_run(owner_id, video_id),
+                                                   name=f"media-job-{video_id[:12]}")
         return True
 
     async def sweep(self) -> int:
@@ -98,19 +114,18 @@ class MediaWorker:
                 log.warning("sweep failed: %s", exc.message)
             await asyncio.sleep(self.sweep_interval)
 
-    async def _consume(self) -> None:
-        while True:
-            owner_id, video_id = await self._queue.get()
-            token = request_id.set(f"job-{video_id[:12]}")
-            try:
+    async def _admit_and_run(self, owner_id: str, video_id: str) -> None:
+        token = request_id.set(f"job-{video_id[:12]}")
+        try:
+            async with self.slots.slot(owner_id):
                 await self._run(owner_id, video_id)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # one bad job must not stop the worker
-                log.exception("job for %s crashed", video_id)
-            finally:
-                self._queued.discard(video_id)
-                request_id.reset(token)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # one bad job must not stop the worker
+            log.exception("job for %s crashed", video_id)
+        finally:
+            self._jobs.pop(video_id, None)
+            request_id.reset(token)
 
     async def _run(self, owner_id: str, video_id: str) -> None:
         claim = await self.catalog.claim(owner_id, video_id, self.worker_id, self.lease_seconds)
@@ -121,10 +136,24 @@ class MediaWorker:
         job = Job(owner_id=owner_id, video_id=video_id, content_type=video.content_type,
                   last_index=video.last_index)
         reporter = CatalogReporter(self.catalog, job, self.worker_id, self.lease_seconds)
-        heartbeat = asyncio.create_task(self._heartbeat(reporter))
         started = time.monotonic()
+        work = asyncio.create_task(self.pipeline.run(job, reporter), name=f"pipeline-{video_id[:12]}")
+        keeper = asyncio.create_task(self._keep_lease(reporter, work), name=f"lease-{video_id[:12]}")
         try:
-            await self.pipeline.run(job, reporter)
+            await asyncio.wait([work])
+        except asyncio.CancelledError:  # shutdown: stop the work (and its ffmpeg) before going
+            work.cancel()
+            await asyncio.gather(work, return_exceptions=True)
+            raise
+        finally:
+            keeper.cancel()
+        if reporter.lost is not None or work.cancelled():
+            if not work.cancelled():
+                work.exception()  # retrieved: the work ended on its own as the lease went
+            log.info("video %s: processing stopped: %s", video_id, reporter.lost or "cancelled")
+            return
+        try:
+            work.result()
         except StepFailed as exc:
             log.info("video %s failed at %s: %s", video_id, exc.step, exc.message)
             await self.catalog.finish(owner_id, video_id, self.worker_id, ready=False,
@@ -141,25 +170,39 @@ class MediaWorker:
             await self.catalog.finish(owner_id, video_id, self.worker_id, ready=False,
                                       error_step=reporter.step, error=exc.message)
             return
+        except (FailedPrecondition, NotFound) as exc:
+            # The catalog refused a report (lease lost, video deleted): nothing to record.
+            log.info("video %s: processing stopped: %s", video_id, exc.message)
+            return
         except DomainError:
-            raise  # the catalog refused (lease lost, video deleted): nothing to record
+            raise
         except Exception as exc:
             log.error("video %s: unexpected failure at %s\n%s", video_id, reporter.step,
-                      traceback.format_exc())
+                      "".join(traceback.format_exception(exc)))
             await self.catalog.finish(owner_id, video_id, self.worker_id, ready=False,
                                       error_step=reporter.step, error=f"internal error: {type(exc).__name__}")
             return
-        finally:
-            heartbeat.cancel()
         await self.catalog.finish(owner_id, video_id, self.worker_id, ready=True)
         # The assembled source now holds every byte; the chunks are no longer needed.
         await self.files.delete_chunks(owner_id, video_id)
         log.info("video %s ready in %.1f s", video_id, time.monotonic() - started)
 
-    async def _heartbeat(self, reporter: CatalogReporter) -> None:
-        while True:
-            await asyncio.sleep(max(self.lease_seconds / 3, 1))
-            try:
-                await reporter.heartbeat()
-            except DomainError as exc:
-                log.warning("lease renewal failed: %s", exc.message)
+    async def _keep_lease(self, reporter: CatalogReporter, work: asyncio.Task) -> None:
+        """Renew the lease while the work runs (unless a progress report just did) and stop the
+        work as soon as the lease is gone."""
+        while not work.done():
+            await asyncio.sleep(self.check_interval)
+            since = time.monotonic() - reporter.renewed_at
+            if since > self.lease_seconds:
+                # Not renewed for the lease's length: another worker may hold it by now.
+                reporter.lost = f"the lease could not be renewed for {since:.0f} s and has expired"
+            elif since >= self.check_interval:
+                try:
+                    await reporter.heartbeat()
+                except (FailedPrecondition, NotFound) as exc:
+                    reporter.lost = exc.message
+                except DomainError as exc:
+                    log.warning("lease renewal failed (will retry): %s", exc.message)
+            if reporter.lost is not None:
+                work.cancel()
+                return
