@@ -79,6 +79,10 @@ class MediaWorker:
         self.check_interval = check_interval_seconds
         self._jobs: dict[str, asyncio.Task] = {}  # by video: waiting for a slot or running
         self._sweeper: asyncio.Task | None = None
+        # Set when a job ends: the catalog lets each owner process only so many videos at once, so
+        # an owner's next upload may have been refused a claim and is waiting; look again at once
+        # instead of at the next interval.
+        self._job_ended = asyncio.Event()
 
     async def start(self) -> None:
         await self.files.remove_stale_scratch()
@@ -112,26 +116,34 @@ class MediaWorker:
                     log.info("sweep queued %d video(s) waiting for processing", found)
             except DomainError as exc:
                 log.warning("sweep failed: %s", exc.message)
-            await asyncio.sleep(self.sweep_interval)
+            try:
+                await asyncio.wait_for(self._job_ended.wait(), self.sweep_interval)
+            except asyncio.TimeoutError:
+                pass
+            self._job_ended.clear()
 
     async def _admit_and_run(self, owner_id: str, video_id: str) -> None:
         token = request_id.set(f"job-{video_id[:12]}")
+        ran = False
         try:
             async with self.slots.slot(owner_id):
-                await self._run(owner_id, video_id)
+                ran = await self._run(owner_id, video_id)
         except asyncio.CancelledError:
             raise
         except Exception:  # one bad job must not stop the worker
             log.exception("job for %s crashed", video_id)
         finally:
             self._jobs.pop(video_id, None)
+            if ran:  # a claimed job ended: its owner's next upload may be waiting for the slot
+                self._job_ended.set()
             request_id.reset(token)
 
-    async def _run(self, owner_id: str, video_id: str) -> None:
+    async def _run(self, owner_id: str, video_id: str) -> bool:
+        """Process the video if this worker can claim it; returns whether it did."""
         claim = await self.catalog.claim(owner_id, video_id, self.worker_id, self.lease_seconds)
         if not claim.claimed:
             log.info("video %s is not waiting for processing (or another worker has it)", video_id)
-            return
+            return False
         video = claim.video
         job = Job(owner_id=owner_id, video_id=video_id, content_type=video.content_type,
                   last_index=video.last_index)
@@ -151,29 +163,29 @@ class MediaWorker:
             if not work.cancelled():
                 work.exception()  # retrieved: the work ended on its own as the lease went
             log.info("video %s: processing stopped: %s", video_id, reporter.lost or "cancelled")
-            return
+            return True
         try:
             work.result()
         except StepFailed as exc:
             log.info("video %s failed at %s: %s", video_id, exc.step, exc.message)
             await self.catalog.finish(owner_id, video_id, self.worker_id, ready=False,
                                       error_step=exc.step, error=exc.message)
-            return
+            return True
         except FfmpegFailed as exc:  # an ffmpeg run no step wrapped (a probe): fail the current step
             log.info("video %s failed at %s: %s", video_id, reporter.step, exc.message)
             await self.catalog.finish(owner_id, video_id, self.worker_id, ready=False,
                                       error_step=reporter.step, error=exc.message)
-            return
+            return True
         except AssetRefused as exc:  # over the owner's quota: the output goes, the job fails
             log.info("video %s failed at %s: %s", video_id, reporter.step, exc.message)
             await self.files.delete_key(owner_id, exc.path)
             await self.catalog.finish(owner_id, video_id, self.worker_id, ready=False,
                                       error_step=reporter.step, error=exc.message)
-            return
+            return True
         except (FailedPrecondition, NotFound) as exc:
             # The catalog refused a report (lease lost, video deleted): nothing to record.
             log.info("video %s: processing stopped: %s", video_id, exc.message)
-            return
+            return True
         except DomainError:
             raise
         except Exception as exc:
@@ -181,11 +193,12 @@ class MediaWorker:
                       "".join(traceback.format_exception(exc)))
             await self.catalog.finish(owner_id, video_id, self.worker_id, ready=False,
                                       error_step=reporter.step, error=f"internal error: {type(exc).__name__}")
-            return
+            return True
         await self.catalog.finish(owner_id, video_id, self.worker_id, ready=True)
         # The assembled source now holds every byte; the chunks are no longer needed.
         await self.files.delete_chunks(owner_id, video_id)
         log.info("video %s ready in %.1f s", video_id, time.monotonic() - started)
+        return True
 
     async def _keep_lease(self, reporter: CatalogReporter, work: asyncio.Task) -> None:
         """Renew the lease while the work runs (unless a progress report just did) and stop the

@@ -181,8 +181,8 @@ async def start_stack(database_url: str, storage_root: pathlib.Path,
         CatalogSettings(database_url=database_url, port=0, auth=AUTH), CatalogDeps(Catalog(db.session_factory(engine), limits=catalog_limits)))
     await catalog_server.start()
     media_settings = MediaSettings(storage=storage, port=0, auth=AUTH,
-                                   catalog_target=f"127.0.0.1:{catalog_port}", lease_seconds=30,
-                                   sweep_interval_seconds=1.0, **(media_overrides or {}))
+                                   catalog_target=f"127.0.0.1:{catalog_port}",
+                                   **{"lease_seconds": 30, "sweep_interval_seconds": 1.0, **(media_overrides or {})})
     media = build_media(media_settings)
     worker = media.worker
     media_server, media_port = await create_media_server(media_settings,
