@@ -9,11 +9,10 @@ import pytest
 
 from recorder.v1 import common_pb2, ingest_pb2
 from tests import media_tools
-from tests.conftest import start_stack
-from tests.helpers import MiB, asset, chunk, split, user, wait_final
+from tests.conftest import separate_storage, start_stack
+from tests.helpers import MiB, asset, chunk, split, user, wait_final, wait_until
 
 ALICE = user("alice")
-pytestmark = pytest.mark.both_backends
 
 
 async def send(stack, data: bytes, order=None, chunk_size: int = 256 * 1024, pause: float = 0.0,
@@ -36,15 +35,20 @@ def outputs(stack, video):
         common_pb2.ASSET_KIND_THUMBNAIL)}
 
 
-async def test_live_and_batch_paths_make_the_same_outputs(stack, database_url, tmp_path, recording_3s):
+@pytest.mark.both_backends
+async def test_live_and_batch_paths_make_the_same_outputs(stack, database_url, tmp_path, storage_backend,
+                                                         recording_3s):
     data = recording_3s.read_bytes()
     live_id = await send(stack, data, pause=0.05)
     live = await wait_final(stack, live_id, ALICE)
     assert live.status == common_pb2.VIDEO_STATUS_READY, live.error
     assert stack.media.live.finished == 1, dict(stack.media.live.declined)
 
-    batch_stack, stop = await start_stack(database_url.replace("catalog", "catalog-batch") if "sqlite" in database_url
-                                          else database_url, tmp_path / "batch",
+    # A second stack on the same kind of database and storage, with live processing off; its own
+    # SQLite file (one PostgreSQL database holds both stacks' videos apart by id).
+    batch_db = f"sqlite:///{tmp_path / 'batch.sqlite3'}" if database_url.startswith("sqlite") else database_url
+    batch_stack, stop = await start_stack(batch_db, tmp_path / "batch",
+                                          storage=separate_storage(storage_backend, tmp_path / "batch"),
                                           media_overrides={"max_live_sessions": 0})
     try:
         batch_id = await send(batch_stack, data)
@@ -73,6 +77,7 @@ async def test_live_and_batch_paths_make_the_same_outputs(stack, database_url, t
         await stop()
 
 
+@pytest.mark.both_backends
 async def test_gaps_pause_the_live_path_until_they_fill(stack, recording_3s):
     data = recording_3s.read_bytes()
     n = len(split(data, 64 * 1024))
@@ -81,9 +86,11 @@ async def test_gaps_pause_the_live_path_until_they_fill(stack, recording_3s):
     seen = []
 
     async def between(sent, video_id):
-        if sent == 3:  # chunks 0, 1, 3, 4 stored: the session must be waiting for 2
-            await asyncio.sleep(0.5)
-            seen.append(stack.media.live.sessions[video_id].fed)
+        if sent == 3:  # chunks 0, 1, 3, 4 stored: the session must feed 0 and 1, then wait for 2
+            session = await wait_until(lambda: stack.media.live.sessions.get(video_id), "a live session")
+            await wait_until(lambda: session.fed >= 2, "chunks 0 and 1 to be fed")
+            await asyncio.sleep(0.5)  # time to (wrongly) go on past the gap; it must not
+            seen.append(session.fed)
 
     video = await wait_final(stack, await send(stack, data, order=order, chunk_size=64 * 1024, between=between),
                              ALICE)
@@ -93,14 +100,15 @@ async def test_gaps_pause_the_live_path_until_they_fill(stack, recording_3s):
     assert asset(stack, video, common_pb2.ASSET_KIND_SOURCE).read_bytes() == data
 
 
+@pytest.mark.both_backends
 async def test_a_lost_live_path_leaves_the_upload_to_the_batch_path(stack, recording_3s):
     data = recording_3s.read_bytes()
 
     async def between(sent, video_id):
         if sent == 2:
-            await asyncio.sleep(0.3)
-            stack.media.live.sessions[video_id]._ffmpeg.kill()  # its ffmpeg dies
-            await asyncio.sleep(0.3)
+            session = await wait_until(lambda: (s := stack.media.live.sessions.get(video_id)) and s.fed and s,
+                                       "a live session feeding ffmpeg")
+            session._ffmpeg.kill()  # its ffmpeg dies; the session finds out at its next write
 
     video = await wait_final(stack, await send(stack, data, chunk_size=64 * 1024, between=between), ALICE)
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
@@ -113,6 +121,7 @@ async def test_a_lost_live_path_leaves_the_upload_to_the_batch_path(stack, recor
         assert not [p for p in pathlib.Path(stack.storage.scratch_root).rglob("*") if p.is_file()]
 
 
+@pytest.mark.both_backends
 async def test_the_live_path_follows_a_long_recording(stack, recording_60s):
     video = await wait_final(stack, await send(stack, recording_60s.read_bytes(), chunk_size=MiB), ALICE)
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
@@ -123,13 +132,14 @@ async def test_the_live_path_follows_a_long_recording(stack, recording_60s):
     assert abs(seconds - 60.0) < 0.1
 
 
+@pytest.mark.both_backends
 async def test_a_session_that_went_away_is_picked_up_again_from_storage(stack, recording_3s):
     """As after a media restart: a new session starts from chunk 0 of what is stored."""
     data = recording_3s.read_bytes()
 
     async def between(sent, video_id):
         if sent == 2:
-            await asyncio.sleep(0.3)
+            await wait_until(lambda: (s := stack.media.live.sessions.get(video_id)) and s.fed, "a live session")
             await stack.media.live.sessions.pop(video_id).abandon()
 
     video = await wait_final(stack, await send(stack, data, chunk_size=64 * 1024, between=between), ALICE)
