@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import os
 import pathlib
 import shutil
@@ -10,6 +11,11 @@ import sys
 import uuid
 
 import grpc
+# Imported here, at collection: otherwise hypothesis's own pytest plugin imports it in the terminal
+# summary of a run whose tests never did, and pytest's assertion rewriting of it then dies on
+# Python 3.11.7 with "SystemError: AST constructor recursion depth mismatch", turning a run whose
+# tests all passed into exit status 1.
+import hypothesis  # noqa: F401
 import psycopg
 import pytest
 
@@ -135,6 +141,19 @@ async def catalog(database_url):
     await engine.dispose()
 
 
+class SteppedClock:
+    """Real time plus an offset a test moves on explicitly ("an hour passes")."""
+
+    def __init__(self) -> None:
+        self.offset = dt.timedelta()
+
+    def __call__(self) -> dt.datetime:
+        return dt.datetime.now(dt.timezone.utc) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += dt.timedelta(seconds=seconds)
+
+
 @dataclasses.dataclass
 class Stack:
     storage_root: pathlib.Path
@@ -196,15 +215,17 @@ class Stack:
 async def start_stack(database_url: str, storage_root: pathlib.Path,
                       limits: UploadLimits = UploadLimits(), media_overrides: dict | None = None,
                       ingest_overrides: dict | None = None, ingest_replicas: int = 1,
-                      storage: StorageSettings | None = None):
-    """The three services in this process, each a real grpc.aio server on an ephemeral port."""
+                      storage: StorageSettings | None = None, catalog_clock=None):
+    """The three services in this process, each a real grpc.aio server on an ephemeral port.
+    catalog_clock: the catalog's clock (a SteppedClock), for tests of idle times and grace periods
+    that must not depend on how fast the machine is."""
     storage = storage or StorageSettings(root=str(storage_root))
     if storage.backend == "local":
         storage_root = pathlib.Path(storage.root)
     await asyncio.to_thread(db.migrate, database_url)
     engine = db.create_engine(database_url)
     catalog_server, catalog_port = await create_catalog_server(
-        CatalogSettings(database_url=database_url, port=0, auth=AUTH), CatalogDeps(Catalog(db.session_factory(engine))))
+        CatalogSettings(database_url=database_url, port=0, auth=AUTH), CatalogDeps(Catalog(db.session_factory(engine), **({"clock": catalog_clock} if catalog_clock else {}))))
     await catalog_server.start()
     media_settings = MediaSettings(storage=storage, port=0, auth=AUTH,
                                    catalog_target=f"127.0.0.1:{catalog_port}", lease_seconds=30,

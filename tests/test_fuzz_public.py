@@ -103,18 +103,18 @@ async def perform(stack, call) -> grpc.StatusCode:
     targets = [t for m in (payload if isinstance(payload, list) else [payload]) for t in mine_fields(m)]
     if targets:  # a fresh upload of alice's, so that earlier examples' aborts and deletes do not matter
         video_id = (await stack.ingest.CreateUpload(ingest_pb2.CreateUploadRequest(title="fuzz"),
-                                                    metadata=ALICE, timeout=10)).video_id
+                                                    metadata=ALICE, timeout=30)).video_id
         for message, name in targets:
             setattr(message, name, video_id)
     stub = stack.ingest if service == "ingest" else stack.catalog
     try:
         if kind == "unary":
-            await getattr(stub, method)(payload, metadata=ALICE, timeout=10)
+            await getattr(stub, method)(payload, metadata=ALICE, timeout=30)
         elif kind == "stream":
             async def requests():
                 for message in payload:
                     yield message
-            await stub.Upload(requests(), metadata=ALICE, timeout=10)
+            await stub.Upload(requests(), metadata=ALICE, timeout=30)
         else:
             async for _ in stub.WatchVideo(payload, metadata=ALICE, timeout=1):
                 pass
