@@ -98,7 +98,16 @@ def check_storage_markers(test: str, fixtures: set[str], markers: set[str]) -> N
                     pytrace=False)
 
 
+# A minute of 720p recorded, then processed (live or batch), on a shared 2-core machine under
+# load took over 300 s (the suite's default timeout): tests of the long recording get a bound that
+# leaves room for a slow day. A passing test takes the time it takes, not the bound.
+LONG_MEDIA_TIMEOUT_SECONDS = 1200
+
+
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "recording_60s" in item.fixturenames and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(LONG_MEDIA_TIMEOUT_SECONDS))
     # S3 with the SQLite catalog only: the catalog's two databases are covered on local storage.
     dropped = [item for item in items if getattr(item, "callspec", None) is not None
                and item.callspec.params.get("storage_backend") == "s3"

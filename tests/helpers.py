@@ -86,7 +86,7 @@ def chunk(index: int, data: bytes, is_last: bool = False) -> ingest_pb2.Chunk:
     return ingest_pb2.Chunk(index=index, data=data, crc32c=google_crc32c.value(data), is_last=is_last)
 
 
-async def wait_final(stack, video_id: str, md, timeout: float = 180.0) -> common_pb2.Video:
+async def wait_final(stack, video_id: str, md, timeout: float = 600.0) -> common_pb2.Video:
     stub = stack.catalog
     deadline = time.monotonic() + timeout
     while True:

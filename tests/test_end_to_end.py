@@ -57,7 +57,7 @@ async def test_cli_streams_a_recording_to_ready(stack, recording_60s):
         sys.executable, "-m", "recorder_cli", "--user", "alice", "upload", str(recording_60s),
         "--chunk-size", "1MiB", env=stack.env(), stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(process.communicate(), 300)
+    out, err = await asyncio.wait_for(process.communicate(), 900)
     assert process.returncode == 0, err.decode()
     video_id = re.search(r"^video ([0-9a-f]{32})$", out.decode(), re.M).group(1)
     assert "100.0%" in err.decode()  # the progress bar reached the end
@@ -71,7 +71,7 @@ async def test_cli_streams_a_recording_to_ready(stack, recording_60s):
 async def test_unary_chunks_reach_ready(stack, recording_60s):
     video_id = await upload_unary(stack, recording_60s.read_bytes(), ALICE)
     updates = [u async for u in stack.catalog.WatchVideo(
-        catalog_pb2.WatchVideoRequest(video_id=video_id), metadata=ALICE, timeout=300)]
+        catalog_pb2.WatchVideoRequest(video_id=video_id), metadata=ALICE, timeout=900)]
     assert updates[-1].status == common_pb2.VIDEO_STATUS_READY
     video = await wait_final(stack, video_id, ALICE)
     await check_ready_video(stack, video, recording_60s)
@@ -184,7 +184,7 @@ async def check_compression_progress(stack, recording_60s):
 
     async def watch():
         async for update in stack.catalog.WatchVideo(catalog_pb2.WatchVideoRequest(video_id=video_id),
-                                                     metadata=ALICE, timeout=300):
+                                                     metadata=ALICE, timeout=900):
             updates.append(update)
 
     watcher = asyncio.ensure_future(watch())
@@ -192,7 +192,7 @@ async def check_compression_progress(stack, recording_60s):
     for i, part in enumerate(parts):
         await stack.ingest.PutChunk(ingest_pb2.PutChunkRequest(
             video_id=video_id, chunk=chunk(i, part, i == len(parts) - 1)), metadata=ALICE, timeout=30)
-    await asyncio.wait_for(watcher, 300)
+    await asyncio.wait_for(watcher, 900)
     assert updates[-1].status == common_pb2.VIDEO_STATUS_READY
     compress = [u.progress for u in updates if u.step == common_pb2.PROCESSING_STEP_COMPRESS
                 and u.status == common_pb2.VIDEO_STATUS_PROCESSING]
