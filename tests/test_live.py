@@ -29,6 +29,16 @@ async def send(stack, data: bytes, order=None, chunk_size: int = 256 * 1024, pau
     return video_id
 
 
+def followed(stack):
+    """A `between` for send(): after the first chunk, wait until a live session follows the
+    upload. These tests are about what the live path makes; hints are fire-and-forget, and on a
+    slow machine the job could otherwise take a short upload before any hint started a session."""
+    async def between(sent, video_id):
+        if sent == 0:
+            await wait_until(lambda: stack.media.live.sessions.get(video_id), "a live session")
+    return between
+
+
 def outputs(stack, video):
     return {kind: asset(stack, video, kind) for kind in (
         common_pb2.ASSET_KIND_SOURCE, common_pb2.ASSET_KIND_ORIGINAL, common_pb2.ASSET_KIND_COMPRESSED,
@@ -39,7 +49,7 @@ def outputs(stack, video):
 async def test_live_and_batch_paths_make_the_same_outputs(stack, database_url, tmp_path, storage_backend,
                                                          recording_3s):
     data = recording_3s.read_bytes()
-    live_id = await send(stack, data, pause=0.05)
+    live_id = await send(stack, data, pause=0.05, between=followed(stack))
     live = await wait_final(stack, live_id, ALICE)
     assert live.status == common_pb2.VIDEO_STATUS_READY, live.error
     assert stack.media.live.finished == 1, dict(stack.media.live.declined)
@@ -123,7 +133,8 @@ async def test_a_lost_live_path_leaves_the_upload_to_the_batch_path(stack, recor
 
 @pytest.mark.both_backends
 async def test_the_live_path_follows_a_long_recording(stack, recording_60s):
-    video = await wait_final(stack, await send(stack, recording_60s.read_bytes(), chunk_size=MiB), ALICE)
+    video = await wait_final(stack, await send(stack, recording_60s.read_bytes(), chunk_size=MiB,
+                                               between=followed(stack)), ALICE)
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
     assert stack.media.live.finished == 1, dict(stack.media.live.declined)
     assert abs(video.media.duration_seconds - 60.0) < 0.1
@@ -137,10 +148,16 @@ async def test_a_session_that_went_away_is_picked_up_again_from_storage(stack, r
     """As after a media restart: a new session starts from chunk 0 of what is stored."""
     data = recording_3s.read_bytes()
 
+    gone = []
+
     async def between(sent, video_id):
         if sent == 2:
             await wait_until(lambda: (s := stack.media.live.sessions.get(video_id)) and s.fed, "a live session")
-            await stack.media.live.sessions.pop(video_id).abandon()
+            gone.append(stack.media.live.sessions.pop(video_id))
+            await gone[0].abandon()
+        if sent == 3:  # the next chunk's hint starts a new session (before the job could take the upload)
+            await wait_until(lambda: stack.media.live.sessions.get(video_id) not in (None, gone[0]),
+                             "a new live session")
 
     video = await wait_final(stack, await send(stack, data, chunk_size=64 * 1024, between=between), ALICE)
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
