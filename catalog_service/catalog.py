@@ -209,6 +209,20 @@ class Catalog:
             video = await self._load(session, owner_id, video_id)
             return await self._state(session, video, with_indices=with_indices)
 
+    async def list_chunks(self, owner_id: str, video_id: str, from_index: int, limit: int) -> list[StoredChunk]:
+        """The recorded chunks from from_index on, in index order, with the write token naming
+        each one's file: the only files that are the upload's chunks."""
+        if from_index < 0:
+            raise InvalidArgument("from_index must be 0 or more")
+        async with self.sessions() as session:
+            video = await self._load(session, owner_id, video_id)
+            rows = (await session.execute(
+                select(Chunk.index, Chunk.size, Chunk.crc32c, Chunk.file_token)
+                .where(Chunk.video_id == video.id, Chunk.index >= from_index)
+                .order_by(Chunk.index).limit(max(1, min(limit or 1000, MAX_LISTED_INDICES))))).all()
+        return [StoredChunk(index, size, crc, is_last=index == video.last_index, file_token=token)
+                for index, size, crc, token in rows]
+
     async def record_chunk(self, owner_id: str, video_id: str, index: int, size: int, crc32c: int,
                            is_last: bool, max_upload_bytes: int = 0, user_quota_bytes: int = 0) -> ChunkRecord:
         batch = await self.record_chunks(owner_id, video_id, [StoredChunk(index, size, crc32c, is_last)],

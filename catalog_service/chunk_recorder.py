@@ -70,6 +70,8 @@ class ChunkRecorder:
                 raise InvalidArgument(f"chunk index must be 0 or more, got {chunk.index}")
             if chunk.size < 0:
                 raise InvalidArgument("size_bytes must not be negative")
+            if chunk.size == 0 and not chunk.is_last:
+                raise InvalidArgument(f"chunk {chunk.index} is empty: only the last chunk may be empty")
         waiting = _Waiting(request, asyncio.get_running_loop().create_future())
         # Retrieve the outcome even when the caller has gone, so asyncio does not log it as lost.
         waiting.future.add_done_callback(lambda f: f.cancelled() or f.exception())
@@ -144,7 +146,7 @@ class ChunkRecorder:
                 if request.owner_id in used:
                     used[request.owner_id] = applied.used_bytes
                 session.add_all(Chunk(video_id=video.id, index=c.index, size=c.size, crc32c=c.crc32c,
-                                      created_at=now) for c in applied.new_chunks)
+                                      file_token=c.file_token, created_at=now) for c in applied.new_chunks)
                 if applied.completed_upload:
                     session.add(StatusEvent(video_id=video.id, status=UPLOADED, step=None, progress=0.0,
                                             message=f"{trial.received_chunks} chunks, {trial.received_bytes} bytes",
@@ -164,12 +166,12 @@ class ChunkRecorder:
         """The group's uploads as the rules need them: the stored chunks it names (to tell
         duplicates from conflicts) and, where a chunk claims to be the last, the highest index."""
         named = sorted({(r.video_id, c.index) for r in group if r.video_id in videos for c in r.chunks})
-        known: dict[str, dict[int, tuple[int, int]]] = {vid: {} for vid in videos}
+        known: dict[str, dict[int, tuple[int, int, str | None]]] = {vid: {} for vid in videos}
         if named:
-            for vid, index, size, crc in (await session.execute(
-                    select(Chunk.video_id, Chunk.index, Chunk.size, Chunk.crc32c)
+            for vid, index, size, crc, token in (await session.execute(
+                    select(Chunk.video_id, Chunk.index, Chunk.size, Chunk.crc32c, Chunk.file_token)
                     .where(tuple_(Chunk.video_id, Chunk.index).in_(named)))):
-                known[vid][index] = (size, crc)
+                known[vid][index] = (size, crc, token)
         finishing = sorted({r.video_id for r in group if r.video_id in videos and any(c.is_last for c in r.chunks)})
         highest: dict[str, int] = {}
         if finishing:

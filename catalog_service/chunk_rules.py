@@ -19,6 +19,9 @@ class StoredChunk:
     size: int
     crc32c: int
     is_last: bool = False
+    # The write whose file holds these bytes (see recorder_common.storage.chunk_name); None when
+    # the request wrote nothing (it can only be a duplicate or be refused).
+    file_token: str | None = None
 
 
 @dataclasses.dataclass
@@ -30,7 +33,7 @@ class UploadTally:
     received_chunks: int
     received_bytes: int
     highest_index: int | None  # the highest index stored so far
-    known: dict[int, tuple[int, int]]  # index -> (size, crc32c), for the indices this group names
+    known: dict[int, tuple[int, int, str | None]]  # index -> (size, crc32c, file_token), for the indices this group names
 
     def copy(self) -> "UploadTally":
         return dataclasses.replace(self, known=dict(self.known))
@@ -42,7 +45,9 @@ class UploadTally:
 
 @dataclasses.dataclass
 class Applied:
-    outcomes: list[str]  # "STORED" or "DUPLICATE", one per chunk
+    # One per chunk: "STORED" when the request's own write is the recorded chunk, "DUPLICATE" when
+    # another write is (the request's file, if it wrote one, is then nobody's and may go).
+    outcomes: list[str]
     new_chunks: list[StoredChunk]
     completed_upload: bool  # these chunks completed the upload: hand it to processing (once)
     used_bytes: int  # the owner's bytes in use afterwards
@@ -72,10 +77,13 @@ def _apply_one(tally: UploadTally, chunk: StoredChunk, max_upload_bytes: int, us
     video_id, index, size = tally.video_id, chunk.index, chunk.size
     existing = tally.known.get(index)
     if existing is not None:
-        if existing != (size, chunk.crc32c):
+        if existing[:2] != (size, chunk.crc32c):
             raise AlreadyExists(
                 f"chunk {index} of video {video_id} is already stored with different content; "
                 "the stored chunk is kept")
+        if chunk.file_token is not None and existing[2] == chunk.file_token:
+            # This very write was recorded already (a replayed request): its file is the chunk.
+            return "STORED"
         if tally.status != UPLOADING or not chunk.is_last or tally.last_index == index:
             # A safe retry of an acknowledged chunk: nothing changes, nothing runs twice.
             return "DUPLICATE"
@@ -101,7 +109,7 @@ def _apply_one(tally: UploadTally, chunk: StoredChunk, max_upload_bytes: int, us
         raise ResourceExhausted(
             f"your storage quota of {user_quota_bytes} bytes is used up ({used_bytes} bytes "
             "stored): delete videos you no longer need")
-    tally.known[index] = (size, chunk.crc32c)
+    tally.known[index] = (size, chunk.crc32c, chunk.file_token)
     tally.received_chunks += 1
     tally.received_bytes += size
     tally.highest_index = index if tally.highest_index is None else max(tally.highest_index, index)

@@ -47,7 +47,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @shielded
     async def CreateVideo(self, request, context):
         caller = current_caller()
-        caller.require_service()
         video = await self.catalog.create_video(
             caller.require_user(), request.title, request.filename, request.content_type,
             request.expected_size_bytes)
@@ -57,14 +56,22 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @shielded
     async def RecordChunks(self, request, context):
         caller = current_caller()
-        caller.require_service()
         record = await self.catalog.record_chunks(
             caller.require_user(), request.video_id,
-            [StoredChunk(c.index, c.size_bytes, c.crc32c, c.is_last) for c in request.chunks],
+            [StoredChunk(c.index, c.size_bytes, c.crc32c, c.is_last, c.file_token or None) for c in request.chunks],
             request.max_upload_bytes, request.user_quota_bytes)
         return catalog_pb2.RecordChunksResponse(
             outcomes=[common_pb2.ChunkOutcome.Value(f"CHUNK_OUTCOME_{o}") for o in record.outcomes],
             state=convert.upload_state(record.state), completed_upload=record.completed_upload)
+
+    @maps_domain_errors
+    @shielded
+    async def ListChunks(self, request, context):
+        chunks = await self.catalog.list_chunks(current_caller().require_user(), request.video_id, request.from_index,
+                                                request.limit)
+        return catalog_pb2.ListChunksResponse(chunks=[
+            catalog_pb2.StoredChunk(index=c.index, size_bytes=c.size, crc32c=c.crc32c, is_last=c.is_last,
+                                    file_token=c.file_token or "") for c in chunks])
 
     @maps_domain_errors
     @shielded
@@ -77,7 +84,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @shielded
     async def MarkDeleted(self, request, context):
         caller = current_caller()
-        caller.require_service()
         video = await self.catalog.mark_deleted(caller.require_user(), request.video_id, request.abort_only)
         return catalog_pb2.MarkDeletedResponse(video=convert.video_message(video, with_history=False))
 
@@ -85,14 +91,12 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @shielded
     async def PurgeVideo(self, request, context):
         caller = current_caller()
-        caller.require_service()
         await self.catalog.purge_video(caller.require_user(), request.video_id)
         return catalog_pb2.PurgeVideoResponse()
 
     @maps_domain_errors
     @shielded
     async def ExpireStaleUploads(self, request, context):
-        current_caller().require_service()
         if request.idle_seconds <= 0:
             raise InvalidArgument("idle_seconds must be positive")
         rows = await self.catalog.expire_stale_uploads(request.idle_seconds, request.limit)
@@ -102,7 +106,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @maps_domain_errors
     @shielded
     async def ListDeletedVideos(self, request, context):
-        current_caller().require_service()
         rows = await self.catalog.list_deleted(max(request.older_than_seconds, 0), request.limit)
         return catalog_pb2.ListDeletedVideosResponse(
             videos=_pending(rows))
@@ -110,7 +113,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @maps_domain_errors
     @shielded
     async def ListReadyWithChunks(self, request, context):
-        current_caller().require_service()
         rows = await self.catalog.list_ready_with_chunks(max(request.older_than_seconds, 0), request.limit)
         return catalog_pb2.ListReadyWithChunksResponse(
             videos=_pending(rows))
@@ -119,7 +121,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @shielded
     async def ForgetChunks(self, request, context):
         caller = current_caller()
-        caller.require_service()
         forgotten = await self.catalog.forget_chunks(caller.require_user(), request.video_id)
         return catalog_pb2.ForgetChunksResponse(forgotten_chunks=forgotten)
 
@@ -127,7 +128,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @shielded
     async def RetryProcessing(self, request, context):
         caller = current_caller()
-        caller.require_service()
         video = await self.catalog.retry_processing(caller.require_user(), request.video_id)
         return catalog_pb2.RetryProcessingResponse(video=convert.video_message(video, with_history=False))
 
@@ -136,7 +136,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @shielded
     async def ClaimProcessing(self, request, context):
         caller = current_caller()
-        caller.require_service()
         claimed, video = await self.catalog.claim_processing(
             caller.require_user(), request.video_id, request.worker_id, request.lease_seconds or 60)
         return catalog_pb2.ClaimProcessingResponse(claimed=claimed, video=convert.video_message(video))
@@ -145,7 +144,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @shielded
     async def ReportProgress(self, request, context):
         caller = current_caller()
-        caller.require_service()
         await self.catalog.report_progress(
             caller.require_user(), request.video_id, request.worker_id,
             convert.step_name(request.step) or "", request.progress, request.lease_seconds or 60)
@@ -155,7 +153,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @shielded
     async def PutAsset(self, request, context):
         caller = current_caller()
-        caller.require_service()
         await self.catalog.put_asset(
             caller.require_user(), request.video_id, convert.asset_kind_name(request.kind),
             request.path, request.content_type, request.size_bytes)
@@ -165,7 +162,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @shielded
     async def SetMediaInfo(self, request, context):
         caller = current_caller()
-        caller.require_service()
         m = request.media
         await self.catalog.set_media_info(caller.require_user(), request.video_id, MediaInfo(
             duration_seconds=m.duration_seconds or None, width=m.width or None, height=m.height or None,
@@ -177,7 +173,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @shielded
     async def FinishProcessing(self, request, context):
         caller = current_caller()
-        caller.require_service()
         video = await self.catalog.finish_processing(
             caller.require_user(), request.video_id, request.worker_id,
             convert.status_name(request.status), convert.step_name(request.error_step), request.error)
@@ -186,7 +181,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @maps_domain_errors
     @shielded
     async def ListPendingProcessing(self, request, context):
-        current_caller().require_service()
         rows = await self.catalog.list_pending_processing(request.limit)
         return catalog_pb2.ListPendingProcessingResponse(
             videos=_pending(rows))

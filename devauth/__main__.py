@@ -19,14 +19,15 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     token = sub.add_parser("token", help="print a bearer token for USER")
     token.add_argument("user")
-    token.add_argument("--ttl", type=int, default=12 * 3600, help="lifetime in seconds (default 12 h)")
+    token.add_argument("--ttl", type=int, default=12 * 3600,
+                       help="lifetime in seconds (default 12 h; at most AUTH_MAX_TOKEN_LIFETIME_SECONDS, 24 h)")
     sub.add_parser("init", help="create the key pairs and JWKS files if missing")
     args = parser.parse_args()
     keys = ensure_keys(args.dir)
     if args.command == "token":
         try:
             print(keys.mint(args.user, args.ttl))
-        except Exception as exc:  # an invalid user id: say why, no traceback
+        except Exception as exc:  # an invalid user id or lifetime: say why, no traceback
             sys.exit(f"devauth: {getattr(exc, 'message', exc)}")
     else:
         print(f"devauth: keys in {keys.folder}")

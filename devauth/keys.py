@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from recorder_common.auth import AuthSettings, TokenPolicy, key_id
+from recorder_common.auth import AuthSettings, TokenPolicy, key_id, max_token_lifetime
 from recorder_common.ids import check_user_id
 
 USERS_KEY, USERS_JWKS = "users-key.pem", "users.jwks.json"
@@ -73,7 +73,8 @@ class DevKeys:
         d = AuthSettings()
         return AuthSettings(
             users=TokenPolicy(issuer, audience, str(self.folder / USERS_JWKS)),
-            services=TokenPolicy(d.services.issuer, d.services.audience, str(self.folder / SERVICES_JWKS)),
+            services=TokenPolicy(d.services.issuer, d.services.audience, str(self.folder / SERVICES_JWKS),
+                                 max_lifetime_seconds=d.services.max_lifetime_seconds),
             service_key_file=str(self.folder / SERVICE_KEY),
         )
 
@@ -90,6 +91,11 @@ class DevKeys:
     def mint(self, user_id: str, ttl_seconds: int = 3600, issuer: str = AuthSettings().users.issuer,
              audience: str = AuthSettings().users.audience, now: float | None = None) -> str:
         check_user_id(user_id)
+        # The services refuse a token that lives longer than their limit, so never mint one.
+        longest = max_token_lifetime(os.environ)
+        if not 0 < ttl_seconds <= longest:
+            raise ValueError(f"a token's lifetime must be 1 to {longest} s (AUTH_MAX_TOKEN_LIFETIME_SECONDS), "
+                             f"not {ttl_seconds}")
         key = self.user_key()
         now = time.time() if now is None else now
         claims = {"iss": issuer, "aud": audience, "sub": user_id, "iat": int(now), "nbf": int(now),

@@ -2,9 +2,18 @@
 
 Both client paths (the client-streaming Upload RPC and unary PutChunk calls) go through here.
 Invariants:
-- a chunk is acknowledged only after its checksum matched and its bytes are durable (fsynced);
+- a chunk is acknowledged only after its checksum matched, its bytes are durable (fsynced) and
+  the catalog recorded them;
 - an acknowledged chunk is never replaced: the same bytes again is a no-op, different bytes is
   ALREADY_EXISTS and the stored chunk stays;
+- **an acknowledged chunk is never lost.** Every write of a chunk gets a file of its own (named by
+  index and a fresh write token), and the catalog records which write is the chunk. The one rule
+  for removing a chunk file, enforced in `discard_unrecorded` and nowhere else: a request removes
+  only files it wrote itself, and only when the catalog told it that it did not record them (the
+  request was refused, or its write was a duplicate of one recorded before). Since no other
+  request can have recorded a file it did not write, no interleaving of retries, replicas and
+  refusals removes bytes someone acknowledged. Whole videos lose their files only when aborted,
+  deleted or expired, and chunk files after the video is READY (its source holds them);
 - the upload completes once (the catalog's conditional update picks one winner, even across
   ingest replicas) and only then is it handed to the media service.
 """
@@ -12,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -23,9 +33,9 @@ from ingest_service.ports import CatalogPort, ChunkStore, MediaPort
 from ingest_service.settings import UploadLimits
 from recorder.v1 import catalog_pb2, common_pb2
 from recorder_common.errors import (AlreadyExists, DomainError, FailedPrecondition, InvalidArgument,
-                                    NotFound, ResourceExhausted)
+                                    NotFound, ResourceExhausted, Unavailable)
 from recorder_common.ids import check_video_id
-from recorder_common.storage import ChunkWrite
+from recorder_common.storage import new_write_token
 
 log = logging.getLogger("recorder.ingest.engine")
 
@@ -43,12 +53,19 @@ class IncomingChunk:
 
 @dataclasses.dataclass(frozen=True)
 class PendingChunk:
-    """A chunk written to storage (or found there), not yet recorded in the catalog."""
+    """A chunk checked (and written to storage, unless the upload takes no bytes), not yet
+    recorded in the catalog."""
     index: int
     size: int
     crc32c: int
     is_last: bool
-    written: ChunkWrite | None
+    file_token: str | None  # the file this request wrote; None when it wrote none
+
+
+# Answers after which the catalog has certainly not recorded a request's chunks (it records a
+# request whole or not at all). Anything else (a timeout, the catalog unreachable) may have been
+# recorded, so the files stay; an abandoned upload's files go with it when it expires.
+REFUSALS = (ResourceExhausted, FailedPrecondition, AlreadyExists, NotFound, InvalidArgument)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +79,37 @@ def crc32c_of(data: bytes) -> int:
     return google_crc32c.value(data)
 
 
+class ByteBudget:
+    """Bytes held at once by this process's chunk writes; a holder waits until its bytes fit.
+    One chunk larger than the whole budget still goes through (alone), so nothing waits forever."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._changed = asyncio.Condition()
+
+    async def acquire(self, size: int) -> int:
+        """Returns what was taken, to give back with release()."""
+        size = min(size, self.limit)
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.used + size <= self.limit)
+            self.used += size
+        return size
+
+    async def release(self, taken: int) -> None:
+        async with self._changed:
+            self.used -= taken
+            self._changed.notify_all()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, size: int):
+        taken = await self.acquire(size)
+        try:
+            yield
+        finally:
+            await self.release(taken)
+
+
 class UploadEngine:
     def __init__(self, store: ChunkStore, catalog: CatalogPort, media: MediaPort,
                  limits: UploadLimits) -> None:
@@ -69,6 +117,7 @@ class UploadEngine:
         self.catalog = catalog
         self.media = media
         self.limits = limits
+        self.inflight = ByteBudget(limits.max_inflight_bytes)
         self._hints: set[asyncio.Task] = set()
         # (owner, video) -> (when, state) from this engine's last catalog answer about that upload:
         # lets back-to-back PutChunk calls skip the pre-check round trip. The catalog still checks
@@ -93,9 +142,11 @@ class UploadEngine:
     async def upload_state(self, owner_id: str, video_id: str) -> common_pb2.UploadState:
         return await self.catalog.upload_state(owner_id, check_video_id(video_id))
 
-    def _check_chunk(self, chunk: IncomingChunk) -> int:
+    def check_chunk(self, chunk: IncomingChunk) -> int:
         if chunk.index < 0:
             raise InvalidArgument(f"chunk index must be 0 or more, got {chunk.index}")
+        if not chunk.data and not chunk.is_last:
+            raise InvalidArgument(f"chunk {chunk.index} is empty: only the last chunk may be empty")
         if chunk.index >= self.limits.max_chunks:
             raise ResourceExhausted(
                 f"chunk index {chunk.index} is over the limit of {self.limits.max_chunks} chunks per upload")
@@ -118,24 +169,28 @@ class UploadEngine:
 
     async def put_chunk(self, owner_id: str, video_id: str, chunk: IncomingChunk) -> ChunkAck:
         check_video_id(video_id)
-        crc = self._check_chunk(chunk)
+        crc = self.check_chunk(chunk)
+        async with self.inflight.hold(len(chunk.data)):
+            return await self._put_chunk(owner_id, video_id, chunk, crc)
+
+    async def _put_chunk(self, owner_id: str, video_id: str, chunk: IncomingChunk, crc: int) -> ChunkAck:
         # NOT_FOUND if not the caller's, before any byte is written. Summary only: this runs for
         # every chunk (unless this engine heard about the upload a moment ago).
         state = self._recent_state(owner_id, video_id) or \
             await self.catalog.upload_state(owner_id, video_id, summary_only=True)
         writable = state.status == UPLOADING and not (
             state.HasField("last_index") and chunk.index > state.last_index)
-        written = None
+        token = None
         if writable:
             if state.received_bytes + len(chunk.data) > self.limits.max_upload_bytes:
                 raise ResourceExhausted(
                     f"chunk {chunk.index} would take the upload over its limit of "
                     f"{self.limits.max_upload_bytes} bytes")
-            written = await self._write(owner_id, video_id, chunk)
+            token = await self.write(owner_id, video_id, chunk)
         # When not writable the catalog answers: a duplicate of a stored chunk succeeds, anything
         # else is refused with the reason (upload finished, index past the last chunk).
         record = await self.record(owner_id, video_id, [PendingChunk(chunk.index, len(chunk.data), crc,
-                                                                     chunk.is_last, written)])
+                                                                     chunk.is_last, token)])
         return ChunkAck(index=chunk.index, outcome=record.outcomes[0], state=record.state)
 
     async def open_stream(self, owner_id: str, video_id: str) -> "ChunkStream":
@@ -144,36 +199,45 @@ class UploadEngine:
         # A finished upload takes no bytes; the catalog still answers resent chunks (DUPLICATE).
         return ChunkStream(self, owner_id, video_id, writable=state.status == UPLOADING)
 
-    async def _write(self, owner_id: str, video_id: str, chunk: IncomingChunk) -> ChunkWrite:
-        written = await self.store.write_chunk(owner_id, video_id, chunk.index, chunk.data)
-        if written is ChunkWrite.CONFLICT:
-            raise AlreadyExists(
-                f"chunk {chunk.index} of video {video_id} is already stored with different content; "
-                "the stored chunk is kept")
-        return written
+    async def write(self, owner_id: str, video_id: str, chunk: IncomingChunk) -> str:
+        """Store this request's copy of the chunk in a file of its own; returns its write token.
+        Nothing is decided here: the catalog says whether this write becomes the chunk."""
+        token = new_write_token()
+        try:
+            await self.store.write_chunk(owner_id, video_id, chunk.index, token, chunk.data)
+        except FileNotFoundError:
+            # The video's folder went while the bytes were written: it was aborted or deleted
+            # just now (NOT_FOUND), or the storage is failing (retry).
+            self._forget(owner_id, video_id)
+            await self.catalog.upload_state(owner_id, video_id, summary_only=True)
+            raise Unavailable(f"chunk {chunk.index} could not be stored just now; send it again") from None
+        return token
+
+    async def discard_unrecorded(self, owner_id: str, video_id: str, chunks: list["PendingChunk"]) -> None:
+        """The one place chunk files of a live upload are removed: files this request wrote that
+        the catalog has just said it did not record (see the module docstring)."""
+        for c in chunks:
+            if c.file_token is not None:
+                await self.store.remove_chunk(owner_id, video_id, c.index, c.file_token)
 
     async def record(self, owner_id: str, video_id: str, chunks: list["PendingChunk"]):
         """Record written chunks in the catalog in one transaction; hand the upload to media when
-        they complete it. Refused: the files these calls created are taken back, so refused bytes
-        neither count nor linger (earlier chunks are untouched)."""
+        they complete it. Refused, the request's own files go, so refused bytes neither count nor
+        linger; a duplicate's file goes too (another write is the chunk)."""
         try:
             record = await self.catalog.record_chunks(
                 owner_id, video_id,
-                [catalog_pb2.StoredChunk(index=c.index, size_bytes=c.size, crc32c=c.crc32c, is_last=c.is_last)
+                [catalog_pb2.StoredChunk(index=c.index, size_bytes=c.size, crc32c=c.crc32c, is_last=c.is_last,
+                                         file_token=c.file_token or "")
                  for c in chunks],
                 self.limits.max_upload_bytes, self.limits.user_quota_bytes)
-        except (ResourceExhausted, FailedPrecondition, AlreadyExists, NotFound):
+        except REFUSALS:
             self._forget(owner_id, video_id)
-            for c in chunks:
-                if c.written is ChunkWrite.CREATED:
-                    await self.store.remove_chunk(owner_id, video_id, c.index)
+            await self.discard_unrecorded(owner_id, video_id, chunks)
             raise
         self._remember(owner_id, video_id, record.state)
-        for c, outcome in zip(chunks, record.outcomes):
-            if (c.written is ChunkWrite.CREATED and outcome == common_pb2.CHUNK_OUTCOME_DUPLICATE
-                    and record.state.status not in (UPLOADING, common_pb2.VIDEO_STATUS_UPLOADED)):
-                # A resend after processing removed the chunks: the bytes are not needed again.
-                await self.store.remove_chunk(owner_id, video_id, c.index)
+        await self.discard_unrecorded(owner_id, video_id, [
+            c for c, outcome in zip(chunks, record.outcomes) if outcome == common_pb2.CHUNK_OUTCOME_DUPLICATE])
         if record.completed_upload:
             await self._hand_off(owner_id, video_id)
         else:
@@ -287,16 +351,25 @@ class ChunkStream:
 
     async def add(self, chunk: IncomingChunk) -> None:
         self._raise_if_failed()
-        crc = self.engine._check_chunk(chunk)
+        crc = self.engine.check_chunk(chunk)
         await self._slots.acquire()
-        task = asyncio.create_task(self._write(chunk, crc))
+        # Until this chunk's bytes fit in the process's budget the stream reads no more.
+        try:
+            held = await self.engine.inflight.acquire(len(chunk.data))
+        except BaseException:
+            self._slots.release()
+            raise
+        task = asyncio.create_task(self._write(chunk, crc, held))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
 
-    async def _write(self, chunk: IncomingChunk, crc: int) -> None:
+    async def _write(self, chunk: IncomingChunk, crc: int, held: int) -> None:
         try:
-            written = await self.engine._write(self.owner_id, self.video_id, chunk) if self.writable else None
-            self._pending.append(PendingChunk(chunk.index, len(chunk.data), crc, chunk.is_last, written))
+            try:
+                token = await self.engine.write(self.owner_id, self.video_id, chunk) if self.writable else None
+            finally:
+                await self.engine.inflight.release(held)
+            self._pending.append(PendingChunk(chunk.index, len(chunk.data), crc, chunk.is_last, token))
             if len(self._pending) >= self.BATCH:
                 await self._flush()
             elif self._lingering is None or self._lingering.done():
@@ -313,7 +386,8 @@ class ChunkStream:
             if not batch:
                 return
             if self._error is not None:
-                await self._take_back(batch)
+                # Written after the stream failed: never recorded, so they are this stream's alone.
+                await self.engine.discard_unrecorded(self.owner_id, self.video_id, batch)
                 return
             try:
                 record = await self.engine.record(self.owner_id, self.video_id, batch)
@@ -325,12 +399,6 @@ class ChunkStream:
     async def _flush_soon(self) -> None:
         await asyncio.sleep(self.LINGER_SECONDS)
         await self._flush()
-
-    async def _take_back(self, chunks: list[PendingChunk]) -> None:
-        """Chunks written after the stream failed are never recorded: remove the files they made."""
-        for c in chunks:
-            if c.written is ChunkWrite.CREATED:
-                await self.engine.store.remove_chunk(self.owner_id, self.video_id, c.index)
 
     def _raise_if_failed(self) -> None:
         if self._error is not None:

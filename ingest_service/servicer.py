@@ -1,9 +1,11 @@
 """gRPC face of the upload engine: proto <-> domain translation and error mapping only."""
 from __future__ import annotations
 
+import asyncio
+
 from ingest_service.engine import IncomingChunk, UploadEngine
 from recorder.v1 import ingest_pb2, ingest_pb2_grpc
-from recorder_common.errors import InvalidArgument
+from recorder_common.errors import DeadlineExceeded, InvalidArgument
 from recorder_common.identity import current_caller
 from recorder_common.rpc import maps_domain_errors
 
@@ -65,8 +67,20 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         owner = current_caller().require_user()
         video_id = ""
         stream = None
+        idle = self.engine.limits.stream_idle_seconds
+        messages = aiter(request_iterator)
         try:
-            async for message in request_iterator:
+            while True:
+                try:
+                    message = await asyncio.wait_for(anext(messages), idle)
+                except StopAsyncIteration:
+                    break
+                except asyncio.TimeoutError:
+                    # A stream that goes quiet holds a connection and a window of memory: close
+                    # it. What it sent is recorded (close() below); resume from GetUploadState.
+                    raise DeadlineExceeded(
+                        f"the upload stream sent nothing for {idle:.0f} s and was closed; what arrived "
+                        "is kept: resume with the missing chunks") from None
                 kind = message.WhichOneof("message")
                 if stream is None:
                     if kind != "header":

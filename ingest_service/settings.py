@@ -16,6 +16,11 @@ class UploadLimits:
     max_upload_bytes: int = 20 * 1024 * MiB
     # Bytes of uploads a user may hold (all videos not deleted or expired); 0 turns it off.
     user_quota_bytes: int = 100 * 1024 * MiB
+    # A client stream that sends nothing for this long is closed (what it sent is kept).
+    stream_idle_seconds: float = 60.0
+    # Chunk bytes this ingest process holds at once across all calls and streams: beyond it new
+    # chunks wait (streams stop reading, so HTTP/2 flow control pushes back on the sender).
+    max_inflight_bytes: int = 256 * MiB
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +59,8 @@ class IngestSettings:
                 max_chunks=int(env.get("MAX_CHUNKS_PER_UPLOAD", UploadLimits.max_chunks)),
                 max_upload_bytes=int(env.get("MAX_UPLOAD_BYTES", UploadLimits.max_upload_bytes)),
                 user_quota_bytes=int(env.get("USER_QUOTA_BYTES", UploadLimits.user_quota_bytes)),
+                stream_idle_seconds=float(env.get("STREAM_IDLE_SECONDS", UploadLimits.stream_idle_seconds)),
+                max_inflight_bytes=int(env.get("MAX_INFLIGHT_BYTES", UploadLimits.max_inflight_bytes)),
             ),
             upload_idle_expiry_seconds=int(env.get("UPLOAD_IDLE_EXPIRY_SECONDS", cls.upload_idle_expiry_seconds)),
             janitor_interval_seconds=float(env.get("JANITOR_INTERVAL_SECONDS", cls.janitor_interval_seconds)),

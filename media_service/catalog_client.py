@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import grpc
 
+from media_service.files import RecordedChunk
 from media_service.ondemand import StoredAsset, VideoFacts
 from media_service.pipeline import MediaFacts
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
@@ -47,6 +48,11 @@ class MediaCatalogClient:
             status=common_pb2.VIDEO_STATUS_READY if ready else common_pb2.VIDEO_STATUS_FAILED,
             error_step=common_pb2.ProcessingStep.Value(f"PROCESSING_STEP_{error_step}") if error_step else 0,
             error=error), owner_id)
+
+    async def list_chunks(self, owner_id: str, video_id: str, from_index: int, limit: int) -> list[RecordedChunk]:
+        response = await self._call(self.stub.ListChunks, catalog_pb2.ListChunksRequest(
+            video_id=video_id, from_index=from_index, limit=limit), owner_id)
+        return [RecordedChunk(c.index, c.file_token or None) for c in response.chunks]
 
     async def list_pending(self, limit: int) -> list[tuple[str, str]]:
         response = await self._call(self.stub.ListPendingProcessing,

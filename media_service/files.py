@@ -9,10 +9,13 @@ a disk shared with another.
 from __future__ import annotations
 
 import asyncio
+import collections
+import dataclasses
 import pathlib
 import shutil
 import time
 import uuid
+from typing import Protocol
 
 from recorder_common.objectstore import ObjectStorage
 from recorder_common.storage import LocalStorage, check_media_name
@@ -81,10 +84,30 @@ class Workspace:
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
+@dataclasses.dataclass(frozen=True)
+class RecordedChunk:
+    index: int
+    file_token: str | None  # names the write whose file is the chunk (storage.chunk_name)
+
+
+class ChunkCatalog(Protocol):
+    """Which chunks the catalog recorded, and which write's file each one is."""
+
+    async def list_chunks(self, owner_id: str, video_id: str, from_index: int,
+                          limit: int) -> list[RecordedChunk]: ...
+
+
 class MediaFiles:
-    def __init__(self, store: LocalStorage | ObjectStorage, scratch_root: pathlib.Path | str) -> None:
+    # Tokens of recorded chunks never change, so they are remembered; this many videos' worth.
+    REMEMBERED_VIDEOS = 256
+    LIST_BATCH = 1000
+
+    def __init__(self, store: LocalStorage | ObjectStorage, scratch_root: pathlib.Path | str,
+                 chunks: ChunkCatalog) -> None:
         self.store = store
         self.scratch = LocalStorage(scratch_root)
+        self.chunks = chunks
+        self._tokens: collections.OrderedDict[str, dict[int, str | None]] = collections.OrderedDict()
 
     def workspace(self, owner_id: str, video_id: str) -> Workspace:
         if not self.store.remote:
@@ -94,13 +117,48 @@ class MediaFiles:
         folder = self.scratch.video_dir(owner_id, video_id) / uuid.uuid4().hex
         return Workspace(self, owner_id, video_id, folder, private=True)
 
+    async def _recorded(self, owner_id: str, video_id: str, index: int) -> tuple[bool, str | None]:
+        """Whether the catalog recorded chunk `index`, and its write token. Only recorded chunks'
+        files are read: a file in the chunks folder may be a duplicate or refused write on its
+        way out."""
+        known = self._tokens.get(video_id)
+        if known is None or index not in known:
+            listed = await self.chunks.list_chunks(owner_id, video_id, index, self.LIST_BATCH)
+            known = self._tokens.setdefault(video_id, {})
+            known.update((c.index, c.file_token) for c in listed)
+            self._tokens.move_to_end(video_id)
+            while len(self._tokens) > self.REMEMBERED_VIDEOS:
+                self._tokens.popitem(last=False)
+            if index not in known:
+                return False, None
+        return True, known[index]
+
     async def read_chunk(self, owner_id: str, video_id: str, index: int) -> bytes:
-        return await self.store.read_chunk(owner_id, video_id, index)
+        """A recorded chunk's bytes. Raises FileNotFoundError when it is not recorded (or its file
+        is gone: processing removed the chunks once the source was stored)."""
+        recorded, token = await self._recorded(owner_id, video_id, index)
+        if not recorded:
+            raise FileNotFoundError(f"chunk {index} is not recorded")
+        return await self.store.read_chunk(owner_id, video_id, index, token)
 
     async def chunk_exists(self, owner_id: str, video_id: str, index: int) -> bool:
-        return await self.store.chunk_exists(owner_id, video_id, index)
+        """Whether the catalog recorded chunk `index` (its file then exists until the video is
+        READY or gone)."""
+        return (await self._recorded(owner_id, video_id, index))[0]
+
+    async def chunk_file_exists(self, owner_id: str, video_id: str, index: int) -> bool:
+        """Recorded, and its file still stored (not yet removed after READY)."""
+        recorded, token = await self._recorded(owner_id, video_id, index)
+        if not recorded:
+            return False
+        try:
+            await self.store.read_chunk_size(owner_id, video_id, index, token)
+        except FileNotFoundError:
+            return False
+        return True
 
     async def delete_chunks(self, owner_id: str, video_id: str) -> None:
+        self._tokens.pop(video_id, None)
         await self.store.delete_chunks(owner_id, video_id)
 
     async def delete_key(self, owner_id: str, key: str) -> None:

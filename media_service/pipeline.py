@@ -154,7 +154,7 @@ class MediaPipeline:
         """Concatenate the chunks in order into the source file, one chunk in memory at a time."""
         await reporter.progress("ASSEMBLE", 0.0)
         name = source_name(job.content_type)
-        if not await self.files.chunk_exists(job.owner_id, job.video_id, 0):
+        if not await self.files.chunk_file_exists(job.owner_id, job.video_id, 0):
             # Assembled by an earlier attempt that then cleaned up its chunks?
             earlier = await ws.fetch(self.files.store.media_key(job.owner_id, job.video_id, name))
             if earlier is not None:

@@ -29,7 +29,6 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
     @maps_domain_errors
     async def ProcessVideo(self, request, context):
         caller = current_caller()
-        caller.require_service()
         owner = caller.require_user()
         self.worker.submit(owner, check_video_id(request.video_id))
         return media_pb2.ProcessVideoResponse(accepted=True, status=common_pb2.VIDEO_STATUS_UPLOADED)
@@ -37,7 +36,6 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
     @maps_domain_errors
     async def ChunkStored(self, request, context):
         caller = current_caller()
-        caller.require_service()
         if request.index < 0:
             raise InvalidArgument("index must be 0 or more")
         live = await self.live.notify(caller.require_user(), check_video_id(request.video_id), request.index)

@@ -33,10 +33,10 @@ class MediaParts:
 
 
 def build(settings: MediaSettings) -> MediaParts:
-    files = MediaFiles(open_storage(settings.storage), settings.storage.scratch_root)
     channel = open_channel(settings.catalog_target, 4 * 1024 * 1024)
     catalog = MediaCatalogClient(channel, ServiceTokenSigner(settings.auth, "media"),
                                  settings.catalog_deadline_seconds)
+    files = MediaFiles(open_storage(settings.storage), settings.storage.scratch_root, chunks=catalog)
     ffmpeg = find_ffmpeg(settings.ffmpeg_binary)
     limits = FfmpegLimits(settings.step_timeout_seconds, settings.ffmpeg_max_memory_mb * 1024 * 1024)
     live = LiveSessions(files, ffmpeg, settings.profile, limits, settings.max_live_sessions,

@@ -35,6 +35,10 @@ ON_BEHALF_OF_HEADER = "x-on-behalf-of"
 # Algorithm -> the JWK key type it needs.
 ALLOWED_ALGORITHMS = {"RS256": "RSA", "ES256": "EC"}
 SERVICE_TOKEN_SECONDS = 300
+# A stolen token is good until it expires: no user token may be made to last longer than this.
+DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 24 * 3600
+# Ours last SERVICE_TOKEN_SECONDS; anything much longer was not signed by our signer's rules.
+SERVICE_MAX_TOKEN_LIFETIME_SECONDS = 3600
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,13 +47,16 @@ class TokenPolicy:
     audience: str
     jwks_file: str
     leeway_seconds: int = 30
+    # exp - iat may not exceed this (exp - now, for a token without iat).
+    max_lifetime_seconds: int = DEFAULT_MAX_TOKEN_LIFETIME_SECONDS
 
 
 @dataclasses.dataclass(frozen=True)
 class AuthSettings:
     users: TokenPolicy = TokenPolicy("recorder-dev", "recorder", "./data/auth/users.jwks.json")
     services: TokenPolicy = TokenPolicy("recorder-services", "recorder-internal",
-                                        "./data/auth/services.jwks.json")
+                                        "./data/auth/services.jwks.json",
+                                        max_lifetime_seconds=SERVICE_MAX_TOKEN_LIFETIME_SECONDS)
     # The private key (PEM) this service signs its outbound service tokens with.
     service_key_file: str = "./data/auth/service-key.pem"
 
@@ -59,13 +66,27 @@ class AuthSettings:
         return cls(
             users=TokenPolicy(env.get("AUTH_ISSUER", d.users.issuer), env.get("AUTH_AUDIENCE", d.users.audience),
                               env.get("AUTH_JWKS_FILE", d.users.jwks_file),
-                              int(env.get("AUTH_LEEWAY_SECONDS", d.users.leeway_seconds))),
+                              int(env.get("AUTH_LEEWAY_SECONDS", d.users.leeway_seconds)),
+                              max_token_lifetime(env)),
             services=TokenPolicy(env.get("SERVICE_ISSUER", d.services.issuer),
                                  env.get("SERVICE_AUDIENCE", d.services.audience),
                                  env.get("SERVICE_JWKS_FILE", d.services.jwks_file),
-                                 int(env.get("AUTH_LEEWAY_SECONDS", d.services.leeway_seconds))),
+                                 int(env.get("AUTH_LEEWAY_SECONDS", d.services.leeway_seconds)),
+                                 d.services.max_lifetime_seconds),
             service_key_file=env.get("SERVICE_KEY_FILE", d.service_key_file),
         )
+
+
+def max_token_lifetime(env: Mapping[str, str]) -> int:
+    """AUTH_MAX_TOKEN_LIFETIME_SECONDS: the longest a user token may be valid for (default 24 h)."""
+    text = env.get("AUTH_MAX_TOKEN_LIFETIME_SECONDS", str(DEFAULT_MAX_TOKEN_LIFETIME_SECONDS))
+    try:
+        seconds = int(text)
+    except ValueError:
+        seconds = 0
+    if seconds <= 0:
+        raise ValueError(f"AUTH_MAX_TOKEN_LIFETIME_SECONDS must be a positive number of seconds, got {text!r}")
+    return seconds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +101,7 @@ class Caller:
         return self.user_id
 
     def require_service(self) -> str:
+        # The identity interceptor already holds every INTERNAL RPC to this (recorder_common.policy).
         if self.service is None:
             raise PermissionDenied("this is an internal RPC: only our own services may call it")
         return self.service
@@ -183,7 +205,7 @@ class TokenVerifier:
         if key.key_type != ALLOWED_ALGORITHMS[alg] or (key.algorithm_name and key.algorithm_name != alg):
             raise Unauthenticated(f"key {header.get('kid')!r} cannot verify {alg} tokens")
         try:
-            return header.get("kid"), key, jwt.decode(
+            claims = jwt.decode(
                 token, key.key, algorithms=[alg], audience=self.policy.audience, issuer=self.policy.issuer,
                 leeway=self.policy.leeway_seconds, options={"require": ["exp", "iss", "aud", "sub"]})
         except jwt.ExpiredSignatureError:
@@ -200,6 +222,24 @@ class TokenVerifier:
             raise Unauthenticated("the token's signature does not verify") from None
         except jwt.InvalidTokenError as exc:
             raise Unauthenticated(f"the token is not valid: {exc}") from None
+        self._check_lifetime(claims)
+        return header.get("kid"), key, claims
+
+    def _check_lifetime(self, claims: dict) -> None:
+        """A token valid for years is as good as a password that never changes: refuse it."""
+        longest = self.policy.max_lifetime_seconds
+        exp, iat = claims["exp"], claims.get("iat")
+        if not isinstance(exp, (int, float)) or isinstance(exp, bool):
+            raise Unauthenticated("the token's exp must be a number")
+        if iat is not None:
+            if not isinstance(iat, (int, float)) or isinstance(iat, bool):
+                raise Unauthenticated("the token's iat must be a number")
+            if exp - iat > longest:
+                raise Unauthenticated(f"the token is valid for {int(exp - iat)} s (exp - iat); this service "
+                                      f"accepts at most {longest} s: get a shorter-lived token")
+        elif exp - self.clock() > longest + self.policy.leeway_seconds:
+            raise Unauthenticated(f"the token has no iat and expires more than {longest} s from now; "
+                                  "this service accepts at most that: get a shorter-lived token")
 
 
 class Authenticator:

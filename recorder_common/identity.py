@@ -1,21 +1,28 @@
-"""Who is calling: established once per request by a server interceptor, read by servicers.
+"""Who is calling, and may they: established once per request by a server interceptor, read by
+servicers.
 
-The interceptor verifies the bearer token (recorder_common.auth) before any handler runs; health
-and reflection stay open for load balancers and grpcurl.
+Before any handler runs, the interceptor verifies the bearer token (recorder_common.auth) and holds
+the caller to the RPC's entry in the access policy (recorder_common.policy). Around every handler,
+whatever its shape, it maps errors the one way: a DomainError becomes its status, anything else is
+logged with the request id and becomes INTERNAL with no exception text. Requests that do not parse
+(a text field that is not UTF-8) are INVALID_ARGUMENT.
 """
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import inspect
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import grpc
 
 from recorder_common.auth import Authenticator, Caller
-from recorder_common.errors import FailedPrecondition, Unauthenticated
+from recorder_common.errors import (DomainError, FailedPrecondition, InvalidArgument, PermissionDenied,
+                                    Unauthenticated, undecodable_reason)
+from recorder_common.policy import POLICY, Access
 
 REQUEST_ID_HEADER = "x-request-id"
 
@@ -43,17 +50,60 @@ def outbound_request_id() -> str:
     return rid if rid != "-" else uuid.uuid4().hex[:16]
 
 
-# Health and reflection answer anybody: load balancers and grpcurl use them before any login.
-OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+class UndecodableRequest:
+    """Stands in for a request whose bytes did not parse, so the handler wrapper can answer
+    INVALID_ARGUMENT (gRPC itself would answer UNKNOWN naming the Python exception class)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def tolerant_deserializer(deserializer):
+    if deserializer is None:
+        return None
+    message_class = getattr(deserializer, "__self__", None)  # FromString is bound to the class
+
+    def deserialize(data: bytes):
+        try:
+            return deserializer(data)
+        except Exception:  # DecodeError; bad bytes are the client's problem, never ours
+            return UndecodableRequest(undecodable_reason(message_class, data))
+
+    return deserialize
+
+
+def authorize(method: str, access: Access | None, caller: Caller) -> None:
+    """Hold an identified caller to the RPC's declared access (OPEN never gets here)."""
+    if access is Access.PUBLIC:
+        if caller.user_id is None:
+            raise Unauthenticated("this call needs an end-user token, not a service token alone")
+    elif access is Access.INTERNAL:
+        if caller.service is None:
+            raise PermissionDenied(f"{method} is an internal RPC: only our own services may call it")
+    else:
+        raise PermissionDenied(f"{method} has no declared access, so nobody may call it")
+
+
+async def _awaited(result):
+    # grpc's generated base methods are plain functions; ours are coroutines.
+    return await result if inspect.isawaitable(result) else result
+
+
+async def _checked(requests: AsyncIterator) -> AsyncIterator:
+    async for request in requests:
+        if isinstance(request, UndecodableRequest):
+            raise InvalidArgument(request.reason)
+        yield request
 
 
 class IdentityInterceptor(grpc.aio.ServerInterceptor):
-    """Resolves the caller and a request id for every RPC, logs one line per call, and runs the
-    handler with both in context variables. It wraps the handler itself so the variables are set in
-    the task that runs it."""
+    """Resolves the caller and a request id for every RPC, enforces the access policy, maps errors,
+    logs one line per call, and runs the handler with caller and request id in context variables.
+    It wraps the handler itself so the variables are set in the task that runs it."""
 
-    def __init__(self, authenticator: Authenticator) -> None:
+    def __init__(self, authenticator: Authenticator, policy: Mapping[str, Access] = POLICY) -> None:
         self.authenticator = authenticator
+        self.policy = policy
 
     async def intercept_service(
         self,
@@ -61,51 +111,85 @@ class IdentityInterceptor(grpc.aio.ServerInterceptor):
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(details)
-        if handler is None or details.method.startswith(OPEN_PREFIXES):
-            return handler
+        if handler is None:
+            return None  # no such method: gRPC answers UNIMPLEMENTED
         method = details.method
         metadata = details.invocation_metadata
+        access = self.policy.get(method)
+        if access is None:
+            log.error("rpc %s has a handler but no entry in recorder_common/policy.py: refused", method)
+        is_open = access is Access.OPEN
 
         @contextlib.asynccontextmanager
         async def scope(context: grpc.aio.ServicerContext):
             values = {k.lower(): v for k, v in (metadata or ()) if isinstance(v, str)}
-            rid_token = request_id.set((values.get(REQUEST_ID_HEADER) or uuid.uuid4().hex[:16])[:64])
+            rid = (values.get(REQUEST_ID_HEADER) or uuid.uuid4().hex[:16])[:64]
+            rid_token = request_id.set(rid)
+            caller_token = None
             started = time.monotonic()
             try:
                 try:
-                    caller = self.authenticator.identify(metadata)
-                except Unauthenticated as exc:
-                    log.info("rpc %s refused: %s", method, exc.message)
-                    await context.abort(grpc.StatusCode.UNAUTHENTICATED, exc.message)
-                caller_token = _caller.set(caller)
-                try:
+                    if not is_open:
+                        caller = self.authenticator.identify(metadata)
+                        authorize(method, access, caller)
+                        caller_token = _caller.set(caller)
                     yield
+                except grpc.aio.AbortError:
+                    raise  # the handler chose its status itself
+                except NotImplementedError:
+                    # A servicer base method nobody overrode (grpc's generated default raises this).
+                    await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented here")
+                except DomainError as exc:
+                    if isinstance(exc, (Unauthenticated, PermissionDenied)):
+                        log.info("rpc %s refused: %s", method, exc.message)
+                    await context.abort(exc.code, exc.message)
+                except Exception:
+                    # The traceback stays here; the caller gets the request id to quote.
+                    log.exception("rpc %s failed unexpectedly (request id %s)", method, rid)
+                    await context.abort(grpc.StatusCode.INTERNAL,
+                                        f"internal error (request id {rid}); the service log has the details")
                 finally:
-                    _caller.reset(caller_token)
-                    code = context.code() if hasattr(context, "code") else None
-                    log.info("rpc %s done in %.1f ms code=%s", method,
-                             (time.monotonic() - started) * 1000, getattr(code, "name", code) or "OK")
+                    if caller_token is not None:
+                        _caller.reset(caller_token)
+                    if not is_open:  # health checks every few seconds would drown the log
+                        code = context.code() if hasattr(context, "code") else None
+                        log.info("rpc %s done in %.1f ms code=%s", method,
+                                 (time.monotonic() - started) * 1000, getattr(code, "name", code) or "OK")
             finally:
                 request_id.reset(rid_token)
 
-        def unary_response(inner):
+        def request_of(request_or_iterator, streaming: bool):
+            if streaming:
+                return _checked(request_or_iterator)
+            if isinstance(request_or_iterator, UndecodableRequest):
+                raise InvalidArgument(request_or_iterator.reason)
+            return request_or_iterator
+
+        def unary_response(inner, streaming_request: bool):
             async def handle(request_or_iterator, context):
                 async with scope(context):
-                    return await inner(request_or_iterator, context)
+                    return await _awaited(inner(request_of(request_or_iterator, streaming_request), context))
             return handle
 
-        def stream_response(inner):
+        def stream_response(inner, streaming_request: bool):
+            if not inspect.isasyncgenfunction(inner):
+                return unary_response(inner, streaming_request)  # writes with context.write (health Watch)
+
             async def handle(request_or_iterator, context):
                 async with scope(context):
-                    async for response in inner(request_or_iterator, context):
-                        yield response
+                    responses = inner(request_of(request_or_iterator, streaming_request), context)
+                    try:
+                        async for response in responses:
+                            yield response
+                    finally:
+                        await responses.aclose()  # its own finally runs now, not when collected
             return handle
 
-        args = (handler.request_deserializer, handler.response_serializer)
+        args = (tolerant_deserializer(handler.request_deserializer), handler.response_serializer)
         if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(unary_response(handler.unary_unary), *args)
+            return grpc.unary_unary_rpc_method_handler(unary_response(handler.unary_unary, False), *args)
         if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(unary_response(handler.stream_unary), *args)
+            return grpc.stream_unary_rpc_method_handler(unary_response(handler.stream_unary, True), *args)
         if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(stream_response(handler.unary_stream), *args)
-        return grpc.stream_stream_rpc_method_handler(stream_response(handler.stream_stream), *args)
+            return grpc.unary_stream_rpc_method_handler(stream_response(handler.unary_stream, False), *args)
+        return grpc.stream_stream_rpc_method_handler(stream_response(handler.stream_stream, True), *args)

@@ -21,11 +21,10 @@ import pathlib
 from collections.abc import Mapping
 
 import obstore
-from obstore.exceptions import AlreadyExistsError
 from obstore.store import S3Store
 
 from recorder_common.ids import check_user_id, check_video_id
-from recorder_common.storage import ChunkWrite, LocalStorage, UnsafePath, chunk_name, check_media_name
+from recorder_common.storage import LocalStorage, UnsafePath, chunk_name, check_media_name
 
 # Objects at least this big are uploaded in parts (and several parts at once).
 MULTIPART_CHUNK_BYTES = 8 * 1024 * 1024
@@ -90,8 +89,8 @@ class ObjectStorage:
     def video_prefix(user_id: str, video_id: str) -> str:
         return f"users/{check_user_id(user_id)}/videos/{check_video_id(video_id)}/"
 
-    def chunk_key(self, user_id: str, video_id: str, index: int) -> str:
-        return f"{self.video_prefix(user_id, video_id)}chunks/{chunk_name(index)}"
+    def chunk_key(self, user_id: str, video_id: str, index: int, token: str | None) -> str:
+        return f"{self.video_prefix(user_id, video_id)}chunks/{chunk_name(index, token)}"
 
     def media_key(self, user_id: str, video_id: str, file_name: str) -> str:
         return self.video_prefix(user_id, video_id) + check_media_name(file_name)
@@ -105,24 +104,21 @@ class ObjectStorage:
         return key
 
     # ---- chunks ------------------------------------------------------------------------------
-    async def write_chunk(self, user_id: str, video_id: str, index: int, data: bytes) -> ChunkWrite:
-        key = self.chunk_key(user_id, video_id, index)
-        try:
-            await obstore.put_async(self.store, key, data, mode="create")
-            return ChunkWrite.CREATED
-        except AlreadyExistsError:
-            stored = await self.read(key)
-            return ChunkWrite.IDENTICAL if stored == data else ChunkWrite.CONFLICT
+    async def write_chunk(self, user_id: str, video_id: str, index: int, token: str, data: bytes) -> None:
+        """One write of a chunk under its own key; create-only (If-None-Match), so a reused token
+        fails instead of replacing a chunk."""
+        await obstore.put_async(self.store, self.chunk_key(user_id, video_id, index, token), data, mode="create")
 
-    async def read_chunk(self, user_id: str, video_id: str, index: int) -> bytes:
+    async def read_chunk_size(self, user_id: str, video_id: str, index: int, token: str | None) -> int:
         """Raises FileNotFoundError when the chunk is not stored."""
-        return await self.read(self.chunk_key(user_id, video_id, index))
+        return await self.size(self.chunk_key(user_id, video_id, index, token))
 
-    async def chunk_exists(self, user_id: str, video_id: str, index: int) -> bool:
-        return await self.exists(self.chunk_key(user_id, video_id, index))
+    async def read_chunk(self, user_id: str, video_id: str, index: int, token: str | None) -> bytes:
+        """Raises FileNotFoundError when the chunk is not stored."""
+        return await self.read(self.chunk_key(user_id, video_id, index, token))
 
-    async def remove_chunk(self, user_id: str, video_id: str, index: int) -> None:
-        await self._delete([self.chunk_key(user_id, video_id, index)])
+    async def remove_chunk(self, user_id: str, video_id: str, index: int, token: str) -> None:
+        await self._delete([self.chunk_key(user_id, video_id, index, token)])
 
     async def delete_chunks(self, user_id: str, video_id: str) -> None:
         await self._delete_prefix(self.video_prefix(user_id, video_id) + "chunks/")

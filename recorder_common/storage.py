@@ -8,29 +8,39 @@ upload engine owns the rules (ordering, idempotency, completion).
 from __future__ import annotations
 
 import asyncio
-import enum
 import os
 import pathlib
+import re
 import shutil
 import uuid
 
 from recorder_common.ids import check_user_id, check_video_id
 
 
-class ChunkWrite(enum.Enum):
-    CREATED = "created"
-    IDENTICAL = "identical"  # the index was already stored with the same bytes
-    CONFLICT = "conflict"  # the index was already stored with different bytes (kept as it was)
-
-
 class UnsafePath(Exception):
     """A path escaped its owner's folder: a bug, never a client error."""
 
 
-def chunk_name(index: int) -> str:
+_TOKEN = re.compile(r"[0-9a-f]{32}")
+
+
+def new_write_token() -> str:
+    """A fresh name for one write of one chunk: no two writes (retries, replicas) share a file."""
+    return uuid.uuid4().hex
+
+
+def chunk_name(index: int, token: str | None) -> str:
+    """A chunk file is named by its index and by the write that made it. Two requests carrying the
+    same chunk each write their own file; the catalog records which one is the chunk, and a request
+    only ever removes its own file, so no request can remove bytes another one had acknowledged.
+    token None is the index-only name of chunks stored before write tokens (migration 0002)."""
     if not isinstance(index, int) or index < 0 or index > 10**10 - 1:
         raise UnsafePath(f"chunk index out of range: {index!r}")
-    return f"{index:010d}.chunk"
+    if token is None:
+        return f"{index:010d}.chunk"
+    if not isinstance(token, str) or not _TOKEN.fullmatch(token):
+        raise UnsafePath(f"bad chunk write token {token!r}")
+    return f"{index:010d}.{token}.chunk"
 
 
 def check_media_name(file_name: str) -> str:
@@ -69,8 +79,8 @@ class LocalStorage:
     def chunks_dir(self, user_id: str, video_id: str) -> pathlib.Path:
         return self.video_dir(user_id, video_id) / "chunks"
 
-    def chunk_path(self, user_id: str, video_id: str, index: int) -> pathlib.Path:
-        return self.chunks_dir(user_id, video_id) / chunk_name(index)
+    def chunk_path(self, user_id: str, video_id: str, index: int, token: str | None) -> pathlib.Path:
+        return self.chunks_dir(user_id, video_id) / chunk_name(index, token)
 
     def media_path(self, user_id: str, video_id: str, file_name: str) -> pathlib.Path:
         path = self.video_dir(user_id, video_id) / check_media_name(file_name)
@@ -96,47 +106,40 @@ class LocalStorage:
             raise UnsafePath(f"{path} resolves outside {base}")
 
     # ---- chunks ------------------------------------------------------------------------------
-    async def write_chunk(self, user_id: str, video_id: str, index: int, data: bytes) -> ChunkWrite:
-        return await asyncio.to_thread(self._write_chunk, user_id, video_id, index, data)
+    async def write_chunk(self, user_id: str, video_id: str, index: int, token: str, data: bytes) -> None:
+        """Store one write of a chunk under its own name, durably (fsynced) before returning."""
+        await asyncio.to_thread(self._write_chunk, user_id, video_id, index, token, data)
 
-    def _write_chunk(self, user_id: str, video_id: str, index: int, data: bytes) -> ChunkWrite:
-        final = self.chunk_path(user_id, video_id, index)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        if final.exists():
-            return self._compare(final, data)
+    def _write_chunk(self, user_id: str, video_id: str, index: int, token: str, data: bytes) -> None:
+        final = self.chunk_path(user_id, video_id, index, token)
         tmp = final.parent / f".{index}.{uuid.uuid4().hex}.tmp"
         try:
-            try:
-                f = open(tmp, "wb")
-            except FileNotFoundError:  # a refused chunk's cleanup removed the empty folder just now
-                final.parent.mkdir(parents=True, exist_ok=True)
-                f = open(tmp, "wb")
+            for attempt in range(3):
+                try:
+                    final.parent.mkdir(parents=True, exist_ok=True)
+                    f = open(tmp, "wb")
+                    break
+                except FileNotFoundError:  # another request's cleanup removed the empty folder
+                    if attempt == 2:
+                        raise
             with f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
-            try:
-                # link() fails if the name exists: two writers of one index (two replicas, a retry
-                # racing its original) cannot both create it, and neither overwrites the other.
-                os.link(tmp, final)
-            except FileExistsError:
-                return self._compare(final, data)
+            # link() never replaces: a (vanishingly unlikely) reused token fails instead of
+            # overwriting a chunk file.
+            os.link(tmp, final)
             _fsync_dir(final.parent)
-            return ChunkWrite.CREATED
         finally:
             tmp.unlink(missing_ok=True)
 
-    @staticmethod
-    def _compare(path: pathlib.Path, data: bytes) -> ChunkWrite:
-        if path.stat().st_size != len(data):
-            return ChunkWrite.CONFLICT
-        return ChunkWrite.IDENTICAL if path.read_bytes() == data else ChunkWrite.CONFLICT
+    async def remove_chunk(self, user_id: str, video_id: str, index: int, token: str) -> None:
+        """Remove one write's file. Only its own request calls this, and only when the catalog
+        did not record that write (see ingest_service/engine.py)."""
+        await asyncio.to_thread(self._remove_chunk, user_id, video_id, index, token)
 
-    async def remove_chunk(self, user_id: str, video_id: str, index: int) -> None:
-        await asyncio.to_thread(self._remove_chunk, user_id, video_id, index)
-
-    def _remove_chunk(self, user_id: str, video_id: str, index: int) -> None:
-        path = self.chunk_path(user_id, video_id, index)
+    def _remove_chunk(self, user_id: str, video_id: str, index: int, token: str) -> None:
+        path = self.chunk_path(user_id, video_id, index, token)
         path.unlink(missing_ok=True)
         # Folders a refused chunk created go too (only when empty: other chunks stay).
         for folder in (path.parent, path.parent.parent):
@@ -145,12 +148,13 @@ class LocalStorage:
             except OSError:
                 break
 
-    async def read_chunk(self, user_id: str, video_id: str, index: int) -> bytes:
+    async def read_chunk_size(self, user_id: str, video_id: str, index: int, token: str | None) -> int:
         """Raises FileNotFoundError when the chunk is not stored."""
-        return await asyncio.to_thread(self.chunk_path(user_id, video_id, index).read_bytes)
+        return (await asyncio.to_thread(self.chunk_path(user_id, video_id, index, token).stat)).st_size
 
-    async def chunk_exists(self, user_id: str, video_id: str, index: int) -> bool:
-        return await asyncio.to_thread(self.chunk_path(user_id, video_id, index).exists)
+    async def read_chunk(self, user_id: str, video_id: str, index: int, token: str | None) -> bytes:
+        """Raises FileNotFoundError when the chunk is not stored."""
+        return await asyncio.to_thread(self.chunk_path(user_id, video_id, index, token).read_bytes)
 
     async def remove_video(self, user_id: str, video_id: str) -> None:
         await asyncio.to_thread(shutil.rmtree, self.video_dir(user_id, video_id), True)

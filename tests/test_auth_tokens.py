@@ -132,3 +132,78 @@ def test_a_remembered_token_is_refused_once_its_key_leaves_the_jwks(tmp_path, mo
     monkeypatch.setattr(JwksFile, "RECHECK_SECONDS", 0.0)
     with pytest.raises(Unauthenticated, match="does not know"):
         verifier.verify(token)
+
+
+# ---- maximum lifetime --------------------------------------------------------------------------
+
+def lifetime_verifier(tmp_path, max_lifetime_seconds=None):
+    key = new_private_key()
+    write_jwks(tmp_path / "jwks.json", key)
+    limit = {} if max_lifetime_seconds is None else {"max_lifetime_seconds": max_lifetime_seconds}
+    return key, TokenVerifier(TokenPolicy("recorder-dev", "recorder", str(tmp_path / "jwks.json"), **limit))
+
+
+def test_a_token_valid_until_the_year_9999_is_refused(tmp_path):
+    key, verifier = lifetime_verifier(tmp_path)
+    now = int(time.time())
+    with pytest.raises(Unauthenticated, match=r"valid for \d+ s \(exp - iat\).*at most 86400 s"):
+        verifier.verify(signed(claims(iat=now, nbf=now, exp=253402300799), key=key))
+
+
+def test_exp_minus_iat_is_held_to_the_maximum(tmp_path):
+    key, verifier = lifetime_verifier(tmp_path, max_lifetime_seconds=3600)
+    now = int(time.time())
+    assert verifier.verify(signed(claims(iat=now, exp=now + 3600), key=key))["sub"] == "alice"
+    with pytest.raises(Unauthenticated, match="at most 3600 s"):
+        verifier.verify(signed(claims(iat=now, exp=now + 3601), key=key))
+    # An old iat does not make a long-lived token acceptable because it has little time left.
+    with pytest.raises(Unauthenticated, match="at most 3600 s"):
+        verifier.verify(signed(claims(iat=now - 7200, nbf=now - 7200, exp=now + 60), key=key))
+
+
+def test_without_iat_the_expiry_may_be_at_most_the_maximum_from_now(tmp_path):
+    key, verifier = lifetime_verifier(tmp_path, max_lifetime_seconds=3600)
+    now = int(time.time())
+    assert verifier.verify(signed(claims(iat=None, exp=now + 1800), key=key))["sub"] == "alice"
+    with pytest.raises(Unauthenticated, match="no iat and expires more than 3600 s from now"):
+        verifier.verify(signed(claims(iat=None, exp=now + 7200), key=key))
+
+
+def test_the_maximum_comes_from_the_environment(monkeypatch):
+    from recorder_common.auth import AuthSettings
+
+    assert AuthSettings.from_env({}).users.max_lifetime_seconds == 24 * 3600
+    assert AuthSettings.from_env({"AUTH_MAX_TOKEN_LIFETIME_SECONDS": "600"}).users.max_lifetime_seconds == 600
+    assert AuthSettings.from_env({}).services.max_lifetime_seconds >= 300  # our signer's tokens fit
+    for bad in ("0", "-5", "a day"):
+        with pytest.raises(ValueError, match="AUTH_MAX_TOKEN_LIFETIME_SECONDS"):
+            AuthSettings.from_env({"AUTH_MAX_TOKEN_LIFETIME_SECONDS": bad})
+
+
+def test_dev_tokens_stay_within_the_maximum(tmp_path, monkeypatch):
+    monkeypatch.delenv("AUTH_MAX_TOKEN_LIFETIME_SECONDS", raising=False)
+    keys = ensure_keys(tmp_path / "auth")
+    verifier = Authenticator(keys.auth_settings())
+    # `./dev token`'s default (12 h) and the longest allowed are accepted by the services.
+    for ttl in (12 * 3600, 24 * 3600):
+        assert verifier.identify([("authorization", f"Bearer {keys.mint('alice', ttl)}")]).user_id == "alice"
+    with pytest.raises(ValueError, match="at most|1 to 86400 s"):
+        keys.mint("alice", 24 * 3600 + 1)
+    monkeypatch.setenv("AUTH_MAX_TOKEN_LIFETIME_SECONDS", "600")
+    with pytest.raises(ValueError, match="1 to 600 s"):
+        keys.mint("alice", 3600)
+
+
+def test_devauth_cli_refuses_a_lifetime_over_the_maximum(tmp_path):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "AUTH_MAX_TOKEN_LIFETIME_SECONDS": "86400"}
+    result = subprocess.run([sys.executable, "-m", "devauth", "--dir", str(tmp_path / "auth"), "token", "alice",
+                             "--ttl", str(10 * 365 * 86400)], capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode != 0 and "1 to 86400 s" in result.stderr and "Traceback" not in result.stderr
+    default = subprocess.run([sys.executable, "-m", "devauth", "--dir", str(tmp_path / "auth"), "token", "alice"],
+                             capture_output=True, text=True, env=env, timeout=60)
+    assert default.returncode == 0, default.stderr
+    decoded = jwt.decode(default.stdout.strip(), options={"verify_signature": False})
+    assert decoded["exp"] - decoded["iat"] == 12 * 3600

@@ -10,6 +10,7 @@ import pytest
 from recorder.v1 import common_pb2, ingest_pb2
 from tests import media_tools
 from tests.conftest import separate_storage, start_stack
+from tests.fakes import RecordedChunks
 from tests.helpers import MiB, asset, chunk, split, user, wait_final, wait_until
 
 ALICE = user("alice")
@@ -176,11 +177,10 @@ async def test_a_hint_that_arrives_after_the_job_took_the_upload_starts_nothing(
 
     storage = LocalStorage(tmp_path)
     video_id = "0123456789abcdef" * 2
-    first = storage.chunk_path("alice", video_id, 0)
-    first.parent.mkdir(parents=True)
-    first.write_bytes(b"\x1a\x45\xdf\xa3")
-    live = LiveSessions(MediaFiles(storage, tmp_path / "scratch"), "ffmpeg", PROFILES["h264"], FfmpegLimits(),
-                        max_sessions=2, idle_seconds=5)
+    chunks = RecordedChunks()
+    await chunks.write(storage, "alice", video_id, 0, b"\x1a\x45\xdf\xa3")
+    live = LiveSessions(MediaFiles(storage, tmp_path / "scratch", chunks), "ffmpeg", PROFILES["h264"],
+                        FfmpegLimits(), max_sessions=2, idle_seconds=5)
     assert live.take(video_id) is None  # the job ran the batch path
     assert await live.notify("alice", video_id, 3) is False
     assert live.sessions == {}
@@ -199,9 +199,10 @@ async def test_the_end_can_arrive_while_the_session_looks_past_the_last_chunk(tm
     storage = LocalStorage(tmp_path)
     video_id = "0123456789abcdef" * 2
     parts = split(recording_3s.read_bytes(), 128 * 1024)
+    chunks = RecordedChunks()
     for i, part in enumerate(parts):
-        await storage.write_chunk("alice", video_id, i, part)
-    files = MediaFiles(storage, tmp_path / "scratch")
+        await chunks.write(storage, "alice", video_id, i, part)
+    files = MediaFiles(storage, tmp_path / "scratch", chunks)
     session = LiveSession("alice", video_id, files, find_ffmpeg(), PROFILES["h264"], FfmpegLimits(), 30)
     real_read = files.read_chunk
 

@@ -5,7 +5,7 @@ import pytest
 
 from recorder_common.errors import InvalidArgument, Unauthenticated
 from recorder_common.ids import new_video_id
-from recorder_common.storage import ChunkWrite, LocalStorage, UnsafePath
+from recorder_common.storage import LocalStorage, UnsafePath, new_write_token
 
 
 @pytest.fixture
@@ -15,8 +15,17 @@ def storage(tmp_path):
 
 def test_layout(storage, tmp_path):
     vid = new_video_id()
-    path = storage.chunk_path("alice", vid, 7)
-    assert path == tmp_path / "root" / "users" / "alice" / "videos" / vid / "chunks" / "0000000007.chunk"
+    token = new_write_token()
+    path = storage.chunk_path("alice", vid, 7, token)
+    assert path == tmp_path / "root" / "users" / "alice" / "videos" / vid / "chunks" / f"0000000007.{token}.chunk"
+    # Chunks stored before write tokens keep their index-only name.
+    assert storage.chunk_path("alice", vid, 7, None).name == "0000000007.chunk"
+
+
+@pytest.mark.parametrize("token", ["../../x", "A" * 32, "0" * 31, "0" * 33, "", "g" * 32])
+def test_bad_write_tokens_are_refused(storage, token):
+    with pytest.raises(UnsafePath):
+        storage.chunk_path("alice", new_video_id(), 0, token)
 
 
 @pytest.mark.parametrize("user", ["../etc", "a/b", "", ".", "..", "a\0b", "x" * 65, "ünï"])
@@ -46,12 +55,15 @@ def test_symlinked_video_dir_escaping_the_user_folder_is_caught(storage, tmp_pat
         storage.video_dir("alice", vid)
 
 
-async def test_chunk_write_is_create_once(storage):
+async def test_each_write_of_a_chunk_has_a_file_of_its_own(storage):
     vid = new_video_id()
-    assert await storage.write_chunk("alice", vid, 0, b"abc") is ChunkWrite.CREATED
-    assert await storage.write_chunk("alice", vid, 0, b"abc") is ChunkWrite.IDENTICAL
-    assert await storage.write_chunk("alice", vid, 0, b"abd") is ChunkWrite.CONFLICT
-    assert await storage.write_chunk("alice", vid, 0, b"abcd") is ChunkWrite.CONFLICT
-    assert storage.chunk_path("alice", vid, 0).read_bytes() == b"abc"
+    first, second = new_write_token(), new_write_token()
+    await storage.write_chunk("alice", vid, 0, first, b"abc")
+    await storage.write_chunk("alice", vid, 0, second, b"abc")
+    await storage.remove_chunk("alice", vid, 0, second)  # the second write's own file only
+    assert await storage.read_chunk("alice", vid, 0, first) == b"abc"
     leftovers = [p.name for p in storage.chunks_dir("alice", vid).iterdir()]
-    assert leftovers == ["0000000000.chunk"]  # no temporary files left behind
+    assert leftovers == [f"0000000000.{first}.chunk"]  # no temporary files left behind
+    with pytest.raises(FileExistsError):  # a reused token never replaces a chunk file
+        await storage.write_chunk("alice", vid, 0, first, b"xyz")
+    assert await storage.read_chunk("alice", vid, 0, first) == b"abc"

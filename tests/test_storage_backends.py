@@ -9,7 +9,8 @@ import pytest
 from recorder_common.errors import InvalidArgument, Unauthenticated
 from recorder_common.ids import new_video_id
 from recorder_common.objectstore import ObjectStorage
-from recorder_common.storage import ChunkWrite, LocalStorage, UnsafePath
+from recorder_common.storage import LocalStorage, UnsafePath, new_write_token
+from tests.fakes import RecordedChunks
 
 pytestmark = pytest.mark.both_backends
 
@@ -19,27 +20,37 @@ def store(storage_backend):
     return ObjectStorage(storage_backend) if storage_backend.backend == "s3" else LocalStorage(storage_backend.root)
 
 
-async def test_chunks_are_create_only(store):
+async def test_chunk_writes_are_create_only_and_separate(store):
     video = new_video_id()
-    assert await store.write_chunk("alice", video, 0, b"first") is ChunkWrite.CREATED
-    assert await store.write_chunk("alice", video, 0, b"first") is ChunkWrite.IDENTICAL
-    assert await store.write_chunk("alice", video, 0, b"other") is ChunkWrite.CONFLICT
-    assert await store.read_chunk("alice", video, 0) == b"first"  # the stored chunk is kept
-    assert await store.chunk_exists("alice", video, 0) and not await store.chunk_exists("alice", video, 1)
+    first, second = new_write_token(), new_write_token()
+    await store.write_chunk("alice", video, 0, first, b"first")
+    await store.write_chunk("alice", video, 0, second, b"other")  # another write: another file
+    with pytest.raises(Exception):  # a reused token never replaces what is stored
+        await store.write_chunk("alice", video, 0, first, b"again")
+    assert await store.read_chunk("alice", video, 0, first) == b"first"
+    assert await store.read_chunk("alice", video, 0, second) == b"other"
+    await store.remove_chunk("alice", video, 0, second)
+    assert await store.read_chunk("alice", video, 0, first) == b"first"
+    assert await store.read_chunk_size("alice", video, 0, first) == 5
     with pytest.raises(FileNotFoundError):
-        await store.read_chunk("alice", video, 1)
+        await store.read_chunk("alice", video, 0, second)
+    with pytest.raises(FileNotFoundError):
+        await store.read_chunk("alice", video, 1, first)
 
 
-async def test_two_writers_of_one_chunk_create_it_once(store):
+async def test_concurrent_writers_of_one_chunk_each_keep_their_own_file(store):
     video = new_video_id()
-    results = await asyncio.gather(*[store.write_chunk("alice", video, 3, b"x" * 1000) for _ in range(8)])
-    assert sorted(r.value for r in results) == ["created"] + ["identical"] * 7
+    tokens = [new_write_token() for _ in range(8)]
+    await asyncio.gather(*[store.write_chunk("alice", video, 3, t, b"x" * 1000) for t in tokens])
+    for t in tokens:
+        assert await store.read_chunk("alice", video, 3, t) == b"x" * 1000
 
 
 async def test_files_by_key_ranges_and_deletes(store, tmp_path):
     video = new_video_id()
+    tokens = [new_write_token() for _ in range(3)]
     for i in range(3):
-        await store.write_chunk("alice", video, i, bytes([i]) * 10)
+        await store.write_chunk("alice", video, i, tokens[i], bytes([i]) * 10)
     key = store.media_key("alice", video, "original.webm")
     data = bytes(range(256)) * 5000
     if store.remote:
@@ -53,7 +64,8 @@ async def test_files_by_key_ranges_and_deletes(store, tmp_path):
     assert await store.read_range(key, 1000, 300) == data[1000:1300]
     assert await store.read_range(key, len(data) - 5, 100) == data[-5:]
     await store.delete_chunks("alice", video)
-    assert not await store.chunk_exists("alice", video, 0)
+    with pytest.raises(FileNotFoundError):
+        await store.read_chunk("alice", video, 0, tokens[0])
     assert await store.exists(key)  # outputs stay when the chunks go
     await store.remove_video("alice", video)
     assert not await store.exists(key)
@@ -77,11 +89,13 @@ async def test_keys_from_the_catalog_stay_in_their_owners_space(store):
 
 async def test_users_and_videos_are_validated_ids(store):
     with pytest.raises(Unauthenticated):
-        await store.write_chunk("../bob", new_video_id(), 0, b"x")
+        await store.write_chunk("../bob", new_video_id(), 0, new_write_token(), b"x")
     with pytest.raises(InvalidArgument):
-        await store.write_chunk("alice", "../../etc", 0, b"x")
+        await store.write_chunk("alice", "../../etc", 0, new_write_token(), b"x")
     with pytest.raises(UnsafePath):
-        await store.write_chunk("alice", new_video_id(), -1, b"x")
+        await store.write_chunk("alice", new_video_id(), -1, new_write_token(), b"x")
+    with pytest.raises(UnsafePath):
+        await store.write_chunk("alice", new_video_id(), 0, "../../../etc/passwd", b"x")
 
 
 async def test_ffmpeg_reads_a_stored_file_in_place(store, storage_backend, tmp_path, recording_3s):
@@ -92,7 +106,7 @@ async def test_ffmpeg_reads_a_stored_file_in_place(store, storage_backend, tmp_p
     from media_service.runner import FfmpegLimits, run_ffmpeg
 
     video = new_video_id()
-    files = MediaFiles(store, tmp_path / "scratch")
+    files = MediaFiles(store, tmp_path / "scratch", RecordedChunks())
     ws = files.workspace("alice", video)
     original = ws.path("original.webm")
     original.write_bytes(recording_3s.read_bytes())

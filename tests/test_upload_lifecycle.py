@@ -5,6 +5,7 @@ import grpc
 import pytest
 
 from ingest_service.settings import UploadLimits
+from recorder_common.storage import new_write_token
 from recorder.v1 import catalog_pb2, common_pb2, ingest_pb2
 from tests import media_tools
 from tests.conftest import SteppedClock, start_stack
@@ -87,8 +88,8 @@ async def test_a_ready_videos_chunks_are_forgotten_after_the_grace_with_any_file
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
     await wait_chunks_removed(stack, "alice", vid)
     # A media worker killed between READY and its cleanup leaves the chunk files behind.
-    await stack.janitor.store.write_chunk("alice", vid, 0, data[:64 * 1024])
-    await stack.janitor.store.write_chunk("alice", vid, 1, data[64 * 1024:128 * 1024])
+    await stack.janitor.store.write_chunk("alice", vid, 0, new_write_token(), data[:64 * 1024])
+    await stack.janitor.store.write_chunk("alice", vid, 1, new_write_token(), data[64 * 1024:128 * 1024])
     resend = await put_chunk(stack, vid, chunk(0, data[:64 * 1024]), ALICE)  # within the grace: a duplicate
     assert resend.outcome == common_pb2.CHUNK_OUTCOME_DUPLICATE
     assert (await stack.janitor.run_once()).chunks_forgotten == 0  # not READY for an hour yet
@@ -141,7 +142,7 @@ async def test_upload_size_and_user_quota(database_url, tmp_path, storage_backen
         details = await expect(grpc.StatusCode.RESOURCE_EXHAUSTED, put_chunk(stack, second, chunk(1, b"d" * 600), ALICE))
         assert "quota" in details
         # The refused chunk left nothing behind and the stored ones are intact.
-        assert stored(stack, second) == ["chunks/0000000000.chunk"]
+        assert [name.split(".")[0] for name in stored(stack, second)] == ["chunks/0000000000"]
         assert (await state(stack, second)).received_bytes == 500
         # Bob has his own quota.
         bobs = await create_upload(stack, BOB)

@@ -81,16 +81,18 @@ class CreateVideoResponse(_message.Message):
     def __init__(self, video: _Optional[_Union[_common_pb2.Video, _Mapping]] = ...) -> None: ...
 
 class StoredChunk(_message.Message):
-    __slots__ = ("index", "size_bytes", "crc32c", "is_last")
+    __slots__ = ("index", "size_bytes", "crc32c", "is_last", "file_token")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     CRC32C_FIELD_NUMBER: _ClassVar[int]
     IS_LAST_FIELD_NUMBER: _ClassVar[int]
+    FILE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     index: int
     size_bytes: int
     crc32c: int
     is_last: bool
-    def __init__(self, index: _Optional[int] = ..., size_bytes: _Optional[int] = ..., crc32c: _Optional[int] = ..., is_last: _Optional[bool] = ...) -> None: ...
+    file_token: str
+    def __init__(self, index: _Optional[int] = ..., size_bytes: _Optional[int] = ..., crc32c: _Optional[int] = ..., is_last: _Optional[bool] = ..., file_token: _Optional[str] = ...) -> None: ...
 
 class RecordChunksRequest(_message.Message):
     __slots__ = ("video_id", "chunks", "max_upload_bytes", "user_quota_bytes")
@@ -323,3 +325,19 @@ class RetryProcessingResponse(_message.Message):
     VIDEO_FIELD_NUMBER: _ClassVar[int]
     video: _common_pb2.Video
     def __init__(self, video: _Optional[_Union[_common_pb2.Video, _Mapping]] = ...) -> None: ...
+
+class ListChunksRequest(_message.Message):
+    __slots__ = ("video_id", "from_index", "limit")
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    FROM_INDEX_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    from_index: int
+    limit: int
+    def __init__(self, video_id: _Optional[str] = ..., from_index: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListChunksResponse(_message.Message):
+    __slots__ = ("chunks",)
+    CHUNKS_FIELD_NUMBER: _ClassVar[int]
+    chunks: _containers.RepeatedCompositeFieldContainer[StoredChunk]
+    def __init__(self, chunks: _Optional[_Iterable[_Union[StoredChunk, _Mapping]]] = ...) -> None: ...

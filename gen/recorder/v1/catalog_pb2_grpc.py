@@ -131,6 +131,11 @@ class CatalogServiceStub:
                 request_serializer=recorder_dot_v1_dot_catalog__pb2.ListPendingProcessingRequest.SerializeToString,
                 response_deserializer=recorder_dot_v1_dot_catalog__pb2.ListPendingProcessingResponse.FromString,
                 _registered_method=True)
+        self.ListChunks = channel.unary_unary(
+                '/recorder.v1.CatalogService/ListChunks',
+                request_serializer=recorder_dot_v1_dot_catalog__pb2.ListChunksRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_catalog__pb2.ListChunksResponse.FromString,
+                _registered_method=True)
 
 
 class CatalogServiceServicer:
@@ -264,6 +269,14 @@ class CatalogServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListChunks(self, request, context):
+        """The recorded chunks of an upload from from_index on, in index order, each naming the write
+        whose file is the chunk (media reads exactly those files).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CatalogServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -361,6 +374,11 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.ListPendingProcessing,
                     request_deserializer=recorder_dot_v1_dot_catalog__pb2.ListPendingProcessingRequest.FromString,
                     response_serializer=recorder_dot_v1_dot_catalog__pb2.ListPendingProcessingResponse.SerializeToString,
+            ),
+            'ListChunks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListChunks,
+                    request_deserializer=recorder_dot_v1_dot_catalog__pb2.ListChunksRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_catalog__pb2.ListChunksResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -878,6 +896,33 @@ class CatalogService:
             '/recorder.v1.CatalogService/ListPendingProcessing',
             recorder_dot_v1_dot_catalog__pb2.ListPendingProcessingRequest.SerializeToString,
             recorder_dot_v1_dot_catalog__pb2.ListPendingProcessingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListChunks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recorder.v1.CatalogService/ListChunks',
+            recorder_dot_v1_dot_catalog__pb2.ListChunksRequest.SerializeToString,
+            recorder_dot_v1_dot_catalog__pb2.ListChunksResponse.FromString,
             options,
             channel_credentials,
             insecure,
