@@ -22,6 +22,7 @@ import time
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 from media_service import commands  # noqa: E402
+from media_service.containers import Container  # noqa: E402
 from media_service.settings import PROFILES, find_ffmpeg  # noqa: E402
 
 
@@ -69,7 +70,8 @@ def main() -> None:
         for name in names:
             profile = PROFILES[name]
             out = work / f"out-{name}.{profile.extension}"
-            argv = commands.compress_args(ffmpeg, str(clip), str(out), profile, has_video=True, has_audio=True)
+            argv = commands.compress_args(ffmpeg, str(clip), Container.WEBM, str(out), profile, has_video=True,
+                                          has_audio=True, max_bytes=1 << 40)
             started = time.perf_counter()
             subprocess.run(argv, check=True, capture_output=True, timeout=3600)
             elapsed = time.perf_counter() - started

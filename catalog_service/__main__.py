@@ -16,7 +16,7 @@ async def serve(settings: CatalogSettings) -> None:
     if settings.migrate_on_start:
         await asyncio.to_thread(db.migrate, settings.database_url)
     engine = db.create_engine(settings.database_url)
-    server, port = await create_server(settings, CatalogDeps(Catalog(db.session_factory(engine))))
+    server, port = await create_server(settings, CatalogDeps(Catalog(db.session_factory(engine), limits=settings.limits)))
     try:
         await run_until_terminated(server, "catalog", port)
     finally:

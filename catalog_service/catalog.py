@@ -3,7 +3,10 @@
 Every method takes the owner explicitly and only ever touches that owner's rows; a video of
 someone else is NOT_FOUND, never revealed. State changes that must happen once (completing an
 upload, claiming a processing job) are conditional UPDATEs whose row count says who won, so they
-stay correct with several ingest or media replicas on one database.
+stay correct with several ingest or media replicas on one database. Every status change goes
+through the one transitions table (lifecycle.py) and writes its history row in the same
+transaction. Per-owner limits (open uploads, stored bytes, processing slots) are decided under the
+owner's lock row (owners.lock_owner), taken after any video row lock.
 """
 from __future__ import annotations
 
@@ -14,17 +17,22 @@ import dataclasses
 import datetime as dt
 import json
 import unicodedata
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from catalog_service.chunk_recorder import ChunkRecorder, RecordRequest
 from catalog_service.chunk_rules import StoredChunk
+from catalog_service.lifecycle import Event, sources, transition
 from catalog_service.models import Asset, Chunk, StatusEvent, Video, utcnow
+from catalog_service.owners import bytes_in_use, charged_size, lock_owner
+from catalog_service.settings import CatalogLimits
+# Imported for its session listeners: every commit that changes a video tells its watchers.
+from catalog_service import watch_hub  # noqa: F401
 from catalog_service.statuses import DELETED, EXPIRED, FAILED, PROCESSING, READY, UPLOADED, UPLOADING
-from recorder_common.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound
+from recorder_common.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from recorder_common.ids import check_video_id, new_video_id
 
 STEPS = ("ASSEMBLE", "PROBE", "REMUX", "COMPRESS", "THUMBNAIL")
@@ -104,6 +112,15 @@ def _encode_page_token(created_at: dt.datetime, video_id: str) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def _stricter(limit: int, other: int) -> int:
+    """The stricter of two limits where 0 means none."""
+    return min(limit, other) if limit and other else limit or other
+
+
+class _ClaimRefused(Exception):
+    """Rolls a claim back: the owner has no processing slot free."""
+
+
 def _decode_page_token(token: str) -> tuple[dt.datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
@@ -115,9 +132,10 @@ def _decode_page_token(token: str) -> tuple[dt.datetime, str]:
 
 class Catalog:
     def __init__(self, sessions: async_sessionmaker[AsyncSession],
-                 clock: Callable[[], dt.datetime] = utcnow) -> None:
+                 clock: Callable[[], dt.datetime] = utcnow, limits: CatalogLimits = CatalogLimits()) -> None:
         self.sessions = sessions
         self.clock = clock
+        self.limits = limits
         bind = sessions.kw.get("bind")
         # SQLite has one writer at a time and makes the others wait by sleeping and retrying
         # (busy_timeout), which gives latency long tails under load. Queueing this process's
@@ -136,6 +154,16 @@ class Catalog:
                message: str = "") -> StatusEvent:
         return StatusEvent(video_id=video.id, status=status, step=step, progress=progress,
                            message=message, at=self.clock())
+
+    def _move(self, session: AsyncSession, video: Video, event: Event, step: str | None = None,
+              progress: float = 0.0, message: str = "") -> None:
+        """Apply a lifecycle event to a row the caller holds locked, with its history row in the
+        same transaction. Refused by the table: FailedPrecondition, and nothing changes."""
+        target = transition(video.id, video.status, event)
+        if target != video.status:  # a takeover (PROCESSING -> PROCESSING) keeps its clock
+            video.status_changed_at = self.clock()
+        video.status = target
+        session.add(self._event(video, target, step=step, progress=progress, message=message))
 
     async def _lock_owned(self, session: AsyncSession, owner_id: str, video_id: str) -> Video:
         """Take the video's row lock for the rest of the transaction. An UPDATE as the first
@@ -198,8 +226,18 @@ class Catalog:
         video = Video(id=new_video_id(), owner_id=owner_id, title=title, filename=filename,
                       content_type=content_type or "video/webm", status=UPLOADING,
                       expected_size=expected_size or None, received_chunks=0, received_bytes=0,
-                      progress=0.0, processing_attempts=0, created_at=now, updated_at=now)
+                      progress=0.0, processing_attempts=0, processing_retries=0, created_at=now,
+                      updated_at=now, status_changed_at=now)
+        cap = self.limits.max_open_uploads_per_user
         async with self._transaction() as session:
+            await lock_owner(session, owner_id, now)  # concurrent creates count one after another
+            open_uploads = (await session.execute(
+                select(func.count()).select_from(Video)
+                .where(Video.owner_id == owner_id, Video.status == UPLOADING))).scalar_one()
+            if open_uploads >= cap:
+                raise ResourceExhausted(
+                    f"you have {open_uploads} uploads in progress (at most {cap} at once); "
+                    "finish or abort one")
             session.add(video)
             session.add(self._event(video, UPLOADING, message="upload created"))
         return await self.get_video(owner_id, video.id)
@@ -234,8 +272,8 @@ class Catalog:
         """Record stored chunks, in the order given: all of them or, on the first refusal, none.
         Limits (0 = none) are checked under the video's row lock, so concurrent chunks of one
         upload cannot overshoot them together. Concurrent calls share a transaction (group commit)."""
-        result = await self._recorder.record(RecordRequest(owner_id, video_id, chunks, max_upload_bytes,
-                                                           user_quota_bytes))
+        quota = _stricter(self.limits.user_quota_bytes, user_quota_bytes)
+        result = await self._recorder.record(RecordRequest(owner_id, video_id, chunks, max_upload_bytes, quota))
         t = result.tally
         return BatchRecord(result.outcomes, UploadState(
             video_id=t.video_id, status=t.status, received_chunks=t.received_chunks,
@@ -249,55 +287,64 @@ class Catalog:
             video = await self._lock_owned(session, owner_id, video_id)
             if video.status == DELETED:
                 raise NotFound(f"video {video_id} not found")
-            if abort_only and video.status != UPLOADING:
-                raise FailedPrecondition(
-                    f"video {video_id} is {video.status}, not UPLOADING: there is no upload to abort "
-                    "(delete the video instead)")
-            video.status = DELETED
+            self._move(session, video, Event.ABORT if abort_only else Event.DELETE,
+                       message="upload aborted" if abort_only else "deleted")
             video.lease_owner = video.lease_expires_at = None
-            session.add(self._event(video, DELETED, message="upload aborted" if abort_only else "deleted"))
             return video
 
     async def purge_video(self, owner_id: str, video_id: str) -> None:
         check_video_id(video_id)
         async with self._transaction() as session:
             # Children first: SQLite only cascades when its foreign_keys pragma is on.
+            purgeable = sources(Event.PURGE)
             owned = select(Video.id).where(Video.id == video_id, Video.owner_id == owner_id,
-                                           Video.status == DELETED).scalar_subquery()
+                                           Video.status.in_(purgeable)).scalar_subquery()
             for model in (Chunk, Asset, StatusEvent):
                 await session.execute(delete(model).where(model.video_id == owned))
             await session.execute(delete(Video).where(Video.id == video_id, Video.owner_id == owner_id,
-                                                      Video.status == DELETED))
+                                                      Video.status.in_(purgeable)))
 
     async def expire_stale_uploads(self, idle_seconds: int, limit: int) -> list[tuple[str, str]]:
+        """Uploads with no activity for idle_seconds become EXPIRED. The clock here is activity
+        (updated_at: every recorded chunk, even a resent one, moves it), not status_changed_at:
+        an upload that has been UPLOADING for hours but is still receiving chunks is alive."""
         cutoff = self.clock() - dt.timedelta(seconds=idle_seconds)
+        expirable = sources(Event.EXPIRE)
         expired: list[tuple[str, str]] = []
         async with self.sessions() as session:
             candidates = (await session.execute(
                 select(Video.id, Video.owner_id)
-                .where(Video.status == UPLOADING, Video.updated_at < cutoff)
+                .where(Video.status.in_(expirable), Video.updated_at < cutoff)
                 .order_by(Video.updated_at).limit(max(1, min(limit or 100, 1000))))).all()
         for video_id, owner_id in candidates:
             async with self._transaction() as session:
-                # Conditional: a chunk that arrived meanwhile keeps the upload alive.
+                # Conditional (and the row lock): a chunk that arrived meanwhile keeps it alive.
                 result = await session.execute(
-                    update(Video).where(Video.id == video_id, Video.status == UPLOADING,
+                    update(Video).where(Video.id == video_id, Video.status.in_(expirable),
                                         Video.updated_at < cutoff)
-                    .values(status=EXPIRED, updated_at=self.clock())
+                    .values(updated_at=self.clock())
                     .execution_options(synchronize_session=False))
                 if result.rowcount == 1:
-                    video = await session.get(Video, video_id)
-                    session.add(self._event(video, EXPIRED,
-                                            message=f"no upload activity for {idle_seconds} s"))
+                    video = await self._locked(session, video_id)
+                    self._move(session, video, Event.EXPIRE,
+                               message=f"no upload activity for {idle_seconds} s")
                     expired.append((video_id, owner_id))
         return expired
+
+    @staticmethod
+    async def _locked(session: AsyncSession, video_id: str) -> Video:
+        """The row this transaction just locked, as stored now."""
+        return (await session.execute(
+            select(Video).where(Video.id == video_id).execution_options(populate_existing=True)
+        )).scalar_one()
 
     async def list_deleted(self, older_than_seconds: int, limit: int) -> list[tuple[str, str]]:
         cutoff = self.clock() - dt.timedelta(seconds=older_than_seconds)
         async with self.sessions() as session:
             rows = (await session.execute(
-                select(Video.id, Video.owner_id).where(Video.status == DELETED, Video.updated_at <= cutoff)
-                .order_by(Video.updated_at).limit(max(1, min(limit or 100, 1000))))).all()
+                select(Video.id, Video.owner_id)
+                .where(Video.status == DELETED, Video.status_changed_at <= cutoff)
+                .order_by(Video.status_changed_at).limit(max(1, min(limit or 100, 1000))))).all()
         return [(r[0], r[1]) for r in rows]
 
     async def list_ready_with_chunks(self, older_than_seconds: int, limit: int) -> list[tuple[str, str]]:
@@ -309,8 +356,8 @@ class Catalog:
         async with self.sessions() as session:
             rows = (await session.execute(
                 select(Video.id, Video.owner_id).join(with_chunks, with_chunks.c.video_id == Video.id)
-                .where(Video.status == READY, Video.updated_at <= cutoff)
-                .order_by(Video.updated_at).limit(max(1, min(limit or 100, 1000))))).all()
+                .where(Video.status == READY, Video.status_changed_at <= cutoff)
+                .order_by(Video.status_changed_at).limit(max(1, min(limit or 100, 1000))))).all()
         return [(r[0], r[1]) for r in rows]
 
     async def forget_chunks(self, owner_id: str, video_id: str) -> int:
@@ -327,46 +374,27 @@ class Catalog:
     async def retry_processing(self, owner_id: str, video_id: str) -> Video:
         async with self._transaction() as session:
             video = await self._lock_owned(session, owner_id, video_id)
-            if video.status != FAILED:
-                raise FailedPrecondition(
-                    f"video {video_id} is {video.status}; only a FAILED video can be processed again")
+            if video.status == DELETED:
+                raise NotFound(f"video {video_id} not found")
+            transition(video_id, video.status, Event.RETRY)  # refused before the other checks
             if video.last_index is None or video.received_chunks != video.last_index + 1:
                 raise FailedPrecondition(f"video {video_id} never finished uploading; nothing to process")
-            video.status, video.processing_attempts = UPLOADED, 0
+            allowed = self.limits.max_processing_retries
+            if video.processing_retries >= allowed:
+                raise ResourceExhausted(
+                    f"processing of video {video_id} was retried {video.processing_retries} times "
+                    f"already (at most {allowed}); upload the recording again or delete it")
+            self._move(session, video, Event.RETRY,
+                       message=f"processing retried by the owner ({video.processing_retries + 1} of {allowed})")
+            video.processing_attempts, video.processing_retries = 0, video.processing_retries + 1
             video.error = video.error_step = video.current_step = None
             video.progress = 0.0
-            session.add(self._event(video, UPLOADED, message="processing retried by the owner"))
         return await self.get_video(owner_id, video_id)
 
     # ---- reads --------------------------------------------------------------------------------
     async def get_video(self, owner_id: str, video_id: str) -> Video:
         async with self.sessions() as session:
             return await self._load(session, owner_id, video_id)
-
-    async def watch(self, owner_id: str, video_id: str, poll_seconds: float,
-                    max_seconds: float) -> AsyncIterator[Video]:
-        """Yield the video whenever its status, step, progress or error changes, until it reaches
-        a final status. Polling the database keeps this correct with any number of replicas
-        writing; the first yield is the current state."""
-        deadline = asyncio.get_running_loop().time() + max_seconds
-        last = None
-        while True:
-            async with self.sessions() as session:
-                check_video_id(video_id)
-                video = (await session.execute(
-                    select(Video).where(Video.id == video_id, Video.owner_id == owner_id)
-                )).scalar_one_or_none()
-            if video is None or (video.status == DELETED and last is None):
-                raise NotFound(f"video {video_id} not found")
-            key = (video.status, video.current_step, round(video.progress or 0.0, 3), video.error)
-            if key != last:
-                last = key
-                yield video
-            if video.status in FINAL_STATUSES:
-                return
-            if asyncio.get_running_loop().time() > deadline:
-                raise DeadlineExceeded(f"video {video_id} is still {video.status}; watch again")
-            await asyncio.sleep(poll_seconds)
 
     async def list_videos(self, owner_id: str, page_size: int, page_token: str) -> tuple[list[Video], str]:
         if page_size < 0:
@@ -391,42 +419,55 @@ class Catalog:
     async def claim_processing(self, owner_id: str, video_id: str, worker_id: str,
                                lease_seconds: int) -> tuple[bool, Video]:
         """Take the processing job if it is waiting (UPLOADED) or its lease has expired (the worker
-        died). Exactly one concurrent claimant wins."""
+        died). Exactly one concurrent claimant wins. Refused (claimed False, the job keeps waiting)
+        while the owner already has max_processing_per_user jobs under a live lease, so one
+        user's backlog cannot hold every worker."""
         check_video_id(video_id)
         now = self.clock()
-        async with self._transaction() as session:
-            result = await session.execute(
-                update(Video)
-                .where(Video.id == video_id, Video.owner_id == owner_id,
-                       Video.processing_attempts < MAX_PROCESSING_ATTEMPTS,
-                       or_(Video.status == UPLOADED,
-                           and_(Video.status == PROCESSING, Video.lease_expires_at < now)))
-                .values(status=PROCESSING, lease_owner=worker_id,
-                        lease_expires_at=now + dt.timedelta(seconds=lease_seconds),
-                        processing_attempts=Video.processing_attempts + 1,
-                        current_step=STEPS[0], progress=0.0, error=None, error_step=None,
-                        updated_at=now)
-                .execution_options(synchronize_session=False))
-            claimed = result.rowcount == 1
-            if claimed:
-                video = (await session.execute(select(Video).where(Video.id == video_id))).scalar_one()
-                session.add(self._event(video, PROCESSING, step=STEPS[0],
-                                        message=f"attempt {video.processing_attempts} by {worker_id}"))
+        claimed = False
+        try:
+            async with self._transaction() as session:
+                result = await session.execute(
+                    update(Video)
+                    .where(Video.id == video_id, Video.owner_id == owner_id,
+                           Video.processing_attempts < MAX_PROCESSING_ATTEMPTS,
+                           Video.status.in_(sources(Event.CLAIM)),
+                           or_(Video.status == UPLOADED, Video.lease_expires_at < now))
+                    .values(lease_owner=worker_id, lease_expires_at=now + dt.timedelta(seconds=lease_seconds),
+                            processing_attempts=Video.processing_attempts + 1,
+                            current_step=STEPS[0], progress=0.0, error=None, error_step=None, updated_at=now)
+                    .execution_options(synchronize_session=False))
+                if result.rowcount == 1:
+                    video = await self._locked(session, video_id)
+                    self._move(session, video, Event.CLAIM, step=STEPS[0],
+                               message=f"attempt {video.processing_attempts} by {worker_id}")
+                    await lock_owner(session, owner_id, now)  # after the video's lock, as everywhere
+                    busy = (await session.execute(
+                        select(func.count()).select_from(Video)
+                        .where(Video.owner_id == owner_id, Video.id != video_id, Video.status == PROCESSING,
+                               Video.lease_expires_at >= now))).scalar_one()
+                    if busy >= self.limits.max_processing_per_user:
+                        raise _ClaimRefused()
+                    claimed = True
+        except _ClaimRefused:
+            claimed = False
         return claimed, await self.get_video(owner_id, video_id)
 
-    async def _update_leased(self, owner_id: str, video_id: str, worker_id: str, **values) -> Video:
+    async def _lock_leased(self, session: AsyncSession, owner_id: str, video_id: str,
+                           worker_id: str) -> Video:
+        """Lock the video if `worker_id` holds its processing lease; otherwise NOT_FOUND (gone) or
+        FAILED_PRECONDITION (the lease is someone else's, or processing ended)."""
         check_video_id(video_id)
-        async with self._transaction() as session:
-            result = await session.execute(
-                update(Video).where(Video.id == video_id, Video.owner_id == owner_id,
-                                    Video.status == PROCESSING, Video.lease_owner == worker_id)
-                .values(updated_at=self.clock(), **values)
-                .execution_options(synchronize_session=False))
-            if result.rowcount != 1:
-                await self._load(session, owner_id, video_id)  # NOT_FOUND if it is not there
-                raise FailedPrecondition(
-                    f"worker {worker_id} no longer holds the processing lease of video {video_id}")
-            return (await session.execute(select(Video).where(Video.id == video_id))).scalar_one()
+        result = await session.execute(
+            update(Video).where(Video.id == video_id, Video.owner_id == owner_id,
+                                Video.status == PROCESSING, Video.lease_owner == worker_id)
+            .values(updated_at=self.clock())
+            .execution_options(synchronize_session=False))
+        if result.rowcount != 1:
+            await self._load(session, owner_id, video_id)  # NOT_FOUND if it is not there
+            raise FailedPrecondition(
+                f"worker {worker_id} no longer holds the processing lease of video {video_id}")
+        return await self._locked(session, video_id)
 
     async def report_progress(self, owner_id: str, video_id: str, worker_id: str, step: str,
                               progress: float, lease_seconds: int) -> None:
@@ -445,12 +486,28 @@ class Catalog:
 
     async def put_asset(self, owner_id: str, video_id: str, kind: str, path: str, content_type: str,
                         size: int) -> None:
+        """Record an output, charging its bytes to the owner's quota in the same transaction
+        (replacing an output of the same kind charges the difference). Over the quota:
+        RESOURCE_EXHAUSTED, and nothing is recorded: the caller deletes the file."""
         if kind not in ASSET_KINDS:
             raise InvalidArgument(f"unknown asset kind {kind!r}")
+        if size < 0:
+            raise InvalidArgument("size_bytes must not be negative")
         async with self._transaction() as session:
-            await self._lock_owned(session, owner_id, video_id)
+            video = await self._lock_owned(session, owner_id, video_id)
+            if video.status == DELETED:
+                raise NotFound(f"video {video_id} not found")
             existing = (await session.execute(
                 select(Asset).where(Asset.video_id == video_id, Asset.kind == kind))).scalar_one_or_none()
+            added = charged_size(kind, size) - (charged_size(kind, existing.size) if existing else 0)
+            quota = self.limits.user_quota_bytes
+            if quota and added > 0:
+                await lock_owner(session, owner_id, self.clock())
+                used = (await bytes_in_use(session, [owner_id]))[owner_id]
+                if used + added > quota:
+                    raise ResourceExhausted(
+                        f"your storage quota of {quota} bytes is used up ({used} bytes stored; this "
+                        f"{kind.lower()} output needs {added} more): delete videos you no longer need")
             if existing is None:
                 session.add(Asset(video_id=video_id, kind=kind, path=path, content_type=content_type,
                                   size=size, created_at=self.clock()))
@@ -468,40 +525,68 @@ class Catalog:
 
     async def finish_processing(self, owner_id: str, video_id: str, worker_id: str, status: str,
                                 error_step: str | None, error: str | None) -> Video:
+        """PROCESSING -> READY or FAILED, with its history row, in one transaction."""
         if status not in (READY, FAILED):
             raise InvalidArgument("processing finishes as READY or FAILED")
-        values: dict = dict(status=status, lease_owner=None, lease_expires_at=None)
-        if status == READY:
-            values.update(progress=1.0, current_step=None, error=None, error_step=None)
-        else:
-            values.update(error=(error or "processing failed")[:4000], error_step=error_step)
-        video = await self._update_leased(owner_id, video_id, worker_id, **values)
         async with self._transaction() as session:
-            session.add(self._event(video, status, step=error_step if status == FAILED else None,
-                                    progress=1.0 if status == READY else video.progress,
-                                    message=(error or "")[:4000]))
+            video = await self._lock_leased(session, owner_id, video_id, worker_id)
+            if status == READY:
+                video.progress, video.current_step, video.error, video.error_step = 1.0, None, None, None
+                self._move(session, video, Event.FINISH_READY, progress=1.0, message=(error or "")[:4000])
+            else:
+                video.error, video.error_step = (error or "processing failed")[:4000], error_step
+                self._move(session, video, Event.FINISH_FAILED, step=error_step, progress=video.progress,
+                           message=(error or "")[:4000])
+            video.lease_owner = video.lease_expires_at = None
         return await self.get_video(owner_id, video_id)
 
+    def _waiting_for_a_worker(self, now: dt.datetime):
+        """Uploaded and waiting, or processing under a lease that lapsed with attempts left."""
+        return or_(Video.status == UPLOADED,
+                   and_(Video.status == PROCESSING, Video.lease_expires_at < now,
+                        Video.processing_attempts < MAX_PROCESSING_ATTEMPTS))
+
     async def list_pending_processing(self, limit: int) -> list[tuple[str, str]]:
-        """Jobs a media worker should pick up: uploaded and waiting, or processing under a lease
-        that expired. Jobs that already died MAX_PROCESSING_ATTEMPTS times end FAILED here, so no
-        video stays in PROCESSING forever."""
+        """Jobs a media worker should pick up, a pure read. Owners take turns (each owner's
+        oldest job, then each owner's second oldest, ...), so a user with a thousand uploads
+        waiting delays another user's one upload by at most one job per worker."""
         now = self.clock()
-        async with self._transaction() as session:
-            exhausted = list((await session.execute(
-                select(Video).where(Video.status == PROCESSING, Video.lease_expires_at < now,
-                                    Video.processing_attempts >= MAX_PROCESSING_ATTEMPTS)
-            )).scalars())
-            for video in exhausted:
-                video.status, video.error_step = FAILED, video.current_step
+        turn = func.row_number().over(partition_by=Video.owner_id,
+                                      order_by=(Video.status_changed_at, Video.id)).label("turn")
+        waiting = (select(Video.id, Video.owner_id, Video.status_changed_at, turn)
+                   .where(self._waiting_for_a_worker(now)).subquery())
+        async with self.sessions() as session:
+            rows = (await session.execute(
+                select(waiting.c.id, waiting.c.owner_id)
+                .order_by(waiting.c.turn, waiting.c.status_changed_at, waiting.c.id)
+                .limit(max(1, min(limit or 100, 1000))))).all()
+        return [(row[0], row[1]) for row in rows]
+
+    async def fail_exhausted_jobs(self, limit: int) -> list[tuple[str, str]]:
+        """Housekeeping: jobs whose worker died MAX_PROCESSING_ATTEMPTS times end FAILED (the
+        owner may retry them), so no video stays PROCESSING forever."""
+        now = self.clock()
+        exhausted = and_(Video.status.in_(sources(Event.FAIL_EXHAUSTED)), Video.lease_expires_at < now,
+                         Video.processing_attempts >= MAX_PROCESSING_ATTEMPTS)
+        async with self.sessions() as session:
+            candidates = (await session.execute(
+                select(Video.id, Video.owner_id).where(exhausted)
+                .order_by(Video.status_changed_at, Video.id).limit(max(1, min(limit or 100, 1000))))).all()
+        failed: list[tuple[str, str]] = []
+        for video_id, owner_id in candidates:
+            async with self._transaction() as session:
+                # Conditional (and the row lock): a worker may have finished it meanwhile.
+                result = await session.execute(
+                    update(Video).where(Video.id == video_id, exhausted).values(updated_at=now)
+                    .execution_options(synchronize_session=False))
+                if result.rowcount != 1:
+                    continue
+                video = await self._locked(session, video_id)
+                video.error_step = video.current_step
                 video.error = (f"processing was interrupted {video.processing_attempts} times "
                                f"(last step {video.current_step}); retry it explicitly")
                 video.lease_owner = video.lease_expires_at = None
-                session.add(self._event(video, FAILED, step=video.current_step, message=video.error))
-            rows = (await session.execute(
-                select(Video.id, Video.owner_id)
-                .where(or_(Video.status == UPLOADED,
-                           and_(Video.status == PROCESSING, Video.lease_expires_at < now)))
-                .order_by(Video.updated_at).limit(max(1, min(limit or 100, 1000)))
-            )).all()
-        return [(row[0], row[1]) for row in rows]
+                self._move(session, video, Event.FAIL_EXHAUSTED, step=video.current_step,
+                           progress=video.progress, message=video.error)
+                failed.append((video_id, owner_id))
+        return failed

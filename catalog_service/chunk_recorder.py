@@ -22,8 +22,10 @@ from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog_service.chunk_rules import StoredChunk, UploadTally, apply_chunks
+from catalog_service.lifecycle import Event, transition
 from catalog_service.models import Chunk, StatusEvent, Video
-from catalog_service.statuses import DELETED, EXPIRED, UPLOADED
+from catalog_service.owners import bytes_in_use, lock_owners
+from catalog_service.statuses import DELETED, UPLOADED
 from recorder_common.errors import DomainError, InvalidArgument, NotFound
 from recorder_common.ids import check_video_id
 
@@ -121,13 +123,9 @@ class ChunkRecorder:
             )).scalars()}
             tallies = await self._tallies(session, videos, group)
             owners = sorted({r.owner_id for r in group if r.user_quota_bytes})
-            used = dict.fromkeys(owners, 0)
-            if owners:
-                used.update({owner: int(total) for owner, total in await session.execute(
-                    select(Video.owner_id, func.coalesce(func.sum(Video.received_bytes), 0))
-                    .where(Video.owner_id.in_(owners), Video.status.not_in((DELETED, EXPIRED)))
-                    .group_by(Video.owner_id))})
             now = self.clock()
+            await lock_owners(session, owners, now)  # against concurrent outputs of the same owners
+            used = await bytes_in_use(session, owners)  # uploads and outputs: one usage figure
             touched: set[str] = set()
             results: list[RecordResult | DomainError] = []
             for request in group:
@@ -148,6 +146,9 @@ class ChunkRecorder:
                 session.add_all(Chunk(video_id=video.id, index=c.index, size=c.size, crc32c=c.crc32c,
                                       file_token=c.file_token, created_at=now) for c in applied.new_chunks)
                 if applied.completed_upload:
+                    # Through the one lifecycle table, starting the status clock.
+                    video.status = transition(video.id, video.status, Event.COMPLETE_UPLOAD)
+                    video.status_changed_at = now
                     session.add(StatusEvent(video_id=video.id, status=UPLOADED, step=None, progress=0.0,
                                             message=f"{trial.received_chunks} chunks, {trial.received_bytes} bytes",
                                             at=now))

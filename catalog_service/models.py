@@ -43,8 +43,14 @@ class Video(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     processing_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Owner-requested RetryProcessing calls so far (capped: each one is a full processing run).
+    processing_retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Any write to the row (row locks bump it too): the activity clock of an upload.
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # When the video entered its current status: the clock of everything "in this status for N s"
+    # (chunk cleanup after READY, purge after DELETED). Only lifecycle transitions set it.
+    status_changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     chunks: Mapped[list[Chunk]] = relationship(back_populates="video", cascade="all, delete-orphan",
                                                passive_deletes=True)
@@ -56,6 +62,7 @@ class Video(Base):
     __table_args__ = (
         Index("ix_videos_owner_created", "owner_id", "created_at", "id"),
         Index("ix_videos_status", "status"),
+        Index("ix_videos_status_changed", "status", "status_changed_at"),
     )
 
 
@@ -102,3 +109,13 @@ class StatusEvent(Base):
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     video: Mapped[Video] = relationship(back_populates="events")
+
+
+class OwnerLock(Base):
+    """One row per owner, locked (upserted) by every decision that counts the owner's videos or
+    bytes (open-upload cap, output quota, processing slots), so concurrent callers on any number
+    of catalog replicas decide one after another. Taken after any video row lock, never before."""
+    __tablename__ = "owner_locks"
+
+    owner_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    locked_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

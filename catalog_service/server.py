@@ -7,6 +7,7 @@ import grpc
 from catalog_service.catalog import Catalog
 from catalog_service.servicer import CatalogServicer
 from catalog_service.settings import CatalogSettings
+from catalog_service.watch_hub import WatchHub
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc
 from recorder_common import serving
 from recorder_common.auth import Authenticator
@@ -22,7 +23,9 @@ class CatalogDeps:
 async def create_server(settings: CatalogSettings, deps: CatalogDeps) -> tuple[grpc.aio.Server, int]:
     server = serving.new_server(
         max_payload_bytes=4 * 1024 * 1024, authenticator=Authenticator(settings.auth))
-    catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(deps.catalog), server)
+    hub = WatchHub(deps.catalog.sessions, max_streams_per_user=settings.max_watch_streams_per_user,
+                   max_seconds=settings.watch_max_seconds, poll_seconds=settings.watch_poll_seconds)
+    catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(deps.catalog, hub), server)
     health = serving.add_health_and_reflection(server, [SERVICE_NAME])
     await serving.set_serving(health, [SERVICE_NAME], True)
     port = serving.bind(server, settings.host, settings.port)

@@ -1,8 +1,11 @@
 """gRPC face of the catalog: proto <-> domain translation and error mapping only."""
 from __future__ import annotations
 
+import contextlib
+
 from catalog_service import convert
 from catalog_service.catalog import Catalog, MediaInfo, StoredChunk
+from catalog_service.watch_hub import WatchHub
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
 from recorder_common.errors import InvalidArgument
 from recorder_common.identity import current_caller
@@ -10,11 +13,9 @@ from recorder_common.rpc import maps_domain_errors, shielded
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
-    def __init__(self, catalog: Catalog, watch_poll_seconds: float = 0.25,
-                 watch_max_seconds: float = 3600.0) -> None:
+    def __init__(self, catalog: Catalog, watch_hub: WatchHub | None = None) -> None:
         self.catalog = catalog
-        self.watch_poll_seconds = watch_poll_seconds
-        self.watch_max_seconds = watch_max_seconds
+        self.watch_hub = watch_hub or WatchHub(catalog.sessions)
 
     # ---- public -------------------------------------------------------------------------------
     @maps_domain_errors
@@ -34,13 +35,15 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @maps_domain_errors
     async def WatchVideo(self, request, context):
         owner = current_caller().require_user()
-        async for video in self.catalog.watch(owner, request.video_id, self.watch_poll_seconds,
-                                              self.watch_max_seconds):
-            yield catalog_pb2.VideoUpdate(
-                video_id=video.id, status=convert.status_enum(video.status),
-                step=convert.step_enum(video.current_step), progress=video.progress or 0.0,
-                error=video.error or "", error_step=convert.step_enum(video.error_step),
-                at=convert.timestamp(video.updated_at))
+        # Closed as soon as the stream ends, so the stream stops counting against the user's cap
+        # even when the client goes away mid-stream.
+        async with contextlib.aclosing(self.watch_hub.watch(owner, request.video_id)) as updates:
+            async for video in updates:
+                yield catalog_pb2.VideoUpdate(
+                    video_id=video.id, status=convert.status_enum(video.status),
+                    step=convert.step_enum(video.current_step), progress=video.progress or 0.0,
+                    error=video.error or "", error_step=convert.step_enum(video.error_step),
+                    at=convert.timestamp(video.updated_at))
 
     # ---- internal: ingest ---------------------------------------------------------------------
     @maps_domain_errors
@@ -184,6 +187,13 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         rows = await self.catalog.list_pending_processing(request.limit)
         return catalog_pb2.ListPendingProcessingResponse(
             videos=_pending(rows))
+
+    # ---- internal: housekeeping ---------------------------------------------------------------
+    @maps_domain_errors
+    @shielded
+    async def FailExhaustedJobs(self, request, context):
+        rows = await self.catalog.fail_exhausted_jobs(request.limit)
+        return catalog_pb2.FailExhaustedJobsResponse(videos=_pending(rows))
 
 
 def _pending(rows: list[tuple[str, str]]) -> list[catalog_pb2.PendingVideo]:

@@ -5,6 +5,34 @@ from collections.abc import Mapping
 
 from recorder_common.auth import AuthSettings
 
+MiB = 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class CatalogLimits:
+    """Per-user limits the catalog enforces itself, so no tenant can crowd out the others."""
+    # Everything a user has stored: upload bytes plus every output (0 = no quota). RecordChunks'
+    # user_quota_bytes still applies on top: the stricter of the two wins.
+    user_quota_bytes: int = 100 * 1024 * MiB
+    max_open_uploads_per_user: int = 20  # videos UPLOADING at once
+    max_processing_per_user: int = 1  # videos PROCESSING under a live lease at once
+    max_processing_retries: int = 3  # owner RetryProcessing calls per video
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "CatalogLimits":
+        limits = cls(
+            user_quota_bytes=int(env.get("USER_QUOTA_BYTES", cls.user_quota_bytes)),
+            max_open_uploads_per_user=int(env.get("MAX_OPEN_UPLOADS_PER_USER", cls.max_open_uploads_per_user)),
+            max_processing_per_user=int(env.get("MAX_PROCESSING_PER_USER", cls.max_processing_per_user)),
+            max_processing_retries=int(env.get("MAX_PROCESSING_RETRIES", cls.max_processing_retries)),
+        )
+        for field in dataclasses.fields(limits):
+            if getattr(limits, field.name) < 0:
+                raise ValueError(f"{field.name.upper()} must not be negative")
+        if limits.max_open_uploads_per_user < 1 or limits.max_processing_per_user < 1:
+            raise ValueError("MAX_OPEN_UPLOADS_PER_USER and MAX_PROCESSING_PER_USER must be at least 1")
+        return limits
+
 
 @dataclasses.dataclass(frozen=True)
 class CatalogSettings:
@@ -15,6 +43,12 @@ class CatalogSettings:
     migrate_on_start: bool = True
     log_level: str = "INFO"
     auth: AuthSettings = AuthSettings()
+    limits: CatalogLimits = CatalogLimits()
+    # WatchVideo: open streams per user (per catalog process), a stream's lifetime, and how often
+    # watched videos are read when PostgreSQL's LISTEN/NOTIFY is not there to say they changed.
+    max_watch_streams_per_user: int = 16
+    watch_max_seconds: float = 3600.0
+    watch_poll_seconds: float = 0.25
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "CatalogSettings":
@@ -25,4 +59,8 @@ class CatalogSettings:
             migrate_on_start=env.get("CATALOG_MIGRATE_ON_START", "true").lower() in ("1", "true", "yes"),
             log_level=env.get("LOG_LEVEL", cls.log_level),
             auth=AuthSettings.from_env(env),
+            limits=CatalogLimits.from_env(env),
+            max_watch_streams_per_user=int(env.get("MAX_WATCH_STREAMS_PER_USER", cls.max_watch_streams_per_user)),
+            watch_max_seconds=float(env.get("WATCH_MAX_SECONDS", cls.watch_max_seconds)),
+            watch_poll_seconds=float(env.get("WATCH_POLL_SECONDS", cls.watch_poll_seconds)),
         )

@@ -2,6 +2,8 @@
 
   python -m devauth token USER [--ttl SECONDS]   print a user token (creates the keys if needed)
   python -m devauth init                          create the keys only
+  python -m devauth serve [--port 8090] [--user dev-user]
+                                                  run the development authorization endpoint
 """
 from __future__ import annotations
 
@@ -22,6 +24,10 @@ def main() -> None:
     token.add_argument("--ttl", type=int, default=12 * 3600,
                        help="lifetime in seconds (default 12 h; at most AUTH_MAX_TOKEN_LIFETIME_SECONDS, 24 h)")
     sub.add_parser("init", help="create the key pairs and JWKS files if missing")
+    serve = sub.add_parser("serve", help="run the development authorization endpoint (code + PKCE)")
+    serve.add_argument("--port", type=int, default=int(os.environ.get("DEVAUTH_PORT", "8090")))
+    serve.add_argument("--user", default=os.environ.get("DEVAUTH_USER", "dev-user"),
+                       help="the user every sign-in is for (default dev-user)")
     args = parser.parse_args()
     keys = ensure_keys(args.dir)
     if args.command == "token":
@@ -29,6 +35,15 @@ def main() -> None:
             print(keys.mint(args.user, args.ttl))
         except Exception as exc:  # an invalid user id or lifetime: say why, no traceback
             sys.exit(f"devauth: {getattr(exc, 'message', exc)}")
+    elif args.command == "serve":
+        from devauth.authorize import AuthorizationServer
+
+        server = AuthorizationServer(keys, user=args.user, port=args.port)
+        print(f"devauth: authorization endpoint on {server.url} (user {args.user})", flush=True)
+        try:
+            server.httpd.serve_forever()
+        except KeyboardInterrupt:
+            pass
     else:
         print(f"devauth: keys in {keys.folder}")
 

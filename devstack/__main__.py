@@ -17,6 +17,7 @@ import sys
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from devauth.authorize import AuthorizationServer
 from devauth.keys import ensure_keys
 from devstack.seaweed import SeaweedS3
 from gateway.render import render as render_gateway
@@ -75,8 +76,14 @@ async def run(data_dir: pathlib.Path, base_env: dict[str, str], s3: bool = False
     env.setdefault("STORAGE_ROOT", str(data_dir / "storage"))
     env.setdefault("SCRATCH_ROOT", str(data_dir / "scratch"))
     # A local identity provider: keys made once in data/auth; user tokens from `./dev token USER`.
-    for name, value in ensure_keys(data_dir / "auth").env().items():
+    keys = ensure_keys(data_dir / "auth")
+    for name, value in keys.env().items():
         env.setdefault(name, value)
+    # The development authorization endpoint the extension signs in through (code + PKCE).
+    authorization = AuthorizationServer(keys, user=env.get("DEVAUTH_USER", "dev-user"),
+                                        port=int(env.get("DEVAUTH_PORT", "8090"))).start()
+    print(f"devstack: sign-in  ready on {authorization.url} (development authorization endpoint, "
+          f"user {authorization.codes.user})", flush=True)
     seaweed = None
     if s3:
         seaweed = await asyncio.to_thread(SeaweedS3(data_dir / "seaweed").start)
@@ -125,6 +132,7 @@ async def run(data_dir: pathlib.Path, base_env: dict[str, str], s3: bool = False
                 await asyncio.wait_for(child.wait(), 15)
             except asyncio.TimeoutError:
                 child.kill()
+        authorization.stop()
         if seaweed is not None:
             await asyncio.to_thread(seaweed.stop)
 

@@ -25,8 +25,8 @@ DEFAULTS = {
     "MEDIA_PORT": "50062",
     "CATALOG_HOST": "127.0.0.1",
     "CATALOG_PORT": "50061",
-    # The published extension's origin; set it to your extension's id.
-    "EXTENSION_ORIGIN": "chrome-extension://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    # extension/'s origin: its id is pinned by the public key in extension/manifest.json.
+    "EXTENSION_ORIGIN": "chrome-extension://baafeiakklliidfcgofccfkifabnjfdp",
     # The identity provider whose user tokens the gateway accepts (the development one by default).
     "AUTH_ISSUER": "recorder-dev",
     "AUTH_AUDIENCE": "recorder",

@@ -70,6 +70,11 @@ class CatalogClient:
             older_than_seconds=older_than_seconds, limit=limit), None)
         return [(v.video_id, v.owner_id) for v in response.videos]
 
+    async def fail_exhausted_jobs(self, limit: int) -> list[tuple[str, str]]:
+        response = await self._call(self.stub.FailExhaustedJobs,
+                                    catalog_pb2.FailExhaustedJobsRequest(limit=limit), None)
+        return [(v.video_id, v.owner_id) for v in response.videos]
+
 
 def rendezvous_order(key: str, replicas: int) -> list[int]:
     """Replicas in the order that key prefers them (highest random weight): every ingest replica

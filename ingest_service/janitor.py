@@ -1,7 +1,8 @@
 """Housekeeping for uploads: abandoned uploads expire (bytes removed, status EXPIRED), deleted
-videos' tombstones are purged, and READY videos' chunks are forgotten after a grace period (with
-any chunk files a media worker that died right after READY left behind). Every step is
-idempotent, so several ingest replicas may run it."""
+videos' tombstones are purged, READY videos' chunks are forgotten after a grace period (with
+any chunk files a media worker that died right after READY left behind), and processing jobs
+whose workers died too often end FAILED. Every step is idempotent, so several ingest replicas
+may run it."""
 from __future__ import annotations
 
 import asyncio
@@ -19,6 +20,7 @@ class JanitorReport:
     expired: int
     purged: int
     chunks_forgotten: int = 0  # READY videos whose chunks were removed and forgotten
+    jobs_failed: int = 0  # processing jobs out of attempts, now FAILED
 
 
 class Janitor:
@@ -56,10 +58,13 @@ class Janitor:
             ready += batch
             if len(batch) < self.batch:
                 break
-        if expired or deleted or ready:
+        # Their chunks stay: the owner may retry processing.
+        failed = await self.catalog.fail_exhausted_jobs(self.batch)
+        if expired or deleted or ready or failed:
             log.info("janitor: %d upload(s) expired, %d deleted video(s) purged, chunks of %d ready "
-                     "video(s) forgotten", len(expired), len(deleted), len(ready))
-        return JanitorReport(len(expired), len(deleted), len(ready))
+                     "video(s) forgotten, %d job(s) out of attempts failed", len(expired), len(deleted),
+                     len(ready), len(failed))
+        return JanitorReport(len(expired), len(deleted), len(ready), len(failed))
 
     async def run_forever(self, interval_seconds: float) -> None:
         while True:

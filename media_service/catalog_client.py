@@ -9,6 +9,16 @@ from media_service.pipeline import MediaFacts
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
 from recorder_common.auth import ServiceTokenSigner
 from recorder_common.channels import InternalCaller
+from recorder_common.errors import ResourceExhausted
+
+
+class AssetRefused(ResourceExhausted):
+    """The catalog refused to record an output (the owner's storage quota): the file at `path`
+    is not the video's and must go. Still RESOURCE_EXHAUSTED to an on-demand caller."""
+
+    def __init__(self, message: str, path: str) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class MediaCatalogClient:
@@ -30,9 +40,12 @@ class MediaCatalogClient:
 
     async def put_asset(self, owner_id: str, video_id: str, kind: str, path: str, content_type: str,
                         size: int) -> None:
-        await self._call(self.stub.PutAsset, catalog_pb2.PutAssetRequest(
-            video_id=video_id, kind=common_pb2.AssetKind.Value(f"ASSET_KIND_{kind}"), path=path,
-            content_type=content_type, size_bytes=size), owner_id)
+        try:
+            await self._call(self.stub.PutAsset, catalog_pb2.PutAssetRequest(
+                video_id=video_id, kind=common_pb2.AssetKind.Value(f"ASSET_KIND_{kind}"), path=path,
+                content_type=content_type, size_bytes=size), owner_id)
+        except ResourceExhausted as exc:
+            raise AssetRefused(exc.message, path) from exc
 
     async def set_media_info(self, owner_id: str, video_id: str, facts: MediaFacts) -> None:
         await self._call(self.stub.SetMediaInfo, catalog_pb2.SetMediaInfoRequest(

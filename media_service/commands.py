@@ -1,11 +1,19 @@
-"""ffmpeg command lines, built by pure functions (ffmpeg-python) so tests can check them."""
+"""ffmpeg command lines, built by pure functions (ffmpeg-python) so tests can check them.
+
+Every input is opened with its demuxer forced (the container sniffed from its first bytes, see
+containers.py), a protocol whitelist (local files or our pipe; http(s) only for our own presigned
+URLs) and a format whitelist, so no input can make ffmpeg open another file, a URL or a nested
+format (HLS, DASH and ffconcat playlists are formats ffmpeg would otherwise guess). Decoders get a
+frame-size bound, and every output a size bound (-fs).
+"""
 from __future__ import annotations
 
 import dataclasses
 
 import ffmpeg
 
-from media_service.settings import CompressionProfile
+from media_service.containers import Container
+from media_service.settings import CompressionProfile, MediaLimits
 
 # Before every run: quiet except for errors, never read stdin, overwrite our own temp outputs.
 GLOBAL_ARGS = ["-hide_banner", "-nostdin", "-y", "-loglevel", "error"]
@@ -17,28 +25,90 @@ def _compile(stream, binary: str, progress: bool = False) -> list[str]:
     return [args[0], *GLOBAL_ARGS, *(PROGRESS_ARGS if progress else []), *args[1:]]
 
 
-def probe_args(binary: str, path: str) -> list[str]:
+# Protocols an input may use: a local file (or our stdin pipe), and for our own presigned
+# object-store URLs http(s) over tcp/tls. Nothing else (no crypto, data, concat, subfile, ...).
+LOCAL_PROTOCOLS = "file,pipe"
+URL_PROTOCOLS = "http,https,tcp,tls"
+# For an input read over HTTP (a presigned object-store URL): reconnect after a dropped
+# connection, and give up on one that stalls (microseconds) rather than wait for the run's timeout.
+HTTP_INPUT_OPTIONS = {"reconnect": 1, "reconnect_on_network_error": 1, "reconnect_delay_max": 5,
+                      "rw_timeout": 30_000_000}
+
+
+def is_url(src: str) -> bool:
+    return src.startswith(("http://", "https://"))
+
+
+def input_options(src: str, container: Container, max_pixels: int = 0) -> dict:
+    """The options in front of `-i src`: forced demuxer, protocol and format whitelists, and a
+    bound on decoded frame size (an 8192x8192 frame mid-stream fails to decode instead of
+    taking gigabytes)."""
+    options: dict = {"f": container.demuxer,
+                     "protocol_whitelist": URL_PROTOCOLS if is_url(src) else LOCAL_PROTOCOLS,
+                     "format_whitelist": container.format_whitelist}
+    if container is Container.MP4:
+        options["enable_drefs"] = 0  # data references name other files: never follow them
+    if max_pixels:
+        options["max_pixels"] = max_pixels
+    if is_url(src):
+        options.update(HTTP_INPUT_OPTIONS)
+    return options
+
+
+def _input(src: str, container: Container, max_pixels: int = 0, **options):
+    return ffmpeg.input(src, **{**input_options(src, container, max_pixels), **options})
+
+
+def _flags(options: dict) -> list[str]:
+    return [item for key, value in options.items() for item in (f"-{key}", str(value))]
+
+
+def probe_args(binary: str, path: str, container: Container) -> list[str]:
     """ffmpeg with an input and no output prints the input's streams and exits: a probe without
     ffprobe."""
-    return [binary, "-hide_banner", "-nostdin", "-i", path]
+    return [binary, "-hide_banner", "-nostdin", *_flags(input_options(path, container)), "-i", path]
 
 
-def decode_check_args(binary: str, path: str) -> list[str]:
+def stream_extent_args(binary: str, path: str, container: Container, max_seconds: float) -> list[str]:
+    """Read every packet without decoding (-c copy into the null muxer): -progress then reports
+    the real last timestamp and the number of video frames, whatever the container claims. Cheap
+    (no decoding), and bounded: it stops a little past max_seconds. The report goes to stderr
+    (the last one is what counts), after any error lines."""
+    source = _input(path, container, t=f"{max_seconds + 1:.3f}")
+    args = ffmpeg.compile(source.output("-", f="null", map=0, c="copy"), cmd=binary)
+    return [args[0], *GLOBAL_ARGS, "-progress", "pipe:2", "-nostats", *args[1:]]
+
+
+def decode_check_args(binary: str, path: str, container: Container, max_pixels: int = 0) -> list[str]:
     """Decode every stream and throw the frames away: fails on a broken file."""
-    return _compile(ffmpeg.input(path).output("-", f="null", map=0, fps_mode="vfr"), binary, progress=True)
+    return _compile(_input(path, container, max_pixels).output("-", f="null", map=0, fps_mode="vfr"),
+                    binary, progress=True)
 
 
-def _remux_output(source, dst: str, muxer: str):
-    options: dict = {"c": "copy", "map": 0, "f": muxer}
+def output_bytes_bound(duration_seconds: float | None, bits_per_second: float, floor_bytes: int) -> int:
+    """-fs for an output: what duration_seconds at bits_per_second make, doubled for headroom,
+    never below floor_bytes (headers, one keyframe, a short clip)."""
+    duration = max(duration_seconds or 0.0, 0.0)
+    return int(max(duration * bits_per_second / 8 * 2, 0) + floor_bytes)
+
+
+def _remux_output(source, dst: str, muxer: str, max_bytes: int):
+    options: dict = {"c": "copy", "map": 0, "f": muxer, "fs": max_bytes}
     if muxer == "mp4":
         options["movflags"] = "+faststart"
     return source.output(dst, **options)
 
 
-def remux_args(binary: str, src: str, dst: str, muxer: str) -> list[str]:
+def remux_bytes_bound(source_bytes: int) -> int:
+    """A copy of the streams is about the source's size: a new index, cues and headers on top."""
+    return source_bytes + source_bytes // 8 + 4 * 1024 * 1024
+
+
+def remux_args(binary: str, src: str, container: Container, dst: str, muxer: str, max_bytes: int) -> list[str]:
     """Copy the streams into a fresh container: MediaRecorder's WebM has no duration and no cues,
-    and writing it again to a seekable file adds both. No re-encoding."""
-    return _compile(_remux_output(ffmpeg.input(src), dst, muxer), binary)
+    and writing it again to a seekable file adds both. No re-encoding. -progress reports the
+    last timestamp copied (the duration the stream really has)."""
+    return _compile(_remux_output(_input(src, container), dst, muxer, max_bytes), binary, progress=True)
 
 
 def even_scale_filter(max_height: int) -> str:
@@ -73,10 +143,14 @@ def video_filter(profile: CompressionProfile, frame_size: tuple[int, int] | None
     return ",".join(chain)
 
 
+def compressed_bytes_bound(duration_seconds: float | None, limits: MediaLimits) -> int:
+    return output_bytes_bound(duration_seconds, limits.max_output_bits_per_second, 16 * 1024 * 1024)
+
+
 def _compress_output(source, dst: str, profile: CompressionProfile, has_video: bool, has_audio: bool,
-                     frame_size: tuple[int, int] | None):
+                     frame_size: tuple[int, int] | None, max_bytes: int):
     streams = []
-    options: dict = {"f": profile.container}
+    options: dict = {"f": profile.container, "fs": max_bytes}
     if profile.container == "mp4":
         options["movflags"] = "+faststart"
     if has_video:
@@ -92,19 +166,26 @@ def _compress_output(source, dst: str, profile: CompressionProfile, has_video: b
     return ffmpeg.output(*streams, dst, **options)
 
 
-def compress_args(binary: str, src: str, dst: str, profile: CompressionProfile, has_video: bool,
-                  has_audio: bool, frame_size: tuple[int, int] | None = None) -> list[str]:
-    return _compile(_compress_output(ffmpeg.input(src), dst, profile, has_video, has_audio, frame_size),
-                    binary, progress=True)
+def compress_args(binary: str, src: str, container: Container, dst: str, profile: CompressionProfile,
+                  has_video: bool, has_audio: bool, max_bytes: int,
+                  frame_size: tuple[int, int] | None = None, max_pixels: int = 0) -> list[str]:
+    return _compile(_compress_output(_input(src, container, max_pixels), dst, profile, has_video, has_audio,
+                                     frame_size, max_bytes), binary, progress=True)
 
 
-def live_args(binary: str, original: str, muxer: str, compressed: str, profile: CompressionProfile,
-              has_video: bool, has_audio: bool, frame_size: tuple[int, int] | None) -> list[str]:
+def live_args(binary: str, container: Container, original: str, muxer: str, compressed: str,
+              profile: CompressionProfile, has_video: bool, has_audio: bool,
+              frame_size: tuple[int, int] | None, limits: MediaLimits) -> list[str]:
     """One ffmpeg for a recording that is still arriving on stdin: the seekable original (the same
-    copy as remux_args) and the compressed copy (the same encode as compress_args), together."""
-    source = ffmpeg.input("pipe:0")
-    both = ffmpeg.merge_outputs(_remux_output(source, original, muxer),
-                                _compress_output(source, compressed, profile, has_video, has_audio, frame_size))
+    copy as remux_args) and the compressed copy (the same encode as compress_args), together. The
+    length is not known yet: outputs are bounded for the longest recording allowed."""
+    source = _input("pipe:0", container, limits.max_video_pixels)
+    longest = limits.max_recording_seconds
+    both = ffmpeg.merge_outputs(
+        _remux_output(source, original, muxer, output_bytes_bound(longest, limits.max_output_bits_per_second,
+                                                                  16 * 1024 * 1024)),
+        _compress_output(source, compressed, profile, has_video, has_audio, frame_size,
+                         compressed_bytes_bound(longest, limits)))
     return _compile(both, binary, progress=True)
 
 
@@ -156,48 +237,45 @@ def audio_output(audio_format: str, source_codec: str, bitrate_kbps: int = 0,
     raise ValueError(f"unknown audio format {audio_format!r}")
 
 
-# For an input read over HTTP (a presigned object-store URL): reconnect after a dropped
-# connection, and give up on one that stalls (microseconds) rather than wait for the run's timeout.
-HTTP_INPUT_OPTIONS = {"reconnect": 1, "reconnect_on_network_error": 1, "reconnect_delay_max": 5,
-                      "rw_timeout": 30_000_000}
+# Audio outputs: FLAC of 48 kHz stereo is about 1.5 Mbit/s, a copied PCM track up to ~4.6.
+AUDIO_OUTPUT_BITS_PER_SECOND = 5_000_000
+IMAGE_OUTPUT_MAX_BYTES = 32 * 1024 * 1024  # a 1920-wide JPEG or WebP is a few MiB at most
 
 
-def _input(src: str, **options):
-    if src.startswith(("http://", "https://")):
-        options = {**HTTP_INPUT_OPTIONS, **options}
-    return ffmpeg.input(src, **options)
-
-
-def extract_audio_args(binary: str, src: str, dst: str, output: AudioOutput) -> list[str]:
+def extract_audio_args(binary: str, src: str, container: Container, dst: str, output: AudioOutput,
+                       duration_seconds: float | None) -> list[str]:
     """The first audio stream only, no video, no subtitles or data."""
-    audio = _input(src)["a:0"]
-    return _compile(ffmpeg.output(audio, dst, vn=None, sn=None, dn=None, **dict(output.options)),
+    audio = _input(src, container)["a:0"]
+    max_bytes = output_bytes_bound(duration_seconds, AUDIO_OUTPUT_BITS_PER_SECOND, 4 * 1024 * 1024)
+    return _compile(ffmpeg.output(audio, dst, vn=None, sn=None, dn=None, fs=max_bytes, **dict(output.options)),
                     binary, progress=True)
 
 
 IMAGE_CODECS = {"JPEG": ("mjpeg", "image2", "jpg", "image/jpeg"), "WEBP": ("libwebp", "webp", "webp", "image/webp")}
 
 
-def still_args(binary: str, src: str, dst: str, at_seconds: float, width: int, image_format: str,
-               representative: bool, candidate_frames: int = 30) -> list[str]:
+def still_args(binary: str, src: str, container: Container, dst: str, at_seconds: float, width: int,
+               image_format: str, representative: bool, candidate_frames: int = 30,
+               max_pixels: int = 0) -> list[str]:
     """One frame as JPEG or WebP, `width` wide (never wider than the video). representative=True
     lets the thumbnail filter pick the most typical of a few dozen frames from at_seconds on;
     otherwise the frame at at_seconds exactly (accurate seek: decode from the keyframe before)."""
     codec, muxer, _, _ = IMAGE_CODECS[image_format]
-    source = _input(src, ss=f"{max(at_seconds, 0.0):.3f}")
+    source = _input(src, container, max_pixels, ss=f"{max(at_seconds, 0.0):.3f}")
     video = source.video
     if representative:
         video = video.filter("thumbnail", n=candidate_frames)
     video = video.filter("scale", w=f"min({width},iw)", h=-2)
     quality = {"q:v": 3} if codec == "mjpeg" else {"quality": 85}
-    return _compile(ffmpeg.output(video, dst, vframes=1, f=muxer, update=1, c=codec, **quality), binary)
+    return _compile(ffmpeg.output(video, dst, vframes=1, f=muxer, update=1, c=codec, fs=IMAGE_OUTPUT_MAX_BYTES,
+                                  **quality), binary)
 
 
-def preview_args(binary: str, src: str, dst: str, start: float, seconds: float, width: int, fps: int,
-                 image_format: str, max_bytes: int) -> list[str]:
+def preview_args(binary: str, src: str, container: Container, dst: str, start: float, seconds: float,
+                 width: int, fps: int, image_format: str, max_bytes: int, max_pixels: int = 0) -> list[str]:
     """A short looping animation. GIF gets its own palette (a fixed one bands badly on screen
     content); -fs bounds the file size whatever the content."""
-    source = _input(src, ss=f"{max(start, 0.0):.3f}", t=f"{seconds:.3f}")
+    source = _input(src, container, max_pixels, ss=f"{max(start, 0.0):.3f}", t=f"{seconds:.3f}")
     frames = source.video.filter("fps", fps=fps).filter("scale", w=f"min({width},iw)", h=-2, flags="lanczos")
     if image_format == "GIF":
         split = frames.split()

@@ -20,11 +20,11 @@ import logging
 import os
 import pathlib
 
-from media_service import commands
+from media_service import commands, containers
 from media_service.formats import found_family, original_format
 from media_service.probe import ProbeResult, parse_probe
 from media_service.runner import FfmpegFailed, FfmpegLimits, StreamingFfmpeg, run_ffmpeg
-from media_service.settings import CompressionProfile
+from media_service.settings import CompressionProfile, MediaLimits
 from media_service.files import MediaFiles, Workspace
 from recorder_common.storage import fsync_file
 
@@ -46,7 +46,9 @@ class LiveOutputs:
 
 class LiveSession:
     def __init__(self, owner_id: str, video_id: str, files: MediaFiles, ffmpeg_binary: str,
-                 profile: CompressionProfile, limits: FfmpegLimits, idle_seconds: float) -> None:
+                 profile: CompressionProfile, limits: FfmpegLimits, idle_seconds: float,
+                 media_limits: MediaLimits = MediaLimits()) -> None:
+        self.media_limits = media_limits
         self.owner_id, self.video_id = owner_id, video_id
         self.files = files
         # The session's outputs are written here; the job that takes them moves them into its own
@@ -106,20 +108,28 @@ class LiveSession:
 
     async def _feed_all(self) -> LiveOutputs:
         first = await self.files.read_chunk(self.owner_id, self.video_id, 0)
-        _, text = await run_ffmpeg(commands.probe_args(self.ffmpeg_binary, "pipe:0"), self.limits, check=False,
-                                   stdin_data=first)
-        probe = parse_probe(text)
-        if found_family(probe) != "webm" or (probe.video is None and probe.audio is None):
+        # Sniffed in Python first: only an EBML recording is ever handed to ffmpeg, as matroska.
+        container = containers.sniff(first)
+        if container is None or container.family != "webm":
             raise LiveFailed("the first chunk is not the start of a WebM recording")
+        _, text = await run_ffmpeg(commands.probe_args(self.ffmpeg_binary, "pipe:0", container), self.limits,
+                                   check=False, stdin_data=first)
+        probe = parse_probe(text)
+        if found_family(probe) != "webm" or (probe.video is None and probe.audio is None) or probe.ambiguity:
+            raise LiveFailed("the first chunk is not the start of a WebM recording")
+        video = probe.video
+        if video is not None and (video.width or 0) * (video.height or 0) > self.media_limits.max_video_pixels:
+            raise LiveFailed("the video is over the frame size limit (the batch path refuses it at PROBE)")
         muxer, original_name, _ = original_format(probe)
         source = self._temporary("source.webm")
         original = self._temporary(original_name)
         compressed = self._temporary(f"compressed.{self.profile.extension}")
         video = probe.video
         self._ffmpeg = StreamingFfmpeg(commands.live_args(
-            self.ffmpeg_binary, str(original), muxer, str(compressed), self.profile,
+            self.ffmpeg_binary, container, str(original), muxer, str(compressed), self.profile,
             has_video=video is not None, has_audio=probe.audio is not None,
-            frame_size=(video.width or 0, video.height or 0) if video else None), self.limits)
+            frame_size=(video.width or 0, video.height or 0) if video else None,
+            limits=self.media_limits), self.limits)
         await self._ffmpeg.start()
         with open(source, "wb") as source_file:
             while True:
@@ -159,8 +169,10 @@ class LiveSessions:
     ffmpeg encoding at the recording's pace); uploads beyond that take the batch path."""
 
     def __init__(self, files: MediaFiles, ffmpeg_binary: str, profile: CompressionProfile,
-                 limits: FfmpegLimits, max_sessions: int, idle_seconds: float) -> None:
+                 limits: FfmpegLimits, max_sessions: int, idle_seconds: float,
+                 media_limits: MediaLimits = MediaLimits()) -> None:
         self.files = files
+        self.media_limits = media_limits
         self.ffmpeg_binary = ffmpeg_binary
         self.profile = profile
         self.limits = limits
@@ -185,7 +197,7 @@ class LiveSessions:
                 self.sessions[video_id].wake()
                 return True
             session = LiveSession(owner_id, video_id, self.files, self.ffmpeg_binary, self.profile,
-                                  self.limits, self.idle_seconds)
+                                  self.limits, self.idle_seconds, self.media_limits)
             self.sessions[video_id] = session
             session.start()
             session.task.add_done_callback(lambda task: self._ended(video_id, session, task))

@@ -14,7 +14,8 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-from media_service import commands
+from media_service import commands, containers
+from media_service.containers import Container
 from media_service.runner import FfmpegFailed, FfmpegLimits, run_ffmpeg
 from recorder_common.errors import FailedPrecondition, InvalidArgument, NotFound, OutOfRange
 from recorder_common.ids import check_video_id
@@ -57,7 +58,9 @@ class CatalogView(Protocol):
 
 class OnDemandMedia:
     def __init__(self, files: MediaFiles, ffmpeg_binary: str, catalog: CatalogView,
-                 limits: FfmpegLimits, max_parallel: int = 2, candidate_frames: int = 30) -> None:
+                 limits: FfmpegLimits, max_parallel: int = 2, candidate_frames: int = 30,
+                 max_pixels: int = 0) -> None:
+        self.max_pixels = max_pixels  # per decoded frame (MAX_VIDEO_PIXELS)
         self.files = files
         self.ffmpeg = ffmpeg_binary
         self.catalog = catalog
@@ -84,8 +87,8 @@ class OnDemandMedia:
         output = commands.audio_output(audio_format, facts.audio_codec, bitrate_kbps, mp3_quality)
         return await self._make(owner_id, video_id, AUDIO_KINDS[audio_format], output.file_name,
                                 output.content_type, facts,
-                                lambda source, tmp: commands.extract_audio_args(self.ffmpeg, str(source), str(tmp),
-                                                                                output),
+                                lambda source, container, tmp: commands.extract_audio_args(
+                                    self.ffmpeg, source, container, str(tmp), output, facts.duration_seconds),
                                 "extract the audio")
 
     async def thumbnail(self, owner_id: str, video_id: str, at_seconds: float | None, width: int,
@@ -104,8 +107,9 @@ class OnDemandMedia:
             at, representative = commands.thumbnail_time(facts.duration_seconds, self.candidate_frames), True
         _, _, extension, content_type = commands.IMAGE_CODECS[image_format]
         return await self._make(owner_id, video_id, "THUMBNAIL", f"thumbnail.{extension}", content_type, facts,
-                                lambda source, tmp: commands.still_args(self.ffmpeg, str(source), str(tmp), at, width,
-                                                                image_format, representative, self.candidate_frames),
+                                lambda source, container, tmp: commands.still_args(
+                                    self.ffmpeg, source, container, str(tmp), at, width, image_format,
+                                    representative, self.candidate_frames, self.max_pixels),
                                 "make the thumbnail")
 
     async def preview(self, owner_id: str, video_id: str, start_seconds: float | None, seconds: float,
@@ -130,9 +134,9 @@ class OnDemandMedia:
             start = max(0.0, min(facts.duration_seconds * 0.25, facts.duration_seconds - seconds))
         extension = "webp" if image_format == "WEBP" else "gif"
         return await self._make(owner_id, video_id, "PREVIEW", f"preview.{extension}", f"image/{extension}", facts,
-                                lambda source, tmp: commands.preview_args(self.ffmpeg, str(source), str(tmp), start,
-                                                                  seconds, width, fps, image_format,
-                                                                  PREVIEW_MAX_BYTES),
+                                lambda source, container, tmp: commands.preview_args(
+                                    self.ffmpeg, source, container, str(tmp), start, seconds, width, fps,
+                                    image_format, PREVIEW_MAX_BYTES, self.max_pixels),
                                 "make the preview")
 
     async def download(self, owner_id: str, video_id: str, kind: str,
@@ -173,13 +177,15 @@ class OnDemandMedia:
         return facts
 
     @staticmethod
-    async def _original_input(ws: Workspace, facts: VideoFacts) -> str:
+    async def _original_input(ws: Workspace, facts: VideoFacts) -> tuple[str, Container]:
         asset = facts.assets.get("ORIGINAL")
         # Catalog paths are server-made; ffmpeg_input() checks again that this one is the owner's own.
         source = await ws.ffmpeg_input(asset.path) if asset is not None else None
-        if source is None:
+        # The original is ours (remuxed with a known muxer): its demuxer is forced like any input's.
+        container = containers.for_original(asset.content_type) if asset is not None else None
+        if source is None or container is None:
             raise FailedPrecondition("the video has no original file")
-        return source
+        return source, container
 
     @staticmethod
     def _width(width: int, default: int, limit: int) -> int:
@@ -201,11 +207,11 @@ class OnDemandMedia:
         ws = self.files.workspace(owner_id, video_id)
         try:
             async with self.slots:
-                source = await self._original_input(ws, facts)
+                source, container = await self._original_input(ws, facts)
                 final = ws.path(file_name)
                 tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.tmp")
                 try:
-                    await run_ffmpeg(build_args(source, tmp), self.limits)
+                    await run_ffmpeg(build_args(source, container, tmp), self.limits)
                     if not tmp.exists() or tmp.stat().st_size == 0:
                         raise FailedPrecondition(f"could not {what}: ffmpeg wrote nothing (no frame at that time?)")
                     await asyncio.to_thread(publish, tmp, final)

@@ -12,12 +12,13 @@ import os
 import pathlib
 from typing import Protocol
 
-from media_service import commands
+from media_service import commands, containers
+from media_service.containers import Container
 from media_service.live import LiveFailed, LiveOutputs, LiveSession, LiveSessions
 from media_service.formats import declared_family, found_family, original_format, source_name
-from media_service.probe import ProbeResult, parse_probe
+from media_service.probe import ProbeResult, parse_last_progress, parse_probe, sanitise_ffmpeg_message
 from media_service.runner import FfmpegFailed, FfmpegLimits, run_ffmpeg
-from media_service.settings import CompressionProfile, ThumbnailSettings
+from media_service.settings import CompressionProfile, MediaLimits, ThumbnailSettings
 from media_service.files import MediaFiles, Workspace
 from recorder_common.storage import publish
 
@@ -56,15 +57,60 @@ class JobReporter(Protocol):
     async def media_info(self, facts: MediaFacts) -> None: ...
 
 
+@dataclasses.dataclass(frozen=True)
+class StreamExtent:
+    """What reading every packet of a file found: the last timestamp and the video frames."""
+    seconds: float | None
+    frames: int | None
+
+
+def reconcile_duration(claimed: float | None, extent_seconds: float | None) -> float | None:
+    """The duration to record: the container's claim unless the stream's own last timestamp
+    disagrees (by more than a second or 5 %): a claim is metadata anyone can write."""
+    if extent_seconds is None:
+        return claimed
+    if claimed is None or abs(claimed - extent_seconds) > max(1.0, 0.05 * extent_seconds):
+        return extent_seconds
+    return claimed
+
+
+def media_limit_refusal(probe: ProbeResult, extent: StreamExtent, limits: MediaLimits) -> str | None:
+    """Why a recording is over the limits, from its real stream (None when it is within them)."""
+    seconds = extent.seconds if extent.seconds is not None else probe.duration_seconds
+    if seconds is not None and seconds > limits.max_recording_seconds:
+        return (f"the recording is longer than the {limits.max_recording_seconds / 3600:g} h "
+                f"this service accepts")
+    video = probe.video
+    if video is None:
+        return None
+    width, height = video.width or 0, video.height or 0
+    if width * height > limits.max_video_pixels:
+        return (f"its video is {width}x{height}, more than the {limits.max_video_pixels / 1e6:.1f} "
+                f"megapixels per frame this service accepts")
+    estimated = (video.fps or 0.0) * (seconds or 0.0)
+    frames = max(estimated, float(extent.frames or 0))
+    if width * height * frames > limits.max_decoded_pixels:
+        return (f"its video ({width}x{height}, {frames:.0f} frames) is more than this service decodes "
+                f"for one recording ({limits.max_decoded_pixels / 1e12:.2f} terapixels)")
+    return None
+
+
+def read_container(path: pathlib.Path) -> Container | None:
+    with open(path, "rb") as f:
+        return containers.sniff(f.read(containers.SNIFF_BYTES))
+
+
 class MediaPipeline:
     def __init__(self, files: MediaFiles, ffmpeg_binary: str, profile: CompressionProfile,
-                 thumbnail: ThumbnailSettings, limits: FfmpegLimits, live: LiveSessions | None = None) -> None:
+                 thumbnail: ThumbnailSettings, limits: FfmpegLimits, live: LiveSessions | None = None,
+                 media_limits: MediaLimits = MediaLimits()) -> None:
         self.files = files
         self.ffmpeg = ffmpeg_binary
         self.profile = profile
         self.thumbnail = thumbnail
         self.limits = limits
         self.live = live
+        self.media_limits = media_limits
 
     def _tmp(self, final: pathlib.Path) -> pathlib.Path:
         return final.with_name(f".{final.name}.{os.getpid()}.tmp")
@@ -186,24 +232,50 @@ class MediaPipeline:
         await reporter.progress("ASSEMBLE", 1.0)
         return final
 
-    async def probe_file(self, path: pathlib.Path) -> tuple[ProbeResult, str]:
-        _, text = await run_ffmpeg(commands.probe_args(self.ffmpeg, str(path)), self.limits, check=False)
+    async def probe_file(self, path: pathlib.Path, container: Container) -> tuple[ProbeResult, str]:
+        _, text = await run_ffmpeg(commands.probe_args(self.ffmpeg, str(path), container), self.limits, check=False)
         return parse_probe(text), text
 
+    async def stream_extent(self, path: pathlib.Path, container: Container) -> StreamExtent:
+        _, text = await run_ffmpeg(commands.stream_extent_args(self.ffmpeg, str(path), container,
+                                                               self.media_limits.max_recording_seconds),
+                                   self.limits, check=False)
+        progress = parse_last_progress(text)
+        return StreamExtent(progress.seconds, progress.frames)
+
     async def probe(self, job: Job, source: pathlib.Path, reporter: JobReporter) -> ProbeResult:
+        """What the upload is, decided from its bytes: a WebM/Matroska or MP4 recording (sniffed in
+        Python, then read by that demuxer only), of the declared family, within the media limits.
+        Anything else fails here, before any other ffmpeg run."""
         await reporter.progress("PROBE", 0.0)
         if source.stat().st_size == 0:
             raise StepFailed("PROBE", "the upload is empty: 0 bytes were received")
-        result, text = await self.probe_file(source)
+        container = await asyncio.to_thread(read_container, source)
+        if container is None:
+            raise StepFailed("PROBE", "the upload is not a readable recording: a WebM, Matroska or MP4 file "
+                                      "was expected and its first bytes are none of these (playlists, "
+                                      "manifests and other formats are refused)")
+        declared = declared_family(job.content_type)
+        if declared and container.family != declared:
+            raise StepFailed("PROBE", f"the upload was declared {job.content_type.split(';')[0]} but the bytes "
+                                      f"are {container.label} ({container.family}); upload it again "
+                                      f"with the right content_type")
+        result, text = await self.probe_file(source, container)
+        if result.ambiguity:
+            raise StepFailed("PROBE", f"the upload cannot be read safely: {result.ambiguity}")
         if result.video is None and result.audio is None:
             reason = next((ln.split(": ", 1)[-1] for ln in reversed(text.strip().splitlines())
                            if "rror" in ln or "Invalid" in ln), "no audio or video stream found")
-            raise StepFailed("PROBE", f"the upload is not a readable recording ({reason.strip()})")
-        declared, found = declared_family(job.content_type), found_family(result)
-        if declared and found != declared:
-            raise StepFailed("PROBE", f"the upload was declared {job.content_type.split(';')[0]} but the bytes "
-                                      f"are {found or result.container or 'another format'}; upload it again "
-                                      f"with the right content_type")
+            raise StepFailed("PROBE", f"the upload is not a readable recording "
+                                      f"({sanitise_ffmpeg_message(reason, (job.owner_id, job.video_id))})")
+        if found_family(result) != container.family:  # the forced demuxer makes this the same
+            raise StepFailed("PROBE", f"the upload's {container.label} header does not match its content")
+        extent = await self.stream_extent(source, container)
+        refusal = media_limit_refusal(result, extent, self.media_limits)
+        if refusal:
+            raise StepFailed("PROBE", f"the upload is refused: {refusal}")
+        result = dataclasses.replace(result, sniffed=container,
+                                     duration_seconds=reconcile_duration(result.duration_seconds, extent.seconds))
         await reporter.progress("PROBE", 1.0)
         return result
 
@@ -213,8 +285,11 @@ class MediaPipeline:
         muxer, name, content_type = original_format(probe)
         final = ws.path(name)
         tmp = self._tmp(final)
+        max_bytes = commands.remux_bytes_bound(source.stat().st_size)
         try:
-            await run_ffmpeg(commands.remux_args(self.ffmpeg, str(source), str(tmp), muxer), self.limits)
+            await run_ffmpeg(commands.remux_args(self.ffmpeg, str(source), probe.sniffed, str(tmp), muxer, max_bytes),
+                             self.limits)
+            self._check_bound("REMUX", tmp, max_bytes)
             await asyncio.to_thread(publish, tmp, final)
         except FfmpegFailed as exc:
             raise StepFailed("REMUX", f"could not rewrite the recording: {exc.message}") from exc
@@ -222,13 +297,24 @@ class MediaPipeline:
             tmp.unlink(missing_ok=True)
         return final, await self.describe_original(job, ws, final, muxer, content_type, reporter)
 
+    @staticmethod
+    def _check_bound(step: str, output: pathlib.Path, max_bytes: int) -> None:
+        """-fs stops an output at its bound without failing: reaching it means the input made far
+        more than a recording of its length can, so nothing of it is kept."""
+        if output.exists() and output.stat().st_size >= max_bytes:
+            raise StepFailed(step, f"the output reached its size bound ({max_bytes >> 20} MiB) and was "
+                                   f"discarded; the recording is not what its length says")
+
     async def describe_original(self, job: Job, ws: Workspace, final: pathlib.Path, muxer: str,
                                 content_type: str, reporter: JobReporter) -> ProbeResult:
-        remuxed, _ = await self.probe_file(final)
-        duration = remuxed.duration_seconds
-        if not duration:
-            duration = await self._decoded_duration(final)
-        remuxed = dataclasses.replace(remuxed, duration_seconds=duration)
+        # Our own file, but its metadata (and any claimed duration) was copied from the upload.
+        container = containers.for_muxer(muxer)
+        remuxed, _ = await self.probe_file(final, container)
+        if remuxed.ambiguity:
+            raise StepFailed("REMUX", f"the recording cannot be read safely: {remuxed.ambiguity}")
+        extent = await self.stream_extent(final, container)
+        duration = reconcile_duration(remuxed.duration_seconds, extent.seconds)
+        remuxed = dataclasses.replace(remuxed, duration_seconds=duration, sniffed=container)
         video, audio = remuxed.video, remuxed.audio
         await reporter.media_info(MediaFacts(
             duration_seconds=duration, width=video.width if video else None,
@@ -237,12 +323,6 @@ class MediaPipeline:
         await self._keep(ws, reporter, "ORIGINAL", final, content_type)
         await reporter.progress("REMUX", 1.0)
         return remuxed
-
-    async def _decoded_duration(self, path: pathlib.Path) -> float | None:
-        reached: list[float] = []
-        await run_ffmpeg(commands.decode_check_args(self.ffmpeg, str(path)), self.limits,
-                         on_progress=reached.append, check=False)
-        return max(reached) if reached else None
 
     async def compress(self, job: Job, ws: Workspace, original: pathlib.Path, probe: ProbeResult,
                        reporter: JobReporter) -> pathlib.Path:
@@ -257,12 +337,15 @@ class MediaPipeline:
                 pending.append(asyncio.ensure_future(
                     reporter.progress("COMPRESS", min(seconds / duration, 0.999))))
 
+        max_bytes = commands.compressed_bytes_bound(probe.duration_seconds, self.media_limits)
         try:
             await run_ffmpeg(commands.compress_args(
-                self.ffmpeg, str(original), str(tmp), self.profile,
-                has_video=probe.video is not None, has_audio=probe.audio is not None,
-                frame_size=(probe.video.width or 0, probe.video.height or 0) if probe.video else None),
+                self.ffmpeg, str(original), probe.sniffed, str(tmp), self.profile,
+                has_video=probe.video is not None, has_audio=probe.audio is not None, max_bytes=max_bytes,
+                frame_size=(probe.video.width or 0, probe.video.height or 0) if probe.video else None,
+                max_pixels=self.media_limits.max_video_pixels),
                 self.limits, on_progress=on_progress)
+            self._check_bound("COMPRESS", tmp, max_bytes)
             await asyncio.to_thread(publish, tmp, final)
         except FfmpegFailed as exc:
             raise StepFailed("COMPRESS", f"could not compress the recording: {exc.message}") from exc
@@ -284,8 +367,9 @@ class MediaPipeline:
                     probe.duration_seconds, self.thumbnail.candidate_frames, fps), 0.0]):
                 tmp.unlink(missing_ok=True)
                 await run_ffmpeg(commands.still_args(
-                    self.ffmpeg, str(original), str(tmp), at, self.thumbnail.width, "JPEG",
-                    representative=True, candidate_frames=self.thumbnail.candidate_frames), self.limits)
+                    self.ffmpeg, str(original), probe.sniffed, str(tmp), at, self.thumbnail.width, "JPEG",
+                    representative=True, candidate_frames=self.thumbnail.candidate_frames,
+                    max_pixels=self.media_limits.max_video_pixels), self.limits)
                 if tmp.exists() and tmp.stat().st_size > 0:
                     break  # a seek past the last keyframe can yield no frame: then try from 0
             else:

@@ -1,14 +1,26 @@
-"""Reading what a media file holds from `ffmpeg -i` output (no ffprobe needed)."""
+"""Reading what a media file holds from `ffmpeg -i` output (no ffprobe needed), and what ffmpeg
+prints, made safe to show to a user.
+
+The input is hostile: container metadata (titles, comments, tag names) is printed in the same
+listing as the facts we want. So the listing is read by its structure: only the lines ffmpeg
+itself writes at the top indentation of the `Input #0` block count (`  Duration: ...`,
+`  Stream #0:N: ...`), metadata values are printed deeper (and continuation lines of a value
+start with spaces and ": "), and a listing where those structural lines repeat (a tag *name* with
+a newline in it can forge one) is reported as ambiguous instead of believed.
+"""
 from __future__ import annotations
 
 import dataclasses
 import re
 
-_DURATION = re.compile(r"Duration:\s*(\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
-_INPUT = re.compile(r"^Input #0, ([\w,]+), from", re.M)
-_STREAM = re.compile(r"^\s*Stream #0:(\d+)(?:\[[^\]]*\])?(?:\([^)]*\))?: (Video|Audio|Subtitle|Data): (\w+)(.*)$", re.M)
-_SIZE = re.compile(r"(?:,|^)\s*(\d{2,5})x(\d{2,5})(?=[\s,\[]|$)")
-_FPS = re.compile(r"([\d.]+) fps")
+from media_service.containers import Container
+
+_INPUT = re.compile(r"^Input #0, ([\w,]+), from ", re.M)
+_DURATION_LINE = re.compile(r"^  Duration: (?:(\d+):(\d{2}):(\d{2}(?:\.\d+)?)|N/A)(?:,|$)")
+_STREAM_LINE = re.compile(
+    r"^  Stream #0:(\d+)(?:\[[^\]]*\])?(?:\([^)]*\))?: (Video|Audio|Subtitle|Data|Attachment): (\w+)(.*)$")
+_SIZE = re.compile(r"(?:,|^)\s*(\d{1,5})x(\d{1,5})(?=[\s,\[]|$)")
+_FPS = re.compile(r", ([\d.]+) fps(?:,|$)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,6 +38,10 @@ class ProbeResult:
     container: str | None
     duration_seconds: float | None
     streams: tuple[StreamInfo, ...]
+    # Set when the listing cannot be read unambiguously (forged structural lines): do not trust it.
+    ambiguity: str | None = None
+    # The container sniffed from the file's first bytes (the demuxer every later run is forced to).
+    sniffed: "Container | None" = None
 
     @property
     def video(self) -> StreamInfo | None:
@@ -44,26 +60,54 @@ class ProbeResult:
         return bool(self.container) and "mp4" in self.container
 
 
+def _video_details(rest: str) -> tuple[int | None, int | None, float | None]:
+    width = height = fps = None
+    size = _SIZE.search(rest)
+    if size:
+        width, height = int(size.group(1)), int(size.group(2))
+    fps_match = _FPS.search(rest)
+    if fps_match:
+        try:
+            fps = float(fps_match.group(1))
+        except ValueError:
+            fps = None
+    return width, height, fps
+
+
 def parse_probe(text: str) -> ProbeResult:
     container_match = _INPUT.search(text)
-    duration = None
-    duration_match = _DURATION.search(text)
-    if duration_match:
-        h, m, s = duration_match.groups()
-        duration = int(h) * 3600 + int(m) * 60 + float(s)
-    streams = []
-    for match in _STREAM.finditer(text):
-        index, kind, codec, rest = match.groups()
-        width = height = fps = None
-        if kind == "Video":
-            size = _SIZE.search(rest)
-            if size:
-                width, height = int(size.group(1)), int(size.group(2))
-            fps_match = _FPS.search(rest)
-            if fps_match:
-                fps = float(fps_match.group(1))
-        streams.append(StreamInfo(int(index), kind.lower(), codec, width, height, fps))
-    return ProbeResult(container_match.group(1) if container_match else None, duration, tuple(streams))
+    if container_match is None:
+        return ProbeResult(None, None, ())
+    block = text[container_match.start():].splitlines()[1:]
+    durations: list[float | None] = []
+    streams: list[StreamInfo] = []
+    for line in block:
+        if line.startswith(("Input #", "Output #")):
+            break  # the next file's listing
+        duration = _DURATION_LINE.match(line)
+        if duration:
+            h, m, s = duration.groups()
+            durations.append(int(h) * 3600 + int(m) * 60 + float(s) if h is not None else None)
+            continue
+        stream = _STREAM_LINE.match(line)
+        if stream:
+            index, kind, codec, rest = stream.groups()
+            width, height, fps = _video_details(rest) if kind == "Video" else (None, None, None)
+            streams.append(StreamInfo(int(index), kind.lower(), codec, width, height, fps))
+    ambiguity = None
+    if len(durations) > 1:
+        ambiguity = "its metadata imitates ffmpeg's Duration line"
+    elif [s.index for s in streams] != list(range(len(streams))):
+        ambiguity = "its metadata imitates ffmpeg's Stream lines"
+    return ProbeResult(container_match.group(1), durations[0] if durations else None, tuple(streams),
+                       ambiguity)
+
+
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    """What a `-progress` report says so far: the position reached and frames passed."""
+    seconds: float | None = None
+    frames: int | None = None
 
 
 def parse_progress_seconds(line: str) -> float | None:
@@ -73,3 +117,39 @@ def parse_progress_seconds(line: str) -> float | None:
         if value.lstrip("-").isdigit():
             return max(int(value), 0) / 1_000_000
     return None
+
+
+def parse_last_progress(text: str) -> Progress:
+    """The last `-progress` report in text (a run that wrote its reports to stderr): the position
+    reached and the video frames (packets, when copying) passed."""
+    seconds = frames = None
+    for line in text.splitlines():
+        if (value := parse_progress_seconds(line)) is not None:
+            seconds = value
+        elif line.startswith("frame=") and line[6:].strip().isdigit():
+            frames = int(line[6:].strip())
+    return Progress(seconds, frames)
+
+
+# ---- what a user may see of ffmpeg's messages -------------------------------------------------
+_LOG_CONTEXT = re.compile(r"\[[^\]\n]*@ 0x[0-9a-fA-F]+\]\s*")  # "[matroska,webm @ 0x55d0c0...] "
+_ADDRESS = re.compile(r"\b0x[0-9a-fA-F]{5,}\b")
+_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]{1,15}://[^\s'\"]*")
+_PATH = re.compile(r"(?<![\w.-])(?:[\w.~-]*/)+([\w.~-]*)")
+_SPACES = re.compile(r"\s+")
+MESSAGE_MAX_CHARS = 500
+
+
+def sanitise_ffmpeg_message(text: str, hidden: tuple[str, ...] = ()) -> str:
+    """ffmpeg's words without what is ours to keep: memory addresses, URLs (a presigned URL is a
+    credential), file paths (storage and scratch roots, user folders, playlist entries) reduced to
+    their last name, and any of the `hidden` strings (user and video ids). Used wherever ffmpeg's
+    output becomes a FAILED message or an RPC error."""
+    for secret in sorted((h for h in hidden if h), key=len, reverse=True):
+        text = text.replace(secret, "…")
+    text = _LOG_CONTEXT.sub("", text)
+    text = _URL.sub("<url>", text)
+    text = _PATH.sub(lambda m: m.group(1) or "<folder>", text)
+    text = _ADDRESS.sub("0x…", text)
+    text = _SPACES.sub(" ", text).strip()
+    return text[:MESSAGE_MAX_CHARS]

@@ -9,7 +9,8 @@ import shutil
 import sys
 from collections.abc import Callable, Sequence
 
-from media_service.probe import parse_progress_seconds
+from media_service.probe import parse_progress_seconds, sanitise_ffmpeg_message
+from media_service.sandbox import Sandbox, confine
 
 log = logging.getLogger("recorder.media.ffmpeg")
 
@@ -24,9 +25,11 @@ class FfmpegLimits:
     private mappings; an ffmpeg that needs more fails to allocate and exits with an error)."""
     timeout_seconds: float = 3600.0
     max_memory_bytes: int = 0  # 0: no limit
+    sandbox: Sandbox | None = None  # how each run is confined (media_service/sandbox.py)
 
 
 def _bounded(args: Sequence[str], limits: FfmpegLimits) -> list[str]:
+    args = confine(limits.sandbox, args)
     if limits.max_memory_bytes and PRLIMIT:
         return [PRLIMIT, f"--data={limits.max_memory_bytes}", "--", *args]
     return list(args)
@@ -50,7 +53,8 @@ class FfmpegFailed(Exception):
 
 def _summarise(stderr: str) -> str:
     lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip()]
-    return " | ".join(lines[-4:])[-STDERR_TAIL_CHARS:] or "no error output"
+    # What becomes a FAILED message or an RPC error: no addresses, paths or URLs of ours.
+    return sanitise_ffmpeg_message(" | ".join(lines[-4:])[-STDERR_TAIL_CHARS:]) or "no error output"
 
 
 async def run_ffmpeg(args: Sequence[str], limits: FfmpegLimits,

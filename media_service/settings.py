@@ -72,6 +72,30 @@ class ThumbnailSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class MediaLimits:
+    """Bounds on what an upload may be, checked at PROBE against the stream itself (not what its
+    container claims), and the output size bounds derived from them."""
+    max_recording_seconds: float = 4 * 3600.0
+    # Pixels in one frame: 4096x2304 (a 4K screen); an 8192x8192 stream is refused.
+    max_video_pixels: int = 4096 * 2304
+    # Pixels decoded in all (width x height x frames): 1080p at 60 fps for the longest recording.
+    max_decoded_pixels: int = 1920 * 1080 * 60 * 4 * 3600
+    # For output size bounds (-fs): no output of ours needs more than this per second of media
+    # (the default H.264 profile makes 1-10 Mbit/s of 1080p screen content).
+    max_output_bits_per_second: float = 80_000_000
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "MediaLimits":
+        return cls(
+            max_recording_seconds=float(env.get("MAX_RECORDING_SECONDS", cls.max_recording_seconds)),
+            max_video_pixels=int(env.get("MAX_VIDEO_PIXELS", cls.max_video_pixels)),
+            max_decoded_pixels=int(env.get("MAX_DECODED_PIXELS", cls.max_decoded_pixels)),
+            max_output_bits_per_second=float(env.get("MAX_OUTPUT_BITS_PER_SECOND",
+                                                     cls.max_output_bits_per_second)),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
 class MediaSettings:
     storage: StorageSettings = StorageSettings()
     host: str = "127.0.0.1"
@@ -83,6 +107,11 @@ class MediaSettings:
     step_timeout_seconds: float = 3600.0
     # Per ffmpeg run (RLIMIT_DATA); 1080p x264 needs a few hundred MiB.
     ffmpeg_max_memory_mb: int = 4096
+    # auto: confine every ffmpeg (no network for local inputs, no capabilities, Landlock: its job's
+    # folder only) when this machine can, else log why not and run it plainly; require: refuse to
+    # start without; off: never (see media_service/sandbox.py).
+    ffmpeg_sandbox: str = "auto"
+    media_limits: MediaLimits = MediaLimits()
     lease_seconds: int = 60
     sweep_interval_seconds: float = 30.0
     max_concurrent_jobs: int = 1
@@ -110,6 +139,8 @@ class MediaSettings:
             ffmpeg_binary=env.get("FFMPEG_BINARY", ""),
             step_timeout_seconds=float(env.get("FFMPEG_STEP_TIMEOUT_SECONDS", cls.step_timeout_seconds)),
             ffmpeg_max_memory_mb=int(env.get("FFMPEG_MAX_MEMORY_MB", cls.ffmpeg_max_memory_mb)),
+            ffmpeg_sandbox=env.get("FFMPEG_SANDBOX", cls.ffmpeg_sandbox),
+            media_limits=MediaLimits.from_env(env),
             lease_seconds=int(env.get("PROCESSING_LEASE_SECONDS", cls.lease_seconds)),
             sweep_interval_seconds=float(env.get("PROCESSING_SWEEP_SECONDS", cls.sweep_interval_seconds)),
             max_concurrent_jobs=int(env.get("MEDIA_MAX_CONCURRENT_JOBS", cls.max_concurrent_jobs)),
@@ -137,3 +168,4 @@ def find_ffmpeg(configured: str = "") -> str:
     import imageio_ffmpeg
 
     return imageio_ffmpeg.get_ffmpeg_exe()
+

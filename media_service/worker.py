@@ -8,7 +8,7 @@ import logging
 import time
 import traceback
 
-from media_service.catalog_client import MediaCatalogClient
+from media_service.catalog_client import AssetRefused, MediaCatalogClient
 from media_service.pipeline import Job, MediaFacts, MediaPipeline, StepFailed
 from media_service.runner import FfmpegFailed
 from recorder_common.errors import DomainError
@@ -132,6 +132,12 @@ class MediaWorker:
             return
         except FfmpegFailed as exc:  # an ffmpeg run no step wrapped (a probe): fail the current step
             log.info("video %s failed at %s: %s", video_id, reporter.step, exc.message)
+            await self.catalog.finish(owner_id, video_id, self.worker_id, ready=False,
+                                      error_step=reporter.step, error=exc.message)
+            return
+        except AssetRefused as exc:  # over the owner's quota: the output goes, the job fails
+            log.info("video %s failed at %s: %s", video_id, reporter.step, exc.message)
+            await self.files.delete_key(owner_id, exc.path)
             await self.catalog.finish(owner_id, video_id, self.worker_id, ready=False,
                                       error_step=reporter.step, error=exc.message)
             return

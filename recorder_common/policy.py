@@ -57,6 +57,8 @@ POLICY: Mapping[str, Access] = {
     _CATALOG + "FinishProcessing": INTERNAL,
     _CATALOG + "ListPendingProcessing": INTERNAL,
     _CATALOG + "ListChunks": INTERNAL,
+    # Called by the ingest janitor.
+    _CATALOG + "FailExhaustedJobs": INTERNAL,
 
     # Called by ingest.
     _MEDIA + "ProcessVideo": INTERNAL,

@@ -22,7 +22,7 @@ import pytest
 from catalog_service import db
 from catalog_service.catalog import Catalog
 from catalog_service.server import CatalogDeps, create_server as create_catalog_server
-from catalog_service.settings import CatalogSettings
+from catalog_service.settings import CatalogLimits, CatalogSettings
 from ingest_service.server import IngestDeps, create_server as create_ingest_server
 from ingest_service.settings import IngestSettings, UploadLimits
 from ingest_service.wiring import build as build_ingest
@@ -224,7 +224,8 @@ class Stack:
 async def start_stack(database_url: str, storage_root: pathlib.Path,
                       limits: UploadLimits = UploadLimits(), media_overrides: dict | None = None,
                       ingest_overrides: dict | None = None, ingest_replicas: int = 1,
-                      storage: StorageSettings | None = None, catalog_clock=None):
+                      storage: StorageSettings | None = None, catalog_limits: CatalogLimits = CatalogLimits(),
+                      catalog_clock=None):
     """The three services in this process, each a real grpc.aio server on an ephemeral port.
     catalog_clock: the catalog's clock (a SteppedClock), for tests of idle times and grace periods
     that must not depend on how fast the machine is."""
@@ -234,7 +235,9 @@ async def start_stack(database_url: str, storage_root: pathlib.Path,
     await asyncio.to_thread(db.migrate, database_url)
     engine = db.create_engine(database_url)
     catalog_server, catalog_port = await create_catalog_server(
-        CatalogSettings(database_url=database_url, port=0, auth=AUTH), CatalogDeps(Catalog(db.session_factory(engine), **({"clock": catalog_clock} if catalog_clock else {}))))
+        CatalogSettings(database_url=database_url, port=0, auth=AUTH),
+        CatalogDeps(Catalog(db.session_factory(engine), limits=catalog_limits,
+                            **({"clock": catalog_clock} if catalog_clock else {}))))
     await catalog_server.start()
     media_settings = MediaSettings(storage=storage, port=0, auth=AUTH,
                                    catalog_target=f"127.0.0.1:{catalog_port}", lease_seconds=30,
@@ -315,7 +318,9 @@ class LoopThread:
 @pytest.fixture
 def threaded_stack(database_url, tmp_path, storage_backend):
     runner = LoopThread()
-    stack, stop = runner.run(start_stack(database_url, tmp_path / "storage", storage=storage_backend))
+    # Hypothesis runs every example on this one stack as one user, leaving many uploads open.
+    stack, stop = runner.run(start_stack(database_url, tmp_path / "storage", storage=storage_backend,
+                                         catalog_limits=CatalogLimits(max_open_uploads_per_user=100_000)))
     stack.run = runner.run
     yield stack
     runner.run(stop())

@@ -126,3 +126,22 @@ def make_fragmented_mp4(path: pathlib.Path, seconds: float, audio_codec: str = "
 
 def count_packets(path: pathlib.Path, stream: str = "v:0") -> int:
     return len(packet_hashes(path, stream))
+
+
+def frame_hashes(path: pathlib.Path, stream: str = "v:0") -> list[str]:
+    """md5 of every decoded frame of one stream (framemd5): equal hashes mean the same pictures,
+    whatever container or packets carried them."""
+    result = subprocess.run([FFMPEG, "-nostdin", "-v", "error", "-i", str(path), "-map", f"0:{stream}",
+                             "-f", "framemd5", "-"], capture_output=True, text=True, timeout=300)
+    rows = [line.split(",") for line in result.stdout.splitlines() if line and not line.startswith("#")]
+    return [row[5].strip() for row in rows if len(row) >= 6]
+
+
+def make_clip(path: pathlib.Path, seconds: float, source: str = "smptebars", size: str = "320x240",
+              extra: tuple[str, ...] = (), muxer: str = "webm") -> pathlib.Path:
+    """A short VP8 clip of a lavfi source (not testsrc2, so its frames differ from make_webm's),
+    with extra output options (metadata, attachments) and a chosen muxer."""
+    subprocess.run([FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", f"{source}=size={size}:rate=30",
+                    "-t", str(seconds), "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8",
+                    *extra, "-f", muxer, str(path)], check=True, timeout=300)
+    return path

@@ -242,9 +242,13 @@ async def test_jobs_interrupted_three_times_end_failed(catalog):
         claimed, _ = await clock_catalog.claim_processing("alice", vid, f"w{attempt}", 60)
         assert claimed
     final = Catalog(catalog.sessions, clock=lambda: now + dt.timedelta(minutes=30))
-    assert await final.list_pending_processing(10) == []
+    assert await final.list_pending_processing(10) == []  # out of attempts: nothing to pick up
+    assert (await catalog.get_video("alice", vid)).status == "PROCESSING"  # listing changed nothing
+    assert await final.fail_exhausted_jobs(10) == [(vid, "alice")]
+    assert await final.fail_exhausted_jobs(10) == []
     video = await catalog.get_video("alice", vid)
     assert video.status == "FAILED" and "interrupted 3 times" in video.error
+    assert (video.events[-1].status, video.events[-1].step) == ("FAILED", "ASSEMBLE")
 
 
 @pytest.mark.parametrize("database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)

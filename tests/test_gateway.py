@@ -148,7 +148,7 @@ async def test_cors_preflight_allows_only_configured_origins(gateway, stack):
                                               "/recorder.v1.IngestService/PutChunk", ALLOWED)
     assert status == 200 and headers.get("access-control-allow-origin") == ALLOWED
     assert "x-grpc-web" in headers.get("access-control-allow-headers", "")
-    extension = "chrome-extension://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+    extension = "chrome-extension://baafeiakklliidfcgofccfkifabnjfdp"
     status, headers = await asyncio.to_thread(grpc_web.preflight, gateway,
                                               "/recorder.v1.IngestService/PutChunk", extension)
     assert headers.get("access-control-allow-origin") == extension

@@ -74,7 +74,7 @@ def test_quick_start_run_from_a_fresh_clone_serves_the_readme_grpcurl_examples(t
     ports = {"50061": free_port(), "50062": free_port(), "50063": free_port()}
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "VENV")}
     env.update(CATALOG_PORT=str(ports["50061"]), MEDIA_PORT=str(ports["50062"]),
-               INGEST_PORT=str(ports["50063"]), GATEWAY_PORT=str(free_port()))
+               INGEST_PORT=str(ports["50063"]), GATEWAY_PORT=str(free_port()), DEVAUTH_PORT=str(free_port()))
     run_command = quick_start_commands()[0]
     # exec: the signal below goes to devstack itself, which must pass it on to the services.
     stack = subprocess.Popen(f"exec {run_command}", shell=True, cwd=clone, env=env, stdout=subprocess.PIPE,

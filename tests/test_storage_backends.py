@@ -102,6 +102,7 @@ async def test_ffmpeg_reads_a_stored_file_in_place(store, storage_backend, tmp_p
     """On-demand work gives ffmpeg the stored file itself: a path, or on S3 a short-lived presigned
     URL it reads with range requests, so nothing is downloaded into the scratch folder first."""
     from media_service import commands
+    from media_service.containers import Container
     from media_service.files import MediaFiles
     from media_service.runner import FfmpegLimits, run_ffmpeg
 
@@ -116,7 +117,7 @@ async def test_ffmpeg_reads_a_stored_file_in_place(store, storage_backend, tmp_p
     source = await ws.ffmpeg_input(key)
     assert source.startswith("http://") if store.remote else source == str(original)
     still = tmp_path / "still.jpg"
-    await run_ffmpeg(commands.still_args("ffmpeg", source, str(still), 1.5, 160, "JPEG", False), FfmpegLimits())
+    await run_ffmpeg(commands.still_args("ffmpeg", source, Container.WEBM, str(still), 1.5, 160, "JPEG", False), FfmpegLimits())
     assert still.stat().st_size > 0
     assert [p for p in ws.folder.rglob("*") if p.is_file()] == ([] if store.remote else [original])
     assert await ws.ffmpeg_input(store.media_key("alice", video, "absent.webm")) is None

@@ -4,10 +4,12 @@ import { Code, ConnectError, createClient, type Client, type Interceptor } from 
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import { CatalogService } from "./gen/recorder/v1/catalog_pb";
 import { IngestService } from "./gen/recorder/v1/ingest_pb";
+import { MediaService } from "./gen/recorder/v1/media_pb";
 
 export interface RecorderClients {
   ingest: Client<typeof IngestService>;
   catalog: Client<typeof CatalogService>;
+  media: Client<typeof MediaService>;
 }
 
 /**
@@ -20,7 +22,8 @@ export function recorderClients(baseUrl: string, getToken: () => string | Promis
     return next(req);
   };
   const transport = createGrpcWebTransport({ baseUrl, useBinaryFormat: true, interceptors: [identity] });
-  return { ingest: createClient(IngestService, transport), catalog: createClient(CatalogService, transport) };
+  return { ingest: createClient(IngestService, transport), catalog: createClient(CatalogService, transport),
+           media: createClient(MediaService, transport) };
 }
 
 const RETRYABLE = new Set([Code.Unavailable, Code.DeadlineExceeded, Code.Unknown, Code.Internal]);

@@ -136,6 +136,11 @@ class CatalogServiceStub:
                 request_serializer=recorder_dot_v1_dot_catalog__pb2.ListChunksRequest.SerializeToString,
                 response_deserializer=recorder_dot_v1_dot_catalog__pb2.ListChunksResponse.FromString,
                 _registered_method=True)
+        self.FailExhaustedJobs = channel.unary_unary(
+                '/recorder.v1.CatalogService/FailExhaustedJobs',
+                request_serializer=recorder_dot_v1_dot_catalog__pb2.FailExhaustedJobsRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_catalog__pb2.FailExhaustedJobsResponse.FromString,
+                _registered_method=True)
 
 
 class CatalogServiceServicer:
@@ -277,6 +282,14 @@ class CatalogServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FailExhaustedJobs(self, request, context):
+        """Service-level housekeeping (the ingest janitor runs it each pass): jobs whose worker died
+        MAX_PROCESSING_ATTEMPTS times become FAILED (the owner may retry them).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CatalogServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -379,6 +392,11 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.ListChunks,
                     request_deserializer=recorder_dot_v1_dot_catalog__pb2.ListChunksRequest.FromString,
                     response_serializer=recorder_dot_v1_dot_catalog__pb2.ListChunksResponse.SerializeToString,
+            ),
+            'FailExhaustedJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.FailExhaustedJobs,
+                    request_deserializer=recorder_dot_v1_dot_catalog__pb2.FailExhaustedJobsRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_catalog__pb2.FailExhaustedJobsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -923,6 +941,33 @@ class CatalogService:
             '/recorder.v1.CatalogService/ListChunks',
             recorder_dot_v1_dot_catalog__pb2.ListChunksRequest.SerializeToString,
             recorder_dot_v1_dot_catalog__pb2.ListChunksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FailExhaustedJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recorder.v1.CatalogService/FailExhaustedJobs',
+            recorder_dot_v1_dot_catalog__pb2.FailExhaustedJobsRequest.SerializeToString,
+            recorder_dot_v1_dot_catalog__pb2.FailExhaustedJobsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,120 @@
+"""Which recording container a file is, from its first bytes, decided in Python before ffmpeg sees it.
+
+ffmpeg guesses the format of an input from its content and name, and among the formats it can
+guess are playlists (HLS, DASH, ffconcat) whose entries it then opens: files anywhere, or URLs.
+An upload is therefore identified here from its magic bytes, and ffmpeg is told which demuxer to
+use (commands.py forces it on every input): a recording is WebM/Matroska (EBML) or ISO BMFF (MP4),
+nothing else. Pure functions on bytes, so ingest can call `sniff` on a first chunk too.
+"""
+from __future__ import annotations
+
+import enum
+
+# How many leading bytes sniff() needs at most: the EBML header of a real recording is about 40
+# bytes, and an MP4 decision needs only the first box header.
+SNIFF_BYTES = 4096
+
+EBML_MAGIC = b"\x1a\x45\xdf\xa3"
+_DOCTYPE_ID = 0x4282
+# Top-level boxes an ISO BMFF recording may start with: a normal or fragmented MP4 starts with
+# ftyp (MediaRecorder) or styp (a segment); moov/moof/free/skip/wide first appear in older writers.
+ISO_BMFF_FIRST_BOXES = {b"ftyp", b"styp", b"moov", b"moof", b"free", b"skip", b"wide"}
+
+
+class Container(enum.Enum):
+    """A recording container we accept. value: the family the rest of the service uses."""
+    WEBM = "webm"
+    MATROSKA = "matroska"
+    MP4 = "mp4"
+
+    @property
+    def demuxer(self) -> str:
+        """The ffmpeg demuxer forced on inputs of this container (-f)."""
+        return "mov" if self is Container.MP4 else "matroska"
+
+    @property
+    def format_whitelist(self) -> str:
+        """The only format ffmpeg may open for such an input (names as ffmpeg lists them)."""
+        return "mov,mp4,m4a,3gp,3g2,mj2" if self is Container.MP4 else "matroska,webm"
+
+    @property
+    def family(self) -> str:
+        """webm for both EBML doctypes (they share a demuxer and the declared-type rules), else mp4."""
+        return "mp4" if self is Container.MP4 else "webm"
+
+    @property
+    def label(self) -> str:
+        return {"webm": "WebM", "matroska": "Matroska", "mp4": "MP4"}[self.value]
+
+
+def _vint(data: bytes, offset: int, strip_marker: bool) -> tuple[int, int] | None:
+    """An EBML variable-length integer at offset: (value, length), or None if cut off or invalid."""
+    if offset >= len(data) or data[offset] == 0:
+        return None
+    first = data[offset]
+    length = 8 - first.bit_length() + 1
+    if offset + length > len(data):
+        return None
+    value = first & (0xFF >> length) if strip_marker else first
+    for byte in data[offset + 1:offset + length]:
+        value = (value << 8) | byte
+    return value, length
+
+
+def _ebml_doctype(data: bytes) -> str | None:
+    """The DocType inside the EBML header element at the start of data, or None."""
+    size = _vint(data, len(EBML_MAGIC), strip_marker=True)
+    if size is None:
+        return None
+    header_size, size_length = size
+    position = len(EBML_MAGIC) + size_length
+    end = min(position + header_size, len(data))
+    while position < end:
+        element = _vint(data, position, strip_marker=False)
+        if element is None:
+            return None
+        element_id, id_length = element
+        length = _vint(data, position + id_length, strip_marker=True)
+        if length is None:
+            return None
+        value_size, length_length = length
+        value_start = position + id_length + length_length
+        if element_id == _DOCTYPE_ID:
+            if value_size > 32 or value_start + value_size > len(data):
+                return None
+            return data[value_start:value_start + value_size].rstrip(b"\0").decode("ascii", "replace")
+        position = value_start + value_size
+    return None
+
+
+def sniff(first_bytes: bytes) -> Container | None:
+    """The recording container that first_bytes (the start of a file or of its first chunk, up to
+    SNIFF_BYTES) begin, or None for anything else: playlists, manifests, concat scripts, AVI,
+    text, an EBML file of another doctype, too few bytes to tell."""
+    data = bytes(first_bytes[:SNIFF_BYTES])
+    if data.startswith(EBML_MAGIC):
+        doctype = _ebml_doctype(data)
+        if doctype == "webm":
+            return Container.WEBM
+        if doctype == "matroska":
+            return Container.MATROSKA
+        return None
+    if len(data) >= 8 and data[4:8] in ISO_BMFF_FIRST_BOXES:
+        size = int.from_bytes(data[:4], "big")
+        # 0 means "to the end of the file", 1 means a 64-bit size follows; otherwise at least a header.
+        if size in (0, 1) or size >= 8:
+            return Container.MP4
+    return None
+
+
+def for_original(content_type: str) -> Container | None:
+    """The container of a seekable original we wrote (its catalogued content type)."""
+    media_type = content_type.split(";")[0].strip().lower()
+    return {"video/webm": Container.WEBM, "video/x-matroska": Container.MATROSKA,
+            "video/mp4": Container.MP4}.get(media_type)
+
+
+def for_muxer(muxer: str) -> Container:
+    """The container a file we wrote with this ffmpeg muxer is in (to read it back)."""
+    return {"webm": Container.WEBM, "matroska": Container.MATROSKA, "mp4": Container.MP4,
+            "mov": Container.MP4, "ipod": Container.MP4}[muxer]

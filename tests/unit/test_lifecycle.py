@@ -1,0 +1,70 @@
+"""The lifecycle table on plain data: every allowed transition and every refused one."""
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from catalog_service import lifecycle
+from catalog_service.lifecycle import PURGED, Event, next_status, sources, transition
+from catalog_service.statuses import DELETED, EXPIRED, FAILED, PROCESSING, READY, UPLOADED, UPLOADING
+from recorder_common.errors import FailedPrecondition
+
+STATUSES = (UPLOADING, UPLOADED, PROCESSING, READY, FAILED, EXPIRED, DELETED)
+
+# Written out by hand, independently of the table: what the catalog is meant to allow.
+ALLOWED = {
+    (UPLOADING, Event.COMPLETE_UPLOAD): UPLOADED,
+    (UPLOADED, Event.CLAIM): PROCESSING,
+    (PROCESSING, Event.CLAIM): PROCESSING,
+    (PROCESSING, Event.FINISH_READY): READY,
+    (PROCESSING, Event.FINISH_FAILED): FAILED,
+    (PROCESSING, Event.FAIL_EXHAUSTED): FAILED,
+    (FAILED, Event.RETRY): UPLOADED,
+    (UPLOADING, Event.ABORT): DELETED,
+    (UPLOADING, Event.EXPIRE): EXPIRED,
+    (UPLOADING, Event.DELETE): DELETED,
+    (UPLOADED, Event.DELETE): DELETED,
+    (PROCESSING, Event.DELETE): DELETED,
+    (READY, Event.DELETE): DELETED,
+    (FAILED, Event.DELETE): DELETED,
+    (EXPIRED, Event.DELETE): DELETED,
+    (DELETED, Event.PURGE): PURGED,
+}
+REFUSED = [pair for pair in itertools.product(STATUSES, Event) if pair not in ALLOWED]
+
+
+def test_the_table_is_exactly_the_intended_one():
+    assert lifecycle.TRANSITIONS == ALLOWED
+
+
+@pytest.mark.parametrize("status,event", sorted(ALLOWED, key=lambda p: (p[0], p[1].name)),
+                         ids=lambda v: getattr(v, "name", v))
+def test_allowed(status, event):
+    assert transition("v1", status, event) == ALLOWED[(status, event)]
+    assert next_status(status, event) == ALLOWED[(status, event)]
+    assert status in sources(event)
+
+
+@pytest.mark.parametrize("status,event", REFUSED, ids=lambda v: getattr(v, "name", v))
+def test_refused_with_an_actionable_message(status, event):
+    assert next_status(status, event) is None
+    assert status not in sources(event)
+    with pytest.raises(FailedPrecondition) as refused:
+        transition("v1", status, event)
+    message = refused.value.message
+    assert message.startswith(f"video v1 is {status}: cannot {event.value}; ")
+    assert len(message) > len(f"video v1 is {status}: cannot {event.value}; ") + 10  # says what to do
+
+
+def test_final_statuses_only_leave_by_delete_retry_or_purge():
+    for status in (READY, EXPIRED):
+        assert [e for e in Event if next_status(status, e)] == [Event.DELETE]
+    assert {e for e in Event if next_status(FAILED, e)} == {Event.RETRY, Event.DELETE}
+    assert [e for e in Event if next_status(DELETED, e)] == [Event.PURGE]
+
+
+def test_sources_are_stable_for_sql():
+    assert sources(Event.CLAIM) == (PROCESSING, UPLOADED)
+    assert sources(Event.PURGE) == (DELETED,)
+    assert sources(Event.DELETE) == tuple(sorted({UPLOADING, UPLOADED, PROCESSING, READY, FAILED, EXPIRED}))
