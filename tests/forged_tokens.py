@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Callable
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -19,9 +20,14 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
-def claims(sub: str = "alice", **overrides) -> dict:
+def claims(sub: str = "alice", relative: bool = False, **overrides) -> dict:
+    """Claims made now (valid for 10 minutes unless overridden). relative=True: the time claims
+    among the overrides are offsets in seconds from now rather than absolute times."""
     now = int(time.time())
     base = {"iss": "recorder-dev", "aud": "recorder", "sub": sub, "iat": now, "nbf": now, "exp": now + 600}
+    if relative:
+        overrides = {k: now + v if k in ("iat", "nbf", "exp") and v is not None else v
+                     for k, v in overrides.items()}
     base.update(overrides)
     return {k: v for k, v in base.items() if v is not None}
 
@@ -54,35 +60,50 @@ def tampered(payload: dict) -> str:
     return f"{header}.{_b64(json.dumps(other).encode())}.{signature}"
 
 
-def bad_authorization_values() -> dict[str, str | None]:
-    """name -> the authorization header to send (None: no header at all)."""
-    stranger = new_private_key()
-    now = int(time.time())
-    return {
-        "no token": None,
-        "not bearer": "Basic YWxpY2U6c2VjcmV0",
-        "empty bearer": "Bearer ",
-        "malformed": "Bearer not.a.jwt",
-        "expired": "Bearer " + signed(claims(iat=now - 7200, nbf=now - 7200, exp=now - 3600)),
-        "not yet valid": "Bearer " + signed(claims(iat=now, nbf=now + 3600, exp=now + 7200)),
-        "wrong issuer": "Bearer " + signed(claims(iss="https://evil.example")),
-        "wrong audience": "Bearer " + signed(claims(aud="someone-else")),
-        "bad signature": "Bearer " + tampered(claims()),
-        "alg none": "Bearer " + unsigned(claims()),
-        "hmac with public key": "Bearer " + hmac_with_public_key(claims()),
-        "unknown key": "Bearer " + signed(claims(), key=stranger),
-        "unknown key, known kid": "Bearer " + signed(
-            claims(), key=stranger, kid=key_id(TEST_KEYS.user_key().public_key())),
-        "no expiry": "Bearer " + signed(claims(exp=None)),
-    }
+def _bearer(token: str) -> str:
+    return "Bearer " + token
 
 
-def bad_subjects() -> dict[str, str]:
-    """Correctly signed tokens whose subject must still be refused."""
-    return {
-        "path in sub": "Bearer " + signed(claims(sub="../root")),
-        "no sub": "Bearer " + signed(claims(sub=None)),
-        "slash in sub": "Bearer " + signed(claims(sub="alice/../bob")),
-        "service issuer, user key": "Bearer " + signed(claims(iss="recorder-services", aud="recorder-internal",
-                                                              sub="ingest")),
-    }
+def _stranger() -> str:
+    return _bearer(signed(claims(), key=new_private_key()))
+
+
+def _stranger_with_known_kid() -> str:
+    return _bearer(signed(claims(), key=new_private_key(), kid=key_id(TEST_KEYS.user_key().public_key())))
+
+
+# name -> how to make the authorization header to send (None: no header at all). Every token is
+# made when a test calls the builder, with times relative to that moment: a table minted at import
+# expires while a slow suite is still collecting or running earlier tests.
+BAD_AUTHORIZATION: dict[str, Callable[[], str | None]] = {
+    "no token": lambda: None,
+    "not bearer": lambda: "Basic YWxpY2U6c2VjcmV0",
+    "empty bearer": lambda: "Bearer ",
+    "malformed": lambda: "Bearer not.a.jwt",
+    "expired": lambda: _bearer(signed(claims(iat=-7200, nbf=-7200, exp=-3600, relative=True))),
+    "not yet valid": lambda: _bearer(signed(claims(nbf=3600, exp=7200, relative=True))),
+    "wrong issuer": lambda: _bearer(signed(claims(iss="https://evil.example"))),
+    "wrong audience": lambda: _bearer(signed(claims(aud="someone-else"))),
+    "bad signature": lambda: _bearer(tampered(claims())),
+    "alg none": lambda: _bearer(unsigned(claims())),
+    "hmac with public key": lambda: _bearer(hmac_with_public_key(claims())),
+    "unknown key": _stranger,
+    "unknown key, known kid": _stranger_with_known_kid,
+    "no expiry": lambda: _bearer(signed(claims(exp=None))),
+}
+
+# Correctly signed tokens whose subject must still be refused.
+BAD_SUBJECTS: dict[str, Callable[[], str | None]] = {
+    "path in sub": lambda: _bearer(signed(claims(sub="../root"))),
+    "no sub": lambda: _bearer(signed(claims(sub=None))),
+    "slash in sub": lambda: _bearer(signed(claims(sub="alice/../bob"))),
+    "service issuer, user key": lambda: _bearer(signed(claims(iss="recorder-services", aud="recorder-internal",
+                                                              sub="ingest"))),
+}
+
+BAD_CREDENTIALS = {**BAD_AUTHORIZATION, **BAD_SUBJECTS}
+
+
+def bad_authorization(case: str) -> str | None:
+    """The authorization header for one case of BAD_CREDENTIALS, made now."""
+    return BAD_CREDENTIALS[case]()

@@ -27,7 +27,7 @@ def frame(payload: bytes) -> bytes:
 
 
 def call(port: int, path: str, payload: bytes, metadata: dict[str, str] | None = None,
-         origin: str | None = None, timeout: float = 30.0) -> GrpcWebReply:
+         origin: str | None = None, timeout: float = 120.0) -> GrpcWebReply:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     headers = {"content-type": "application/grpc-web+proto", "x-grpc-web": "1", **(metadata or {})}
     if origin:

@@ -1,15 +1,18 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import pathlib
 import tempfile
+import threading
 import time
+from collections.abc import Sequence
 
 import google_crc32c
+import grpc
+import pytest
 
 from devauth.keys import ensure_keys
-from recorder.v1 import catalog_pb2, common_pb2, ingest_pb2
+from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2
 
 MiB = 1024 * 1024
 FINAL = {common_pb2.VIDEO_STATUS_READY, common_pb2.VIDEO_STATUS_FAILED}
@@ -19,18 +22,60 @@ FINAL = {common_pb2.VIDEO_STATUS_READY, common_pb2.VIDEO_STATUS_FAILED}
 TEST_KEYS = ensure_keys(tempfile.mkdtemp(prefix="recorder-test-auth-"))
 
 
-@functools.lru_cache(maxsize=None)
+# A test's token is minted when it is used, never at import or once per session: a suite that
+# reaches a test late (a busy CI machine) must not find its tokens expired. Each token handed out
+# has at least TOKEN_MIN_LEFT_SECONDS to run, far longer than any one call or CLI run of a test.
+TOKEN_SECONDS = 900
+TOKEN_MIN_LEFT_SECONDS = 600
+_tokens: dict[str, tuple[str, float]] = {}
+_tokens_lock = threading.Lock()  # the LoopThread stack and the test thread both mint
+
+
 def token(name: str) -> str:
-    return TEST_KEYS.mint(name, ttl_seconds=6 * 3600)
+    """A valid bearer token for end user `name`, with at least TOKEN_MIN_LEFT_SECONDS left."""
+    now = time.time()
+    with _tokens_lock:
+        cached = _tokens.get(name)
+        if cached is None or cached[1] - now < TOKEN_MIN_LEFT_SECONDS:
+            cached = (TEST_KEYS.mint(name, ttl_seconds=TOKEN_SECONDS, now=now), now + TOKEN_SECONDS)
+            _tokens[name] = cached
+        return cached[0]
 
 
 def bearer(token_text: str) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {token_text}"),)
 
 
-def user(name: str) -> tuple[tuple[str, str], ...]:
-    """Call metadata for end user `name`: a valid bearer token."""
-    return bearer(token(name))
+class UserMetadata(Sequence):
+    """Call metadata for an end user, read when a call is made: gRPC reads the pairs as it starts
+    the call, so the bearer token in them is fresh then, however long ago this object was made
+    (test modules make theirs at import)."""
+
+    def __init__(self, name: str, *extra: tuple[str, str]) -> None:
+        self.name, self.extra = name, extra
+
+    def _pairs(self) -> tuple[tuple[str, str], ...]:
+        return bearer(token(self.name)) + self.extra
+
+    def __getitem__(self, index):
+        return self._pairs()[index]
+
+    def __iter__(self):
+        return iter(self._pairs())
+
+    def __len__(self) -> int:
+        return 1 + len(self.extra)
+
+    def __add__(self, other) -> "UserMetadata":
+        return UserMetadata(self.name, *self.extra, *other)
+
+    def __repr__(self) -> str:
+        return f"user({self.name!r}{', ' if self.extra else ''}{', '.join(map(repr, self.extra))})"
+
+
+def user(name: str) -> UserMetadata:
+    """Call metadata for end user `name`: a valid bearer token, minted when a call reads it."""
+    return UserMetadata(name)
 
 
 def split(data: bytes, size: int = MiB) -> list[bytes]:
@@ -41,7 +86,7 @@ def chunk(index: int, data: bytes, is_last: bool = False) -> ingest_pb2.Chunk:
     return ingest_pb2.Chunk(index=index, data=data, crc32c=google_crc32c.value(data), is_last=is_last)
 
 
-async def wait_final(stack, video_id: str, md, timeout: float = 180.0) -> common_pb2.Video:
+async def wait_final(stack, video_id: str, md, timeout: float = 600.0) -> common_pb2.Video:
     stub = stack.catalog
     deadline = time.monotonic() + timeout
     while True:
@@ -80,3 +125,50 @@ async def upload_unary(stack, data: bytes, md, chunk_size: int = MiB, title: str
         await stub.PutChunk(ingest_pb2.PutChunkRequest(
             video_id=created.video_id, chunk=chunk(i, part, i == len(parts) - 1)), metadata=md, timeout=30)
     return created.video_id
+
+
+async def expect(code: grpc.StatusCode, call) -> str:
+    """Awaits a call that must fail with `code` and a message a person can act on; returns it."""
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call
+    assert caught.value.code() == code, caught.value.details()
+    assert caught.value.details(), f"{code.name} without a message"
+    return caught.value.details()
+
+
+async def create_upload(stack, md, title: str = "t") -> str:
+    return (await stack.ingest.CreateUpload(ingest_pb2.CreateUploadRequest(title=title), metadata=md,
+                                            timeout=10)).video_id
+
+
+async def put_chunk(stack, video_id: str, c: ingest_pb2.Chunk, md) -> ingest_pb2.ChunkAck:
+    return (await stack.ingest.PutChunk(ingest_pb2.PutChunkRequest(video_id=video_id, chunk=c),
+                                        metadata=md, timeout=30)).ack
+
+
+async def wait_until(predicate, what: str, timeout: float = 60.0):
+    """Polls a predicate on the event loop until it returns something true (returned), or fails:
+    for conditions a test must not guess the timing of."""
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        await asyncio.sleep(0.05)
+    return value
+
+
+def wait_for(predicate, timeout: float, what: str):
+    """Polls a synchronous predicate until it returns something true (returned), or fails."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        time.sleep(0.1)
+
+
+def get_video(stack, video_id: str, md) -> common_pb2.Video:
+    """GetVideo over a short-lived synchronous channel, for process stacks (tests.process_stack)."""
+    with grpc.insecure_channel(stack.target("catalog")) as channel:
+        return catalog_pb2_grpc.CatalogServiceStub(channel).GetVideo(
+            catalog_pb2.GetVideoRequest(video_id=video_id), metadata=md, timeout=10).video

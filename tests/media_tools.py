@@ -28,7 +28,8 @@ def make_webm(path: pathlib.Path, seconds: float, size: str = "1280x720", rate: 
     if live:
         args += ["-live", "1"]
     args += ["-f", "webm", str(path)]
-    subprocess.run(args, check=True, timeout=300)
+    # Bounded by the length asked for: a minute of 720p took over 300 s on a loaded 2-core machine.
+    subprocess.run(args, check=True, timeout=max(300.0, 20.0 * seconds))
     return path
 
 

@@ -15,7 +15,6 @@ from tests import media_tools
 from tests.helpers import MiB, asset, chunk, split, upload_unary, user, wait_chunks_removed, wait_final
 
 ALICE = user("alice")
-pytestmark = pytest.mark.both_backends
 
 
 async def check_ready_video(stack, video, source_path):
@@ -52,12 +51,13 @@ async def check_ready_video(stack, video, source_path):
     await wait_chunks_removed(stack, "alice", video.video_id)
 
 
+@pytest.mark.both_backends
 async def test_cli_streams_a_recording_to_ready(stack, recording_60s):
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "recorder_cli", "--user", "alice", "upload", str(recording_60s),
         "--chunk-size", "1MiB", env=stack.env(), stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(process.communicate(), 300)
+    out, err = await asyncio.wait_for(process.communicate(), 900)
     assert process.returncode == 0, err.decode()
     video_id = re.search(r"^video ([0-9a-f]{32})$", out.decode(), re.M).group(1)
     assert "100.0%" in err.decode()  # the progress bar reached the end
@@ -67,15 +67,17 @@ async def test_cli_streams_a_recording_to_ready(stack, recording_60s):
     await check_ready_video(stack, video, recording_60s)
 
 
+@pytest.mark.both_backends
 async def test_unary_chunks_reach_ready(stack, recording_60s):
     video_id = await upload_unary(stack, recording_60s.read_bytes(), ALICE)
     updates = [u async for u in stack.catalog.WatchVideo(
-        catalog_pb2.WatchVideoRequest(video_id=video_id), metadata=ALICE, timeout=300)]
+        catalog_pb2.WatchVideoRequest(video_id=video_id), metadata=ALICE, timeout=900)]
     assert updates[-1].status == common_pb2.VIDEO_STATUS_READY
     video = await wait_final(stack, video_id, ALICE)
     await check_ready_video(stack, video, recording_60s)
 
 
+@pytest.mark.both_backends
 async def test_watch_is_private_and_ends_on_failure(stack):
     video_id = await upload_unary(stack, b"garbage" * 100, ALICE)
     with pytest.raises(grpc.aio.AioRpcError) as err:
@@ -89,6 +91,7 @@ async def test_watch_is_private_and_ends_on_failure(stack):
     assert updates[-1].error_step == common_pb2.PROCESSING_STEP_PROBE and updates[-1].error
 
 
+@pytest.mark.both_backends
 async def test_garbage_upload_fails_readably_and_services_keep_serving(stack, recording_3s):
     video_id = await upload_unary(stack, b"this is not a video at all\n" * 5000, ALICE)
     video = await wait_final(stack, video_id, ALICE)
@@ -101,6 +104,7 @@ async def test_garbage_upload_fails_readably_and_services_keep_serving(stack, re
     assert (await wait_final(stack, good, ALICE)).status == common_pb2.VIDEO_STATUS_READY
 
 
+@pytest.mark.both_backends
 async def test_short_clip_gets_a_thumbnail(stack, tmp_path):
     clip = media_tools.make_webm(tmp_path / "short.webm", 1.0, size="640x360")
     video_id = await upload_unary(stack, clip.read_bytes(), ALICE, chunk_size=64 * 1024)
@@ -110,6 +114,7 @@ async def test_short_clip_gets_a_thumbnail(stack, tmp_path):
     assert video.media.duration_seconds == pytest.approx(1.0, abs=0.1)
 
 
+@pytest.mark.both_backends
 async def test_video_only_recording(stack, tmp_path):
     clip = media_tools.make_webm(tmp_path / "silent.webm", 2.0, size="640x360", audio=False)
     video = await wait_final(stack, await upload_unary(stack, clip.read_bytes(), ALICE), ALICE)
@@ -119,30 +124,33 @@ async def test_video_only_recording(stack, tmp_path):
     assert media_tools.probe(mp4).audio is None
 
 
+@pytest.mark.both_backends
 async def test_other_users_see_nothing(stack, recording_3s):
     video_id = await upload_unary(stack, recording_3s.read_bytes(), ALICE)
     await wait_final(stack, video_id, ALICE)
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await stack.catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=video_id), metadata=user("bob"))
+        await stack.catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=video_id), metadata=user("bob"), timeout=10)
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
-    listed = await stack.catalog.ListVideos(catalog_pb2.ListVideosRequest(), metadata=user("bob"))
+    listed = await stack.catalog.ListVideos(catalog_pb2.ListVideosRequest(), metadata=user("bob"), timeout=10)
     assert list(listed.videos) == []
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stack.ingest.GetUploadState(ingest_pb2.GetIngestUploadStateRequest(video_id=video_id),
-                                          metadata=user("bob"))
+                                          metadata=user("bob"), timeout=10)
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-async def test_the_ffmpeg_of_the_imageio_wheel_is_enough(database_url, tmp_path, recording_3s):
+@pytest.mark.both_backends
+async def test_the_ffmpeg_of_the_imageio_wheel_is_enough(database_url, tmp_path, storage_backend, recording_3s):
     """Without a system ffmpeg the media service falls back to the wheel's binary, which has no
-    ffprobe: processing must not need one."""
+    ffprobe: processing must not need one (and on S3 it reads the stored files over HTTP)."""
     import imageio_ffmpeg
 
     from tests.conftest import start_stack
 
     bundled = imageio_ffmpeg.get_ffmpeg_exe()
     assert not (pathlib.Path(bundled).parent / "ffprobe").exists()
-    stack, stop = await start_stack(database_url, tmp_path / "s", media_overrides={"ffmpeg_binary": bundled})
+    stack, stop = await start_stack(database_url, tmp_path / "s", storage=storage_backend,
+                                    media_overrides={"ffmpeg_binary": bundled})
     try:
         video = await wait_final(stack, await upload_unary(stack, recording_3s.read_bytes(), ALICE), ALICE)
         assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
@@ -154,12 +162,15 @@ async def test_the_ffmpeg_of_the_imageio_wheel_is_enough(database_url, tmp_path,
         await stop()
 
 
-async def test_compression_progress_moves_from_0_to_1_in_the_watch_stream(database_url, tmp_path, recording_60s):
+@pytest.mark.both_backends
+async def test_compression_progress_moves_from_0_to_1_in_the_watch_stream(database_url, tmp_path, storage_backend,
+                                                                         recording_60s):
     """On the batch path, where compressing is a step of its own after the upload (the live path
     compresses while the chunks arrive)."""
     from tests.conftest import start_stack
 
-    stack, stop = await start_stack(database_url, tmp_path / "s", media_overrides={"max_live_sessions": 0})
+    stack, stop = await start_stack(database_url, tmp_path / "s", storage=storage_backend,
+                                    media_overrides={"max_live_sessions": 0})
     try:
         await check_compression_progress(stack, recording_60s)
     finally:
@@ -173,7 +184,7 @@ async def check_compression_progress(stack, recording_60s):
 
     async def watch():
         async for update in stack.catalog.WatchVideo(catalog_pb2.WatchVideoRequest(video_id=video_id),
-                                                     metadata=ALICE, timeout=300):
+                                                     metadata=ALICE, timeout=900):
             updates.append(update)
 
     watcher = asyncio.ensure_future(watch())
@@ -181,7 +192,7 @@ async def check_compression_progress(stack, recording_60s):
     for i, part in enumerate(parts):
         await stack.ingest.PutChunk(ingest_pb2.PutChunkRequest(
             video_id=video_id, chunk=chunk(i, part, i == len(parts) - 1)), metadata=ALICE, timeout=30)
-    await asyncio.wait_for(watcher, 300)
+    await asyncio.wait_for(watcher, 900)
     assert updates[-1].status == common_pb2.VIDEO_STATUS_READY
     compress = [u.progress for u in updates if u.step == common_pb2.PROCESSING_STEP_COMPRESS
                 and u.status == common_pb2.VIDEO_STATUS_PROCESSING]
@@ -191,6 +202,7 @@ async def check_compression_progress(stack, recording_60s):
     assert len(set(compress)) >= 5, compress  # and moves in steps a person can watch
 
 
+# Local storage only: the profile changes the encoder, not how files are stored or read.
 @pytest.mark.parametrize("name,codec", [("h264-small", "h264"), ("vp9", "vp9"), ("av1", "av1")])
 async def test_other_compression_profiles_reach_ready(database_url, tmp_path, recording_3s, name, codec):
     from media_service.settings import PROFILES

@@ -9,12 +9,11 @@ import pytest
 
 from recorder.v1 import common_pb2, ingest_pb2
 from tests import media_tools
-from tests.conftest import start_stack
+from tests.conftest import separate_storage, start_stack
 from tests.fakes import RecordedChunks
-from tests.helpers import MiB, asset, chunk, split, user, wait_final
+from tests.helpers import MiB, asset, chunk, split, user, wait_final, wait_until
 
 ALICE = user("alice")
-pytestmark = pytest.mark.both_backends
 
 
 async def send(stack, data: bytes, order=None, chunk_size: int = 256 * 1024, pause: float = 0.0,
@@ -31,21 +30,36 @@ async def send(stack, data: bytes, order=None, chunk_size: int = 256 * 1024, pau
     return video_id
 
 
+def followed(stack):
+    """A `between` for send(): after the first chunk, wait until a live session follows the
+    upload. These tests are about what the live path makes; hints are fire-and-forget, and on a
+    slow machine the job could otherwise take a short upload before any hint started a session."""
+    async def between(sent, video_id):
+        if sent == 0:
+            await wait_until(lambda: stack.media.live.sessions.get(video_id), "a live session")
+    return between
+
+
 def outputs(stack, video):
     return {kind: asset(stack, video, kind) for kind in (
         common_pb2.ASSET_KIND_SOURCE, common_pb2.ASSET_KIND_ORIGINAL, common_pb2.ASSET_KIND_COMPRESSED,
         common_pb2.ASSET_KIND_THUMBNAIL)}
 
 
-async def test_live_and_batch_paths_make_the_same_outputs(stack, database_url, tmp_path, recording_3s):
+@pytest.mark.both_backends
+async def test_live_and_batch_paths_make_the_same_outputs(stack, database_url, tmp_path, storage_backend,
+                                                         recording_3s):
     data = recording_3s.read_bytes()
-    live_id = await send(stack, data, pause=0.05)
+    live_id = await send(stack, data, pause=0.05, between=followed(stack))
     live = await wait_final(stack, live_id, ALICE)
     assert live.status == common_pb2.VIDEO_STATUS_READY, live.error
     assert stack.media.live.finished == 1, dict(stack.media.live.declined)
 
-    batch_stack, stop = await start_stack(database_url.replace("catalog", "catalog-batch") if "sqlite" in database_url
-                                          else database_url, tmp_path / "batch",
+    # A second stack on the same kind of database and storage, with live processing off; its own
+    # SQLite file (one PostgreSQL database holds both stacks' videos apart by id).
+    batch_db = f"sqlite:///{tmp_path / 'batch.sqlite3'}" if database_url.startswith("sqlite") else database_url
+    batch_stack, stop = await start_stack(batch_db, tmp_path / "batch",
+                                          storage=separate_storage(storage_backend, tmp_path / "batch"),
                                           media_overrides={"max_live_sessions": 0})
     try:
         batch_id = await send(batch_stack, data)
@@ -74,6 +88,7 @@ async def test_live_and_batch_paths_make_the_same_outputs(stack, database_url, t
         await stop()
 
 
+@pytest.mark.both_backends
 async def test_gaps_pause_the_live_path_until_they_fill(stack, recording_3s):
     data = recording_3s.read_bytes()
     n = len(split(data, 64 * 1024))
@@ -82,9 +97,11 @@ async def test_gaps_pause_the_live_path_until_they_fill(stack, recording_3s):
     seen = []
 
     async def between(sent, video_id):
-        if sent == 3:  # chunks 0, 1, 3, 4 stored: the session must be waiting for 2
-            await asyncio.sleep(0.5)
-            seen.append(stack.media.live.sessions[video_id].fed)
+        if sent == 3:  # chunks 0, 1, 3, 4 stored: the session must feed 0 and 1, then wait for 2
+            session = await wait_until(lambda: stack.media.live.sessions.get(video_id), "a live session")
+            await wait_until(lambda: session.fed >= 2, "chunks 0 and 1 to be fed")
+            await asyncio.sleep(0.5)  # time to (wrongly) go on past the gap; it must not
+            seen.append(session.fed)
 
     video = await wait_final(stack, await send(stack, data, order=order, chunk_size=64 * 1024, between=between),
                              ALICE)
@@ -94,14 +111,15 @@ async def test_gaps_pause_the_live_path_until_they_fill(stack, recording_3s):
     assert asset(stack, video, common_pb2.ASSET_KIND_SOURCE).read_bytes() == data
 
 
+@pytest.mark.both_backends
 async def test_a_lost_live_path_leaves_the_upload_to_the_batch_path(stack, recording_3s):
     data = recording_3s.read_bytes()
 
     async def between(sent, video_id):
         if sent == 2:
-            await asyncio.sleep(0.3)
-            stack.media.live.sessions[video_id]._ffmpeg.kill()  # its ffmpeg dies
-            await asyncio.sleep(0.3)
+            session = await wait_until(lambda: (s := stack.media.live.sessions.get(video_id)) and s.fed and s,
+                                       "a live session feeding ffmpeg")
+            session._ffmpeg.kill()  # its ffmpeg dies; the session finds out at its next write
 
     video = await wait_final(stack, await send(stack, data, chunk_size=64 * 1024, between=between), ALICE)
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
@@ -114,8 +132,10 @@ async def test_a_lost_live_path_leaves_the_upload_to_the_batch_path(stack, recor
         assert not [p for p in pathlib.Path(stack.storage.scratch_root).rglob("*") if p.is_file()]
 
 
+@pytest.mark.both_backends
 async def test_the_live_path_follows_a_long_recording(stack, recording_60s):
-    video = await wait_final(stack, await send(stack, recording_60s.read_bytes(), chunk_size=MiB), ALICE)
+    video = await wait_final(stack, await send(stack, recording_60s.read_bytes(), chunk_size=MiB,
+                                               between=followed(stack)), ALICE)
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
     assert stack.media.live.finished == 1, dict(stack.media.live.declined)
     assert abs(video.media.duration_seconds - 60.0) < 0.1
@@ -124,14 +144,21 @@ async def test_the_live_path_follows_a_long_recording(stack, recording_60s):
     assert abs(seconds - 60.0) < 0.1
 
 
+@pytest.mark.both_backends
 async def test_a_session_that_went_away_is_picked_up_again_from_storage(stack, recording_3s):
     """As after a media restart: a new session starts from chunk 0 of what is stored."""
     data = recording_3s.read_bytes()
 
+    gone = []
+
     async def between(sent, video_id):
         if sent == 2:
-            await asyncio.sleep(0.3)
-            await stack.media.live.sessions.pop(video_id).abandon()
+            await wait_until(lambda: (s := stack.media.live.sessions.get(video_id)) and s.fed, "a live session")
+            gone.append(stack.media.live.sessions.pop(video_id))
+            await gone[0].abandon()
+        if sent == 3:  # the next chunk's hint starts a new session (before the job could take the upload)
+            await wait_until(lambda: stack.media.live.sessions.get(video_id) not in (None, gone[0]),
+                             "a new live session")
 
     video = await wait_final(stack, await send(stack, data, chunk_size=64 * 1024, between=between), ALICE)
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error

@@ -9,7 +9,7 @@ import pytest
 
 from recorder.v1 import catalog_pb2, common_pb2, ingest_pb2, media_pb2, media_pb2_grpc
 from tests import media_tools
-from tests.helpers import MiB, upload_unary, user, wait_final
+from tests.helpers import MiB, expect, upload_unary, user, wait_final
 
 ALICE, BOB = user("alice"), user("bob")
 pytestmark = pytest.mark.both_backends
@@ -25,13 +25,6 @@ async def ready_video(stack, path) -> common_pb2.Video:
     video = await wait_final(stack, video_id, ALICE)
     assert video.status == K.VIDEO_STATUS_READY, video.error
     return video
-
-
-async def expect(code, call):
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call
-    assert caught.value.code() == code, caught.value.details()
-    return caught.value.details()
 
 
 async def download(stack, video_id, kind, offset=0, md=ALICE) -> tuple[bytes, list[media_pb2.DownloadChunk]]:

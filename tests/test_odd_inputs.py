@@ -51,11 +51,11 @@ async def test_recording_cut_off_mid_cluster(stack, recording_3s):
     assert seconds == pytest.approx(video.media.duration_seconds, abs=0.15)
 
 
-async def test_a_hung_ffmpeg_is_killed_at_its_timeout(database_url, tmp_path, recording_3s):
+async def test_a_hung_ffmpeg_is_killed_at_its_timeout(database_url, tmp_path, storage_backend, recording_3s):
     hung = tmp_path / "hung-ffmpeg"
     hung.write_text("#!/bin/sh\nexec sleep 600\n")
     hung.chmod(0o755)
-    stack, stop = await start_stack(database_url, tmp_path / "s",
+    stack, stop = await start_stack(database_url, tmp_path / "s", storage=storage_backend,
                                     media_overrides={"ffmpeg_binary": str(hung), "step_timeout_seconds": 1.0})
     try:
         video = await wait_final(stack, await upload_unary(stack, recording_3s.read_bytes(), ALICE), ALICE,
@@ -153,8 +153,9 @@ async def test_declared_type_must_match_the_bytes(stack, tmp_path):
     assert "declared video/webm" in video.error and "mp4" in video.error
 
 
-async def test_ffmpeg_memory_is_bounded(database_url, tmp_path, recording_3s):
-    stack, stop = await start_stack(database_url, tmp_path / "s", media_overrides={"ffmpeg_max_memory_mb": 100})
+async def test_ffmpeg_memory_is_bounded(database_url, tmp_path, storage_backend, recording_3s):
+    stack, stop = await start_stack(database_url, tmp_path / "s", storage=storage_backend,
+                                    media_overrides={"ffmpeg_max_memory_mb": 100})
     try:
         video = await wait_final(stack, await upload_unary(stack, recording_3s.read_bytes(), ALICE), ALICE)
         assert video.status == common_pb2.VIDEO_STATUS_FAILED

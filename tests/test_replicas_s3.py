@@ -11,11 +11,11 @@ import pytest
 from recorder.v1 import common_pb2, ingest_pb2, ingest_pb2_grpc
 from recorder_common.objectstore import ObjectStorage, StorageSettings
 from tests import media_tools
-from tests.helpers import MiB, chunk, split, user
+from tests.helpers import MiB, chunk, get_video, split, user, wait_for
 from tests.process_stack import ProcessStack
-from tests.test_faults import get_video, wait_for
 
 ALICE = user("alice")
+pytestmark = pytest.mark.s3  # every test here runs on a real SeaweedFS
 FINAL = (common_pb2.VIDEO_STATUS_READY, common_pb2.VIDEO_STATUS_FAILED)
 
 
@@ -61,7 +61,7 @@ def upload_alternating(stack, data: bytes, chunk_size: int) -> str:
 def test_chunks_alternating_between_ingest_replicas_reach_ready(replicas, recording_3s):
     data = recording_3s.read_bytes()
     video_id = upload_alternating(replicas, data, 32 * 1024)
-    video = wait_for(lambda: (v := get_video(replicas, video_id)).status in FINAL and v, 120, "READY")
+    video = wait_for(lambda: (v := get_video(replicas, video_id, ALICE)).status in FINAL and v, 300, "READY")
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
     assert stored(replicas, video, common_pb2.ASSET_KIND_SOURCE) == data
     # The chunks leave the bucket once the source holds every byte (right after READY is recorded).
@@ -74,15 +74,15 @@ def test_kill9_the_media_replica_mid_job_and_the_other_finishes(replicas, record
     video_id = upload_alternating(replicas, recording_60s.read_bytes(), MiB)
 
     def compressing():
-        video = get_video(replicas, video_id)
+        video = get_video(replicas, video_id, ALICE)
         return video.current_step == common_pb2.PROCESSING_STEP_COMPRESS and video.progress > 0.05 and video
 
-    video = wait_for(compressing, 120, "compression under way")
+    video = wait_for(compressing, 300, "compression under way")
     holder = next(e.message for e in video.history if e.message.startswith("attempt 1")).split(" by ")[1]
     assert holder in ("media", "media-2")
     replicas.kill9(holder)
     other = "media-2" if holder == "media" else "media"
-    video = wait_for(lambda: (v := get_video(replicas, video_id)).status in FINAL and v, 300, "READY")
+    video = wait_for(lambda: (v := get_video(replicas, video_id, ALICE)).status in FINAL and v, 600, "READY")
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
     attempts = [e.message for e in video.history if e.message.startswith("attempt")]
     assert attempts == [f"attempt 1 by {holder}", f"attempt 2 by {other}"]
