@@ -205,9 +205,11 @@ class TokenVerifier:
         if key.key_type != ALLOWED_ALGORITHMS[alg] or (key.algorithm_name and key.algorithm_name != alg):
             raise Unauthenticated(f"key {header.get('kid')!r} cannot verify {alg} tokens")
         try:
+            # Times are checked below against this verifier's clock (the one the cache uses too).
             claims = jwt.decode(
                 token, key.key, algorithms=[alg], audience=self.policy.audience, issuer=self.policy.issuer,
-                leeway=self.policy.leeway_seconds, options={"require": ["exp", "iss", "aud", "sub"]})
+                options={"require": ["exp", "iss", "aud", "sub"], "verify_exp": False, "verify_nbf": False,
+                         "verify_iat": False})
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("the token has expired: get a new one") from None
         except jwt.ImmatureSignatureError:
@@ -222,8 +224,20 @@ class TokenVerifier:
             raise Unauthenticated("the token's signature does not verify") from None
         except jwt.InvalidTokenError as exc:
             raise Unauthenticated(f"the token is not valid: {exc}") from None
+        self._check_times(claims)
         self._check_lifetime(claims)
         return header.get("kid"), key, claims
+
+    def _check_times(self, claims: dict) -> None:
+        now, leeway = self.clock(), self.policy.leeway_seconds
+        for name in ("exp", "nbf", "iat"):
+            value = claims.get(name)
+            if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+                raise Unauthenticated(f"the token's {name} must be a number")
+        if claims["exp"] <= now - leeway:
+            raise Unauthenticated("the token has expired: get a new one")
+        if claims.get("nbf", now) > now + leeway or claims.get("iat", now) > now + leeway:
+            raise Unauthenticated("the token is not valid yet (nbf/iat in the future)")
 
     def _check_lifetime(self, claims: dict) -> None:
         """A token valid for years is as good as a password that never changes: refuse it."""

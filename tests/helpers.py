@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 
 import google_crc32c
+from sqlalchemy import event
 import grpc
 import pytest
 
@@ -172,3 +173,18 @@ def get_video(stack, video_id: str, md) -> common_pb2.Video:
     with grpc.insecure_channel(stack.target("catalog")) as channel:
         return catalog_pb2_grpc.CatalogServiceStub(channel).GetVideo(
             catalog_pb2.GetVideoRequest(video_id=video_id), metadata=md, timeout=10).video
+
+
+class CommitCounter:
+    """Counts the transactions a catalog commits (SQLAlchemy's commit event)."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.engine = catalog.sessions.kw["bind"].sync_engine
+        self.commits = 0
+        event.listen(self.engine, "commit", self._count)
+
+    def _count(self, _conn) -> None:
+        self.commits += 1
+
+    def close(self) -> None:
+        event.remove(self.engine, "commit", self._count)

@@ -7,12 +7,13 @@ import datetime as dt
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine
 
 from catalog_service import db
 from catalog_service.catalog import Catalog, MediaInfo, StoredChunk
 from catalog_service.models import Base
 from recorder_common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from tests.helpers import CommitCounter
 
 
 def test_migrations_match_the_models(database_url):
@@ -52,21 +53,6 @@ async def test_concurrent_last_chunks_complete_once(catalog):
     results = await asyncio.gather(*[catalog.record_chunk("alice", vid, 1, 5, 1, True) for _ in range(6)])
     assert sum(r.completed_upload for r in results) == 1
     assert sorted(r.outcome for r in results) == ["DUPLICATE"] * 5 + ["STORED"]
-
-
-class CommitCounter:
-    """Counts the transactions a catalog commits (SQLAlchemy's commit event)."""
-
-    def __init__(self, catalog: Catalog) -> None:
-        self.engine = catalog.sessions.kw["bind"].sync_engine
-        self.commits = 0
-        event.listen(self.engine, "commit", self._count)
-
-    def _count(self, _conn) -> None:
-        self.commits += 1
-
-    def close(self) -> None:
-        event.remove(self.engine, "commit", self._count)
 
 
 async def test_concurrent_requests_share_transactions_and_keep_their_own_outcomes(catalog):

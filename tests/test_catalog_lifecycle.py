@@ -19,7 +19,7 @@ from ingest_service.wiring import build as build_ingest
 from recorder_common.errors import FailedPrecondition, NotFound, ResourceExhausted
 from recorder_common.objectstore import StorageSettings
 from tests.conftest import AUTH
-from tests.test_catalog import CommitCounter
+from tests.helpers import CommitCounter
 
 T0 = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.timezone.utc)
 
