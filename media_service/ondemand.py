@@ -271,6 +271,11 @@ class OnDemandMedia:
                         build_args(source, container, tmp), self.limits.for_media(media_seconds)), what)
                     if not tmp.exists() or tmp.stat().st_size == 0:
                         raise FailedPrecondition(f"could not {what}: ffmpeg wrote nothing (no frame at that time?)")
+                    size = tmp.stat().st_size
+                    key = self.files.store.media_key(owner_id, video_id, final.name)
+                    # Recorded (and charged to the owner's quota) before it replaces anything: a
+                    # refusal leaves the stored asset of this kind, file and size, as it was.
+                    await self.catalog.put_asset(owner_id, video_id, kind, key, content_type, size)
                     await asyncio.to_thread(publish, tmp, final)
                 except FfmpegFailed as exc:
                     raise FailedPrecondition(f"could not {what}: {exc.message}") from exc
@@ -280,7 +285,6 @@ class OnDemandMedia:
         finally:
             ws.close()
         asset = StoredAsset(kind, key, size, content_type)
-        await self.catalog.put_asset(owner_id, video_id, kind, asset.path, content_type, asset.size)
         previous = facts.assets.get(kind)
         if previous is not None and previous.path != asset.path:  # e.g. thumbnail.jpg -> thumbnail.webp
             await self.files.delete_key(owner_id, previous.path)

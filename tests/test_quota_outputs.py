@@ -56,10 +56,19 @@ async def test_an_on_demand_output_over_the_quota_is_resource_exhausted(quota_st
     vid = await upload_unary(stack, recording_3s.read_bytes(), ALICE)
     video = await wait_final(stack, vid, ALICE)
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
+    media = media_pb2_grpc.MediaServiceStub(stack.channel(stack.media_port))
+    aac = (await media.ExtractAudio(media_pb2.ExtractAudioRequest(
+        video_id=vid, format=media_pb2.AUDIO_FORMAT_AAC, bitrate_kbps=64), metadata=ALICE, timeout=120)).asset
+    kept = stack.file(aac.path).read_bytes()
     async with catalog.sessions() as session:
         used = (await bytes_in_use(session, ["alice"]))["alice"]
     set_quota(catalog, used)  # full
-    media = media_pb2_grpc.MediaServiceStub(stack.channel(stack.media_port))
+    # A bigger replacement of a stored asset is refused, and the stored one stays as it was.
+    with pytest.raises(grpc.aio.AioRpcError) as bigger:
+        await media.ExtractAudio(media_pb2.ExtractAudioRequest(
+            video_id=vid, format=media_pb2.AUDIO_FORMAT_AAC, bitrate_kbps=256), metadata=ALICE, timeout=120)
+    assert bigger.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert stack.file(aac.path).read_bytes() == kept and len(kept) == aac.size_bytes
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await media.ExtractAudio(media_pb2.ExtractAudioRequest(video_id=vid, format=media_pb2.AUDIO_FORMAT_FLAC),
                                  metadata=ALICE, timeout=120)
@@ -68,3 +77,4 @@ async def test_an_on_demand_output_over_the_quota_is_resource_exhausted(quota_st
     listed = (await stack.catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=vid), metadata=ALICE,
                                            timeout=10)).video
     assert common_pb2.ASSET_KIND_AUDIO_FLAC not in [a.kind for a in listed.assets]
+    assert not [key for key in stack.keys(f"users/alice/videos/{vid}/") if key.endswith(".flac")]
