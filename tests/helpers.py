@@ -178,7 +178,7 @@ def get_video(stack, video_id: str, md) -> common_pb2.Video:
 class CommitCounter:
     """Counts the transactions a catalog commits (SQLAlchemy's commit event)."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: "catalog_service.catalog.Catalog") -> None:  # noqa: F821
         self.engine = catalog.sessions.kw["bind"].sync_engine
         self.commits = 0
         event.listen(self.engine, "commit", self._count)

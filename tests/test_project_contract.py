@@ -117,3 +117,13 @@ def test_quick_start_run_from_a_fresh_clone_serves_the_readme_grpcurl_examples(t
             except ProcessLookupError:
                 pass
     assert code == 0, "graceful shutdown on SIGTERM should exit 0"
+
+
+def test_the_python_tree_has_no_lint_errors():
+    """ruff's pyflakes and syntax rules over everything we write (generated code excluded): unused
+    imports, undefined names, redefinitions and the like fail the suite."""
+    ruff = shutil.which("ruff", path=str(ROOT / ".venv" / "bin")) or shutil.which("ruff") or \
+        str(pathlib.Path(sys.executable).parent / "ruff")
+    result = subprocess.run([ruff, "check", "--no-cache", "--select", "E9,F", "--exclude", "gen,web,extension",
+                             str(ROOT)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
