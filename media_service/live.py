@@ -26,6 +26,7 @@ from media_service.probe import ProbeResult, parse_probe
 from media_service.runner import FfmpegFailed, FfmpegLimits, StreamingFfmpeg, run_ffmpeg
 from media_service.settings import CompressionProfile, MediaLimits
 from media_service.files import MediaFiles, Workspace
+from recorder_common import metrics
 from recorder_common.storage import fsync_file
 
 log = logging.getLogger("recorder.media.live")
@@ -180,6 +181,7 @@ class LiveSessions:
         self.idle_seconds = idle_seconds
         self.sessions: dict[str, LiveSession] = {}
         self.finished = 0  # sessions whose outputs a job took (for tests and logs)
+        metrics.track_live_sessions(self)
         # Uploads not to start a session for again: their session failed (not again for every
         # later chunk), or a job took it (a hint that arrives late must not start a second one).
         # Value: why, for logs and tests.

@@ -12,6 +12,7 @@ from grpc_reflection.v1alpha import reflection
 
 from recorder_common.auth import Authenticator
 from recorder_common.identity import IdentityInterceptor
+from recorder_common.metrics import MetricsInterceptor
 
 log = logging.getLogger("recorder.serving")
 
@@ -29,7 +30,7 @@ def message_options(max_payload_bytes: int) -> list[tuple[str, int]]:
 
 def new_server(max_payload_bytes: int, authenticator: Authenticator) -> grpc.aio.Server:
     return grpc.aio.server(
-        interceptors=[IdentityInterceptor(authenticator)],
+        interceptors=[MetricsInterceptor(), IdentityInterceptor(authenticator)],
         options=message_options(max_payload_bytes),
     )
 
