@@ -9,6 +9,7 @@ from media_service.settings import MediaSettings
 from media_service.wiring import build
 from recorder_common.logs import configure_logging
 from recorder_common.metrics import serve_metrics_from_env
+from recorder_common.tracing import configure_tracing
 from recorder_common.serving import run_until_terminated
 
 
@@ -26,6 +27,7 @@ def main() -> None:
     settings = MediaSettings.from_env(os.environ)
     configure_logging("media", settings.log_level)
     serve_metrics_from_env(os.environ)
+    configure_tracing("media", os.environ)
     asyncio.run(serve(settings))
 
 

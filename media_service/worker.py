@@ -11,6 +11,7 @@ import traceback
 from media_service.catalog_client import AssetRefused, MediaCatalogClient
 from media_service.pipeline import Job, MediaFacts, MediaPipeline, StepFailed
 from media_service.runner import FfmpegFailed
+from recorder_common import tracing
 from recorder_common.errors import DomainError
 from recorder_common.identity import request_id
 from media_service.files import MediaFiles
@@ -81,6 +82,7 @@ class MediaWorker:
         if video_id in self._queued:
             return False
         self._queued.add(video_id)
+        tracing.remember_origin(video_id)
         self._queue.put_nowait((owner_id, video_id))
         return True
 
@@ -102,6 +104,7 @@ class MediaWorker:
         while True:
             owner_id, video_id = await self._queue.get()
             token = request_id.set(f"job-{video_id[:12]}")
+            job_span = tracing.start_job(video_id)
             try:
                 await self._run(owner_id, video_id)
             except asyncio.CancelledError:
@@ -110,6 +113,7 @@ class MediaWorker:
                 log.exception("job for %s crashed", video_id)
             finally:
                 self._queued.discard(video_id)
+                tracing.end_job(job_span)
                 request_id.reset(token)
 
     async def _run(self, owner_id: str, video_id: str) -> None:
