@@ -191,10 +191,21 @@ class MetricsSettings:
         return cls(port=int(env.get("METRICS_PORT", cls.port)), host=env.get("METRICS_HOST", cls.host))
 
 
+_serving = False
+
+
+def server_interceptors() -> list[grpc.aio.ServerInterceptor]:
+    """The RPC interceptor, when this process serves /metrics (nobody reads it otherwise)."""
+    return [MetricsInterceptor()] if _serving else []
+
+
 def serve_metrics(settings: MetricsSettings, registry: CollectorRegistry = REGISTRY) -> int | None:
-    """Serve /metrics from a background thread; returns the port, or None when turned off."""
+    """Serve /metrics from a background thread; returns the port, or None when turned off.
+    Call it before the gRPC server is made, so the server gets the RPC interceptor."""
+    global _serving
     if settings.port <= 0:
         return None
+    _serving = True
     server, _thread = start_http_server(settings.port, addr=settings.host, registry=registry)
     port = server.server_address[1]
     log.info("metrics on http://%s:%d/metrics", settings.host, port)

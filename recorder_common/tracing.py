@@ -34,10 +34,12 @@ def exporter_wanted(env: Mapping[str, str]) -> bool:
             or bool(env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")))
 
 
-def configure_tracing(service: str, env: Mapping[str, str]) -> TracerProvider:
+def configure_tracing(service: str, env: Mapping[str, str]) -> TracerProvider | None:
     """The process's tracer provider (service.name from OTEL_SERVICE_NAME or recorder-<service>),
     exporting over OTLP/gRPC only when the environment asks for it; flushed at exit."""
     name = env.get("OTEL_SERVICE_NAME") or f"recorder-{service}"
+    if env.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        return None  # the API's no-op spans: no ids in logs, no propagation, nothing recorded
     provider = TracerProvider(resource=Resource.create({"service.name": name}))
     if exporter_wanted(env):
         # Imported here: the exporter pulls in its protobuf modules only when it is used.
