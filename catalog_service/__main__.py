@@ -9,6 +9,8 @@ from catalog_service.catalog import Catalog
 from catalog_service.server import CatalogDeps, create_server
 from catalog_service.settings import CatalogSettings
 from recorder_common.logs import configure_logging
+from recorder_common.metrics import serve_metrics_from_env
+from recorder_common.tracing import configure_tracing
 from recorder_common.serving import run_until_terminated
 
 
@@ -26,6 +28,8 @@ async def serve(settings: CatalogSettings) -> None:
 def main() -> None:
     settings = CatalogSettings.from_env(os.environ)
     configure_logging("catalog", settings.log_level)
+    serve_metrics_from_env(os.environ)
+    configure_tracing("catalog", os.environ)
     asyncio.run(serve(settings))
 
 

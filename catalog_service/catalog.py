@@ -237,7 +237,7 @@ class Catalog:
             if open_uploads >= cap:
                 raise ResourceExhausted(
                     f"you have {open_uploads} uploads in progress (at most {cap} at once); "
-                    "finish or abort one")
+                    "finish or abort one", reason="open_uploads")
             session.add(video)
             session.add(self._event(video, UPLOADING, message="upload created"))
         return await self.get_video(owner_id, video.id)
@@ -383,7 +383,7 @@ class Catalog:
             if video.processing_retries >= allowed:
                 raise ResourceExhausted(
                     f"processing of video {video_id} was retried {video.processing_retries} times "
-                    f"already (at most {allowed}); upload the recording again or delete it")
+                    f"already (at most {allowed}); upload the recording again or delete it", reason="processing_retries")
             self._move(session, video, Event.RETRY,
                        message=f"processing retried by the owner ({video.processing_retries + 1} of {allowed})")
             video.processing_attempts, video.processing_retries = 0, video.processing_retries + 1
@@ -507,7 +507,7 @@ class Catalog:
                 if used + added > quota:
                     raise ResourceExhausted(
                         f"your storage quota of {quota} bytes is used up ({used} bytes stored; this "
-                        f"{kind.lower()} output needs {added} more): delete videos you no longer need")
+                        f"{kind.lower()} output needs {added} more): delete videos you no longer need", reason="user_quota")
             if existing is None:
                 session.add(Asset(video_id=video_id, kind=kind, path=path, content_type=content_type,
                                   size=size, created_at=self.clock()))

@@ -26,6 +26,7 @@ from catalog_service.lifecycle import Event, transition
 from catalog_service.models import Chunk, StatusEvent, Video
 from catalog_service.owners import bytes_in_use, lock_owners
 from catalog_service.statuses import DELETED, UPLOADED
+from recorder_common import metrics
 from recorder_common.errors import DomainError, InvalidArgument, NotFound
 from recorder_common.ids import check_video_id
 
@@ -99,6 +100,7 @@ class ChunkRecorder:
             self._queue = []
 
     async def _write(self, group: list[_Waiting]) -> None:
+        metrics.CHUNK_GROUP_SIZE.observe(len(group))
         try:
             results: list = await self._record_group([w.request for w in group])
         except Exception as exc:  # the transaction failed: nothing in it was recorded

@@ -104,11 +104,11 @@ def _apply_one(tally: UploadTally, chunk: StoredChunk, max_upload_bytes: int, us
     if max_upload_bytes and tally.received_bytes + size > max_upload_bytes:
         raise ResourceExhausted(
             f"chunk {index} would take the upload to {tally.received_bytes + size} bytes, "
-            f"over the limit of {max_upload_bytes} bytes per upload")
+            f"over the limit of {max_upload_bytes} bytes per upload", reason="upload_bytes")
     if user_quota_bytes and used_bytes + size > user_quota_bytes:
         raise ResourceExhausted(
             f"your storage quota of {user_quota_bytes} bytes is used up ({used_bytes} bytes "
-            "stored): delete videos you no longer need")
+            "stored): delete videos you no longer need", reason="user_quota")
     tally.known[index] = (size, chunk.crc32c, chunk.file_token)
     tally.received_chunks += 1
     tally.received_bytes += size

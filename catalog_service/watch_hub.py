@@ -36,6 +36,7 @@ from sqlalchemy.sql.elements import BinaryExpression, BindParameter
 
 from catalog_service.models import Video
 from catalog_service.statuses import DELETED, EXPIRED, FAILED, READY
+from recorder_common import metrics
 from recorder_common.errors import DeadlineExceeded, NotFound, ResourceExhausted
 from recorder_common.ids import check_video_id
 
@@ -228,6 +229,7 @@ class WatchHub:
                             if listen and engine.dialect.name == "postgresql" else None)
         self._streams: dict[str, set[_Stream]] = {}
         self._open_by_user: collections.Counter[str] = collections.Counter()
+        metrics.track_watch_hub(self)
         self._latest: dict[str, VideoSnapshot | None] = {}
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
@@ -249,7 +251,7 @@ class WatchHub:
         if self._open_by_user[owner_id] >= self.max_streams_per_user:
             raise ResourceExhausted(
                 f"you already have {self._open_by_user[owner_id]} WatchVideo streams open, the most one "
-                f"user may have; close one you no longer need (or let it finish) and watch again")
+                f"user may have; close one you no longer need (or let it finish) and watch again", reason="watch_streams")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.max_seconds
         stream = _Stream(owner_id, video_id)

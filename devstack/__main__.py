@@ -105,11 +105,12 @@ async def run(data_dir: pathlib.Path, base_env: dict[str, str], s3: bool = False
         loop.add_signal_handler(sig, stop.set)
     try:
         for name, module, var, port in instances:
+            metrics_port = port - 41000  # /metrics of each instance: 9061 for 50061 and so on
             child = await asyncio.create_subprocess_exec(sys.executable, "-m", module,
-                                                         env={**env, var: str(port)})
+                                                         env={**env, var: str(port), "METRICS_PORT": str(metrics_port)})
             children.append(child)
             await wait_healthy(port)
-            print(f"devstack: {name:<8} ready on 127.0.0.1:{port}", flush=True)
+            print(f"devstack: {name:<8} ready on 127.0.0.1:{port} (metrics on :{metrics_port}/metrics)", flush=True)
         gateway_port = int(env.setdefault("GATEWAY_PORT", "8080"))
         children.append(await start_gateway(env, data_dir))
         await wait_listening(gateway_port)

@@ -8,6 +8,8 @@ from ingest_service.server import IngestDeps, create_server
 from ingest_service.settings import IngestSettings
 from ingest_service.wiring import build
 from recorder_common.logs import configure_logging
+from recorder_common.metrics import serve_metrics_from_env
+from recorder_common.tracing import configure_tracing
 from recorder_common.serving import run_until_terminated
 
 
@@ -25,6 +27,8 @@ async def serve(settings: IngestSettings) -> None:
 def main() -> None:
     settings = IngestSettings.from_env(os.environ)
     configure_logging("ingest", settings.log_level)
+    serve_metrics_from_env(os.environ)
+    configure_tracing("ingest", os.environ)
     asyncio.run(serve(settings))
 
 

@@ -34,6 +34,7 @@ from ingest_service.settings import UploadLimits
 from recorder.v1 import catalog_pb2, common_pb2
 from recorder_common.errors import (AlreadyExists, DomainError, FailedPrecondition, InvalidArgument,
                                     NotFound, ResourceExhausted, Unavailable)
+from recorder_common import metrics
 from recorder_common.ids import check_video_id
 from recorder_common.storage import new_write_token
 
@@ -132,8 +133,9 @@ class UploadEngine:
         if expected_size > self.limits.max_upload_bytes:
             raise ResourceExhausted(
                 f"expected size {expected_size} bytes is over the upload limit of "
-                f"{self.limits.max_upload_bytes} bytes")
+                f"{self.limits.max_upload_bytes} bytes", reason="upload_bytes")
         video_id = await self.catalog.create_video(owner_id, title, filename, content_type, expected_size)
+        metrics.UPLOADS_STARTED.inc()
         # A new upload's state is known: its first chunk need not ask the catalog for it.
         self._remember(owner_id, video_id, common_pb2.UploadState(
             video_id=video_id, status=UPLOADING, received_chunks=0, received_bytes=0))
@@ -149,11 +151,11 @@ class UploadEngine:
             raise InvalidArgument(f"chunk {chunk.index} is empty: only the last chunk may be empty")
         if chunk.index >= self.limits.max_chunks:
             raise ResourceExhausted(
-                f"chunk index {chunk.index} is over the limit of {self.limits.max_chunks} chunks per upload")
+                f"chunk index {chunk.index} is over the limit of {self.limits.max_chunks} chunks per upload", reason="chunk_count")
         if len(chunk.data) > self.limits.max_chunk_bytes:
             raise ResourceExhausted(
                 f"chunk {chunk.index} is {len(chunk.data)} bytes; the limit is "
-                f"{self.limits.max_chunk_bytes} bytes: send smaller chunks")
+                f"{self.limits.max_chunk_bytes} bytes: send smaller chunks", reason="chunk_bytes")
         if chunk.crc32c is None and chunk.sha256 is None:
             raise InvalidArgument(
                 f"chunk {chunk.index} has no checksum: send crc32c (or sha256) of its bytes")
@@ -185,7 +187,7 @@ class UploadEngine:
             if state.received_bytes + len(chunk.data) > self.limits.max_upload_bytes:
                 raise ResourceExhausted(
                     f"chunk {chunk.index} would take the upload over its limit of "
-                    f"{self.limits.max_upload_bytes} bytes")
+                    f"{self.limits.max_upload_bytes} bytes", reason="upload_bytes")
             token = await self.write(owner_id, video_id, chunk)
         # When not writable the catalog answers: a duplicate of a stored chunk succeeds, anything
         # else is refused with the reason (upload finished, index past the last chunk).
@@ -204,7 +206,8 @@ class UploadEngine:
         Nothing is decided here: the catalog says whether this write becomes the chunk."""
         token = new_write_token()
         try:
-            await self.store.write_chunk(owner_id, video_id, chunk.index, token, chunk.data)
+            with metrics.CHUNK_WRITE_SECONDS.time():  # the store fsyncs before it returns
+                await self.store.write_chunk(owner_id, video_id, chunk.index, token, chunk.data)
         except FileNotFoundError:
             # The video's folder went while the bytes were written: it was aborted or deleted
             # just now (NOT_FOUND), or the storage is failing (retry).
@@ -225,20 +228,23 @@ class UploadEngine:
         they complete it. Refused, the request's own files go, so refused bytes neither count nor
         linger; a duplicate's file goes too (another write is the chunk)."""
         try:
-            record = await self.catalog.record_chunks(
+            with metrics.CHUNK_RECORD_SECONDS.time():
+                record = await self.catalog.record_chunks(
                 owner_id, video_id,
-                [catalog_pb2.StoredChunk(index=c.index, size_bytes=c.size, crc32c=c.crc32c, is_last=c.is_last,
-                                         file_token=c.file_token or "")
-                 for c in chunks],
-                self.limits.max_upload_bytes, self.limits.user_quota_bytes)
+                    [catalog_pb2.StoredChunk(index=c.index, size_bytes=c.size, crc32c=c.crc32c,
+                                             is_last=c.is_last, file_token=c.file_token or "")
+                     for c in chunks],
+                    self.limits.max_upload_bytes, self.limits.user_quota_bytes)
         except REFUSALS:
             self._forget(owner_id, video_id)
             await self.discard_unrecorded(owner_id, video_id, chunks)
             raise
         self._remember(owner_id, video_id, record.state)
+        metrics.count_stored([c.size for c, o in zip(chunks, record.outcomes) if o == common_pb2.CHUNK_OUTCOME_STORED])
         await self.discard_unrecorded(owner_id, video_id, [
             c for c, outcome in zip(chunks, record.outcomes) if outcome == common_pb2.CHUNK_OUTCOME_DUPLICATE])
         if record.completed_upload:
+            metrics.UPLOADS_COMPLETED.inc()
             await self._hand_off(owner_id, video_id)
         else:
             stored = [c.index for c, o in zip(chunks, record.outcomes) if o == common_pb2.CHUNK_OUTCOME_STORED]
@@ -249,6 +255,7 @@ class UploadEngine:
     async def abort_upload(self, owner_id: str, video_id: str) -> None:
         self._forget(owner_id, video_id)
         await self.catalog.mark_deleted(owner_id, check_video_id(video_id), abort_only=True)
+        metrics.UPLOADS_ABORTED.inc()
         await self.store.remove_video(owner_id, video_id)
 
     async def delete_video(self, owner_id: str, video_id: str) -> None:

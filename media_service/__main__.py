@@ -9,6 +9,8 @@ from media_service.server import MediaDeps, create_server
 from media_service.settings import MediaSettings, memory_budget_bytes
 from media_service.wiring import build
 from recorder_common.logs import configure_logging
+from recorder_common.metrics import serve_metrics_from_env
+from recorder_common.tracing import configure_tracing
 from recorder_common.serving import run_until_terminated
 
 
@@ -39,6 +41,8 @@ async def serve(settings: MediaSettings) -> None:
 def main() -> None:
     settings = MediaSettings.from_env(os.environ)
     configure_logging("media", settings.log_level)
+    serve_metrics_from_env(os.environ)
+    configure_tracing("media", os.environ)
     asyncio.run(serve(settings))
 
 

@@ -34,6 +34,7 @@ from media_service.admission import within_caps
 from media_service.runner import FfmpegFailed, FfmpegLimits, FfmpegOverBudget, StreamingFfmpeg, run_ffmpeg
 from media_service.settings import CompressionProfile, MediaLimits
 from media_service.files import MediaFiles, Workspace
+from recorder_common import metrics
 from recorder_common.errors import NotFound
 from recorder_common.storage import fsync_file
 
@@ -237,6 +238,7 @@ class LiveSessions:
         self.still_wanted = still_wanted
         self.sessions: dict[str, LiveSession] = {}
         self.finished = 0  # sessions whose outputs a job took (for tests and logs)
+        metrics.track_live_sessions(self)
         # Uploads not to start a session for again: their session failed (not again for every
         # later chunk), or a job took it (a hint that arrives late must not start a second one).
         # Value: why, for logs and tests.

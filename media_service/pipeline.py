@@ -20,6 +20,7 @@ from media_service.probe import ProbeResult, parse_last_progress, parse_probe, s
 from media_service.runner import FfmpegFailed, FfmpegLimits, run_ffmpeg
 from media_service.settings import CompressionProfile, MediaLimits, ThumbnailSettings
 from media_service.files import MediaFiles, Workspace
+from recorder_common import metrics
 from recorder_common.storage import publish
 
 log = logging.getLogger("recorder.media.pipeline")
@@ -153,6 +154,7 @@ class MediaPipeline:
         key, size = await ws.keep(path)
         await reporter.asset(kind, key, size, content_type)
 
+    @metrics.timed_step("ASSEMBLE")  # the live session's catch-up is this upload's assembly
     async def _finish_live(self, session: LiveSession, job: Job, reporter: JobReporter) -> LiveOutputs:
         """Wait for the live session to take the rest of the chunks, reporting how far it got (which
         also keeps the job's lease while an upload that came in faster than realtime catches up)."""
@@ -198,6 +200,7 @@ class MediaPipeline:
             await self.make_thumbnail(job, ws, original, probe, reporter)
 
     # ---- steps --------------------------------------------------------------------------------
+    @metrics.timed_step("ASSEMBLE")
     async def assemble(self, job: Job, ws: Workspace, reporter: JobReporter) -> pathlib.Path:
         """Concatenate the chunks in order into the source file, one chunk in memory at a time."""
         await reporter.progress("ASSEMBLE", 0.0)
@@ -245,6 +248,7 @@ class MediaPipeline:
         progress = parse_last_progress(text)
         return StreamExtent(progress.seconds, progress.frames)
 
+    @metrics.timed_step("PROBE")
     async def probe(self, job: Job, source: pathlib.Path, reporter: JobReporter) -> ProbeResult:
         """What the upload is, decided from its bytes: a WebM/Matroska or MP4 recording (sniffed in
         Python, then read by that demuxer only), of the declared family, within the media limits.
@@ -281,6 +285,7 @@ class MediaPipeline:
         await reporter.progress("PROBE", 1.0)
         return result
 
+    @metrics.timed_step("REMUX")
     async def remux(self, job: Job, ws: Workspace, source: pathlib.Path, probe: ProbeResult,
                     reporter: JobReporter) -> tuple[pathlib.Path, ProbeResult]:
         await reporter.progress("REMUX", 0.0)
@@ -326,6 +331,7 @@ class MediaPipeline:
         await reporter.progress("REMUX", 1.0)
         return remuxed
 
+    @metrics.timed_step("COMPRESS")
     async def compress(self, job: Job, ws: Workspace, original: pathlib.Path, probe: ProbeResult,
                        reporter: JobReporter) -> pathlib.Path:
         await reporter.progress("COMPRESS", 0.0)
@@ -358,6 +364,7 @@ class MediaPipeline:
         await reporter.progress("COMPRESS", 1.0)
         return final
 
+    @metrics.timed_step("THUMBNAIL")
     async def make_thumbnail(self, job: Job, ws: Workspace, original: pathlib.Path, probe: ProbeResult,
                              reporter: JobReporter) -> pathlib.Path:
         await reporter.progress("THUMBNAIL", 0.0)

@@ -19,6 +19,7 @@ from media_service.admission import FairSlots
 from media_service.catalog_client import AssetRefused, MediaCatalogClient
 from media_service.pipeline import Job, MediaFacts, MediaPipeline, StepFailed
 from media_service.runner import FfmpegFailed
+from recorder_common import tracing
 from recorder_common.errors import DomainError, FailedPrecondition, NotFound
 from recorder_common.identity import request_id
 from media_service.files import MediaFiles
@@ -100,6 +101,7 @@ class MediaWorker:
     def submit(self, owner_id: str, video_id: str) -> bool:
         if video_id in self._jobs:
             return False
+        tracing.remember_origin(video_id)
         self._jobs[video_id] = asyncio.create_task(self._admit_and_run(owner_id, video_id),
                                                    name=f"media-job-{video_id[:12]}")
         return True
@@ -124,6 +126,7 @@ class MediaWorker:
 
     async def _admit_and_run(self, owner_id: str, video_id: str) -> None:
         token = request_id.set(f"job-{video_id[:12]}")
+        job_span = tracing.start_job(video_id)
         ran = False
         try:
             async with self.slots.slot(owner_id):
@@ -136,6 +139,7 @@ class MediaWorker:
             self._jobs.pop(video_id, None)
             if ran:  # a claimed job ended: its owner's next upload may be waiting for the slot
                 self._job_ended.set()
+            tracing.end_job(job_span)
             request_id.reset(token)
 
     async def _run(self, owner_id: str, video_id: str) -> bool:

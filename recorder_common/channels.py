@@ -7,6 +7,7 @@ import json
 
 import grpc
 
+from recorder_common import tracing
 from recorder_common.errors import from_rpc_error
 from recorder_common.auth import AUTHORIZATION_HEADER, ON_BEHALF_OF_HEADER, ServiceTokenSigner
 from recorder_common.identity import REQUEST_ID_HEADER, outbound_request_id
@@ -36,7 +37,8 @@ def channel_target(target: str) -> str:
 
 def open_channel(target: str, max_payload_bytes: int) -> grpc.aio.Channel:
     return grpc.aio.insecure_channel(channel_target(target), options=[
-        *message_options(max_payload_bytes), ("grpc.service_config", ROUND_ROBIN)])
+        *message_options(max_payload_bytes), ("grpc.service_config", ROUND_ROBIN)],
+        interceptors=tracing.client_interceptors())  # carries traceparent to the next service
 
 
 class InternalCaller:

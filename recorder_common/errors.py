@@ -46,6 +46,10 @@ class OutOfRange(DomainError):
 class ResourceExhausted(DomainError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason  # the limit, for recorder_quota_refusals; "" when relayed from another service
+
 
 class Unauthenticated(DomainError):
     code = grpc.StatusCode.UNAUTHENTICATED

@@ -20,8 +20,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 import grpc
 
 from recorder_common.auth import Authenticator, Caller
+from recorder_common import metrics
 from recorder_common.errors import (DomainError, FailedPrecondition, InvalidArgument, PermissionDenied,
-                                    Unauthenticated, undecodable_reason)
+                                    ResourceExhausted, Unauthenticated, undecodable_reason)
 from recorder_common.policy import POLICY, Access
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -140,6 +141,8 @@ class IdentityInterceptor(grpc.aio.ServerInterceptor):
                     # A servicer base method nobody overrode (grpc's generated default raises this).
                     await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented here")
                 except DomainError as exc:
+                    if isinstance(exc, ResourceExhausted) and exc.reason:
+                        metrics.refused(exc.reason)
                     if isinstance(exc, (Unauthenticated, PermissionDenied)):
                         log.info("rpc %s refused: %s", method, exc.message)
                     await context.abort(exc.code, exc.message)

@@ -7,6 +7,7 @@ import sys
 import time
 
 from recorder_common.identity import request_id
+from recorder_common.tracing import current_ids
 
 
 class JsonFormatter(logging.Formatter):
@@ -15,6 +16,7 @@ class JsonFormatter(logging.Formatter):
         self.service = service
 
     def format(self, record: logging.LogRecord) -> str:
+        trace_id, span_id = current_ids()
         entry = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
@@ -22,6 +24,8 @@ class JsonFormatter(logging.Formatter):
             "service": self.service,
             "logger": record.name,
             "request_id": request_id.get(),
+            "trace_id": trace_id,
+            "span_id": span_id,
             "msg": record.getMessage(),
         }
         if record.exc_info:

@@ -10,6 +10,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from recorder_common import metrics, tracing
 from recorder_common.auth import Authenticator
 from recorder_common.identity import IdentityInterceptor
 
@@ -29,7 +30,9 @@ def message_options(max_payload_bytes: int) -> list[tuple[str, int]]:
 
 def new_server(max_payload_bytes: int, authenticator: Authenticator) -> grpc.aio.Server:
     return grpc.aio.server(
-        interceptors=[IdentityInterceptor(authenticator)],
+        # Outermost first: metrics see the final status; the span is current while identity logs.
+        interceptors=[*metrics.server_interceptors(), tracing.server_interceptor(),
+                      IdentityInterceptor(authenticator)],
         options=message_options(max_payload_bytes),
     )
 

@@ -1,0 +1,216 @@
+"""Every Prometheus metric of the services, in one place, and the RPC interceptor that times calls.
+
+Each service serves its process's registry on METRICS_PORT (0, the default, serves nothing) at
+METRICS_HOST (127.0.0.1 unless set): metrics name videos by count only, never by id or owner,
+so label values stay few (service, method, code, step, outcome, reason).
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import inspect
+import logging
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
+
+import grpc
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+log = logging.getLogger("recorder.metrics")
+
+# Latency buckets from 1 ms (a cached catalog answer) to 1 min (a long stream or a slow step).
+_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+_STEP_SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
+
+RPC_REQUESTS = Counter("recorder_rpc_requests", "RPCs served, by service, method and status code",
+                       ["service", "method", "code"])
+RPC_SECONDS = Histogram("recorder_rpc_duration_seconds", "Time to serve an RPC (a stream: its whole life)",
+                        ["service", "method", "code"], buckets=_SECONDS)
+
+CHUNKS_INGESTED = Counter("recorder_chunks_ingested", "Chunks newly stored (acknowledged, not duplicates)")
+BYTES_INGESTED = Counter("recorder_ingested_bytes", "Bytes of chunks newly stored")
+UPLOADS_STARTED = Counter("recorder_uploads_started", "Uploads created")
+UPLOADS_COMPLETED = Counter("recorder_uploads_completed", "Uploads whose last chunk completed them")
+UPLOADS_ABORTED = Counter("recorder_uploads_aborted", "Uploads aborted by their owner")
+CHUNK_WRITE_SECONDS = Histogram("recorder_chunk_write_seconds", "Time to write and fsync one chunk's bytes",
+                                buckets=_SECONDS)
+CHUNK_RECORD_SECONDS = Histogram("recorder_chunk_record_seconds",
+                                 "Time for the catalog to record a request's chunks (one RPC)", buckets=_SECONDS)
+CHUNK_GROUP_SIZE = Histogram("recorder_chunk_group_requests",
+                             "Record requests the catalog wrote in one group-commit transaction",
+                             buckets=(1, 2, 4, 8, 16, 32, 64, 128))
+QUOTA_REFUSALS = Counter("recorder_quota_refusals", "Requests refused with RESOURCE_EXHAUSTED, by reason",
+                         ["reason"])
+STEP_SECONDS = Histogram("recorder_processing_step_seconds", "Duration of a processing step, by step and outcome",
+                         ["step", "outcome"], buckets=_STEP_SECONDS)
+WATCH_STREAMS = Gauge("recorder_watch_streams", "WatchVideo streams open on this catalog")
+LIVE_SESSIONS = Gauge("recorder_live_sessions", "Live encode sessions running on this media service")
+
+_watch_hubs: weakref.WeakSet = weakref.WeakSet()
+_live_pools: weakref.WeakSet = weakref.WeakSet()
+# Gauges read the objects that own the state when scraped, so no code path can forget a decrement.
+WATCH_STREAMS.set_function(lambda: sum(hub.open_streams() for hub in list(_watch_hubs)))
+LIVE_SESSIONS.set_function(lambda: sum(len(pool.sessions) for pool in list(_live_pools)))
+
+
+def track_watch_hub(hub) -> None:
+    """Count this hub's open streams in recorder_watch_streams (held weakly)."""
+    _watch_hubs.add(hub)
+
+
+def track_live_sessions(pool) -> None:
+    """Count this pool's sessions (its `sessions` mapping) in recorder_live_sessions (held weakly)."""
+    _live_pools.add(pool)
+
+
+def refused(reason: str) -> None:
+    QUOTA_REFUSALS.labels(reason=reason).inc()
+
+
+def count_stored(sizes: list[int]) -> None:
+    CHUNKS_INGESTED.inc(len(sizes))
+    BYTES_INGESTED.inc(sum(sizes))
+
+
+def timed_step(step: str):
+    """Decorates an async pipeline step: its duration goes to recorder_processing_step_seconds with
+    outcome ok, failed (a DomainError or StepFailed: the input's fault), cancelled or error."""
+    def decorate(func):
+        @functools.wraps(func)
+        async def run(*args, **kwargs):
+            started = time.perf_counter()
+            outcome = "error"
+            try:
+                result = await func(*args, **kwargs)
+                outcome = "ok"
+                return result
+            except asyncio.CancelledError:
+                outcome = "cancelled"
+                raise
+            except Exception as exc:
+                outcome = "failed" if hasattr(exc, "step") or hasattr(exc, "code") else "error"
+                raise
+            finally:
+                STEP_SECONDS.labels(step=step, outcome=outcome).observe(time.perf_counter() - started)
+        return run
+    return decorate
+
+
+# ---- the RPC interceptor ---------------------------------------------------------------------
+
+def split_method(full_method: str) -> tuple[str, str]:
+    """'/recorder.v1.IngestService/PutChunk' -> ('recorder.v1.IngestService', 'PutChunk')."""
+    service, _, method = full_method.lstrip("/").rpartition("/")
+    return service or "unknown", method or "unknown"
+
+
+def _code_name(context, exc: BaseException | None) -> str:
+    if isinstance(exc, asyncio.CancelledError):
+        return "CANCELLED"
+    code = context.code() if hasattr(context, "code") else None
+    if code is None or code == 0:
+        return "OK" if exc is None else "UNKNOWN"
+    if isinstance(code, grpc.StatusCode):
+        return code.name
+    # grpc.aio keeps the code as the raw integer once set by abort()
+    for status in grpc.StatusCode:
+        if status.value[0] == code:
+            return status.name
+    return "UNKNOWN"
+
+
+class MetricsInterceptor(grpc.aio.ServerInterceptor):
+    """Outermost interceptor: counts and times every RPC a handler exists for, by its final status
+    (after the inner interceptors turned errors into statuses)."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None:
+            return None
+        service, method = split_method(details.method)
+
+        def observe(context, started: float, exc: BaseException | None) -> None:
+            code = _code_name(context, exc)
+            RPC_REQUESTS.labels(service, method, code).inc()
+            RPC_SECONDS.labels(service, method, code).observe(time.perf_counter() - started)
+
+        def unary_response(inner):
+            async def handle(request, context):
+                started, exc = time.perf_counter(), None
+                try:
+                    result = inner(request, context)
+                    return await result if inspect.isawaitable(result) else result
+                except BaseException as e:
+                    exc = e
+                    raise
+                finally:
+                    observe(context, started, exc)
+            return handle
+
+        def stream_response(inner):
+            if not inspect.isasyncgenfunction(inner):
+                return unary_response(inner)  # writes with context.write
+
+            async def handle(request, context):
+                started, exc = time.perf_counter(), None
+                try:
+                    async for response in inner(request, context):
+                        yield response
+                except BaseException as e:
+                    exc = e
+                    raise
+                finally:
+                    observe(context, started, exc)
+            return handle
+
+        rpc = (handler.request_deserializer, handler.response_serializer)
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(unary_response(handler.unary_unary), *rpc)
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(unary_response(handler.stream_unary), *rpc)
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(stream_response(handler.unary_stream), *rpc)
+        return grpc.stream_stream_rpc_method_handler(stream_response(handler.stream_stream), *rpc)
+
+
+# ---- serving /metrics -------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class MetricsSettings:
+    port: int = 0  # 0: no metrics endpoint
+    host: str = "127.0.0.1"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "MetricsSettings":
+        return cls(port=int(env.get("METRICS_PORT", cls.port)), host=env.get("METRICS_HOST", cls.host))
+
+
+_serving = False
+
+
+def server_interceptors() -> list[grpc.aio.ServerInterceptor]:
+    """The RPC interceptor, when this process serves /metrics (nobody reads it otherwise)."""
+    return [MetricsInterceptor()] if _serving else []
+
+
+def serve_metrics(settings: MetricsSettings, registry: CollectorRegistry = REGISTRY) -> int | None:
+    """Serve /metrics from a background thread; returns the port, or None when turned off.
+    Call it before the gRPC server is made, so the server gets the RPC interceptor."""
+    global _serving
+    if settings.port <= 0:
+        return None
+    _serving = True
+    server, _thread = start_http_server(settings.port, addr=settings.host, registry=registry)
+    port = server.server_address[1]
+    log.info("metrics on http://%s:%d/metrics", settings.host, port)
+    return port
+
+
+def serve_metrics_from_env(env: Mapping[str, str]) -> int | None:
+    return serve_metrics(MetricsSettings.from_env(env))
