@@ -14,6 +14,7 @@ from catalog_service import db
 from catalog_service.catalog import Catalog
 from catalog_service.server import CatalogDeps, create_server as create_catalog_server
 from catalog_service.settings import CatalogSettings
+from catalog_service.watch_hub import WatchHub
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, ingest_pb2
 from recorder_common.auth import Authenticator
 from recorder_common.errors import NotFound, from_rpc_error, undecodable_reason
@@ -199,7 +200,7 @@ async def test_a_failing_watch_stream_is_internal_and_logged(catalog_port, monke
         raise RuntimeError(SECRET)
         yield  # an async generator, like the real one
 
-    monkeypatch.setattr(Catalog, "watch", broken_watch)
+    monkeypatch.setattr(WatchHub, "watch", broken_watch)
     stub = catalog_pb2_grpc.CatalogServiceStub(grpc.aio.insecure_channel(f"127.0.0.1:{catalog_port}"))
     with caplog.at_level(logging.INFO, logger="recorder.rpc"):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
