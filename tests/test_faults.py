@@ -13,7 +13,8 @@ import pytest
 
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2, ingest_pb2_grpc
 from tests import media_tools
-from tests.helpers import MiB, chunk, split, user
+from tests import helpers
+from tests.helpers import MiB, chunk, split, user, wait_for
 from tests.process_stack import ProcessStack
 
 ALICE = user("alice")
@@ -40,19 +41,7 @@ def batch_processes(database_url, tmp_path):
 
 
 def get_video(stack: ProcessStack, video_id: str) -> common_pb2.Video:
-    with grpc.insecure_channel(stack.target("catalog")) as channel:
-        return catalog_pb2_grpc.CatalogServiceStub(channel).GetVideo(
-            catalog_pb2.GetVideoRequest(video_id=video_id), metadata=ALICE, timeout=10).video
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
+    return helpers.get_video(stack, video_id, ALICE)
 
 
 def source_asset(stack: ProcessStack, video: common_pb2.Video) -> pathlib.Path:
