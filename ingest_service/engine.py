@@ -214,6 +214,9 @@ class UploadEngine:
             self._forget(owner_id, video_id)
             await self.catalog.upload_state(owner_id, video_id, summary_only=True)
             raise Unavailable(f"chunk {chunk.index} could not be stored just now; send it again") from None
+        except Exception as exc:  # the store failed (disk, object store, network): nothing was acknowledged
+            log.warning("storing chunk %d of %s failed: %s", chunk.index, video_id, exc)
+            raise Unavailable(f"chunk {chunk.index} could not be stored just now; send it again") from None
         return token
 
     async def discard_unrecorded(self, owner_id: str, video_id: str, chunks: list["PendingChunk"]) -> None:

@@ -66,13 +66,20 @@ async def create(stub) -> str:
     return created.video_id
 
 
+RETRIED = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
 async def put(stub, video_id: str, c: ingest_pb2.Chunk):
-    """The ack, or the refusal's status code."""
-    try:
-        return (await stub.PutChunk(ingest_pb2.PutChunkRequest(video_id=video_id, chunk=c),
-                                    metadata=ALICE, timeout=30)).ack
-    except grpc.aio.AioRpcError as exc:
-        return exc.code()
+    """The ack, or the refusal's status code. A transient failure (storage or a deadline on a busy
+    machine: nothing acknowledged) is retried, as every client does."""
+    for attempt in range(4):
+        try:
+            return (await stub.PutChunk(ingest_pb2.PutChunkRequest(video_id=video_id, chunk=c),
+                                        metadata=ALICE, timeout=60)).ack
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in RETRIED or attempt == 3:
+                return exc.code()
+            await asyncio.sleep(0.5 * (attempt + 1))
 
 
 @pytest.fixture
