@@ -12,6 +12,8 @@ import collections
 import logging
 from collections.abc import Mapping
 
+import grpc
+
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
@@ -51,8 +53,24 @@ def configure_tracing(service: str, env: Mapping[str, str]) -> TracerProvider | 
     return provider
 
 
-def server_interceptor():
-    return aio_server_interceptor()
+class _TracingInterceptor(grpc.aio.ServerInterceptor):
+    """OpenTelemetry's aio server interceptor takes every streaming handler for an async
+    generator; the health service's Watch writes with context.write instead, and broke under it.
+    Health and reflection (open, infrastructure) go untraced; everything else is traced."""
+
+    UNTRACED = ("/grpc.health.", "/grpc.reflection.")
+
+    def __init__(self) -> None:
+        self._otel = aio_server_interceptor()
+
+    async def intercept_service(self, continuation, handler_call_details):
+        if handler_call_details.method.startswith(self.UNTRACED):
+            return await continuation(handler_call_details)
+        return await self._otel.intercept_service(continuation, handler_call_details)
+
+
+def server_interceptor() -> grpc.aio.ServerInterceptor:
+    return _TracingInterceptor()
 
 
 def client_interceptors() -> list:
