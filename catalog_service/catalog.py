@@ -17,7 +17,7 @@ import dataclasses
 import datetime as dt
 import json
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,6 +25,7 @@ from sqlalchemy.orm import selectinload
 
 from catalog_service.chunk_recorder import ChunkRecorder, RecordRequest
 from catalog_service.chunk_rules import StoredChunk
+from catalog_service import events
 from catalog_service.lifecycle import Event, sources, transition
 from catalog_service.models import Asset, Chunk, StatusEvent, Video, utcnow
 from catalog_service.owners import bytes_in_use, charged_size, lock_owner
@@ -132,10 +133,13 @@ def _decode_page_token(token: str) -> tuple[dt.datetime, str]:
 
 class Catalog:
     def __init__(self, sessions: async_sessionmaker[AsyncSession],
-                 clock: Callable[[], dt.datetime] = utcnow, limits: CatalogLimits = CatalogLimits()) -> None:
+                 clock: Callable[[], dt.datetime] = utcnow, limits: CatalogLimits = CatalogLimits(),
+                 webhook_endpoints: Sequence = ()) -> None:
         self.sessions = sessions
         self.clock = clock
         self.limits = limits
+        # Each feed event gets a delivery row per endpoint that wants it (catalog_service/webhooks.py).
+        self.webhook_endpoints = tuple(webhook_endpoints)
         bind = sessions.kw.get("bind")
         # SQLite has one writer at a time and makes the others wait by sleeping and retrying
         # (busy_timeout), which gives latency long tails under load. Queueing this process's
@@ -143,11 +147,18 @@ class Catalog:
         self._writers = asyncio.Lock() if bind is not None and bind.dialect.name == "sqlite" else None
         self._recorder = ChunkRecorder(self._transaction, clock)
 
+    def transaction(self):
+        """A write transaction as every catalog write makes one (queued writers on SQLite, the
+        outbox written before COMMIT): for the catalog's own background work."""
+        return self._transaction()
+
     @contextlib.asynccontextmanager
     async def _transaction(self):
         async with self._writers or contextlib.nullcontext():
             async with self.sessions() as session, session.begin():
                 yield session
+                # The feed events of this transaction's lifecycle changes, in the same commit.
+                await events.write_outbox(session, self.webhook_endpoints)
 
     # ---- helpers ------------------------------------------------------------------------------
     def _event(self, video: Video, status: str, step: str | None = None, progress: float = 0.0,
@@ -164,6 +175,7 @@ class Catalog:
             video.status_changed_at = self.clock()
         video.status = target
         session.add(self._event(video, target, step=step, progress=progress, message=message))
+        events.emit(session, video, event, self.clock())
 
     async def _lock_owned(self, session: AsyncSession, owner_id: str, video_id: str) -> Video:
         """Take the video's row lock for the rest of the transaction. An UPDATE as the first
@@ -240,6 +252,7 @@ class Catalog:
                     "finish or abort one", reason="open_uploads")
             session.add(video)
             session.add(self._event(video, UPLOADING, message="upload created"))
+            events.emit(session, video, None, now)
         return await self.get_video(owner_id, video.id)
 
     async def upload_state(self, owner_id: str, video_id: str, with_indices: bool = True) -> UploadState:

@@ -7,8 +7,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import inspect
 
 from catalog_service import catalog
-from catalog_service.models import Video
-from recorder.v1 import common_pb2
+from catalog_service.events import DELIVERY_STATES, body
+from catalog_service.models import FeedEvent, Video, WebhookDelivery
+from recorder.v1 import catalog_pb2, common_pb2
 
 
 def timestamp(value: dt.datetime | None) -> Timestamp:
@@ -82,4 +83,34 @@ def video_message(video: Video, with_history: bool = True) -> common_pb2.Video:
             msg.history.append(common_pb2.StatusEvent(
                 status=status_enum(event.status), step=step_enum(event.step), progress=event.progress,
                 message=event.message, at=timestamp(event.at)))
+    return msg
+
+
+def feed_event(row: FeedEvent) -> catalog_pb2.FeedEvent:
+    fields = body(row)
+    return catalog_pb2.FeedEvent(
+        cursor=row.cursor, id=row.event_id, type=row.type, video_id=row.video_id, owner_id=row.owner_id,
+        time=timestamp(row.at), error=fields.get("error", ""),
+        assets=[common_pb2.Asset(kind=asset_kind_enum(a["kind"]), content_type=a["content_type"],
+                                 size_bytes=a["size_bytes"]) for a in fields.get("assets", [])])
+
+
+def delivery_state_name(value: int) -> str | None:
+    """The stored state of a WebhookDeliveryState (None for UNSPECIFIED: every state)."""
+    if value == 0:
+        return None
+    name = catalog_pb2.WebhookDeliveryState.Name(value).removeprefix("WEBHOOK_DELIVERY_STATE_").lower()
+    assert name in DELIVERY_STATES
+    return name
+
+
+def webhook_delivery(row: WebhookDelivery) -> catalog_pb2.WebhookDelivery:
+    msg = catalog_pb2.WebhookDelivery(
+        id=row.id, event_id=row.event_id, event_cursor=row.event_cursor, endpoint=row.endpoint,
+        state=catalog_pb2.WebhookDeliveryState.Value(f"WEBHOOK_DELIVERY_STATE_{row.state.upper()}"),
+        attempts=row.attempts, next_attempt_at=timestamp(row.next_attempt_at),
+        last_status_code=row.last_status_code or 0, last_error=row.last_error or "",
+        created_at=timestamp(row.created_at))
+    if row.finished_at is not None:
+        msg.finished_at.CopyFrom(timestamp(row.finished_at))
     return msg

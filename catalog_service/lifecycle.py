@@ -59,6 +59,31 @@ _HINTS: dict[Event, str] = {
 }
 
 
+# The event feed (catalog_service/events.py): what each lifecycle event tells backend services,
+# written to the outbox in the transaction that applies it. None: not worth telling (a claim, a
+# takeover after a lost lease, a purge of a video whose deletion was already announced). Every
+# Event must appear here (a unit test holds it), so a new one is a decision, not an omission.
+VIDEO_CREATED = "video.created"  # not a transition: the row is born UPLOADING
+FEED_EVENTS: dict[Event, str | None] = {
+    Event.COMPLETE_UPLOAD: "video.upload_completed",
+    Event.CLAIM: None,
+    Event.FINISH_READY: "video.ready",
+    Event.FINISH_FAILED: "video.failed",
+    Event.FAIL_EXHAUSTED: "video.failed",
+    Event.RETRY: "video.retried",
+    Event.ABORT: "video.deleted",
+    Event.DELETE: "video.deleted",
+    Event.EXPIRE: "video.expired",
+    Event.PURGE: None,
+}
+FEED_EVENT_TYPES: tuple[str, ...] = tuple(sorted({VIDEO_CREATED, *(t for t in FEED_EVENTS.values() if t)}))
+
+
+def feed_event(event: Event) -> str | None:
+    """The event-feed type a lifecycle event emits, or None."""
+    return FEED_EVENTS[event]
+
+
 def next_status(status: str, event: Event) -> str | None:
     """The status `event` leads to from `status`, or None when the table refuses it."""
     return TRANSITIONS.get((status, event))

@@ -119,3 +119,57 @@ class OwnerLock(Base):
 
     owner_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     locked_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FeedEvent(Base):
+    """The outbox: one row per lifecycle change worth telling backend services (WatchEvents,
+    webhooks), written in the transaction that made the change. No foreign key: an event outlives
+    its video's purge, until EVENT_RETENTION_SECONDS prunes it."""
+    __tablename__ = "events"
+
+    # The feed's order. Allocated from event_cursor's one row, locked until commit, so cursors
+    # become visible in increasing order (a reader never sees 6 and later finds 5).
+    cursor: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)  # uuid4: the idempotency key
+    type: Mapped[str] = mapped_column(String(32))
+    video_id: Mapped[str] = mapped_column(String(32))
+    owner_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    payload: Mapped[str] = mapped_column(Text, default="{}")  # JSON: assets for video.ready, error for failed
+
+    __table_args__ = (Index("ix_events_at", "at"),)
+
+
+class EventCursor(Base):
+    """One row (id 1): the last cursor handed out, and the newest cursor pruned by retention."""
+    __tablename__ = "event_cursor"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_cursor: Mapped[int] = mapped_column(BigInteger, default=0)
+    pruned_through: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class WebhookDelivery(Base):
+    """One event for one configured endpoint. pending -> delivering (claimed under a lease by one
+    catalog replica) -> delivered, or back to pending with a later next_attempt_at, or dead once
+    the retry window is over."""
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_cursor: Mapped[int] = mapped_column(BigInteger)
+    event_id: Mapped[str] = mapped_column(String(36))
+    endpoint: Mapped[str] = mapped_column(String(2048))  # the configured URL (its secret stays in config)
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("event_cursor", "endpoint", name="uq_webhook_deliveries_event_endpoint"),
+        Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),
+    )

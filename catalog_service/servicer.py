@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import contextlib
 
-from catalog_service import convert
+from catalog_service import convert, webhooks
 from catalog_service.catalog import Catalog, MediaInfo, StoredChunk
+from catalog_service.events import EventFeed
+from catalog_service.lifecycle import FEED_EVENT_TYPES
 from catalog_service.watch_hub import WatchHub
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
 from recorder_common.errors import InvalidArgument
@@ -13,9 +15,10 @@ from recorder_common.rpc import maps_domain_errors, shielded
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
-    def __init__(self, catalog: Catalog, watch_hub: WatchHub | None = None) -> None:
+    def __init__(self, catalog: Catalog, watch_hub: WatchHub | None = None, feed: EventFeed | None = None) -> None:
         self.catalog = catalog
         self.watch_hub = watch_hub or WatchHub(catalog.sessions)
+        self.feed = feed or EventFeed(catalog.sessions)
 
     # ---- public -------------------------------------------------------------------------------
     @maps_domain_errors
@@ -194,6 +197,24 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def FailExhaustedJobs(self, request, context):
         rows = await self.catalog.fail_exhausted_jobs(request.limit)
         return catalog_pb2.FailExhaustedJobsResponse(videos=_pending(rows))
+
+
+    # ---- internal: the event feed ---------------------------------------------------------------
+    @maps_domain_errors
+    async def WatchEvents(self, request, context):
+        for t in request.types:
+            if t not in FEED_EVENT_TYPES:
+                raise InvalidArgument(f"unknown event type {t[:40]!r}; known: {', '.join(FEED_EVENT_TYPES)}")
+        async with contextlib.aclosing(self.feed.follow(request.after_cursor, request.types)) as feed:
+            async for row in feed:
+                yield convert.feed_event(row)
+
+    @maps_domain_errors
+    @shielded
+    async def ListWebhookDeliveries(self, request, context):
+        state = convert.delivery_state_name(request.state)
+        rows = await webhooks.list_deliveries(self.catalog, state, request.after_id, request.limit)
+        return catalog_pb2.ListWebhookDeliveriesResponse(deliveries=[convert.webhook_delivery(r) for r in rows])
 
 
 def _pending(rows: list[tuple[str, str]]) -> list[catalog_pb2.PendingVideo]:

@@ -47,12 +47,24 @@ STEP_SECONDS = Histogram("recorder_processing_step_seconds", "Duration of a proc
                          ["step", "outcome"], buckets=_STEP_SECONDS)
 WATCH_STREAMS = Gauge("recorder_watch_streams", "WatchVideo streams open on this catalog")
 LIVE_SESSIONS = Gauge("recorder_live_sessions", "Live encode sessions running on this media service")
+EVENT_STREAMS = Gauge("recorder_event_streams", "WatchEvents streams open on this catalog")
+WEBHOOK_ATTEMPTS = Counter("recorder_webhook_attempts", "Webhook delivery attempts, by outcome "
+                           "(delivered, retry, dead)", ["outcome"])
+WEBHOOK_BACKLOG = Gauge("recorder_webhook_backlog", "Webhook deliveries pending or in flight, as this "
+                        "catalog's dispatcher last counted them")
 
 _watch_hubs: weakref.WeakSet = weakref.WeakSet()
+_event_feeds: weakref.WeakSet = weakref.WeakSet()
 _live_pools: weakref.WeakSet = weakref.WeakSet()
 # Gauges read the objects that own the state when scraped, so no code path can forget a decrement.
 WATCH_STREAMS.set_function(lambda: sum(hub.open_streams() for hub in list(_watch_hubs)))
 LIVE_SESSIONS.set_function(lambda: sum(len(pool.sessions) for pool in list(_live_pools)))
+EVENT_STREAMS.set_function(lambda: sum(feed.open_streams() for feed in list(_event_feeds)))
+
+
+def track_event_feed(feed) -> None:
+    """Count this feed's open streams in recorder_event_streams (held weakly)."""
+    _event_feeds.add(feed)
 
 
 def track_watch_hub(hub) -> None:

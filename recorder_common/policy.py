@@ -59,6 +59,9 @@ POLICY: Mapping[str, Access] = {
     _CATALOG + "ListChunks": INTERNAL,
     # Called by the ingest janitor.
     _CATALOG + "FailExhaustedJobs": INTERNAL,
+    # The event feed and webhook deliveries, for our backend services.
+    _CATALOG + "WatchEvents": INTERNAL,
+    _CATALOG + "ListWebhookDeliveries": INTERNAL,
 
     # Called by ingest.
     _MEDIA + "ProcessVideo": INTERNAL,

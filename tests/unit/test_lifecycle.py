@@ -68,3 +68,13 @@ def test_sources_are_stable_for_sql():
     assert sources(Event.CLAIM) == (PROCESSING, UPLOADED)
     assert sources(Event.PURGE) == (DELETED,)
     assert sources(Event.DELETE) == tuple(sorted({UPLOADING, UPLOADED, PROCESSING, READY, FAILED, EXPIRED}))
+
+
+def test_every_lifecycle_event_decides_what_the_feed_says():
+    from catalog_service.lifecycle import FEED_EVENT_TYPES, FEED_EVENTS
+    assert set(FEED_EVENTS) == set(Event)
+    assert {t for t in FEED_EVENTS.values() if t} | {"video.created"} == set(FEED_EVENT_TYPES)
+    # What backend services must hear about (issue 19): none of these may be silent.
+    for event in (Event.COMPLETE_UPLOAD, Event.FINISH_READY, Event.FINISH_FAILED, Event.FAIL_EXHAUSTED,
+                  Event.ABORT, Event.DELETE, Event.EXPIRE):
+        assert FEED_EVENTS[event], event

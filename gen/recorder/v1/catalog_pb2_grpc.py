@@ -141,6 +141,16 @@ class CatalogServiceStub:
                 request_serializer=recorder_dot_v1_dot_catalog__pb2.FailExhaustedJobsRequest.SerializeToString,
                 response_deserializer=recorder_dot_v1_dot_catalog__pb2.FailExhaustedJobsResponse.FromString,
                 _registered_method=True)
+        self.WatchEvents = channel.unary_stream(
+                '/recorder.v1.CatalogService/WatchEvents',
+                request_serializer=recorder_dot_v1_dot_catalog__pb2.WatchEventsRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_catalog__pb2.FeedEvent.FromString,
+                _registered_method=True)
+        self.ListWebhookDeliveries = channel.unary_unary(
+                '/recorder.v1.CatalogService/ListWebhookDeliveries',
+                request_serializer=recorder_dot_v1_dot_catalog__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_catalog__pb2.ListWebhookDeliveriesResponse.FromString,
+                _registered_method=True)
 
 
 class CatalogServiceServicer:
@@ -290,6 +300,23 @@ class CatalogServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchEvents(self, request, context):
+        """Internal: the event feed for backend services. Every event after `after_cursor` (0: the oldest
+        still kept), in cursor order (so in order per video), then each new one as it is committed.
+        At-least-once: a consumer stores the cursor of the last event it handled and resumes after it;
+        the event id is the idempotency key. A cursor older than what retention kept: OUT_OF_RANGE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhookDeliveries(self, request, context):
+        """Internal: webhook deliveries by state (dead ones are the dead letters), oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CatalogServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -397,6 +424,16 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.FailExhaustedJobs,
                     request_deserializer=recorder_dot_v1_dot_catalog__pb2.FailExhaustedJobsRequest.FromString,
                     response_serializer=recorder_dot_v1_dot_catalog__pb2.FailExhaustedJobsResponse.SerializeToString,
+            ),
+            'WatchEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchEvents,
+                    request_deserializer=recorder_dot_v1_dot_catalog__pb2.WatchEventsRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_catalog__pb2.FeedEvent.SerializeToString,
+            ),
+            'ListWebhookDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookDeliveries,
+                    request_deserializer=recorder_dot_v1_dot_catalog__pb2.ListWebhookDeliveriesRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_catalog__pb2.ListWebhookDeliveriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -968,6 +1005,60 @@ class CatalogService:
             '/recorder.v1.CatalogService/FailExhaustedJobs',
             recorder_dot_v1_dot_catalog__pb2.FailExhaustedJobsRequest.SerializeToString,
             recorder_dot_v1_dot_catalog__pb2.FailExhaustedJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/recorder.v1.CatalogService/WatchEvents',
+            recorder_dot_v1_dot_catalog__pb2.WatchEventsRequest.SerializeToString,
+            recorder_dot_v1_dot_catalog__pb2.FeedEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhookDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recorder.v1.CatalogService/ListWebhookDeliveries',
+            recorder_dot_v1_dot_catalog__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+            recorder_dot_v1_dot_catalog__pb2.ListWebhookDeliveriesResponse.FromString,
             options,
             channel_credentials,
             insecure,
