@@ -9,8 +9,12 @@ from catalog_service import events
 from catalog_service.catalog import Catalog
 from catalog_service.settings import CatalogSettings
 from catalog_service.webhooks import WebhookDispatcher
+from recorder_common import metrics
 
 log = logging.getLogger("recorder.catalog.background")
+
+
+BACKLOG_COUNT_SECONDS = 15.0
 
 
 class CatalogBackground:
@@ -19,18 +23,21 @@ class CatalogBackground:
         self.settings = settings
         self.dispatcher = (WebhookDispatcher(catalog, settings.webhooks)
                            if settings.webhooks.endpoints else None)
-        self._pruner: asyncio.Task | None = None
+        self._tasks: list[asyncio.Task] = []
 
     def start(self) -> None:
-        self._pruner = asyncio.get_running_loop().create_task(self._prune_loop(), name="event-pruner")
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._prune_loop(), name="event-pruner"),
+                       loop.create_task(self._count_backlog_loop(), name="backlog-gauge")]
         if self.dispatcher is not None:
             self.dispatcher.start()
 
     async def stop(self) -> None:
-        if self._pruner is not None:
-            self._pruner.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._pruner
+                await task
+        self._tasks = []
         if self.dispatcher is not None:
             await self.dispatcher.stop()
 
@@ -47,3 +54,14 @@ class CatalogBackground:
             except Exception:
                 log.exception("pruning the event feed failed; trying again next interval")
             await asyncio.sleep(self.settings.event_prune_interval_seconds)
+
+    async def _count_backlog_loop(self) -> None:
+        while True:
+            try:
+                async with asyncio.timeout(30):
+                    metrics.PROCESSING_BACKLOG.set(await self.catalog.count_waiting_for_a_worker())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("counting the processing backlog failed; trying again", exc_info=True)
+            await asyncio.sleep(BACKLOG_COUNT_SECONDS)

@@ -559,6 +559,12 @@ class Catalog:
                    and_(Video.status == PROCESSING, Video.lease_expires_at < now,
                         Video.processing_attempts < MAX_PROCESSING_ATTEMPTS))
 
+    async def count_waiting_for_a_worker(self) -> int:
+        """How many jobs list_pending_processing would offer, in all (the backlog gauge)."""
+        async with self.sessions() as session:
+            return (await session.execute(select(func.count()).select_from(Video)
+                                          .where(self._waiting_for_a_worker(self.clock())))).scalar_one()
+
     async def list_pending_processing(self, limit: int) -> list[tuple[str, str]]:
         """Jobs a media worker should pick up, a pure read. Owners take turns (each owner's
         oldest job, then each owner's second oldest, ...), so a user with a thousand uploads

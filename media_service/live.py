@@ -120,6 +120,13 @@ class LiveSession:
     def wake(self) -> None:
         self._wake.set()
 
+    def lag_seconds(self) -> float:
+        """How far the encode runs behind real time: time since the session started minus the
+        media ffmpeg has encoded (a recording arrives at its own pace, so this stays small when
+        ffmpeg keeps up)."""
+        encoded = self._ffmpeg.seconds_done if self._ffmpeg is not None else 0.0
+        return max(0.0, time.monotonic() - self.started_at - encoded)
+
     async def finish(self, last_index: int) -> LiveOutputs:
         """Feed up to last_index, end the input and wait for ffmpeg. Raises LiveFailed."""
         self.last_index = last_index
@@ -201,6 +208,7 @@ class LiveSession:
                 await self._ffmpeg.write(data)
                 self.fed += 1
                 self.last_fed_at = time.monotonic()
+                metrics.LIVE_LAG_SECONDS.observe(self.lag_seconds())
             await asyncio.to_thread(source_file.flush)
         await asyncio.to_thread(fsync_file, source)
         # A recording arrives at its own pace: what is left to encode is bounded by how long it

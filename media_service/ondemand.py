@@ -76,7 +76,7 @@ class OnDemandMedia:
         self.candidate_frames = candidate_frames
         # ffmpeg runs for on-demand work are bounded apart from processing; callers wait their turn
         # within their own deadline, users in turn.
-        self.slots = FairSlots(max_parallel, max_per_user)
+        self.slots = FairSlots(max_parallel, max_per_user, kind="on_demand")
 
     # ---- requests ---------------------------------------------------------------------------
     async def extract_audio(self, owner_id: str, video_id: str, audio_format: str, bitrate_kbps: int = 0,

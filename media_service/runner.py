@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from media_service.admission import MemoryBudget
 from media_service.probe import parse_progress_seconds, sanitise_ffmpeg_message
 from media_service.sandbox import Sandbox, confine
+from recorder_common import metrics
 
 log = logging.getLogger("recorder.media.ffmpeg")
 
@@ -32,6 +33,7 @@ PRLIMIT = shutil.which("prlimit") if sys.platform.startswith("linux") else None
 STOP_GRACE_SECONDS = 0.5
 # How often CPU time is read (from /proc) while ffmpeg runs.
 WATCH_INTERVAL_SECONDS = 0.5
+FIRST_WATCH_SECONDS = 0.05
 # RLIMIT_CPU is a backstop set this far above the watched limit: the kernel stops an ffmpeg whose
 # watcher did not (this service paused, its loop blocked).
 CPU_RLIMIT_MARGIN_SECONDS = 10
@@ -126,6 +128,18 @@ def cpu_seconds_used(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
+def peak_memory_bytes(pid: int) -> int | None:
+    """A running process's peak resident memory so far (VmHWM), from /proc."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 class FfmpegFailed(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -153,14 +167,19 @@ class _Running:
         self.cpu_allowance = cpu_allowance  # seconds of CPU it may have used by now; 0: any
         self.stopped_for: FfmpegFailed | None = None  # why we stopped it, if we did
         self.cpu_used = 0.0
+        self._observed = False
+        self.peak_memory_bytes = 0  # VmHWM at the last sample (0: it ended before the first one)
         self._watch = asyncio.ensure_future(self._watch_cpu())
 
     async def _watch_cpu(self) -> None:
+        interval = FIRST_WATCH_SECONDS  # an early first look, so short runs' memory is seen too
         while self.process.returncode is None:
-            await asyncio.sleep(WATCH_INTERVAL_SECONDS)
+            await asyncio.sleep(interval)
+            interval = WATCH_INTERVAL_SECONDS
             used = cpu_seconds_used(self.process.pid)
             if used is None or self.process.returncode is not None:
                 return
+            self.peak_memory_bytes = peak_memory_bytes(self.process.pid) or self.peak_memory_bytes
             self.cpu_used = used
             allowed = self.cpu_allowance()
             if allowed and used > allowed:
@@ -188,6 +207,9 @@ class _Running:
 
     def done(self) -> None:
         self._watch.cancel()
+        if self.peak_memory_bytes and not self._observed:
+            self._observed = True
+            metrics.FFMPEG_PEAK_MEMORY.observe(self.peak_memory_bytes)
 
 
 async def run_ffmpeg(args: Sequence[str], limits: FfmpegLimits,

@@ -53,13 +53,44 @@ WEBHOOK_ATTEMPTS = Counter("recorder_webhook_attempts", "Webhook delivery attemp
 WEBHOOK_BACKLOG = Gauge("recorder_webhook_backlog", "Webhook deliveries pending or in flight, as this "
                         "catalog's dispatcher last counted them")
 
+QUEUE_DEPTH = Gauge("recorder_queue_depth", "Requests waiting for a slot, by work kind (processing, "
+                    "on_demand, ffmpeg_memory)", ["kind"])
+QUEUE_WAIT_SECONDS = Histogram("recorder_queue_wait_seconds", "Time a request waited for its slot, by work kind",
+                               ["kind"], buckets=(0.001, 0.01, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 1800.0))
+LIVE_LAG_SECONDS = Histogram("recorder_live_encode_lag_seconds", "How far a live encode runs behind real time "
+                             "(time since the session started minus media encoded), at each chunk fed",
+                             buckets=(0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0))
+LIVE_LAG_MAX = Gauge("recorder_live_encode_lag_max_seconds", "The largest lag behind real time of the live "
+                     "encodes running now (0 with none)")
+FFMPEG_PEAK_MEMORY = Histogram("recorder_ffmpeg_peak_memory_bytes", "Peak resident memory of each ffmpeg run "
+                               "(VmHWM, sampled while it runs)",
+                               buckets=tuple(float(m << 20) for m in (16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)))
+PROCESSING_BACKLOG = Gauge("recorder_processing_backlog", "Videos waiting for a media worker (UPLOADED, or "
+                           "PROCESSING under a lapsed lease), as the catalog last counted them")
+
 _watch_hubs: weakref.WeakSet = weakref.WeakSet()
+_queues: dict[str, weakref.WeakSet] = {}
 _event_feeds: weakref.WeakSet = weakref.WeakSet()
 _live_pools: weakref.WeakSet = weakref.WeakSet()
 # Gauges read the objects that own the state when scraped, so no code path can forget a decrement.
 WATCH_STREAMS.set_function(lambda: sum(hub.open_streams() for hub in list(_watch_hubs)))
 LIVE_SESSIONS.set_function(lambda: sum(len(pool.sessions) for pool in list(_live_pools)))
 EVENT_STREAMS.set_function(lambda: sum(feed.open_streams() for feed in list(_event_feeds)))
+
+
+def _live_lag_max() -> float:
+    return max((s.lag_seconds() for pool in list(_live_pools) for s in list(pool.sessions.values())), default=0.0)
+
+
+LIVE_LAG_MAX.set_function(_live_lag_max)
+
+
+def track_queue(kind: str, queue) -> None:
+    """Count this queue's waiters (its `waiting()`) in recorder_queue_depth{kind} (held weakly)."""
+    if kind not in _queues:
+        queues = _queues[kind] = weakref.WeakSet()
+        QUEUE_DEPTH.labels(kind=kind).set_function(lambda: sum(q.waiting() for q in list(queues)))
+    _queues[kind].add(queue)
 
 
 def track_event_feed(feed) -> None:

@@ -102,12 +102,21 @@ def test_every_service_exposes_what_an_upload_did(metered, recording_3s):
                  service="recorder.v1.CatalogService", method="RecordChunks", code="OK") == len(parts)
     assert value(catalog_metrics, "recorder_quota_refusals_total") == 0  # ingest refused it, not the catalog
     assert ("recorder_watch_streams", frozenset()) in catalog_metrics
+    assert ("recorder_event_streams", frozenset()) in catalog_metrics
+    assert ("recorder_processing_backlog", frozenset()) in catalog_metrics
 
     media_metrics = scrape(metered.metrics_ports["media"])
     for step in STEPS:
         assert value(media_metrics, "recorder_processing_step_seconds_count", step=step, outcome="ok") >= 1, step
     assert value(media_metrics, "recorder_processing_step_seconds_count", outcome="error") == 0
     assert ("recorder_live_sessions", frozenset()) in media_metrics
+    assert ("recorder_live_encode_lag_max_seconds", frozenset()) in media_metrics
+    # The job waited for a processing slot (at once: the queue was empty), and each ffmpeg run of
+    # at least a moment had its peak memory sampled.
+    assert value(media_metrics, "recorder_queue_wait_seconds_count", kind="processing") == 1
+    assert value(media_metrics, "recorder_queue_depth", kind="processing") == 0
+    assert value(media_metrics, "recorder_ffmpeg_peak_memory_bytes_count") >= 1
+    assert value(media_metrics, "recorder_ffmpeg_peak_memory_bytes_sum") > 1 << 20
 
 
 def test_no_metrics_endpoint_unless_a_port_is_given():

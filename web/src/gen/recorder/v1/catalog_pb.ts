@@ -2,11 +2,11 @@
 // @generated from file recorder/v1/catalog.proto (package recorder.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { AssetKind, ChunkOutcome, MediaInfo, ProcessingStep, UploadState, Video, VideoStatus } from "./common_pb";
+import type { Asset, AssetKind, ChunkOutcome, MediaInfo, ProcessingStep, UploadState, Video, VideoStatus } from "./common_pb";
 import { file_recorder_v1_common } from "./common_pb";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file recorder/v1/catalog.proto.
  */
 export const file_recorder_v1_catalog: GenFile = /*@__PURE__*/
-  fileDesc("ChlyZWNvcmRlci92MS9jYXRhbG9nLnByb3RvEgtyZWNvcmRlci52MSIjCg9HZXRWaWRlb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkiNQoQR2V0VmlkZW9SZXNwb25zZRIhCgV2aWRlbxgBIAEoCzISLnJlY29yZGVyLnYxLlZpZGVvIjoKEUxpc3RWaWRlb3NSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlEKEkxpc3RWaWRlb3NSZXNwb25zZRIiCgZ2aWRlb3MYASADKAsyEi5yZWNvcmRlci52MS5WaWRlbxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiJQoRV2F0Y2hWaWRlb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAki7gEKC1ZpZGVvVXBkYXRlEhAKCHZpZGVvX2lkGAEgASgJEigKBnN0YXR1cxgCIAEoDjIYLnJlY29yZGVyLnYxLlZpZGVvU3RhdHVzEikKBHN0ZXAYAyABKA4yGy5yZWNvcmRlci52MS5Qcm9jZXNzaW5nU3RlcBIQCghwcm9ncmVzcxgEIAEoARINCgVlcnJvchgFIAEoCRIvCgplcnJvcl9zdGVwGAYgASgOMhsucmVjb3JkZXIudjEuUHJvY2Vzc2luZ1N0ZXASJgoCYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImgKEkNyZWF0ZVZpZGVvUmVxdWVzdBINCgV0aXRsZRgBIAEoCRIQCghmaWxlbmFtZRgCIAEoCRIUCgxjb250ZW50X3R5cGUYAyABKAkSGwoTZXhwZWN0ZWRfc2l6ZV9ieXRlcxgEIAEoAyI4ChNDcmVhdGVWaWRlb1Jlc3BvbnNlEiEKBXZpZGVvGAEgASgLMhIucmVjb3JkZXIudjEuVmlkZW8iZQoLU3RvcmVkQ2h1bmsSDQoFaW5kZXgYASABKAMSEgoKc2l6ZV9ieXRlcxgCIAEoAxIOCgZjcmMzMmMYAyABKA0SDwoHaXNfbGFzdBgEIAEoCBISCgpmaWxlX3Rva2VuGAUgASgJIoUBChNSZWNvcmRDaHVua3NSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEigKBmNodW5rcxgCIAMoCzIYLnJlY29yZGVyLnYxLlN0b3JlZENodW5rEhgKEG1heF91cGxvYWRfYnl0ZXMYAyABKAMSGAoQdXNlcl9xdW90YV9ieXRlcxgEIAEoAyKGAQoUUmVjb3JkQ2h1bmtzUmVzcG9uc2USKwoIb3V0Y29tZXMYASADKA4yGS5yZWNvcmRlci52MS5DaHVua091dGNvbWUSJwoFc3RhdGUYAiABKAsyGC5yZWNvcmRlci52MS5VcGxvYWRTdGF0ZRIYChBjb21wbGV0ZWRfdXBsb2FkGAMgASgIIj8KFUdldFVwbG9hZFN0YXRlUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRIUCgxzdW1tYXJ5X29ubHkYAiABKAgiQQoWR2V0VXBsb2FkU3RhdGVSZXNwb25zZRInCgVzdGF0ZRgBIAEoCzIYLnJlY29yZGVyLnYxLlVwbG9hZFN0YXRlIlQKFkNsYWltUHJvY2Vzc2luZ1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSEQoJd29ya2VyX2lkGAIgASgJEhUKDWxlYXNlX3NlY29uZHMYAyABKAUiTQoXQ2xhaW1Qcm9jZXNzaW5nUmVzcG9uc2USDwoHY2xhaW1lZBgBIAEoCBIhCgV2aWRlbxgCIAEoCzISLnJlY29yZGVyLnYxLlZpZGVvIpABChVSZXBvcnRQcm9ncmVzc1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSEQoJd29ya2VyX2lkGAIgASgJEikKBHN0ZXAYAyABKA4yGy5yZWNvcmRlci52MS5Qcm9jZXNzaW5nU3RlcBIQCghwcm9ncmVzcxgEIAEoARIVCg1sZWFzZV9zZWNvbmRzGAUgASgFIhgKFlJlcG9ydFByb2dyZXNzUmVzcG9uc2UigQEKD1B1dEFzc2V0UmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRIkCgRraW5kGAIgASgOMhYucmVjb3JkZXIudjEuQXNzZXRLaW5kEhQKDGNvbnRlbnRfdHlwZRgDIAEoCRISCgpzaXplX2J5dGVzGAQgASgDEgwKBHBhdGgYBSABKAkiEgoQUHV0QXNzZXRSZXNwb25zZSJOChNTZXRNZWRpYUluZm9SZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEiUKBW1lZGlhGAIgASgLMhYucmVjb3JkZXIudjEuTWVkaWFJbmZvIhYKFFNldE1lZGlhSW5mb1Jlc3BvbnNlIqgBChdGaW5pc2hQcm9jZXNzaW5nUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRIRCgl3b3JrZXJfaWQYAiABKAkSKAoGc3RhdHVzGAMgASgOMhgucmVjb3JkZXIudjEuVmlkZW9TdGF0dXMSLwoKZXJyb3Jfc3RlcBgEIAEoDjIbLnJlY29yZGVyLnYxLlByb2Nlc3NpbmdTdGVwEg0KBWVycm9yGAUgASgJIj0KGEZpbmlzaFByb2Nlc3NpbmdSZXNwb25zZRIhCgV2aWRlbxgBIAEoCzISLnJlY29yZGVyLnYxLlZpZGVvIi0KHExpc3RQZW5kaW5nUHJvY2Vzc2luZ1JlcXVlc3QSDQoFbGltaXQYASABKAUiMgoMUGVuZGluZ1ZpZGVvEhAKCHZpZGVvX2lkGAEgASgJEhAKCG93bmVyX2lkGAIgASgJIkoKHUxpc3RQZW5kaW5nUHJvY2Vzc2luZ1Jlc3BvbnNlEikKBnZpZGVvcxgBIAMoCzIZLnJlY29yZGVyLnYxLlBlbmRpbmdWaWRlbyI6ChJNYXJrRGVsZXRlZFJlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSEgoKYWJvcnRfb25seRgCIAEoCCI4ChNNYXJrRGVsZXRlZFJlc3BvbnNlEiEKBXZpZGVvGAEgASgLMhIucmVjb3JkZXIudjEuVmlkZW8iJQoRUHVyZ2VWaWRlb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkiFAoSUHVyZ2VWaWRlb1Jlc3BvbnNlIkAKGUV4cGlyZVN0YWxlVXBsb2Fkc1JlcXVlc3QSFAoMaWRsZV9zZWNvbmRzGAEgASgDEg0KBWxpbWl0GAIgASgFIkcKGkV4cGlyZVN0YWxlVXBsb2Fkc1Jlc3BvbnNlEikKBnZpZGVvcxgBIAMoCzIZLnJlY29yZGVyLnYxLlBlbmRpbmdWaWRlbyJFChhMaXN0RGVsZXRlZFZpZGVvc1JlcXVlc3QSGgoSb2xkZXJfdGhhbl9zZWNvbmRzGAEgASgDEg0KBWxpbWl0GAIgASgFIkYKGUxpc3REZWxldGVkVmlkZW9zUmVzcG9uc2USKQoGdmlkZW9zGAEgAygLMhkucmVjb3JkZXIudjEuUGVuZGluZ1ZpZGVvIkcKGkxpc3RSZWFkeVdpdGhDaHVua3NSZXF1ZXN0EhoKEm9sZGVyX3RoYW5fc2Vjb25kcxgBIAEoAxINCgVsaW1pdBgCIAEoBSJIChtMaXN0UmVhZHlXaXRoQ2h1bmtzUmVzcG9uc2USKQoGdmlkZW9zGAEgAygLMhkucmVjb3JkZXIudjEuUGVuZGluZ1ZpZGVvIicKE0ZvcmdldENodW5rc1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkiMAoURm9yZ2V0Q2h1bmtzUmVzcG9uc2USGAoQZm9yZ290dGVuX2NodW5rcxgBIAEoAyIqChZSZXRyeVByb2Nlc3NpbmdSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJIjwKF1JldHJ5UHJvY2Vzc2luZ1Jlc3BvbnNlEiEKBXZpZGVvGAEgASgLMhIucmVjb3JkZXIudjEuVmlkZW8iSAoRTGlzdENodW5rc1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSEgoKZnJvbV9pbmRleBgCIAEoAxINCgVsaW1pdBgDIAEoBSI+ChJMaXN0Q2h1bmtzUmVzcG9uc2USKAoGY2h1bmtzGAEgAygLMhgucmVjb3JkZXIudjEuU3RvcmVkQ2h1bmsiKQoYRmFpbEV4aGF1c3RlZEpvYnNSZXF1ZXN0Eg0KBWxpbWl0GAEgASgFIkYKGUZhaWxFeGhhdXN0ZWRKb2JzUmVzcG9uc2USKQoGdmlkZW9zGAEgAygLMhkucmVjb3JkZXIudjEuUGVuZGluZ1ZpZGVvMtgOCg5DYXRhbG9nU2VydmljZRJHCghHZXRWaWRlbxIcLnJlY29yZGVyLnYxLkdldFZpZGVvUmVxdWVzdBodLnJlY29yZGVyLnYxLkdldFZpZGVvUmVzcG9uc2USTQoKTGlzdFZpZGVvcxIeLnJlY29yZGVyLnYxLkxpc3RWaWRlb3NSZXF1ZXN0Gh8ucmVjb3JkZXIudjEuTGlzdFZpZGVvc1Jlc3BvbnNlEkgKCldhdGNoVmlkZW8SHi5yZWNvcmRlci52MS5XYXRjaFZpZGVvUmVxdWVzdBoYLnJlY29yZGVyLnYxLlZpZGVvVXBkYXRlMAESUAoLQ3JlYXRlVmlkZW8SHy5yZWNvcmRlci52MS5DcmVhdGVWaWRlb1JlcXVlc3QaIC5yZWNvcmRlci52MS5DcmVhdGVWaWRlb1Jlc3BvbnNlElMKDFJlY29yZENodW5rcxIgLnJlY29yZGVyLnYxLlJlY29yZENodW5rc1JlcXVlc3QaIS5yZWNvcmRlci52MS5SZWNvcmRDaHVua3NSZXNwb25zZRJZCg5HZXRVcGxvYWRTdGF0ZRIiLnJlY29yZGVyLnYxLkdldFVwbG9hZFN0YXRlUmVxdWVzdBojLnJlY29yZGVyLnYxLkdldFVwbG9hZFN0YXRlUmVzcG9uc2USUAoLTWFya0RlbGV0ZWQSHy5yZWNvcmRlci52MS5NYXJrRGVsZXRlZFJlcXVlc3QaIC5yZWNvcmRlci52MS5NYXJrRGVsZXRlZFJlc3BvbnNlEk0KClB1cmdlVmlkZW8SHi5yZWNvcmRlci52MS5QdXJnZVZpZGVvUmVxdWVzdBofLnJlY29yZGVyLnYxLlB1cmdlVmlkZW9SZXNwb25zZRJlChJFeHBpcmVTdGFsZVVwbG9hZHMSJi5yZWNvcmRlci52MS5FeHBpcmVTdGFsZVVwbG9hZHNSZXF1ZXN0GicucmVjb3JkZXIudjEuRXhwaXJlU3RhbGVVcGxvYWRzUmVzcG9uc2USYgoRTGlzdERlbGV0ZWRWaWRlb3MSJS5yZWNvcmRlci52MS5MaXN0RGVsZXRlZFZpZGVvc1JlcXVlc3QaJi5yZWNvcmRlci52MS5MaXN0RGVsZXRlZFZpZGVvc1Jlc3BvbnNlEmgKE0xpc3RSZWFkeVdpdGhDaHVua3MSJy5yZWNvcmRlci52MS5MaXN0UmVhZHlXaXRoQ2h1bmtzUmVxdWVzdBooLnJlY29yZGVyLnYxLkxpc3RSZWFkeVdpdGhDaHVua3NSZXNwb25zZRJTCgxGb3JnZXRDaHVua3MSIC5yZWNvcmRlci52MS5Gb3JnZXRDaHVua3NSZXF1ZXN0GiEucmVjb3JkZXIudjEuRm9yZ2V0Q2h1bmtzUmVzcG9uc2USXAoPUmV0cnlQcm9jZXNzaW5nEiMucmVjb3JkZXIudjEuUmV0cnlQcm9jZXNzaW5nUmVxdWVzdBokLnJlY29yZGVyLnYxLlJldHJ5UHJvY2Vzc2luZ1Jlc3BvbnNlElwKD0NsYWltUHJvY2Vzc2luZxIjLnJlY29yZGVyLnYxLkNsYWltUHJvY2Vzc2luZ1JlcXVlc3QaJC5yZWNvcmRlci52MS5DbGFpbVByb2Nlc3NpbmdSZXNwb25zZRJZCg5SZXBvcnRQcm9ncmVzcxIiLnJlY29yZGVyLnYxLlJlcG9ydFByb2dyZXNzUmVxdWVzdBojLnJlY29yZGVyLnYxLlJlcG9ydFByb2dyZXNzUmVzcG9uc2USRwoIUHV0QXNzZXQSHC5yZWNvcmRlci52MS5QdXRBc3NldFJlcXVlc3QaHS5yZWNvcmRlci52MS5QdXRBc3NldFJlc3BvbnNlElMKDFNldE1lZGlhSW5mbxIgLnJlY29yZGVyLnYxLlNldE1lZGlhSW5mb1JlcXVlc3QaIS5yZWNvcmRlci52MS5TZXRNZWRpYUluZm9SZXNwb25zZRJfChBGaW5pc2hQcm9jZXNzaW5nEiQucmVjb3JkZXIudjEuRmluaXNoUHJvY2Vzc2luZ1JlcXVlc3QaJS5yZWNvcmRlci52MS5GaW5pc2hQcm9jZXNzaW5nUmVzcG9uc2USbgoVTGlzdFBlbmRpbmdQcm9jZXNzaW5nEikucmVjb3JkZXIudjEuTGlzdFBlbmRpbmdQcm9jZXNzaW5nUmVxdWVzdBoqLnJlY29yZGVyLnYxLkxpc3RQZW5kaW5nUHJvY2Vzc2luZ1Jlc3BvbnNlEk0KCkxpc3RDaHVua3MSHi5yZWNvcmRlci52MS5MaXN0Q2h1bmtzUmVxdWVzdBofLnJlY29yZGVyLnYxLkxpc3RDaHVua3NSZXNwb25zZRJiChFGYWlsRXhoYXVzdGVkSm9icxIlLnJlY29yZGVyLnYxLkZhaWxFeGhhdXN0ZWRKb2JzUmVxdWVzdBomLnJlY29yZGVyLnYxLkZhaWxFeGhhdXN0ZWRKb2JzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_recorder_v1_common]);
+  fileDesc("ChlyZWNvcmRlci92MS9jYXRhbG9nLnByb3RvEgtyZWNvcmRlci52MSIjCg9HZXRWaWRlb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkiNQoQR2V0VmlkZW9SZXNwb25zZRIhCgV2aWRlbxgBIAEoCzISLnJlY29yZGVyLnYxLlZpZGVvIjoKEUxpc3RWaWRlb3NSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlEKEkxpc3RWaWRlb3NSZXNwb25zZRIiCgZ2aWRlb3MYASADKAsyEi5yZWNvcmRlci52MS5WaWRlbxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiJQoRV2F0Y2hWaWRlb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAki7gEKC1ZpZGVvVXBkYXRlEhAKCHZpZGVvX2lkGAEgASgJEigKBnN0YXR1cxgCIAEoDjIYLnJlY29yZGVyLnYxLlZpZGVvU3RhdHVzEikKBHN0ZXAYAyABKA4yGy5yZWNvcmRlci52MS5Qcm9jZXNzaW5nU3RlcBIQCghwcm9ncmVzcxgEIAEoARINCgVlcnJvchgFIAEoCRIvCgplcnJvcl9zdGVwGAYgASgOMhsucmVjb3JkZXIudjEuUHJvY2Vzc2luZ1N0ZXASJgoCYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImgKEkNyZWF0ZVZpZGVvUmVxdWVzdBINCgV0aXRsZRgBIAEoCRIQCghmaWxlbmFtZRgCIAEoCRIUCgxjb250ZW50X3R5cGUYAyABKAkSGwoTZXhwZWN0ZWRfc2l6ZV9ieXRlcxgEIAEoAyI4ChNDcmVhdGVWaWRlb1Jlc3BvbnNlEiEKBXZpZGVvGAEgASgLMhIucmVjb3JkZXIudjEuVmlkZW8iZQoLU3RvcmVkQ2h1bmsSDQoFaW5kZXgYASABKAMSEgoKc2l6ZV9ieXRlcxgCIAEoAxIOCgZjcmMzMmMYAyABKA0SDwoHaXNfbGFzdBgEIAEoCBISCgpmaWxlX3Rva2VuGAUgASgJIoUBChNSZWNvcmRDaHVua3NSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEigKBmNodW5rcxgCIAMoCzIYLnJlY29yZGVyLnYxLlN0b3JlZENodW5rEhgKEG1heF91cGxvYWRfYnl0ZXMYAyABKAMSGAoQdXNlcl9xdW90YV9ieXRlcxgEIAEoAyKGAQoUUmVjb3JkQ2h1bmtzUmVzcG9uc2USKwoIb3V0Y29tZXMYASADKA4yGS5yZWNvcmRlci52MS5DaHVua091dGNvbWUSJwoFc3RhdGUYAiABKAsyGC5yZWNvcmRlci52MS5VcGxvYWRTdGF0ZRIYChBjb21wbGV0ZWRfdXBsb2FkGAMgASgIIj8KFUdldFVwbG9hZFN0YXRlUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRIUCgxzdW1tYXJ5X29ubHkYAiABKAgiQQoWR2V0VXBsb2FkU3RhdGVSZXNwb25zZRInCgVzdGF0ZRgBIAEoCzIYLnJlY29yZGVyLnYxLlVwbG9hZFN0YXRlIlQKFkNsYWltUHJvY2Vzc2luZ1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSEQoJd29ya2VyX2lkGAIgASgJEhUKDWxlYXNlX3NlY29uZHMYAyABKAUiTQoXQ2xhaW1Qcm9jZXNzaW5nUmVzcG9uc2USDwoHY2xhaW1lZBgBIAEoCBIhCgV2aWRlbxgCIAEoCzISLnJlY29yZGVyLnYxLlZpZGVvIpABChVSZXBvcnRQcm9ncmVzc1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSEQoJd29ya2VyX2lkGAIgASgJEikKBHN0ZXAYAyABKA4yGy5yZWNvcmRlci52MS5Qcm9jZXNzaW5nU3RlcBIQCghwcm9ncmVzcxgEIAEoARIVCg1sZWFzZV9zZWNvbmRzGAUgASgFIhgKFlJlcG9ydFByb2dyZXNzUmVzcG9uc2UigQEKD1B1dEFzc2V0UmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRIkCgRraW5kGAIgASgOMhYucmVjb3JkZXIudjEuQXNzZXRLaW5kEhQKDGNvbnRlbnRfdHlwZRgDIAEoCRISCgpzaXplX2J5dGVzGAQgASgDEgwKBHBhdGgYBSABKAkiEgoQUHV0QXNzZXRSZXNwb25zZSJOChNTZXRNZWRpYUluZm9SZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEiUKBW1lZGlhGAIgASgLMhYucmVjb3JkZXIudjEuTWVkaWFJbmZvIhYKFFNldE1lZGlhSW5mb1Jlc3BvbnNlIqgBChdGaW5pc2hQcm9jZXNzaW5nUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRIRCgl3b3JrZXJfaWQYAiABKAkSKAoGc3RhdHVzGAMgASgOMhgucmVjb3JkZXIudjEuVmlkZW9TdGF0dXMSLwoKZXJyb3Jfc3RlcBgEIAEoDjIbLnJlY29yZGVyLnYxLlByb2Nlc3NpbmdTdGVwEg0KBWVycm9yGAUgASgJIj0KGEZpbmlzaFByb2Nlc3NpbmdSZXNwb25zZRIhCgV2aWRlbxgBIAEoCzISLnJlY29yZGVyLnYxLlZpZGVvIi0KHExpc3RQZW5kaW5nUHJvY2Vzc2luZ1JlcXVlc3QSDQoFbGltaXQYASABKAUiMgoMUGVuZGluZ1ZpZGVvEhAKCHZpZGVvX2lkGAEgASgJEhAKCG93bmVyX2lkGAIgASgJIkoKHUxpc3RQZW5kaW5nUHJvY2Vzc2luZ1Jlc3BvbnNlEikKBnZpZGVvcxgBIAMoCzIZLnJlY29yZGVyLnYxLlBlbmRpbmdWaWRlbyI6ChJNYXJrRGVsZXRlZFJlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSEgoKYWJvcnRfb25seRgCIAEoCCI4ChNNYXJrRGVsZXRlZFJlc3BvbnNlEiEKBXZpZGVvGAEgASgLMhIucmVjb3JkZXIudjEuVmlkZW8iJQoRUHVyZ2VWaWRlb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkiFAoSUHVyZ2VWaWRlb1Jlc3BvbnNlIkAKGUV4cGlyZVN0YWxlVXBsb2Fkc1JlcXVlc3QSFAoMaWRsZV9zZWNvbmRzGAEgASgDEg0KBWxpbWl0GAIgASgFIkcKGkV4cGlyZVN0YWxlVXBsb2Fkc1Jlc3BvbnNlEikKBnZpZGVvcxgBIAMoCzIZLnJlY29yZGVyLnYxLlBlbmRpbmdWaWRlbyJFChhMaXN0RGVsZXRlZFZpZGVvc1JlcXVlc3QSGgoSb2xkZXJfdGhhbl9zZWNvbmRzGAEgASgDEg0KBWxpbWl0GAIgASgFIkYKGUxpc3REZWxldGVkVmlkZW9zUmVzcG9uc2USKQoGdmlkZW9zGAEgAygLMhkucmVjb3JkZXIudjEuUGVuZGluZ1ZpZGVvIkcKGkxpc3RSZWFkeVdpdGhDaHVua3NSZXF1ZXN0EhoKEm9sZGVyX3RoYW5fc2Vjb25kcxgBIAEoAxINCgVsaW1pdBgCIAEoBSJIChtMaXN0UmVhZHlXaXRoQ2h1bmtzUmVzcG9uc2USKQoGdmlkZW9zGAEgAygLMhkucmVjb3JkZXIudjEuUGVuZGluZ1ZpZGVvIicKE0ZvcmdldENodW5rc1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkiMAoURm9yZ2V0Q2h1bmtzUmVzcG9uc2USGAoQZm9yZ290dGVuX2NodW5rcxgBIAEoAyIqChZSZXRyeVByb2Nlc3NpbmdSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJIjwKF1JldHJ5UHJvY2Vzc2luZ1Jlc3BvbnNlEiEKBXZpZGVvGAEgASgLMhIucmVjb3JkZXIudjEuVmlkZW8iSAoRTGlzdENodW5rc1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSEgoKZnJvbV9pbmRleBgCIAEoAxINCgVsaW1pdBgDIAEoBSI+ChJMaXN0Q2h1bmtzUmVzcG9uc2USKAoGY2h1bmtzGAEgAygLMhgucmVjb3JkZXIudjEuU3RvcmVkQ2h1bmsiKQoYRmFpbEV4aGF1c3RlZEpvYnNSZXF1ZXN0Eg0KBWxpbWl0GAEgASgFIkYKGUZhaWxFeGhhdXN0ZWRKb2JzUmVzcG9uc2USKQoGdmlkZW9zGAEgAygLMhkucmVjb3JkZXIudjEuUGVuZGluZ1ZpZGVvIjkKEldhdGNoRXZlbnRzUmVxdWVzdBIUCgxhZnRlcl9jdXJzb3IYASABKAMSDQoFdHlwZXMYAiADKAkitgEKCUZlZWRFdmVudBIOCgZjdXJzb3IYASABKAMSCgoCaWQYAiABKAkSDAoEdHlwZRgDIAEoCRIQCgh2aWRlb19pZBgEIAEoCRIQCghvd25lcl9pZBgFIAEoCRIoCgR0aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIiCgZhc3NldHMYByADKAsyEi5yZWNvcmRlci52MS5Bc3NldBINCgVlcnJvchgIIAEoCSJxChxMaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXF1ZXN0EjAKBXN0YXRlGAEgASgOMiEucmVjb3JkZXIudjEuV2ViaG9va0RlbGl2ZXJ5U3RhdGUSEAoIYWZ0ZXJfaWQYAiABKAMSDQoFbGltaXQYAyABKAUi3wIKD1dlYmhvb2tEZWxpdmVyeRIKCgJpZBgBIAEoAxIQCghldmVudF9pZBgCIAEoCRIUCgxldmVudF9jdXJzb3IYAyABKAMSEAoIZW5kcG9pbnQYBCABKAkSMAoFc3RhdGUYBSABKA4yIS5yZWNvcmRlci52MS5XZWJob29rRGVsaXZlcnlTdGF0ZRIQCghhdHRlbXB0cxgGIAEoBRIzCg9uZXh0X2F0dGVtcHRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhgKEGxhc3Rfc3RhdHVzX2NvZGUYCCABKAUSEgoKbGFzdF9lcnJvchgJIAEoCRIuCgpjcmVhdGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiUQodTGlzdFdlYmhvb2tEZWxpdmVyaWVzUmVzcG9uc2USMAoKZGVsaXZlcmllcxgBIAMoCzIcLnJlY29yZGVyLnYxLldlYmhvb2tEZWxpdmVyeSrQAQoUV2ViaG9va0RlbGl2ZXJ5U3RhdGUSJgoiV0VCSE9PS19ERUxJVkVSWV9TVEFURV9VTlNQRUNJRklFRBAAEiIKHldFQkhPT0tfREVMSVZFUllfU1RBVEVfUEVORElORxABEiUKIVdFQkhPT0tfREVMSVZFUllfU1RBVEVfREVMSVZFUklORxACEiQKIFdFQkhPT0tfREVMSVZFUllfU1RBVEVfREVMSVZFUkVEEAMSHwobV0VCSE9PS19ERUxJVkVSWV9TVEFURV9ERUFEEAQykhAKDkNhdGFsb2dTZXJ2aWNlEkcKCEdldFZpZGVvEhwucmVjb3JkZXIudjEuR2V0VmlkZW9SZXF1ZXN0Gh0ucmVjb3JkZXIudjEuR2V0VmlkZW9SZXNwb25zZRJNCgpMaXN0VmlkZW9zEh4ucmVjb3JkZXIudjEuTGlzdFZpZGVvc1JlcXVlc3QaHy5yZWNvcmRlci52MS5MaXN0VmlkZW9zUmVzcG9uc2USSAoKV2F0Y2hWaWRlbxIeLnJlY29yZGVyLnYxLldhdGNoVmlkZW9SZXF1ZXN0GhgucmVjb3JkZXIudjEuVmlkZW9VcGRhdGUwARJQCgtDcmVhdGVWaWRlbxIfLnJlY29yZGVyLnYxLkNyZWF0ZVZpZGVvUmVxdWVzdBogLnJlY29yZGVyLnYxLkNyZWF0ZVZpZGVvUmVzcG9uc2USUwoMUmVjb3JkQ2h1bmtzEiAucmVjb3JkZXIudjEuUmVjb3JkQ2h1bmtzUmVxdWVzdBohLnJlY29yZGVyLnYxLlJlY29yZENodW5rc1Jlc3BvbnNlElkKDkdldFVwbG9hZFN0YXRlEiIucmVjb3JkZXIudjEuR2V0VXBsb2FkU3RhdGVSZXF1ZXN0GiMucmVjb3JkZXIudjEuR2V0VXBsb2FkU3RhdGVSZXNwb25zZRJQCgtNYXJrRGVsZXRlZBIfLnJlY29yZGVyLnYxLk1hcmtEZWxldGVkUmVxdWVzdBogLnJlY29yZGVyLnYxLk1hcmtEZWxldGVkUmVzcG9uc2USTQoKUHVyZ2VWaWRlbxIeLnJlY29yZGVyLnYxLlB1cmdlVmlkZW9SZXF1ZXN0Gh8ucmVjb3JkZXIudjEuUHVyZ2VWaWRlb1Jlc3BvbnNlEmUKEkV4cGlyZVN0YWxlVXBsb2FkcxImLnJlY29yZGVyLnYxLkV4cGlyZVN0YWxlVXBsb2Fkc1JlcXVlc3QaJy5yZWNvcmRlci52MS5FeHBpcmVTdGFsZVVwbG9hZHNSZXNwb25zZRJiChFMaXN0RGVsZXRlZFZpZGVvcxIlLnJlY29yZGVyLnYxLkxpc3REZWxldGVkVmlkZW9zUmVxdWVzdBomLnJlY29yZGVyLnYxLkxpc3REZWxldGVkVmlkZW9zUmVzcG9uc2USaAoTTGlzdFJlYWR5V2l0aENodW5rcxInLnJlY29yZGVyLnYxLkxpc3RSZWFkeVdpdGhDaHVua3NSZXF1ZXN0GigucmVjb3JkZXIudjEuTGlzdFJlYWR5V2l0aENodW5rc1Jlc3BvbnNlElMKDEZvcmdldENodW5rcxIgLnJlY29yZGVyLnYxLkZvcmdldENodW5rc1JlcXVlc3QaIS5yZWNvcmRlci52MS5Gb3JnZXRDaHVua3NSZXNwb25zZRJcCg9SZXRyeVByb2Nlc3NpbmcSIy5yZWNvcmRlci52MS5SZXRyeVByb2Nlc3NpbmdSZXF1ZXN0GiQucmVjb3JkZXIudjEuUmV0cnlQcm9jZXNzaW5nUmVzcG9uc2USXAoPQ2xhaW1Qcm9jZXNzaW5nEiMucmVjb3JkZXIudjEuQ2xhaW1Qcm9jZXNzaW5nUmVxdWVzdBokLnJlY29yZGVyLnYxLkNsYWltUHJvY2Vzc2luZ1Jlc3BvbnNlElkKDlJlcG9ydFByb2dyZXNzEiIucmVjb3JkZXIudjEuUmVwb3J0UHJvZ3Jlc3NSZXF1ZXN0GiMucmVjb3JkZXIudjEuUmVwb3J0UHJvZ3Jlc3NSZXNwb25zZRJHCghQdXRBc3NldBIcLnJlY29yZGVyLnYxLlB1dEFzc2V0UmVxdWVzdBodLnJlY29yZGVyLnYxLlB1dEFzc2V0UmVzcG9uc2USUwoMU2V0TWVkaWFJbmZvEiAucmVjb3JkZXIudjEuU2V0TWVkaWFJbmZvUmVxdWVzdBohLnJlY29yZGVyLnYxLlNldE1lZGlhSW5mb1Jlc3BvbnNlEl8KEEZpbmlzaFByb2Nlc3NpbmcSJC5yZWNvcmRlci52MS5GaW5pc2hQcm9jZXNzaW5nUmVxdWVzdBolLnJlY29yZGVyLnYxLkZpbmlzaFByb2Nlc3NpbmdSZXNwb25zZRJuChVMaXN0UGVuZGluZ1Byb2Nlc3NpbmcSKS5yZWNvcmRlci52MS5MaXN0UGVuZGluZ1Byb2Nlc3NpbmdSZXF1ZXN0GioucmVjb3JkZXIudjEuTGlzdFBlbmRpbmdQcm9jZXNzaW5nUmVzcG9uc2USTQoKTGlzdENodW5rcxIeLnJlY29yZGVyLnYxLkxpc3RDaHVua3NSZXF1ZXN0Gh8ucmVjb3JkZXIudjEuTGlzdENodW5rc1Jlc3BvbnNlEmIKEUZhaWxFeGhhdXN0ZWRKb2JzEiUucmVjb3JkZXIudjEuRmFpbEV4aGF1c3RlZEpvYnNSZXF1ZXN0GiYucmVjb3JkZXIudjEuRmFpbEV4aGF1c3RlZEpvYnNSZXNwb25zZRJICgtXYXRjaEV2ZW50cxIfLnJlY29yZGVyLnYxLldhdGNoRXZlbnRzUmVxdWVzdBoWLnJlY29yZGVyLnYxLkZlZWRFdmVudDABEm4KFUxpc3RXZWJob29rRGVsaXZlcmllcxIpLnJlY29yZGVyLnYxLkxpc3RXZWJob29rRGVsaXZlcmllc1JlcXVlc3QaKi5yZWNvcmRlci52MS5MaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_recorder_v1_common]);
 
 /**
  * @generated from message recorder.v1.GetVideoRequest
@@ -1008,6 +1008,246 @@ export const FailExhaustedJobsResponseSchema: GenMessage<FailExhaustedJobsRespon
   messageDesc(file_recorder_v1_catalog, 43);
 
 /**
+ * @generated from message recorder.v1.WatchEventsRequest
+ */
+export type WatchEventsRequest = Message<"recorder.v1.WatchEventsRequest"> & {
+  /**
+   * @generated from field: int64 after_cursor = 1;
+   */
+  afterCursor: bigint;
+
+  /**
+   * Only these types ("video.ready", ...); empty: every type.
+   *
+   * @generated from field: repeated string types = 2;
+   */
+  types: string[];
+};
+
+/**
+ * Describes the message recorder.v1.WatchEventsRequest.
+ * Use `create(WatchEventsRequestSchema)` to create a new message.
+ */
+export const WatchEventsRequestSchema: GenMessage<WatchEventsRequest> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 44);
+
+/**
+ * @generated from message recorder.v1.FeedEvent
+ */
+export type FeedEvent = Message<"recorder.v1.FeedEvent"> & {
+  /**
+   * @generated from field: int64 cursor = 1;
+   */
+  cursor: bigint;
+
+  /**
+   * A uuid, the same in every delivery of this event: the idempotency key.
+   *
+   * @generated from field: string id = 2;
+   */
+  id: string;
+
+  /**
+   * video.created, video.upload_completed, video.ready, video.failed, video.retried,
+   * video.deleted, video.expired.
+   *
+   * @generated from field: string type = 3;
+   */
+  type: string;
+
+  /**
+   * @generated from field: string video_id = 4;
+   */
+  videoId: string;
+
+  /**
+   * @generated from field: string owner_id = 5;
+   */
+  ownerId: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp time = 6;
+   */
+  time?: Timestamp | undefined;
+
+  /**
+   * video.ready: the outputs at that moment.
+   *
+   * @generated from field: repeated recorder.v1.Asset assets = 7;
+   */
+  assets: Asset[];
+
+  /**
+   * video.failed: why.
+   *
+   * @generated from field: string error = 8;
+   */
+  error: string;
+};
+
+/**
+ * Describes the message recorder.v1.FeedEvent.
+ * Use `create(FeedEventSchema)` to create a new message.
+ */
+export const FeedEventSchema: GenMessage<FeedEvent> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 45);
+
+/**
+ * @generated from message recorder.v1.ListWebhookDeliveriesRequest
+ */
+export type ListWebhookDeliveriesRequest = Message<"recorder.v1.ListWebhookDeliveriesRequest"> & {
+  /**
+   * UNSPECIFIED: every state.
+   *
+   * @generated from field: recorder.v1.WebhookDeliveryState state = 1;
+   */
+  state: WebhookDeliveryState;
+
+  /**
+   * Deliveries with a larger id (paging); 0: from the oldest.
+   *
+   * @generated from field: int64 after_id = 2;
+   */
+  afterId: bigint;
+
+  /**
+   * At most 1000; 0 means 100.
+   *
+   * @generated from field: int32 limit = 3;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message recorder.v1.ListWebhookDeliveriesRequest.
+ * Use `create(ListWebhookDeliveriesRequestSchema)` to create a new message.
+ */
+export const ListWebhookDeliveriesRequestSchema: GenMessage<ListWebhookDeliveriesRequest> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 46);
+
+/**
+ * @generated from message recorder.v1.WebhookDelivery
+ */
+export type WebhookDelivery = Message<"recorder.v1.WebhookDelivery"> & {
+  /**
+   * @generated from field: int64 id = 1;
+   */
+  id: bigint;
+
+  /**
+   * @generated from field: string event_id = 2;
+   */
+  eventId: string;
+
+  /**
+   * @generated from field: int64 event_cursor = 3;
+   */
+  eventCursor: bigint;
+
+  /**
+   * @generated from field: string endpoint = 4;
+   */
+  endpoint: string;
+
+  /**
+   * @generated from field: recorder.v1.WebhookDeliveryState state = 5;
+   */
+  state: WebhookDeliveryState;
+
+  /**
+   * @generated from field: int32 attempts = 6;
+   */
+  attempts: number;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp next_attempt_at = 7;
+   */
+  nextAttemptAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: int32 last_status_code = 8;
+   */
+  lastStatusCode: number;
+
+  /**
+   * @generated from field: string last_error = 9;
+   */
+  lastError: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 10;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp finished_at = 11;
+   */
+  finishedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message recorder.v1.WebhookDelivery.
+ * Use `create(WebhookDeliverySchema)` to create a new message.
+ */
+export const WebhookDeliverySchema: GenMessage<WebhookDelivery> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 47);
+
+/**
+ * @generated from message recorder.v1.ListWebhookDeliveriesResponse
+ */
+export type ListWebhookDeliveriesResponse = Message<"recorder.v1.ListWebhookDeliveriesResponse"> & {
+  /**
+   * @generated from field: repeated recorder.v1.WebhookDelivery deliveries = 1;
+   */
+  deliveries: WebhookDelivery[];
+};
+
+/**
+ * Describes the message recorder.v1.ListWebhookDeliveriesResponse.
+ * Use `create(ListWebhookDeliveriesResponseSchema)` to create a new message.
+ */
+export const ListWebhookDeliveriesResponseSchema: GenMessage<ListWebhookDeliveriesResponse> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 48);
+
+/**
+ * @generated from enum recorder.v1.WebhookDeliveryState
+ */
+export enum WebhookDeliveryState {
+  /**
+   * @generated from enum value: WEBHOOK_DELIVERY_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: WEBHOOK_DELIVERY_STATE_PENDING = 1;
+   */
+  PENDING = 1,
+
+  /**
+   * @generated from enum value: WEBHOOK_DELIVERY_STATE_DELIVERING = 2;
+   */
+  DELIVERING = 2,
+
+  /**
+   * @generated from enum value: WEBHOOK_DELIVERY_STATE_DELIVERED = 3;
+   */
+  DELIVERED = 3,
+
+  /**
+   * The retry window passed without a 2xx answer: a dead letter.
+   *
+   * @generated from enum value: WEBHOOK_DELIVERY_STATE_DEAD = 4;
+   */
+  DEAD = 4,
+}
+
+/**
+ * Describes the enum recorder.v1.WebhookDeliveryState.
+ */
+export const WebhookDeliveryStateSchema: GenEnum<WebhookDeliveryState> = /*@__PURE__*/
+  enumDesc(file_recorder_v1_catalog, 0);
+
+/**
  * The only owner of the database. Every call acts for the authenticated caller and sees only the
  * caller's videos. GetVideo and ListVideos are public; the rest are called by ingest and media.
  *
@@ -1207,6 +1447,29 @@ export const CatalogService: GenService<{
     methodKind: "unary";
     input: typeof FailExhaustedJobsRequestSchema;
     output: typeof FailExhaustedJobsResponseSchema;
+  },
+  /**
+   * Internal: the event feed for backend services. Every event after `after_cursor` (0: the oldest
+   * still kept), in cursor order (so in order per video), then each new one as it is committed.
+   * At-least-once: a consumer stores the cursor of the last event it handled and resumes after it;
+   * the event id is the idempotency key. A cursor older than what retention kept: OUT_OF_RANGE.
+   *
+   * @generated from rpc recorder.v1.CatalogService.WatchEvents
+   */
+  watchEvents: {
+    methodKind: "server_streaming";
+    input: typeof WatchEventsRequestSchema;
+    output: typeof FeedEventSchema;
+  },
+  /**
+   * Internal: webhook deliveries by state (dead ones are the dead letters), oldest first.
+   *
+   * @generated from rpc recorder.v1.CatalogService.ListWebhookDeliveries
+   */
+  listWebhookDeliveries: {
+    methodKind: "unary";
+    input: typeof ListWebhookDeliveriesRequestSchema;
+    output: typeof ListWebhookDeliveriesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_recorder_v1_catalog, 0);
