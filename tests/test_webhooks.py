@@ -7,6 +7,7 @@ import collections
 import dataclasses
 import http.server
 import json
+import pathlib
 import threading
 import time
 
@@ -28,6 +29,15 @@ from tests.process_stack import free_port
 from tests.test_events import OWNER, make_ready, new_video, service
 
 SECRET = "whsec_test_0123456789abcdef"
+README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+
+
+def readme_snippet() -> dict:
+    """The Python verification snippet of the README's webhook section, run as written."""
+    section = README.read_text().split("**Verifying a delivery**", 1)[1]
+    namespace: dict = {}
+    exec(section.split("```python\n", 1)[1].split("```", 1)[0], namespace)
+    return namespace
 
 
 @dataclasses.dataclass
@@ -156,6 +166,11 @@ async def test_a_real_receiver_gets_a_signed_ready_event(replicas):
         assert event["time"].endswith("Z")
         assert received.headers["content-type"] == "application/json"
         assert delivery.attempts == 1 and delivery.last_status_code == 200
+        # The README's verification snippet accepts it too (and refuses a changed body).
+        readme_verify = readme_snippet()["verify"]
+        assert readme_verify(SECRET, header, received.body)["id"] == delivery.event_id
+        with pytest.raises(ValueError, match="bad signature"):
+            readme_verify(SECRET, header, received.body + b" ")
     finally:
         receiver.close()
 
