@@ -220,7 +220,11 @@ class WebhookDispatcher:
         """One round: claim up to max_in_flight due attempts and make them. Returns how many."""
         claimed = await self._claim(self.settings.max_in_flight)
         if claimed:
-            await asyncio.gather(*(self._attempt(c) for c in claimed))
+            results = await asyncio.gather(*(self._attempt(c) for c in claimed), return_exceptions=True)
+            for c, result in zip(claimed, results):
+                if isinstance(result, Exception):
+                    # Its lease lapses and the next round (here or on another replica) tries again.
+                    log.error("webhook delivery %d attempt %d failed to run", c.id, c.attempt, exc_info=result)
         await self._count_backlog()
         return len(claimed)
 

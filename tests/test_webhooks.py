@@ -288,6 +288,11 @@ def test_endpoint_configuration_refuses_what_cannot_be_delivered_safely():
             parse_endpoints(json.dumps(entries))
     with pytest.raises(ValueError, match="not JSON"):
         parse_endpoints("[{")
+    # The catalog's settings load them, so a bad entry stops the catalog at start.
+    with pytest.raises(ValueError, match="http:// or https://"):
+        CatalogSettings.from_env({"WEBHOOK_ENDPOINTS": json.dumps([{"url": "gopher://x", "secret": SECRET}])})
+    assert CatalogSettings.from_env({"WEBHOOK_ENDPOINTS": json.dumps(
+        [{"url": "http://127.0.0.1:9/h", "secret": SECRET}])}).webhooks.endpoints[0].url == "http://127.0.0.1:9/h"
 
 
 def test_backoff_doubles_with_jitter_up_to_its_cap():
