@@ -15,9 +15,11 @@ last one any transaction takes and is held only until its commit, so it cannot d
 transactions that change a status take it (a few per video).
 
 Reading. One `EventFeed` per catalog process: each WatchEvents stream reads its own batches, and
-when it has caught up waits for the feed's head (the newest cursor) to move. One loop per process
-reads the head while anyone waits: at once after a commit of this process, else every
-`poll_seconds` (another replica's commits).
+when it has caught up waits for the feed's head (the newest cursor) to move. The head moves at
+once after a commit of this process; on PostgreSQL every commit that writes events also sends
+`NOTIFY recorder_events, '<newest cursor>'`, which one LISTEN connection per process hears (the
+machinery of watch_hub.py); elsewhere, or while that connection is down, one loop per process
+reads the head every `poll_seconds` while any stream is open.
 """
 from __future__ import annotations
 
@@ -31,17 +33,20 @@ import uuid
 import weakref
 from collections.abc import AsyncIterator, Iterable, Sequence
 
-from sqlalchemy import Engine, delete, event as sa_event, func, select, update
+from sqlalchemy import Engine, delete, event as sa_event, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from catalog_service.lifecycle import VIDEO_CREATED, Event, feed_event
 from catalog_service.models import Asset, EventCursor, FeedEvent, WebhookDelivery
+from catalog_service.watch_hub import listen_forever
 from recorder_common import metrics
 from recorder_common.errors import InvalidArgument, OutOfRange
 
 log = logging.getLogger("recorder.catalog.events")
 
+EVENTS_CHANNEL = "recorder_events"
+EVENTS_LISTENER_APPLICATION_NAME = "recorder-catalog-events"
 READY_TYPE = "video.ready"
 FAILED_TYPE = "video.failed"
 BATCH = 500  # events per read of a stream
@@ -85,6 +90,10 @@ async def write_outbox(session: AsyncSession, endpoints: Sequence = ()) -> None:
                           .values(last_cursor=EventCursor.last_cursor + len(pending))
                           .execution_options(synchronize_session=False))
     last = (await session.execute(select(EventCursor.last_cursor).where(EventCursor.id == 1))).scalar_one()
+    if session.sync_session.get_bind().dialect.name == "postgresql":
+        # Delivered at COMMIT (dropped on ROLLBACK) to every replica's feed: the newest cursor.
+        await session.execute(text("SELECT pg_notify(:channel, :cursor)"),
+                              {"channel": EVENTS_CHANNEL, "cursor": str(last)})
     first = last - len(pending) + 1
     ready_ids = sorted({p.video_id for p in pending if p.type == READY_TYPE})
     assets: dict[str, list[dict]] = {}
@@ -156,13 +165,20 @@ class EventFeed:
     """Every WatchEvents stream of this process (see the module docstring)."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], *, poll_seconds: float = 0.5,
+                 listen: bool = True, listen_check_seconds: float = 30.0,
                  query_timeout_seconds: float = 30.0) -> None:
         self._sessions = sessions
+        engine = sessions.kw["bind"]
         self.poll_seconds = poll_seconds
+        self.listen_check_seconds = listen_check_seconds
         self.query_timeout_seconds = query_timeout_seconds
+        self._listen_url = (engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+                            if listen and engine.dialect.name == "postgresql" else None)
+        self.listening = False
+        self.notified = 0  # NOTIFYs heard (PostgreSQL)
         self._head = 0
         self._moved = asyncio.Event()  # replaced each time the head moves
-        self._waiting = 0
+        self._reread = asyncio.Event()  # the loop reads the head again now
         self._open = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
@@ -211,18 +227,16 @@ class EventFeed:
                 await self._wait_beyond(cursor)
         finally:
             self._open -= 1
+            if not self._open:
+                self._reread.set()  # the loop ends (and closes its LISTEN connection)
 
     async def _wait_beyond(self, cursor: int) -> None:
         self._loop = asyncio.get_running_loop()
         while self._head <= cursor:
             moved = self._moved
-            self._waiting += 1
-            try:
-                if self._task is None or self._task.done():
-                    self._task = self._loop.create_task(self._run(), name="event-feed")
-                await moved.wait()
-            finally:
-                self._waiting -= 1
+            if self._task is None or self._task.done():
+                self._task = self._loop.create_task(self._run(), name="event-feed")
+            await moved.wait()
 
     def _advance(self, head: int) -> None:
         if head > self._head:
@@ -244,21 +258,47 @@ class EventFeed:
             loop.call_soon_threadsafe(self._advance, head)
 
     async def _run(self) -> None:
-        while self._waiting:
-            try:
-                async with asyncio.timeout(self.query_timeout_seconds):
-                    async with self._sessions() as session:
-                        head = (await session.execute(
-                            select(EventCursor.last_cursor).where(EventCursor.id == 1))).scalar_one()
-                self._advance(head)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("reading the event feed's head failed; trying again")
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.poll_seconds):
-                    moved = self._moved
-                    await moved.wait()
+        """While any stream is open: the head from LISTEN (PostgreSQL: every commit that writes
+        events notifies its newest cursor), re-read after each (re)connection, and polled every
+        poll_seconds while not listening (SQLite, or the connection is down)."""
+        listener = None
+        if self._listen_url is not None:
+            def connected(up: bool) -> None:
+                self.listening = up
+                self._reread.set()  # catch up on what was committed while nobody listened
+            listener = asyncio.get_running_loop().create_task(listen_forever(
+                self._listen_url, EVENTS_CHANNEL, EVENTS_LISTENER_APPLICATION_NAME,
+                on_notify=self._notified, on_connection=connected, check_seconds=self.listen_check_seconds,
+                poll_seconds=self.poll_seconds), name="event-feed-listen")
+        try:
+            while self._open:
+                self._reread.clear()
+                try:
+                    async with asyncio.timeout(self.query_timeout_seconds):
+                        async with self._sessions() as session:
+                            head = (await session.execute(
+                                select(EventCursor.last_cursor).where(EventCursor.id == 1))).scalar_one()
+                    self._advance(head)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("reading the event feed's head failed; trying again")
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.listen_check_seconds if self.listening else self.poll_seconds):
+                        await self._reread.wait()
+        finally:
+            self.listening = False
+            if listener is not None:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
+
+    def _notified(self, payload: str) -> None:
+        self.notified += 1
+        try:
+            self._advance(int(payload))
+        except ValueError:
+            self._reread.set()
 
     async def aclose(self) -> None:
         if self._task is not None:

@@ -25,7 +25,7 @@ import datetime as dt
 import itertools
 import logging
 import weakref
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 
 import psycopg
 from sqlalchemy import Engine, event, inspect, select, text
@@ -407,41 +407,58 @@ class WatchHub:
 
     # ---- PostgreSQL LISTEN --------------------------------------------------------------------
     async def _listen(self) -> None:
-        backoff = 0.5
-        while True:
-            connection = None
-            try:
-                async with asyncio.timeout(15):
-                    connection = await psycopg.AsyncConnection.connect(
-                        self._listen_url, autocommit=True, connect_timeout=10,
-                        application_name=LISTENER_APPLICATION_NAME)
-                    await connection.execute(f"LISTEN {CHANNEL}")
+        def connected(up: bool) -> None:
+            if up:
                 self.listening = True
                 self.listens += 1
                 self._mark({ANY_VIDEO})  # catch up on whatever changed while nobody listened
-                self._wake.set()
-                backoff = 0.5
-                while True:
-                    async for notification in connection.notifies(timeout=self.listen_check_seconds):
-                        self._mark({notification.payload})
-                    # A quiet spell: make sure the connection is still there.
-                    async with asyncio.timeout(10):
-                        await connection.execute("SELECT 1")
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if self.listening:
-                    log.warning("LISTEN connection lost (%s); polling every %g s until it is back",
-                                exc, self.poll_seconds)
-                else:
-                    log.warning("LISTEN connection failed (%s); polling, retrying in %g s", exc, backoff)
-            finally:
-                was_listening, self.listening = self.listening, False
-                if was_listening:
-                    self._wake.set()  # the loop goes back to polling
-                if connection is not None:
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(connection.close(), 5)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 30.0)
+            else:
+                self.listening = False
+            self._wake.set()  # listening: stop polling; lost: the loop goes back to polling
 
+        await listen_forever(self._listen_url, CHANNEL, LISTENER_APPLICATION_NAME,
+                             on_notify=lambda payload: self._mark({payload}), on_connection=connected,
+                             check_seconds=self.listen_check_seconds, poll_seconds=self.poll_seconds)
+
+
+async def listen_forever(url: str, channel: str, application_name: str, *, on_notify: Callable[[str], None],
+                         on_connection: Callable[[bool], None], check_seconds: float = 30.0,
+                         poll_seconds: float = 0.25) -> None:
+    """LISTEN on one PostgreSQL channel until cancelled, on a connection of its own: deadlines on
+    connecting and on the health check of a quiet connection, and reconnection with backoff.
+    on_connection(True) after each (re)connection, so the caller catches up on what it may have
+    missed; on_connection(False) when the connection is lost (the caller polls meanwhile)."""
+    backoff = 0.5
+    while True:
+        connection = None
+        listening = False
+        try:
+            async with asyncio.timeout(15):
+                connection = await psycopg.AsyncConnection.connect(
+                    url, autocommit=True, connect_timeout=10, application_name=application_name)
+                await connection.execute(f"LISTEN {channel}")
+            listening = True
+            on_connection(True)
+            backoff = 0.5
+            while True:
+                async for notification in connection.notifies(timeout=check_seconds):
+                    on_notify(notification.payload)
+                # A quiet spell: make sure the connection is still there.
+                async with asyncio.timeout(10):
+                    await connection.execute("SELECT 1")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if listening:
+                log.warning("LISTEN %s connection lost (%s); polling every %g s until it is back",
+                            channel, exc, poll_seconds)
+            else:
+                log.warning("LISTEN %s connection failed (%s); polling, retrying in %g s", channel, exc, backoff)
+        finally:
+            if listening:
+                on_connection(False)
+            if connection is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(connection.close(), 5)
+        await asyncio.sleep(backoff)
+        backoff = min(backoff * 2, 30.0)

@@ -243,3 +243,51 @@ async def test_kill9_of_the_catalog_between_a_change_and_the_read_loses_no_event
         assert after[0].cursor == cursor + 1
     finally:
         processes.stop_all()
+
+
+async def test_a_stream_follows_what_another_replica_commits(database_url):
+    """On PostgreSQL the stream's replica never polls within the test's bounds, so only the
+    events NOTIFY can bring another replica's commits; on SQLite the head poll does."""
+    await asyncio.to_thread(db.migrate, database_url)
+    postgres = database_url.startswith("postgresql")
+    reader_engine, writer_engine = db.create_engine(database_url), db.create_engine(database_url)
+    reader = Catalog(db.session_factory(reader_engine))
+    writer = Catalog(db.session_factory(writer_engine))
+    server, port = await create_server(
+        CatalogSettings(database_url=database_url, port=0, auth=AUTH,
+                        event_poll_seconds=3600.0 if postgres else 0.05), CatalogDeps(reader))
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+            first = await new_video(writer)
+            got: list[catalog_pb2.FeedEvent] = []
+            caught_up = asyncio.Event()
+
+            async def follow():
+                call = stub.WatchEvents(catalog_pb2.WatchEventsRequest(), metadata=service(), timeout=60)
+                async for event in call:
+                    got.append(event)
+                    caught_up.set()
+                    if len(got) == 3:
+                        call.cancel()
+                        return
+
+            live = asyncio.create_task(follow())
+            await asyncio.wait_for(caught_up.wait(), 30)
+            [feed] = list(events._LOCAL_FEEDS[reader_engine.sync_engine])
+            async def listening():
+                while postgres and not feed.listening:
+                    await asyncio.sleep(0.01)
+            await asyncio.wait_for(listening(), 30)
+            second = await new_video(writer)
+            await writer.mark_deleted(OWNER, second, abort_only=True)
+            await asyncio.wait_for(live, 30)
+        assert [(e.type, e.video_id) for e in got] == [
+            ("video.created", first), ("video.created", second), ("video.deleted", second)]
+        if postgres:
+            assert feed.notified >= 1  # the head came by NOTIFY
+    finally:
+        await server.stop(2)
+        await reader_engine.dispose()
+        await writer_engine.dispose()
