@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import datetime as dt
 import http.server
 import json
 import pathlib
@@ -15,15 +16,15 @@ import grpc
 import pytest
 from sqlalchemy import select
 
-from catalog_service import db
+from catalog_service import db, events
 from catalog_service.catalog import Catalog
-from catalog_service.models import WebhookDelivery
+from catalog_service.models import FeedEvent, WebhookDelivery
 from catalog_service.server import CatalogDeps, create_server
 from catalog_service.settings import CatalogSettings
 from catalog_service.webhooks import (ATTEMPT_HEADER, EVENT_ID_HEADER, SIGNATURE_HEADER, Endpoint, WebhookDispatcher,
                                       WebhookSettings, parse_endpoints, retry_delay, signature, verify)
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc
-from tests.conftest import AUTH as AUTH_SETTINGS
+from tests.conftest import AUTH as AUTH_SETTINGS, SteppedClock
 from tests.helpers import user
 from tests.process_stack import free_port
 from tests.test_events import OWNER, make_ready, new_video, service
@@ -309,3 +310,65 @@ def test_signature_is_hmac_sha256_over_timestamp_dot_body():
     assert signature(SECRET, 1700000000, body) == f"t=1700000000,v1={expected}"
     assert verify(SECRET, f"t=1700000000,v1=00,v1={expected}", body, now=1700000100)
     assert not verify(SECRET, "v1=" + expected, body, now=1700000000)  # no timestamp
+
+
+@pytest.fixture
+async def clocked(database_url):
+    """A catalog on a stepped clock with one endpoint (no server): lease and retention rules."""
+    await asyncio.to_thread(db.migrate, database_url)
+    engine = db.create_engine(database_url)
+    clock = SteppedClock()
+    receiver = Receiver()
+    settings = fast(receiver.url)
+    catalog = Catalog(db.session_factory(engine), clock=clock, webhook_endpoints=settings.endpoints)
+    yield catalog, clock, settings, receiver
+    receiver.close()
+    await engine.dispose()
+
+
+async def test_a_replica_that_dies_mid_attempt_loses_its_lease_to_the_next_attempt(clocked):
+    catalog, clock, settings, receiver = clocked
+    dead_replica = WebhookDispatcher(catalog, settings, worker_id="died")
+    survivor = WebhookDispatcher(catalog, settings, worker_id="survivor")
+    try:
+        await new_video(catalog)
+        [claimed] = await dead_replica._claim(10)  # ... and then the process is gone
+        assert await survivor._claim(10) == []  # its lease still holds
+        clock.advance(settings.lease_seconds + 1)
+        assert await survivor.deliver_due() == 1
+        [delivery] = await deliveries(catalog)
+        assert (delivery.state, delivery.attempts) == ("delivered", 2)
+        assert [r.headers[ATTEMPT_HEADER.lower()] for r in receiver.requests] == ["2"]
+        # The first attempt's result, should it still come, changes nothing.
+        await dead_replica._finish(claimed, "pending", 500, "late")
+        [delivery] = await deliveries(catalog)
+        assert (delivery.state, delivery.attempts, delivery.last_status_code) == ("delivered", 2, 200)
+    finally:
+        await dead_replica.stop()
+        await survivor.stop()
+
+
+async def test_retention_keeps_events_whose_delivery_is_unfinished(clocked):
+    catalog, clock, settings, receiver = clocked
+    dispatcher = WebhookDispatcher(catalog, settings)
+    try:
+        for _ in range(2):
+            await new_video(catalog)
+        clock.advance(3600)
+        assert await dispatcher.deliver_due() == 2  # both delivered: their events may go
+        undelivered = await new_video(catalog)
+        clock.advance(3600)
+        await new_video(catalog)
+        assert await events.prune(catalog.sessions, clock(), retention_seconds=1800) == 2
+        rows = await deliveries(catalog)
+        assert [d.state for d in rows] == ["pending", "pending"]  # the delivered ones went with their events
+        # The third event is old enough but its delivery is pending: it stays, and so does the fourth.
+        assert await events.prune(catalog.sessions, clock() + dt.timedelta(days=1), retention_seconds=1800) == 0
+        assert rows[0].event_id == (await stored_event_ids(catalog, undelivered))[0]
+    finally:
+        await dispatcher.stop()
+
+
+async def stored_event_ids(catalog: Catalog, video_id: str) -> list[str]:
+    async with catalog.sessions() as session:
+        return list((await session.execute(select(FeedEvent.event_id).where(FeedEvent.video_id == video_id))).scalars())
