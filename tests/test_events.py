@@ -291,3 +291,29 @@ async def test_a_stream_follows_what_another_replica_commits(database_url):
         await server.stop(2)
         await reader_engine.dispose()
         await writer_engine.dispose()
+
+
+async def test_the_catalog_background_prunes_and_counts_the_backlog(served):
+    from prometheus_client import REGISTRY
+
+    from catalog_service.background import CatalogBackground
+    catalog, _stub, clock = served
+    old = await new_video(catalog)
+    await catalog.record_chunks(OWNER, old, [StoredChunk(0, 10, 1, True, "t0")])  # waits for a worker
+    clock.advance(7200)
+    await new_video(catalog)
+    background = CatalogBackground(catalog, CatalogSettings(event_retention_seconds=3600))
+    background.start()
+    try:
+        async def pruned():
+            while len(await stored_events(catalog)) != 1:  # the three events 2 h old go
+                await asyncio.sleep(0.02)
+        await asyncio.wait_for(pruned(), 30)
+
+        async def counted():
+            while REGISTRY.get_sample_value("recorder_processing_backlog") != 1:
+                await asyncio.sleep(0.02)
+        await asyncio.wait_for(counted(), 30)
+    finally:
+        await background.stop()
+    assert [r.type for r in await stored_events(catalog)] == ["video.created"]
