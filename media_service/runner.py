@@ -37,6 +37,9 @@ WATCH_INTERVAL_SECONDS = 0.5
 CPU_RLIMIT_MARGIN_SECONDS = 10
 # What a streaming ffmpeg is handed at a time (a pipe's buffer).
 STREAM_PIECE_BYTES = 64 * 1024
+# Memory bound of a run that copies packets and decodes nothing (remux, stream extent): small, so
+# dozens of them (one live remux per recording) fit in the memory budget next to the encodes.
+COPY_MEMORY_BYTES = 256 * 1024 * 1024
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -69,6 +72,12 @@ class FfmpegLimits:
                                           self.timeout_seconds),
             cpu_seconds=bound_seconds(media_seconds, self.floor_seconds, self.seconds_per_media_second,
                                       self.cpu_seconds))
+
+    def copying(self) -> "FfmpegLimits":
+        """For a run that copies packets without decoding: COPY_MEMORY_BYTES at most."""
+        if not self.max_memory_bytes:
+            return self
+        return dataclasses.replace(self, max_memory_bytes=min(self.max_memory_bytes, COPY_MEMORY_BYTES))
 
     def quick(self) -> "FfmpegLimits":
         """For a run that reads only the start of its input (a probe): the floor."""
