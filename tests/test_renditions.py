@@ -4,7 +4,6 @@ only that rendition through real servers and ffmpeg; eight recordings at once th
 processes."""
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import subprocess
 import threading
@@ -14,7 +13,7 @@ import pytest
 
 from catalog_service.catalog import RenditionAsset
 from media_service.settings import CompressionProfile, find_ffmpeg
-from recorder.v1 import catalog_pb2, common_pb2 as R, ingest_pb2, ingest_pb2_grpc
+from recorder.v1 import common_pb2 as R, ingest_pb2, ingest_pb2_grpc
 from recorder_common.errors import FailedPrecondition
 from recorder_common.vocab import RenditionKind, RenditionState
 from tests import helpers, media_tools
