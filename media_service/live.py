@@ -7,7 +7,7 @@ upload gets one), and we append the same bytes to the source file. A gap (a chun
 pauses feeding until it fills. When the upload completes, the job that processes it takes the
 session, feeds what is left, and the original is done: the video can be READY at once.
 
-While encode capacity allows (media_service/scheduler.py), a LiveEncode also makes the compressed
+While encode capacity allows (media_service/scheduler.py), a live encode (LiveEncoders) makes the compressed
 rendition as the recording arrives: it claims the rendition's lease in the catalog and feeds a
 second ffmpeg from the source file as it grows, so a slow encoder never holds the remux back. It
 outlives the job: the video is READY when the original is, and the rendition when its encode
@@ -192,8 +192,8 @@ class LiveSession:
         container = containers.sniff(first)
         if container is None or container.family != "webm":
             raise LiveFailed("the first chunk is not the start of a WebM recording")
-        _, text = await run_ffmpeg(commands.probe_args(self.ffmpeg_binary, "pipe:0", container), self.limits.quick(),
-                                   check=False, stdin_data=first)
+        _, text = await run_ffmpeg(commands.probe_args(self.ffmpeg_binary, "pipe:0", container),
+                                   self.limits.quick().copying(), check=False, stdin_data=first)
         probe = parse_probe(text)
         if found_family(probe) != "webm" or (probe.video is None and probe.audio is None) or probe.ambiguity:
             raise LiveFailed("the first chunk is not the start of a WebM recording")
@@ -251,7 +251,8 @@ class LiveSession:
 
 class LiveSessions:
     """The live sessions of this media service, at most max_sessions at once (each one is an
-    ffmpeg encoding at the recording's pace); uploads beyond that take the batch path."""
+    ffmpeg copying at the recording's pace, plus a live encode while capacity allows); uploads
+    beyond that take the batch path."""
 
     def __init__(self, files: MediaFiles, ffmpeg_binary: str, profile: CompressionProfile,
                  limits: FfmpegLimits, max_sessions: int, idle_seconds: float,
@@ -355,7 +356,13 @@ class LiveEncoders:
     def maybe_start(self, session: LiveSession, container, probe: ProbeResult) -> bool:
         if session.video_id in self.running or not self.capacity.try_start_live():
             return False
-        task = asyncio.create_task(self._run(session, container, probe), name=f"live-encode-{session.video_id[:12]}")
+        # Opened now, while the session is writing it: the job may rename it (publish) before the
+        # encode reads its first byte; an open file reads on.
+        assert session.source_path is not None
+        source = open(session.source_path, "rb")
+        task = asyncio.create_task(self._run(session, container, probe, source),
+                                   name=f"live-encode-{session.video_id[:12]}")
+        task.add_done_callback(lambda _: source.close())
         self.running[session.video_id] = task
         task.add_done_callback(lambda _: self._ended(session.video_id, task))
         return True
@@ -372,7 +379,7 @@ class LiveEncoders:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _run(self, session: LiveSession, container, probe: ProbeResult) -> None:
+    async def _run(self, session: LiveSession, container, probe: ProbeResult, source) -> None:
         owner, video_id, kind = session.owner_id, session.video_id, self.encode.kind
         try:
             claim = await self.catalog.claim_rendition(kind, self.worker_id, self.lease_seconds, owner, video_id)
@@ -383,7 +390,7 @@ class LiveEncoders:
             return
         outcome, message = "failed", ""
         try:
-            asset = await self._encode(session, container, probe)
+            asset = await self._encode(session, container, probe, source)
         except _Behind as behind:
             outcome, message = "requeued", str(behind)
         except (FailedPrecondition, NotFound) as exc:  # the lease or the video is gone: nothing to record
@@ -418,7 +425,7 @@ class LiveEncoders:
         except DomainError as exc:  # its lease lapses, and the queue takes it over then
             log.info("could not give the rendition of %s back: %s", video_id, exc.message)
 
-    async def _encode(self, session: LiveSession, container, probe: ProbeResult):
+    async def _encode(self, session: LiveSession, container, probe: ProbeResult, source):
         ws = self.files.workspace(session.owner_id, session.video_id)
         tmp = self.encode.temporary(ws, "live")
         video = probe.video
@@ -429,7 +436,7 @@ class LiveEncoders:
         feeding: asyncio.Task | None = None
         try:
             await ffmpeg.start()
-            feeding = asyncio.ensure_future(self._feed(session, ffmpeg))
+            feeding = asyncio.ensure_future(self._feed(session, ffmpeg, source))
             policy = LagPolicy(self.max_lag_seconds, self.lag_grace_seconds)
             while not feeding.done():
                 await asyncio.wait([feeding], timeout=ENCODE_CHECK_SECONDS)
@@ -458,27 +465,25 @@ class LiveEncoders:
             ws.close()
 
     @staticmethod
-    async def _feed(session: LiveSession, ffmpeg: StreamingFfmpeg) -> None:
+    async def _feed(session: LiveSession, ffmpeg: StreamingFfmpeg, source) -> None:
         """Feed the source file to the encoder as it grows, until it is complete."""
-        assert session.source_path is not None
-        with open(session.source_path, "rb") as source:
-            position = 0
-            while True:
-                if position < session.source_bytes:
-                    data = await asyncio.to_thread(source.read, min(ENCODE_READ_BYTES, session.source_bytes - position))
-                    if not data:
-                        raise LiveFailed("the source file is shorter than what was written to it")
-                    position += len(data)
-                    await ffmpeg.write(data)
-                    continue
-                if session.source_complete:
-                    return
-                if session.broken:
-                    raise LiveFailed("the live remux of the recording stopped")
-                session.grew.clear()
-                if position < session.source_bytes or session.source_complete or session.broken:
-                    continue
-                await session.grew.wait()
+        position = 0
+        while True:
+            if position < session.source_bytes:
+                data = await asyncio.to_thread(source.read, min(ENCODE_READ_BYTES, session.source_bytes - position))
+                if not data:
+                    raise LiveFailed("the source file is shorter than what was written to it")
+                position += len(data)
+                await ffmpeg.write(data)
+                continue
+            if session.source_complete:
+                return
+            if session.broken:
+                raise LiveFailed("the live remux of the recording stopped")
+            session.grew.clear()
+            if position < session.source_bytes or session.source_complete or session.broken:
+                continue
+            await session.grew.wait()
 
 
 class _Behind(Exception):

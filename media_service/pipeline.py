@@ -235,7 +235,9 @@ class MediaPipeline:
         return final
 
     async def probe_file(self, path: pathlib.Path, container: Container) -> tuple[ProbeResult, str]:
-        _, text = await run_ffmpeg(commands.probe_args(self.ffmpeg, str(path), container), self.limits.quick(), check=False)
+        # A probe reads headers and a frame or two: the small bound, so many fit in the budget at stop.
+        _, text = await run_ffmpeg(commands.probe_args(self.ffmpeg, str(path), container),
+                                   self.limits.quick().copying(), check=False)
         return parse_probe(text), text
 
     async def stream_extent(self, path: pathlib.Path, container: Container) -> StreamExtent:

@@ -37,9 +37,10 @@ WATCH_INTERVAL_SECONDS = 0.5
 CPU_RLIMIT_MARGIN_SECONDS = 10
 # What a streaming ffmpeg is handed at a time (a pipe's buffer).
 STREAM_PIECE_BYTES = 64 * 1024
-# Memory bound of a run that copies packets and decodes nothing (remux, stream extent): small, so
-# dozens of them (one live remux per recording) fit in the memory budget next to the encodes.
-COPY_MEMORY_BYTES = 256 * 1024 * 1024
+# Memory bound of a run that copies packets or reads headers and decodes at most a frame or two
+# (remux, stream extent, probe): small, so dozens of them (one live remux per recording, the probes
+# of many recordings stopping together) fit in the memory budget next to the encodes.
+COPY_MEMORY_BYTES = 512 * 1024 * 1024
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -74,7 +75,7 @@ class FfmpegLimits:
                                       self.cpu_seconds))
 
     def copying(self) -> "FfmpegLimits":
-        """For a run that copies packets without decoding: COPY_MEMORY_BYTES at most."""
+        """For a run that copies packets or only probes: COPY_MEMORY_BYTES at most."""
         if not self.max_memory_bytes:
             return self
         return dataclasses.replace(self, max_memory_bytes=min(self.max_memory_bytes, COPY_MEMORY_BYTES))
