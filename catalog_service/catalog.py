@@ -142,6 +142,11 @@ class _ClaimRefused(Exception):
     """Rolls a claim back: the owner has no processing slot free."""
 
 
+def _aware(value: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes; we only ever store UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
+
+
 def _decode_page_token(token: str) -> tuple[dt.datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
@@ -792,4 +797,24 @@ class Catalog:
                 self._move(session, video, Event.FAIL_EXHAUSTED, step=video.current_step,
                            progress=video.progress, message=video.error)
                 failed.append((video_id, owner_id))
+        await self._fail_exhausted_renditions(now, limit)
         return failed
+
+    async def _fail_exhausted_renditions(self, now: dt.datetime, limit: int) -> None:
+        """Renditions whose encoder died MAX_PROCESSING_ATTEMPTS times end FAILED (the video stays
+        READY; the owner may retry the rendition)."""
+        exhausted = and_(Rendition.state == RenditionState.PROCESSING, Rendition.lease_expires_at < now,
+                         Rendition.attempts >= MAX_PROCESSING_ATTEMPTS)
+        async with self.sessions() as session:
+            candidates = (await session.execute(
+                select(Rendition.video_id, Rendition.owner_id, Rendition.kind).where(exhausted)
+                .order_by(Rendition.updated_at).limit(max(1, min(limit or 100, 1000))))).all()
+        for video_id, owner_id, kind in candidates:
+            async with self._transaction() as session:
+                video = await self._lock_owned(session, owner_id, video_id)
+                row = await self._rendition(session, video_id, RenditionKind(kind))
+                if not (row.state == RenditionState.PROCESSING and row.attempts >= MAX_PROCESSING_ATTEMPTS
+                        and row.lease_expires_at is not None and _aware(row.lease_expires_at) < now):
+                    continue  # an encoder finished it meanwhile
+                row.error = f"the encode was interrupted {row.attempts} times; retry it explicitly"
+                self._move_rendition(session, video, row, RenditionEvent.FAIL, message=row.error)

@@ -85,6 +85,21 @@ async def test_given_back_it_waits_for_ready_and_a_lapsed_lease_is_taken_over(ca
     assert {a.kind: a.size for a in got.assets}["COMPRESSED"] == 123
 
 
+async def test_a_rendition_whose_encoder_died_three_times_ends_failed(catalog):
+    import datetime as dt
+    video_id = await ready_video(catalog, "alice")
+    base = catalog.clock
+    for attempt in range(3):
+        catalog.clock = lambda base=base, attempt=attempt: base() + dt.timedelta(seconds=120 * attempt)
+        assert (await claim(catalog, f"encoder-{attempt}")) == ("alice", video_id)
+    catalog.clock = lambda: base() + dt.timedelta(seconds=600)
+    assert not (await catalog.claim_rendition("encoder-4", 60, COMPRESSED)).claimed  # no fourth attempt
+    await catalog.fail_exhausted_jobs(100)
+    video = await catalog.get_video("alice", video_id)
+    assert video.status == "READY" and video.renditions[0].state == "FAILED"
+    assert "interrupted 3 times" in video.renditions[0].error
+
+
 async def test_a_failed_rendition_keeps_the_video_ready_and_only_it_is_retried(catalog):
     video_id = await ready_video(catalog, "alice")
     await claim(catalog)
