@@ -75,8 +75,10 @@ class LiveOutputs:
     original: pathlib.Path
     original_name: str
     probe: ProbeResult  # of the first chunk
-    # The last timestamp the remux copied: the stream's real extent, read while it arrived.
+    # The last timestamp the remux copied and the video packets it copied: the stream's real
+    # extent, read while it arrived (what stream_extent would read from the whole file again).
     remux_seconds: float | None = None
+    remux_frames: int | None = None
 
 
 class LiveSession:
@@ -236,7 +238,8 @@ class LiveSession:
         await self._ffmpeg.finish(self.last_fed_at - self.started_at)
         self.source_complete = True
         self.grew.set()
-        return LiveOutputs(source, original, original_name, probe, remux_seconds=self._ffmpeg.seconds_done or None)
+        return LiveOutputs(source, original, original_name, probe, remux_seconds=self._ffmpeg.seconds_done or None,
+                           remux_frames=self._ffmpeg.frames_done or None)
 
     async def _wait_for_more(self) -> None:
         self._wake.clear()

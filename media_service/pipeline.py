@@ -180,7 +180,10 @@ class MediaPipeline:
         await self._keep(ws, reporter, "SOURCE", source,
                          job.content_type.split(";")[0][:64] or "application/octet-stream")
         await reporter.progress("ASSEMBLE", 1.0)
-        probe = await self.probe(job, source, reporter)
+        # The live remux read every packet of these bytes with the same forced demuxer: its extent
+        # is the source's, so the source is not read through again at stop.
+        extent = StreamExtent(outputs.remux_seconds, outputs.remux_frames) if outputs.remux_seconds else None
+        probe = await self.probe(job, source, reporter, extent=extent)
         muxer, name, content_type = original_format(probe)
         if name != outputs.original_name:  # the first chunk looked different from the whole
             outputs.original.unlink(missing_ok=True)
@@ -248,10 +251,12 @@ class MediaPipeline:
         return StreamExtent(progress.seconds, progress.frames)
 
     @metrics.timed_step("PROBE")
-    async def probe(self, job: Job, source: pathlib.Path, reporter: JobReporter) -> ProbeResult:
+    async def probe(self, job: Job, source: pathlib.Path, reporter: JobReporter,
+                    extent: StreamExtent | None = None) -> ProbeResult:
         """What the upload is, decided from its bytes: a WebM/Matroska or MP4 recording (sniffed in
         Python, then read by that demuxer only), of the declared family, within the media limits.
-        Anything else fails here, before any other ffmpeg run."""
+        Anything else fails here, before any other ffmpeg run. extent: the stream's last timestamp
+        and frames when they were already read from these bytes (the live remux's progress)."""
         await reporter.progress("PROBE", 0.0)
         if source.stat().st_size == 0:
             raise StepFailed("PROBE", "the upload is empty: 0 bytes were received")
@@ -275,7 +280,8 @@ class MediaPipeline:
                                       f"({sanitise_ffmpeg_message(reason, (job.owner_id, job.video_id))})")
         if found_family(result) != container.family:  # the forced demuxer makes this the same
             raise StepFailed("PROBE", f"the upload's {container.label} header does not match its content")
-        extent = await self.stream_extent(source, container)
+        if extent is None:
+            extent = await self.stream_extent(source, container)
         refusal = media_limit_refusal(result, extent, self.media_limits)
         if refusal:
             raise StepFailed("PROBE", f"the upload is refused: {refusal}")

@@ -306,6 +306,7 @@ class StreamingFfmpeg:
         self._readers: asyncio.Future | None = None
         self._running: _Running | None = None
         self.seconds_done = 0.0
+        self.frames_done = 0
 
     def _cpu_allowance(self) -> float:
         limits = self.limits
@@ -329,9 +330,12 @@ class StreamingFfmpeg:
 
         async def read_progress() -> None:
             async for raw in self.process.stdout:
-                seconds = parse_progress_seconds(raw.decode(errors="replace"))
+                line = raw.decode(errors="replace")
+                seconds = parse_progress_seconds(line)
                 if seconds is not None:
                     self.seconds_done = seconds
+                elif line.startswith("frame=") and line[6:].strip().isdigit():
+                    self.frames_done = int(line[6:].strip())  # video frames (packets, when copying)
 
         self._readers = asyncio.gather(read_progress(), _read_tail(self.process.stderr))
 
