@@ -60,6 +60,8 @@ class CatalogBackground:
             try:
                 async with asyncio.timeout(30):
                     metrics.PROCESSING_BACKLOG.set(await self.catalog.count_waiting_for_a_worker())
+                    for state, count in (await self.catalog.count_rendition_backlog()).items():
+                        metrics.RENDITION_BACKLOG.labels(state=state).set(count)
             except asyncio.CancelledError:
                 raise
             except Exception:

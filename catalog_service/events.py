@@ -37,7 +37,7 @@ from sqlalchemy import Engine, delete, event as sa_event, func, select, text, up
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
-from catalog_service.lifecycle import VIDEO_CREATED, Event, feed_event
+from catalog_service.lifecycle import VIDEO_CREATED, Event, RenditionEvent, feed_event
 from catalog_service.models import Asset, EventCursor, FeedEvent, WebhookDelivery
 from catalog_service.watch_hub import listen_forever
 from recorder_common import metrics
@@ -49,6 +49,8 @@ EVENTS_CHANNEL = "recorder_events"
 EVENTS_LISTENER_APPLICATION_NAME = "recorder-catalog-events"
 READY_TYPE = "video.ready"
 FAILED_TYPE = "video.failed"
+RENDITION_READY_TYPE = "rendition.ready"
+RENDITION_FAILED_TYPE = "rendition.failed"
 BATCH = 500  # events per read of a stream
 PENDING, DELIVERING, DELIVERED, DEAD = "pending", "delivering", "delivered", "dead"
 DELIVERY_STATES = (PENDING, DELIVERING, DELIVERED, DEAD)
@@ -64,19 +66,28 @@ class _Pending:
     owner_id: str
     at: dt.datetime
     error: str | None = None
+    rendition: str | None = None  # the rendition kind, for rendition.* events
 
 
 # ---- writing ----------------------------------------------------------------------------------
 
-def emit(session: AsyncSession | Session, video, lifecycle_event: Event | None, at: dt.datetime) -> None:
+def emit(session: AsyncSession | Session, video, lifecycle_event: Event | RenditionEvent | None, at: dt.datetime,
+         rendition=None) -> None:
     """Queue the feed event of a lifecycle change applied to `video` in this transaction (None:
-    the video was created). Written by write_outbox before the commit."""
+    the video was created), or of a rendition event applied to `rendition` (its row). Written by
+    write_outbox before the commit."""
     kind = VIDEO_CREATED if lifecycle_event is None else feed_event(lifecycle_event)
     if kind is None:
         return
+    if kind == FAILED_TYPE:
+        error = video.error
+    elif kind == RENDITION_FAILED_TYPE:
+        error = rendition.error
+    else:
+        error = None
     sync = session.sync_session if isinstance(session, AsyncSession) else session
     sync.info.setdefault(_PENDING_KEY, []).append(
-        _Pending(kind, video.id, video.owner_id, at, video.error if kind == FAILED_TYPE else None))
+        _Pending(kind, video.id, video.owner_id, at, error, rendition.kind if rendition is not None else None))
 
 
 async def write_outbox(session: AsyncSession, endpoints: Sequence = ()) -> None:
@@ -95,7 +106,7 @@ async def write_outbox(session: AsyncSession, endpoints: Sequence = ()) -> None:
         await session.execute(text("SELECT pg_notify(:channel, :cursor)"),
                               {"channel": EVENTS_CHANNEL, "cursor": str(last)})
     first = last - len(pending) + 1
-    ready_ids = sorted({p.video_id for p in pending if p.type == READY_TYPE})
+    ready_ids = sorted({p.video_id for p in pending if p.type in (READY_TYPE, RENDITION_READY_TYPE)})
     assets: dict[str, list[dict]] = {}
     if ready_ids:
         rows = await session.execute(select(Asset.video_id, Asset.kind, Asset.content_type, Asset.size)
@@ -107,6 +118,10 @@ async def write_outbox(session: AsyncSession, endpoints: Sequence = ()) -> None:
         payload: dict = {}
         if p.type == READY_TYPE:
             payload["assets"] = assets.get(p.video_id, [])
+        elif p.type == RENDITION_READY_TYPE:  # the rendition's own output
+            payload["assets"] = [a for a in assets.get(p.video_id, []) if a["kind"] == p.rendition]
+        if p.rendition:
+            payload["rendition"] = p.rendition
         if p.error:
             payload["error"] = p.error[:2000]
         row = FeedEvent(cursor=first + offset, event_id=str(uuid.uuid4()), type=p.type, video_id=p.video_id,
@@ -124,8 +139,10 @@ def body(row: FeedEvent) -> dict:
     payload = json.loads(row.payload or "{}")
     out = {"id": row.event_id, "cursor": row.cursor, "type": row.type, "video_id": row.video_id,
            "owner_id": row.owner_id, "time": _utc(row.at).isoformat().replace("+00:00", "Z")}
-    if row.type == READY_TYPE:
+    if row.type in (READY_TYPE, RENDITION_READY_TYPE):
         out["assets"] = payload.get("assets", [])
+    if payload.get("rendition"):
+        out["rendition"] = payload["rendition"]
     if payload.get("error"):
         out["error"] = payload["error"]
     return out

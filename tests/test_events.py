@@ -10,14 +10,15 @@ import pytest
 from sqlalchemy import select
 
 from catalog_service import db, events
-from catalog_service.catalog import Catalog
+from catalog_service.catalog import Catalog, RenditionAsset
 from catalog_service.chunk_rules import StoredChunk
 from catalog_service.models import EventCursor, FeedEvent
 from catalog_service.server import CatalogDeps, create_server
 from catalog_service.settings import CatalogSettings
 from catalog_service.statuses import FAILED, READY
-from recorder.v1 import catalog_pb2, catalog_pb2_grpc
+from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2 as R
 from recorder_common.auth import ServiceTokenSigner
+from recorder_common.vocab import RenditionKind, RenditionState
 from tests.conftest import AUTH, SteppedClock
 from tests.process_stack import ProcessStack
 
@@ -106,6 +107,34 @@ async def test_every_lifecycle_change_is_one_event_in_its_transaction(served):
     with pytest.raises(Exception):
         await catalog.finish_processing(OWNER, ready, "worker-1", READY, None, None)
     assert len(await stored_events(catalog)) == len(rows)
+
+
+async def test_a_rendition_tells_the_feed_when_it_is_ready_or_failed_and_nothing_else(served):
+    catalog, stub, _clock = served
+    done, broken = await new_video(catalog), await new_video(catalog)
+    for video_id in (done, broken):
+        await make_ready(catalog, video_id)
+    for _ in range(2):  # a claim, and a live encode given back to the queue, say nothing
+        got = await catalog.claim_rendition("encoder", 60, RenditionKind.COMPRESSED)
+        assert got.claimed
+    await catalog.finish_rendition(OWNER, broken, RenditionKind.COMPRESSED, "encoder", RenditionState.PENDING,
+                                   error="fell behind")
+    await catalog.finish_rendition(OWNER, done, RenditionKind.COMPRESSED, "encoder", RenditionState.READY,
+                                   RenditionAsset(f"users/{OWNER}/videos/{done}/c.mp4", "video/mp4", 1234))
+    assert (await catalog.claim_rendition("encoder", 60, RenditionKind.COMPRESSED)).video_id == broken
+    await catalog.finish_rendition(OWNER, broken, RenditionKind.COMPRESSED, "encoder", RenditionState.FAILED,
+                                   error="x264 said no")
+    rows = [r for r in await stored_events(catalog) if r.type.startswith("rendition.")]
+    assert [(r.type, r.video_id) for r in rows] == [("rendition.ready", done), ("rendition.failed", broken)]
+    ready, failed = (events.body(r) for r in rows)
+    assert ready["rendition"] == "COMPRESSED"
+    assert ready["assets"] == [{"kind": "COMPRESSED", "content_type": "video/mp4", "size_bytes": 1234}]
+    assert failed["rendition"] == "COMPRESSED" and failed["error"] == "x264 said no" and "assets" not in failed
+    # WatchEvents carries the same, rendition kind included.
+    streamed = await read(stub, rows[0].cursor - 1, 2, types=["rendition.ready", "rendition.failed"])
+    assert [(e.type, e.rendition, e.error) for e in streamed] == [
+        ("rendition.ready", R.RENDITION_KIND_COMPRESSED, ""),
+        ("rendition.failed", R.RENDITION_KIND_COMPRESSED, "x264 said no")]
 
 
 async def test_a_consumer_that_resumes_from_its_cursor_misses_none_and_sees_none_twice(served):

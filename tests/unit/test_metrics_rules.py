@@ -85,19 +85,12 @@ async def test_queue_depth_and_wait_by_work_kind():
         assert sample("recorder_queue_depth", kind="ffmpeg_memory") == 0
 
 
-def test_live_lag_gauge_reads_the_sessions_running_now():
-    class Session:
-        def __init__(self, lag):
-            self.lag = lag
+def test_live_lag_gauge_reads_the_live_encodes_running_now():
+    class Encoders:
+        lags = {"a": 1.5, "b": 4.0}
 
-        def lag_seconds(self):
-            return self.lag
-
-    class Pool:
-        sessions = {"a": Session(1.5), "b": Session(4.0)}
-
-    pool = Pool()
-    metrics.track_live_sessions(pool)
+    encoders = Encoders()
+    metrics.track_live_encoders(encoders)
     assert sample("recorder_live_encode_lag_max_seconds") == 4.0
-    pool.sessions = {}
+    encoders.lags = {}
     assert sample("recorder_live_encode_lag_max_seconds") == 0.0
