@@ -54,6 +54,7 @@ from recorder_common.serving import message_options  # noqa: E402
 
 MiB = 1024 * 1024
 BEHIND_METRIC = "recorder_live_encodes_behind_total"
+COMPRESSED_TARGET = 2.0  # seconds from stop, p99: "as many as the machine can encode live" (issue 15)
 
 
 # The status model, in one place. Today READY waits for the compressed copy, so both are READY; when
@@ -273,6 +274,11 @@ async def main_async(args) -> None:
         print(f"| {r['n']} | {ready} s | {compressed} s | {r['ack_p99'] * 1000:.0f} ms | {r['behind']} "
               f"| {r['rss']['media']:.0f} MiB, {r['cpu']['media']:.0f} s | {r['rss']['ingest']:.0f} MiB, "
               f"{r['cpu']['ingest']:.0f} s | {r['backlog']:.0f} media-s | {drain} |")
+    within = [r["n"] for r in rows if r["compressed"][1] <= COMPRESSED_TARGET]
+    print()
+    print(f"compressed within {COMPRESSED_TARGET:g} s of stop at p99: "
+          + (f"at N = {', '.join(map(str, within))}" if within else "at no N")
+          + f" (of {', '.join(str(r['n']) for r in rows)})")
     print()
     print("RSS: the service with its children (ffmpeg included), sampled twice a second. Backlog: media-seconds "
           "of compressed copies not yet made when the last recording stopped (a live encode's progress is "
