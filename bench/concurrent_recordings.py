@@ -272,8 +272,8 @@ async def main_async(args) -> None:
         drain = (f"{r['drain_rate']:.2f} media-s/s, {r['drain_rate'] / alone:.2f}" if r["drain_rate"] is not None
                  else "—")
         print(f"| {r['n']} | {ready} s | {compressed} s | {r['ack_p99'] * 1000:.0f} ms | {r['behind']} "
-              f"| {r['rss']['media']:.0f} MiB, {r['cpu']['media']:.0f} s | {r['rss']['ingest']:.0f} MiB, "
-              f"{r['cpu']['ingest']:.0f} s | {r['backlog']:.0f} media-s | {drain} |")
+              f"| {r['rss']['media']:.0f} MiB, {r['cpu']['media']:.1f} s | {r['rss']['ingest']:.0f} MiB, "
+              f"{r['cpu']['ingest']:.1f} s | {r['backlog']:.0f} media-s | {drain} |")
     within = [r["n"] for r in rows if r["compressed"][1] <= COMPRESSED_TARGET]
     print()
     print(f"compressed within {COMPRESSED_TARGET:g} s of stop at p99: "
