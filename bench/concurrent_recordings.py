@@ -2,14 +2,16 @@
 
     .venv/bin/python bench/concurrent_recordings.py [--n 1,4,8,16,32] [--seconds 60] [--size 1920x1080]
                                                     [--long-seconds 600] [--skip-long] [--owners 0]
+                                                    [--env K=V ...]
 
 One screen-like VP8/Opus recording (bench/_media.py: a desktop with a changing counter and a moving
 window, 4 Mbit/s, as MediaRecorder writes it) is generated once and cached outside the repository.
 For each N, a fresh stack of real service processes with default settings (only the media
-service's METRICS_PORT is set, to read its counters) receives N uploads of those bytes, each by its
-own user (--owners K spreads them over K users), all starting together and each sent at 1x pace: a
-1 MiB PutChunk call as soon as the recording would have made its bytes, the last flagged. "Stop" is
-that recording's last acknowledged chunk. Printed per N, as a Markdown table:
+service's METRICS_PORT is set, to read its counters; --env K=V changes a setting, e.g.
+MEDIA_MAX_LIVE_SESSIONS=2) receives N uploads of those bytes, each by its own user (--owners K
+spreads them over K users), all starting together and each sent at 1x pace: a 1 MiB PutChunk call
+as soon as the recording would have made its bytes, the last flagged. "Stop" is that recording's
+last acknowledged chunk. Printed per N, as a Markdown table:
 
 - stop -> READY (watchable) and stop -> compressed rendition READY: p50, p99, max (nearest rank: at
   small N the p99 is the max);
@@ -210,9 +212,9 @@ async def run_recordings(stack: BenchStack, data: bytes, seconds: float, n: int,
     }
 
 
-def start_stack(folder: pathlib.Path) -> tuple[BenchStack, int, TreeMeter]:
+def start_stack(folder: pathlib.Path, settings: dict[str, str]) -> tuple[BenchStack, int, TreeMeter]:
     metrics_port = free_port()
-    stack = BenchStack(folder, service_env={"media": {"METRICS_PORT": str(metrics_port)}}).start()
+    stack = BenchStack(folder, env=settings, service_env={"media": {"METRICS_PORT": str(metrics_port)}}).start()
     meter = TreeMeter({name: stack.processes[name].pid for name in ("media", "ingest")}).start()
     return stack, metrics_port, meter
 
@@ -223,6 +225,7 @@ def seconds_text(value: float) -> str:
 
 async def main_async(args) -> None:
     ns = [int(x) for x in args.n.split(",")]
+    settings = dict(kv.split("=", 1) for kv in args.env)
     ffmpeg = find_ffmpeg()
     width, height = (int(x) for x in args.size.split("x"))
     clip = cached_screen_clip(ffmpeg, args.seconds, size=args.size, bitrate=args.bitrate)
@@ -231,10 +234,10 @@ async def main_async(args) -> None:
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         folder = pathlib.Path(folder)
-        alone = encode_alone(ffmpeg, clip, args.seconds, profile_from_env({}), (width, height), folder)
+        alone = encode_alone(ffmpeg, clip, args.seconds, profile_from_env(settings), (width, height), folder)
         print(f"encoder alone: {alone:.2f} media-s per wall-s", flush=True)
         for n in ns:
-            stack, metrics_port, meter = start_stack(folder / f"n{n}")
+            stack, metrics_port, meter = start_stack(folder / f"n{n}", settings)
             try:
                 row = await run_recordings(stack, data, args.seconds, n, args.owners, 1.0, args.limit)
                 row["cpu"] = meter.cpu()
@@ -249,7 +252,7 @@ async def main_async(args) -> None:
         long_row = None
         if not args.skip_long:
             long_clip = cached_screen_clip(ffmpeg, args.long_seconds, size=args.size, bitrate=args.bitrate)
-            stack, metrics_port, meter = start_stack(folder / "long")
+            stack, metrics_port, meter = start_stack(folder / "long", settings)
             try:
                 long_row = await run_recordings(stack, long_clip.read_bytes(), args.long_seconds, 1, 0, None,
                                                 args.limit)
@@ -259,7 +262,8 @@ async def main_async(args) -> None:
 
     print()
     print(f"{len(ns)} runs, {args.seconds:g} s {args.size} VP8/Opus recordings at 1x pace, all starting together, "
-          f"one stack of real service processes with default settings; stop = the recording's last chunk "
+          f"one stack of real service processes with "
+          f"{', '.join(args.env) or 'default settings'}; stop = the recording's last chunk "
           f"acknowledged; encoder alone: {alone:.2f} media-s per wall-s")
     print()
     print("| recordings at once | stop → READY p50 / p99 / max | stop → compressed p50 / p99 / max "
@@ -300,6 +304,7 @@ def main() -> None:
     parser.add_argument("--owners", type=int, default=0, help="spread the recordings over this many users (0: one each)")
     parser.add_argument("--long-seconds", type=float, default=600.0, help="the finished file sent at full speed")
     parser.add_argument("--skip-long", action="store_true", help="leave out the finished-file run")
+    parser.add_argument("--env", action="append", default=[], help="a service setting, e.g. MEDIA_MAX_LIVE_SESSIONS=2")
     parser.add_argument("--limit", type=float, default=3600.0, help="give up on a recording this long after its stop")
     asyncio.run(main_async(parser.parse_args()))
 
