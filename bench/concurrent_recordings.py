@@ -59,37 +59,36 @@ BEHIND_METRIC = "recorder_live_encodes_behind_total"
 COMPRESSED_TARGET = 2.0  # seconds from stop, p99: "as many as the machine can encode live" (issue 15)
 
 
-# The status model, in one place. Today READY waits for the compressed copy, so both are READY; when
-# a video is READY as soon as it is watchable and the compressed copy is a rendition with its own
-# state and progress, these three change and nothing else does.
+# The status model, in one place: READY is watchable; the compressed copy is a rendition with its own
+# state and progress (Video.renditions).
 def watchable(video: common_pb2.Video) -> bool:
     return video.status == common_pb2.VIDEO_STATUS_READY
 
 
+def compressed_rendition(video: common_pb2.Video) -> common_pb2.Rendition | None:
+    return next((r for r in video.renditions if r.kind == common_pb2.RENDITION_KIND_COMPRESSED), None)
+
+
 def compressed_ready(video: common_pb2.Video) -> bool:
-    return video.status == common_pb2.VIDEO_STATUS_READY and any(
-        asset.kind == common_pb2.ASSET_KIND_COMPRESSED for asset in video.assets)
+    rendition = compressed_rendition(video)
+    return rendition is not None and rendition.state == common_pb2.RENDITION_STATE_READY
 
 
 def compressed_progress(video: common_pb2.Video) -> float | None:
-    """Fraction of the compressed copy made, None when the API does not say (a live encode's
-    progress is not reported: it shows as ASSEMBLE while the upload is fed to it)."""
+    """Fraction of the compressed copy made (0 while queued), None before the rendition exists."""
     if compressed_ready(video):
         return 1.0
-    step = video.current_step
-    if step == common_pb2.PROCESSING_STEP_COMPRESS:
-        return video.progress
-    if step == common_pb2.PROCESSING_STEP_THUMBNAIL:
-        return 1.0
-    if step in (common_pb2.PROCESSING_STEP_PROBE, common_pb2.PROCESSING_STEP_REMUX):
-        return 0.0
-    if step == common_pb2.PROCESSING_STEP_ASSEMBLE:
-        return None
-    return 0.0  # not started
+    rendition = compressed_rendition(video)
+    return rendition.progress if rendition is not None else None
 
 
 def failed(video: common_pb2.Video) -> str | None:
-    return (video.error or "failed") if video.status == common_pb2.VIDEO_STATUS_FAILED else None
+    if video.status == common_pb2.VIDEO_STATUS_FAILED:
+        return video.error or "failed"
+    rendition = compressed_rendition(video)
+    if rendition is not None and rendition.state == common_pb2.RENDITION_STATE_FAILED:
+        return f"compressed rendition failed: {rendition.error or 'no error given'}"
+    return None
 
 
 @dataclass
@@ -149,7 +148,8 @@ async def follow(catalog, rec: Recording, limit: float) -> None:
 
 def behind_counts(metrics_text: str) -> str:
     """"3 (faster_preset 2, requeue 1)", "0", or "n/a" when the media service has no such counter."""
-    if f"# TYPE {BEHIND_METRIC}" not in metrics_text:
+    # prometheus_client declares a counter without its _total suffix (OpenMetrics style).
+    if not re.search(rf"^# TYPE {BEHIND_METRIC.removesuffix('_total')}(_total)? counter$", metrics_text, re.M):
         return "n/a"
     counts = {}
     for match in re.finditer(rf'^{BEHIND_METRIC}\{{[^}}]*action="([^"]*)"[^}}]*\}} ([0-9.e+]+)$', metrics_text, re.M):
@@ -199,7 +199,7 @@ async def run_recordings(stack: BenchStack, data: bytes, seconds: float, n: int,
             for task in [*followers, *watchers]:
                 task.cancel()
             await asyncio.gather(*followers, *watchers, return_exceptions=True)
-    # Unknown progress (a live encode) counts as done, so the drain rate is a lower bound.
+    # A rendition not there yet counts as done, so the drain rate is never overstated.
     backlog = sum(seconds * (1 - (p if p is not None else 1.0)) for p in map(compressed_progress, snapshot))
     drained = max(rec.compressed_at for rec in recordings) - all_stopped
     return {
@@ -285,8 +285,7 @@ async def main_async(args) -> None:
           + f" (of {', '.join(str(r['n']) for r in rows)})")
     print()
     print("RSS: the service with its children (ffmpeg included), sampled twice a second. Backlog: media-seconds "
-          "of compressed copies not yet made when the last recording stopped (a live encode's progress is "
-          "counted as done when the API does not report it, so the drain rate is a lower bound).")
+          "of compressed renditions not yet made when the last recording stopped, from each rendition's progress.")
     if long_row:
         print()
         print(f"| {args.long_seconds:g} s {args.size} recording, sent at full speed | last chunk → READY "
