@@ -68,8 +68,9 @@ def cached_screen_clip(ffmpeg: str, seconds: float, size: str = "1280x720", bitr
 
 def encode_alone(ffmpeg: str, clip: pathlib.Path, seconds: float, profile: CompressionProfile,
                  size: tuple[int, int], work: pathlib.Path) -> float:
-    """The media service's compress command (commands.compress_args) on the clip, nothing else
-    running from us: media-seconds encoded per wall-second."""
+    """The media service's compress command (commands.compress_args, threads left to the encoder:
+    every core, as a queued encode gets on an idle machine) on the clip, nothing else running from
+    us: media-seconds encoded per wall-second."""
     out = work / f"alone.{profile.extension}"
     argv = commands.compress_args(ffmpeg, str(clip), Container.WEBM, str(out), profile, has_video=True,
                                   has_audio=True, max_bytes=1 << 40, frame_size=size)

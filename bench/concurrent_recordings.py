@@ -19,11 +19,13 @@ last acknowledged chunk. Printed per N, as a Markdown table:
 - peak RSS of the media and ingest services with their children (ffmpeg included) and their CPU
   seconds over the run, from /proc;
 - live encodes that fell behind and what the policy did, from the media service's
-  recorder_live_encodes_behind_total{action} (n/a when the service has no such counter);
+  recorder_live_encodes_behind_total{action} (n/a from a media service without that counter);
 - the backlog drain rate: the media-seconds still to compress when the last recording stopped,
   divided by the time until the last compressed copy was READY, and its ratio to the encoder
   throughput measured alone in the same run (the media service's compress command on the same file,
-  nothing else running). Shown when at least one recording's length was left to compress.
+  nothing else running). Shown when at least one recording's length was left to compress. A
+  rendition whose encode has not reported progress yet (a live encode reports 0 until stop) counts
+  as done, so the drain rate is a lower bound.
 
 Then one --long-seconds recording sent at full speed (an upload of a finished file): last chunk ->
 READY and -> compressed.
@@ -75,11 +77,15 @@ def compressed_ready(video: common_pb2.Video) -> bool:
 
 
 def compressed_progress(video: common_pb2.Video) -> float | None:
-    """Fraction of the compressed copy made (0 while queued), None before the rendition exists."""
+    """Fraction of the compressed copy made: 0 while queued; None when not known: before the
+    rendition exists, or while an encode reports 0 (a live encode does until the recording's length
+    is known, at stop)."""
     if compressed_ready(video):
         return 1.0
     rendition = compressed_rendition(video)
-    return rendition.progress if rendition is not None else None
+    if rendition is None or (rendition.state == common_pb2.RENDITION_STATE_PROCESSING and not rendition.progress):
+        return None
+    return rendition.progress
 
 
 def failed(video: common_pb2.Video) -> str | None:
@@ -199,7 +205,7 @@ async def run_recordings(stack: BenchStack, data: bytes, seconds: float, n: int,
             for task in [*followers, *watchers]:
                 task.cancel()
             await asyncio.gather(*followers, *watchers, return_exceptions=True)
-    # A rendition not there yet counts as done, so the drain rate is never overstated.
+    # Unknown progress counts as done, so the backlog and its drain rate are never overstated.
     backlog = sum(seconds * (1 - (p if p is not None else 1.0)) for p in map(compressed_progress, snapshot))
     drained = max(rec.compressed_at for rec in recordings) - all_stopped
     return {
@@ -285,7 +291,8 @@ async def main_async(args) -> None:
           + f" (of {', '.join(str(r['n']) for r in rows)})")
     print()
     print("RSS: the service with its children (ffmpeg included), sampled twice a second. Backlog: media-seconds "
-          "of compressed renditions not yet made when the last recording stopped, from each rendition's progress.")
+          "of compressed renditions not yet made when the last recording stopped, from each rendition's progress "
+          "(an encode that has not reported any yet counts as done, so the drain rate is a lower bound).")
     if long_row:
         print()
         print(f"| {args.long_seconds:g} s {args.size} recording, sent at full speed | last chunk → READY "
