@@ -4,7 +4,7 @@ READY, with live processing and with the batch path.
     .venv/bin/python bench/time_to_ready.py [--lengths 60,300,600] [--size 1920x1080] [--paces 1,4]
                                             [--storage local,s3]
 
-For each length a screen-like VP8/Opus recording is generated (see compression_profiles.py) and
+For each length a screen-like VP8/Opus recording is generated (see bench/_media.py) and
 sent in 1 MiB PutChunk calls, each chunk sent when its bytes would exist in a recording made at
 `pace` times realtime (1 = a live recording; 4 = an upload of a finished file, 4x faster). The
 clock starts when the last chunk is acknowledged and stops when GetVideo says READY, and again
@@ -25,13 +25,12 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-import google_crc32c  # noqa: E402
 import grpc  # noqa: E402
 
-from bench._stack import BenchStack, storage_env  # noqa: E402
-from bench.compression_profiles import make_screen_clip  # noqa: E402
+from bench._stack import BenchStack, create_upload, send_chunks, storage_env  # noqa: E402
+from bench._media import make_screen_clip  # noqa: E402
 from media_service.settings import find_ffmpeg  # noqa: E402
-from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2, ingest_pb2_grpc  # noqa: E402
+from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2_grpc  # noqa: E402
 from recorder_common.serving import message_options  # noqa: E402
 
 MiB = 1024 * 1024
@@ -45,20 +44,8 @@ async def send_and_wait(stack: BenchStack, data: bytes, seconds: float, pace: fl
             grpc.aio.insecure_channel(stack.target("catalog"), options=options) as catalog_channel:
         ingest = ingest_pb2_grpc.IngestServiceStub(ingest_channel)
         catalog = catalog_pb2_grpc.CatalogServiceStub(catalog_channel)
-        video_id = (await ingest.CreateUpload(ingest_pb2.CreateUploadRequest(
-            title="bench", content_type="video/webm;codecs=vp8,opus"), metadata=md, timeout=10)).video_id
-        parts = [data[i:i + MiB] for i in range(0, len(data), MiB)]
-        started = time.monotonic()
-        sent = 0
-        for i, part in enumerate(parts):
-            sent += len(part)
-            if pace:
-                due = started + sent / len(data) * seconds / pace
-                await asyncio.sleep(max(0.0, due - time.monotonic()))
-            await ingest.PutChunk(ingest_pb2.PutChunkRequest(video_id=video_id, chunk=ingest_pb2.Chunk(
-                index=i, data=part, crc32c=google_crc32c.value(part), is_last=i == len(parts) - 1)),
-                metadata=md, timeout=60)
-        last_ack = time.monotonic()
+        video_id = await create_upload(ingest, md)
+        last_ack = await send_chunks(ingest, md, video_id, data, seconds, pace)
         ready = None
         while True:
             video = (await catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=video_id), metadata=md,
