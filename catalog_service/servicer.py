@@ -5,6 +5,7 @@ import contextlib
 
 from catalog_service import convert
 from catalog_service.catalog import Catalog, MediaInfo, StoredChunk
+from catalog_service.share_links import ShareLinks
 from catalog_service.watch_hub import WatchHub
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
 from recorder_common.errors import InvalidArgument
@@ -16,6 +17,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     def __init__(self, catalog: Catalog, watch_hub: WatchHub | None = None) -> None:
         self.catalog = catalog
         self.watch_hub = watch_hub or WatchHub(catalog.sessions)
+        self.share_links = ShareLinks(catalog)
 
     # ---- public -------------------------------------------------------------------------------
     @maps_domain_errors
@@ -44,6 +46,41 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
                     step=convert.step_enum(video.current_step), progress=video.progress or 0.0,
                     error=video.error or "", error_step=convert.step_enum(video.error_step),
                     at=convert.timestamp(video.updated_at))
+
+    @maps_domain_errors
+    @shielded
+    async def CreateShareLink(self, request, context):
+        link = await self.share_links.create(current_caller().require_user(), request.video_id,
+                                             request.expires_in_seconds, request.allow_download)
+        return catalog_pb2.CreateShareLinkResponse(link=convert.share_link_message(link))
+
+    @maps_domain_errors
+    @shielded
+    async def ListShareLinks(self, request, context):
+        links = await self.share_links.list(current_caller().require_user(), request.video_id)
+        return catalog_pb2.ListShareLinksResponse(links=[convert.share_link_message(x) for x in links])
+
+    @maps_domain_errors
+    @shielded
+    async def RevokeShareLink(self, request, context):
+        link = await self.share_links.revoke(current_caller().require_user(), request.link_id)
+        return catalog_pb2.RevokeShareLinkResponse(link=convert.share_link_message(link))
+
+    # ---- internal: media's playback server ----------------------------------------------------
+    @maps_domain_errors
+    @shielded
+    async def ResolveShareLink(self, request, context):
+        resolved = await self.share_links.resolve(request.link_id)
+        if not resolved.active:
+            return catalog_pb2.ResolveShareLinkResponse(state=catalog_pb2.SHARE_LINK_STATE_GONE)
+        link, video = resolved.link, resolved.video
+        response = catalog_pb2.ResolveShareLinkResponse(
+            state=catalog_pb2.SHARE_LINK_STATE_ACTIVE, owner_id=link.owner_id, video_id=link.video_id,
+            title=video.title, allow_download=link.allow_download,
+            video=convert.video_message(video, with_history=False))
+        if link.expires_at is not None:
+            response.expires_at.CopyFrom(convert.timestamp(link.expires_at))
+        return response
 
     # ---- internal: ingest ---------------------------------------------------------------------
     @maps_domain_errors

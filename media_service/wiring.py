@@ -12,6 +12,7 @@ from media_service.catalog_client import MediaCatalogClient
 from media_service.live import LiveSessions
 from media_service.ondemand import OnDemandMedia
 from media_service.pipeline import MediaPipeline
+from media_service.playback import Playback, PlaybackTokens, load_or_create_key
 from media_service import sandbox
 from media_service.runner import FfmpegLimits
 from media_service.settings import MediaSettings, find_ffmpeg, memory_budget_bytes
@@ -32,8 +33,10 @@ class MediaParts:
     ondemand: OnDemandMedia
     live: LiveSessions
     channel: grpc.aio.Channel
+    playback: Playback
 
     async def close(self) -> None:
+        await self.playback.stop()
         await self.live.close()
         await self.channel.close()
 
@@ -74,4 +77,8 @@ def build(settings: MediaSettings) -> MediaParts:
                              candidate_frames=settings.thumbnail.candidate_frames,
                              max_pixels=media_limits.max_video_pixels,
                              max_per_user=settings.max_on_demand_per_user)
-    return MediaParts(worker, ondemand, live, channel)
+    playback = Playback(files.store, catalog, PlaybackTokens(load_or_create_key(settings.playback_key_file)),
+                        url_seconds=settings.playback_url_seconds, share_url_seconds=settings.share_url_seconds,
+                        link_cache_seconds=settings.share_link_cache_seconds,
+                        public_base_url=settings.public_base_url)
+    return MediaParts(worker, ondemand, live, channel, playback)
