@@ -2,8 +2,8 @@
 // @generated from file recorder/v1/catalog.proto (package recorder.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { AssetKind, ChunkOutcome, MediaInfo, ProcessingStep, UploadState, Video, VideoStatus } from "./common_pb";
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file recorder/v1/catalog.proto.
  */
 export const file_recorder_v1_catalog: GenFile = /*@__PURE__*/
-  fileDesc("ChlyZWNvcmRlci92MS9jYXRhbG9nLnByb3RvEgtyZWNvcmRlci52MSIjCg9HZXRWaWRlb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkiNQoQR2V0VmlkZW9SZXNwb25zZRIhCgV2aWRlbxgBIAEoCzISLnJlY29yZGVyLnYxLlZpZGVvIjoKEUxpc3RWaWRlb3NSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlEKEkxpc3RWaWRlb3NSZXNwb25zZRIiCgZ2aWRlb3MYASADKAsyEi5yZWNvcmRlci52MS5WaWRlbxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiJQoRV2F0Y2hWaWRlb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAki7gEKC1ZpZGVvVXBkYXRlEhAKCHZpZGVvX2lkGAEgASgJEigKBnN0YXR1cxgCIAEoDjIYLnJlY29yZGVyLnYxLlZpZGVvU3RhdHVzEikKBHN0ZXAYAyABKA4yGy5yZWNvcmRlci52MS5Qcm9jZXNzaW5nU3RlcBIQCghwcm9ncmVzcxgEIAEoARINCgVlcnJvchgFIAEoCRIvCgplcnJvcl9zdGVwGAYgASgOMhsucmVjb3JkZXIudjEuUHJvY2Vzc2luZ1N0ZXASJgoCYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImgKEkNyZWF0ZVZpZGVvUmVxdWVzdBINCgV0aXRsZRgBIAEoCRIQCghmaWxlbmFtZRgCIAEoCRIUCgxjb250ZW50X3R5cGUYAyABKAkSGwoTZXhwZWN0ZWRfc2l6ZV9ieXRlcxgEIAEoAyI4ChNDcmVhdGVWaWRlb1Jlc3BvbnNlEiEKBXZpZGVvGAEgASgLMhIucmVjb3JkZXIudjEuVmlkZW8iZQoLU3RvcmVkQ2h1bmsSDQoFaW5kZXgYASABKAMSEgoKc2l6ZV9ieXRlcxgCIAEoAxIOCgZjcmMzMmMYAyABKA0SDwoHaXNfbGFzdBgEIAEoCBISCgpmaWxlX3Rva2VuGAUgASgJIoUBChNSZWNvcmRDaHVua3NSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEigKBmNodW5rcxgCIAMoCzIYLnJlY29yZGVyLnYxLlN0b3JlZENodW5rEhgKEG1heF91cGxvYWRfYnl0ZXMYAyABKAMSGAoQdXNlcl9xdW90YV9ieXRlcxgEIAEoAyKGAQoUUmVjb3JkQ2h1bmtzUmVzcG9uc2USKwoIb3V0Y29tZXMYASADKA4yGS5yZWNvcmRlci52MS5DaHVua091dGNvbWUSJwoFc3RhdGUYAiABKAsyGC5yZWNvcmRlci52MS5VcGxvYWRTdGF0ZRIYChBjb21wbGV0ZWRfdXBsb2FkGAMgASgIIj8KFUdldFVwbG9hZFN0YXRlUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRIUCgxzdW1tYXJ5X29ubHkYAiABKAgiQQoWR2V0VXBsb2FkU3RhdGVSZXNwb25zZRInCgVzdGF0ZRgBIAEoCzIYLnJlY29yZGVyLnYxLlVwbG9hZFN0YXRlIlQKFkNsYWltUHJvY2Vzc2luZ1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSEQoJd29ya2VyX2lkGAIgASgJEhUKDWxlYXNlX3NlY29uZHMYAyABKAUiTQoXQ2xhaW1Qcm9jZXNzaW5nUmVzcG9uc2USDwoHY2xhaW1lZBgBIAEoCBIhCgV2aWRlbxgCIAEoCzISLnJlY29yZGVyLnYxLlZpZGVvIpABChVSZXBvcnRQcm9ncmVzc1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSEQoJd29ya2VyX2lkGAIgASgJEikKBHN0ZXAYAyABKA4yGy5yZWNvcmRlci52MS5Qcm9jZXNzaW5nU3RlcBIQCghwcm9ncmVzcxgEIAEoARIVCg1sZWFzZV9zZWNvbmRzGAUgASgFIhgKFlJlcG9ydFByb2dyZXNzUmVzcG9uc2UigQEKD1B1dEFzc2V0UmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRIkCgRraW5kGAIgASgOMhYucmVjb3JkZXIudjEuQXNzZXRLaW5kEhQKDGNvbnRlbnRfdHlwZRgDIAEoCRISCgpzaXplX2J5dGVzGAQgASgDEgwKBHBhdGgYBSABKAkiEgoQUHV0QXNzZXRSZXNwb25zZSJOChNTZXRNZWRpYUluZm9SZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEiUKBW1lZGlhGAIgASgLMhYucmVjb3JkZXIudjEuTWVkaWFJbmZvIhYKFFNldE1lZGlhSW5mb1Jlc3BvbnNlIqgBChdGaW5pc2hQcm9jZXNzaW5nUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRIRCgl3b3JrZXJfaWQYAiABKAkSKAoGc3RhdHVzGAMgASgOMhgucmVjb3JkZXIudjEuVmlkZW9TdGF0dXMSLwoKZXJyb3Jfc3RlcBgEIAEoDjIbLnJlY29yZGVyLnYxLlByb2Nlc3NpbmdTdGVwEg0KBWVycm9yGAUgASgJIj0KGEZpbmlzaFByb2Nlc3NpbmdSZXNwb25zZRIhCgV2aWRlbxgBIAEoCzISLnJlY29yZGVyLnYxLlZpZGVvIi0KHExpc3RQZW5kaW5nUHJvY2Vzc2luZ1JlcXVlc3QSDQoFbGltaXQYASABKAUiMgoMUGVuZGluZ1ZpZGVvEhAKCHZpZGVvX2lkGAEgASgJEhAKCG93bmVyX2lkGAIgASgJIkoKHUxpc3RQZW5kaW5nUHJvY2Vzc2luZ1Jlc3BvbnNlEikKBnZpZGVvcxgBIAMoCzIZLnJlY29yZGVyLnYxLlBlbmRpbmdWaWRlbyI6ChJNYXJrRGVsZXRlZFJlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSEgoKYWJvcnRfb25seRgCIAEoCCI4ChNNYXJrRGVsZXRlZFJlc3BvbnNlEiEKBXZpZGVvGAEgASgLMhIucmVjb3JkZXIudjEuVmlkZW8iJQoRUHVyZ2VWaWRlb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkiFAoSUHVyZ2VWaWRlb1Jlc3BvbnNlIkAKGUV4cGlyZVN0YWxlVXBsb2Fkc1JlcXVlc3QSFAoMaWRsZV9zZWNvbmRzGAEgASgDEg0KBWxpbWl0GAIgASgFIkcKGkV4cGlyZVN0YWxlVXBsb2Fkc1Jlc3BvbnNlEikKBnZpZGVvcxgBIAMoCzIZLnJlY29yZGVyLnYxLlBlbmRpbmdWaWRlbyJFChhMaXN0RGVsZXRlZFZpZGVvc1JlcXVlc3QSGgoSb2xkZXJfdGhhbl9zZWNvbmRzGAEgASgDEg0KBWxpbWl0GAIgASgFIkYKGUxpc3REZWxldGVkVmlkZW9zUmVzcG9uc2USKQoGdmlkZW9zGAEgAygLMhkucmVjb3JkZXIudjEuUGVuZGluZ1ZpZGVvIkcKGkxpc3RSZWFkeVdpdGhDaHVua3NSZXF1ZXN0EhoKEm9sZGVyX3RoYW5fc2Vjb25kcxgBIAEoAxINCgVsaW1pdBgCIAEoBSJIChtMaXN0UmVhZHlXaXRoQ2h1bmtzUmVzcG9uc2USKQoGdmlkZW9zGAEgAygLMhkucmVjb3JkZXIudjEuUGVuZGluZ1ZpZGVvIicKE0ZvcmdldENodW5rc1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkiMAoURm9yZ2V0Q2h1bmtzUmVzcG9uc2USGAoQZm9yZ290dGVuX2NodW5rcxgBIAEoAyIqChZSZXRyeVByb2Nlc3NpbmdSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJIjwKF1JldHJ5UHJvY2Vzc2luZ1Jlc3BvbnNlEiEKBXZpZGVvGAEgASgLMhIucmVjb3JkZXIudjEuVmlkZW8iSAoRTGlzdENodW5rc1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSEgoKZnJvbV9pbmRleBgCIAEoAxINCgVsaW1pdBgDIAEoBSI+ChJMaXN0Q2h1bmtzUmVzcG9uc2USKAoGY2h1bmtzGAEgAygLMhgucmVjb3JkZXIudjEuU3RvcmVkQ2h1bmsiKQoYRmFpbEV4aGF1c3RlZEpvYnNSZXF1ZXN0Eg0KBWxpbWl0GAEgASgFIkYKGUZhaWxFeGhhdXN0ZWRKb2JzUmVzcG9uc2USKQoGdmlkZW9zGAEgAygLMhkucmVjb3JkZXIudjEuUGVuZGluZ1ZpZGVvMtgOCg5DYXRhbG9nU2VydmljZRJHCghHZXRWaWRlbxIcLnJlY29yZGVyLnYxLkdldFZpZGVvUmVxdWVzdBodLnJlY29yZGVyLnYxLkdldFZpZGVvUmVzcG9uc2USTQoKTGlzdFZpZGVvcxIeLnJlY29yZGVyLnYxLkxpc3RWaWRlb3NSZXF1ZXN0Gh8ucmVjb3JkZXIudjEuTGlzdFZpZGVvc1Jlc3BvbnNlEkgKCldhdGNoVmlkZW8SHi5yZWNvcmRlci52MS5XYXRjaFZpZGVvUmVxdWVzdBoYLnJlY29yZGVyLnYxLlZpZGVvVXBkYXRlMAESUAoLQ3JlYXRlVmlkZW8SHy5yZWNvcmRlci52MS5DcmVhdGVWaWRlb1JlcXVlc3QaIC5yZWNvcmRlci52MS5DcmVhdGVWaWRlb1Jlc3BvbnNlElMKDFJlY29yZENodW5rcxIgLnJlY29yZGVyLnYxLlJlY29yZENodW5rc1JlcXVlc3QaIS5yZWNvcmRlci52MS5SZWNvcmRDaHVua3NSZXNwb25zZRJZCg5HZXRVcGxvYWRTdGF0ZRIiLnJlY29yZGVyLnYxLkdldFVwbG9hZFN0YXRlUmVxdWVzdBojLnJlY29yZGVyLnYxLkdldFVwbG9hZFN0YXRlUmVzcG9uc2USUAoLTWFya0RlbGV0ZWQSHy5yZWNvcmRlci52MS5NYXJrRGVsZXRlZFJlcXVlc3QaIC5yZWNvcmRlci52MS5NYXJrRGVsZXRlZFJlc3BvbnNlEk0KClB1cmdlVmlkZW8SHi5yZWNvcmRlci52MS5QdXJnZVZpZGVvUmVxdWVzdBofLnJlY29yZGVyLnYxLlB1cmdlVmlkZW9SZXNwb25zZRJlChJFeHBpcmVTdGFsZVVwbG9hZHMSJi5yZWNvcmRlci52MS5FeHBpcmVTdGFsZVVwbG9hZHNSZXF1ZXN0GicucmVjb3JkZXIudjEuRXhwaXJlU3RhbGVVcGxvYWRzUmVzcG9uc2USYgoRTGlzdERlbGV0ZWRWaWRlb3MSJS5yZWNvcmRlci52MS5MaXN0RGVsZXRlZFZpZGVvc1JlcXVlc3QaJi5yZWNvcmRlci52MS5MaXN0RGVsZXRlZFZpZGVvc1Jlc3BvbnNlEmgKE0xpc3RSZWFkeVdpdGhDaHVua3MSJy5yZWNvcmRlci52MS5MaXN0UmVhZHlXaXRoQ2h1bmtzUmVxdWVzdBooLnJlY29yZGVyLnYxLkxpc3RSZWFkeVdpdGhDaHVua3NSZXNwb25zZRJTCgxGb3JnZXRDaHVua3MSIC5yZWNvcmRlci52MS5Gb3JnZXRDaHVua3NSZXF1ZXN0GiEucmVjb3JkZXIudjEuRm9yZ2V0Q2h1bmtzUmVzcG9uc2USXAoPUmV0cnlQcm9jZXNzaW5nEiMucmVjb3JkZXIudjEuUmV0cnlQcm9jZXNzaW5nUmVxdWVzdBokLnJlY29yZGVyLnYxLlJldHJ5UHJvY2Vzc2luZ1Jlc3BvbnNlElwKD0NsYWltUHJvY2Vzc2luZxIjLnJlY29yZGVyLnYxLkNsYWltUHJvY2Vzc2luZ1JlcXVlc3QaJC5yZWNvcmRlci52MS5DbGFpbVByb2Nlc3NpbmdSZXNwb25zZRJZCg5SZXBvcnRQcm9ncmVzcxIiLnJlY29yZGVyLnYxLlJlcG9ydFByb2dyZXNzUmVxdWVzdBojLnJlY29yZGVyLnYxLlJlcG9ydFByb2dyZXNzUmVzcG9uc2USRwoIUHV0QXNzZXQSHC5yZWNvcmRlci52MS5QdXRBc3NldFJlcXVlc3QaHS5yZWNvcmRlci52MS5QdXRBc3NldFJlc3BvbnNlElMKDFNldE1lZGlhSW5mbxIgLnJlY29yZGVyLnYxLlNldE1lZGlhSW5mb1JlcXVlc3QaIS5yZWNvcmRlci52MS5TZXRNZWRpYUluZm9SZXNwb25zZRJfChBGaW5pc2hQcm9jZXNzaW5nEiQucmVjb3JkZXIudjEuRmluaXNoUHJvY2Vzc2luZ1JlcXVlc3QaJS5yZWNvcmRlci52MS5GaW5pc2hQcm9jZXNzaW5nUmVzcG9uc2USbgoVTGlzdFBlbmRpbmdQcm9jZXNzaW5nEikucmVjb3JkZXIudjEuTGlzdFBlbmRpbmdQcm9jZXNzaW5nUmVxdWVzdBoqLnJlY29yZGVyLnYxLkxpc3RQZW5kaW5nUHJvY2Vzc2luZ1Jlc3BvbnNlEk0KCkxpc3RDaHVua3MSHi5yZWNvcmRlci52MS5MaXN0Q2h1bmtzUmVxdWVzdBofLnJlY29yZGVyLnYxLkxpc3RDaHVua3NSZXNwb25zZRJiChFGYWlsRXhoYXVzdGVkSm9icxIlLnJlY29yZGVyLnYxLkZhaWxFeGhhdXN0ZWRKb2JzUmVxdWVzdBomLnJlY29yZGVyLnYxLkZhaWxFeGhhdXN0ZWRKb2JzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_recorder_v1_common]);
+  fileDesc("ChlyZWNvcmRlci92MS9jYXRhbG9nLnByb3RvEgtyZWNvcmRlci52MSIjCg9HZXRWaWRlb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkiNQoQR2V0VmlkZW9SZXNwb25zZRIhCgV2aWRlbxgBIAEoCzISLnJlY29yZGVyLnYxLlZpZGVvIjoKEUxpc3RWaWRlb3NSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlEKEkxpc3RWaWRlb3NSZXNwb25zZRIiCgZ2aWRlb3MYASADKAsyEi5yZWNvcmRlci52MS5WaWRlbxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiJQoRV2F0Y2hWaWRlb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAki7gEKC1ZpZGVvVXBkYXRlEhAKCHZpZGVvX2lkGAEgASgJEigKBnN0YXR1cxgCIAEoDjIYLnJlY29yZGVyLnYxLlZpZGVvU3RhdHVzEikKBHN0ZXAYAyABKA4yGy5yZWNvcmRlci52MS5Qcm9jZXNzaW5nU3RlcBIQCghwcm9ncmVzcxgEIAEoARINCgVlcnJvchgFIAEoCRIvCgplcnJvcl9zdGVwGAYgASgOMhsucmVjb3JkZXIudjEuUHJvY2Vzc2luZ1N0ZXASJgoCYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImgKEkNyZWF0ZVZpZGVvUmVxdWVzdBINCgV0aXRsZRgBIAEoCRIQCghmaWxlbmFtZRgCIAEoCRIUCgxjb250ZW50X3R5cGUYAyABKAkSGwoTZXhwZWN0ZWRfc2l6ZV9ieXRlcxgEIAEoAyI4ChNDcmVhdGVWaWRlb1Jlc3BvbnNlEiEKBXZpZGVvGAEgASgLMhIucmVjb3JkZXIudjEuVmlkZW8iZQoLU3RvcmVkQ2h1bmsSDQoFaW5kZXgYASABKAMSEgoKc2l6ZV9ieXRlcxgCIAEoAxIOCgZjcmMzMmMYAyABKA0SDwoHaXNfbGFzdBgEIAEoCBISCgpmaWxlX3Rva2VuGAUgASgJIoUBChNSZWNvcmRDaHVua3NSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEigKBmNodW5rcxgCIAMoCzIYLnJlY29yZGVyLnYxLlN0b3JlZENodW5rEhgKEG1heF91cGxvYWRfYnl0ZXMYAyABKAMSGAoQdXNlcl9xdW90YV9ieXRlcxgEIAEoAyKGAQoUUmVjb3JkQ2h1bmtzUmVzcG9uc2USKwoIb3V0Y29tZXMYASADKA4yGS5yZWNvcmRlci52MS5DaHVua091dGNvbWUSJwoFc3RhdGUYAiABKAsyGC5yZWNvcmRlci52MS5VcGxvYWRTdGF0ZRIYChBjb21wbGV0ZWRfdXBsb2FkGAMgASgIIj8KFUdldFVwbG9hZFN0YXRlUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRIUCgxzdW1tYXJ5X29ubHkYAiABKAgiQQoWR2V0VXBsb2FkU3RhdGVSZXNwb25zZRInCgVzdGF0ZRgBIAEoCzIYLnJlY29yZGVyLnYxLlVwbG9hZFN0YXRlIlQKFkNsYWltUHJvY2Vzc2luZ1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSEQoJd29ya2VyX2lkGAIgASgJEhUKDWxlYXNlX3NlY29uZHMYAyABKAUiTQoXQ2xhaW1Qcm9jZXNzaW5nUmVzcG9uc2USDwoHY2xhaW1lZBgBIAEoCBIhCgV2aWRlbxgCIAEoCzISLnJlY29yZGVyLnYxLlZpZGVvIpABChVSZXBvcnRQcm9ncmVzc1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSEQoJd29ya2VyX2lkGAIgASgJEikKBHN0ZXAYAyABKA4yGy5yZWNvcmRlci52MS5Qcm9jZXNzaW5nU3RlcBIQCghwcm9ncmVzcxgEIAEoARIVCg1sZWFzZV9zZWNvbmRzGAUgASgFIhgKFlJlcG9ydFByb2dyZXNzUmVzcG9uc2UigQEKD1B1dEFzc2V0UmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRIkCgRraW5kGAIgASgOMhYucmVjb3JkZXIudjEuQXNzZXRLaW5kEhQKDGNvbnRlbnRfdHlwZRgDIAEoCRISCgpzaXplX2J5dGVzGAQgASgDEgwKBHBhdGgYBSABKAkiEgoQUHV0QXNzZXRSZXNwb25zZSJOChNTZXRNZWRpYUluZm9SZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEiUKBW1lZGlhGAIgASgLMhYucmVjb3JkZXIudjEuTWVkaWFJbmZvIhYKFFNldE1lZGlhSW5mb1Jlc3BvbnNlIqgBChdGaW5pc2hQcm9jZXNzaW5nUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRIRCgl3b3JrZXJfaWQYAiABKAkSKAoGc3RhdHVzGAMgASgOMhgucmVjb3JkZXIudjEuVmlkZW9TdGF0dXMSLwoKZXJyb3Jfc3RlcBgEIAEoDjIbLnJlY29yZGVyLnYxLlByb2Nlc3NpbmdTdGVwEg0KBWVycm9yGAUgASgJIj0KGEZpbmlzaFByb2Nlc3NpbmdSZXNwb25zZRIhCgV2aWRlbxgBIAEoCzISLnJlY29yZGVyLnYxLlZpZGVvIi0KHExpc3RQZW5kaW5nUHJvY2Vzc2luZ1JlcXVlc3QSDQoFbGltaXQYASABKAUiMgoMUGVuZGluZ1ZpZGVvEhAKCHZpZGVvX2lkGAEgASgJEhAKCG93bmVyX2lkGAIgASgJIkoKHUxpc3RQZW5kaW5nUHJvY2Vzc2luZ1Jlc3BvbnNlEikKBnZpZGVvcxgBIAMoCzIZLnJlY29yZGVyLnYxLlBlbmRpbmdWaWRlbyI6ChJNYXJrRGVsZXRlZFJlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSEgoKYWJvcnRfb25seRgCIAEoCCI4ChNNYXJrRGVsZXRlZFJlc3BvbnNlEiEKBXZpZGVvGAEgASgLMhIucmVjb3JkZXIudjEuVmlkZW8iJQoRUHVyZ2VWaWRlb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkiFAoSUHVyZ2VWaWRlb1Jlc3BvbnNlIkAKGUV4cGlyZVN0YWxlVXBsb2Fkc1JlcXVlc3QSFAoMaWRsZV9zZWNvbmRzGAEgASgDEg0KBWxpbWl0GAIgASgFIkcKGkV4cGlyZVN0YWxlVXBsb2Fkc1Jlc3BvbnNlEikKBnZpZGVvcxgBIAMoCzIZLnJlY29yZGVyLnYxLlBlbmRpbmdWaWRlbyJFChhMaXN0RGVsZXRlZFZpZGVvc1JlcXVlc3QSGgoSb2xkZXJfdGhhbl9zZWNvbmRzGAEgASgDEg0KBWxpbWl0GAIgASgFIkYKGUxpc3REZWxldGVkVmlkZW9zUmVzcG9uc2USKQoGdmlkZW9zGAEgAygLMhkucmVjb3JkZXIudjEuUGVuZGluZ1ZpZGVvIkcKGkxpc3RSZWFkeVdpdGhDaHVua3NSZXF1ZXN0EhoKEm9sZGVyX3RoYW5fc2Vjb25kcxgBIAEoAxINCgVsaW1pdBgCIAEoBSJIChtMaXN0UmVhZHlXaXRoQ2h1bmtzUmVzcG9uc2USKQoGdmlkZW9zGAEgAygLMhkucmVjb3JkZXIudjEuUGVuZGluZ1ZpZGVvIicKE0ZvcmdldENodW5rc1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkiMAoURm9yZ2V0Q2h1bmtzUmVzcG9uc2USGAoQZm9yZ290dGVuX2NodW5rcxgBIAEoAyIqChZSZXRyeVByb2Nlc3NpbmdSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJIjwKF1JldHJ5UHJvY2Vzc2luZ1Jlc3BvbnNlEiEKBXZpZGVvGAEgASgLMhIucmVjb3JkZXIudjEuVmlkZW8iSAoRTGlzdENodW5rc1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSEgoKZnJvbV9pbmRleBgCIAEoAxINCgVsaW1pdBgDIAEoBSI+ChJMaXN0Q2h1bmtzUmVzcG9uc2USKAoGY2h1bmtzGAEgAygLMhgucmVjb3JkZXIudjEuU3RvcmVkQ2h1bmsiKQoYRmFpbEV4aGF1c3RlZEpvYnNSZXF1ZXN0Eg0KBWxpbWl0GAEgASgFIkYKGUZhaWxFeGhhdXN0ZWRKb2JzUmVzcG9uc2USKQoGdmlkZW9zGAEgAygLMhkucmVjb3JkZXIudjEuUGVuZGluZ1ZpZGVvIuQBCglTaGFyZUxpbmsSDwoHbGlua19pZBgBIAEoCRIQCgh2aWRlb19pZBgCIAEoCRIuCgpjcmVhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5hbGxvd19kb3dubG9hZBgGIAEoCBIMCgRwYXRoGAcgASgJIl4KFkNyZWF0ZVNoYXJlTGlua1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSGgoSZXhwaXJlc19pbl9zZWNvbmRzGAIgASgDEhYKDmFsbG93X2Rvd25sb2FkGAMgASgIIj8KF0NyZWF0ZVNoYXJlTGlua1Jlc3BvbnNlEiQKBGxpbmsYASABKAsyFi5yZWNvcmRlci52MS5TaGFyZUxpbmsiKQoVTGlzdFNoYXJlTGlua3NSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJIj8KFkxpc3RTaGFyZUxpbmtzUmVzcG9uc2USJQoFbGlua3MYASADKAsyFi5yZWNvcmRlci52MS5TaGFyZUxpbmsiKQoWUmV2b2tlU2hhcmVMaW5rUmVxdWVzdBIPCgdsaW5rX2lkGAEgASgJIj8KF1Jldm9rZVNoYXJlTGlua1Jlc3BvbnNlEiQKBGxpbmsYASABKAsyFi5yZWNvcmRlci52MS5TaGFyZUxpbmsiKgoXUmVzb2x2ZVNoYXJlTGlua1JlcXVlc3QSDwoHbGlua19pZBgBIAEoCSLkAQoYUmVzb2x2ZVNoYXJlTGlua1Jlc3BvbnNlEioKBXN0YXRlGAEgASgOMhsucmVjb3JkZXIudjEuU2hhcmVMaW5rU3RhdGUSEAoIb3duZXJfaWQYAiABKAkSEAoIdmlkZW9faWQYAyABKAkSDQoFdGl0bGUYBCABKAkSLgoKZXhwaXJlc19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOYWxsb3dfZG93bmxvYWQYBiABKAgSIQoFdmlkZW8YByABKAsyEi5yZWNvcmRlci52MS5WaWRlbypqCg5TaGFyZUxpbmtTdGF0ZRIgChxTSEFSRV9MSU5LX1NUQVRFX1VOU1BFQ0lGSUVEEAASGwoXU0hBUkVfTElOS19TVEFURV9BQ1RJVkUQARIZChVTSEFSRV9MSU5LX1NUQVRFX0dPTkUQAjLQEQoOQ2F0YWxvZ1NlcnZpY2USRwoIR2V0VmlkZW8SHC5yZWNvcmRlci52MS5HZXRWaWRlb1JlcXVlc3QaHS5yZWNvcmRlci52MS5HZXRWaWRlb1Jlc3BvbnNlEk0KCkxpc3RWaWRlb3MSHi5yZWNvcmRlci52MS5MaXN0VmlkZW9zUmVxdWVzdBofLnJlY29yZGVyLnYxLkxpc3RWaWRlb3NSZXNwb25zZRJICgpXYXRjaFZpZGVvEh4ucmVjb3JkZXIudjEuV2F0Y2hWaWRlb1JlcXVlc3QaGC5yZWNvcmRlci52MS5WaWRlb1VwZGF0ZTABElwKD0NyZWF0ZVNoYXJlTGluaxIjLnJlY29yZGVyLnYxLkNyZWF0ZVNoYXJlTGlua1JlcXVlc3QaJC5yZWNvcmRlci52MS5DcmVhdGVTaGFyZUxpbmtSZXNwb25zZRJZCg5MaXN0U2hhcmVMaW5rcxIiLnJlY29yZGVyLnYxLkxpc3RTaGFyZUxpbmtzUmVxdWVzdBojLnJlY29yZGVyLnYxLkxpc3RTaGFyZUxpbmtzUmVzcG9uc2USXAoPUmV2b2tlU2hhcmVMaW5rEiMucmVjb3JkZXIudjEuUmV2b2tlU2hhcmVMaW5rUmVxdWVzdBokLnJlY29yZGVyLnYxLlJldm9rZVNoYXJlTGlua1Jlc3BvbnNlEl8KEFJlc29sdmVTaGFyZUxpbmsSJC5yZWNvcmRlci52MS5SZXNvbHZlU2hhcmVMaW5rUmVxdWVzdBolLnJlY29yZGVyLnYxLlJlc29sdmVTaGFyZUxpbmtSZXNwb25zZRJQCgtDcmVhdGVWaWRlbxIfLnJlY29yZGVyLnYxLkNyZWF0ZVZpZGVvUmVxdWVzdBogLnJlY29yZGVyLnYxLkNyZWF0ZVZpZGVvUmVzcG9uc2USUwoMUmVjb3JkQ2h1bmtzEiAucmVjb3JkZXIudjEuUmVjb3JkQ2h1bmtzUmVxdWVzdBohLnJlY29yZGVyLnYxLlJlY29yZENodW5rc1Jlc3BvbnNlElkKDkdldFVwbG9hZFN0YXRlEiIucmVjb3JkZXIudjEuR2V0VXBsb2FkU3RhdGVSZXF1ZXN0GiMucmVjb3JkZXIudjEuR2V0VXBsb2FkU3RhdGVSZXNwb25zZRJQCgtNYXJrRGVsZXRlZBIfLnJlY29yZGVyLnYxLk1hcmtEZWxldGVkUmVxdWVzdBogLnJlY29yZGVyLnYxLk1hcmtEZWxldGVkUmVzcG9uc2USTQoKUHVyZ2VWaWRlbxIeLnJlY29yZGVyLnYxLlB1cmdlVmlkZW9SZXF1ZXN0Gh8ucmVjb3JkZXIudjEuUHVyZ2VWaWRlb1Jlc3BvbnNlEmUKEkV4cGlyZVN0YWxlVXBsb2FkcxImLnJlY29yZGVyLnYxLkV4cGlyZVN0YWxlVXBsb2Fkc1JlcXVlc3QaJy5yZWNvcmRlci52MS5FeHBpcmVTdGFsZVVwbG9hZHNSZXNwb25zZRJiChFMaXN0RGVsZXRlZFZpZGVvcxIlLnJlY29yZGVyLnYxLkxpc3REZWxldGVkVmlkZW9zUmVxdWVzdBomLnJlY29yZGVyLnYxLkxpc3REZWxldGVkVmlkZW9zUmVzcG9uc2USaAoTTGlzdFJlYWR5V2l0aENodW5rcxInLnJlY29yZGVyLnYxLkxpc3RSZWFkeVdpdGhDaHVua3NSZXF1ZXN0GigucmVjb3JkZXIudjEuTGlzdFJlYWR5V2l0aENodW5rc1Jlc3BvbnNlElMKDEZvcmdldENodW5rcxIgLnJlY29yZGVyLnYxLkZvcmdldENodW5rc1JlcXVlc3QaIS5yZWNvcmRlci52MS5Gb3JnZXRDaHVua3NSZXNwb25zZRJcCg9SZXRyeVByb2Nlc3NpbmcSIy5yZWNvcmRlci52MS5SZXRyeVByb2Nlc3NpbmdSZXF1ZXN0GiQucmVjb3JkZXIudjEuUmV0cnlQcm9jZXNzaW5nUmVzcG9uc2USXAoPQ2xhaW1Qcm9jZXNzaW5nEiMucmVjb3JkZXIudjEuQ2xhaW1Qcm9jZXNzaW5nUmVxdWVzdBokLnJlY29yZGVyLnYxLkNsYWltUHJvY2Vzc2luZ1Jlc3BvbnNlElkKDlJlcG9ydFByb2dyZXNzEiIucmVjb3JkZXIudjEuUmVwb3J0UHJvZ3Jlc3NSZXF1ZXN0GiMucmVjb3JkZXIudjEuUmVwb3J0UHJvZ3Jlc3NSZXNwb25zZRJHCghQdXRBc3NldBIcLnJlY29yZGVyLnYxLlB1dEFzc2V0UmVxdWVzdBodLnJlY29yZGVyLnYxLlB1dEFzc2V0UmVzcG9uc2USUwoMU2V0TWVkaWFJbmZvEiAucmVjb3JkZXIudjEuU2V0TWVkaWFJbmZvUmVxdWVzdBohLnJlY29yZGVyLnYxLlNldE1lZGlhSW5mb1Jlc3BvbnNlEl8KEEZpbmlzaFByb2Nlc3NpbmcSJC5yZWNvcmRlci52MS5GaW5pc2hQcm9jZXNzaW5nUmVxdWVzdBolLnJlY29yZGVyLnYxLkZpbmlzaFByb2Nlc3NpbmdSZXNwb25zZRJuChVMaXN0UGVuZGluZ1Byb2Nlc3NpbmcSKS5yZWNvcmRlci52MS5MaXN0UGVuZGluZ1Byb2Nlc3NpbmdSZXF1ZXN0GioucmVjb3JkZXIudjEuTGlzdFBlbmRpbmdQcm9jZXNzaW5nUmVzcG9uc2USTQoKTGlzdENodW5rcxIeLnJlY29yZGVyLnYxLkxpc3RDaHVua3NSZXF1ZXN0Gh8ucmVjb3JkZXIudjEuTGlzdENodW5rc1Jlc3BvbnNlEmIKEUZhaWxFeGhhdXN0ZWRKb2JzEiUucmVjb3JkZXIudjEuRmFpbEV4aGF1c3RlZEpvYnNSZXF1ZXN0GiYucmVjb3JkZXIudjEuRmFpbEV4aGF1c3RlZEpvYnNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_recorder_v1_common]);
 
 /**
  * @generated from message recorder.v1.GetVideoRequest
@@ -1008,6 +1008,267 @@ export const FailExhaustedJobsResponseSchema: GenMessage<FailExhaustedJobsRespon
   messageDesc(file_recorder_v1_catalog, 43);
 
 /**
+ * @generated from message recorder.v1.ShareLink
+ */
+export type ShareLink = Message<"recorder.v1.ShareLink"> & {
+  /**
+   * @generated from field: string link_id = 1;
+   */
+  linkId: string;
+
+  /**
+   * @generated from field: string video_id = 2;
+   */
+  videoId: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 3;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * Unset: never expires.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 4;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * Set once revoked.
+   *
+   * @generated from field: google.protobuf.Timestamp revoked_at = 5;
+   */
+  revokedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: bool allow_download = 6;
+   */
+  allowDownload: boolean;
+
+  /**
+   * "/s/<link_id>", relative to the gateway.
+   *
+   * @generated from field: string path = 7;
+   */
+  path: string;
+};
+
+/**
+ * Describes the message recorder.v1.ShareLink.
+ * Use `create(ShareLinkSchema)` to create a new message.
+ */
+export const ShareLinkSchema: GenMessage<ShareLink> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 44);
+
+/**
+ * @generated from message recorder.v1.CreateShareLinkRequest
+ */
+export type CreateShareLinkRequest = Message<"recorder.v1.CreateShareLinkRequest"> & {
+  /**
+   * @generated from field: string video_id = 1;
+   */
+  videoId: string;
+
+  /**
+   * 0: the link never expires; else at most 365 days.
+   *
+   * @generated from field: int64 expires_in_seconds = 2;
+   */
+  expiresInSeconds: bigint;
+
+  /**
+   * @generated from field: bool allow_download = 3;
+   */
+  allowDownload: boolean;
+};
+
+/**
+ * Describes the message recorder.v1.CreateShareLinkRequest.
+ * Use `create(CreateShareLinkRequestSchema)` to create a new message.
+ */
+export const CreateShareLinkRequestSchema: GenMessage<CreateShareLinkRequest> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 45);
+
+/**
+ * @generated from message recorder.v1.CreateShareLinkResponse
+ */
+export type CreateShareLinkResponse = Message<"recorder.v1.CreateShareLinkResponse"> & {
+  /**
+   * @generated from field: recorder.v1.ShareLink link = 1;
+   */
+  link?: ShareLink | undefined;
+};
+
+/**
+ * Describes the message recorder.v1.CreateShareLinkResponse.
+ * Use `create(CreateShareLinkResponseSchema)` to create a new message.
+ */
+export const CreateShareLinkResponseSchema: GenMessage<CreateShareLinkResponse> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 46);
+
+/**
+ * @generated from message recorder.v1.ListShareLinksRequest
+ */
+export type ListShareLinksRequest = Message<"recorder.v1.ListShareLinksRequest"> & {
+  /**
+   * Empty: every link of the caller's videos.
+   *
+   * @generated from field: string video_id = 1;
+   */
+  videoId: string;
+};
+
+/**
+ * Describes the message recorder.v1.ListShareLinksRequest.
+ * Use `create(ListShareLinksRequestSchema)` to create a new message.
+ */
+export const ListShareLinksRequestSchema: GenMessage<ListShareLinksRequest> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 47);
+
+/**
+ * @generated from message recorder.v1.ListShareLinksResponse
+ */
+export type ListShareLinksResponse = Message<"recorder.v1.ListShareLinksResponse"> & {
+  /**
+   * @generated from field: repeated recorder.v1.ShareLink links = 1;
+   */
+  links: ShareLink[];
+};
+
+/**
+ * Describes the message recorder.v1.ListShareLinksResponse.
+ * Use `create(ListShareLinksResponseSchema)` to create a new message.
+ */
+export const ListShareLinksResponseSchema: GenMessage<ListShareLinksResponse> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 48);
+
+/**
+ * @generated from message recorder.v1.RevokeShareLinkRequest
+ */
+export type RevokeShareLinkRequest = Message<"recorder.v1.RevokeShareLinkRequest"> & {
+  /**
+   * @generated from field: string link_id = 1;
+   */
+  linkId: string;
+};
+
+/**
+ * Describes the message recorder.v1.RevokeShareLinkRequest.
+ * Use `create(RevokeShareLinkRequestSchema)` to create a new message.
+ */
+export const RevokeShareLinkRequestSchema: GenMessage<RevokeShareLinkRequest> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 49);
+
+/**
+ * @generated from message recorder.v1.RevokeShareLinkResponse
+ */
+export type RevokeShareLinkResponse = Message<"recorder.v1.RevokeShareLinkResponse"> & {
+  /**
+   * @generated from field: recorder.v1.ShareLink link = 1;
+   */
+  link?: ShareLink | undefined;
+};
+
+/**
+ * Describes the message recorder.v1.RevokeShareLinkResponse.
+ * Use `create(RevokeShareLinkResponseSchema)` to create a new message.
+ */
+export const RevokeShareLinkResponseSchema: GenMessage<RevokeShareLinkResponse> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 50);
+
+/**
+ * @generated from message recorder.v1.ResolveShareLinkRequest
+ */
+export type ResolveShareLinkRequest = Message<"recorder.v1.ResolveShareLinkRequest"> & {
+  /**
+   * @generated from field: string link_id = 1;
+   */
+  linkId: string;
+};
+
+/**
+ * Describes the message recorder.v1.ResolveShareLinkRequest.
+ * Use `create(ResolveShareLinkRequestSchema)` to create a new message.
+ */
+export const ResolveShareLinkRequestSchema: GenMessage<ResolveShareLinkRequest> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 51);
+
+/**
+ * @generated from message recorder.v1.ResolveShareLinkResponse
+ */
+export type ResolveShareLinkResponse = Message<"recorder.v1.ResolveShareLinkResponse"> & {
+  /**
+   * @generated from field: recorder.v1.ShareLinkState state = 1;
+   */
+  state: ShareLinkState;
+
+  /**
+   * @generated from field: string owner_id = 2;
+   */
+  ownerId: string;
+
+  /**
+   * @generated from field: string video_id = 3;
+   */
+  videoId: string;
+
+  /**
+   * @generated from field: string title = 4;
+   */
+  title: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expires_at = 5;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: bool allow_download = 6;
+   */
+  allowDownload: boolean;
+
+  /**
+   * @generated from field: recorder.v1.Video video = 7;
+   */
+  video?: Video | undefined;
+};
+
+/**
+ * Describes the message recorder.v1.ResolveShareLinkResponse.
+ * Use `create(ResolveShareLinkResponseSchema)` to create a new message.
+ */
+export const ResolveShareLinkResponseSchema: GenMessage<ResolveShareLinkResponse> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 52);
+
+/**
+ * @generated from enum recorder.v1.ShareLinkState
+ */
+export enum ShareLinkState {
+  /**
+   * @generated from enum value: SHARE_LINK_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: SHARE_LINK_STATE_ACTIVE = 1;
+   */
+  ACTIVE = 1,
+
+  /**
+   * Revoked, expired, or its video is gone: the page and its files answer 410.
+   *
+   * @generated from enum value: SHARE_LINK_STATE_GONE = 2;
+   */
+  GONE = 2,
+}
+
+/**
+ * Describes the enum recorder.v1.ShareLinkState.
+ */
+export const ShareLinkStateSchema: GenEnum<ShareLinkState> = /*@__PURE__*/
+  enumDesc(file_recorder_v1_catalog, 0);
+
+/**
  * The only owner of the database. Every call acts for the authenticated caller and sees only the
  * caller's videos. GetVideo and ListVideos are public; the rest are called by ingest and media.
  *
@@ -1040,6 +1301,44 @@ export const CatalogService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchVideoRequestSchema;
     output: typeof VideoUpdateSchema;
+  },
+  /**
+   * Share links of the caller's own videos: an unguessable id that opens the public watch page
+   * /s/<id> (served by the media service through the gateway) until it expires or is revoked.
+   *
+   * @generated from rpc recorder.v1.CatalogService.CreateShareLink
+   */
+  createShareLink: {
+    methodKind: "unary";
+    input: typeof CreateShareLinkRequestSchema;
+    output: typeof CreateShareLinkResponseSchema;
+  },
+  /**
+   * @generated from rpc recorder.v1.CatalogService.ListShareLinks
+   */
+  listShareLinks: {
+    methodKind: "unary";
+    input: typeof ListShareLinksRequestSchema;
+    output: typeof ListShareLinksResponseSchema;
+  },
+  /**
+   * @generated from rpc recorder.v1.CatalogService.RevokeShareLink
+   */
+  revokeShareLink: {
+    methodKind: "unary";
+    input: typeof RevokeShareLinkRequestSchema;
+    output: typeof RevokeShareLinkResponseSchema;
+  },
+  /**
+   * Internal (media's playback server): a link's state and what its page shows, for nobody's
+   * behalf; the caller learns the owner only to find the files.
+   *
+   * @generated from rpc recorder.v1.CatalogService.ResolveShareLink
+   */
+  resolveShareLink: {
+    methodKind: "unary";
+    input: typeof ResolveShareLinkRequestSchema;
+    output: typeof ResolveShareLinkResponseSchema;
   },
   /**
    * Internal: used by the ingest service.
