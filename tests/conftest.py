@@ -219,6 +219,7 @@ class Stack:
     def env(self) -> dict[str, str]:
         return {**os.environ, "RECORDER_INGEST": f"127.0.0.1:{self.ingest_port}",
                 "RECORDER_CATALOG": f"127.0.0.1:{self.catalog_port}",
+                "RECORDER_MEDIA": f"127.0.0.1:{self.media_port}",
                 "RECORDER_DEV_AUTH_DIR": str(TEST_KEYS.folder)}
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import http.client
 import re
+import sys
 
 import grpc
 import pytest
 
 from media_service.playback import PlaybackTokens, load_or_create_key
-from recorder.v1 import catalog_pb2, common_pb2, media_pb2, media_pb2_grpc
-from tests.conftest import start_stack
+from recorder.v1 import catalog_pb2, common_pb2, ingest_pb2, media_pb2, media_pb2_grpc
+from tests.conftest import SteppedClock, run_gateway, start_stack
 from tests.helpers import asset, expect, upload_unary, user, wait_final
 
 
@@ -144,17 +145,17 @@ async def test_refusals_serve_no_byte(stack, gateway, recording_3s, tmp_path):
 
 async def test_share_link_page_files_and_revocation(database_url, tmp_path, recording_3s):
     # Link state is remembered for 0 s here, so revocation is visible on the very next request.
-    stack, stop = await start_stack(database_url, tmp_path / "storage",
+    clock = SteppedClock()
+    stack, stop = await start_stack(database_url, tmp_path / "storage", catalog_clock=clock,
                                     media_overrides={"share_link_cache_seconds": 0.0})
     try:
-        from tests.conftest import run_gateway
         async for gateway in run_gateway(stack, tmp_path):
-            await _share_flow(stack, gateway, recording_3s)
+            await _share_flow(stack, gateway, recording_3s, clock)
     finally:
         await stop()
 
 
-async def _share_flow(stack, gateway, recording):
+async def _share_flow(stack, gateway, recording, clock):
     video = await ready_video(stack, recording, "pb-carol", title="Quarterly <demo> & notes")
     other = await ready_video(stack, recording, "pb-carol", title="private one")
     created = (await stack.catalog.CreateShareLink(catalog_pb2.CreateShareLinkRequest(
@@ -203,3 +204,48 @@ async def _share_flow(stack, gateway, recording):
     await expect(grpc.StatusCode.INVALID_ARGUMENT, stack.catalog.CreateShareLink(
         catalog_pb2.CreateShareLinkRequest(video_id=video.video_id, expires_in_seconds=-1),
         metadata=user("pb-carol"), timeout=10))
+    # Expired: works until its time, then the page and its files are 410.
+    timed = (await stack.catalog.CreateShareLink(catalog_pb2.CreateShareLinkRequest(
+        video_id=video.video_id, expires_in_seconds=60), metadata=user("pb-carol"), timeout=10)).link
+    status, _, page = await get(gateway, timed.path)
+    assert status == 200
+    src = re.search(r'<video[^>]* src="([^"]+)"', page.decode())[1]
+    assert (await get(gateway, src, {"Range": "bytes=0-9"}))[0] == 206
+    clock.advance(61)
+    assert (await get(gateway, timed.path))[0] == 410
+    status, _, body = await get(gateway, src, {"Range": "bytes=0-9"})
+    assert status == 410 and compressed[:10] not in body
+    # A deleted video's links are gone too.
+    live = (await stack.catalog.CreateShareLink(catalog_pb2.CreateShareLinkRequest(
+        video_id=other.video_id), metadata=user("pb-carol"), timeout=10)).link
+    assert (await get(gateway, live.path))[0] == 200
+    await stack.ingest.DeleteVideo(ingest_pb2.DeleteVideoRequest(video_id=other.video_id),
+                                   metadata=user("pb-carol"), timeout=10)
+    assert (await get(gateway, live.path))[0] == 410
+
+
+async def cli(stack, gateway: int, *args: str) -> str:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "recorder_cli", "--user", "pb-frank", *args,
+        env={**stack.env(), "RECORDER_GATEWAY": f"http://127.0.0.1:{gateway}"},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    return out.decode().strip()
+
+
+async def test_cli_share_and_open_print_working_links(stack, gateway, recording_3s):
+    video = await ready_video(stack, recording_3s, "pb-frank")
+    share = await cli(stack, gateway, "share", video.video_id, "--expires", "7d")
+    assert re.fullmatch(rf"http://127\.0\.0\.1:{gateway}/s/[A-Za-z0-9_-]{{22}}", share)
+    links = (await stack.catalog.ListShareLinks(catalog_pb2.ListShareLinksRequest(video_id=video.video_id),
+                                                metadata=user("pb-frank"), timeout=10)).links
+    assert len(links) == 1
+    lifetime = links[0].expires_at.ToSeconds() - links[0].created_at.ToSeconds()
+    assert abs(lifetime - 7 * 86400) <= 1
+    status, _, page = await get(gateway, share.removeprefix(f"http://127.0.0.1:{gateway}"))
+    assert status == 200 and b"<video" in page
+    opened = await cli(stack, gateway, "open", video.video_id, "--kind", "original")
+    assert opened.startswith(f"http://127.0.0.1:{gateway}/play/") and opened.endswith("/original.webm")
+    status, _, body = await get(gateway, opened.removeprefix(f"http://127.0.0.1:{gateway}"))
+    assert status == 200 and body == asset(stack, video, common_pb2.ASSET_KIND_ORIGINAL).read_bytes()

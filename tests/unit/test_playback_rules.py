@@ -1,0 +1,70 @@
+"""Pure rules of playback: Range parsing, tokens, and the share-link state cache's bound."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from media_service.playback import LinkCache, LinkState, PlaybackTokens, Refused, parse_range
+
+VIDEO = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.mark.parametrize("header,expected", [
+    (None, None), ("", None), ("bytes=0-0", (0, 0)), ("bytes=10-19", (10, 19)), ("bytes=90-", (90, 99)),
+    ("bytes=-1", (99, 99)), ("bytes=-500", (0, 99)), ("bytes=95-1000", (95, 99)),
+    ("bytes=0-1,5-6", None), ("items=0-1", None), ("bytes=9-3", None), ("bytes=-", None),
+])
+def test_ranges(header, expected):
+    assert parse_range(header, 100) == expected
+
+
+@pytest.mark.parametrize("header", ["bytes=100-", "bytes=100-200", "bytes=-0"])
+def test_ranges_past_the_end_are_416(header):
+    with pytest.raises(Refused) as refused:
+        parse_range(header, 100)
+    assert refused.value.status == 416
+
+
+def test_tokens_bind_every_field_and_expire():
+    now = [1_000_000.0]
+    tokens = PlaybackTokens(b"k" * 32, clock=lambda: now[0])
+    token = tokens.for_owner("alice", VIDEO, "original", 1_000_600)
+    grant = tokens.verify(token)
+    assert (grant.owner_id, grant.video_id, grant.family, grant.link_id) == ("alice", VIDEO, "original", None)
+    for i, part in enumerate(token.split(".")[1:5], start=1):
+        changed = token.split(".")
+        changed[i] = part[:-1] + ("0" if part[-1] != "0" else "1")
+        with pytest.raises(Refused) as refused:
+            tokens.verify(".".join(changed))
+        assert refused.value.status == 403
+    with pytest.raises(Refused):
+        PlaybackTokens(b"x" * 32, clock=lambda: now[0]).verify(token)
+    share = tokens.for_link("A" * 22, "compressed", 1_000_600)
+    assert tokens.verify(share).link_id == "A" * 22 and "alice" not in share
+    now[0] = 1_000_600.0
+    for expired in (token, share):
+        with pytest.raises(Refused, match="expired"):
+            tokens.verify(expired)
+
+
+async def test_link_cache_asks_once_per_bound_and_once_for_many_waiters():
+    now = [0.0]
+    calls = []
+    release = asyncio.Event()
+
+    async def resolve(link_id):
+        calls.append(link_id)
+        await release.wait()
+        return LinkState(active=len(calls) == 1)
+
+    cache = LinkCache(resolve, ttl_seconds=2.0, clock=lambda: now[0])
+    waiters = [asyncio.create_task(cache.get("L")) for _ in range(50)]
+    await asyncio.sleep(0)
+    release.set()
+    assert all(state.active for state in await asyncio.gather(*waiters))
+    assert calls == ["L"]  # fifty viewers, one lookup
+    now[0] = 1.9
+    assert (await cache.get("L")).active and calls == ["L"]
+    now[0] = 2.0  # the bound: a revocation is seen at most ttl seconds late
+    assert not (await cache.get("L")).active and calls == ["L", "L"]
