@@ -37,7 +37,7 @@ from recorder_common.ids import check_video_id, new_video_id
 
 STEPS = ("ASSEMBLE", "PROBE", "REMUX", "COMPRESS", "THUMBNAIL")
 ASSET_KINDS = ("SOURCE", "ORIGINAL", "COMPRESSED", "THUMBNAIL", "AUDIO_AAC", "AUDIO_MP3", "AUDIO_FLAC",
-               "AUDIO_ORIGINAL", "PREVIEW")
+               "AUDIO_ORIGINAL", "PREVIEW", "STORYBOARD", "STORYBOARD_VTT")
 
 MAX_TITLE_CHARS = 512
 MAX_FILENAME_CHARS = 255

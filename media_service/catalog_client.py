@@ -79,7 +79,7 @@ class MediaCatalogClient:
                                   owner_id)).video
         return VideoFacts(
             status=common_pb2.VideoStatus.Name(video.status).removeprefix("VIDEO_STATUS_"),
-            duration_seconds=video.media.duration_seconds, width=video.media.width,
+            duration_seconds=video.media.duration_seconds, width=video.media.width, height=video.media.height,
             video_codec=video.media.video_codec, audio_codec=video.media.audio_codec,
             assets={common_pb2.AssetKind.Name(a.kind).removeprefix("ASSET_KIND_"):
                     StoredAsset(common_pb2.AssetKind.Name(a.kind).removeprefix("ASSET_KIND_"), a.path,

@@ -9,6 +9,7 @@ frame-size bound, and every output a size bound (-fs).
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import ffmpeg
 
@@ -284,3 +285,65 @@ def preview_args(binary: str, src: str, container: Container, dst: str, start: f
         return _compile(ffmpeg.output(frames, dst, f="gif", loop=0, fs=max_bytes), binary, progress=True)
     return _compile(ffmpeg.output(frames, dst, f="webp", c="libwebp_anim", loop=0, lossless=0,
                                   quality=60, fs=max_bytes), binary, progress=True)
+
+
+# ---- storyboard (scrubbing previews) -----------------------------------------------------------
+STORYBOARD_TILE_WIDTH = 160
+STORYBOARD_COLUMNS = 10
+STORYBOARD_MAX_TILES = 100
+STORYBOARD_MIN_INTERVAL_SECONDS = 2.0
+
+
+@dataclasses.dataclass(frozen=True)
+class StoryboardLayout:
+    """One small frame every interval seconds, in a grid of columns x rows tiles of one JPEG."""
+    interval: float
+    count: int
+    columns: int
+    rows: int
+    tile_width: int
+    tile_height: int
+
+
+def storyboard_layout(duration: float, width: int, height: int) -> StoryboardLayout:
+    """A frame every 2 s, or fewer for long recordings (at most 100 tiles: a 10x10 sheet of
+    160-pixel frames is about 1600x900, a few hundred KiB)."""
+    interval = max(STORYBOARD_MIN_INTERVAL_SECONDS, duration / STORYBOARD_MAX_TILES)
+    # A frame at each interval mark short of the last quarter second (the last cue runs to the end).
+    count = max(1, min(STORYBOARD_MAX_TILES, math.floor(max(duration - 0.25, 0.0) / interval) + 1))
+    tile_width = min(STORYBOARD_TILE_WIDTH, width) if width else STORYBOARD_TILE_WIDTH
+    tile_height = max(2, round(tile_width * height / width / 2) * 2) if width and height else 90
+    columns = min(STORYBOARD_COLUMNS, count)
+    return StoryboardLayout(interval, count, columns, math.ceil(count / columns), tile_width, tile_height)
+
+
+def storyboard_args(binary: str, src: str, container: Container, dst: str, layout: StoryboardLayout,
+                    max_pixels: int = 0) -> list[str]:
+    """The sprite sheet: select keeps the first frame at or after each interval mark (k x interval
+    for the k-th tile), each is scaled to a tile, and tile lays them out; one JPEG comes out."""
+    source = _input(src, container, max_pixels)
+    frames = (source.video.filter("select", f"gte(t,selected_n*{layout.interval:.6f})")
+              .filter("scale", w=layout.tile_width, h=layout.tile_height)
+              .filter("tile", layout=f"{layout.columns}x{layout.rows}", nb_frames=layout.count))
+    return _compile(ffmpeg.output(frames, dst, vframes=1, f="mjpeg", c="mjpeg", update=1, fs=IMAGE_OUTPUT_MAX_BYTES,
+                                  **{"q:v": 5}), binary, progress=True)
+
+
+def _vtt_time(seconds: float) -> str:
+    millis = int(round(seconds * 1000))
+    return f"{millis // 3_600_000:02d}:{millis // 60_000 % 60:02d}:{millis // 1000 % 60:02d}.{millis % 1000:03d}"
+
+
+def storyboard_vtt(layout: StoryboardLayout, duration: float, image_name: str = "storyboard.jpg") -> str:
+    """WebVTT cues with media-fragment #xywh into the sprite (as Mux serves them); the image is
+    named relative to the VTT, so it is fetched under the same playback token."""
+    lines = ["WEBVTT", ""]
+    for k in range(layout.count):
+        start = k * layout.interval
+        end = (k + 1) * layout.interval
+        if k == layout.count - 1 and duration > start:
+            end = duration
+        x, y = (k % layout.columns) * layout.tile_width, (k // layout.columns) * layout.tile_height
+        lines += [f"{_vtt_time(start)} --> {_vtt_time(end)}",
+                  f"{image_name}#xywh={x},{y},{layout.tile_width},{layout.tile_height}", ""]
+    return "\n".join(lines)

@@ -52,9 +52,12 @@ FAMILIES: dict[str, dict[str, str]] = {
     "original": {"original.webm": "video/webm", "original.mp4": "video/mp4", "original.mkv": "video/x-matroska"},
     "compressed": {"compressed.mp4": "video/mp4", "compressed.webm": "video/webm"},
     "thumbnail": {"thumbnail.jpg": "image/jpeg", "thumbnail.webp": "image/webp"},
+    # The VTT names the sprite relative to itself, so both come under one token.
+    "storyboard": {"storyboard.vtt": "text/vtt", "storyboard.jpg": "image/jpeg"},
 }
-# The catalog's asset kind of each family.
-FAMILY_ASSET = {"original": "ORIGINAL", "compressed": "COMPRESSED", "thumbnail": "THUMBNAIL"}
+# The catalog's asset kind of each family (the file a URL of the family points at).
+FAMILY_ASSET = {"original": "ORIGINAL", "compressed": "COMPRESSED", "thumbnail": "THUMBNAIL",
+                "storyboard": "STORYBOARD_VTT"}
 # A thumbnail may be replaced under the same name (MakeThumbnail): revalidate it by ETag. The others
 # never change once written, so a browser or CDN keeps them for as long as the URL is valid.
 REVALIDATED_FAMILIES = frozenset({"thumbnail"})
@@ -241,7 +244,11 @@ class Playback:
 
     def __init__(self, store, catalog, tokens: PlaybackTokens, *, url_seconds: int = 3600,
                  share_url_seconds: int = 6 * 3600, link_cache_seconds: float = 2.0,
-                 public_base_url: str = "") -> None:
+                 public_base_url: str = "",
+                 make_storyboard: Callable[[str, str], Awaitable[object]] | None = None) -> None:
+        # ondemand.OnDemandMedia.storyboard: makes a READY video's storyboard when it has none.
+        self.make_storyboard = make_storyboard
+        self._storyboards: dict[str, asyncio.Task] = {}
         self.store = store
         self.catalog = catalog
         self.tokens = tokens
@@ -257,6 +264,9 @@ class Playback:
         """(url, family, content type, expires unix) for the owner's own video. family "" picks
         the best watchable file: compressed, else original."""
         facts = await self.catalog.video_facts(owner_id, check_video_id(video_id))
+        if family == "storyboard" and "STORYBOARD_VTT" not in facts.assets and self.make_storyboard is not None:
+            vtt = await self.make_storyboard(owner_id, video_id)
+            facts = dataclasses.replace(facts, assets={**facts.assets, "STORYBOARD_VTT": vtt})
         candidates = [family] if family else ["compressed", "original"]
         for candidate in candidates:
             if candidate not in FAMILIES:
@@ -278,6 +288,22 @@ class Playback:
     async def _resolve_link(self, link_id: str) -> LinkState:
         return await self.catalog.resolve_share_link(link_id)
 
+    def _storyboard_later(self, owner_id: str, video_id: str) -> None:
+        """A shared video with no storyboard yet gets one in the background (once at a time per
+        video); pages opened after it is stored offer scrubbing previews."""
+        if self.make_storyboard is None or video_id in self._storyboards:
+            return
+
+        async def make() -> None:
+            try:
+                await self.make_storyboard(owner_id, video_id)
+            except Exception as exc:  # optional: the page works without it
+                log.warning("storyboard of %s not made: %s", video_id, exc)
+            finally:
+                self._storyboards.pop(video_id, None)
+
+        self._storyboards[video_id] = asyncio.create_task(make(), name=f"storyboard-{video_id}")
+
     # ---- HTTP --------------------------------------------------------------------------------
     def app(self) -> web.Application:
         app = web.Application(client_max_size=1024)
@@ -293,6 +319,9 @@ class Playback:
         return self.port
 
     async def stop(self) -> None:
+        for task in list(self._storyboards.values()):
+            task.cancel()
+        await asyncio.gather(*self._storyboards.values(), return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -409,7 +438,10 @@ class Playback:
 
         video = url("compressed") or url("original")
         poster = url("thumbnail")
-        return web.Response(status=200, text=share_page_html(state, video, poster),
+        storyboard = url("storyboard")
+        if storyboard is None and state.status == "READY":
+            self._storyboard_later(state.owner_id, state.video_id)
+        return web.Response(status=200, text=share_page_html(state, video, poster, storyboard),
                             content_type="text/html", charset="utf-8", headers=PAGE_HEADERS)
 
 
@@ -451,7 +483,8 @@ def _page(title: str, body: str) -> str:
             f"<body>{body}</body></html>")
 
 
-def share_page_html(state: LinkState, video_url: str | None, poster_url: str | None) -> str:
+def share_page_html(state: LinkState, video_url: str | None, poster_url: str | None,
+                    storyboard_url: str | None = None) -> str:
     """The watch page: title, duration, the thumbnail as poster and an HTML5 player. Nothing on it
     names the owner or the video's id; every URL is a share token for this link only."""
     title = state.title or "Recording"
@@ -464,7 +497,10 @@ def share_page_html(state: LinkState, video_url: str | None, poster_url: str | N
     else:
         poster = f" poster=\"{html.escape(poster_url)}\"" if poster_url else ""
         parts.append(f"<video id=\"player\" controls preload=\"metadata\" playsinline{poster} "
-                     f"src=\"{html.escape(video_url)}\"></video>")
+                     f"src=\"{html.escape(video_url)}\">"
+                     + (f"<track id=\"storyboard\" kind=\"metadata\" label=\"storyboard\" "
+                        f"src=\"{html.escape(storyboard_url)}\">" if storyboard_url else "")
+                     + "</video>")
         if state.allow_download:
             parts.append(f"<p><a id=\"download\" href=\"{html.escape(video_url)}?download=1\">Download</a></p>")
     return _page(title, "".join(parts))

@@ -13,6 +13,7 @@ import pytest
 from media_service.playback import PlaybackTokens, load_or_create_key
 from recorder.v1 import catalog_pb2, common_pb2, ingest_pb2, media_pb2, media_pb2_grpc
 from tests.conftest import SteppedClock, run_gateway, start_stack
+from tests import media_tools
 from tests.helpers import asset, expect, upload_unary, user, wait_final
 
 
@@ -249,3 +250,69 @@ async def test_cli_share_and_open_print_working_links(stack, gateway, recording_
     assert opened.startswith(f"http://127.0.0.1:{gateway}/play/") and opened.endswith("/original.webm")
     status, _, body = await get(gateway, opened.removeprefix(f"http://127.0.0.1:{gateway}"))
     assert status == 200 and body == asset(stack, video, common_pb2.ASSET_KIND_ORIGINAL).read_bytes()
+
+
+def crop_gray(image, x: int, y: int, w: int, h: int) -> list[int]:
+    import subprocess
+    result = subprocess.run([media_tools.FFMPEG, "-nostdin", "-v", "error", "-i", str(image), "-vf",
+                             f"crop={w}:{h}:{x}:{y}", "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+                            capture_output=True, check=True, timeout=60)
+    return list(result.stdout)
+
+
+def frame_gray(video, at: float, w: int, h: int) -> list[int]:
+    import subprocess
+    result = subprocess.run([media_tools.FFMPEG, "-nostdin", "-v", "error", "-ss", f"{at:.3f}", "-i", str(video),
+                             "-frames:v", "1", "-vf", f"scale={w}:{h}", "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+                            capture_output=True, check=True, timeout=60)
+    return list(result.stdout)
+
+
+def mean_difference(a: list[int], b: list[int]) -> float:
+    assert len(a) == len(b) and a
+    return sum(abs(x - y) for x, y in zip(a, b)) / len(a)
+
+
+@pytest.mark.both_backends
+async def test_storyboard_sprite_and_vtt_cover_the_video(stack, gateway, recording_6s_pb, tmp_path):
+    video = await ready_video(stack, recording_6s_pb, "pb-gina")
+    url = await playback_url(stack, "pb-gina", video.video_id, media_pb2.PLAYBACK_KIND_STORYBOARD)
+    assert url.endswith("/storyboard.vtt")
+    status, headers, vtt = await get(gateway, url)
+    assert status == 200 and headers["content-type"].startswith("text/vtt")
+    cues = re.findall(r"(\d\d):(\d\d):(\d\d)\.(\d{3}) --> (\d\d):(\d\d):(\d\d)\.(\d{3})\n"
+                      r"storyboard\.jpg#xywh=(\d+),(\d+),(\d+),(\d+)", vtt.decode())
+    assert vtt.startswith(b"WEBVTT") and len(cues) == 3  # 6 s, a frame every 2 s
+
+    def seconds(h, m, s_, ms):
+        return int(h) * 3600 + int(m) * 60 + int(s_) + int(ms) / 1000
+
+    times = [(seconds(*c[0:4]), seconds(*c[4:8])) for c in cues]
+    assert times[0][0] == 0 and all(a[1] == b[0] for a, b in zip(times, times[1:]))
+    assert abs(times[-1][1] - video.media.duration_seconds) < 0.05
+    sprite_url = url.rsplit("/", 1)[0] + "/storyboard.jpg"  # relative to the VTT: the same token
+    status, headers, sprite = await get(gateway, sprite_url)
+    assert status == 200 and headers["content-type"] == "image/jpeg"
+    image = tmp_path / "sprite.jpg"
+    image.write_bytes(sprite)
+    x, y, w, h = map(int, cues[1][8:12])
+    assert (w, h) == (160, 90) and (x, y) == (160, 0)
+    info = media_tools.probe(image)
+    assert (info.video.width, info.video.height) == (480, 90)
+    # Each tile is the frame at its cue's start, not any frame: the middle tile matches 2 s in.
+    original = asset(stack, video, common_pb2.ASSET_KIND_ORIGINAL)
+    tile = crop_gray(image, x, y, w, h)
+    assert mean_difference(tile, frame_gray(original, times[1][0], w, h)) < 12
+    assert mean_difference(tile, frame_gray(original, times[2][0], w, h)) > mean_difference(
+        tile, frame_gray(original, times[1][0], w, h)) + 5
+    # A share page of the video offers it as a metadata track.
+    link = (await stack.catalog.CreateShareLink(catalog_pb2.CreateShareLinkRequest(video_id=video.video_id),
+                                                metadata=user("pb-gina"), timeout=10)).link
+    page = (await get(gateway, link.path))[2].decode()
+    track = re.search(r'<track id="storyboard" kind="metadata" label="storyboard" src="([^"]+)"', page)[1]
+    assert track.endswith("/storyboard.vtt") and (await get(gateway, track))[2] == vtt
+
+
+@pytest.fixture(scope="session")
+def recording_6s_pb(tmp_path_factory):
+    return media_tools.make_webm(tmp_path_factory.mktemp("media") / "screen-6s.webm", 6, size="640x360")

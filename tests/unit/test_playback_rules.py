@@ -68,3 +68,18 @@ async def test_link_cache_asks_once_per_bound_and_once_for_many_waiters():
     assert (await cache.get("L")).active and calls == ["L"]
     now[0] = 2.0  # the bound: a revocation is seen at most ttl seconds late
     assert not (await cache.get("L")).active and calls == ["L", "L"]
+
+
+@pytest.mark.parametrize("duration,interval,count,columns,rows", [
+    (6.02, 2.0, 3, 3, 1), (1.0, 2.0, 1, 1, 1), (200.0, 2.0, 100, 10, 10), (3600.0, 36.0, 100, 10, 10),
+    (21.0, 2.0, 11, 10, 2),
+])
+def test_storyboard_layout(duration, interval, count, columns, rows):
+    from media_service.commands import storyboard_layout, storyboard_vtt
+    layout = storyboard_layout(duration, 1920, 1080)
+    assert (layout.interval, layout.count, layout.columns, layout.rows) == (interval, count, columns, rows)
+    assert (layout.tile_width, layout.tile_height) == (160, 90)
+    vtt = storyboard_vtt(layout, duration)
+    assert vtt.count("#xywh=") == count and vtt.startswith("WEBVTT\n")
+    last = vtt.strip().splitlines()[-2]
+    assert last.endswith(f"{int(duration) // 60 % 60:02d}:{int(duration) % 60:02d}.{round(duration % 1 * 1000):03d}")

@@ -42,6 +42,8 @@ class AssetKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ASSET_KIND_AUDIO_FLAC: _ClassVar[AssetKind]
     ASSET_KIND_AUDIO_ORIGINAL: _ClassVar[AssetKind]
     ASSET_KIND_PREVIEW: _ClassVar[AssetKind]
+    ASSET_KIND_STORYBOARD: _ClassVar[AssetKind]
+    ASSET_KIND_STORYBOARD_VTT: _ClassVar[AssetKind]
 
 class ChunkOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -72,6 +74,8 @@ ASSET_KIND_AUDIO_MP3: AssetKind
 ASSET_KIND_AUDIO_FLAC: AssetKind
 ASSET_KIND_AUDIO_ORIGINAL: AssetKind
 ASSET_KIND_PREVIEW: AssetKind
+ASSET_KIND_STORYBOARD: AssetKind
+ASSET_KIND_STORYBOARD_VTT: AssetKind
 CHUNK_OUTCOME_UNSPECIFIED: ChunkOutcome
 CHUNK_OUTCOME_STORED: ChunkOutcome
 CHUNK_OUTCOME_DUPLICATE: ChunkOutcome
