@@ -55,7 +55,9 @@ def rss_peak_mib(pid: int) -> float:
 
 
 class BenchStack:
-    def __init__(self, folder: pathlib.Path, env: dict[str, str] | None = None, gateway: bool = False) -> None:
+    def __init__(self, folder: pathlib.Path, env: dict[str, str] | None = None, gateway: bool = False,
+                 service_env: dict[str, dict[str, str]] | None = None) -> None:
+        self.service_env = service_env or {}
         self.folder = folder
         self.keys = ensure_keys(folder / "auth")
         self.ports = {name: free_port() for name in MODULES}
@@ -66,6 +68,7 @@ class BenchStack:
             "STORAGE_ROOT": str(folder / "storage"),
             "CATALOG_PORT": str(self.ports["catalog"]), "MEDIA_PORT": str(self.ports["media"]),
             "INGEST_PORT": str(self.ports["ingest"]),
+            "PLAYBACK_PORT": str(free_port()), "PLAYBACK_KEY_FILE": str(folder / "auth" / "playback.key"),
             "CATALOG_TARGET": f"127.0.0.1:{self.ports['catalog']}",
             "MEDIA_TARGET": f"127.0.0.1:{self.ports['media']}",
             "LOG_LEVEL": "WARNING",
@@ -76,7 +79,7 @@ class BenchStack:
     def start(self) -> "BenchStack":
         for name, module in MODULES.items():
             self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", module], env=self.env, cwd=ROOT,
+                [sys.executable, "-m", module], env={**self.env, **self.service_env.get(name, {})}, cwd=ROOT,
                 stdout=subprocess.DEVNULL, stderr=open(self.folder / f"{name}.log", "wb"))
             wait_healthy(self.ports[name])
         if self.gateway_port:
