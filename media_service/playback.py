@@ -41,6 +41,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from media_service.commands import HLS_INIT, HLS_PLAYLIST, HLS_SEGMENT_NAME
 from recorder_common.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
 from recorder_common.ids import check_video_id, is_valid_user_id
 
@@ -54,15 +55,20 @@ FAMILIES: dict[str, dict[str, str]] = {
     "thumbnail": {"thumbnail.jpg": "image/jpeg", "thumbnail.webp": "image/webp"},
     # The VTT names the sprite relative to itself, so both come under one token.
     "storyboard": {"storyboard.vtt": "text/vtt", "storyboard.jpg": "image/jpeg"},
+    # And its segments, by pattern (HLS_SEGMENT).
+    "hls": {HLS_PLAYLIST: "application/vnd.apple.mpegurl", HLS_INIT: "video/mp4"},
 }
+HLS_SEGMENT = re.compile(HLS_SEGMENT_NAME)
+DEFAULT_PLAYER_SCRIPT = pathlib.Path(__file__).resolve().parent.parent / "web" / "dist" / "share-player.js"
 # The catalog's asset kind of each family (the file a URL of the family points at).
 FAMILY_ASSET = {"original": "ORIGINAL", "compressed": "COMPRESSED", "thumbnail": "THUMBNAIL",
-                "storyboard": "STORYBOARD_VTT"}
+                "storyboard": "STORYBOARD_VTT", "hls": "HLS"}
 # A thumbnail may be replaced under the same name (MakeThumbnail): revalidate it by ETag. The others
 # never change once written, so a browser or CDN keeps them for as long as the URL is valid.
 REVALIDATED_FAMILIES = frozenset({"thumbnail"})
 
 PIECE_BYTES = 512 * 1024
+MAX_PLAYLIST_BYTES = 4 * 1024 * 1024  # 4 h of 2 s segments is ~200 KiB
 MAX_URL_SECONDS = 7 * 24 * 3600
 
 _PLAY_PATH = re.compile(r"/play/([A-Za-z0-9._-]{1,400})/([a-z0-9_-]{1,64}\.[a-z0-9]{2,5})")
@@ -245,7 +251,11 @@ class Playback:
     def __init__(self, store, catalog, tokens: PlaybackTokens, *, url_seconds: int = 3600,
                  share_url_seconds: int = 6 * 3600, link_cache_seconds: float = 2.0,
                  public_base_url: str = "",
-                 make_storyboard: Callable[[str, str], Awaitable[object]] | None = None) -> None:
+                 make_storyboard: Callable[[str, str], Awaitable[object]] | None = None,
+                 player_script: pathlib.Path | str | None = None) -> None:
+        # The share page's HLS player (web/: `npm run build:share`, hls.js bundled), served at
+        # /s/player.js; without it the page relies on the browser's native HLS.
+        self.player_script = pathlib.Path(player_script) if player_script else DEFAULT_PLAYER_SCRIPT
         # ondemand.OnDemandMedia.storyboard: makes a READY video's storyboard when it has none.
         self.make_storyboard = make_storyboard
         self._storyboards: dict[str, asyncio.Task] = {}
@@ -340,6 +350,8 @@ class Playback:
                 if match is None:
                     raise Refused(404, "no such file")
                 return await self._serve_file(request, match[1], match[2])
+            if path == "/s/player.js":
+                return await self._player_script()
             if path.startswith("/s/"):
                 match = _SHARE_PATH.fullmatch(path)
                 if match is None:
@@ -368,7 +380,7 @@ class Playback:
 
     async def _serve_file(self, request: web.Request, token: str, name: str) -> web.StreamResponse:
         grant = self.tokens.verify(token)
-        content_type = FAMILIES[grant.family].get(name)
+        content_type = content_type_of(grant.family, name)
         if content_type is None:
             raise Refused(404, "no such file")
         owner_id, video_id, link = await self._where(grant)
@@ -378,13 +390,21 @@ class Playback:
         except FileNotFoundError:
             raise Refused(404, "no such file") from None
         remaining = max(grant.expires - int(self.tokens.clock()), 0)
+        immutable = f"private, max-age={remaining}, immutable"
+        playlist = None
+        if name == HLS_PLAYLIST:
+            # Small: read whole (to its end, as the file may have been replaced since head), so a
+            # growing EVENT playlist is served as one version, with an ETag of what was read.
+            playlist = await self.store.read_range(key, 0, size if self.store.remote else MAX_PLAYLIST_BYTES)
+            size = len(playlist)
+            etag = '"' + hashlib.sha256(playlist).hexdigest()[:32] + '"'
         headers = {
             "Accept-Ranges": "bytes", "ETag": etag, "Content-Type": content_type,
             "X-Content-Type-Options": "nosniff",
             # Private: a share link's files must stop when it is revoked, so shared caches only
             # hold them as the README describes (a CDN purging on revoke).
             "Cache-Control": ("private, no-cache" if grant.family in REVALIDATED_FAMILIES
-                              else f"private, max-age={remaining}, immutable"),
+                              or (playlist is not None and b"#EXT-X-ENDLIST" not in playlist) else immutable),
         }
         if request.query.get("download") == "1" and (link is None or link.allow_download):
             headers["Content-Disposition"] = f'attachment; filename="{name}"'
@@ -409,6 +429,10 @@ class Playback:
         if request.method == "HEAD":
             await response.write_eof()
             return response
+        if playlist is not None:
+            await response.write(playlist[first:last + 1])
+            await response.write_eof()
+            return response
         position = first
         while position <= last:
             data = await self.store.read_range(key, position, min(PIECE_BYTES, last - position + 1))
@@ -418,6 +442,14 @@ class Playback:
             position += len(data)
         await response.write_eof()
         return response
+
+    async def _player_script(self) -> web.Response:
+        try:
+            body = await asyncio.to_thread(self.player_script.read_bytes)
+        except OSError:
+            raise Refused(404, "the share player is not built (cd web && npm run build:share)") from None
+        return web.Response(body=body, content_type="text/javascript", charset="utf-8",
+                            headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"})
 
     async def _share_page(self, link_id: str) -> web.Response:
         state = await self.links.get(link_id)
@@ -437,23 +469,34 @@ class Playback:
             return f"/play/{self.tokens.for_link(link_id, family, expires)}/{name}"
 
         video = url("compressed") or url("original")
+        hls = None if video else url("hls")  # still recording: the live playlist
         poster = url("thumbnail")
         storyboard = url("storyboard")
         if storyboard is None and state.status == "READY":
             self._storyboard_later(state.owner_id, state.video_id)
-        return web.Response(status=200, text=share_page_html(state, video, poster, storyboard),
+        return web.Response(status=200, text=share_page_html(state, video, poster, storyboard, hls),
                             content_type="text/html", charset="utf-8", headers=PAGE_HEADERS)
 
 
 PAGE_HEADERS = {
     # The page changes as the video is processed and must stop at once when the link is revoked.
     "Cache-Control": "no-store",
-    "Content-Security-Policy": ("default-src 'none'; img-src 'self'; media-src 'self'; "
+    # Scripts: only the HLS player from this origin; MSE plays from blob: URLs it fetches here.
+    "Content-Security-Policy": ("default-src 'none'; img-src 'self'; media-src 'self' blob:; "
+                                "script-src 'self'; connect-src 'self'; "
                                 "style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"),
     "Referrer-Policy": "no-referrer",
     "X-Robots-Tag": "noindex",
     "X-Content-Type-Options": "nosniff",
 }
+
+
+def content_type_of(family: str, name: str) -> str | None:
+    """The type of a file a family may serve, or None: it is not one of the family's names."""
+    known = FAMILIES[family].get(name)
+    if known is None and family == "hls" and HLS_SEGMENT.fullmatch(name):
+        return "video/mp4"
+    return known
 
 
 def _etags(header: str | None) -> set[str]:
@@ -484,7 +527,7 @@ def _page(title: str, body: str) -> str:
 
 
 def share_page_html(state: LinkState, video_url: str | None, poster_url: str | None,
-                    storyboard_url: str | None = None) -> str:
+                    storyboard_url: str | None = None, hls_url: str | None = None) -> str:
     """The watch page: title, duration, the thumbnail as poster and an HTML5 player. Nothing on it
     names the owner or the video's id; every URL is a share token for this link only."""
     title = state.title or "Recording"
@@ -492,7 +535,12 @@ def share_page_html(state: LinkState, video_url: str | None, poster_url: str | N
     if state.duration_seconds:
         parts.append(f"<p id=\"duration\" data-seconds=\"{state.duration_seconds:.3f}\">"
                      f"{_duration(state.duration_seconds)}</p>")
-    if video_url is None:
+    if video_url is None and hls_url is not None:
+        poster = f" poster=\"{html.escape(poster_url)}\"" if poster_url else ""
+        parts.append(f"<video id=\"player\" controls playsinline muted{poster} data-hls=\"{html.escape(hls_url)}\">"
+                     "</video><p id=\"live\">Live: this recording is still being made.</p>"
+                     "<script src=\"/s/player.js\"></script>")
+    elif video_url is None:
         parts.append("<p id=\"pending\">This recording is still being processed. Reload in a moment.</p>")
     else:
         poster = f" poster=\"{html.escape(poster_url)}\"" if poster_url else ""

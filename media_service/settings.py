@@ -152,6 +152,8 @@ class MediaSettings:
     share_link_cache_seconds: float = 2.0
     # Prefix of the URLs GetPlaybackUrl returns (e.g. https://watch.example.com); empty: a path.
     public_base_url: str = ""
+    # The share page's HLS player bundle (`cd web && npm run build:share`); empty: web/dist's.
+    share_player_script: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "MediaSettings":
@@ -195,6 +197,7 @@ class MediaSettings:
             share_url_seconds=int(env.get("SHARE_URL_SECONDS", cls.share_url_seconds)),
             share_link_cache_seconds=float(env.get("SHARE_LINK_CACHE_SECONDS", cls.share_link_cache_seconds)),
             public_base_url=env.get("PUBLIC_BASE_URL", cls.public_base_url),
+            share_player_script=env.get("SHARE_PLAYER_SCRIPT", cls.share_player_script),
         )
 
 

@@ -80,5 +80,6 @@ def build(settings: MediaSettings) -> MediaParts:
     playback = Playback(files.store, catalog, PlaybackTokens(load_or_create_key(settings.playback_key_file)),
                         url_seconds=settings.playback_url_seconds, share_url_seconds=settings.share_url_seconds,
                         link_cache_seconds=settings.share_link_cache_seconds,
-                        public_base_url=settings.public_base_url, make_storyboard=ondemand.storyboard)
+                        public_base_url=settings.public_base_url, make_storyboard=ondemand.storyboard,
+                        player_script=settings.share_player_script or None)
     return MediaParts(worker, ondemand, live, channel, playback)

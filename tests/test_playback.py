@@ -316,3 +316,65 @@ async def test_storyboard_sprite_and_vtt_cover_the_video(stack, gateway, recordi
 @pytest.fixture(scope="session")
 def recording_6s_pb(tmp_path_factory):
     return media_tools.make_webm(tmp_path_factory.mktemp("media") / "screen-6s.webm", 6, size="640x360")
+
+
+@pytest.mark.both_backends
+async def test_hls_playlist_and_segments_through_envoy(stack, gateway, recording_6s_pb, tmp_path):
+    from media_service import commands, containers
+    from media_service.runner import FfmpegLimits, run_ffmpeg
+    from media_service.settings import CompressionProfile
+
+    video = await ready_video(stack, recording_6s_pb, "pb-hank")
+    original = asset(stack, video, common_pb2.ASSET_KIND_ORIGINAL)
+    made = tmp_path / "hls"
+    made.mkdir()
+    await run_ffmpeg(commands.compress_args(
+        media_tools.FFMPEG, str(original), containers.for_original("video/webm"), str(made / "compressed.mp4"),
+        CompressionProfile(), True, True, 0, (640, 360), hls_folder=str(made)), FfmpegLimits(max_file_bytes=1 << 26))
+    final_text = (made / commands.HLS_PLAYLIST).read_text()
+    # First as a recording in progress would have it: EVENT, no ENDLIST yet.
+    event_text = final_text.replace("#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-PLAYLIST-TYPE:EVENT").replace(
+        "#EXT-X-ENDLIST\n", "")
+    (made / commands.HLS_PLAYLIST).write_text(event_text)
+    store, catalog = stack.media.playback.store, stack.media.ondemand.catalog
+
+    async def put(name: str) -> str:
+        key = store.media_key("pb-hank", video.video_id, name)
+        if store.remote:
+            await store.upload(made / name, key)
+        else:
+            (stack.storage_root / key).write_bytes((made / name).read_bytes())
+        return key
+
+    playlist = commands.parse_playlist(final_text)
+    for _, name in playlist.segments:
+        await put(name)
+    await put(commands.HLS_INIT)
+    key = await put(commands.HLS_PLAYLIST)
+    await catalog.put_asset("pb-hank", video.video_id, "HLS", key, "application/vnd.apple.mpegurl",
+                            len(event_text))
+    url = await playback_url(stack, "pb-hank", video.video_id, media_pb2.PLAYBACK_KIND_HLS)
+    assert url.endswith("/hls.m3u8")
+    status, headers, body = await get(gateway, url)
+    assert status == 200 and body.decode() == event_text
+    assert headers["content-type"] == "application/vnd.apple.mpegurl"
+    assert headers["cache-control"] == "private, no-cache"  # still growing
+    # Completed: VOD with ENDLIST, and now cacheable like any finished file.
+    (made / commands.HLS_PLAYLIST).write_text(commands.finalize_playlist(final_text))
+    await put(commands.HLS_PLAYLIST)
+    status, headers, body = await get(gateway, url)
+    finished = commands.parse_playlist(body.decode())
+    assert finished.ended and finished.playlist_type == "VOD" and "immutable" in headers["cache-control"]
+    base = url.rsplit("/", 1)[0]  # relative URIs resolve under the same token
+    init = (await get(gateway, f"{base}/{finished.init}"))[2]
+    assert init == (made / commands.HLS_INIT).read_bytes()
+    joined = init
+    for _, name in finished.segments:
+        status, headers, data = await get(gateway, f"{base}/{name}")
+        assert status == 200 and "immutable" in headers["cache-control"] and data == (made / name).read_bytes()
+        joined += data
+    (tmp_path / "joined.mp4").write_bytes(joined)
+    clean, reached, errors = media_tools.decode_fully(tmp_path / "joined.mp4")
+    assert clean and abs(reached - video.media.duration_seconds) <= 0.15, errors
+    for name in ("hls-1.m4s", "hls-00000.m4s.tmp", "hls-000000.m4s", "HLS-00000.m4s", "compressed.mp4"):
+        assert (await get(gateway, f"{base}/{name}"))[0] == 404, name

@@ -44,6 +44,7 @@ class AssetKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ASSET_KIND_PREVIEW: _ClassVar[AssetKind]
     ASSET_KIND_STORYBOARD: _ClassVar[AssetKind]
     ASSET_KIND_STORYBOARD_VTT: _ClassVar[AssetKind]
+    ASSET_KIND_HLS: _ClassVar[AssetKind]
 
 class ChunkOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -76,6 +77,7 @@ ASSET_KIND_AUDIO_ORIGINAL: AssetKind
 ASSET_KIND_PREVIEW: AssetKind
 ASSET_KIND_STORYBOARD: AssetKind
 ASSET_KIND_STORYBOARD_VTT: AssetKind
+ASSET_KIND_HLS: AssetKind
 CHUNK_OUTCOME_UNSPECIFIED: ChunkOutcome
 CHUNK_OUTCOME_STORED: ChunkOutcome
 CHUNK_OUTCOME_DUPLICATE: ChunkOutcome

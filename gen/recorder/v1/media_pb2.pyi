@@ -14,6 +14,7 @@ class PlaybackKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PLAYBACK_KIND_COMPRESSED: _ClassVar[PlaybackKind]
     PLAYBACK_KIND_THUMBNAIL: _ClassVar[PlaybackKind]
     PLAYBACK_KIND_STORYBOARD: _ClassVar[PlaybackKind]
+    PLAYBACK_KIND_HLS: _ClassVar[PlaybackKind]
 
 class AudioFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -34,6 +35,7 @@ PLAYBACK_KIND_ORIGINAL: PlaybackKind
 PLAYBACK_KIND_COMPRESSED: PlaybackKind
 PLAYBACK_KIND_THUMBNAIL: PlaybackKind
 PLAYBACK_KIND_STORYBOARD: PlaybackKind
+PLAYBACK_KIND_HLS: PlaybackKind
 AUDIO_FORMAT_UNSPECIFIED: AudioFormat
 AUDIO_FORMAT_AAC: AudioFormat
 AUDIO_FORMAT_MP3: AudioFormat
