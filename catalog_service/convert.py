@@ -7,8 +7,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import inspect
 
 from catalog_service import catalog
-from catalog_service.models import ShareLink, Video
-from recorder.v1 import catalog_pb2, common_pb2
+from catalog_service.models import Video
+from recorder.v1 import common_pb2
 
 
 def timestamp(value: dt.datetime | None) -> Timestamp:
@@ -83,13 +83,3 @@ def video_message(video: Video, with_history: bool = True) -> common_pb2.Video:
                 status=status_enum(event.status), step=step_enum(event.step), progress=event.progress,
                 message=event.message, at=timestamp(event.at)))
     return msg
-
-
-def share_link_message(link: ShareLink) -> catalog_pb2.ShareLink:
-    message = catalog_pb2.ShareLink(link_id=link.id, video_id=link.video_id, created_at=timestamp(link.created_at),
-                                    allow_download=link.allow_download, path=f"/s/{link.id}")
-    if link.expires_at is not None:
-        message.expires_at.CopyFrom(timestamp(link.expires_at))
-    if link.revoked_at is not None:
-        message.revoked_at.CopyFrom(timestamp(link.revoked_at))
-    return message

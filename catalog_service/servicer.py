@@ -5,7 +5,7 @@ import contextlib
 
 from catalog_service import convert
 from catalog_service.catalog import Catalog, MediaInfo, StoredChunk
-from catalog_service.share_links import ShareLinks
+from catalog_service.share_links import ShareLinks, share_link_message
 from catalog_service.watch_hub import WatchHub
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
 from recorder_common.errors import InvalidArgument
@@ -52,19 +52,19 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def CreateShareLink(self, request, context):
         link = await self.share_links.create(current_caller().require_user(), request.video_id,
                                              request.expires_in_seconds, request.allow_download)
-        return catalog_pb2.CreateShareLinkResponse(link=convert.share_link_message(link))
+        return catalog_pb2.CreateShareLinkResponse(link=share_link_message(link))
 
     @maps_domain_errors
     @shielded
     async def ListShareLinks(self, request, context):
         links = await self.share_links.list(current_caller().require_user(), request.video_id)
-        return catalog_pb2.ListShareLinksResponse(links=[convert.share_link_message(x) for x in links])
+        return catalog_pb2.ListShareLinksResponse(links=[share_link_message(x) for x in links])
 
     @maps_domain_errors
     @shielded
     async def RevokeShareLink(self, request, context):
         link = await self.share_links.revoke(current_caller().require_user(), request.link_id)
-        return catalog_pb2.RevokeShareLinkResponse(link=convert.share_link_message(link))
+        return catalog_pb2.RevokeShareLinkResponse(link=share_link_message(link))
 
     # ---- internal: media's playback server ----------------------------------------------------
     @maps_domain_errors

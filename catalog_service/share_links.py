@@ -15,7 +15,9 @@ import secrets
 
 from sqlalchemy import select, update
 
+from catalog_service.convert import timestamp
 from catalog_service.models import ShareLink, Video
+from recorder.v1 import catalog_pb2
 from catalog_service.statuses import DELETED, EXPIRED, FAILED
 from recorder_common.errors import FailedPrecondition, InvalidArgument, NotFound
 from recorder_common.ids import check_video_id
@@ -115,3 +117,13 @@ class ShareLinks:
         active = (link.revoked_at is None and (expires is None or expires > self._now())
                   and video.status not in (DELETED, FAILED, EXPIRED))
         return Resolved(active, link, video if active else None)
+
+
+def share_link_message(link: ShareLink) -> catalog_pb2.ShareLink:
+    message = catalog_pb2.ShareLink(link_id=link.id, video_id=link.video_id, created_at=timestamp(link.created_at),
+                                    allow_download=link.allow_download, path=f"/s/{link.id}")
+    if link.expires_at is not None:
+        message.expires_at.CopyFrom(timestamp(link.expires_at))
+    if link.revoked_at is not None:
+        message.revoked_at.CopyFrom(timestamp(link.revoked_at))
+    return message
