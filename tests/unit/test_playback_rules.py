@@ -83,3 +83,29 @@ def test_storyboard_layout(duration, interval, count, columns, rows):
     assert vtt.count("#xywh=") == count and vtt.startswith("WEBVTT\n")
     last = vtt.strip().splitlines()[-2]
     assert last.endswith(f"{int(duration) // 60 % 60:02d}:{int(duration) % 60:02d}.{round(duration % 1 * 1000):03d}")
+
+
+async def test_hls_publisher_stores_segments_before_the_playlist_that_names_them(tmp_path):
+    from media_service.hls import HlsPublisher
+
+    stored: list[tuple[str, str]] = []
+
+    async def keep(path):
+        stored.append((path.name, path.read_text()))
+
+    publisher = HlsPublisher(tmp_path, keep)
+    assert await publisher.sync() == 0  # nothing yet
+    (tmp_path / "hls-init.mp4").write_text("init")
+    (tmp_path / "hls-00000.m4s").write_text("s0")
+    (tmp_path / "hls-00001.m4s.tmp").write_text("half")  # ffmpeg still writing: never stored
+    (tmp_path / "hls.m3u8").write_text("#EXTM3U\n#EXT-X-PLAYLIST-TYPE:EVENT\n#EXTINF:2.0,\nhls-00000.m4s\n")
+    assert await publisher.sync() == 3
+    assert [name for name, _ in stored] == ["hls-init.mp4", "hls-00000.m4s", "hls.m3u8"]
+    assert await publisher.sync() == 0  # nothing new, nothing stored again
+    (tmp_path / "hls-00001.m4s.tmp").rename(tmp_path / "hls-00001.m4s")
+    (tmp_path / "hls.m3u8").write_text("#EXTM3U\n#EXT-X-PLAYLIST-TYPE:EVENT\n#EXTINF:2.0,\nhls-00000.m4s\n"
+                                       "#EXTINF:2.0,\nhls-00001.m4s\n")
+    await publisher.finish()
+    assert [name for name, _ in stored[3:]] == ["hls-00001.m4s", "hls.m3u8"]
+    final = stored[-1][1]
+    assert "#EXT-X-PLAYLIST-TYPE:VOD" in final and final.rstrip().endswith("#EXT-X-ENDLIST")
