@@ -9,6 +9,7 @@ from sqlalchemy import inspect
 from catalog_service import catalog
 from catalog_service.models import Video
 from recorder.v1 import common_pb2
+from recorder_common.vocab import rendition_kind_enum, rendition_state_enum
 
 
 def timestamp(value: dt.datetime | None) -> Timestamp:
@@ -77,9 +78,28 @@ def video_message(video: Video, with_history: bool = True) -> common_pb2.Video:
         msg.assets.append(common_pb2.Asset(
             kind=asset_kind_enum(asset.kind), content_type=asset.content_type, size_bytes=asset.size,
             path=asset.path, created_at=timestamp(asset.created_at)))
+    if "renditions" not in unloaded:
+        assets = {} if "assets" in unloaded else {a.kind: a for a in video.assets}
+        for row in video.renditions:
+            asset = assets.get(row.kind) if row.state == "READY" else None
+            msg.renditions.append(rendition_message(
+                row.kind, row.state, row.progress, row.error,
+                asset and (asset.path, asset.content_type, asset.size, asset.created_at)))
     if with_history:
         for event in [] if "events" in unloaded else video.events:
             msg.history.append(common_pb2.StatusEvent(
                 status=status_enum(event.status), step=step_enum(event.step), progress=event.progress,
                 message=event.message, at=timestamp(event.at)))
+    return msg
+
+
+def rendition_message(kind: str, state: str, progress: float | None, error: str | None,
+                      asset: tuple[str, str, int, dt.datetime] | None) -> common_pb2.Rendition:
+    """One rendition; asset is (path, content_type, size, created_at) of its READY output."""
+    msg = common_pb2.Rendition(kind=rendition_kind_enum(kind), state=rendition_state_enum(state),
+                               progress=progress or 0.0, error=error or "")
+    if asset is not None and asset[0]:
+        path, content_type, size, created = asset
+        msg.asset.CopyFrom(common_pb2.Asset(kind=asset_kind_enum(kind), content_type=content_type or "",
+                                            size_bytes=size or 0, path=path, created_at=timestamp(created)))
     return msg

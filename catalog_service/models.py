@@ -58,6 +58,8 @@ class Video(Base):
                                                passive_deletes=True, order_by="Asset.kind")
     events: Mapped[list[StatusEvent]] = relationship(back_populates="video", cascade="all, delete-orphan",
                                                      passive_deletes=True, order_by="StatusEvent.id")
+    renditions: Mapped[list[Rendition]] = relationship(back_populates="video", cascade="all, delete-orphan",
+                                                       passive_deletes=True, order_by="Rendition.kind")
 
     __table_args__ = (
         Index("ix_videos_owner_created", "owner_id", "created_at", "id"),
@@ -95,6 +97,33 @@ class Asset(Base):
     video: Mapped[Video] = relationship(back_populates="assets")
 
     __table_args__ = (UniqueConstraint("video_id", "kind", name="uq_assets_video_kind"),)
+
+
+class Rendition(Base):
+    """A derived output of a video (today the compressed MP4) with its own lifecycle, created with
+    the video. States change only through lifecycle.py's table; a FAILED rendition never changes
+    the video's status. Its asset is the video's asset of the same kind."""
+    __tablename__ = "renditions"
+
+    video_id: Mapped[str] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    # Denormalised from the video so the queue's owner-fair order needs no join.
+    owner_id: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str | None] = mapped_column(Text)
+    # The encoder holding it (a live encode or a queued one) and until when; a lapsed lease means
+    # the encoder died, and the queue hands the rendition out again.
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # When it (last) became PENDING: the queue is FIFO by this within fairness between owners.
+    queued_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    video: Mapped[Video] = relationship(back_populates="renditions")
+
+    __table_args__ = (Index("ix_renditions_state_queued", "state", "queued_at"),)
 
 
 class StatusEvent(Base):

@@ -4,13 +4,14 @@ from __future__ import annotations
 import contextlib
 
 from catalog_service import convert
-from catalog_service.catalog import Catalog, MediaInfo, StoredChunk
+from catalog_service.catalog import Catalog, MediaInfo, RenditionAsset, StoredChunk
 from catalog_service.share_links import ShareLinks, share_link_message
 from catalog_service.watch_hub import WatchHub
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
 from recorder_common.errors import InvalidArgument
 from recorder_common.identity import current_caller
 from recorder_common.rpc import maps_domain_errors, shielded
+from recorder_common.vocab import RenditionState, rendition_kind, rendition_state
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
@@ -45,7 +46,11 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
                     video_id=video.id, status=convert.status_enum(video.status),
                     step=convert.step_enum(video.current_step), progress=video.progress or 0.0,
                     error=video.error or "", error_step=convert.step_enum(video.error_step),
-                    at=convert.timestamp(video.updated_at))
+                    at=convert.timestamp(video.updated_at),
+                    renditions=[convert.rendition_message(
+                        r.kind, r.state, r.progress, r.error,
+                        (r.asset_path, r.asset_content_type, r.asset_size, r.asset_created_at)
+                        if r.asset_path else None) for r in video.renditions])
 
     @maps_domain_errors
     @shielded
@@ -168,7 +173,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @shielded
     async def RetryProcessing(self, request, context):
         caller = current_caller()
-        video = await self.catalog.retry_processing(caller.require_user(), request.video_id)
+        video = await self.catalog.retry_processing(caller.require_user(), request.video_id,
+                                                    _kind(request.rendition, required=False))
         return catalog_pb2.RetryProcessingResponse(video=convert.video_message(video, with_history=False))
 
     # ---- internal: media ----------------------------------------------------------------------
@@ -225,6 +231,47 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         return catalog_pb2.ListPendingProcessingResponse(
             videos=_pending(rows))
 
+    @maps_domain_errors
+    @shielded
+    async def ClaimRendition(self, request, context):
+        caller = current_caller()
+        kind = _kind(request.kind)
+        if request.video_id:
+            claim = await self.catalog.claim_rendition(request.worker_id, request.lease_seconds or 60, kind,
+                                                       caller.require_user(), request.video_id)
+        else:
+            claim = await self.catalog.claim_rendition(request.worker_id, request.lease_seconds or 60, kind)
+        if not claim.claimed:
+            return catalog_pb2.ClaimRenditionResponse(claimed=False)
+        return catalog_pb2.ClaimRenditionResponse(claimed=True, video=convert.video_message(claim.video,
+                                                                                            with_history=False),
+                                                  owner_id=claim.owner_id, kind=request.kind)
+
+    @maps_domain_errors
+    @shielded
+    async def ReportRenditionProgress(self, request, context):
+        await self.catalog.report_rendition_progress(
+            current_caller().require_user(), request.video_id, _kind(request.kind), request.worker_id,
+            request.progress, request.lease_seconds or 60)
+        return catalog_pb2.ReportRenditionProgressResponse()
+
+    @maps_domain_errors
+    @shielded
+    async def FinishRendition(self, request, context):
+        try:
+            state = rendition_state(request.state)
+        except ValueError:
+            state = None
+        if state is None:
+            raise InvalidArgument("state must be READY, FAILED or PENDING")
+        asset = None
+        if state == RenditionState.READY:
+            a = request.asset
+            asset = RenditionAsset(path=a.path, content_type=a.content_type, size=a.size_bytes)
+        await self.catalog.finish_rendition(current_caller().require_user(), request.video_id, _kind(request.kind),
+                                            request.worker_id, state, asset, request.error)
+        return catalog_pb2.FinishRenditionResponse()
+
     # ---- internal: housekeeping ---------------------------------------------------------------
     @maps_domain_errors
     @shielded
@@ -235,3 +282,13 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
 def _pending(rows: list[tuple[str, str]]) -> list[catalog_pb2.PendingVideo]:
     return [catalog_pb2.PendingVideo(video_id=v, owner_id=o) for v, o in rows]
+
+
+def _kind(value: int, required: bool = True):
+    try:
+        kind = rendition_kind(value)
+    except ValueError:
+        raise InvalidArgument(f"unknown rendition kind {value}") from None
+    if kind is None and required:
+        raise InvalidArgument("a rendition kind is required")
+    return kind

@@ -28,17 +28,18 @@ import weakref
 from collections.abc import AsyncIterator, Iterable
 
 import psycopg
-from sqlalchemy import Engine, event, inspect, select, text
+from sqlalchemy import Engine, and_, event, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.sql import operators, visitors
 from sqlalchemy.sql.elements import BinaryExpression, BindParameter
 
-from catalog_service.models import Video
+from catalog_service.models import Asset, Rendition, Video
 from catalog_service.statuses import DELETED, EXPIRED, FAILED, READY
 from recorder_common import metrics
 from recorder_common.errors import DeadlineExceeded, NotFound, ResourceExhausted
 from recorder_common.ids import check_video_id
+from recorder_common.vocab import RENDITION_FINAL_STATES
 
 log = logging.getLogger("recorder.catalog.watch")
 
@@ -47,6 +48,7 @@ LISTENER_APPLICATION_NAME = "recorder-catalog-watch"  # how the LISTEN connectio
 ANY_VIDEO = "*"  # a NOTIFY payload meaning "some videos changed; which is unknown"
 # What a watch stream reports; a change to anything else (chunk counts, updated_at) wakes no one.
 WATCHED_COLUMNS = ("status", "current_step", "progress", "error", "error_step")
+WATCHED_RENDITION_COLUMNS = ("state", "progress", "error")
 FINAL_STATUSES = (READY, FAILED, EXPIRED, DELETED)
 REFRESH_BATCH = 500  # ids per statement: well under SQLite's bound-parameter limit
 MAX_PENDING_PER_STREAM = 8  # distinct statuses a stream may hold unsent (a video has fewer)
@@ -65,14 +67,41 @@ class VideoSnapshot:
     error: str | None
     error_step: str | None
     updated_at: dt.datetime
+    renditions: tuple[RenditionSnapshot, ...] = ()
 
     @property
     def key(self) -> tuple:
-        return (self.status, self.current_step, round(self.progress or 0.0, 3), self.error, self.error_step)
+        return (self.status, self.current_step, round(self.progress or 0.0, 3), self.error, self.error_step,
+                tuple(r.key for r in self.renditions))
+
+    @property
+    def final(self) -> bool:
+        """Nothing more will change: a final status, and for READY every rendition done too."""
+        if self.status not in FINAL_STATUSES:
+            return False
+        return self.status != READY or all(r.state in RENDITION_FINAL_STATES for r in self.renditions)
+
+
+@dataclasses.dataclass(frozen=True)
+class RenditionSnapshot:
+    kind: str
+    state: str
+    progress: float
+    error: str | None
+    asset_path: str | None = None
+    asset_content_type: str | None = None
+    asset_size: int | None = None
+    asset_created_at: dt.datetime | None = None
+
+    @property
+    def key(self) -> tuple:
+        return (self.kind, self.state, round(self.progress or 0.0, 3), self.error, self.asset_path)
 
 
 _SNAPSHOT_COLUMNS = (Video.id, Video.owner_id, Video.status, Video.current_step, Video.progress, Video.error,
                      Video.error_step, Video.updated_at)
+_RENDITION_COLUMNS = (Rendition.video_id, Rendition.kind, Rendition.state, Rendition.progress, Rendition.error,
+                      Asset.path, Asset.content_type, Asset.size, Asset.created_at)
 _UNSET = object()
 
 
@@ -111,8 +140,13 @@ def _dialect(session: Session) -> str | None:
 @event.listens_for(Session, "after_flush")
 def _changes_in_flush(session: Session, _flush_context) -> None:
     changed = set()
-    for obj in itertools.chain(session.dirty, session.deleted):
-        if not isinstance(obj, Video):
+    for obj in itertools.chain(session.new, session.dirty, session.deleted):
+        if isinstance(obj, Rendition):  # a rendition's state or progress is part of its video's stream
+            if obj in session.new or obj in session.deleted or any(
+                    inspect(obj).attrs[c].history.has_changes() for c in WATCHED_RENDITION_COLUMNS):
+                changed.add(obj.video_id)
+            continue
+        if not isinstance(obj, Video) or obj in session.new:
             continue
         state = inspect(obj)
         if obj in session.deleted or any(state.attrs[c].history.has_changes() for c in WATCHED_COLUMNS):
@@ -276,7 +310,7 @@ class WatchHub:
                         raise NotFound(f"video {video_id} not found")
                     last = snapshot
                     yield snapshot
-                    if snapshot.status in FINAL_STATUSES:
+                    if snapshot.final:
                         return
         finally:
             self._remove(stream)
@@ -395,6 +429,16 @@ class WatchHub:
                     batch = video_ids[start:start + REFRESH_BATCH]
                     rows = await session.execute(select(*_SNAPSHOT_COLUMNS).where(Video.id.in_(batch)))
                     found.update((row.id, VideoSnapshot(*row)) for row in rows)
+                    renditions: dict[str, list[RenditionSnapshot]] = collections.defaultdict(list)
+                    for row in await session.execute(
+                            select(*_RENDITION_COLUMNS)
+                            .outerjoin(Asset, and_(Asset.video_id == Rendition.video_id, Asset.kind == Rendition.kind,
+                                                   Rendition.state == "READY"))
+                            .where(Rendition.video_id.in_(batch)).order_by(Rendition.video_id, Rendition.kind)):
+                        renditions[row[0]].append(RenditionSnapshot(*row[1:]))
+                    for video_id, rows_of_video in renditions.items():
+                        if video_id in found:
+                            found[video_id] = dataclasses.replace(found[video_id], renditions=tuple(rows_of_video))
         self.refreshes += 1
         for video_id in video_ids:
             streams = self._streams.get(video_id)

@@ -269,9 +269,12 @@ class UploadEngine:
         await self.catalog.mark_deleted(owner_id, check_video_id(video_id), abort_only=False)
         await self.store.remove_video(owner_id, video_id)
 
-    async def retry_processing(self, owner_id: str, video_id: str) -> int:
-        video = await self.catalog.retry_processing(owner_id, check_video_id(video_id))
-        await self._hand_off(owner_id, video_id)
+    async def retry_processing(self, owner_id: str, video_id: str, rendition: int = 0) -> int:
+        """rendition (a RenditionKind number) 0: the FAILED video; otherwise only that FAILED
+        rendition, which goes back to the media services' rendition queue (no hand-off needed)."""
+        video = await self.catalog.retry_processing(owner_id, check_video_id(video_id), rendition)
+        if not rendition:
+            await self._hand_off(owner_id, video_id)
         return video.status
 
     RECENT_SECONDS = 2.0

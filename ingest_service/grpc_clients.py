@@ -55,9 +55,10 @@ class CatalogClient:
                                     owner_id)
         return response.forgotten_chunks
 
-    async def retry_processing(self, owner_id: str, video_id: str) -> common_pb2.Video:
+    async def retry_processing(self, owner_id: str, video_id: str, rendition: int = 0) -> common_pb2.Video:
         response = await self._call(self.stub.RetryProcessing,
-                                    catalog_pb2.RetryProcessingRequest(video_id=video_id), owner_id)
+                                    catalog_pb2.RetryProcessingRequest(video_id=video_id, rendition=rendition),
+                                    owner_id)
         return response.video
 
     async def expire_stale(self, idle_seconds: int, limit: int) -> list[tuple[str, str]]:

@@ -59,7 +59,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
 
     @maps_domain_errors
     async def RetryProcessing(self, request, context):
-        status = await self.engine.retry_processing(current_caller().require_user(), request.video_id)
+        status = await self.engine.retry_processing(current_caller().require_user(), request.video_id,
+                                                    request.rendition)
         return ingest_pb2.RetryVideoProcessingResponse(status=status)
 
     @maps_domain_errors

@@ -11,6 +11,7 @@ from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
 from recorder_common.auth import ServiceTokenSigner
 from recorder_common.channels import InternalCaller
 from recorder_common.errors import ResourceExhausted
+from recorder_common.vocab import RenditionKind, RenditionState, rendition_kind_enum, rendition_state_enum
 
 
 class AssetRefused(ResourceExhausted):
@@ -62,6 +63,34 @@ class MediaCatalogClient:
             status=common_pb2.VIDEO_STATUS_READY if ready else common_pb2.VIDEO_STATUS_FAILED,
             error_step=common_pb2.ProcessingStep.Value(f"PROCESSING_STEP_{error_step}") if error_step else 0,
             error=error), owner_id)
+
+    async def claim_rendition(self, kind: RenditionKind, worker_id: str, lease_seconds: int,
+                              owner_id: str | None = None,
+                              video_id: str | None = None) -> catalog_pb2.ClaimRenditionResponse:
+        """That video's rendition (a live encode), or with no video the next queued one."""
+        return await self._call(self.stub.ClaimRendition, catalog_pb2.ClaimRenditionRequest(
+            video_id=video_id or "", kind=rendition_kind_enum(kind), worker_id=worker_id,
+            lease_seconds=lease_seconds), owner_id)
+
+    async def report_rendition_progress(self, owner_id: str, video_id: str, kind: RenditionKind, worker_id: str,
+                                        progress: float, lease_seconds: int) -> None:
+        await self._call(self.stub.ReportRenditionProgress, catalog_pb2.ReportRenditionProgressRequest(
+            video_id=video_id, kind=rendition_kind_enum(kind), worker_id=worker_id, progress=progress,
+            lease_seconds=lease_seconds), owner_id)
+
+    async def finish_rendition(self, owner_id: str, video_id: str, kind: RenditionKind, worker_id: str,
+                               state: RenditionState, asset: common_pb2.Asset | None = None,
+                               error: str = "") -> None:
+        """READY (asset), FAILED (error) or PENDING (given back). A READY over the owner's quota
+        raises AssetRefused: the file must go, and the rendition is then FAILED."""
+        try:
+            await self._call(self.stub.FinishRendition, catalog_pb2.FinishRenditionRequest(
+                video_id=video_id, kind=rendition_kind_enum(kind), worker_id=worker_id,
+                state=rendition_state_enum(state), asset=asset, error=error), owner_id)
+        except ResourceExhausted as exc:
+            if asset is None:
+                raise
+            raise AssetRefused(exc.message, asset.path) from exc
 
     async def list_chunks(self, owner_id: str, video_id: str, from_index: int, limit: int) -> list[RecordedChunk]:
         response = await self._call(self.stub.ListChunks, catalog_pb2.ListChunksRequest(

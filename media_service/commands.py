@@ -149,10 +149,12 @@ def compressed_bytes_bound(duration_seconds: float | None, limits: MediaLimits) 
 
 
 def _compress_output(source, dst: str, profile: CompressionProfile, has_video: bool, has_audio: bool,
-                     frame_size: tuple[int, int] | None, max_bytes: int, hls_folder: str | None = None,
-                     live: bool = False):
+                     frame_size: tuple[int, int] | None, max_bytes: int, threads: int = 0,
+                     hls_folder: str | None = None, live: bool = False):
     streams = []
     options: dict = {"f": profile.container, "fs": max_bytes}
+    if threads:
+        options["threads"] = threads
     if profile.container == "mp4":
         options["movflags"] = "+faststart"
     if has_video:
@@ -263,29 +265,35 @@ def parse_playlist(text: str) -> Playlist:
 
 def compress_args(binary: str, src: str, container: Container, dst: str, profile: CompressionProfile,
                   has_video: bool, has_audio: bool, max_bytes: int,
-                  frame_size: tuple[int, int] | None = None, max_pixels: int = 0,
+                  frame_size: tuple[int, int] | None = None, max_pixels: int = 0, threads: int = 0,
                   hls_folder: str | None = None) -> list[str]:
-    """hls_folder: also write the same encode as VOD HLS there (see hls_slave); the run must then
-    be bounded by FfmpegLimits.max_file_bytes instead of -fs."""
+    """The compressed rendition's encode (threads: 0 lets the encoder choose). hls_folder: the
+    same encode also goes out as VOD HLS there (see hls_slave); the run must then be bounded by
+    FfmpegLimits.max_file_bytes instead of -fs."""
     return _compile(_compress_output(_input(src, container, max_pixels), dst, profile, has_video, has_audio,
-                                     frame_size, max_bytes, hls_folder), binary, progress=True)
+                                     frame_size, max_bytes, threads, hls_folder), binary, progress=True)
 
 
-def live_args(binary: str, container: Container, original: str, muxer: str, compressed: str,
-              profile: CompressionProfile, has_video: bool, has_audio: bool,
-              frame_size: tuple[int, int] | None, limits: MediaLimits, hls_folder: str | None = None) -> list[str]:
-    """One ffmpeg for a recording that is still arriving on stdin: the seekable original (the same
-    copy as remux_args) and the compressed copy (the same encode as compress_args), together. The
-    length is not known yet: outputs are bounded for the longest recording allowed. hls_folder:
-    the encode also goes out as a growing EVENT playlist there, for viewers while it records."""
+def live_remux_args(binary: str, container: Container, original: str, muxer: str, limits: MediaLimits) -> list[str]:
+    """The seekable original of a recording that is still arriving on stdin (the same copy as
+    remux_args). The length is not known yet: the output is bounded for the longest recording
+    allowed. -progress reports how far the input has arrived (a copy keeps up with it)."""
     source = _input("pipe:0", container, limits.max_video_pixels)
-    longest = limits.max_recording_seconds
-    both = ffmpeg.merge_outputs(
-        _remux_output(source, original, muxer, output_bytes_bound(longest, limits.max_output_bits_per_second,
-                                                                  16 * 1024 * 1024)),
-        _compress_output(source, compressed, profile, has_video, has_audio, frame_size,
-                         compressed_bytes_bound(longest, limits), hls_folder, live=True))
-    return _compile(both, binary, progress=True)
+    bound = output_bytes_bound(limits.max_recording_seconds, limits.max_output_bits_per_second, 16 * 1024 * 1024)
+    return _compile(_remux_output(source, original, muxer, bound), binary, progress=True)
+
+
+def live_compress_args(binary: str, container: Container, compressed: str, profile: CompressionProfile,
+                       has_video: bool, has_audio: bool, frame_size: tuple[int, int] | None,
+                       limits: MediaLimits, hls_folder: str | None = None) -> list[str]:
+    """The compressed rendition's live encode from stdin (the same encode as compress_args),
+    bounded for the longest recording allowed. hls_folder: the encode also goes out as a growing
+    EVENT playlist there, for viewers while it records."""
+    source = _input("pipe:0", container, limits.max_video_pixels)
+    return _compile(_compress_output(source, compressed, profile, has_video, has_audio, frame_size,
+                                     compressed_bytes_bound(limits.max_recording_seconds, limits),
+                                     hls_folder=hls_folder, live=True),
+                    binary, progress=True)
 
 
 def thumbnail_time(duration: float | None, candidate_frames: int, fps: float = 30.0) -> float:

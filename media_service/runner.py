@@ -37,6 +37,10 @@ WATCH_INTERVAL_SECONDS = 0.5
 CPU_RLIMIT_MARGIN_SECONDS = 10
 # What a streaming ffmpeg is handed at a time (a pipe's buffer).
 STREAM_PIECE_BYTES = 64 * 1024
+# Memory bound of a run that copies packets or reads headers and decodes at most a frame or two
+# (remux, stream extent, probe): small, so dozens of them (one live remux per recording, the probes
+# of many recordings stopping together) fit in the memory budget next to the encodes.
+COPY_MEMORY_BYTES = 512 * 1024 * 1024
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -72,6 +76,12 @@ class FfmpegLimits:
                                           self.timeout_seconds),
             cpu_seconds=bound_seconds(media_seconds, self.floor_seconds, self.seconds_per_media_second,
                                       self.cpu_seconds))
+
+    def copying(self) -> "FfmpegLimits":
+        """For a run that copies packets or only probes: COPY_MEMORY_BYTES at most."""
+        if not self.max_memory_bytes:
+            return self
+        return dataclasses.replace(self, max_memory_bytes=min(self.max_memory_bytes, COPY_MEMORY_BYTES))
 
     def quick(self) -> "FfmpegLimits":
         """For a run that reads only the start of its input (a probe): the floor."""
@@ -301,6 +311,7 @@ class StreamingFfmpeg:
         self._readers: asyncio.Future | None = None
         self._running: _Running | None = None
         self.seconds_done = 0.0
+        self.frames_done = 0
 
     def _cpu_allowance(self) -> float:
         limits = self.limits
@@ -324,9 +335,12 @@ class StreamingFfmpeg:
 
         async def read_progress() -> None:
             async for raw in self.process.stdout:
-                seconds = parse_progress_seconds(raw.decode(errors="replace"))
+                line = raw.decode(errors="replace")
+                seconds = parse_progress_seconds(line)
                 if seconds is not None:
                     self.seconds_done = seconds
+                elif line.startswith("frame=") and line[6:].strip().isdigit():
+                    self.frames_done = int(line[6:].strip())  # video frames (packets, when copying)
 
         self._readers = asyncio.gather(read_progress(), _read_tail(self.process.stderr))
 

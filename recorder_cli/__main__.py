@@ -199,19 +199,46 @@ async def upload(client: Client, path: pathlib.Path, chunk_size: int, title: str
     return video_id
 
 
+def rendition_name(value: int) -> str:
+    return common_pb2.RenditionKind.Name(value).removeprefix("RENDITION_KIND_").lower()
+
+
+def rendition_state_name(value: int) -> str:
+    return common_pb2.RenditionState.Name(value).removeprefix("RENDITION_STATE_")
+
+
+def progress_lines(update: catalog_pb2.VideoUpdate) -> list[str]:
+    """What a person watching sees: the video's status (READY: ready to watch), then each
+    rendition's own state and progress, a second kind of done."""
+    line = status_name(update.status)
+    if update.status == common_pb2.VIDEO_STATUS_PROCESSING and update.step:
+        line += f" {step_name(update.step)} {update.progress * 100:.0f}%"
+    elif update.status == common_pb2.VIDEO_STATUS_READY:
+        line += " (ready to watch)"
+    lines = [line]
+    if update.status == common_pb2.VIDEO_STATUS_READY:
+        for r in update.renditions:
+            text = f"  {rendition_name(r.kind)} {rendition_state_name(r.state)}"
+            if r.state == common_pb2.RENDITION_STATE_PROCESSING:
+                text += f" {r.progress * 100:.0f}%"
+            elif r.state == common_pb2.RENDITION_STATE_FAILED:
+                text += f": {r.error}"
+            lines.append(text)
+    return lines
+
+
 async def follow(client: Client, video_id: str, timeout: float, out=sys.stdout) -> common_pb2.Video:
     """Print status changes and step progress from the catalog's watch stream until the video is
-    READY or FAILED."""
-    last = None
+    READY (ready to watch) and its renditions are done, or FAILED."""
     updates = client.catalog.WatchVideo(catalog_pb2.WatchVideoRequest(video_id=video_id),
                                         timeout=timeout, metadata=client.metadata)
+    last: list[str] = []
     async for update in updates:
-        line = status_name(update.status)
-        if update.status == common_pb2.VIDEO_STATUS_PROCESSING and update.step:
-            line += f" {step_name(update.step)} {update.progress * 100:.0f}%"
-        if line != last:
-            print(line, file=out, flush=True)
-            last = line
+        lines = progress_lines(update)
+        for i, line in enumerate(lines):
+            if i >= len(last) or line != last[i]:  # only what changed
+                print(line, file=out, flush=True)
+        last = lines
     return (await client.catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=video_id),
                                           timeout=UNARY_DEADLINE_SECONDS, metadata=client.metadata)).video
 
@@ -245,8 +272,10 @@ async def run(args: argparse.Namespace, settings: CliSettings) -> int:
                     catalog_pb2.ListVideosRequest(page_size=args.page_size, page_token=token),
                     timeout=UNARY_DEADLINE_SECONDS, metadata=client.metadata)
                 for v in page.videos:
+                    renditions = " ".join(f"{rendition_name(r.kind)}:{rendition_state_name(r.state)}"
+                                          for r in v.renditions)
                     print(f"{v.video_id}  {status_name(v.status):<10}  {v.media.duration_seconds:7.1f}s  "
-                          f"{v.received_bytes:>12}  {v.title}")
+                          f"{v.received_bytes:>12}  {renditions:<20}  {v.title}")
                 token = page.next_page_token
                 if not token or not args.all:
                     return 0

@@ -46,6 +46,10 @@ QUOTA_REFUSALS = Counter("recorder_quota_refusals", "Requests refused with RESOU
 STEP_SECONDS = Histogram("recorder_processing_step_seconds", "Duration of a processing step, by step and outcome",
                          ["step", "outcome"], buckets=_STEP_SECONDS)
 WATCH_STREAMS = Gauge("recorder_watch_streams", "WatchVideo streams open on this catalog")
+LIVE_ENCODES_BEHIND = Counter("recorder_live_encodes_behind",
+                              "Live encodes that fell behind real time, by what the policy did", ["action"])
+RENDITIONS_FINISHED = Counter("recorder_renditions_finished", "Rendition encodes ended, by kind, path and state",
+                              ["kind", "path", "state"])
 LIVE_SESSIONS = Gauge("recorder_live_sessions", "Live encode sessions running on this media service")
 
 _watch_hubs: weakref.WeakSet = weakref.WeakSet()

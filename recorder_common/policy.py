@@ -62,6 +62,9 @@ POLICY: Mapping[str, Access] = {
     _CATALOG + "FinishProcessing": INTERNAL,
     _CATALOG + "ListPendingProcessing": INTERNAL,
     _CATALOG + "ListChunks": INTERNAL,
+    _CATALOG + "ClaimRendition": INTERNAL,
+    _CATALOG + "ReportRenditionProgress": INTERNAL,
+    _CATALOG + "FinishRendition": INTERNAL,
     # Called by the ingest janitor.
     _CATALOG + "FailExhaustedJobs": INTERNAL,
 

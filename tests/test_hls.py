@@ -85,7 +85,7 @@ async def test_compress_writes_the_mp4_and_vod_hls_from_one_encode(recording_7s,
 
 async def test_live_encode_writes_an_event_playlist_that_ends(recording_7s, tmp_path):
     source_seconds = media_tools.decode_fully(recording_7s)[1]
-    args = commands.live_args(media_tools.FFMPEG, WEBM, str(tmp_path / "original.webm"), "webm",
+    args = commands.live_compress_args(media_tools.FFMPEG, WEBM,
                               str(tmp_path / "compressed.mp4"), CompressionProfile(), True, True, (640, 360),
                               MediaLimits(), hls_folder=str(tmp_path))
     await run_ffmpeg(args, FfmpegLimits(max_file_bytes=64 * 1024 * 1024), stdin_data=recording_7s.read_bytes())

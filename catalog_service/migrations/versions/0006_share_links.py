@@ -4,14 +4,14 @@ share_links holds the public watch links of videos (issue 18): an unguessable id
 owner, whether the page offers a download, and when the link expires or was revoked.
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0004
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = '0006'
-down_revision = '0003'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 

@@ -55,7 +55,7 @@ class WatchVideoRequest(_message.Message):
     def __init__(self, video_id: _Optional[str] = ...) -> None: ...
 
 class VideoUpdate(_message.Message):
-    __slots__ = ("video_id", "status", "step", "progress", "error", "error_step", "at")
+    __slots__ = ("video_id", "status", "step", "progress", "error", "error_step", "at", "renditions")
     VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
@@ -63,6 +63,7 @@ class VideoUpdate(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     ERROR_STEP_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
+    RENDITIONS_FIELD_NUMBER: _ClassVar[int]
     video_id: str
     status: _common_pb2.VideoStatus
     step: _common_pb2.ProcessingStep
@@ -70,7 +71,8 @@ class VideoUpdate(_message.Message):
     error: str
     error_step: _common_pb2.ProcessingStep
     at: _timestamp_pb2.Timestamp
-    def __init__(self, video_id: _Optional[str] = ..., status: _Optional[_Union[_common_pb2.VideoStatus, str]] = ..., step: _Optional[_Union[_common_pb2.ProcessingStep, str]] = ..., progress: _Optional[float] = ..., error: _Optional[str] = ..., error_step: _Optional[_Union[_common_pb2.ProcessingStep, str]] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    renditions: _containers.RepeatedCompositeFieldContainer[_common_pb2.Rendition]
+    def __init__(self, video_id: _Optional[str] = ..., status: _Optional[_Union[_common_pb2.VideoStatus, str]] = ..., step: _Optional[_Union[_common_pb2.ProcessingStep, str]] = ..., progress: _Optional[float] = ..., error: _Optional[str] = ..., error_step: _Optional[_Union[_common_pb2.ProcessingStep, str]] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., renditions: _Optional[_Iterable[_Union[_common_pb2.Rendition, _Mapping]]] = ...) -> None: ...
 
 class CreateVideoRequest(_message.Message):
     __slots__ = ("title", "filename", "content_type", "expected_size_bytes")
@@ -325,10 +327,12 @@ class ForgetChunksResponse(_message.Message):
     def __init__(self, forgotten_chunks: _Optional[int] = ...) -> None: ...
 
 class RetryProcessingRequest(_message.Message):
-    __slots__ = ("video_id",)
+    __slots__ = ("video_id", "rendition")
     VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    RENDITION_FIELD_NUMBER: _ClassVar[int]
     video_id: str
-    def __init__(self, video_id: _Optional[str] = ...) -> None: ...
+    rendition: _common_pb2.RenditionKind
+    def __init__(self, video_id: _Optional[str] = ..., rendition: _Optional[_Union[_common_pb2.RenditionKind, str]] = ...) -> None: ...
 
 class RetryProcessingResponse(_message.Message):
     __slots__ = ("video",)
@@ -445,3 +449,65 @@ class ResolveShareLinkResponse(_message.Message):
     allow_download: bool
     video: _common_pb2.Video
     def __init__(self, state: _Optional[_Union[ShareLinkState, str]] = ..., owner_id: _Optional[str] = ..., video_id: _Optional[str] = ..., title: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., allow_download: _Optional[bool] = ..., video: _Optional[_Union[_common_pb2.Video, _Mapping]] = ...) -> None: ...
+
+class ClaimRenditionRequest(_message.Message):
+    __slots__ = ("video_id", "kind", "worker_id", "lease_seconds")
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    LEASE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    kind: _common_pb2.RenditionKind
+    worker_id: str
+    lease_seconds: int
+    def __init__(self, video_id: _Optional[str] = ..., kind: _Optional[_Union[_common_pb2.RenditionKind, str]] = ..., worker_id: _Optional[str] = ..., lease_seconds: _Optional[int] = ...) -> None: ...
+
+class ClaimRenditionResponse(_message.Message):
+    __slots__ = ("claimed", "video", "owner_id", "kind")
+    CLAIMED_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_FIELD_NUMBER: _ClassVar[int]
+    OWNER_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    claimed: bool
+    video: _common_pb2.Video
+    owner_id: str
+    kind: _common_pb2.RenditionKind
+    def __init__(self, claimed: _Optional[bool] = ..., video: _Optional[_Union[_common_pb2.Video, _Mapping]] = ..., owner_id: _Optional[str] = ..., kind: _Optional[_Union[_common_pb2.RenditionKind, str]] = ...) -> None: ...
+
+class ReportRenditionProgressRequest(_message.Message):
+    __slots__ = ("video_id", "kind", "worker_id", "progress", "lease_seconds")
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    LEASE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    kind: _common_pb2.RenditionKind
+    worker_id: str
+    progress: float
+    lease_seconds: int
+    def __init__(self, video_id: _Optional[str] = ..., kind: _Optional[_Union[_common_pb2.RenditionKind, str]] = ..., worker_id: _Optional[str] = ..., progress: _Optional[float] = ..., lease_seconds: _Optional[int] = ...) -> None: ...
+
+class ReportRenditionProgressResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class FinishRenditionRequest(_message.Message):
+    __slots__ = ("video_id", "kind", "worker_id", "state", "asset", "error")
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ASSET_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    kind: _common_pb2.RenditionKind
+    worker_id: str
+    state: _common_pb2.RenditionState
+    asset: _common_pb2.Asset
+    error: str
+    def __init__(self, video_id: _Optional[str] = ..., kind: _Optional[_Union[_common_pb2.RenditionKind, str]] = ..., worker_id: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.RenditionState, str]] = ..., asset: _Optional[_Union[_common_pb2.Asset, _Mapping]] = ..., error: _Optional[str] = ...) -> None: ...
+
+class FinishRenditionResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -161,6 +161,21 @@ class CatalogServiceStub:
                 request_serializer=recorder_dot_v1_dot_catalog__pb2.FailExhaustedJobsRequest.SerializeToString,
                 response_deserializer=recorder_dot_v1_dot_catalog__pb2.FailExhaustedJobsResponse.FromString,
                 _registered_method=True)
+        self.ClaimRendition = channel.unary_unary(
+                '/recorder.v1.CatalogService/ClaimRendition',
+                request_serializer=recorder_dot_v1_dot_catalog__pb2.ClaimRenditionRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_catalog__pb2.ClaimRenditionResponse.FromString,
+                _registered_method=True)
+        self.ReportRenditionProgress = channel.unary_unary(
+                '/recorder.v1.CatalogService/ReportRenditionProgress',
+                request_serializer=recorder_dot_v1_dot_catalog__pb2.ReportRenditionProgressRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_catalog__pb2.ReportRenditionProgressResponse.FromString,
+                _registered_method=True)
+        self.FinishRendition = channel.unary_unary(
+                '/recorder.v1.CatalogService/FinishRendition',
+                request_serializer=recorder_dot_v1_dot_catalog__pb2.FinishRenditionRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_catalog__pb2.FinishRenditionResponse.FromString,
+                _registered_method=True)
 
 
 class CatalogServiceServicer:
@@ -181,8 +196,9 @@ class CatalogServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchVideo(self, request, context):
-        """Status transitions and processing progress of one video, ending at READY, FAILED, EXPIRED or
-        DELETED. Server streaming, so it works over gRPC-Web too.
+        """Status transitions, processing progress and rendition changes of one video, ending at FAILED,
+        EXPIRED or DELETED, or at READY once every rendition is READY or FAILED. Server streaming, so
+        it works over gRPC-Web too.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -279,7 +295,8 @@ class CatalogServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RetryProcessing(self, request, context):
-        """FAILED -> UPLOADED with a fresh attempt budget, so a media worker processes it again.
+        """FAILED -> UPLOADED with a fresh attempt budget, so a media worker processes it again; or, with a
+        rendition kind, that FAILED rendition of a READY video goes back to the queue (PENDING).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -333,6 +350,30 @@ class CatalogServiceServicer:
     def FailExhaustedJobs(self, request, context):
         """Service-level housekeeping (the ingest janitor runs it each pass): jobs whose worker died
         MAX_PROCESSING_ATTEMPTS times become FAILED (the owner may retry them).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClaimRendition(self, request, context):
+        """Internal, media: rendition jobs. With a video_id, claim that video's rendition (a live encode
+        while the recording arrives); without, the next queued rendition of a READY video, oldest
+        first within fairness between owners (the owner with the fewest encodes running goes first).
+        Either way under a lease that progress reports renew; a lapsed lease returns it to the queue.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReportRenditionProgress(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FinishRendition(self, request, context):
+        """READY with its asset (recorded and charged in the same transaction), FAILED with an error, or
+        PENDING: given back to the queue (a live encode that fell behind real time).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -465,6 +506,21 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.FailExhaustedJobs,
                     request_deserializer=recorder_dot_v1_dot_catalog__pb2.FailExhaustedJobsRequest.FromString,
                     response_serializer=recorder_dot_v1_dot_catalog__pb2.FailExhaustedJobsResponse.SerializeToString,
+            ),
+            'ClaimRendition': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClaimRendition,
+                    request_deserializer=recorder_dot_v1_dot_catalog__pb2.ClaimRenditionRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_catalog__pb2.ClaimRenditionResponse.SerializeToString,
+            ),
+            'ReportRenditionProgress': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportRenditionProgress,
+                    request_deserializer=recorder_dot_v1_dot_catalog__pb2.ReportRenditionProgressRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_catalog__pb2.ReportRenditionProgressResponse.SerializeToString,
+            ),
+            'FinishRendition': grpc.unary_unary_rpc_method_handler(
+                    servicer.FinishRendition,
+                    request_deserializer=recorder_dot_v1_dot_catalog__pb2.FinishRenditionRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_catalog__pb2.FinishRenditionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1144,6 +1200,87 @@ class CatalogService:
             '/recorder.v1.CatalogService/FailExhaustedJobs',
             recorder_dot_v1_dot_catalog__pb2.FailExhaustedJobsRequest.SerializeToString,
             recorder_dot_v1_dot_catalog__pb2.FailExhaustedJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClaimRendition(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recorder.v1.CatalogService/ClaimRendition',
+            recorder_dot_v1_dot_catalog__pb2.ClaimRenditionRequest.SerializeToString,
+            recorder_dot_v1_dot_catalog__pb2.ClaimRenditionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportRenditionProgress(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recorder.v1.CatalogService/ReportRenditionProgress',
+            recorder_dot_v1_dot_catalog__pb2.ReportRenditionProgressRequest.SerializeToString,
+            recorder_dot_v1_dot_catalog__pb2.ReportRenditionProgressResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FinishRendition(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recorder.v1.CatalogService/FinishRendition',
+            recorder_dot_v1_dot_catalog__pb2.FinishRenditionRequest.SerializeToString,
+            recorder_dot_v1_dot_catalog__pb2.FinishRenditionResponse.FromString,
             options,
             channel_credentials,
             insecure,

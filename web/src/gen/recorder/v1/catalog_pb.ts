@@ -6,7 +6,7 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { AssetKind, ChunkOutcome, MediaInfo, ProcessingStep, UploadState, Video, VideoStatus } from "./common_pb";
+import type { Asset, AssetKind, ChunkOutcome, MediaInfo, ProcessingStep, Rendition, RenditionKind, RenditionState, UploadState, Video, VideoStatus } from "./common_pb";
 import { file_recorder_v1_common } from "./common_pb";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file recorder/v1/catalog.proto.
  */
 export const file_recorder_v1_catalog: GenFile = /*@__PURE__*/
-  fileDesc("ChlyZWNvcmRlci92MS9jYXRhbG9nLnByb3RvEgtyZWNvcmRlci52MSIjCg9HZXRWaWRlb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkiNQoQR2V0VmlkZW9SZXNwb25zZRIhCgV2aWRlbxgBIAEoCzISLnJlY29yZGVyLnYxLlZpZGVvIjoKEUxpc3RWaWRlb3NSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlEKEkxpc3RWaWRlb3NSZXNwb25zZRIiCgZ2aWRlb3MYASADKAsyEi5yZWNvcmRlci52MS5WaWRlbxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiJQoRV2F0Y2hWaWRlb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAki7gEKC1ZpZGVvVXBkYXRlEhAKCHZpZGVvX2lkGAEgASgJEigKBnN0YXR1cxgCIAEoDjIYLnJlY29yZGVyLnYxLlZpZGVvU3RhdHVzEikKBHN0ZXAYAyABKA4yGy5yZWNvcmRlci52MS5Qcm9jZXNzaW5nU3RlcBIQCghwcm9ncmVzcxgEIAEoARINCgVlcnJvchgFIAEoCRIvCgplcnJvcl9zdGVwGAYgASgOMhsucmVjb3JkZXIudjEuUHJvY2Vzc2luZ1N0ZXASJgoCYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImgKEkNyZWF0ZVZpZGVvUmVxdWVzdBINCgV0aXRsZRgBIAEoCRIQCghmaWxlbmFtZRgCIAEoCRIUCgxjb250ZW50X3R5cGUYAyABKAkSGwoTZXhwZWN0ZWRfc2l6ZV9ieXRlcxgEIAEoAyI4ChNDcmVhdGVWaWRlb1Jlc3BvbnNlEiEKBXZpZGVvGAEgASgLMhIucmVjb3JkZXIudjEuVmlkZW8iZQoLU3RvcmVkQ2h1bmsSDQoFaW5kZXgYASABKAMSEgoKc2l6ZV9ieXRlcxgCIAEoAxIOCgZjcmMzMmMYAyABKA0SDwoHaXNfbGFzdBgEIAEoCBISCgpmaWxlX3Rva2VuGAUgASgJIoUBChNSZWNvcmRDaHVua3NSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEigKBmNodW5rcxgCIAMoCzIYLnJlY29yZGVyLnYxLlN0b3JlZENodW5rEhgKEG1heF91cGxvYWRfYnl0ZXMYAyABKAMSGAoQdXNlcl9xdW90YV9ieXRlcxgEIAEoAyKGAQoUUmVjb3JkQ2h1bmtzUmVzcG9uc2USKwoIb3V0Y29tZXMYASADKA4yGS5yZWNvcmRlci52MS5DaHVua091dGNvbWUSJwoFc3RhdGUYAiABKAsyGC5yZWNvcmRlci52MS5VcGxvYWRTdGF0ZRIYChBjb21wbGV0ZWRfdXBsb2FkGAMgASgIIj8KFUdldFVwbG9hZFN0YXRlUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRIUCgxzdW1tYXJ5X29ubHkYAiABKAgiQQoWR2V0VXBsb2FkU3RhdGVSZXNwb25zZRInCgVzdGF0ZRgBIAEoCzIYLnJlY29yZGVyLnYxLlVwbG9hZFN0YXRlIlQKFkNsYWltUHJvY2Vzc2luZ1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSEQoJd29ya2VyX2lkGAIgASgJEhUKDWxlYXNlX3NlY29uZHMYAyABKAUiTQoXQ2xhaW1Qcm9jZXNzaW5nUmVzcG9uc2USDwoHY2xhaW1lZBgBIAEoCBIhCgV2aWRlbxgCIAEoCzISLnJlY29yZGVyLnYxLlZpZGVvIpABChVSZXBvcnRQcm9ncmVzc1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSEQoJd29ya2VyX2lkGAIgASgJEikKBHN0ZXAYAyABKA4yGy5yZWNvcmRlci52MS5Qcm9jZXNzaW5nU3RlcBIQCghwcm9ncmVzcxgEIAEoARIVCg1sZWFzZV9zZWNvbmRzGAUgASgFIhgKFlJlcG9ydFByb2dyZXNzUmVzcG9uc2UigQEKD1B1dEFzc2V0UmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRIkCgRraW5kGAIgASgOMhYucmVjb3JkZXIudjEuQXNzZXRLaW5kEhQKDGNvbnRlbnRfdHlwZRgDIAEoCRISCgpzaXplX2J5dGVzGAQgASgDEgwKBHBhdGgYBSABKAkiEgoQUHV0QXNzZXRSZXNwb25zZSJOChNTZXRNZWRpYUluZm9SZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEiUKBW1lZGlhGAIgASgLMhYucmVjb3JkZXIudjEuTWVkaWFJbmZvIhYKFFNldE1lZGlhSW5mb1Jlc3BvbnNlIqgBChdGaW5pc2hQcm9jZXNzaW5nUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRIRCgl3b3JrZXJfaWQYAiABKAkSKAoGc3RhdHVzGAMgASgOMhgucmVjb3JkZXIudjEuVmlkZW9TdGF0dXMSLwoKZXJyb3Jfc3RlcBgEIAEoDjIbLnJlY29yZGVyLnYxLlByb2Nlc3NpbmdTdGVwEg0KBWVycm9yGAUgASgJIj0KGEZpbmlzaFByb2Nlc3NpbmdSZXNwb25zZRIhCgV2aWRlbxgBIAEoCzISLnJlY29yZGVyLnYxLlZpZGVvIi0KHExpc3RQZW5kaW5nUHJvY2Vzc2luZ1JlcXVlc3QSDQoFbGltaXQYASABKAUiMgoMUGVuZGluZ1ZpZGVvEhAKCHZpZGVvX2lkGAEgASgJEhAKCG93bmVyX2lkGAIgASgJIkoKHUxpc3RQZW5kaW5nUHJvY2Vzc2luZ1Jlc3BvbnNlEikKBnZpZGVvcxgBIAMoCzIZLnJlY29yZGVyLnYxLlBlbmRpbmdWaWRlbyI6ChJNYXJrRGVsZXRlZFJlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSEgoKYWJvcnRfb25seRgCIAEoCCI4ChNNYXJrRGVsZXRlZFJlc3BvbnNlEiEKBXZpZGVvGAEgASgLMhIucmVjb3JkZXIudjEuVmlkZW8iJQoRUHVyZ2VWaWRlb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkiFAoSUHVyZ2VWaWRlb1Jlc3BvbnNlIkAKGUV4cGlyZVN0YWxlVXBsb2Fkc1JlcXVlc3QSFAoMaWRsZV9zZWNvbmRzGAEgASgDEg0KBWxpbWl0GAIgASgFIkcKGkV4cGlyZVN0YWxlVXBsb2Fkc1Jlc3BvbnNlEikKBnZpZGVvcxgBIAMoCzIZLnJlY29yZGVyLnYxLlBlbmRpbmdWaWRlbyJFChhMaXN0RGVsZXRlZFZpZGVvc1JlcXVlc3QSGgoSb2xkZXJfdGhhbl9zZWNvbmRzGAEgASgDEg0KBWxpbWl0GAIgASgFIkYKGUxpc3REZWxldGVkVmlkZW9zUmVzcG9uc2USKQoGdmlkZW9zGAEgAygLMhkucmVjb3JkZXIudjEuUGVuZGluZ1ZpZGVvIkcKGkxpc3RSZWFkeVdpdGhDaHVua3NSZXF1ZXN0EhoKEm9sZGVyX3RoYW5fc2Vjb25kcxgBIAEoAxINCgVsaW1pdBgCIAEoBSJIChtMaXN0UmVhZHlXaXRoQ2h1bmtzUmVzcG9uc2USKQoGdmlkZW9zGAEgAygLMhkucmVjb3JkZXIudjEuUGVuZGluZ1ZpZGVvIicKE0ZvcmdldENodW5rc1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkiMAoURm9yZ2V0Q2h1bmtzUmVzcG9uc2USGAoQZm9yZ290dGVuX2NodW5rcxgBIAEoAyIqChZSZXRyeVByb2Nlc3NpbmdSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJIjwKF1JldHJ5UHJvY2Vzc2luZ1Jlc3BvbnNlEiEKBXZpZGVvGAEgASgLMhIucmVjb3JkZXIudjEuVmlkZW8iSAoRTGlzdENodW5rc1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSEgoKZnJvbV9pbmRleBgCIAEoAxINCgVsaW1pdBgDIAEoBSI+ChJMaXN0Q2h1bmtzUmVzcG9uc2USKAoGY2h1bmtzGAEgAygLMhgucmVjb3JkZXIudjEuU3RvcmVkQ2h1bmsiKQoYRmFpbEV4aGF1c3RlZEpvYnNSZXF1ZXN0Eg0KBWxpbWl0GAEgASgFIkYKGUZhaWxFeGhhdXN0ZWRKb2JzUmVzcG9uc2USKQoGdmlkZW9zGAEgAygLMhkucmVjb3JkZXIudjEuUGVuZGluZ1ZpZGVvIuQBCglTaGFyZUxpbmsSDwoHbGlua19pZBgBIAEoCRIQCgh2aWRlb19pZBgCIAEoCRIuCgpjcmVhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5hbGxvd19kb3dubG9hZBgGIAEoCBIMCgRwYXRoGAcgASgJIl4KFkNyZWF0ZVNoYXJlTGlua1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSGgoSZXhwaXJlc19pbl9zZWNvbmRzGAIgASgDEhYKDmFsbG93X2Rvd25sb2FkGAMgASgIIj8KF0NyZWF0ZVNoYXJlTGlua1Jlc3BvbnNlEiQKBGxpbmsYASABKAsyFi5yZWNvcmRlci52MS5TaGFyZUxpbmsiKQoVTGlzdFNoYXJlTGlua3NSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJIj8KFkxpc3RTaGFyZUxpbmtzUmVzcG9uc2USJQoFbGlua3MYASADKAsyFi5yZWNvcmRlci52MS5TaGFyZUxpbmsiKQoWUmV2b2tlU2hhcmVMaW5rUmVxdWVzdBIPCgdsaW5rX2lkGAEgASgJIj8KF1Jldm9rZVNoYXJlTGlua1Jlc3BvbnNlEiQKBGxpbmsYASABKAsyFi5yZWNvcmRlci52MS5TaGFyZUxpbmsiKgoXUmVzb2x2ZVNoYXJlTGlua1JlcXVlc3QSDwoHbGlua19pZBgBIAEoCSLkAQoYUmVzb2x2ZVNoYXJlTGlua1Jlc3BvbnNlEioKBXN0YXRlGAEgASgOMhsucmVjb3JkZXIudjEuU2hhcmVMaW5rU3RhdGUSEAoIb3duZXJfaWQYAiABKAkSEAoIdmlkZW9faWQYAyABKAkSDQoFdGl0bGUYBCABKAkSLgoKZXhwaXJlc19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOYWxsb3dfZG93bmxvYWQYBiABKAgSIQoFdmlkZW8YByABKAsyEi5yZWNvcmRlci52MS5WaWRlbypqCg5TaGFyZUxpbmtTdGF0ZRIgChxTSEFSRV9MSU5LX1NUQVRFX1VOU1BFQ0lGSUVEEAASGwoXU0hBUkVfTElOS19TVEFURV9BQ1RJVkUQARIZChVTSEFSRV9MSU5LX1NUQVRFX0dPTkUQAjLQEQoOQ2F0YWxvZ1NlcnZpY2USRwoIR2V0VmlkZW8SHC5yZWNvcmRlci52MS5HZXRWaWRlb1JlcXVlc3QaHS5yZWNvcmRlci52MS5HZXRWaWRlb1Jlc3BvbnNlEk0KCkxpc3RWaWRlb3MSHi5yZWNvcmRlci52MS5MaXN0VmlkZW9zUmVxdWVzdBofLnJlY29yZGVyLnYxLkxpc3RWaWRlb3NSZXNwb25zZRJICgpXYXRjaFZpZGVvEh4ucmVjb3JkZXIudjEuV2F0Y2hWaWRlb1JlcXVlc3QaGC5yZWNvcmRlci52MS5WaWRlb1VwZGF0ZTABElwKD0NyZWF0ZVNoYXJlTGluaxIjLnJlY29yZGVyLnYxLkNyZWF0ZVNoYXJlTGlua1JlcXVlc3QaJC5yZWNvcmRlci52MS5DcmVhdGVTaGFyZUxpbmtSZXNwb25zZRJZCg5MaXN0U2hhcmVMaW5rcxIiLnJlY29yZGVyLnYxLkxpc3RTaGFyZUxpbmtzUmVxdWVzdBojLnJlY29yZGVyLnYxLkxpc3RTaGFyZUxpbmtzUmVzcG9uc2USXAoPUmV2b2tlU2hhcmVMaW5rEiMucmVjb3JkZXIudjEuUmV2b2tlU2hhcmVMaW5rUmVxdWVzdBokLnJlY29yZGVyLnYxLlJldm9rZVNoYXJlTGlua1Jlc3BvbnNlEl8KEFJlc29sdmVTaGFyZUxpbmsSJC5yZWNvcmRlci52MS5SZXNvbHZlU2hhcmVMaW5rUmVxdWVzdBolLnJlY29yZGVyLnYxLlJlc29sdmVTaGFyZUxpbmtSZXNwb25zZRJQCgtDcmVhdGVWaWRlbxIfLnJlY29yZGVyLnYxLkNyZWF0ZVZpZGVvUmVxdWVzdBogLnJlY29yZGVyLnYxLkNyZWF0ZVZpZGVvUmVzcG9uc2USUwoMUmVjb3JkQ2h1bmtzEiAucmVjb3JkZXIudjEuUmVjb3JkQ2h1bmtzUmVxdWVzdBohLnJlY29yZGVyLnYxLlJlY29yZENodW5rc1Jlc3BvbnNlElkKDkdldFVwbG9hZFN0YXRlEiIucmVjb3JkZXIudjEuR2V0VXBsb2FkU3RhdGVSZXF1ZXN0GiMucmVjb3JkZXIudjEuR2V0VXBsb2FkU3RhdGVSZXNwb25zZRJQCgtNYXJrRGVsZXRlZBIfLnJlY29yZGVyLnYxLk1hcmtEZWxldGVkUmVxdWVzdBogLnJlY29yZGVyLnYxLk1hcmtEZWxldGVkUmVzcG9uc2USTQoKUHVyZ2VWaWRlbxIeLnJlY29yZGVyLnYxLlB1cmdlVmlkZW9SZXF1ZXN0Gh8ucmVjb3JkZXIudjEuUHVyZ2VWaWRlb1Jlc3BvbnNlEmUKEkV4cGlyZVN0YWxlVXBsb2FkcxImLnJlY29yZGVyLnYxLkV4cGlyZVN0YWxlVXBsb2Fkc1JlcXVlc3QaJy5yZWNvcmRlci52MS5FeHBpcmVTdGFsZVVwbG9hZHNSZXNwb25zZRJiChFMaXN0RGVsZXRlZFZpZGVvcxIlLnJlY29yZGVyLnYxLkxpc3REZWxldGVkVmlkZW9zUmVxdWVzdBomLnJlY29yZGVyLnYxLkxpc3REZWxldGVkVmlkZW9zUmVzcG9uc2USaAoTTGlzdFJlYWR5V2l0aENodW5rcxInLnJlY29yZGVyLnYxLkxpc3RSZWFkeVdpdGhDaHVua3NSZXF1ZXN0GigucmVjb3JkZXIudjEuTGlzdFJlYWR5V2l0aENodW5rc1Jlc3BvbnNlElMKDEZvcmdldENodW5rcxIgLnJlY29yZGVyLnYxLkZvcmdldENodW5rc1JlcXVlc3QaIS5yZWNvcmRlci52MS5Gb3JnZXRDaHVua3NSZXNwb25zZRJcCg9SZXRyeVByb2Nlc3NpbmcSIy5yZWNvcmRlci52MS5SZXRyeVByb2Nlc3NpbmdSZXF1ZXN0GiQucmVjb3JkZXIudjEuUmV0cnlQcm9jZXNzaW5nUmVzcG9uc2USXAoPQ2xhaW1Qcm9jZXNzaW5nEiMucmVjb3JkZXIudjEuQ2xhaW1Qcm9jZXNzaW5nUmVxdWVzdBokLnJlY29yZGVyLnYxLkNsYWltUHJvY2Vzc2luZ1Jlc3BvbnNlElkKDlJlcG9ydFByb2dyZXNzEiIucmVjb3JkZXIudjEuUmVwb3J0UHJvZ3Jlc3NSZXF1ZXN0GiMucmVjb3JkZXIudjEuUmVwb3J0UHJvZ3Jlc3NSZXNwb25zZRJHCghQdXRBc3NldBIcLnJlY29yZGVyLnYxLlB1dEFzc2V0UmVxdWVzdBodLnJlY29yZGVyLnYxLlB1dEFzc2V0UmVzcG9uc2USUwoMU2V0TWVkaWFJbmZvEiAucmVjb3JkZXIudjEuU2V0TWVkaWFJbmZvUmVxdWVzdBohLnJlY29yZGVyLnYxLlNldE1lZGlhSW5mb1Jlc3BvbnNlEl8KEEZpbmlzaFByb2Nlc3NpbmcSJC5yZWNvcmRlci52MS5GaW5pc2hQcm9jZXNzaW5nUmVxdWVzdBolLnJlY29yZGVyLnYxLkZpbmlzaFByb2Nlc3NpbmdSZXNwb25zZRJuChVMaXN0UGVuZGluZ1Byb2Nlc3NpbmcSKS5yZWNvcmRlci52MS5MaXN0UGVuZGluZ1Byb2Nlc3NpbmdSZXF1ZXN0GioucmVjb3JkZXIudjEuTGlzdFBlbmRpbmdQcm9jZXNzaW5nUmVzcG9uc2USTQoKTGlzdENodW5rcxIeLnJlY29yZGVyLnYxLkxpc3RDaHVua3NSZXF1ZXN0Gh8ucmVjb3JkZXIudjEuTGlzdENodW5rc1Jlc3BvbnNlEmIKEUZhaWxFeGhhdXN0ZWRKb2JzEiUucmVjb3JkZXIudjEuRmFpbEV4aGF1c3RlZEpvYnNSZXF1ZXN0GiYucmVjb3JkZXIudjEuRmFpbEV4aGF1c3RlZEpvYnNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_recorder_v1_common]);
+  fileDesc("ChlyZWNvcmRlci92MS9jYXRhbG9nLnByb3RvEgtyZWNvcmRlci52MSIjCg9HZXRWaWRlb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkiNQoQR2V0VmlkZW9SZXNwb25zZRIhCgV2aWRlbxgBIAEoCzISLnJlY29yZGVyLnYxLlZpZGVvIjoKEUxpc3RWaWRlb3NSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlEKEkxpc3RWaWRlb3NSZXNwb25zZRIiCgZ2aWRlb3MYASADKAsyEi5yZWNvcmRlci52MS5WaWRlbxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiJQoRV2F0Y2hWaWRlb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkimgIKC1ZpZGVvVXBkYXRlEhAKCHZpZGVvX2lkGAEgASgJEigKBnN0YXR1cxgCIAEoDjIYLnJlY29yZGVyLnYxLlZpZGVvU3RhdHVzEikKBHN0ZXAYAyABKA4yGy5yZWNvcmRlci52MS5Qcm9jZXNzaW5nU3RlcBIQCghwcm9ncmVzcxgEIAEoARINCgVlcnJvchgFIAEoCRIvCgplcnJvcl9zdGVwGAYgASgOMhsucmVjb3JkZXIudjEuUHJvY2Vzc2luZ1N0ZXASJgoCYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKCnJlbmRpdGlvbnMYCCADKAsyFi5yZWNvcmRlci52MS5SZW5kaXRpb24iaAoSQ3JlYXRlVmlkZW9SZXF1ZXN0Eg0KBXRpdGxlGAEgASgJEhAKCGZpbGVuYW1lGAIgASgJEhQKDGNvbnRlbnRfdHlwZRgDIAEoCRIbChNleHBlY3RlZF9zaXplX2J5dGVzGAQgASgDIjgKE0NyZWF0ZVZpZGVvUmVzcG9uc2USIQoFdmlkZW8YASABKAsyEi5yZWNvcmRlci52MS5WaWRlbyJlCgtTdG9yZWRDaHVuaxINCgVpbmRleBgBIAEoAxISCgpzaXplX2J5dGVzGAIgASgDEg4KBmNyYzMyYxgDIAEoDRIPCgdpc19sYXN0GAQgASgIEhIKCmZpbGVfdG9rZW4YBSABKAkihQEKE1JlY29yZENodW5rc1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSKAoGY2h1bmtzGAIgAygLMhgucmVjb3JkZXIudjEuU3RvcmVkQ2h1bmsSGAoQbWF4X3VwbG9hZF9ieXRlcxgDIAEoAxIYChB1c2VyX3F1b3RhX2J5dGVzGAQgASgDIoYBChRSZWNvcmRDaHVua3NSZXNwb25zZRIrCghvdXRjb21lcxgBIAMoDjIZLnJlY29yZGVyLnYxLkNodW5rT3V0Y29tZRInCgVzdGF0ZRgCIAEoCzIYLnJlY29yZGVyLnYxLlVwbG9hZFN0YXRlEhgKEGNvbXBsZXRlZF91cGxvYWQYAyABKAgiPwoVR2V0VXBsb2FkU3RhdGVSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEhQKDHN1bW1hcnlfb25seRgCIAEoCCJBChZHZXRVcGxvYWRTdGF0ZVJlc3BvbnNlEicKBXN0YXRlGAEgASgLMhgucmVjb3JkZXIudjEuVXBsb2FkU3RhdGUiVAoWQ2xhaW1Qcm9jZXNzaW5nUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRIRCgl3b3JrZXJfaWQYAiABKAkSFQoNbGVhc2Vfc2Vjb25kcxgDIAEoBSJNChdDbGFpbVByb2Nlc3NpbmdSZXNwb25zZRIPCgdjbGFpbWVkGAEgASgIEiEKBXZpZGVvGAIgASgLMhIucmVjb3JkZXIudjEuVmlkZW8ikAEKFVJlcG9ydFByb2dyZXNzUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRIRCgl3b3JrZXJfaWQYAiABKAkSKQoEc3RlcBgDIAEoDjIbLnJlY29yZGVyLnYxLlByb2Nlc3NpbmdTdGVwEhAKCHByb2dyZXNzGAQgASgBEhUKDWxlYXNlX3NlY29uZHMYBSABKAUiGAoWUmVwb3J0UHJvZ3Jlc3NSZXNwb25zZSKBAQoPUHV0QXNzZXRSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEiQKBGtpbmQYAiABKA4yFi5yZWNvcmRlci52MS5Bc3NldEtpbmQSFAoMY29udGVudF90eXBlGAMgASgJEhIKCnNpemVfYnl0ZXMYBCABKAMSDAoEcGF0aBgFIAEoCSISChBQdXRBc3NldFJlc3BvbnNlIk4KE1NldE1lZGlhSW5mb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSJQoFbWVkaWEYAiABKAsyFi5yZWNvcmRlci52MS5NZWRpYUluZm8iFgoUU2V0TWVkaWFJbmZvUmVzcG9uc2UiqAEKF0ZpbmlzaFByb2Nlc3NpbmdSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEhEKCXdvcmtlcl9pZBgCIAEoCRIoCgZzdGF0dXMYAyABKA4yGC5yZWNvcmRlci52MS5WaWRlb1N0YXR1cxIvCgplcnJvcl9zdGVwGAQgASgOMhsucmVjb3JkZXIudjEuUHJvY2Vzc2luZ1N0ZXASDQoFZXJyb3IYBSABKAkiPQoYRmluaXNoUHJvY2Vzc2luZ1Jlc3BvbnNlEiEKBXZpZGVvGAEgASgLMhIucmVjb3JkZXIudjEuVmlkZW8iLQocTGlzdFBlbmRpbmdQcm9jZXNzaW5nUmVxdWVzdBINCgVsaW1pdBgBIAEoBSIyCgxQZW5kaW5nVmlkZW8SEAoIdmlkZW9faWQYASABKAkSEAoIb3duZXJfaWQYAiABKAkiSgodTGlzdFBlbmRpbmdQcm9jZXNzaW5nUmVzcG9uc2USKQoGdmlkZW9zGAEgAygLMhkucmVjb3JkZXIudjEuUGVuZGluZ1ZpZGVvIjoKEk1hcmtEZWxldGVkUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRISCgphYm9ydF9vbmx5GAIgASgIIjgKE01hcmtEZWxldGVkUmVzcG9uc2USIQoFdmlkZW8YASABKAsyEi5yZWNvcmRlci52MS5WaWRlbyIlChFQdXJnZVZpZGVvUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCSIUChJQdXJnZVZpZGVvUmVzcG9uc2UiQAoZRXhwaXJlU3RhbGVVcGxvYWRzUmVxdWVzdBIUCgxpZGxlX3NlY29uZHMYASABKAMSDQoFbGltaXQYAiABKAUiRwoaRXhwaXJlU3RhbGVVcGxvYWRzUmVzcG9uc2USKQoGdmlkZW9zGAEgAygLMhkucmVjb3JkZXIudjEuUGVuZGluZ1ZpZGVvIkUKGExpc3REZWxldGVkVmlkZW9zUmVxdWVzdBIaChJvbGRlcl90aGFuX3NlY29uZHMYASABKAMSDQoFbGltaXQYAiABKAUiRgoZTGlzdERlbGV0ZWRWaWRlb3NSZXNwb25zZRIpCgZ2aWRlb3MYASADKAsyGS5yZWNvcmRlci52MS5QZW5kaW5nVmlkZW8iRwoaTGlzdFJlYWR5V2l0aENodW5rc1JlcXVlc3QSGgoSb2xkZXJfdGhhbl9zZWNvbmRzGAEgASgDEg0KBWxpbWl0GAIgASgFIkgKG0xpc3RSZWFkeVdpdGhDaHVua3NSZXNwb25zZRIpCgZ2aWRlb3MYASADKAsyGS5yZWNvcmRlci52MS5QZW5kaW5nVmlkZW8iJwoTRm9yZ2V0Q2h1bmtzUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCSIwChRGb3JnZXRDaHVua3NSZXNwb25zZRIYChBmb3Jnb3R0ZW5fY2h1bmtzGAEgASgDIlkKFlJldHJ5UHJvY2Vzc2luZ1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSLQoJcmVuZGl0aW9uGAIgASgOMhoucmVjb3JkZXIudjEuUmVuZGl0aW9uS2luZCI8ChdSZXRyeVByb2Nlc3NpbmdSZXNwb25zZRIhCgV2aWRlbxgBIAEoCzISLnJlY29yZGVyLnYxLlZpZGVvIkgKEUxpc3RDaHVua3NSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEhIKCmZyb21faW5kZXgYAiABKAMSDQoFbGltaXQYAyABKAUiPgoSTGlzdENodW5rc1Jlc3BvbnNlEigKBmNodW5rcxgBIAMoCzIYLnJlY29yZGVyLnYxLlN0b3JlZENodW5rIikKGEZhaWxFeGhhdXN0ZWRKb2JzUmVxdWVzdBINCgVsaW1pdBgBIAEoBSJGChlGYWlsRXhoYXVzdGVkSm9ic1Jlc3BvbnNlEikKBnZpZGVvcxgBIAMoCzIZLnJlY29yZGVyLnYxLlBlbmRpbmdWaWRlbyLkAQoJU2hhcmVMaW5rEg8KB2xpbmtfaWQYASABKAkSEAoIdmlkZW9faWQYAiABKAkSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcmV2b2tlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOYWxsb3dfZG93bmxvYWQYBiABKAgSDAoEcGF0aBgHIAEoCSJeChZDcmVhdGVTaGFyZUxpbmtSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEhoKEmV4cGlyZXNfaW5fc2Vjb25kcxgCIAEoAxIWCg5hbGxvd19kb3dubG9hZBgDIAEoCCI/ChdDcmVhdGVTaGFyZUxpbmtSZXNwb25zZRIkCgRsaW5rGAEgASgLMhYucmVjb3JkZXIudjEuU2hhcmVMaW5rIikKFUxpc3RTaGFyZUxpbmtzUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCSI/ChZMaXN0U2hhcmVMaW5rc1Jlc3BvbnNlEiUKBWxpbmtzGAEgAygLMhYucmVjb3JkZXIudjEuU2hhcmVMaW5rIikKFlJldm9rZVNoYXJlTGlua1JlcXVlc3QSDwoHbGlua19pZBgBIAEoCSI/ChdSZXZva2VTaGFyZUxpbmtSZXNwb25zZRIkCgRsaW5rGAEgASgLMhYucmVjb3JkZXIudjEuU2hhcmVMaW5rIioKF1Jlc29sdmVTaGFyZUxpbmtSZXF1ZXN0Eg8KB2xpbmtfaWQYASABKAki5AEKGFJlc29sdmVTaGFyZUxpbmtSZXNwb25zZRIqCgVzdGF0ZRgBIAEoDjIbLnJlY29yZGVyLnYxLlNoYXJlTGlua1N0YXRlEhAKCG93bmVyX2lkGAIgASgJEhAKCHZpZGVvX2lkGAMgASgJEg0KBXRpdGxlGAQgASgJEi4KCmV4cGlyZXNfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmFsbG93X2Rvd25sb2FkGAYgASgIEiEKBXZpZGVvGAcgASgLMhIucmVjb3JkZXIudjEuVmlkZW8ifQoVQ2xhaW1SZW5kaXRpb25SZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEigKBGtpbmQYAiABKA4yGi5yZWNvcmRlci52MS5SZW5kaXRpb25LaW5kEhEKCXdvcmtlcl9pZBgDIAEoCRIVCg1sZWFzZV9zZWNvbmRzGAQgASgFIogBChZDbGFpbVJlbmRpdGlvblJlc3BvbnNlEg8KB2NsYWltZWQYASABKAgSIQoFdmlkZW8YAiABKAsyEi5yZWNvcmRlci52MS5WaWRlbxIQCghvd25lcl9pZBgDIAEoCRIoCgRraW5kGAQgASgOMhoucmVjb3JkZXIudjEuUmVuZGl0aW9uS2luZCKYAQoeUmVwb3J0UmVuZGl0aW9uUHJvZ3Jlc3NSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEigKBGtpbmQYAiABKA4yGi5yZWNvcmRlci52MS5SZW5kaXRpb25LaW5kEhEKCXdvcmtlcl9pZBgDIAEoCRIQCghwcm9ncmVzcxgEIAEoARIVCg1sZWFzZV9zZWNvbmRzGAUgASgFIiEKH1JlcG9ydFJlbmRpdGlvblByb2dyZXNzUmVzcG9uc2UixQEKFkZpbmlzaFJlbmRpdGlvblJlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSKAoEa2luZBgCIAEoDjIaLnJlY29yZGVyLnYxLlJlbmRpdGlvbktpbmQSEQoJd29ya2VyX2lkGAMgASgJEioKBXN0YXRlGAQgASgOMhsucmVjb3JkZXIudjEuUmVuZGl0aW9uU3RhdGUSIQoFYXNzZXQYBSABKAsyEi5yZWNvcmRlci52MS5Bc3NldBINCgVlcnJvchgGIAEoCSIZChdGaW5pc2hSZW5kaXRpb25SZXNwb25zZSpqCg5TaGFyZUxpbmtTdGF0ZRIgChxTSEFSRV9MSU5LX1NUQVRFX1VOU1BFQ0lGSUVEEAASGwoXU0hBUkVfTElOS19TVEFURV9BQ1RJVkUQARIZChVTSEFSRV9MSU5LX1NUQVRFX0dPTkUQAjL/EwoOQ2F0YWxvZ1NlcnZpY2USRwoIR2V0VmlkZW8SHC5yZWNvcmRlci52MS5HZXRWaWRlb1JlcXVlc3QaHS5yZWNvcmRlci52MS5HZXRWaWRlb1Jlc3BvbnNlEk0KCkxpc3RWaWRlb3MSHi5yZWNvcmRlci52MS5MaXN0VmlkZW9zUmVxdWVzdBofLnJlY29yZGVyLnYxLkxpc3RWaWRlb3NSZXNwb25zZRJICgpXYXRjaFZpZGVvEh4ucmVjb3JkZXIudjEuV2F0Y2hWaWRlb1JlcXVlc3QaGC5yZWNvcmRlci52MS5WaWRlb1VwZGF0ZTABElwKD0NyZWF0ZVNoYXJlTGluaxIjLnJlY29yZGVyLnYxLkNyZWF0ZVNoYXJlTGlua1JlcXVlc3QaJC5yZWNvcmRlci52MS5DcmVhdGVTaGFyZUxpbmtSZXNwb25zZRJZCg5MaXN0U2hhcmVMaW5rcxIiLnJlY29yZGVyLnYxLkxpc3RTaGFyZUxpbmtzUmVxdWVzdBojLnJlY29yZGVyLnYxLkxpc3RTaGFyZUxpbmtzUmVzcG9uc2USXAoPUmV2b2tlU2hhcmVMaW5rEiMucmVjb3JkZXIudjEuUmV2b2tlU2hhcmVMaW5rUmVxdWVzdBokLnJlY29yZGVyLnYxLlJldm9rZVNoYXJlTGlua1Jlc3BvbnNlEl8KEFJlc29sdmVTaGFyZUxpbmsSJC5yZWNvcmRlci52MS5SZXNvbHZlU2hhcmVMaW5rUmVxdWVzdBolLnJlY29yZGVyLnYxLlJlc29sdmVTaGFyZUxpbmtSZXNwb25zZRJQCgtDcmVhdGVWaWRlbxIfLnJlY29yZGVyLnYxLkNyZWF0ZVZpZGVvUmVxdWVzdBogLnJlY29yZGVyLnYxLkNyZWF0ZVZpZGVvUmVzcG9uc2USUwoMUmVjb3JkQ2h1bmtzEiAucmVjb3JkZXIudjEuUmVjb3JkQ2h1bmtzUmVxdWVzdBohLnJlY29yZGVyLnYxLlJlY29yZENodW5rc1Jlc3BvbnNlElkKDkdldFVwbG9hZFN0YXRlEiIucmVjb3JkZXIudjEuR2V0VXBsb2FkU3RhdGVSZXF1ZXN0GiMucmVjb3JkZXIudjEuR2V0VXBsb2FkU3RhdGVSZXNwb25zZRJQCgtNYXJrRGVsZXRlZBIfLnJlY29yZGVyLnYxLk1hcmtEZWxldGVkUmVxdWVzdBogLnJlY29yZGVyLnYxLk1hcmtEZWxldGVkUmVzcG9uc2USTQoKUHVyZ2VWaWRlbxIeLnJlY29yZGVyLnYxLlB1cmdlVmlkZW9SZXF1ZXN0Gh8ucmVjb3JkZXIudjEuUHVyZ2VWaWRlb1Jlc3BvbnNlEmUKEkV4cGlyZVN0YWxlVXBsb2FkcxImLnJlY29yZGVyLnYxLkV4cGlyZVN0YWxlVXBsb2Fkc1JlcXVlc3QaJy5yZWNvcmRlci52MS5FeHBpcmVTdGFsZVVwbG9hZHNSZXNwb25zZRJiChFMaXN0RGVsZXRlZFZpZGVvcxIlLnJlY29yZGVyLnYxLkxpc3REZWxldGVkVmlkZW9zUmVxdWVzdBomLnJlY29yZGVyLnYxLkxpc3REZWxldGVkVmlkZW9zUmVzcG9uc2USaAoTTGlzdFJlYWR5V2l0aENodW5rcxInLnJlY29yZGVyLnYxLkxpc3RSZWFkeVdpdGhDaHVua3NSZXF1ZXN0GigucmVjb3JkZXIudjEuTGlzdFJlYWR5V2l0aENodW5rc1Jlc3BvbnNlElMKDEZvcmdldENodW5rcxIgLnJlY29yZGVyLnYxLkZvcmdldENodW5rc1JlcXVlc3QaIS5yZWNvcmRlci52MS5Gb3JnZXRDaHVua3NSZXNwb25zZRJcCg9SZXRyeVByb2Nlc3NpbmcSIy5yZWNvcmRlci52MS5SZXRyeVByb2Nlc3NpbmdSZXF1ZXN0GiQucmVjb3JkZXIudjEuUmV0cnlQcm9jZXNzaW5nUmVzcG9uc2USXAoPQ2xhaW1Qcm9jZXNzaW5nEiMucmVjb3JkZXIudjEuQ2xhaW1Qcm9jZXNzaW5nUmVxdWVzdBokLnJlY29yZGVyLnYxLkNsYWltUHJvY2Vzc2luZ1Jlc3BvbnNlElkKDlJlcG9ydFByb2dyZXNzEiIucmVjb3JkZXIudjEuUmVwb3J0UHJvZ3Jlc3NSZXF1ZXN0GiMucmVjb3JkZXIudjEuUmVwb3J0UHJvZ3Jlc3NSZXNwb25zZRJHCghQdXRBc3NldBIcLnJlY29yZGVyLnYxLlB1dEFzc2V0UmVxdWVzdBodLnJlY29yZGVyLnYxLlB1dEFzc2V0UmVzcG9uc2USUwoMU2V0TWVkaWFJbmZvEiAucmVjb3JkZXIudjEuU2V0TWVkaWFJbmZvUmVxdWVzdBohLnJlY29yZGVyLnYxLlNldE1lZGlhSW5mb1Jlc3BvbnNlEl8KEEZpbmlzaFByb2Nlc3NpbmcSJC5yZWNvcmRlci52MS5GaW5pc2hQcm9jZXNzaW5nUmVxdWVzdBolLnJlY29yZGVyLnYxLkZpbmlzaFByb2Nlc3NpbmdSZXNwb25zZRJuChVMaXN0UGVuZGluZ1Byb2Nlc3NpbmcSKS5yZWNvcmRlci52MS5MaXN0UGVuZGluZ1Byb2Nlc3NpbmdSZXF1ZXN0GioucmVjb3JkZXIudjEuTGlzdFBlbmRpbmdQcm9jZXNzaW5nUmVzcG9uc2USTQoKTGlzdENodW5rcxIeLnJlY29yZGVyLnYxLkxpc3RDaHVua3NSZXF1ZXN0Gh8ucmVjb3JkZXIudjEuTGlzdENodW5rc1Jlc3BvbnNlEmIKEUZhaWxFeGhhdXN0ZWRKb2JzEiUucmVjb3JkZXIudjEuRmFpbEV4aGF1c3RlZEpvYnNSZXF1ZXN0GiYucmVjb3JkZXIudjEuRmFpbEV4aGF1c3RlZEpvYnNSZXNwb25zZRJZCg5DbGFpbVJlbmRpdGlvbhIiLnJlY29yZGVyLnYxLkNsYWltUmVuZGl0aW9uUmVxdWVzdBojLnJlY29yZGVyLnYxLkNsYWltUmVuZGl0aW9uUmVzcG9uc2USdAoXUmVwb3J0UmVuZGl0aW9uUHJvZ3Jlc3MSKy5yZWNvcmRlci52MS5SZXBvcnRSZW5kaXRpb25Qcm9ncmVzc1JlcXVlc3QaLC5yZWNvcmRlci52MS5SZXBvcnRSZW5kaXRpb25Qcm9ncmVzc1Jlc3BvbnNlElwKD0ZpbmlzaFJlbmRpdGlvbhIjLnJlY29yZGVyLnYxLkZpbmlzaFJlbmRpdGlvblJlcXVlc3QaJC5yZWNvcmRlci52MS5GaW5pc2hSZW5kaXRpb25SZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_recorder_v1_common]);
 
 /**
  * @generated from message recorder.v1.GetVideoRequest
@@ -155,6 +155,11 @@ export type VideoUpdate = Message<"recorder.v1.VideoUpdate"> & {
    * @generated from field: google.protobuf.Timestamp at = 7;
    */
   at?: Timestamp | undefined;
+
+  /**
+   * @generated from field: repeated recorder.v1.Rendition renditions = 8;
+   */
+  renditions: Rendition[];
 };
 
 /**
@@ -899,6 +904,13 @@ export type RetryProcessingRequest = Message<"recorder.v1.RetryProcessingRequest
    * @generated from field: string video_id = 1;
    */
   videoId: string;
+
+  /**
+   * Unset: the FAILED video. Set: only that FAILED rendition of the READY video is redone.
+   *
+   * @generated from field: recorder.v1.RenditionKind rendition = 2;
+   */
+  rendition: RenditionKind;
 };
 
 /**
@@ -1241,6 +1253,181 @@ export const ResolveShareLinkResponseSchema: GenMessage<ResolveShareLinkResponse
   messageDesc(file_recorder_v1_catalog, 52);
 
 /**
+ * @generated from message recorder.v1.ClaimRenditionRequest
+ */
+export type ClaimRenditionRequest = Message<"recorder.v1.ClaimRenditionRequest"> & {
+  /**
+   * Empty: the next queued rendition of any owner (the call's on-behalf-of is not used).
+   *
+   * @generated from field: string video_id = 1;
+   */
+  videoId: string;
+
+  /**
+   * @generated from field: recorder.v1.RenditionKind kind = 2;
+   */
+  kind: RenditionKind;
+
+  /**
+   * @generated from field: string worker_id = 3;
+   */
+  workerId: string;
+
+  /**
+   * @generated from field: int32 lease_seconds = 4;
+   */
+  leaseSeconds: number;
+};
+
+/**
+ * Describes the message recorder.v1.ClaimRenditionRequest.
+ * Use `create(ClaimRenditionRequestSchema)` to create a new message.
+ */
+export const ClaimRenditionRequestSchema: GenMessage<ClaimRenditionRequest> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 53);
+
+/**
+ * @generated from message recorder.v1.ClaimRenditionResponse
+ */
+export type ClaimRenditionResponse = Message<"recorder.v1.ClaimRenditionResponse"> & {
+  /**
+   * @generated from field: bool claimed = 1;
+   */
+  claimed: boolean;
+
+  /**
+   * The claimed rendition's video (assets and media info, to encode from its original).
+   *
+   * @generated from field: recorder.v1.Video video = 2;
+   */
+  video?: Video | undefined;
+
+  /**
+   * @generated from field: string owner_id = 3;
+   */
+  ownerId: string;
+
+  /**
+   * @generated from field: recorder.v1.RenditionKind kind = 4;
+   */
+  kind: RenditionKind;
+};
+
+/**
+ * Describes the message recorder.v1.ClaimRenditionResponse.
+ * Use `create(ClaimRenditionResponseSchema)` to create a new message.
+ */
+export const ClaimRenditionResponseSchema: GenMessage<ClaimRenditionResponse> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 54);
+
+/**
+ * @generated from message recorder.v1.ReportRenditionProgressRequest
+ */
+export type ReportRenditionProgressRequest = Message<"recorder.v1.ReportRenditionProgressRequest"> & {
+  /**
+   * @generated from field: string video_id = 1;
+   */
+  videoId: string;
+
+  /**
+   * @generated from field: recorder.v1.RenditionKind kind = 2;
+   */
+  kind: RenditionKind;
+
+  /**
+   * @generated from field: string worker_id = 3;
+   */
+  workerId: string;
+
+  /**
+   * @generated from field: double progress = 4;
+   */
+  progress: number;
+
+  /**
+   * @generated from field: int32 lease_seconds = 5;
+   */
+  leaseSeconds: number;
+};
+
+/**
+ * Describes the message recorder.v1.ReportRenditionProgressRequest.
+ * Use `create(ReportRenditionProgressRequestSchema)` to create a new message.
+ */
+export const ReportRenditionProgressRequestSchema: GenMessage<ReportRenditionProgressRequest> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 55);
+
+/**
+ * @generated from message recorder.v1.ReportRenditionProgressResponse
+ */
+export type ReportRenditionProgressResponse = Message<"recorder.v1.ReportRenditionProgressResponse"> & {
+};
+
+/**
+ * Describes the message recorder.v1.ReportRenditionProgressResponse.
+ * Use `create(ReportRenditionProgressResponseSchema)` to create a new message.
+ */
+export const ReportRenditionProgressResponseSchema: GenMessage<ReportRenditionProgressResponse> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 56);
+
+/**
+ * @generated from message recorder.v1.FinishRenditionRequest
+ */
+export type FinishRenditionRequest = Message<"recorder.v1.FinishRenditionRequest"> & {
+  /**
+   * @generated from field: string video_id = 1;
+   */
+  videoId: string;
+
+  /**
+   * @generated from field: recorder.v1.RenditionKind kind = 2;
+   */
+  kind: RenditionKind;
+
+  /**
+   * @generated from field: string worker_id = 3;
+   */
+  workerId: string;
+
+  /**
+   * READY (asset required), FAILED (error required) or PENDING (give it back to the queue).
+   *
+   * @generated from field: recorder.v1.RenditionState state = 4;
+   */
+  state: RenditionState;
+
+  /**
+   * @generated from field: recorder.v1.Asset asset = 5;
+   */
+  asset?: Asset | undefined;
+
+  /**
+   * @generated from field: string error = 6;
+   */
+  error: string;
+};
+
+/**
+ * Describes the message recorder.v1.FinishRenditionRequest.
+ * Use `create(FinishRenditionRequestSchema)` to create a new message.
+ */
+export const FinishRenditionRequestSchema: GenMessage<FinishRenditionRequest> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 57);
+
+/**
+ * @generated from message recorder.v1.FinishRenditionResponse
+ */
+export type FinishRenditionResponse = Message<"recorder.v1.FinishRenditionResponse"> & {
+};
+
+/**
+ * Describes the message recorder.v1.FinishRenditionResponse.
+ * Use `create(FinishRenditionResponseSchema)` to create a new message.
+ */
+export const FinishRenditionResponseSchema: GenMessage<FinishRenditionResponse> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 58);
+
+/**
  * @generated from enum recorder.v1.ShareLinkState
  */
 export enum ShareLinkState {
@@ -1292,8 +1479,9 @@ export const CatalogService: GenService<{
     output: typeof ListVideosResponseSchema;
   },
   /**
-   * Status transitions and processing progress of one video, ending at READY, FAILED, EXPIRED or
-   * DELETED. Server streaming, so it works over gRPC-Web too.
+   * Status transitions, processing progress and rendition changes of one video, ending at FAILED,
+   * EXPIRED or DELETED, or at READY once every rendition is READY or FAILED. Server streaming, so
+   * it works over gRPC-Web too.
    *
    * @generated from rpc recorder.v1.CatalogService.WatchVideo
    */
@@ -1426,7 +1614,8 @@ export const CatalogService: GenService<{
     output: typeof ForgetChunksResponseSchema;
   },
   /**
-   * FAILED -> UPLOADED with a fresh attempt budget, so a media worker processes it again.
+   * FAILED -> UPLOADED with a fresh attempt budget, so a media worker processes it again; or, with a
+   * rendition kind, that FAILED rendition of a READY video goes back to the queue (PENDING).
    *
    * @generated from rpc recorder.v1.CatalogService.RetryProcessing
    */
@@ -1506,6 +1695,38 @@ export const CatalogService: GenService<{
     methodKind: "unary";
     input: typeof FailExhaustedJobsRequestSchema;
     output: typeof FailExhaustedJobsResponseSchema;
+  },
+  /**
+   * Internal, media: rendition jobs. With a video_id, claim that video's rendition (a live encode
+   * while the recording arrives); without, the next queued rendition of a READY video, oldest
+   * first within fairness between owners (the owner with the fewest encodes running goes first).
+   * Either way under a lease that progress reports renew; a lapsed lease returns it to the queue.
+   *
+   * @generated from rpc recorder.v1.CatalogService.ClaimRendition
+   */
+  claimRendition: {
+    methodKind: "unary";
+    input: typeof ClaimRenditionRequestSchema;
+    output: typeof ClaimRenditionResponseSchema;
+  },
+  /**
+   * @generated from rpc recorder.v1.CatalogService.ReportRenditionProgress
+   */
+  reportRenditionProgress: {
+    methodKind: "unary";
+    input: typeof ReportRenditionProgressRequestSchema;
+    output: typeof ReportRenditionProgressResponseSchema;
+  },
+  /**
+   * READY with its asset (recorded and charged in the same transaction), FAILED with an error, or
+   * PENDING: given back to the queue (a live encode that fell behind real time).
+   *
+   * @generated from rpc recorder.v1.CatalogService.FinishRendition
+   */
+  finishRendition: {
+    methodKind: "unary";
+    input: typeof FinishRenditionRequestSchema;
+    output: typeof FinishRenditionResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_recorder_v1_catalog, 0);
