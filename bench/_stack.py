@@ -178,6 +178,7 @@ async def send_chunks(ingest, md, video_id: str, data: bytes, seconds: float, pa
 class BenchStack:
     def __init__(self, folder: pathlib.Path, env: dict[str, str] | None = None, gateway: bool = False,
                  service_env: dict[str, dict[str, str]] | None = None) -> None:
+        self.service_env = service_env or {}
         self.folder = folder
         self.keys = ensure_keys(folder / "auth")
         self.ports = {name: free_port() for name in MODULES}
@@ -188,6 +189,7 @@ class BenchStack:
             "STORAGE_ROOT": str(folder / "storage"),
             "CATALOG_PORT": str(self.ports["catalog"]), "MEDIA_PORT": str(self.ports["media"]),
             "INGEST_PORT": str(self.ports["ingest"]),
+            "PLAYBACK_PORT": str(free_port()), "PLAYBACK_KEY_FILE": str(folder / "auth" / "playback.key"),
             "CATALOG_TARGET": f"127.0.0.1:{self.ports['catalog']}",
             "MEDIA_TARGET": f"127.0.0.1:{self.ports['media']}",
             "LOG_LEVEL": "WARNING",

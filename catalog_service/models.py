@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -202,3 +202,19 @@ class WebhookDelivery(Base):
         UniqueConstraint("event_cursor", "endpoint", name="uq_webhook_deliveries_event_endpoint"),
         Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),
     )
+
+
+class ShareLink(Base):
+    """A public watch link to one video. The id is the credential (secrets.token_urlsafe, 128
+    bits), so it is never derived from anything else and never listed to anyone but the owner."""
+    __tablename__ = "share_links"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    video_id: Mapped[str] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    owner_id: Mapped[str] = mapped_column(String(64))
+    allow_download: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_share_links_owner_created", "owner_id", "created_at"),)

@@ -7,6 +7,7 @@ from catalog_service import convert, webhooks
 from catalog_service.catalog import Catalog, MediaInfo, RenditionAsset, StoredChunk
 from catalog_service.events import EventFeed
 from catalog_service.lifecycle import FEED_EVENT_TYPES
+from catalog_service.share_links import ShareLinks, share_link_message
 from catalog_service.watch_hub import WatchHub
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
 from recorder_common.errors import InvalidArgument
@@ -20,6 +21,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         self.catalog = catalog
         self.watch_hub = watch_hub or WatchHub(catalog.sessions)
         self.feed = feed or EventFeed(catalog.sessions)
+        self.share_links = ShareLinks(catalog)
 
     # ---- public -------------------------------------------------------------------------------
     @maps_domain_errors
@@ -52,6 +54,41 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
                         r.kind, r.state, r.progress, r.error,
                         (r.asset_path, r.asset_content_type, r.asset_size, r.asset_created_at)
                         if r.asset_path else None) for r in video.renditions])
+
+    @maps_domain_errors
+    @shielded
+    async def CreateShareLink(self, request, context):
+        link = await self.share_links.create(current_caller().require_user(), request.video_id,
+                                             request.expires_in_seconds, request.allow_download)
+        return catalog_pb2.CreateShareLinkResponse(link=share_link_message(link))
+
+    @maps_domain_errors
+    @shielded
+    async def ListShareLinks(self, request, context):
+        links = await self.share_links.list(current_caller().require_user(), request.video_id)
+        return catalog_pb2.ListShareLinksResponse(links=[share_link_message(x) for x in links])
+
+    @maps_domain_errors
+    @shielded
+    async def RevokeShareLink(self, request, context):
+        link = await self.share_links.revoke(current_caller().require_user(), request.link_id)
+        return catalog_pb2.RevokeShareLinkResponse(link=share_link_message(link))
+
+    # ---- internal: media's playback server ----------------------------------------------------
+    @maps_domain_errors
+    @shielded
+    async def ResolveShareLink(self, request, context):
+        resolved = await self.share_links.resolve(request.link_id)
+        if not resolved.active:
+            return catalog_pb2.ResolveShareLinkResponse(state=catalog_pb2.SHARE_LINK_STATE_GONE)
+        link, video = resolved.link, resolved.video
+        response = catalog_pb2.ResolveShareLinkResponse(
+            state=catalog_pb2.SHARE_LINK_STATE_ACTIVE, owner_id=link.owner_id, video_id=link.video_id,
+            title=video.title, allow_download=link.allow_download,
+            video=convert.video_message(video, with_history=False))
+        if link.expires_at is not None:
+            response.expires_at.CopyFrom(convert.timestamp(link.expires_at))
+        return response
 
     # ---- internal: ingest ---------------------------------------------------------------------
     @maps_domain_errors

@@ -6,6 +6,7 @@ import grpc
 from media_service.files import RecordedChunk
 from media_service.ondemand import StoredAsset, VideoFacts
 from media_service.pipeline import MediaFacts
+from media_service.playback import LinkState
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
 from recorder_common.auth import ServiceTokenSigner
 from recorder_common.channels import InternalCaller
@@ -107,8 +108,24 @@ class MediaCatalogClient:
                                   owner_id)).video
         return VideoFacts(
             status=common_pb2.VideoStatus.Name(video.status).removeprefix("VIDEO_STATUS_"),
-            duration_seconds=video.media.duration_seconds, width=video.media.width,
+            duration_seconds=video.media.duration_seconds, width=video.media.width, height=video.media.height,
             video_codec=video.media.video_codec, audio_codec=video.media.audio_codec,
             assets={common_pb2.AssetKind.Name(a.kind).removeprefix("ASSET_KIND_"):
                     StoredAsset(common_pb2.AssetKind.Name(a.kind).removeprefix("ASSET_KIND_"), a.path,
                                 a.size_bytes, a.content_type) for a in video.assets})
+
+    async def resolve_share_link(self, link_id: str) -> LinkState:
+        """A share link's state for the playback server, for nobody's behalf (the link is the
+        viewer's credential)."""
+        response = await self._call(self.stub.ResolveShareLink,
+                                    catalog_pb2.ResolveShareLinkRequest(link_id=link_id), None)
+        if response.state != catalog_pb2.SHARE_LINK_STATE_ACTIVE:
+            return LinkState(active=False)
+        video = response.video
+        return LinkState(
+            active=True, owner_id=response.owner_id, video_id=response.video_id, title=response.title,
+            status=common_pb2.VideoStatus.Name(video.status).removeprefix("VIDEO_STATUS_"),
+            duration_seconds=video.media.duration_seconds,
+            assets={common_pb2.AssetKind.Name(a.kind).removeprefix("ASSET_KIND_"): a.path for a in video.assets},
+            expires_at=response.expires_at.ToDatetime().timestamp() if response.HasField("expires_at") else None,
+            allow_download=response.allow_download)

@@ -59,6 +59,9 @@ class FfmpegLimits:
     unknown); for_media() narrows them to one step's media."""
     timeout_seconds: float = 3600.0  # wall time, then it is stopped
     max_memory_bytes: int = 0  # RLIMIT_DATA (heap and private mappings); 0: no limit
+    # RLIMIT_FSIZE: no file it writes may grow past this; 0: no limit. For outputs -fs cannot
+    # bound (the tee muxer that writes HLS beside the compressed file).
+    max_file_bytes: int = 0
     cpu_seconds: float = 0.0  # CPU time of all its threads; 0: no cap
     floor_seconds: float = 60.0  # the least any step gets, wall and CPU
     seconds_per_media_second: float = 20.0  # wall and CPU time per second of media
@@ -99,6 +102,8 @@ def _bounded(args: Sequence[str], limits: FfmpegLimits) -> list[str]:
     flags = []
     if limits.max_memory_bytes:
         flags.append(f"--data={limits.max_memory_bytes}")
+    if limits.max_file_bytes:
+        flags += [f"--fsize={limits.max_file_bytes}", "--core=0"]
     if limits.cpu_seconds:
         soft = math.ceil(limits.cpu_seconds) + CPU_RLIMIT_MARGIN_SECONDS
         flags += [f"--cpu={soft}:{soft + 5}", "--core=0"]  # SIGXCPU must not leave a core file

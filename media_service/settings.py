@@ -155,6 +155,19 @@ class MediaSettings:
     thumbnail: ThumbnailSettings = ThumbnailSettings()
     log_level: str = "INFO"
     auth: AuthSettings = AuthSettings()
+    # The HTTP playback server (signed /play/ URLs and /s/ share pages); 0 picks a free port.
+    playback_port: int = 50064
+    # HMAC key of playback tokens (made on first start when missing; share it between replicas).
+    playback_key_file: str = "./data/auth/playback.key"
+    # How long a GetPlaybackUrl URL, and a share page's file URLs, stay valid.
+    playback_url_seconds: int = 3600
+    share_url_seconds: int = 6 * 3600
+    # How long a share link's state is remembered: the bound on how late a revocation acts.
+    share_link_cache_seconds: float = 2.0
+    # Prefix of the URLs GetPlaybackUrl returns (e.g. https://watch.example.com); empty: a path.
+    public_base_url: str = ""
+    # The share page's HLS player bundle (`cd web && npm run build:share`); empty: web/dist's.
+    share_player_script: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "MediaSettings":
@@ -199,6 +212,13 @@ class MediaSettings:
             ),
             log_level=env.get("LOG_LEVEL", cls.log_level),
             auth=AuthSettings.from_env(env),
+            playback_port=int(env.get("PLAYBACK_PORT", cls.playback_port)),
+            playback_key_file=env.get("PLAYBACK_KEY_FILE", cls.playback_key_file),
+            playback_url_seconds=int(env.get("PLAYBACK_URL_SECONDS", cls.playback_url_seconds)),
+            share_url_seconds=int(env.get("SHARE_URL_SECONDS", cls.share_url_seconds)),
+            share_link_cache_seconds=float(env.get("SHARE_LINK_CACHE_SECONDS", cls.share_link_cache_seconds)),
+            public_base_url=env.get("PUBLIC_BASE_URL", cls.public_base_url),
+            share_player_script=env.get("SHARE_PLAYER_SCRIPT", cls.share_player_script),
         )
 
 

@@ -14,6 +14,7 @@ from media_service.renditions import CompressedEncode, RenditionWorker
 from media_service.scheduler import EncodeCapacity
 from media_service.ondemand import OnDemandMedia
 from media_service.pipeline import MediaPipeline
+from media_service.playback import Playback, PlaybackTokens, load_or_create_key
 from media_service import sandbox
 from media_service.runner import FfmpegLimits
 from media_service.settings import MediaSettings, encode_cores, find_ffmpeg, memory_budget_bytes
@@ -35,8 +36,10 @@ class MediaParts:
     live: LiveSessions
     channel: grpc.aio.Channel
     renditions: RenditionWorker
+    playback: Playback
 
     async def close(self) -> None:
+        await self.playback.stop()
         await self.live.close()
         await self.channel.close()
 
@@ -86,4 +89,9 @@ def build(settings: MediaSettings) -> MediaParts:
                              candidate_frames=settings.thumbnail.candidate_frames,
                              max_pixels=media_limits.max_video_pixels,
                              max_per_user=settings.max_on_demand_per_user)
-    return MediaParts(worker, ondemand, live, channel, renditions)
+    playback = Playback(files.store, catalog, PlaybackTokens(load_or_create_key(settings.playback_key_file)),
+                        url_seconds=settings.playback_url_seconds, share_url_seconds=settings.share_url_seconds,
+                        link_cache_seconds=settings.share_link_cache_seconds,
+                        public_base_url=settings.public_base_url, make_storyboard=ondemand.storyboard,
+                        player_script=settings.share_player_script or None)
+    return MediaParts(worker, ondemand, live, channel, renditions, playback)

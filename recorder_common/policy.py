@@ -37,6 +37,11 @@ POLICY: Mapping[str, Access] = {
     _CATALOG + "GetVideo": PUBLIC,
     _CATALOG + "ListVideos": PUBLIC,
     _CATALOG + "WatchVideo": PUBLIC,
+    _CATALOG + "CreateShareLink": PUBLIC,
+    _CATALOG + "ListShareLinks": PUBLIC,
+    _CATALOG + "RevokeShareLink": PUBLIC,
+    # Called by media's playback server (for nobody: the link is the viewer's credential).
+    _CATALOG + "ResolveShareLink": INTERNAL,
     # Called by ingest.
     _CATALOG + "CreateVideo": INTERNAL,
     _CATALOG + "RecordChunks": INTERNAL,
@@ -73,6 +78,7 @@ POLICY: Mapping[str, Access] = {
     _MEDIA + "MakeThumbnail": PUBLIC,
     _MEDIA + "MakePreview": PUBLIC,
     _MEDIA + "Download": PUBLIC,
+    _MEDIA + "GetPlaybackUrl": PUBLIC,
 
     "/grpc.health.v1.Health/Check": OPEN,
     "/grpc.health.v1.Health/Watch": OPEN,

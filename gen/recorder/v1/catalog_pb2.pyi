@@ -18,11 +18,20 @@ class WebhookDeliveryState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     WEBHOOK_DELIVERY_STATE_DELIVERING: _ClassVar[WebhookDeliveryState]
     WEBHOOK_DELIVERY_STATE_DELIVERED: _ClassVar[WebhookDeliveryState]
     WEBHOOK_DELIVERY_STATE_DEAD: _ClassVar[WebhookDeliveryState]
+
+class ShareLinkState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SHARE_LINK_STATE_UNSPECIFIED: _ClassVar[ShareLinkState]
+    SHARE_LINK_STATE_ACTIVE: _ClassVar[ShareLinkState]
+    SHARE_LINK_STATE_GONE: _ClassVar[ShareLinkState]
 WEBHOOK_DELIVERY_STATE_UNSPECIFIED: WebhookDeliveryState
 WEBHOOK_DELIVERY_STATE_PENDING: WebhookDeliveryState
 WEBHOOK_DELIVERY_STATE_DELIVERING: WebhookDeliveryState
 WEBHOOK_DELIVERY_STATE_DELIVERED: WebhookDeliveryState
 WEBHOOK_DELIVERY_STATE_DEAD: WebhookDeliveryState
+SHARE_LINK_STATE_UNSPECIFIED: ShareLinkState
+SHARE_LINK_STATE_ACTIVE: ShareLinkState
+SHARE_LINK_STATE_GONE: ShareLinkState
 
 class GetVideoRequest(_message.Message):
     __slots__ = ("video_id",)
@@ -443,6 +452,88 @@ class ListWebhookDeliveriesResponse(_message.Message):
     DELIVERIES_FIELD_NUMBER: _ClassVar[int]
     deliveries: _containers.RepeatedCompositeFieldContainer[WebhookDelivery]
     def __init__(self, deliveries: _Optional[_Iterable[_Union[WebhookDelivery, _Mapping]]] = ...) -> None: ...
+
+class ShareLink(_message.Message):
+    __slots__ = ("link_id", "video_id", "created_at", "expires_at", "revoked_at", "allow_download", "path")
+    LINK_ID_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_DOWNLOAD_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    link_id: str
+    video_id: str
+    created_at: _timestamp_pb2.Timestamp
+    expires_at: _timestamp_pb2.Timestamp
+    revoked_at: _timestamp_pb2.Timestamp
+    allow_download: bool
+    path: str
+    def __init__(self, link_id: _Optional[str] = ..., video_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., allow_download: _Optional[bool] = ..., path: _Optional[str] = ...) -> None: ...
+
+class CreateShareLinkRequest(_message.Message):
+    __slots__ = ("video_id", "expires_in_seconds", "allow_download")
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_IN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_DOWNLOAD_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    expires_in_seconds: int
+    allow_download: bool
+    def __init__(self, video_id: _Optional[str] = ..., expires_in_seconds: _Optional[int] = ..., allow_download: _Optional[bool] = ...) -> None: ...
+
+class CreateShareLinkResponse(_message.Message):
+    __slots__ = ("link",)
+    LINK_FIELD_NUMBER: _ClassVar[int]
+    link: ShareLink
+    def __init__(self, link: _Optional[_Union[ShareLink, _Mapping]] = ...) -> None: ...
+
+class ListShareLinksRequest(_message.Message):
+    __slots__ = ("video_id",)
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    def __init__(self, video_id: _Optional[str] = ...) -> None: ...
+
+class ListShareLinksResponse(_message.Message):
+    __slots__ = ("links",)
+    LINKS_FIELD_NUMBER: _ClassVar[int]
+    links: _containers.RepeatedCompositeFieldContainer[ShareLink]
+    def __init__(self, links: _Optional[_Iterable[_Union[ShareLink, _Mapping]]] = ...) -> None: ...
+
+class RevokeShareLinkRequest(_message.Message):
+    __slots__ = ("link_id",)
+    LINK_ID_FIELD_NUMBER: _ClassVar[int]
+    link_id: str
+    def __init__(self, link_id: _Optional[str] = ...) -> None: ...
+
+class RevokeShareLinkResponse(_message.Message):
+    __slots__ = ("link",)
+    LINK_FIELD_NUMBER: _ClassVar[int]
+    link: ShareLink
+    def __init__(self, link: _Optional[_Union[ShareLink, _Mapping]] = ...) -> None: ...
+
+class ResolveShareLinkRequest(_message.Message):
+    __slots__ = ("link_id",)
+    LINK_ID_FIELD_NUMBER: _ClassVar[int]
+    link_id: str
+    def __init__(self, link_id: _Optional[str] = ...) -> None: ...
+
+class ResolveShareLinkResponse(_message.Message):
+    __slots__ = ("state", "owner_id", "video_id", "title", "expires_at", "allow_download", "video")
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    OWNER_ID_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_DOWNLOAD_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_FIELD_NUMBER: _ClassVar[int]
+    state: ShareLinkState
+    owner_id: str
+    video_id: str
+    title: str
+    expires_at: _timestamp_pb2.Timestamp
+    allow_download: bool
+    video: _common_pb2.Video
+    def __init__(self, state: _Optional[_Union[ShareLinkState, str]] = ..., owner_id: _Optional[str] = ..., video_id: _Optional[str] = ..., title: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., allow_download: _Optional[bool] = ..., video: _Optional[_Union[_common_pb2.Video, _Mapping]] = ...) -> None: ...
 
 class ClaimRenditionRequest(_message.Message):
     __slots__ = ("video_id", "kind", "worker_id", "lease_seconds")

@@ -51,6 +51,26 @@ class CatalogServiceStub:
                 request_serializer=recorder_dot_v1_dot_catalog__pb2.WatchVideoRequest.SerializeToString,
                 response_deserializer=recorder_dot_v1_dot_catalog__pb2.VideoUpdate.FromString,
                 _registered_method=True)
+        self.CreateShareLink = channel.unary_unary(
+                '/recorder.v1.CatalogService/CreateShareLink',
+                request_serializer=recorder_dot_v1_dot_catalog__pb2.CreateShareLinkRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_catalog__pb2.CreateShareLinkResponse.FromString,
+                _registered_method=True)
+        self.ListShareLinks = channel.unary_unary(
+                '/recorder.v1.CatalogService/ListShareLinks',
+                request_serializer=recorder_dot_v1_dot_catalog__pb2.ListShareLinksRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_catalog__pb2.ListShareLinksResponse.FromString,
+                _registered_method=True)
+        self.RevokeShareLink = channel.unary_unary(
+                '/recorder.v1.CatalogService/RevokeShareLink',
+                request_serializer=recorder_dot_v1_dot_catalog__pb2.RevokeShareLinkRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_catalog__pb2.RevokeShareLinkResponse.FromString,
+                _registered_method=True)
+        self.ResolveShareLink = channel.unary_unary(
+                '/recorder.v1.CatalogService/ResolveShareLink',
+                request_serializer=recorder_dot_v1_dot_catalog__pb2.ResolveShareLinkRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_catalog__pb2.ResolveShareLinkResponse.FromString,
+                _registered_method=True)
         self.CreateVideo = channel.unary_unary(
                 '/recorder.v1.CatalogService/CreateVideo',
                 request_serializer=recorder_dot_v1_dot_catalog__pb2.CreateVideoRequest.SerializeToString,
@@ -189,6 +209,34 @@ class CatalogServiceServicer:
         """Status transitions, processing progress and rendition changes of one video, ending at FAILED,
         EXPIRED or DELETED, or at READY once every rendition is READY or FAILED. Server streaming, so
         it works over gRPC-Web too.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateShareLink(self, request, context):
+        """Share links of the caller's own videos: an unguessable id that opens the public watch page
+        /s/<id> (served by the media service through the gateway) until it expires or is revoked.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListShareLinks(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeShareLink(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResolveShareLink(self, request, context):
+        """Internal (media's playback server): a link's state and what its page shows, for nobody's
+        behalf; the caller learns the owner only to find the files.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -375,6 +423,26 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.WatchVideo,
                     request_deserializer=recorder_dot_v1_dot_catalog__pb2.WatchVideoRequest.FromString,
                     response_serializer=recorder_dot_v1_dot_catalog__pb2.VideoUpdate.SerializeToString,
+            ),
+            'CreateShareLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateShareLink,
+                    request_deserializer=recorder_dot_v1_dot_catalog__pb2.CreateShareLinkRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_catalog__pb2.CreateShareLinkResponse.SerializeToString,
+            ),
+            'ListShareLinks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListShareLinks,
+                    request_deserializer=recorder_dot_v1_dot_catalog__pb2.ListShareLinksRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_catalog__pb2.ListShareLinksResponse.SerializeToString,
+            ),
+            'RevokeShareLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeShareLink,
+                    request_deserializer=recorder_dot_v1_dot_catalog__pb2.RevokeShareLinkRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_catalog__pb2.RevokeShareLinkResponse.SerializeToString,
+            ),
+            'ResolveShareLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveShareLink,
+                    request_deserializer=recorder_dot_v1_dot_catalog__pb2.ResolveShareLinkRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_catalog__pb2.ResolveShareLinkResponse.SerializeToString,
             ),
             'CreateVideo': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateVideo,
@@ -575,6 +643,114 @@ class CatalogService:
             '/recorder.v1.CatalogService/WatchVideo',
             recorder_dot_v1_dot_catalog__pb2.WatchVideoRequest.SerializeToString,
             recorder_dot_v1_dot_catalog__pb2.VideoUpdate.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateShareLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recorder.v1.CatalogService/CreateShareLink',
+            recorder_dot_v1_dot_catalog__pb2.CreateShareLinkRequest.SerializeToString,
+            recorder_dot_v1_dot_catalog__pb2.CreateShareLinkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListShareLinks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recorder.v1.CatalogService/ListShareLinks',
+            recorder_dot_v1_dot_catalog__pb2.ListShareLinksRequest.SerializeToString,
+            recorder_dot_v1_dot_catalog__pb2.ListShareLinksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeShareLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recorder.v1.CatalogService/RevokeShareLink',
+            recorder_dot_v1_dot_catalog__pb2.RevokeShareLinkRequest.SerializeToString,
+            recorder_dot_v1_dot_catalog__pb2.RevokeShareLinkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveShareLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recorder.v1.CatalogService/ResolveShareLink',
+            recorder_dot_v1_dot_catalog__pb2.ResolveShareLinkRequest.SerializeToString,
+            recorder_dot_v1_dot_catalog__pb2.ResolveShareLinkResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -42,6 +42,9 @@ class AssetKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ASSET_KIND_AUDIO_FLAC: _ClassVar[AssetKind]
     ASSET_KIND_AUDIO_ORIGINAL: _ClassVar[AssetKind]
     ASSET_KIND_PREVIEW: _ClassVar[AssetKind]
+    ASSET_KIND_STORYBOARD: _ClassVar[AssetKind]
+    ASSET_KIND_STORYBOARD_VTT: _ClassVar[AssetKind]
+    ASSET_KIND_HLS: _ClassVar[AssetKind]
 
 class RenditionKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -85,6 +88,9 @@ ASSET_KIND_AUDIO_MP3: AssetKind
 ASSET_KIND_AUDIO_FLAC: AssetKind
 ASSET_KIND_AUDIO_ORIGINAL: AssetKind
 ASSET_KIND_PREVIEW: AssetKind
+ASSET_KIND_STORYBOARD: AssetKind
+ASSET_KIND_STORYBOARD_VTT: AssetKind
+ASSET_KIND_HLS: AssetKind
 RENDITION_KIND_UNSPECIFIED: RenditionKind
 RENDITION_KIND_COMPRESSED: RenditionKind
 RENDITION_STATE_UNSPECIFIED: RenditionState

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file recorder/v1/catalog.proto.
  */
 export const file_recorder_v1_catalog: GenFile = /*@__PURE__*/
-  fileDesc("ChlyZWNvcmRlci92MS9jYXRhbG9nLnByb3RvEgtyZWNvcmRlci52MSIjCg9HZXRWaWRlb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkiNQoQR2V0VmlkZW9SZXNwb25zZRIhCgV2aWRlbxgBIAEoCzISLnJlY29yZGVyLnYxLlZpZGVvIjoKEUxpc3RWaWRlb3NSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlEKEkxpc3RWaWRlb3NSZXNwb25zZRIiCgZ2aWRlb3MYASADKAsyEi5yZWNvcmRlci52MS5WaWRlbxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiJQoRV2F0Y2hWaWRlb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkimgIKC1ZpZGVvVXBkYXRlEhAKCHZpZGVvX2lkGAEgASgJEigKBnN0YXR1cxgCIAEoDjIYLnJlY29yZGVyLnYxLlZpZGVvU3RhdHVzEikKBHN0ZXAYAyABKA4yGy5yZWNvcmRlci52MS5Qcm9jZXNzaW5nU3RlcBIQCghwcm9ncmVzcxgEIAEoARINCgVlcnJvchgFIAEoCRIvCgplcnJvcl9zdGVwGAYgASgOMhsucmVjb3JkZXIudjEuUHJvY2Vzc2luZ1N0ZXASJgoCYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKCnJlbmRpdGlvbnMYCCADKAsyFi5yZWNvcmRlci52MS5SZW5kaXRpb24iaAoSQ3JlYXRlVmlkZW9SZXF1ZXN0Eg0KBXRpdGxlGAEgASgJEhAKCGZpbGVuYW1lGAIgASgJEhQKDGNvbnRlbnRfdHlwZRgDIAEoCRIbChNleHBlY3RlZF9zaXplX2J5dGVzGAQgASgDIjgKE0NyZWF0ZVZpZGVvUmVzcG9uc2USIQoFdmlkZW8YASABKAsyEi5yZWNvcmRlci52MS5WaWRlbyJlCgtTdG9yZWRDaHVuaxINCgVpbmRleBgBIAEoAxISCgpzaXplX2J5dGVzGAIgASgDEg4KBmNyYzMyYxgDIAEoDRIPCgdpc19sYXN0GAQgASgIEhIKCmZpbGVfdG9rZW4YBSABKAkihQEKE1JlY29yZENodW5rc1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSKAoGY2h1bmtzGAIgAygLMhgucmVjb3JkZXIudjEuU3RvcmVkQ2h1bmsSGAoQbWF4X3VwbG9hZF9ieXRlcxgDIAEoAxIYChB1c2VyX3F1b3RhX2J5dGVzGAQgASgDIoYBChRSZWNvcmRDaHVua3NSZXNwb25zZRIrCghvdXRjb21lcxgBIAMoDjIZLnJlY29yZGVyLnYxLkNodW5rT3V0Y29tZRInCgVzdGF0ZRgCIAEoCzIYLnJlY29yZGVyLnYxLlVwbG9hZFN0YXRlEhgKEGNvbXBsZXRlZF91cGxvYWQYAyABKAgiPwoVR2V0VXBsb2FkU3RhdGVSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEhQKDHN1bW1hcnlfb25seRgCIAEoCCJBChZHZXRVcGxvYWRTdGF0ZVJlc3BvbnNlEicKBXN0YXRlGAEgASgLMhgucmVjb3JkZXIudjEuVXBsb2FkU3RhdGUiVAoWQ2xhaW1Qcm9jZXNzaW5nUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRIRCgl3b3JrZXJfaWQYAiABKAkSFQoNbGVhc2Vfc2Vjb25kcxgDIAEoBSJNChdDbGFpbVByb2Nlc3NpbmdSZXNwb25zZRIPCgdjbGFpbWVkGAEgASgIEiEKBXZpZGVvGAIgASgLMhIucmVjb3JkZXIudjEuVmlkZW8ikAEKFVJlcG9ydFByb2dyZXNzUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRIRCgl3b3JrZXJfaWQYAiABKAkSKQoEc3RlcBgDIAEoDjIbLnJlY29yZGVyLnYxLlByb2Nlc3NpbmdTdGVwEhAKCHByb2dyZXNzGAQgASgBEhUKDWxlYXNlX3NlY29uZHMYBSABKAUiGAoWUmVwb3J0UHJvZ3Jlc3NSZXNwb25zZSKBAQoPUHV0QXNzZXRSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEiQKBGtpbmQYAiABKA4yFi5yZWNvcmRlci52MS5Bc3NldEtpbmQSFAoMY29udGVudF90eXBlGAMgASgJEhIKCnNpemVfYnl0ZXMYBCABKAMSDAoEcGF0aBgFIAEoCSISChBQdXRBc3NldFJlc3BvbnNlIk4KE1NldE1lZGlhSW5mb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSJQoFbWVkaWEYAiABKAsyFi5yZWNvcmRlci52MS5NZWRpYUluZm8iFgoUU2V0TWVkaWFJbmZvUmVzcG9uc2UiqAEKF0ZpbmlzaFByb2Nlc3NpbmdSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEhEKCXdvcmtlcl9pZBgCIAEoCRIoCgZzdGF0dXMYAyABKA4yGC5yZWNvcmRlci52MS5WaWRlb1N0YXR1cxIvCgplcnJvcl9zdGVwGAQgASgOMhsucmVjb3JkZXIudjEuUHJvY2Vzc2luZ1N0ZXASDQoFZXJyb3IYBSABKAkiPQoYRmluaXNoUHJvY2Vzc2luZ1Jlc3BvbnNlEiEKBXZpZGVvGAEgASgLMhIucmVjb3JkZXIudjEuVmlkZW8iLQocTGlzdFBlbmRpbmdQcm9jZXNzaW5nUmVxdWVzdBINCgVsaW1pdBgBIAEoBSIyCgxQZW5kaW5nVmlkZW8SEAoIdmlkZW9faWQYASABKAkSEAoIb3duZXJfaWQYAiABKAkiSgodTGlzdFBlbmRpbmdQcm9jZXNzaW5nUmVzcG9uc2USKQoGdmlkZW9zGAEgAygLMhkucmVjb3JkZXIudjEuUGVuZGluZ1ZpZGVvIjoKEk1hcmtEZWxldGVkUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRISCgphYm9ydF9vbmx5GAIgASgIIjgKE01hcmtEZWxldGVkUmVzcG9uc2USIQoFdmlkZW8YASABKAsyEi5yZWNvcmRlci52MS5WaWRlbyIlChFQdXJnZVZpZGVvUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCSIUChJQdXJnZVZpZGVvUmVzcG9uc2UiQAoZRXhwaXJlU3RhbGVVcGxvYWRzUmVxdWVzdBIUCgxpZGxlX3NlY29uZHMYASABKAMSDQoFbGltaXQYAiABKAUiRwoaRXhwaXJlU3RhbGVVcGxvYWRzUmVzcG9uc2USKQoGdmlkZW9zGAEgAygLMhkucmVjb3JkZXIudjEuUGVuZGluZ1ZpZGVvIkUKGExpc3REZWxldGVkVmlkZW9zUmVxdWVzdBIaChJvbGRlcl90aGFuX3NlY29uZHMYASABKAMSDQoFbGltaXQYAiABKAUiRgoZTGlzdERlbGV0ZWRWaWRlb3NSZXNwb25zZRIpCgZ2aWRlb3MYASADKAsyGS5yZWNvcmRlci52MS5QZW5kaW5nVmlkZW8iRwoaTGlzdFJlYWR5V2l0aENodW5rc1JlcXVlc3QSGgoSb2xkZXJfdGhhbl9zZWNvbmRzGAEgASgDEg0KBWxpbWl0GAIgASgFIkgKG0xpc3RSZWFkeVdpdGhDaHVua3NSZXNwb25zZRIpCgZ2aWRlb3MYASADKAsyGS5yZWNvcmRlci52MS5QZW5kaW5nVmlkZW8iJwoTRm9yZ2V0Q2h1bmtzUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCSIwChRGb3JnZXRDaHVua3NSZXNwb25zZRIYChBmb3Jnb3R0ZW5fY2h1bmtzGAEgASgDIlkKFlJldHJ5UHJvY2Vzc2luZ1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSLQoJcmVuZGl0aW9uGAIgASgOMhoucmVjb3JkZXIudjEuUmVuZGl0aW9uS2luZCI8ChdSZXRyeVByb2Nlc3NpbmdSZXNwb25zZRIhCgV2aWRlbxgBIAEoCzISLnJlY29yZGVyLnYxLlZpZGVvIkgKEUxpc3RDaHVua3NSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEhIKCmZyb21faW5kZXgYAiABKAMSDQoFbGltaXQYAyABKAUiPgoSTGlzdENodW5rc1Jlc3BvbnNlEigKBmNodW5rcxgBIAMoCzIYLnJlY29yZGVyLnYxLlN0b3JlZENodW5rIikKGEZhaWxFeGhhdXN0ZWRKb2JzUmVxdWVzdBINCgVsaW1pdBgBIAEoBSJGChlGYWlsRXhoYXVzdGVkSm9ic1Jlc3BvbnNlEikKBnZpZGVvcxgBIAMoCzIZLnJlY29yZGVyLnYxLlBlbmRpbmdWaWRlbyI5ChJXYXRjaEV2ZW50c1JlcXVlc3QSFAoMYWZ0ZXJfY3Vyc29yGAEgASgDEg0KBXR5cGVzGAIgAygJIuUBCglGZWVkRXZlbnQSDgoGY3Vyc29yGAEgASgDEgoKAmlkGAIgASgJEgwKBHR5cGUYAyABKAkSEAoIdmlkZW9faWQYBCABKAkSEAoIb3duZXJfaWQYBSABKAkSKAoEdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoGYXNzZXRzGAcgAygLMhIucmVjb3JkZXIudjEuQXNzZXQSDQoFZXJyb3IYCCABKAkSLQoJcmVuZGl0aW9uGAkgASgOMhoucmVjb3JkZXIudjEuUmVuZGl0aW9uS2luZCJxChxMaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXF1ZXN0EjAKBXN0YXRlGAEgASgOMiEucmVjb3JkZXIudjEuV2ViaG9va0RlbGl2ZXJ5U3RhdGUSEAoIYWZ0ZXJfaWQYAiABKAMSDQoFbGltaXQYAyABKAUi3wIKD1dlYmhvb2tEZWxpdmVyeRIKCgJpZBgBIAEoAxIQCghldmVudF9pZBgCIAEoCRIUCgxldmVudF9jdXJzb3IYAyABKAMSEAoIZW5kcG9pbnQYBCABKAkSMAoFc3RhdGUYBSABKA4yIS5yZWNvcmRlci52MS5XZWJob29rRGVsaXZlcnlTdGF0ZRIQCghhdHRlbXB0cxgGIAEoBRIzCg9uZXh0X2F0dGVtcHRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhgKEGxhc3Rfc3RhdHVzX2NvZGUYCCABKAUSEgoKbGFzdF9lcnJvchgJIAEoCRIuCgpjcmVhdGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiUQodTGlzdFdlYmhvb2tEZWxpdmVyaWVzUmVzcG9uc2USMAoKZGVsaXZlcmllcxgBIAMoCzIcLnJlY29yZGVyLnYxLldlYmhvb2tEZWxpdmVyeSJ9ChVDbGFpbVJlbmRpdGlvblJlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSKAoEa2luZBgCIAEoDjIaLnJlY29yZGVyLnYxLlJlbmRpdGlvbktpbmQSEQoJd29ya2VyX2lkGAMgASgJEhUKDWxlYXNlX3NlY29uZHMYBCABKAUiiAEKFkNsYWltUmVuZGl0aW9uUmVzcG9uc2USDwoHY2xhaW1lZBgBIAEoCBIhCgV2aWRlbxgCIAEoCzISLnJlY29yZGVyLnYxLlZpZGVvEhAKCG93bmVyX2lkGAMgASgJEigKBGtpbmQYBCABKA4yGi5yZWNvcmRlci52MS5SZW5kaXRpb25LaW5kIpgBCh5SZXBvcnRSZW5kaXRpb25Qcm9ncmVzc1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSKAoEa2luZBgCIAEoDjIaLnJlY29yZGVyLnYxLlJlbmRpdGlvbktpbmQSEQoJd29ya2VyX2lkGAMgASgJEhAKCHByb2dyZXNzGAQgASgBEhUKDWxlYXNlX3NlY29uZHMYBSABKAUiIQofUmVwb3J0UmVuZGl0aW9uUHJvZ3Jlc3NSZXNwb25zZSLFAQoWRmluaXNoUmVuZGl0aW9uUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRIoCgRraW5kGAIgASgOMhoucmVjb3JkZXIudjEuUmVuZGl0aW9uS2luZBIRCgl3b3JrZXJfaWQYAyABKAkSKgoFc3RhdGUYBCABKA4yGy5yZWNvcmRlci52MS5SZW5kaXRpb25TdGF0ZRIhCgVhc3NldBgFIAEoCzISLnJlY29yZGVyLnYxLkFzc2V0Eg0KBWVycm9yGAYgASgJIhkKF0ZpbmlzaFJlbmRpdGlvblJlc3BvbnNlKtABChRXZWJob29rRGVsaXZlcnlTdGF0ZRImCiJXRUJIT09LX0RFTElWRVJZX1NUQVRFX1VOU1BFQ0lGSUVEEAASIgoeV0VCSE9PS19ERUxJVkVSWV9TVEFURV9QRU5ESU5HEAESJQohV0VCSE9PS19ERUxJVkVSWV9TVEFURV9ERUxJVkVSSU5HEAISJAogV0VCSE9PS19ERUxJVkVSWV9TVEFURV9ERUxJVkVSRUQQAxIfChtXRUJIT09LX0RFTElWRVJZX1NUQVRFX0RFQUQQBDLBEgoOQ2F0YWxvZ1NlcnZpY2USRwoIR2V0VmlkZW8SHC5yZWNvcmRlci52MS5HZXRWaWRlb1JlcXVlc3QaHS5yZWNvcmRlci52MS5HZXRWaWRlb1Jlc3BvbnNlEk0KCkxpc3RWaWRlb3MSHi5yZWNvcmRlci52MS5MaXN0VmlkZW9zUmVxdWVzdBofLnJlY29yZGVyLnYxLkxpc3RWaWRlb3NSZXNwb25zZRJICgpXYXRjaFZpZGVvEh4ucmVjb3JkZXIudjEuV2F0Y2hWaWRlb1JlcXVlc3QaGC5yZWNvcmRlci52MS5WaWRlb1VwZGF0ZTABElAKC0NyZWF0ZVZpZGVvEh8ucmVjb3JkZXIudjEuQ3JlYXRlVmlkZW9SZXF1ZXN0GiAucmVjb3JkZXIudjEuQ3JlYXRlVmlkZW9SZXNwb25zZRJTCgxSZWNvcmRDaHVua3MSIC5yZWNvcmRlci52MS5SZWNvcmRDaHVua3NSZXF1ZXN0GiEucmVjb3JkZXIudjEuUmVjb3JkQ2h1bmtzUmVzcG9uc2USWQoOR2V0VXBsb2FkU3RhdGUSIi5yZWNvcmRlci52MS5HZXRVcGxvYWRTdGF0ZVJlcXVlc3QaIy5yZWNvcmRlci52MS5HZXRVcGxvYWRTdGF0ZVJlc3BvbnNlElAKC01hcmtEZWxldGVkEh8ucmVjb3JkZXIudjEuTWFya0RlbGV0ZWRSZXF1ZXN0GiAucmVjb3JkZXIudjEuTWFya0RlbGV0ZWRSZXNwb25zZRJNCgpQdXJnZVZpZGVvEh4ucmVjb3JkZXIudjEuUHVyZ2VWaWRlb1JlcXVlc3QaHy5yZWNvcmRlci52MS5QdXJnZVZpZGVvUmVzcG9uc2USZQoSRXhwaXJlU3RhbGVVcGxvYWRzEiYucmVjb3JkZXIudjEuRXhwaXJlU3RhbGVVcGxvYWRzUmVxdWVzdBonLnJlY29yZGVyLnYxLkV4cGlyZVN0YWxlVXBsb2Fkc1Jlc3BvbnNlEmIKEUxpc3REZWxldGVkVmlkZW9zEiUucmVjb3JkZXIudjEuTGlzdERlbGV0ZWRWaWRlb3NSZXF1ZXN0GiYucmVjb3JkZXIudjEuTGlzdERlbGV0ZWRWaWRlb3NSZXNwb25zZRJoChNMaXN0UmVhZHlXaXRoQ2h1bmtzEicucmVjb3JkZXIudjEuTGlzdFJlYWR5V2l0aENodW5rc1JlcXVlc3QaKC5yZWNvcmRlci52MS5MaXN0UmVhZHlXaXRoQ2h1bmtzUmVzcG9uc2USUwoMRm9yZ2V0Q2h1bmtzEiAucmVjb3JkZXIudjEuRm9yZ2V0Q2h1bmtzUmVxdWVzdBohLnJlY29yZGVyLnYxLkZvcmdldENodW5rc1Jlc3BvbnNlElwKD1JldHJ5UHJvY2Vzc2luZxIjLnJlY29yZGVyLnYxLlJldHJ5UHJvY2Vzc2luZ1JlcXVlc3QaJC5yZWNvcmRlci52MS5SZXRyeVByb2Nlc3NpbmdSZXNwb25zZRJcCg9DbGFpbVByb2Nlc3NpbmcSIy5yZWNvcmRlci52MS5DbGFpbVByb2Nlc3NpbmdSZXF1ZXN0GiQucmVjb3JkZXIudjEuQ2xhaW1Qcm9jZXNzaW5nUmVzcG9uc2USWQoOUmVwb3J0UHJvZ3Jlc3MSIi5yZWNvcmRlci52MS5SZXBvcnRQcm9ncmVzc1JlcXVlc3QaIy5yZWNvcmRlci52MS5SZXBvcnRQcm9ncmVzc1Jlc3BvbnNlEkcKCFB1dEFzc2V0EhwucmVjb3JkZXIudjEuUHV0QXNzZXRSZXF1ZXN0Gh0ucmVjb3JkZXIudjEuUHV0QXNzZXRSZXNwb25zZRJTCgxTZXRNZWRpYUluZm8SIC5yZWNvcmRlci52MS5TZXRNZWRpYUluZm9SZXF1ZXN0GiEucmVjb3JkZXIudjEuU2V0TWVkaWFJbmZvUmVzcG9uc2USXwoQRmluaXNoUHJvY2Vzc2luZxIkLnJlY29yZGVyLnYxLkZpbmlzaFByb2Nlc3NpbmdSZXF1ZXN0GiUucmVjb3JkZXIudjEuRmluaXNoUHJvY2Vzc2luZ1Jlc3BvbnNlEm4KFUxpc3RQZW5kaW5nUHJvY2Vzc2luZxIpLnJlY29yZGVyLnYxLkxpc3RQZW5kaW5nUHJvY2Vzc2luZ1JlcXVlc3QaKi5yZWNvcmRlci52MS5MaXN0UGVuZGluZ1Byb2Nlc3NpbmdSZXNwb25zZRJNCgpMaXN0Q2h1bmtzEh4ucmVjb3JkZXIudjEuTGlzdENodW5rc1JlcXVlc3QaHy5yZWNvcmRlci52MS5MaXN0Q2h1bmtzUmVzcG9uc2USYgoRRmFpbEV4aGF1c3RlZEpvYnMSJS5yZWNvcmRlci52MS5GYWlsRXhoYXVzdGVkSm9ic1JlcXVlc3QaJi5yZWNvcmRlci52MS5GYWlsRXhoYXVzdGVkSm9ic1Jlc3BvbnNlEkgKC1dhdGNoRXZlbnRzEh8ucmVjb3JkZXIudjEuV2F0Y2hFdmVudHNSZXF1ZXN0GhYucmVjb3JkZXIudjEuRmVlZEV2ZW50MAESbgoVTGlzdFdlYmhvb2tEZWxpdmVyaWVzEikucmVjb3JkZXIudjEuTGlzdFdlYmhvb2tEZWxpdmVyaWVzUmVxdWVzdBoqLnJlY29yZGVyLnYxLkxpc3RXZWJob29rRGVsaXZlcmllc1Jlc3BvbnNlElkKDkNsYWltUmVuZGl0aW9uEiIucmVjb3JkZXIudjEuQ2xhaW1SZW5kaXRpb25SZXF1ZXN0GiMucmVjb3JkZXIudjEuQ2xhaW1SZW5kaXRpb25SZXNwb25zZRJ0ChdSZXBvcnRSZW5kaXRpb25Qcm9ncmVzcxIrLnJlY29yZGVyLnYxLlJlcG9ydFJlbmRpdGlvblByb2dyZXNzUmVxdWVzdBosLnJlY29yZGVyLnYxLlJlcG9ydFJlbmRpdGlvblByb2dyZXNzUmVzcG9uc2USXAoPRmluaXNoUmVuZGl0aW9uEiMucmVjb3JkZXIudjEuRmluaXNoUmVuZGl0aW9uUmVxdWVzdBokLnJlY29yZGVyLnYxLkZpbmlzaFJlbmRpdGlvblJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_recorder_v1_common]);
+  fileDesc("ChlyZWNvcmRlci92MS9jYXRhbG9nLnByb3RvEgtyZWNvcmRlci52MSIjCg9HZXRWaWRlb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkiNQoQR2V0VmlkZW9SZXNwb25zZRIhCgV2aWRlbxgBIAEoCzISLnJlY29yZGVyLnYxLlZpZGVvIjoKEUxpc3RWaWRlb3NSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlEKEkxpc3RWaWRlb3NSZXNwb25zZRIiCgZ2aWRlb3MYASADKAsyEi5yZWNvcmRlci52MS5WaWRlbxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiJQoRV2F0Y2hWaWRlb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkimgIKC1ZpZGVvVXBkYXRlEhAKCHZpZGVvX2lkGAEgASgJEigKBnN0YXR1cxgCIAEoDjIYLnJlY29yZGVyLnYxLlZpZGVvU3RhdHVzEikKBHN0ZXAYAyABKA4yGy5yZWNvcmRlci52MS5Qcm9jZXNzaW5nU3RlcBIQCghwcm9ncmVzcxgEIAEoARINCgVlcnJvchgFIAEoCRIvCgplcnJvcl9zdGVwGAYgASgOMhsucmVjb3JkZXIudjEuUHJvY2Vzc2luZ1N0ZXASJgoCYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKCnJlbmRpdGlvbnMYCCADKAsyFi5yZWNvcmRlci52MS5SZW5kaXRpb24iaAoSQ3JlYXRlVmlkZW9SZXF1ZXN0Eg0KBXRpdGxlGAEgASgJEhAKCGZpbGVuYW1lGAIgASgJEhQKDGNvbnRlbnRfdHlwZRgDIAEoCRIbChNleHBlY3RlZF9zaXplX2J5dGVzGAQgASgDIjgKE0NyZWF0ZVZpZGVvUmVzcG9uc2USIQoFdmlkZW8YASABKAsyEi5yZWNvcmRlci52MS5WaWRlbyJlCgtTdG9yZWRDaHVuaxINCgVpbmRleBgBIAEoAxISCgpzaXplX2J5dGVzGAIgASgDEg4KBmNyYzMyYxgDIAEoDRIPCgdpc19sYXN0GAQgASgIEhIKCmZpbGVfdG9rZW4YBSABKAkihQEKE1JlY29yZENodW5rc1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSKAoGY2h1bmtzGAIgAygLMhgucmVjb3JkZXIudjEuU3RvcmVkQ2h1bmsSGAoQbWF4X3VwbG9hZF9ieXRlcxgDIAEoAxIYChB1c2VyX3F1b3RhX2J5dGVzGAQgASgDIoYBChRSZWNvcmRDaHVua3NSZXNwb25zZRIrCghvdXRjb21lcxgBIAMoDjIZLnJlY29yZGVyLnYxLkNodW5rT3V0Y29tZRInCgVzdGF0ZRgCIAEoCzIYLnJlY29yZGVyLnYxLlVwbG9hZFN0YXRlEhgKEGNvbXBsZXRlZF91cGxvYWQYAyABKAgiPwoVR2V0VXBsb2FkU3RhdGVSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEhQKDHN1bW1hcnlfb25seRgCIAEoCCJBChZHZXRVcGxvYWRTdGF0ZVJlc3BvbnNlEicKBXN0YXRlGAEgASgLMhgucmVjb3JkZXIudjEuVXBsb2FkU3RhdGUiVAoWQ2xhaW1Qcm9jZXNzaW5nUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRIRCgl3b3JrZXJfaWQYAiABKAkSFQoNbGVhc2Vfc2Vjb25kcxgDIAEoBSJNChdDbGFpbVByb2Nlc3NpbmdSZXNwb25zZRIPCgdjbGFpbWVkGAEgASgIEiEKBXZpZGVvGAIgASgLMhIucmVjb3JkZXIudjEuVmlkZW8ikAEKFVJlcG9ydFByb2dyZXNzUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRIRCgl3b3JrZXJfaWQYAiABKAkSKQoEc3RlcBgDIAEoDjIbLnJlY29yZGVyLnYxLlByb2Nlc3NpbmdTdGVwEhAKCHByb2dyZXNzGAQgASgBEhUKDWxlYXNlX3NlY29uZHMYBSABKAUiGAoWUmVwb3J0UHJvZ3Jlc3NSZXNwb25zZSKBAQoPUHV0QXNzZXRSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEiQKBGtpbmQYAiABKA4yFi5yZWNvcmRlci52MS5Bc3NldEtpbmQSFAoMY29udGVudF90eXBlGAMgASgJEhIKCnNpemVfYnl0ZXMYBCABKAMSDAoEcGF0aBgFIAEoCSISChBQdXRBc3NldFJlc3BvbnNlIk4KE1NldE1lZGlhSW5mb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSJQoFbWVkaWEYAiABKAsyFi5yZWNvcmRlci52MS5NZWRpYUluZm8iFgoUU2V0TWVkaWFJbmZvUmVzcG9uc2UiqAEKF0ZpbmlzaFByb2Nlc3NpbmdSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEhEKCXdvcmtlcl9pZBgCIAEoCRIoCgZzdGF0dXMYAyABKA4yGC5yZWNvcmRlci52MS5WaWRlb1N0YXR1cxIvCgplcnJvcl9zdGVwGAQgASgOMhsucmVjb3JkZXIudjEuUHJvY2Vzc2luZ1N0ZXASDQoFZXJyb3IYBSABKAkiPQoYRmluaXNoUHJvY2Vzc2luZ1Jlc3BvbnNlEiEKBXZpZGVvGAEgASgLMhIucmVjb3JkZXIudjEuVmlkZW8iLQocTGlzdFBlbmRpbmdQcm9jZXNzaW5nUmVxdWVzdBINCgVsaW1pdBgBIAEoBSIyCgxQZW5kaW5nVmlkZW8SEAoIdmlkZW9faWQYASABKAkSEAoIb3duZXJfaWQYAiABKAkiSgodTGlzdFBlbmRpbmdQcm9jZXNzaW5nUmVzcG9uc2USKQoGdmlkZW9zGAEgAygLMhkucmVjb3JkZXIudjEuUGVuZGluZ1ZpZGVvIjoKEk1hcmtEZWxldGVkUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRISCgphYm9ydF9vbmx5GAIgASgIIjgKE01hcmtEZWxldGVkUmVzcG9uc2USIQoFdmlkZW8YASABKAsyEi5yZWNvcmRlci52MS5WaWRlbyIlChFQdXJnZVZpZGVvUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCSIUChJQdXJnZVZpZGVvUmVzcG9uc2UiQAoZRXhwaXJlU3RhbGVVcGxvYWRzUmVxdWVzdBIUCgxpZGxlX3NlY29uZHMYASABKAMSDQoFbGltaXQYAiABKAUiRwoaRXhwaXJlU3RhbGVVcGxvYWRzUmVzcG9uc2USKQoGdmlkZW9zGAEgAygLMhkucmVjb3JkZXIudjEuUGVuZGluZ1ZpZGVvIkUKGExpc3REZWxldGVkVmlkZW9zUmVxdWVzdBIaChJvbGRlcl90aGFuX3NlY29uZHMYASABKAMSDQoFbGltaXQYAiABKAUiRgoZTGlzdERlbGV0ZWRWaWRlb3NSZXNwb25zZRIpCgZ2aWRlb3MYASADKAsyGS5yZWNvcmRlci52MS5QZW5kaW5nVmlkZW8iRwoaTGlzdFJlYWR5V2l0aENodW5rc1JlcXVlc3QSGgoSb2xkZXJfdGhhbl9zZWNvbmRzGAEgASgDEg0KBWxpbWl0GAIgASgFIkgKG0xpc3RSZWFkeVdpdGhDaHVua3NSZXNwb25zZRIpCgZ2aWRlb3MYASADKAsyGS5yZWNvcmRlci52MS5QZW5kaW5nVmlkZW8iJwoTRm9yZ2V0Q2h1bmtzUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCSIwChRGb3JnZXRDaHVua3NSZXNwb25zZRIYChBmb3Jnb3R0ZW5fY2h1bmtzGAEgASgDIlkKFlJldHJ5UHJvY2Vzc2luZ1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSLQoJcmVuZGl0aW9uGAIgASgOMhoucmVjb3JkZXIudjEuUmVuZGl0aW9uS2luZCI8ChdSZXRyeVByb2Nlc3NpbmdSZXNwb25zZRIhCgV2aWRlbxgBIAEoCzISLnJlY29yZGVyLnYxLlZpZGVvIkgKEUxpc3RDaHVua3NSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEhIKCmZyb21faW5kZXgYAiABKAMSDQoFbGltaXQYAyABKAUiPgoSTGlzdENodW5rc1Jlc3BvbnNlEigKBmNodW5rcxgBIAMoCzIYLnJlY29yZGVyLnYxLlN0b3JlZENodW5rIikKGEZhaWxFeGhhdXN0ZWRKb2JzUmVxdWVzdBINCgVsaW1pdBgBIAEoBSJGChlGYWlsRXhoYXVzdGVkSm9ic1Jlc3BvbnNlEikKBnZpZGVvcxgBIAMoCzIZLnJlY29yZGVyLnYxLlBlbmRpbmdWaWRlbyI5ChJXYXRjaEV2ZW50c1JlcXVlc3QSFAoMYWZ0ZXJfY3Vyc29yGAEgASgDEg0KBXR5cGVzGAIgAygJIuUBCglGZWVkRXZlbnQSDgoGY3Vyc29yGAEgASgDEgoKAmlkGAIgASgJEgwKBHR5cGUYAyABKAkSEAoIdmlkZW9faWQYBCABKAkSEAoIb3duZXJfaWQYBSABKAkSKAoEdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoGYXNzZXRzGAcgAygLMhIucmVjb3JkZXIudjEuQXNzZXQSDQoFZXJyb3IYCCABKAkSLQoJcmVuZGl0aW9uGAkgASgOMhoucmVjb3JkZXIudjEuUmVuZGl0aW9uS2luZCJxChxMaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXF1ZXN0EjAKBXN0YXRlGAEgASgOMiEucmVjb3JkZXIudjEuV2ViaG9va0RlbGl2ZXJ5U3RhdGUSEAoIYWZ0ZXJfaWQYAiABKAMSDQoFbGltaXQYAyABKAUi3wIKD1dlYmhvb2tEZWxpdmVyeRIKCgJpZBgBIAEoAxIQCghldmVudF9pZBgCIAEoCRIUCgxldmVudF9jdXJzb3IYAyABKAMSEAoIZW5kcG9pbnQYBCABKAkSMAoFc3RhdGUYBSABKA4yIS5yZWNvcmRlci52MS5XZWJob29rRGVsaXZlcnlTdGF0ZRIQCghhdHRlbXB0cxgGIAEoBRIzCg9uZXh0X2F0dGVtcHRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhgKEGxhc3Rfc3RhdHVzX2NvZGUYCCABKAUSEgoKbGFzdF9lcnJvchgJIAEoCRIuCgpjcmVhdGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiUQodTGlzdFdlYmhvb2tEZWxpdmVyaWVzUmVzcG9uc2USMAoKZGVsaXZlcmllcxgBIAMoCzIcLnJlY29yZGVyLnYxLldlYmhvb2tEZWxpdmVyeSLkAQoJU2hhcmVMaW5rEg8KB2xpbmtfaWQYASABKAkSEAoIdmlkZW9faWQYAiABKAkSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcmV2b2tlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOYWxsb3dfZG93bmxvYWQYBiABKAgSDAoEcGF0aBgHIAEoCSJeChZDcmVhdGVTaGFyZUxpbmtSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEhoKEmV4cGlyZXNfaW5fc2Vjb25kcxgCIAEoAxIWCg5hbGxvd19kb3dubG9hZBgDIAEoCCI/ChdDcmVhdGVTaGFyZUxpbmtSZXNwb25zZRIkCgRsaW5rGAEgASgLMhYucmVjb3JkZXIudjEuU2hhcmVMaW5rIikKFUxpc3RTaGFyZUxpbmtzUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCSI/ChZMaXN0U2hhcmVMaW5rc1Jlc3BvbnNlEiUKBWxpbmtzGAEgAygLMhYucmVjb3JkZXIudjEuU2hhcmVMaW5rIikKFlJldm9rZVNoYXJlTGlua1JlcXVlc3QSDwoHbGlua19pZBgBIAEoCSI/ChdSZXZva2VTaGFyZUxpbmtSZXNwb25zZRIkCgRsaW5rGAEgASgLMhYucmVjb3JkZXIudjEuU2hhcmVMaW5rIioKF1Jlc29sdmVTaGFyZUxpbmtSZXF1ZXN0Eg8KB2xpbmtfaWQYASABKAki5AEKGFJlc29sdmVTaGFyZUxpbmtSZXNwb25zZRIqCgVzdGF0ZRgBIAEoDjIbLnJlY29yZGVyLnYxLlNoYXJlTGlua1N0YXRlEhAKCG93bmVyX2lkGAIgASgJEhAKCHZpZGVvX2lkGAMgASgJEg0KBXRpdGxlGAQgASgJEi4KCmV4cGlyZXNfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmFsbG93X2Rvd25sb2FkGAYgASgIEiEKBXZpZGVvGAcgASgLMhIucmVjb3JkZXIudjEuVmlkZW8ifQoVQ2xhaW1SZW5kaXRpb25SZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEigKBGtpbmQYAiABKA4yGi5yZWNvcmRlci52MS5SZW5kaXRpb25LaW5kEhEKCXdvcmtlcl9pZBgDIAEoCRIVCg1sZWFzZV9zZWNvbmRzGAQgASgFIogBChZDbGFpbVJlbmRpdGlvblJlc3BvbnNlEg8KB2NsYWltZWQYASABKAgSIQoFdmlkZW8YAiABKAsyEi5yZWNvcmRlci52MS5WaWRlbxIQCghvd25lcl9pZBgDIAEoCRIoCgRraW5kGAQgASgOMhoucmVjb3JkZXIudjEuUmVuZGl0aW9uS2luZCKYAQoeUmVwb3J0UmVuZGl0aW9uUHJvZ3Jlc3NSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEigKBGtpbmQYAiABKA4yGi5yZWNvcmRlci52MS5SZW5kaXRpb25LaW5kEhEKCXdvcmtlcl9pZBgDIAEoCRIQCghwcm9ncmVzcxgEIAEoARIVCg1sZWFzZV9zZWNvbmRzGAUgASgFIiEKH1JlcG9ydFJlbmRpdGlvblByb2dyZXNzUmVzcG9uc2UixQEKFkZpbmlzaFJlbmRpdGlvblJlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSKAoEa2luZBgCIAEoDjIaLnJlY29yZGVyLnYxLlJlbmRpdGlvbktpbmQSEQoJd29ya2VyX2lkGAMgASgJEioKBXN0YXRlGAQgASgOMhsucmVjb3JkZXIudjEuUmVuZGl0aW9uU3RhdGUSIQoFYXNzZXQYBSABKAsyEi5yZWNvcmRlci52MS5Bc3NldBINCgVlcnJvchgGIAEoCSIZChdGaW5pc2hSZW5kaXRpb25SZXNwb25zZSrQAQoUV2ViaG9va0RlbGl2ZXJ5U3RhdGUSJgoiV0VCSE9PS19ERUxJVkVSWV9TVEFURV9VTlNQRUNJRklFRBAAEiIKHldFQkhPT0tfREVMSVZFUllfU1RBVEVfUEVORElORxABEiUKIVdFQkhPT0tfREVMSVZFUllfU1RBVEVfREVMSVZFUklORxACEiQKIFdFQkhPT0tfREVMSVZFUllfU1RBVEVfREVMSVZFUkVEEAMSHwobV0VCSE9PS19ERUxJVkVSWV9TVEFURV9ERUFEEAQqagoOU2hhcmVMaW5rU3RhdGUSIAocU0hBUkVfTElOS19TVEFURV9VTlNQRUNJRklFRBAAEhsKF1NIQVJFX0xJTktfU1RBVEVfQUNUSVZFEAESGQoVU0hBUkVfTElOS19TVEFURV9HT05FEAIyuRUKDkNhdGFsb2dTZXJ2aWNlEkcKCEdldFZpZGVvEhwucmVjb3JkZXIudjEuR2V0VmlkZW9SZXF1ZXN0Gh0ucmVjb3JkZXIudjEuR2V0VmlkZW9SZXNwb25zZRJNCgpMaXN0VmlkZW9zEh4ucmVjb3JkZXIudjEuTGlzdFZpZGVvc1JlcXVlc3QaHy5yZWNvcmRlci52MS5MaXN0VmlkZW9zUmVzcG9uc2USSAoKV2F0Y2hWaWRlbxIeLnJlY29yZGVyLnYxLldhdGNoVmlkZW9SZXF1ZXN0GhgucmVjb3JkZXIudjEuVmlkZW9VcGRhdGUwARJcCg9DcmVhdGVTaGFyZUxpbmsSIy5yZWNvcmRlci52MS5DcmVhdGVTaGFyZUxpbmtSZXF1ZXN0GiQucmVjb3JkZXIudjEuQ3JlYXRlU2hhcmVMaW5rUmVzcG9uc2USWQoOTGlzdFNoYXJlTGlua3MSIi5yZWNvcmRlci52MS5MaXN0U2hhcmVMaW5rc1JlcXVlc3QaIy5yZWNvcmRlci52MS5MaXN0U2hhcmVMaW5rc1Jlc3BvbnNlElwKD1Jldm9rZVNoYXJlTGluaxIjLnJlY29yZGVyLnYxLlJldm9rZVNoYXJlTGlua1JlcXVlc3QaJC5yZWNvcmRlci52MS5SZXZva2VTaGFyZUxpbmtSZXNwb25zZRJfChBSZXNvbHZlU2hhcmVMaW5rEiQucmVjb3JkZXIudjEuUmVzb2x2ZVNoYXJlTGlua1JlcXVlc3QaJS5yZWNvcmRlci52MS5SZXNvbHZlU2hhcmVMaW5rUmVzcG9uc2USUAoLQ3JlYXRlVmlkZW8SHy5yZWNvcmRlci52MS5DcmVhdGVWaWRlb1JlcXVlc3QaIC5yZWNvcmRlci52MS5DcmVhdGVWaWRlb1Jlc3BvbnNlElMKDFJlY29yZENodW5rcxIgLnJlY29yZGVyLnYxLlJlY29yZENodW5rc1JlcXVlc3QaIS5yZWNvcmRlci52MS5SZWNvcmRDaHVua3NSZXNwb25zZRJZCg5HZXRVcGxvYWRTdGF0ZRIiLnJlY29yZGVyLnYxLkdldFVwbG9hZFN0YXRlUmVxdWVzdBojLnJlY29yZGVyLnYxLkdldFVwbG9hZFN0YXRlUmVzcG9uc2USUAoLTWFya0RlbGV0ZWQSHy5yZWNvcmRlci52MS5NYXJrRGVsZXRlZFJlcXVlc3QaIC5yZWNvcmRlci52MS5NYXJrRGVsZXRlZFJlc3BvbnNlEk0KClB1cmdlVmlkZW8SHi5yZWNvcmRlci52MS5QdXJnZVZpZGVvUmVxdWVzdBofLnJlY29yZGVyLnYxLlB1cmdlVmlkZW9SZXNwb25zZRJlChJFeHBpcmVTdGFsZVVwbG9hZHMSJi5yZWNvcmRlci52MS5FeHBpcmVTdGFsZVVwbG9hZHNSZXF1ZXN0GicucmVjb3JkZXIudjEuRXhwaXJlU3RhbGVVcGxvYWRzUmVzcG9uc2USYgoRTGlzdERlbGV0ZWRWaWRlb3MSJS5yZWNvcmRlci52MS5MaXN0RGVsZXRlZFZpZGVvc1JlcXVlc3QaJi5yZWNvcmRlci52MS5MaXN0RGVsZXRlZFZpZGVvc1Jlc3BvbnNlEmgKE0xpc3RSZWFkeVdpdGhDaHVua3MSJy5yZWNvcmRlci52MS5MaXN0UmVhZHlXaXRoQ2h1bmtzUmVxdWVzdBooLnJlY29yZGVyLnYxLkxpc3RSZWFkeVdpdGhDaHVua3NSZXNwb25zZRJTCgxGb3JnZXRDaHVua3MSIC5yZWNvcmRlci52MS5Gb3JnZXRDaHVua3NSZXF1ZXN0GiEucmVjb3JkZXIudjEuRm9yZ2V0Q2h1bmtzUmVzcG9uc2USXAoPUmV0cnlQcm9jZXNzaW5nEiMucmVjb3JkZXIudjEuUmV0cnlQcm9jZXNzaW5nUmVxdWVzdBokLnJlY29yZGVyLnYxLlJldHJ5UHJvY2Vzc2luZ1Jlc3BvbnNlElwKD0NsYWltUHJvY2Vzc2luZxIjLnJlY29yZGVyLnYxLkNsYWltUHJvY2Vzc2luZ1JlcXVlc3QaJC5yZWNvcmRlci52MS5DbGFpbVByb2Nlc3NpbmdSZXNwb25zZRJZCg5SZXBvcnRQcm9ncmVzcxIiLnJlY29yZGVyLnYxLlJlcG9ydFByb2dyZXNzUmVxdWVzdBojLnJlY29yZGVyLnYxLlJlcG9ydFByb2dyZXNzUmVzcG9uc2USRwoIUHV0QXNzZXQSHC5yZWNvcmRlci52MS5QdXRBc3NldFJlcXVlc3QaHS5yZWNvcmRlci52MS5QdXRBc3NldFJlc3BvbnNlElMKDFNldE1lZGlhSW5mbxIgLnJlY29yZGVyLnYxLlNldE1lZGlhSW5mb1JlcXVlc3QaIS5yZWNvcmRlci52MS5TZXRNZWRpYUluZm9SZXNwb25zZRJfChBGaW5pc2hQcm9jZXNzaW5nEiQucmVjb3JkZXIudjEuRmluaXNoUHJvY2Vzc2luZ1JlcXVlc3QaJS5yZWNvcmRlci52MS5GaW5pc2hQcm9jZXNzaW5nUmVzcG9uc2USbgoVTGlzdFBlbmRpbmdQcm9jZXNzaW5nEikucmVjb3JkZXIudjEuTGlzdFBlbmRpbmdQcm9jZXNzaW5nUmVxdWVzdBoqLnJlY29yZGVyLnYxLkxpc3RQZW5kaW5nUHJvY2Vzc2luZ1Jlc3BvbnNlEk0KCkxpc3RDaHVua3MSHi5yZWNvcmRlci52MS5MaXN0Q2h1bmtzUmVxdWVzdBofLnJlY29yZGVyLnYxLkxpc3RDaHVua3NSZXNwb25zZRJiChFGYWlsRXhoYXVzdGVkSm9icxIlLnJlY29yZGVyLnYxLkZhaWxFeGhhdXN0ZWRKb2JzUmVxdWVzdBomLnJlY29yZGVyLnYxLkZhaWxFeGhhdXN0ZWRKb2JzUmVzcG9uc2USSAoLV2F0Y2hFdmVudHMSHy5yZWNvcmRlci52MS5XYXRjaEV2ZW50c1JlcXVlc3QaFi5yZWNvcmRlci52MS5GZWVkRXZlbnQwARJuChVMaXN0V2ViaG9va0RlbGl2ZXJpZXMSKS5yZWNvcmRlci52MS5MaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXF1ZXN0GioucmVjb3JkZXIudjEuTGlzdFdlYmhvb2tEZWxpdmVyaWVzUmVzcG9uc2USWQoOQ2xhaW1SZW5kaXRpb24SIi5yZWNvcmRlci52MS5DbGFpbVJlbmRpdGlvblJlcXVlc3QaIy5yZWNvcmRlci52MS5DbGFpbVJlbmRpdGlvblJlc3BvbnNlEnQKF1JlcG9ydFJlbmRpdGlvblByb2dyZXNzEisucmVjb3JkZXIudjEuUmVwb3J0UmVuZGl0aW9uUHJvZ3Jlc3NSZXF1ZXN0GiwucmVjb3JkZXIudjEuUmVwb3J0UmVuZGl0aW9uUHJvZ3Jlc3NSZXNwb25zZRJcCg9GaW5pc2hSZW5kaXRpb24SIy5yZWNvcmRlci52MS5GaW5pc2hSZW5kaXRpb25SZXF1ZXN0GiQucmVjb3JkZXIudjEuRmluaXNoUmVuZGl0aW9uUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_recorder_v1_common]);
 
 /**
  * @generated from message recorder.v1.GetVideoRequest
@@ -1229,6 +1229,239 @@ export const ListWebhookDeliveriesResponseSchema: GenMessage<ListWebhookDeliveri
   messageDesc(file_recorder_v1_catalog, 48);
 
 /**
+ * @generated from message recorder.v1.ShareLink
+ */
+export type ShareLink = Message<"recorder.v1.ShareLink"> & {
+  /**
+   * @generated from field: string link_id = 1;
+   */
+  linkId: string;
+
+  /**
+   * @generated from field: string video_id = 2;
+   */
+  videoId: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 3;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * Unset: never expires.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 4;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * Set once revoked.
+   *
+   * @generated from field: google.protobuf.Timestamp revoked_at = 5;
+   */
+  revokedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: bool allow_download = 6;
+   */
+  allowDownload: boolean;
+
+  /**
+   * "/s/<link_id>", relative to the gateway.
+   *
+   * @generated from field: string path = 7;
+   */
+  path: string;
+};
+
+/**
+ * Describes the message recorder.v1.ShareLink.
+ * Use `create(ShareLinkSchema)` to create a new message.
+ */
+export const ShareLinkSchema: GenMessage<ShareLink> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 49);
+
+/**
+ * @generated from message recorder.v1.CreateShareLinkRequest
+ */
+export type CreateShareLinkRequest = Message<"recorder.v1.CreateShareLinkRequest"> & {
+  /**
+   * @generated from field: string video_id = 1;
+   */
+  videoId: string;
+
+  /**
+   * 0: the link never expires; else at most 365 days.
+   *
+   * @generated from field: int64 expires_in_seconds = 2;
+   */
+  expiresInSeconds: bigint;
+
+  /**
+   * @generated from field: bool allow_download = 3;
+   */
+  allowDownload: boolean;
+};
+
+/**
+ * Describes the message recorder.v1.CreateShareLinkRequest.
+ * Use `create(CreateShareLinkRequestSchema)` to create a new message.
+ */
+export const CreateShareLinkRequestSchema: GenMessage<CreateShareLinkRequest> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 50);
+
+/**
+ * @generated from message recorder.v1.CreateShareLinkResponse
+ */
+export type CreateShareLinkResponse = Message<"recorder.v1.CreateShareLinkResponse"> & {
+  /**
+   * @generated from field: recorder.v1.ShareLink link = 1;
+   */
+  link?: ShareLink | undefined;
+};
+
+/**
+ * Describes the message recorder.v1.CreateShareLinkResponse.
+ * Use `create(CreateShareLinkResponseSchema)` to create a new message.
+ */
+export const CreateShareLinkResponseSchema: GenMessage<CreateShareLinkResponse> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 51);
+
+/**
+ * @generated from message recorder.v1.ListShareLinksRequest
+ */
+export type ListShareLinksRequest = Message<"recorder.v1.ListShareLinksRequest"> & {
+  /**
+   * Empty: every link of the caller's videos.
+   *
+   * @generated from field: string video_id = 1;
+   */
+  videoId: string;
+};
+
+/**
+ * Describes the message recorder.v1.ListShareLinksRequest.
+ * Use `create(ListShareLinksRequestSchema)` to create a new message.
+ */
+export const ListShareLinksRequestSchema: GenMessage<ListShareLinksRequest> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 52);
+
+/**
+ * @generated from message recorder.v1.ListShareLinksResponse
+ */
+export type ListShareLinksResponse = Message<"recorder.v1.ListShareLinksResponse"> & {
+  /**
+   * @generated from field: repeated recorder.v1.ShareLink links = 1;
+   */
+  links: ShareLink[];
+};
+
+/**
+ * Describes the message recorder.v1.ListShareLinksResponse.
+ * Use `create(ListShareLinksResponseSchema)` to create a new message.
+ */
+export const ListShareLinksResponseSchema: GenMessage<ListShareLinksResponse> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 53);
+
+/**
+ * @generated from message recorder.v1.RevokeShareLinkRequest
+ */
+export type RevokeShareLinkRequest = Message<"recorder.v1.RevokeShareLinkRequest"> & {
+  /**
+   * @generated from field: string link_id = 1;
+   */
+  linkId: string;
+};
+
+/**
+ * Describes the message recorder.v1.RevokeShareLinkRequest.
+ * Use `create(RevokeShareLinkRequestSchema)` to create a new message.
+ */
+export const RevokeShareLinkRequestSchema: GenMessage<RevokeShareLinkRequest> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 54);
+
+/**
+ * @generated from message recorder.v1.RevokeShareLinkResponse
+ */
+export type RevokeShareLinkResponse = Message<"recorder.v1.RevokeShareLinkResponse"> & {
+  /**
+   * @generated from field: recorder.v1.ShareLink link = 1;
+   */
+  link?: ShareLink | undefined;
+};
+
+/**
+ * Describes the message recorder.v1.RevokeShareLinkResponse.
+ * Use `create(RevokeShareLinkResponseSchema)` to create a new message.
+ */
+export const RevokeShareLinkResponseSchema: GenMessage<RevokeShareLinkResponse> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 55);
+
+/**
+ * @generated from message recorder.v1.ResolveShareLinkRequest
+ */
+export type ResolveShareLinkRequest = Message<"recorder.v1.ResolveShareLinkRequest"> & {
+  /**
+   * @generated from field: string link_id = 1;
+   */
+  linkId: string;
+};
+
+/**
+ * Describes the message recorder.v1.ResolveShareLinkRequest.
+ * Use `create(ResolveShareLinkRequestSchema)` to create a new message.
+ */
+export const ResolveShareLinkRequestSchema: GenMessage<ResolveShareLinkRequest> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 56);
+
+/**
+ * @generated from message recorder.v1.ResolveShareLinkResponse
+ */
+export type ResolveShareLinkResponse = Message<"recorder.v1.ResolveShareLinkResponse"> & {
+  /**
+   * @generated from field: recorder.v1.ShareLinkState state = 1;
+   */
+  state: ShareLinkState;
+
+  /**
+   * @generated from field: string owner_id = 2;
+   */
+  ownerId: string;
+
+  /**
+   * @generated from field: string video_id = 3;
+   */
+  videoId: string;
+
+  /**
+   * @generated from field: string title = 4;
+   */
+  title: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expires_at = 5;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: bool allow_download = 6;
+   */
+  allowDownload: boolean;
+
+  /**
+   * @generated from field: recorder.v1.Video video = 7;
+   */
+  video?: Video | undefined;
+};
+
+/**
+ * Describes the message recorder.v1.ResolveShareLinkResponse.
+ * Use `create(ResolveShareLinkResponseSchema)` to create a new message.
+ */
+export const ResolveShareLinkResponseSchema: GenMessage<ResolveShareLinkResponse> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 57);
+
+/**
  * @generated from message recorder.v1.ClaimRenditionRequest
  */
 export type ClaimRenditionRequest = Message<"recorder.v1.ClaimRenditionRequest"> & {
@@ -1260,7 +1493,7 @@ export type ClaimRenditionRequest = Message<"recorder.v1.ClaimRenditionRequest">
  * Use `create(ClaimRenditionRequestSchema)` to create a new message.
  */
 export const ClaimRenditionRequestSchema: GenMessage<ClaimRenditionRequest> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_catalog, 49);
+  messageDesc(file_recorder_v1_catalog, 58);
 
 /**
  * @generated from message recorder.v1.ClaimRenditionResponse
@@ -1294,7 +1527,7 @@ export type ClaimRenditionResponse = Message<"recorder.v1.ClaimRenditionResponse
  * Use `create(ClaimRenditionResponseSchema)` to create a new message.
  */
 export const ClaimRenditionResponseSchema: GenMessage<ClaimRenditionResponse> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_catalog, 50);
+  messageDesc(file_recorder_v1_catalog, 59);
 
 /**
  * @generated from message recorder.v1.ReportRenditionProgressRequest
@@ -1331,7 +1564,7 @@ export type ReportRenditionProgressRequest = Message<"recorder.v1.ReportRenditio
  * Use `create(ReportRenditionProgressRequestSchema)` to create a new message.
  */
 export const ReportRenditionProgressRequestSchema: GenMessage<ReportRenditionProgressRequest> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_catalog, 51);
+  messageDesc(file_recorder_v1_catalog, 60);
 
 /**
  * @generated from message recorder.v1.ReportRenditionProgressResponse
@@ -1344,7 +1577,7 @@ export type ReportRenditionProgressResponse = Message<"recorder.v1.ReportRenditi
  * Use `create(ReportRenditionProgressResponseSchema)` to create a new message.
  */
 export const ReportRenditionProgressResponseSchema: GenMessage<ReportRenditionProgressResponse> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_catalog, 52);
+  messageDesc(file_recorder_v1_catalog, 61);
 
 /**
  * @generated from message recorder.v1.FinishRenditionRequest
@@ -1388,7 +1621,7 @@ export type FinishRenditionRequest = Message<"recorder.v1.FinishRenditionRequest
  * Use `create(FinishRenditionRequestSchema)` to create a new message.
  */
 export const FinishRenditionRequestSchema: GenMessage<FinishRenditionRequest> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_catalog, 53);
+  messageDesc(file_recorder_v1_catalog, 62);
 
 /**
  * @generated from message recorder.v1.FinishRenditionResponse
@@ -1401,7 +1634,7 @@ export type FinishRenditionResponse = Message<"recorder.v1.FinishRenditionRespon
  * Use `create(FinishRenditionResponseSchema)` to create a new message.
  */
 export const FinishRenditionResponseSchema: GenMessage<FinishRenditionResponse> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_catalog, 54);
+  messageDesc(file_recorder_v1_catalog, 63);
 
 /**
  * @generated from enum recorder.v1.WebhookDeliveryState
@@ -1442,6 +1675,34 @@ export const WebhookDeliveryStateSchema: GenEnum<WebhookDeliveryState> = /*@__PU
   enumDesc(file_recorder_v1_catalog, 0);
 
 /**
+ * @generated from enum recorder.v1.ShareLinkState
+ */
+export enum ShareLinkState {
+  /**
+   * @generated from enum value: SHARE_LINK_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: SHARE_LINK_STATE_ACTIVE = 1;
+   */
+  ACTIVE = 1,
+
+  /**
+   * Revoked, expired, or its video is gone: the page and its files answer 410.
+   *
+   * @generated from enum value: SHARE_LINK_STATE_GONE = 2;
+   */
+  GONE = 2,
+}
+
+/**
+ * Describes the enum recorder.v1.ShareLinkState.
+ */
+export const ShareLinkStateSchema: GenEnum<ShareLinkState> = /*@__PURE__*/
+  enumDesc(file_recorder_v1_catalog, 1);
+
+/**
  * The only owner of the database. Every call acts for the authenticated caller and sees only the
  * caller's videos. GetVideo and ListVideos are public; the rest are called by ingest and media.
  *
@@ -1475,6 +1736,44 @@ export const CatalogService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchVideoRequestSchema;
     output: typeof VideoUpdateSchema;
+  },
+  /**
+   * Share links of the caller's own videos: an unguessable id that opens the public watch page
+   * /s/<id> (served by the media service through the gateway) until it expires or is revoked.
+   *
+   * @generated from rpc recorder.v1.CatalogService.CreateShareLink
+   */
+  createShareLink: {
+    methodKind: "unary";
+    input: typeof CreateShareLinkRequestSchema;
+    output: typeof CreateShareLinkResponseSchema;
+  },
+  /**
+   * @generated from rpc recorder.v1.CatalogService.ListShareLinks
+   */
+  listShareLinks: {
+    methodKind: "unary";
+    input: typeof ListShareLinksRequestSchema;
+    output: typeof ListShareLinksResponseSchema;
+  },
+  /**
+   * @generated from rpc recorder.v1.CatalogService.RevokeShareLink
+   */
+  revokeShareLink: {
+    methodKind: "unary";
+    input: typeof RevokeShareLinkRequestSchema;
+    output: typeof RevokeShareLinkResponseSchema;
+  },
+  /**
+   * Internal (media's playback server): a link's state and what its page shows, for nobody's
+   * behalf; the caller learns the owner only to find the files.
+   *
+   * @generated from rpc recorder.v1.CatalogService.ResolveShareLink
+   */
+  resolveShareLink: {
+    methodKind: "unary";
+    input: typeof ResolveShareLinkRequestSchema;
+    output: typeof ResolveShareLinkResponseSchema;
   },
   /**
    * Internal: used by the ingest service.
