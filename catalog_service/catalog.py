@@ -34,10 +34,7 @@ from catalog_service import watch_hub  # noqa: F401
 from catalog_service.statuses import DELETED, EXPIRED, FAILED, PROCESSING, READY, UPLOADED, UPLOADING
 from recorder_common.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from recorder_common.ids import check_video_id, new_video_id
-
-STEPS = ("ASSEMBLE", "PROBE", "REMUX", "COMPRESS", "THUMBNAIL")
-ASSET_KINDS = ("SOURCE", "ORIGINAL", "COMPRESSED", "THUMBNAIL", "AUDIO_AAC", "AUDIO_MP3", "AUDIO_FLAC",
-               "AUDIO_ORIGINAL", "PREVIEW")
+from recorder_common.vocab import AssetKind, ChunkOutcome, Step, VideoRef, VideoStatus
 
 MAX_TITLE_CHARS = 512
 MAX_FILENAME_CHARS = 255
@@ -69,14 +66,14 @@ class UploadState:
 
 @dataclasses.dataclass(frozen=True)
 class BatchRecord:
-    outcomes: list[str]  # "STORED" or "DUPLICATE", one per chunk, in order
+    outcomes: list[ChunkOutcome]  # one per chunk, in order
     state: UploadState
     completed_upload: bool
 
 
 @dataclasses.dataclass(frozen=True)
 class ChunkRecord:
-    outcome: str  # "STORED" or "DUPLICATE"
+    outcome: ChunkOutcome
     state: UploadState
     completed_upload: bool
 
@@ -304,13 +301,13 @@ class Catalog:
             await session.execute(delete(Video).where(Video.id == video_id, Video.owner_id == owner_id,
                                                       Video.status.in_(purgeable)))
 
-    async def expire_stale_uploads(self, idle_seconds: int, limit: int) -> list[tuple[str, str]]:
+    async def expire_stale_uploads(self, idle_seconds: int, limit: int) -> list[VideoRef]:
         """Uploads with no activity for idle_seconds become EXPIRED. The clock here is activity
         (updated_at: every recorded chunk, even a resent one, moves it), not status_changed_at:
         an upload that has been UPLOADING for hours but is still receiving chunks is alive."""
         cutoff = self.clock() - dt.timedelta(seconds=idle_seconds)
         expirable = sources(Event.EXPIRE)
-        expired: list[tuple[str, str]] = []
+        expired: list[VideoRef] = []
         async with self.sessions() as session:
             candidates = (await session.execute(
                 select(Video.id, Video.owner_id)
@@ -328,7 +325,7 @@ class Catalog:
                     video = await self._locked(session, video_id)
                     self._move(session, video, Event.EXPIRE,
                                message=f"no upload activity for {idle_seconds} s")
-                    expired.append((video_id, owner_id))
+                    expired.append(VideoRef(owner_id, video_id))
         return expired
 
     @staticmethod
@@ -338,16 +335,16 @@ class Catalog:
             select(Video).where(Video.id == video_id).execution_options(populate_existing=True)
         )).scalar_one()
 
-    async def list_deleted(self, older_than_seconds: int, limit: int) -> list[tuple[str, str]]:
+    async def list_deleted(self, older_than_seconds: int, limit: int) -> list[VideoRef]:
         cutoff = self.clock() - dt.timedelta(seconds=older_than_seconds)
         async with self.sessions() as session:
             rows = (await session.execute(
-                select(Video.id, Video.owner_id)
+                select(Video.owner_id, Video.id)
                 .where(Video.status == DELETED, Video.status_changed_at <= cutoff)
                 .order_by(Video.status_changed_at).limit(max(1, min(limit or 100, 1000))))).all()
-        return [(r[0], r[1]) for r in rows]
+        return [VideoRef(*row) for row in rows]
 
-    async def list_ready_with_chunks(self, older_than_seconds: int, limit: int) -> list[tuple[str, str]]:
+    async def list_ready_with_chunks(self, older_than_seconds: int, limit: int) -> list[VideoRef]:
         """READY videos (for at least older_than_seconds) that still have chunk rows."""
         cutoff = self.clock() - dt.timedelta(seconds=older_than_seconds)
         # Driven from the chunks table, which holds only uploads in progress, failed ones and
@@ -355,10 +352,10 @@ class Catalog:
         with_chunks = select(Chunk.video_id).group_by(Chunk.video_id).subquery()
         async with self.sessions() as session:
             rows = (await session.execute(
-                select(Video.id, Video.owner_id).join(with_chunks, with_chunks.c.video_id == Video.id)
+                select(Video.owner_id, Video.id).join(with_chunks, with_chunks.c.video_id == Video.id)
                 .where(Video.status == READY, Video.status_changed_at <= cutoff)
                 .order_by(Video.status_changed_at).limit(max(1, min(limit or 100, 1000))))).all()
-        return [(r[0], r[1]) for r in rows]
+        return [VideoRef(*row) for row in rows]
 
     async def forget_chunks(self, owner_id: str, video_id: str) -> int:
         """Drop a READY video's chunk rows (its source holds every byte). From now on a resent
@@ -435,11 +432,11 @@ class Catalog:
                            or_(Video.status == UPLOADED, Video.lease_expires_at < now))
                     .values(lease_owner=worker_id, lease_expires_at=now + dt.timedelta(seconds=lease_seconds),
                             processing_attempts=Video.processing_attempts + 1,
-                            current_step=STEPS[0], progress=0.0, error=None, error_step=None, updated_at=now)
+                            current_step=Step.ASSEMBLE, progress=0.0, error=None, error_step=None, updated_at=now)
                     .execution_options(synchronize_session=False))
                 if result.rowcount == 1:
                     video = await self._locked(session, video_id)
-                    self._move(session, video, Event.CLAIM, step=STEPS[0],
+                    self._move(session, video, Event.CLAIM, step=Step.ASSEMBLE,
                                message=f"attempt {video.processing_attempts} by {worker_id}")
                     await lock_owner(session, owner_id, now)  # after the video's lock, as everywhere
                     busy = (await session.execute(
@@ -469,10 +466,10 @@ class Catalog:
                 f"worker {worker_id} no longer holds the processing lease of video {video_id}")
         return await self._locked(session, video_id)
 
-    async def report_progress(self, owner_id: str, video_id: str, worker_id: str, step: str,
+    async def report_progress(self, owner_id: str, video_id: str, worker_id: str, step: Step | None,
                               progress: float, lease_seconds: int) -> None:
-        if step not in STEPS:
-            raise InvalidArgument(f"unknown processing step {step!r}")
+        if step not in tuple(Step):
+            raise InvalidArgument("step is not a processing step this catalog knows")
         progress = min(max(progress, 0.0), 1.0)
         async with self._transaction() as session:
             video = await self._lock_owned(session, owner_id, video_id)
@@ -484,13 +481,13 @@ class Catalog:
             video.current_step, video.progress = step, progress
             video.lease_expires_at = self.clock() + dt.timedelta(seconds=lease_seconds)
 
-    async def put_asset(self, owner_id: str, video_id: str, kind: str, path: str, content_type: str,
-                        size: int) -> None:
+    async def put_asset(self, owner_id: str, video_id: str, kind: AssetKind | None, path: str,
+                        content_type: str, size: int) -> None:
         """Record an output, charging its bytes to the owner's quota in the same transaction
         (replacing an output of the same kind charges the difference). Over the quota:
         RESOURCE_EXHAUSTED, and nothing is recorded: the caller deletes the file."""
-        if kind not in ASSET_KINDS:
-            raise InvalidArgument(f"unknown asset kind {kind!r}")
+        if kind not in tuple(AssetKind):
+            raise InvalidArgument("kind is not an asset kind this catalog knows")
         if size < 0:
             raise InvalidArgument("size_bytes must not be negative")
         async with self._transaction() as session:
@@ -523,8 +520,8 @@ class Catalog:
                 if value is not None:
                     setattr(video, field.name, value)
 
-    async def finish_processing(self, owner_id: str, video_id: str, worker_id: str, status: str,
-                                error_step: str | None, error: str | None) -> Video:
+    async def finish_processing(self, owner_id: str, video_id: str, worker_id: str, status: VideoStatus | None,
+                                error_step: Step | None, error: str | None) -> Video:
         """PROCESSING -> READY or FAILED, with its history row, in one transaction."""
         if status not in (READY, FAILED):
             raise InvalidArgument("processing finishes as READY or FAILED")
@@ -546,7 +543,7 @@ class Catalog:
                    and_(Video.status == PROCESSING, Video.lease_expires_at < now,
                         Video.processing_attempts < MAX_PROCESSING_ATTEMPTS))
 
-    async def list_pending_processing(self, limit: int) -> list[tuple[str, str]]:
+    async def list_pending_processing(self, limit: int) -> list[VideoRef]:
         """Jobs a media worker should pick up, a pure read. Owners take turns (each owner's
         oldest job, then each owner's second oldest, ...), so a user with a thousand uploads
         waiting delays another user's one upload by at most one job per worker."""
@@ -557,12 +554,12 @@ class Catalog:
                    .where(self._waiting_for_a_worker(now)).subquery())
         async with self.sessions() as session:
             rows = (await session.execute(
-                select(waiting.c.id, waiting.c.owner_id)
+                select(waiting.c.owner_id, waiting.c.id)
                 .order_by(waiting.c.turn, waiting.c.status_changed_at, waiting.c.id)
                 .limit(max(1, min(limit or 100, 1000))))).all()
-        return [(row[0], row[1]) for row in rows]
+        return [VideoRef(*row) for row in rows]
 
-    async def fail_exhausted_jobs(self, limit: int) -> list[tuple[str, str]]:
+    async def fail_exhausted_jobs(self, limit: int) -> list[VideoRef]:
         """Housekeeping: jobs whose worker died MAX_PROCESSING_ATTEMPTS times end FAILED (the
         owner may retry them), so no video stays PROCESSING forever."""
         now = self.clock()
@@ -572,7 +569,7 @@ class Catalog:
             candidates = (await session.execute(
                 select(Video.id, Video.owner_id).where(exhausted)
                 .order_by(Video.status_changed_at, Video.id).limit(max(1, min(limit or 100, 1000))))).all()
-        failed: list[tuple[str, str]] = []
+        failed: list[VideoRef] = []
         for video_id, owner_id in candidates:
             async with self._transaction() as session:
                 # Conditional (and the row lock): a worker may have finished it meanwhile.
@@ -588,5 +585,5 @@ class Catalog:
                 video.lease_owner = video.lease_expires_at = None
                 self._move(session, video, Event.FAIL_EXHAUSTED, step=video.current_step,
                            progress=video.progress, message=video.error)
-                failed.append((video_id, owner_id))
+                failed.append(VideoRef(owner_id, video_id))
         return failed

@@ -10,6 +10,7 @@ import dataclasses
 
 from catalog_service.statuses import UPLOADED, UPLOADING
 from recorder_common.errors import AlreadyExists, FailedPrecondition, ResourceExhausted
+from recorder_common.vocab import ChunkOutcome
 
 
 
@@ -45,9 +46,7 @@ class UploadTally:
 
 @dataclasses.dataclass
 class Applied:
-    # One per chunk: "STORED" when the request's own write is the recorded chunk, "DUPLICATE" when
-    # another write is (the request's file, if it wrote one, is then nobody's and may go).
-    outcomes: list[str]
+    outcomes: list[ChunkOutcome]  # one per chunk
     new_chunks: list[StoredChunk]
     completed_upload: bool  # these chunks completed the upload: hand it to processing (once)
     used_bytes: int  # the owner's bytes in use afterwards
@@ -57,12 +56,12 @@ def apply_chunks(tally: UploadTally, chunks: list[StoredChunk], max_upload_bytes
                  user_quota_bytes: int, used_bytes: int) -> Applied:
     """Record `chunks` in order into `tally` (changed in place: pass a copy). Raises the first
     refusal; the caller then drops the copy, so a refused request changes nothing."""
-    outcomes: list[str] = []
+    outcomes: list[ChunkOutcome] = []
     new_chunks: list[StoredChunk] = []
     completed = False
     for chunk in chunks:
         outcome = _apply_one(tally, chunk, max_upload_bytes, user_quota_bytes, used_bytes)
-        if outcome == "STORED":
+        if outcome == ChunkOutcome.STORED:
             used_bytes += chunk.size
             new_chunks.append(chunk)
         outcomes.append(outcome)
@@ -73,7 +72,7 @@ def apply_chunks(tally: UploadTally, chunks: list[StoredChunk], max_upload_bytes
 
 
 def _apply_one(tally: UploadTally, chunk: StoredChunk, max_upload_bytes: int, user_quota_bytes: int,
-               used_bytes: int) -> str:
+               used_bytes: int) -> ChunkOutcome:
     video_id, index, size = tally.video_id, chunk.index, chunk.size
     existing = tally.known.get(index)
     if existing is not None:
@@ -83,10 +82,10 @@ def _apply_one(tally: UploadTally, chunk: StoredChunk, max_upload_bytes: int, us
                 "the stored chunk is kept")
         if chunk.file_token is not None and existing[2] == chunk.file_token:
             # This very write was recorded already (a replayed request): its file is the chunk.
-            return "STORED"
+            return ChunkOutcome.STORED
         if tally.status != UPLOADING or not chunk.is_last or tally.last_index == index:
             # A safe retry of an acknowledged chunk: nothing changes, nothing runs twice.
-            return "DUPLICATE"
+            return ChunkOutcome.DUPLICATE
     if tally.status != UPLOADING:
         raise FailedPrecondition(f"video {video_id} is {tally.status}: it takes no new chunks")
     if tally.last_index is not None and index > tally.last_index:
@@ -100,7 +99,7 @@ def _apply_one(tally: UploadTally, chunk: StoredChunk, max_upload_bytes: int, us
                 f"chunk {index} cannot be the last: chunk {tally.highest_index} is already stored")
         tally.last_index = index
     if existing is not None:
-        return "DUPLICATE"
+        return ChunkOutcome.DUPLICATE
     if max_upload_bytes and tally.received_bytes + size > max_upload_bytes:
         raise ResourceExhausted(
             f"chunk {index} would take the upload to {tally.received_bytes + size} bytes, "
@@ -113,4 +112,4 @@ def _apply_one(tally: UploadTally, chunk: StoredChunk, max_upload_bytes: int, us
     tally.received_chunks += 1
     tally.received_bytes += size
     tally.highest_index = index if tally.highest_index is None else max(tally.highest_index, index)
-    return "STORED"
+    return ChunkOutcome.STORED

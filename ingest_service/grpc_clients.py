@@ -12,6 +12,7 @@ from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, media_pb2, me
 from recorder_common.auth import ServiceTokenSigner
 from recorder_common.channels import InternalCaller
 from recorder_common.errors import DeadlineExceeded, Unavailable
+from recorder_common.vocab import VideoRef
 
 
 class CatalogClient:
@@ -45,10 +46,10 @@ class CatalogClient:
     async def purge(self, owner_id: str, video_id: str) -> None:
         await self._call(self.stub.PurgeVideo, catalog_pb2.PurgeVideoRequest(video_id=video_id), owner_id)
 
-    async def list_ready_with_chunks(self, older_than_seconds: int, limit: int) -> list[tuple[str, str]]:
+    async def list_ready_with_chunks(self, older_than_seconds: int, limit: int) -> list[VideoRef]:
         response = await self._call(self.stub.ListReadyWithChunks, catalog_pb2.ListReadyWithChunksRequest(
             older_than_seconds=older_than_seconds, limit=limit), None)
-        return [(v.video_id, v.owner_id) for v in response.videos]
+        return [VideoRef(v.owner_id, v.video_id) for v in response.videos]
 
     async def forget_chunks(self, owner_id: str, video_id: str) -> int:
         response = await self._call(self.stub.ForgetChunks, catalog_pb2.ForgetChunksRequest(video_id=video_id),
@@ -60,20 +61,20 @@ class CatalogClient:
                                     catalog_pb2.RetryProcessingRequest(video_id=video_id), owner_id)
         return response.video
 
-    async def expire_stale(self, idle_seconds: int, limit: int) -> list[tuple[str, str]]:
+    async def expire_stale(self, idle_seconds: int, limit: int) -> list[VideoRef]:
         response = await self._call(self.stub.ExpireStaleUploads, catalog_pb2.ExpireStaleUploadsRequest(
             idle_seconds=idle_seconds, limit=limit), None)
-        return [(v.video_id, v.owner_id) for v in response.videos]
+        return [VideoRef(v.owner_id, v.video_id) for v in response.videos]
 
-    async def list_deleted(self, older_than_seconds: int, limit: int) -> list[tuple[str, str]]:
+    async def list_deleted(self, older_than_seconds: int, limit: int) -> list[VideoRef]:
         response = await self._call(self.stub.ListDeletedVideos, catalog_pb2.ListDeletedVideosRequest(
             older_than_seconds=older_than_seconds, limit=limit), None)
-        return [(v.video_id, v.owner_id) for v in response.videos]
+        return [VideoRef(v.owner_id, v.video_id) for v in response.videos]
 
-    async def fail_exhausted_jobs(self, limit: int) -> list[tuple[str, str]]:
+    async def fail_exhausted_jobs(self, limit: int) -> list[VideoRef]:
         response = await self._call(self.stub.FailExhaustedJobs,
                                     catalog_pb2.FailExhaustedJobsRequest(limit=limit), None)
-        return [(v.video_id, v.owner_id) for v in response.videos]
+        return [VideoRef(v.owner_id, v.video_id) for v in response.videos]
 
 
 def rendezvous_order(key: str, replicas: int) -> list[int]:

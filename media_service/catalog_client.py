@@ -10,6 +10,7 @@ from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
 from recorder_common.auth import ServiceTokenSigner
 from recorder_common.channels import InternalCaller
 from recorder_common.errors import ResourceExhausted
+from recorder_common.vocab import AssetKind, Step, VideoRef, VideoStatus
 
 
 class AssetRefused(ResourceExhausted):
@@ -35,14 +36,14 @@ class MediaCatalogClient:
                               progress: float, lease_seconds: int) -> None:
         await self._call(self.stub.ReportProgress, catalog_pb2.ReportProgressRequest(
             video_id=video_id, worker_id=worker_id,
-            step=common_pb2.ProcessingStep.Value(f"PROCESSING_STEP_{step}"),
+            step=Step.proto_of(step),
             progress=progress, lease_seconds=lease_seconds), owner_id)
 
     async def put_asset(self, owner_id: str, video_id: str, kind: str, path: str, content_type: str,
                         size: int) -> None:
         try:
             await self._call(self.stub.PutAsset, catalog_pb2.PutAssetRequest(
-                video_id=video_id, kind=common_pb2.AssetKind.Value(f"ASSET_KIND_{kind}"), path=path,
+                video_id=video_id, kind=AssetKind.proto_of(kind), path=path,
                 content_type=content_type, size_bytes=size), owner_id)
         except ResourceExhausted as exc:
             raise AssetRefused(exc.message, path) from exc
@@ -58,8 +59,8 @@ class MediaCatalogClient:
                      error_step: str | None = None, error: str = "") -> None:
         await self._call(self.stub.FinishProcessing, catalog_pb2.FinishProcessingRequest(
             video_id=video_id, worker_id=worker_id,
-            status=common_pb2.VIDEO_STATUS_READY if ready else common_pb2.VIDEO_STATUS_FAILED,
-            error_step=common_pb2.ProcessingStep.Value(f"PROCESSING_STEP_{error_step}") if error_step else 0,
+            status=(VideoStatus.READY if ready else VideoStatus.FAILED).proto,
+            error_step=Step.proto_of(error_step),
             error=error), owner_id)
 
     async def list_chunks(self, owner_id: str, video_id: str, from_index: int, limit: int) -> list[RecordedChunk]:
@@ -67,19 +68,18 @@ class MediaCatalogClient:
             video_id=video_id, from_index=from_index, limit=limit), owner_id)
         return [RecordedChunk(c.index, c.file_token or None) for c in response.chunks]
 
-    async def list_pending(self, limit: int) -> list[tuple[str, str]]:
+    async def list_pending(self, limit: int) -> list[VideoRef]:
         response = await self._call(self.stub.ListPendingProcessing,
                                     catalog_pb2.ListPendingProcessingRequest(limit=limit), None)
-        return [(v.video_id, v.owner_id) for v in response.videos]
+        return [VideoRef(v.owner_id, v.video_id) for v in response.videos]
 
     async def video_facts(self, owner_id: str, video_id: str) -> VideoFacts:
         """The owner's video as on-demand work needs it; another user's answers NOT_FOUND."""
         video = (await self._call(self.stub.GetVideo, catalog_pb2.GetVideoRequest(video_id=video_id),
                                   owner_id)).video
         return VideoFacts(
-            status=common_pb2.VideoStatus.Name(video.status).removeprefix("VIDEO_STATUS_"),
+            status=VideoStatus.name_of(video.status),
             duration_seconds=video.media.duration_seconds, width=video.media.width,
             video_codec=video.media.video_codec, audio_codec=video.media.audio_codec,
-            assets={common_pb2.AssetKind.Name(a.kind).removeprefix("ASSET_KIND_"):
-                    StoredAsset(common_pb2.AssetKind.Name(a.kind).removeprefix("ASSET_KIND_"), a.path,
-                                a.size_bytes, a.content_type) for a in video.assets})
+            assets={AssetKind.name_of(a.kind): StoredAsset(AssetKind.name_of(a.kind), a.path, a.size_bytes,
+                                                           a.content_type) for a in video.assets})

@@ -108,7 +108,7 @@ class MediaWorker:
 
     async def sweep(self) -> int:
         pending = await self.catalog.list_pending(limit=100)
-        return sum(self.submit(owner, video) for video, owner in pending)
+        return sum(self.submit(ref.owner_id, ref.video_id) for ref in pending)
 
     async def _sweep_forever(self) -> None:
         while True:

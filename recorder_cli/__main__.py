@@ -28,6 +28,7 @@ from google.protobuf.json_format import MessageToDict
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2, ingest_pb2_grpc
 from recorder_cli.progress import ProgressBar
 from recorder_common.serving import message_options
+from recorder_common.vocab import Step, VideoStatus
 
 RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 UNARY_DEADLINE_SECONDS = 15.0
@@ -76,14 +77,6 @@ def parse_size(text: str) -> int:
 def content_type_for(path: pathlib.Path) -> str:
     return {".webm": "video/webm", ".mp4": "video/mp4", ".mkv": "video/x-matroska"}.get(
         path.suffix.lower(), "application/octet-stream")
-
-
-def status_name(value: int) -> str:
-    return common_pb2.VideoStatus.Name(value).removeprefix("VIDEO_STATUS_")
-
-
-def step_name(value: int) -> str:
-    return common_pb2.ProcessingStep.Name(value).removeprefix("PROCESSING_STEP_")
 
 
 class Client:
@@ -178,9 +171,9 @@ async def follow(client: Client, video_id: str, timeout: float, out=sys.stdout) 
     updates = client.catalog.WatchVideo(catalog_pb2.WatchVideoRequest(video_id=video_id),
                                         timeout=timeout, metadata=client.metadata)
     async for update in updates:
-        line = status_name(update.status)
+        line = VideoStatus.name_of(update.status)
         if update.status == common_pb2.VIDEO_STATUS_PROCESSING and update.step:
-            line += f" {step_name(update.step)} {update.progress * 100:.0f}%"
+            line += f" {Step.name_of(update.step)} {update.progress * 100:.0f}%"
         if line != last:
             print(line, file=out, flush=True)
             last = line
@@ -206,7 +199,7 @@ async def run(args: argparse.Namespace, settings: CliSettings) -> int:
                 return 0
             video = await follow(client, video_id, args.wait_timeout)
             if video.status == common_pb2.VIDEO_STATUS_FAILED:
-                print(f"failed at {step_name(video.error_step)}: {video.error}", file=sys.stderr)
+                print(f"failed at {Step.name_of(video.error_step)}: {video.error}", file=sys.stderr)
                 return 1
             print(describe(video))
             return 0
@@ -217,7 +210,7 @@ async def run(args: argparse.Namespace, settings: CliSettings) -> int:
                     catalog_pb2.ListVideosRequest(page_size=args.page_size, page_token=token),
                     timeout=UNARY_DEADLINE_SECONDS, metadata=client.metadata)
                 for v in page.videos:
-                    print(f"{v.video_id}  {status_name(v.status):<10}  {v.media.duration_seconds:7.1f}s  "
+                    print(f"{v.video_id}  {VideoStatus.name_of(v.status):<10}  {v.media.duration_seconds:7.1f}s  "
                           f"{v.received_bytes:>12}  {v.title}")
                 token = page.next_page_token
                 if not token or not args.all:
