@@ -32,7 +32,7 @@ from catalog_service.settings import CatalogLimits
 # Imported for its session listeners: every commit that changes a video tells its watchers.
 from catalog_service import watch_hub  # noqa: F401
 from catalog_service.statuses import DELETED, EXPIRED, FAILED, PROCESSING, READY, UPLOADED, UPLOADING
-from recorder_common.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
+from recorder_common.errors import FailedPrecondition, InvalidArgument, NotFound, Reason, ResourceExhausted
 from recorder_common.ids import check_video_id, new_video_id
 from recorder_common.vocab import AssetKind, ChunkOutcome, Step, VideoRef, VideoStatus
 
@@ -234,7 +234,7 @@ class Catalog:
             if open_uploads >= cap:
                 raise ResourceExhausted(
                     f"you have {open_uploads} uploads in progress (at most {cap} at once); "
-                    "finish or abort one", reason="open_uploads")
+                    "finish or abort one", Reason.TOO_MANY_OPEN_UPLOADS)
             session.add(video)
             session.add(self._event(video, UPLOADING, message="upload created"))
         return await self.get_video(owner_id, video.id)
@@ -364,7 +364,7 @@ class Catalog:
             video = await self._lock_owned(session, owner_id, video_id)
             if video.status != READY:
                 raise FailedPrecondition(f"video {video_id} is {video.status}; only a READY video's chunks "
-                                         "can be forgotten")
+                                         "can be forgotten", Reason.STATUS_CONFLICT)
             result = await session.execute(delete(Chunk).where(Chunk.video_id == video_id))
             return result.rowcount
 
@@ -375,12 +375,13 @@ class Catalog:
                 raise NotFound(f"video {video_id} not found")
             transition(video_id, video.status, Event.RETRY)  # refused before the other checks
             if video.last_index is None or video.received_chunks != video.last_index + 1:
-                raise FailedPrecondition(f"video {video_id} never finished uploading; nothing to process")
+                raise FailedPrecondition(f"video {video_id} never finished uploading; nothing to process",
+                                         Reason.STATUS_CONFLICT)
             allowed = self.limits.max_processing_retries
             if video.processing_retries >= allowed:
                 raise ResourceExhausted(
                     f"processing of video {video_id} was retried {video.processing_retries} times "
-                    f"already (at most {allowed}); upload the recording again or delete it", reason="processing_retries")
+                    f"already (at most {allowed}); upload the recording again or delete it", Reason.RETRIES_EXHAUSTED)
             self._move(session, video, Event.RETRY,
                        message=f"processing retried by the owner ({video.processing_retries + 1} of {allowed})")
             video.processing_attempts, video.processing_retries = 0, video.processing_retries + 1
@@ -463,7 +464,8 @@ class Catalog:
         if result.rowcount != 1:
             await self._load(session, owner_id, video_id)  # NOT_FOUND if it is not there
             raise FailedPrecondition(
-                f"worker {worker_id} no longer holds the processing lease of video {video_id}")
+                f"worker {worker_id} no longer holds the processing lease of video {video_id}",
+                Reason.LEASE_LOST)
         return await self._locked(session, video_id)
 
     async def report_progress(self, owner_id: str, video_id: str, worker_id: str, step: Step | None,
@@ -475,7 +477,8 @@ class Catalog:
             video = await self._lock_owned(session, owner_id, video_id)
             if video.status != PROCESSING or video.lease_owner != worker_id:
                 raise FailedPrecondition(
-                    f"worker {worker_id} no longer holds the processing lease of video {video_id}")
+                    f"worker {worker_id} no longer holds the processing lease of video {video_id}",
+                Reason.LEASE_LOST)
             if video.current_step != step:
                 session.add(self._event(video, PROCESSING, step=step, progress=progress))
             video.current_step, video.progress = step, progress
@@ -504,7 +507,7 @@ class Catalog:
                 if used + added > quota:
                     raise ResourceExhausted(
                         f"your storage quota of {quota} bytes is used up ({used} bytes stored; this "
-                        f"{kind.lower()} output needs {added} more): delete videos you no longer need", reason="user_quota")
+                        f"{kind.lower()} output needs {added} more): delete videos you no longer need", Reason.QUOTA_EXCEEDED)
             if existing is None:
                 session.add(Asset(video_id=video_id, kind=kind, path=path, content_type=content_type,
                                   size=size, created_at=self.clock()))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 
 from catalog_service.statuses import DELETED, EXPIRED, FAILED, PROCESSING, READY, UPLOADED, UPLOADING
-from recorder_common.errors import FailedPrecondition
+from recorder_common.errors import FailedPrecondition, Reason
 
 # Not a stored status: the video's rows are removed.
 PURGED = "PURGED"
@@ -68,7 +68,8 @@ def transition(video_id: str, status: str, event: Event) -> str:
     """The next status, or FailedPrecondition saying why not and what to do instead."""
     target = next_status(status, event)
     if target is None:
-        raise FailedPrecondition(f"video {video_id} is {status}: cannot {event.value}; {_HINTS[event]}")
+        raise FailedPrecondition(f"video {video_id} is {status}: cannot {event.value}; {_HINTS[event]}",
+                                 Reason.STATUS_CONFLICT)
     return target
 
 

@@ -33,7 +33,7 @@ from ingest_service.ports import CatalogPort, ChunkStore, MediaPort
 from ingest_service.settings import UploadLimits
 from recorder.v1 import catalog_pb2, common_pb2
 from recorder_common.errors import (AlreadyExists, DomainError, FailedPrecondition, InvalidArgument,
-                                    NotFound, ResourceExhausted, Unavailable)
+                                    NotFound, Reason, ResourceExhausted, Unavailable)
 from recorder_common import metrics
 from recorder_common.ids import check_video_id
 from recorder_common.storage import new_write_token
@@ -133,7 +133,7 @@ class UploadEngine:
         if expected_size > self.limits.max_upload_bytes:
             raise ResourceExhausted(
                 f"expected size {expected_size} bytes is over the upload limit of "
-                f"{self.limits.max_upload_bytes} bytes", reason="upload_bytes")
+                f"{self.limits.max_upload_bytes} bytes", Reason.UPLOAD_TOO_LARGE)
         video_id = await self.catalog.create_video(owner_id, title, filename, content_type, expected_size)
         metrics.UPLOADS_STARTED.inc()
         # A new upload's state is known: its first chunk need not ask the catalog for it.
@@ -151,11 +151,11 @@ class UploadEngine:
             raise InvalidArgument(f"chunk {chunk.index} is empty: only the last chunk may be empty")
         if chunk.index >= self.limits.max_chunks:
             raise ResourceExhausted(
-                f"chunk index {chunk.index} is over the limit of {self.limits.max_chunks} chunks per upload", reason="chunk_count")
+                f"chunk index {chunk.index} is over the limit of {self.limits.max_chunks} chunks per upload", Reason.TOO_MANY_CHUNKS)
         if len(chunk.data) > self.limits.max_chunk_bytes:
             raise ResourceExhausted(
                 f"chunk {chunk.index} is {len(chunk.data)} bytes; the limit is "
-                f"{self.limits.max_chunk_bytes} bytes: send smaller chunks", reason="chunk_bytes")
+                f"{self.limits.max_chunk_bytes} bytes: send smaller chunks", Reason.CHUNK_TOO_LARGE)
         if chunk.crc32c is None and chunk.sha256 is None:
             raise InvalidArgument(
                 f"chunk {chunk.index} has no checksum: send crc32c (or sha256) of its bytes")
@@ -163,10 +163,10 @@ class UploadEngine:
         if chunk.crc32c is not None and chunk.crc32c != crc:
             raise InvalidArgument(
                 f"chunk {chunk.index} failed its CRC32C check (sent {chunk.crc32c:#010x}, "
-                f"received bytes give {crc:#010x}); it was not stored: resend it")
+                f"received bytes give {crc:#010x}); it was not stored: resend it", Reason.CHECKSUM_MISMATCH)
         if chunk.sha256 is not None and hashlib.sha256(chunk.data).digest() != chunk.sha256:
             raise InvalidArgument(
-                f"chunk {chunk.index} failed its SHA-256 check; it was not stored: resend it")
+                f"chunk {chunk.index} failed its SHA-256 check; it was not stored: resend it", Reason.CHECKSUM_MISMATCH)
         return crc
 
     async def put_chunk(self, owner_id: str, video_id: str, chunk: IncomingChunk) -> ChunkAck:
@@ -187,7 +187,7 @@ class UploadEngine:
             if state.received_bytes + len(chunk.data) > self.limits.max_upload_bytes:
                 raise ResourceExhausted(
                     f"chunk {chunk.index} would take the upload over its limit of "
-                    f"{self.limits.max_upload_bytes} bytes", reason="upload_bytes")
+                    f"{self.limits.max_upload_bytes} bytes", Reason.UPLOAD_TOO_LARGE)
             token = await self.write(owner_id, video_id, chunk)
         # When not writable the catalog answers: a duplicate of a stored chunk succeeds, anything
         # else is refused with the reason (upload finished, index past the last chunk).

@@ -5,7 +5,7 @@ import asyncio
 
 from ingest_service.engine import IncomingChunk, UploadEngine
 from recorder.v1 import ingest_pb2, ingest_pb2_grpc
-from recorder_common.errors import DeadlineExceeded, InvalidArgument
+from recorder_common.errors import DeadlineExceeded, InvalidArgument, Reason
 from recorder_common.identity import current_caller
 from recorder_common.rpc import maps_domain_errors
 
@@ -80,7 +80,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                     # it. What it sent is recorded (close() below); resume from GetUploadState.
                     raise DeadlineExceeded(
                         f"the upload stream sent nothing for {idle:.0f} s and was closed; what arrived "
-                        "is kept: resume with the missing chunks") from None
+                        "is kept: resume with the missing chunks", Reason.STREAM_IDLE) from None
                 kind = message.WhichOneof("message")
                 if stream is None:
                     if kind != "header":

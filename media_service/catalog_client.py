@@ -9,7 +9,7 @@ from media_service.pipeline import MediaFacts
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
 from recorder_common.auth import ServiceTokenSigner
 from recorder_common.channels import InternalCaller
-from recorder_common.errors import ResourceExhausted
+from recorder_common.errors import Reason, ResourceExhausted
 from recorder_common.vocab import AssetKind, Step, VideoRef, VideoStatus
 
 
@@ -17,9 +17,10 @@ class AssetRefused(ResourceExhausted):
     """The catalog refused to record an output (the owner's storage quota): the file at `path`
     is not the video's and must go. Still RESOURCE_EXHAUSTED to an on-demand caller."""
 
-    def __init__(self, message: str, path: str) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, path: str, reason: Reason | None = None) -> None:
+        super().__init__(message, reason)
         self.path = path
+        self.relayed = True  # the catalog's refusal, counted there
 
 
 class MediaCatalogClient:
@@ -46,7 +47,7 @@ class MediaCatalogClient:
                 video_id=video_id, kind=AssetKind.proto_of(kind), path=path,
                 content_type=content_type, size_bytes=size), owner_id)
         except ResourceExhausted as exc:
-            raise AssetRefused(exc.message, path) from exc
+            raise AssetRefused(exc.message, path, exc.reason) from exc
 
     async def set_media_info(self, owner_id: str, video_id: str, facts: MediaFacts) -> None:
         await self._call(self.stub.SetMediaInfo, catalog_pb2.SetMediaInfoRequest(

@@ -4,7 +4,7 @@
   recorder videos [--page-size N]
   recorder show VIDEO_ID
 
-The successor of the seed's test_blob.py. Uploads stream the file over one client-streaming RPC;
+Uploads stream the file over one client-streaming RPC;
 after a dropped connection or a restart of the service it asks which chunks are stored and sends
 only the rest, with backoff. Settings come from the environment (RECORDER_INGEST, RECORDER_CATALOG,
 RECORDER_TOKEN) or the flags. Without a token, and with the development keys that `./dev run`
@@ -27,10 +27,30 @@ from google.protobuf.json_format import MessageToDict
 
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2, ingest_pb2_grpc
 from recorder_cli.progress import ProgressBar
+from recorder_common.errors import Reason, reason_of
 from recorder_common.serving import message_options
 from recorder_common.vocab import Step, VideoStatus
 
 RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+# What to do next, by the refusal's ErrorInfo reason (never by its English message).
+NEXT_STEP = {
+    Reason.QUOTA_EXCEEDED: "delete videos you no longer need (`recorder videos` lists them)",
+    Reason.TOO_MANY_OPEN_UPLOADS: "finish an upload in progress with `recorder upload FILE --resume VIDEO_ID`",
+    Reason.CHUNK_TOO_LARGE: "upload again with a smaller --chunk-size",
+    Reason.UPLOAD_TOO_LARGE: "this file is over the server's upload size limit",
+    Reason.UPLOAD_FINISHED: "the upload is finished or was aborted; `recorder show VIDEO_ID` tells which",
+    Reason.UNAUTHENTICATED: "set RECORDER_TOKEN to a valid token (or run `./dev token USER`)",
+}
+
+
+def describe_error(exc: grpc.aio.AioRpcError) -> str:
+    reason = reason_of(exc)
+    text = f"{exc.code().name}: {exc.details()}"
+    if reason is not None:
+        text += f" [{reason}]"
+        if reason in NEXT_STEP:
+            text += f"\n  next: {NEXT_STEP[reason]}"
+    return text
 UNARY_DEADLINE_SECONDS = 15.0
 
 
@@ -223,7 +243,7 @@ async def run(args: argparse.Namespace, settings: CliSettings) -> int:
             return 0
         return 2
     except grpc.aio.AioRpcError as exc:
-        print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        print(f"error: {describe_error(exc)}", file=sys.stderr)
         return 1
     finally:
         await client.close()

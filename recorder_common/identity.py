@@ -22,7 +22,8 @@ import grpc
 from recorder_common.auth import Authenticator, Caller
 from recorder_common import metrics
 from recorder_common.errors import (DomainError, FailedPrecondition, InvalidArgument, PermissionDenied,
-                                    ResourceExhausted, Unauthenticated, undecodable_reason)
+                                    ResourceExhausted, STATUS_DETAILS_KEY, Unauthenticated,
+                                    undecodable_reason)
 from recorder_common.policy import POLICY, Access
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -141,11 +142,12 @@ class IdentityInterceptor(grpc.aio.ServerInterceptor):
                     # A servicer base method nobody overrode (grpc's generated default raises this).
                     await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented here")
                 except DomainError as exc:
-                    if isinstance(exc, ResourceExhausted) and exc.reason:
+                    if isinstance(exc, ResourceExhausted) and not exc.relayed:
                         metrics.refused(exc.reason)
                     if isinstance(exc, (Unauthenticated, PermissionDenied)):
                         log.info("rpc %s refused: %s", method, exc.message)
-                    await context.abort(exc.code, exc.message)
+                    await context.abort(exc.code, exc.message,
+                                        trailing_metadata=((STATUS_DETAILS_KEY, exc.status_details()),))
                 except Exception:
                     # The traceback stays here; the caller gets the request id to quote.
                     log.exception("rpc %s failed unexpectedly (request id %s)", method, rid)

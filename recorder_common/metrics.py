@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable, Mapping
 import grpc
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from recorder_common.errors import Reason
+
 log = logging.getLogger("recorder.metrics")
 
 # Latency buckets from 1 ms (a cached catalog answer) to 1 min (a long stream or a slow step).
@@ -65,8 +67,24 @@ def track_live_sessions(pool) -> None:
     _live_pools.add(pool)
 
 
-def refused(reason: str) -> None:
-    QUOTA_REFUSALS.labels(reason=reason).inc()
+# The limit each quota refusal stands for: recorder_quota_refusals' label (kept as it was before
+# refusals carried ErrorInfo reasons, so dashboards stay valid).
+QUOTA_LABELS = {
+    Reason.UPLOAD_TOO_LARGE: "upload_bytes",
+    Reason.CHUNK_TOO_LARGE: "chunk_bytes",
+    Reason.TOO_MANY_CHUNKS: "chunk_count",
+    Reason.QUOTA_EXCEEDED: "user_quota",
+    Reason.TOO_MANY_OPEN_UPLOADS: "open_uploads",
+    Reason.RETRIES_EXHAUSTED: "processing_retries",
+    Reason.TOO_MANY_WATCH_STREAMS: "watch_streams",
+}
+
+
+def refused(reason: Reason) -> None:
+    """Count a RESOURCE_EXHAUSTED refusal of a limit (others, such as a relayed one, are not)."""
+    label = QUOTA_LABELS.get(reason)
+    if label is not None:
+        QUOTA_REFUSALS.labels(reason=label).inc()
 
 
 def count_stored(sizes: list[int]) -> None:

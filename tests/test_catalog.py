@@ -12,7 +12,7 @@ from sqlalchemy import create_engine
 from catalog_service import db
 from catalog_service.catalog import Catalog, MediaInfo, StoredChunk
 from catalog_service.models import Base
-from recorder_common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from recorder_common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Reason
 from recorder_common.vocab import VideoRef
 from tests.helpers import CommitCounter
 
@@ -111,11 +111,11 @@ async def test_a_group_applies_requests_in_arrival_order(catalog):
     assert [r.outcomes if not isinstance(r, Exception) else type(r).__name__ for r in results] == [
         ["STORED"], ["DUPLICATE"], ["STORED"], "ResourceExhausted", ["STORED"], "FailedPrecondition",
         "NotFound", "NotFound"]
-    assert "past the last chunk of this upload (2)" in str(results[5])
+    assert results[5].reason == Reason.PAST_LAST_CHUNK
     results = await asyncio.gather(
         catalog.record_chunks("alice", third, [StoredChunk(5, 1, 5)]),
         catalog.record_chunks("alice", third, [StoredChunk(2, 1, 6, is_last=True)]), return_exceptions=True)
-    assert "chunk 5 is already stored" in str(results[1])
+    assert results[1].reason == Reason.PAST_LAST_CHUNK  # chunk 5 is stored: 2 cannot be last
     assert (await catalog.upload_state("alice", vid)).stored_indices == [0, 2]
     assert (await catalog.upload_state("alice", other)).received_bytes == 40
 
