@@ -1,4 +1,5 @@
-"""Adapters from the engine's ports to the catalog and media services over gRPC.
+"""Adapters from the engine's ports to the catalog and media services over gRPC: the one place
+ingest turns its domain types into protobuf and back.
 
 Every call has a deadline and carries the end user it acts for plus our service identity.
 """
@@ -12,7 +13,24 @@ from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, media_pb2, me
 from recorder_common.auth import ServiceTokenSigner
 from recorder_common.channels import InternalCaller
 from recorder_common.errors import DeadlineExceeded, Unavailable
-from recorder_common.vocab import VideoRef
+from ingest_service.ports import PendingChunk, RecordedChunks, UploadState
+from recorder_common.vocab import ChunkOutcome, VideoRef, VideoStatus
+
+
+def upload_state(message: common_pb2.UploadState) -> UploadState:
+    return UploadState(
+        video_id=message.video_id, status=VideoStatus.from_proto(message.status),
+        received_chunks=message.received_chunks, received_bytes=message.received_bytes,
+        last_index=message.last_index if message.HasField("last_index") else None,
+        complete=message.complete, missing_indices=tuple(message.missing_indices),
+        stored_indices=tuple(message.stored_indices))
+
+
+def _outcome(number: int) -> ChunkOutcome:
+    outcome = ChunkOutcome.from_proto(number)
+    if outcome is None:
+        raise Unavailable("the catalog answered a chunk outcome this ingest does not know; try again shortly")
+    return outcome
 
 
 class CatalogClient:
@@ -27,17 +45,19 @@ class CatalogClient:
             expected_size_bytes=expected_size), owner_id)
         return response.video.video_id
 
-    async def upload_state(self, owner_id: str, video_id: str,
-                           summary_only: bool = False) -> common_pb2.UploadState:
+    async def upload_state(self, owner_id: str, video_id: str, summary_only: bool = False) -> UploadState:
         response = await self._call(self.stub.GetUploadState, catalog_pb2.GetUploadStateRequest(
             video_id=video_id, summary_only=summary_only), owner_id)
-        return response.state
+        return upload_state(response.state)
 
-    async def record_chunks(self, owner_id: str, video_id: str, chunks: list[catalog_pb2.StoredChunk],
-                            max_upload_bytes: int, user_quota_bytes: int) -> catalog_pb2.RecordChunksResponse:
-        return await self._call(self.stub.RecordChunks, catalog_pb2.RecordChunksRequest(
-            video_id=video_id, chunks=chunks, max_upload_bytes=max_upload_bytes,
-            user_quota_bytes=user_quota_bytes), owner_id)
+    async def record_chunks(self, owner_id: str, video_id: str, chunks: list[PendingChunk],
+                            max_upload_bytes: int, user_quota_bytes: int) -> RecordedChunks:
+        response = await self._call(self.stub.RecordChunks, catalog_pb2.RecordChunksRequest(
+            video_id=video_id, max_upload_bytes=max_upload_bytes, user_quota_bytes=user_quota_bytes,
+            chunks=[catalog_pb2.StoredChunk(index=c.index, size_bytes=c.size, crc32c=c.crc32c, is_last=c.is_last,
+                                            file_token=c.file_token or "") for c in chunks]), owner_id)
+        return RecordedChunks(outcomes=[_outcome(o) for o in response.outcomes], state=upload_state(response.state),
+                              completed_upload=response.completed_upload)
 
     async def mark_deleted(self, owner_id: str, video_id: str, abort_only: bool) -> None:
         await self._call(self.stub.MarkDeleted, catalog_pb2.MarkDeletedRequest(
@@ -56,10 +76,10 @@ class CatalogClient:
                                     owner_id)
         return response.forgotten_chunks
 
-    async def retry_processing(self, owner_id: str, video_id: str) -> common_pb2.Video:
+    async def retry_processing(self, owner_id: str, video_id: str) -> VideoStatus | None:
         response = await self._call(self.stub.RetryProcessing,
                                     catalog_pb2.RetryProcessingRequest(video_id=video_id), owner_id)
-        return response.video
+        return VideoStatus.from_proto(response.video.status)
 
     async def expire_stale(self, idle_seconds: int, limit: int) -> list[VideoRef]:
         response = await self._call(self.stub.ExpireStaleUploads, catalog_pb2.ExpireStaleUploadsRequest(

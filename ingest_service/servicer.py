@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import asyncio
 
-from ingest_service.engine import IncomingChunk, UploadEngine
-from recorder.v1 import ingest_pb2, ingest_pb2_grpc
+from ingest_service.engine import ChunkAck, IncomingChunk, UploadEngine
+from ingest_service.ports import UploadState
+from recorder.v1 import common_pb2, ingest_pb2, ingest_pb2_grpc
 from recorder_common.errors import DeadlineExceeded, InvalidArgument, Reason
 from recorder_common.identity import current_caller
 from recorder_common.rpc import maps_domain_errors
+from recorder_common.vocab import VideoStatus
 
 
 def incoming(chunk: ingest_pb2.Chunk) -> IncomingChunk:
@@ -18,8 +20,18 @@ def incoming(chunk: ingest_pb2.Chunk) -> IncomingChunk:
         sha256=chunk.sha256 if which == "sha256" else None)
 
 
-def ack_message(ack) -> ingest_pb2.ChunkAck:
-    return ingest_pb2.ChunkAck(index=ack.index, outcome=ack.outcome, state=ack.state)
+def state_message(state: UploadState) -> common_pb2.UploadState:
+    message = common_pb2.UploadState(
+        video_id=state.video_id, status=VideoStatus.proto_of(state.status),
+        received_chunks=state.received_chunks, received_bytes=state.received_bytes, complete=state.complete,
+        missing_indices=state.missing_indices, stored_indices=state.stored_indices)
+    if state.last_index is not None:
+        message.last_index = state.last_index
+    return message
+
+
+def ack_message(ack: ChunkAck) -> ingest_pb2.ChunkAck:
+    return ingest_pb2.ChunkAck(index=ack.index, outcome=ack.outcome.proto, state=state_message(ack.state))
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
@@ -45,7 +57,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     @maps_domain_errors
     async def GetUploadState(self, request, context):
         state = await self.engine.upload_state(current_caller().require_user(), request.video_id)
-        return ingest_pb2.GetIngestUploadStateResponse(state=state)
+        return ingest_pb2.GetIngestUploadStateResponse(state=state_message(state))
 
     @maps_domain_errors
     async def AbortUpload(self, request, context):
@@ -60,7 +72,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     @maps_domain_errors
     async def RetryProcessing(self, request, context):
         status = await self.engine.retry_processing(current_caller().require_user(), request.video_id)
-        return ingest_pb2.RetryVideoProcessingResponse(status=status)
+        return ingest_pb2.RetryVideoProcessingResponse(status=VideoStatus.proto_of(status))
 
     @maps_domain_errors
     async def Upload(self, request_iterator, context):
@@ -108,4 +120,4 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 await stream.close()
             raise
         state = await self.engine.upload_state(owner, video_id)
-        return ingest_pb2.UploadResponse(video_id=video_id, state=state, duplicate_chunks=duplicates)
+        return ingest_pb2.UploadResponse(video_id=video_id, state=state_message(state), duplicate_chunks=duplicates)
