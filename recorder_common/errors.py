@@ -74,7 +74,8 @@ class DomainError(Exception):
         detail = Any()
         detail.Pack(error_details_pb2.ErrorInfo(reason=self.reason.value, domain=ERROR_DOMAIN))
         status = status_pb2.Status(code=self.code.value[0], message=self.message, details=[detail])
-        return status.SerializeToString()
+        details: bytes = status.SerializeToString()
+        return details
 
 
 class InvalidArgument(DomainError):
@@ -179,7 +180,7 @@ def from_rpc_error(error: grpc.aio.AioRpcError, service: str) -> DomainError:
     return relayed
 
 
-def undecodable_reason(message_class, data: bytes) -> str:
+def undecodable_reason(message_class: object, data: bytes) -> str:
     """Why request bytes do not parse as message_class, in words a client developer can act on:
     the first text field that is not valid UTF-8 (by its field path), else malformed bytes."""
     descriptor = getattr(message_class, "DESCRIPTOR", None)
@@ -240,7 +241,7 @@ def _first_invalid_utf8(descriptor: Descriptor, data: memoryview, prefix: str, d
                     str(value, "utf-8")
                 except UnicodeDecodeError:
                     return prefix + field.name
-            elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            elif field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type is not None:
                 found = _first_invalid_utf8(field.message_type, value, f"{prefix}{field.name}.", depth + 1)
                 if found is not None:
                     return found

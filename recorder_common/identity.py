@@ -16,6 +16,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
 
 import grpc
 
@@ -42,7 +43,7 @@ def current_caller() -> Caller:
     return caller
 
 
-def set_caller(caller: Caller | None) -> contextvars.Token:
+def set_caller(caller: Caller | None) -> contextvars.Token[Caller | None]:
     return _caller.set(caller)
 
 
@@ -60,12 +61,12 @@ class UndecodableRequest:
         self.reason = reason
 
 
-def tolerant_deserializer(deserializer):
+def tolerant_deserializer(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
     if deserializer is None:
         return None
     message_class = getattr(deserializer, "__self__", None)  # FromString is bound to the class
 
-    def deserialize(data: bytes):
+    def deserialize(data: bytes) -> Any:
         try:
             return deserializer(data)
         except Exception:  # DecodeError; bad bytes are the client's problem, never ours
@@ -86,12 +87,12 @@ def authorize(method: str, access: Access | None, caller: Caller) -> None:
         raise PermissionDenied(f"{method} has no declared access, so nobody may call it")
 
 
-async def _awaited(result):
+async def _awaited(result: Any) -> Any:
     # grpc's generated base methods are plain functions; ours are coroutines.
     return await result if inspect.isawaitable(result) else result
 
 
-async def _checked(requests: AsyncIterator) -> AsyncIterator:
+async def _checked(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
     async for request in requests:
         if isinstance(request, UndecodableRequest):
             raise InvalidArgument(request.reason)
@@ -123,7 +124,7 @@ class IdentityInterceptor(grpc.aio.ServerInterceptor):
         is_open = access is Access.OPEN
 
         @contextlib.asynccontextmanager
-        async def scope(context: grpc.aio.ServicerContext):
+        async def scope(context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
             values = {k.lower(): v for k, v in (metadata or ()) if isinstance(v, str)}
             rid = (values.get(REQUEST_ID_HEADER) or uuid.uuid4().hex[:16])[:64]
             rid_token = request_id.set(rid)
@@ -163,24 +164,24 @@ class IdentityInterceptor(grpc.aio.ServerInterceptor):
             finally:
                 request_id.reset(rid_token)
 
-        def request_of(request_or_iterator, streaming: bool):
+        def request_of(request_or_iterator: Any, streaming: bool) -> Any:
             if streaming:
                 return _checked(request_or_iterator)
             if isinstance(request_or_iterator, UndecodableRequest):
                 raise InvalidArgument(request_or_iterator.reason)
             return request_or_iterator
 
-        def unary_response(inner, streaming_request: bool):
-            async def handle(request_or_iterator, context):
+        def unary_response(inner: Any, streaming_request: bool) -> Any:
+            async def handle(request_or_iterator: Any, context: Any) -> Any:
                 async with scope(context):
                     return await _awaited(inner(request_of(request_or_iterator, streaming_request), context))
             return handle
 
-        def stream_response(inner, streaming_request: bool):
+        def stream_response(inner: Any, streaming_request: bool) -> Any:
             if not inspect.isasyncgenfunction(inner):
                 return unary_response(inner, streaming_request)  # writes with context.write (health Watch)
 
-            async def handle(request_or_iterator, context):
+            async def handle(request_or_iterator: Any, context: Any) -> Any:
                 async with scope(context):
                     responses = inner(request_of(request_or_iterator, streaming_request), context)
                     try:

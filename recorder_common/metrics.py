@@ -14,11 +14,14 @@ import logging
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 import grpc
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from recorder_common.errors import Reason
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 log = logging.getLogger("recorder.metrics")
 
@@ -50,19 +53,19 @@ STEP_SECONDS = Histogram("recorder_processing_step_seconds", "Duration of a proc
 WATCH_STREAMS = Gauge("recorder_watch_streams", "WatchVideo streams open on this catalog")
 LIVE_SESSIONS = Gauge("recorder_live_sessions", "Live encode sessions running on this media service")
 
-_watch_hubs: weakref.WeakSet = weakref.WeakSet()
-_live_pools: weakref.WeakSet = weakref.WeakSet()
+_watch_hubs: weakref.WeakSet[Any] = weakref.WeakSet()
+_live_pools: weakref.WeakSet[Any] = weakref.WeakSet()
 # Gauges read the objects that own the state when scraped, so no code path can forget a decrement.
 WATCH_STREAMS.set_function(lambda: sum(hub.open_streams() for hub in list(_watch_hubs)))
 LIVE_SESSIONS.set_function(lambda: sum(len(pool.sessions) for pool in list(_live_pools)))
 
 
-def track_watch_hub(hub) -> None:
+def track_watch_hub(hub: Any) -> None:
     """Count this hub's open streams in recorder_watch_streams (held weakly)."""
     _watch_hubs.add(hub)
 
 
-def track_live_sessions(pool) -> None:
+def track_live_sessions(pool: Any) -> None:
     """Count this pool's sessions (its `sessions` mapping) in recorder_live_sessions (held weakly)."""
     _live_pools.add(pool)
 
@@ -92,12 +95,12 @@ def count_stored(sizes: list[int]) -> None:
     BYTES_INGESTED.inc(sum(sizes))
 
 
-def timed_step(step: str):
+def timed_step(step: str) -> Callable[[F], F]:
     """Decorates an async pipeline step: its duration goes to recorder_processing_step_seconds with
     outcome ok, failed (a DomainError or StepFailed: the input's fault), cancelled or error."""
-    def decorate(func):
+    def decorate(func: F) -> F:
         @functools.wraps(func)
-        async def run(*args, **kwargs):
+        async def run(*args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
             outcome = "error"
             try:
@@ -112,7 +115,7 @@ def timed_step(step: str):
                 raise
             finally:
                 STEP_SECONDS.labels(step=step, outcome=outcome).observe(time.perf_counter() - started)
-        return run
+        return run  # type: ignore[return-value]  # same signature: functools.wraps
     return decorate
 
 
@@ -124,18 +127,18 @@ def split_method(full_method: str) -> tuple[str, str]:
     return service or "unknown", method or "unknown"
 
 
-def _code_name(context, exc: BaseException | None) -> str:
+def _code_name(context: Any, exc: BaseException | None) -> str:
     if isinstance(exc, asyncio.CancelledError):
         return "CANCELLED"
     code = context.code() if hasattr(context, "code") else None
     if code is None or code == 0:
         return "OK" if exc is None else "UNKNOWN"
     if isinstance(code, grpc.StatusCode):
-        return code.name
+        return str(code.name)
     # grpc.aio keeps the code as the raw integer once set by abort()
     for status in grpc.StatusCode:
         if status.value[0] == code:
-            return status.name
+            return str(status.name)
     return "UNKNOWN"
 
 
@@ -153,13 +156,13 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
             return None
         service, method = split_method(details.method)
 
-        def observe(context, started: float, exc: BaseException | None) -> None:
+        def observe(context: Any, started: float, exc: BaseException | None) -> None:
             code = _code_name(context, exc)
             RPC_REQUESTS.labels(service, method, code).inc()
             RPC_SECONDS.labels(service, method, code).observe(time.perf_counter() - started)
 
-        def unary_response(inner):
-            async def handle(request, context):
+        def unary_response(inner: Any) -> Any:
+            async def handle(request: Any, context: Any) -> Any:
                 started, exc = time.perf_counter(), None
                 try:
                     result = inner(request, context)
@@ -171,11 +174,11 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
                     observe(context, started, exc)
             return handle
 
-        def stream_response(inner):
+        def stream_response(inner: Any) -> Any:
             if not inspect.isasyncgenfunction(inner):
                 return unary_response(inner)  # writes with context.write
 
-            async def handle(request, context):
+            async def handle(request: Any, context: Any) -> Any:
                 started, exc = time.perf_counter(), None
                 try:
                     async for response in inner(request, context):

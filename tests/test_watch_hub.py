@@ -15,7 +15,7 @@ from catalog_service.models import Video
 from catalog_service.server import CatalogDeps, create_server
 from catalog_service.settings import CatalogSettings
 from catalog_service.watch_hub import LISTENER_APPLICATION_NAME, WatchHub, _ids_in_where
-from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2 as pb
+from recorder.v1 import catalog_pb2, catalog_pb2_grpc
 from recorder_common.errors import NotFound, Reason, reason_of
 from recorder_common.vocab import Step, VideoStatus
 from tests.helpers import TEST_KEYS, user
