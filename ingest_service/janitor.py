@@ -51,7 +51,7 @@ class Janitor:
             batch = await self.catalog.list_ready_with_chunks(self.ready_chunks_grace_seconds, self.batch)
             for ref in batch:
                 # Files first: once the rows are gone nothing would point at a leftover file again.
-                await self.store.delete_chunks(ref.owner_id, ref.video_id)
+                await self.store.remove_chunks(ref.owner_id, ref.video_id)
                 try:
                     await self.catalog.forget_chunks(ref.owner_id, ref.video_id)
                 except (NotFound, FailedPrecondition) as exc:  # deleted or reprocessed meanwhile

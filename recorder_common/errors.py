@@ -62,6 +62,12 @@ class DomainError(Exception):
     code: ClassVar[grpc.StatusCode] = grpc.StatusCode.UNKNOWN
     default_reason: ClassVar[Reason]
 
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        """A status class's default reason is the status's own name (NOT_FOUND, ...)."""
+        super().__init_subclass__(**kwargs)
+        if "default_reason" not in cls.__dict__ and cls.code.name in Reason.__members__:
+            cls.default_reason = Reason[cls.code.name]
+
     def __init__(self, message: str, reason: Reason | None = None) -> None:
         super().__init__(message)
         self.message = message
@@ -80,52 +86,42 @@ class DomainError(Exception):
 
 class InvalidArgument(DomainError):
     code = grpc.StatusCode.INVALID_ARGUMENT
-    default_reason = Reason.INVALID_ARGUMENT
 
 
 class NotFound(DomainError):
     code = grpc.StatusCode.NOT_FOUND
-    default_reason = Reason.NOT_FOUND
 
 
 class AlreadyExists(DomainError):
     code = grpc.StatusCode.ALREADY_EXISTS
-    default_reason = Reason.ALREADY_EXISTS
 
 
 class FailedPrecondition(DomainError):
     code = grpc.StatusCode.FAILED_PRECONDITION
-    default_reason = Reason.FAILED_PRECONDITION
 
 
 class OutOfRange(DomainError):
     code = grpc.StatusCode.OUT_OF_RANGE
-    default_reason = Reason.OUT_OF_RANGE
 
 
 class ResourceExhausted(DomainError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
-    default_reason = Reason.RESOURCE_EXHAUSTED
 
 
 class Unauthenticated(DomainError):
     code = grpc.StatusCode.UNAUTHENTICATED
-    default_reason = Reason.UNAUTHENTICATED
 
 
 class PermissionDenied(DomainError):
     code = grpc.StatusCode.PERMISSION_DENIED
-    default_reason = Reason.PERMISSION_DENIED
 
 
 class Unavailable(DomainError):
     code = grpc.StatusCode.UNAVAILABLE
-    default_reason = Reason.UNAVAILABLE
 
 
 class DeadlineExceeded(DomainError):
     code = grpc.StatusCode.DEADLINE_EXCEEDED
-    default_reason = Reason.DEADLINE_EXCEEDED
 
 
 def reason_of(error: grpc.RpcError) -> Reason | None:

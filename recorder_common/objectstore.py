@@ -121,7 +121,7 @@ class ObjectStorage:
     async def remove_chunk(self, user_id: str, video_id: str, index: int, token: str) -> None:
         await self._delete([self.chunk_key(user_id, video_id, index, token)])
 
-    async def delete_chunks(self, user_id: str, video_id: str) -> None:
+    async def remove_chunks(self, user_id: str, video_id: str) -> None:
         await self._delete_prefix(self.video_prefix(user_id, video_id) + "chunks/")
 
     async def remove_video(self, user_id: str, video_id: str) -> None:
@@ -175,7 +175,7 @@ class ObjectStorage:
         finally:
             tmp.unlink(missing_ok=True)
 
-    async def delete_key(self, key: str) -> None:
+    async def remove_key(self, key: str) -> None:
         await self._delete([key])
 
     async def _delete(self, keys: list[str]) -> None:

@@ -31,7 +31,7 @@ class FakeStore:
         for key in [k for k in self.files if k[:2] == (user_id, video_id)]:
             del self.files[key]
 
-    async def delete_chunks(self, user_id: str, video_id: str) -> None:
+    async def remove_chunks(self, user_id: str, video_id: str) -> None:
         await self.remove_video(user_id, video_id)
 
 
