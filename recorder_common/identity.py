@@ -26,6 +26,7 @@ from recorder_common.errors import (DomainError, FailedPrecondition, InvalidArgu
                                     ResourceExhausted, STATUS_DETAILS_KEY, Unauthenticated,
                                     undecodable_reason)
 from recorder_common.policy import POLICY, Access
+from recorder_common.rpc import rewrap_handler
 
 REQUEST_ID_HEADER = "x-request-id"
 
@@ -178,9 +179,6 @@ class IdentityInterceptor(grpc.aio.ServerInterceptor):
             return handle
 
         def stream_response(inner: Any, streaming_request: bool) -> Any:
-            if not inspect.isasyncgenfunction(inner):
-                return unary_response(inner, streaming_request)  # writes with context.write (health Watch)
-
             async def handle(request_or_iterator: Any, context: Any) -> Any:
                 async with scope(context):
                     responses = inner(request_of(request_or_iterator, streaming_request), context)
@@ -191,11 +189,5 @@ class IdentityInterceptor(grpc.aio.ServerInterceptor):
                         await responses.aclose()  # its own finally runs now, not when collected
             return handle
 
-        args = (tolerant_deserializer(handler.request_deserializer), handler.response_serializer)
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(unary_response(handler.unary_unary, False), *args)
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(unary_response(handler.stream_unary, True), *args)
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(stream_response(handler.unary_stream, False), *args)
-        return grpc.stream_stream_rpc_method_handler(stream_response(handler.stream_stream, True), *args)
+        return rewrap_handler(handler, unary_response, stream_response,
+                              tolerant_deserializer(handler.request_deserializer))

@@ -7,19 +7,21 @@ so label values stay few (service, method, code, step, outcome, reason).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import inspect
 import logging
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import grpc
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from recorder_common.errors import Reason
+from recorder_common.rpc import rewrap_handler
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -156,48 +158,34 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
             return None
         service, method = split_method(details.method)
 
-        def observe(context: Any, started: float, exc: BaseException | None) -> None:
-            code = _code_name(context, exc)
-            RPC_REQUESTS.labels(service, method, code).inc()
-            RPC_SECONDS.labels(service, method, code).observe(time.perf_counter() - started)
+        @contextlib.contextmanager
+        def observed(context: Any) -> Iterator[None]:
+            started, exc = time.perf_counter(), None
+            try:
+                yield
+            except BaseException as e:
+                exc = e
+                raise
+            finally:
+                code = _code_name(context, exc)
+                RPC_REQUESTS.labels(service, method, code).inc()
+                RPC_SECONDS.labels(service, method, code).observe(time.perf_counter() - started)
 
-        def unary_response(inner: Any) -> Any:
+        def unary_response(inner: Any, streaming_request: bool) -> Any:
             async def handle(request: Any, context: Any) -> Any:
-                started, exc = time.perf_counter(), None
-                try:
+                with observed(context):
                     result = inner(request, context)
                     return await result if inspect.isawaitable(result) else result
-                except BaseException as e:
-                    exc = e
-                    raise
-                finally:
-                    observe(context, started, exc)
             return handle
 
-        def stream_response(inner: Any) -> Any:
-            if not inspect.isasyncgenfunction(inner):
-                return unary_response(inner)  # writes with context.write
-
+        def stream_response(inner: Any, streaming_request: bool) -> Any:
             async def handle(request: Any, context: Any) -> Any:
-                started, exc = time.perf_counter(), None
-                try:
+                with observed(context):
                     async for response in inner(request, context):
                         yield response
-                except BaseException as e:
-                    exc = e
-                    raise
-                finally:
-                    observe(context, started, exc)
             return handle
 
-        rpc = (handler.request_deserializer, handler.response_serializer)
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(unary_response(handler.unary_unary), *rpc)
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(unary_response(handler.stream_unary), *rpc)
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(stream_response(handler.unary_stream), *rpc)
-        return grpc.stream_stream_rpc_method_handler(stream_response(handler.stream_stream), *rpc)
+        return rewrap_handler(handler, unary_response, stream_response)
 
 
 # ---- serving /metrics -------------------------------------------------------------------------
