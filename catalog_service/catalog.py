@@ -34,6 +34,7 @@ from catalog_service import watch_hub  # noqa: F401
 from catalog_service.statuses import DELETED, EXPIRED, FAILED, PROCESSING, READY, UPLOADED, UPLOADING
 from recorder_common.errors import FailedPrecondition, InvalidArgument, NotFound, Reason, ResourceExhausted
 from recorder_common.ids import check_video_id, new_video_id
+from recorder_common.uploads import UploadState
 from recorder_common.vocab import AssetKind, ChunkOutcome, Step, VideoRef, VideoStatus
 
 MAX_TITLE_CHARS = 512
@@ -50,18 +51,6 @@ DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 MAX_PROCESSING_ATTEMPTS = 3
 FINAL_STATUSES = (READY, FAILED, EXPIRED, DELETED)
-
-
-@dataclasses.dataclass(frozen=True)
-class UploadState:
-    video_id: str
-    status: str
-    received_chunks: int
-    received_bytes: int
-    last_index: int | None
-    complete: bool
-    missing_indices: list[int] = dataclasses.field(default_factory=list)
-    stored_indices: list[int] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,7 +193,7 @@ class Catalog:
                     if len(missing) >= MAX_LISTED_INDICES:
                         break
             stored = stored[:MAX_LISTED_INDICES]
-        return UploadState(video_id=video.id, status=video.status, received_chunks=video.received_chunks,
+        return UploadState(video_id=video.id, status=VideoStatus(video.status), received_chunks=video.received_chunks,
                            received_bytes=video.received_bytes, last_index=video.last_index,
                            complete=complete, missing_indices=missing, stored_indices=stored)
 
@@ -273,7 +262,7 @@ class Catalog:
         result = await self._recorder.record(RecordRequest(owner_id, video_id, chunks, max_upload_bytes, quota))
         t = result.tally
         return BatchRecord(result.outcomes, UploadState(
-            video_id=t.video_id, status=t.status, received_chunks=t.received_chunks,
+            video_id=t.video_id, status=VideoStatus(t.status), received_chunks=t.received_chunks,
             received_bytes=t.received_bytes, last_index=t.last_index, complete=t.complete),
             result.completed_upload)
 

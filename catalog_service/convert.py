@@ -6,7 +6,6 @@ import datetime as dt
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import inspect
 
-from catalog_service import catalog
 from catalog_service.models import Video
 from recorder.v1 import common_pb2
 from recorder_common.vocab import AssetKind, Step, VideoStatus
@@ -19,17 +18,6 @@ def timestamp(value: dt.datetime | None) -> Timestamp:
             value = value.replace(tzinfo=dt.timezone.utc)
         ts.FromDatetime(value)
     return ts
-
-
-def upload_state(state: catalog.UploadState) -> common_pb2.UploadState:
-    msg = common_pb2.UploadState(
-        video_id=state.video_id, status=VideoStatus.proto_of(state.status),
-        received_chunks=state.received_chunks, received_bytes=state.received_bytes,
-        complete=state.complete, missing_indices=state.missing_indices,
-        stored_indices=state.stored_indices)
-    if state.last_index is not None:
-        msg.last_index = state.last_index
-    return msg
 
 
 def video_message(video: Video, with_history: bool = True) -> common_pb2.Video:

@@ -10,6 +10,7 @@ from recorder.v1 import catalog_pb2, catalog_pb2_grpc
 from recorder_common.errors import InvalidArgument
 from recorder_common.identity import current_caller
 from recorder_common.rpc import maps_domain_errors, shielded
+from recorder_common.uploads import upload_state_message
 from recorder_common.vocab import AssetKind, Step, VideoRef, VideoStatus
 
 
@@ -66,7 +67,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             request.max_upload_bytes, request.user_quota_bytes)
         return catalog_pb2.RecordChunksResponse(
             outcomes=[o.proto for o in record.outcomes],
-            state=convert.upload_state(record.state), completed_upload=record.completed_upload)
+            state=upload_state_message(record.state), completed_upload=record.completed_upload)
 
     @maps_domain_errors
     @shielded
@@ -82,7 +83,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def GetUploadState(self, request, context):
         state = await self.catalog.upload_state(current_caller().require_user(), request.video_id,
                                                 with_indices=not request.summary_only)
-        return catalog_pb2.GetUploadStateResponse(state=convert.upload_state(state))
+        return catalog_pb2.GetUploadStateResponse(state=upload_state_message(state))
 
     @maps_domain_errors
     @shielded

@@ -9,21 +9,13 @@ import hashlib
 
 import grpc
 
-from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, media_pb2, media_pb2_grpc
+from recorder.v1 import catalog_pb2, catalog_pb2_grpc, media_pb2, media_pb2_grpc
 from recorder_common.auth import ServiceTokenSigner
 from recorder_common.channels import InternalCaller
 from recorder_common.errors import DeadlineExceeded, Unavailable
 from ingest_service.ports import PendingChunk, RecordedChunks, UploadState
+from recorder_common.uploads import upload_state_from
 from recorder_common.vocab import ChunkOutcome, VideoRef, VideoStatus
-
-
-def upload_state(message: common_pb2.UploadState) -> UploadState:
-    return UploadState(
-        video_id=message.video_id, status=VideoStatus.from_proto(message.status),
-        received_chunks=message.received_chunks, received_bytes=message.received_bytes,
-        last_index=message.last_index if message.HasField("last_index") else None,
-        complete=message.complete, missing_indices=tuple(message.missing_indices),
-        stored_indices=tuple(message.stored_indices))
 
 
 def _outcome(number: int) -> ChunkOutcome:
@@ -48,7 +40,7 @@ class CatalogClient:
     async def upload_state(self, owner_id: str, video_id: str, summary_only: bool = False) -> UploadState:
         response = await self._call(self.stub.GetUploadState, catalog_pb2.GetUploadStateRequest(
             video_id=video_id, summary_only=summary_only), owner_id)
-        return upload_state(response.state)
+        return upload_state_from(response.state)
 
     async def record_chunks(self, owner_id: str, video_id: str, chunks: list[PendingChunk],
                             max_upload_bytes: int, user_quota_bytes: int) -> RecordedChunks:
@@ -56,7 +48,7 @@ class CatalogClient:
             video_id=video_id, max_upload_bytes=max_upload_bytes, user_quota_bytes=user_quota_bytes,
             chunks=[catalog_pb2.StoredChunk(index=c.index, size_bytes=c.size, crc32c=c.crc32c, is_last=c.is_last,
                                             file_token=c.file_token or "") for c in chunks]), owner_id)
-        return RecordedChunks(outcomes=[_outcome(o) for o in response.outcomes], state=upload_state(response.state),
+        return RecordedChunks(outcomes=[_outcome(o) for o in response.outcomes], state=upload_state_from(response.state),
                               completed_upload=response.completed_upload)
 
     async def mark_deleted(self, owner_id: str, video_id: str, abort_only: bool) -> None:

@@ -5,21 +5,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Protocol
 
+from recorder_common.uploads import UploadState
 from recorder_common.vocab import ChunkOutcome, VideoRef, VideoStatus
 
-
-@dataclasses.dataclass(frozen=True)
-class UploadState:
-    """An upload as the catalog last reported it. The index lists are filled only when asked for
-    (not for the per-chunk summary)."""
-    video_id: str
-    status: VideoStatus | None  # None: a status this build does not know
-    received_chunks: int = 0
-    received_bytes: int = 0
-    last_index: int | None = None  # the index flagged last, once one is
-    complete: bool = False
-    missing_indices: tuple[int, ...] = ()
-    stored_indices: tuple[int, ...] = ()
+__all__ = ["CatalogPort", "ChunkStore", "MediaPort", "PendingChunk", "RecordedChunks", "UploadState"]
 
 
 @dataclasses.dataclass(frozen=True)

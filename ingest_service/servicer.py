@@ -4,11 +4,11 @@ from __future__ import annotations
 import asyncio
 
 from ingest_service.engine import ChunkAck, IncomingChunk, UploadEngine
-from ingest_service.ports import UploadState
-from recorder.v1 import common_pb2, ingest_pb2, ingest_pb2_grpc
+from recorder.v1 import ingest_pb2, ingest_pb2_grpc
 from recorder_common.errors import DeadlineExceeded, InvalidArgument, Reason
 from recorder_common.identity import current_caller
 from recorder_common.rpc import maps_domain_errors
+from recorder_common.uploads import upload_state_message as state_message
 from recorder_common.vocab import VideoStatus
 
 
@@ -18,16 +18,6 @@ def incoming(chunk: ingest_pb2.Chunk) -> IncomingChunk:
         index=chunk.index, data=chunk.data, is_last=chunk.is_last,
         crc32c=chunk.crc32c if which == "crc32c" else None,
         sha256=chunk.sha256 if which == "sha256" else None)
-
-
-def state_message(state: UploadState) -> common_pb2.UploadState:
-    message = common_pb2.UploadState(
-        video_id=state.video_id, status=VideoStatus.proto_of(state.status),
-        received_chunks=state.received_chunks, received_bytes=state.received_bytes, complete=state.complete,
-        missing_indices=state.missing_indices, stored_indices=state.stored_indices)
-    if state.last_index is not None:
-        message.last_index = state.last_index
-    return message
 
 
 def ack_message(ack: ChunkAck) -> ingest_pb2.ChunkAck:
