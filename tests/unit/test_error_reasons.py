@@ -15,6 +15,7 @@ import media_service.catalog_client  # noqa: F401
 import media_service.servicer  # noqa: F401
 from recorder_common.errors import (ERROR_DOMAIN, STATUS_DETAILS_KEY, DomainError, Reason, ResourceExhausted,
                                     from_rpc_error, reason_of)
+from recorder_cli.__main__ import describe_error
 
 README = pathlib.Path(__file__).resolve().parents[2] / "README.md"
 
@@ -101,3 +102,12 @@ def test_a_call_without_our_error_info_has_no_reason():
     foreign.details.add().Pack(error_details_pb2.ErrorInfo(reason="NOT_FOUND", domain="example.com"))
     assert reason_of(FailedCall(grpc.StatusCode.NOT_FOUND, "x",
                                 ((STATUS_DETAILS_KEY, foreign.SerializeToString()),))) is None
+
+
+def test_the_cli_says_what_to_do_next_by_the_reason_not_the_message():
+    error = ResourceExhausted("some words that may change", Reason.QUOTA_EXCEEDED)
+    call = FailedCall(error.code, error.message, ((STATUS_DETAILS_KEY, error.status_details()),))
+    text = describe_error(call)  # type: ignore[arg-type]
+    assert "[QUOTA_EXCEEDED]" in text and "next: delete videos" in text
+    plain = describe_error(FailedCall(grpc.StatusCode.RESOURCE_EXHAUSTED, "quota", ()))  # type: ignore[arg-type]
+    assert "next:" not in plain
