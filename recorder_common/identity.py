@@ -15,7 +15,7 @@ import inspect
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import grpc
@@ -26,7 +26,7 @@ from recorder_common.errors import (DomainError, FailedPrecondition, InvalidArgu
                                     ResourceExhausted, STATUS_DETAILS_KEY, Unauthenticated,
                                     undecodable_reason)
 from recorder_common.policy import POLICY, Access
-from recorder_common.rpc import rewrap_handler
+from recorder_common.rpc import HandlerInterceptor, rewrap_handler
 
 REQUEST_ID_HEADER = "x-request-id"
 
@@ -100,7 +100,7 @@ async def _checked(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
         yield request
 
 
-class IdentityInterceptor(grpc.aio.ServerInterceptor):
+class IdentityInterceptor(HandlerInterceptor):
     """Resolves the caller and a request id for every RPC, enforces the access policy, maps errors,
     logs one line per call, and runs the handler with caller and request id in context variables.
     It wraps the handler itself so the variables are set in the task that runs it."""
@@ -109,14 +109,7 @@ class IdentityInterceptor(grpc.aio.ServerInterceptor):
         self.authenticator = authenticator
         self.policy = policy
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        if handler is None:
-            return None  # no such method: gRPC answers UNIMPLEMENTED
+    def wrap(self, handler: Any, details: grpc.HandlerCallDetails) -> Any:
         method = details.method
         metadata = details.invocation_metadata
         access = self.policy.get(method)

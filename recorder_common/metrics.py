@@ -14,14 +14,14 @@ import inspect
 import logging
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import grpc
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from recorder_common.errors import Reason
-from recorder_common.rpc import rewrap_handler
+from recorder_common.rpc import HandlerInterceptor, rewrap_handler
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -144,18 +144,11 @@ def _code_name(context: Any, exc: BaseException | None) -> str:
     return "UNKNOWN"
 
 
-class MetricsInterceptor(grpc.aio.ServerInterceptor):
+class MetricsInterceptor(HandlerInterceptor):
     """Outermost interceptor: counts and times every RPC a handler exists for, by its final status
     (after the inner interceptors turned errors into statuses)."""
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        if handler is None:
-            return None
+    def wrap(self, handler: Any, details: grpc.HandlerCallDetails) -> Any:
         service, method = split_method(details.method)
 
         @contextlib.contextmanager

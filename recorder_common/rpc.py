@@ -48,3 +48,15 @@ def rewrap_handler(handler: Any, unary: Wrapper, stream: Wrapper, request_deseri
     wrapped = stream(inner, streaming) if inspect.isasyncgenfunction(inner) else unary(inner, streaming)
     make = grpc.stream_stream_rpc_method_handler if streaming else grpc.unary_stream_rpc_method_handler
     return make(wrapped, *args)
+
+
+class HandlerInterceptor(grpc.aio.ServerInterceptor):
+    """A server interceptor that wraps each method's handler (see rewrap_handler): subclasses say
+    how in `wrap`. Methods with no handler stay unanswered here (gRPC answers UNIMPLEMENTED)."""
+
+    async def intercept_service(self, continuation: Callable[[Any], Awaitable[Any]], details: Any) -> Any:
+        handler = await continuation(details)
+        return None if handler is None else self.wrap(handler, details)
+
+    def wrap(self, handler: Any, details: Any) -> Any:
+        raise NotImplementedError
