@@ -35,7 +35,7 @@ class CatalogClient:
         response = await self._call(self.stub.CreateVideo, catalog_pb2.CreateVideoRequest(
             title=title, filename=filename, content_type=content_type,
             expected_size_bytes=expected_size), owner_id)
-        return response.video.video_id
+        return str(response.video.video_id)
 
     async def upload_state(self, owner_id: str, video_id: str, summary_only: bool = False) -> UploadState:
         response = await self._call(self.stub.GetUploadState, catalog_pb2.GetUploadStateRequest(
@@ -66,7 +66,7 @@ class CatalogClient:
     async def forget_chunks(self, owner_id: str, video_id: str) -> int:
         response = await self._call(self.stub.ForgetChunks, catalog_pb2.ForgetChunksRequest(video_id=video_id),
                                     owner_id)
-        return response.forgotten_chunks
+        return int(response.forgotten_chunks)
 
     async def retry_processing(self, owner_id: str, video_id: str) -> VideoStatus | None:
         response = await self._call(self.stub.RetryProcessing,
@@ -124,4 +124,4 @@ class MediaClient:
         stub = self.stubs[rendezvous_order(video_id, len(self.stubs))[0]]
         response = await self._hint(stub.ChunkStored, media_pb2.ChunkStoredRequest(video_id=video_id, index=index),
                                     owner_id)
-        return response.live
+        return bool(response.live)
