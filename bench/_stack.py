@@ -3,6 +3,7 @@ a temporary folder, development keys, optionally Envoy in front; S3 storage in a
 loopback when asked)."""
 from __future__ import annotations
 
+import asyncio
 import os
 import pathlib
 import shutil
@@ -10,8 +11,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 
+import google_crc32c
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -21,8 +25,11 @@ sys.path.insert(0, str(ROOT))
 from devauth.keys import ensure_keys  # noqa: E402
 from devstack.seaweed import SeaweedS3  # noqa: E402
 from gateway.render import render  # noqa: E402
+from recorder.v1 import ingest_pb2  # noqa: E402
 
 MODULES = {"catalog": "catalog_service", "media": "media_service", "ingest": "ingest_service"}
+MiB = 1024 * 1024
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -54,8 +61,124 @@ def rss_peak_mib(pid: int) -> float:
     return float("nan")
 
 
+def percentile(values: list[float], p: float) -> float:
+    """Nearest rank: with few values the p99 is the largest, never an interpolated figure."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def _stat_fields(pid: int) -> list[str]:
+    text = pathlib.Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rindex(")") + 2:].split()  # the name may hold spaces and parentheses
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below pid (ffmpeg and its sandbox wrapper, for the media service)."""
+    children: dict[int, list[int]] = {}
+    for entry in pathlib.Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                children.setdefault(int(_stat_fields(int(entry.name))[1]), []).append(int(entry.name))
+            except (OSError, ValueError, IndexError):
+                pass  # gone meanwhile
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process and all its children, reaped (cutime, cstime) and still running."""
+    fields = _stat_fields(pid)
+    total = sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+    for child in descendants(pid):
+        try:
+            total += sum(int(x) for x in _stat_fields(child)[11:15])
+        except (OSError, IndexError):
+            pass
+    return total / CLOCK_TICKS
+
+
+def tree_rss_mib(pid: int) -> float:
+    total = 0
+    for each in [pid, *descendants(pid)]:
+        try:
+            for line in pathlib.Path(f"/proc/{each}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+class TreeMeter:
+    """Peak resident memory of each process together with its children (ffmpegs included), sampled
+    every `interval` seconds in a thread, and CPU seconds since start()."""
+
+    def __init__(self, pids: dict[str, int], interval: float = 0.5) -> None:
+        self.pids, self.interval = pids, interval
+        self.peak = {name: 0.0 for name in pids}
+        self._cpu_at_start: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            for name, pid in self.pids.items():
+                self.peak[name] = max(self.peak[name], tree_rss_mib(pid))
+
+    def start(self) -> "TreeMeter":
+        self._cpu_at_start = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        self._thread.start()
+        return self
+
+    def cpu(self) -> dict[str, float]:
+        return {name: cpu_seconds(pid) - self._cpu_at_start[name] for name, pid in self.pids.items()}
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def scrape_metrics(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        return response.read().decode()
+
+
+async def create_upload(ingest, md, title: str = "bench") -> str:
+    return (await ingest.CreateUpload(ingest_pb2.CreateUploadRequest(
+        title=title, content_type="video/webm;codecs=vp8,opus"), metadata=md, timeout=30)).video_id
+
+
+async def send_chunks(ingest, md, video_id: str, data: bytes, seconds: float, pace: float | None,
+                      started: float | None = None, acks: list[float] | None = None) -> float:
+    """The recording in 1 MiB PutChunk calls, the last flagged, one after another. With a pace,
+    each chunk is sent once its bytes would exist in a recording made at `pace` times realtime that
+    began at `started` (time.monotonic()); without, at full speed. Each ack's latency is appended
+    to `acks`. Returns the time the last chunk was acknowledged."""
+    parts = [data[i:i + MiB] for i in range(0, len(data), MiB)]
+    started = time.monotonic() if started is None else started
+    sent = 0
+    for i, part in enumerate(parts):
+        sent += len(part)
+        if pace:
+            due = started + sent / len(data) * seconds / pace
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+        asked = time.monotonic()
+        await ingest.PutChunk(ingest_pb2.PutChunkRequest(video_id=video_id, chunk=ingest_pb2.Chunk(
+            index=i, data=part, crc32c=google_crc32c.value(part), is_last=i == len(parts) - 1)),
+            metadata=md, timeout=60)
+        if acks is not None:
+            acks.append(time.monotonic() - asked)
+    return time.monotonic()
+
+
 class BenchStack:
-    def __init__(self, folder: pathlib.Path, env: dict[str, str] | None = None, gateway: bool = False) -> None:
+    def __init__(self, folder: pathlib.Path, env: dict[str, str] | None = None, gateway: bool = False,
+                 service_env: dict[str, dict[str, str]] | None = None) -> None:
+        self.service_env = service_env or {}
         self.folder = folder
         self.keys = ensure_keys(folder / "auth")
         self.ports = {name: free_port() for name in MODULES}
@@ -66,17 +189,20 @@ class BenchStack:
             "STORAGE_ROOT": str(folder / "storage"),
             "CATALOG_PORT": str(self.ports["catalog"]), "MEDIA_PORT": str(self.ports["media"]),
             "INGEST_PORT": str(self.ports["ingest"]),
+            "PLAYBACK_PORT": str(free_port()), "PLAYBACK_KEY_FILE": str(folder / "auth" / "playback.key"),
             "CATALOG_TARGET": f"127.0.0.1:{self.ports['catalog']}",
             "MEDIA_TARGET": f"127.0.0.1:{self.ports['media']}",
             "LOG_LEVEL": "WARNING",
             **(env or {}),
         }
+        # Settings for one service only (e.g. its METRICS_PORT), by MODULES name.
+        self.service_env = service_env or {}
         self.processes: dict[str, subprocess.Popen] = {}
 
     def start(self) -> "BenchStack":
         for name, module in MODULES.items():
             self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", module], env=self.env, cwd=ROOT,
+                [sys.executable, "-m", module], env={**self.env, **self.service_env.get(name, {})}, cwd=ROOT,
                 stdout=subprocess.DEVNULL, stderr=open(self.folder / f"{name}.log", "wb"))
             wait_healthy(self.ports[name])
         if self.gateway_port:

@@ -21,24 +21,10 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
+from bench._media import make_screen_clip  # noqa: E402
 from media_service import commands  # noqa: E402
 from media_service.containers import Container  # noqa: E402
 from media_service.settings import PROFILES, find_ffmpeg  # noqa: E402
-
-
-def make_screen_clip(ffmpeg: str, path: pathlib.Path, seconds: float, size: str = "1280x720",
-                     bitrate: str = "2500k") -> None:
-    """A mostly still desktop with a moving window and a tone, VP8/Opus as MediaRecorder writes it."""
-    subprocess.run([
-        ffmpeg, "-v", "error", "-y",
-        "-f", "lavfi", "-i", f"testsrc=size={size}:rate=30",
-        "-f", "lavfi", "-i", "testsrc2=size=480x270:rate=30",
-        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-        "-filter_complex", "[0:v][1:v]overlay=x='100+300*(1+sin(t/4))':y='200+100*sin(t/3)',format=yuv420p[v]",
-        "-map", "[v]", "-map", "2:a", "-t", str(seconds),
-        "-c:v", "libvpx", "-b:v", bitrate, "-deadline", "realtime", "-cpu-used", "8",
-        "-c:a", "libopus", "-b:a", "128k", "-live", "1", "-f", "webm", str(path),
-    ], check=True, timeout=600)
 
 
 def ssim(ffmpeg: str, encoded: pathlib.Path, reference: pathlib.Path) -> float:

@@ -27,16 +27,11 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 import google_crc32c  # noqa: E402
 import grpc  # noqa: E402
 
-from bench._stack import BenchStack  # noqa: E402
+from bench._stack import BenchStack, percentile  # noqa: E402
 from recorder.v1 import ingest_pb2, ingest_pb2_grpc  # noqa: E402
 from recorder_common.serving import message_options  # noqa: E402
 
 MiB = 1024 * 1024
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 async def one_upload(stub, md, chunks: list[bytes], latencies: list[float], pace_mbit: float) -> None:

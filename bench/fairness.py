@@ -24,7 +24,7 @@ import google_crc32c  # noqa: E402
 import grpc  # noqa: E402
 
 from bench._stack import BenchStack  # noqa: E402
-from bench.compression_profiles import make_screen_clip  # noqa: E402
+from bench._media import make_screen_clip  # noqa: E402
 from media_service.settings import find_ffmpeg  # noqa: E402
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2, ingest_pb2_grpc  # noqa: E402
 from recorder_common.serving import message_options  # noqa: E402

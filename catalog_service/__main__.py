@@ -5,6 +5,7 @@ import asyncio
 import os
 
 from catalog_service import db
+from catalog_service.background import CatalogBackground
 from catalog_service.catalog import Catalog
 from catalog_service.server import CatalogDeps, create_server
 from catalog_service.settings import CatalogSettings
@@ -18,10 +19,15 @@ async def serve(settings: CatalogSettings) -> None:
     if settings.migrate_on_start:
         await asyncio.to_thread(db.migrate, settings.database_url)
     engine = db.create_engine(settings.database_url)
-    server, port = await create_server(settings, CatalogDeps(Catalog(db.session_factory(engine), limits=settings.limits)))
+    catalog = Catalog(db.session_factory(engine), limits=settings.limits,
+                      webhook_endpoints=settings.webhooks.endpoints)
+    server, port = await create_server(settings, CatalogDeps(catalog))
+    background = CatalogBackground(catalog, settings)
+    background.start()
     try:
-        await run_until_terminated(server, "catalog", port)
+        await run_until_terminated(server, "catalog", port, on_stop=background.stop)
     finally:
+        await background.stop()
         await engine.dispose()
 
 

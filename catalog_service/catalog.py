@@ -17,7 +17,7 @@ import dataclasses
 import datetime as dt
 import json
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,8 +25,9 @@ from sqlalchemy.orm import selectinload
 
 from catalog_service.chunk_recorder import ChunkRecorder, RecordRequest
 from catalog_service.chunk_rules import StoredChunk
-from catalog_service.lifecycle import Event, sources, transition
-from catalog_service.models import Asset, Chunk, StatusEvent, Video, utcnow
+from catalog_service import events
+from catalog_service.lifecycle import Event, RenditionEvent, sources, transition
+from catalog_service.models import Asset, Chunk, Rendition, StatusEvent, Video, utcnow
 from catalog_service.owners import bytes_in_use, charged_size, lock_owner
 from catalog_service.settings import CatalogLimits
 # Imported for its session listeners: every commit that changes a video tells its watchers.
@@ -35,7 +36,7 @@ from catalog_service.statuses import DELETED, EXPIRED, FAILED, PROCESSING, READY
 from recorder_common.errors import FailedPrecondition, InvalidArgument, NotFound, Reason, ResourceExhausted
 from recorder_common.ids import check_video_id, new_video_id
 from recorder_common.uploads import UploadState
-from recorder_common.vocab import AssetKind, ChunkOutcome, Step, VideoRef, VideoStatus
+from recorder_common.vocab import AssetKind, ChunkOutcome, RenditionKind, RenditionState, Step, VideoRef, VideoStatus
 
 MAX_TITLE_CHARS = 512
 MAX_FILENAME_CHARS = 255
@@ -51,6 +52,26 @@ DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 MAX_PROCESSING_ATTEMPTS = 3
 FINAL_STATUSES = (READY, FAILED, EXPIRED, DELETED)
+# Every video gets these renditions, PENDING, in the transaction that creates it.
+RENDITION_KINDS = (RenditionKind.COMPRESSED,)
+# How many queued renditions one ClaimRendition tries, in fair order, before saying none.
+CLAIM_CANDIDATES = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class RenditionAsset:
+    path: str
+    content_type: str
+    size: int
+
+
+@dataclasses.dataclass(frozen=True)
+class RenditionClaim:
+    claimed: bool
+    owner_id: str = ""
+    video_id: str = ""
+    kind: RenditionKind | None = None
+    video: Video | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,6 +128,11 @@ class _ClaimRefused(Exception):
     """Rolls a claim back: the owner has no processing slot free."""
 
 
+def _aware(value: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes; we only ever store UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
+
+
 def _decode_page_token(token: str) -> tuple[dt.datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
@@ -118,10 +144,13 @@ def _decode_page_token(token: str) -> tuple[dt.datetime, str]:
 
 class Catalog:
     def __init__(self, sessions: async_sessionmaker[AsyncSession],
-                 clock: Callable[[], dt.datetime] = utcnow, limits: CatalogLimits = CatalogLimits()) -> None:
+                 clock: Callable[[], dt.datetime] = utcnow, limits: CatalogLimits = CatalogLimits(),
+                 webhook_endpoints: Sequence = ()) -> None:
         self.sessions = sessions
         self.clock = clock
         self.limits = limits
+        # Each feed event gets a delivery row per endpoint that wants it (catalog_service/webhooks.py).
+        self.webhook_endpoints = tuple(webhook_endpoints)
         bind = sessions.kw.get("bind")
         # SQLite has one writer at a time and makes the others wait by sleeping and retrying
         # (busy_timeout), which gives latency long tails under load. Queueing this process's
@@ -129,11 +158,18 @@ class Catalog:
         self._writers = asyncio.Lock() if bind is not None and bind.dialect.name == "sqlite" else None
         self._recorder = ChunkRecorder(self._transaction, clock)
 
+    def transaction(self):
+        """A write transaction as every catalog write makes one (queued writers on SQLite, the
+        outbox written before COMMIT): for the catalog's own background work."""
+        return self._transaction()
+
     @contextlib.asynccontextmanager
     async def _transaction(self):
         async with self._writers or contextlib.nullcontext():
             async with self.sessions() as session, session.begin():
                 yield session
+                # The feed events of this transaction's lifecycle changes, in the same commit.
+                await events.write_outbox(session, self.webhook_endpoints)
 
     # ---- helpers ------------------------------------------------------------------------------
     def _event(self, video: Video, status: str, step: str | None = None, progress: float = 0.0,
@@ -150,6 +186,7 @@ class Catalog:
             video.status_changed_at = self.clock()
         video.status = target
         session.add(self._event(video, target, step=step, progress=progress, message=message))
+        events.emit(session, video, event, self.clock())
 
     async def _lock_owned(self, session: AsyncSession, owner_id: str, video_id: str) -> Video:
         """Take the video's row lock for the rest of the transaction. An UPDATE as the first
@@ -170,7 +207,7 @@ class Catalog:
         check_video_id(video_id)
         video = (await session.execute(
             select(Video).where(Video.id == video_id, Video.owner_id == owner_id)
-            .options(selectinload(Video.assets), selectinload(Video.events))
+            .options(selectinload(Video.assets), selectinload(Video.events), selectinload(Video.renditions))
             .execution_options(populate_existing=True)
         )).scalar_one_or_none()
         if video is None or video.status == DELETED:
@@ -226,6 +263,11 @@ class Catalog:
                     "finish or abort one", Reason.TOO_MANY_OPEN_UPLOADS)
             session.add(video)
             session.add(self._event(video, UPLOADING, message="upload created"))
+            events.emit(session, video, None, now)
+            for kind in RENDITION_KINDS:
+                session.add(Rendition(video_id=video.id, kind=kind.value, owner_id=owner_id,
+                                      state=RenditionState.PENDING.value, progress=0.0, attempts=0,
+                                      queued_at=now, updated_at=now))
         return await self.get_video(owner_id, video.id)
 
     async def upload_state(self, owner_id: str, video_id: str, with_indices: bool = True) -> UploadState:
@@ -285,7 +327,7 @@ class Catalog:
             purgeable = sources(Event.PURGE)
             owned = select(Video.id).where(Video.id == video_id, Video.owner_id == owner_id,
                                            Video.status.in_(purgeable)).scalar_subquery()
-            for model in (Chunk, Asset, StatusEvent):
+            for model in (Chunk, Asset, StatusEvent, Rendition):
                 await session.execute(delete(model).where(model.video_id == owned))
             await session.execute(delete(Video).where(Video.id == video_id, Video.owner_id == owner_id,
                                                       Video.status.in_(purgeable)))
@@ -357,7 +399,13 @@ class Catalog:
             result = await session.execute(delete(Chunk).where(Chunk.video_id == video_id))
             return result.rowcount
 
-    async def retry_processing(self, owner_id: str, video_id: str) -> Video:
+    async def retry_processing(self, owner_id: str, video_id: str,
+                               rendition: RenditionKind | None = None) -> Video:
+        """A FAILED video is processed again (its FAILED renditions with it); with a rendition
+        kind, only that FAILED rendition of a READY video goes back to the queue. Both count
+        against max_processing_retries."""
+        if rendition is not None:
+            return await self._retry_rendition(owner_id, video_id, rendition)
         async with self._transaction() as session:
             video = await self._lock_owned(session, owner_id, video_id)
             if video.status == DELETED:
@@ -376,6 +424,167 @@ class Catalog:
             video.processing_attempts, video.processing_retries = 0, video.processing_retries + 1
             video.error = video.error_step = video.current_step = None
             video.progress = 0.0
+            for row in await self._renditions(session, video_id):
+                if row.state == RenditionState.FAILED:
+                    self._move_rendition(session, video, row, RenditionEvent.RETRY)
+        return await self.get_video(owner_id, video_id)
+
+    async def _retry_rendition(self, owner_id: str, video_id: str, kind: RenditionKind) -> Video:
+        async with self._transaction() as session:
+            video = await self._lock_owned(session, owner_id, video_id)
+            if video.status == DELETED:
+                raise NotFound(f"video {video_id} not found")
+            if video.status != READY:
+                raise FailedPrecondition(f"video {video_id} is {video.status}: only a READY video's renditions "
+                                         "can be retried (retry the video itself if it FAILED)")
+            row = await self._rendition(session, video_id, kind)
+            transition(video_id, row.state, RenditionEvent.RETRY, rendition=kind)
+            allowed = self.limits.max_processing_retries
+            if video.processing_retries >= allowed:
+                raise ResourceExhausted(
+                    f"processing of video {video_id} was retried {video.processing_retries} times "
+                    f"already (at most {allowed}); upload the recording again or delete it", Reason.RETRIES_EXHAUSTED)
+            video.processing_retries += 1
+            self._move_rendition(session, video, row, RenditionEvent.RETRY,
+                                 message=f"retried by the owner ({video.processing_retries} of {allowed})")
+        return await self.get_video(owner_id, video_id)
+
+    # ---- renditions ---------------------------------------------------------------------------
+    @staticmethod
+    async def _renditions(session: AsyncSession, video_id: str) -> list[Rendition]:
+        return list((await session.execute(
+            select(Rendition).where(Rendition.video_id == video_id).order_by(Rendition.kind)
+            .execution_options(populate_existing=True))).scalars())
+
+    @staticmethod
+    async def _rendition(session: AsyncSession, video_id: str, kind: RenditionKind) -> Rendition:
+        row = (await session.execute(
+            select(Rendition).where(Rendition.video_id == video_id, Rendition.kind == kind.value)
+            .execution_options(populate_existing=True))).scalar_one_or_none()
+        if row is None:
+            raise NotFound(f"video {video_id} has no {kind.lower()} rendition")
+        return row
+
+    def _move_rendition(self, session: AsyncSession, video: Video, row: Rendition, event: RenditionEvent,
+                        message: str = "") -> None:
+        """Apply a rendition event (the one transitions table) to a rendition of a video this
+        transaction holds locked, with a history row; the video's status never changes here."""
+        target = transition(video.id, row.state, event, rendition=row.kind)
+        now = self.clock()
+        if target == RenditionState.PENDING:
+            row.queued_at, row.progress, row.error = now, 0.0, None
+            row.lease_owner = row.lease_expires_at = None
+        elif target in (RenditionState.READY, RenditionState.FAILED):
+            row.lease_owner = row.lease_expires_at = None
+        row.state, row.updated_at = target, now
+        text = f"{row.kind.lower()} rendition {target}" + (f": {message}" if message else "")
+        session.add(self._event(video, video.status, progress=row.progress, message=text[:4000]))
+        events.emit(session, video, event, now, rendition=row)
+
+    async def claim_rendition(self, worker_id: str, lease_seconds: int, kind: RenditionKind,
+                              owner_id: str | None = None, video_id: str | None = None) -> RenditionClaim:
+        """With a video: take that video's rendition (a live encode, while the recording arrives or
+        until the job finishes). Without: the next queued rendition of a READY video. Owners take
+        turns, and an owner with encodes running waits behind owners with fewer (the turn is the
+        owner's queue position plus its running encodes), FIFO within an owner, so one user's
+        backlog cannot hold every encoder. Exactly one concurrent claimant wins a rendition."""
+        now = self.clock()
+        if video_id is not None:
+            check_video_id(video_id)
+            candidates = [(video_id, owner_id or "")]
+            video_ok = Video.status.in_((UPLOADING, UPLOADED, PROCESSING, READY))
+        else:
+            candidates = await self._queued_renditions(now, kind)
+            video_ok = Video.status == READY
+        lapsed = and_(Rendition.state == RenditionState.PROCESSING, Rendition.lease_expires_at < now,
+                      Rendition.attempts < MAX_PROCESSING_ATTEMPTS)
+        for candidate_video, candidate_owner in candidates:
+            async with self._transaction() as session:
+                eligible = select(Video.id).where(Video.id == candidate_video, Video.owner_id == candidate_owner,
+                                                  video_ok).scalar_subquery()
+                result = await session.execute(
+                    update(Rendition)
+                    .where(Rendition.video_id == eligible, Rendition.kind == kind.value,
+                           Rendition.state.in_(sources(RenditionEvent.CLAIM)),
+                           or_(Rendition.state == RenditionState.PENDING, lapsed))
+                    .values(lease_owner=worker_id, lease_expires_at=now + dt.timedelta(seconds=lease_seconds),
+                            attempts=Rendition.attempts + 1, progress=0.0, error=None)
+                    .execution_options(synchronize_session=False))
+                if result.rowcount != 1:
+                    continue
+                video = await self._locked(session, candidate_video)
+                row = await self._rendition(session, candidate_video, kind)
+                self._move_rendition(session, video, row, RenditionEvent.CLAIM,
+                                     message=f"attempt {row.attempts} by {worker_id}")
+            return RenditionClaim(True, candidate_owner, candidate_video, kind,
+                                  await self.get_video(candidate_owner, candidate_video))
+        return RenditionClaim(False)
+
+    async def _queued_renditions(self, now: dt.datetime, kind: RenditionKind) -> list[tuple[str, str]]:
+        waiting_states = or_(Rendition.state == RenditionState.PENDING,
+                             and_(Rendition.state == RenditionState.PROCESSING, Rendition.lease_expires_at < now,
+                                  Rendition.attempts < MAX_PROCESSING_ATTEMPTS))
+        running = (select(Rendition.owner_id, func.count().label("n"))
+                   .where(Rendition.state == RenditionState.PROCESSING, Rendition.lease_expires_at >= now)
+                   .group_by(Rendition.owner_id).subquery())
+        turn = func.row_number().over(partition_by=Rendition.owner_id,
+                                      order_by=(Rendition.queued_at, Rendition.video_id)).label("turn")
+        waiting = (select(Rendition.video_id, Rendition.owner_id, Rendition.queued_at, turn)
+                   .join(Video, Video.id == Rendition.video_id)
+                   .where(Rendition.kind == kind.value, waiting_states, Video.status == READY).subquery())
+        async with self.sessions() as session:
+            rows = (await session.execute(
+                select(waiting.c.video_id, waiting.c.owner_id)
+                .outerjoin(running, running.c.owner_id == waiting.c.owner_id)
+                .order_by(waiting.c.turn + func.coalesce(running.c.n, 0), waiting.c.queued_at, waiting.c.video_id)
+                .limit(CLAIM_CANDIDATES))).all()
+        return [(r[0], r[1]) for r in rows]
+
+    async def _lock_rendition_lease(self, session: AsyncSession, owner_id: str, video_id: str,
+                                    kind: RenditionKind, worker_id: str) -> tuple[Video, Rendition]:
+        video = await self._lock_owned(session, owner_id, video_id)
+        if video.status == DELETED:
+            raise NotFound(f"video {video_id} not found")
+        row = await self._rendition(session, video_id, kind)
+        if row.state != RenditionState.PROCESSING or row.lease_owner != worker_id:
+            raise FailedPrecondition(f"worker {worker_id} no longer holds the {kind.lower()} rendition lease "
+                                     f"of video {video_id}")
+        return video, row
+
+    async def report_rendition_progress(self, owner_id: str, video_id: str, kind: RenditionKind, worker_id: str,
+                                        progress: float, lease_seconds: int) -> None:
+        """Progress of an encode, renewing its lease."""
+        progress = min(max(progress, 0.0), 1.0)
+        async with self._transaction() as session:
+            _, row = await self._lock_rendition_lease(session, owner_id, video_id, kind, worker_id)
+            row.progress = progress
+            row.lease_expires_at = self.clock() + dt.timedelta(seconds=lease_seconds)
+            row.updated_at = self.clock()
+
+    async def finish_rendition(self, owner_id: str, video_id: str, kind: RenditionKind, worker_id: str,
+                               state: RenditionState, asset: RenditionAsset | None = None,
+                               error: str = "") -> Video:
+        """PROCESSING -> READY (its asset recorded and charged to the owner in the same
+        transaction; over the quota: RESOURCE_EXHAUSTED and nothing changes, the caller deletes
+        the file and fails the rendition), FAILED (with the error) or PENDING (given back to the
+        queue). The video's status never changes."""
+        async with self._transaction() as session:
+            video, row = await self._lock_rendition_lease(session, owner_id, video_id, kind, worker_id)
+            if state == RenditionState.READY:
+                if asset is None or not asset.path:
+                    raise InvalidArgument("a READY rendition needs its asset")
+                await self._record_asset(session, owner_id, video_id, kind.value, asset.path, asset.content_type,
+                                         asset.size)
+                row.progress = 1.0
+                self._move_rendition(session, video, row, RenditionEvent.COMPLETE)
+            elif state == RenditionState.FAILED:
+                row.error = (error or "the encode failed")[:4000]
+                self._move_rendition(session, video, row, RenditionEvent.FAIL, message=row.error)
+            elif state == RenditionState.PENDING:
+                row.attempts = max(0, row.attempts - 1)  # not a failure: it was handed back on purpose
+                self._move_rendition(session, video, row, RenditionEvent.GIVE_BACK, message=error)
+            else:
+                raise InvalidArgument("a rendition finishes as READY, FAILED or PENDING (given back)")
         return await self.get_video(owner_id, video_id)
 
     # ---- reads --------------------------------------------------------------------------------
@@ -388,7 +597,7 @@ class Catalog:
             raise InvalidArgument("page_size must not be negative")
         size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         query = (select(Video).where(Video.owner_id == owner_id, Video.status != DELETED)
-                 .options(selectinload(Video.assets))
+                 .options(selectinload(Video.assets), selectinload(Video.renditions))
                  .order_by(Video.created_at.desc(), Video.id.desc()).limit(size + 1))
         if page_token:
             created, last_id = _decode_page_token(page_token)
@@ -486,23 +695,30 @@ class Catalog:
             video = await self._lock_owned(session, owner_id, video_id)
             if video.status == DELETED:
                 raise NotFound(f"video {video_id} not found")
-            existing = (await session.execute(
-                select(Asset).where(Asset.video_id == video_id, Asset.kind == kind))).scalar_one_or_none()
-            added = charged_size(kind, size) - (charged_size(kind, existing.size) if existing else 0)
-            quota = self.limits.user_quota_bytes
-            if quota and added > 0:
-                await lock_owner(session, owner_id, self.clock())
-                used = (await bytes_in_use(session, [owner_id]))[owner_id]
-                if used + added > quota:
-                    raise ResourceExhausted(
-                        f"your storage quota of {quota} bytes is used up ({used} bytes stored; this "
-                        f"{kind.lower()} output needs {added} more): delete videos you no longer need", Reason.QUOTA_EXCEEDED)
-            if existing is None:
-                session.add(Asset(video_id=video_id, kind=kind, path=path, content_type=content_type,
-                                  size=size, created_at=self.clock()))
-            else:
-                existing.path, existing.content_type, existing.size = path, content_type, size
-                existing.created_at = self.clock()
+            await self._record_asset(session, owner_id, video_id, kind, path, content_type, size)
+
+    async def _record_asset(self, session: AsyncSession, owner_id: str, video_id: str, kind: str, path: str,
+                            content_type: str, size: int) -> None:
+        """Record an output of a video this transaction holds locked, charging the owner's quota."""
+        if size < 0:
+            raise InvalidArgument("size_bytes must not be negative")
+        existing = (await session.execute(
+            select(Asset).where(Asset.video_id == video_id, Asset.kind == kind))).scalar_one_or_none()
+        added = charged_size(kind, size) - (charged_size(kind, existing.size) if existing else 0)
+        quota = self.limits.user_quota_bytes
+        if quota and added > 0:
+            await lock_owner(session, owner_id, self.clock())
+            used = (await bytes_in_use(session, [owner_id]))[owner_id]
+            if used + added > quota:
+                raise ResourceExhausted(
+                    f"your storage quota of {quota} bytes is used up ({used} bytes stored; this "
+                    f"{kind.lower()} output needs {added} more): delete videos you no longer need", Reason.QUOTA_EXCEEDED)
+        if existing is None:
+            session.add(Asset(video_id=video_id, kind=kind, path=path, content_type=content_type,
+                              size=size, created_at=self.clock()))
+        else:
+            existing.path, existing.content_type, existing.size = path, content_type, size
+            existing.created_at = self.clock()
 
     async def set_media_info(self, owner_id: str, video_id: str, info: MediaInfo) -> None:
         async with self._transaction() as session:
@@ -522,6 +738,11 @@ class Catalog:
             if status == READY:
                 video.progress, video.current_step, video.error, video.error_step = 1.0, None, None, None
                 self._move(session, video, Event.FINISH_READY, progress=1.0, message=(error or "")[:4000])
+                # Encodable from the original from now on: FIFO in the queue from this moment.
+                await session.execute(
+                    update(Rendition).where(Rendition.video_id == video_id,
+                                            Rendition.state == RenditionState.PENDING)
+                    .values(queued_at=self.clock()).execution_options(synchronize_session=False))
             else:
                 video.error, video.error_step = (error or "processing failed")[:4000], error_step
                 self._move(session, video, Event.FINISH_FAILED, step=error_step, progress=video.progress,
@@ -534,6 +755,23 @@ class Catalog:
         return or_(Video.status == UPLOADED,
                    and_(Video.status == PROCESSING, Video.lease_expires_at < now,
                         Video.processing_attempts < MAX_PROCESSING_ATTEMPTS))
+
+    async def count_waiting_for_a_worker(self) -> int:
+        """How many jobs list_pending_processing would offer, in all (the backlog gauge)."""
+        async with self.sessions() as session:
+            return (await session.execute(select(func.count()).select_from(Video)
+                                          .where(self._waiting_for_a_worker(self.clock())))).scalar_one()
+
+    async def count_rendition_backlog(self) -> dict[str, int]:
+        """Renditions waiting for an encoder or being encoded, by state (the backlog gauge)."""
+        async with self.sessions() as session:
+            rows = await session.execute(select(Rendition.state, func.count()).select_from(Rendition)
+                                         .where(Rendition.state.in_((RenditionState.PENDING.value,
+                                                                     RenditionState.PROCESSING.value)))
+                                         .group_by(Rendition.state))
+            counts = {RenditionState.PENDING.value: 0, RenditionState.PROCESSING.value: 0}
+            counts.update({state: n for state, n in rows})
+            return counts
 
     async def list_pending_processing(self, limit: int) -> list[VideoRef]:
         """Jobs a media worker should pick up, a pure read. Owners take turns (each owner's
@@ -578,4 +816,24 @@ class Catalog:
                 self._move(session, video, Event.FAIL_EXHAUSTED, step=video.current_step,
                            progress=video.progress, message=video.error)
                 failed.append(VideoRef(owner_id, video_id))
+        await self._fail_exhausted_renditions(now, limit)
         return failed
+
+    async def _fail_exhausted_renditions(self, now: dt.datetime, limit: int) -> None:
+        """Renditions whose encoder died MAX_PROCESSING_ATTEMPTS times end FAILED (the video stays
+        READY; the owner may retry the rendition)."""
+        exhausted = and_(Rendition.state == RenditionState.PROCESSING, Rendition.lease_expires_at < now,
+                         Rendition.attempts >= MAX_PROCESSING_ATTEMPTS)
+        async with self.sessions() as session:
+            candidates = (await session.execute(
+                select(Rendition.video_id, Rendition.owner_id, Rendition.kind).where(exhausted)
+                .order_by(Rendition.updated_at).limit(max(1, min(limit or 100, 1000))))).all()
+        for video_id, owner_id, kind in candidates:
+            async with self._transaction() as session:
+                video = await self._lock_owned(session, owner_id, video_id)
+                row = await self._rendition(session, video_id, RenditionKind(kind))
+                if not (row.state == RenditionState.PROCESSING and row.attempts >= MAX_PROCESSING_ATTEMPTS
+                        and row.lease_expires_at is not None and _aware(row.lease_expires_at) < now):
+                    continue  # an encoder finished it meanwhile
+                row.error = f"the encode was interrupted {row.attempts} times; retry it explicitly"
+                self._move_rendition(session, video, row, RenditionEvent.FAIL, message=row.error)

@@ -22,6 +22,7 @@ from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog_service.chunk_rules import StoredChunk, UploadTally, apply_chunks
+from catalog_service import events
 from catalog_service.lifecycle import Event, transition
 from catalog_service.models import Chunk, StatusEvent, Video
 from catalog_service.owners import bytes_in_use, lock_owners
@@ -155,6 +156,7 @@ class ChunkRecorder:
                     session.add(StatusEvent(video_id=video.id, status=UPLOADED, step=None, progress=0.0,
                                             message=f"{trial.received_chunks} chunks, {trial.received_bytes} bytes",
                                             at=now))
+                    events.emit(session, video, Event.COMPLETE_UPLOAD, now)
                 touched.add(video.id)
                 results.append(RecordResult(applied.outcomes, trial, applied.completed_upload))
             for vid in touched:

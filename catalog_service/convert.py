@@ -6,9 +6,10 @@ import datetime as dt
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import inspect
 
-from catalog_service.models import Video
-from recorder.v1 import common_pb2
-from recorder_common.vocab import AssetKind, Step, VideoStatus
+from catalog_service.events import DELIVERY_STATES, body
+from catalog_service.models import FeedEvent, Video, WebhookDelivery
+from recorder.v1 import catalog_pb2, common_pb2
+from recorder_common.vocab import AssetKind, Step, VideoStatus, rendition_kind_enum, rendition_state_enum
 
 
 def timestamp(value: dt.datetime | None) -> Timestamp:
@@ -40,9 +41,59 @@ def video_message(video: Video, with_history: bool = True) -> common_pb2.Video:
         msg.assets.append(common_pb2.Asset(
             kind=AssetKind.proto_of(asset.kind), content_type=asset.content_type, size_bytes=asset.size,
             path=asset.path, created_at=timestamp(asset.created_at)))
+    if "renditions" not in unloaded:
+        assets = {} if "assets" in unloaded else {a.kind: a for a in video.assets}
+        for row in video.renditions:
+            asset = assets.get(row.kind) if row.state == "READY" else None
+            msg.renditions.append(rendition_message(
+                row.kind, row.state, row.progress, row.error,
+                asset and (asset.path, asset.content_type, asset.size, asset.created_at)))
     if with_history:
         for event in [] if "events" in unloaded else video.events:
             msg.history.append(common_pb2.StatusEvent(
                 status=VideoStatus.proto_of(event.status), step=Step.proto_of(event.step), progress=event.progress,
                 message=event.message, at=timestamp(event.at)))
+    return msg
+
+
+def feed_event(row: FeedEvent) -> catalog_pb2.FeedEvent:
+    fields = body(row)
+    return catalog_pb2.FeedEvent(
+        cursor=row.cursor, id=row.event_id, type=row.type, video_id=row.video_id, owner_id=row.owner_id,
+        time=timestamp(row.at), error=fields.get("error", ""),
+        rendition=rendition_kind_enum(fields["rendition"]) if fields.get("rendition") else 0,
+        assets=[common_pb2.Asset(kind=AssetKind.proto_of(a["kind"]), content_type=a["content_type"],
+                                 size_bytes=a["size_bytes"]) for a in fields.get("assets", [])])
+
+
+def delivery_state_name(value: int) -> str | None:
+    """The stored state of a WebhookDeliveryState (None for UNSPECIFIED: every state)."""
+    if value == 0:
+        return None
+    name = catalog_pb2.WebhookDeliveryState.Name(value).removeprefix("WEBHOOK_DELIVERY_STATE_").lower()
+    assert name in DELIVERY_STATES
+    return name
+
+
+def webhook_delivery(row: WebhookDelivery) -> catalog_pb2.WebhookDelivery:
+    msg = catalog_pb2.WebhookDelivery(
+        id=row.id, event_id=row.event_id, event_cursor=row.event_cursor, endpoint=row.endpoint,
+        state=catalog_pb2.WebhookDeliveryState.Value(f"WEBHOOK_DELIVERY_STATE_{row.state.upper()}"),
+        attempts=row.attempts, next_attempt_at=timestamp(row.next_attempt_at),
+        last_status_code=row.last_status_code or 0, last_error=row.last_error or "",
+        created_at=timestamp(row.created_at))
+    if row.finished_at is not None:
+        msg.finished_at.CopyFrom(timestamp(row.finished_at))
+    return msg
+
+
+def rendition_message(kind: str, state: str, progress: float | None, error: str | None,
+                      asset: tuple[str, str, int, dt.datetime] | None) -> common_pb2.Rendition:
+    """One rendition; asset is (path, content_type, size, created_at) of its READY output."""
+    msg = common_pb2.Rendition(kind=rendition_kind_enum(kind), state=rendition_state_enum(state),
+                               progress=progress or 0.0, error=error or "")
+    if asset is not None and asset[0]:
+        path, content_type, size, created = asset
+        msg.asset.CopyFrom(common_pb2.Asset(kind=AssetKind.proto_of(kind), content_type=content_type or "",
+                                            size_bytes=size or 0, path=path, created_at=timestamp(created)))
     return msg

@@ -5,6 +5,7 @@ import dataclasses
 import grpc
 
 from catalog_service.catalog import Catalog
+from catalog_service.events import EventFeed
 from catalog_service.servicer import CatalogServicer
 from catalog_service.settings import CatalogSettings
 from catalog_service.watch_hub import WatchHub
@@ -25,7 +26,8 @@ async def create_server(settings: CatalogSettings, deps: CatalogDeps) -> tuple[g
         max_payload_bytes=4 * 1024 * 1024, authenticator=Authenticator(settings.auth))
     hub = WatchHub(deps.catalog.sessions, max_streams_per_user=settings.max_watch_streams_per_user,
                    max_seconds=settings.watch_max_seconds, poll_seconds=settings.watch_poll_seconds)
-    catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(deps.catalog, hub), server)
+    feed = EventFeed(deps.catalog.sessions, poll_seconds=settings.event_poll_seconds)
+    catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(deps.catalog, hub, feed), server)
     health = serving.add_health_and_reflection(server, [SERVICE_NAME])
     await serving.set_serving(health, [SERVICE_NAME], True)
     port = serving.bind(server, settings.host, settings.port)

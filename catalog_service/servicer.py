@@ -3,21 +3,26 @@ from __future__ import annotations
 
 import contextlib
 
-from catalog_service import convert
-from catalog_service.catalog import Catalog, MediaInfo, StoredChunk
+from catalog_service import convert, webhooks
+from catalog_service.catalog import Catalog, MediaInfo, RenditionAsset, StoredChunk
+from catalog_service.events import EventFeed
+from catalog_service.lifecycle import FEED_EVENT_TYPES
+from catalog_service.share_links import ShareLinks, share_link_message
 from catalog_service.watch_hub import WatchHub
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc
 from recorder_common.errors import InvalidArgument
 from recorder_common.identity import current_caller
 from recorder_common.rpc import maps_domain_errors, shielded
 from recorder_common.uploads import upload_state_message
-from recorder_common.vocab import AssetKind, Step, VideoRef, VideoStatus
+from recorder_common.vocab import AssetKind, RenditionState, Step, VideoRef, VideoStatus, rendition_kind, rendition_state
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
-    def __init__(self, catalog: Catalog, watch_hub: WatchHub | None = None) -> None:
+    def __init__(self, catalog: Catalog, watch_hub: WatchHub | None = None, feed: EventFeed | None = None) -> None:
         self.catalog = catalog
         self.watch_hub = watch_hub or WatchHub(catalog.sessions)
+        self.feed = feed or EventFeed(catalog.sessions)
+        self.share_links = ShareLinks(catalog)
 
     # ---- public -------------------------------------------------------------------------------
     @maps_domain_errors
@@ -45,7 +50,46 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
                     video_id=video.id, status=VideoStatus.proto_of(video.status),
                     step=Step.proto_of(video.current_step), progress=video.progress or 0.0,
                     error=video.error or "", error_step=Step.proto_of(video.error_step),
-                    at=convert.timestamp(video.updated_at))
+                    at=convert.timestamp(video.updated_at),
+                    renditions=[convert.rendition_message(
+                        r.kind, r.state, r.progress, r.error,
+                        (r.asset_path, r.asset_content_type, r.asset_size, r.asset_created_at)
+                        if r.asset_path else None) for r in video.renditions])
+
+    @maps_domain_errors
+    @shielded
+    async def CreateShareLink(self, request, context):
+        link = await self.share_links.create(current_caller().require_user(), request.video_id,
+                                             request.expires_in_seconds, request.allow_download)
+        return catalog_pb2.CreateShareLinkResponse(link=share_link_message(link))
+
+    @maps_domain_errors
+    @shielded
+    async def ListShareLinks(self, request, context):
+        links = await self.share_links.list(current_caller().require_user(), request.video_id)
+        return catalog_pb2.ListShareLinksResponse(links=[share_link_message(x) for x in links])
+
+    @maps_domain_errors
+    @shielded
+    async def RevokeShareLink(self, request, context):
+        link = await self.share_links.revoke(current_caller().require_user(), request.link_id)
+        return catalog_pb2.RevokeShareLinkResponse(link=share_link_message(link))
+
+    # ---- internal: media's playback server ----------------------------------------------------
+    @maps_domain_errors
+    @shielded
+    async def ResolveShareLink(self, request, context):
+        resolved = await self.share_links.resolve(request.link_id)
+        if not resolved.active:
+            return catalog_pb2.ResolveShareLinkResponse(state=catalog_pb2.SHARE_LINK_STATE_GONE)
+        link, video = resolved.link, resolved.video
+        response = catalog_pb2.ResolveShareLinkResponse(
+            state=catalog_pb2.SHARE_LINK_STATE_ACTIVE, owner_id=link.owner_id, video_id=link.video_id,
+            title=video.title, allow_download=link.allow_download,
+            video=convert.video_message(video, with_history=False))
+        if link.expires_at is not None:
+            response.expires_at.CopyFrom(convert.timestamp(link.expires_at))
+        return response
 
     # ---- internal: ingest ---------------------------------------------------------------------
     @maps_domain_errors
@@ -133,7 +177,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @shielded
     async def RetryProcessing(self, request, context):
         caller = current_caller()
-        video = await self.catalog.retry_processing(caller.require_user(), request.video_id)
+        video = await self.catalog.retry_processing(caller.require_user(), request.video_id,
+                                                    _kind(request.rendition, required=False))
         return catalog_pb2.RetryProcessingResponse(video=convert.video_message(video, with_history=False))
 
     # ---- internal: media ----------------------------------------------------------------------
@@ -190,6 +235,47 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         return catalog_pb2.ListPendingProcessingResponse(
             videos=_pending(rows))
 
+    @maps_domain_errors
+    @shielded
+    async def ClaimRendition(self, request, context):
+        caller = current_caller()
+        kind = _kind(request.kind)
+        if request.video_id:
+            claim = await self.catalog.claim_rendition(request.worker_id, request.lease_seconds or 60, kind,
+                                                       caller.require_user(), request.video_id)
+        else:
+            claim = await self.catalog.claim_rendition(request.worker_id, request.lease_seconds or 60, kind)
+        if not claim.claimed:
+            return catalog_pb2.ClaimRenditionResponse(claimed=False)
+        return catalog_pb2.ClaimRenditionResponse(claimed=True, video=convert.video_message(claim.video,
+                                                                                            with_history=False),
+                                                  owner_id=claim.owner_id, kind=request.kind)
+
+    @maps_domain_errors
+    @shielded
+    async def ReportRenditionProgress(self, request, context):
+        await self.catalog.report_rendition_progress(
+            current_caller().require_user(), request.video_id, _kind(request.kind), request.worker_id,
+            request.progress, request.lease_seconds or 60)
+        return catalog_pb2.ReportRenditionProgressResponse()
+
+    @maps_domain_errors
+    @shielded
+    async def FinishRendition(self, request, context):
+        try:
+            state = rendition_state(request.state)
+        except ValueError:
+            state = None
+        if state is None:
+            raise InvalidArgument("state must be READY, FAILED or PENDING")
+        asset = None
+        if state == RenditionState.READY:
+            a = request.asset
+            asset = RenditionAsset(path=a.path, content_type=a.content_type, size=a.size_bytes)
+        await self.catalog.finish_rendition(current_caller().require_user(), request.video_id, _kind(request.kind),
+                                            request.worker_id, state, asset, request.error)
+        return catalog_pb2.FinishRenditionResponse()
+
     # ---- internal: housekeeping ---------------------------------------------------------------
     @maps_domain_errors
     @shielded
@@ -198,5 +284,33 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         return catalog_pb2.FailExhaustedJobsResponse(videos=_pending(rows))
 
 
+    # ---- internal: the event feed ---------------------------------------------------------------
+    @maps_domain_errors
+    async def WatchEvents(self, request, context):
+        for t in request.types:
+            if t not in FEED_EVENT_TYPES:
+                raise InvalidArgument(f"unknown event type {t[:40]!r}; known: {', '.join(FEED_EVENT_TYPES)}")
+        async with contextlib.aclosing(self.feed.follow(request.after_cursor, request.types)) as feed:
+            async for row in feed:
+                yield convert.feed_event(row)
+
+    @maps_domain_errors
+    @shielded
+    async def ListWebhookDeliveries(self, request, context):
+        state = convert.delivery_state_name(request.state)
+        rows = await webhooks.list_deliveries(self.catalog, state, request.after_id, request.limit)
+        return catalog_pb2.ListWebhookDeliveriesResponse(deliveries=[convert.webhook_delivery(r) for r in rows])
+
+
 def _pending(refs: list[VideoRef]) -> list[catalog_pb2.PendingVideo]:
     return [catalog_pb2.PendingVideo(video_id=ref.video_id, owner_id=ref.owner_id) for ref in refs]
+
+
+def _kind(value: int, required: bool = True):
+    try:
+        kind = rendition_kind(value)
+    except ValueError:
+        raise InvalidArgument(f"unknown rendition kind {value}") from None
+    if kind is None and required:
+        raise InvalidArgument("a rendition kind is required")
+    return kind

@@ -3,6 +3,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
+from catalog_service.webhooks import WebhookSettings
 from recorder_common.auth import AuthSettings
 
 MiB = 1024 * 1024
@@ -49,6 +50,12 @@ class CatalogSettings:
     max_watch_streams_per_user: int = 16
     watch_max_seconds: float = 3600.0
     watch_poll_seconds: float = 0.25
+    # The event feed: how long events are kept, how often old ones are pruned, and how often a
+    # waiting WatchEvents stream checks for events committed by another catalog replica.
+    event_retention_seconds: float = 7 * 86400.0
+    event_prune_interval_seconds: float = 600.0
+    event_poll_seconds: float = 0.5
+    webhooks: WebhookSettings = WebhookSettings()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "CatalogSettings":
@@ -63,4 +70,16 @@ class CatalogSettings:
             max_watch_streams_per_user=int(env.get("MAX_WATCH_STREAMS_PER_USER", cls.max_watch_streams_per_user)),
             watch_max_seconds=float(env.get("WATCH_MAX_SECONDS", cls.watch_max_seconds)),
             watch_poll_seconds=float(env.get("WATCH_POLL_SECONDS", cls.watch_poll_seconds)),
+            event_retention_seconds=_positive(env, "EVENT_RETENTION_SECONDS", cls.event_retention_seconds),
+            event_prune_interval_seconds=_positive(env, "EVENT_PRUNE_INTERVAL_SECONDS",
+                                                   cls.event_prune_interval_seconds),
+            event_poll_seconds=_positive(env, "EVENT_POLL_SECONDS", cls.event_poll_seconds),
+            webhooks=WebhookSettings.from_env(env),
         )
+
+
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    value = float(env.get(name, default))
+    if value <= 0:
+        raise ValueError(f"{name} must be positive")
+    return value

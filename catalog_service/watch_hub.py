@@ -25,20 +25,21 @@ import datetime as dt
 import itertools
 import logging
 import weakref
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 
 import psycopg
-from sqlalchemy import Engine, event, inspect, select, text
+from sqlalchemy import Engine, and_, event, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.sql import operators, visitors
 from sqlalchemy.sql.elements import BinaryExpression, BindParameter
 
-from catalog_service.models import Video
+from catalog_service.models import Asset, Rendition, Video
 from catalog_service.statuses import DELETED, EXPIRED, FAILED, READY
 from recorder_common import metrics
 from recorder_common.errors import DeadlineExceeded, NotFound, Reason, ResourceExhausted
 from recorder_common.ids import check_video_id
+from recorder_common.vocab import RENDITION_FINAL_STATES
 
 log = logging.getLogger("recorder.catalog.watch")
 
@@ -47,6 +48,7 @@ LISTENER_APPLICATION_NAME = "recorder-catalog-watch"  # how the LISTEN connectio
 ANY_VIDEO = "*"  # a NOTIFY payload meaning "some videos changed; which is unknown"
 # What a watch stream reports; a change to anything else (chunk counts, updated_at) wakes no one.
 WATCHED_COLUMNS = ("status", "current_step", "progress", "error", "error_step")
+WATCHED_RENDITION_COLUMNS = ("state", "progress", "error")
 FINAL_STATUSES = (READY, FAILED, EXPIRED, DELETED)
 REFRESH_BATCH = 500  # ids per statement: well under SQLite's bound-parameter limit
 MAX_PENDING_PER_STREAM = 8  # distinct statuses a stream may hold unsent (a video has fewer)
@@ -65,14 +67,41 @@ class VideoSnapshot:
     error: str | None
     error_step: str | None
     updated_at: dt.datetime
+    renditions: tuple[RenditionSnapshot, ...] = ()
 
     @property
     def key(self) -> tuple:
-        return (self.status, self.current_step, round(self.progress or 0.0, 3), self.error, self.error_step)
+        return (self.status, self.current_step, round(self.progress or 0.0, 3), self.error, self.error_step,
+                tuple(r.key for r in self.renditions))
+
+    @property
+    def final(self) -> bool:
+        """Nothing more will change: a final status, and for READY every rendition done too."""
+        if self.status not in FINAL_STATUSES:
+            return False
+        return self.status != READY or all(r.state in RENDITION_FINAL_STATES for r in self.renditions)
+
+
+@dataclasses.dataclass(frozen=True)
+class RenditionSnapshot:
+    kind: str
+    state: str
+    progress: float
+    error: str | None
+    asset_path: str | None = None
+    asset_content_type: str | None = None
+    asset_size: int | None = None
+    asset_created_at: dt.datetime | None = None
+
+    @property
+    def key(self) -> tuple:
+        return (self.kind, self.state, round(self.progress or 0.0, 3), self.error, self.asset_path)
 
 
 _SNAPSHOT_COLUMNS = (Video.id, Video.owner_id, Video.status, Video.current_step, Video.progress, Video.error,
                      Video.error_step, Video.updated_at)
+_RENDITION_COLUMNS = (Rendition.video_id, Rendition.kind, Rendition.state, Rendition.progress, Rendition.error,
+                      Asset.path, Asset.content_type, Asset.size, Asset.created_at)
 _UNSET = object()
 
 
@@ -111,8 +140,13 @@ def _dialect(session: Session) -> str | None:
 @event.listens_for(Session, "after_flush")
 def _changes_in_flush(session: Session, _flush_context) -> None:
     changed = set()
-    for obj in itertools.chain(session.dirty, session.deleted):
-        if not isinstance(obj, Video):
+    for obj in itertools.chain(session.new, session.dirty, session.deleted):
+        if isinstance(obj, Rendition):  # a rendition's state or progress is part of its video's stream
+            if obj in session.new or obj in session.deleted or any(
+                    inspect(obj).attrs[c].history.has_changes() for c in WATCHED_RENDITION_COLUMNS):
+                changed.add(obj.video_id)
+            continue
+        if not isinstance(obj, Video) or obj in session.new:
             continue
         state = inspect(obj)
         if obj in session.deleted or any(state.attrs[c].history.has_changes() for c in WATCHED_COLUMNS):
@@ -276,7 +310,7 @@ class WatchHub:
                         raise NotFound(f"video {video_id} not found")
                     last = snapshot
                     yield snapshot
-                    if snapshot.status in FINAL_STATUSES:
+                    if snapshot.final:
                         return
         finally:
             self._remove(stream)
@@ -395,6 +429,16 @@ class WatchHub:
                     batch = video_ids[start:start + REFRESH_BATCH]
                     rows = await session.execute(select(*_SNAPSHOT_COLUMNS).where(Video.id.in_(batch)))
                     found.update((row.id, VideoSnapshot(*row)) for row in rows)
+                    renditions: dict[str, list[RenditionSnapshot]] = collections.defaultdict(list)
+                    for row in await session.execute(
+                            select(*_RENDITION_COLUMNS)
+                            .outerjoin(Asset, and_(Asset.video_id == Rendition.video_id, Asset.kind == Rendition.kind,
+                                                   Rendition.state == "READY"))
+                            .where(Rendition.video_id.in_(batch)).order_by(Rendition.video_id, Rendition.kind)):
+                        renditions[row[0]].append(RenditionSnapshot(*row[1:]))
+                    for video_id, rows_of_video in renditions.items():
+                        if video_id in found:
+                            found[video_id] = dataclasses.replace(found[video_id], renditions=tuple(rows_of_video))
         self.refreshes += 1
         for video_id in video_ids:
             streams = self._streams.get(video_id)
@@ -407,41 +451,58 @@ class WatchHub:
 
     # ---- PostgreSQL LISTEN --------------------------------------------------------------------
     async def _listen(self) -> None:
-        backoff = 0.5
-        while True:
-            connection = None
-            try:
-                async with asyncio.timeout(15):
-                    connection = await psycopg.AsyncConnection.connect(
-                        self._listen_url, autocommit=True, connect_timeout=10,
-                        application_name=LISTENER_APPLICATION_NAME)
-                    await connection.execute(f"LISTEN {CHANNEL}")
+        def connected(up: bool) -> None:
+            if up:
                 self.listening = True
                 self.listens += 1
                 self._mark({ANY_VIDEO})  # catch up on whatever changed while nobody listened
-                self._wake.set()
-                backoff = 0.5
-                while True:
-                    async for notification in connection.notifies(timeout=self.listen_check_seconds):
-                        self._mark({notification.payload})
-                    # A quiet spell: make sure the connection is still there.
-                    async with asyncio.timeout(10):
-                        await connection.execute("SELECT 1")
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if self.listening:
-                    log.warning("LISTEN connection lost (%s); polling every %g s until it is back",
-                                exc, self.poll_seconds)
-                else:
-                    log.warning("LISTEN connection failed (%s); polling, retrying in %g s", exc, backoff)
-            finally:
-                was_listening, self.listening = self.listening, False
-                if was_listening:
-                    self._wake.set()  # the loop goes back to polling
-                if connection is not None:
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(connection.close(), 5)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 30.0)
+            else:
+                self.listening = False
+            self._wake.set()  # listening: stop polling; lost: the loop goes back to polling
 
+        await listen_forever(self._listen_url, CHANNEL, LISTENER_APPLICATION_NAME,
+                             on_notify=lambda payload: self._mark({payload}), on_connection=connected,
+                             check_seconds=self.listen_check_seconds, poll_seconds=self.poll_seconds)
+
+
+async def listen_forever(url: str, channel: str, application_name: str, *, on_notify: Callable[[str], None],
+                         on_connection: Callable[[bool], None], check_seconds: float = 30.0,
+                         poll_seconds: float = 0.25) -> None:
+    """LISTEN on one PostgreSQL channel until cancelled, on a connection of its own: deadlines on
+    connecting and on the health check of a quiet connection, and reconnection with backoff.
+    on_connection(True) after each (re)connection, so the caller catches up on what it may have
+    missed; on_connection(False) when the connection is lost (the caller polls meanwhile)."""
+    backoff = 0.5
+    while True:
+        connection = None
+        listening = False
+        try:
+            async with asyncio.timeout(15):
+                connection = await psycopg.AsyncConnection.connect(
+                    url, autocommit=True, connect_timeout=10, application_name=application_name)
+                await connection.execute(f"LISTEN {channel}")
+            listening = True
+            on_connection(True)
+            backoff = 0.5
+            while True:
+                async for notification in connection.notifies(timeout=check_seconds):
+                    on_notify(notification.payload)
+                # A quiet spell: make sure the connection is still there.
+                async with asyncio.timeout(10):
+                    await connection.execute("SELECT 1")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if listening:
+                log.warning("LISTEN %s connection lost (%s); polling every %g s until it is back",
+                            channel, exc, poll_seconds)
+            else:
+                log.warning("LISTEN %s connection failed (%s); polling, retrying in %g s", channel, exc, backoff)
+        finally:
+            if listening:
+                on_connection(False)
+            if connection is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(connection.close(), 5)
+        await asyncio.sleep(backoff)
+        backoff = min(backoff * 2, 30.0)

@@ -98,6 +98,10 @@ async def run(data_dir: pathlib.Path, base_env: dict[str, str], s3: bool = False
         addresses = ",".join(f"127.0.0.1:{port}" for name, _, var, port in instances if var == f"{service}_PORT")
         env.setdefault(f"{service}_ADDRESSES", addresses)  # Envoy balances over these
     env.setdefault("MEDIA_TARGET", env["MEDIA_ADDRESSES"])  # ingest routes each upload to one
+    # Each media replica serves HTTP playback 2 ports above its gRPC port (50064, 50074, ...).
+    env.setdefault("PLAYBACK_ADDRESSES", ",".join(
+        f"127.0.0.1:{port + 2}" for name, _, var, port in instances if var == "MEDIA_PORT"))
+    env.setdefault("PLAYBACK_KEY_FILE", str(data_dir / "auth" / "playback.key"))
     children: list[asyncio.subprocess.Process] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -106,15 +110,17 @@ async def run(data_dir: pathlib.Path, base_env: dict[str, str], s3: bool = False
     try:
         for name, module, var, port in instances:
             metrics_port = port - 41000  # /metrics of each instance: 9061 for 50061 and so on
-            child = await asyncio.create_subprocess_exec(sys.executable, "-m", module,
-                                                         env={**env, var: str(port), "METRICS_PORT": str(metrics_port)})
+            extra = {"PLAYBACK_PORT": str(port + 2)} if var == "MEDIA_PORT" else {}
+            child = await asyncio.create_subprocess_exec(sys.executable, "-m", module, env={
+                **env, var: str(port), "METRICS_PORT": str(metrics_port), **extra})
             children.append(child)
             await wait_healthy(port)
             print(f"devstack: {name:<8} ready on 127.0.0.1:{port} (metrics on :{metrics_port}/metrics)", flush=True)
         gateway_port = int(env.setdefault("GATEWAY_PORT", "8080"))
         children.append(await start_gateway(env, data_dir))
         await wait_listening(gateway_port)
-        print(f"devstack: gateway  ready on 127.0.0.1:{gateway_port} (gRPC-Web, Envoy)", flush=True)
+        print(f"devstack: gateway  ready on 127.0.0.1:{gateway_port} (gRPC-Web, Envoy; playback under "
+              "/play/ and share pages under /s/)", flush=True)
         print(f"devstack: data in {data_dir}; upload with:  .venv/bin/recorder upload FILE.webm", flush=True)
         print("devstack: a bearer token for user alice:  ./dev token alice", flush=True)
         waiters = [asyncio.create_task(c.wait()) for c in children]

@@ -23,6 +23,7 @@ DEFAULTS = {
     "INGEST_PORT": "50063",
     "MEDIA_HOST": "127.0.0.1",
     "MEDIA_PORT": "50062",
+    "PLAYBACK_PORT": "50064",
     "CATALOG_HOST": "127.0.0.1",
     "CATALOG_PORT": "50061",
     # extension/'s origin: its id is pinned by the public key in extension/manifest.json.
@@ -113,6 +114,9 @@ def render(env: Mapping[str, str]) -> str:
         # <SERVICE>_ADDRESSES lists replicas; else the one <SERVICE>_HOST:<SERVICE>_PORT.
         values[f"{service}_ENDPOINTS"] = endpoints(
             env.get(f"{service}_ADDRESSES") or f"{values[service + '_HOST']}:{values[service + '_PORT']}")
+    # Each media replica's playback server: PLAYBACK_ADDRESSES, else MEDIA_HOST:PLAYBACK_PORT.
+    values["PLAYBACK_ENDPOINTS"] = endpoints(
+        env.get("PLAYBACK_ADDRESSES") or f"{values['MEDIA_HOST']}:{values['PLAYBACK_PORT']}")
     values["AUTH_MAX_TOKEN_LIFETIME_SECONDS"] = str(max_token_lifetime(env))  # refuse a bad value here
     values["PUBLIC_ROUTES"] = public_routes()
     return string.Template(TEMPLATE.read_text()).substitute(values)

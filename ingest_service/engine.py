@@ -38,7 +38,7 @@ from recorder_common.errors import (AlreadyExists, DomainError, FailedPreconditi
 from recorder_common import metrics
 from recorder_common.ids import check_video_id
 from recorder_common.storage import new_write_token
-from recorder_common.vocab import ChunkOutcome, VideoStatus
+from recorder_common.vocab import ChunkOutcome, RenditionKind, VideoStatus
 
 log = logging.getLogger("recorder.ingest.engine")
 
@@ -335,9 +335,13 @@ class UploadEngine:
         await self.catalog.mark_deleted(owner_id, check_video_id(video_id), abort_only=False)
         await self.store.remove_video(owner_id, video_id)
 
-    async def retry_processing(self, owner_id: str, video_id: str) -> VideoStatus | None:
-        status = await self.catalog.retry_processing(owner_id, check_video_id(video_id))
-        await self.chunks.hand_off(owner_id, video_id)
+    async def retry_processing(self, owner_id: str, video_id: str,
+                               rendition: RenditionKind | None = None) -> VideoStatus | None:
+        """rendition None: the FAILED video; otherwise only that FAILED rendition, which goes back
+        to the media services' rendition queue (no hand-off needed)."""
+        status = await self.catalog.retry_processing(owner_id, check_video_id(video_id), rendition)
+        if rendition is None:
+            await self.chunks.hand_off(owner_id, video_id)
         return status
 
     async def close(self) -> None:

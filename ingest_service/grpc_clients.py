@@ -15,7 +15,7 @@ from recorder_common.channels import InternalCaller
 from recorder_common.errors import DeadlineExceeded, Unavailable
 from ingest_service.ports import PendingChunk, RecordedChunks, UploadState
 from recorder_common.uploads import upload_state_from
-from recorder_common.vocab import ChunkOutcome, VideoRef, VideoStatus
+from recorder_common.vocab import ChunkOutcome, RenditionKind, VideoRef, VideoStatus
 
 
 def _outcome(number: int) -> ChunkOutcome:
@@ -68,9 +68,10 @@ class CatalogClient:
                                     owner_id)
         return int(response.forgotten_chunks)
 
-    async def retry_processing(self, owner_id: str, video_id: str) -> VideoStatus | None:
-        response = await self._call(self.stub.RetryProcessing,
-                                    catalog_pb2.RetryProcessingRequest(video_id=video_id), owner_id)
+    async def retry_processing(self, owner_id: str, video_id: str,
+                               rendition: RenditionKind | None = None) -> VideoStatus | None:
+        response = await self._call(self.stub.RetryProcessing, catalog_pb2.RetryProcessingRequest(
+            video_id=video_id, rendition=RenditionKind.proto_of(rendition)), owner_id)
         return VideoStatus.from_proto(response.video.status)
 
     async def expire_stale(self, idle_seconds: int, limit: int) -> list[VideoRef]:

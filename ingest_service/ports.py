@@ -6,7 +6,7 @@ import dataclasses
 from typing import Protocol
 
 from recorder_common.uploads import UploadState
-from recorder_common.vocab import ChunkOutcome, VideoRef, VideoStatus
+from recorder_common.vocab import ChunkOutcome, RenditionKind, VideoRef, VideoStatus
 
 __all__ = ["CatalogPort", "ChunkStore", "MediaPort", "PendingChunk", "RecordedChunks", "UploadState"]
 
@@ -53,7 +53,8 @@ class CatalogPort(Protocol):
 
     async def purge(self, owner_id: str, video_id: str) -> None: ...
 
-    async def retry_processing(self, owner_id: str, video_id: str) -> VideoStatus | None: ...
+    async def retry_processing(self, owner_id: str, video_id: str,
+                               rendition: RenditionKind | None = None) -> VideoStatus | None: ...
 
     async def expire_stale(self, idle_seconds: int, limit: int) -> list[VideoRef]: ...
 

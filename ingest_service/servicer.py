@@ -9,7 +9,7 @@ from recorder_common.errors import DeadlineExceeded, InvalidArgument, Reason
 from recorder_common.identity import current_caller
 from recorder_common.rpc import maps_domain_errors
 from recorder_common.uploads import upload_state_message as state_message
-from recorder_common.vocab import VideoStatus
+from recorder_common.vocab import VideoStatus, rendition_kind
 
 
 def incoming(chunk: ingest_pb2.Chunk) -> IncomingChunk:
@@ -61,7 +61,11 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
 
     @maps_domain_errors
     async def RetryProcessing(self, request, context):
-        status = await self.engine.retry_processing(current_caller().require_user(), request.video_id)
+        try:
+            rendition = rendition_kind(request.rendition)
+        except ValueError:
+            raise InvalidArgument(f"unknown rendition kind {request.rendition}") from None
+        status = await self.engine.retry_processing(current_caller().require_user(), request.video_id, rendition)
         return ingest_pb2.RetryVideoProcessingResponse(status=VideoStatus.proto_of(status))
 
     @maps_domain_errors

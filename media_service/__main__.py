@@ -30,7 +30,7 @@ def warn_if_budget_is_small(settings: MediaSettings) -> None:
 async def serve(settings: MediaSettings) -> None:
     warn_if_budget_is_small(settings)
     parts = build(settings)
-    server, port = await create_server(settings, MediaDeps(parts.worker, parts.ondemand, parts.live))
+    server, port = await create_server(settings, MediaDeps(parts.worker, parts.ondemand, parts.live, parts.playback))
     await parts.worker.start()
     try:
         await run_until_terminated(server, "media", port, on_stop=parts.worker.stop)

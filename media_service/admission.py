@@ -9,7 +9,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
+
+from recorder_common import metrics
 
 
 def pick_owner(waiting: Sequence[str], running: Mapping[str, int], per_owner_cap: int = 0) -> str | None:
@@ -40,11 +43,13 @@ class FairSlots:
     admitted by pick_owner, first come first served within an owner. A waiter that is cancelled
     (its caller went away) leaves the queue."""
 
-    def __init__(self, slots: int, per_owner_cap: int = 0) -> None:
+    def __init__(self, slots: int, per_owner_cap: int = 0, kind: str = "processing") -> None:
         self.slots = max(1, slots)
         self.per_owner_cap = max(0, per_owner_cap)
+        self.kind = kind  # recorder_queue_depth / recorder_queue_wait_seconds label
         self.running: collections.Counter[str] = collections.Counter()
         self._waiting: collections.OrderedDict[str, collections.deque[asyncio.Future]] = collections.OrderedDict()
+        metrics.track_queue(kind, self)
 
     @property
     def in_use(self) -> int:
@@ -60,6 +65,7 @@ class FairSlots:
         granted = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(owner, collections.deque()).append(granted)
         self._grant()
+        started = time.perf_counter()
         try:
             await granted
         except asyncio.CancelledError:
@@ -68,6 +74,7 @@ class FairSlots:
             else:
                 self._forget(owner, granted)
             raise
+        metrics.QUEUE_WAIT_SECONDS.labels(kind=self.kind).observe(time.perf_counter() - started)
         try:
             yield
         finally:
@@ -112,6 +119,10 @@ class MemoryBudget:
         self.total = max(1, total_bytes)
         self.reserved = 0
         self._waiting: collections.deque[tuple[int, asyncio.Future]] = collections.deque()
+        metrics.track_queue("ffmpeg_memory", self)
+
+    def waiting(self) -> int:
+        return len(self._waiting)
 
     async def acquire(self, nbytes: int) -> int:
         """Reserve; returns the amount to give back to release()."""
@@ -121,6 +132,7 @@ class MemoryBudget:
         granted = asyncio.get_running_loop().create_future()
         self._waiting.append((amount, granted))
         self._grant()
+        started = time.perf_counter()
         try:
             await granted
         except asyncio.CancelledError:
@@ -131,6 +143,7 @@ class MemoryBudget:
                     self._waiting.remove((amount, granted))
                 self._grant()
             raise
+        metrics.QUEUE_WAIT_SECONDS.labels(kind="ffmpeg_memory").observe(time.perf_counter() - started)
         return amount
 
     def release(self, amount: int) -> None:

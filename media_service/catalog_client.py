@@ -6,11 +6,13 @@ import grpc
 from media_service.files import RecordedChunk
 from media_service.ondemand import StoredAsset, VideoFacts
 from media_service.pipeline import MediaFacts
+from media_service.playback import LinkState
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
 from recorder_common.auth import ServiceTokenSigner
 from recorder_common.channels import InternalCaller
 from recorder_common.errors import Reason, ResourceExhausted
-from recorder_common.vocab import AssetKind, Step, VideoRef, VideoStatus
+from recorder_common.vocab import (AssetKind, RenditionKind, RenditionState, Step, VideoRef, VideoStatus,
+                                   rendition_kind_enum, rendition_state_enum)
 
 
 class AssetRefused(ResourceExhausted):
@@ -64,6 +66,34 @@ class MediaCatalogClient:
             error_step=Step.proto_of(error_step),
             error=error), owner_id)
 
+    async def claim_rendition(self, kind: RenditionKind, worker_id: str, lease_seconds: int,
+                              owner_id: str | None = None,
+                              video_id: str | None = None) -> catalog_pb2.ClaimRenditionResponse:
+        """That video's rendition (a live encode), or with no video the next queued one."""
+        return await self._call(self.stub.ClaimRendition, catalog_pb2.ClaimRenditionRequest(
+            video_id=video_id or "", kind=rendition_kind_enum(kind), worker_id=worker_id,
+            lease_seconds=lease_seconds), owner_id)
+
+    async def report_rendition_progress(self, owner_id: str, video_id: str, kind: RenditionKind, worker_id: str,
+                                        progress: float, lease_seconds: int) -> None:
+        await self._call(self.stub.ReportRenditionProgress, catalog_pb2.ReportRenditionProgressRequest(
+            video_id=video_id, kind=rendition_kind_enum(kind), worker_id=worker_id, progress=progress,
+            lease_seconds=lease_seconds), owner_id)
+
+    async def finish_rendition(self, owner_id: str, video_id: str, kind: RenditionKind, worker_id: str,
+                               state: RenditionState, asset: common_pb2.Asset | None = None,
+                               error: str = "") -> None:
+        """READY (asset), FAILED (error) or PENDING (given back). A READY over the owner's quota
+        raises AssetRefused: the file must go, and the rendition is then FAILED."""
+        try:
+            await self._call(self.stub.FinishRendition, catalog_pb2.FinishRenditionRequest(
+                video_id=video_id, kind=rendition_kind_enum(kind), worker_id=worker_id,
+                state=rendition_state_enum(state), asset=asset, error=error), owner_id)
+        except ResourceExhausted as exc:
+            if asset is None:
+                raise
+            raise AssetRefused(exc.message, asset.path) from exc
+
     async def list_chunks(self, owner_id: str, video_id: str, from_index: int, limit: int) -> list[RecordedChunk]:
         response = await self._call(self.stub.ListChunks, catalog_pb2.ListChunksRequest(
             video_id=video_id, from_index=from_index, limit=limit), owner_id)
@@ -80,7 +110,24 @@ class MediaCatalogClient:
                                   owner_id)).video
         return VideoFacts(
             status=VideoStatus.name_of(video.status),
-            duration_seconds=video.media.duration_seconds, width=video.media.width,
+            duration_seconds=video.media.duration_seconds, width=video.media.width, height=video.media.height,
             video_codec=video.media.video_codec, audio_codec=video.media.audio_codec,
-            assets={AssetKind.name_of(a.kind): StoredAsset(AssetKind.name_of(a.kind), a.path, a.size_bytes,
-                                                           a.content_type) for a in video.assets})
+            assets={AssetKind.name_of(a.kind):
+                    StoredAsset(AssetKind.name_of(a.kind), a.path,
+                                a.size_bytes, a.content_type) for a in video.assets})
+
+    async def resolve_share_link(self, link_id: str) -> LinkState:
+        """A share link's state for the playback server, for nobody's behalf (the link is the
+        viewer's credential)."""
+        response = await self._call(self.stub.ResolveShareLink,
+                                    catalog_pb2.ResolveShareLinkRequest(link_id=link_id), None)
+        if response.state != catalog_pb2.SHARE_LINK_STATE_ACTIVE:
+            return LinkState(active=False)
+        video = response.video
+        return LinkState(
+            active=True, owner_id=response.owner_id, video_id=response.video_id, title=response.title,
+            status=VideoStatus.name_of(video.status),
+            duration_seconds=video.media.duration_seconds,
+            assets={AssetKind.name_of(a.kind): a.path for a in video.assets},
+            expires_at=response.expires_at.ToDatetime().timestamp() if response.HasField("expires_at") else None,
+            allow_download=response.allow_download)

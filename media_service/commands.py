@@ -9,6 +9,7 @@ frame-size bound, and every output a size bound (-fs).
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import ffmpeg
 
@@ -148,9 +149,12 @@ def compressed_bytes_bound(duration_seconds: float | None, limits: MediaLimits) 
 
 
 def _compress_output(source, dst: str, profile: CompressionProfile, has_video: bool, has_audio: bool,
-                     frame_size: tuple[int, int] | None, max_bytes: int):
+                     frame_size: tuple[int, int] | None, max_bytes: int, threads: int = 0,
+                     hls_folder: str | None = None, live: bool = False):
     streams = []
     options: dict = {"f": profile.container, "fs": max_bytes}
+    if threads:
+        options["threads"] = threads
     if profile.container == "mp4":
         options["movflags"] = "+faststart"
     if has_video:
@@ -163,30 +167,133 @@ def _compress_output(source, dst: str, profile: CompressionProfile, has_video: b
     if has_audio:
         streams.append(source["a:0"])
         options.update({"c:a": profile.audio_codec, "b:a": profile.audio_bitrate})
+    if hls_folder is not None:
+        if not hls_supported(profile):
+            raise ValueError(f"HLS is written for the MP4 profiles, not {profile.name}")
+        return _with_hls(streams, dst, options, hls_folder, live)
     return ffmpeg.output(*streams, dst, **options)
+
+
+# ---- HLS: the compressed encode also written as CMAF (fMP4) HLS ------------------------------
+HLS_SEGMENT_SECONDS = 2
+HLS_PLAYLIST = "hls.m3u8"
+HLS_INIT = "hls-init.mp4"
+HLS_SEGMENT_PATTERN = "hls-%05d.m4s"
+# Names in storage are flat (the video's folder) and fixed: the playback server's allow-list.
+HLS_SEGMENT_NAME = r"hls-[0-9]{5}\.m4s"
+
+
+def hls_segment_name(number: int) -> str:
+    return HLS_SEGMENT_PATTERN % number
+
+
+def hls_supported(profile: CompressionProfile) -> bool:
+    """fMP4 HLS carries the MP4 profiles (H.264/AAC), which every HLS player decodes."""
+    return profile.container == "mp4"
+
+
+def _tee_escape(value: str) -> str:
+    # The tee muxer's slave options are key=value pairs separated by ':' inside [...].
+    return value.replace("\\", "\\\\").replace(":", "\\:").replace("|", "\\|").replace("]", "\\]")
+
+
+def hls_slave(folder: str, live: bool) -> str:
+    """The tee slave writing the HLS: 2 s CMAF segments (keyframes forced every 2 s by the
+    encode), an init segment, and a playlist that is EVENT while the recording is live (it only
+    grows) and VOD when made from a finished file; ffmpeg writes ENDLIST when its input ends.
+    temp_file: a segment appears under its name only once complete, so nothing half-written is
+    ever served."""
+    options = {"f": "hls", "hls_time": HLS_SEGMENT_SECONDS, "hls_segment_type": "fmp4",
+               "hls_fmp4_init_filename": HLS_INIT, "hls_list_size": 0,
+               "hls_segment_filename": f"{folder}/{HLS_SEGMENT_PATTERN}",
+               "hls_playlist_type": "event" if live else "vod",
+               "hls_flags": "independent_segments+temp_file"}
+    spec = ":".join(f"{key}={_tee_escape(str(value))}" for key, value in options.items())
+    return f"[{spec}]{folder}/{HLS_PLAYLIST}"
+
+
+def _with_hls(output_streams, dst: str, options: dict, hls_folder: str, live: bool):
+    """One encode, two muxers (tee): the compressed file as before and the HLS. -fs does not
+    apply to tee outputs, so the caller bounds every file with FfmpegLimits.max_file_bytes."""
+    options = dict(options)
+    container = options.pop("f")
+    options.pop("fs", None)
+    movflags = options.pop("movflags", None)
+    main = f"[f={container}{':movflags=' + _tee_escape(movflags) if movflags else ''}]{dst}"
+    options["force_key_frames"] = f"expr:gte(t,n_forced*{HLS_SEGMENT_SECONDS})"
+    return ffmpeg.output(*output_streams, f"{main}|{hls_slave(hls_folder, live)}", f="tee", **options)
+
+
+def finalize_playlist(text: str) -> str:
+    """The playlist of a finished recording: VOD, with ENDLIST (a live EVENT playlist becomes the
+    same VOD playlist a batch encode writes)."""
+    lines = [line for line in text.strip().splitlines() if line.strip() != "#EXT-X-ENDLIST"]
+    lines = ["#EXT-X-PLAYLIST-TYPE:VOD" if line.startswith("#EXT-X-PLAYLIST-TYPE:") else line for line in lines]
+    if not any(line.startswith("#EXT-X-PLAYLIST-TYPE:") for line in lines):
+        lines.insert(1, "#EXT-X-PLAYLIST-TYPE:VOD")
+    return "\n".join(lines + ["#EXT-X-ENDLIST"]) + "\n"
+
+
+@dataclasses.dataclass(frozen=True)
+class Playlist:
+    playlist_type: str  # EVENT, VOD or "" (a live sliding window; never ours)
+    ended: bool
+    init: str | None
+    segments: list[tuple[float, str]]  # (duration, name)
+
+    @property
+    def duration(self) -> float:
+        return sum(d for d, _ in self.segments)
+
+
+def parse_playlist(text: str) -> Playlist:
+    kind, ended, init, segments, pending = "", False, None, [], None
+    for line in (raw.strip() for raw in text.splitlines()):
+        if line.startswith("#EXT-X-PLAYLIST-TYPE:"):
+            kind = line.split(":", 1)[1]
+        elif line == "#EXT-X-ENDLIST":
+            ended = True
+        elif line.startswith("#EXT-X-MAP:"):
+            init = line.split('URI="', 1)[1].split('"', 1)[0]
+        elif line.startswith("#EXTINF:"):
+            pending = float(line.split(":", 1)[1].split(",", 1)[0])
+        elif line and not line.startswith("#") and pending is not None:
+            segments.append((pending, line))
+            pending = None
+    return Playlist(kind, ended, init, segments)
 
 
 def compress_args(binary: str, src: str, container: Container, dst: str, profile: CompressionProfile,
                   has_video: bool, has_audio: bool, max_bytes: int,
-                  frame_size: tuple[int, int] | None = None, max_pixels: int = 0) -> list[str]:
+                  frame_size: tuple[int, int] | None = None, max_pixels: int = 0, threads: int = 0,
+                  hls_folder: str | None = None) -> list[str]:
+    """The compressed rendition's encode (threads: 0 lets the encoder choose). hls_folder: the
+    same encode also goes out as VOD HLS there (see hls_slave); the run must then be bounded by
+    FfmpegLimits.max_file_bytes instead of -fs."""
     return _compile(_compress_output(_input(src, container, max_pixels), dst, profile, has_video, has_audio,
-                                     frame_size, max_bytes), binary, progress=True)
+                                     frame_size, max_bytes, threads, hls_folder), binary, progress=True)
 
 
-def live_args(binary: str, container: Container, original: str, muxer: str, compressed: str,
-              profile: CompressionProfile, has_video: bool, has_audio: bool,
-              frame_size: tuple[int, int] | None, limits: MediaLimits) -> list[str]:
-    """One ffmpeg for a recording that is still arriving on stdin: the seekable original (the same
-    copy as remux_args) and the compressed copy (the same encode as compress_args), together. The
-    length is not known yet: outputs are bounded for the longest recording allowed."""
+def live_remux_args(binary: str, container: Container, original: str, muxer: str, limits: MediaLimits) -> list[str]:
+    """The seekable original of a recording that is still arriving on stdin (the same copy as
+    remux_args). The length is not known yet: the output is bounded for the longest recording
+    allowed. -progress reports how far the input has arrived (a copy keeps up with it)."""
     source = _input("pipe:0", container, limits.max_video_pixels)
-    longest = limits.max_recording_seconds
-    both = ffmpeg.merge_outputs(
-        _remux_output(source, original, muxer, output_bytes_bound(longest, limits.max_output_bits_per_second,
-                                                                  16 * 1024 * 1024)),
-        _compress_output(source, compressed, profile, has_video, has_audio, frame_size,
-                         compressed_bytes_bound(longest, limits)))
-    return _compile(both, binary, progress=True)
+    bound = output_bytes_bound(limits.max_recording_seconds, limits.max_output_bits_per_second, 16 * 1024 * 1024)
+    return _compile(_remux_output(source, original, muxer, bound), binary, progress=True)
+
+
+def live_compress_args(binary: str, container: Container, compressed: str, profile: CompressionProfile,
+                       has_video: bool, has_audio: bool, frame_size: tuple[int, int] | None,
+                       limits: MediaLimits, hls_folder: str | None = None) -> list[str]:
+    """The compressed rendition's live encode from stdin (the same encode as compress_args),
+    bounded for the longest recording allowed. hls_folder: the encode also goes out as a growing
+    EVENT playlist there, for viewers while it records."""
+    source = _input("pipe:0", container, limits.max_video_pixels)
+    return _compile(_compress_output(source, compressed, profile, has_video, has_audio, frame_size,
+                                     compressed_bytes_bound(limits.max_recording_seconds, limits),
+                                     hls_folder=hls_folder, live=True),
+                    binary, progress=True)
 
 
 def thumbnail_time(duration: float | None, candidate_frames: int, fps: float = 30.0) -> float:
@@ -284,3 +391,65 @@ def preview_args(binary: str, src: str, container: Container, dst: str, start: f
         return _compile(ffmpeg.output(frames, dst, f="gif", loop=0, fs=max_bytes), binary, progress=True)
     return _compile(ffmpeg.output(frames, dst, f="webp", c="libwebp_anim", loop=0, lossless=0,
                                   quality=60, fs=max_bytes), binary, progress=True)
+
+
+# ---- storyboard (scrubbing previews) -----------------------------------------------------------
+STORYBOARD_TILE_WIDTH = 160
+STORYBOARD_COLUMNS = 10
+STORYBOARD_MAX_TILES = 100
+STORYBOARD_MIN_INTERVAL_SECONDS = 2.0
+
+
+@dataclasses.dataclass(frozen=True)
+class StoryboardLayout:
+    """One small frame every interval seconds, in a grid of columns x rows tiles of one JPEG."""
+    interval: float
+    count: int
+    columns: int
+    rows: int
+    tile_width: int
+    tile_height: int
+
+
+def storyboard_layout(duration: float, width: int, height: int) -> StoryboardLayout:
+    """A frame every 2 s, or fewer for long recordings (at most 100 tiles: a 10x10 sheet of
+    160-pixel frames is about 1600x900, a few hundred KiB)."""
+    interval = max(STORYBOARD_MIN_INTERVAL_SECONDS, duration / STORYBOARD_MAX_TILES)
+    # A frame at each interval mark short of the last quarter second (the last cue runs to the end).
+    count = max(1, min(STORYBOARD_MAX_TILES, math.floor(max(duration - 0.25, 0.0) / interval) + 1))
+    tile_width = min(STORYBOARD_TILE_WIDTH, width) if width else STORYBOARD_TILE_WIDTH
+    tile_height = max(2, round(tile_width * height / width / 2) * 2) if width and height else 90
+    columns = min(STORYBOARD_COLUMNS, count)
+    return StoryboardLayout(interval, count, columns, math.ceil(count / columns), tile_width, tile_height)
+
+
+def storyboard_args(binary: str, src: str, container: Container, dst: str, layout: StoryboardLayout,
+                    max_pixels: int = 0) -> list[str]:
+    """The sprite sheet: select keeps the first frame at or after each interval mark (k x interval
+    for the k-th tile), each is scaled to a tile, and tile lays them out; one JPEG comes out."""
+    source = _input(src, container, max_pixels)
+    frames = (source.video.filter("select", f"gte(t,selected_n*{layout.interval:.6f})")
+              .filter("scale", w=layout.tile_width, h=layout.tile_height)
+              .filter("tile", layout=f"{layout.columns}x{layout.rows}", nb_frames=layout.count))
+    return _compile(ffmpeg.output(frames, dst, vframes=1, f="mjpeg", c="mjpeg", update=1, fs=IMAGE_OUTPUT_MAX_BYTES,
+                                  **{"q:v": 5}), binary, progress=True)
+
+
+def _vtt_time(seconds: float) -> str:
+    millis = int(round(seconds * 1000))
+    return f"{millis // 3_600_000:02d}:{millis // 60_000 % 60:02d}:{millis // 1000 % 60:02d}.{millis % 1000:03d}"
+
+
+def storyboard_vtt(layout: StoryboardLayout, duration: float, image_name: str = "storyboard.jpg") -> str:
+    """WebVTT cues with media-fragment #xywh into the sprite (as Mux serves them); the image is
+    named relative to the VTT, so it is fetched under the same playback token."""
+    lines = ["WEBVTT", ""]
+    for k in range(layout.count):
+        start = k * layout.interval
+        end = (k + 1) * layout.interval
+        if k == layout.count - 1 and duration > start:
+            end = duration
+        x, y = (k % layout.columns) * layout.tile_width, (k // layout.columns) * layout.tile_height
+        lines += [f"{_vtt_time(start)} --> {_vtt_time(end)}",
+                  f"{image_name}#xywh={x},{y},{layout.tile_width},{layout.tile_height}", ""]
+    return "\n".join(lines)

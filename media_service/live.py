@@ -2,10 +2,17 @@
 
 Ingest tells us (ChunkStored) each time a chunk is stored. For a WebM recording we start one ffmpeg
 per upload and feed it the in-order prefix of the stored chunks through stdin, reading each chunk
-file once; ffmpeg writes the seekable original and the compressed copy as it goes, and we append
-the same bytes to the source file. A gap (a chunk not stored yet) pauses feeding until it fills.
-When the upload completes, the job that processes it takes the session, feeds what is left, and
-only the tail remains to encode.
+file once; that ffmpeg copies the streams into the seekable original as they come (cheap: every
+upload gets one), and we append the same bytes to the source file. A gap (a chunk not stored yet)
+pauses feeding until it fills. When the upload completes, the job that processes it takes the
+session, feeds what is left, and the original is done: the video can be READY at once.
+
+While encode capacity allows (media_service/scheduler.py), a live encode (LiveEncoders) makes the compressed
+rendition as the recording arrives: it claims the rendition's lease in the catalog and feeds a
+second ffmpeg from the source file as it grows, so a slow encoder never holds the remux back. It
+outlives the job: the video is READY when the original is, and the rendition when its encode
+ends. An encode more than a bound behind the arrived input (LagPolicy) is stopped and its
+rendition given back to the queue, to be encoded from the original after stop.
 
 The live path is an optimisation, never a requirement: a session that is lost (a restart, an
 error, a long pause) leaves the job to the batch path, which makes the same outputs from the
@@ -32,11 +39,13 @@ from media_service.formats import found_family, original_format
 from media_service.probe import ProbeResult, parse_probe
 from media_service.admission import within_caps
 from media_service.runner import FfmpegFailed, FfmpegLimits, FfmpegOverBudget, StreamingFfmpeg, run_ffmpeg
+from media_service.scheduler import EncodeCapacity, LagPolicy, LiveAction
 from media_service.settings import CompressionProfile, MediaLimits
 from media_service.files import MediaFiles, Workspace
 from recorder_common import metrics
-from recorder_common.errors import NotFound
+from recorder_common.errors import DomainError, FailedPrecondition, NotFound
 from recorder_common.storage import fsync_file
+from recorder_common.vocab import RenditionState
 
 log = logging.getLogger("recorder.media.live")
 
@@ -45,6 +54,10 @@ CHECK_INTERVAL_SECONDS = 0.5
 
 # Asks the catalog whether an upload is still wanted (False once deleted or aborted).
 StillWanted = Callable[[str, str], Awaitable[bool]]
+# How often a live encode is judged against the arrived input, and reports progress (its lease).
+ENCODE_CHECK_SECONDS = 1.0
+# What a live encode reads from the growing source file at a time.
+ENCODE_READ_BYTES = 1024 * 1024
 
 
 class LiveFailed(Exception):
@@ -60,16 +73,27 @@ class LiveFailed(Exception):
 class LiveOutputs:
     source: pathlib.Path  # temporary files, published by the pipeline
     original: pathlib.Path
-    compressed: pathlib.Path
     original_name: str
     probe: ProbeResult  # of the first chunk
+    # The last timestamp the remux copied and the video packets it copied: the stream's real
+    # extent, read while it arrived (what stream_extent would read from the whole file again).
+    remux_seconds: float | None = None
+    remux_frames: int | None = None
 
 
 class LiveSession:
     def __init__(self, owner_id: str, video_id: str, files: MediaFiles, ffmpeg_binary: str,
                  profile: CompressionProfile, limits: FfmpegLimits, idle_seconds: float,
-                 media_limits: MediaLimits = MediaLimits(), still_wanted: StillWanted | None = None) -> None:
+                 media_limits: MediaLimits = MediaLimits(), still_wanted: StillWanted | None = None,
+                 encoders: "LiveEncoders | None" = None) -> None:
         self.media_limits = media_limits
+        self.encoders = encoders
+        # What a live encode reads: the source file as it grows, and whether it is complete.
+        self.source_path: pathlib.Path | None = None
+        self.source_bytes = 0
+        self.source_complete = False
+        self.broken = False  # the session ended without outputs
+        self.grew = asyncio.Event()
         self.owner_id, self.video_id = owner_id, video_id
         self.files = files
         # The session's outputs are written here; the job that takes them moves them into its own
@@ -138,10 +162,16 @@ class LiveSession:
         self._temporaries.append(tmp)
         return tmp
 
+    def arrived_seconds(self) -> float:
+        """How much media has arrived (the remux copies as fast as it comes)."""
+        return self._ffmpeg.seconds_done if self._ffmpeg is not None else 0.0
+
     async def _run(self) -> LiveOutputs:
         try:
             return await self._feed_all()
         except BaseException as exc:
+            self.broken = True
+            self.grew.set()
             if self._ffmpeg is not None:
                 self._ffmpeg.kill()
             for tmp in self._temporaries:
@@ -164,8 +194,8 @@ class LiveSession:
         container = containers.sniff(first)
         if container is None or container.family != "webm":
             raise LiveFailed("the first chunk is not the start of a WebM recording")
-        _, text = await run_ffmpeg(commands.probe_args(self.ffmpeg_binary, "pipe:0", container), self.limits.quick(),
-                                   check=False, stdin_data=first)
+        _, text = await run_ffmpeg(commands.probe_args(self.ffmpeg_binary, "pipe:0", container),
+                                   self.limits.quick().copying(), check=False, stdin_data=first)
         probe = parse_probe(text)
         if found_family(probe) != "webm" or (probe.video is None and probe.audio is None) or probe.ambiguity:
             raise LiveFailed("the first chunk is not the start of a WebM recording")
@@ -175,15 +205,14 @@ class LiveSession:
         muxer, original_name, _ = original_format(probe)
         source = self._temporary("source.webm")
         original = self._temporary(original_name)
-        compressed = self._temporary(f"compressed.{self.profile.extension}")
-        video = probe.video
-        self._ffmpeg = StreamingFfmpeg(commands.live_args(
-            self.ffmpeg_binary, container, str(original), muxer, str(compressed), self.profile,
-            has_video=video is not None, has_audio=probe.audio is not None,
-            frame_size=(video.width or 0, video.height or 0) if video else None,
-            limits=self.media_limits), self.limits)
+        self._ffmpeg = StreamingFfmpeg(commands.live_remux_args(
+            self.ffmpeg_binary, container, str(original), muxer, self.media_limits), self.limits.copying())
         await self._ffmpeg.start()
-        with open(source, "wb") as source_file:
+        # Unbuffered, so a live encode reading the file sees every chunk as soon as it is written.
+        with open(source, "wb", buffering=0) as source_file:
+            self.source_path = source
+            if self.encoders is not None:
+                self.encoders.maybe_start(self, container, probe)
             while True:
                 if self.last_index is not None and self.fed > self.last_index:
                     break
@@ -198,15 +227,19 @@ class LiveSession:
                     await self._wait_for_more()
                     continue
                 await asyncio.to_thread(source_file.write, data)
+                self.source_bytes += len(data)
+                self.grew.set()
                 await self._ffmpeg.write(data)
                 self.fed += 1
                 self.last_fed_at = time.monotonic()
-            await asyncio.to_thread(source_file.flush)
         await asyncio.to_thread(fsync_file, source)
-        # A recording arrives at its own pace: what is left to encode is bounded by how long it
-        # took to arrive (or by what ffmpeg has encoded, if more).
+        # A recording arrives at its own pace: what is left to copy is bounded by how long it
+        # took to arrive (or by what ffmpeg has done, if more).
         await self._ffmpeg.finish(self.last_fed_at - self.started_at)
-        return LiveOutputs(source, original, compressed, original_name, probe)
+        self.source_complete = True
+        self.grew.set()
+        return LiveOutputs(source, original, original_name, probe, remux_seconds=self._ffmpeg.seconds_done or None,
+                           remux_frames=self._ffmpeg.frames_done or None)
 
     async def _wait_for_more(self) -> None:
         self._wake.clear()
@@ -221,13 +254,15 @@ class LiveSession:
 
 class LiveSessions:
     """The live sessions of this media service, at most max_sessions at once (each one is an
-    ffmpeg encoding at the recording's pace); uploads beyond that take the batch path."""
+    ffmpeg copying at the recording's pace, plus a live encode while capacity allows); uploads
+    beyond that take the batch path."""
 
     def __init__(self, files: MediaFiles, ffmpeg_binary: str, profile: CompressionProfile,
                  limits: FfmpegLimits, max_sessions: int, idle_seconds: float,
                  media_limits: MediaLimits = MediaLimits(), max_sessions_per_user: int = 0,
-                 still_wanted: StillWanted | None = None) -> None:
+                 still_wanted: StillWanted | None = None, encoders: "LiveEncoders | None" = None) -> None:
         self.files = files
+        self.encoders = encoders
         self.media_limits = media_limits
         self.ffmpeg_binary = ffmpeg_binary
         self.profile = profile
@@ -258,7 +293,8 @@ class LiveSessions:
             if not within_caps(self.per_owner(), owner_id, self.max_sessions, self.max_sessions_per_user):
                 return False  # others started meanwhile
             session = LiveSession(owner_id, video_id, self.files, self.ffmpeg_binary, self.profile,
-                                  self.limits, self.idle_seconds, self.media_limits, self.still_wanted)
+                                  self.limits, self.idle_seconds, self.media_limits, self.still_wanted,
+                                  self.encoders)
             self.sessions[video_id] = session
             session.start()
             session.task.add_done_callback(lambda task: self._ended(video_id, session, task))
@@ -299,3 +335,165 @@ class LiveSessions:
         await asyncio.gather(*(s.abandon() for s in sessions), return_exceptions=True)
         for session in sessions:
             session.workspace.close()
+        if self.encoders is not None:
+            await self.encoders.close()
+
+
+class LiveEncoders:
+    """The live encodes of this media service: started while EncodeCapacity allows, each under
+    the rendition's lease in the catalog, judged by LagPolicy."""
+
+    def __init__(self, catalog, files: MediaFiles, encode, capacity: EncodeCapacity, limits: FfmpegLimits,
+                 worker_id: str, lease_seconds: int, max_lag_seconds: float, lag_grace_seconds: float,
+                 on_capacity_freed: Callable[[], None] = lambda: None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.catalog, self.files, self.encode = catalog, files, encode
+        self.capacity, self.limits = capacity, limits
+        self.worker_id, self.lease_seconds = worker_id, lease_seconds
+        self.max_lag_seconds, self.lag_grace_seconds = max_lag_seconds, lag_grace_seconds
+        self.on_capacity_freed = on_capacity_freed
+        self.clock = clock
+        self.running: dict[str, asyncio.Task] = {}
+        self.outcomes: collections.Counter[str] = collections.Counter()  # for tests and logs
+        self.lags: dict[str, float] = {}  # video id -> media seconds behind, at its last check
+        metrics.track_live_encoders(self)
+
+    def maybe_start(self, session: LiveSession, container, probe: ProbeResult) -> bool:
+        if session.video_id in self.running or not self.capacity.try_start_live():
+            return False
+        # Opened now, while the session is writing it: the job may rename it (publish) before the
+        # encode reads its first byte; an open file reads on.
+        assert session.source_path is not None
+        source = open(session.source_path, "rb")
+        task = asyncio.create_task(self._run(session, container, probe, source),
+                                   name=f"live-encode-{session.video_id[:12]}")
+        task.add_done_callback(lambda _: source.close())
+        self.running[session.video_id] = task
+        task.add_done_callback(lambda _: self._ended(session.video_id, task))
+        return True
+
+    def _ended(self, video_id: str, task: asyncio.Task) -> None:
+        if self.running.get(video_id) is task:
+            del self.running[video_id]
+        self.capacity.end_live()
+        self.on_capacity_freed()
+
+    async def close(self) -> None:
+        tasks, self.running = list(self.running.values()), {}
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _run(self, session: LiveSession, container, probe: ProbeResult, source) -> None:
+        owner, video_id, kind = session.owner_id, session.video_id, self.encode.kind
+        try:
+            claim = await self.catalog.claim_rendition(kind, self.worker_id, self.lease_seconds, owner, video_id)
+        except DomainError as exc:
+            log.info("live encode of %s not started: %s", video_id, exc.message)
+            return
+        if not claim.claimed:
+            return
+        outcome, message = "failed", ""
+        try:
+            asset = await self._encode(session, container, probe, source)
+        except _Behind as behind:
+            outcome, message = "requeued", str(behind)
+        except (FailedPrecondition, NotFound) as exc:  # the lease or the video is gone: nothing to record
+            self.outcomes["lost"] += 1
+            log.info("live encode of %s stopped: %s", video_id, exc.message)
+            return
+        except asyncio.CancelledError:
+            await self._give_back(owner, video_id, "the media service stopped")
+            raise
+        except (FfmpegFailed, LiveFailed, OSError, DomainError) as exc:
+            message = f"the live encode stopped ({exc}); encoding from the original instead"
+        else:
+            try:
+                await self.catalog.finish_rendition(owner, video_id, kind, self.worker_id, RenditionState.READY,
+                                                    asset=asset)
+                self.outcomes["ready"] += 1
+                metrics.RENDITIONS_FINISHED.labels(kind=kind.value, path="live", state="READY").inc()
+                return
+            except DomainError as exc:  # AssetRefused (quota) among them: the queue decides again
+                await self.files.remove_key(owner, asset.path)
+                message = f"recording the live encode failed ({exc.message})"
+        # Whatever stopped it, the rendition goes back to the queue, which encodes it from the
+        # original after stop; only an encode from the original marks it FAILED.
+        self.outcomes[outcome] += 1
+        log.warning("live encode of %s given back to the queue: %s", video_id, message)
+        await self._give_back(owner, video_id, message)
+
+    async def _give_back(self, owner: str, video_id: str, message: str) -> None:
+        try:
+            await self.catalog.finish_rendition(owner, video_id, self.encode.kind, self.worker_id,
+                                                RenditionState.PENDING, error=message)
+        except DomainError as exc:  # its lease lapses, and the queue takes it over then
+            log.info("could not give the rendition of %s back: %s", video_id, exc.message)
+
+    async def _encode(self, session: LiveSession, container, probe: ProbeResult, source):
+        ws = self.files.workspace(session.owner_id, session.video_id)
+        tmp = self.encode.temporary(ws, "live")
+        video = probe.video
+        ffmpeg = StreamingFfmpeg(self.encode.live_args(
+            container, str(tmp), has_video=video is not None, has_audio=probe.audio is not None,
+            frame_size=(video.width or 0, video.height or 0) if video else None), self.limits)
+        started = time.monotonic()
+        feeding: asyncio.Task | None = None
+        try:
+            await ffmpeg.start()
+            feeding = asyncio.ensure_future(self._feed(session, ffmpeg, source))
+            policy = LagPolicy(self.max_lag_seconds, self.lag_grace_seconds)
+            while not feeding.done():
+                await asyncio.wait([feeding], timeout=ENCODE_CHECK_SECONDS)
+                if feeding.done():
+                    break
+                arrived = session.arrived_seconds()
+                action = policy.sample(self.clock(), arrived, ffmpeg.seconds_done)
+                self.lags[session.video_id] = policy.lag_seconds
+                metrics.LIVE_LAG_SECONDS.observe(policy.lag_seconds)
+                if action is LiveAction.REQUEUE:
+                    metrics.LIVE_ENCODES_BEHIND.labels(action=LiveAction.REQUEUE.value).inc()
+                    raise _Behind(f"{policy.lag_seconds:.1f} s of media behind the recording for "
+                                  f"{self.lag_grace_seconds:g} s (speed {policy.speed or 0:.2f}x)")
+                total = arrived if session.source_complete else 0.0
+                await self.catalog.report_rendition_progress(  # renews the lease
+                    session.owner_id, session.video_id, self.encode.kind, self.worker_id,
+                    min(ffmpeg.seconds_done / total, 0.999) if total else 0.0, self.lease_seconds)
+            feeding.result()
+            duration = session.arrived_seconds() or None
+            await ffmpeg.finish(max(duration or 0.0, time.monotonic() - started))
+            return await self.encode.publish(ws, tmp, duration)
+        finally:
+            self.lags.pop(session.video_id, None)
+            if feeding is not None and not feeding.done():
+                feeding.cancel()
+                await asyncio.gather(feeding, return_exceptions=True)
+            if ffmpeg.process is not None and ffmpeg.process.returncode is None:
+                await ffmpeg.stop()
+            tmp.unlink(missing_ok=True)
+            ws.close()
+
+    @staticmethod
+    async def _feed(session: LiveSession, ffmpeg: StreamingFfmpeg, source) -> None:
+        """Feed the source file to the encoder as it grows, until it is complete."""
+        position = 0
+        while True:
+            if position < session.source_bytes:
+                data = await asyncio.to_thread(source.read, min(ENCODE_READ_BYTES, session.source_bytes - position))
+                if not data:
+                    raise LiveFailed("the source file is shorter than what was written to it")
+                position += len(data)
+                await ffmpeg.write(data)
+                continue
+            if session.source_complete:
+                return
+            if session.broken:
+                raise LiveFailed("the live remux of the recording stopped")
+            session.grew.clear()
+            if position < session.source_bytes or session.source_complete or session.broken:
+                continue
+            await session.grew.wait()
+
+
+class _Behind(Exception):
+    """A live encode fell behind real time (LagPolicy)."""

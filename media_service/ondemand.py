@@ -55,6 +55,7 @@ class VideoFacts:
     video_codec: str
     audio_codec: str
     assets: dict[str, StoredAsset]
+    height: int = 0
 
 
 class CatalogView(Protocol):
@@ -76,7 +77,7 @@ class OnDemandMedia:
         self.candidate_frames = candidate_frames
         # ffmpeg runs for on-demand work are bounded apart from processing; callers wait their turn
         # within their own deadline, users in turn.
-        self.slots = FairSlots(max_parallel, max_per_user)
+        self.slots = FairSlots(max_parallel, max_per_user, kind="on_demand")
 
     # ---- requests ---------------------------------------------------------------------------
     async def extract_audio(self, owner_id: str, video_id: str, audio_format: str, bitrate_kbps: int = 0,
@@ -146,6 +147,37 @@ class OnDemandMedia:
                                     self.ffmpeg, source, container, str(tmp), start, seconds, width, fps,
                                     image_format, PREVIEW_MAX_BYTES, self.max_pixels),
                                 "make the preview", media_seconds=seconds)
+
+    async def storyboard(self, owner_id: str, video_id: str) -> StoredAsset:
+        """The storyboard's WebVTT asset, making the sprite sheet and the VTT when missing: one
+        cheap low-resolution pass over the original. Returns the VTT asset."""
+        facts = await self._ready(owner_id, video_id)
+        existing = facts.assets.get("STORYBOARD_VTT")
+        if existing is not None and "STORYBOARD" in facts.assets:
+            return existing
+        if not facts.video_codec:
+            raise FailedPrecondition("this recording has no video track, so it has no storyboard")
+        layout = commands.storyboard_layout(facts.duration_seconds, facts.width, facts.height)
+        await self._make(owner_id, video_id, "STORYBOARD", "storyboard.jpg", "image/jpeg", facts,
+                         lambda source, container, tmp: commands.storyboard_args(
+                             self.ffmpeg, source, container, str(tmp), layout, self.max_pixels),
+                         "make the storyboard", media_seconds=facts.duration_seconds or None)
+        ws = self.files.workspace(owner_id, video_id)
+        try:
+            final = ws.path("storyboard.vtt")
+            tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.tmp")
+            try:
+                await asyncio.to_thread(tmp.write_text, commands.storyboard_vtt(layout, facts.duration_seconds))
+                key = self.files.store.media_key(owner_id, video_id, final.name)
+                await self.catalog.put_asset(owner_id, video_id, "STORYBOARD_VTT", key, "text/vtt",
+                                             tmp.stat().st_size)
+                await asyncio.to_thread(publish, tmp, final)
+            finally:
+                tmp.unlink(missing_ok=True)
+            key, size = await ws.keep(final)
+        finally:
+            ws.close()
+        return StoredAsset("STORYBOARD_VTT", key, size, "text/vtt")
 
     async def download(self, owner_id: str, video_id: str, kind: str,
                        offset: int) -> tuple[StoredAsset, AsyncIterator[tuple[int, bytes]]]:

@@ -1,4 +1,6 @@
-"""The processing steps for one uploaded video: assemble, probe, remux, compress, thumbnail.
+"""The processing steps that make one uploaded video watchable (READY): assemble, probe, remux,
+thumbnail. No encode: the compressed rendition is made by a live encode or from the queue
+(media_service/renditions.py), after or alongside this.
 
 Each step writes to a temporary name and renames into place, so a step that is run again (a
 retry, or a worker that took over an expired lease) never sees half a file.
@@ -130,7 +132,7 @@ class MediaPipeline:
                 outputs = await self._finish_live(session, job, reporter)
             except LiveFailed as exc:
                 if exc.final:  # over its CPU bound: the batch path would only spend it again
-                    raise StepFailed("COMPRESS", f"could not compress the recording: {exc}") from exc
+                    raise StepFailed("REMUX", f"could not rewrite the recording: {exc}") from exc
                 log.warning("live path of %s lost (%s): processing the stored chunks", job.video_id, exc)
                 self.live.decline(job.video_id, f"lost at the end: {exc}")
             else:
@@ -145,7 +147,6 @@ class MediaPipeline:
         source = await self.assemble(job, ws, reporter)
         probe = await self.probe(job, source, reporter)
         original, probe = await self.remux(job, ws, source, probe, reporter)
-        await self.compress(job, ws, original, probe, reporter)
         if probe.video is not None:
             await self.make_thumbnail(job, ws, original, probe, reporter)
 
@@ -179,23 +180,22 @@ class MediaPipeline:
         await self._keep(ws, reporter, "SOURCE", source,
                          job.content_type.split(";")[0][:64] or "application/octet-stream")
         await reporter.progress("ASSEMBLE", 1.0)
-        probe = await self.probe(job, source, reporter)
+        # The live remux read every packet of these bytes with the same forced demuxer: its extent
+        # is the source's, so the source is not read through again at stop.
+        extent = StreamExtent(outputs.remux_seconds, outputs.remux_frames) if outputs.remux_seconds else None
+        probe = await self.probe(job, source, reporter, extent=extent)
         muxer, name, content_type = original_format(probe)
         if name != outputs.original_name:  # the first chunk looked different from the whole
             outputs.original.unlink(missing_ok=True)
-            outputs.compressed.unlink(missing_ok=True)
             original, probe = await self.remux(job, ws, source, probe, reporter)
-            await self.compress(job, ws, original, probe, reporter)
         else:
             await reporter.progress("REMUX", 0.0)
             original = ws.path(name)
             await asyncio.to_thread(publish, outputs.original, original)
-            probe = await self.describe_original(job, ws, original, muxer, content_type, reporter)
-            await reporter.progress("COMPRESS", 0.0)
-            compressed = ws.path(f"compressed.{self.profile.extension}")
-            await asyncio.to_thread(publish, outputs.compressed, compressed)
-            await self._keep(ws, reporter, "COMPRESSED", compressed, self.profile.content_type)
-            await reporter.progress("COMPRESS", 1.0)
+            # The live remux copied every packet: its last timestamp is the original's extent, so
+            # the original is not read through once more at stop.
+            probe = await self.describe_original(job, ws, original, muxer, content_type, reporter,
+                                                 extent_seconds=outputs.remux_seconds)
         if probe.video is not None:
             await self.make_thumbnail(job, ws, original, probe, reporter)
 
@@ -238,21 +238,25 @@ class MediaPipeline:
         return final
 
     async def probe_file(self, path: pathlib.Path, container: Container) -> tuple[ProbeResult, str]:
-        _, text = await run_ffmpeg(commands.probe_args(self.ffmpeg, str(path), container), self.limits.quick(), check=False)
+        # A probe reads headers and a frame or two: the small bound, so many fit in the budget at stop.
+        _, text = await run_ffmpeg(commands.probe_args(self.ffmpeg, str(path), container),
+                                   self.limits.quick().copying(), check=False)
         return parse_probe(text), text
 
     async def stream_extent(self, path: pathlib.Path, container: Container) -> StreamExtent:
         _, text = await run_ffmpeg(commands.stream_extent_args(self.ffmpeg, str(path), container,
                                                                self.media_limits.max_recording_seconds),
-                                   self.limits, check=False)
+                                   self.limits.copying(), check=False)
         progress = parse_last_progress(text)
         return StreamExtent(progress.seconds, progress.frames)
 
     @metrics.timed_step("PROBE")
-    async def probe(self, job: Job, source: pathlib.Path, reporter: JobReporter) -> ProbeResult:
+    async def probe(self, job: Job, source: pathlib.Path, reporter: JobReporter,
+                    extent: StreamExtent | None = None) -> ProbeResult:
         """What the upload is, decided from its bytes: a WebM/Matroska or MP4 recording (sniffed in
         Python, then read by that demuxer only), of the declared family, within the media limits.
-        Anything else fails here, before any other ffmpeg run."""
+        Anything else fails here, before any other ffmpeg run. extent: the stream's last timestamp
+        and frames when they were already read from these bytes (the live remux's progress)."""
         await reporter.progress("PROBE", 0.0)
         if source.stat().st_size == 0:
             raise StepFailed("PROBE", "the upload is empty: 0 bytes were received")
@@ -276,7 +280,8 @@ class MediaPipeline:
                                       f"({sanitise_ffmpeg_message(reason, (job.owner_id, job.video_id))})")
         if found_family(result) != container.family:  # the forced demuxer makes this the same
             raise StepFailed("PROBE", f"the upload's {container.label} header does not match its content")
-        extent = await self.stream_extent(source, container)
+        if extent is None:
+            extent = await self.stream_extent(source, container)
         refusal = media_limit_refusal(result, extent, self.media_limits)
         if refusal:
             raise StepFailed("PROBE", f"the upload is refused: {refusal}")
@@ -295,7 +300,7 @@ class MediaPipeline:
         max_bytes = commands.remux_bytes_bound(source.stat().st_size)
         try:
             await run_ffmpeg(commands.remux_args(self.ffmpeg, str(source), probe.sniffed, str(tmp), muxer, max_bytes),
-                             self.limits.for_media(probe.duration_seconds))
+                             self.limits.for_media(probe.duration_seconds).copying())
             self._check_bound("REMUX", tmp, max_bytes)
             await asyncio.to_thread(publish, tmp, final)
         except FfmpegFailed as exc:
@@ -313,14 +318,18 @@ class MediaPipeline:
                                    f"discarded; the recording is not what its length says")
 
     async def describe_original(self, job: Job, ws: Workspace, final: pathlib.Path, muxer: str,
-                                content_type: str, reporter: JobReporter) -> ProbeResult:
+                                content_type: str, reporter: JobReporter,
+                                extent_seconds: float | None = None) -> ProbeResult:
+        """Probe our original and record it. extent_seconds: the stream's last timestamp when the
+        caller already read every packet (the live remux); otherwise the file is read for it."""
         # Our own file, but its metadata (and any claimed duration) was copied from the upload.
         container = containers.for_muxer(muxer)
         remuxed, _ = await self.probe_file(final, container)
         if remuxed.ambiguity:
             raise StepFailed("REMUX", f"the recording cannot be read safely: {remuxed.ambiguity}")
-        extent = await self.stream_extent(final, container)
-        duration = reconcile_duration(remuxed.duration_seconds, extent.seconds)
+        if extent_seconds is None:
+            extent_seconds = (await self.stream_extent(final, container)).seconds
+        duration = reconcile_duration(remuxed.duration_seconds, extent_seconds)
         remuxed = dataclasses.replace(remuxed, duration_seconds=duration, sniffed=container)
         video, audio = remuxed.video, remuxed.audio
         await reporter.media_info(MediaFacts(
@@ -330,39 +339,6 @@ class MediaPipeline:
         await self._keep(ws, reporter, "ORIGINAL", final, content_type)
         await reporter.progress("REMUX", 1.0)
         return remuxed
-
-    @metrics.timed_step("COMPRESS")
-    async def compress(self, job: Job, ws: Workspace, original: pathlib.Path, probe: ProbeResult,
-                       reporter: JobReporter) -> pathlib.Path:
-        await reporter.progress("COMPRESS", 0.0)
-        final = ws.path(f"compressed.{self.profile.extension}")
-        tmp = self._tmp(final)
-        duration = probe.duration_seconds or 0.0
-        pending: list[asyncio.Task] = []
-
-        def on_progress(seconds: float) -> None:
-            if duration > 0:
-                pending.append(asyncio.ensure_future(
-                    reporter.progress("COMPRESS", min(seconds / duration, 0.999))))
-
-        max_bytes = commands.compressed_bytes_bound(probe.duration_seconds, self.media_limits)
-        try:
-            await run_ffmpeg(commands.compress_args(
-                self.ffmpeg, str(original), probe.sniffed, str(tmp), self.profile,
-                has_video=probe.video is not None, has_audio=probe.audio is not None, max_bytes=max_bytes,
-                frame_size=(probe.video.width or 0, probe.video.height or 0) if probe.video else None,
-                max_pixels=self.media_limits.max_video_pixels),
-                self.limits.for_media(probe.duration_seconds), on_progress=on_progress)
-            self._check_bound("COMPRESS", tmp, max_bytes)
-            await asyncio.to_thread(publish, tmp, final)
-        except FfmpegFailed as exc:
-            raise StepFailed("COMPRESS", f"could not compress the recording: {exc.message}") from exc
-        finally:
-            tmp.unlink(missing_ok=True)
-            await asyncio.gather(*pending, return_exceptions=True)
-        await self._keep(ws, reporter, "COMPRESSED", final, self.profile.content_type)
-        await reporter.progress("COMPRESS", 1.0)
-        return final
 
     @metrics.timed_step("THUMBNAIL")
     async def make_thumbnail(self, job: Job, ws: Workspace, original: pathlib.Path, probe: ProbeResult,

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from media_service.admission import MemoryBudget
 from media_service.probe import parse_progress_seconds, sanitise_ffmpeg_message
 from media_service.sandbox import Sandbox, confine
+from recorder_common import metrics
 
 log = logging.getLogger("recorder.media.ffmpeg")
 
@@ -32,11 +33,16 @@ PRLIMIT = shutil.which("prlimit") if sys.platform.startswith("linux") else None
 STOP_GRACE_SECONDS = 0.5
 # How often CPU time is read (from /proc) while ffmpeg runs.
 WATCH_INTERVAL_SECONDS = 0.5
+FIRST_WATCH_SECONDS = 0.05
 # RLIMIT_CPU is a backstop set this far above the watched limit: the kernel stops an ffmpeg whose
 # watcher did not (this service paused, its loop blocked).
 CPU_RLIMIT_MARGIN_SECONDS = 10
 # What a streaming ffmpeg is handed at a time (a pipe's buffer).
 STREAM_PIECE_BYTES = 64 * 1024
+# Memory bound of a run that copies packets or reads headers and decodes at most a frame or two
+# (remux, stream extent, probe): small, so dozens of them (one live remux per recording, the probes
+# of many recordings stopping together) fit in the memory budget next to the encodes.
+COPY_MEMORY_BYTES = 512 * 1024 * 1024
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -53,6 +59,9 @@ class FfmpegLimits:
     unknown); for_media() narrows them to one step's media."""
     timeout_seconds: float = 3600.0  # wall time, then it is stopped
     max_memory_bytes: int = 0  # RLIMIT_DATA (heap and private mappings); 0: no limit
+    # RLIMIT_FSIZE: no file it writes may grow past this; 0: no limit. For outputs -fs cannot
+    # bound (the tee muxer that writes HLS beside the compressed file).
+    max_file_bytes: int = 0
     cpu_seconds: float = 0.0  # CPU time of all its threads; 0: no cap
     floor_seconds: float = 60.0  # the least any step gets, wall and CPU
     seconds_per_media_second: float = 20.0  # wall and CPU time per second of media
@@ -69,6 +78,12 @@ class FfmpegLimits:
                                           self.timeout_seconds),
             cpu_seconds=bound_seconds(media_seconds, self.floor_seconds, self.seconds_per_media_second,
                                       self.cpu_seconds))
+
+    def copying(self) -> "FfmpegLimits":
+        """For a run that copies packets or only probes: COPY_MEMORY_BYTES at most."""
+        if not self.max_memory_bytes:
+            return self
+        return dataclasses.replace(self, max_memory_bytes=min(self.max_memory_bytes, COPY_MEMORY_BYTES))
 
     def quick(self) -> "FfmpegLimits":
         """For a run that reads only the start of its input (a probe): the floor."""
@@ -87,6 +102,8 @@ def _bounded(args: Sequence[str], limits: FfmpegLimits) -> list[str]:
     flags = []
     if limits.max_memory_bytes:
         flags.append(f"--data={limits.max_memory_bytes}")
+    if limits.max_file_bytes:
+        flags += [f"--fsize={limits.max_file_bytes}", "--core=0"]
     if limits.cpu_seconds:
         soft = math.ceil(limits.cpu_seconds) + CPU_RLIMIT_MARGIN_SECONDS
         flags += [f"--cpu={soft}:{soft + 5}", "--core=0"]  # SIGXCPU must not leave a core file
@@ -126,6 +143,18 @@ def cpu_seconds_used(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
+def peak_memory_bytes(pid: int) -> int | None:
+    """A running process's peak resident memory so far (VmHWM), from /proc."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 class FfmpegFailed(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -153,14 +182,19 @@ class _Running:
         self.cpu_allowance = cpu_allowance  # seconds of CPU it may have used by now; 0: any
         self.stopped_for: FfmpegFailed | None = None  # why we stopped it, if we did
         self.cpu_used = 0.0
+        self._observed = False
+        self.peak_memory_bytes = 0  # VmHWM at the last sample (0: it ended before the first one)
         self._watch = asyncio.ensure_future(self._watch_cpu())
 
     async def _watch_cpu(self) -> None:
+        interval = FIRST_WATCH_SECONDS  # an early first look, so short runs' memory is seen too
         while self.process.returncode is None:
-            await asyncio.sleep(WATCH_INTERVAL_SECONDS)
+            await asyncio.sleep(interval)
+            interval = WATCH_INTERVAL_SECONDS
             used = cpu_seconds_used(self.process.pid)
             if used is None or self.process.returncode is not None:
                 return
+            self.peak_memory_bytes = peak_memory_bytes(self.process.pid) or self.peak_memory_bytes
             self.cpu_used = used
             allowed = self.cpu_allowance()
             if allowed and used > allowed:
@@ -188,6 +222,9 @@ class _Running:
 
     def done(self) -> None:
         self._watch.cancel()
+        if self.peak_memory_bytes and not self._observed:
+            self._observed = True
+            metrics.FFMPEG_PEAK_MEMORY.observe(self.peak_memory_bytes)
 
 
 async def run_ffmpeg(args: Sequence[str], limits: FfmpegLimits,
@@ -296,6 +333,7 @@ class StreamingFfmpeg:
         self._readers: asyncio.Future | None = None
         self._running: _Running | None = None
         self.seconds_done = 0.0
+        self.frames_done = 0
 
     def _cpu_allowance(self) -> float:
         limits = self.limits
@@ -319,9 +357,12 @@ class StreamingFfmpeg:
 
         async def read_progress() -> None:
             async for raw in self.process.stdout:
-                seconds = parse_progress_seconds(raw.decode(errors="replace"))
+                line = raw.decode(errors="replace")
+                seconds = parse_progress_seconds(line)
                 if seconds is not None:
                     self.seconds_done = seconds
+                elif line.startswith("frame=") and line[6:].strip().isdigit():
+                    self.frames_done = int(line[6:].strip())  # video frames (packets, when copying)
 
         self._readers = asyncio.gather(read_progress(), _read_tail(self.process.stderr))
 

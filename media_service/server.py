@@ -6,6 +6,7 @@ import grpc
 
 from media_service.live import LiveSessions
 from media_service.ondemand import OnDemandMedia
+from media_service.playback import Playback
 from media_service.servicer import MediaServicer
 from media_service.settings import MediaSettings
 from media_service.worker import MediaWorker
@@ -21,13 +22,18 @@ class MediaDeps:
     worker: MediaWorker
     ondemand: OnDemandMedia
     live: LiveSessions
+    # The HTTP playback server, started here on settings.playback_port (None: not served).
+    playback: Playback | None = None
 
 
 async def create_server(settings: MediaSettings, deps: MediaDeps) -> tuple[grpc.aio.Server, int]:
     server = serving.new_server(
         max_payload_bytes=4 * 1024 * 1024, authenticator=Authenticator(settings.auth))
-    media_pb2_grpc.add_MediaServiceServicer_to_server(MediaServicer(deps.worker, deps.ondemand, deps.live), server)
+    media_pb2_grpc.add_MediaServiceServicer_to_server(MediaServicer(deps.worker, deps.ondemand, deps.live,
+                                                                    deps.playback), server)
     health = serving.add_health_and_reflection(server, [SERVICE_NAME])
     await serving.set_serving(health, [SERVICE_NAME], True)
     port = serving.bind(server, settings.host, settings.port)
+    if deps.playback is not None:
+        await deps.playback.start(settings.host, settings.playback_port)
     return server, port

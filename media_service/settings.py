@@ -123,17 +123,31 @@ class MediaSettings:
     media_limits: MediaLimits = MediaLimits()
     lease_seconds: int = 60
     sweep_interval_seconds: float = 30.0
-    # Processing jobs at once; waiting jobs are admitted round-robin between owners (never a second
-    # job of one owner while another owner's job waits).
-    max_concurrent_jobs: int = 2
+    # Processing jobs at once (assemble, probe, remux, thumbnail: no encode, so cheap); waiting
+    # jobs are admitted round-robin between owners (never a second job of one owner while another
+    # owner's job waits).
+    max_concurrent_jobs: int = 16
     # ffmpeg runs for on-demand outputs (audio, thumbnails, previews) at once, and of one user;
     # others wait (within their deadline), round-robin between users.
     max_on_demand_jobs: int = 2
     max_on_demand_per_user: int = 1
-    # Uploads processed while they arrive (one ffmpeg each, at the recording's pace); 0 turns the
-    # live path off. Others are processed from the stored chunks once complete.
-    max_live_sessions: int = 2
-    max_live_sessions_per_user: int = 1
+    # Uploads followed while they arrive (a remux copy each, which costs little; a live encode of
+    # the compressed rendition too while encode capacity allows); 0 turns the live path off.
+    # Others are processed from the stored chunks once complete.
+    max_live_sessions: int = 64
+    max_live_sessions_per_user: int = 8
+    # Encode capacity (see media_service/scheduler.py): cores this replica's encodes may use
+    # (0: os.cpu_count()), and what one real-time live encode costs (1080p x264 veryfast is about
+    # 0.43 of a core here); live encodes run while cores are free, queued ones take the rest.
+    encode_cores: float = 0.0
+    live_encode_cost_cores: float = 0.45
+    # A live encode this far (seconds of media) behind the arrived input, for this long, is
+    # stopped and its rendition given back to the queue (encoded from the original after stop).
+    live_encode_max_lag_seconds: float = 10.0
+    live_encode_lag_grace_seconds: float = 5.0
+    # How often an idle encoder asks the catalog for a queued rendition (sooner when a job of this
+    # replica makes a video READY).
+    rendition_poll_seconds: float = 2.0
     # A live session with no new chunk for this long gives up; the batch path takes the upload.
     live_idle_seconds: float = 600.0
     worker_id: str = ""
@@ -141,6 +155,19 @@ class MediaSettings:
     thumbnail: ThumbnailSettings = ThumbnailSettings()
     log_level: str = "INFO"
     auth: AuthSettings = AuthSettings()
+    # The HTTP playback server (signed /play/ URLs and /s/ share pages); 0 picks a free port.
+    playback_port: int = 50064
+    # HMAC key of playback tokens (made on first start when missing; share it between replicas).
+    playback_key_file: str = "./data/auth/playback.key"
+    # How long a GetPlaybackUrl URL, and a share page's file URLs, stay valid.
+    playback_url_seconds: int = 3600
+    share_url_seconds: int = 6 * 3600
+    # How long a share link's state is remembered: the bound on how late a revocation acts.
+    share_link_cache_seconds: float = 2.0
+    # Prefix of the URLs GetPlaybackUrl returns (e.g. https://watch.example.com); empty: a path.
+    public_base_url: str = ""
+    # The share page's HLS player bundle (`cd web && npm run build:share`); empty: web/dist's.
+    share_player_script: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "MediaSettings":
@@ -171,6 +198,13 @@ class MediaSettings:
             max_live_sessions_per_user=int(env.get("MEDIA_MAX_LIVE_SESSIONS_PER_USER",
                                                    cls.max_live_sessions_per_user)),
             live_idle_seconds=float(env.get("MEDIA_LIVE_IDLE_SECONDS", cls.live_idle_seconds)),
+            encode_cores=float(env.get("MEDIA_ENCODE_CORES", cls.encode_cores)),
+            live_encode_cost_cores=float(env.get("MEDIA_LIVE_ENCODE_COST_CORES", cls.live_encode_cost_cores)),
+            live_encode_max_lag_seconds=float(env.get("MEDIA_LIVE_ENCODE_MAX_LAG_SECONDS",
+                                                      cls.live_encode_max_lag_seconds)),
+            live_encode_lag_grace_seconds=float(env.get("MEDIA_LIVE_ENCODE_LAG_GRACE_SECONDS",
+                                                        cls.live_encode_lag_grace_seconds)),
+            rendition_poll_seconds=float(env.get("MEDIA_RENDITION_POLL_SECONDS", cls.rendition_poll_seconds)),
             worker_id=env.get("MEDIA_WORKER_ID", ""),
             profile=profile_from_env(env),
             thumbnail=ThumbnailSettings(
@@ -178,7 +212,19 @@ class MediaSettings:
             ),
             log_level=env.get("LOG_LEVEL", cls.log_level),
             auth=AuthSettings.from_env(env),
+            playback_port=int(env.get("PLAYBACK_PORT", cls.playback_port)),
+            playback_key_file=env.get("PLAYBACK_KEY_FILE", cls.playback_key_file),
+            playback_url_seconds=int(env.get("PLAYBACK_URL_SECONDS", cls.playback_url_seconds)),
+            share_url_seconds=int(env.get("SHARE_URL_SECONDS", cls.share_url_seconds)),
+            share_link_cache_seconds=float(env.get("SHARE_LINK_CACHE_SECONDS", cls.share_link_cache_seconds)),
+            public_base_url=env.get("PUBLIC_BASE_URL", cls.public_base_url),
+            share_player_script=env.get("SHARE_PLAYER_SCRIPT", cls.share_player_script),
         )
+
+
+def encode_cores(settings: MediaSettings) -> float:
+    """MEDIA_ENCODE_CORES, or every core of the machine."""
+    return settings.encode_cores if settings.encode_cores > 0 else float(os.cpu_count() or 1)
 
 
 def memory_budget_bytes(settings: MediaSettings) -> int:

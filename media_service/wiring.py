@@ -9,12 +9,15 @@ import grpc
 
 from media_service.admission import MemoryBudget
 from media_service.catalog_client import MediaCatalogClient
-from media_service.live import LiveSessions
+from media_service.live import LiveEncoders, LiveSessions
+from media_service.renditions import CompressedEncode, RenditionWorker
+from media_service.scheduler import EncodeCapacity
 from media_service.ondemand import OnDemandMedia
 from media_service.pipeline import MediaPipeline
+from media_service.playback import Playback, PlaybackTokens, load_or_create_key
 from media_service import sandbox
 from media_service.runner import FfmpegLimits
-from media_service.settings import MediaSettings, find_ffmpeg, memory_budget_bytes
+from media_service.settings import MediaSettings, encode_cores, find_ffmpeg, memory_budget_bytes
 from media_service.worker import MediaWorker
 from recorder_common.auth import ServiceTokenSigner
 from recorder_common.channels import open_channel
@@ -32,8 +35,11 @@ class MediaParts:
     ondemand: OnDemandMedia
     live: LiveSessions
     channel: grpc.aio.Channel
+    renditions: RenditionWorker
+    playback: Playback
 
     async def close(self) -> None:
+        await self.playback.stop()
         await self.live.close()
         await self.channel.close()
 
@@ -60,18 +66,32 @@ def build(settings: MediaSettings) -> MediaParts:
         except NotFound:
             return False
 
+    worker_id = settings.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+    # One capacity for both kinds of encode: live ones while the cores allow, queued ones the rest.
+    capacity = EncodeCapacity(cores=encode_cores(settings), live_cost=settings.live_encode_cost_cores)
+    compressed = CompressedEncode(ffmpeg, settings.profile, media_limits)
+    renditions = RenditionWorker(catalog, files, compressed, capacity, limits, worker_id, settings.lease_seconds,
+                                 settings.rendition_poll_seconds)
+    encoders = LiveEncoders(catalog, files, compressed, capacity, limits, worker_id, settings.lease_seconds,
+                            settings.live_encode_max_lag_seconds, settings.live_encode_lag_grace_seconds,
+                            on_capacity_freed=renditions.wake)
     live = LiveSessions(files, ffmpeg, settings.profile, limits, settings.max_live_sessions,
                         settings.live_idle_seconds, media_limits,
-                        max_sessions_per_user=settings.max_live_sessions_per_user, still_wanted=still_wanted)
+                        max_sessions_per_user=settings.max_live_sessions_per_user, still_wanted=still_wanted,
+                        encoders=encoders)
     pipeline = MediaPipeline(files, ffmpeg, settings.profile, settings.thumbnail, limits, live, media_limits)
     worker = MediaWorker(
-        catalog, pipeline, files,
-        worker_id=settings.worker_id or f"{socket.gethostname()}-{os.getpid()}",
+        catalog, pipeline, files, worker_id=worker_id,
         lease_seconds=settings.lease_seconds, max_concurrent_jobs=settings.max_concurrent_jobs,
-        sweep_interval_seconds=settings.sweep_interval_seconds)
+        sweep_interval_seconds=settings.sweep_interval_seconds, renditions=renditions)
     ondemand = OnDemandMedia(files, ffmpeg, catalog, limits,
                              max_parallel=settings.max_on_demand_jobs,
                              candidate_frames=settings.thumbnail.candidate_frames,
                              max_pixels=media_limits.max_video_pixels,
                              max_per_user=settings.max_on_demand_per_user)
-    return MediaParts(worker, ondemand, live, channel)
+    playback = Playback(files.store, catalog, PlaybackTokens(load_or_create_key(settings.playback_key_file)),
+                        url_seconds=settings.playback_url_seconds, share_url_seconds=settings.share_url_seconds,
+                        link_cache_seconds=settings.share_link_cache_seconds,
+                        public_base_url=settings.public_base_url, make_storyboard=ondemand.storyboard,
+                        player_script=settings.share_player_script or None)
+    return MediaParts(worker, ondemand, live, channel, renditions, playback)

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 import traceback
+from typing import TYPE_CHECKING
 
 from media_service.admission import FairSlots
 from media_service.catalog_client import AssetRefused, MediaCatalogClient
@@ -23,6 +24,9 @@ from recorder_common import tracing
 from recorder_common.errors import DomainError, FailedPrecondition, NotFound
 from recorder_common.identity import request_id
 from media_service.files import MediaFiles
+
+if TYPE_CHECKING:
+    from media_service.renditions import RenditionWorker
 
 log = logging.getLogger("recorder.media.worker")
 
@@ -69,7 +73,11 @@ class CatalogReporter:
 class MediaWorker:
     def __init__(self, catalog: MediaCatalogClient, pipeline: MediaPipeline, files: MediaFiles,
                  worker_id: str, lease_seconds: int, max_concurrent_jobs: int,
-                 sweep_interval_seconds: float, check_interval_seconds: float = CHECK_INTERVAL_SECONDS) -> None:
+                 sweep_interval_seconds: float, check_interval_seconds: float = CHECK_INTERVAL_SECONDS,
+                 renditions: "RenditionWorker | None" = None) -> None:
+        # Encodes the queued renditions; started and stopped with this worker, and woken when a
+        # video becomes READY here (its renditions are now in the queue).
+        self.renditions = renditions
         self.catalog = catalog
         self.pipeline = pipeline
         self.files = files
@@ -88,6 +96,8 @@ class MediaWorker:
     async def start(self) -> None:
         await self.files.remove_stale_scratch()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="media-sweep")
+        if self.renditions is not None:
+            self.renditions.start()
 
     async def stop(self) -> None:
         """Stop taking work and stop the jobs (their ffmpegs with them). A job cut short keeps its
@@ -97,6 +107,8 @@ class MediaWorker:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self.renditions is not None:
+            await self.renditions.stop()
 
     def submit(self, owner_id: str, video_id: str) -> bool:
         if video_id in self._jobs:
@@ -199,6 +211,8 @@ class MediaWorker:
                                       error_step=reporter.step, error=f"internal error: {type(exc).__name__}")
             return True
         await self.catalog.finish(owner_id, video_id, self.worker_id, ready=True)
+        if self.renditions is not None:
+            self.renditions.wake()
         # The assembled source now holds every byte; the chunks are no longer needed.
         await self.files.remove_chunks(owner_id, video_id)
         log.info("video %s ready in %.1f s", video_id, time.monotonic() - started)

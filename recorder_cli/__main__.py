@@ -3,11 +3,14 @@
   recorder upload FILE [--chunk-size 1MiB] [--title T] [--resume VIDEO_ID] [--no-wait]
   recorder videos [--page-size N]
   recorder show VIDEO_ID
+  recorder share VIDEO_ID [--expires 7d] [--allow-download]   print a share link
+  recorder open VIDEO_ID [--kind original|compressed|thumbnail]   print a signed playback URL
 
 Uploads stream the file over one client-streaming RPC;
 after a dropped connection or a restart of the service it asks which chunks are stored and sends
 only the rest, with backoff. Settings come from the environment (RECORDER_INGEST, RECORDER_CATALOG,
-RECORDER_TOKEN) or the flags. Without a token, and with the development keys that `./dev run`
+RECORDER_MEDIA, RECORDER_GATEWAY, RECORDER_TOKEN) or the flags; links are printed under
+RECORDER_GATEWAY (the gateway's public address). Without a token, and with the development keys that `./dev run`
 creates in ./data/auth, it signs a development token for RECORDER_USER (default dev-user).
 """
 from __future__ import annotations
@@ -25,11 +28,12 @@ import google_crc32c
 import grpc
 from google.protobuf.json_format import MessageToDict
 
-from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2, ingest_pb2_grpc
+from recorder.v1 import (catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2, ingest_pb2_grpc, media_pb2,
+                         media_pb2_grpc)
 from recorder_cli.progress import ProgressBar
 from recorder_common.errors import Reason, reason_of
 from recorder_common.serving import message_options
-from recorder_common.vocab import Step, VideoStatus
+from recorder_common.vocab import RenditionKind, RenditionState, Step, VideoStatus
 
 RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 # What to do next, by the refusal's ErrorInfo reason (never by its English message).
@@ -58,6 +62,9 @@ UNARY_DEADLINE_SECONDS = 15.0
 class CliSettings:
     ingest: str = "127.0.0.1:50063"
     catalog: str = "127.0.0.1:50061"
+    media: str = "127.0.0.1:50062"
+    # Where people reach the gateway: share links and playback URLs are printed under it.
+    gateway: str = "http://127.0.0.1:8080"
     token: str | None = None
     # Development only: with no token, sign one for this user with the local keys in dev_auth_dir.
     user: str = "dev-user"
@@ -67,6 +74,8 @@ class CliSettings:
     def from_env(cls, env) -> "CliSettings":
         return cls(ingest=env.get("RECORDER_INGEST", cls.ingest),
                    catalog=env.get("RECORDER_CATALOG", cls.catalog),
+                   media=env.get("RECORDER_MEDIA", cls.media),
+                   gateway=env.get("RECORDER_GATEWAY", cls.gateway),
                    token=env.get("RECORDER_TOKEN") or None,
                    user=env.get("RECORDER_USER", cls.user),
                    dev_auth_dir=env.get("RECORDER_DEV_AUTH_DIR", cls.dev_auth_dir))
@@ -94,6 +103,21 @@ def parse_size(text: str) -> int:
     return number * factor
 
 
+def parse_duration(text: str) -> int:
+    """Seconds from "7d", "12h", "30m", "45s" or a plain number; "never" or 0: no expiry."""
+    if text.strip().lower() in ("never", "0"):
+        return 0
+    match = re.fullmatch(r"\s*(\d+)\s*([smhd]?)\s*", text, re.I)
+    if not match or int(match.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 7d, 12h, 30m or never)")
+    return int(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2).lower()]
+
+
+def public_url(gateway: str, url: str) -> str:
+    """A path from the services under the gateway's address; an absolute URL as it is."""
+    return url if re.match(r"https?://", url) else gateway.rstrip("/") + url
+
+
 def content_type_for(path: pathlib.Path) -> str:
     return {".webm": "video/webm", ".mp4": "video/mp4", ".mkv": "video/x-matroska"}.get(
         path.suffix.lower(), "application/octet-stream")
@@ -106,11 +130,15 @@ class Client:
         self.catalog_channel = grpc.aio.insecure_channel(settings.catalog, options=options)
         self.ingest = ingest_pb2_grpc.IngestServiceStub(self.ingest_channel)
         self.catalog = catalog_pb2_grpc.CatalogServiceStub(self.catalog_channel)
+        self.media_channel = grpc.aio.insecure_channel(settings.media, options=options)
+        self.media = media_pb2_grpc.MediaServiceStub(self.media_channel)
+        self.gateway = settings.gateway
         self.metadata = (("authorization", f"Bearer {settings.bearer_token()}"),)
 
     async def close(self) -> None:
         await self.ingest_channel.close()
         await self.catalog_channel.close()
+        await self.media_channel.close()
 
 
 def chunk_count(size: int, chunk_size: int) -> int:
@@ -184,19 +212,46 @@ async def upload(client: Client, path: pathlib.Path, chunk_size: int, title: str
     return video_id
 
 
+def rendition_name(value: int) -> str:
+    return RenditionKind.name_of(value).lower()
+
+
+def rendition_state_name(value: int) -> str:
+    return RenditionState.name_of(value)
+
+
+def progress_lines(update: catalog_pb2.VideoUpdate) -> list[str]:
+    """What a person watching sees: the video's status (READY: ready to watch), then each
+    rendition's own state and progress, a second kind of done."""
+    line = VideoStatus.name_of(update.status)
+    if update.status == common_pb2.VIDEO_STATUS_PROCESSING and update.step:
+        line += f" {Step.name_of(update.step)} {update.progress * 100:.0f}%"
+    elif update.status == common_pb2.VIDEO_STATUS_READY:
+        line += " (ready to watch)"
+    lines = [line]
+    if update.status == common_pb2.VIDEO_STATUS_READY:
+        for r in update.renditions:
+            text = f"  {rendition_name(r.kind)} {rendition_state_name(r.state)}"
+            if r.state == common_pb2.RENDITION_STATE_PROCESSING:
+                text += f" {r.progress * 100:.0f}%"
+            elif r.state == common_pb2.RENDITION_STATE_FAILED:
+                text += f": {r.error}"
+            lines.append(text)
+    return lines
+
+
 async def follow(client: Client, video_id: str, timeout: float, out=sys.stdout) -> common_pb2.Video:
     """Print status changes and step progress from the catalog's watch stream until the video is
-    READY or FAILED."""
-    last = None
+    READY (ready to watch) and its renditions are done, or FAILED."""
     updates = client.catalog.WatchVideo(catalog_pb2.WatchVideoRequest(video_id=video_id),
                                         timeout=timeout, metadata=client.metadata)
+    last: list[str] = []
     async for update in updates:
-        line = VideoStatus.name_of(update.status)
-        if update.status == common_pb2.VIDEO_STATUS_PROCESSING and update.step:
-            line += f" {Step.name_of(update.step)} {update.progress * 100:.0f}%"
-        if line != last:
-            print(line, file=out, flush=True)
-            last = line
+        lines = progress_lines(update)
+        for i, line in enumerate(lines):
+            if i >= len(last) or line != last[i]:  # only what changed
+                print(line, file=out, flush=True)
+        last = lines
     return (await client.catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=video_id),
                                           timeout=UNARY_DEADLINE_SECONDS, metadata=client.metadata)).video
 
@@ -230,8 +285,10 @@ async def run(args: argparse.Namespace, settings: CliSettings) -> int:
                     catalog_pb2.ListVideosRequest(page_size=args.page_size, page_token=token),
                     timeout=UNARY_DEADLINE_SECONDS, metadata=client.metadata)
                 for v in page.videos:
+                    renditions = " ".join(f"{rendition_name(r.kind)}:{rendition_state_name(r.state)}"
+                                          for r in v.renditions)
                     print(f"{v.video_id}  {VideoStatus.name_of(v.status):<10}  {v.media.duration_seconds:7.1f}s  "
-                          f"{v.received_bytes:>12}  {v.title}")
+                          f"{v.received_bytes:>12}  {renditions:<20}  {v.title}")
                 token = page.next_page_token
                 if not token or not args.all:
                     return 0
@@ -240,6 +297,18 @@ async def run(args: argparse.Namespace, settings: CliSettings) -> int:
                                                     timeout=UNARY_DEADLINE_SECONDS,
                                                     metadata=client.metadata)).video
             print(describe(video))
+            return 0
+        if args.command == "share":
+            link = (await client.catalog.CreateShareLink(catalog_pb2.CreateShareLinkRequest(
+                video_id=args.video_id, expires_in_seconds=args.expires, allow_download=args.allow_download),
+                timeout=UNARY_DEADLINE_SECONDS, metadata=client.metadata)).link
+            print(public_url(client.gateway, link.path))
+            return 0
+        if args.command == "open":
+            kind = media_pb2.PlaybackKind.Value(f"PLAYBACK_KIND_{args.kind.upper()}") if args.kind else 0
+            reply = await client.media.GetPlaybackUrl(media_pb2.GetPlaybackUrlRequest(
+                video_id=args.video_id, kind=kind), timeout=UNARY_DEADLINE_SECONDS, metadata=client.metadata)
+            print(public_url(client.gateway, reply.url))
             return 0
         return 2
     except grpc.aio.AioRpcError as exc:
@@ -253,6 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="recorder", description=__doc__.splitlines()[0])
     parser.add_argument("--ingest", help="ingest service address (env RECORDER_INGEST)")
     parser.add_argument("--catalog", help="catalog service address (env RECORDER_CATALOG)")
+    parser.add_argument("--media", help="media service address (env RECORDER_MEDIA)")
+    parser.add_argument("--gateway", help="the gateway's public URL links are printed under (env RECORDER_GATEWAY)")
     parser.add_argument("--user", help="development: sign a token for this user with the local dev keys "
                         "when RECORDER_TOKEN is not set (env RECORDER_USER)")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -268,6 +339,15 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--all", action="store_true", help="follow every page")
     show = commands.add_parser("show", help="print one video as JSON")
     show.add_argument("video_id")
+    share = commands.add_parser("share", help="make a share link to a video and print it")
+    share.add_argument("video_id")
+    share.add_argument("--expires", type=parse_duration, default=7 * 86400,
+                       help="how long the link works: 7d (default), 12h, 30m, or never")
+    share.add_argument("--allow-download", action="store_true", help="offer a download on the page")
+    open_ = commands.add_parser("open", help="print a signed playback URL of a video (valid for an hour)")
+    open_.add_argument("video_id")
+    open_.add_argument("--kind", choices=["original", "compressed", "thumbnail"],
+                       help="which file (default: the compressed copy when there is one, else the original)")
     return parser
 
 
@@ -275,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     base = CliSettings.from_env(os.environ)
     settings = CliSettings(ingest=args.ingest or base.ingest, catalog=args.catalog or base.catalog,
+                           media=args.media or base.media, gateway=args.gateway or base.gateway,
                            token=base.token, user=args.user or base.user, dev_auth_dir=base.dev_auth_dir)
     return asyncio.run(run(args, settings))
 

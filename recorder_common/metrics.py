@@ -53,18 +53,73 @@ QUOTA_REFUSALS = Counter("recorder_quota_refusals", "Requests refused with RESOU
 STEP_SECONDS = Histogram("recorder_processing_step_seconds", "Duration of a processing step, by step and outcome",
                          ["step", "outcome"], buckets=_STEP_SECONDS)
 WATCH_STREAMS = Gauge("recorder_watch_streams", "WatchVideo streams open on this catalog")
+LIVE_ENCODES_BEHIND = Counter("recorder_live_encodes_behind",
+                              "Live encodes that fell behind real time, by what the policy did", ["action"])
+RENDITIONS_FINISHED = Counter("recorder_renditions_finished", "Rendition encodes ended, by kind, path and state",
+                              ["kind", "path", "state"])
 LIVE_SESSIONS = Gauge("recorder_live_sessions", "Live encode sessions running on this media service")
+EVENT_STREAMS = Gauge("recorder_event_streams", "WatchEvents streams open on this catalog")
+WEBHOOK_ATTEMPTS = Counter("recorder_webhook_attempts", "Webhook delivery attempts, by outcome "
+                           "(delivered, retry, dead)", ["outcome"])
+WEBHOOK_BACKLOG = Gauge("recorder_webhook_backlog", "Webhook deliveries pending or in flight, as this "
+                        "catalog's dispatcher last counted them")
+
+QUEUE_DEPTH = Gauge("recorder_queue_depth", "Requests waiting for a slot, by work kind (processing, "
+                    "on_demand, ffmpeg_memory)", ["kind"])
+QUEUE_WAIT_SECONDS = Histogram("recorder_queue_wait_seconds", "Time a request waited for its slot, by work kind",
+                               ["kind"], buckets=(0.001, 0.01, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 1800.0))
+LIVE_LAG_SECONDS = Histogram("recorder_live_encode_lag_seconds", "How far a live encode runs behind the media "
+                             "that has arrived (seconds of media), at each check of its policy",
+                             buckets=(0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0))
+LIVE_LAG_MAX = Gauge("recorder_live_encode_lag_max_seconds", "The largest lag behind real time of the live "
+                     "encodes running now (0 with none)")
+FFMPEG_PEAK_MEMORY = Histogram("recorder_ffmpeg_peak_memory_bytes", "Peak resident memory of each ffmpeg run "
+                               "(VmHWM, sampled while it runs)",
+                               buckets=tuple(float(m << 20) for m in (16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)))
+RENDITION_BACKLOG = Gauge("recorder_rendition_backlog", "Renditions queued (PENDING) or being encoded "
+                          "(PROCESSING), as the catalog last counted them", ["state"])
+PROCESSING_BACKLOG = Gauge("recorder_processing_backlog", "Videos waiting for a media worker (UPLOADED, or "
+                           "PROCESSING under a lapsed lease), as the catalog last counted them")
 
 _watch_hubs: weakref.WeakSet[Any] = weakref.WeakSet()
+_queues: dict[str, weakref.WeakSet[Any]] = {}
+_event_feeds: weakref.WeakSet[Any] = weakref.WeakSet()
 _live_pools: weakref.WeakSet[Any] = weakref.WeakSet()
+_live_encoders: weakref.WeakSet[Any] = weakref.WeakSet()
 # Gauges read the objects that own the state when scraped, so no code path can forget a decrement.
 WATCH_STREAMS.set_function(lambda: sum(hub.open_streams() for hub in list(_watch_hubs)))
 LIVE_SESSIONS.set_function(lambda: sum(len(pool.sessions) for pool in list(_live_pools)))
+EVENT_STREAMS.set_function(lambda: sum(feed.open_streams() for feed in list(_event_feeds)))
+
+
+def _live_lag_max() -> float:
+    return max((lag for encoders in list(_live_encoders) for lag in list(encoders.lags.values())), default=0.0)
+
+
+LIVE_LAG_MAX.set_function(_live_lag_max)
+
+
+def track_queue(kind: str, queue: Any) -> None:
+    """Count this queue's waiters (its `waiting()`) in recorder_queue_depth{kind} (held weakly)."""
+    if kind not in _queues:
+        queues = _queues[kind] = weakref.WeakSet()
+        QUEUE_DEPTH.labels(kind=kind).set_function(lambda: sum(q.waiting() for q in list(queues)))
+    _queues[kind].add(queue)
+
+
+def track_event_feed(feed: Any) -> None:
+    """Count this feed's open streams in recorder_event_streams (held weakly)."""
+    _event_feeds.add(feed)
 
 
 def track_watch_hub(hub: Any) -> None:
     """Count this hub's open streams in recorder_watch_streams (held weakly)."""
     _watch_hubs.add(hub)
+
+
+def track_live_encoders(encoders: Any) -> None:
+    """Read these live encoders' lags (their `lags` mapping) for recorder_live_encode_lag_max_seconds."""
+    _live_encoders.add(encoders)
 
 
 def track_live_sessions(pool: Any) -> None:

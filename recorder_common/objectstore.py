@@ -141,6 +141,13 @@ class ObjectStorage:
         """Raises FileNotFoundError when there is no such object."""
         return int((await obstore.head_async(self.store, key))["size"])
 
+    async def head(self, key: str) -> tuple[int, str]:
+        """Size and the store's ETag. Raises FileNotFoundError when there is no such object."""
+        meta = await obstore.head_async(self.store, key)
+        size = int(meta["size"])
+        etag = (meta.get("e_tag") or "").strip('"') or f"{size:x}"
+        return size, f'"{etag}"'
+
     async def exists(self, key: str) -> bool:
         try:
             await obstore.head_async(self.store, key)

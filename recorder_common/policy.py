@@ -37,6 +37,11 @@ POLICY: Mapping[str, Access] = {
     _CATALOG + "GetVideo": PUBLIC,
     _CATALOG + "ListVideos": PUBLIC,
     _CATALOG + "WatchVideo": PUBLIC,
+    _CATALOG + "CreateShareLink": PUBLIC,
+    _CATALOG + "ListShareLinks": PUBLIC,
+    _CATALOG + "RevokeShareLink": PUBLIC,
+    # Called by media's playback server (for nobody: the link is the viewer's credential).
+    _CATALOG + "ResolveShareLink": INTERNAL,
     # Called by ingest.
     _CATALOG + "CreateVideo": INTERNAL,
     _CATALOG + "RecordChunks": INTERNAL,
@@ -57,8 +62,14 @@ POLICY: Mapping[str, Access] = {
     _CATALOG + "FinishProcessing": INTERNAL,
     _CATALOG + "ListPendingProcessing": INTERNAL,
     _CATALOG + "ListChunks": INTERNAL,
+    _CATALOG + "ClaimRendition": INTERNAL,
+    _CATALOG + "ReportRenditionProgress": INTERNAL,
+    _CATALOG + "FinishRendition": INTERNAL,
     # Called by the ingest janitor.
     _CATALOG + "FailExhaustedJobs": INTERNAL,
+    # The event feed and webhook deliveries, for our backend services.
+    _CATALOG + "WatchEvents": INTERNAL,
+    _CATALOG + "ListWebhookDeliveries": INTERNAL,
 
     # Called by ingest.
     _MEDIA + "ProcessVideo": INTERNAL,
@@ -67,6 +78,7 @@ POLICY: Mapping[str, Access] = {
     _MEDIA + "MakeThumbnail": PUBLIC,
     _MEDIA + "MakePreview": PUBLIC,
     _MEDIA + "Download": PUBLIC,
+    _MEDIA + "GetPlaybackUrl": PUBLIC,
 
     "/grpc.health.v1.Health/Check": OPEN,
     "/grpc.health.v1.Health/Watch": OPEN,

@@ -177,6 +177,12 @@ class LocalStorage:
     async def exists(self, key: str) -> bool:
         return await asyncio.to_thread((self.root / key).exists)
 
+    async def head(self, key: str) -> tuple[int, str]:
+        """Size and a strong ETag (size and modification time: an output is only ever replaced by
+        a rename, which changes both). Raises FileNotFoundError when there is no such file."""
+        st = await asyncio.to_thread((self.root / key).stat)
+        return st.st_size, f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
+
     async def remove_key(self, key: str) -> None:
         await asyncio.to_thread((self.root / key).unlink, True)
 

@@ -73,6 +73,9 @@ class AssetKind(Vocabulary):
     AUDIO_FLAC = "AUDIO_FLAC"
     AUDIO_ORIGINAL = "AUDIO_ORIGINAL"
     PREVIEW = "PREVIEW"
+    STORYBOARD = "STORYBOARD"
+    STORYBOARD_VTT = "STORYBOARD_VTT"
+    HLS = "HLS"
 
 
 class ChunkOutcome(Vocabulary):
@@ -97,7 +100,19 @@ class ImageFormat(Vocabulary):
     GIF = "GIF"
 
 
-# RenditionState / RenditionKind (issue 15) belong here too, with their rows in _PROTO below.
+class RenditionKind(Vocabulary):
+    """A derived output of a READY video, made after it is watchable, with its own lifecycle."""
+    COMPRESSED = "COMPRESSED"  # H.264/AAC MP4 (+faststart), the default compression profile
+
+
+class RenditionState(Vocabulary):
+    PENDING = "PENDING"  # waiting for an encoder (the queue, or a live encode that may start)
+    PROCESSING = "PROCESSING"  # an encoder holds its lease
+    READY = "READY"  # its asset is stored
+    FAILED = "FAILED"  # the encode failed; the video stays READY; RetryProcessing may redo it
+
+
+RENDITION_FINAL_STATES = (RenditionState.READY, RenditionState.FAILED)
 
 
 class VideoRef(NamedTuple):
@@ -124,7 +139,37 @@ PROTO_ENUMS: dict[type[Vocabulary], tuple[_ProtoEnum, str]] = {
     ChunkOutcome: (common_pb2.ChunkOutcome, "CHUNK_OUTCOME_"),
     AudioFormat: (media_pb2.AudioFormat, "AUDIO_FORMAT_"),
     ImageFormat: (media_pb2.ImageFormat, "IMAGE_FORMAT_"),
+    RenditionKind: (common_pb2.RenditionKind, "RENDITION_KIND_"),
+    RenditionState: (common_pb2.RenditionState, "RENDITION_STATE_"),
 }
 for _members, (_proto, _prefix) in PROTO_ENUMS.items():
     _TO_PROTO[_members] = {member: _proto.Value(_prefix + member.value) for member in _members}
     _FROM_PROTO[_members] = {number: member for member, number in _TO_PROTO[_members].items()}
+
+
+# The renditions' call sites' spellings (issue 15), on the tables above.
+def rendition_kind_enum(kind: RenditionKind | str | None) -> int:
+    return RenditionKind.proto_of(kind or None)
+
+
+def rendition_kind(value: int) -> RenditionKind | None:
+    """None for RENDITION_KIND_UNSPECIFIED; ValueError for a number the proto does not name."""
+    if value == 0:
+        return None
+    member = RenditionKind.from_proto(value)
+    if member is None:
+        raise ValueError(f"no RenditionKind has proto number {value}")
+    return member
+
+
+def rendition_state_enum(state: RenditionState | str | None) -> int:
+    return RenditionState.proto_of(state or None)
+
+
+def rendition_state(value: int) -> RenditionState | None:
+    if value == 0:
+        return None
+    member = RenditionState.from_proto(value)
+    if member is None:
+        raise ValueError(f"no RenditionState has proto number {value}")
+    return member

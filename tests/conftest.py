@@ -175,6 +175,7 @@ class Stack:
     media: object = None  # the media service's parts (worker, live sessions), for white-box checks
     storage: StorageSettings | None = None
     ingest_parts: list = dataclasses.field(default_factory=list)  # each replica's engine, for white-box checks
+    playback_port: int = 0  # the media service's HTTP playback server
 
     def keys(self, prefix: str) -> list[str]:
         """Every stored file under a key prefix ("users/alice/videos/ID/"), on either backend."""
@@ -218,6 +219,7 @@ class Stack:
     def env(self) -> dict[str, str]:
         return {**os.environ, "RECORDER_INGEST": f"127.0.0.1:{self.ingest_port}",
                 "RECORDER_CATALOG": f"127.0.0.1:{self.catalog_port}",
+                "RECORDER_MEDIA": f"127.0.0.1:{self.media_port}",
                 "RECORDER_DEV_AUTH_DIR": str(TEST_KEYS.folder)}
 
 
@@ -241,11 +243,14 @@ async def start_stack(database_url: str, storage_root: pathlib.Path,
     await catalog_server.start()
     media_settings = MediaSettings(storage=storage, port=0, auth=AUTH,
                                    catalog_target=f"127.0.0.1:{catalog_port}",
-                                   **{"lease_seconds": 30, "sweep_interval_seconds": 1.0, **(media_overrides or {})})
+                                   **{"lease_seconds": 30, "sweep_interval_seconds": 1.0, "playback_port": 0,
+                                      "playback_key_file": str(storage_root.parent / "playback.key"),
+                                      **(media_overrides or {})})
     media = build_media(media_settings)
     worker = media.worker
     media_server, media_port = await create_media_server(media_settings,
-                                                         MediaDeps(worker, media.ondemand, media.live))
+                                                         MediaDeps(worker, media.ondemand, media.live,
+                                                                   media.playback))
     await media_server.start()
     await worker.start()
     ingest_settings = IngestSettings(storage=storage, port=0, auth=AUTH,
@@ -260,7 +265,8 @@ async def start_stack(database_url: str, storage_root: pathlib.Path,
         await ingest_server.start()
         replicas.append((ingest, ingest_server, ingest_port))
     stack = Stack(storage_root, catalog_port, media_port, replicas[0][2], [], replicas[0][0].janitor,
-                  [port for _, _, port in replicas], media, storage, [ingest for ingest, _, _ in replicas])
+                  [port for _, _, port in replicas], media, storage, [ingest for ingest, _, _ in replicas],
+                  media.playback.port)
 
     async def stop():
         # Callers first, the catalog last, each with a grace period, as a real shutdown does.
@@ -346,7 +352,7 @@ async def run_gateway(stack, tmp_path, admin_port: int | None = None):
     port = free_port()
     env = {**os.environ, **TEST_KEYS.env(), "GATEWAY_PORT": str(port),
            "INGEST_ADDRESSES": ",".join(f"127.0.0.1:{p}" for p in stack.ingest_ports),
-           "MEDIA_PORT": str(stack.media_port),
+           "MEDIA_PORT": str(stack.media_port), "PLAYBACK_PORT": str(stack.playback_port),
            "CATALOG_PORT": str(stack.catalog_port)}
     config = tmp_path / "envoy.yaml"
     rendered = render(env)

@@ -88,13 +88,28 @@ def chunk(index: int, data: bytes, is_last: bool = False) -> ingest_pb2.Chunk:
     return ingest_pb2.Chunk(index=index, data=data, crc32c=google_crc32c.value(data), is_last=is_last)
 
 
-async def wait_final(stack, video_id: str, md, timeout: float = 600.0) -> common_pb2.Video:
+def renditions_done(video: common_pb2.Video) -> bool:
+    return all(r.state in (common_pb2.RENDITION_STATE_READY, common_pb2.RENDITION_STATE_FAILED)
+               for r in video.renditions)
+
+
+def rendition(video: common_pb2.Video, kind: int = common_pb2.RENDITION_KIND_COMPRESSED) -> common_pb2.Rendition:
+    matches = [r for r in video.renditions if r.kind == kind]
+    assert len(matches) == 1, f"{len(matches)} renditions of kind {common_pb2.RenditionKind.Name(kind)}"
+    return matches[0]
+
+
+async def wait_final(stack, video_id: str, md, timeout: float = 600.0,
+                     renditions: bool = True) -> common_pb2.Video:
+    """The video once its status is final; with renditions (the default), a READY video also once
+    every rendition is READY or FAILED (READY alone means watchable: the compressed MP4 follows)."""
     stub = stack.catalog
     deadline = time.monotonic() + timeout
     while True:
         video = (await stub.GetVideo(catalog_pb2.GetVideoRequest(video_id=video_id), metadata=md,
                                      timeout=10)).video
-        if video.status in FINAL:
+        if video.status in FINAL and (not renditions or video.status != common_pb2.VIDEO_STATUS_READY
+                                      or renditions_done(video)):
             return video
         assert time.monotonic() < deadline, f"video still {video.status} after {timeout} s"
         await asyncio.sleep(0.2)

@@ -58,6 +58,8 @@ class ProcessStack:
             "CATALOG_PORT": str(self.ports["catalog"]),
             "MEDIA_PORT": str(self.ports["media"]),
             "INGEST_PORT": str(self.ports["ingest"]),
+            # Each media replica's playback server on a port of its own (0: any free one).
+            "PLAYBACK_PORT": "0", "PLAYBACK_KEY_FILE": str(root / "playback.key"),
             "CATALOG_TARGET": f"127.0.0.1:{self.ports['catalog']}",
             "MEDIA_TARGET": ",".join(f"127.0.0.1:{self.ports[n]}" for n in self.instances
                                      if n.split("-")[0] == "media"),

@@ -17,10 +17,10 @@ import threading
 import pytest
 
 from ingest_service.settings import UploadLimits
-from recorder.v1 import catalog_pb2, common_pb2
+from recorder.v1 import common_pb2
 from tests import media_tools
 from tests.conftest import start_stack
-from tests.helpers import MiB, asset, token, user
+from tests.helpers import MiB, asset, token, user, wait_final
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 WEB = ROOT / "web"
@@ -109,8 +109,8 @@ async def test_chromium_records_and_uploads_live_through_envoy(web_build, stack,
     # (a bad token) and gRPC's own message limit (a chunk far over it) refuse before any handler
     # runs, so they send none.
     assert result["reasons"] == {"badToken": "", "unknownVideo": "NOT_FOUND", "oversizeChunk": ""}
-    video = (await stack.catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=result["videoId"]),
-                                          metadata=user("webuser"))).video
+    # The page saw READY (watchable); the compressed rendition follows.
+    video = await wait_final(stack, result["videoId"], user("webuser"))
     assert video.status == common_pb2.VIDEO_STATUS_READY
     source = asset(stack, video, common_pb2.ASSET_KIND_SOURCE)
     assert source.stat().st_size == result["size"]

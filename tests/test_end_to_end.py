@@ -61,7 +61,9 @@ async def test_cli_streams_a_recording_to_ready(stack, recording_60s):
     assert process.returncode == 0, err.decode()
     video_id = re.search(r"^video ([0-9a-f]{32})$", out.decode(), re.M).group(1)
     assert "100.0%" in err.decode()  # the progress bar reached the end
-    assert "READY" in out.decode()
+    lines = out.decode().splitlines()
+    # Two kinds of done: ready to watch first, then the compressed rendition's own READY.
+    assert lines.index("READY (ready to watch)") < lines.index("  compressed READY"), lines
     video = await wait_final(stack, video_id, ALICE)
     assert video.received_chunks == -(-recording_60s.stat().st_size // MiB)
     await check_ready_video(stack, video, recording_60s)
@@ -163,21 +165,23 @@ async def test_the_ffmpeg_of_the_imageio_wheel_is_enough(database_url, tmp_path,
 
 
 @pytest.mark.both_backends
-async def test_compression_progress_moves_from_0_to_1_in_the_watch_stream(database_url, tmp_path, storage_backend,
-                                                                         recording_60s):
-    """On the batch path, where compressing is a step of its own after the upload (the live path
-    compresses while the chunks arrive)."""
+async def test_ready_comes_before_the_compressed_rendition_whose_progress_moves_from_0_to_1(
+        database_url, tmp_path, storage_backend, recording_60s):
+    """Two kinds of done, on the batch path (the compressed rendition encoded from the queue after
+    READY): the watch stream shows READY (watchable: seekable original, thumbnail, duration) while
+    the rendition is still to come, then the rendition's progress from 0 to 1 and its READY with
+    an asset that decodes."""
     from tests.conftest import start_stack
 
     stack, stop = await start_stack(database_url, tmp_path / "s", storage=storage_backend,
                                     media_overrides={"max_live_sessions": 0})
     try:
-        await check_compression_progress(stack, recording_60s)
+        await check_two_kinds_of_done(stack, recording_60s)
     finally:
         await stop()
 
 
-async def check_compression_progress(stack, recording_60s):
+async def check_two_kinds_of_done(stack, recording_60s):
     video_id = (await stack.ingest.CreateUpload(ingest_pb2.CreateUploadRequest(title="progress"),
                                                 metadata=ALICE, timeout=10)).video_id
     updates = []
@@ -193,13 +197,26 @@ async def check_compression_progress(stack, recording_60s):
         await stack.ingest.PutChunk(ingest_pb2.PutChunkRequest(
             video_id=video_id, chunk=chunk(i, part, i == len(parts) - 1)), metadata=ALICE, timeout=30)
     await asyncio.wait_for(watcher, 900)
-    assert updates[-1].status == common_pb2.VIDEO_STATUS_READY
-    compress = [u.progress for u in updates if u.step == common_pb2.PROCESSING_STEP_COMPRESS
-                and u.status == common_pb2.VIDEO_STATUS_PROCESSING]
-    # The watch samples the catalog, so it may step from 0.9x straight to the next step.
-    assert compress[0] == 0.0 and compress[-1] >= 0.9
-    assert compress == sorted(compress), compress  # never goes back
-    assert len(set(compress)) >= 5, compress  # and moves in steps a person can watch
+    R = common_pb2
+    first_ready = next(i for i, u in enumerate(updates) if u.status == R.VIDEO_STATUS_READY)
+    assert updates[first_ready].renditions[0].state in (R.RENDITION_STATE_PENDING, R.RENDITION_STATE_PROCESSING)
+    assert all(u.status == R.VIDEO_STATUS_READY for u in updates[first_ready:])  # never un-READY
+    encoding = [u.renditions[0].progress for u in updates[first_ready:]
+                if u.renditions[0].state == R.RENDITION_STATE_PROCESSING]
+    # The watch samples the catalog, so it may step from 0.9x straight to READY.
+    assert encoding[0] == 0.0 and encoding[-1] >= 0.5, encoding
+    assert encoding == sorted(encoding), encoding  # never goes back
+    assert len(set(encoding)) >= 3, encoding  # and moves in steps a person can watch
+    last = updates[-1].renditions[0]
+    assert last.state == R.RENDITION_STATE_READY and last.progress == 1.0 and not last.error
+    assert last.asset.kind == R.ASSET_KIND_COMPRESSED
+    video = await wait_final(stack, video_id, ALICE)
+    mp4 = asset(stack, video, R.ASSET_KIND_COMPRESSED)
+    assert mp4.stat().st_size == last.asset.size_bytes
+    assert media_tools.probe(mp4).video.codec == "h264"
+    clean, seconds, errors = media_tools.decode_fully(mp4)
+    assert clean, errors
+    assert seconds == pytest.approx(video.media.duration_seconds, abs=0.2)
 
 
 # Local storage only: the profile changes the encoder, not how files are stored or read.

@@ -36,7 +36,7 @@ def processes(database_url, tmp_path):
 
 @pytest.fixture
 def batch_processes(database_url, tmp_path):
-    """Live processing off: compression is a step of its own after the upload."""
+    """Live processing off: the compressed rendition is encoded from the queue after READY."""
     yield from running_stack(database_url, tmp_path, MEDIA_MAX_LIVE_SESSIONS="0")
 
 
@@ -100,30 +100,28 @@ def test_kill9_media_mid_processing_is_picked_up_after_restart(batch_processes, 
     assert result.returncode == 0, result.stderr
     video_id = result.stdout.split()[1]
 
-    def compressing():
-        video = get_video(processes, video_id)
-        return (video.current_step == common_pb2.PROCESSING_STEP_COMPRESS and video.progress > 0.1)
-
-    wait_for(compressing, 120, "compression under way")
+    wait_compressing(processes, video_id, progress=0.1)
     processes.kill9("media")
     # The kernel took its ffmpeg with it (PR_SET_PDEATHSIG): no orphan keeps encoding.
     time.sleep(0.5)
     orphans = subprocess.run(["pgrep", "-f", f"videos/{video_id}/original"], capture_output=True, text=True)
     assert orphans.stdout.strip() == ""
-    assert get_video(processes, video_id).status == common_pb2.VIDEO_STATUS_PROCESSING
+    video = get_video(processes, video_id)
+    assert video.status == common_pb2.VIDEO_STATUS_READY  # watchable all along
+    assert helpers.rendition(video).state == common_pb2.RENDITION_STATE_PROCESSING  # under the dead lease
     processes.start("media")
-    video = wait_for(lambda: (v := get_video(processes, video_id)).status in
-                     (common_pb2.VIDEO_STATUS_READY, common_pb2.VIDEO_STATUS_FAILED) and v, 300, "READY")
-    assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
-    attempts = [e.message for e in video.history if e.message.startswith("attempt")]
-    assert len(attempts) == 2 and attempts[1].startswith("attempt 2")
+    video = wait_for(lambda: helpers.renditions_done(v := get_video(processes, video_id)) and v, 300,
+                     "the compressed rendition")
+    assert helpers.rendition(video).state == common_pb2.RENDITION_STATE_READY, helpers.rendition(video).error
+    attempts = [e.message for e in video.history if "rendition PROCESSING: attempt" in e.message]
+    assert len(attempts) == 2 and "attempt 2" in attempts[1], attempts
     mp4 = processes.storage_root / next(
         a.path for a in video.assets if a.kind == common_pb2.ASSET_KIND_COMPRESSED)
     clean, seconds, errors = media_tools.decode_fully(mp4)
     assert clean, errors
     assert seconds == pytest.approx(video.media.duration_seconds, abs=0.1)
     # No temporary file of the killed worker is left behind.
-    assert list(mp4.parent.glob(".*.tmp")) == []
+    assert list(mp4.parent.glob(".*.tmp")) == [] and list(mp4.parent.glob(".*.encoding")) == []
 
 
 def test_kill9_media_during_a_live_upload_loses_nothing(processes, recording_3s):
@@ -198,11 +196,15 @@ def upload_no_wait(stack: ProcessStack, path: pathlib.Path, who: str = "alice") 
     return result.stdout.split()[1]
 
 
-def wait_compressing(stack: ProcessStack, video_id: str) -> None:
+def wait_compressing(stack: ProcessStack, video_id: str, progress: float = 0.02) -> None:
+    """Until the compressed rendition is being encoded from the queue (the video READY)."""
     def compressing():
         video = get_video(stack, video_id)
-        assert video.status not in (common_pb2.VIDEO_STATUS_READY, common_pb2.VIDEO_STATUS_FAILED), video.error
-        return video.current_step == common_pb2.PROCESSING_STEP_COMPRESS and video.progress > 0.02
+        assert video.status != common_pb2.VIDEO_STATUS_FAILED, video.error
+        compressed = video.renditions[0] if video.renditions else None
+        assert compressed is None or compressed.state != common_pb2.RENDITION_STATE_FAILED, compressed.error
+        return (video.status == common_pb2.VIDEO_STATUS_READY
+                and compressed.state == common_pb2.RENDITION_STATE_PROCESSING and compressed.progress > progress)
 
     wait_for(compressing, 180, "compression under way")
 
@@ -231,7 +233,7 @@ def test_delete_during_batch_compression_stops_its_ffmpeg_within_2s(batch_proces
     assert took <= STOP_WITHIN_SECONDS, f"ffmpeg ran on for {took:.2f} s after DeleteVideo"
     assert processes_naming(video_id) == []
     log = stack.logs["media"].read_text()
-    assert f"video {video_id}: processing stopped" in log
+    assert f"video {video_id}: compressed rendition stopped" in log
 
 
 @pytest.mark.timeout(600)
@@ -253,18 +255,18 @@ def test_a_lost_lease_stops_its_ffmpeg_within_2s(database_url, tmp_path, slow_to
         first.send_signal(signal.SIGSTOP)
         paused = True
         stack.start("media-2")
-        wait_for(lambda: any(e.message.startswith("attempt 2") for e in get_video(stack, video_id).history),
-                 60, "media-2 to take the job over")
+        wait_for(lambda: any("rendition PROCESSING: attempt 2" in e.message
+                             for e in get_video(stack, video_id).history), 60, "media-2 to take the encode over")
         assert processes_naming(video_id, parent=first.pid) == encoding  # still encoding for nobody
         first.send_signal(signal.SIGCONT)
         paused = False
         took = seconds_until_gone(encoding, STOP_WITHIN_SECONDS)
         assert took <= STOP_WITHIN_SECONDS, f"ffmpeg ran on for {took:.2f} s after its lease was lost"
         assert processes_naming(video_id, parent=first.pid) == []
-        video = wait_for(lambda: (v := get_video(stack, video_id)).status in
-                         (common_pb2.VIDEO_STATUS_READY, common_pb2.VIDEO_STATUS_FAILED) and v, 300, "READY")
-        assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
-        assert f"video {video_id}: processing stopped" in stack.logs["media"].read_text()
+        video = wait_for(lambda: helpers.renditions_done(v := get_video(stack, video_id)) and v, 300,
+                         "the compressed rendition")
+        assert helpers.rendition(video).state == common_pb2.RENDITION_STATE_READY, helpers.rendition(video).error
+        assert f"video {video_id}: compressed rendition stopped" in stack.logs["media"].read_text()
     finally:
         if paused:
             stack.processes["media"].send_signal(signal.SIGCONT)
@@ -323,7 +325,12 @@ def test_a_ten_hour_still_image_is_bounded_and_does_not_hold_up_another_users_re
             bomb = wait_for(lambda: (v := catalog_pb2_grpc.CatalogServiceStub(catalog_channel).GetVideo(
                 catalog_pb2.GetVideoRequest(video_id=bomb_id), metadata=MALLORY, timeout=10).video).status in
                 (common_pb2.VIDEO_STATUS_READY, common_pb2.VIDEO_STATUS_FAILED) and v, 600, "the bomb to end")
-        assert bomb.status == common_pb2.VIDEO_STATUS_FAILED
-        assert bomb.error_step == common_pb2.PROCESSING_STEP_COMPRESS
-        assert "CPU time" in bomb.error, bomb.error
+            # Copying its packets is cheap, so it is watchable; encoding 10 h of frames is what the
+            # CPU bound stops: its compressed rendition FAILED, and the video stays READY.
+            assert bomb.status == common_pb2.VIDEO_STATUS_READY, bomb.error
+            bomb = wait_for(lambda: helpers.renditions_done(v := catalog_pb2_grpc.CatalogServiceStub(
+                catalog_channel).GetVideo(catalog_pb2.GetVideoRequest(video_id=bomb_id), metadata=MALLORY,
+                                          timeout=10).video) and v, 600, "the bomb's rendition to end")
+        assert helpers.rendition(bomb).state == common_pb2.RENDITION_STATE_FAILED
+        assert "CPU time" in helpers.rendition(bomb).error, helpers.rendition(bomb).error
         wait_for(lambda: processes_naming(bomb_id) == [], 10, "the bomb's ffmpeg to end")

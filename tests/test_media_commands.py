@@ -237,8 +237,9 @@ EVERY_BUILDER = {
     "preview": lambda src, c: commands.preview_args("ffmpeg", src, c, "/w/p.gif", 1, 2, 320, 10, "GIF", 1 << 20),
     "audio": lambda src, c: commands.extract_audio_args("ffmpeg", src, c, "/w/a.flac",
                                                         commands.audio_output("FLAC", "opus"), 10.0),
-    "live": lambda src, c: commands.live_args("ffmpeg", c, "/w/o.webm", "webm", "/w/c.mp4", CompressionProfile(),
-                                              True, True, (640, 360), MediaLimits()),
+    "live remux": lambda src, c: commands.live_remux_args("ffmpeg", c, "/w/o.webm", "webm", MediaLimits()),
+    "live compress": lambda src, c: commands.live_compress_args("ffmpeg", c, "/w/c.mp4", CompressionProfile(),
+                                                                True, True, (640, 360), MediaLimits()),
 }
 
 
@@ -261,7 +262,7 @@ def test_a_presigned_url_may_use_http_and_nothing_more(builder):
     assert "file" not in _before_input(args)["-protocol_whitelist"].split(",")
 
 
-@pytest.mark.parametrize("builder", ["remux", "compress", "still", "preview", "audio", "live"])
+@pytest.mark.parametrize("builder", ["remux", "compress", "still", "preview", "audio", "live remux", "live compress"])
 def test_every_output_has_a_size_bound(builder):
     args = EVERY_BUILDER[builder]("/w/source.webm", Container.WEBM)
     outputs = [arg for arg in args[args.index("-i") + 2:] if arg.startswith("/w/")]
@@ -271,7 +272,7 @@ def test_every_output_has_a_size_bound(builder):
 
 def test_decoders_are_bounded_in_frame_size():
     limits = MediaLimits()
-    for builder in ("decode", "live"):
+    for builder in ("decode", "live remux", "live compress"):
         args = EVERY_BUILDER[builder]("/w/source.webm", Container.WEBM)
         assert int(_before_input(args)["-max_pixels"]) in (100, limits.max_video_pixels)
 
@@ -392,3 +393,11 @@ def test_no_sandbox_means_no_prefix_and_partial_sandboxes_use_what_they_have():
     assert landlock_only[0] == "/py" and "--net" not in landlock_only and "--tcp" not in landlock_only
     with pytest.raises(ValueError, match="FFMPEG_SANDBOX"):
         sandbox.detect("sometimes")
+
+
+def test_a_queued_encode_is_given_its_threads():
+    args = commands.compress_args("ffmpeg", "in.webm", W, "out.mp4", CompressionProfile(), True, True, BOUND,
+                                  threads=3)
+    assert args[args.index("-threads") + 1] == "3" and args.index("-threads") > args.index("-i")
+    assert "-threads" not in commands.compress_args("ffmpeg", "in.webm", W, "out.mp4", CompressionProfile(),
+                                                    True, True, BOUND)

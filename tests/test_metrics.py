@@ -9,12 +9,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2, ingest_pb2_grpc
-from tests.helpers import chunk, split, user
+from tests.helpers import renditions_done, chunk, split, user
 from tests.process_stack import ProcessStack, free_port
 
 ALICE = user("alice")
 KiB = 1024
-STEPS = ("ASSEMBLE", "PROBE", "REMUX", "COMPRESS", "THUMBNAIL")
+STEPS = ("ASSEMBLE", "PROBE", "REMUX", "THUMBNAIL")  # what makes it READY; the encode is a rendition's
 
 
 def scrape(port: int) -> dict[tuple[str, frozenset], float]:
@@ -50,7 +50,8 @@ def wait_ready(catalog, video_id: str, timeout: float = 180.0) -> common_pb2.Vid
     deadline = time.monotonic() + timeout
     while True:
         video = catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=video_id), metadata=ALICE, timeout=10).video
-        if video.status in (common_pb2.VIDEO_STATUS_READY, common_pb2.VIDEO_STATUS_FAILED):
+        if video.status == common_pb2.VIDEO_STATUS_FAILED or (
+                video.status == common_pb2.VIDEO_STATUS_READY and renditions_done(video)):
             return video
         assert time.monotonic() < deadline, f"video still {video.status} after {timeout} s"
         time.sleep(0.2)
@@ -102,12 +103,24 @@ def test_every_service_exposes_what_an_upload_did(metered, recording_3s):
                  service="recorder.v1.CatalogService", method="RecordChunks", code="OK") == len(parts)
     assert value(catalog_metrics, "recorder_quota_refusals_total") == 0  # ingest refused it, not the catalog
     assert ("recorder_watch_streams", frozenset()) in catalog_metrics
+    assert ("recorder_event_streams", frozenset()) in catalog_metrics
+    assert ("recorder_processing_backlog", frozenset()) in catalog_metrics
 
     media_metrics = scrape(metered.metrics_ports["media"])
     for step in STEPS:
         assert value(media_metrics, "recorder_processing_step_seconds_count", step=step, outcome="ok") >= 1, step
     assert value(media_metrics, "recorder_processing_step_seconds_count", outcome="error") == 0
     assert ("recorder_live_sessions", frozenset()) in media_metrics
+    assert ("recorder_live_encode_lag_max_seconds", frozenset()) in media_metrics
+    # The job waited for a processing slot (at once: the queue was empty), and each ffmpeg run of
+    # at least a moment had its peak memory sampled.
+    assert value(media_metrics, "recorder_queue_wait_seconds_count", kind="processing") == 1
+    assert value(media_metrics, "recorder_queue_depth", kind="processing") == 0
+    assert value(media_metrics, "recorder_ffmpeg_peak_memory_bytes_count") >= 1
+    assert value(media_metrics, "recorder_ffmpeg_peak_memory_bytes_sum") > 1 << 20
+    # The compressed rendition was made once, by a live encode or from the queue.
+    assert sum(v for (name, labels), v in media_metrics.items() if name == "recorder_renditions_finished_total"
+               and ("state", "READY") in labels) == 1
 
 
 def test_no_metrics_endpoint_unless_a_port_is_given():

@@ -158,8 +158,9 @@ async def test_ffmpeg_memory_is_bounded(database_url, tmp_path, storage_backend,
                                     media_overrides={"ffmpeg_max_memory_mb": 100})
     try:
         video = await wait_final(stack, await upload_unary(stack, recording_3s.read_bytes(), ALICE), ALICE)
+        # Copying fits; decoding the thumbnail's candidate frames (the first decode) does not.
         assert video.status == common_pb2.VIDEO_STATUS_FAILED
-        assert video.error_step == common_pb2.PROCESSING_STEP_COMPRESS  # copying fits, encoding does not
-        assert "100 MiB memory limit" in video.error
+        assert video.error_step == common_pb2.PROCESSING_STEP_THUMBNAIL
+        assert "100 MiB memory limit" in video.error, video.error
     finally:
         await stop()

@@ -69,10 +69,18 @@ def test_the_gateway_routes_exactly_the_public_rpcs():
     assert len(routed) == len(set(routed))
     assert set(routed) == set(methods_with(PUBLIC))
     assert not set(routed) & set(methods_with(INTERNAL))
-    # Nothing else can route: no prefix or regex matches that would catch an internal RPC.
+    # Nothing else can route: no prefix or regex matches that would catch an internal RPC. The
+    # only prefixes are playback's, and they go to the playback cluster (plain HTTP, no RPCs).
     config = render({**os.environ, **TEST_KEYS.env()})
     route_block = config[config.index("routes:"):config.index("http_filters:")]
-    assert "prefix:" not in route_block and "safe_regex:" not in route_block
+    matches = re.findall(r"- match: \{ (\w+): \"([^\"]+)\" \}\n\s+route: \{ cluster: (\w+)", route_block)
+    assert len(matches) == route_block.count("- match:")
+    assert sorted((kind, value, cluster) for kind, value, cluster in matches if kind != "path") == [
+        ("prefix", "/play/", "playback"), ("prefix", "/s/", "playback")]
+    playback = {("prefix", "/play/"), ("prefix", "/s/")}
+    for kind, value, cluster in matches:
+        assert (kind, value) in playback or (kind == "path" and cluster != "playback"), (kind, value, cluster)
+    assert "regex:" not in re.sub(r"allow_origin_string_match:(\n\s+- [^\n]+)+", "", route_block)
 
 
 # ---- through real servers ----------------------------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 from recorder.v1 import common_pb2, ingest_pb2, ingest_pb2_grpc
 from recorder_common.objectstore import ObjectStorage, StorageSettings
 from tests import media_tools
-from tests.helpers import MiB, chunk, get_video, split, user, wait_for
+from tests.helpers import renditions_done, MiB, chunk, get_video, split, user, wait_for
 from tests.process_stack import ProcessStack
 
 ALICE = user("alice")
@@ -71,21 +71,30 @@ def test_chunks_alternating_between_ingest_replicas_reach_ready(replicas, record
 
 
 def test_kill9_the_media_replica_mid_job_and_the_other_finishes(replicas, recording_60s, tmp_path):
+    """Mid-encode of the queued compressed rendition (the video READY already): the other replica
+    takes the rendition over once the dead one's lease lapses."""
     video_id = upload_alternating(replicas, recording_60s.read_bytes(), MiB)
 
     def compressing():
         video = get_video(replicas, video_id, ALICE)
-        return video.current_step == common_pb2.PROCESSING_STEP_COMPRESS and video.progress > 0.05 and video
+        compressed = video.renditions[0]
+        return (video.status == common_pb2.VIDEO_STATUS_READY
+                and compressed.state == common_pb2.RENDITION_STATE_PROCESSING and compressed.progress > 0.05
+                and video)
 
     video = wait_for(compressing, 300, "compression under way")
-    holder = next(e.message for e in video.history if e.message.startswith("attempt 1")).split(" by ")[1]
+    claims = [e.message for e in video.history if "rendition PROCESSING: attempt" in e.message]
+    holder = claims[-1].split(" by ")[1]
     assert holder in ("media", "media-2")
     replicas.kill9(holder)
     other = "media-2" if holder == "media" else "media"
-    video = wait_for(lambda: (v := get_video(replicas, video_id, ALICE)).status in FINAL and v, 600, "READY")
+    video = wait_for(lambda: renditions_done(v := get_video(replicas, video_id, ALICE)) and v, 600,
+                     "the compressed rendition")
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
-    attempts = [e.message for e in video.history if e.message.startswith("attempt")]
-    assert attempts == [f"attempt 1 by {holder}", f"attempt 2 by {other}"]
+    assert video.renditions[0].state == common_pb2.RENDITION_STATE_READY, video.renditions[0].error
+    claims = [e.message for e in video.history if "rendition PROCESSING: attempt" in e.message]
+    assert claims[-2:] == [f"compressed rendition PROCESSING: attempt {len(claims) - 1} by {holder}",
+                           f"compressed rendition PROCESSING: attempt {len(claims)} by {other}"], claims
     compressed = tmp_path / "compressed.mp4"
     compressed.write_bytes(stored(replicas, video, common_pb2.ASSET_KIND_COMPRESSED))
     clean, seconds, errors = media_tools.decode_fully(compressed)

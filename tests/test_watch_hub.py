@@ -10,14 +10,14 @@ import pytest
 from sqlalchemy import event, text, update
 
 from catalog_service import db
-from catalog_service.catalog import Catalog
+from catalog_service.catalog import Catalog, RenditionAsset
 from catalog_service.models import Video
 from catalog_service.server import CatalogDeps, create_server
 from catalog_service.settings import CatalogSettings
 from catalog_service.watch_hub import LISTENER_APPLICATION_NAME, WatchHub, _ids_in_where
-from recorder.v1 import catalog_pb2, catalog_pb2_grpc
+from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2 as pb
 from recorder_common.errors import NotFound, Reason, reason_of
-from recorder_common.vocab import Step, VideoStatus
+from recorder_common.vocab import RenditionKind, RenditionState, Step, VideoStatus
 from tests.helpers import TEST_KEYS, user
 
 AUTH = TEST_KEYS.auth_settings()
@@ -77,14 +77,17 @@ def collect(stub, video_id: str, md=ALICE, into: list | None = None):
     async def read():
         async for update_ in stub.WatchVideo(catalog_pb2.WatchVideoRequest(video_id=video_id),
                                              metadata=md, timeout=120):
-            updates.append((update_.status, update_.step, round(update_.progress, 3)))
+            updates.append((update_.status, update_.step, round(update_.progress, 3),
+                            tuple((pb.RenditionState.Name(r.state).removeprefix("RENDITION_STATE_"),
+                                   round(r.progress, 3)) for r in update_.renditions)))
         return updates
 
     return updates, asyncio.ensure_future(read())
 
 
-def as_tuple(status: str, step: str | None = None, progress: float = 0.0):
-    return VideoStatus.proto_of(status), Step.proto_of(step or None), progress
+def as_tuple(status: str, step: str | None = None, progress: float = 0.0, compressed=("PENDING", 0.0)):
+    """What a watcher sees: the video's status, step and progress, and its compressed rendition."""
+    return VideoStatus.proto_of(status), Step.proto_of(step or None), progress, (compressed,)
 
 
 # The changes a video goes through, each with what a watcher sees after it.
@@ -108,9 +111,28 @@ async def _ready(c: Catalog, vid: str):
     await c.finish_processing("alice", vid, "worker-1", "READY", None, None)
 
 
+async def _encode(c: Catalog, vid: str):
+    claim = await c.claim_rendition("encoder-1", 60, RenditionKind.COMPRESSED)
+    assert claim.claimed and claim.video_id == vid
+
+
+async def _encode_progress(c: Catalog, vid: str):
+    await c.report_rendition_progress("alice", vid, RenditionKind.COMPRESSED, "encoder-1", 0.5, 60)
+
+
+async def _encoded(c: Catalog, vid: str):
+    await c.finish_rendition("alice", vid, RenditionKind.COMPRESSED, "encoder-1", RenditionState.READY,
+                             RenditionAsset("users/alice/videos/x/compressed.mp4", "video/mp4", 10))
+
+
+# READY (watchable) comes first; the stream goes on with the compressed rendition and ends when it
+# is done: rendition changes wake the watchers like status changes.
 LIFE = [(_upload, as_tuple("UPLOADED")), (_claim, as_tuple("PROCESSING", "ASSEMBLE")),
         (_probe, as_tuple("PROCESSING", "PROBE", 0.5)), (_compress, as_tuple("PROCESSING", "COMPRESS", 0.25)),
-        (_ready, as_tuple("READY", progress=1.0))]
+        (_ready, as_tuple("READY", progress=1.0)),
+        (_encode, as_tuple("READY", progress=1.0, compressed=("PROCESSING", 0.0))),
+        (_encode_progress, as_tuple("READY", progress=1.0, compressed=("PROCESSING", 0.5))),
+        (_encoded, as_tuple("READY", progress=1.0, compressed=("READY", 1.0)))]
 
 
 async def test_many_watchers_of_one_video_all_see_every_change_in_order(serve):
@@ -136,7 +158,7 @@ async def test_a_burst_of_changes_reaches_watchers_in_order_and_ends_at_the_fina
     order = [as_tuple("UPLOADING")] + [seen for _, seen in LIFE]
     for result in await asyncio.wait_for(asyncio.gather(*(task for _, task in streams)), 30):
         positions = [order.index(u) for u in result]
-        assert positions == sorted(set(positions)) and result[-1] == as_tuple("READY", progress=1.0), result
+        assert positions == sorted(set(positions)) and result[-1] == LIFE[-1][1], result
 
 
 async def test_another_users_video_is_not_found_like_a_missing_one(served):
@@ -298,7 +320,8 @@ async def test_a_change_made_by_a_second_catalog_process_reaches_a_watcher(datab
             await until(lambda: len(seen) >= len(expected), f"the change after {seen[-1]}")
         await asyncio.wait_for(task, 30)
         assert seen == [("UPLOADING", None, 0.0), ("UPLOADED", None, 0.0), ("PROCESSING", "ASSEMBLE", 0.0),
-                        ("PROCESSING", "PROBE", 0.5), ("PROCESSING", "COMPRESS", 0.25), ("READY", None, 1.0)]
+                        ("PROCESSING", "PROBE", 0.5), ("PROCESSING", "COMPRESS", 0.25), ("READY", None, 1.0),
+                        ("READY", None, 1.0), ("READY", None, 1.0), ("READY", None, 1.0)]  # then the rendition's changes
     finally:
         task.cancel()
         await hub.aclose()
@@ -353,8 +376,14 @@ async def test_a_commit_in_this_process_wakes_watchers_without_waiting_for_a_pol
             await session.execute(update(Video).where(Video.id == vid).values(status="FAILED"))
             await session.rollback()
         await _ready(catalog, vid)
+        await until(lambda: len(seen) == 4, "READY")
+        await _encode(catalog, vid)  # rendition rows: an update(Rendition) and ORM changes
+        await until(lambda: len(seen) == 5, "the rendition's claim")
+        await _encode_progress(catalog, vid)
+        await until(lambda: len(seen) == 6, "the rendition's progress")
+        await _encoded(catalog, vid)
         await asyncio.wait_for(task, 30)
-        assert [s[0] for s in seen] == ["UPLOADING", "UPLOADED", "PROCESSING", "READY"]
+        assert [s[0] for s in seen] == ["UPLOADING", "UPLOADED", "PROCESSING"] + ["READY"] * 4
     finally:
         task.cancel()
         await hub.aclose()

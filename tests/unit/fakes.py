@@ -87,7 +87,8 @@ class FakeCatalog:
     async def purge(self, owner_id: str, video_id: str) -> None:
         self.videos.pop(video_id, None)
 
-    async def retry_processing(self, owner_id: str, video_id: str) -> VideoStatus | None:
+    async def retry_processing(self, owner_id: str, video_id: str,
+                               rendition: object = None) -> VideoStatus | None:
         self.set_status(self._video(owner_id, video_id).tally.video_id, VideoStatus.UPLOADED)
         return VideoStatus.UPLOADED
 

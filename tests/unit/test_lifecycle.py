@@ -6,7 +6,7 @@ import itertools
 import pytest
 
 from catalog_service import lifecycle
-from catalog_service.lifecycle import PURGED, Event, next_status, sources, transition
+from catalog_service.lifecycle import PURGED, Event, RenditionEvent, next_status, sources, transition
 from catalog_service.statuses import DELETED, EXPIRED, FAILED, PROCESSING, READY, UPLOADED, UPLOADING
 from recorder_common.errors import FailedPrecondition
 
@@ -31,11 +31,37 @@ ALLOWED = {
     (EXPIRED, Event.DELETE): DELETED,
     (DELETED, Event.PURGE): PURGED,
 }
+RENDITION_STATES = ("PENDING", "PROCESSING", "READY", "FAILED")
+RENDITIONS_ALLOWED = {
+    ("PENDING", RenditionEvent.CLAIM): "PROCESSING",
+    ("PROCESSING", RenditionEvent.CLAIM): "PROCESSING",
+    ("PROCESSING", RenditionEvent.COMPLETE): "READY",
+    ("PROCESSING", RenditionEvent.FAIL): "FAILED",
+    ("PROCESSING", RenditionEvent.GIVE_BACK): "PENDING",
+    ("FAILED", RenditionEvent.RETRY): "PENDING",
+}
 REFUSED = [pair for pair in itertools.product(STATUSES, Event) if pair not in ALLOWED]
+RENDITIONS_REFUSED = [pair for pair in itertools.product(RENDITION_STATES, RenditionEvent)
+                      if pair not in RENDITIONS_ALLOWED]
 
 
 def test_the_table_is_exactly_the_intended_one():
-    assert lifecycle.TRANSITIONS == ALLOWED
+    assert lifecycle.TRANSITIONS == {**ALLOWED, **RENDITIONS_ALLOWED}
+
+
+def test_no_rendition_event_moves_a_video_status():
+    # A FAILED rendition never un-READYs the video: rendition events only ever map rendition states.
+    for (state, event), target in lifecycle.TRANSITIONS.items():
+        if isinstance(event, RenditionEvent):
+            assert state in RENDITION_STATES and target in RENDITION_STATES
+
+
+@pytest.mark.parametrize("state,event", RENDITIONS_REFUSED, ids=lambda v: getattr(v, "name", v))
+def test_rendition_refused_with_an_actionable_message(state, event):
+    with pytest.raises(FailedPrecondition) as caught:
+        transition("v1", state, event, rendition="COMPRESSED")
+    assert f"the compressed rendition of video v1 is {state}" in caught.value.message
+    assert "only" in caught.value.message
 
 
 @pytest.mark.parametrize("status,event", sorted(ALLOWED, key=lambda p: (p[0], p[1].name)),
@@ -68,3 +94,16 @@ def test_sources_are_stable_for_sql():
     assert sources(Event.CLAIM) == (PROCESSING, UPLOADED)
     assert sources(Event.PURGE) == (DELETED,)
     assert sources(Event.DELETE) == tuple(sorted({UPLOADING, UPLOADED, PROCESSING, READY, FAILED, EXPIRED}))
+
+
+def test_every_lifecycle_event_decides_what_the_feed_says():
+    from catalog_service.lifecycle import FEED_EVENT_TYPES, FEED_EVENTS, RENDITION_FEED_EVENTS
+    assert set(FEED_EVENTS) == set(Event)
+    assert set(RENDITION_FEED_EVENTS) == set(RenditionEvent)
+    told = (*FEED_EVENTS.values(), *RENDITION_FEED_EVENTS.values())
+    assert {t for t in told if t} | {"video.created"} == set(FEED_EVENT_TYPES)
+    assert RENDITION_FEED_EVENTS[RenditionEvent.COMPLETE] and RENDITION_FEED_EVENTS[RenditionEvent.FAIL]
+    # What backend services must hear about (issue 19): none of these may be silent.
+    for event in (Event.COMPLETE_UPLOAD, Event.FINISH_READY, Event.FINISH_FAILED, Event.FAIL_EXHAUSTED,
+                  Event.ABORT, Event.DELETE, Event.EXPIRE):
+        assert FEED_EVENTS[event], event

@@ -3,12 +3,35 @@ import datetime
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from recorder.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class WebhookDeliveryState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    WEBHOOK_DELIVERY_STATE_UNSPECIFIED: _ClassVar[WebhookDeliveryState]
+    WEBHOOK_DELIVERY_STATE_PENDING: _ClassVar[WebhookDeliveryState]
+    WEBHOOK_DELIVERY_STATE_DELIVERING: _ClassVar[WebhookDeliveryState]
+    WEBHOOK_DELIVERY_STATE_DELIVERED: _ClassVar[WebhookDeliveryState]
+    WEBHOOK_DELIVERY_STATE_DEAD: _ClassVar[WebhookDeliveryState]
+
+class ShareLinkState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SHARE_LINK_STATE_UNSPECIFIED: _ClassVar[ShareLinkState]
+    SHARE_LINK_STATE_ACTIVE: _ClassVar[ShareLinkState]
+    SHARE_LINK_STATE_GONE: _ClassVar[ShareLinkState]
+WEBHOOK_DELIVERY_STATE_UNSPECIFIED: WebhookDeliveryState
+WEBHOOK_DELIVERY_STATE_PENDING: WebhookDeliveryState
+WEBHOOK_DELIVERY_STATE_DELIVERING: WebhookDeliveryState
+WEBHOOK_DELIVERY_STATE_DELIVERED: WebhookDeliveryState
+WEBHOOK_DELIVERY_STATE_DEAD: WebhookDeliveryState
+SHARE_LINK_STATE_UNSPECIFIED: ShareLinkState
+SHARE_LINK_STATE_ACTIVE: ShareLinkState
+SHARE_LINK_STATE_GONE: ShareLinkState
 
 class GetVideoRequest(_message.Message):
     __slots__ = ("video_id",)
@@ -45,7 +68,7 @@ class WatchVideoRequest(_message.Message):
     def __init__(self, video_id: _Optional[str] = ...) -> None: ...
 
 class VideoUpdate(_message.Message):
-    __slots__ = ("video_id", "status", "step", "progress", "error", "error_step", "at")
+    __slots__ = ("video_id", "status", "step", "progress", "error", "error_step", "at", "renditions")
     VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
@@ -53,6 +76,7 @@ class VideoUpdate(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     ERROR_STEP_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
+    RENDITIONS_FIELD_NUMBER: _ClassVar[int]
     video_id: str
     status: _common_pb2.VideoStatus
     step: _common_pb2.ProcessingStep
@@ -60,7 +84,8 @@ class VideoUpdate(_message.Message):
     error: str
     error_step: _common_pb2.ProcessingStep
     at: _timestamp_pb2.Timestamp
-    def __init__(self, video_id: _Optional[str] = ..., status: _Optional[_Union[_common_pb2.VideoStatus, str]] = ..., step: _Optional[_Union[_common_pb2.ProcessingStep, str]] = ..., progress: _Optional[float] = ..., error: _Optional[str] = ..., error_step: _Optional[_Union[_common_pb2.ProcessingStep, str]] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    renditions: _containers.RepeatedCompositeFieldContainer[_common_pb2.Rendition]
+    def __init__(self, video_id: _Optional[str] = ..., status: _Optional[_Union[_common_pb2.VideoStatus, str]] = ..., step: _Optional[_Union[_common_pb2.ProcessingStep, str]] = ..., progress: _Optional[float] = ..., error: _Optional[str] = ..., error_step: _Optional[_Union[_common_pb2.ProcessingStep, str]] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., renditions: _Optional[_Iterable[_Union[_common_pb2.Rendition, _Mapping]]] = ...) -> None: ...
 
 class CreateVideoRequest(_message.Message):
     __slots__ = ("title", "filename", "content_type", "expected_size_bytes")
@@ -315,10 +340,12 @@ class ForgetChunksResponse(_message.Message):
     def __init__(self, forgotten_chunks: _Optional[int] = ...) -> None: ...
 
 class RetryProcessingRequest(_message.Message):
-    __slots__ = ("video_id",)
+    __slots__ = ("video_id", "rendition")
     VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    RENDITION_FIELD_NUMBER: _ClassVar[int]
     video_id: str
-    def __init__(self, video_id: _Optional[str] = ...) -> None: ...
+    rendition: _common_pb2.RenditionKind
+    def __init__(self, video_id: _Optional[str] = ..., rendition: _Optional[_Union[_common_pb2.RenditionKind, str]] = ...) -> None: ...
 
 class RetryProcessingResponse(_message.Message):
     __slots__ = ("video",)
@@ -353,3 +380,219 @@ class FailExhaustedJobsResponse(_message.Message):
     VIDEOS_FIELD_NUMBER: _ClassVar[int]
     videos: _containers.RepeatedCompositeFieldContainer[PendingVideo]
     def __init__(self, videos: _Optional[_Iterable[_Union[PendingVideo, _Mapping]]] = ...) -> None: ...
+
+class WatchEventsRequest(_message.Message):
+    __slots__ = ("after_cursor", "types")
+    AFTER_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    TYPES_FIELD_NUMBER: _ClassVar[int]
+    after_cursor: int
+    types: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, after_cursor: _Optional[int] = ..., types: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class FeedEvent(_message.Message):
+    __slots__ = ("cursor", "id", "type", "video_id", "owner_id", "time", "assets", "error", "rendition")
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    OWNER_ID_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    ASSETS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    RENDITION_FIELD_NUMBER: _ClassVar[int]
+    cursor: int
+    id: str
+    type: str
+    video_id: str
+    owner_id: str
+    time: _timestamp_pb2.Timestamp
+    assets: _containers.RepeatedCompositeFieldContainer[_common_pb2.Asset]
+    error: str
+    rendition: _common_pb2.RenditionKind
+    def __init__(self, cursor: _Optional[int] = ..., id: _Optional[str] = ..., type: _Optional[str] = ..., video_id: _Optional[str] = ..., owner_id: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., assets: _Optional[_Iterable[_Union[_common_pb2.Asset, _Mapping]]] = ..., error: _Optional[str] = ..., rendition: _Optional[_Union[_common_pb2.RenditionKind, str]] = ...) -> None: ...
+
+class ListWebhookDeliveriesRequest(_message.Message):
+    __slots__ = ("state", "after_id", "limit")
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    AFTER_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    state: WebhookDeliveryState
+    after_id: int
+    limit: int
+    def __init__(self, state: _Optional[_Union[WebhookDeliveryState, str]] = ..., after_id: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class WebhookDelivery(_message.Message):
+    __slots__ = ("id", "event_id", "event_cursor", "endpoint", "state", "attempts", "next_attempt_at", "last_status_code", "last_error", "created_at", "finished_at")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_ATTEMPT_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    event_id: str
+    event_cursor: int
+    endpoint: str
+    state: WebhookDeliveryState
+    attempts: int
+    next_attempt_at: _timestamp_pb2.Timestamp
+    last_status_code: int
+    last_error: str
+    created_at: _timestamp_pb2.Timestamp
+    finished_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[int] = ..., event_id: _Optional[str] = ..., event_cursor: _Optional[int] = ..., endpoint: _Optional[str] = ..., state: _Optional[_Union[WebhookDeliveryState, str]] = ..., attempts: _Optional[int] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_status_code: _Optional[int] = ..., last_error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListWebhookDeliveriesResponse(_message.Message):
+    __slots__ = ("deliveries",)
+    DELIVERIES_FIELD_NUMBER: _ClassVar[int]
+    deliveries: _containers.RepeatedCompositeFieldContainer[WebhookDelivery]
+    def __init__(self, deliveries: _Optional[_Iterable[_Union[WebhookDelivery, _Mapping]]] = ...) -> None: ...
+
+class ShareLink(_message.Message):
+    __slots__ = ("link_id", "video_id", "created_at", "expires_at", "revoked_at", "allow_download", "path")
+    LINK_ID_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_DOWNLOAD_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    link_id: str
+    video_id: str
+    created_at: _timestamp_pb2.Timestamp
+    expires_at: _timestamp_pb2.Timestamp
+    revoked_at: _timestamp_pb2.Timestamp
+    allow_download: bool
+    path: str
+    def __init__(self, link_id: _Optional[str] = ..., video_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., allow_download: _Optional[bool] = ..., path: _Optional[str] = ...) -> None: ...
+
+class CreateShareLinkRequest(_message.Message):
+    __slots__ = ("video_id", "expires_in_seconds", "allow_download")
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_IN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_DOWNLOAD_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    expires_in_seconds: int
+    allow_download: bool
+    def __init__(self, video_id: _Optional[str] = ..., expires_in_seconds: _Optional[int] = ..., allow_download: _Optional[bool] = ...) -> None: ...
+
+class CreateShareLinkResponse(_message.Message):
+    __slots__ = ("link",)
+    LINK_FIELD_NUMBER: _ClassVar[int]
+    link: ShareLink
+    def __init__(self, link: _Optional[_Union[ShareLink, _Mapping]] = ...) -> None: ...
+
+class ListShareLinksRequest(_message.Message):
+    __slots__ = ("video_id",)
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    def __init__(self, video_id: _Optional[str] = ...) -> None: ...
+
+class ListShareLinksResponse(_message.Message):
+    __slots__ = ("links",)
+    LINKS_FIELD_NUMBER: _ClassVar[int]
+    links: _containers.RepeatedCompositeFieldContainer[ShareLink]
+    def __init__(self, links: _Optional[_Iterable[_Union[ShareLink, _Mapping]]] = ...) -> None: ...
+
+class RevokeShareLinkRequest(_message.Message):
+    __slots__ = ("link_id",)
+    LINK_ID_FIELD_NUMBER: _ClassVar[int]
+    link_id: str
+    def __init__(self, link_id: _Optional[str] = ...) -> None: ...
+
+class RevokeShareLinkResponse(_message.Message):
+    __slots__ = ("link",)
+    LINK_FIELD_NUMBER: _ClassVar[int]
+    link: ShareLink
+    def __init__(self, link: _Optional[_Union[ShareLink, _Mapping]] = ...) -> None: ...
+
+class ResolveShareLinkRequest(_message.Message):
+    __slots__ = ("link_id",)
+    LINK_ID_FIELD_NUMBER: _ClassVar[int]
+    link_id: str
+    def __init__(self, link_id: _Optional[str] = ...) -> None: ...
+
+class ResolveShareLinkResponse(_message.Message):
+    __slots__ = ("state", "owner_id", "video_id", "title", "expires_at", "allow_download", "video")
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    OWNER_ID_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_DOWNLOAD_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_FIELD_NUMBER: _ClassVar[int]
+    state: ShareLinkState
+    owner_id: str
+    video_id: str
+    title: str
+    expires_at: _timestamp_pb2.Timestamp
+    allow_download: bool
+    video: _common_pb2.Video
+    def __init__(self, state: _Optional[_Union[ShareLinkState, str]] = ..., owner_id: _Optional[str] = ..., video_id: _Optional[str] = ..., title: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., allow_download: _Optional[bool] = ..., video: _Optional[_Union[_common_pb2.Video, _Mapping]] = ...) -> None: ...
+
+class ClaimRenditionRequest(_message.Message):
+    __slots__ = ("video_id", "kind", "worker_id", "lease_seconds")
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    LEASE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    kind: _common_pb2.RenditionKind
+    worker_id: str
+    lease_seconds: int
+    def __init__(self, video_id: _Optional[str] = ..., kind: _Optional[_Union[_common_pb2.RenditionKind, str]] = ..., worker_id: _Optional[str] = ..., lease_seconds: _Optional[int] = ...) -> None: ...
+
+class ClaimRenditionResponse(_message.Message):
+    __slots__ = ("claimed", "video", "owner_id", "kind")
+    CLAIMED_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_FIELD_NUMBER: _ClassVar[int]
+    OWNER_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    claimed: bool
+    video: _common_pb2.Video
+    owner_id: str
+    kind: _common_pb2.RenditionKind
+    def __init__(self, claimed: _Optional[bool] = ..., video: _Optional[_Union[_common_pb2.Video, _Mapping]] = ..., owner_id: _Optional[str] = ..., kind: _Optional[_Union[_common_pb2.RenditionKind, str]] = ...) -> None: ...
+
+class ReportRenditionProgressRequest(_message.Message):
+    __slots__ = ("video_id", "kind", "worker_id", "progress", "lease_seconds")
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    LEASE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    kind: _common_pb2.RenditionKind
+    worker_id: str
+    progress: float
+    lease_seconds: int
+    def __init__(self, video_id: _Optional[str] = ..., kind: _Optional[_Union[_common_pb2.RenditionKind, str]] = ..., worker_id: _Optional[str] = ..., progress: _Optional[float] = ..., lease_seconds: _Optional[int] = ...) -> None: ...
+
+class ReportRenditionProgressResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class FinishRenditionRequest(_message.Message):
+    __slots__ = ("video_id", "kind", "worker_id", "state", "asset", "error")
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ASSET_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    kind: _common_pb2.RenditionKind
+    worker_id: str
+    state: _common_pb2.RenditionState
+    asset: _common_pb2.Asset
+    error: str
+    def __init__(self, video_id: _Optional[str] = ..., kind: _Optional[_Union[_common_pb2.RenditionKind, str]] = ..., worker_id: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.RenditionState, str]] = ..., asset: _Optional[_Union[_common_pb2.Asset, _Mapping]] = ..., error: _Optional[str] = ...) -> None: ...
+
+class FinishRenditionResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

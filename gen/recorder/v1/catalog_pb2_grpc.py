@@ -51,6 +51,26 @@ class CatalogServiceStub:
                 request_serializer=recorder_dot_v1_dot_catalog__pb2.WatchVideoRequest.SerializeToString,
                 response_deserializer=recorder_dot_v1_dot_catalog__pb2.VideoUpdate.FromString,
                 _registered_method=True)
+        self.CreateShareLink = channel.unary_unary(
+                '/recorder.v1.CatalogService/CreateShareLink',
+                request_serializer=recorder_dot_v1_dot_catalog__pb2.CreateShareLinkRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_catalog__pb2.CreateShareLinkResponse.FromString,
+                _registered_method=True)
+        self.ListShareLinks = channel.unary_unary(
+                '/recorder.v1.CatalogService/ListShareLinks',
+                request_serializer=recorder_dot_v1_dot_catalog__pb2.ListShareLinksRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_catalog__pb2.ListShareLinksResponse.FromString,
+                _registered_method=True)
+        self.RevokeShareLink = channel.unary_unary(
+                '/recorder.v1.CatalogService/RevokeShareLink',
+                request_serializer=recorder_dot_v1_dot_catalog__pb2.RevokeShareLinkRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_catalog__pb2.RevokeShareLinkResponse.FromString,
+                _registered_method=True)
+        self.ResolveShareLink = channel.unary_unary(
+                '/recorder.v1.CatalogService/ResolveShareLink',
+                request_serializer=recorder_dot_v1_dot_catalog__pb2.ResolveShareLinkRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_catalog__pb2.ResolveShareLinkResponse.FromString,
+                _registered_method=True)
         self.CreateVideo = channel.unary_unary(
                 '/recorder.v1.CatalogService/CreateVideo',
                 request_serializer=recorder_dot_v1_dot_catalog__pb2.CreateVideoRequest.SerializeToString,
@@ -141,6 +161,31 @@ class CatalogServiceStub:
                 request_serializer=recorder_dot_v1_dot_catalog__pb2.FailExhaustedJobsRequest.SerializeToString,
                 response_deserializer=recorder_dot_v1_dot_catalog__pb2.FailExhaustedJobsResponse.FromString,
                 _registered_method=True)
+        self.WatchEvents = channel.unary_stream(
+                '/recorder.v1.CatalogService/WatchEvents',
+                request_serializer=recorder_dot_v1_dot_catalog__pb2.WatchEventsRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_catalog__pb2.FeedEvent.FromString,
+                _registered_method=True)
+        self.ListWebhookDeliveries = channel.unary_unary(
+                '/recorder.v1.CatalogService/ListWebhookDeliveries',
+                request_serializer=recorder_dot_v1_dot_catalog__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_catalog__pb2.ListWebhookDeliveriesResponse.FromString,
+                _registered_method=True)
+        self.ClaimRendition = channel.unary_unary(
+                '/recorder.v1.CatalogService/ClaimRendition',
+                request_serializer=recorder_dot_v1_dot_catalog__pb2.ClaimRenditionRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_catalog__pb2.ClaimRenditionResponse.FromString,
+                _registered_method=True)
+        self.ReportRenditionProgress = channel.unary_unary(
+                '/recorder.v1.CatalogService/ReportRenditionProgress',
+                request_serializer=recorder_dot_v1_dot_catalog__pb2.ReportRenditionProgressRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_catalog__pb2.ReportRenditionProgressResponse.FromString,
+                _registered_method=True)
+        self.FinishRendition = channel.unary_unary(
+                '/recorder.v1.CatalogService/FinishRendition',
+                request_serializer=recorder_dot_v1_dot_catalog__pb2.FinishRenditionRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_catalog__pb2.FinishRenditionResponse.FromString,
+                _registered_method=True)
 
 
 class CatalogServiceServicer:
@@ -161,8 +206,37 @@ class CatalogServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchVideo(self, request, context):
-        """Status transitions and processing progress of one video, ending at READY, FAILED, EXPIRED or
-        DELETED. Server streaming, so it works over gRPC-Web too.
+        """Status transitions, processing progress and rendition changes of one video, ending at FAILED,
+        EXPIRED or DELETED, or at READY once every rendition is READY or FAILED. Server streaming, so
+        it works over gRPC-Web too.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateShareLink(self, request, context):
+        """Share links of the caller's own videos: an unguessable id that opens the public watch page
+        /s/<id> (served by the media service through the gateway) until it expires or is revoked.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListShareLinks(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeShareLink(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResolveShareLink(self, request, context):
+        """Internal (media's playback server): a link's state and what its page shows, for nobody's
+        behalf; the caller learns the owner only to find the files.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -231,7 +305,8 @@ class CatalogServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RetryProcessing(self, request, context):
-        """FAILED -> UPLOADED with a fresh attempt budget, so a media worker processes it again.
+        """FAILED -> UPLOADED with a fresh attempt budget, so a media worker processes it again; or, with a
+        rendition kind, that FAILED rendition of a READY video goes back to the queue (PENDING).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -290,6 +365,47 @@ class CatalogServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchEvents(self, request, context):
+        """Internal: the event feed for backend services. Every event after `after_cursor` (0: the oldest
+        still kept), in cursor order (so in order per video), then each new one as it is committed.
+        At-least-once: a consumer stores the cursor of the last event it handled and resumes after it;
+        the event id is the idempotency key. A cursor older than what retention kept: OUT_OF_RANGE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhookDeliveries(self, request, context):
+        """Internal: webhook deliveries by state (dead ones are the dead letters), oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClaimRendition(self, request, context):
+        """Internal, media: rendition jobs. With a video_id, claim that video's rendition (a live encode
+        while the recording arrives); without, the next queued rendition of a READY video, oldest
+        first within fairness between owners (the owner with the fewest encodes running goes first).
+        Either way under a lease that progress reports renew; a lapsed lease returns it to the queue.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReportRenditionProgress(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FinishRendition(self, request, context):
+        """READY with its asset (recorded and charged in the same transaction), FAILED with an error, or
+        PENDING: given back to the queue (a live encode that fell behind real time).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CatalogServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -307,6 +423,26 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.WatchVideo,
                     request_deserializer=recorder_dot_v1_dot_catalog__pb2.WatchVideoRequest.FromString,
                     response_serializer=recorder_dot_v1_dot_catalog__pb2.VideoUpdate.SerializeToString,
+            ),
+            'CreateShareLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateShareLink,
+                    request_deserializer=recorder_dot_v1_dot_catalog__pb2.CreateShareLinkRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_catalog__pb2.CreateShareLinkResponse.SerializeToString,
+            ),
+            'ListShareLinks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListShareLinks,
+                    request_deserializer=recorder_dot_v1_dot_catalog__pb2.ListShareLinksRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_catalog__pb2.ListShareLinksResponse.SerializeToString,
+            ),
+            'RevokeShareLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeShareLink,
+                    request_deserializer=recorder_dot_v1_dot_catalog__pb2.RevokeShareLinkRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_catalog__pb2.RevokeShareLinkResponse.SerializeToString,
+            ),
+            'ResolveShareLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveShareLink,
+                    request_deserializer=recorder_dot_v1_dot_catalog__pb2.ResolveShareLinkRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_catalog__pb2.ResolveShareLinkResponse.SerializeToString,
             ),
             'CreateVideo': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateVideo,
@@ -398,6 +534,31 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     request_deserializer=recorder_dot_v1_dot_catalog__pb2.FailExhaustedJobsRequest.FromString,
                     response_serializer=recorder_dot_v1_dot_catalog__pb2.FailExhaustedJobsResponse.SerializeToString,
             ),
+            'WatchEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchEvents,
+                    request_deserializer=recorder_dot_v1_dot_catalog__pb2.WatchEventsRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_catalog__pb2.FeedEvent.SerializeToString,
+            ),
+            'ListWebhookDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookDeliveries,
+                    request_deserializer=recorder_dot_v1_dot_catalog__pb2.ListWebhookDeliveriesRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_catalog__pb2.ListWebhookDeliveriesResponse.SerializeToString,
+            ),
+            'ClaimRendition': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClaimRendition,
+                    request_deserializer=recorder_dot_v1_dot_catalog__pb2.ClaimRenditionRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_catalog__pb2.ClaimRenditionResponse.SerializeToString,
+            ),
+            'ReportRenditionProgress': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportRenditionProgress,
+                    request_deserializer=recorder_dot_v1_dot_catalog__pb2.ReportRenditionProgressRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_catalog__pb2.ReportRenditionProgressResponse.SerializeToString,
+            ),
+            'FinishRendition': grpc.unary_unary_rpc_method_handler(
+                    servicer.FinishRendition,
+                    request_deserializer=recorder_dot_v1_dot_catalog__pb2.FinishRenditionRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_catalog__pb2.FinishRenditionResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'recorder.v1.CatalogService', rpc_method_handlers)
@@ -482,6 +643,114 @@ class CatalogService:
             '/recorder.v1.CatalogService/WatchVideo',
             recorder_dot_v1_dot_catalog__pb2.WatchVideoRequest.SerializeToString,
             recorder_dot_v1_dot_catalog__pb2.VideoUpdate.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateShareLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recorder.v1.CatalogService/CreateShareLink',
+            recorder_dot_v1_dot_catalog__pb2.CreateShareLinkRequest.SerializeToString,
+            recorder_dot_v1_dot_catalog__pb2.CreateShareLinkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListShareLinks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recorder.v1.CatalogService/ListShareLinks',
+            recorder_dot_v1_dot_catalog__pb2.ListShareLinksRequest.SerializeToString,
+            recorder_dot_v1_dot_catalog__pb2.ListShareLinksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeShareLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recorder.v1.CatalogService/RevokeShareLink',
+            recorder_dot_v1_dot_catalog__pb2.RevokeShareLinkRequest.SerializeToString,
+            recorder_dot_v1_dot_catalog__pb2.RevokeShareLinkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveShareLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recorder.v1.CatalogService/ResolveShareLink',
+            recorder_dot_v1_dot_catalog__pb2.ResolveShareLinkRequest.SerializeToString,
+            recorder_dot_v1_dot_catalog__pb2.ResolveShareLinkResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -968,6 +1237,141 @@ class CatalogService:
             '/recorder.v1.CatalogService/FailExhaustedJobs',
             recorder_dot_v1_dot_catalog__pb2.FailExhaustedJobsRequest.SerializeToString,
             recorder_dot_v1_dot_catalog__pb2.FailExhaustedJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/recorder.v1.CatalogService/WatchEvents',
+            recorder_dot_v1_dot_catalog__pb2.WatchEventsRequest.SerializeToString,
+            recorder_dot_v1_dot_catalog__pb2.FeedEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhookDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recorder.v1.CatalogService/ListWebhookDeliveries',
+            recorder_dot_v1_dot_catalog__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+            recorder_dot_v1_dot_catalog__pb2.ListWebhookDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClaimRendition(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recorder.v1.CatalogService/ClaimRendition',
+            recorder_dot_v1_dot_catalog__pb2.ClaimRenditionRequest.SerializeToString,
+            recorder_dot_v1_dot_catalog__pb2.ClaimRenditionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportRenditionProgress(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recorder.v1.CatalogService/ReportRenditionProgress',
+            recorder_dot_v1_dot_catalog__pb2.ReportRenditionProgressRequest.SerializeToString,
+            recorder_dot_v1_dot_catalog__pb2.ReportRenditionProgressResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FinishRendition(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recorder.v1.CatalogService/FinishRendition',
+            recorder_dot_v1_dot_catalog__pb2.FinishRenditionRequest.SerializeToString,
+            recorder_dot_v1_dot_catalog__pb2.FinishRenditionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -42,6 +42,22 @@ class AssetKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ASSET_KIND_AUDIO_FLAC: _ClassVar[AssetKind]
     ASSET_KIND_AUDIO_ORIGINAL: _ClassVar[AssetKind]
     ASSET_KIND_PREVIEW: _ClassVar[AssetKind]
+    ASSET_KIND_STORYBOARD: _ClassVar[AssetKind]
+    ASSET_KIND_STORYBOARD_VTT: _ClassVar[AssetKind]
+    ASSET_KIND_HLS: _ClassVar[AssetKind]
+
+class RenditionKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RENDITION_KIND_UNSPECIFIED: _ClassVar[RenditionKind]
+    RENDITION_KIND_COMPRESSED: _ClassVar[RenditionKind]
+
+class RenditionState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RENDITION_STATE_UNSPECIFIED: _ClassVar[RenditionState]
+    RENDITION_STATE_PENDING: _ClassVar[RenditionState]
+    RENDITION_STATE_PROCESSING: _ClassVar[RenditionState]
+    RENDITION_STATE_READY: _ClassVar[RenditionState]
+    RENDITION_STATE_FAILED: _ClassVar[RenditionState]
 
 class ChunkOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -72,6 +88,16 @@ ASSET_KIND_AUDIO_MP3: AssetKind
 ASSET_KIND_AUDIO_FLAC: AssetKind
 ASSET_KIND_AUDIO_ORIGINAL: AssetKind
 ASSET_KIND_PREVIEW: AssetKind
+ASSET_KIND_STORYBOARD: AssetKind
+ASSET_KIND_STORYBOARD_VTT: AssetKind
+ASSET_KIND_HLS: AssetKind
+RENDITION_KIND_UNSPECIFIED: RenditionKind
+RENDITION_KIND_COMPRESSED: RenditionKind
+RENDITION_STATE_UNSPECIFIED: RenditionState
+RENDITION_STATE_PENDING: RenditionState
+RENDITION_STATE_PROCESSING: RenditionState
+RENDITION_STATE_READY: RenditionState
+RENDITION_STATE_FAILED: RenditionState
 CHUNK_OUTCOME_UNSPECIFIED: ChunkOutcome
 CHUNK_OUTCOME_STORED: ChunkOutcome
 CHUNK_OUTCOME_DUPLICATE: ChunkOutcome
@@ -120,8 +146,22 @@ class MediaInfo(_message.Message):
     container: str
     def __init__(self, duration_seconds: _Optional[float] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., video_codec: _Optional[str] = ..., audio_codec: _Optional[str] = ..., container: _Optional[str] = ...) -> None: ...
 
+class Rendition(_message.Message):
+    __slots__ = ("kind", "state", "progress", "error", "asset")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ASSET_FIELD_NUMBER: _ClassVar[int]
+    kind: RenditionKind
+    state: RenditionState
+    progress: float
+    error: str
+    asset: Asset
+    def __init__(self, kind: _Optional[_Union[RenditionKind, str]] = ..., state: _Optional[_Union[RenditionState, str]] = ..., progress: _Optional[float] = ..., error: _Optional[str] = ..., asset: _Optional[_Union[Asset, _Mapping]] = ...) -> None: ...
+
 class Video(_message.Message):
-    __slots__ = ("video_id", "title", "filename", "content_type", "status", "current_step", "progress", "error", "error_step", "expected_size_bytes", "received_bytes", "received_chunks", "last_index", "media", "assets", "history", "created_at", "updated_at")
+    __slots__ = ("video_id", "title", "filename", "content_type", "status", "current_step", "progress", "error", "error_step", "expected_size_bytes", "received_bytes", "received_chunks", "last_index", "media", "assets", "history", "created_at", "updated_at", "renditions")
     VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     FILENAME_FIELD_NUMBER: _ClassVar[int]
@@ -140,6 +180,7 @@ class Video(_message.Message):
     HISTORY_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    RENDITIONS_FIELD_NUMBER: _ClassVar[int]
     video_id: str
     title: str
     filename: str
@@ -158,7 +199,8 @@ class Video(_message.Message):
     history: _containers.RepeatedCompositeFieldContainer[StatusEvent]
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, video_id: _Optional[str] = ..., title: _Optional[str] = ..., filename: _Optional[str] = ..., content_type: _Optional[str] = ..., status: _Optional[_Union[VideoStatus, str]] = ..., current_step: _Optional[_Union[ProcessingStep, str]] = ..., progress: _Optional[float] = ..., error: _Optional[str] = ..., error_step: _Optional[_Union[ProcessingStep, str]] = ..., expected_size_bytes: _Optional[int] = ..., received_bytes: _Optional[int] = ..., received_chunks: _Optional[int] = ..., last_index: _Optional[int] = ..., media: _Optional[_Union[MediaInfo, _Mapping]] = ..., assets: _Optional[_Iterable[_Union[Asset, _Mapping]]] = ..., history: _Optional[_Iterable[_Union[StatusEvent, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    renditions: _containers.RepeatedCompositeFieldContainer[Rendition]
+    def __init__(self, video_id: _Optional[str] = ..., title: _Optional[str] = ..., filename: _Optional[str] = ..., content_type: _Optional[str] = ..., status: _Optional[_Union[VideoStatus, str]] = ..., current_step: _Optional[_Union[ProcessingStep, str]] = ..., progress: _Optional[float] = ..., error: _Optional[str] = ..., error_step: _Optional[_Union[ProcessingStep, str]] = ..., expected_size_bytes: _Optional[int] = ..., received_bytes: _Optional[int] = ..., received_chunks: _Optional[int] = ..., last_index: _Optional[int] = ..., media: _Optional[_Union[MediaInfo, _Mapping]] = ..., assets: _Optional[_Iterable[_Union[Asset, _Mapping]]] = ..., history: _Optional[_Iterable[_Union[StatusEvent, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., renditions: _Optional[_Iterable[_Union[Rendition, _Mapping]]] = ...) -> None: ...
 
 class UploadState(_message.Message):
     __slots__ = ("video_id", "status", "received_chunks", "received_bytes", "last_index", "complete", "missing_indices", "stored_indices")

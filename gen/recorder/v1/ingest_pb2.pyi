@@ -123,10 +123,12 @@ class DeleteVideoResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class RetryVideoProcessingRequest(_message.Message):
-    __slots__ = ("video_id",)
+    __slots__ = ("video_id", "rendition")
     VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    RENDITION_FIELD_NUMBER: _ClassVar[int]
     video_id: str
-    def __init__(self, video_id: _Optional[str] = ...) -> None: ...
+    rendition: _common_pb2.RenditionKind
+    def __init__(self, video_id: _Optional[str] = ..., rendition: _Optional[_Union[_common_pb2.RenditionKind, str]] = ...) -> None: ...
 
 class RetryVideoProcessingResponse(_message.Message):
     __slots__ = ("status",)

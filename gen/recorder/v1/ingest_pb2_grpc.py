@@ -118,7 +118,8 @@ class IngestServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RetryProcessing(self, request, context):
-        """Process a FAILED video again (after a fix, or a transient failure).
+        """Process a FAILED video again (after a fix, or a transient failure), or with a rendition kind
+        only that FAILED rendition of a READY video.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -25,41 +25,47 @@ _sym_db = _symbol_database.Default()
 from recorder.v1 import common_pb2 as recorder_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17recorder/v1/media.proto\x12\x0brecorder.v1\x1a\x18recorder/v1/common.proto\"\x91\x01\n\x13\x45xtractAudioRequest\x12\x10\n\x08video_id\x18\x01 \x01(\t\x12(\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x18.recorder.v1.AudioFormat\x12\x14\n\x0c\x62itrate_kbps\x18\x03 \x01(\x05\x12\x18\n\x0bmp3_quality\x18\x04 \x01(\x05H\x00\x88\x01\x01\x42\x0e\n\x0c_mp3_quality\"9\n\x14\x45xtractAudioResponse\x12!\n\x05\x61sset\x18\x01 \x01(\x0b\x32\x12.recorder.v1.Asset\"\x89\x01\n\x14MakeThumbnailRequest\x12\x10\n\x08video_id\x18\x01 \x01(\t\x12\x17\n\nat_seconds\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\r\n\x05width\x18\x03 \x01(\x05\x12(\n\x06\x66ormat\x18\x04 \x01(\x0e\x32\x18.recorder.v1.ImageFormatB\r\n\x0b_at_seconds\":\n\x15MakeThumbnailResponse\x12!\n\x05\x61sset\x18\x01 \x01(\x0b\x32\x12.recorder.v1.Asset\"\xab\x01\n\x12MakePreviewRequest\x12\x10\n\x08video_id\x18\x01 \x01(\t\x12\x1a\n\rstart_seconds\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x0f\n\x07seconds\x18\x03 \x01(\x01\x12\r\n\x05width\x18\x04 \x01(\x05\x12\x0b\n\x03\x66ps\x18\x05 \x01(\x05\x12(\n\x06\x66ormat\x18\x06 \x01(\x0e\x32\x18.recorder.v1.ImageFormatB\x10\n\x0e_start_seconds\"8\n\x13MakePreviewResponse\x12!\n\x05\x61sset\x18\x01 \x01(\x0b\x32\x12.recorder.v1.Asset\"Y\n\x0f\x44ownloadRequest\x12\x10\n\x08video_id\x18\x01 \x01(\t\x12$\n\x04kind\x18\x02 \x01(\x0e\x32\x16.recorder.v1.AssetKind\x12\x0e\n\x06offset\x18\x03 \x01(\x03\"W\n\rDownloadChunk\x12\x0e\n\x06offset\x18\x01 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x12\n\ntotal_size\x18\x03 \x01(\x03\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\"\'\n\x13ProcessVideoRequest\x12\x10\n\x08video_id\x18\x01 \x01(\t\"R\n\x14ProcessVideoResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12(\n\x06status\x18\x02 \x01(\x0e\x32\x18.recorder.v1.VideoStatus\"5\n\x12\x43hunkStoredRequest\x12\x10\n\x08video_id\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x03\"#\n\x13\x43hunkStoredResponse\x12\x0c\n\x04live\x18\x01 \x01(\x08*\x89\x01\n\x0b\x41udioFormat\x12\x1c\n\x18\x41UDIO_FORMAT_UNSPECIFIED\x10\x00\x12\x14\n\x10\x41UDIO_FORMAT_AAC\x10\x01\x12\x14\n\x10\x41UDIO_FORMAT_MP3\x10\x02\x12\x15\n\x11\x41UDIO_FORMAT_FLAC\x10\x03\x12\x19\n\x15\x41UDIO_FORMAT_ORIGINAL\x10\x04*o\n\x0bImageFormat\x12\x1c\n\x18IMAGE_FORMAT_UNSPECIFIED\x10\x00\x12\x15\n\x11IMAGE_FORMAT_JPEG\x10\x01\x12\x15\n\x11IMAGE_FORMAT_WEBP\x10\x02\x12\x14\n\x10IMAGE_FORMAT_GIF\x10\x03\x32\xfc\x03\n\x0cMediaService\x12S\n\x0cProcessVideo\x12 .recorder.v1.ProcessVideoRequest\x1a!.recorder.v1.ProcessVideoResponse\x12P\n\x0b\x43hunkStored\x12\x1f.recorder.v1.ChunkStoredRequest\x1a .recorder.v1.ChunkStoredResponse\x12S\n\x0c\x45xtractAudio\x12 .recorder.v1.ExtractAudioRequest\x1a!.recorder.v1.ExtractAudioResponse\x12V\n\rMakeThumbnail\x12!.recorder.v1.MakeThumbnailRequest\x1a\".recorder.v1.MakeThumbnailResponse\x12P\n\x0bMakePreview\x12\x1f.recorder.v1.MakePreviewRequest\x1a .recorder.v1.MakePreviewResponse\x12\x46\n\x08\x44ownload\x12\x1c.recorder.v1.DownloadRequest\x1a\x1a.recorder.v1.DownloadChunk0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17recorder/v1/media.proto\x12\x0brecorder.v1\x1a\x18recorder/v1/common.proto\"R\n\x15GetPlaybackUrlRequest\x12\x10\n\x08video_id\x18\x01 \x01(\t\x12\'\n\x04kind\x18\x02 \x01(\x0e\x32\x19.recorder.v1.PlaybackKind\"}\n\x16GetPlaybackUrlResponse\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\'\n\x04kind\x18\x02 \x01(\x0e\x32\x19.recorder.v1.PlaybackKind\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12\x17\n\x0f\x65xpires_at_unix\x18\x04 \x01(\x03\"\x91\x01\n\x13\x45xtractAudioRequest\x12\x10\n\x08video_id\x18\x01 \x01(\t\x12(\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x18.recorder.v1.AudioFormat\x12\x14\n\x0c\x62itrate_kbps\x18\x03 \x01(\x05\x12\x18\n\x0bmp3_quality\x18\x04 \x01(\x05H\x00\x88\x01\x01\x42\x0e\n\x0c_mp3_quality\"9\n\x14\x45xtractAudioResponse\x12!\n\x05\x61sset\x18\x01 \x01(\x0b\x32\x12.recorder.v1.Asset\"\x89\x01\n\x14MakeThumbnailRequest\x12\x10\n\x08video_id\x18\x01 \x01(\t\x12\x17\n\nat_seconds\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\r\n\x05width\x18\x03 \x01(\x05\x12(\n\x06\x66ormat\x18\x04 \x01(\x0e\x32\x18.recorder.v1.ImageFormatB\r\n\x0b_at_seconds\":\n\x15MakeThumbnailResponse\x12!\n\x05\x61sset\x18\x01 \x01(\x0b\x32\x12.recorder.v1.Asset\"\xab\x01\n\x12MakePreviewRequest\x12\x10\n\x08video_id\x18\x01 \x01(\t\x12\x1a\n\rstart_seconds\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x0f\n\x07seconds\x18\x03 \x01(\x01\x12\r\n\x05width\x18\x04 \x01(\x05\x12\x0b\n\x03\x66ps\x18\x05 \x01(\x05\x12(\n\x06\x66ormat\x18\x06 \x01(\x0e\x32\x18.recorder.v1.ImageFormatB\x10\n\x0e_start_seconds\"8\n\x13MakePreviewResponse\x12!\n\x05\x61sset\x18\x01 \x01(\x0b\x32\x12.recorder.v1.Asset\"Y\n\x0f\x44ownloadRequest\x12\x10\n\x08video_id\x18\x01 \x01(\t\x12$\n\x04kind\x18\x02 \x01(\x0e\x32\x16.recorder.v1.AssetKind\x12\x0e\n\x06offset\x18\x03 \x01(\x03\"W\n\rDownloadChunk\x12\x0e\n\x06offset\x18\x01 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x12\n\ntotal_size\x18\x03 \x01(\x03\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\"\'\n\x13ProcessVideoRequest\x12\x10\n\x08video_id\x18\x01 \x01(\t\"R\n\x14ProcessVideoResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12(\n\x06status\x18\x02 \x01(\x0e\x32\x18.recorder.v1.VideoStatus\"5\n\x12\x43hunkStoredRequest\x12\x10\n\x08video_id\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x03\"#\n\x13\x43hunkStoredResponse\x12\x0c\n\x04live\x18\x01 \x01(\x08*\xb9\x01\n\x0cPlaybackKind\x12\x1d\n\x19PLAYBACK_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16PLAYBACK_KIND_ORIGINAL\x10\x01\x12\x1c\n\x18PLAYBACK_KIND_COMPRESSED\x10\x02\x12\x1b\n\x17PLAYBACK_KIND_THUMBNAIL\x10\x03\x12\x1c\n\x18PLAYBACK_KIND_STORYBOARD\x10\x04\x12\x15\n\x11PLAYBACK_KIND_HLS\x10\x05*\x89\x01\n\x0b\x41udioFormat\x12\x1c\n\x18\x41UDIO_FORMAT_UNSPECIFIED\x10\x00\x12\x14\n\x10\x41UDIO_FORMAT_AAC\x10\x01\x12\x14\n\x10\x41UDIO_FORMAT_MP3\x10\x02\x12\x15\n\x11\x41UDIO_FORMAT_FLAC\x10\x03\x12\x19\n\x15\x41UDIO_FORMAT_ORIGINAL\x10\x04*o\n\x0bImageFormat\x12\x1c\n\x18IMAGE_FORMAT_UNSPECIFIED\x10\x00\x12\x15\n\x11IMAGE_FORMAT_JPEG\x10\x01\x12\x15\n\x11IMAGE_FORMAT_WEBP\x10\x02\x12\x14\n\x10IMAGE_FORMAT_GIF\x10\x03\x32\xd7\x04\n\x0cMediaService\x12S\n\x0cProcessVideo\x12 .recorder.v1.ProcessVideoRequest\x1a!.recorder.v1.ProcessVideoResponse\x12P\n\x0b\x43hunkStored\x12\x1f.recorder.v1.ChunkStoredRequest\x1a .recorder.v1.ChunkStoredResponse\x12S\n\x0c\x45xtractAudio\x12 .recorder.v1.ExtractAudioRequest\x1a!.recorder.v1.ExtractAudioResponse\x12V\n\rMakeThumbnail\x12!.recorder.v1.MakeThumbnailRequest\x1a\".recorder.v1.MakeThumbnailResponse\x12P\n\x0bMakePreview\x12\x1f.recorder.v1.MakePreviewRequest\x1a .recorder.v1.MakePreviewResponse\x12\x46\n\x08\x44ownload\x12\x1c.recorder.v1.DownloadRequest\x1a\x1a.recorder.v1.DownloadChunk0\x01\x12Y\n\x0eGetPlaybackUrl\x12\".recorder.v1.GetPlaybackUrlRequest\x1a#.recorder.v1.GetPlaybackUrlResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'recorder.v1.media_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_AUDIOFORMAT']._serialized_start=1103
-  _globals['_AUDIOFORMAT']._serialized_end=1240
-  _globals['_IMAGEFORMAT']._serialized_start=1242
-  _globals['_IMAGEFORMAT']._serialized_end=1353
-  _globals['_EXTRACTAUDIOREQUEST']._serialized_start=67
-  _globals['_EXTRACTAUDIOREQUEST']._serialized_end=212
-  _globals['_EXTRACTAUDIORESPONSE']._serialized_start=214
-  _globals['_EXTRACTAUDIORESPONSE']._serialized_end=271
-  _globals['_MAKETHUMBNAILREQUEST']._serialized_start=274
-  _globals['_MAKETHUMBNAILREQUEST']._serialized_end=411
-  _globals['_MAKETHUMBNAILRESPONSE']._serialized_start=413
-  _globals['_MAKETHUMBNAILRESPONSE']._serialized_end=471
-  _globals['_MAKEPREVIEWREQUEST']._serialized_start=474
-  _globals['_MAKEPREVIEWREQUEST']._serialized_end=645
-  _globals['_MAKEPREVIEWRESPONSE']._serialized_start=647
-  _globals['_MAKEPREVIEWRESPONSE']._serialized_end=703
-  _globals['_DOWNLOADREQUEST']._serialized_start=705
-  _globals['_DOWNLOADREQUEST']._serialized_end=794
-  _globals['_DOWNLOADCHUNK']._serialized_start=796
-  _globals['_DOWNLOADCHUNK']._serialized_end=883
-  _globals['_PROCESSVIDEOREQUEST']._serialized_start=885
-  _globals['_PROCESSVIDEOREQUEST']._serialized_end=924
-  _globals['_PROCESSVIDEORESPONSE']._serialized_start=926
-  _globals['_PROCESSVIDEORESPONSE']._serialized_end=1008
-  _globals['_CHUNKSTOREDREQUEST']._serialized_start=1010
-  _globals['_CHUNKSTOREDREQUEST']._serialized_end=1063
-  _globals['_CHUNKSTOREDRESPONSE']._serialized_start=1065
-  _globals['_CHUNKSTOREDRESPONSE']._serialized_end=1100
-  _globals['_MEDIASERVICE']._serialized_start=1356
-  _globals['_MEDIASERVICE']._serialized_end=1864
+  _globals['_PLAYBACKKIND']._serialized_start=1314
+  _globals['_PLAYBACKKIND']._serialized_end=1499
+  _globals['_AUDIOFORMAT']._serialized_start=1502
+  _globals['_AUDIOFORMAT']._serialized_end=1639
+  _globals['_IMAGEFORMAT']._serialized_start=1641
+  _globals['_IMAGEFORMAT']._serialized_end=1752
+  _globals['_GETPLAYBACKURLREQUEST']._serialized_start=66
+  _globals['_GETPLAYBACKURLREQUEST']._serialized_end=148
+  _globals['_GETPLAYBACKURLRESPONSE']._serialized_start=150
+  _globals['_GETPLAYBACKURLRESPONSE']._serialized_end=275
+  _globals['_EXTRACTAUDIOREQUEST']._serialized_start=278
+  _globals['_EXTRACTAUDIOREQUEST']._serialized_end=423
+  _globals['_EXTRACTAUDIORESPONSE']._serialized_start=425
+  _globals['_EXTRACTAUDIORESPONSE']._serialized_end=482
+  _globals['_MAKETHUMBNAILREQUEST']._serialized_start=485
+  _globals['_MAKETHUMBNAILREQUEST']._serialized_end=622
+  _globals['_MAKETHUMBNAILRESPONSE']._serialized_start=624
+  _globals['_MAKETHUMBNAILRESPONSE']._serialized_end=682
+  _globals['_MAKEPREVIEWREQUEST']._serialized_start=685
+  _globals['_MAKEPREVIEWREQUEST']._serialized_end=856
+  _globals['_MAKEPREVIEWRESPONSE']._serialized_start=858
+  _globals['_MAKEPREVIEWRESPONSE']._serialized_end=914
+  _globals['_DOWNLOADREQUEST']._serialized_start=916
+  _globals['_DOWNLOADREQUEST']._serialized_end=1005
+  _globals['_DOWNLOADCHUNK']._serialized_start=1007
+  _globals['_DOWNLOADCHUNK']._serialized_end=1094
+  _globals['_PROCESSVIDEOREQUEST']._serialized_start=1096
+  _globals['_PROCESSVIDEOREQUEST']._serialized_end=1135
+  _globals['_PROCESSVIDEORESPONSE']._serialized_start=1137
+  _globals['_PROCESSVIDEORESPONSE']._serialized_end=1219
+  _globals['_CHUNKSTOREDREQUEST']._serialized_start=1221
+  _globals['_CHUNKSTOREDREQUEST']._serialized_end=1274
+  _globals['_CHUNKSTOREDRESPONSE']._serialized_start=1276
+  _globals['_CHUNKSTOREDRESPONSE']._serialized_end=1311
+  _globals['_MEDIASERVICE']._serialized_start=1755
+  _globals['_MEDIASERVICE']._serialized_end=2354
 # @@protoc_insertion_point(module_scope)

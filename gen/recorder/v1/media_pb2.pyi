@@ -7,6 +7,15 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class PlaybackKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PLAYBACK_KIND_UNSPECIFIED: _ClassVar[PlaybackKind]
+    PLAYBACK_KIND_ORIGINAL: _ClassVar[PlaybackKind]
+    PLAYBACK_KIND_COMPRESSED: _ClassVar[PlaybackKind]
+    PLAYBACK_KIND_THUMBNAIL: _ClassVar[PlaybackKind]
+    PLAYBACK_KIND_STORYBOARD: _ClassVar[PlaybackKind]
+    PLAYBACK_KIND_HLS: _ClassVar[PlaybackKind]
+
 class AudioFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     AUDIO_FORMAT_UNSPECIFIED: _ClassVar[AudioFormat]
@@ -21,6 +30,12 @@ class ImageFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     IMAGE_FORMAT_JPEG: _ClassVar[ImageFormat]
     IMAGE_FORMAT_WEBP: _ClassVar[ImageFormat]
     IMAGE_FORMAT_GIF: _ClassVar[ImageFormat]
+PLAYBACK_KIND_UNSPECIFIED: PlaybackKind
+PLAYBACK_KIND_ORIGINAL: PlaybackKind
+PLAYBACK_KIND_COMPRESSED: PlaybackKind
+PLAYBACK_KIND_THUMBNAIL: PlaybackKind
+PLAYBACK_KIND_STORYBOARD: PlaybackKind
+PLAYBACK_KIND_HLS: PlaybackKind
 AUDIO_FORMAT_UNSPECIFIED: AudioFormat
 AUDIO_FORMAT_AAC: AudioFormat
 AUDIO_FORMAT_MP3: AudioFormat
@@ -30,6 +45,26 @@ IMAGE_FORMAT_UNSPECIFIED: ImageFormat
 IMAGE_FORMAT_JPEG: ImageFormat
 IMAGE_FORMAT_WEBP: ImageFormat
 IMAGE_FORMAT_GIF: ImageFormat
+
+class GetPlaybackUrlRequest(_message.Message):
+    __slots__ = ("video_id", "kind")
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    kind: PlaybackKind
+    def __init__(self, video_id: _Optional[str] = ..., kind: _Optional[_Union[PlaybackKind, str]] = ...) -> None: ...
+
+class GetPlaybackUrlResponse(_message.Message):
+    __slots__ = ("url", "kind", "content_type", "expires_at_unix")
+    URL_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_UNIX_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    kind: PlaybackKind
+    content_type: str
+    expires_at_unix: int
+    def __init__(self, url: _Optional[str] = ..., kind: _Optional[_Union[PlaybackKind, str]] = ..., content_type: _Optional[str] = ..., expires_at_unix: _Optional[int] = ...) -> None: ...
 
 class ExtractAudioRequest(_message.Message):
     __slots__ = ("video_id", "format", "bitrate_kbps", "mp3_quality")

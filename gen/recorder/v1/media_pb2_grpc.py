@@ -65,6 +65,11 @@ class MediaServiceStub:
                 request_serializer=recorder_dot_v1_dot_media__pb2.DownloadRequest.SerializeToString,
                 response_deserializer=recorder_dot_v1_dot_media__pb2.DownloadChunk.FromString,
                 _registered_method=True)
+        self.GetPlaybackUrl = channel.unary_unary(
+                '/recorder.v1.MediaService/GetPlaybackUrl',
+                request_serializer=recorder_dot_v1_dot_media__pb2.GetPlaybackUrlRequest.SerializeToString,
+                response_deserializer=recorder_dot_v1_dot_media__pb2.GetPlaybackUrlResponse.FromString,
+                _registered_method=True)
 
 
 class MediaServiceServicer:
@@ -114,6 +119,15 @@ class MediaServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetPlaybackUrl(self, request, context):
+        """Public, for the caller's own videos: a signed, expiring HTTP URL (served through the gateway
+        under /play/) for one family of the video's files. The token is in the path, so an HLS
+        playlist's relative URIs inherit it; checking it needs no database.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MediaServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -146,6 +160,11 @@ def add_MediaServiceServicer_to_server(servicer, server):
                     servicer.Download,
                     request_deserializer=recorder_dot_v1_dot_media__pb2.DownloadRequest.FromString,
                     response_serializer=recorder_dot_v1_dot_media__pb2.DownloadChunk.SerializeToString,
+            ),
+            'GetPlaybackUrl': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPlaybackUrl,
+                    request_deserializer=recorder_dot_v1_dot_media__pb2.GetPlaybackUrlRequest.FromString,
+                    response_serializer=recorder_dot_v1_dot_media__pb2.GetPlaybackUrlResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -311,6 +330,33 @@ class MediaService:
             '/recorder.v1.MediaService/Download',
             recorder_dot_v1_dot_media__pb2.DownloadRequest.SerializeToString,
             recorder_dot_v1_dot_media__pb2.DownloadChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPlaybackUrl(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recorder.v1.MediaService/GetPlaybackUrl',
+            recorder_dot_v1_dot_media__pb2.GetPlaybackUrlRequest.SerializeToString,
+            recorder_dot_v1_dot_media__pb2.GetPlaybackUrlResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -2,11 +2,11 @@
 // @generated from file recorder/v1/catalog.proto (package recorder.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { AssetKind, ChunkOutcome, MediaInfo, ProcessingStep, UploadState, Video, VideoStatus } from "./common_pb";
+import type { Asset, AssetKind, ChunkOutcome, MediaInfo, ProcessingStep, Rendition, RenditionKind, RenditionState, UploadState, Video, VideoStatus } from "./common_pb";
 import { file_recorder_v1_common } from "./common_pb";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file recorder/v1/catalog.proto.
  */
 export const file_recorder_v1_catalog: GenFile = /*@__PURE__*/
-  fileDesc("ChlyZWNvcmRlci92MS9jYXRhbG9nLnByb3RvEgtyZWNvcmRlci52MSIjCg9HZXRWaWRlb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkiNQoQR2V0VmlkZW9SZXNwb25zZRIhCgV2aWRlbxgBIAEoCzISLnJlY29yZGVyLnYxLlZpZGVvIjoKEUxpc3RWaWRlb3NSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlEKEkxpc3RWaWRlb3NSZXNwb25zZRIiCgZ2aWRlb3MYASADKAsyEi5yZWNvcmRlci52MS5WaWRlbxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiJQoRV2F0Y2hWaWRlb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAki7gEKC1ZpZGVvVXBkYXRlEhAKCHZpZGVvX2lkGAEgASgJEigKBnN0YXR1cxgCIAEoDjIYLnJlY29yZGVyLnYxLlZpZGVvU3RhdHVzEikKBHN0ZXAYAyABKA4yGy5yZWNvcmRlci52MS5Qcm9jZXNzaW5nU3RlcBIQCghwcm9ncmVzcxgEIAEoARINCgVlcnJvchgFIAEoCRIvCgplcnJvcl9zdGVwGAYgASgOMhsucmVjb3JkZXIudjEuUHJvY2Vzc2luZ1N0ZXASJgoCYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImgKEkNyZWF0ZVZpZGVvUmVxdWVzdBINCgV0aXRsZRgBIAEoCRIQCghmaWxlbmFtZRgCIAEoCRIUCgxjb250ZW50X3R5cGUYAyABKAkSGwoTZXhwZWN0ZWRfc2l6ZV9ieXRlcxgEIAEoAyI4ChNDcmVhdGVWaWRlb1Jlc3BvbnNlEiEKBXZpZGVvGAEgASgLMhIucmVjb3JkZXIudjEuVmlkZW8iZQoLU3RvcmVkQ2h1bmsSDQoFaW5kZXgYASABKAMSEgoKc2l6ZV9ieXRlcxgCIAEoAxIOCgZjcmMzMmMYAyABKA0SDwoHaXNfbGFzdBgEIAEoCBISCgpmaWxlX3Rva2VuGAUgASgJIoUBChNSZWNvcmRDaHVua3NSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEigKBmNodW5rcxgCIAMoCzIYLnJlY29yZGVyLnYxLlN0b3JlZENodW5rEhgKEG1heF91cGxvYWRfYnl0ZXMYAyABKAMSGAoQdXNlcl9xdW90YV9ieXRlcxgEIAEoAyKGAQoUUmVjb3JkQ2h1bmtzUmVzcG9uc2USKwoIb3V0Y29tZXMYASADKA4yGS5yZWNvcmRlci52MS5DaHVua091dGNvbWUSJwoFc3RhdGUYAiABKAsyGC5yZWNvcmRlci52MS5VcGxvYWRTdGF0ZRIYChBjb21wbGV0ZWRfdXBsb2FkGAMgASgIIj8KFUdldFVwbG9hZFN0YXRlUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRIUCgxzdW1tYXJ5X29ubHkYAiABKAgiQQoWR2V0VXBsb2FkU3RhdGVSZXNwb25zZRInCgVzdGF0ZRgBIAEoCzIYLnJlY29yZGVyLnYxLlVwbG9hZFN0YXRlIlQKFkNsYWltUHJvY2Vzc2luZ1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSEQoJd29ya2VyX2lkGAIgASgJEhUKDWxlYXNlX3NlY29uZHMYAyABKAUiTQoXQ2xhaW1Qcm9jZXNzaW5nUmVzcG9uc2USDwoHY2xhaW1lZBgBIAEoCBIhCgV2aWRlbxgCIAEoCzISLnJlY29yZGVyLnYxLlZpZGVvIpABChVSZXBvcnRQcm9ncmVzc1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSEQoJd29ya2VyX2lkGAIgASgJEikKBHN0ZXAYAyABKA4yGy5yZWNvcmRlci52MS5Qcm9jZXNzaW5nU3RlcBIQCghwcm9ncmVzcxgEIAEoARIVCg1sZWFzZV9zZWNvbmRzGAUgASgFIhgKFlJlcG9ydFByb2dyZXNzUmVzcG9uc2UigQEKD1B1dEFzc2V0UmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRIkCgRraW5kGAIgASgOMhYucmVjb3JkZXIudjEuQXNzZXRLaW5kEhQKDGNvbnRlbnRfdHlwZRgDIAEoCRISCgpzaXplX2J5dGVzGAQgASgDEgwKBHBhdGgYBSABKAkiEgoQUHV0QXNzZXRSZXNwb25zZSJOChNTZXRNZWRpYUluZm9SZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEiUKBW1lZGlhGAIgASgLMhYucmVjb3JkZXIudjEuTWVkaWFJbmZvIhYKFFNldE1lZGlhSW5mb1Jlc3BvbnNlIqgBChdGaW5pc2hQcm9jZXNzaW5nUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRIRCgl3b3JrZXJfaWQYAiABKAkSKAoGc3RhdHVzGAMgASgOMhgucmVjb3JkZXIudjEuVmlkZW9TdGF0dXMSLwoKZXJyb3Jfc3RlcBgEIAEoDjIbLnJlY29yZGVyLnYxLlByb2Nlc3NpbmdTdGVwEg0KBWVycm9yGAUgASgJIj0KGEZpbmlzaFByb2Nlc3NpbmdSZXNwb25zZRIhCgV2aWRlbxgBIAEoCzISLnJlY29yZGVyLnYxLlZpZGVvIi0KHExpc3RQZW5kaW5nUHJvY2Vzc2luZ1JlcXVlc3QSDQoFbGltaXQYASABKAUiMgoMUGVuZGluZ1ZpZGVvEhAKCHZpZGVvX2lkGAEgASgJEhAKCG93bmVyX2lkGAIgASgJIkoKHUxpc3RQZW5kaW5nUHJvY2Vzc2luZ1Jlc3BvbnNlEikKBnZpZGVvcxgBIAMoCzIZLnJlY29yZGVyLnYxLlBlbmRpbmdWaWRlbyI6ChJNYXJrRGVsZXRlZFJlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSEgoKYWJvcnRfb25seRgCIAEoCCI4ChNNYXJrRGVsZXRlZFJlc3BvbnNlEiEKBXZpZGVvGAEgASgLMhIucmVjb3JkZXIudjEuVmlkZW8iJQoRUHVyZ2VWaWRlb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkiFAoSUHVyZ2VWaWRlb1Jlc3BvbnNlIkAKGUV4cGlyZVN0YWxlVXBsb2Fkc1JlcXVlc3QSFAoMaWRsZV9zZWNvbmRzGAEgASgDEg0KBWxpbWl0GAIgASgFIkcKGkV4cGlyZVN0YWxlVXBsb2Fkc1Jlc3BvbnNlEikKBnZpZGVvcxgBIAMoCzIZLnJlY29yZGVyLnYxLlBlbmRpbmdWaWRlbyJFChhMaXN0RGVsZXRlZFZpZGVvc1JlcXVlc3QSGgoSb2xkZXJfdGhhbl9zZWNvbmRzGAEgASgDEg0KBWxpbWl0GAIgASgFIkYKGUxpc3REZWxldGVkVmlkZW9zUmVzcG9uc2USKQoGdmlkZW9zGAEgAygLMhkucmVjb3JkZXIudjEuUGVuZGluZ1ZpZGVvIkcKGkxpc3RSZWFkeVdpdGhDaHVua3NSZXF1ZXN0EhoKEm9sZGVyX3RoYW5fc2Vjb25kcxgBIAEoAxINCgVsaW1pdBgCIAEoBSJIChtMaXN0UmVhZHlXaXRoQ2h1bmtzUmVzcG9uc2USKQoGdmlkZW9zGAEgAygLMhkucmVjb3JkZXIudjEuUGVuZGluZ1ZpZGVvIicKE0ZvcmdldENodW5rc1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkiMAoURm9yZ2V0Q2h1bmtzUmVzcG9uc2USGAoQZm9yZ290dGVuX2NodW5rcxgBIAEoAyIqChZSZXRyeVByb2Nlc3NpbmdSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJIjwKF1JldHJ5UHJvY2Vzc2luZ1Jlc3BvbnNlEiEKBXZpZGVvGAEgASgLMhIucmVjb3JkZXIudjEuVmlkZW8iSAoRTGlzdENodW5rc1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSEgoKZnJvbV9pbmRleBgCIAEoAxINCgVsaW1pdBgDIAEoBSI+ChJMaXN0Q2h1bmtzUmVzcG9uc2USKAoGY2h1bmtzGAEgAygLMhgucmVjb3JkZXIudjEuU3RvcmVkQ2h1bmsiKQoYRmFpbEV4aGF1c3RlZEpvYnNSZXF1ZXN0Eg0KBWxpbWl0GAEgASgFIkYKGUZhaWxFeGhhdXN0ZWRKb2JzUmVzcG9uc2USKQoGdmlkZW9zGAEgAygLMhkucmVjb3JkZXIudjEuUGVuZGluZ1ZpZGVvMtgOCg5DYXRhbG9nU2VydmljZRJHCghHZXRWaWRlbxIcLnJlY29yZGVyLnYxLkdldFZpZGVvUmVxdWVzdBodLnJlY29yZGVyLnYxLkdldFZpZGVvUmVzcG9uc2USTQoKTGlzdFZpZGVvcxIeLnJlY29yZGVyLnYxLkxpc3RWaWRlb3NSZXF1ZXN0Gh8ucmVjb3JkZXIudjEuTGlzdFZpZGVvc1Jlc3BvbnNlEkgKCldhdGNoVmlkZW8SHi5yZWNvcmRlci52MS5XYXRjaFZpZGVvUmVxdWVzdBoYLnJlY29yZGVyLnYxLlZpZGVvVXBkYXRlMAESUAoLQ3JlYXRlVmlkZW8SHy5yZWNvcmRlci52MS5DcmVhdGVWaWRlb1JlcXVlc3QaIC5yZWNvcmRlci52MS5DcmVhdGVWaWRlb1Jlc3BvbnNlElMKDFJlY29yZENodW5rcxIgLnJlY29yZGVyLnYxLlJlY29yZENodW5rc1JlcXVlc3QaIS5yZWNvcmRlci52MS5SZWNvcmRDaHVua3NSZXNwb25zZRJZCg5HZXRVcGxvYWRTdGF0ZRIiLnJlY29yZGVyLnYxLkdldFVwbG9hZFN0YXRlUmVxdWVzdBojLnJlY29yZGVyLnYxLkdldFVwbG9hZFN0YXRlUmVzcG9uc2USUAoLTWFya0RlbGV0ZWQSHy5yZWNvcmRlci52MS5NYXJrRGVsZXRlZFJlcXVlc3QaIC5yZWNvcmRlci52MS5NYXJrRGVsZXRlZFJlc3BvbnNlEk0KClB1cmdlVmlkZW8SHi5yZWNvcmRlci52MS5QdXJnZVZpZGVvUmVxdWVzdBofLnJlY29yZGVyLnYxLlB1cmdlVmlkZW9SZXNwb25zZRJlChJFeHBpcmVTdGFsZVVwbG9hZHMSJi5yZWNvcmRlci52MS5FeHBpcmVTdGFsZVVwbG9hZHNSZXF1ZXN0GicucmVjb3JkZXIudjEuRXhwaXJlU3RhbGVVcGxvYWRzUmVzcG9uc2USYgoRTGlzdERlbGV0ZWRWaWRlb3MSJS5yZWNvcmRlci52MS5MaXN0RGVsZXRlZFZpZGVvc1JlcXVlc3QaJi5yZWNvcmRlci52MS5MaXN0RGVsZXRlZFZpZGVvc1Jlc3BvbnNlEmgKE0xpc3RSZWFkeVdpdGhDaHVua3MSJy5yZWNvcmRlci52MS5MaXN0UmVhZHlXaXRoQ2h1bmtzUmVxdWVzdBooLnJlY29yZGVyLnYxLkxpc3RSZWFkeVdpdGhDaHVua3NSZXNwb25zZRJTCgxGb3JnZXRDaHVua3MSIC5yZWNvcmRlci52MS5Gb3JnZXRDaHVua3NSZXF1ZXN0GiEucmVjb3JkZXIudjEuRm9yZ2V0Q2h1bmtzUmVzcG9uc2USXAoPUmV0cnlQcm9jZXNzaW5nEiMucmVjb3JkZXIudjEuUmV0cnlQcm9jZXNzaW5nUmVxdWVzdBokLnJlY29yZGVyLnYxLlJldHJ5UHJvY2Vzc2luZ1Jlc3BvbnNlElwKD0NsYWltUHJvY2Vzc2luZxIjLnJlY29yZGVyLnYxLkNsYWltUHJvY2Vzc2luZ1JlcXVlc3QaJC5yZWNvcmRlci52MS5DbGFpbVByb2Nlc3NpbmdSZXNwb25zZRJZCg5SZXBvcnRQcm9ncmVzcxIiLnJlY29yZGVyLnYxLlJlcG9ydFByb2dyZXNzUmVxdWVzdBojLnJlY29yZGVyLnYxLlJlcG9ydFByb2dyZXNzUmVzcG9uc2USRwoIUHV0QXNzZXQSHC5yZWNvcmRlci52MS5QdXRBc3NldFJlcXVlc3QaHS5yZWNvcmRlci52MS5QdXRBc3NldFJlc3BvbnNlElMKDFNldE1lZGlhSW5mbxIgLnJlY29yZGVyLnYxLlNldE1lZGlhSW5mb1JlcXVlc3QaIS5yZWNvcmRlci52MS5TZXRNZWRpYUluZm9SZXNwb25zZRJfChBGaW5pc2hQcm9jZXNzaW5nEiQucmVjb3JkZXIudjEuRmluaXNoUHJvY2Vzc2luZ1JlcXVlc3QaJS5yZWNvcmRlci52MS5GaW5pc2hQcm9jZXNzaW5nUmVzcG9uc2USbgoVTGlzdFBlbmRpbmdQcm9jZXNzaW5nEikucmVjb3JkZXIudjEuTGlzdFBlbmRpbmdQcm9jZXNzaW5nUmVxdWVzdBoqLnJlY29yZGVyLnYxLkxpc3RQZW5kaW5nUHJvY2Vzc2luZ1Jlc3BvbnNlEk0KCkxpc3RDaHVua3MSHi5yZWNvcmRlci52MS5MaXN0Q2h1bmtzUmVxdWVzdBofLnJlY29yZGVyLnYxLkxpc3RDaHVua3NSZXNwb25zZRJiChFGYWlsRXhoYXVzdGVkSm9icxIlLnJlY29yZGVyLnYxLkZhaWxFeGhhdXN0ZWRKb2JzUmVxdWVzdBomLnJlY29yZGVyLnYxLkZhaWxFeGhhdXN0ZWRKb2JzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_recorder_v1_common]);
+  fileDesc("ChlyZWNvcmRlci92MS9jYXRhbG9nLnByb3RvEgtyZWNvcmRlci52MSIjCg9HZXRWaWRlb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkiNQoQR2V0VmlkZW9SZXNwb25zZRIhCgV2aWRlbxgBIAEoCzISLnJlY29yZGVyLnYxLlZpZGVvIjoKEUxpc3RWaWRlb3NSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlEKEkxpc3RWaWRlb3NSZXNwb25zZRIiCgZ2aWRlb3MYASADKAsyEi5yZWNvcmRlci52MS5WaWRlbxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiJQoRV2F0Y2hWaWRlb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkimgIKC1ZpZGVvVXBkYXRlEhAKCHZpZGVvX2lkGAEgASgJEigKBnN0YXR1cxgCIAEoDjIYLnJlY29yZGVyLnYxLlZpZGVvU3RhdHVzEikKBHN0ZXAYAyABKA4yGy5yZWNvcmRlci52MS5Qcm9jZXNzaW5nU3RlcBIQCghwcm9ncmVzcxgEIAEoARINCgVlcnJvchgFIAEoCRIvCgplcnJvcl9zdGVwGAYgASgOMhsucmVjb3JkZXIudjEuUHJvY2Vzc2luZ1N0ZXASJgoCYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKCnJlbmRpdGlvbnMYCCADKAsyFi5yZWNvcmRlci52MS5SZW5kaXRpb24iaAoSQ3JlYXRlVmlkZW9SZXF1ZXN0Eg0KBXRpdGxlGAEgASgJEhAKCGZpbGVuYW1lGAIgASgJEhQKDGNvbnRlbnRfdHlwZRgDIAEoCRIbChNleHBlY3RlZF9zaXplX2J5dGVzGAQgASgDIjgKE0NyZWF0ZVZpZGVvUmVzcG9uc2USIQoFdmlkZW8YASABKAsyEi5yZWNvcmRlci52MS5WaWRlbyJlCgtTdG9yZWRDaHVuaxINCgVpbmRleBgBIAEoAxISCgpzaXplX2J5dGVzGAIgASgDEg4KBmNyYzMyYxgDIAEoDRIPCgdpc19sYXN0GAQgASgIEhIKCmZpbGVfdG9rZW4YBSABKAkihQEKE1JlY29yZENodW5rc1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSKAoGY2h1bmtzGAIgAygLMhgucmVjb3JkZXIudjEuU3RvcmVkQ2h1bmsSGAoQbWF4X3VwbG9hZF9ieXRlcxgDIAEoAxIYChB1c2VyX3F1b3RhX2J5dGVzGAQgASgDIoYBChRSZWNvcmRDaHVua3NSZXNwb25zZRIrCghvdXRjb21lcxgBIAMoDjIZLnJlY29yZGVyLnYxLkNodW5rT3V0Y29tZRInCgVzdGF0ZRgCIAEoCzIYLnJlY29yZGVyLnYxLlVwbG9hZFN0YXRlEhgKEGNvbXBsZXRlZF91cGxvYWQYAyABKAgiPwoVR2V0VXBsb2FkU3RhdGVSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEhQKDHN1bW1hcnlfb25seRgCIAEoCCJBChZHZXRVcGxvYWRTdGF0ZVJlc3BvbnNlEicKBXN0YXRlGAEgASgLMhgucmVjb3JkZXIudjEuVXBsb2FkU3RhdGUiVAoWQ2xhaW1Qcm9jZXNzaW5nUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRIRCgl3b3JrZXJfaWQYAiABKAkSFQoNbGVhc2Vfc2Vjb25kcxgDIAEoBSJNChdDbGFpbVByb2Nlc3NpbmdSZXNwb25zZRIPCgdjbGFpbWVkGAEgASgIEiEKBXZpZGVvGAIgASgLMhIucmVjb3JkZXIudjEuVmlkZW8ikAEKFVJlcG9ydFByb2dyZXNzUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRIRCgl3b3JrZXJfaWQYAiABKAkSKQoEc3RlcBgDIAEoDjIbLnJlY29yZGVyLnYxLlByb2Nlc3NpbmdTdGVwEhAKCHByb2dyZXNzGAQgASgBEhUKDWxlYXNlX3NlY29uZHMYBSABKAUiGAoWUmVwb3J0UHJvZ3Jlc3NSZXNwb25zZSKBAQoPUHV0QXNzZXRSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEiQKBGtpbmQYAiABKA4yFi5yZWNvcmRlci52MS5Bc3NldEtpbmQSFAoMY29udGVudF90eXBlGAMgASgJEhIKCnNpemVfYnl0ZXMYBCABKAMSDAoEcGF0aBgFIAEoCSISChBQdXRBc3NldFJlc3BvbnNlIk4KE1NldE1lZGlhSW5mb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSJQoFbWVkaWEYAiABKAsyFi5yZWNvcmRlci52MS5NZWRpYUluZm8iFgoUU2V0TWVkaWFJbmZvUmVzcG9uc2UiqAEKF0ZpbmlzaFByb2Nlc3NpbmdSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEhEKCXdvcmtlcl9pZBgCIAEoCRIoCgZzdGF0dXMYAyABKA4yGC5yZWNvcmRlci52MS5WaWRlb1N0YXR1cxIvCgplcnJvcl9zdGVwGAQgASgOMhsucmVjb3JkZXIudjEuUHJvY2Vzc2luZ1N0ZXASDQoFZXJyb3IYBSABKAkiPQoYRmluaXNoUHJvY2Vzc2luZ1Jlc3BvbnNlEiEKBXZpZGVvGAEgASgLMhIucmVjb3JkZXIudjEuVmlkZW8iLQocTGlzdFBlbmRpbmdQcm9jZXNzaW5nUmVxdWVzdBINCgVsaW1pdBgBIAEoBSIyCgxQZW5kaW5nVmlkZW8SEAoIdmlkZW9faWQYASABKAkSEAoIb3duZXJfaWQYAiABKAkiSgodTGlzdFBlbmRpbmdQcm9jZXNzaW5nUmVzcG9uc2USKQoGdmlkZW9zGAEgAygLMhkucmVjb3JkZXIudjEuUGVuZGluZ1ZpZGVvIjoKEk1hcmtEZWxldGVkUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRISCgphYm9ydF9vbmx5GAIgASgIIjgKE01hcmtEZWxldGVkUmVzcG9uc2USIQoFdmlkZW8YASABKAsyEi5yZWNvcmRlci52MS5WaWRlbyIlChFQdXJnZVZpZGVvUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCSIUChJQdXJnZVZpZGVvUmVzcG9uc2UiQAoZRXhwaXJlU3RhbGVVcGxvYWRzUmVxdWVzdBIUCgxpZGxlX3NlY29uZHMYASABKAMSDQoFbGltaXQYAiABKAUiRwoaRXhwaXJlU3RhbGVVcGxvYWRzUmVzcG9uc2USKQoGdmlkZW9zGAEgAygLMhkucmVjb3JkZXIudjEuUGVuZGluZ1ZpZGVvIkUKGExpc3REZWxldGVkVmlkZW9zUmVxdWVzdBIaChJvbGRlcl90aGFuX3NlY29uZHMYASABKAMSDQoFbGltaXQYAiABKAUiRgoZTGlzdERlbGV0ZWRWaWRlb3NSZXNwb25zZRIpCgZ2aWRlb3MYASADKAsyGS5yZWNvcmRlci52MS5QZW5kaW5nVmlkZW8iRwoaTGlzdFJlYWR5V2l0aENodW5rc1JlcXVlc3QSGgoSb2xkZXJfdGhhbl9zZWNvbmRzGAEgASgDEg0KBWxpbWl0GAIgASgFIkgKG0xpc3RSZWFkeVdpdGhDaHVua3NSZXNwb25zZRIpCgZ2aWRlb3MYASADKAsyGS5yZWNvcmRlci52MS5QZW5kaW5nVmlkZW8iJwoTRm9yZ2V0Q2h1bmtzUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCSIwChRGb3JnZXRDaHVua3NSZXNwb25zZRIYChBmb3Jnb3R0ZW5fY2h1bmtzGAEgASgDIlkKFlJldHJ5UHJvY2Vzc2luZ1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSLQoJcmVuZGl0aW9uGAIgASgOMhoucmVjb3JkZXIudjEuUmVuZGl0aW9uS2luZCI8ChdSZXRyeVByb2Nlc3NpbmdSZXNwb25zZRIhCgV2aWRlbxgBIAEoCzISLnJlY29yZGVyLnYxLlZpZGVvIkgKEUxpc3RDaHVua3NSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEhIKCmZyb21faW5kZXgYAiABKAMSDQoFbGltaXQYAyABKAUiPgoSTGlzdENodW5rc1Jlc3BvbnNlEigKBmNodW5rcxgBIAMoCzIYLnJlY29yZGVyLnYxLlN0b3JlZENodW5rIikKGEZhaWxFeGhhdXN0ZWRKb2JzUmVxdWVzdBINCgVsaW1pdBgBIAEoBSJGChlGYWlsRXhoYXVzdGVkSm9ic1Jlc3BvbnNlEikKBnZpZGVvcxgBIAMoCzIZLnJlY29yZGVyLnYxLlBlbmRpbmdWaWRlbyI5ChJXYXRjaEV2ZW50c1JlcXVlc3QSFAoMYWZ0ZXJfY3Vyc29yGAEgASgDEg0KBXR5cGVzGAIgAygJIuUBCglGZWVkRXZlbnQSDgoGY3Vyc29yGAEgASgDEgoKAmlkGAIgASgJEgwKBHR5cGUYAyABKAkSEAoIdmlkZW9faWQYBCABKAkSEAoIb3duZXJfaWQYBSABKAkSKAoEdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoGYXNzZXRzGAcgAygLMhIucmVjb3JkZXIudjEuQXNzZXQSDQoFZXJyb3IYCCABKAkSLQoJcmVuZGl0aW9uGAkgASgOMhoucmVjb3JkZXIudjEuUmVuZGl0aW9uS2luZCJxChxMaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXF1ZXN0EjAKBXN0YXRlGAEgASgOMiEucmVjb3JkZXIudjEuV2ViaG9va0RlbGl2ZXJ5U3RhdGUSEAoIYWZ0ZXJfaWQYAiABKAMSDQoFbGltaXQYAyABKAUi3wIKD1dlYmhvb2tEZWxpdmVyeRIKCgJpZBgBIAEoAxIQCghldmVudF9pZBgCIAEoCRIUCgxldmVudF9jdXJzb3IYAyABKAMSEAoIZW5kcG9pbnQYBCABKAkSMAoFc3RhdGUYBSABKA4yIS5yZWNvcmRlci52MS5XZWJob29rRGVsaXZlcnlTdGF0ZRIQCghhdHRlbXB0cxgGIAEoBRIzCg9uZXh0X2F0dGVtcHRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhgKEGxhc3Rfc3RhdHVzX2NvZGUYCCABKAUSEgoKbGFzdF9lcnJvchgJIAEoCRIuCgpjcmVhdGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiUQodTGlzdFdlYmhvb2tEZWxpdmVyaWVzUmVzcG9uc2USMAoKZGVsaXZlcmllcxgBIAMoCzIcLnJlY29yZGVyLnYxLldlYmhvb2tEZWxpdmVyeSLkAQoJU2hhcmVMaW5rEg8KB2xpbmtfaWQYASABKAkSEAoIdmlkZW9faWQYAiABKAkSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcmV2b2tlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOYWxsb3dfZG93bmxvYWQYBiABKAgSDAoEcGF0aBgHIAEoCSJeChZDcmVhdGVTaGFyZUxpbmtSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEhoKEmV4cGlyZXNfaW5fc2Vjb25kcxgCIAEoAxIWCg5hbGxvd19kb3dubG9hZBgDIAEoCCI/ChdDcmVhdGVTaGFyZUxpbmtSZXNwb25zZRIkCgRsaW5rGAEgASgLMhYucmVjb3JkZXIudjEuU2hhcmVMaW5rIikKFUxpc3RTaGFyZUxpbmtzUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCSI/ChZMaXN0U2hhcmVMaW5rc1Jlc3BvbnNlEiUKBWxpbmtzGAEgAygLMhYucmVjb3JkZXIudjEuU2hhcmVMaW5rIikKFlJldm9rZVNoYXJlTGlua1JlcXVlc3QSDwoHbGlua19pZBgBIAEoCSI/ChdSZXZva2VTaGFyZUxpbmtSZXNwb25zZRIkCgRsaW5rGAEgASgLMhYucmVjb3JkZXIudjEuU2hhcmVMaW5rIioKF1Jlc29sdmVTaGFyZUxpbmtSZXF1ZXN0Eg8KB2xpbmtfaWQYASABKAki5AEKGFJlc29sdmVTaGFyZUxpbmtSZXNwb25zZRIqCgVzdGF0ZRgBIAEoDjIbLnJlY29yZGVyLnYxLlNoYXJlTGlua1N0YXRlEhAKCG93bmVyX2lkGAIgASgJEhAKCHZpZGVvX2lkGAMgASgJEg0KBXRpdGxlGAQgASgJEi4KCmV4cGlyZXNfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmFsbG93X2Rvd25sb2FkGAYgASgIEiEKBXZpZGVvGAcgASgLMhIucmVjb3JkZXIudjEuVmlkZW8ifQoVQ2xhaW1SZW5kaXRpb25SZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEigKBGtpbmQYAiABKA4yGi5yZWNvcmRlci52MS5SZW5kaXRpb25LaW5kEhEKCXdvcmtlcl9pZBgDIAEoCRIVCg1sZWFzZV9zZWNvbmRzGAQgASgFIogBChZDbGFpbVJlbmRpdGlvblJlc3BvbnNlEg8KB2NsYWltZWQYASABKAgSIQoFdmlkZW8YAiABKAsyEi5yZWNvcmRlci52MS5WaWRlbxIQCghvd25lcl9pZBgDIAEoCRIoCgRraW5kGAQgASgOMhoucmVjb3JkZXIudjEuUmVuZGl0aW9uS2luZCKYAQoeUmVwb3J0UmVuZGl0aW9uUHJvZ3Jlc3NSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEigKBGtpbmQYAiABKA4yGi5yZWNvcmRlci52MS5SZW5kaXRpb25LaW5kEhEKCXdvcmtlcl9pZBgDIAEoCRIQCghwcm9ncmVzcxgEIAEoARIVCg1sZWFzZV9zZWNvbmRzGAUgASgFIiEKH1JlcG9ydFJlbmRpdGlvblByb2dyZXNzUmVzcG9uc2UixQEKFkZpbmlzaFJlbmRpdGlvblJlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSKAoEa2luZBgCIAEoDjIaLnJlY29yZGVyLnYxLlJlbmRpdGlvbktpbmQSEQoJd29ya2VyX2lkGAMgASgJEioKBXN0YXRlGAQgASgOMhsucmVjb3JkZXIudjEuUmVuZGl0aW9uU3RhdGUSIQoFYXNzZXQYBSABKAsyEi5yZWNvcmRlci52MS5Bc3NldBINCgVlcnJvchgGIAEoCSIZChdGaW5pc2hSZW5kaXRpb25SZXNwb25zZSrQAQoUV2ViaG9va0RlbGl2ZXJ5U3RhdGUSJgoiV0VCSE9PS19ERUxJVkVSWV9TVEFURV9VTlNQRUNJRklFRBAAEiIKHldFQkhPT0tfREVMSVZFUllfU1RBVEVfUEVORElORxABEiUKIVdFQkhPT0tfREVMSVZFUllfU1RBVEVfREVMSVZFUklORxACEiQKIFdFQkhPT0tfREVMSVZFUllfU1RBVEVfREVMSVZFUkVEEAMSHwobV0VCSE9PS19ERUxJVkVSWV9TVEFURV9ERUFEEAQqagoOU2hhcmVMaW5rU3RhdGUSIAocU0hBUkVfTElOS19TVEFURV9VTlNQRUNJRklFRBAAEhsKF1NIQVJFX0xJTktfU1RBVEVfQUNUSVZFEAESGQoVU0hBUkVfTElOS19TVEFURV9HT05FEAIyuRUKDkNhdGFsb2dTZXJ2aWNlEkcKCEdldFZpZGVvEhwucmVjb3JkZXIudjEuR2V0VmlkZW9SZXF1ZXN0Gh0ucmVjb3JkZXIudjEuR2V0VmlkZW9SZXNwb25zZRJNCgpMaXN0VmlkZW9zEh4ucmVjb3JkZXIudjEuTGlzdFZpZGVvc1JlcXVlc3QaHy5yZWNvcmRlci52MS5MaXN0VmlkZW9zUmVzcG9uc2USSAoKV2F0Y2hWaWRlbxIeLnJlY29yZGVyLnYxLldhdGNoVmlkZW9SZXF1ZXN0GhgucmVjb3JkZXIudjEuVmlkZW9VcGRhdGUwARJcCg9DcmVhdGVTaGFyZUxpbmsSIy5yZWNvcmRlci52MS5DcmVhdGVTaGFyZUxpbmtSZXF1ZXN0GiQucmVjb3JkZXIudjEuQ3JlYXRlU2hhcmVMaW5rUmVzcG9uc2USWQoOTGlzdFNoYXJlTGlua3MSIi5yZWNvcmRlci52MS5MaXN0U2hhcmVMaW5rc1JlcXVlc3QaIy5yZWNvcmRlci52MS5MaXN0U2hhcmVMaW5rc1Jlc3BvbnNlElwKD1Jldm9rZVNoYXJlTGluaxIjLnJlY29yZGVyLnYxLlJldm9rZVNoYXJlTGlua1JlcXVlc3QaJC5yZWNvcmRlci52MS5SZXZva2VTaGFyZUxpbmtSZXNwb25zZRJfChBSZXNvbHZlU2hhcmVMaW5rEiQucmVjb3JkZXIudjEuUmVzb2x2ZVNoYXJlTGlua1JlcXVlc3QaJS5yZWNvcmRlci52MS5SZXNvbHZlU2hhcmVMaW5rUmVzcG9uc2USUAoLQ3JlYXRlVmlkZW8SHy5yZWNvcmRlci52MS5DcmVhdGVWaWRlb1JlcXVlc3QaIC5yZWNvcmRlci52MS5DcmVhdGVWaWRlb1Jlc3BvbnNlElMKDFJlY29yZENodW5rcxIgLnJlY29yZGVyLnYxLlJlY29yZENodW5rc1JlcXVlc3QaIS5yZWNvcmRlci52MS5SZWNvcmRDaHVua3NSZXNwb25zZRJZCg5HZXRVcGxvYWRTdGF0ZRIiLnJlY29yZGVyLnYxLkdldFVwbG9hZFN0YXRlUmVxdWVzdBojLnJlY29yZGVyLnYxLkdldFVwbG9hZFN0YXRlUmVzcG9uc2USUAoLTWFya0RlbGV0ZWQSHy5yZWNvcmRlci52MS5NYXJrRGVsZXRlZFJlcXVlc3QaIC5yZWNvcmRlci52MS5NYXJrRGVsZXRlZFJlc3BvbnNlEk0KClB1cmdlVmlkZW8SHi5yZWNvcmRlci52MS5QdXJnZVZpZGVvUmVxdWVzdBofLnJlY29yZGVyLnYxLlB1cmdlVmlkZW9SZXNwb25zZRJlChJFeHBpcmVTdGFsZVVwbG9hZHMSJi5yZWNvcmRlci52MS5FeHBpcmVTdGFsZVVwbG9hZHNSZXF1ZXN0GicucmVjb3JkZXIudjEuRXhwaXJlU3RhbGVVcGxvYWRzUmVzcG9uc2USYgoRTGlzdERlbGV0ZWRWaWRlb3MSJS5yZWNvcmRlci52MS5MaXN0RGVsZXRlZFZpZGVvc1JlcXVlc3QaJi5yZWNvcmRlci52MS5MaXN0RGVsZXRlZFZpZGVvc1Jlc3BvbnNlEmgKE0xpc3RSZWFkeVdpdGhDaHVua3MSJy5yZWNvcmRlci52MS5MaXN0UmVhZHlXaXRoQ2h1bmtzUmVxdWVzdBooLnJlY29yZGVyLnYxLkxpc3RSZWFkeVdpdGhDaHVua3NSZXNwb25zZRJTCgxGb3JnZXRDaHVua3MSIC5yZWNvcmRlci52MS5Gb3JnZXRDaHVua3NSZXF1ZXN0GiEucmVjb3JkZXIudjEuRm9yZ2V0Q2h1bmtzUmVzcG9uc2USXAoPUmV0cnlQcm9jZXNzaW5nEiMucmVjb3JkZXIudjEuUmV0cnlQcm9jZXNzaW5nUmVxdWVzdBokLnJlY29yZGVyLnYxLlJldHJ5UHJvY2Vzc2luZ1Jlc3BvbnNlElwKD0NsYWltUHJvY2Vzc2luZxIjLnJlY29yZGVyLnYxLkNsYWltUHJvY2Vzc2luZ1JlcXVlc3QaJC5yZWNvcmRlci52MS5DbGFpbVByb2Nlc3NpbmdSZXNwb25zZRJZCg5SZXBvcnRQcm9ncmVzcxIiLnJlY29yZGVyLnYxLlJlcG9ydFByb2dyZXNzUmVxdWVzdBojLnJlY29yZGVyLnYxLlJlcG9ydFByb2dyZXNzUmVzcG9uc2USRwoIUHV0QXNzZXQSHC5yZWNvcmRlci52MS5QdXRBc3NldFJlcXVlc3QaHS5yZWNvcmRlci52MS5QdXRBc3NldFJlc3BvbnNlElMKDFNldE1lZGlhSW5mbxIgLnJlY29yZGVyLnYxLlNldE1lZGlhSW5mb1JlcXVlc3QaIS5yZWNvcmRlci52MS5TZXRNZWRpYUluZm9SZXNwb25zZRJfChBGaW5pc2hQcm9jZXNzaW5nEiQucmVjb3JkZXIudjEuRmluaXNoUHJvY2Vzc2luZ1JlcXVlc3QaJS5yZWNvcmRlci52MS5GaW5pc2hQcm9jZXNzaW5nUmVzcG9uc2USbgoVTGlzdFBlbmRpbmdQcm9jZXNzaW5nEikucmVjb3JkZXIudjEuTGlzdFBlbmRpbmdQcm9jZXNzaW5nUmVxdWVzdBoqLnJlY29yZGVyLnYxLkxpc3RQZW5kaW5nUHJvY2Vzc2luZ1Jlc3BvbnNlEk0KCkxpc3RDaHVua3MSHi5yZWNvcmRlci52MS5MaXN0Q2h1bmtzUmVxdWVzdBofLnJlY29yZGVyLnYxLkxpc3RDaHVua3NSZXNwb25zZRJiChFGYWlsRXhoYXVzdGVkSm9icxIlLnJlY29yZGVyLnYxLkZhaWxFeGhhdXN0ZWRKb2JzUmVxdWVzdBomLnJlY29yZGVyLnYxLkZhaWxFeGhhdXN0ZWRKb2JzUmVzcG9uc2USSAoLV2F0Y2hFdmVudHMSHy5yZWNvcmRlci52MS5XYXRjaEV2ZW50c1JlcXVlc3QaFi5yZWNvcmRlci52MS5GZWVkRXZlbnQwARJuChVMaXN0V2ViaG9va0RlbGl2ZXJpZXMSKS5yZWNvcmRlci52MS5MaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXF1ZXN0GioucmVjb3JkZXIudjEuTGlzdFdlYmhvb2tEZWxpdmVyaWVzUmVzcG9uc2USWQoOQ2xhaW1SZW5kaXRpb24SIi5yZWNvcmRlci52MS5DbGFpbVJlbmRpdGlvblJlcXVlc3QaIy5yZWNvcmRlci52MS5DbGFpbVJlbmRpdGlvblJlc3BvbnNlEnQKF1JlcG9ydFJlbmRpdGlvblByb2dyZXNzEisucmVjb3JkZXIudjEuUmVwb3J0UmVuZGl0aW9uUHJvZ3Jlc3NSZXF1ZXN0GiwucmVjb3JkZXIudjEuUmVwb3J0UmVuZGl0aW9uUHJvZ3Jlc3NSZXNwb25zZRJcCg9GaW5pc2hSZW5kaXRpb24SIy5yZWNvcmRlci52MS5GaW5pc2hSZW5kaXRpb25SZXF1ZXN0GiQucmVjb3JkZXIudjEuRmluaXNoUmVuZGl0aW9uUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_recorder_v1_common]);
 
 /**
  * @generated from message recorder.v1.GetVideoRequest
@@ -155,6 +155,11 @@ export type VideoUpdate = Message<"recorder.v1.VideoUpdate"> & {
    * @generated from field: google.protobuf.Timestamp at = 7;
    */
   at?: Timestamp | undefined;
+
+  /**
+   * @generated from field: repeated recorder.v1.Rendition renditions = 8;
+   */
+  renditions: Rendition[];
 };
 
 /**
@@ -899,6 +904,13 @@ export type RetryProcessingRequest = Message<"recorder.v1.RetryProcessingRequest
    * @generated from field: string video_id = 1;
    */
   videoId: string;
+
+  /**
+   * Unset: the FAILED video. Set: only that FAILED rendition of the READY video is redone.
+   *
+   * @generated from field: recorder.v1.RenditionKind rendition = 2;
+   */
+  rendition: RenditionKind;
 };
 
 /**
@@ -1008,6 +1020,689 @@ export const FailExhaustedJobsResponseSchema: GenMessage<FailExhaustedJobsRespon
   messageDesc(file_recorder_v1_catalog, 43);
 
 /**
+ * @generated from message recorder.v1.WatchEventsRequest
+ */
+export type WatchEventsRequest = Message<"recorder.v1.WatchEventsRequest"> & {
+  /**
+   * @generated from field: int64 after_cursor = 1;
+   */
+  afterCursor: bigint;
+
+  /**
+   * Only these types ("video.ready", ...); empty: every type.
+   *
+   * @generated from field: repeated string types = 2;
+   */
+  types: string[];
+};
+
+/**
+ * Describes the message recorder.v1.WatchEventsRequest.
+ * Use `create(WatchEventsRequestSchema)` to create a new message.
+ */
+export const WatchEventsRequestSchema: GenMessage<WatchEventsRequest> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 44);
+
+/**
+ * @generated from message recorder.v1.FeedEvent
+ */
+export type FeedEvent = Message<"recorder.v1.FeedEvent"> & {
+  /**
+   * @generated from field: int64 cursor = 1;
+   */
+  cursor: bigint;
+
+  /**
+   * A uuid, the same in every delivery of this event: the idempotency key.
+   *
+   * @generated from field: string id = 2;
+   */
+  id: string;
+
+  /**
+   * video.created, video.upload_completed, video.ready, video.failed, video.retried,
+   * video.deleted, video.expired, rendition.ready, rendition.failed.
+   *
+   * @generated from field: string type = 3;
+   */
+  type: string;
+
+  /**
+   * @generated from field: string video_id = 4;
+   */
+  videoId: string;
+
+  /**
+   * @generated from field: string owner_id = 5;
+   */
+  ownerId: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp time = 6;
+   */
+  time?: Timestamp | undefined;
+
+  /**
+   * video.ready: the outputs at that moment; rendition.ready: the rendition's output.
+   *
+   * @generated from field: repeated recorder.v1.Asset assets = 7;
+   */
+  assets: Asset[];
+
+  /**
+   * video.failed and rendition.failed: why.
+   *
+   * @generated from field: string error = 8;
+   */
+  error: string;
+
+  /**
+   * rendition.ready and rendition.failed: which rendition (COMPRESSED, ...).
+   *
+   * @generated from field: recorder.v1.RenditionKind rendition = 9;
+   */
+  rendition: RenditionKind;
+};
+
+/**
+ * Describes the message recorder.v1.FeedEvent.
+ * Use `create(FeedEventSchema)` to create a new message.
+ */
+export const FeedEventSchema: GenMessage<FeedEvent> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 45);
+
+/**
+ * @generated from message recorder.v1.ListWebhookDeliveriesRequest
+ */
+export type ListWebhookDeliveriesRequest = Message<"recorder.v1.ListWebhookDeliveriesRequest"> & {
+  /**
+   * UNSPECIFIED: every state.
+   *
+   * @generated from field: recorder.v1.WebhookDeliveryState state = 1;
+   */
+  state: WebhookDeliveryState;
+
+  /**
+   * Deliveries with a larger id (paging); 0: from the oldest.
+   *
+   * @generated from field: int64 after_id = 2;
+   */
+  afterId: bigint;
+
+  /**
+   * At most 1000; 0 means 100.
+   *
+   * @generated from field: int32 limit = 3;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message recorder.v1.ListWebhookDeliveriesRequest.
+ * Use `create(ListWebhookDeliveriesRequestSchema)` to create a new message.
+ */
+export const ListWebhookDeliveriesRequestSchema: GenMessage<ListWebhookDeliveriesRequest> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 46);
+
+/**
+ * @generated from message recorder.v1.WebhookDelivery
+ */
+export type WebhookDelivery = Message<"recorder.v1.WebhookDelivery"> & {
+  /**
+   * @generated from field: int64 id = 1;
+   */
+  id: bigint;
+
+  /**
+   * @generated from field: string event_id = 2;
+   */
+  eventId: string;
+
+  /**
+   * @generated from field: int64 event_cursor = 3;
+   */
+  eventCursor: bigint;
+
+  /**
+   * @generated from field: string endpoint = 4;
+   */
+  endpoint: string;
+
+  /**
+   * @generated from field: recorder.v1.WebhookDeliveryState state = 5;
+   */
+  state: WebhookDeliveryState;
+
+  /**
+   * @generated from field: int32 attempts = 6;
+   */
+  attempts: number;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp next_attempt_at = 7;
+   */
+  nextAttemptAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: int32 last_status_code = 8;
+   */
+  lastStatusCode: number;
+
+  /**
+   * @generated from field: string last_error = 9;
+   */
+  lastError: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 10;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp finished_at = 11;
+   */
+  finishedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message recorder.v1.WebhookDelivery.
+ * Use `create(WebhookDeliverySchema)` to create a new message.
+ */
+export const WebhookDeliverySchema: GenMessage<WebhookDelivery> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 47);
+
+/**
+ * @generated from message recorder.v1.ListWebhookDeliveriesResponse
+ */
+export type ListWebhookDeliveriesResponse = Message<"recorder.v1.ListWebhookDeliveriesResponse"> & {
+  /**
+   * @generated from field: repeated recorder.v1.WebhookDelivery deliveries = 1;
+   */
+  deliveries: WebhookDelivery[];
+};
+
+/**
+ * Describes the message recorder.v1.ListWebhookDeliveriesResponse.
+ * Use `create(ListWebhookDeliveriesResponseSchema)` to create a new message.
+ */
+export const ListWebhookDeliveriesResponseSchema: GenMessage<ListWebhookDeliveriesResponse> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 48);
+
+/**
+ * @generated from message recorder.v1.ShareLink
+ */
+export type ShareLink = Message<"recorder.v1.ShareLink"> & {
+  /**
+   * @generated from field: string link_id = 1;
+   */
+  linkId: string;
+
+  /**
+   * @generated from field: string video_id = 2;
+   */
+  videoId: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 3;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * Unset: never expires.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 4;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * Set once revoked.
+   *
+   * @generated from field: google.protobuf.Timestamp revoked_at = 5;
+   */
+  revokedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: bool allow_download = 6;
+   */
+  allowDownload: boolean;
+
+  /**
+   * "/s/<link_id>", relative to the gateway.
+   *
+   * @generated from field: string path = 7;
+   */
+  path: string;
+};
+
+/**
+ * Describes the message recorder.v1.ShareLink.
+ * Use `create(ShareLinkSchema)` to create a new message.
+ */
+export const ShareLinkSchema: GenMessage<ShareLink> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 49);
+
+/**
+ * @generated from message recorder.v1.CreateShareLinkRequest
+ */
+export type CreateShareLinkRequest = Message<"recorder.v1.CreateShareLinkRequest"> & {
+  /**
+   * @generated from field: string video_id = 1;
+   */
+  videoId: string;
+
+  /**
+   * 0: the link never expires; else at most 365 days.
+   *
+   * @generated from field: int64 expires_in_seconds = 2;
+   */
+  expiresInSeconds: bigint;
+
+  /**
+   * @generated from field: bool allow_download = 3;
+   */
+  allowDownload: boolean;
+};
+
+/**
+ * Describes the message recorder.v1.CreateShareLinkRequest.
+ * Use `create(CreateShareLinkRequestSchema)` to create a new message.
+ */
+export const CreateShareLinkRequestSchema: GenMessage<CreateShareLinkRequest> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 50);
+
+/**
+ * @generated from message recorder.v1.CreateShareLinkResponse
+ */
+export type CreateShareLinkResponse = Message<"recorder.v1.CreateShareLinkResponse"> & {
+  /**
+   * @generated from field: recorder.v1.ShareLink link = 1;
+   */
+  link?: ShareLink | undefined;
+};
+
+/**
+ * Describes the message recorder.v1.CreateShareLinkResponse.
+ * Use `create(CreateShareLinkResponseSchema)` to create a new message.
+ */
+export const CreateShareLinkResponseSchema: GenMessage<CreateShareLinkResponse> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 51);
+
+/**
+ * @generated from message recorder.v1.ListShareLinksRequest
+ */
+export type ListShareLinksRequest = Message<"recorder.v1.ListShareLinksRequest"> & {
+  /**
+   * Empty: every link of the caller's videos.
+   *
+   * @generated from field: string video_id = 1;
+   */
+  videoId: string;
+};
+
+/**
+ * Describes the message recorder.v1.ListShareLinksRequest.
+ * Use `create(ListShareLinksRequestSchema)` to create a new message.
+ */
+export const ListShareLinksRequestSchema: GenMessage<ListShareLinksRequest> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 52);
+
+/**
+ * @generated from message recorder.v1.ListShareLinksResponse
+ */
+export type ListShareLinksResponse = Message<"recorder.v1.ListShareLinksResponse"> & {
+  /**
+   * @generated from field: repeated recorder.v1.ShareLink links = 1;
+   */
+  links: ShareLink[];
+};
+
+/**
+ * Describes the message recorder.v1.ListShareLinksResponse.
+ * Use `create(ListShareLinksResponseSchema)` to create a new message.
+ */
+export const ListShareLinksResponseSchema: GenMessage<ListShareLinksResponse> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 53);
+
+/**
+ * @generated from message recorder.v1.RevokeShareLinkRequest
+ */
+export type RevokeShareLinkRequest = Message<"recorder.v1.RevokeShareLinkRequest"> & {
+  /**
+   * @generated from field: string link_id = 1;
+   */
+  linkId: string;
+};
+
+/**
+ * Describes the message recorder.v1.RevokeShareLinkRequest.
+ * Use `create(RevokeShareLinkRequestSchema)` to create a new message.
+ */
+export const RevokeShareLinkRequestSchema: GenMessage<RevokeShareLinkRequest> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 54);
+
+/**
+ * @generated from message recorder.v1.RevokeShareLinkResponse
+ */
+export type RevokeShareLinkResponse = Message<"recorder.v1.RevokeShareLinkResponse"> & {
+  /**
+   * @generated from field: recorder.v1.ShareLink link = 1;
+   */
+  link?: ShareLink | undefined;
+};
+
+/**
+ * Describes the message recorder.v1.RevokeShareLinkResponse.
+ * Use `create(RevokeShareLinkResponseSchema)` to create a new message.
+ */
+export const RevokeShareLinkResponseSchema: GenMessage<RevokeShareLinkResponse> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 55);
+
+/**
+ * @generated from message recorder.v1.ResolveShareLinkRequest
+ */
+export type ResolveShareLinkRequest = Message<"recorder.v1.ResolveShareLinkRequest"> & {
+  /**
+   * @generated from field: string link_id = 1;
+   */
+  linkId: string;
+};
+
+/**
+ * Describes the message recorder.v1.ResolveShareLinkRequest.
+ * Use `create(ResolveShareLinkRequestSchema)` to create a new message.
+ */
+export const ResolveShareLinkRequestSchema: GenMessage<ResolveShareLinkRequest> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 56);
+
+/**
+ * @generated from message recorder.v1.ResolveShareLinkResponse
+ */
+export type ResolveShareLinkResponse = Message<"recorder.v1.ResolveShareLinkResponse"> & {
+  /**
+   * @generated from field: recorder.v1.ShareLinkState state = 1;
+   */
+  state: ShareLinkState;
+
+  /**
+   * @generated from field: string owner_id = 2;
+   */
+  ownerId: string;
+
+  /**
+   * @generated from field: string video_id = 3;
+   */
+  videoId: string;
+
+  /**
+   * @generated from field: string title = 4;
+   */
+  title: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expires_at = 5;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: bool allow_download = 6;
+   */
+  allowDownload: boolean;
+
+  /**
+   * @generated from field: recorder.v1.Video video = 7;
+   */
+  video?: Video | undefined;
+};
+
+/**
+ * Describes the message recorder.v1.ResolveShareLinkResponse.
+ * Use `create(ResolveShareLinkResponseSchema)` to create a new message.
+ */
+export const ResolveShareLinkResponseSchema: GenMessage<ResolveShareLinkResponse> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 57);
+
+/**
+ * @generated from message recorder.v1.ClaimRenditionRequest
+ */
+export type ClaimRenditionRequest = Message<"recorder.v1.ClaimRenditionRequest"> & {
+  /**
+   * Empty: the next queued rendition of any owner (the call's on-behalf-of is not used).
+   *
+   * @generated from field: string video_id = 1;
+   */
+  videoId: string;
+
+  /**
+   * @generated from field: recorder.v1.RenditionKind kind = 2;
+   */
+  kind: RenditionKind;
+
+  /**
+   * @generated from field: string worker_id = 3;
+   */
+  workerId: string;
+
+  /**
+   * @generated from field: int32 lease_seconds = 4;
+   */
+  leaseSeconds: number;
+};
+
+/**
+ * Describes the message recorder.v1.ClaimRenditionRequest.
+ * Use `create(ClaimRenditionRequestSchema)` to create a new message.
+ */
+export const ClaimRenditionRequestSchema: GenMessage<ClaimRenditionRequest> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 58);
+
+/**
+ * @generated from message recorder.v1.ClaimRenditionResponse
+ */
+export type ClaimRenditionResponse = Message<"recorder.v1.ClaimRenditionResponse"> & {
+  /**
+   * @generated from field: bool claimed = 1;
+   */
+  claimed: boolean;
+
+  /**
+   * The claimed rendition's video (assets and media info, to encode from its original).
+   *
+   * @generated from field: recorder.v1.Video video = 2;
+   */
+  video?: Video | undefined;
+
+  /**
+   * @generated from field: string owner_id = 3;
+   */
+  ownerId: string;
+
+  /**
+   * @generated from field: recorder.v1.RenditionKind kind = 4;
+   */
+  kind: RenditionKind;
+};
+
+/**
+ * Describes the message recorder.v1.ClaimRenditionResponse.
+ * Use `create(ClaimRenditionResponseSchema)` to create a new message.
+ */
+export const ClaimRenditionResponseSchema: GenMessage<ClaimRenditionResponse> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 59);
+
+/**
+ * @generated from message recorder.v1.ReportRenditionProgressRequest
+ */
+export type ReportRenditionProgressRequest = Message<"recorder.v1.ReportRenditionProgressRequest"> & {
+  /**
+   * @generated from field: string video_id = 1;
+   */
+  videoId: string;
+
+  /**
+   * @generated from field: recorder.v1.RenditionKind kind = 2;
+   */
+  kind: RenditionKind;
+
+  /**
+   * @generated from field: string worker_id = 3;
+   */
+  workerId: string;
+
+  /**
+   * @generated from field: double progress = 4;
+   */
+  progress: number;
+
+  /**
+   * @generated from field: int32 lease_seconds = 5;
+   */
+  leaseSeconds: number;
+};
+
+/**
+ * Describes the message recorder.v1.ReportRenditionProgressRequest.
+ * Use `create(ReportRenditionProgressRequestSchema)` to create a new message.
+ */
+export const ReportRenditionProgressRequestSchema: GenMessage<ReportRenditionProgressRequest> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 60);
+
+/**
+ * @generated from message recorder.v1.ReportRenditionProgressResponse
+ */
+export type ReportRenditionProgressResponse = Message<"recorder.v1.ReportRenditionProgressResponse"> & {
+};
+
+/**
+ * Describes the message recorder.v1.ReportRenditionProgressResponse.
+ * Use `create(ReportRenditionProgressResponseSchema)` to create a new message.
+ */
+export const ReportRenditionProgressResponseSchema: GenMessage<ReportRenditionProgressResponse> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 61);
+
+/**
+ * @generated from message recorder.v1.FinishRenditionRequest
+ */
+export type FinishRenditionRequest = Message<"recorder.v1.FinishRenditionRequest"> & {
+  /**
+   * @generated from field: string video_id = 1;
+   */
+  videoId: string;
+
+  /**
+   * @generated from field: recorder.v1.RenditionKind kind = 2;
+   */
+  kind: RenditionKind;
+
+  /**
+   * @generated from field: string worker_id = 3;
+   */
+  workerId: string;
+
+  /**
+   * READY (asset required), FAILED (error required) or PENDING (give it back to the queue).
+   *
+   * @generated from field: recorder.v1.RenditionState state = 4;
+   */
+  state: RenditionState;
+
+  /**
+   * @generated from field: recorder.v1.Asset asset = 5;
+   */
+  asset?: Asset | undefined;
+
+  /**
+   * @generated from field: string error = 6;
+   */
+  error: string;
+};
+
+/**
+ * Describes the message recorder.v1.FinishRenditionRequest.
+ * Use `create(FinishRenditionRequestSchema)` to create a new message.
+ */
+export const FinishRenditionRequestSchema: GenMessage<FinishRenditionRequest> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 62);
+
+/**
+ * @generated from message recorder.v1.FinishRenditionResponse
+ */
+export type FinishRenditionResponse = Message<"recorder.v1.FinishRenditionResponse"> & {
+};
+
+/**
+ * Describes the message recorder.v1.FinishRenditionResponse.
+ * Use `create(FinishRenditionResponseSchema)` to create a new message.
+ */
+export const FinishRenditionResponseSchema: GenMessage<FinishRenditionResponse> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_catalog, 63);
+
+/**
+ * @generated from enum recorder.v1.WebhookDeliveryState
+ */
+export enum WebhookDeliveryState {
+  /**
+   * @generated from enum value: WEBHOOK_DELIVERY_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: WEBHOOK_DELIVERY_STATE_PENDING = 1;
+   */
+  PENDING = 1,
+
+  /**
+   * @generated from enum value: WEBHOOK_DELIVERY_STATE_DELIVERING = 2;
+   */
+  DELIVERING = 2,
+
+  /**
+   * @generated from enum value: WEBHOOK_DELIVERY_STATE_DELIVERED = 3;
+   */
+  DELIVERED = 3,
+
+  /**
+   * The retry window passed without a 2xx answer: a dead letter.
+   *
+   * @generated from enum value: WEBHOOK_DELIVERY_STATE_DEAD = 4;
+   */
+  DEAD = 4,
+}
+
+/**
+ * Describes the enum recorder.v1.WebhookDeliveryState.
+ */
+export const WebhookDeliveryStateSchema: GenEnum<WebhookDeliveryState> = /*@__PURE__*/
+  enumDesc(file_recorder_v1_catalog, 0);
+
+/**
+ * @generated from enum recorder.v1.ShareLinkState
+ */
+export enum ShareLinkState {
+  /**
+   * @generated from enum value: SHARE_LINK_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: SHARE_LINK_STATE_ACTIVE = 1;
+   */
+  ACTIVE = 1,
+
+  /**
+   * Revoked, expired, or its video is gone: the page and its files answer 410.
+   *
+   * @generated from enum value: SHARE_LINK_STATE_GONE = 2;
+   */
+  GONE = 2,
+}
+
+/**
+ * Describes the enum recorder.v1.ShareLinkState.
+ */
+export const ShareLinkStateSchema: GenEnum<ShareLinkState> = /*@__PURE__*/
+  enumDesc(file_recorder_v1_catalog, 1);
+
+/**
  * The only owner of the database. Every call acts for the authenticated caller and sees only the
  * caller's videos. GetVideo and ListVideos are public; the rest are called by ingest and media.
  *
@@ -1031,8 +1726,9 @@ export const CatalogService: GenService<{
     output: typeof ListVideosResponseSchema;
   },
   /**
-   * Status transitions and processing progress of one video, ending at READY, FAILED, EXPIRED or
-   * DELETED. Server streaming, so it works over gRPC-Web too.
+   * Status transitions, processing progress and rendition changes of one video, ending at FAILED,
+   * EXPIRED or DELETED, or at READY once every rendition is READY or FAILED. Server streaming, so
+   * it works over gRPC-Web too.
    *
    * @generated from rpc recorder.v1.CatalogService.WatchVideo
    */
@@ -1040,6 +1736,44 @@ export const CatalogService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchVideoRequestSchema;
     output: typeof VideoUpdateSchema;
+  },
+  /**
+   * Share links of the caller's own videos: an unguessable id that opens the public watch page
+   * /s/<id> (served by the media service through the gateway) until it expires or is revoked.
+   *
+   * @generated from rpc recorder.v1.CatalogService.CreateShareLink
+   */
+  createShareLink: {
+    methodKind: "unary";
+    input: typeof CreateShareLinkRequestSchema;
+    output: typeof CreateShareLinkResponseSchema;
+  },
+  /**
+   * @generated from rpc recorder.v1.CatalogService.ListShareLinks
+   */
+  listShareLinks: {
+    methodKind: "unary";
+    input: typeof ListShareLinksRequestSchema;
+    output: typeof ListShareLinksResponseSchema;
+  },
+  /**
+   * @generated from rpc recorder.v1.CatalogService.RevokeShareLink
+   */
+  revokeShareLink: {
+    methodKind: "unary";
+    input: typeof RevokeShareLinkRequestSchema;
+    output: typeof RevokeShareLinkResponseSchema;
+  },
+  /**
+   * Internal (media's playback server): a link's state and what its page shows, for nobody's
+   * behalf; the caller learns the owner only to find the files.
+   *
+   * @generated from rpc recorder.v1.CatalogService.ResolveShareLink
+   */
+  resolveShareLink: {
+    methodKind: "unary";
+    input: typeof ResolveShareLinkRequestSchema;
+    output: typeof ResolveShareLinkResponseSchema;
   },
   /**
    * Internal: used by the ingest service.
@@ -1127,7 +1861,8 @@ export const CatalogService: GenService<{
     output: typeof ForgetChunksResponseSchema;
   },
   /**
-   * FAILED -> UPLOADED with a fresh attempt budget, so a media worker processes it again.
+   * FAILED -> UPLOADED with a fresh attempt budget, so a media worker processes it again; or, with a
+   * rendition kind, that FAILED rendition of a READY video goes back to the queue (PENDING).
    *
    * @generated from rpc recorder.v1.CatalogService.RetryProcessing
    */
@@ -1207,6 +1942,61 @@ export const CatalogService: GenService<{
     methodKind: "unary";
     input: typeof FailExhaustedJobsRequestSchema;
     output: typeof FailExhaustedJobsResponseSchema;
+  },
+  /**
+   * Internal: the event feed for backend services. Every event after `after_cursor` (0: the oldest
+   * still kept), in cursor order (so in order per video), then each new one as it is committed.
+   * At-least-once: a consumer stores the cursor of the last event it handled and resumes after it;
+   * the event id is the idempotency key. A cursor older than what retention kept: OUT_OF_RANGE.
+   *
+   * @generated from rpc recorder.v1.CatalogService.WatchEvents
+   */
+  watchEvents: {
+    methodKind: "server_streaming";
+    input: typeof WatchEventsRequestSchema;
+    output: typeof FeedEventSchema;
+  },
+  /**
+   * Internal: webhook deliveries by state (dead ones are the dead letters), oldest first.
+   *
+   * @generated from rpc recorder.v1.CatalogService.ListWebhookDeliveries
+   */
+  listWebhookDeliveries: {
+    methodKind: "unary";
+    input: typeof ListWebhookDeliveriesRequestSchema;
+    output: typeof ListWebhookDeliveriesResponseSchema;
+  },
+  /**
+   * Internal, media: rendition jobs. With a video_id, claim that video's rendition (a live encode
+   * while the recording arrives); without, the next queued rendition of a READY video, oldest
+   * first within fairness between owners (the owner with the fewest encodes running goes first).
+   * Either way under a lease that progress reports renew; a lapsed lease returns it to the queue.
+   *
+   * @generated from rpc recorder.v1.CatalogService.ClaimRendition
+   */
+  claimRendition: {
+    methodKind: "unary";
+    input: typeof ClaimRenditionRequestSchema;
+    output: typeof ClaimRenditionResponseSchema;
+  },
+  /**
+   * @generated from rpc recorder.v1.CatalogService.ReportRenditionProgress
+   */
+  reportRenditionProgress: {
+    methodKind: "unary";
+    input: typeof ReportRenditionProgressRequestSchema;
+    output: typeof ReportRenditionProgressResponseSchema;
+  },
+  /**
+   * READY with its asset (recorded and charged in the same transaction), FAILED with an error, or
+   * PENDING: given back to the queue (a live encode that fell behind real time).
+   *
+   * @generated from rpc recorder.v1.CatalogService.FinishRendition
+   */
+  finishRendition: {
+    methodKind: "unary";
+    input: typeof FinishRenditionRequestSchema;
+    output: typeof FinishRenditionResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_recorder_v1_catalog, 0);

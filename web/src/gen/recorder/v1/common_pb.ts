@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file recorder/v1/common.proto.
  */
 export const file_recorder_v1_common: GenFile = /*@__PURE__*/
-  fileDesc("ChhyZWNvcmRlci92MS9jb21tb24ucHJvdG8SC3JlY29yZGVyLnYxIpUBCgVBc3NldBIkCgRraW5kGAEgASgOMhYucmVjb3JkZXIudjEuQXNzZXRLaW5kEhQKDGNvbnRlbnRfdHlwZRgCIAEoCRISCgpzaXplX2J5dGVzGAMgASgDEgwKBHBhdGgYBCABKAkSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAirQEKC1N0YXR1c0V2ZW50EigKBnN0YXR1cxgBIAEoDjIYLnJlY29yZGVyLnYxLlZpZGVvU3RhdHVzEikKBHN0ZXAYAiABKA4yGy5yZWNvcmRlci52MS5Qcm9jZXNzaW5nU3RlcBIQCghwcm9ncmVzcxgDIAEoARIPCgdtZXNzYWdlGAQgASgJEiYKAmF0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKBAQoJTWVkaWFJbmZvEhgKEGR1cmF0aW9uX3NlY29uZHMYASABKAESDQoFd2lkdGgYAiABKAUSDgoGaGVpZ2h0GAMgASgFEhMKC3ZpZGVvX2NvZGVjGAQgASgJEhMKC2F1ZGlvX2NvZGVjGAUgASgJEhEKCWNvbnRhaW5lchgGIAEoCSLLBAoFVmlkZW8SEAoIdmlkZW9faWQYASABKAkSDQoFdGl0bGUYAiABKAkSEAoIZmlsZW5hbWUYAyABKAkSFAoMY29udGVudF90eXBlGAQgASgJEigKBnN0YXR1cxgFIAEoDjIYLnJlY29yZGVyLnYxLlZpZGVvU3RhdHVzEjEKDGN1cnJlbnRfc3RlcBgGIAEoDjIbLnJlY29yZGVyLnYxLlByb2Nlc3NpbmdTdGVwEhAKCHByb2dyZXNzGAcgASgBEg0KBWVycm9yGAggASgJEi8KCmVycm9yX3N0ZXAYCSABKA4yGy5yZWNvcmRlci52MS5Qcm9jZXNzaW5nU3RlcBIbChNleHBlY3RlZF9zaXplX2J5dGVzGAogASgDEhYKDnJlY2VpdmVkX2J5dGVzGAsgASgDEhcKD3JlY2VpdmVkX2NodW5rcxgMIAEoAxIXCgpsYXN0X2luZGV4GA0gASgDSACIAQESJQoFbWVkaWEYDiABKAsyFi5yZWNvcmRlci52MS5NZWRpYUluZm8SIgoGYXNzZXRzGA8gAygLMhIucmVjb3JkZXIudjEuQXNzZXQSKQoHaGlzdG9yeRgQIAMoCzIYLnJlY29yZGVyLnYxLlN0YXR1c0V2ZW50Ei4KCmNyZWF0ZWRfYXQYESABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQg0KC19sYXN0X2luZGV4IuUBCgtVcGxvYWRTdGF0ZRIQCgh2aWRlb19pZBgBIAEoCRIoCgZzdGF0dXMYAiABKA4yGC5yZWNvcmRlci52MS5WaWRlb1N0YXR1cxIXCg9yZWNlaXZlZF9jaHVua3MYAyABKAMSFgoOcmVjZWl2ZWRfYnl0ZXMYBCABKAMSFwoKbGFzdF9pbmRleBgFIAEoA0gAiAEBEhAKCGNvbXBsZXRlGAYgASgIEhcKD21pc3NpbmdfaW5kaWNlcxgHIAMoAxIWCg5zdG9yZWRfaW5kaWNlcxgIIAMoA0INCgtfbGFzdF9pbmRleCrkAQoLVmlkZW9TdGF0dXMSHAoYVklERU9fU1RBVFVTX1VOU1BFQ0lGSUVEEAASGgoWVklERU9fU1RBVFVTX1VQTE9BRElORxABEhkKFVZJREVPX1NUQVRVU19VUExPQURFRBACEhsKF1ZJREVPX1NUQVRVU19QUk9DRVNTSU5HEAMSFgoSVklERU9fU1RBVFVTX1JFQURZEAQSFwoTVklERU9fU1RBVFVTX0ZBSUxFRBAFEhgKFFZJREVPX1NUQVRVU19FWFBJUkVEEAYSGAoUVklERU9fU1RBVFVTX0RFTEVURUQQByrCAQoOUHJvY2Vzc2luZ1N0ZXASHwobUFJPQ0VTU0lOR19TVEVQX1VOU1BFQ0lGSUVEEAASHAoYUFJPQ0VTU0lOR19TVEVQX0FTU0VNQkxFEAESGQoVUFJPQ0VTU0lOR19TVEVQX1BST0JFEAISGQoVUFJPQ0VTU0lOR19TVEVQX1JFTVVYEAMSHAoYUFJPQ0VTU0lOR19TVEVQX0NPTVBSRVNTEAQSHQoZUFJPQ0VTU0lOR19TVEVQX1RIVU1CTkFJTBAFKpICCglBc3NldEtpbmQSGgoWQVNTRVRfS0lORF9VTlNQRUNJRklFRBAAEhUKEUFTU0VUX0tJTkRfU09VUkNFEAESFwoTQVNTRVRfS0lORF9PUklHSU5BTBACEhkKFUFTU0VUX0tJTkRfQ09NUFJFU1NFRBADEhgKFEFTU0VUX0tJTkRfVEhVTUJOQUlMEAQSGAoUQVNTRVRfS0lORF9BVURJT19BQUMQBRIYChRBU1NFVF9LSU5EX0FVRElPX01QMxAGEhkKFUFTU0VUX0tJTkRfQVVESU9fRkxBQxAHEh0KGUFTU0VUX0tJTkRfQVVESU9fT1JJR0lOQUwQCBIWChJBU1NFVF9LSU5EX1BSRVZJRVcQCSpkCgxDaHVua091dGNvbWUSHQoZQ0hVTktfT1VUQ09NRV9VTlNQRUNJRklFRBAAEhgKFENIVU5LX09VVENPTUVfU1RPUkVEEAESGwoXQ0hVTktfT1VUQ09NRV9EVVBMSUNBVEUQAmIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChhyZWNvcmRlci92MS9jb21tb24ucHJvdG8SC3JlY29yZGVyLnYxIpUBCgVBc3NldBIkCgRraW5kGAEgASgOMhYucmVjb3JkZXIudjEuQXNzZXRLaW5kEhQKDGNvbnRlbnRfdHlwZRgCIAEoCRISCgpzaXplX2J5dGVzGAMgASgDEgwKBHBhdGgYBCABKAkSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAirQEKC1N0YXR1c0V2ZW50EigKBnN0YXR1cxgBIAEoDjIYLnJlY29yZGVyLnYxLlZpZGVvU3RhdHVzEikKBHN0ZXAYAiABKA4yGy5yZWNvcmRlci52MS5Qcm9jZXNzaW5nU3RlcBIQCghwcm9ncmVzcxgDIAEoARIPCgdtZXNzYWdlGAQgASgJEiYKAmF0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKBAQoJTWVkaWFJbmZvEhgKEGR1cmF0aW9uX3NlY29uZHMYASABKAESDQoFd2lkdGgYAiABKAUSDgoGaGVpZ2h0GAMgASgFEhMKC3ZpZGVvX2NvZGVjGAQgASgJEhMKC2F1ZGlvX2NvZGVjGAUgASgJEhEKCWNvbnRhaW5lchgGIAEoCSKlAQoJUmVuZGl0aW9uEigKBGtpbmQYASABKA4yGi5yZWNvcmRlci52MS5SZW5kaXRpb25LaW5kEioKBXN0YXRlGAIgASgOMhsucmVjb3JkZXIudjEuUmVuZGl0aW9uU3RhdGUSEAoIcHJvZ3Jlc3MYAyABKAESDQoFZXJyb3IYBCABKAkSIQoFYXNzZXQYBSABKAsyEi5yZWNvcmRlci52MS5Bc3NldCL3BAoFVmlkZW8SEAoIdmlkZW9faWQYASABKAkSDQoFdGl0bGUYAiABKAkSEAoIZmlsZW5hbWUYAyABKAkSFAoMY29udGVudF90eXBlGAQgASgJEigKBnN0YXR1cxgFIAEoDjIYLnJlY29yZGVyLnYxLlZpZGVvU3RhdHVzEjEKDGN1cnJlbnRfc3RlcBgGIAEoDjIbLnJlY29yZGVyLnYxLlByb2Nlc3NpbmdTdGVwEhAKCHByb2dyZXNzGAcgASgBEg0KBWVycm9yGAggASgJEi8KCmVycm9yX3N0ZXAYCSABKA4yGy5yZWNvcmRlci52MS5Qcm9jZXNzaW5nU3RlcBIbChNleHBlY3RlZF9zaXplX2J5dGVzGAogASgDEhYKDnJlY2VpdmVkX2J5dGVzGAsgASgDEhcKD3JlY2VpdmVkX2NodW5rcxgMIAEoAxIXCgpsYXN0X2luZGV4GA0gASgDSACIAQESJQoFbWVkaWEYDiABKAsyFi5yZWNvcmRlci52MS5NZWRpYUluZm8SIgoGYXNzZXRzGA8gAygLMhIucmVjb3JkZXIudjEuQXNzZXQSKQoHaGlzdG9yeRgQIAMoCzIYLnJlY29yZGVyLnYxLlN0YXR1c0V2ZW50Ei4KCmNyZWF0ZWRfYXQYESABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKCnJlbmRpdGlvbnMYEyADKAsyFi5yZWNvcmRlci52MS5SZW5kaXRpb25CDQoLX2xhc3RfaW5kZXgi5QEKC1VwbG9hZFN0YXRlEhAKCHZpZGVvX2lkGAEgASgJEigKBnN0YXR1cxgCIAEoDjIYLnJlY29yZGVyLnYxLlZpZGVvU3RhdHVzEhcKD3JlY2VpdmVkX2NodW5rcxgDIAEoAxIWCg5yZWNlaXZlZF9ieXRlcxgEIAEoAxIXCgpsYXN0X2luZGV4GAUgASgDSACIAQESEAoIY29tcGxldGUYBiABKAgSFwoPbWlzc2luZ19pbmRpY2VzGAcgAygDEhYKDnN0b3JlZF9pbmRpY2VzGAggAygDQg0KC19sYXN0X2luZGV4KuQBCgtWaWRlb1N0YXR1cxIcChhWSURFT19TVEFUVVNfVU5TUEVDSUZJRUQQABIaChZWSURFT19TVEFUVVNfVVBMT0FESU5HEAESGQoVVklERU9fU1RBVFVTX1VQTE9BREVEEAISGwoXVklERU9fU1RBVFVTX1BST0NFU1NJTkcQAxIWChJWSURFT19TVEFUVVNfUkVBRFkQBBIXChNWSURFT19TVEFUVVNfRkFJTEVEEAUSGAoUVklERU9fU1RBVFVTX0VYUElSRUQQBhIYChRWSURFT19TVEFUVVNfREVMRVRFRBAHKsIBCg5Qcm9jZXNzaW5nU3RlcBIfChtQUk9DRVNTSU5HX1NURVBfVU5TUEVDSUZJRUQQABIcChhQUk9DRVNTSU5HX1NURVBfQVNTRU1CTEUQARIZChVQUk9DRVNTSU5HX1NURVBfUFJPQkUQAhIZChVQUk9DRVNTSU5HX1NURVBfUkVNVVgQAxIcChhQUk9DRVNTSU5HX1NURVBfQ09NUFJFU1MQBBIdChlQUk9DRVNTSU5HX1NURVBfVEhVTUJOQUlMEAUq4AIKCUFzc2V0S2luZBIaChZBU1NFVF9LSU5EX1VOU1BFQ0lGSUVEEAASFQoRQVNTRVRfS0lORF9TT1VSQ0UQARIXChNBU1NFVF9LSU5EX09SSUdJTkFMEAISGQoVQVNTRVRfS0lORF9DT01QUkVTU0VEEAMSGAoUQVNTRVRfS0lORF9USFVNQk5BSUwQBBIYChRBU1NFVF9LSU5EX0FVRElPX0FBQxAFEhgKFEFTU0VUX0tJTkRfQVVESU9fTVAzEAYSGQoVQVNTRVRfS0lORF9BVURJT19GTEFDEAcSHQoZQVNTRVRfS0lORF9BVURJT19PUklHSU5BTBAIEhYKEkFTU0VUX0tJTkRfUFJFVklFVxAJEhkKFUFTU0VUX0tJTkRfU1RPUllCT0FSRBAKEh0KGUFTU0VUX0tJTkRfU1RPUllCT0FSRF9WVFQQCxISCg5BU1NFVF9LSU5EX0hMUxAMKk4KDVJlbmRpdGlvbktpbmQSHgoaUkVORElUSU9OX0tJTkRfVU5TUEVDSUZJRUQQABIdChlSRU5ESVRJT05fS0lORF9DT01QUkVTU0VEEAEqpQEKDlJlbmRpdGlvblN0YXRlEh8KG1JFTkRJVElPTl9TVEFURV9VTlNQRUNJRklFRBAAEhsKF1JFTkRJVElPTl9TVEFURV9QRU5ESU5HEAESHgoaUkVORElUSU9OX1NUQVRFX1BST0NFU1NJTkcQAhIZChVSRU5ESVRJT05fU1RBVEVfUkVBRFkQAxIaChZSRU5ESVRJT05fU1RBVEVfRkFJTEVEEAQqZAoMQ2h1bmtPdXRjb21lEh0KGUNIVU5LX09VVENPTUVfVU5TUEVDSUZJRUQQABIYChRDSFVOS19PVVRDT01FX1NUT1JFRBABEhsKF0NIVU5LX09VVENPTUVfRFVQTElDQVRFEAJiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message recorder.v1.Asset
@@ -133,6 +133,47 @@ export const MediaInfoSchema: GenMessage<MediaInfo> = /*@__PURE__*/
   messageDesc(file_recorder_v1_common, 2);
 
 /**
+ * @generated from message recorder.v1.Rendition
+ */
+export type Rendition = Message<"recorder.v1.Rendition"> & {
+  /**
+   * @generated from field: recorder.v1.RenditionKind kind = 1;
+   */
+  kind: RenditionKind;
+
+  /**
+   * @generated from field: recorder.v1.RenditionState state = 2;
+   */
+  state: RenditionState;
+
+  /**
+   * 0..1 of the encode.
+   *
+   * @generated from field: double progress = 3;
+   */
+  progress: number;
+
+  /**
+   * @generated from field: string error = 4;
+   */
+  error: string;
+
+  /**
+   * Set once READY.
+   *
+   * @generated from field: recorder.v1.Asset asset = 5;
+   */
+  asset?: Asset | undefined;
+};
+
+/**
+ * Describes the message recorder.v1.Rendition.
+ * Use `create(RenditionSchema)` to create a new message.
+ */
+export const RenditionSchema: GenMessage<Rendition> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_common, 3);
+
+/**
  * @generated from message recorder.v1.Video
  */
 export type Video = Message<"recorder.v1.Video"> & {
@@ -231,6 +272,14 @@ export type Video = Message<"recorder.v1.Video"> & {
    * @generated from field: google.protobuf.Timestamp updated_at = 18;
    */
   updatedAt?: Timestamp | undefined;
+
+  /**
+   * READY (status) means watchable: the seekable original, thumbnail, duration and streams.
+   * Renditions follow, each with its own state.
+   *
+   * @generated from field: repeated recorder.v1.Rendition renditions = 19;
+   */
+  renditions: Rendition[];
 };
 
 /**
@@ -238,7 +287,7 @@ export type Video = Message<"recorder.v1.Video"> & {
  * Use `create(VideoSchema)` to create a new message.
  */
 export const VideoSchema: GenMessage<Video> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_common, 3);
+  messageDesc(file_recorder_v1_common, 4);
 
 /**
  * @generated from message recorder.v1.UploadState
@@ -296,10 +345,12 @@ export type UploadState = Message<"recorder.v1.UploadState"> & {
  * Use `create(UploadStateSchema)` to create a new message.
  */
 export const UploadStateSchema: GenMessage<UploadState> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_common, 4);
+  messageDesc(file_recorder_v1_common, 5);
 
 /**
  * Lifecycle of a recording. UPLOADING -> UPLOADED -> PROCESSING -> READY, or FAILED / EXPIRED / DELETED.
+ * READY means watchable (seekable original, thumbnail, probed duration and streams); derived
+ * outputs (renditions, e.g. the compressed MP4) have their own states in Video.renditions.
  *
  * @generated from enum recorder.v1.VideoStatus
  */
@@ -460,6 +511,27 @@ export enum AssetKind {
    * @generated from enum value: ASSET_KIND_PREVIEW = 9;
    */
   PREVIEW = 9,
+
+  /**
+   * Scrubbing previews: a JPEG sprite sheet of small frames, one every few seconds, and the WebVTT
+   * file whose cues point into it (#xywh), made from the original.
+   *
+   * @generated from enum value: ASSET_KIND_STORYBOARD = 10;
+   */
+  STORYBOARD = 10,
+
+  /**
+   * @generated from enum value: ASSET_KIND_STORYBOARD_VTT = 11;
+   */
+  STORYBOARD_VTT = 11,
+
+  /**
+   * The HLS playlist (CMAF: hls-init.mp4 and 2 s hls-NNNNN.m4s segments beside it), written by the
+   * same encode as the compressed copy; EVENT while recording, VOD with ENDLIST when done.
+   *
+   * @generated from enum value: ASSET_KIND_HLS = 12;
+   */
+  HLS = 12,
 }
 
 /**
@@ -467,6 +539,73 @@ export enum AssetKind {
  */
 export const AssetKindSchema: GenEnum<AssetKind> = /*@__PURE__*/
   enumDesc(file_recorder_v1_common, 2);
+
+/**
+ * A derived output of a video, made after the video is READY (watchable), with its own lifecycle.
+ *
+ * @generated from enum recorder.v1.RenditionKind
+ */
+export enum RenditionKind {
+  /**
+   * @generated from enum value: RENDITION_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * H.264/AAC MP4 of the default compression profile; its asset is ASSET_KIND_COMPRESSED.
+   *
+   * @generated from enum value: RENDITION_KIND_COMPRESSED = 1;
+   */
+  COMPRESSED = 1,
+}
+
+/**
+ * Describes the enum recorder.v1.RenditionKind.
+ */
+export const RenditionKindSchema: GenEnum<RenditionKind> = /*@__PURE__*/
+  enumDesc(file_recorder_v1_common, 3);
+
+/**
+ * @generated from enum recorder.v1.RenditionState
+ */
+export enum RenditionState {
+  /**
+   * @generated from enum value: RENDITION_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Waiting for an encoder: queued, or a live encode may still take it while recording.
+   *
+   * @generated from enum value: RENDITION_STATE_PENDING = 1;
+   */
+  PENDING = 1,
+
+  /**
+   * An encoder holds its lease (live while the recording arrives, or from the queue).
+   *
+   * @generated from enum value: RENDITION_STATE_PROCESSING = 2;
+   */
+  PROCESSING = 2,
+
+  /**
+   * @generated from enum value: RENDITION_STATE_READY = 3;
+   */
+  READY = 3,
+
+  /**
+   * The encode failed; the video stays READY and watchable. RetryProcessing can redo it.
+   *
+   * @generated from enum value: RENDITION_STATE_FAILED = 4;
+   */
+  FAILED = 4,
+}
+
+/**
+ * Describes the enum recorder.v1.RenditionState.
+ */
+export const RenditionStateSchema: GenEnum<RenditionState> = /*@__PURE__*/
+  enumDesc(file_recorder_v1_common, 4);
 
 /**
  * @generated from enum recorder.v1.ChunkOutcome
@@ -496,5 +635,5 @@ export enum ChunkOutcome {
  * Describes the enum recorder.v1.ChunkOutcome.
  */
 export const ChunkOutcomeSchema: GenEnum<ChunkOutcome> = /*@__PURE__*/
-  enumDesc(file_recorder_v1_common, 3);
+  enumDesc(file_recorder_v1_common, 5);
 

@@ -12,7 +12,63 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file recorder/v1/media.proto.
  */
 export const file_recorder_v1_media: GenFile = /*@__PURE__*/
-  fileDesc("ChdyZWNvcmRlci92MS9tZWRpYS5wcm90bxILcmVjb3JkZXIudjEikQEKE0V4dHJhY3RBdWRpb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSKAoGZm9ybWF0GAIgASgOMhgucmVjb3JkZXIudjEuQXVkaW9Gb3JtYXQSFAoMYml0cmF0ZV9rYnBzGAMgASgFEhgKC21wM19xdWFsaXR5GAQgASgFSACIAQFCDgoMX21wM19xdWFsaXR5IjkKFEV4dHJhY3RBdWRpb1Jlc3BvbnNlEiEKBWFzc2V0GAEgASgLMhIucmVjb3JkZXIudjEuQXNzZXQiiQEKFE1ha2VUaHVtYm5haWxSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEhcKCmF0X3NlY29uZHMYAiABKAFIAIgBARINCgV3aWR0aBgDIAEoBRIoCgZmb3JtYXQYBCABKA4yGC5yZWNvcmRlci52MS5JbWFnZUZvcm1hdEINCgtfYXRfc2Vjb25kcyI6ChVNYWtlVGh1bWJuYWlsUmVzcG9uc2USIQoFYXNzZXQYASABKAsyEi5yZWNvcmRlci52MS5Bc3NldCKrAQoSTWFrZVByZXZpZXdSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEhoKDXN0YXJ0X3NlY29uZHMYAiABKAFIAIgBARIPCgdzZWNvbmRzGAMgASgBEg0KBXdpZHRoGAQgASgFEgsKA2ZwcxgFIAEoBRIoCgZmb3JtYXQYBiABKA4yGC5yZWNvcmRlci52MS5JbWFnZUZvcm1hdEIQCg5fc3RhcnRfc2Vjb25kcyI4ChNNYWtlUHJldmlld1Jlc3BvbnNlEiEKBWFzc2V0GAEgASgLMhIucmVjb3JkZXIudjEuQXNzZXQiWQoPRG93bmxvYWRSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEiQKBGtpbmQYAiABKA4yFi5yZWNvcmRlci52MS5Bc3NldEtpbmQSDgoGb2Zmc2V0GAMgASgDIlcKDURvd25sb2FkQ2h1bmsSDgoGb2Zmc2V0GAEgASgDEgwKBGRhdGEYAiABKAwSEgoKdG90YWxfc2l6ZRgDIAEoAxIUCgxjb250ZW50X3R5cGUYBCABKAkiJwoTUHJvY2Vzc1ZpZGVvUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCSJSChRQcm9jZXNzVmlkZW9SZXNwb25zZRIQCghhY2NlcHRlZBgBIAEoCBIoCgZzdGF0dXMYAiABKA4yGC5yZWNvcmRlci52MS5WaWRlb1N0YXR1cyI1ChJDaHVua1N0b3JlZFJlcXVlc3QSEAoIdmlkZW9faWQYASABKAkSDQoFaW5kZXgYAiABKAMiIwoTQ2h1bmtTdG9yZWRSZXNwb25zZRIMCgRsaXZlGAEgASgIKokBCgtBdWRpb0Zvcm1hdBIcChhBVURJT19GT1JNQVRfVU5TUEVDSUZJRUQQABIUChBBVURJT19GT1JNQVRfQUFDEAESFAoQQVVESU9fRk9STUFUX01QMxACEhUKEUFVRElPX0ZPUk1BVF9GTEFDEAMSGQoVQVVESU9fRk9STUFUX09SSUdJTkFMEAQqbwoLSW1hZ2VGb3JtYXQSHAoYSU1BR0VfRk9STUFUX1VOU1BFQ0lGSUVEEAASFQoRSU1BR0VfRk9STUFUX0pQRUcQARIVChFJTUFHRV9GT1JNQVRfV0VCUBACEhQKEElNQUdFX0ZPUk1BVF9HSUYQAzL8AwoMTWVkaWFTZXJ2aWNlElMKDFByb2Nlc3NWaWRlbxIgLnJlY29yZGVyLnYxLlByb2Nlc3NWaWRlb1JlcXVlc3QaIS5yZWNvcmRlci52MS5Qcm9jZXNzVmlkZW9SZXNwb25zZRJQCgtDaHVua1N0b3JlZBIfLnJlY29yZGVyLnYxLkNodW5rU3RvcmVkUmVxdWVzdBogLnJlY29yZGVyLnYxLkNodW5rU3RvcmVkUmVzcG9uc2USUwoMRXh0cmFjdEF1ZGlvEiAucmVjb3JkZXIudjEuRXh0cmFjdEF1ZGlvUmVxdWVzdBohLnJlY29yZGVyLnYxLkV4dHJhY3RBdWRpb1Jlc3BvbnNlElYKDU1ha2VUaHVtYm5haWwSIS5yZWNvcmRlci52MS5NYWtlVGh1bWJuYWlsUmVxdWVzdBoiLnJlY29yZGVyLnYxLk1ha2VUaHVtYm5haWxSZXNwb25zZRJQCgtNYWtlUHJldmlldxIfLnJlY29yZGVyLnYxLk1ha2VQcmV2aWV3UmVxdWVzdBogLnJlY29yZGVyLnYxLk1ha2VQcmV2aWV3UmVzcG9uc2USRgoIRG93bmxvYWQSHC5yZWNvcmRlci52MS5Eb3dubG9hZFJlcXVlc3QaGi5yZWNvcmRlci52MS5Eb3dubG9hZENodW5rMAFiBnByb3RvMw", [file_recorder_v1_common]);
+  fileDesc("ChdyZWNvcmRlci92MS9tZWRpYS5wcm90bxILcmVjb3JkZXIudjEiUgoVR2V0UGxheWJhY2tVcmxSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEicKBGtpbmQYAiABKA4yGS5yZWNvcmRlci52MS5QbGF5YmFja0tpbmQifQoWR2V0UGxheWJhY2tVcmxSZXNwb25zZRILCgN1cmwYASABKAkSJwoEa2luZBgCIAEoDjIZLnJlY29yZGVyLnYxLlBsYXliYWNrS2luZBIUCgxjb250ZW50X3R5cGUYAyABKAkSFwoPZXhwaXJlc19hdF91bml4GAQgASgDIpEBChNFeHRyYWN0QXVkaW9SZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEigKBmZvcm1hdBgCIAEoDjIYLnJlY29yZGVyLnYxLkF1ZGlvRm9ybWF0EhQKDGJpdHJhdGVfa2JwcxgDIAEoBRIYCgttcDNfcXVhbGl0eRgEIAEoBUgAiAEBQg4KDF9tcDNfcXVhbGl0eSI5ChRFeHRyYWN0QXVkaW9SZXNwb25zZRIhCgVhc3NldBgBIAEoCzISLnJlY29yZGVyLnYxLkFzc2V0IokBChRNYWtlVGh1bWJuYWlsUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRIXCgphdF9zZWNvbmRzGAIgASgBSACIAQESDQoFd2lkdGgYAyABKAUSKAoGZm9ybWF0GAQgASgOMhgucmVjb3JkZXIudjEuSW1hZ2VGb3JtYXRCDQoLX2F0X3NlY29uZHMiOgoVTWFrZVRodW1ibmFpbFJlc3BvbnNlEiEKBWFzc2V0GAEgASgLMhIucmVjb3JkZXIudjEuQXNzZXQiqwEKEk1ha2VQcmV2aWV3UmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRIaCg1zdGFydF9zZWNvbmRzGAIgASgBSACIAQESDwoHc2Vjb25kcxgDIAEoARINCgV3aWR0aBgEIAEoBRILCgNmcHMYBSABKAUSKAoGZm9ybWF0GAYgASgOMhgucmVjb3JkZXIudjEuSW1hZ2VGb3JtYXRCEAoOX3N0YXJ0X3NlY29uZHMiOAoTTWFrZVByZXZpZXdSZXNwb25zZRIhCgVhc3NldBgBIAEoCzISLnJlY29yZGVyLnYxLkFzc2V0IlkKD0Rvd25sb2FkUmVxdWVzdBIQCgh2aWRlb19pZBgBIAEoCRIkCgRraW5kGAIgASgOMhYucmVjb3JkZXIudjEuQXNzZXRLaW5kEg4KBm9mZnNldBgDIAEoAyJXCg1Eb3dubG9hZENodW5rEg4KBm9mZnNldBgBIAEoAxIMCgRkYXRhGAIgASgMEhIKCnRvdGFsX3NpemUYAyABKAMSFAoMY29udGVudF90eXBlGAQgASgJIicKE1Byb2Nlc3NWaWRlb1JlcXVlc3QSEAoIdmlkZW9faWQYASABKAkiUgoUUHJvY2Vzc1ZpZGVvUmVzcG9uc2USEAoIYWNjZXB0ZWQYASABKAgSKAoGc3RhdHVzGAIgASgOMhgucmVjb3JkZXIudjEuVmlkZW9TdGF0dXMiNQoSQ2h1bmtTdG9yZWRSZXF1ZXN0EhAKCHZpZGVvX2lkGAEgASgJEg0KBWluZGV4GAIgASgDIiMKE0NodW5rU3RvcmVkUmVzcG9uc2USDAoEbGl2ZRgBIAEoCCq5AQoMUGxheWJhY2tLaW5kEh0KGVBMQVlCQUNLX0tJTkRfVU5TUEVDSUZJRUQQABIaChZQTEFZQkFDS19LSU5EX09SSUdJTkFMEAESHAoYUExBWUJBQ0tfS0lORF9DT01QUkVTU0VEEAISGwoXUExBWUJBQ0tfS0lORF9USFVNQk5BSUwQAxIcChhQTEFZQkFDS19LSU5EX1NUT1JZQk9BUkQQBBIVChFQTEFZQkFDS19LSU5EX0hMUxAFKokBCgtBdWRpb0Zvcm1hdBIcChhBVURJT19GT1JNQVRfVU5TUEVDSUZJRUQQABIUChBBVURJT19GT1JNQVRfQUFDEAESFAoQQVVESU9fRk9STUFUX01QMxACEhUKEUFVRElPX0ZPUk1BVF9GTEFDEAMSGQoVQVVESU9fRk9STUFUX09SSUdJTkFMEAQqbwoLSW1hZ2VGb3JtYXQSHAoYSU1BR0VfRk9STUFUX1VOU1BFQ0lGSUVEEAASFQoRSU1BR0VfRk9STUFUX0pQRUcQARIVChFJTUFHRV9GT1JNQVRfV0VCUBACEhQKEElNQUdFX0ZPUk1BVF9HSUYQAzLXBAoMTWVkaWFTZXJ2aWNlElMKDFByb2Nlc3NWaWRlbxIgLnJlY29yZGVyLnYxLlByb2Nlc3NWaWRlb1JlcXVlc3QaIS5yZWNvcmRlci52MS5Qcm9jZXNzVmlkZW9SZXNwb25zZRJQCgtDaHVua1N0b3JlZBIfLnJlY29yZGVyLnYxLkNodW5rU3RvcmVkUmVxdWVzdBogLnJlY29yZGVyLnYxLkNodW5rU3RvcmVkUmVzcG9uc2USUwoMRXh0cmFjdEF1ZGlvEiAucmVjb3JkZXIudjEuRXh0cmFjdEF1ZGlvUmVxdWVzdBohLnJlY29yZGVyLnYxLkV4dHJhY3RBdWRpb1Jlc3BvbnNlElYKDU1ha2VUaHVtYm5haWwSIS5yZWNvcmRlci52MS5NYWtlVGh1bWJuYWlsUmVxdWVzdBoiLnJlY29yZGVyLnYxLk1ha2VUaHVtYm5haWxSZXNwb25zZRJQCgtNYWtlUHJldmlldxIfLnJlY29yZGVyLnYxLk1ha2VQcmV2aWV3UmVxdWVzdBogLnJlY29yZGVyLnYxLk1ha2VQcmV2aWV3UmVzcG9uc2USRgoIRG93bmxvYWQSHC5yZWNvcmRlci52MS5Eb3dubG9hZFJlcXVlc3QaGi5yZWNvcmRlci52MS5Eb3dubG9hZENodW5rMAESWQoOR2V0UGxheWJhY2tVcmwSIi5yZWNvcmRlci52MS5HZXRQbGF5YmFja1VybFJlcXVlc3QaIy5yZWNvcmRlci52MS5HZXRQbGF5YmFja1VybFJlc3BvbnNlYgZwcm90bzM", [file_recorder_v1_common]);
+
+/**
+ * @generated from message recorder.v1.GetPlaybackUrlRequest
+ */
+export type GetPlaybackUrlRequest = Message<"recorder.v1.GetPlaybackUrlRequest"> & {
+  /**
+   * @generated from field: string video_id = 1;
+   */
+  videoId: string;
+
+  /**
+   * @generated from field: recorder.v1.PlaybackKind kind = 2;
+   */
+  kind: PlaybackKind;
+};
+
+/**
+ * Describes the message recorder.v1.GetPlaybackUrlRequest.
+ * Use `create(GetPlaybackUrlRequestSchema)` to create a new message.
+ */
+export const GetPlaybackUrlRequestSchema: GenMessage<GetPlaybackUrlRequest> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_media, 0);
+
+/**
+ * @generated from message recorder.v1.GetPlaybackUrlResponse
+ */
+export type GetPlaybackUrlResponse = Message<"recorder.v1.GetPlaybackUrlResponse"> & {
+  /**
+   * "/play/<token>/<file>", relative to the gateway (or PUBLIC_BASE_URL + that, when set).
+   *
+   * @generated from field: string url = 1;
+   */
+  url: string;
+
+  /**
+   * @generated from field: recorder.v1.PlaybackKind kind = 2;
+   */
+  kind: PlaybackKind;
+
+  /**
+   * @generated from field: string content_type = 3;
+   */
+  contentType: string;
+
+  /**
+   * @generated from field: int64 expires_at_unix = 4;
+   */
+  expiresAtUnix: bigint;
+};
+
+/**
+ * Describes the message recorder.v1.GetPlaybackUrlResponse.
+ * Use `create(GetPlaybackUrlResponseSchema)` to create a new message.
+ */
+export const GetPlaybackUrlResponseSchema: GenMessage<GetPlaybackUrlResponse> = /*@__PURE__*/
+  messageDesc(file_recorder_v1_media, 1);
 
 /**
  * @generated from message recorder.v1.ExtractAudioRequest
@@ -48,7 +104,7 @@ export type ExtractAudioRequest = Message<"recorder.v1.ExtractAudioRequest"> & {
  * Use `create(ExtractAudioRequestSchema)` to create a new message.
  */
 export const ExtractAudioRequestSchema: GenMessage<ExtractAudioRequest> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_media, 0);
+  messageDesc(file_recorder_v1_media, 2);
 
 /**
  * @generated from message recorder.v1.ExtractAudioResponse
@@ -65,7 +121,7 @@ export type ExtractAudioResponse = Message<"recorder.v1.ExtractAudioResponse"> &
  * Use `create(ExtractAudioResponseSchema)` to create a new message.
  */
 export const ExtractAudioResponseSchema: GenMessage<ExtractAudioResponse> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_media, 1);
+  messageDesc(file_recorder_v1_media, 3);
 
 /**
  * @generated from message recorder.v1.MakeThumbnailRequest
@@ -103,7 +159,7 @@ export type MakeThumbnailRequest = Message<"recorder.v1.MakeThumbnailRequest"> &
  * Use `create(MakeThumbnailRequestSchema)` to create a new message.
  */
 export const MakeThumbnailRequestSchema: GenMessage<MakeThumbnailRequest> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_media, 2);
+  messageDesc(file_recorder_v1_media, 4);
 
 /**
  * @generated from message recorder.v1.MakeThumbnailResponse
@@ -120,7 +176,7 @@ export type MakeThumbnailResponse = Message<"recorder.v1.MakeThumbnailResponse">
  * Use `create(MakeThumbnailResponseSchema)` to create a new message.
  */
 export const MakeThumbnailResponseSchema: GenMessage<MakeThumbnailResponse> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_media, 3);
+  messageDesc(file_recorder_v1_media, 5);
 
 /**
  * @generated from message recorder.v1.MakePreviewRequest
@@ -172,7 +228,7 @@ export type MakePreviewRequest = Message<"recorder.v1.MakePreviewRequest"> & {
  * Use `create(MakePreviewRequestSchema)` to create a new message.
  */
 export const MakePreviewRequestSchema: GenMessage<MakePreviewRequest> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_media, 4);
+  messageDesc(file_recorder_v1_media, 6);
 
 /**
  * @generated from message recorder.v1.MakePreviewResponse
@@ -189,7 +245,7 @@ export type MakePreviewResponse = Message<"recorder.v1.MakePreviewResponse"> & {
  * Use `create(MakePreviewResponseSchema)` to create a new message.
  */
 export const MakePreviewResponseSchema: GenMessage<MakePreviewResponse> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_media, 5);
+  messageDesc(file_recorder_v1_media, 7);
 
 /**
  * @generated from message recorder.v1.DownloadRequest
@@ -218,7 +274,7 @@ export type DownloadRequest = Message<"recorder.v1.DownloadRequest"> & {
  * Use `create(DownloadRequestSchema)` to create a new message.
  */
 export const DownloadRequestSchema: GenMessage<DownloadRequest> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_media, 6);
+  messageDesc(file_recorder_v1_media, 8);
 
 /**
  * @generated from message recorder.v1.DownloadChunk
@@ -254,7 +310,7 @@ export type DownloadChunk = Message<"recorder.v1.DownloadChunk"> & {
  * Use `create(DownloadChunkSchema)` to create a new message.
  */
 export const DownloadChunkSchema: GenMessage<DownloadChunk> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_media, 7);
+  messageDesc(file_recorder_v1_media, 9);
 
 /**
  * @generated from message recorder.v1.ProcessVideoRequest
@@ -271,7 +327,7 @@ export type ProcessVideoRequest = Message<"recorder.v1.ProcessVideoRequest"> & {
  * Use `create(ProcessVideoRequestSchema)` to create a new message.
  */
 export const ProcessVideoRequestSchema: GenMessage<ProcessVideoRequest> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_media, 8);
+  messageDesc(file_recorder_v1_media, 10);
 
 /**
  * @generated from message recorder.v1.ProcessVideoResponse
@@ -293,7 +349,7 @@ export type ProcessVideoResponse = Message<"recorder.v1.ProcessVideoResponse"> &
  * Use `create(ProcessVideoResponseSchema)` to create a new message.
  */
 export const ProcessVideoResponseSchema: GenMessage<ProcessVideoResponse> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_media, 9);
+  messageDesc(file_recorder_v1_media, 11);
 
 /**
  * @generated from message recorder.v1.ChunkStoredRequest
@@ -315,7 +371,7 @@ export type ChunkStoredRequest = Message<"recorder.v1.ChunkStoredRequest"> & {
  * Use `create(ChunkStoredRequestSchema)` to create a new message.
  */
 export const ChunkStoredRequestSchema: GenMessage<ChunkStoredRequest> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_media, 10);
+  messageDesc(file_recorder_v1_media, 12);
 
 /**
  * @generated from message recorder.v1.ChunkStoredResponse
@@ -334,7 +390,57 @@ export type ChunkStoredResponse = Message<"recorder.v1.ChunkStoredResponse"> & {
  * Use `create(ChunkStoredResponseSchema)` to create a new message.
  */
 export const ChunkStoredResponseSchema: GenMessage<ChunkStoredResponse> = /*@__PURE__*/
-  messageDesc(file_recorder_v1_media, 11);
+  messageDesc(file_recorder_v1_media, 13);
+
+/**
+ * A family of a video's files one playback token opens (and nothing else).
+ *
+ * @generated from enum recorder.v1.PlaybackKind
+ */
+export enum PlaybackKind {
+  /**
+   * The best watchable file: the compressed copy when there is one, else the original.
+   *
+   * @generated from enum value: PLAYBACK_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: PLAYBACK_KIND_ORIGINAL = 1;
+   */
+  ORIGINAL = 1,
+
+  /**
+   * @generated from enum value: PLAYBACK_KIND_COMPRESSED = 2;
+   */
+  COMPRESSED = 2,
+
+  /**
+   * @generated from enum value: PLAYBACK_KIND_THUMBNAIL = 3;
+   */
+  THUMBNAIL = 3,
+
+  /**
+   * The storyboard's WebVTT file (its sprite sheet is fetched under the same token); made on the
+   * first request when the video is READY.
+   *
+   * @generated from enum value: PLAYBACK_KIND_STORYBOARD = 4;
+   */
+  STORYBOARD = 4,
+
+  /**
+   * The HLS playlist (its init and segments come under the same token, by relative URI).
+   *
+   * @generated from enum value: PLAYBACK_KIND_HLS = 5;
+   */
+  HLS = 5,
+}
+
+/**
+ * Describes the enum recorder.v1.PlaybackKind.
+ */
+export const PlaybackKindSchema: GenEnum<PlaybackKind> = /*@__PURE__*/
+  enumDesc(file_recorder_v1_media, 0);
 
 /**
  * @generated from enum recorder.v1.AudioFormat
@@ -375,7 +481,7 @@ export enum AudioFormat {
  * Describes the enum recorder.v1.AudioFormat.
  */
 export const AudioFormatSchema: GenEnum<AudioFormat> = /*@__PURE__*/
-  enumDesc(file_recorder_v1_media, 0);
+  enumDesc(file_recorder_v1_media, 1);
 
 /**
  * @generated from enum recorder.v1.ImageFormat
@@ -408,7 +514,7 @@ export enum ImageFormat {
  * Describes the enum recorder.v1.ImageFormat.
  */
 export const ImageFormatSchema: GenEnum<ImageFormat> = /*@__PURE__*/
-  enumDesc(file_recorder_v1_media, 1);
+  enumDesc(file_recorder_v1_media, 2);
 
 /**
  * ffmpeg work on recordings in shared storage.
@@ -474,6 +580,18 @@ export const MediaService: GenService<{
     methodKind: "server_streaming";
     input: typeof DownloadRequestSchema;
     output: typeof DownloadChunkSchema;
+  },
+  /**
+   * Public, for the caller's own videos: a signed, expiring HTTP URL (served through the gateway
+   * under /play/) for one family of the video's files. The token is in the path, so an HLS
+   * playlist's relative URIs inherit it; checking it needs no database.
+   *
+   * @generated from rpc recorder.v1.MediaService.GetPlaybackUrl
+   */
+  getPlaybackUrl: {
+    methodKind: "unary";
+    input: typeof GetPlaybackUrlRequestSchema;
+    output: typeof GetPlaybackUrlResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_recorder_v1_media, 0);

@@ -1,0 +1,220 @@
+"""Renditions: derived outputs of a READY (watchable) video, made after it is watchable.
+
+The compressed rendition's encode lives here, in one place (CompressedEncode): the command, its
+size bound, where its output goes and how it is recorded, for the queued path (RenditionWorker,
+from the original after stop) and the live path (media_service/live.py's LiveEncode, fed while
+the recording arrives). Outputs that the same encode could also write (HLS) belong in
+CompressedEncode too.
+
+RenditionWorker takes queued renditions from the catalog (ClaimRendition: FIFO within fairness
+between owners, under a lease, so several media replicas share the queue) whenever encode
+capacity is free (media_service/scheduler.py) and encodes each with every free core. A failed
+encode marks the rendition FAILED with ffmpeg's message; the video stays READY.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import pathlib
+import time
+
+from media_service import commands, containers
+from media_service.catalog_client import AssetRefused, MediaCatalogClient
+from media_service.files import MediaFiles, Workspace
+from media_service.runner import FfmpegFailed, FfmpegLimits, run_ffmpeg
+from media_service.scheduler import EncodeCapacity
+from media_service.settings import CompressionProfile, MediaLimits
+from recorder.v1 import common_pb2
+from recorder_common import metrics
+from recorder_common.errors import DomainError, FailedPrecondition, NotFound
+from recorder_common.storage import publish
+from recorder_common.vocab import RenditionKind, RenditionState
+
+log = logging.getLogger("recorder.media.renditions")
+
+PROGRESS_INTERVAL_SECONDS = 1.0
+
+
+class CompressedEncode:
+    """The compressed rendition (the compression profile's encode): commands and publishing."""
+    kind = RenditionKind.COMPRESSED
+
+    def __init__(self, ffmpeg_binary: str, profile: CompressionProfile, media_limits: MediaLimits) -> None:
+        self.ffmpeg = ffmpeg_binary
+        self.profile = profile
+        self.media_limits = media_limits
+
+    @property
+    def file_name(self) -> str:
+        return f"compressed.{self.profile.extension}"
+
+    def temporary(self, ws: Workspace, tag: str) -> pathlib.Path:
+        # Not ".tmp": a processing job removes those as stale, and a live encode goes on past it.
+        return ws.path(self.file_name).with_name(f".{self.file_name}.{tag}-{os.getpid()}.encoding")
+
+    def remove_stale(self, ws: Workspace) -> None:
+        """Encodes of this rendition left by an encoder that died: the lease holder's to remove."""
+        if ws.folder.is_dir():
+            for stale in ws.folder.glob(f".{self.file_name}.*.encoding"):
+                stale.unlink(missing_ok=True)
+
+    def file_args(self, src: str, container: containers.Container, dst: str, has_video: bool, has_audio: bool,
+                  frame_size: tuple[int, int] | None, duration: float | None, threads: int) -> list[str]:
+        return commands.compress_args(
+            self.ffmpeg, src, container, dst, self.profile, has_video=has_video, has_audio=has_audio,
+            max_bytes=commands.compressed_bytes_bound(duration, self.media_limits), frame_size=frame_size,
+            max_pixels=self.media_limits.max_video_pixels, threads=threads)
+
+    def live_args(self, container: containers.Container, dst: str, has_video: bool, has_audio: bool,
+                  frame_size: tuple[int, int] | None) -> list[str]:
+        return commands.live_compress_args(self.ffmpeg, container, dst, self.profile, has_video, has_audio,
+                                           frame_size, self.media_limits)
+
+    async def publish(self, ws: Workspace, tmp: pathlib.Path, duration: float | None) -> common_pb2.Asset:
+        """Put a finished encode in place and store it; the asset to record with READY."""
+        bound = commands.compressed_bytes_bound(duration, self.media_limits)
+        if tmp.stat().st_size >= bound:
+            raise FfmpegFailed(f"the output reached its size bound ({bound >> 20} MiB) and was discarded")
+        final = ws.path(self.file_name)
+        await asyncio.to_thread(publish, tmp, final)
+        key, size = await ws.keep(final)
+        return common_pb2.Asset(kind=common_pb2.ASSET_KIND_COMPRESSED, content_type=self.profile.content_type,
+                                size_bytes=size, path=key)
+
+
+class RenditionWorker:
+    def __init__(self, catalog: MediaCatalogClient, files: MediaFiles, encode: CompressedEncode,
+                 capacity: EncodeCapacity, limits: FfmpegLimits, worker_id: str, lease_seconds: int,
+                 poll_seconds: float) -> None:
+        self.catalog, self.files, self.encode = catalog, files, encode
+        self.capacity, self.limits = capacity, limits
+        self.worker_id, self.lease_seconds, self.poll_seconds = worker_id, lease_seconds, poll_seconds
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task | None = None
+        self._encodes: set[asyncio.Task] = set()
+        self.finished = 0  # encodes this worker ended (for tests and logs)
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._run(), name="rendition-queue")
+
+    def wake(self) -> None:
+        """Capacity was freed or a video became READY here: look at the queue now."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop taking renditions and stop the running encodes; their leases lapse and the queue
+        hands them out again."""
+        tasks = [*self._encodes, *([self._loop_task] if self._loop_task else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            threads = self.capacity.try_start_queued()
+            claimed = False
+            if threads:
+                try:
+                    claim = await self.catalog.claim_rendition(self.encode.kind, self.worker_id, self.lease_seconds)
+                    claimed = claim.claimed
+                except DomainError as exc:
+                    log.warning("could not ask the catalog for a queued rendition: %s", exc.message)
+                if claimed:
+                    task = asyncio.create_task(self._encode(claim, threads),
+                                               name=f"rendition-{claim.video.video_id[:12]}")
+                    self._encodes.add(task)
+                    task.add_done_callback(self._encodes.discard)
+                    continue  # more capacity may be free
+                self.capacity.end_queued(threads)
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _encode(self, claim, threads: int) -> None:
+        video, owner = claim.video, claim.owner_id
+        started = time.monotonic()
+        ws = self.files.workspace(owner, video.video_id)
+        state, error = RenditionState.FAILED, ""
+        try:
+            asset = await self._make(ws, owner, video, threads)
+            await self.catalog.finish_rendition(owner, video.video_id, self.encode.kind, self.worker_id,
+                                                RenditionState.READY, asset=asset)
+            state = RenditionState.READY
+            log.info("video %s: %s rendition ready in %.1f s (%d threads)", video.video_id,
+                     self.encode.kind.lower(), time.monotonic() - started, threads)
+        except (FailedPrecondition, NotFound) as exc:  # the lease is gone, or the video
+            log.info("video %s: %s rendition stopped: %s", video.video_id, self.encode.kind.lower(), exc.message)
+            state = None
+        except AssetRefused as exc:
+            await self.files.remove_key(owner, exc.path)
+            error = exc.message
+        except FfmpegFailed as exc:
+            error = f"could not compress the recording: {exc.message}"
+        except asyncio.CancelledError:
+            state = None
+            raise
+        except DomainError as exc:  # the catalog is unreachable: the lease lapses, the queue retries
+            log.warning("video %s: %s rendition interrupted: %s", video.video_id, self.encode.kind.lower(),
+                        exc.message)
+            state = None
+        except Exception as exc:
+            log.exception("video %s: %s rendition crashed", video.video_id, self.encode.kind.lower())
+            error = f"internal error: {type(exc).__name__}"
+        finally:
+            ws.close()
+            self.capacity.end_queued(threads)
+            self.finished += 1
+            self.wake()
+        if state is RenditionState.FAILED:
+            log.info("video %s: %s rendition failed: %s", video.video_id, self.encode.kind.lower(), error)
+            try:
+                await self.catalog.finish_rendition(owner, video.video_id, self.encode.kind, self.worker_id,
+                                                    RenditionState.FAILED, error=error)
+            except DomainError as exc:
+                log.warning("video %s: could not record the failed rendition: %s", video.video_id, exc.message)
+        if state is not None:
+            metrics.RENDITIONS_FINISHED.labels(kind=self.encode.kind.value, path="queued", state=state.value).inc()
+
+    async def _make(self, ws: Workspace, owner: str, video: common_pb2.Video, threads: int) -> common_pb2.Asset:
+        original = next((a for a in video.assets if a.kind == common_pb2.ASSET_KIND_ORIGINAL), None)
+        if original is None or not video.media.container:
+            raise FfmpegFailed("the video has no original to encode from")
+        src = await ws.ffmpeg_input(original.path)
+        if src is None:
+            raise FfmpegFailed("the original is missing from storage")
+        media = video.media
+        duration = media.duration_seconds or None
+        has_video = bool(media.video_codec)
+        await asyncio.to_thread(self.encode.remove_stale, ws)
+        tmp = self.encode.temporary(ws, "queued")
+        done = 0.0  # media seconds encoded so far (ffmpeg's progress)
+
+        def on_progress(seconds: float) -> None:
+            nonlocal done
+            done = seconds
+
+        encode = asyncio.ensure_future(run_ffmpeg(
+            self.encode.file_args(src, containers.for_muxer(media.container), str(tmp), has_video,
+                                  bool(media.audio_codec), (media.width, media.height) if has_video else None,
+                                  duration, threads),
+            self.limits.for_media(duration), on_progress=on_progress))
+        try:
+            # Each report renews the lease; one the catalog refuses (the lease is gone, the video
+            # deleted) stops the encode.
+            while True:
+                fraction = min(done / duration, 0.999) if duration else 0.0
+                await self.catalog.report_rendition_progress(owner, video.video_id, self.encode.kind,
+                                                             self.worker_id, fraction, self.lease_seconds)
+                await asyncio.wait([encode], timeout=PROGRESS_INTERVAL_SECONDS)
+                if encode.done():
+                    break
+            encode.result()
+            return await self.encode.publish(ws, tmp, duration)
+        finally:
+            if not encode.done():
+                encode.cancel()
+                await asyncio.gather(encode, return_exceptions=True)
+            tmp.unlink(missing_ok=True)
