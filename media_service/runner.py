@@ -45,11 +45,12 @@ STREAM_PIECE_BYTES = 64 * 1024
 # of many recordings stopping together) fit in the memory budget next to the encodes.
 COPY_MEMORY_BYTES = 512 * 1024 * 1024
 # ... and for decoding a few frames into a still (a thumbnail): one frame of at most
-# max_video_pixels and the decoder's reference frames, far from an encoder's needs.
-STILL_MEMORY_BYTES = 1024 * 1024 * 1024
+# max_video_pixels and the decoder's reference frames (about 200 MB at 4096x2304), far from an
+# encoder's needs.
+STILL_MEMORY_BYTES = 512 * 1024 * 1024
 # ... and for an encode (x264 at the largest frame we accept, with its lookahead and threads):
 # so several fit in the encodes' share of the budget.
-ENCODE_MAX_MEMORY_BYTES = 2048 * 1024 * 1024
+ENCODE_MAX_MEMORY_BYTES = 1536 * 1024 * 1024
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 

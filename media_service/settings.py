@@ -126,7 +126,7 @@ class MediaSettings:
     # Processing jobs at once (assemble, probe, remux, thumbnail: no encode, so cheap); waiting
     # jobs are admitted round-robin between owners (never a second job of one owner while another
     # owner's job waits).
-    max_concurrent_jobs: int = 16
+    max_concurrent_jobs: int = 64
     # ffmpeg runs for on-demand outputs (audio, thumbnails, previews) at once, and of one user;
     # others wait (within their deadline), round-robin between users.
     max_on_demand_jobs: int = 2
@@ -143,7 +143,7 @@ class MediaSettings:
     # recording watchable, and ingest, get the CPU first.
     encode_niceness: int = 10
     # The part of the ffmpeg memory budget kept for that cheap work (copies, probes, thumbnails).
-    watchable_memory_share: float = 0.25
+    watchable_memory_share: float = 0.5
     encode_cores: float = 0.0
     live_encode_cost_cores: float = 0.45
     # A live encode this far (seconds of media) behind the arrived input, for this long, is
