@@ -136,8 +136,11 @@ async def follow(catalog, rec: Recording, limit: float) -> None:
             raise RuntimeError(f"processing failed: {error}")
         if rec.ready_at is None and watchable(video):
             rec.ready_at = now
-        if compressed_ready(video):
+        if rec.compressed_at is None and compressed_ready(video):
             rec.compressed_at = now
+        if rec.ready_at is not None and rec.compressed_at is not None:
+            # A live encode can finish its tail before the job publishes the original: then the
+            # compressed copy is READY first, and the video's READY is still to wait for.
             return
         if now - rec.last_ack > limit:
             raise TimeoutError(f"compressed copy not READY {limit:.0f} s after stop")

@@ -33,13 +33,10 @@ from catalog_service.settings import CatalogLimits
 # Imported for its session listeners: every commit that changes a video tells its watchers.
 from catalog_service import watch_hub  # noqa: F401
 from catalog_service.statuses import DELETED, EXPIRED, FAILED, PROCESSING, READY, UPLOADED, UPLOADING
-from recorder_common.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
+from recorder_common.errors import FailedPrecondition, InvalidArgument, NotFound, Reason, ResourceExhausted
 from recorder_common.ids import check_video_id, new_video_id
-from recorder_common.vocab import RenditionKind, RenditionState
-
-STEPS = ("ASSEMBLE", "PROBE", "REMUX", "COMPRESS", "THUMBNAIL")
-ASSET_KINDS = ("SOURCE", "ORIGINAL", "COMPRESSED", "THUMBNAIL", "AUDIO_AAC", "AUDIO_MP3", "AUDIO_FLAC",
-               "AUDIO_ORIGINAL", "PREVIEW", "STORYBOARD", "STORYBOARD_VTT", "HLS")
+from recorder_common.uploads import UploadState
+from recorder_common.vocab import AssetKind, ChunkOutcome, RenditionKind, RenditionState, Step, VideoRef, VideoStatus
 
 MAX_TITLE_CHARS = 512
 MAX_FILENAME_CHARS = 255
@@ -78,27 +75,15 @@ class RenditionClaim:
 
 
 @dataclasses.dataclass(frozen=True)
-class UploadState:
-    video_id: str
-    status: str
-    received_chunks: int
-    received_bytes: int
-    last_index: int | None
-    complete: bool
-    missing_indices: list[int] = dataclasses.field(default_factory=list)
-    stored_indices: list[int] = dataclasses.field(default_factory=list)
-
-
-@dataclasses.dataclass(frozen=True)
 class BatchRecord:
-    outcomes: list[str]  # "STORED" or "DUPLICATE", one per chunk, in order
+    outcomes: list[ChunkOutcome]  # one per chunk, in order
     state: UploadState
     completed_upload: bool
 
 
 @dataclasses.dataclass(frozen=True)
 class ChunkRecord:
-    outcome: str  # "STORED" or "DUPLICATE"
+    outcome: ChunkOutcome
     state: UploadState
     completed_upload: bool
 
@@ -245,7 +230,7 @@ class Catalog:
                     if len(missing) >= MAX_LISTED_INDICES:
                         break
             stored = stored[:MAX_LISTED_INDICES]
-        return UploadState(video_id=video.id, status=video.status, received_chunks=video.received_chunks,
+        return UploadState(video_id=video.id, status=VideoStatus(video.status), received_chunks=video.received_chunks,
                            received_bytes=video.received_bytes, last_index=video.last_index,
                            complete=complete, missing_indices=missing, stored_indices=stored)
 
@@ -275,7 +260,7 @@ class Catalog:
             if open_uploads >= cap:
                 raise ResourceExhausted(
                     f"you have {open_uploads} uploads in progress (at most {cap} at once); "
-                    "finish or abort one", reason="open_uploads")
+                    "finish or abort one", Reason.TOO_MANY_OPEN_UPLOADS)
             session.add(video)
             session.add(self._event(video, UPLOADING, message="upload created"))
             events.emit(session, video, None, now)
@@ -319,7 +304,7 @@ class Catalog:
         result = await self._recorder.record(RecordRequest(owner_id, video_id, chunks, max_upload_bytes, quota))
         t = result.tally
         return BatchRecord(result.outcomes, UploadState(
-            video_id=t.video_id, status=t.status, received_chunks=t.received_chunks,
+            video_id=t.video_id, status=VideoStatus(t.status), received_chunks=t.received_chunks,
             received_bytes=t.received_bytes, last_index=t.last_index, complete=t.complete),
             result.completed_upload)
 
@@ -347,13 +332,13 @@ class Catalog:
             await session.execute(delete(Video).where(Video.id == video_id, Video.owner_id == owner_id,
                                                       Video.status.in_(purgeable)))
 
-    async def expire_stale_uploads(self, idle_seconds: int, limit: int) -> list[tuple[str, str]]:
+    async def expire_stale_uploads(self, idle_seconds: int, limit: int) -> list[VideoRef]:
         """Uploads with no activity for idle_seconds become EXPIRED. The clock here is activity
         (updated_at: every recorded chunk, even a resent one, moves it), not status_changed_at:
         an upload that has been UPLOADING for hours but is still receiving chunks is alive."""
         cutoff = self.clock() - dt.timedelta(seconds=idle_seconds)
         expirable = sources(Event.EXPIRE)
-        expired: list[tuple[str, str]] = []
+        expired: list[VideoRef] = []
         async with self.sessions() as session:
             candidates = (await session.execute(
                 select(Video.id, Video.owner_id)
@@ -371,7 +356,7 @@ class Catalog:
                     video = await self._locked(session, video_id)
                     self._move(session, video, Event.EXPIRE,
                                message=f"no upload activity for {idle_seconds} s")
-                    expired.append((video_id, owner_id))
+                    expired.append(VideoRef(owner_id, video_id))
         return expired
 
     @staticmethod
@@ -381,16 +366,16 @@ class Catalog:
             select(Video).where(Video.id == video_id).execution_options(populate_existing=True)
         )).scalar_one()
 
-    async def list_deleted(self, older_than_seconds: int, limit: int) -> list[tuple[str, str]]:
+    async def list_deleted(self, older_than_seconds: int, limit: int) -> list[VideoRef]:
         cutoff = self.clock() - dt.timedelta(seconds=older_than_seconds)
         async with self.sessions() as session:
             rows = (await session.execute(
-                select(Video.id, Video.owner_id)
+                select(Video.owner_id, Video.id)
                 .where(Video.status == DELETED, Video.status_changed_at <= cutoff)
                 .order_by(Video.status_changed_at).limit(max(1, min(limit or 100, 1000))))).all()
-        return [(r[0], r[1]) for r in rows]
+        return [VideoRef(*row) for row in rows]
 
-    async def list_ready_with_chunks(self, older_than_seconds: int, limit: int) -> list[tuple[str, str]]:
+    async def list_ready_with_chunks(self, older_than_seconds: int, limit: int) -> list[VideoRef]:
         """READY videos (for at least older_than_seconds) that still have chunk rows."""
         cutoff = self.clock() - dt.timedelta(seconds=older_than_seconds)
         # Driven from the chunks table, which holds only uploads in progress, failed ones and
@@ -398,10 +383,10 @@ class Catalog:
         with_chunks = select(Chunk.video_id).group_by(Chunk.video_id).subquery()
         async with self.sessions() as session:
             rows = (await session.execute(
-                select(Video.id, Video.owner_id).join(with_chunks, with_chunks.c.video_id == Video.id)
+                select(Video.owner_id, Video.id).join(with_chunks, with_chunks.c.video_id == Video.id)
                 .where(Video.status == READY, Video.status_changed_at <= cutoff)
                 .order_by(Video.status_changed_at).limit(max(1, min(limit or 100, 1000))))).all()
-        return [(r[0], r[1]) for r in rows]
+        return [VideoRef(*row) for row in rows]
 
     async def forget_chunks(self, owner_id: str, video_id: str) -> int:
         """Drop a READY video's chunk rows (its source holds every byte). From now on a resent
@@ -410,7 +395,7 @@ class Catalog:
             video = await self._lock_owned(session, owner_id, video_id)
             if video.status != READY:
                 raise FailedPrecondition(f"video {video_id} is {video.status}; only a READY video's chunks "
-                                         "can be forgotten")
+                                         "can be forgotten", Reason.STATUS_CONFLICT)
             result = await session.execute(delete(Chunk).where(Chunk.video_id == video_id))
             return result.rowcount
 
@@ -427,12 +412,13 @@ class Catalog:
                 raise NotFound(f"video {video_id} not found")
             transition(video_id, video.status, Event.RETRY)  # refused before the other checks
             if video.last_index is None or video.received_chunks != video.last_index + 1:
-                raise FailedPrecondition(f"video {video_id} never finished uploading; nothing to process")
+                raise FailedPrecondition(f"video {video_id} never finished uploading; nothing to process",
+                                         Reason.STATUS_CONFLICT)
             allowed = self.limits.max_processing_retries
             if video.processing_retries >= allowed:
                 raise ResourceExhausted(
                     f"processing of video {video_id} was retried {video.processing_retries} times "
-                    f"already (at most {allowed}); upload the recording again or delete it", reason="processing_retries")
+                    f"already (at most {allowed}); upload the recording again or delete it", Reason.RETRIES_EXHAUSTED)
             self._move(session, video, Event.RETRY,
                        message=f"processing retried by the owner ({video.processing_retries + 1} of {allowed})")
             video.processing_attempts, video.processing_retries = 0, video.processing_retries + 1
@@ -457,7 +443,7 @@ class Catalog:
             if video.processing_retries >= allowed:
                 raise ResourceExhausted(
                     f"processing of video {video_id} was retried {video.processing_retries} times "
-                    f"already (at most {allowed}); upload the recording again or delete it", reason="processing_retries")
+                    f"already (at most {allowed}); upload the recording again or delete it", Reason.RETRIES_EXHAUSTED)
             video.processing_retries += 1
             self._move_rendition(session, video, row, RenditionEvent.RETRY,
                                  message=f"retried by the owner ({video.processing_retries} of {allowed})")
@@ -645,11 +631,11 @@ class Catalog:
                            or_(Video.status == UPLOADED, Video.lease_expires_at < now))
                     .values(lease_owner=worker_id, lease_expires_at=now + dt.timedelta(seconds=lease_seconds),
                             processing_attempts=Video.processing_attempts + 1,
-                            current_step=STEPS[0], progress=0.0, error=None, error_step=None, updated_at=now)
+                            current_step=Step.ASSEMBLE, progress=0.0, error=None, error_step=None, updated_at=now)
                     .execution_options(synchronize_session=False))
                 if result.rowcount == 1:
                     video = await self._locked(session, video_id)
-                    self._move(session, video, Event.CLAIM, step=STEPS[0],
+                    self._move(session, video, Event.CLAIM, step=Step.ASSEMBLE,
                                message=f"attempt {video.processing_attempts} by {worker_id}")
                     await lock_owner(session, owner_id, now)  # after the video's lock, as everywhere
                     busy = (await session.execute(
@@ -676,31 +662,33 @@ class Catalog:
         if result.rowcount != 1:
             await self._load(session, owner_id, video_id)  # NOT_FOUND if it is not there
             raise FailedPrecondition(
-                f"worker {worker_id} no longer holds the processing lease of video {video_id}")
+                f"worker {worker_id} no longer holds the processing lease of video {video_id}",
+                Reason.LEASE_LOST)
         return await self._locked(session, video_id)
 
-    async def report_progress(self, owner_id: str, video_id: str, worker_id: str, step: str,
+    async def report_progress(self, owner_id: str, video_id: str, worker_id: str, step: Step | None,
                               progress: float, lease_seconds: int) -> None:
-        if step not in STEPS:
-            raise InvalidArgument(f"unknown processing step {step!r}")
+        if step not in tuple(Step):
+            raise InvalidArgument("step is not a processing step this catalog knows")
         progress = min(max(progress, 0.0), 1.0)
         async with self._transaction() as session:
             video = await self._lock_owned(session, owner_id, video_id)
             if video.status != PROCESSING or video.lease_owner != worker_id:
                 raise FailedPrecondition(
-                    f"worker {worker_id} no longer holds the processing lease of video {video_id}")
+                    f"worker {worker_id} no longer holds the processing lease of video {video_id}",
+                Reason.LEASE_LOST)
             if video.current_step != step:
                 session.add(self._event(video, PROCESSING, step=step, progress=progress))
             video.current_step, video.progress = step, progress
             video.lease_expires_at = self.clock() + dt.timedelta(seconds=lease_seconds)
 
-    async def put_asset(self, owner_id: str, video_id: str, kind: str, path: str, content_type: str,
-                        size: int) -> None:
+    async def put_asset(self, owner_id: str, video_id: str, kind: AssetKind | None, path: str,
+                        content_type: str, size: int) -> None:
         """Record an output, charging its bytes to the owner's quota in the same transaction
         (replacing an output of the same kind charges the difference). Over the quota:
         RESOURCE_EXHAUSTED, and nothing is recorded: the caller deletes the file."""
-        if kind not in ASSET_KINDS:
-            raise InvalidArgument(f"unknown asset kind {kind!r}")
+        if kind not in tuple(AssetKind):
+            raise InvalidArgument("kind is not an asset kind this catalog knows")
         if size < 0:
             raise InvalidArgument("size_bytes must not be negative")
         async with self._transaction() as session:
@@ -724,7 +712,7 @@ class Catalog:
             if used + added > quota:
                 raise ResourceExhausted(
                     f"your storage quota of {quota} bytes is used up ({used} bytes stored; this "
-                    f"{kind.lower()} output needs {added} more): delete videos you no longer need", reason="user_quota")
+                    f"{kind.lower()} output needs {added} more): delete videos you no longer need", Reason.QUOTA_EXCEEDED)
         if existing is None:
             session.add(Asset(video_id=video_id, kind=kind, path=path, content_type=content_type,
                               size=size, created_at=self.clock()))
@@ -740,8 +728,8 @@ class Catalog:
                 if value is not None:
                     setattr(video, field.name, value)
 
-    async def finish_processing(self, owner_id: str, video_id: str, worker_id: str, status: str,
-                                error_step: str | None, error: str | None) -> Video:
+    async def finish_processing(self, owner_id: str, video_id: str, worker_id: str, status: VideoStatus | None,
+                                error_step: Step | None, error: str | None) -> Video:
         """PROCESSING -> READY or FAILED, with its history row, in one transaction."""
         if status not in (READY, FAILED):
             raise InvalidArgument("processing finishes as READY or FAILED")
@@ -785,7 +773,7 @@ class Catalog:
             counts.update({state: n for state, n in rows})
             return counts
 
-    async def list_pending_processing(self, limit: int) -> list[tuple[str, str]]:
+    async def list_pending_processing(self, limit: int) -> list[VideoRef]:
         """Jobs a media worker should pick up, a pure read. Owners take turns (each owner's
         oldest job, then each owner's second oldest, ...), so a user with a thousand uploads
         waiting delays another user's one upload by at most one job per worker."""
@@ -796,12 +784,12 @@ class Catalog:
                    .where(self._waiting_for_a_worker(now)).subquery())
         async with self.sessions() as session:
             rows = (await session.execute(
-                select(waiting.c.id, waiting.c.owner_id)
+                select(waiting.c.owner_id, waiting.c.id)
                 .order_by(waiting.c.turn, waiting.c.status_changed_at, waiting.c.id)
                 .limit(max(1, min(limit or 100, 1000))))).all()
-        return [(row[0], row[1]) for row in rows]
+        return [VideoRef(*row) for row in rows]
 
-    async def fail_exhausted_jobs(self, limit: int) -> list[tuple[str, str]]:
+    async def fail_exhausted_jobs(self, limit: int) -> list[VideoRef]:
         """Housekeeping: jobs whose worker died MAX_PROCESSING_ATTEMPTS times end FAILED (the
         owner may retry them), so no video stays PROCESSING forever."""
         now = self.clock()
@@ -811,7 +799,7 @@ class Catalog:
             candidates = (await session.execute(
                 select(Video.id, Video.owner_id).where(exhausted)
                 .order_by(Video.status_changed_at, Video.id).limit(max(1, min(limit or 100, 1000))))).all()
-        failed: list[tuple[str, str]] = []
+        failed: list[VideoRef] = []
         for video_id, owner_id in candidates:
             async with self._transaction() as session:
                 # Conditional (and the row lock): a worker may have finished it meanwhile.
@@ -827,7 +815,7 @@ class Catalog:
                 video.lease_owner = video.lease_expires_at = None
                 self._move(session, video, Event.FAIL_EXHAUSTED, step=video.current_step,
                            progress=video.progress, message=video.error)
-                failed.append((video_id, owner_id))
+                failed.append(VideoRef(owner_id, video_id))
         await self._fail_exhausted_renditions(now, limit)
         return failed
 

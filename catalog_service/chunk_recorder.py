@@ -30,6 +30,7 @@ from catalog_service.statuses import DELETED, UPLOADED
 from recorder_common import metrics
 from recorder_common.errors import DomainError, InvalidArgument, NotFound
 from recorder_common.ids import check_video_id
+from recorder_common.vocab import ChunkOutcome
 
 
 
@@ -44,7 +45,7 @@ class RecordRequest:
 
 @dataclasses.dataclass(frozen=True)
 class RecordResult:
-    outcomes: list[str]
+    outcomes: list[ChunkOutcome]
     tally: UploadTally  # the upload after this request's chunks
     completed_upload: bool
 

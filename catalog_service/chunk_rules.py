@@ -9,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 
 from catalog_service.statuses import UPLOADED, UPLOADING
-from recorder_common.errors import AlreadyExists, FailedPrecondition, ResourceExhausted
+from recorder_common.errors import AlreadyExists, FailedPrecondition, Reason, ResourceExhausted
+from recorder_common.vocab import ChunkOutcome
 
 
 
@@ -45,9 +46,7 @@ class UploadTally:
 
 @dataclasses.dataclass
 class Applied:
-    # One per chunk: "STORED" when the request's own write is the recorded chunk, "DUPLICATE" when
-    # another write is (the request's file, if it wrote one, is then nobody's and may go).
-    outcomes: list[str]
+    outcomes: list[ChunkOutcome]  # one per chunk
     new_chunks: list[StoredChunk]
     completed_upload: bool  # these chunks completed the upload: hand it to processing (once)
     used_bytes: int  # the owner's bytes in use afterwards
@@ -57,12 +56,12 @@ def apply_chunks(tally: UploadTally, chunks: list[StoredChunk], max_upload_bytes
                  user_quota_bytes: int, used_bytes: int) -> Applied:
     """Record `chunks` in order into `tally` (changed in place: pass a copy). Raises the first
     refusal; the caller then drops the copy, so a refused request changes nothing."""
-    outcomes: list[str] = []
+    outcomes: list[ChunkOutcome] = []
     new_chunks: list[StoredChunk] = []
     completed = False
     for chunk in chunks:
         outcome = _apply_one(tally, chunk, max_upload_bytes, user_quota_bytes, used_bytes)
-        if outcome == "STORED":
+        if outcome == ChunkOutcome.STORED:
             used_bytes += chunk.size
             new_chunks.append(chunk)
         outcomes.append(outcome)
@@ -73,44 +72,47 @@ def apply_chunks(tally: UploadTally, chunks: list[StoredChunk], max_upload_bytes
 
 
 def _apply_one(tally: UploadTally, chunk: StoredChunk, max_upload_bytes: int, user_quota_bytes: int,
-               used_bytes: int) -> str:
+               used_bytes: int) -> ChunkOutcome:
     video_id, index, size = tally.video_id, chunk.index, chunk.size
     existing = tally.known.get(index)
     if existing is not None:
         if existing[:2] != (size, chunk.crc32c):
             raise AlreadyExists(
                 f"chunk {index} of video {video_id} is already stored with different content; "
-                "the stored chunk is kept")
+                "the stored chunk is kept", Reason.CHUNK_CONFLICT)
         if chunk.file_token is not None and existing[2] == chunk.file_token:
             # This very write was recorded already (a replayed request): its file is the chunk.
-            return "STORED"
+            return ChunkOutcome.STORED
         if tally.status != UPLOADING or not chunk.is_last or tally.last_index == index:
             # A safe retry of an acknowledged chunk: nothing changes, nothing runs twice.
-            return "DUPLICATE"
+            return ChunkOutcome.DUPLICATE
     if tally.status != UPLOADING:
-        raise FailedPrecondition(f"video {video_id} is {tally.status}: it takes no new chunks")
+        raise FailedPrecondition(f"video {video_id} is {tally.status}: it takes no new chunks", Reason.UPLOAD_FINISHED)
     if tally.last_index is not None and index > tally.last_index:
-        raise FailedPrecondition(f"chunk {index} is past the last chunk of this upload ({tally.last_index})")
+        raise FailedPrecondition(f"chunk {index} is past the last chunk of this upload ({tally.last_index})",
+                                 Reason.PAST_LAST_CHUNK)
     if chunk.is_last:
         if tally.last_index is not None and tally.last_index != index:
             raise FailedPrecondition(
-                f"chunk {tally.last_index} was already flagged as the last one; chunk {index} cannot be last too")
+                f"chunk {tally.last_index} was already flagged as the last one; chunk {index} cannot be last too",
+                Reason.PAST_LAST_CHUNK)
         if tally.highest_index is not None and tally.highest_index > index:
             raise FailedPrecondition(
-                f"chunk {index} cannot be the last: chunk {tally.highest_index} is already stored")
+                f"chunk {index} cannot be the last: chunk {tally.highest_index} is already stored",
+                Reason.PAST_LAST_CHUNK)
         tally.last_index = index
     if existing is not None:
-        return "DUPLICATE"
+        return ChunkOutcome.DUPLICATE
     if max_upload_bytes and tally.received_bytes + size > max_upload_bytes:
         raise ResourceExhausted(
             f"chunk {index} would take the upload to {tally.received_bytes + size} bytes, "
-            f"over the limit of {max_upload_bytes} bytes per upload", reason="upload_bytes")
+            f"over the limit of {max_upload_bytes} bytes per upload", Reason.UPLOAD_TOO_LARGE)
     if user_quota_bytes and used_bytes + size > user_quota_bytes:
         raise ResourceExhausted(
             f"your storage quota of {user_quota_bytes} bytes is used up ({used_bytes} bytes "
-            "stored): delete videos you no longer need", reason="user_quota")
+            "stored): delete videos you no longer need", Reason.QUOTA_EXCEEDED)
     tally.known[index] = (size, chunk.crc32c, chunk.file_token)
     tally.received_chunks += 1
     tally.received_bytes += size
     tally.highest_index = index if tally.highest_index is None else max(tally.highest_index, index)
-    return "STORED"
+    return ChunkOutcome.STORED

@@ -6,11 +6,10 @@ import datetime as dt
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import inspect
 
-from catalog_service import catalog
 from catalog_service.events import DELIVERY_STATES, body
 from catalog_service.models import FeedEvent, Video, WebhookDelivery
 from recorder.v1 import catalog_pb2, common_pb2
-from recorder_common.vocab import rendition_kind_enum, rendition_state_enum
+from recorder_common.vocab import AssetKind, Step, VideoStatus, rendition_kind_enum, rendition_state_enum
 
 
 def timestamp(value: dt.datetime | None) -> Timestamp:
@@ -22,50 +21,13 @@ def timestamp(value: dt.datetime | None) -> Timestamp:
     return ts
 
 
-def status_enum(name: str | None) -> int:
-    return common_pb2.VideoStatus.Value(f"VIDEO_STATUS_{name}") if name else 0
-
-
-def status_name(value: int) -> str:
-    return common_pb2.VideoStatus.Name(value).removeprefix("VIDEO_STATUS_")
-
-
-def step_enum(name: str | None) -> int:
-    return common_pb2.ProcessingStep.Value(f"PROCESSING_STEP_{name}") if name else 0
-
-
-def step_name(value: int) -> str | None:
-    if value == 0:
-        return None
-    return common_pb2.ProcessingStep.Name(value).removeprefix("PROCESSING_STEP_")
-
-
-def asset_kind_enum(name: str) -> int:
-    return common_pb2.AssetKind.Value(f"ASSET_KIND_{name}")
-
-
-def asset_kind_name(value: int) -> str:
-    return common_pb2.AssetKind.Name(value).removeprefix("ASSET_KIND_")
-
-
-def upload_state(state: catalog.UploadState) -> common_pb2.UploadState:
-    msg = common_pb2.UploadState(
-        video_id=state.video_id, status=status_enum(state.status),
-        received_chunks=state.received_chunks, received_bytes=state.received_bytes,
-        complete=state.complete, missing_indices=state.missing_indices,
-        stored_indices=state.stored_indices)
-    if state.last_index is not None:
-        msg.last_index = state.last_index
-    return msg
-
-
 def video_message(video: Video, with_history: bool = True) -> common_pb2.Video:
     unloaded = inspect(video).unloaded  # relationships not loaded are left out, never lazy-loaded
     msg = common_pb2.Video(
         video_id=video.id, title=video.title, filename=video.filename,
-        content_type=video.content_type, status=status_enum(video.status),
-        current_step=step_enum(video.current_step), progress=video.progress or 0.0,
-        error=video.error or "", error_step=step_enum(video.error_step),
+        content_type=video.content_type, status=VideoStatus.proto_of(video.status),
+        current_step=Step.proto_of(video.current_step), progress=video.progress or 0.0,
+        error=video.error or "", error_step=Step.proto_of(video.error_step),
         expected_size_bytes=video.expected_size or 0, received_bytes=video.received_bytes,
         received_chunks=video.received_chunks,
         media=common_pb2.MediaInfo(
@@ -77,7 +39,7 @@ def video_message(video: Video, with_history: bool = True) -> common_pb2.Video:
         msg.last_index = video.last_index
     for asset in [] if "assets" in unloaded else video.assets:
         msg.assets.append(common_pb2.Asset(
-            kind=asset_kind_enum(asset.kind), content_type=asset.content_type, size_bytes=asset.size,
+            kind=AssetKind.proto_of(asset.kind), content_type=asset.content_type, size_bytes=asset.size,
             path=asset.path, created_at=timestamp(asset.created_at)))
     if "renditions" not in unloaded:
         assets = {} if "assets" in unloaded else {a.kind: a for a in video.assets}
@@ -89,7 +51,7 @@ def video_message(video: Video, with_history: bool = True) -> common_pb2.Video:
     if with_history:
         for event in [] if "events" in unloaded else video.events:
             msg.history.append(common_pb2.StatusEvent(
-                status=status_enum(event.status), step=step_enum(event.step), progress=event.progress,
+                status=VideoStatus.proto_of(event.status), step=Step.proto_of(event.step), progress=event.progress,
                 message=event.message, at=timestamp(event.at)))
     return msg
 
@@ -100,7 +62,7 @@ def feed_event(row: FeedEvent) -> catalog_pb2.FeedEvent:
         cursor=row.cursor, id=row.event_id, type=row.type, video_id=row.video_id, owner_id=row.owner_id,
         time=timestamp(row.at), error=fields.get("error", ""),
         rendition=rendition_kind_enum(fields["rendition"]) if fields.get("rendition") else 0,
-        assets=[common_pb2.Asset(kind=asset_kind_enum(a["kind"]), content_type=a["content_type"],
+        assets=[common_pb2.Asset(kind=AssetKind.proto_of(a["kind"]), content_type=a["content_type"],
                                  size_bytes=a["size_bytes"]) for a in fields.get("assets", [])])
 
 
@@ -132,6 +94,6 @@ def rendition_message(kind: str, state: str, progress: float | None, error: str 
                                progress=progress or 0.0, error=error or "")
     if asset is not None and asset[0]:
         path, content_type, size, created = asset
-        msg.asset.CopyFrom(common_pb2.Asset(kind=asset_kind_enum(kind), content_type=content_type or "",
+        msg.asset.CopyFrom(common_pb2.Asset(kind=AssetKind.proto_of(kind), content_type=content_type or "",
                                             size_bytes=size or 0, path=path, created_at=timestamp(created)))
     return msg

@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 
 from catalog_service.statuses import DELETED, EXPIRED, FAILED, PROCESSING, READY, UPLOADED, UPLOADING
-from recorder_common.errors import FailedPrecondition
+from recorder_common.errors import FailedPrecondition, Reason
 from recorder_common.vocab import RenditionState
 
 # Not a stored status: the video's rows are removed.
@@ -134,7 +134,7 @@ def transition(video_id: str, status: str, event: Event | RenditionEvent, rendit
     target = next_status(status, event)
     if target is None:
         subject = f"the {rendition.lower()} rendition of video {video_id}" if rendition else f"video {video_id}"
-        raise FailedPrecondition(f"{subject} is {status}: cannot {event.value}; {_HINTS[event]}")
+        raise FailedPrecondition(f"{subject} is {status}: cannot {event.value}; {_HINTS[event]}", Reason.STATUS_CONFLICT)
     return target
 
 

@@ -9,11 +9,12 @@ from catalog_service.events import EventFeed
 from catalog_service.lifecycle import FEED_EVENT_TYPES
 from catalog_service.share_links import ShareLinks, share_link_message
 from catalog_service.watch_hub import WatchHub
-from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
+from recorder.v1 import catalog_pb2, catalog_pb2_grpc
 from recorder_common.errors import InvalidArgument
 from recorder_common.identity import current_caller
 from recorder_common.rpc import maps_domain_errors, shielded
-from recorder_common.vocab import RenditionState, rendition_kind, rendition_state
+from recorder_common.uploads import upload_state_message
+from recorder_common.vocab import AssetKind, RenditionState, Step, VideoRef, VideoStatus, rendition_kind, rendition_state
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
@@ -46,9 +47,9 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         async with contextlib.aclosing(self.watch_hub.watch(owner, request.video_id)) as updates:
             async for video in updates:
                 yield catalog_pb2.VideoUpdate(
-                    video_id=video.id, status=convert.status_enum(video.status),
-                    step=convert.step_enum(video.current_step), progress=video.progress or 0.0,
-                    error=video.error or "", error_step=convert.step_enum(video.error_step),
+                    video_id=video.id, status=VideoStatus.proto_of(video.status),
+                    step=Step.proto_of(video.current_step), progress=video.progress or 0.0,
+                    error=video.error or "", error_step=Step.proto_of(video.error_step),
                     at=convert.timestamp(video.updated_at),
                     renditions=[convert.rendition_message(
                         r.kind, r.state, r.progress, r.error,
@@ -109,8 +110,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             [StoredChunk(c.index, c.size_bytes, c.crc32c, c.is_last, c.file_token or None) for c in request.chunks],
             request.max_upload_bytes, request.user_quota_bytes)
         return catalog_pb2.RecordChunksResponse(
-            outcomes=[common_pb2.ChunkOutcome.Value(f"CHUNK_OUTCOME_{o}") for o in record.outcomes],
-            state=convert.upload_state(record.state), completed_upload=record.completed_upload)
+            outcomes=[o.proto for o in record.outcomes],
+            state=upload_state_message(record.state), completed_upload=record.completed_upload)
 
     @maps_domain_errors
     @shielded
@@ -126,7 +127,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def GetUploadState(self, request, context):
         state = await self.catalog.upload_state(current_caller().require_user(), request.video_id,
                                                 with_indices=not request.summary_only)
-        return catalog_pb2.GetUploadStateResponse(state=convert.upload_state(state))
+        return catalog_pb2.GetUploadStateResponse(state=upload_state_message(state))
 
     @maps_domain_errors
     @shielded
@@ -195,7 +196,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         caller = current_caller()
         await self.catalog.report_progress(
             caller.require_user(), request.video_id, request.worker_id,
-            convert.step_name(request.step) or "", request.progress, request.lease_seconds or 60)
+            Step.from_proto(request.step), request.progress, request.lease_seconds or 60)
         return catalog_pb2.ReportProgressResponse()
 
     @maps_domain_errors
@@ -203,7 +204,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def PutAsset(self, request, context):
         caller = current_caller()
         await self.catalog.put_asset(
-            caller.require_user(), request.video_id, convert.asset_kind_name(request.kind),
+            caller.require_user(), request.video_id, AssetKind.from_proto(request.kind),
             request.path, request.content_type, request.size_bytes)
         return catalog_pb2.PutAssetResponse()
 
@@ -224,7 +225,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         caller = current_caller()
         video = await self.catalog.finish_processing(
             caller.require_user(), request.video_id, request.worker_id,
-            convert.status_name(request.status), convert.step_name(request.error_step), request.error)
+            VideoStatus.from_proto(request.status), Step.from_proto(request.error_step), request.error)
         return catalog_pb2.FinishProcessingResponse(video=convert.video_message(video))
 
     @maps_domain_errors
@@ -301,8 +302,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         return catalog_pb2.ListWebhookDeliveriesResponse(deliveries=[convert.webhook_delivery(r) for r in rows])
 
 
-def _pending(rows: list[tuple[str, str]]) -> list[catalog_pb2.PendingVideo]:
-    return [catalog_pb2.PendingVideo(video_id=v, owner_id=o) for v, o in rows]
+def _pending(refs: list[VideoRef]) -> list[catalog_pb2.PendingVideo]:
+    return [catalog_pb2.PendingVideo(video_id=ref.video_id, owner_id=ref.owner_id) for ref in refs]
 
 
 def _kind(value: int, required: bool = True):

@@ -37,7 +37,7 @@ from sqlalchemy.sql.elements import BinaryExpression, BindParameter
 from catalog_service.models import Asset, Rendition, Video
 from catalog_service.statuses import DELETED, EXPIRED, FAILED, READY
 from recorder_common import metrics
-from recorder_common.errors import DeadlineExceeded, NotFound, ResourceExhausted
+from recorder_common.errors import DeadlineExceeded, NotFound, Reason, ResourceExhausted
 from recorder_common.ids import check_video_id
 from recorder_common.vocab import RENDITION_FINAL_STATES
 
@@ -285,7 +285,7 @@ class WatchHub:
         if self._open_by_user[owner_id] >= self.max_streams_per_user:
             raise ResourceExhausted(
                 f"you already have {self._open_by_user[owner_id]} WatchVideo streams open, the most one "
-                f"user may have; close one you no longer need (or let it finish) and watch again", reason="watch_streams")
+                f"user may have; close one you no longer need (or let it finish) and watch again", Reason.TOO_MANY_WATCH_STREAMS)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.max_seconds
         stream = _Stream(owner_id, video_id)

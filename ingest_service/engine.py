@@ -27,20 +27,22 @@ import hashlib
 import logging
 import time
 
+from collections.abc import AsyncIterator
+
 import google_crc32c
 
-from ingest_service.ports import CatalogPort, ChunkStore, MediaPort
+from ingest_service.ports import CatalogPort, ChunkStore, MediaPort, PendingChunk, RecordedChunks, UploadState
 from ingest_service.settings import UploadLimits
-from recorder.v1 import catalog_pb2, common_pb2
 from recorder_common.errors import (AlreadyExists, DomainError, FailedPrecondition, InvalidArgument,
-                                    NotFound, ResourceExhausted, Unavailable)
+                                    NotFound, Reason, ResourceExhausted, Unavailable)
 from recorder_common import metrics
 from recorder_common.ids import check_video_id
 from recorder_common.storage import new_write_token
+from recorder_common.vocab import ChunkOutcome, RenditionKind, VideoStatus
 
 log = logging.getLogger("recorder.ingest.engine")
 
-UPLOADING = common_pb2.VIDEO_STATUS_UPLOADING
+__all__ = ["ByteBudget", "ChunkAck", "ChunkStream", "ChunkWriter", "IncomingChunk", "PendingChunk", "UploadEngine"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,17 +54,6 @@ class IncomingChunk:
     sha256: bytes | None = None
 
 
-@dataclasses.dataclass(frozen=True)
-class PendingChunk:
-    """A chunk checked (and written to storage, unless the upload takes no bytes), not yet
-    recorded in the catalog."""
-    index: int
-    size: int
-    crc32c: int
-    is_last: bool
-    file_token: str | None  # the file this request wrote; None when it wrote none
-
-
 # Answers after which the catalog has certainly not recorded a request's chunks (it records a
 # request whole or not at all). Anything else (a timeout, the catalog unreachable) may have been
 # recorded, so the files stay; an abandoned upload's files go with it when it expires.
@@ -72,12 +63,13 @@ REFUSALS = (ResourceExhausted, FailedPrecondition, AlreadyExists, NotFound, Inva
 @dataclasses.dataclass(frozen=True)
 class ChunkAck:
     index: int
-    outcome: int  # common_pb2.ChunkOutcome
-    state: common_pb2.UploadState
+    outcome: ChunkOutcome
+    state: UploadState
 
 
 def crc32c_of(data: bytes) -> int:
-    return google_crc32c.value(data)
+    value: int = google_crc32c.value(data)
+    return value
 
 
 class ByteBudget:
@@ -103,7 +95,7 @@ class ByteBudget:
             self._changed.notify_all()
 
     @contextlib.asynccontextmanager
-    async def hold(self, size: int):
+    async def hold(self, size: int) -> AsyncIterator[None]:
         taken = await self.acquire(size)
         try:
             yield
@@ -111,51 +103,42 @@ class ByteBudget:
             await self.release(taken)
 
 
-class UploadEngine:
-    def __init__(self, store: ChunkStore, catalog: CatalogPort, media: MediaPort,
-                 limits: UploadLimits) -> None:
+class ChunkWriter:
+    """The one chunk path both client paths share (PutChunk calls and Upload streams): check a
+    chunk, hold its bytes within the process's budget, write them to a file of their own, record
+    them in the catalog, remove the files the catalog did not record, and hand a completed upload
+    to media. Also remembers the catalog's last answer per upload, so back-to-back chunks skip a
+    round trip."""
+
+    def __init__(self, store: ChunkStore, catalog: CatalogPort, media: MediaPort, limits: UploadLimits) -> None:
         self.store = store
         self.catalog = catalog
         self.media = media
         self.limits = limits
         self.inflight = ByteBudget(limits.max_inflight_bytes)
-        self._hints: set[asyncio.Task] = set()
-        # (owner, video) -> (when, state) from this engine's last catalog answer about that upload:
+        self._hints: set[asyncio.Task[None]] = set()
+        # (owner, video) -> (when, state) from this writer's last catalog answer about that upload:
         # lets back-to-back PutChunk calls skip the pre-check round trip. The catalog still checks
         # everything when it records the chunk; this only decides whether to write the bytes first.
-        self._recent: collections.OrderedDict[tuple[str, str], tuple[float, common_pb2.UploadState]] = \
+        self._recent: collections.OrderedDict[tuple[str, str], tuple[float, UploadState]] = \
             collections.OrderedDict()
         # video id -> until when hints for it are skipped (see HINT_BACKOFF_SECONDS)
         self._unhinted: collections.OrderedDict[str, float] = collections.OrderedDict()
 
-    async def create_upload(self, owner_id: str, title: str, filename: str, content_type: str,
-                            expected_size: int) -> str:
-        if expected_size > self.limits.max_upload_bytes:
-            raise ResourceExhausted(
-                f"expected size {expected_size} bytes is over the upload limit of "
-                f"{self.limits.max_upload_bytes} bytes", reason="upload_bytes")
-        video_id = await self.catalog.create_video(owner_id, title, filename, content_type, expected_size)
-        metrics.UPLOADS_STARTED.inc()
-        # A new upload's state is known: its first chunk need not ask the catalog for it.
-        self._remember(owner_id, video_id, common_pb2.UploadState(
-            video_id=video_id, status=UPLOADING, received_chunks=0, received_bytes=0))
-        return video_id
-
-    async def upload_state(self, owner_id: str, video_id: str) -> common_pb2.UploadState:
-        return await self.catalog.upload_state(owner_id, check_video_id(video_id))
-
-    def check_chunk(self, chunk: IncomingChunk) -> int:
+    def check(self, chunk: IncomingChunk) -> int:
+        """Refuse a malformed or oversized chunk before any byte is written; returns its CRC32C."""
         if chunk.index < 0:
             raise InvalidArgument(f"chunk index must be 0 or more, got {chunk.index}")
         if not chunk.data and not chunk.is_last:
             raise InvalidArgument(f"chunk {chunk.index} is empty: only the last chunk may be empty")
         if chunk.index >= self.limits.max_chunks:
             raise ResourceExhausted(
-                f"chunk index {chunk.index} is over the limit of {self.limits.max_chunks} chunks per upload", reason="chunk_count")
+                f"chunk index {chunk.index} is over the limit of {self.limits.max_chunks} chunks per upload",
+                Reason.TOO_MANY_CHUNKS)
         if len(chunk.data) > self.limits.max_chunk_bytes:
             raise ResourceExhausted(
                 f"chunk {chunk.index} is {len(chunk.data)} bytes; the limit is "
-                f"{self.limits.max_chunk_bytes} bytes: send smaller chunks", reason="chunk_bytes")
+                f"{self.limits.max_chunk_bytes} bytes: send smaller chunks", Reason.CHUNK_TOO_LARGE)
         if chunk.crc32c is None and chunk.sha256 is None:
             raise InvalidArgument(
                 f"chunk {chunk.index} has no checksum: send crc32c (or sha256) of its bytes")
@@ -163,43 +146,35 @@ class UploadEngine:
         if chunk.crc32c is not None and chunk.crc32c != crc:
             raise InvalidArgument(
                 f"chunk {chunk.index} failed its CRC32C check (sent {chunk.crc32c:#010x}, "
-                f"received bytes give {crc:#010x}); it was not stored: resend it")
+                f"received bytes give {crc:#010x}); it was not stored: resend it", Reason.CHECKSUM_MISMATCH)
         if chunk.sha256 is not None and hashlib.sha256(chunk.data).digest() != chunk.sha256:
             raise InvalidArgument(
-                f"chunk {chunk.index} failed its SHA-256 check; it was not stored: resend it")
+                f"chunk {chunk.index} failed its SHA-256 check; it was not stored: resend it", Reason.CHECKSUM_MISMATCH)
         return crc
 
-    async def put_chunk(self, owner_id: str, video_id: str, chunk: IncomingChunk) -> ChunkAck:
+    async def put(self, owner_id: str, video_id: str, chunk: IncomingChunk) -> ChunkAck:
+        """One chunk on its own (PutChunk): checked, written, recorded, acknowledged."""
         check_video_id(video_id)
-        crc = self.check_chunk(chunk)
+        crc = self.check(chunk)
         async with self.inflight.hold(len(chunk.data)):
-            return await self._put_chunk(owner_id, video_id, chunk, crc)
-
-    async def _put_chunk(self, owner_id: str, video_id: str, chunk: IncomingChunk, crc: int) -> ChunkAck:
-        # NOT_FOUND if not the caller's, before any byte is written. Summary only: this runs for
-        # every chunk (unless this engine heard about the upload a moment ago).
-        state = self._recent_state(owner_id, video_id) or \
-            await self.catalog.upload_state(owner_id, video_id, summary_only=True)
-        writable = state.status == UPLOADING and not (
-            state.HasField("last_index") and chunk.index > state.last_index)
-        token = None
-        if writable:
-            if state.received_bytes + len(chunk.data) > self.limits.max_upload_bytes:
-                raise ResourceExhausted(
-                    f"chunk {chunk.index} would take the upload over its limit of "
-                    f"{self.limits.max_upload_bytes} bytes", reason="upload_bytes")
-            token = await self.write(owner_id, video_id, chunk)
-        # When not writable the catalog answers: a duplicate of a stored chunk succeeds, anything
-        # else is refused with the reason (upload finished, index past the last chunk).
-        record = await self.record(owner_id, video_id, [PendingChunk(chunk.index, len(chunk.data), crc,
-                                                                     chunk.is_last, token)])
+            # NOT_FOUND if not the caller's, before any byte is written. Summary only: this runs
+            # for every chunk (unless this writer heard about the upload a moment ago).
+            state = self.recent_state(owner_id, video_id) or \
+                await self.catalog.upload_state(owner_id, video_id, summary_only=True)
+            writable = state.status == VideoStatus.UPLOADING and not (
+                state.last_index is not None and chunk.index > state.last_index)
+            token = None
+            if writable:
+                if state.received_bytes + len(chunk.data) > self.limits.max_upload_bytes:
+                    raise ResourceExhausted(
+                        f"chunk {chunk.index} would take the upload over its limit of "
+                        f"{self.limits.max_upload_bytes} bytes", Reason.UPLOAD_TOO_LARGE)
+                token = await self.write(owner_id, video_id, chunk)
+            # When not writable the catalog answers: a duplicate of a stored chunk succeeds,
+            # anything else is refused with the reason (upload finished, index past the last chunk).
+            record = await self.record(owner_id, video_id, [PendingChunk(chunk.index, len(chunk.data), crc,
+                                                                         chunk.is_last, token)])
         return ChunkAck(index=chunk.index, outcome=record.outcomes[0], state=record.state)
-
-    async def open_stream(self, owner_id: str, video_id: str) -> "ChunkStream":
-        check_video_id(video_id)
-        state = await self.catalog.upload_state(owner_id, video_id, summary_only=True)  # NOT_FOUND if not mine
-        # A finished upload takes no bytes; the catalog still answers resent chunks (DUPLICATE).
-        return ChunkStream(self, owner_id, video_id, writable=state.status == UPLOADING)
 
     async def write(self, owner_id: str, video_id: str, chunk: IncomingChunk) -> str:
         """Store this request's copy of the chunk in a file of its own; returns its write token.
@@ -211,7 +186,7 @@ class UploadEngine:
         except FileNotFoundError:
             # The video's folder went while the bytes were written: it was aborted or deleted
             # just now (NOT_FOUND), or the storage is failing (retry).
-            self._forget(owner_id, video_id)
+            self.forget(owner_id, video_id)
             await self.catalog.upload_state(owner_id, video_id, summary_only=True)
             raise Unavailable(f"chunk {chunk.index} could not be stored just now; send it again") from None
         except Exception as exc:  # the store failed (disk, object store, network): nothing was acknowledged
@@ -219,80 +194,53 @@ class UploadEngine:
             raise Unavailable(f"chunk {chunk.index} could not be stored just now; send it again") from None
         return token
 
-    async def discard_unrecorded(self, owner_id: str, video_id: str, chunks: list["PendingChunk"]) -> None:
+    async def discard_unrecorded(self, owner_id: str, video_id: str, chunks: list[PendingChunk]) -> None:
         """The one place chunk files of a live upload are removed: files this request wrote that
         the catalog has just said it did not record (see the module docstring)."""
         for c in chunks:
             if c.file_token is not None:
                 await self.store.remove_chunk(owner_id, video_id, c.index, c.file_token)
 
-    async def record(self, owner_id: str, video_id: str, chunks: list["PendingChunk"]):
+    async def record(self, owner_id: str, video_id: str, chunks: list[PendingChunk]) -> RecordedChunks:
         """Record written chunks in the catalog in one transaction; hand the upload to media when
         they complete it. Refused, the request's own files go, so refused bytes neither count nor
         linger; a duplicate's file goes too (another write is the chunk)."""
         try:
             with metrics.CHUNK_RECORD_SECONDS.time():
                 record = await self.catalog.record_chunks(
-                owner_id, video_id,
-                    [catalog_pb2.StoredChunk(index=c.index, size_bytes=c.size, crc32c=c.crc32c,
-                                             is_last=c.is_last, file_token=c.file_token or "")
-                     for c in chunks],
-                    self.limits.max_upload_bytes, self.limits.user_quota_bytes)
+                    owner_id, video_id, chunks, self.limits.max_upload_bytes, self.limits.user_quota_bytes)
         except REFUSALS:
-            self._forget(owner_id, video_id)
+            self.forget(owner_id, video_id)
             await self.discard_unrecorded(owner_id, video_id, chunks)
             raise
-        self._remember(owner_id, video_id, record.state)
-        metrics.count_stored([c.size for c, o in zip(chunks, record.outcomes) if o == common_pb2.CHUNK_OUTCOME_STORED])
+        self.remember(owner_id, video_id, record.state)
+        stored = [c for c, o in zip(chunks, record.outcomes) if o == ChunkOutcome.STORED]
+        metrics.count_stored([c.size for c in stored])
         await self.discard_unrecorded(owner_id, video_id, [
-            c for c, outcome in zip(chunks, record.outcomes) if outcome == common_pb2.CHUNK_OUTCOME_DUPLICATE])
+            c for c, outcome in zip(chunks, record.outcomes) if outcome == ChunkOutcome.DUPLICATE])
         if record.completed_upload:
             metrics.UPLOADS_COMPLETED.inc()
-            await self._hand_off(owner_id, video_id)
-        else:
-            stored = [c.index for c, o in zip(chunks, record.outcomes) if o == common_pb2.CHUNK_OUTCOME_STORED]
-            if stored:
-                self._hint_chunk_stored(owner_id, video_id, max(stored))
+            await self.hand_off(owner_id, video_id)
+        elif stored:
+            self._hint_chunk_stored(owner_id, video_id, max(c.index for c in stored))
         return record
-
-    async def abort_upload(self, owner_id: str, video_id: str) -> None:
-        self._forget(owner_id, video_id)
-        await self.catalog.mark_deleted(owner_id, check_video_id(video_id), abort_only=True)
-        metrics.UPLOADS_ABORTED.inc()
-        await self.store.remove_video(owner_id, video_id)
-
-    async def delete_video(self, owner_id: str, video_id: str) -> None:
-        """Tombstone first (the video vanishes for its owner and processing stops), then remove the
-        files. The rows go when the janitor purges the tombstone after a grace period, after
-        removing the files once more in case a worker was still finishing a write."""
-        self._forget(owner_id, video_id)
-        await self.catalog.mark_deleted(owner_id, check_video_id(video_id), abort_only=False)
-        await self.store.remove_video(owner_id, video_id)
-
-    async def retry_processing(self, owner_id: str, video_id: str, rendition: int = 0) -> int:
-        """rendition (a RenditionKind number) 0: the FAILED video; otherwise only that FAILED
-        rendition, which goes back to the media services' rendition queue (no hand-off needed)."""
-        video = await self.catalog.retry_processing(owner_id, check_video_id(video_id), rendition)
-        if not rendition:
-            await self._hand_off(owner_id, video_id)
-        return video.status
 
     RECENT_SECONDS = 2.0
 
-    def _recent_state(self, owner_id: str, video_id: str) -> common_pb2.UploadState | None:
+    def recent_state(self, owner_id: str, video_id: str) -> UploadState | None:
         entry = self._recent.get((owner_id, video_id))
         if entry is None or time.monotonic() - entry[0] > self.RECENT_SECONDS:
             return None
         return entry[1]
 
-    def _remember(self, owner_id: str, video_id: str, state: common_pb2.UploadState) -> None:
+    def remember(self, owner_id: str, video_id: str, state: UploadState) -> None:
         key = (owner_id, video_id)
         self._recent[key] = (time.monotonic(), state)
         self._recent.move_to_end(key)
         while len(self._recent) > 10_000:
             self._recent.popitem(last=False)
 
-    def _forget(self, owner_id: str, video_id: str) -> None:
+    def forget(self, owner_id: str, video_id: str) -> None:
         self._recent.pop((owner_id, video_id), None)
 
     # An upload media declined to follow live (its live slots are taken, the format cannot be
@@ -325,18 +273,79 @@ class UploadEngine:
         self._hints.add(task)
         task.add_done_callback(self._hints.discard)
 
-    async def close(self) -> None:
-        for task in list(self._hints):
-            task.cancel()
-        await asyncio.gather(*self._hints, return_exceptions=True)
-
-    async def _hand_off(self, owner_id: str, video_id: str) -> None:
+    async def hand_off(self, owner_id: str, video_id: str) -> None:
         try:
             await self.media.process(owner_id, video_id)
         except DomainError as exc:
             # The upload is complete and recorded; the media service's sweep of pending work
             # picks it up when it is back. The client's chunk was stored, so its ack stands.
             log.warning("media hand-off of %s failed, left for the media sweep: %s", video_id, exc.message)
+
+    async def close(self) -> None:
+        for task in list(self._hints):
+            task.cancel()
+        await asyncio.gather(*self._hints, return_exceptions=True)
+
+
+class UploadEngine:
+    """The upload's lifecycle around the chunk path: create, state, abort, delete, retry."""
+
+    def __init__(self, store: ChunkStore, catalog: CatalogPort, media: MediaPort,
+                 limits: UploadLimits) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.limits = limits
+        self.chunks = ChunkWriter(store, catalog, media, limits)
+
+    async def create_upload(self, owner_id: str, title: str, filename: str, content_type: str,
+                            expected_size: int) -> str:
+        if expected_size > self.limits.max_upload_bytes:
+            raise ResourceExhausted(
+                f"expected size {expected_size} bytes is over the upload limit of "
+                f"{self.limits.max_upload_bytes} bytes", Reason.UPLOAD_TOO_LARGE)
+        video_id = await self.catalog.create_video(owner_id, title, filename, content_type, expected_size)
+        metrics.UPLOADS_STARTED.inc()
+        # A new upload's state is known: its first chunk need not ask the catalog for it.
+        self.chunks.remember(owner_id, video_id, UploadState(video_id=video_id, status=VideoStatus.UPLOADING))
+        return video_id
+
+    async def upload_state(self, owner_id: str, video_id: str) -> UploadState:
+        return await self.catalog.upload_state(owner_id, check_video_id(video_id))
+
+    async def put_chunk(self, owner_id: str, video_id: str, chunk: IncomingChunk) -> ChunkAck:
+        return await self.chunks.put(owner_id, video_id, chunk)
+
+    async def open_stream(self, owner_id: str, video_id: str) -> ChunkStream:
+        check_video_id(video_id)
+        state = await self.catalog.upload_state(owner_id, video_id, summary_only=True)  # NOT_FOUND if not mine
+        # A finished upload takes no bytes; the catalog still answers resent chunks (DUPLICATE).
+        return ChunkStream(self.chunks, owner_id, video_id, writable=state.status == VideoStatus.UPLOADING)
+
+    async def abort_upload(self, owner_id: str, video_id: str) -> None:
+        self.chunks.forget(owner_id, video_id)
+        await self.catalog.mark_deleted(owner_id, check_video_id(video_id), abort_only=True)
+        metrics.UPLOADS_ABORTED.inc()
+        await self.store.remove_video(owner_id, video_id)
+
+    async def delete_video(self, owner_id: str, video_id: str) -> None:
+        """Tombstone first (the video vanishes for its owner and processing stops), then remove the
+        files. The rows go when the janitor purges the tombstone after a grace period, after
+        removing the files once more in case a worker was still finishing a write."""
+        self.chunks.forget(owner_id, video_id)
+        await self.catalog.mark_deleted(owner_id, check_video_id(video_id), abort_only=False)
+        await self.store.remove_video(owner_id, video_id)
+
+    async def retry_processing(self, owner_id: str, video_id: str,
+                               rendition: RenditionKind | None = None) -> VideoStatus | None:
+        """rendition None: the FAILED video; otherwise only that FAILED rendition, which goes back
+        to the media services' rendition queue (no hand-off needed)."""
+        status = await self.catalog.retry_processing(owner_id, check_video_id(video_id), rendition)
+        if rendition is None:
+            await self.chunks.hand_off(owner_id, video_id)
+        return status
+
+    async def close(self) -> None:
+        await self.chunks.close()
 
 
 class ChunkStream:
@@ -351,24 +360,24 @@ class ChunkStream:
     # resuming client, the live processing) stays current when chunks come slowly.
     LINGER_SECONDS = 0.05
 
-    def __init__(self, engine: UploadEngine, owner_id: str, video_id: str, writable: bool) -> None:
-        self.engine, self.owner_id, self.video_id = engine, owner_id, video_id
+    def __init__(self, writer: ChunkWriter, owner_id: str, video_id: str, writable: bool) -> None:
+        self.writer, self.owner_id, self.video_id = writer, owner_id, video_id
         self.writable = writable
         self.duplicates = 0
         self._slots = asyncio.Semaphore(self.WINDOW)
-        self._writes: set[asyncio.Task] = set()
+        self._writes: set[asyncio.Task[None]] = set()
         self._pending: list[PendingChunk] = []
         self._flushing = asyncio.Lock()
         self._error: DomainError | None = None
-        self._lingering: asyncio.Task | None = None
+        self._lingering: asyncio.Task[None] | None = None
 
     async def add(self, chunk: IncomingChunk) -> None:
         self._raise_if_failed()
-        crc = self.engine.check_chunk(chunk)
+        crc = self.writer.check(chunk)
         await self._slots.acquire()
         # Until this chunk's bytes fit in the process's budget the stream reads no more.
         try:
-            held = await self.engine.inflight.acquire(len(chunk.data))
+            held = await self.writer.inflight.acquire(len(chunk.data))
         except BaseException:
             self._slots.release()
             raise
@@ -379,9 +388,9 @@ class ChunkStream:
     async def _write(self, chunk: IncomingChunk, crc: int, held: int) -> None:
         try:
             try:
-                token = await self.engine.write(self.owner_id, self.video_id, chunk) if self.writable else None
+                token = await self.writer.write(self.owner_id, self.video_id, chunk) if self.writable else None
             finally:
-                await self.engine.inflight.release(held)
+                await self.writer.inflight.release(held)
             self._pending.append(PendingChunk(chunk.index, len(chunk.data), crc, chunk.is_last, token))
             if len(self._pending) >= self.BATCH:
                 await self._flush()
@@ -400,14 +409,14 @@ class ChunkStream:
                 return
             if self._error is not None:
                 # Written after the stream failed: never recorded, so they are this stream's alone.
-                await self.engine.discard_unrecorded(self.owner_id, self.video_id, batch)
+                await self.writer.discard_unrecorded(self.owner_id, self.video_id, batch)
                 return
             try:
-                record = await self.engine.record(self.owner_id, self.video_id, batch)
+                record = await self.writer.record(self.owner_id, self.video_id, batch)
             except DomainError as exc:
                 self._error = self._error or exc
                 return
-            self.duplicates += sum(o == common_pb2.CHUNK_OUTCOME_DUPLICATE for o in record.outcomes)
+            self.duplicates += sum(o == ChunkOutcome.DUPLICATE for o in record.outcomes)
 
     async def _flush_soon(self) -> None:
         await asyncio.sleep(self.LINGER_SECONDS)

@@ -1,4 +1,5 @@
-"""Adapters from the engine's ports to the catalog and media services over gRPC.
+"""Adapters from the engine's ports to the catalog and media services over gRPC: the one place
+ingest turns its domain types into protobuf and back.
 
 Every call has a deadline and carries the end user it acts for plus our service identity.
 """
@@ -8,10 +9,20 @@ import hashlib
 
 import grpc
 
-from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, media_pb2, media_pb2_grpc
+from recorder.v1 import catalog_pb2, catalog_pb2_grpc, media_pb2, media_pb2_grpc
 from recorder_common.auth import ServiceTokenSigner
 from recorder_common.channels import InternalCaller
 from recorder_common.errors import DeadlineExceeded, Unavailable
+from ingest_service.ports import PendingChunk, RecordedChunks, UploadState
+from recorder_common.uploads import upload_state_from
+from recorder_common.vocab import ChunkOutcome, RenditionKind, VideoRef, VideoStatus
+
+
+def _outcome(number: int) -> ChunkOutcome:
+    outcome = ChunkOutcome.from_proto(number)
+    if outcome is None:
+        raise Unavailable("the catalog answered a chunk outcome this ingest does not know; try again shortly")
+    return outcome
 
 
 class CatalogClient:
@@ -24,19 +35,21 @@ class CatalogClient:
         response = await self._call(self.stub.CreateVideo, catalog_pb2.CreateVideoRequest(
             title=title, filename=filename, content_type=content_type,
             expected_size_bytes=expected_size), owner_id)
-        return response.video.video_id
+        return str(response.video.video_id)
 
-    async def upload_state(self, owner_id: str, video_id: str,
-                           summary_only: bool = False) -> common_pb2.UploadState:
+    async def upload_state(self, owner_id: str, video_id: str, summary_only: bool = False) -> UploadState:
         response = await self._call(self.stub.GetUploadState, catalog_pb2.GetUploadStateRequest(
             video_id=video_id, summary_only=summary_only), owner_id)
-        return response.state
+        return upload_state_from(response.state)
 
-    async def record_chunks(self, owner_id: str, video_id: str, chunks: list[catalog_pb2.StoredChunk],
-                            max_upload_bytes: int, user_quota_bytes: int) -> catalog_pb2.RecordChunksResponse:
-        return await self._call(self.stub.RecordChunks, catalog_pb2.RecordChunksRequest(
-            video_id=video_id, chunks=chunks, max_upload_bytes=max_upload_bytes,
-            user_quota_bytes=user_quota_bytes), owner_id)
+    async def record_chunks(self, owner_id: str, video_id: str, chunks: list[PendingChunk],
+                            max_upload_bytes: int, user_quota_bytes: int) -> RecordedChunks:
+        response = await self._call(self.stub.RecordChunks, catalog_pb2.RecordChunksRequest(
+            video_id=video_id, max_upload_bytes=max_upload_bytes, user_quota_bytes=user_quota_bytes,
+            chunks=[catalog_pb2.StoredChunk(index=c.index, size_bytes=c.size, crc32c=c.crc32c, is_last=c.is_last,
+                                            file_token=c.file_token or "") for c in chunks]), owner_id)
+        return RecordedChunks(outcomes=[_outcome(o) for o in response.outcomes], state=upload_state_from(response.state),
+                              completed_upload=response.completed_upload)
 
     async def mark_deleted(self, owner_id: str, video_id: str, abort_only: bool) -> None:
         await self._call(self.stub.MarkDeleted, catalog_pb2.MarkDeletedRequest(
@@ -45,36 +58,36 @@ class CatalogClient:
     async def purge(self, owner_id: str, video_id: str) -> None:
         await self._call(self.stub.PurgeVideo, catalog_pb2.PurgeVideoRequest(video_id=video_id), owner_id)
 
-    async def list_ready_with_chunks(self, older_than_seconds: int, limit: int) -> list[tuple[str, str]]:
+    async def list_ready_with_chunks(self, older_than_seconds: int, limit: int) -> list[VideoRef]:
         response = await self._call(self.stub.ListReadyWithChunks, catalog_pb2.ListReadyWithChunksRequest(
             older_than_seconds=older_than_seconds, limit=limit), None)
-        return [(v.video_id, v.owner_id) for v in response.videos]
+        return [VideoRef(v.owner_id, v.video_id) for v in response.videos]
 
     async def forget_chunks(self, owner_id: str, video_id: str) -> int:
         response = await self._call(self.stub.ForgetChunks, catalog_pb2.ForgetChunksRequest(video_id=video_id),
                                     owner_id)
-        return response.forgotten_chunks
+        return int(response.forgotten_chunks)
 
-    async def retry_processing(self, owner_id: str, video_id: str, rendition: int = 0) -> common_pb2.Video:
-        response = await self._call(self.stub.RetryProcessing,
-                                    catalog_pb2.RetryProcessingRequest(video_id=video_id, rendition=rendition),
-                                    owner_id)
-        return response.video
+    async def retry_processing(self, owner_id: str, video_id: str,
+                               rendition: RenditionKind | None = None) -> VideoStatus | None:
+        response = await self._call(self.stub.RetryProcessing, catalog_pb2.RetryProcessingRequest(
+            video_id=video_id, rendition=RenditionKind.proto_of(rendition)), owner_id)
+        return VideoStatus.from_proto(response.video.status)
 
-    async def expire_stale(self, idle_seconds: int, limit: int) -> list[tuple[str, str]]:
+    async def expire_stale(self, idle_seconds: int, limit: int) -> list[VideoRef]:
         response = await self._call(self.stub.ExpireStaleUploads, catalog_pb2.ExpireStaleUploadsRequest(
             idle_seconds=idle_seconds, limit=limit), None)
-        return [(v.video_id, v.owner_id) for v in response.videos]
+        return [VideoRef(v.owner_id, v.video_id) for v in response.videos]
 
-    async def list_deleted(self, older_than_seconds: int, limit: int) -> list[tuple[str, str]]:
+    async def list_deleted(self, older_than_seconds: int, limit: int) -> list[VideoRef]:
         response = await self._call(self.stub.ListDeletedVideos, catalog_pb2.ListDeletedVideosRequest(
             older_than_seconds=older_than_seconds, limit=limit), None)
-        return [(v.video_id, v.owner_id) for v in response.videos]
+        return [VideoRef(v.owner_id, v.video_id) for v in response.videos]
 
-    async def fail_exhausted_jobs(self, limit: int) -> list[tuple[str, str]]:
+    async def fail_exhausted_jobs(self, limit: int) -> list[VideoRef]:
         response = await self._call(self.stub.FailExhaustedJobs,
                                     catalog_pb2.FailExhaustedJobsRequest(limit=limit), None)
-        return [(v.video_id, v.owner_id) for v in response.videos]
+        return [VideoRef(v.owner_id, v.video_id) for v in response.videos]
 
 
 def rendezvous_order(key: str, replicas: int) -> list[int]:
@@ -112,4 +125,4 @@ class MediaClient:
         stub = self.stubs[rendezvous_order(video_id, len(self.stubs))[0]]
         response = await self._hint(stub.ChunkStored, media_pb2.ChunkStoredRequest(video_id=video_id, index=index),
                                     owner_id)
-        return response.live
+        return bool(response.live)

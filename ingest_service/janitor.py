@@ -11,6 +11,7 @@ import logging
 
 from ingest_service.ports import CatalogPort, ChunkStore
 from recorder_common.errors import DomainError, FailedPrecondition, NotFound
+from recorder_common.vocab import VideoRef
 
 log = logging.getLogger("recorder.ingest.janitor")
 
@@ -37,24 +38,24 @@ class Janitor:
 
     async def run_once(self) -> JanitorReport:
         expired = await self.catalog.expire_stale(self.idle_expiry_seconds, self.batch)
-        for video_id, owner_id in expired:
-            await self.store.remove_video(owner_id, video_id)
+        for ref in expired:
+            await self.store.remove_video(ref.owner_id, ref.video_id)
         deleted = await self.catalog.list_deleted(self.tombstone_grace_seconds, self.batch)
-        for video_id, owner_id in deleted:
-            await self.store.remove_video(owner_id, video_id)
-            await self.catalog.purge(owner_id, video_id)
+        for ref in deleted:
+            await self.store.remove_video(ref.owner_id, ref.video_id)
+            await self.catalog.purge(ref.owner_id, ref.video_id)
         # Every upload passes through here once, so keep up with the rate of uploads: whole
         # batches until the backlog is done (bounded, so one pass cannot run forever).
-        ready: list[tuple[str, str]] = []
+        ready: list[VideoRef] = []
         for _ in range(self.MAX_READY_BATCHES):
             batch = await self.catalog.list_ready_with_chunks(self.ready_chunks_grace_seconds, self.batch)
-            for video_id, owner_id in batch:
+            for ref in batch:
                 # Files first: once the rows are gone nothing would point at a leftover file again.
-                await self.store.delete_chunks(owner_id, video_id)
+                await self.store.remove_chunks(ref.owner_id, ref.video_id)
                 try:
-                    await self.catalog.forget_chunks(owner_id, video_id)
+                    await self.catalog.forget_chunks(ref.owner_id, ref.video_id)
                 except (NotFound, FailedPrecondition) as exc:  # deleted or reprocessed meanwhile
-                    log.info("janitor: chunks of %s not forgotten: %s", video_id, exc.message)
+                    log.info("janitor: chunks of %s not forgotten: %s", ref.video_id, exc.message)
             ready += batch
             if len(batch) < self.batch:
                 break

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import asyncio
 
-from ingest_service.engine import IncomingChunk, UploadEngine
+from ingest_service.engine import ChunkAck, IncomingChunk, UploadEngine
 from recorder.v1 import ingest_pb2, ingest_pb2_grpc
-from recorder_common.errors import DeadlineExceeded, InvalidArgument
+from recorder_common.errors import DeadlineExceeded, InvalidArgument, Reason
 from recorder_common.identity import current_caller
 from recorder_common.rpc import maps_domain_errors
+from recorder_common.uploads import upload_state_message as state_message
+from recorder_common.vocab import VideoStatus, rendition_kind
 
 
 def incoming(chunk: ingest_pb2.Chunk) -> IncomingChunk:
@@ -18,8 +20,8 @@ def incoming(chunk: ingest_pb2.Chunk) -> IncomingChunk:
         sha256=chunk.sha256 if which == "sha256" else None)
 
 
-def ack_message(ack) -> ingest_pb2.ChunkAck:
-    return ingest_pb2.ChunkAck(index=ack.index, outcome=ack.outcome, state=ack.state)
+def ack_message(ack: ChunkAck) -> ingest_pb2.ChunkAck:
+    return ingest_pb2.ChunkAck(index=ack.index, outcome=ack.outcome.proto, state=state_message(ack.state))
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
@@ -45,7 +47,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     @maps_domain_errors
     async def GetUploadState(self, request, context):
         state = await self.engine.upload_state(current_caller().require_user(), request.video_id)
-        return ingest_pb2.GetIngestUploadStateResponse(state=state)
+        return ingest_pb2.GetIngestUploadStateResponse(state=state_message(state))
 
     @maps_domain_errors
     async def AbortUpload(self, request, context):
@@ -59,9 +61,12 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
 
     @maps_domain_errors
     async def RetryProcessing(self, request, context):
-        status = await self.engine.retry_processing(current_caller().require_user(), request.video_id,
-                                                    request.rendition)
-        return ingest_pb2.RetryVideoProcessingResponse(status=status)
+        try:
+            rendition = rendition_kind(request.rendition)
+        except ValueError:
+            raise InvalidArgument(f"unknown rendition kind {request.rendition}") from None
+        status = await self.engine.retry_processing(current_caller().require_user(), request.video_id, rendition)
+        return ingest_pb2.RetryVideoProcessingResponse(status=VideoStatus.proto_of(status))
 
     @maps_domain_errors
     async def Upload(self, request_iterator, context):
@@ -81,7 +86,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                     # it. What it sent is recorded (close() below); resume from GetUploadState.
                     raise DeadlineExceeded(
                         f"the upload stream sent nothing for {idle:.0f} s and was closed; what arrived "
-                        "is kept: resume with the missing chunks") from None
+                        "is kept: resume with the missing chunks", Reason.STREAM_IDLE) from None
                 kind = message.WhichOneof("message")
                 if stream is None:
                     if kind != "header":
@@ -109,4 +114,4 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 await stream.close()
             raise
         state = await self.engine.upload_state(owner, video_id)
-        return ingest_pb2.UploadResponse(video_id=video_id, state=state, duplicate_chunks=duplicates)
+        return ingest_pb2.UploadResponse(video_id=video_id, state=state_message(state), duplicate_chunks=duplicates)

@@ -110,6 +110,14 @@ class FairSlots:
             granted.set_result(None)
 
 
+def split_memory_budget(total_bytes: int, watchable_share: float) -> tuple[int, int]:
+    """(for the work that makes recordings watchable, for encodes and on-demand work): two
+    budgets, so a copy, probe or thumbnail never waits behind an encode for memory."""
+    share = min(max(watchable_share, 0.05), 0.95)
+    watchable = max(1, int(total_bytes * share))
+    return watchable, max(1, total_bytes - watchable)
+
+
 class MemoryBudget:
     """The memory all concurrent ffmpegs of this process may be given, in bytes. Each run reserves
     its own limit (RLIMIT_DATA) before it starts and waits, first come first served, while that

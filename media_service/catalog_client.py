@@ -10,17 +10,19 @@ from media_service.playback import LinkState
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
 from recorder_common.auth import ServiceTokenSigner
 from recorder_common.channels import InternalCaller
-from recorder_common.errors import ResourceExhausted
-from recorder_common.vocab import RenditionKind, RenditionState, rendition_kind_enum, rendition_state_enum
+from recorder_common.errors import Reason, ResourceExhausted
+from recorder_common.vocab import (AssetKind, RenditionKind, RenditionState, Step, VideoRef, VideoStatus,
+                                   rendition_kind_enum, rendition_state_enum)
 
 
 class AssetRefused(ResourceExhausted):
     """The catalog refused to record an output (the owner's storage quota): the file at `path`
     is not the video's and must go. Still RESOURCE_EXHAUSTED to an on-demand caller."""
 
-    def __init__(self, message: str, path: str) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, path: str, reason: Reason | None = None) -> None:
+        super().__init__(message, reason)
         self.path = path
+        self.relayed = True  # the catalog's refusal, counted there
 
 
 class MediaCatalogClient:
@@ -37,17 +39,17 @@ class MediaCatalogClient:
                               progress: float, lease_seconds: int) -> None:
         await self._call(self.stub.ReportProgress, catalog_pb2.ReportProgressRequest(
             video_id=video_id, worker_id=worker_id,
-            step=common_pb2.ProcessingStep.Value(f"PROCESSING_STEP_{step}"),
+            step=Step.proto_of(step),
             progress=progress, lease_seconds=lease_seconds), owner_id)
 
     async def put_asset(self, owner_id: str, video_id: str, kind: str, path: str, content_type: str,
                         size: int) -> None:
         try:
             await self._call(self.stub.PutAsset, catalog_pb2.PutAssetRequest(
-                video_id=video_id, kind=common_pb2.AssetKind.Value(f"ASSET_KIND_{kind}"), path=path,
+                video_id=video_id, kind=AssetKind.proto_of(kind), path=path,
                 content_type=content_type, size_bytes=size), owner_id)
         except ResourceExhausted as exc:
-            raise AssetRefused(exc.message, path) from exc
+            raise AssetRefused(exc.message, path, exc.reason) from exc
 
     async def set_media_info(self, owner_id: str, video_id: str, facts: MediaFacts) -> None:
         await self._call(self.stub.SetMediaInfo, catalog_pb2.SetMediaInfoRequest(
@@ -60,8 +62,8 @@ class MediaCatalogClient:
                      error_step: str | None = None, error: str = "") -> None:
         await self._call(self.stub.FinishProcessing, catalog_pb2.FinishProcessingRequest(
             video_id=video_id, worker_id=worker_id,
-            status=common_pb2.VIDEO_STATUS_READY if ready else common_pb2.VIDEO_STATUS_FAILED,
-            error_step=common_pb2.ProcessingStep.Value(f"PROCESSING_STEP_{error_step}") if error_step else 0,
+            status=(VideoStatus.READY if ready else VideoStatus.FAILED).proto,
+            error_step=Step.proto_of(error_step),
             error=error), owner_id)
 
     async def claim_rendition(self, kind: RenditionKind, worker_id: str, lease_seconds: int,
@@ -97,21 +99,21 @@ class MediaCatalogClient:
             video_id=video_id, from_index=from_index, limit=limit), owner_id)
         return [RecordedChunk(c.index, c.file_token or None) for c in response.chunks]
 
-    async def list_pending(self, limit: int) -> list[tuple[str, str]]:
+    async def list_pending(self, limit: int) -> list[VideoRef]:
         response = await self._call(self.stub.ListPendingProcessing,
                                     catalog_pb2.ListPendingProcessingRequest(limit=limit), None)
-        return [(v.video_id, v.owner_id) for v in response.videos]
+        return [VideoRef(v.owner_id, v.video_id) for v in response.videos]
 
     async def video_facts(self, owner_id: str, video_id: str) -> VideoFacts:
         """The owner's video as on-demand work needs it; another user's answers NOT_FOUND."""
         video = (await self._call(self.stub.GetVideo, catalog_pb2.GetVideoRequest(video_id=video_id),
                                   owner_id)).video
         return VideoFacts(
-            status=common_pb2.VideoStatus.Name(video.status).removeprefix("VIDEO_STATUS_"),
+            status=VideoStatus.name_of(video.status),
             duration_seconds=video.media.duration_seconds, width=video.media.width, height=video.media.height,
             video_codec=video.media.video_codec, audio_codec=video.media.audio_codec,
-            assets={common_pb2.AssetKind.Name(a.kind).removeprefix("ASSET_KIND_"):
-                    StoredAsset(common_pb2.AssetKind.Name(a.kind).removeprefix("ASSET_KIND_"), a.path,
+            assets={AssetKind.name_of(a.kind):
+                    StoredAsset(AssetKind.name_of(a.kind), a.path,
                                 a.size_bytes, a.content_type) for a in video.assets})
 
     async def resolve_share_link(self, link_id: str) -> LinkState:
@@ -124,8 +126,8 @@ class MediaCatalogClient:
         video = response.video
         return LinkState(
             active=True, owner_id=response.owner_id, video_id=response.video_id, title=response.title,
-            status=common_pb2.VideoStatus.Name(video.status).removeprefix("VIDEO_STATUS_"),
+            status=VideoStatus.name_of(video.status),
             duration_seconds=video.media.duration_seconds,
-            assets={common_pb2.AssetKind.Name(a.kind).removeprefix("ASSET_KIND_"): a.path for a in video.assets},
+            assets={AssetKind.name_of(a.kind): a.path for a in video.assets},
             expires_at=response.expires_at.ToDatetime().timestamp() if response.HasField("expires_at") else None,
             allow_download=response.allow_download)

@@ -157,12 +157,12 @@ class MediaFiles:
             return False
         return True
 
-    async def delete_chunks(self, owner_id: str, video_id: str) -> None:
+    async def remove_chunks(self, owner_id: str, video_id: str) -> None:
         self._tokens.pop(video_id, None)
-        await self.store.delete_chunks(owner_id, video_id)
+        await self.store.remove_chunks(owner_id, video_id)
 
-    async def delete_key(self, owner_id: str, key: str) -> None:
-        await self.store.delete_key(self.store.check_key(owner_id, key))
+    async def remove_key(self, owner_id: str, key: str) -> None:
+        await self.store.remove_key(self.store.check_key(owner_id, key))
 
     async def remove_stale_scratch(self) -> None:
         """Scratch folders of work cut short (a kill -9) that nobody will finish from here."""

@@ -415,7 +415,7 @@ class LiveEncoders:
                 metrics.RENDITIONS_FINISHED.labels(kind=kind.value, path="live", state="READY").inc()
                 return
             except DomainError as exc:  # AssetRefused (quota) among them: the queue decides again
-                await self.files.delete_key(owner, asset.path)
+                await self.files.remove_key(owner, asset.path)
                 message = f"recording the live encode failed ({exc.message})"
         # Whatever stopped it, the rendition goes back to the queue, which encodes it from the
         # original after stop; only an encode from the original marks it FAILED.

@@ -319,6 +319,6 @@ class OnDemandMedia:
         asset = StoredAsset(kind, key, size, content_type)
         previous = facts.assets.get(kind)
         if previous is not None and previous.path != asset.path:  # e.g. thumbnail.jpg -> thumbnail.webp
-            await self.files.delete_key(owner_id, previous.path)
+            await self.files.remove_key(owner_id, previous.path)
         return asset
 

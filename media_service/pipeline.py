@@ -354,7 +354,7 @@ class MediaPipeline:
                 await run_ffmpeg(commands.still_args(
                     self.ffmpeg, str(original), probe.sniffed, str(tmp), at, self.thumbnail.width, "JPEG",
                     representative=True, candidate_frames=self.thumbnail.candidate_frames,
-                    max_pixels=self.media_limits.max_video_pixels), self.limits.quick())
+                    max_pixels=self.media_limits.max_video_pixels), self.limits.quick().still())
                 if tmp.exists() and tmp.stat().st_size > 0:
                     break  # a seek past the last keyframe can yield no frame: then try from 0
             else:

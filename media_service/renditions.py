@@ -172,7 +172,7 @@ class RenditionWorker:
             log.info("video %s: %s rendition stopped: %s", video.video_id, self.encode.kind.lower(), exc.message)
             state = None
         except AssetRefused as exc:
-            await self.files.delete_key(owner, exc.path)
+            await self.files.remove_key(owner, exc.path)
             error = exc.message
         except FfmpegFailed as exc:
             error = f"could not compress the recording: {exc.message}"

@@ -29,6 +29,7 @@ log = logging.getLogger("recorder.media.ffmpeg")
 STDERR_TAIL_CHARS = 2000
 SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
 PRLIMIT = shutil.which("prlimit") if sys.platform.startswith("linux") else None
+NICE = shutil.which("nice")
 # After SIGTERM ffmpeg gets this long to exit (it finishes its trailer), then SIGKILL.
 STOP_GRACE_SECONDS = 0.5
 # How often CPU time is read (from /proc) while ffmpeg runs.
@@ -43,6 +44,13 @@ STREAM_PIECE_BYTES = 64 * 1024
 # (remux, stream extent, probe): small, so dozens of them (one live remux per recording, the probes
 # of many recordings stopping together) fit in the memory budget next to the encodes.
 COPY_MEMORY_BYTES = 512 * 1024 * 1024
+# ... and for decoding a few frames into a still (a thumbnail): one frame of at most
+# max_video_pixels and the decoder's reference frames (about 200 MB at 4096x2304), far from an
+# encoder's needs.
+STILL_MEMORY_BYTES = 512 * 1024 * 1024
+# ... and for an encode (x264 at the largest frame we accept, with its lookahead and threads):
+# so several fit in the encodes' share of the budget.
+ENCODE_MAX_MEMORY_BYTES = 1536 * 1024 * 1024
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -67,6 +75,9 @@ class FfmpegLimits:
     seconds_per_media_second: float = 20.0  # wall and CPU time per second of media
     memory: MemoryBudget | None = dataclasses.field(default=None, compare=False, repr=False)
     sandbox: Sandbox | None = None  # how each run is confined (media_service/sandbox.py)
+    # Scheduling niceness (0-19) of the run: encodes run niced, so the cheap work that makes a
+    # recording watchable (remux, probe, thumbnail) and ingest get the CPU first whenever they want it.
+    niceness: int = 0
 
     def for_media(self, media_seconds: float | None) -> "FfmpegLimits":
         """The bounds of a run over media_seconds of media (None: unknown, the caps)."""
@@ -84,6 +95,12 @@ class FfmpegLimits:
         if not self.max_memory_bytes:
             return self
         return dataclasses.replace(self, max_memory_bytes=min(self.max_memory_bytes, COPY_MEMORY_BYTES))
+
+    def still(self) -> "FfmpegLimits":
+        """For a run that decodes a few frames into an image: STILL_MEMORY_BYTES at most."""
+        if not self.max_memory_bytes:
+            return self
+        return dataclasses.replace(self, max_memory_bytes=min(self.max_memory_bytes, STILL_MEMORY_BYTES))
 
     def quick(self) -> "FfmpegLimits":
         """For a run that reads only the start of its input (a probe): the floor."""
@@ -120,9 +137,15 @@ def _with_parent_death_signal(args: Sequence[str]) -> list[str]:
     return [SETPRIV, "--pdeathsig", "KILL", "--", *args]
 
 
+def _niced(args: Sequence[str], limits: FfmpegLimits) -> list[str]:
+    if limits.niceness <= 0 or NICE is None:
+        return list(args)
+    return [NICE, "-n", str(min(limits.niceness, 19)), "--", *args]
+
+
 def spawn_argv(args: Sequence[str], limits: FfmpegLimits) -> list[str]:
     """The command line that is executed for an ffmpeg run: every wrapper in one place."""
-    return _with_parent_death_signal(_bounded(args, limits))
+    return _with_parent_death_signal(_niced(_bounded(args, limits), limits))
 
 
 async def _spawn(args: Sequence[str], limits: FfmpegLimits, stdin: int) -> asyncio.subprocess.Process:

@@ -10,14 +10,16 @@ from recorder_common.errors import FailedPrecondition, InvalidArgument
 from recorder_common.identity import current_caller
 from recorder_common.ids import check_video_id
 from recorder_common.rpc import maps_domain_errors
+from recorder_common.vocab import AssetKind, AudioFormat, ImageFormat
 
 
 def _asset(asset: StoredAsset) -> common_pb2.Asset:
-    return common_pb2.Asset(kind=common_pb2.AssetKind.Value(f"ASSET_KIND_{asset.kind}"), path=asset.path,
+    return common_pb2.Asset(kind=AssetKind.proto_of(asset.kind), path=asset.path,
                             size_bytes=asset.size, content_type=asset.content_type)
 
 
 def _name(enum, value: int, prefix: str) -> str:
+    # PlaybackKind (issue 18) is not in recorder_common/vocab.py yet: its one remaining spelling.
     return enum.Name(value).removeprefix(prefix) if value in enum.values() else "UNKNOWN"
 
 
@@ -48,7 +50,7 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
     async def ExtractAudio(self, request, context):
         asset = await self.ondemand.extract_audio(
             current_caller().require_user(), request.video_id,
-            _name(media_pb2.AudioFormat, request.format, "AUDIO_FORMAT_"), request.bitrate_kbps,
+            AudioFormat.name_of(request.format), request.bitrate_kbps,
             request.mp3_quality if request.HasField("mp3_quality") else None)
         return media_pb2.ExtractAudioResponse(asset=_asset(asset))
 
@@ -57,7 +59,7 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
         asset = await self.ondemand.thumbnail(
             current_caller().require_user(), request.video_id,
             request.at_seconds if request.HasField("at_seconds") else None, request.width,
-            "" if not request.format else _name(media_pb2.ImageFormat, request.format, "IMAGE_FORMAT_"))
+            "" if not request.format else ImageFormat.name_of(request.format))
         return media_pb2.MakeThumbnailResponse(asset=_asset(asset))
 
     @maps_domain_errors
@@ -66,14 +68,14 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
             current_caller().require_user(), request.video_id,
             request.start_seconds if request.HasField("start_seconds") else None, request.seconds,
             request.width, request.fps,
-            "" if not request.format else _name(media_pb2.ImageFormat, request.format, "IMAGE_FORMAT_"))
+            "" if not request.format else ImageFormat.name_of(request.format))
         return media_pb2.MakePreviewResponse(asset=_asset(asset))
 
     @maps_domain_errors
     async def Download(self, request, context):
         asset, pieces = await self.ondemand.download(
             current_caller().require_user(), request.video_id,
-            _name(common_pb2.AssetKind, request.kind, "ASSET_KIND_"), request.offset)
+            AssetKind.name_of(request.kind), request.offset)
         first = True
         try:
             async for offset, data in pieces:

@@ -126,7 +126,7 @@ class MediaSettings:
     # Processing jobs at once (assemble, probe, remux, thumbnail: no encode, so cheap); waiting
     # jobs are admitted round-robin between owners (never a second job of one owner while another
     # owner's job waits).
-    max_concurrent_jobs: int = 16
+    max_concurrent_jobs: int = 64
     # ffmpeg runs for on-demand outputs (audio, thumbnails, previews) at once, and of one user;
     # others wait (within their deadline), round-robin between users.
     max_on_demand_jobs: int = 2
@@ -139,6 +139,11 @@ class MediaSettings:
     # Encode capacity (see media_service/scheduler.py): cores this replica's encodes may use
     # (0: os.cpu_count()), and what one real-time live encode costs (1080p x264 veryfast is about
     # 0.43 of a core here); live encodes run while cores are free, queued ones take the rest.
+    # Niceness of encode ffmpegs (live and queued renditions): the cheap work that makes a
+    # recording watchable, and ingest, get the CPU first.
+    encode_niceness: int = 10
+    # The part of the ffmpeg memory budget kept for that cheap work (copies, probes, thumbnails).
+    watchable_memory_share: float = 0.5
     encode_cores: float = 0.0
     live_encode_cost_cores: float = 0.45
     # A live encode this far (seconds of media) behind the arrived input, for this long, is
@@ -199,6 +204,8 @@ class MediaSettings:
                                                    cls.max_live_sessions_per_user)),
             live_idle_seconds=float(env.get("MEDIA_LIVE_IDLE_SECONDS", cls.live_idle_seconds)),
             encode_cores=float(env.get("MEDIA_ENCODE_CORES", cls.encode_cores)),
+            encode_niceness=int(env.get("MEDIA_ENCODE_NICENESS", cls.encode_niceness)),
+            watchable_memory_share=float(env.get("MEDIA_WATCHABLE_MEMORY_SHARE", cls.watchable_memory_share)),
             live_encode_cost_cores=float(env.get("MEDIA_LIVE_ENCODE_COST_CORES", cls.live_encode_cost_cores)),
             live_encode_max_lag_seconds=float(env.get("MEDIA_LIVE_ENCODE_MAX_LAG_SECONDS",
                                                       cls.live_encode_max_lag_seconds)),

@@ -7,7 +7,7 @@ import socket
 
 import grpc
 
-from media_service.admission import MemoryBudget
+from media_service.admission import MemoryBudget, split_memory_budget
 from media_service.catalog_client import MediaCatalogClient
 from media_service.live import LiveEncoders, LiveSessions
 from media_service.renditions import CompressedEncode, RenditionWorker
@@ -16,7 +16,7 @@ from media_service.ondemand import OnDemandMedia
 from media_service.pipeline import MediaPipeline
 from media_service.playback import Playback, PlaybackTokens, load_or_create_key
 from media_service import sandbox
-from media_service.runner import FfmpegLimits
+from media_service.runner import ENCODE_MAX_MEMORY_BYTES, FfmpegLimits
 from media_service.settings import MediaSettings, encode_cores, find_ffmpeg, memory_budget_bytes
 from media_service.worker import MediaWorker
 from recorder_common.auth import ServiceTokenSigner
@@ -50,14 +50,21 @@ def build(settings: MediaSettings) -> MediaParts:
                                  settings.catalog_deadline_seconds)
     files = MediaFiles(open_storage(settings.storage), settings.storage.scratch_root, chunks=catalog)
     ffmpeg = find_ffmpeg(settings.ffmpeg_binary)
-    # One budget for every ffmpeg of this process: processing, live sessions and on-demand work.
+    # The memory budget is split in two: the cheap work that makes a recording watchable
+    # (processing jobs, live remuxes: copies, probes, a thumbnail) has its own share, so it never
+    # queues behind encodes for memory; encodes and on-demand work take the rest. Encodes also run
+    # niced, so the cheap work and ingest get the CPU first.
+    cheap_share, encode_share = split_memory_budget(memory_budget_bytes(settings), settings.watchable_memory_share)
     limits = FfmpegLimits(timeout_seconds=settings.step_timeout_seconds,
                           max_memory_bytes=settings.ffmpeg_max_memory_mb * 1024 * 1024,
                           cpu_seconds=settings.step_cpu_cap_seconds,
                           floor_seconds=settings.step_floor_seconds,
                           seconds_per_media_second=settings.step_seconds_per_media_second,
-                          memory=MemoryBudget(memory_budget_bytes(settings)),
+                          memory=MemoryBudget(cheap_share),
                           sandbox=sandbox.detect(settings.ffmpeg_sandbox))
+    encode_limits = dataclasses.replace(
+        limits, memory=MemoryBudget(encode_share), niceness=settings.encode_niceness,
+        max_memory_bytes=min(limits.max_memory_bytes or ENCODE_MAX_MEMORY_BYTES, ENCODE_MAX_MEMORY_BYTES))
     media_limits = settings.media_limits
 
     async def still_wanted(owner_id: str, video_id: str) -> bool:
@@ -70,9 +77,9 @@ def build(settings: MediaSettings) -> MediaParts:
     # One capacity for both kinds of encode: live ones while the cores allow, queued ones the rest.
     capacity = EncodeCapacity(cores=encode_cores(settings), live_cost=settings.live_encode_cost_cores)
     compressed = CompressedEncode(ffmpeg, settings.profile, media_limits)
-    renditions = RenditionWorker(catalog, files, compressed, capacity, limits, worker_id, settings.lease_seconds,
+    renditions = RenditionWorker(catalog, files, compressed, capacity, encode_limits, worker_id, settings.lease_seconds,
                                  settings.rendition_poll_seconds)
-    encoders = LiveEncoders(catalog, files, compressed, capacity, limits, worker_id, settings.lease_seconds,
+    encoders = LiveEncoders(catalog, files, compressed, capacity, encode_limits, worker_id, settings.lease_seconds,
                             settings.live_encode_max_lag_seconds, settings.live_encode_lag_grace_seconds,
                             on_capacity_freed=renditions.wake)
     live = LiveSessions(files, ffmpeg, settings.profile, limits, settings.max_live_sessions,
@@ -84,7 +91,7 @@ def build(settings: MediaSettings) -> MediaParts:
         catalog, pipeline, files, worker_id=worker_id,
         lease_seconds=settings.lease_seconds, max_concurrent_jobs=settings.max_concurrent_jobs,
         sweep_interval_seconds=settings.sweep_interval_seconds, renditions=renditions)
-    ondemand = OnDemandMedia(files, ffmpeg, catalog, limits,
+    ondemand = OnDemandMedia(files, ffmpeg, catalog, dataclasses.replace(encode_limits, niceness=0),
                              max_parallel=settings.max_on_demand_jobs,
                              candidate_frames=settings.thumbnail.candidate_frames,
                              max_pixels=media_limits.max_video_pixels,

@@ -120,7 +120,7 @@ class MediaWorker:
 
     async def sweep(self) -> int:
         pending = await self.catalog.list_pending(limit=100)
-        return sum(self.submit(owner, video) for video, owner in pending)
+        return sum(self.submit(ref.owner_id, ref.video_id) for ref in pending)
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -194,7 +194,7 @@ class MediaWorker:
             return True
         except AssetRefused as exc:  # over the owner's quota: the output goes, the job fails
             log.info("video %s failed at %s: %s", video_id, reporter.step, exc.message)
-            await self.files.delete_key(owner_id, exc.path)
+            await self.files.remove_key(owner_id, exc.path)
             await self.catalog.finish(owner_id, video_id, self.worker_id, ready=False,
                                       error_step=reporter.step, error=exc.message)
             return True
@@ -214,7 +214,7 @@ class MediaWorker:
         if self.renditions is not None:
             self.renditions.wake()
         # The assembled source now holds every byte; the chunks are no longer needed.
-        await self.files.delete_chunks(owner_id, video_id)
+        await self.files.remove_chunks(owner_id, video_id)
         log.info("video %s ready in %.1f s", video_id, time.monotonic() - started)
         return True
 

@@ -6,7 +6,7 @@
   recorder share VIDEO_ID [--expires 7d] [--allow-download]   print a share link
   recorder open VIDEO_ID [--kind original|compressed|thumbnail]   print a signed playback URL
 
-The successor of the seed's test_blob.py. Uploads stream the file over one client-streaming RPC;
+Uploads stream the file over one client-streaming RPC;
 after a dropped connection or a restart of the service it asks which chunks are stored and sends
 only the rest, with backoff. Settings come from the environment (RECORDER_INGEST, RECORDER_CATALOG,
 RECORDER_MEDIA, RECORDER_GATEWAY, RECORDER_TOKEN) or the flags; links are printed under
@@ -31,9 +31,30 @@ from google.protobuf.json_format import MessageToDict
 from recorder.v1 import (catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2, ingest_pb2_grpc, media_pb2,
                          media_pb2_grpc)
 from recorder_cli.progress import ProgressBar
+from recorder_common.errors import Reason, reason_of
 from recorder_common.serving import message_options
+from recorder_common.vocab import RenditionKind, RenditionState, Step, VideoStatus
 
 RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+# What to do next, by the refusal's ErrorInfo reason (never by its English message).
+NEXT_STEP = {
+    Reason.QUOTA_EXCEEDED: "delete videos you no longer need (`recorder videos` lists them)",
+    Reason.TOO_MANY_OPEN_UPLOADS: "finish an upload in progress with `recorder upload FILE --resume VIDEO_ID`",
+    Reason.CHUNK_TOO_LARGE: "upload again with a smaller --chunk-size",
+    Reason.UPLOAD_TOO_LARGE: "this file is over the server's upload size limit",
+    Reason.UPLOAD_FINISHED: "the upload is finished or was aborted; `recorder show VIDEO_ID` tells which",
+    Reason.UNAUTHENTICATED: "set RECORDER_TOKEN to a valid token (or run `./dev token USER`)",
+}
+
+
+def describe_error(exc: grpc.aio.AioRpcError) -> str:
+    reason = reason_of(exc)
+    text = f"{exc.code().name}: {exc.details()}"
+    if reason is not None:
+        text += f" [{reason}]"
+        if reason in NEXT_STEP:
+            text += f"\n  next: {NEXT_STEP[reason]}"
+    return text
 UNARY_DEADLINE_SECONDS = 15.0
 
 
@@ -100,14 +121,6 @@ def public_url(gateway: str, url: str) -> str:
 def content_type_for(path: pathlib.Path) -> str:
     return {".webm": "video/webm", ".mp4": "video/mp4", ".mkv": "video/x-matroska"}.get(
         path.suffix.lower(), "application/octet-stream")
-
-
-def status_name(value: int) -> str:
-    return common_pb2.VideoStatus.Name(value).removeprefix("VIDEO_STATUS_")
-
-
-def step_name(value: int) -> str:
-    return common_pb2.ProcessingStep.Name(value).removeprefix("PROCESSING_STEP_")
 
 
 class Client:
@@ -200,19 +213,19 @@ async def upload(client: Client, path: pathlib.Path, chunk_size: int, title: str
 
 
 def rendition_name(value: int) -> str:
-    return common_pb2.RenditionKind.Name(value).removeprefix("RENDITION_KIND_").lower()
+    return RenditionKind.name_of(value).lower()
 
 
 def rendition_state_name(value: int) -> str:
-    return common_pb2.RenditionState.Name(value).removeprefix("RENDITION_STATE_")
+    return RenditionState.name_of(value)
 
 
 def progress_lines(update: catalog_pb2.VideoUpdate) -> list[str]:
     """What a person watching sees: the video's status (READY: ready to watch), then each
     rendition's own state and progress, a second kind of done."""
-    line = status_name(update.status)
+    line = VideoStatus.name_of(update.status)
     if update.status == common_pb2.VIDEO_STATUS_PROCESSING and update.step:
-        line += f" {step_name(update.step)} {update.progress * 100:.0f}%"
+        line += f" {Step.name_of(update.step)} {update.progress * 100:.0f}%"
     elif update.status == common_pb2.VIDEO_STATUS_READY:
         line += " (ready to watch)"
     lines = [line]
@@ -261,7 +274,7 @@ async def run(args: argparse.Namespace, settings: CliSettings) -> int:
                 return 0
             video = await follow(client, video_id, args.wait_timeout)
             if video.status == common_pb2.VIDEO_STATUS_FAILED:
-                print(f"failed at {step_name(video.error_step)}: {video.error}", file=sys.stderr)
+                print(f"failed at {Step.name_of(video.error_step)}: {video.error}", file=sys.stderr)
                 return 1
             print(describe(video))
             return 0
@@ -274,7 +287,7 @@ async def run(args: argparse.Namespace, settings: CliSettings) -> int:
                 for v in page.videos:
                     renditions = " ".join(f"{rendition_name(r.kind)}:{rendition_state_name(r.state)}"
                                           for r in v.renditions)
-                    print(f"{v.video_id}  {status_name(v.status):<10}  {v.media.duration_seconds:7.1f}s  "
+                    print(f"{v.video_id}  {VideoStatus.name_of(v.status):<10}  {v.media.duration_seconds:7.1f}s  "
                           f"{v.received_bytes:>12}  {renditions:<20}  {v.title}")
                 token = page.next_page_token
                 if not token or not args.all:
@@ -299,7 +312,7 @@ async def run(args: argparse.Namespace, settings: CliSettings) -> int:
             return 0
         return 2
     except grpc.aio.AioRpcError as exc:
-        print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        print(f"error: {describe_error(exc)}", file=sys.stderr)
         return 1
     finally:
         await client.close()

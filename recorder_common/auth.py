@@ -20,15 +20,19 @@ import json
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from recorder_common.errors import PermissionDenied, Unauthenticated
 from recorder_common.ids import is_valid_user_id
+
+# A verified token's claims, as PyJWT decodes them.
+Claims = dict[str, Any]
 
 AUTHORIZATION_HEADER = "authorization"
 ON_BEHALF_OF_HEADER = "x-on-behalf-of"
@@ -161,15 +165,15 @@ class TokenVerifier:
     CACHE_SIZE = 4096
     CACHE_SECONDS = 60.0
 
-    def __init__(self, policy: TokenPolicy, clock=time.time) -> None:
+    def __init__(self, policy: TokenPolicy, clock: Callable[[], float] = time.time) -> None:
         self.policy = policy
         self.keys = JwksFile(policy.jwks_file)
         self.clock = clock
         # token -> (claims, kid, the key object that verified it, when it was verified)
-        self._verified: collections.OrderedDict[str, tuple[dict, str | None, jwt.PyJWK, float]] = \
+        self._verified: collections.OrderedDict[str, tuple[Claims, str | None, jwt.PyJWK, float]] = \
             collections.OrderedDict()
 
-    def verify(self, token: str) -> dict:
+    def verify(self, token: str) -> Claims:
         now = self.clock()
         remembered = self._verified.get(token)
         if remembered is not None:
@@ -185,12 +189,12 @@ class TokenVerifier:
             self._verified.popitem(last=False)
         return claims
 
-    def _in_time(self, claims: dict, now: float) -> bool:
+    def _in_time(self, claims: Claims, now: float) -> bool:
         leeway = self.policy.leeway_seconds
-        return (claims["exp"] > now - leeway and claims.get("nbf", now) <= now + leeway
+        return bool(claims["exp"] > now - leeway and claims.get("nbf", now) <= now + leeway
                 and claims.get("iat", now) <= now + leeway)
 
-    def _verify_signed(self, token: str) -> tuple[str | None, jwt.PyJWK, dict]:
+    def _verify_signed(self, token: str) -> tuple[str | None, jwt.PyJWK, Claims]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.DecodeError:
@@ -228,7 +232,7 @@ class TokenVerifier:
         self._check_lifetime(claims)
         return header.get("kid"), key, claims
 
-    def _check_times(self, claims: dict) -> None:
+    def _check_times(self, claims: Claims) -> None:
         now, leeway = self.clock(), self.policy.leeway_seconds
         for name in ("exp", "nbf", "iat"):
             value = claims.get(name)
@@ -239,7 +243,7 @@ class TokenVerifier:
         if claims.get("nbf", now) > now + leeway or claims.get("iat", now) > now + leeway:
             raise Unauthenticated("the token is not valid yet (nbf/iat in the future)")
 
-    def _check_lifetime(self, claims: dict) -> None:
+    def _check_lifetime(self, claims: Claims) -> None:
         """A token valid for years is as good as a password that never changes: refuse it."""
         longest = self.policy.max_lifetime_seconds
         exp, iat = claims["exp"], claims.get("iat")
@@ -296,7 +300,7 @@ class ServiceTokenSigner:
     """Signs this service's short-lived tokens for calls to our other services, reusing one until
     shortly before it expires."""
 
-    def __init__(self, settings: AuthSettings, service: str, clock=time.time) -> None:
+    def __init__(self, settings: AuthSettings, service: str, clock: Callable[[], float] = time.time) -> None:
         try:
             with open(settings.service_key_file, "rb") as f:
                 pem = f.read()
@@ -304,8 +308,11 @@ class ServiceTokenSigner:
             raise FileNotFoundError(
                 f"no service signing key at {settings.service_key_file}: create development keys with "
                 "`./dev token` or set SERVICE_KEY_FILE") from None
-        self._key = serialization.load_pem_private_key(pem, password=None)
-        self._alg = "ES256" if isinstance(self._key, ec.EllipticCurvePrivateKey) else "RS256"
+        key = serialization.load_pem_private_key(pem, password=None)
+        if not isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)):
+            raise ValueError(f"{settings.service_key_file} holds neither an EC nor an RSA private key")
+        self._key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey = key
+        self._alg = "ES256" if isinstance(key, ec.EllipticCurvePrivateKey) else "RS256"
         self._kid = key_id(self._key.public_key())
         self.policy = settings.services
         self.service = service
@@ -322,7 +329,7 @@ class ServiceTokenSigner:
         return self._token
 
 
-def key_id(public_key) -> str:
+def key_id(public_key: Any) -> str:
     """A stable kid: the RFC 7638 thumbprint of the public key."""
     jwk = json.loads((ECAlgorithm if isinstance(public_key, ec.EllipticCurvePublicKey) else RSAAlgorithm)
                      .to_jwk(public_key))

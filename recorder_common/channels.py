@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from typing import Any
 
 import grpc
 
@@ -50,7 +51,7 @@ class InternalCaller:
         self.target_name = target_name
         self.deadline = deadline_seconds
 
-    async def __call__(self, method, request, owner_id: str | None):
+    async def __call__(self, method: Any, request: Any, owner_id: str | None) -> Any:
         metadata = [(AUTHORIZATION_HEADER, f"Bearer {self.signer.token()}"),
                     (REQUEST_ID_HEADER, outbound_request_id())]
         if owner_id is not None:

@@ -1,26 +1,87 @@
 """Domain errors raised by the plain rule modules; the identity interceptor maps them to gRPC
 status codes for every handler (recorder_common.identity).
 
-Each error carries the status it becomes and a message a person can act on. Anything that is not
-a DomainError becomes INTERNAL with a generic message: exception text (paths, addresses, class
+Each error carries the status it becomes, a message a person can act on, and a stable reason a
+program can branch on, sent as google.rpc.ErrorInfo (domain "recorder.v1") in the status details
+(the grpc-status-details-bin trailer). Every class has a default reason; a refusal with its own
+remedy (a quota, an upload that takes no more chunks) names a more precise one. Anything that is
+not a DomainError becomes INTERNAL with a generic message: exception text (paths, addresses, class
 names) never reaches a caller.
 """
 from __future__ import annotations
 
+import enum
 import logging
+from typing import ClassVar
 
 import grpc
+from google.protobuf.any_pb2 import Any
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import DecodeError
+from google.rpc import error_details_pb2, status_pb2
 
 log = logging.getLogger("recorder.rpc")
 
+ERROR_DOMAIN = "recorder.v1"
+STATUS_DETAILS_KEY = "grpc-status-details-bin"
+
+
+@enum.unique
+class Reason(enum.StrEnum):
+    """The catalogue of refusal reasons (ErrorInfo.reason). Stable: clients branch on them, so a
+    reason is added, never renamed. The README lists them."""
+    # Defaults, one per error class.
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    NOT_FOUND = "NOT_FOUND"
+    ALREADY_EXISTS = "ALREADY_EXISTS"
+    FAILED_PRECONDITION = "FAILED_PRECONDITION"
+    OUT_OF_RANGE = "OUT_OF_RANGE"
+    RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    UNAVAILABLE = "UNAVAILABLE"
+    DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+    # Precise refusals.
+    CHECKSUM_MISMATCH = "CHECKSUM_MISMATCH"  # a chunk's CRC32C or SHA-256 does not match its bytes: resend it
+    CHUNK_CONFLICT = "CHUNK_CONFLICT"  # the index is stored with different bytes; the stored chunk is kept
+    UPLOAD_FINISHED = "UPLOAD_FINISHED"  # the video takes no new chunks (uploaded, expired, aborted, ...)
+    PAST_LAST_CHUNK = "PAST_LAST_CHUNK"  # the index is past the chunk flagged last, or contradicts it
+    STATUS_CONFLICT = "STATUS_CONFLICT"  # the video's status does not allow this (retry a READY video, say)
+    LEASE_LOST = "LEASE_LOST"  # the worker no longer holds the video's processing lease
+    QUOTA_EXCEEDED = "QUOTA_EXCEEDED"  # the owner's storage quota
+    UPLOAD_TOO_LARGE = "UPLOAD_TOO_LARGE"  # over the bytes one upload may have
+    CHUNK_TOO_LARGE = "CHUNK_TOO_LARGE"  # over the bytes one chunk may have: send smaller chunks
+    TOO_MANY_CHUNKS = "TOO_MANY_CHUNKS"  # the index is over the chunks one upload may have
+    TOO_MANY_OPEN_UPLOADS = "TOO_MANY_OPEN_UPLOADS"  # finish or abort an upload first
+    RETRIES_EXHAUSTED = "RETRIES_EXHAUSTED"  # the owner retried processing as often as allowed
+    TOO_MANY_WATCH_STREAMS = "TOO_MANY_WATCH_STREAMS"  # close a WatchVideo stream first
+    STREAM_IDLE = "STREAM_IDLE"  # an Upload stream sent nothing for too long; what arrived is kept
+
 
 class DomainError(Exception):
-    code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
+    code: ClassVar[grpc.StatusCode] = grpc.StatusCode.UNKNOWN
+    default_reason: ClassVar[Reason]
 
-    def __init__(self, message: str) -> None:
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        """A status class's default reason is the status's own name (NOT_FOUND, ...)."""
+        super().__init_subclass__(**kwargs)
+        if "default_reason" not in cls.__dict__ and cls.code.name in Reason.__members__:
+            cls.default_reason = Reason[cls.code.name]
+
+    def __init__(self, message: str, reason: Reason | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.reason: Reason = reason or self.default_reason
+        # Relayed from another of our services (from_rpc_error): that service counted it already.
+        self.relayed = False
+
+    def status_details(self) -> bytes:
+        """The google.rpc.Status for grpc-status-details-bin: code, message and our ErrorInfo."""
+        detail = Any()
+        detail.Pack(error_details_pb2.ErrorInfo(reason=self.reason.value, domain=ERROR_DOMAIN))
+        status = status_pb2.Status(code=self.code.value[0], message=self.message, details=[detail])
+        details: bytes = status.SerializeToString()
+        return details
 
 
 class InvalidArgument(DomainError):
@@ -46,10 +107,6 @@ class OutOfRange(DomainError):
 class ResourceExhausted(DomainError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
-    def __init__(self, message: str, reason: str = "") -> None:
-        super().__init__(message)
-        self.reason = reason  # the limit, for recorder_quota_refusals; "" when relayed from another service
-
 
 class Unauthenticated(DomainError):
     code = grpc.StatusCode.UNAUTHENTICATED
@@ -67,7 +124,29 @@ class DeadlineExceeded(DomainError):
     code = grpc.StatusCode.DEADLINE_EXCEEDED
 
 
-_BY_CODE = {cls.code: cls for cls in (
+def reason_of(error: grpc.RpcError) -> Reason | None:
+    """The ErrorInfo reason a failed call carries (our domain only), or None: what clients and
+    tests branch on instead of the message text."""
+    trailing = getattr(error, "trailing_metadata", None)
+    for key, value in (trailing() if callable(trailing) else None) or ():
+        if key != STATUS_DETAILS_KEY or not isinstance(value, bytes):
+            continue
+        status = status_pb2.Status()
+        try:
+            status.ParseFromString(value)
+        except DecodeError:
+            return None
+        for detail in status.details:
+            info = error_details_pb2.ErrorInfo()
+            if detail.Unpack(info) and info.domain == ERROR_DOMAIN:
+                try:
+                    return Reason(info.reason)
+                except ValueError:  # a newer peer's reason
+                    return None
+    return None
+
+
+_BY_CODE: dict[grpc.StatusCode, type[DomainError]] = {cls.code: cls for cls in (
     InvalidArgument, NotFound, AlreadyExists, FailedPrecondition, OutOfRange, ResourceExhausted,
     Unauthenticated, PermissionDenied, Unavailable, DeadlineExceeded,
 )}
@@ -92,10 +171,12 @@ def from_rpc_error(error: grpc.aio.AioRpcError, service: str) -> DomainError:
         if cls is None:
             return Unavailable(f"{service} failed ({code.name}); try again shortly")
         return cls(_TRANSPORT_CODES[code].format(service=service))
-    return cls(error.details() or f"{service}: {code.name}")
+    relayed = cls(error.details() or f"{service}: {code.name}", reason_of(error))
+    relayed.relayed = True
+    return relayed
 
 
-def undecodable_reason(message_class, data: bytes) -> str:
+def undecodable_reason(message_class: object, data: bytes) -> str:
     """Why request bytes do not parse as message_class, in words a client developer can act on:
     the first text field that is not valid UTF-8 (by its field path), else malformed bytes."""
     descriptor = getattr(message_class, "DESCRIPTOR", None)
@@ -156,7 +237,7 @@ def _first_invalid_utf8(descriptor: Descriptor, data: memoryview, prefix: str, d
                     str(value, "utf-8")
                 except UnicodeDecodeError:
                     return prefix + field.name
-            elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            elif field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type is not None:
                 found = _first_invalid_utf8(field.message_type, value, f"{prefix}{field.name}.", depth + 1)
                 if found is not None:
                     return found

@@ -15,15 +15,18 @@ import inspect
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
 
 import grpc
 
 from recorder_common.auth import Authenticator, Caller
 from recorder_common import metrics
 from recorder_common.errors import (DomainError, FailedPrecondition, InvalidArgument, PermissionDenied,
-                                    ResourceExhausted, Unauthenticated, undecodable_reason)
+                                    ResourceExhausted, STATUS_DETAILS_KEY, Unauthenticated,
+                                    undecodable_reason)
 from recorder_common.policy import POLICY, Access
+from recorder_common.rpc import HandlerInterceptor, rewrap_handler
 
 REQUEST_ID_HEADER = "x-request-id"
 
@@ -41,7 +44,7 @@ def current_caller() -> Caller:
     return caller
 
 
-def set_caller(caller: Caller | None) -> contextvars.Token:
+def set_caller(caller: Caller | None) -> contextvars.Token[Caller | None]:
     return _caller.set(caller)
 
 
@@ -59,12 +62,12 @@ class UndecodableRequest:
         self.reason = reason
 
 
-def tolerant_deserializer(deserializer):
+def tolerant_deserializer(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
     if deserializer is None:
         return None
     message_class = getattr(deserializer, "__self__", None)  # FromString is bound to the class
 
-    def deserialize(data: bytes):
+    def deserialize(data: bytes) -> Any:
         try:
             return deserializer(data)
         except Exception:  # DecodeError; bad bytes are the client's problem, never ours
@@ -85,19 +88,19 @@ def authorize(method: str, access: Access | None, caller: Caller) -> None:
         raise PermissionDenied(f"{method} has no declared access, so nobody may call it")
 
 
-async def _awaited(result):
+async def _awaited(result: Any) -> Any:
     # grpc's generated base methods are plain functions; ours are coroutines.
     return await result if inspect.isawaitable(result) else result
 
 
-async def _checked(requests: AsyncIterator) -> AsyncIterator:
+async def _checked(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
     async for request in requests:
         if isinstance(request, UndecodableRequest):
             raise InvalidArgument(request.reason)
         yield request
 
 
-class IdentityInterceptor(grpc.aio.ServerInterceptor):
+class IdentityInterceptor(HandlerInterceptor):
     """Resolves the caller and a request id for every RPC, enforces the access policy, maps errors,
     logs one line per call, and runs the handler with caller and request id in context variables.
     It wraps the handler itself so the variables are set in the task that runs it."""
@@ -106,14 +109,7 @@ class IdentityInterceptor(grpc.aio.ServerInterceptor):
         self.authenticator = authenticator
         self.policy = policy
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        if handler is None:
-            return None  # no such method: gRPC answers UNIMPLEMENTED
+    def wrap(self, handler: Any, details: grpc.HandlerCallDetails) -> Any:
         method = details.method
         metadata = details.invocation_metadata
         access = self.policy.get(method)
@@ -122,7 +118,7 @@ class IdentityInterceptor(grpc.aio.ServerInterceptor):
         is_open = access is Access.OPEN
 
         @contextlib.asynccontextmanager
-        async def scope(context: grpc.aio.ServicerContext):
+        async def scope(context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
             values = {k.lower(): v for k, v in (metadata or ()) if isinstance(v, str)}
             rid = (values.get(REQUEST_ID_HEADER) or uuid.uuid4().hex[:16])[:64]
             rid_token = request_id.set(rid)
@@ -141,11 +137,12 @@ class IdentityInterceptor(grpc.aio.ServerInterceptor):
                     # A servicer base method nobody overrode (grpc's generated default raises this).
                     await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented here")
                 except DomainError as exc:
-                    if isinstance(exc, ResourceExhausted) and exc.reason:
+                    if isinstance(exc, ResourceExhausted) and not exc.relayed:
                         metrics.refused(exc.reason)
                     if isinstance(exc, (Unauthenticated, PermissionDenied)):
                         log.info("rpc %s refused: %s", method, exc.message)
-                    await context.abort(exc.code, exc.message)
+                    await context.abort(exc.code, exc.message,
+                                        trailing_metadata=((STATUS_DETAILS_KEY, exc.status_details()),))
                 except Exception:
                     # The traceback stays here; the caller gets the request id to quote.
                     log.exception("rpc %s failed unexpectedly (request id %s)", method, rid)
@@ -161,24 +158,21 @@ class IdentityInterceptor(grpc.aio.ServerInterceptor):
             finally:
                 request_id.reset(rid_token)
 
-        def request_of(request_or_iterator, streaming: bool):
+        def request_of(request_or_iterator: Any, streaming: bool) -> Any:
             if streaming:
                 return _checked(request_or_iterator)
             if isinstance(request_or_iterator, UndecodableRequest):
                 raise InvalidArgument(request_or_iterator.reason)
             return request_or_iterator
 
-        def unary_response(inner, streaming_request: bool):
-            async def handle(request_or_iterator, context):
+        def unary_response(inner: Any, streaming_request: bool) -> Any:
+            async def handle(request_or_iterator: Any, context: Any) -> Any:
                 async with scope(context):
                     return await _awaited(inner(request_of(request_or_iterator, streaming_request), context))
             return handle
 
-        def stream_response(inner, streaming_request: bool):
-            if not inspect.isasyncgenfunction(inner):
-                return unary_response(inner, streaming_request)  # writes with context.write (health Watch)
-
-            async def handle(request_or_iterator, context):
+        def stream_response(inner: Any, streaming_request: bool) -> Any:
+            async def handle(request_or_iterator: Any, context: Any) -> Any:
                 async with scope(context):
                     responses = inner(request_of(request_or_iterator, streaming_request), context)
                     try:
@@ -188,11 +182,5 @@ class IdentityInterceptor(grpc.aio.ServerInterceptor):
                         await responses.aclose()  # its own finally runs now, not when collected
             return handle
 
-        args = (tolerant_deserializer(handler.request_deserializer), handler.response_serializer)
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(unary_response(handler.unary_unary, False), *args)
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(unary_response(handler.stream_unary, True), *args)
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(stream_response(handler.unary_stream, False), *args)
-        return grpc.stream_stream_rpc_method_handler(stream_response(handler.stream_stream, True), *args)
+        return rewrap_handler(handler, unary_response, stream_response,
+                              tolerant_deserializer(handler.request_deserializer))

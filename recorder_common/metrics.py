@@ -7,16 +7,23 @@ so label values stay few (service, method, code, step, outcome, reason).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import inspect
 import logging
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
 
 import grpc
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from recorder_common.errors import Reason
+from recorder_common.rpc import HandlerInterceptor, rewrap_handler
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 log = logging.getLogger("recorder.metrics")
 
@@ -74,11 +81,11 @@ RENDITION_BACKLOG = Gauge("recorder_rendition_backlog", "Renditions queued (PEND
 PROCESSING_BACKLOG = Gauge("recorder_processing_backlog", "Videos waiting for a media worker (UPLOADED, or "
                            "PROCESSING under a lapsed lease), as the catalog last counted them")
 
-_watch_hubs: weakref.WeakSet = weakref.WeakSet()
-_queues: dict[str, weakref.WeakSet] = {}
-_event_feeds: weakref.WeakSet = weakref.WeakSet()
-_live_pools: weakref.WeakSet = weakref.WeakSet()
-_live_encoders: weakref.WeakSet = weakref.WeakSet()
+_watch_hubs: weakref.WeakSet[Any] = weakref.WeakSet()
+_queues: dict[str, weakref.WeakSet[Any]] = {}
+_event_feeds: weakref.WeakSet[Any] = weakref.WeakSet()
+_live_pools: weakref.WeakSet[Any] = weakref.WeakSet()
+_live_encoders: weakref.WeakSet[Any] = weakref.WeakSet()
 # Gauges read the objects that own the state when scraped, so no code path can forget a decrement.
 WATCH_STREAMS.set_function(lambda: sum(hub.open_streams() for hub in list(_watch_hubs)))
 LIVE_SESSIONS.set_function(lambda: sum(len(pool.sessions) for pool in list(_live_pools)))
@@ -92,7 +99,7 @@ def _live_lag_max() -> float:
 LIVE_LAG_MAX.set_function(_live_lag_max)
 
 
-def track_queue(kind: str, queue) -> None:
+def track_queue(kind: str, queue: Any) -> None:
     """Count this queue's waiters (its `waiting()`) in recorder_queue_depth{kind} (held weakly)."""
     if kind not in _queues:
         queues = _queues[kind] = weakref.WeakSet()
@@ -100,28 +107,44 @@ def track_queue(kind: str, queue) -> None:
     _queues[kind].add(queue)
 
 
-def track_event_feed(feed) -> None:
+def track_event_feed(feed: Any) -> None:
     """Count this feed's open streams in recorder_event_streams (held weakly)."""
     _event_feeds.add(feed)
 
 
-def track_watch_hub(hub) -> None:
+def track_watch_hub(hub: Any) -> None:
     """Count this hub's open streams in recorder_watch_streams (held weakly)."""
     _watch_hubs.add(hub)
 
 
-def track_live_encoders(encoders) -> None:
+def track_live_encoders(encoders: Any) -> None:
     """Read these live encoders' lags (their `lags` mapping) for recorder_live_encode_lag_max_seconds."""
     _live_encoders.add(encoders)
 
 
-def track_live_sessions(pool) -> None:
+def track_live_sessions(pool: Any) -> None:
     """Count this pool's sessions (its `sessions` mapping) in recorder_live_sessions (held weakly)."""
     _live_pools.add(pool)
 
 
-def refused(reason: str) -> None:
-    QUOTA_REFUSALS.labels(reason=reason).inc()
+# The limit each quota refusal stands for: recorder_quota_refusals' label (kept as it was before
+# refusals carried ErrorInfo reasons, so dashboards stay valid).
+QUOTA_LABELS = {
+    Reason.UPLOAD_TOO_LARGE: "upload_bytes",
+    Reason.CHUNK_TOO_LARGE: "chunk_bytes",
+    Reason.TOO_MANY_CHUNKS: "chunk_count",
+    Reason.QUOTA_EXCEEDED: "user_quota",
+    Reason.TOO_MANY_OPEN_UPLOADS: "open_uploads",
+    Reason.RETRIES_EXHAUSTED: "processing_retries",
+    Reason.TOO_MANY_WATCH_STREAMS: "watch_streams",
+}
+
+
+def refused(reason: Reason) -> None:
+    """Count a RESOURCE_EXHAUSTED refusal of a limit (others, such as a relayed one, are not)."""
+    label = QUOTA_LABELS.get(reason)
+    if label is not None:
+        QUOTA_REFUSALS.labels(reason=label).inc()
 
 
 def count_stored(sizes: list[int]) -> None:
@@ -129,12 +152,12 @@ def count_stored(sizes: list[int]) -> None:
     BYTES_INGESTED.inc(sum(sizes))
 
 
-def timed_step(step: str):
+def timed_step(step: str) -> Callable[[F], F]:
     """Decorates an async pipeline step: its duration goes to recorder_processing_step_seconds with
     outcome ok, failed (a DomainError or StepFailed: the input's fault), cancelled or error."""
-    def decorate(func):
+    def decorate(func: F) -> F:
         @functools.wraps(func)
-        async def run(*args, **kwargs):
+        async def run(*args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
             outcome = "error"
             try:
@@ -149,7 +172,7 @@ def timed_step(step: str):
                 raise
             finally:
                 STEP_SECONDS.labels(step=step, outcome=outcome).observe(time.perf_counter() - started)
-        return run
+        return run  # type: ignore[return-value]  # same signature: functools.wraps
     return decorate
 
 
@@ -161,77 +184,56 @@ def split_method(full_method: str) -> tuple[str, str]:
     return service or "unknown", method or "unknown"
 
 
-def _code_name(context, exc: BaseException | None) -> str:
+def _code_name(context: Any, exc: BaseException | None) -> str:
     if isinstance(exc, asyncio.CancelledError):
         return "CANCELLED"
     code = context.code() if hasattr(context, "code") else None
     if code is None or code == 0:
         return "OK" if exc is None else "UNKNOWN"
     if isinstance(code, grpc.StatusCode):
-        return code.name
+        return str(code.name)
     # grpc.aio keeps the code as the raw integer once set by abort()
     for status in grpc.StatusCode:
         if status.value[0] == code:
-            return status.name
+            return str(status.name)
     return "UNKNOWN"
 
 
-class MetricsInterceptor(grpc.aio.ServerInterceptor):
+class MetricsInterceptor(HandlerInterceptor):
     """Outermost interceptor: counts and times every RPC a handler exists for, by its final status
     (after the inner interceptors turned errors into statuses)."""
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        if handler is None:
-            return None
+    def wrap(self, handler: Any, details: grpc.HandlerCallDetails) -> Any:
         service, method = split_method(details.method)
 
-        def observe(context, started: float, exc: BaseException | None) -> None:
-            code = _code_name(context, exc)
-            RPC_REQUESTS.labels(service, method, code).inc()
-            RPC_SECONDS.labels(service, method, code).observe(time.perf_counter() - started)
+        @contextlib.contextmanager
+        def observed(context: Any) -> Iterator[None]:
+            started, exc = time.perf_counter(), None
+            try:
+                yield
+            except BaseException as e:
+                exc = e
+                raise
+            finally:
+                code = _code_name(context, exc)
+                RPC_REQUESTS.labels(service, method, code).inc()
+                RPC_SECONDS.labels(service, method, code).observe(time.perf_counter() - started)
 
-        def unary_response(inner):
-            async def handle(request, context):
-                started, exc = time.perf_counter(), None
-                try:
+        def unary_response(inner: Any, streaming_request: bool) -> Any:
+            async def handle(request: Any, context: Any) -> Any:
+                with observed(context):
                     result = inner(request, context)
                     return await result if inspect.isawaitable(result) else result
-                except BaseException as e:
-                    exc = e
-                    raise
-                finally:
-                    observe(context, started, exc)
             return handle
 
-        def stream_response(inner):
-            if not inspect.isasyncgenfunction(inner):
-                return unary_response(inner)  # writes with context.write
-
-            async def handle(request, context):
-                started, exc = time.perf_counter(), None
-                try:
+        def stream_response(inner: Any, streaming_request: bool) -> Any:
+            async def handle(request: Any, context: Any) -> Any:
+                with observed(context):
                     async for response in inner(request, context):
                         yield response
-                except BaseException as e:
-                    exc = e
-                    raise
-                finally:
-                    observe(context, started, exc)
             return handle
 
-        rpc = (handler.request_deserializer, handler.response_serializer)
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(unary_response(handler.unary_unary), *rpc)
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(unary_response(handler.stream_unary), *rpc)
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(stream_response(handler.unary_stream), *rpc)
-        return grpc.stream_stream_rpc_method_handler(stream_response(handler.stream_stream), *rpc)
+        return rewrap_handler(handler, unary_response, stream_response)
 
 
 # ---- serving /metrics -------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import dataclasses
 import datetime as dt
 import pathlib
 from collections.abc import Mapping
+from typing import Any, cast
 
 import obstore
 from obstore.store import S3Store
@@ -72,14 +73,14 @@ class ObjectStorage:
 
     def __init__(self, settings: StorageSettings) -> None:
         options = {"allow_http": True} if settings.s3_endpoint.startswith("http://") else {}
-        config = {"region": settings.s3_region}
+        config: Any = {"region": settings.s3_region}  # obstore's S3Config (a TypedDict)
         if settings.s3_endpoint:
             config["endpoint"] = settings.s3_endpoint
         if settings.s3_access_key_id:
             config["access_key_id"] = settings.s3_access_key_id
             config["secret_access_key"] = settings.s3_secret_access_key
         self.store = S3Store(settings.s3_bucket, prefix=settings.s3_prefix.strip("/") or None, config=config,
-                             client_options=options,
+                             client_options=cast(Any, options),
                              # Path-style for self-hosted endpoints (SeaweedFS, MinIO); AWS prefers virtual hosts.
                              virtual_hosted_style_request=not settings.s3_endpoint)
         self.bucket = settings.s3_bucket
@@ -120,7 +121,7 @@ class ObjectStorage:
     async def remove_chunk(self, user_id: str, video_id: str, index: int, token: str) -> None:
         await self._delete([self.chunk_key(user_id, video_id, index, token)])
 
-    async def delete_chunks(self, user_id: str, video_id: str) -> None:
+    async def remove_chunks(self, user_id: str, video_id: str) -> None:
         await self._delete_prefix(self.video_prefix(user_id, video_id) + "chunks/")
 
     async def remove_video(self, user_id: str, video_id: str) -> None:
@@ -181,7 +182,7 @@ class ObjectStorage:
         finally:
             tmp.unlink(missing_ok=True)
 
-    async def delete_key(self, key: str) -> None:
+    async def remove_key(self, key: str) -> None:
         await self._delete([key])
 
     async def _delete(self, keys: list[str]) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -48,7 +49,7 @@ def add_health_and_reflection(server: grpc.aio.Server, service_names: Iterable[s
     return health_servicer
 
 
-async def set_serving(health_servicer, service_names: Iterable[str], serving: bool) -> None:
+async def set_serving(health_servicer: Any, service_names: Iterable[str], serving: bool) -> None:
     status = (health_pb2.HealthCheckResponse.SERVING if serving
               else health_pb2.HealthCheckResponse.NOT_SERVING)
     for name in ["", *service_names]:
@@ -58,14 +59,15 @@ async def set_serving(health_servicer, service_names: Iterable[str], serving: bo
 
 
 def bind(server: grpc.aio.Server, host: str, port: int) -> int:
-    bound = server.add_insecure_port(f"{host}:{port}")
+    bound: int = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise RuntimeError(f"could not bind {host}:{port}")
     return bound
 
 
 async def run_until_terminated(server: grpc.aio.Server, name: str, port: int,
-                               grace_seconds: float = 10.0, on_stop=None) -> None:
+                               grace_seconds: float = 10.0,
+                               on_stop: Callable[[], Awaitable[None]] | None = None) -> None:
     """Serve until SIGTERM or SIGINT, then stop taking calls and let running ones finish."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -159,7 +159,7 @@ class LocalStorage:
     async def remove_video(self, user_id: str, video_id: str) -> None:
         await asyncio.to_thread(shutil.rmtree, self.video_dir(user_id, video_id), True)
 
-    async def delete_chunks(self, user_id: str, video_id: str) -> None:
+    async def remove_chunks(self, user_id: str, video_id: str) -> None:
         await asyncio.to_thread(shutil.rmtree, self.chunks_dir(user_id, video_id), True)
 
     # ---- files, by key (the path relative to the root, as the catalog keeps it) ---------------
@@ -183,7 +183,7 @@ class LocalStorage:
         st = await asyncio.to_thread((self.root / key).stat)
         return st.st_size, f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
 
-    async def delete_key(self, key: str) -> None:
+    async def remove_key(self, key: str) -> None:
         await asyncio.to_thread((self.root / key).unlink, True)
 
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextvars
 import logging
+
 from collections.abc import Mapping
+from typing import Any
 
 import grpc
 
@@ -61,9 +64,9 @@ class _TracingInterceptor(grpc.aio.ServerInterceptor):
     UNTRACED = ("/grpc.health.", "/grpc.reflection.")
 
     def __init__(self) -> None:
-        self._otel = aio_server_interceptor()
+        self._otel = aio_server_interceptor()  # type: ignore[no-untyped-call]
 
-    async def intercept_service(self, continuation, handler_call_details):
+    async def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
         if handler_call_details.method.startswith(self.UNTRACED):
             return await continuation(handler_call_details)
         return await self._otel.intercept_service(continuation, handler_call_details)
@@ -73,8 +76,9 @@ def server_interceptor() -> grpc.aio.ServerInterceptor:
     return _TracingInterceptor()
 
 
-def client_interceptors() -> list:
-    return aio_client_interceptors()
+def client_interceptors() -> list[Any]:
+    interceptors: list[Any] = aio_client_interceptors()  # type: ignore[no-untyped-call]
+    return interceptors
 
 
 def current_ids() -> tuple[str | None, str | None]:
@@ -101,7 +105,7 @@ def remember_origin(video_id: str) -> None:
             _origins.popitem(last=False)
 
 
-def start_job(video_id: str):
+def start_job(video_id: str) -> tuple[trace.Span, contextvars.Token[otel_context.Context]]:
     """Start the job's span and make it current; returns what end_job needs. A job queued by the
     upload's hand-off continues its trace (and links to it); one found by a sweep starts its own."""
     origin = _origins.pop(video_id, None)
@@ -113,7 +117,7 @@ def start_job(video_id: str):
     return span, token
 
 
-def end_job(started) -> None:
+def end_job(started: tuple[trace.Span, contextvars.Token[otel_context.Context]]) -> None:
     span, token = started
     otel_context.detach(token)
     span.end()

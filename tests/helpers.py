@@ -14,6 +14,7 @@ import pytest
 
 from devauth.keys import ensure_keys
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2
+from recorder_common.errors import Reason, reason_of
 
 MiB = 1024 * 1024
 FINAL = {common_pb2.VIDEO_STATUS_READY, common_pb2.VIDEO_STATUS_FAILED}
@@ -143,12 +144,17 @@ async def upload_unary(stack, data: bytes, md, chunk_size: int = MiB, title: str
     return created.video_id
 
 
-async def expect(code: grpc.StatusCode, call) -> str:
-    """Awaits a call that must fail with `code` and a message a person can act on; returns it."""
+async def expect(code: grpc.StatusCode, call, reason: Reason | None = None) -> str:
+    """Awaits a call that must fail with `code`, a message a person can act on and an ErrorInfo
+    reason (`reason` when given: tests branch on it, never on the English); returns the message."""
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await call
     assert caught.value.code() == code, caught.value.details()
     assert caught.value.details(), f"{code.name} without a message"
+    carried = reason_of(caught.value)
+    assert carried is not None, f"{code.name} without an ErrorInfo reason: {caught.value.details()}"
+    if reason is not None:
+        assert carried == reason, caught.value.details()
     return caught.value.details()
 
 

@@ -105,6 +105,10 @@ async def test_chromium_records_and_uploads_live_through_envoy(web_build, stack,
     assert result["errors"] == {"badToken": "Unauthenticated", "unknownVideo": "NotFound",
                                 "oversizeChunk": "ResourceExhausted"}
     assert "NotFound" in result["statusText"] and "ResourceExhausted" in result["statusText"]
+    # And with their ErrorInfo reasons, decoded by the client (web/src/client.ts errorReason). Envoy
+    # (a bad token) and gRPC's own message limit (a chunk far over it) refuse before any handler
+    # runs, so they send none.
+    assert result["reasons"] == {"badToken": "", "unknownVideo": "NOT_FOUND", "oversizeChunk": ""}
     # The page saw READY (watchable); the compressed rendition follows.
     video = await wait_final(stack, result["videoId"], user("webuser"))
     assert video.status == common_pb2.VIDEO_STATUS_READY

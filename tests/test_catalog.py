@@ -12,7 +12,8 @@ from sqlalchemy import create_engine
 from catalog_service import db
 from catalog_service.catalog import Catalog, MediaInfo, StoredChunk
 from catalog_service.models import Base
-from recorder_common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from recorder_common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Reason
+from recorder_common.vocab import VideoRef
 from tests.helpers import CommitCounter
 
 
@@ -110,11 +111,11 @@ async def test_a_group_applies_requests_in_arrival_order(catalog):
     assert [r.outcomes if not isinstance(r, Exception) else type(r).__name__ for r in results] == [
         ["STORED"], ["DUPLICATE"], ["STORED"], "ResourceExhausted", ["STORED"], "FailedPrecondition",
         "NotFound", "NotFound"]
-    assert "past the last chunk of this upload (2)" in str(results[5])
+    assert results[5].reason == Reason.PAST_LAST_CHUNK
     results = await asyncio.gather(
         catalog.record_chunks("alice", third, [StoredChunk(5, 1, 5)]),
         catalog.record_chunks("alice", third, [StoredChunk(2, 1, 6, is_last=True)]), return_exceptions=True)
-    assert "chunk 5 is already stored" in str(results[1])
+    assert results[1].reason == Reason.PAST_LAST_CHUNK  # chunk 5 is stored: 2 cannot be last
     assert (await catalog.upload_state("alice", vid)).stored_indices == [0, 2]
     assert (await catalog.upload_state("alice", other)).received_bytes == 40
 
@@ -204,7 +205,7 @@ async def test_claim_is_exclusive_and_lease_expiry_allows_takeover(catalog):
     assert await catalog.list_pending_processing(10) == []
     # The worker dies: once its lease is over, the job is pending again and another worker takes it.
     later = Catalog(catalog.sessions, clock=lambda: dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5))
-    assert await later.list_pending_processing(10) == [(vid, "alice")]
+    assert await later.list_pending_processing(10) == [VideoRef("alice", vid)]
     claimed, video = await later.claim_processing("alice", vid, "w-new", 60)
     assert claimed and video.processing_attempts == 2
     with pytest.raises(FailedPrecondition):
@@ -230,7 +231,7 @@ async def test_jobs_interrupted_three_times_end_failed(catalog):
     final = Catalog(catalog.sessions, clock=lambda: now + dt.timedelta(minutes=30))
     assert await final.list_pending_processing(10) == []  # out of attempts: nothing to pick up
     assert (await catalog.get_video("alice", vid)).status == "PROCESSING"  # listing changed nothing
-    assert await final.fail_exhausted_jobs(10) == [(vid, "alice")]
+    assert await final.fail_exhausted_jobs(10) == [VideoRef("alice", vid)]
     assert await final.fail_exhausted_jobs(10) == []
     video = await catalog.get_video("alice", vid)
     assert video.status == "FAILED" and "interrupted 3 times" in video.error

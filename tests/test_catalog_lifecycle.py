@@ -18,6 +18,7 @@ from ingest_service.settings import IngestSettings
 from ingest_service.wiring import build as build_ingest
 from recorder_common.errors import FailedPrecondition, NotFound, ResourceExhausted
 from recorder_common.objectstore import StorageSettings
+from recorder_common.vocab import VideoRef
 from tests.conftest import AUTH
 from tests.helpers import CommitCounter
 
@@ -104,7 +105,7 @@ async def test_every_status_change_leaves_its_history_row(catalog, clock):
     await catalog.mark_deleted("alice", vid, abort_only=False)
     expiring = (await catalog.create_video("alice", "t", "f.webm", "video/webm", 0)).id
     clock.advance(hours=2)
-    assert await catalog.expire_stale_uploads(3600, 10) == [(expiring, "alice")]
+    assert await catalog.expire_stale_uploads(3600, 10) == [VideoRef("alice", expiring)]
     assert [e.status for e in (await catalog.get_video("alice", expiring)).events] == ["UPLOADING", "EXPIRED"]
     async with catalog.sessions() as session:
         history = (await session.execute(text(
@@ -135,7 +136,7 @@ async def test_later_writes_to_a_ready_video_do_not_move_its_chunk_cleanup_clock
     clock.advance(minutes=9)
     assert await catalog.list_ready_with_chunks(3600, 10) == []  # READY for 59 minutes
     clock.advance(minutes=2)
-    assert await catalog.list_ready_with_chunks(3600, 10) == [(vid, "alice")]
+    assert await catalog.list_ready_with_chunks(3600, 10) == [VideoRef("alice", vid)]
 
 
 async def test_late_writes_to_a_deleted_video_do_not_move_its_purge_clock(catalog, clock):
@@ -149,7 +150,7 @@ async def test_late_writes_to_a_deleted_video_do_not_move_its_purge_clock(catalo
     clock.advance(minutes=9)
     assert await catalog.list_deleted(3600, 10) == []
     clock.advance(minutes=2)
-    assert await catalog.list_deleted(3600, 10) == [(vid, "alice")]
+    assert await catalog.list_deleted(3600, 10) == [VideoRef("alice", vid)]
 
 
 def test_migration_0003_starts_existing_videos_clocks_at_updated_at(database_url):
@@ -194,12 +195,12 @@ async def test_listing_pending_jobs_changes_nothing_and_housekeeping_fails_the_e
     waiting = await uploaded(catalog, "bob")
     counter = CommitCounter(catalog)
     try:
-        assert await catalog.list_pending_processing(10) == [(waiting, "bob")]
+        assert await catalog.list_pending_processing(10) == [VideoRef("bob", waiting)]
     finally:
         counter.close()
     assert counter.commits == 0
     assert (await catalog.get_video("alice", vid)).status == "PROCESSING"
-    assert await catalog.fail_exhausted_jobs(10) == [(vid, "alice")]
+    assert await catalog.fail_exhausted_jobs(10) == [VideoRef("alice", vid)]
     video = await catalog.get_video("alice", vid)
     assert (video.status, video.error_step, video.lease_owner) == ("FAILED", "ASSEMBLE", None)
     assert "interrupted 3 times" in video.error and video.events[-1].status == "FAILED"
@@ -317,8 +318,8 @@ async def test_pending_jobs_take_turns_between_owners(catalog, clock):
         clock.advance(seconds=1)
     listed = await catalog.list_pending_processing(100)
     a, b, c = jobs["alice"], jobs["bob"], jobs["carol"]
-    assert [v for v, _ in listed] == [a[0], b[0], c[0], a[1], b[1], a[2], a[3], a[4]]
-    assert [v for v, _ in await catalog.list_pending_processing(2)] == [a[0], b[0]]
+    assert [ref.video_id for ref in listed] == [a[0], b[0], c[0], a[1], b[1], a[2], a[3], a[4]]
+    assert [ref.video_id for ref in await catalog.list_pending_processing(2)] == [a[0], b[0]]
 
 
 async def test_an_owner_holds_at_most_its_processing_slots(catalog, clock):

@@ -12,6 +12,7 @@ import tests.conftest
 from catalog_service.catalog import Catalog
 from catalog_service.owners import bytes_in_use
 from recorder.v1 import catalog_pb2, common_pb2, media_pb2, media_pb2_grpc
+from recorder_common.errors import Reason, reason_of
 from tests.conftest import start_stack
 from tests.helpers import upload_unary, user, wait_final
 
@@ -73,7 +74,7 @@ async def test_an_on_demand_output_over_the_quota_is_resource_exhausted(quota_st
         await media.ExtractAudio(media_pb2.ExtractAudioRequest(video_id=vid, format=media_pb2.AUDIO_FORMAT_FLAC),
                                  metadata=ALICE, timeout=120)
     assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert "storage quota" in refused.value.details()
+    assert reason_of(refused.value) == Reason.QUOTA_EXCEEDED  # the catalog's reason, relayed by media
     listed = (await stack.catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=vid), metadata=ALICE,
                                            timeout=10)).video
     assert common_pb2.ASSET_KIND_AUDIO_FLAC not in [a.kind for a in listed.assets]

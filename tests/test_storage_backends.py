@@ -63,7 +63,7 @@ async def test_files_by_key_ranges_and_deletes(store, tmp_path):
     assert await store.size(key) == len(data)
     assert await store.read_range(key, 1000, 300) == data[1000:1300]
     assert await store.read_range(key, len(data) - 5, 100) == data[-5:]
-    await store.delete_chunks("alice", video)
+    await store.remove_chunks("alice", video)
     with pytest.raises(FileNotFoundError):
         await store.read_chunk("alice", video, 0, tokens[0])
     assert await store.exists(key)  # outputs stay when the chunks go

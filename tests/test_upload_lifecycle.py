@@ -9,6 +9,7 @@ from recorder_common.storage import new_write_token
 from recorder.v1 import catalog_pb2, common_pb2, ingest_pb2
 from tests import media_tools
 from tests.conftest import SteppedClock, start_stack
+from recorder_common.errors import Reason
 from tests.helpers import (asset, chunk, create_upload, expect, put_chunk, upload_unary, user, wait_chunks_removed,
                            wait_final)
 
@@ -99,8 +100,8 @@ async def test_a_ready_videos_chunks_are_forgotten_after_the_grace_with_any_file
     assert [name for name in stored(stack, vid) if name.startswith("chunks/")] == []
     assert (await state(stack, vid)).stored_indices == []
     assert await stack.janitor.catalog.list_ready_with_chunks(0, 10) == []
-    details = await expect(grpc.StatusCode.FAILED_PRECONDITION, put_chunk(stack, vid, chunk(0, data[:64 * 1024]), ALICE))
-    assert "READY" in details
+    await expect(grpc.StatusCode.FAILED_PRECONDITION, put_chunk(stack, vid, chunk(0, data[:64 * 1024]), ALICE),
+                 Reason.UPLOAD_FINISHED)
     assert [name for name in stored(stack, vid) if name.startswith("chunks/")] == []
     # The outputs are untouched.
     assert media_tools.sha256_file(asset(stack, video, common_pb2.ASSET_KIND_SOURCE)) == media_tools.sha256_file(recording_3s)
@@ -122,7 +123,8 @@ async def test_abandoned_uploads_expire_and_lose_their_bytes(database_url, tmp_p
         video = (await stack.catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=idle), metadata=ALICE, timeout=10)).video
         assert video.status == common_pb2.VIDEO_STATUS_EXPIRED
         assert video.history[-1].status == common_pb2.VIDEO_STATUS_EXPIRED
-        await expect(grpc.StatusCode.FAILED_PRECONDITION, put_chunk(stack, idle, chunk(1, b"late"), ALICE))
+        await expect(grpc.StatusCode.FAILED_PRECONDITION, put_chunk(stack, idle, chunk(1, b"late"), ALICE),
+                     Reason.UPLOAD_FINISHED)
         assert stored(stack, idle) == []
     finally:
         await stop()
@@ -135,12 +137,13 @@ async def test_upload_size_and_user_quota(database_url, tmp_path, storage_backen
         first = await create_upload(stack, ALICE)
         await put_chunk(stack, first, chunk(0, b"a" * 2000), ALICE)
         too_big = await create_upload(stack, ALICE)
-        details = await expect(grpc.StatusCode.RESOURCE_EXHAUSTED, put_chunk(stack, too_big, chunk(0, b"b" * 2600), ALICE))
-        assert "2500" in details
+        details = await expect(grpc.StatusCode.RESOURCE_EXHAUSTED, put_chunk(stack, too_big, chunk(0, b"b" * 2600), ALICE),
+                               Reason.UPLOAD_TOO_LARGE)
+        assert "2500" in details  # the message names the limit
         second = await create_upload(stack, ALICE)
         await put_chunk(stack, second, chunk(0, b"c" * 500), ALICE)
-        details = await expect(grpc.StatusCode.RESOURCE_EXHAUSTED, put_chunk(stack, second, chunk(1, b"d" * 600), ALICE))
-        assert "quota" in details
+        await expect(grpc.StatusCode.RESOURCE_EXHAUSTED, put_chunk(stack, second, chunk(1, b"d" * 600), ALICE),
+                     Reason.QUOTA_EXCEEDED)
         # The refused chunk left nothing behind and the stored ones are intact.
         assert [name.split(".")[0] for name in stored(stack, second)] == ["chunks/0000000000"]
         assert (await state(stack, second)).received_bytes == 500

@@ -16,8 +16,8 @@ from catalog_service.server import CatalogDeps, create_server
 from catalog_service.settings import CatalogSettings
 from catalog_service.watch_hub import LISTENER_APPLICATION_NAME, WatchHub, _ids_in_where
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2 as pb
-from recorder_common.errors import NotFound
-from recorder_common.vocab import RenditionKind, RenditionState
+from recorder_common.errors import NotFound, Reason, reason_of
+from recorder_common.vocab import RenditionKind, RenditionState, Step, VideoStatus
 from tests.helpers import TEST_KEYS, user
 
 AUTH = TEST_KEYS.auth_settings()
@@ -87,8 +87,7 @@ def collect(stub, video_id: str, md=ALICE, into: list | None = None):
 
 def as_tuple(status: str, step: str | None = None, progress: float = 0.0, compressed=("PENDING", 0.0)):
     """What a watcher sees: the video's status, step and progress, and its compressed rendition."""
-    return (pb.VideoStatus.Value(f"VIDEO_STATUS_{status}"),
-            pb.ProcessingStep.Value(f"PROCESSING_STEP_{step}") if step else 0, progress, (compressed,))
+    return VideoStatus.proto_of(status), Step.proto_of(step or None), progress, (compressed,)
 
 
 # The changes a video goes through, each with what a watcher sees after it.
@@ -199,8 +198,7 @@ async def test_open_watch_streams_per_user_are_capped_and_freed_when_a_client_le
     with pytest.raises(grpc.aio.AioRpcError) as capped:
         await asyncio.wait_for(collect(served.stub, vids[0])[1], 30)
     assert capped.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert f"{DEFAULT_WATCH_CAP} WatchVideo streams open" in capped.value.details()
-    assert "close one" in capped.value.details()
+    assert reason_of(capped.value) == Reason.TOO_MANY_WATCH_STREAMS
     bob_vid = await new_video(served.catalog, owner="bob")
     bob, bob_task = collect(served.stub, bob_vid, md=BOB)  # the cap is per user
     await until(lambda: bob, "bob's stream")

@@ -234,3 +234,29 @@ def test_limits_for_media_narrow_the_caps_and_unknown_media_keeps_them():
     assert (ten_hours.timeout_seconds, ten_hours.cpu_seconds) == (3600, 7200)
     assert caps.for_media(None) == caps and caps.for_media(float("nan")) == caps
     assert caps.quick().cpu_seconds == 60
+
+
+def test_the_watchable_work_has_its_own_share_of_the_memory_budget():
+    from media_service.admission import split_memory_budget
+    assert split_memory_budget(12 << 30, 0.25) == (3 << 30, 9 << 30)
+    cheap, rest = split_memory_budget(100, 2.0)  # clamped: each side keeps something
+    assert 0 < cheap < 100 and rest > 0 and cheap + rest == 100
+
+
+def test_encodes_run_niced_and_everything_else_at_normal_priority():
+    import dataclasses
+    from media_service import runner
+    plain = runner.FfmpegLimits()
+    argv = runner.spawn_argv(["ffmpeg", "-version"], plain)
+    assert "nice" not in " ".join(argv[:-2])
+    niced = runner.spawn_argv(["ffmpeg", "-version"], dataclasses.replace(plain, niceness=10))
+    if runner.NICE is not None:
+        at = niced.index(runner.NICE)
+        assert niced[at + 1:at + 3] == ["-n", "10"] and niced[-2:] == ["ffmpeg", "-version"]
+
+
+def test_a_still_reserves_less_than_an_encode_and_never_more_than_the_cap():
+    from media_service import runner
+    capped = runner.FfmpegLimits(max_memory_bytes=4 << 30)
+    assert capped.still().max_memory_bytes == runner.STILL_MEMORY_BYTES < 4 << 30
+    assert runner.FfmpegLimits(max_memory_bytes=100 << 20).still().max_memory_bytes == 100 << 20

@@ -2,6 +2,7 @@
 // The extension and the test page share it.
 import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
+import { BinaryReader } from "@bufbuild/protobuf/wire";
 import { CatalogService } from "./gen/recorder/v1/catalog_pb";
 import { IngestService } from "./gen/recorder/v1/ingest_pb";
 import { MediaService } from "./gen/recorder/v1/media_pb";
@@ -88,4 +89,27 @@ export class LiveUploader {
       }
     }
   }
+}
+
+/**
+ * The stable reason of a refusal (the google.rpc.ErrorInfo the services send in
+ * grpc-status-details-bin, domain "recorder.v1"), e.g. "QUOTA_EXCEEDED" or "CHUNK_TOO_LARGE":
+ * branch on it, never on the message text. Undefined when the error carries none.
+ */
+export function errorReason(err: unknown): string | undefined {
+  for (const detail of ConnectError.from(err).details) {
+    if (!("type" in detail) || detail.type !== "google.rpc.ErrorInfo") continue;
+    // ErrorInfo: reason = 1, domain = 2 (strings), metadata = 3 (a map, skipped).
+    const reader = new BinaryReader(detail.value);
+    let reason = "";
+    let domain = "";
+    while (reader.pos < reader.len) {
+      const [field, wireType] = reader.tag();
+      if (field === 1) reason = reader.string();
+      else if (field === 2) domain = reader.string();
+      else reader.skip(wireType);
+    }
+    if (domain === "recorder.v1" && reason) return reason;
+  }
+  return undefined;
 }

@@ -3,7 +3,7 @@
 // and reports what it did on window.recorderResult for the browser test.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { VideoStatus } from "./gen/recorder/v1/common_pb";
-import { LiveUploader, recorderClients } from "./client";
+import { errorReason, LiveUploader, recorderClients } from "./client";
 
 const params = new URLSearchParams(location.search);
 const gateway = params.get("gateway") ?? "http://127.0.0.1:8080";
@@ -46,12 +46,13 @@ async function hex(bytes: ArrayBuffer): Promise<string> {
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-async function errorCode(call: () => Promise<unknown>): Promise<string> {
+/** The call's status code and ErrorInfo reason ("OK" and "" when it succeeds). */
+async function outcome(call: () => Promise<unknown>): Promise<[string, string]> {
   try {
     await call();
-    return "OK";
+    return ["OK", ""];
   } catch (err) {
-    return Code[ConnectError.from(err).code];
+    return [Code[ConnectError.from(err).code], errorReason(err) ?? ""];
   }
 }
 
@@ -84,20 +85,22 @@ async function main() {
     show(`${VideoStatus[update.status]} ${Math.round(update.progress * 100)}%`);
   }
   const anonymous = recorderClients(gateway, () => "not-a-token");
-  const errors = {
-    badToken: await errorCode(() => anonymous.catalog.listVideos({}, { timeoutMs: 30_000 })),
-    unknownVideo: await errorCode(() => clients.catalog.getVideo({ videoId: "0".repeat(32) }, { timeoutMs: 30_000 })),
-    oversizeChunk: await errorCode(async () => {
+  const outcomes = {
+    badToken: await outcome(() => anonymous.catalog.listVideos({}, { timeoutMs: 30_000 })),
+    unknownVideo: await outcome(() => clients.catalog.getVideo({ videoId: "0".repeat(32) }, { timeoutMs: 30_000 })),
+    oversizeChunk: await outcome(async () => {
       const data = new Uint8Array(Number(params.get("oversize") ?? 9 * 1024 * 1024));
       const sha256 = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
       await clients.ingest.putChunk({ videoId, chunk: { index: 999n, data, checksum: { case: "sha256", value: sha256 } } },
         { timeoutMs: 60_000 });
     }),
   };
+  const errors = Object.fromEntries(Object.entries(outcomes).map(([name, [code]]) => [name, code]));
+  const reasons = Object.fromEntries(Object.entries(outcomes).map(([name, [, reason]]) => [name, reason]));
   show(`${VideoStatus[final]} | unknown video: ${errors.unknownVideo} | oversize chunk: ${errors.oversizeChunk}`);
   (window as any).recorderResult = {
     videoId, status: VideoStatus[final], sha256: await hex(all), size: all.byteLength,
-    chunks: recorded.length, retries: uploader.retries, errors,
+    chunks: recorded.length, retries: uploader.retries, errors, reasons,
   };
 }
 

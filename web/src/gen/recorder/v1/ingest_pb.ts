@@ -26,7 +26,7 @@ export type CreateUploadRequest = Message<"recorder.v1.CreateUploadRequest"> & {
   title: string;
 
   /**
-   * The seed API's "filename": metadata only, never part of a storage path.
+   * The recording's original file name: metadata only, never part of a storage path.
    *
    * @generated from field: string filename = 2;
    */
@@ -77,7 +77,7 @@ export const CreateUploadResponseSchema: GenMessage<CreateUploadResponse> = /*@_
   messageDesc(file_recorder_v1_ingest, 1);
 
 /**
- * One "blob" of the recording (the seed API's blobId / blobObject / is_last).
+ * One "blob" of the recording: a numbered piece of it, the last one flagged.
  *
  * @generated from message recorder.v1.Chunk
  */
