@@ -8,11 +8,17 @@ not stored yet; the init segment goes before the first media segment.
 """
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
 import pathlib
 import re
 from collections.abc import Awaitable, Callable
 
 from media_service.commands import HLS_INIT, HLS_PLAYLIST, HLS_SEGMENT_NAME, finalize_playlist
+
+log = logging.getLogger("recorder.media.hls")
+PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 
 _SEGMENT = re.compile(HLS_SEGMENT_NAME)
 
@@ -54,5 +60,61 @@ class HlsPublisher:
         """The recording is complete: the playlist becomes VOD with ENDLIST, then the rest is stored."""
         playlist = self.folder / HLS_PLAYLIST
         if playlist.exists():
-            playlist.write_text(finalize_playlist(playlist.read_text()))
+            # Replaced whole (on local storage this folder is served as it is written).
+            staged = self.folder / f".{HLS_PLAYLIST}.final"
+            staged.write_text(finalize_playlist(playlist.read_text()))
+            os.replace(staged, playlist)
         await self.sync()
+
+    @property
+    def playlist_stored(self) -> bool:
+        return self._playlist is not None
+
+    def stored_bytes(self) -> int:
+        return sum((self.folder / name).stat().st_size for name in self.published
+                   if (self.folder / name).exists()) + len(self._playlist or b"")
+
+
+def hls_names(folder: pathlib.Path) -> list[pathlib.Path]:
+    """The HLS files of an encode in this folder (the playlist, init and media segments)."""
+    if not folder.is_dir():
+        return []
+    return [p for p in folder.iterdir() if p.name in (HLS_PLAYLIST, HLS_INIT) or _SEGMENT.fullmatch(p.name)]
+
+
+class HlsRun:
+    """The HLS of one compressed encode, from its start to its end: what ffmpeg writes into the
+    workspace is stored as it appears (HlsPublisher), and the HLS asset is recorded as soon as a
+    first playlist is stored, so a share page opened during the recording finds it; finish()
+    makes it VOD with ENDLIST and records its size."""
+
+    def __init__(self, catalog, ws, owner_id: str, video_id: str) -> None:
+        self.catalog, self.ws, self.owner_id, self.video_id = catalog, ws, owner_id, video_id
+        self.publisher = HlsPublisher(ws.folder, ws.keep)
+        self.key = ws.files.store.media_key(owner_id, video_id, HLS_PLAYLIST)
+        self.recorded = False
+
+    @property
+    def folder(self) -> pathlib.Path:
+        return self.ws.folder
+
+    async def start(self) -> None:
+        """A new encode rewrites the HLS from scratch: an earlier encode's files (a live encode
+        given back to the queue) go first, so its segments never mix with this one's."""
+        self.ws.folder.mkdir(parents=True, exist_ok=True)
+        for old in await asyncio.to_thread(hls_names, self.ws.folder):
+            old.unlink(missing_ok=True)
+
+    async def poll(self) -> None:
+        """Store what ffmpeg has finished; call it every second or so while the encode runs."""
+        await self.publisher.sync()
+        if self.publisher.playlist_stored and not self.recorded:
+            await self.catalog.put_asset(self.owner_id, self.video_id, "HLS", self.key, PLAYLIST_TYPE, 0)
+            self.recorded = True
+
+    async def finish(self) -> None:
+        await self.publisher.finish()
+        if self.publisher.playlist_stored:
+            await self.catalog.put_asset(self.owner_id, self.video_id, "HLS", self.key, PLAYLIST_TYPE,
+                                         self.publisher.stored_bytes())
+            self.recorded = True

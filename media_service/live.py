@@ -434,12 +434,16 @@ class LiveEncoders:
         ws = self.files.workspace(session.owner_id, session.video_id)
         tmp = self.encode.temporary(ws, "live")
         video = probe.video
+        hls = self.encode.hls(self.catalog, ws)  # the live playlist, for viewers while it records
         ffmpeg = StreamingFfmpeg(self.encode.live_args(
             container, str(tmp), has_video=video is not None, has_audio=probe.audio is not None,
-            frame_size=(video.width or 0, video.height or 0) if video else None), self.limits)
+            frame_size=(video.width or 0, video.height or 0) if video else None, hls=hls),
+            self.encode.run_limits(self.limits, None))
         started = time.monotonic()
         feeding: asyncio.Task | None = None
         try:
+            if hls is not None:
+                await hls.start()
             await ffmpeg.start()
             feeding = asyncio.ensure_future(self._feed(session, ffmpeg, source))
             policy = LagPolicy(self.max_lag_seconds, self.lag_grace_seconds)
@@ -459,9 +463,13 @@ class LiveEncoders:
                 await self.catalog.report_rendition_progress(  # renews the lease
                     session.owner_id, session.video_id, self.encode.kind, self.worker_id,
                     min(ffmpeg.seconds_done / total, 0.999) if total else 0.0, self.lease_seconds)
+                if hls is not None:
+                    await hls.poll()
             feeding.result()
             duration = session.arrived_seconds() or None
             await ffmpeg.finish(max(duration or 0.0, time.monotonic() - started))
+            if hls is not None:
+                await hls.finish()
             return await self.encode.publish(ws, tmp, duration)
         finally:
             self.lags.pop(session.video_id, None)

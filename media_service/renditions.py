@@ -4,7 +4,9 @@ The compressed rendition's encode lives here, in one place (CompressedEncode): t
 size bound, where its output goes and how it is recorded, for the queued path (RenditionWorker,
 from the original after stop) and the live path (media_service/live.py's LiveEncode, fed while
 the recording arrives). Outputs that the same encode could also write (HLS) belong in
-CompressedEncode too.
+CompressedEncode too: with an MP4 profile the same ffmpeg also writes CMAF HLS (HlsRun), live
+(an EVENT playlist that grows while the recording arrives) or queued (from the original); either
+ends VOD with ENDLIST. The HLS is part of the compressed rendition, with its state and progress.
 
 RenditionWorker takes queued renditions from the catalog (ClaimRendition: FIFO within fairness
 between owners, under a lease, so several media replicas share the queue) whenever encode
@@ -14,6 +16,7 @@ encode marks the rendition FAILED with ffmpeg's message; the video stays READY.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import pathlib
@@ -22,6 +25,7 @@ import time
 from media_service import commands, containers
 from media_service.catalog_client import AssetRefused, MediaCatalogClient
 from media_service.files import MediaFiles, Workspace
+from media_service.hls import HlsRun
 from media_service.runner import FfmpegFailed, FfmpegLimits, run_ffmpeg
 from media_service.scheduler import EncodeCapacity
 from media_service.settings import CompressionProfile, MediaLimits
@@ -59,17 +63,36 @@ class CompressedEncode:
             for stale in ws.folder.glob(f".{self.file_name}.*.encoding"):
                 stale.unlink(missing_ok=True)
 
+    @property
+    def writes_hls(self) -> bool:
+        return commands.hls_supported(self.profile)
+
+    def hls(self, catalog, ws: Workspace) -> HlsRun | None:
+        """The HLS this encode writes into the workspace, or None (a profile HLS does not carry)."""
+        return HlsRun(catalog, ws, ws.owner_id, ws.video_id) if self.writes_hls else None
+
+    def run_limits(self, limits: FfmpegLimits, duration: float | None) -> FfmpegLimits:
+        """The encode's ffmpeg limits. With HLS it writes through the tee muxer, which -fs does not
+        bound, so RLIMIT_FSIZE bounds every file at the compressed file's bound."""
+        if not self.writes_hls:
+            return limits
+        seconds = duration if duration is not None else self.media_limits.max_recording_seconds
+        return dataclasses.replace(limits, max_file_bytes=commands.compressed_bytes_bound(seconds, self.media_limits))
+
     def file_args(self, src: str, container: containers.Container, dst: str, has_video: bool, has_audio: bool,
-                  frame_size: tuple[int, int] | None, duration: float | None, threads: int) -> list[str]:
+                  frame_size: tuple[int, int] | None, duration: float | None, threads: int,
+                  hls: HlsRun | None = None) -> list[str]:
         return commands.compress_args(
             self.ffmpeg, src, container, dst, self.profile, has_video=has_video, has_audio=has_audio,
             max_bytes=commands.compressed_bytes_bound(duration, self.media_limits), frame_size=frame_size,
-            max_pixels=self.media_limits.max_video_pixels, threads=threads)
+            max_pixels=self.media_limits.max_video_pixels, threads=threads,
+            hls_folder=str(hls.folder) if hls else None)
 
     def live_args(self, container: containers.Container, dst: str, has_video: bool, has_audio: bool,
-                  frame_size: tuple[int, int] | None) -> list[str]:
+                  frame_size: tuple[int, int] | None, hls: HlsRun | None = None) -> list[str]:
         return commands.live_compress_args(self.ffmpeg, container, dst, self.profile, has_video, has_audio,
-                                           frame_size, self.media_limits)
+                                           frame_size, self.media_limits,
+                                           hls_folder=str(hls.folder) if hls else None)
 
     async def publish(self, ws: Workspace, tmp: pathlib.Path, duration: float | None) -> common_pb2.Asset:
         """Put a finished encode in place and store it; the asset to record with READY."""
@@ -190,6 +213,9 @@ class RenditionWorker:
         has_video = bool(media.video_codec)
         await asyncio.to_thread(self.encode.remove_stale, ws)
         tmp = self.encode.temporary(ws, "queued")
+        hls = self.encode.hls(self.catalog, ws)
+        if hls is not None:
+            await hls.start()
         done = 0.0  # media seconds encoded so far (ffmpeg's progress)
 
         def on_progress(seconds: float) -> None:
@@ -199,8 +225,8 @@ class RenditionWorker:
         encode = asyncio.ensure_future(run_ffmpeg(
             self.encode.file_args(src, containers.for_muxer(media.container), str(tmp), has_video,
                                   bool(media.audio_codec), (media.width, media.height) if has_video else None,
-                                  duration, threads),
-            self.limits.for_media(duration), on_progress=on_progress))
+                                  duration, threads, hls),
+            self.encode.run_limits(self.limits.for_media(duration), duration), on_progress=on_progress))
         try:
             # Each report renews the lease; one the catalog refuses (the lease is gone, the video
             # deleted) stops the encode.
@@ -211,7 +237,11 @@ class RenditionWorker:
                 await asyncio.wait([encode], timeout=PROGRESS_INTERVAL_SECONDS)
                 if encode.done():
                     break
+                if hls is not None:
+                    await hls.poll()
             encode.result()
+            if hls is not None:
+                await hls.finish()
             return await self.encode.publish(ws, tmp, duration)
         finally:
             if not encode.done():

@@ -24,6 +24,7 @@ from __future__ import annotations
 # The launcher comes first and needs only os and sys (plus ctypes and struct when it runs):
 # it starts before every ffmpeg run, so it must not pay for the imports the service side uses.
 import os
+import re
 import sys
 
 # What any ffmpeg run may read: libraries, the loader's cache, name resolution and TLS roots (for
@@ -179,8 +180,20 @@ def _input_urls(argv: Sequence[str]) -> list[str]:
 def _job_folders(argv: Sequence[str]) -> list[str]:
     """The folders of the files an ffmpeg argv names (its inputs and outputs, all absolute paths
     we built): the job's folder."""
-    folders = {os.path.dirname(arg) for arg in argv[1:] if arg.startswith("/")}
+    paths = [path for arg in argv[1:] for path in _tee_outputs(arg)]
+    folders = {os.path.dirname(path) for path in paths if path.startswith("/")}
     return sorted(folder for folder in folders if folder)
+
+
+_TEE_OPTIONS = re.compile(r"^\[(?:[^\]\\]|\\.)*\]")
+_TEE_SEPARATOR = re.compile(r"(?<!\\)\|")
+
+
+def _tee_outputs(arg: str) -> list[str]:
+    """The files an argument names: itself, or a tee muxer's outputs ("[options]path|...")."""
+    if not arg.startswith("["):
+        return [arg]
+    return [_TEE_OPTIONS.sub("", part, count=1) for part in _TEE_SEPARATOR.split(arg)]
 
 
 def _url_ports(urls: Sequence[str]) -> list[int]:
