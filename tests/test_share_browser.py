@@ -24,8 +24,10 @@ def playwright_ready():
         if REQUIRE_BROWSER:
             pytest.fail(f"browser tests are required (REQUIRE_BROWSER=1): {problem}")
         pytest.skip(problem)
-    if not (WEB / "node_modules" / "playwright-core").exists():
+    if not (WEB / "node_modules" / "playwright-core").exists() or not (WEB / "node_modules" / "hls.js").exists():
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=WEB, check=True, timeout=600)
+    # The share page's HLS player bundle, served at /s/player.js (built, never committed).
+    subprocess.run(["npm", "run", "build:share"], cwd=WEB, check=True, timeout=120, capture_output=True)
     return WEB
 
 
