@@ -136,7 +136,9 @@ async def test_a_failing_encode_leaves_the_video_ready_and_retry_redoes_only_tha
         original = asset(stack, video, R.ASSET_KIND_ORIGINAL)
         assert media_tools.probe(original).duration_seconds == pytest.approx(3.0, abs=0.15)
         assert asset(stack, video, R.ASSET_KIND_THUMBNAIL).stat().st_size > 0
-        assert R.ASSET_KIND_COMPRESSED not in {a.kind for a in video.assets}
+        # The compressed rendition's outputs: the MP4 and the HLS its encode writes beside it.
+        rendition_outputs = {R.ASSET_KIND_COMPRESSED, R.ASSET_KIND_HLS}
+        assert not rendition_outputs & {a.kind for a in video.assets}
         kept = {a.kind: (a.path, a.size_bytes, a.created_at.ToNanoseconds()) for a in video.assets}
         # The encoder is fixed (a new deployment), and the owner retries only the rendition.
         stack.media.renditions.encode.profile = CompressionProfile()
@@ -153,7 +155,7 @@ async def test_a_failing_encode_leaves_the_video_ready_and_retry_redoes_only_tha
         # Nothing else was made again: the other outputs are the same files, and the video never
         # left READY (no PROCESSING after the first READY in its history).
         assert {a.kind: (a.path, a.size_bytes, a.created_at.ToNanoseconds())
-                for a in video.assets if a.kind != R.ASSET_KIND_COMPRESSED} == kept
+                for a in video.assets if a.kind not in rendition_outputs} == kept
         statuses = [e.status for e in video.history]
         assert statuses[statuses.index(R.VIDEO_STATUS_READY):] == [R.VIDEO_STATUS_READY] * (
             len(statuses) - statuses.index(R.VIDEO_STATUS_READY))
