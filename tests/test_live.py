@@ -132,8 +132,10 @@ async def test_a_lost_live_path_leaves_the_upload_to_the_batch_path(stack, recor
     if stack.storage.backend == "local":
         folder = asset(stack, video, common_pb2.ASSET_KIND_SOURCE).parent
         assert not list(folder.glob(".*.tmp"))  # the session's temporary files are gone
-    else:  # working copies live in scratch folders, removed when the work ends
-        assert not [p for p in pathlib.Path(stack.storage.scratch_root).rglob("*") if p.is_file()]
+    else:  # working copies live in scratch folders, removed when the work ends; the compressed
+        # rendition's encode reports READY before its workspace is closed, so wait for the end.
+        await wait_until(lambda: not [p for p in pathlib.Path(stack.storage.scratch_root).rglob("*") if p.is_file()],
+                         "the scratch folders to be emptied once the work ended", timeout=60)
 
 
 @pytest.mark.both_backends
