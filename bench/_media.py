@@ -1,5 +1,6 @@
 """Media for the bench scripts: the screen-like recording they upload (generated once per set of
 parameters and cached outside the repository), and the media service's own encode timed alone."""
+
 from __future__ import annotations
 
 import hashlib
@@ -17,28 +18,64 @@ from media_service.containers import Container  # noqa: E402
 from media_service.settings import CompressionProfile  # noqa: E402
 
 
-def screen_clip_args(ffmpeg: str, path: pathlib.Path, seconds: float, size: str = "1280x720",
-                     bitrate: str = "2500k") -> list[str]:
+def screen_clip_args(
+    ffmpeg: str, path: pathlib.Path, seconds: float, size: str = "1280x720", bitrate: str = "2500k"
+) -> list[str]:
     """A mostly still desktop (testsrc, whose counter changes like text) with a moving window
     (testsrc2) drifting across it and a tone, VP8/Opus as MediaRecorder writes it (no cues, no
     duration)."""
     return [
-        ffmpeg, "-v", "error", "-y",
-        "-f", "lavfi", "-i", f"testsrc=size={size}:rate=30",
-        "-f", "lavfi", "-i", "testsrc2=size=480x270:rate=30",
-        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-        "-filter_complex", "[0:v][1:v]overlay=x='100+300*(1+sin(t/4))':y='200+100*sin(t/3)',format=yuv420p[v]",
-        "-map", "[v]", "-map", "2:a", "-t", str(seconds),
-        "-c:v", "libvpx", "-b:v", bitrate, "-deadline", "realtime", "-cpu-used", "8",
-        "-c:a", "libopus", "-b:a", "128k", "-live", "1", "-f", "webm", str(path),
+        ffmpeg,
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc=size={size}:rate=30",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=480x270:rate=30",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-filter_complex",
+        "[0:v][1:v]overlay=x='100+300*(1+sin(t/4))':y='200+100*sin(t/3)',format=yuv420p[v]",
+        "-map",
+        "[v]",
+        "-map",
+        "2:a",
+        "-t",
+        str(seconds),
+        "-c:v",
+        "libvpx",
+        "-b:v",
+        bitrate,
+        "-deadline",
+        "realtime",
+        "-cpu-used",
+        "8",
+        "-c:a",
+        "libopus",
+        "-b:a",
+        "128k",
+        "-live",
+        "1",
+        "-f",
+        "webm",
+        str(path),
     ]
 
 
-def make_screen_clip(ffmpeg: str, path: pathlib.Path, seconds: float, size: str = "1280x720",
-                     bitrate: str = "2500k") -> None:
+def make_screen_clip(
+    ffmpeg: str, path: pathlib.Path, seconds: float, size: str = "1280x720", bitrate: str = "2500k"
+) -> None:
     # Bounded by the length asked for: VP8 at 1080p runs near realtime on a busy 2-core machine.
-    subprocess.run(screen_clip_args(ffmpeg, path, seconds, size, bitrate), check=True,
-                   timeout=max(600.0, 10.0 * seconds))
+    subprocess.run(
+        screen_clip_args(ffmpeg, path, seconds, size, bitrate), check=True, timeout=max(600.0, 10.0 * seconds)
+    )
 
 
 def cache_dir() -> pathlib.Path:
@@ -66,14 +103,29 @@ def cached_screen_clip(ffmpeg: str, seconds: float, size: str = "1280x720", bitr
     return path
 
 
-def encode_alone(ffmpeg: str, clip: pathlib.Path, seconds: float, profile: CompressionProfile,
-                 size: tuple[int, int], work: pathlib.Path) -> float:
+def encode_alone(
+    ffmpeg: str,
+    clip: pathlib.Path,
+    seconds: float,
+    profile: CompressionProfile,
+    size: tuple[int, int],
+    work: pathlib.Path,
+) -> float:
     """The media service's compress command (commands.compress_args, threads left to the encoder:
     every core, as a queued encode gets on an idle machine) on the clip, nothing else running from
     us: media-seconds encoded per wall-second."""
     out = work / f"alone.{profile.extension}"
-    argv = commands.compress_args(ffmpeg, str(clip), Container.WEBM, str(out), profile, has_video=True,
-                                  has_audio=True, max_bytes=1 << 40, frame_size=size)
+    argv = commands.compress_args(
+        ffmpeg,
+        str(clip),
+        Container.WEBM,
+        str(out),
+        profile,
+        has_video=True,
+        has_audio=True,
+        max_bytes=1 << 40,
+        frame_size=size,
+    )
     started = time.perf_counter()
     subprocess.run(argv, check=True, capture_output=True, timeout=max(600.0, 20.0 * seconds))
     elapsed = time.perf_counter() - started

@@ -1,6 +1,7 @@
 """The services as real processes on free ports, for the bench scripts (SQLite and local storage in
 a temporary folder, development keys, optionally Envoy in front; S3 storage in a SeaweedFS on
 loopback when asked)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -69,7 +70,7 @@ def percentile(values: list[float], p: float) -> float:
 
 def _stat_fields(pid: int) -> list[str]:
     text = pathlib.Path(f"/proc/{pid}/stat").read_text()
-    return text[text.rindex(")") + 2:].split()  # the name may hold spaces and parentheses
+    return text[text.rindex(")") + 2 :].split()  # the name may hold spaces and parentheses
 
 
 def descendants(pid: int) -> list[int]:
@@ -148,17 +149,30 @@ def scrape_metrics(port: int) -> str:
 
 
 async def create_upload(ingest, md, title: str = "bench") -> str:
-    return (await ingest.CreateUpload(ingest_pb2.CreateUploadRequest(
-        title=title, content_type="video/webm;codecs=vp8,opus"), metadata=md, timeout=30)).video_id
+    return (
+        await ingest.CreateUpload(
+            ingest_pb2.CreateUploadRequest(title=title, content_type="video/webm;codecs=vp8,opus"),
+            metadata=md,
+            timeout=30,
+        )
+    ).video_id
 
 
-async def send_chunks(ingest, md, video_id: str, data: bytes, seconds: float, pace: float | None,
-                      started: float | None = None, acks: list[float] | None = None) -> float:
+async def send_chunks(
+    ingest,
+    md,
+    video_id: str,
+    data: bytes,
+    seconds: float,
+    pace: float | None,
+    started: float | None = None,
+    acks: list[float] | None = None,
+) -> float:
     """The recording in 1 MiB PutChunk calls, the last flagged, one after another. With a pace,
     each chunk is sent once its bytes would exist in a recording made at `pace` times realtime that
     began at `started` (time.monotonic()); without, at full speed. Each ack's latency is appended
     to `acks`. Returns the time the last chunk was acknowledged."""
-    parts = [data[i:i + MiB] for i in range(0, len(data), MiB)]
+    parts = [data[i : i + MiB] for i in range(0, len(data), MiB)]
     started = time.monotonic() if started is None else started
     sent = 0
     for i, part in enumerate(parts):
@@ -167,29 +181,44 @@ async def send_chunks(ingest, md, video_id: str, data: bytes, seconds: float, pa
             due = started + sent / len(data) * seconds / pace
             await asyncio.sleep(max(0.0, due - time.monotonic()))
         asked = time.monotonic()
-        await ingest.PutChunk(ingest_pb2.PutChunkRequest(video_id=video_id, chunk=ingest_pb2.Chunk(
-            index=i, data=part, crc32c=google_crc32c.value(part), is_last=i == len(parts) - 1)),
-            metadata=md, timeout=60)
+        await ingest.PutChunk(
+            ingest_pb2.PutChunkRequest(
+                video_id=video_id,
+                chunk=ingest_pb2.Chunk(
+                    index=i, data=part, crc32c=google_crc32c.value(part), is_last=i == len(parts) - 1
+                ),
+            ),
+            metadata=md,
+            timeout=60,
+        )
         if acks is not None:
             acks.append(time.monotonic() - asked)
     return time.monotonic()
 
 
 class BenchStack:
-    def __init__(self, folder: pathlib.Path, env: dict[str, str] | None = None, gateway: bool = False,
-                 service_env: dict[str, dict[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        folder: pathlib.Path,
+        env: dict[str, str] | None = None,
+        gateway: bool = False,
+        service_env: dict[str, dict[str, str]] | None = None,
+    ) -> None:
         self.service_env = service_env or {}
         self.folder = folder
         self.keys = ensure_keys(folder / "auth")
         self.ports = {name: free_port() for name in MODULES}
         self.gateway_port = free_port() if gateway else None
         self.env = {
-            **os.environ, **self.keys.env(),
+            **os.environ,
+            **self.keys.env(),
             "DATABASE_URL": f"sqlite:///{folder / 'catalog.sqlite3'}",
             "STORAGE_ROOT": str(folder / "storage"),
-            "CATALOG_PORT": str(self.ports["catalog"]), "MEDIA_PORT": str(self.ports["media"]),
+            "CATALOG_PORT": str(self.ports["catalog"]),
+            "MEDIA_PORT": str(self.ports["media"]),
             "INGEST_PORT": str(self.ports["ingest"]),
-            "PLAYBACK_PORT": str(free_port()), "PLAYBACK_KEY_FILE": str(folder / "auth" / "playback.key"),
+            "PLAYBACK_PORT": str(free_port()),
+            "PLAYBACK_KEY_FILE": str(folder / "auth" / "playback.key"),
             "CATALOG_TARGET": f"127.0.0.1:{self.ports['catalog']}",
             "MEDIA_TARGET": f"127.0.0.1:{self.ports['media']}",
             "LOG_LEVEL": "WARNING",
@@ -202,8 +231,12 @@ class BenchStack:
     def start(self) -> "BenchStack":
         for name, module in MODULES.items():
             self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", module], env={**self.env, **self.service_env.get(name, {})}, cwd=ROOT,
-                stdout=subprocess.DEVNULL, stderr=open(self.folder / f"{name}.log", "wb"))
+                [sys.executable, "-m", module],
+                env={**self.env, **self.service_env.get(name, {})},
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=open(self.folder / f"{name}.log", "wb"),
+            )
             wait_healthy(self.ports[name])
         if self.gateway_port:
             config = self.folder / "envoy.yaml"
@@ -211,7 +244,9 @@ class BenchStack:
             envoy = shutil.which("envoy", path=str(pathlib.Path(sys.executable).parent)) or "envoy"
             self.processes["envoy"] = subprocess.Popen(
                 [envoy, "-c", str(config), "--log-level", "error", "--base-id", str(self.gateway_port)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             deadline = time.monotonic() + 30
             while True:
                 try:

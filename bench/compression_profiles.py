@@ -9,6 +9,7 @@ it: a mostly still "desktop" (ffmpeg's testsrc with its counter) with a 480x270 
 size as a fraction of the input, SSIM of the output against the input (1.0 = identical), and speed
 and size as ratios of the default h264 profile measured in the same run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,10 +29,25 @@ from media_service.settings import PROFILES, find_ffmpeg  # noqa: E402
 
 
 def ssim(ffmpeg: str, encoded: pathlib.Path, reference: pathlib.Path) -> float:
-    result = subprocess.run([
-        ffmpeg, "-nostdin", "-hide_banner", "-i", str(encoded), "-i", str(reference),
-        "-lavfi", "[0:v][1:v]scale2ref=flags=bicubic[a][b];[a][b]ssim", "-f", "null", "-",
-    ], capture_output=True, text=True, timeout=1800)
+    result = subprocess.run(
+        [
+            ffmpeg,
+            "-nostdin",
+            "-hide_banner",
+            "-i",
+            str(encoded),
+            "-i",
+            str(reference),
+            "-lavfi",
+            "[0:v][1:v]scale2ref=flags=bicubic[a][b];[a][b]ssim",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     match = re.search(r"SSIM .*All:([0-9.]+)", result.stderr)
     if not match:
         raise RuntimeError(f"no SSIM in ffmpeg's output: {result.stderr[-500:]}")
@@ -56,20 +72,29 @@ def main() -> None:
         for name in names:
             profile = PROFILES[name]
             out = work / f"out-{name}.{profile.extension}"
-            argv = commands.compress_args(ffmpeg, str(clip), Container.WEBM, str(out), profile, has_video=True,
-                                          has_audio=True, max_bytes=1 << 40)
+            argv = commands.compress_args(
+                ffmpeg, str(clip), Container.WEBM, str(out), profile, has_video=True, has_audio=True, max_bytes=1 << 40
+            )
             started = time.perf_counter()
             subprocess.run(argv, check=True, capture_output=True, timeout=3600)
             elapsed = time.perf_counter() - started
-            rows[name] = (args.seconds / elapsed, out.stat().st_size / clip.stat().st_size,
-                          ssim(ffmpeg, out, clip), elapsed)
+            rows[name] = (
+                args.seconds / elapsed,
+                out.stat().st_size / clip.stat().st_size,
+                ssim(ffmpeg, out, clip),
+                elapsed,
+            )
         base_speed, base_size = rows["h264"][0], rows["h264"][1]
-        print(f"{'profile':<11} {'codec':<11} {'speed':>9} {'size/input':>10} {'SSIM':>7} "
-              f"{'speed vs h264':>14} {'size vs h264':>13}")
+        print(
+            f"{'profile':<11} {'codec':<11} {'speed':>9} {'size/input':>10} {'SSIM':>7} "
+            f"{'speed vs h264':>14} {'size vs h264':>13}"
+        )
         for name, (speed, size, quality, elapsed) in rows.items():
             profile = PROFILES[name]
-            print(f"{name:<11} {profile.video_codec:<11} {speed:>8.1f}x {size:>10.3f} {quality:>7.4f} "
-                  f"{speed / base_speed:>14.2f} {size / base_size:>13.2f}")
+            print(
+                f"{name:<11} {profile.video_codec:<11} {speed:>8.1f}x {size:>10.3f} {quality:>7.4f} "
+                f"{speed / base_speed:>14.2f} {size / base_size:>13.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ users recording at the same time do. Printed per N: aggregate MiB/s, p50 and p99
 latency, errors, and the peak RSS (VmHWM) of each service over the run. The N=1 row is the
 baseline for the others.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,13 @@ MiB = 1024 * 1024
 
 
 async def one_upload(stub, md, chunks: list[bytes], latencies: list[float], pace_mbit: float) -> None:
-    video_id = (await stub.CreateUpload(ingest_pb2.CreateUploadRequest(
-        title="bench", content_type="application/octet-stream"), metadata=md, timeout=30)).video_id
+    video_id = (
+        await stub.CreateUpload(
+            ingest_pb2.CreateUploadRequest(title="bench", content_type="application/octet-stream"),
+            metadata=md,
+            timeout=30,
+        )
+    ).video_id
     if pace_mbit:  # recordings start at different moments
         await asyncio.sleep(random.uniform(0, len(chunks[0]) * 8 / (pace_mbit * 1e6)))
     begun = time.perf_counter()
@@ -45,9 +51,16 @@ async def one_upload(stub, md, chunks: list[bytes], latencies: list[float], pace
             due = begun + (i + 1) * len(data) * 8 / (pace_mbit * 1e6)
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
         started = time.perf_counter()
-        await stub.PutChunk(ingest_pb2.PutChunkRequest(video_id=video_id, chunk=ingest_pb2.Chunk(
-            index=i, data=data, crc32c=google_crc32c.value(data), is_last=i == len(chunks) - 1)),
-            metadata=md, timeout=60)
+        await stub.PutChunk(
+            ingest_pb2.PutChunkRequest(
+                video_id=video_id,
+                chunk=ingest_pb2.Chunk(
+                    index=i, data=data, crc32c=google_crc32c.value(data), is_last=i == len(chunks) - 1
+                ),
+            ),
+            metadata=md,
+            timeout=60,
+        )
         latencies.append(time.perf_counter() - started)
 
 
@@ -61,14 +74,20 @@ async def run(n: int, mib_each: int, folder: pathlib.Path, pace_mbit: float) -> 
             # One token per user: N different users, as N browser tabs would be.
             users = [stack.metadata(f"user{i}") for i in range(n)]
             started = time.perf_counter()
-            outcomes = await asyncio.gather(*(one_upload(stub, users[i], chunks, latencies, pace_mbit)
-                                              for i in range(n)),
-                                            return_exceptions=True)
+            outcomes = await asyncio.gather(
+                *(one_upload(stub, users[i], chunks, latencies, pace_mbit) for i in range(n)), return_exceptions=True
+            )
             elapsed = time.perf_counter() - started
         errors = [o for o in outcomes if isinstance(o, BaseException)]
-        return {"n": n, "mib_s": n * mib_each / elapsed, "p50": percentile(latencies, 50) * 1000,
-                "p99": percentile(latencies, 99) * 1000, "errors": len(errors),
-                "first_error": repr(errors[0])[:200] if errors else "", "rss": stack.peak_rss()}
+        return {
+            "n": n,
+            "mib_s": n * mib_each / elapsed,
+            "p50": percentile(latencies, 50) * 1000,
+            "p99": percentile(latencies, 99) * 1000,
+            "errors": len(errors),
+            "first_error": repr(errors[0])[:200] if errors else "",
+            "rss": stack.peak_rss(),
+        }
     finally:
         stack.stop()
 
@@ -81,11 +100,15 @@ async def main_async(args) -> None:
     base = rows[0]["mib_s"]
     pace = f"each at {args.pace_mbit:g} Mbit/s" if args.pace_mbit else "each back to back"
     print(f"{args.mib_each} MiB per upload in 1 MiB PutChunk calls, {pace}, all uploads at once; one ingest process")
-    print(f"{'uploads':>7} {'MiB/s':>7} {'vs N=' + str(rows[0]['n']):>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
-          f"{'ingest RSS':>10} {'catalog RSS':>11} {'media RSS':>9}")
+    print(
+        f"{'uploads':>7} {'MiB/s':>7} {'vs N=' + str(rows[0]['n']):>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
+        f"{'ingest RSS':>10} {'catalog RSS':>11} {'media RSS':>9}"
+    )
     for r in rows:
-        print(f"{r['n']:>7} {r['mib_s']:>7.0f} {r['mib_s'] / base:>8.2f} {r['p50']:>7.1f} {r['p99']:>7.1f} "
-              f"{r['errors']:>6} {r['rss']['ingest']:>9.0f}M {r['rss']['catalog']:>10.0f}M {r['rss']['media']:>8.0f}M")
+        print(
+            f"{r['n']:>7} {r['mib_s']:>7.0f} {r['mib_s'] / base:>8.2f} {r['p50']:>7.1f} {r['p99']:>7.1f} "
+            f"{r['errors']:>6} {r['rss']['ingest']:>9.0f}M {r['rss']['catalog']:>10.0f}M {r['rss']['media']:>8.0f}M"
+        )
         if r["errors"]:
             print(f"        first error: {r['first_error']}")
 

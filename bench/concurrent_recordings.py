@@ -34,6 +34,7 @@ Status is read with GetVideo, woken by each recording's WatchVideo stream, so wa
 polling load while the services work; after a stream ends, GetVideo is polled (5 per second for the
 first seconds, then once a second).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,15 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 import grpc  # noqa: E402
 
 from bench._media import cached_screen_clip, encode_alone  # noqa: E402
-from bench._stack import (BenchStack, TreeMeter, create_upload, free_port, percentile, scrape_metrics,  # noqa: E402
-                          send_chunks)
+from bench._stack import (
+    BenchStack,
+    TreeMeter,
+    create_upload,
+    free_port,
+    percentile,
+    scrape_metrics,  # noqa: E402
+    send_chunks,
+)
 from media_service.settings import find_ffmpeg, profile_from_env  # noqa: E402
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2_grpc  # noqa: E402
 from recorder_common.serving import message_options  # noqa: E402
@@ -111,8 +119,9 @@ class Recording:
 async def watch(catalog, rec: Recording, limit: float) -> None:
     """Wakes the follower on every update; the follower reads the state itself."""
     try:
-        async for _ in catalog.WatchVideo(catalog_pb2.WatchVideoRequest(video_id=rec.video_id),
-                                          metadata=rec.md, timeout=limit):
+        async for _ in catalog.WatchVideo(
+            catalog_pb2.WatchVideoRequest(video_id=rec.video_id), metadata=rec.md, timeout=limit
+        ):
             rec.changed.set()
     except grpc.RpcError:
         pass
@@ -122,8 +131,9 @@ async def watch(catalog, rec: Recording, limit: float) -> None:
 
 
 async def get_video(catalog, rec: Recording) -> common_pb2.Video:
-    return (await catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=rec.video_id), metadata=rec.md,
-                                   timeout=10)).video
+    return (
+        await catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=rec.video_id), metadata=rec.md, timeout=10)
+    ).video
 
 
 async def follow(catalog, rec: Recording, limit: float) -> None:
@@ -156,7 +166,7 @@ async def follow(catalog, rec: Recording, limit: float) -> None:
 
 
 def behind_counts(metrics_text: str) -> str:
-    """"3 (faster_preset 2, requeue 1)", "0", or "n/a" when the media service has no such counter."""
+    """ "3 (faster_preset 2, requeue 1)", "0", or "n/a" when the media service has no such counter."""
     # prometheus_client declares a counter without its _total suffix (OpenMetrics style).
     if not re.search(rf"^# TYPE {BEHIND_METRIC.removesuffix('_total')}(_total)? counter$", metrics_text, re.M):
         return "n/a"
@@ -172,11 +182,14 @@ def stats(values: list[float]) -> tuple[float, float, float]:
     return percentile(values, 50), percentile(values, 99), max(values)
 
 
-async def run_recordings(stack: BenchStack, data: bytes, seconds: float, n: int, owners: int,
-                         pace: float | None, limit: float) -> dict:
+async def run_recordings(
+    stack: BenchStack, data: bytes, seconds: float, n: int, owners: int, pace: float | None, limit: float
+) -> dict:
     options = message_options(8 * MiB)
-    async with grpc.aio.insecure_channel(stack.target("ingest"), options=options) as ingest_channel, \
-            grpc.aio.insecure_channel(stack.target("catalog"), options=options) as catalog_channel:
+    async with (
+        grpc.aio.insecure_channel(stack.target("ingest"), options=options) as ingest_channel,
+        grpc.aio.insecure_channel(stack.target("catalog"), options=options) as catalog_channel,
+    ):
         ingest = ingest_pb2_grpc.IngestServiceStub(ingest_channel)
         catalog = catalog_pb2_grpc.CatalogServiceStub(catalog_channel)
         users = [stack.metadata(f"user{i}") for i in range(owners or n)]
@@ -184,8 +197,9 @@ async def run_recordings(stack: BenchStack, data: bytes, seconds: float, n: int,
         for i in range(n):
             md = users[i % len(users)]
             recordings.append(Recording(await create_upload(ingest, md), md))
-        watchers = [asyncio.create_task(watch(catalog, rec, seconds / (pace or 1e9) + limit + 60))
-                    for rec in recordings]
+        watchers = [
+            asyncio.create_task(watch(catalog, rec, seconds / (pace or 1e9) + limit + 60)) for rec in recordings
+        ]
         acks: list[float] = []
         started = time.monotonic()
 
@@ -256,50 +270,67 @@ async def main_async(args) -> None:
                 stack.stop()
             row["rss"] = meter.peak
             rows.append(row)
-            print(f"N={n}: stop->READY p99 {row['ready'][1]:.2f} s, stop->compressed p99 "
-                  f"{row['compressed'][1]:.2f} s, ack p99 {row['ack_p99'] * 1000:.0f} ms", flush=True)
+            print(
+                f"N={n}: stop->READY p99 {row['ready'][1]:.2f} s, stop->compressed p99 "
+                f"{row['compressed'][1]:.2f} s, ack p99 {row['ack_p99'] * 1000:.0f} ms",
+                flush=True,
+            )
         long_row = None
         if not args.skip_long:
             long_clip = cached_screen_clip(ffmpeg, args.long_seconds, size=args.size, bitrate=args.bitrate)
             stack, metrics_port, meter = start_stack(folder / "long", settings)
             try:
-                long_row = await run_recordings(stack, long_clip.read_bytes(), args.long_seconds, 1, 0, None,
-                                                args.limit)
+                long_row = await run_recordings(
+                    stack, long_clip.read_bytes(), args.long_seconds, 1, 0, None, args.limit
+                )
             finally:
                 meter.stop()
                 stack.stop()
 
     print()
-    print(f"{len(ns)} runs, {args.seconds:g} s {args.size} VP8/Opus recordings at 1x pace, all starting together, "
-          f"one stack of real service processes with "
-          f"{', '.join(args.env) or 'default settings'}; stop = the recording's last chunk "
-          f"acknowledged; encoder alone: {alone:.2f} media-s per wall-s")
+    print(
+        f"{len(ns)} runs, {args.seconds:g} s {args.size} VP8/Opus recordings at 1x pace, all starting together, "
+        f"one stack of real service processes with "
+        f"{', '.join(args.env) or 'default settings'}; stop = the recording's last chunk "
+        f"acknowledged; encoder alone: {alone:.2f} media-s per wall-s"
+    )
     print()
-    print("| recordings at once | stop → READY p50 / p99 / max | stop → compressed p50 / p99 / max "
-          "| PutChunk ack p99 | live encodes behind (policy) | media RSS peak, CPU | ingest RSS peak, CPU "
-          "| backlog at stop | backlog drain, vs encoder alone |")
+    print(
+        "| recordings at once | stop → READY p50 / p99 / max | stop → compressed p50 / p99 / max "
+        "| PutChunk ack p99 | live encodes behind (policy) | media RSS peak, CPU | ingest RSS peak, CPU "
+        "| backlog at stop | backlog drain, vs encoder alone |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         ready = " / ".join(f"{x:.2f}" for x in r["ready"])
         compressed = " / ".join(f"{x:.2f}" for x in r["compressed"])
-        drain = (f"{r['drain_rate']:.2f} media-s/s, {r['drain_rate'] / alone:.2f}" if r["drain_rate"] is not None
-                 else "—")
-        print(f"| {r['n']} | {ready} s | {compressed} s | {r['ack_p99'] * 1000:.0f} ms | {r['behind']} "
-              f"| {r['rss']['media']:.0f} MiB, {r['cpu']['media']:.1f} s | {r['rss']['ingest']:.0f} MiB, "
-              f"{r['cpu']['ingest']:.1f} s | {r['backlog']:.0f} media-s | {drain} |")
+        drain = (
+            f"{r['drain_rate']:.2f} media-s/s, {r['drain_rate'] / alone:.2f}" if r["drain_rate"] is not None else "—"
+        )
+        print(
+            f"| {r['n']} | {ready} s | {compressed} s | {r['ack_p99'] * 1000:.0f} ms | {r['behind']} "
+            f"| {r['rss']['media']:.0f} MiB, {r['cpu']['media']:.1f} s | {r['rss']['ingest']:.0f} MiB, "
+            f"{r['cpu']['ingest']:.1f} s | {r['backlog']:.0f} media-s | {drain} |"
+        )
     within = [r["n"] for r in rows if r["compressed"][1] <= COMPRESSED_TARGET]
     print()
-    print(f"compressed within {COMPRESSED_TARGET:g} s of stop at p99: "
-          + (f"at N = {', '.join(map(str, within))}" if within else "at no N")
-          + f" (of {', '.join(str(r['n']) for r in rows)})")
+    print(
+        f"compressed within {COMPRESSED_TARGET:g} s of stop at p99: "
+        + (f"at N = {', '.join(map(str, within))}" if within else "at no N")
+        + f" (of {', '.join(str(r['n']) for r in rows)})"
+    )
     print()
-    print("RSS: the service with its children (ffmpeg included), sampled twice a second. Backlog: media-seconds "
-          "of compressed renditions not yet made when the last recording stopped, from each rendition's progress "
-          "(an encode that has not reported any yet counts as done, so the drain rate is a lower bound).")
+    print(
+        "RSS: the service with its children (ffmpeg included), sampled twice a second. Backlog: media-seconds "
+        "of compressed renditions not yet made when the last recording stopped, from each rendition's progress "
+        "(an encode that has not reported any yet counts as done, so the drain rate is a lower bound)."
+    )
     if long_row:
         print()
-        print(f"| {args.long_seconds:g} s {args.size} recording, sent at full speed | last chunk → READY "
-              "| last chunk → compressed |")
+        print(
+            f"| {args.long_seconds:g} s {args.size} recording, sent at full speed | last chunk → READY "
+            "| last chunk → compressed |"
+        )
         print("| --- | --- | --- |")
         print(f"| 1 | {seconds_text(long_row['ready'][2])} | {seconds_text(long_row['compressed'][2])} |")
 
@@ -309,8 +340,12 @@ def main() -> None:
     parser.add_argument("--n", default="1,4,8,16,32", help="recordings at once, one run each")
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each recording")
     parser.add_argument("--size", default="1920x1080")
-    parser.add_argument("--bitrate", default="4000k", help="of the generated recording (Chrome uses about 2.5-5 Mbit/s)")
-    parser.add_argument("--owners", type=int, default=0, help="spread the recordings over this many users (0: one each)")
+    parser.add_argument(
+        "--bitrate", default="4000k", help="of the generated recording (Chrome uses about 2.5-5 Mbit/s)"
+    )
+    parser.add_argument(
+        "--owners", type=int, default=0, help="spread the recordings over this many users (0: one each)"
+    )
     parser.add_argument("--long-seconds", type=float, default=600.0, help="the finished file sent at full speed")
     parser.add_argument("--skip-long", action="store_true", help="leave out the finished-file run")
     parser.add_argument("--env", action="append", default=[], help="a service setting, e.g. MEDIA_MAX_LIVE_SESSIONS=2")

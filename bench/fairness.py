@@ -6,9 +6,11 @@ upload (2 MB, see tests/media_bombs.py) is being processed.
 One stack of real service processes with the default media settings (two job slots, per-user caps;
 --env overrides one, e.g. MEDIA_MAX_JOBS=1 to see the old single slot). First `repeats` uploads of a
 5 s screen recording by alice on the idle stack; then mallory uploads the bomb, and once its ffmpeg
-runs, alice's uploads again (MAX_RECORDING_SECONDS is lifted so the bomb is processed, not refused). The clock starts when alice's last chunk is acknowledged and stops
+runs, alice's uploads again (MAX_RECORDING_SECONDS is lifted so the bomb is processed, not refused).
+The clock starts when alice's last chunk is acknowledged and stops
 when GetVideo says READY. Printed: each wait, the medians, and loaded/idle.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,13 +36,23 @@ MiB = 1024 * 1024
 
 
 def upload(ingest, data: bytes, md) -> tuple[str, float]:
-    video_id = ingest.CreateUpload(ingest_pb2.CreateUploadRequest(
-        title="bench", content_type="video/webm;codecs=vp8,opus"), metadata=md, timeout=10).video_id
-    parts = [data[i:i + MiB] for i in range(0, len(data), MiB)]
+    video_id = ingest.CreateUpload(
+        ingest_pb2.CreateUploadRequest(title="bench", content_type="video/webm;codecs=vp8,opus"),
+        metadata=md,
+        timeout=10,
+    ).video_id
+    parts = [data[i : i + MiB] for i in range(0, len(data), MiB)]
     for i, part in enumerate(parts):
-        ingest.PutChunk(ingest_pb2.PutChunkRequest(video_id=video_id, chunk=ingest_pb2.Chunk(
-            index=i, data=part, crc32c=google_crc32c.value(part), is_last=i == len(parts) - 1)),
-            metadata=md, timeout=60)
+        ingest.PutChunk(
+            ingest_pb2.PutChunkRequest(
+                video_id=video_id,
+                chunk=ingest_pb2.Chunk(
+                    index=i, data=part, crc32c=google_crc32c.value(part), is_last=i == len(parts) - 1
+                ),
+            ),
+            metadata=md,
+            timeout=60,
+        )
     return video_id, time.monotonic()
 
 
@@ -83,8 +95,11 @@ def main() -> None:
         clip = folder / "victim.webm"
         make_screen_clip(find_ffmpeg(), clip, args.seconds, size=args.size)
         bomb = make_still_image_bomb(folder / "bomb.webm")
-        print(f"victim: {args.seconds:g} s {args.size}, {clip.stat().st_size / 1e6:.1f} MB; "
-              f"bomb: 10 h of 1920x1080, {bomb.stat().st_size / 1e6:.1f} MB", flush=True)
+        print(
+            f"victim: {args.seconds:g} s {args.size}, {clip.stat().st_size / 1e6:.1f} MB; "
+            f"bomb: 10 h of 1920x1080, {bomb.stat().st_size / 1e6:.1f} MB",
+            flush=True,
+        )
         (folder / "stack").mkdir()
         # MAX_RECORDING_SECONDS (4 h) would refuse the bomb at PROBE: lifted, so that what is measured
         # is the scheduling while it is processed, not the refusal.
@@ -93,8 +108,10 @@ def main() -> None:
         stack.start()
         try:
             options = message_options(8 * MiB)
-            with grpc.insecure_channel(stack.target("ingest"), options=options) as ingest_channel, \
-                    grpc.insecure_channel(stack.target("catalog"), options=options) as catalog_channel:
+            with (
+                grpc.insecure_channel(stack.target("ingest"), options=options) as ingest_channel,
+                grpc.insecure_channel(stack.target("catalog"), options=options) as catalog_channel,
+            ):
                 ingest = ingest_pb2_grpc.IngestServiceStub(ingest_channel)
                 catalog = catalog_pb2_grpc.CatalogServiceStub(catalog_channel)
                 alice, mallory = stack.metadata("alice"), stack.metadata("mallory")
@@ -108,7 +125,9 @@ def main() -> None:
                 deadline = time.monotonic() + 120
                 while not ffmpeg_running_for(bomb_id):
                     if time.monotonic() > deadline or video(catalog, bomb_id, mallory).status in (
-                            common_pb2.VIDEO_STATUS_READY, common_pb2.VIDEO_STATUS_FAILED):
+                        common_pb2.VIDEO_STATUS_READY,
+                        common_pb2.VIDEO_STATUS_FAILED,
+                    ):
                         raise RuntimeError(f"the bomb is not being processed: {video(catalog, bomb_id, mallory)}")
                     time.sleep(0.1)
                 loaded = []
@@ -116,9 +135,12 @@ def main() -> None:
                     video_id, last = upload(ingest, victim, alice)
                     loaded.append(wait_ready(catalog, video_id, alice, last))
                     state = video(catalog, bomb_id, mallory)
-                    print(f"loaded: {loaded[-1]:.2f} s (the bomb: {common_pb2.VideoStatus.Name(state.status)}, "
-                          f"{common_pb2.ProcessingStep.Name(state.current_step)} "
-                          f"{state.progress:.0%}, ffmpeg running: {ffmpeg_running_for(bomb_id)})", flush=True)
+                    print(
+                        f"loaded: {loaded[-1]:.2f} s (the bomb: {common_pb2.VideoStatus.Name(state.status)}, "
+                        f"{common_pb2.ProcessingStep.Name(state.current_step)} "
+                        f"{state.progress:.0%}, ffmpeg running: {ffmpeg_running_for(bomb_id)})",
+                        flush=True,
+                    )
         finally:
             stack.stop()
     idle_median, loaded_median = statistics.median(idle), statistics.median(loaded)

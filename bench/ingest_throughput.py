@@ -16,6 +16,7 @@ written out (os.sync), so no run pays for the one before it. Printed: MiB/s (med
 runs; the baseline's median over every round), the spread of the runs, the ratio to the
 baseline, and for S3 rows the ratio to the same path on local storage.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -124,8 +125,11 @@ async def unary(stub, md, chunks: list[bytes], in_flight: int) -> float:
 
     async def put(i: int, data: bytes) -> None:
         async with window:
-            await stub.PutChunk(ingest_pb2.PutChunkRequest(video_id=video_id, chunk=chunk(i, data, i == len(chunks) - 1)),
-                                metadata=md, timeout=60)
+            await stub.PutChunk(
+                ingest_pb2.PutChunkRequest(video_id=video_id, chunk=chunk(i, data, i == len(chunks) - 1)),
+                metadata=md,
+                timeout=60,
+            )
 
     # The last chunk goes after the others, as a client that flags it would send it.
     await asyncio.gather(*(put(i, d) for i, d in enumerate(chunks[:-1])))
@@ -140,8 +144,12 @@ def grpc_web(port: int, md, chunks: list[bytes], in_flight: int, video_id: str) 
     def post(i: int) -> None:
         if not hasattr(local, "conn"):
             local.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        body = ingest_pb2.PutChunkRequest(video_id=video_id, chunk=chunk(i, chunks[i], i == len(chunks) - 1)).SerializeToString()
-        local.conn.request("POST", "/recorder.v1.IngestService/PutChunk", b"\x00" + len(body).to_bytes(4, "big") + body, headers)
+        body = ingest_pb2.PutChunkRequest(
+            video_id=video_id, chunk=chunk(i, chunks[i], i == len(chunks) - 1)
+        ).SerializeToString()
+        local.conn.request(
+            "POST", "/recorder.v1.IngestService/PutChunk", b"\x00" + len(body).to_bytes(4, "big") + body, headers
+        )
         response = local.conn.getresponse()
         payload = response.read()
         status = response.getheader("grpc-status") or ("0" if b"grpc-status:0" in payload else payload[-200:])
@@ -162,8 +170,9 @@ async def settle(catalog, md, video_id: str | None) -> None:
     if video_id:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
-            video = (await catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=video_id), metadata=md,
-                                            timeout=10)).video
+            video = (
+                await catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=video_id), metadata=md, timeout=10)
+            ).video
             if video.status in FINAL:
                 break
             await asyncio.sleep(0.2)
@@ -190,7 +199,9 @@ async def main_async(args) -> None:
         folder = pathlib.Path(folder)
         (folder / "baseline").mkdir()
         port = free_port()
-        baseline = subprocess.Popen([sys.executable, __file__, "--baseline-server", str(port), str(folder / "baseline")])
+        baseline = subprocess.Popen(
+            [sys.executable, __file__, "--baseline-server", str(port), str(folder / "baseline")]
+        )
         try:
             await wait_listening(port)
             for storage in args.storage.split(","):
@@ -201,8 +212,14 @@ async def main_async(args) -> None:
     report(args, results)
 
 
-async def measure_storage(storage: str, folder: pathlib.Path, baseline_port: int, chunks: list[bytes],
-                          repeat: int, results: dict[str, list[float]]) -> None:
+async def measure_storage(
+    storage: str,
+    folder: pathlib.Path,
+    baseline_port: int,
+    chunks: list[bytes],
+    repeat: int,
+    results: dict[str, list[float]],
+) -> None:
     """Each round times the baseline and then every path once, each after the machine settled,
     so the baseline is measured under the same disk conditions as the paths it is compared to."""
     total = len(chunks)
@@ -217,8 +234,10 @@ async def measure_storage(storage: str, folder: pathlib.Path, baseline_port: int
         raise
     try:
         md = stack.metadata()
-        async with grpc.aio.insecure_channel(stack.target("ingest"), options=message_options(8 * MiB)) as channel, \
-                grpc.aio.insecure_channel(stack.target("catalog")) as catalog_channel:
+        async with (
+            grpc.aio.insecure_channel(stack.target("ingest"), options=message_options(8 * MiB)) as channel,
+            grpc.aio.insecure_channel(stack.target("catalog")) as catalog_channel,
+        ):
             stub = ingest_pb2_grpc.IngestServiceStub(channel)
             catalog = catalog_pb2_grpc.CatalogServiceStub(catalog_channel)
 
@@ -229,12 +248,14 @@ async def measure_storage(storage: str, folder: pathlib.Path, baseline_port: int
             async def raw() -> tuple[float, None]:
                 return await baseline_client(baseline_port, chunks), None
 
-            paths = {BASELINE: raw,
-                     f"gRPC client stream (Upload){suffix}": lambda: client_stream(stub, md, chunks),
-                     f"gRPC unary PutChunk, 1 in flight{suffix}": lambda: unary(stub, md, chunks, 1),
-                     f"gRPC unary PutChunk, 4 in flight{suffix}": lambda: unary(stub, md, chunks, 4),
-                     f"gRPC-Web via Envoy, 1 in flight{suffix}": lambda: web(1),
-                     f"gRPC-Web via Envoy, 4 in flight{suffix}": lambda: web(4)}
+            paths = {
+                BASELINE: raw,
+                f"gRPC client stream (Upload){suffix}": lambda: client_stream(stub, md, chunks),
+                f"gRPC unary PutChunk, 1 in flight{suffix}": lambda: unary(stub, md, chunks, 1),
+                f"gRPC unary PutChunk, 4 in flight{suffix}": lambda: unary(stub, md, chunks, 4),
+                f"gRPC-Web via Envoy, 1 in flight{suffix}": lambda: web(1),
+                f"gRPC-Web via Envoy, 4 in flight{suffix}": lambda: web(4),
+            }
             last_video = None
             for _ in range(repeat):
                 for name, run in paths.items():
@@ -250,7 +271,10 @@ async def measure_storage(storage: str, folder: pathlib.Path, baseline_port: int
 
 def report(args, results: dict[str, list[float]]) -> None:
     baseline = statistics.median(results[BASELINE])
-    print(f"{args.mib} chunks of 1 MiB, median of {args.repeat} runs (baseline: of every round); disk: {args.dir or tempfile.gettempdir()}")
+    print(
+        f"{args.mib} chunks of 1 MiB, median of {args.repeat} runs (baseline: of every round); "
+        f"disk: {args.dir or tempfile.gettempdir()}"
+    )
     print(f"{'path':<45} {'MiB/s':>8} {'runs (min-max)':>15} {'vs baseline':>12} {'vs local':>9}")
     for name, rates in results.items():
         rate = statistics.median(rates)
@@ -268,7 +292,9 @@ def main() -> None:
     parser.add_argument("--mib", type=int, default=256, help="MiB per run (1 MiB chunks)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--dir", default=None, help="where the files go (default: the temp folder)")
-    parser.add_argument("--storage", default="local", help="backends to measure, e.g. local,s3 (s3: SeaweedFS on loopback)")
+    parser.add_argument(
+        "--storage", default="local", help="backends to measure, e.g. local,s3 (s3: SeaweedFS on loopback)"
+    )
     asyncio.run(main_async(parser.parse_args()))
 
 

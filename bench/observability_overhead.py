@@ -9,6 +9,7 @@ OTEL_SDK_DISABLED=true (the counters in the engine still count; nothing else run
 times both, in alternating order, each on a settled machine (the previous upload READY, dirty pages
 written out). Printed: MiB/s medians, the spread, and on/off as a ratio of throughput.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,8 +44,12 @@ class MeteredStack(BenchStack):
         for name, module in MODULES.items():
             env = {**self.env, **({"METRICS_PORT": str(self.metrics_ports[name])} if self.metrics_ports else {})}
             self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", module], env=env, cwd=ROOT,
-                stdout=subprocess.DEVNULL, stderr=open(self.folder / f"{name}.log", "wb"))
+                [sys.executable, "-m", module],
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=open(self.folder / f"{name}.log", "wb"),
+            )
             wait_healthy(self.ports[name])
         return self
 
@@ -59,8 +64,10 @@ async def main_async(args) -> None:
             stacks[name] = MeteredStack(pathlib.Path(tmp) / name, {"MEDIA_MAX_LIVE_SESSIONS": "0", **env}, metered)
             stacks[name].start()
         try:
-            channels = {name: grpc.aio.insecure_channel(s.target("ingest"), options=message_options(MiB))
-                        for name, s in stacks.items()}
+            channels = {
+                name: grpc.aio.insecure_channel(s.target("ingest"), options=message_options(MiB))
+                for name, s in stacks.items()
+            }
             catalogs = {name: grpc.aio.insecure_channel(s.target("catalog")) for name, s in stacks.items()}
             seconds: dict[str, list[float]] = {name: [] for name in stacks}
             last: dict[str, str | None] = {name: None for name in stacks}
@@ -69,11 +76,13 @@ async def main_async(args) -> None:
                 for name in order:
                     md = stacks[name].metadata()
                     for other in stacks:
-                        await settle(catalog_pb2_grpc.CatalogServiceStub(catalogs[other]), stacks[other].metadata(),
-                                     last[other])
+                        await settle(
+                            catalog_pb2_grpc.CatalogServiceStub(catalogs[other]), stacks[other].metadata(), last[other]
+                        )
                         last[other] = None
                     elapsed, last[name] = await client_stream(
-                        ingest_pb2_grpc.IngestServiceStub(channels[name]), md, chunks)
+                        ingest_pb2_grpc.IngestServiceStub(channels[name]), md, chunks
+                    )
                     if round_:
                         seconds[name].append(elapsed)
             for name in stacks:
@@ -85,8 +94,10 @@ async def main_async(args) -> None:
     for name, runs in rates.items():
         print(f"{name:>4}: {statistics.median(runs):7.1f} MiB/s  (runs {min(runs):.1f} .. {max(runs):.1f})")
     ratio = statistics.median(rates["on"]) / statistics.median(rates["off"])
-    print(f"on/off throughput: {ratio:.3f}  (overhead {100 * (1 - ratio):+.1f} %), "
-          f"{args.mib} x 1 MiB chunks, client-streaming Upload, {args.repeat} rounds")
+    print(
+        f"on/off throughput: {ratio:.3f}  (overhead {100 * (1 - ratio):+.1f} %), "
+        f"{args.mib} x 1 MiB chunks, client-streaming Upload, {args.repeat} rounds"
+    )
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ and processed to READY and shared. Then, in one run:
   ResolveShareLink calls the catalog served (its /metrics): playback touches the database once per
   link per cache period, not per range or segment.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,43 +52,96 @@ def cpu_seconds(pid: int) -> float:
 
 def resolve_calls(metrics_port: int) -> int:
     text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
-    return int(sum(float(m) for m in re.findall(
-        r'recorder_rpc_requests_total\{[^}]*method="ResolveShareLink"[^}]*\} ([0-9.e+]+)', text)))
+    return int(
+        sum(
+            float(m)
+            for m in re.findall(r'recorder_rpc_requests_total\{[^}]*method="ResolveShareLink"[^}]*\} ([0-9.e+]+)', text)
+        )
+    )
 
 
 def make_recording(path: pathlib.Path, seconds: int) -> pathlib.Path:
-    subprocess.run([find_ffmpeg(), "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30",
-                    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", str(seconds),
-                    "-c:v", "libvpx", "-b:v", "2M", "-deadline", "realtime", "-cpu-used", "8", "-c:a", "libopus",
-                    "-live", "1", "-f", "webm", str(path)], check=True, timeout=600)
+    subprocess.run(
+        [
+            find_ffmpeg(),
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1280x720:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            str(seconds),
+            "-c:v",
+            "libvpx",
+            "-b:v",
+            "2M",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-c:a",
+            "libopus",
+            "-live",
+            "1",
+            "-f",
+            "webm",
+            str(path),
+        ],
+        check=True,
+        timeout=600,
+    )
     return path
 
 
 async def upload_and_share(stack: BenchStack, recording: pathlib.Path) -> str:
     md = stack.metadata("bench-viewer")
-    async with grpc.aio.insecure_channel(stack.target("ingest")) as ingest_channel, \
-            grpc.aio.insecure_channel(stack.target("catalog")) as catalog_channel:
+    async with (
+        grpc.aio.insecure_channel(stack.target("ingest")) as ingest_channel,
+        grpc.aio.insecure_channel(stack.target("catalog")) as catalog_channel,
+    ):
         ingest = ingest_pb2_grpc.IngestServiceStub(ingest_channel)
         catalog = catalog_pb2_grpc.CatalogServiceStub(catalog_channel)
-        video_id = (await ingest.CreateUpload(ingest_pb2.CreateUploadRequest(
-            title="bench", filename="bench.webm", content_type="video/webm"), metadata=md, timeout=10)).video_id
+        video_id = (
+            await ingest.CreateUpload(
+                ingest_pb2.CreateUploadRequest(title="bench", filename="bench.webm", content_type="video/webm"),
+                metadata=md,
+                timeout=10,
+            )
+        ).video_id
         data = recording.read_bytes()
-        pieces = [data[i:i + (1 << 20)] for i in range(0, len(data), 1 << 20)]
+        pieces = [data[i : i + (1 << 20)] for i in range(0, len(data), 1 << 20)]
         for i, piece in enumerate(pieces):
-            await ingest.PutChunk(ingest_pb2.PutChunkRequest(video_id=video_id, chunk=ingest_pb2.Chunk(
-                index=i, data=piece, crc32c=google_crc32c.value(piece), is_last=i == len(pieces) - 1)),
-                metadata=md, timeout=60)
+            await ingest.PutChunk(
+                ingest_pb2.PutChunkRequest(
+                    video_id=video_id,
+                    chunk=ingest_pb2.Chunk(
+                        index=i, data=piece, crc32c=google_crc32c.value(piece), is_last=i == len(pieces) - 1
+                    ),
+                ),
+                metadata=md,
+                timeout=60,
+            )
         deadline = time.monotonic() + 600
         while True:
-            video = (await catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=video_id), metadata=md,
-                                            timeout=10)).video
+            video = (
+                await catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=video_id), metadata=md, timeout=10)
+            ).video
             if video.status == common_pb2.VIDEO_STATUS_READY:
                 break
             if video.status == common_pb2.VIDEO_STATUS_FAILED or time.monotonic() > deadline:
                 raise RuntimeError(f"video {video_id}: {video.status} {video.error}")
             await asyncio.sleep(0.5)
-        link = (await catalog.CreateShareLink(catalog_pb2.CreateShareLinkRequest(
-            video_id=video_id, expires_in_seconds=3600), metadata=md, timeout=10)).link
+        link = (
+            await catalog.CreateShareLink(
+                catalog_pb2.CreateShareLinkRequest(video_id=video_id, expires_in_seconds=3600), metadata=md, timeout=10
+            )
+        ).link
         return link.path
 
 
@@ -123,8 +177,15 @@ def browser_phase(url: str, viewers: int) -> list[dict]:
     web = ROOT / "web"
     if not (web / "node_modules" / "playwright-core").exists():
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=web, check=True, timeout=600)
-    out = subprocess.run(["node", "scripts/watch-in-chromium.mjs", url, "300000"], cwd=web, check=True,
-                         capture_output=True, text=True, timeout=900, env={**os.environ, "VIEWERS": str(viewers)})
+    out = subprocess.run(
+        ["node", "scripts/watch-in-chromium.mjs", url, "300000"],
+        cwd=web,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "VIEWERS": str(viewers)},
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -156,15 +217,23 @@ def main() -> None:
             total = sum(r["bytes"] for r in results)
             page = [r["page_ttfb"] * 1000 for r in results]
             first_range = [r["range_ttfb"] * 1000 for r in results]
-            print(f"HTTP viewers: {args.viewers} at once, {ranges} ranges of {args.piece_kib} KiB, "
-                  f"{total / 2**20:.0f} MiB in {wall:.1f} s ({total / 2**20 / wall:.0f} MiB/s through Envoy)")
+            print(
+                f"HTTP viewers: {args.viewers} at once, {ranges} ranges of {args.piece_kib} KiB, "
+                f"{total / 2**20:.0f} MiB in {wall:.1f} s ({total / 2**20 / wall:.0f} MiB/s through Envoy)"
+            )
             print(f"  share page TTFB      p50 {percentile(page, 50):7.1f} ms   p99 {percentile(page, 99):7.1f} ms")
-            print(f"  first range TTFB     p50 {percentile(first_range, 50):7.1f} ms   "
-                  f"p99 {percentile(first_range, 99):7.1f} ms")
-            print(f"  CPU per viewer       catalog {cpu['catalog'] / args.viewers * 1000:6.1f} ms   "
-                  f"media {cpu['media'] / args.viewers * 1000:6.1f} ms")
-            print(f"  catalog lookups      {calls} ResolveShareLink for {args.viewers} pages + {ranges} ranges "
-                  f"({calls / max(ranges + args.viewers, 1):.4f} per request)")
+            print(
+                f"  first range TTFB     p50 {percentile(first_range, 50):7.1f} ms   "
+                f"p99 {percentile(first_range, 99):7.1f} ms"
+            )
+            print(
+                f"  CPU per viewer       catalog {cpu['catalog'] / args.viewers * 1000:6.1f} ms   "
+                f"media {cpu['media'] / args.viewers * 1000:6.1f} ms"
+            )
+            print(
+                f"  catalog lookups      {calls} ResolveShareLink for {args.viewers} pages + {ranges} ranges "
+                f"({calls / max(ranges + args.viewers, 1):.4f} per request)"
+            )
             if args.browsers:
                 shown = browser_phase(base + page_path, args.browsers)
                 ok = [r for r in shown if "error" not in r]
@@ -172,9 +241,14 @@ def main() -> None:
                 frame = [r["firstFrameMs"] for r in ok]
                 print(f"Chromium viewers: {len(ok)}/{args.browsers} pages at once in one headless browser")
                 if ok:
-                    print(f"  share page TTFB      p50 {percentile(ttfb, 50):7.1f} ms   p99 {percentile(ttfb, 99):7.1f} ms")
-                    print(f"  first decoded frame  p50 {percentile(frame, 50):7.1f} ms   "
-                          f"p99 {percentile(frame, 99):7.1f} ms")
+                    print(
+                        f"  share page TTFB      p50 {percentile(ttfb, 50):7.1f} ms   "
+                        f"p99 {percentile(ttfb, 99):7.1f} ms"
+                    )
+                    print(
+                        f"  first decoded frame  p50 {percentile(frame, 50):7.1f} ms   "
+                        f"p99 {percentile(frame, 99):7.1f} ms"
+                    )
                 for r in shown:
                     if "error" in r:
                         print("  failed:", r["error"][:200])

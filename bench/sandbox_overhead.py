@@ -5,6 +5,7 @@ remux of a 10 s clip) plainly and confined, alternating, and prints the medians 
 
     .venv/bin/python bench/sandbox_overhead.py [--runs 20]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,13 +40,37 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         work = pathlib.Path(folder)
         clip = work / "clip.webm"
-        subprocess.run([ffmpeg, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30",
-                        "-t", "10", "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "2M",
-                        "-f", "webm", str(clip)], check=True)
+        subprocess.run(
+            [
+                ffmpeg,
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=1280x720:rate=30",
+                "-t",
+                "10",
+                "-c:v",
+                "libvpx",
+                "-deadline",
+                "realtime",
+                "-cpu-used",
+                "8",
+                "-b:v",
+                "2M",
+                "-f",
+                "webm",
+                str(clip),
+            ],
+            check=True,
+        )
         cases = {
             "probe": commands.probe_args(ffmpeg, str(clip), Container.WEBM),
-            "remux 10 s 720p": commands.remux_args(ffmpeg, str(clip), Container.WEBM, str(work / "out.webm"),
-                                                   "webm", 1 << 30),
+            "remux 10 s 720p": commands.remux_args(
+                ffmpeg, str(clip), Container.WEBM, str(work / "out.webm"), "webm", 1 << 30
+            ),
         }
         print(f"sandbox: {', '.join(found.layers)}; {args.runs} runs each, alternating")
         print("| run | plain | confined | confined / plain | added |")

@@ -14,6 +14,7 @@ path: everything after the last chunk; its wait does not depend on the pace, so 
 full speed). Printed: the waits, their ratio to the batch path's, and the live wait at each
 length as a ratio of the shortest length's.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,16 +41,19 @@ async def send_and_wait(stack: BenchStack, data: bytes, seconds: float, pace: fl
     """(last ack -> READY, last ack -> compressed rendition READY)."""
     md = stack.metadata()
     options = message_options(8 * MiB)
-    async with grpc.aio.insecure_channel(stack.target("ingest"), options=options) as ingest_channel, \
-            grpc.aio.insecure_channel(stack.target("catalog"), options=options) as catalog_channel:
+    async with (
+        grpc.aio.insecure_channel(stack.target("ingest"), options=options) as ingest_channel,
+        grpc.aio.insecure_channel(stack.target("catalog"), options=options) as catalog_channel,
+    ):
         ingest = ingest_pb2_grpc.IngestServiceStub(ingest_channel)
         catalog = catalog_pb2_grpc.CatalogServiceStub(catalog_channel)
         video_id = await create_upload(ingest, md)
         last_ack = await send_chunks(ingest, md, video_id, data, seconds, pace)
         ready = None
         while True:
-            video = (await catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=video_id), metadata=md,
-                                            timeout=10)).video
+            video = (
+                await catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=video_id), metadata=md, timeout=10)
+            ).video
             if video.status == common_pb2.VIDEO_STATUS_READY and ready is None:
                 ready = time.monotonic() - last_ack
             if video.status == common_pb2.VIDEO_STATUS_FAILED:
@@ -80,8 +84,10 @@ async def main_async(args) -> None:
             for mode, sessions in (("live", None), ("batch", "0")):
                 servers: list = []
                 try:
-                    env = {**storage_env(storage, folder / f"{storage}-{mode}", servers),
-                           **({"MEDIA_MAX_LIVE_SESSIONS": sessions} if sessions is not None else {})}
+                    env = {
+                        **storage_env(storage, folder / f"{storage}-{mode}", servers),
+                        **({"MEDIA_MAX_LIVE_SESSIONS": sessions} if sessions is not None else {}),
+                    }
                     stack = BenchStack(folder / f"{storage}-{mode}", env=env).start()
                 except BaseException:
                     for server in servers:
@@ -89,47 +95,66 @@ async def main_async(args) -> None:
                     raise
                 try:
                     for length in lengths:
-                        for pace in (paces if mode == "live" else [None]):
+                        for pace in paces if mode == "live" else [None]:
                             wait, done = await send_and_wait(stack, clips[length].read_bytes(), length, pace)
                             waits[(storage, mode, length, pace)] = wait
                             compressed[(storage, mode, length, pace)] = done
-                            print(f"{storage} {mode} {length} s at {pace or 'full speed'}x: READY {wait:.2f} s, "
-                                  f"compressed {done:.2f} s", flush=True)
+                            print(
+                                f"{storage} {mode} {length} s at {pace or 'full speed'}x: READY {wait:.2f} s, "
+                                f"compressed {done:.2f} s",
+                                flush=True,
+                            )
                 finally:
                     stack.stop()
                     for server in servers:
                         server.stop()
     for storage in storages:
         print()
-        print(f"time from last chunk ack to READY, {args.size} VP8/Opus, default h264 profile, "
-              f"{storage} storage, this machine")
-        header = f"{'length':>7} " + " ".join(f"{'live ' + format(p, 'g') + 'x':>9}" for p in paces) + \
-            f" {'batch':>8} " + " ".join(f"{'live ' + format(p, 'g') + 'x/batch':>15}" for p in paces)
+        print(
+            f"time from last chunk ack to READY, {args.size} VP8/Opus, default h264 profile, "
+            f"{storage} storage, this machine"
+        )
+        header = (
+            f"{'length':>7} "
+            + " ".join(f"{'live ' + format(p, 'g') + 'x':>9}" for p in paces)
+            + f" {'batch':>8} "
+            + " ".join(f"{'live ' + format(p, 'g') + 'x/batch':>15}" for p in paces)
+        )
         print(header)
         for length in lengths:
             batch = waits[(storage, "batch", length, None)]
             live = [waits[(storage, "live", length, p)] for p in paces]
-            print(f"{length:>6}s " + " ".join(f"{w:>8.2f}s" for w in live) + f" {batch:>7.2f}s " +
-                  " ".join(f"{w / batch:>15.2f}" for w in live))
+            print(
+                f"{length:>6}s "
+                + " ".join(f"{w:>8.2f}s" for w in live)
+                + f" {batch:>7.2f}s "
+                + " ".join(f"{w / batch:>15.2f}" for w in live)
+            )
         shortest = lengths[0]
         for pace in paces:
             ratios = ", ".join(
                 f"{length} s: {waits[(storage, 'live', length, pace)] / waits[(storage, 'live', shortest, pace)]:.2f}"
-                for length in lengths)
+                for length in lengths
+            )
             print(f"live at {pace:g}x, wait as a ratio of the {shortest} s recording's: {ratios}")
         print(f"last chunk ack to the compressed rendition READY, {storage} storage")
         print(f"{'length':>7} " + " ".join(f"{'live ' + format(p, 'g') + 'x':>9}" for p in paces) + f" {'batch':>8}")
         for length in lengths:
-            print(f"{length:>6}s " + " ".join(f"{compressed[(storage, 'live', length, p)]:>8.2f}s" for p in paces)
-                  + f" {compressed[(storage, 'batch', length, None)]:>7.2f}s")
+            print(
+                f"{length:>6}s "
+                + " ".join(f"{compressed[(storage, 'live', length, p)]:>8.2f}s" for p in paces)
+                + f" {compressed[(storage, 'batch', length, None)]:>7.2f}s"
+            )
     if "local" in storages:
         for storage in (s for s in storages if s != "local"):
             print()
             print(f"{storage} wait as a ratio of local storage's:")
             for (where, mode, length, pace), wait in waits.items():
                 if where == storage:
-                    print(f"  {mode} {length} s at {pace or 'full speed'}x: "
-                          f"{wait / waits[('local', mode, length, pace)]:.2f}")
+                    print(
+                        f"  {mode} {length} s at {pace or 'full speed'}x: "
+                        f"{wait / waits[('local', mode, length, pace)]:.2f}"
+                    )
 
 
 def main() -> None:
@@ -137,8 +162,12 @@ def main() -> None:
     parser.add_argument("--lengths", default="60,300,600")
     parser.add_argument("--paces", default="1,4")
     parser.add_argument("--size", default="1920x1080")
-    parser.add_argument("--storage", default="local", help="backends to measure, e.g. local,s3 (s3: SeaweedFS on loopback)")
-    parser.add_argument("--bitrate", default="4000k", help="of the generated recording (Chrome uses about 2.5-5 Mbit/s)")
+    parser.add_argument(
+        "--storage", default="local", help="backends to measure, e.g. local,s3 (s3: SeaweedFS on loopback)"
+    )
+    parser.add_argument(
+        "--bitrate", default="4000k", help="of the generated recording (Chrome uses about 2.5-5 Mbit/s)"
+    )
     asyncio.run(main_async(parser.parse_args()))
 
 

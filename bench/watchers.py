@@ -11,6 +11,7 @@ cap). Each round measures idle, then opens the streams and measures again, then 
 the machine's other load falls on both phases alike. Printed: GetVideo p50/p99 idle and with the
 streams open over all rounds, their ratio, and the catalog's CPU use (CPU seconds per second).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,11 +70,18 @@ async def run(database_url: str, folder: pathlib.Path, streams: int, calls: int,
     await asyncio.to_thread(db.migrate, database_url)
     keys = ensure_keys(folder / "auth")
     port = free_port()
-    env = {**os.environ, **keys.env(), "DATABASE_URL": database_url, "CATALOG_PORT": str(port),
-           "CATALOG_MIGRATE_ON_START": "false", "LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        **keys.env(),
+        "DATABASE_URL": database_url,
+        "CATALOG_PORT": str(port),
+        "CATALOG_MIGRATE_ON_START": "false",
+        "LOG_LEVEL": "WARNING",
+    }
     with open(folder / "catalog.log", "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "catalog_service"], env=env, cwd=ROOT,
-                                   stdout=subprocess.DEVNULL, stderr=log)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "catalog_service"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log
+        )
     engine = db.create_engine(database_url)
     channels: list[grpc.aio.Channel] = []
     watchers: list[asyncio.Task] = []
@@ -93,9 +101,13 @@ async def run(database_url: str, folder: pathlib.Path, streams: int, calls: int,
         for round_ in range(rounds):
             users = [f"watcher{round_}-{i}" for i in range((streams + STREAMS_PER_USER - 1) // STREAMS_PER_USER)]
             tokens.update({u: (("authorization", f"Bearer {keys.mint(u, 3600)}"),) for u in users})
-            watched = [((owner := users[i // STREAMS_PER_USER]),
-                        (await catalog.create_video(owner, "watched", "w.webm", "video/webm", 0)).id)
-                       for i in range(streams)]
+            watched = [
+                (
+                    (owner := users[i // STREAMS_PER_USER]),
+                    (await catalog.create_video(owner, "watched", "w.webm", "video/webm", 0)).id,
+                )
+                for i in range(streams)
+            ]
             await asyncio.sleep(1.0)  # the previous round's streams are torn down meanwhile
 
             latencies, cpu = await measure(bob, target, tokens["bob"], calls, process.pid)
@@ -107,14 +119,16 @@ async def run(database_url: str, folder: pathlib.Path, streams: int, calls: int,
 
             async def watch(stub, owner, video_id):
                 nonlocal opened
-                async for _ in stub.WatchVideo(catalog_pb2.WatchVideoRequest(video_id=video_id),
-                                               metadata=tokens[owner], timeout=3600):
+                async for _ in stub.WatchVideo(
+                    catalog_pb2.WatchVideoRequest(video_id=video_id), metadata=tokens[owner], timeout=3600
+                ):
                     opened += 1
                     if opened == streams:
                         all_open.set()
 
-            watchers = [asyncio.ensure_future(watch(stubs[1 + i // 100], owner, vid))
-                        for i, (owner, vid) in enumerate(watched)]
+            watchers = [
+                asyncio.ensure_future(watch(stubs[1 + i // 100], owner, vid)) for i, (owner, vid) in enumerate(watched)
+            ]
             await asyncio.wait_for(all_open.wait(), 300)
             latencies, cpu = await measure(bob, target, tokens["bob"], calls, process.pid)
             loaded += latencies
@@ -129,14 +143,19 @@ async def run(database_url: str, folder: pathlib.Path, streams: int, calls: int,
 
         kind = database_url.split(":", 1)[0]
         ms = lambda v: f"{v * 1000:.1f} ms"  # noqa: E731
-        print(f"catalog on {kind}, {rounds} rounds of {calls} sequential GetVideo calls by another user "
-              f"in each phase")
-        print(f"  idle:               p50 {ms(percentile(idle, 50)):>9}  p99 {ms(percentile(idle, 99)):>9}  "
-              f"catalog CPU {idle_cpu_mean:.2f} s/s")
-        print(f"  {streams} streams open: p50 {ms(percentile(loaded, 50)):>9}  "
-              f"p99 {ms(percentile(loaded, 99)):>9}  catalog CPU {loaded_cpu_mean:.2f} s/s")
-        print(f"  ratio (open/idle):  p50 {percentile(loaded, 50) / percentile(idle, 50):.2f}x  "
-              f"p99 {percentile(loaded, 99) / percentile(idle, 99):.2f}x")
+        print(f"catalog on {kind}, {rounds} rounds of {calls} sequential GetVideo calls by another user in each phase")
+        print(
+            f"  idle:               p50 {ms(percentile(idle, 50)):>9}  p99 {ms(percentile(idle, 99)):>9}  "
+            f"catalog CPU {idle_cpu_mean:.2f} s/s"
+        )
+        print(
+            f"  {streams} streams open: p50 {ms(percentile(loaded, 50)):>9}  "
+            f"p99 {ms(percentile(loaded, 99)):>9}  catalog CPU {loaded_cpu_mean:.2f} s/s"
+        )
+        print(
+            f"  ratio (open/idle):  p50 {percentile(loaded, 50) / percentile(idle, 50):.2f}x  "
+            f"p99 {percentile(loaded, 99) / percentile(idle, 99):.2f}x"
+        )
     finally:
         for task in watchers:
             task.cancel()

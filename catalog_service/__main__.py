@@ -1,4 +1,5 @@
 """python -m catalog_service: serve the catalog (settings from the environment)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -19,8 +20,7 @@ async def serve(settings: CatalogSettings) -> None:
     if settings.migrate_on_start:
         await asyncio.to_thread(db.migrate, settings.database_url)
     engine = db.create_engine(settings.database_url)
-    catalog = Catalog(db.session_factory(engine), limits=settings.limits,
-                      webhook_endpoints=settings.webhooks.endpoints)
+    catalog = Catalog(db.session_factory(engine), limits=settings.limits, webhook_endpoints=settings.webhooks.endpoints)
     server, port = await create_server(settings, CatalogDeps(catalog))
     background = CatalogBackground(catalog, settings)
     background.start()

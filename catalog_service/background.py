@@ -1,4 +1,5 @@
 """The catalog's own background work: pruning the event feed, and delivering webhooks."""
+
 from __future__ import annotations
 
 import asyncio
@@ -21,14 +22,15 @@ class CatalogBackground:
     def __init__(self, catalog: Catalog, settings: CatalogSettings) -> None:
         self.catalog = catalog
         self.settings = settings
-        self.dispatcher = (WebhookDispatcher(catalog, settings.webhooks)
-                           if settings.webhooks.endpoints else None)
+        self.dispatcher = WebhookDispatcher(catalog, settings.webhooks) if settings.webhooks.endpoints else None
         self._tasks: list[asyncio.Task] = []
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._prune_loop(), name="event-pruner"),
-                       loop.create_task(self._count_backlog_loop(), name="backlog-gauge")]
+        self._tasks = [
+            loop.create_task(self._prune_loop(), name="event-pruner"),
+            loop.create_task(self._count_backlog_loop(), name="backlog-gauge"),
+        ]
         if self.dispatcher is not None:
             self.dispatcher.start()
 
@@ -45,8 +47,9 @@ class CatalogBackground:
         while True:
             try:
                 async with asyncio.timeout(120):
-                    removed = await events.prune(self.catalog.sessions, self.catalog.clock(),
-                                                 self.settings.event_retention_seconds)
+                    removed = await events.prune(
+                        self.catalog.sessions, self.catalog.clock(), self.settings.event_retention_seconds
+                    )
                 if removed:
                     log.info("pruned %d events older than %g s", removed, self.settings.event_retention_seconds)
             except asyncio.CancelledError:

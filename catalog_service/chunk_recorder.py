@@ -10,6 +10,7 @@ alone, a request is a group of one.
 
 Each request still succeeds or fails as a whole and is applied in arrival order; its caller hears
 back only after the commit that holds it."""
+
 from __future__ import annotations
 
 import asyncio
@@ -31,7 +32,6 @@ from recorder_common import metrics
 from recorder_common.errors import DomainError, InvalidArgument, NotFound
 from recorder_common.ids import check_video_id
 from recorder_common.vocab import ChunkOutcome
-
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,8 +59,11 @@ class _Waiting:
 class ChunkRecorder:
     MAX_GROUP = 256  # requests per transaction: bounds one transaction's size and lock time
 
-    def __init__(self, transaction: Callable[[], contextlib.AbstractAsyncContextManager[AsyncSession]],
-                 clock: Callable[[], dt.datetime]) -> None:
+    def __init__(
+        self,
+        transaction: Callable[[], contextlib.AbstractAsyncContextManager[AsyncSession]],
+        clock: Callable[[], dt.datetime],
+    ) -> None:
         self._transaction = transaction
         self.clock = clock
         self._queue: list[_Waiting] = []
@@ -92,7 +95,7 @@ class ChunkRecorder:
         group: list[_Waiting] = []
         try:
             while self._queue:
-                group, self._queue = self._queue[:self.MAX_GROUP], self._queue[self.MAX_GROUP:]
+                group, self._queue = self._queue[: self.MAX_GROUP], self._queue[self.MAX_GROUP :]
                 await self._write(group)
         finally:
             self._writer = None
@@ -122,9 +125,14 @@ class ChunkRecorder:
         video_ids = sorted({r.video_id for r in group})
         async with self._transaction() as session:
             # Row locks in one order (by id), so concurrent groups on PostgreSQL cannot deadlock.
-            videos = {v.id: v for v in (await session.execute(
-                select(Video).where(Video.id.in_(video_ids)).order_by(Video.id).with_for_update()
-            )).scalars()}
+            videos = {
+                v.id: v
+                for v in (
+                    await session.execute(
+                        select(Video).where(Video.id.in_(video_ids)).order_by(Video.id).with_for_update()
+                    )
+                ).scalars()
+            }
             tallies = await self._tallies(session, videos, group)
             owners = sorted({r.owner_id for r in group if r.user_quota_bytes})
             now = self.clock()
@@ -139,23 +147,44 @@ class ChunkRecorder:
                     continue
                 trial = tallies[video.id].copy()
                 try:
-                    applied = apply_chunks(trial, request.chunks, request.max_upload_bytes,
-                                           request.user_quota_bytes, used.get(request.owner_id, 0))
+                    applied = apply_chunks(
+                        trial,
+                        request.chunks,
+                        request.max_upload_bytes,
+                        request.user_quota_bytes,
+                        used.get(request.owner_id, 0),
+                    )
                 except DomainError as exc:
                     results.append(exc)
                     continue
                 tallies[video.id] = trial
                 if request.owner_id in used:
                     used[request.owner_id] = applied.used_bytes
-                session.add_all(Chunk(video_id=video.id, index=c.index, size=c.size, crc32c=c.crc32c,
-                                      file_token=c.file_token, created_at=now) for c in applied.new_chunks)
+                session.add_all(
+                    Chunk(
+                        video_id=video.id,
+                        index=c.index,
+                        size=c.size,
+                        crc32c=c.crc32c,
+                        file_token=c.file_token,
+                        created_at=now,
+                    )
+                    for c in applied.new_chunks
+                )
                 if applied.completed_upload:
                     # Through the one lifecycle table, starting the status clock.
                     video.status = transition(video.id, video.status, Event.COMPLETE_UPLOAD)
                     video.status_changed_at = now
-                    session.add(StatusEvent(video_id=video.id, status=UPLOADED, step=None, progress=0.0,
-                                            message=f"{trial.received_chunks} chunks, {trial.received_bytes} bytes",
-                                            at=now))
+                    session.add(
+                        StatusEvent(
+                            video_id=video.id,
+                            status=UPLOADED,
+                            step=None,
+                            progress=0.0,
+                            message=f"{trial.received_chunks} chunks, {trial.received_bytes} bytes",
+                            at=now,
+                        )
+                    )
                     events.emit(session, video, Event.COMPLETE_UPLOAD, now)
                 touched.add(video.id)
                 results.append(RecordResult(applied.outcomes, trial, applied.completed_upload))
@@ -167,24 +196,40 @@ class ChunkRecorder:
         return results
 
     @staticmethod
-    async def _tallies(session: AsyncSession, videos: dict[str, Video],
-                       group: list[RecordRequest]) -> dict[str, UploadTally]:
+    async def _tallies(
+        session: AsyncSession, videos: dict[str, Video], group: list[RecordRequest]
+    ) -> dict[str, UploadTally]:
         """The group's uploads as the rules need them: the stored chunks it names (to tell
         duplicates from conflicts) and, where a chunk claims to be the last, the highest index."""
         named = sorted({(r.video_id, c.index) for r in group if r.video_id in videos for c in r.chunks})
         known: dict[str, dict[int, tuple[int, int, str | None]]] = {vid: {} for vid in videos}
         if named:
-            for vid, index, size, crc, token in (await session.execute(
-                    select(Chunk.video_id, Chunk.index, Chunk.size, Chunk.crc32c, Chunk.file_token)
-                    .where(tuple_(Chunk.video_id, Chunk.index).in_(named)))):
+            for vid, index, size, crc, token in await session.execute(
+                select(Chunk.video_id, Chunk.index, Chunk.size, Chunk.crc32c, Chunk.file_token).where(
+                    tuple_(Chunk.video_id, Chunk.index).in_(named)
+                )
+            ):
                 known[vid][index] = (size, crc, token)
         finishing = sorted({r.video_id for r in group if r.video_id in videos and any(c.is_last for c in r.chunks)})
         highest: dict[str, int] = {}
         if finishing:
-            highest = {vid: top for vid, top in await session.execute(
-                select(Chunk.video_id, func.max(Chunk.index)).where(Chunk.video_id.in_(finishing))
-                .group_by(Chunk.video_id))}
-        return {vid: UploadTally(video_id=vid, status=v.status, last_index=v.last_index,
-                                 received_chunks=v.received_chunks, received_bytes=v.received_bytes,
-                                 highest_index=highest.get(vid), known=known[vid])
-                for vid, v in videos.items()}
+            highest = {
+                vid: top
+                for vid, top in await session.execute(
+                    select(Chunk.video_id, func.max(Chunk.index))
+                    .where(Chunk.video_id.in_(finishing))
+                    .group_by(Chunk.video_id)
+                )
+            }
+        return {
+            vid: UploadTally(
+                video_id=vid,
+                status=v.status,
+                last_index=v.last_index,
+                received_chunks=v.received_chunks,
+                received_bytes=v.received_bytes,
+                highest_index=highest.get(vid),
+                known=known[vid],
+            )
+            for vid, v in videos.items()
+        }

@@ -1,4 +1,5 @@
 """Translation between the catalog's rows and the protobuf messages."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -24,46 +25,86 @@ def timestamp(value: dt.datetime | None) -> Timestamp:
 def video_message(video: Video, with_history: bool = True) -> common_pb2.Video:
     unloaded = inspect(video).unloaded  # relationships not loaded are left out, never lazy-loaded
     msg = common_pb2.Video(
-        video_id=video.id, title=video.title, filename=video.filename,
-        content_type=video.content_type, status=VideoStatus.proto_of(video.status),
-        current_step=Step.proto_of(video.current_step), progress=video.progress or 0.0,
-        error=video.error or "", error_step=Step.proto_of(video.error_step),
-        expected_size_bytes=video.expected_size or 0, received_bytes=video.received_bytes,
+        video_id=video.id,
+        title=video.title,
+        filename=video.filename,
+        content_type=video.content_type,
+        status=VideoStatus.proto_of(video.status),
+        current_step=Step.proto_of(video.current_step),
+        progress=video.progress or 0.0,
+        error=video.error or "",
+        error_step=Step.proto_of(video.error_step),
+        expected_size_bytes=video.expected_size or 0,
+        received_bytes=video.received_bytes,
         received_chunks=video.received_chunks,
         media=common_pb2.MediaInfo(
-            duration_seconds=video.duration_seconds or 0.0, width=video.width or 0,
-            height=video.height or 0, video_codec=video.video_codec or "",
-            audio_codec=video.audio_codec or "", container=video.container or ""),
-        created_at=timestamp(video.created_at), updated_at=timestamp(video.updated_at))
+            duration_seconds=video.duration_seconds or 0.0,
+            width=video.width or 0,
+            height=video.height or 0,
+            video_codec=video.video_codec or "",
+            audio_codec=video.audio_codec or "",
+            container=video.container or "",
+        ),
+        created_at=timestamp(video.created_at),
+        updated_at=timestamp(video.updated_at),
+    )
     if video.last_index is not None:
         msg.last_index = video.last_index
     for asset in [] if "assets" in unloaded else video.assets:
-        msg.assets.append(common_pb2.Asset(
-            kind=AssetKind.proto_of(asset.kind), content_type=asset.content_type, size_bytes=asset.size,
-            path=asset.path, created_at=timestamp(asset.created_at)))
+        msg.assets.append(
+            common_pb2.Asset(
+                kind=AssetKind.proto_of(asset.kind),
+                content_type=asset.content_type,
+                size_bytes=asset.size,
+                path=asset.path,
+                created_at=timestamp(asset.created_at),
+            )
+        )
     if "renditions" not in unloaded:
         assets = {} if "assets" in unloaded else {a.kind: a for a in video.assets}
         for row in video.renditions:
             asset = assets.get(row.kind) if row.state == "READY" else None
-            msg.renditions.append(rendition_message(
-                row.kind, row.state, row.progress, row.error,
-                asset and (asset.path, asset.content_type, asset.size, asset.created_at)))
+            msg.renditions.append(
+                rendition_message(
+                    row.kind,
+                    row.state,
+                    row.progress,
+                    row.error,
+                    asset and (asset.path, asset.content_type, asset.size, asset.created_at),
+                )
+            )
     if with_history:
         for event in [] if "events" in unloaded else video.events:
-            msg.history.append(common_pb2.StatusEvent(
-                status=VideoStatus.proto_of(event.status), step=Step.proto_of(event.step), progress=event.progress,
-                message=event.message, at=timestamp(event.at)))
+            msg.history.append(
+                common_pb2.StatusEvent(
+                    status=VideoStatus.proto_of(event.status),
+                    step=Step.proto_of(event.step),
+                    progress=event.progress,
+                    message=event.message,
+                    at=timestamp(event.at),
+                )
+            )
     return msg
 
 
 def feed_event(row: FeedEvent) -> catalog_pb2.FeedEvent:
     fields = body(row)
     return catalog_pb2.FeedEvent(
-        cursor=row.cursor, id=row.event_id, type=row.type, video_id=row.video_id, owner_id=row.owner_id,
-        time=timestamp(row.at), error=fields.get("error", ""),
+        cursor=row.cursor,
+        id=row.event_id,
+        type=row.type,
+        video_id=row.video_id,
+        owner_id=row.owner_id,
+        time=timestamp(row.at),
+        error=fields.get("error", ""),
         rendition=rendition_kind_enum(fields["rendition"]) if fields.get("rendition") else 0,
-        assets=[common_pb2.Asset(kind=AssetKind.proto_of(a["kind"]), content_type=a["content_type"],
-                                 size_bytes=a["size_bytes"]) for a in fields.get("assets", [])])
+        assets=[
+            common_pb2.Asset(
+                kind=AssetKind.proto_of(a["kind"]), content_type=a["content_type"], size_bytes=a["size_bytes"]
+            )
+            for a in fields.get("assets", [])
+        ],
+    )
 
 
 def delivery_state_name(value: int) -> str | None:
@@ -77,23 +118,38 @@ def delivery_state_name(value: int) -> str | None:
 
 def webhook_delivery(row: WebhookDelivery) -> catalog_pb2.WebhookDelivery:
     msg = catalog_pb2.WebhookDelivery(
-        id=row.id, event_id=row.event_id, event_cursor=row.event_cursor, endpoint=row.endpoint,
+        id=row.id,
+        event_id=row.event_id,
+        event_cursor=row.event_cursor,
+        endpoint=row.endpoint,
         state=catalog_pb2.WebhookDeliveryState.Value(f"WEBHOOK_DELIVERY_STATE_{row.state.upper()}"),
-        attempts=row.attempts, next_attempt_at=timestamp(row.next_attempt_at),
-        last_status_code=row.last_status_code or 0, last_error=row.last_error or "",
-        created_at=timestamp(row.created_at))
+        attempts=row.attempts,
+        next_attempt_at=timestamp(row.next_attempt_at),
+        last_status_code=row.last_status_code or 0,
+        last_error=row.last_error or "",
+        created_at=timestamp(row.created_at),
+    )
     if row.finished_at is not None:
         msg.finished_at.CopyFrom(timestamp(row.finished_at))
     return msg
 
 
-def rendition_message(kind: str, state: str, progress: float | None, error: str | None,
-                      asset: tuple[str, str, int, dt.datetime] | None) -> common_pb2.Rendition:
+def rendition_message(
+    kind: str, state: str, progress: float | None, error: str | None, asset: tuple[str, str, int, dt.datetime] | None
+) -> common_pb2.Rendition:
     """One rendition; asset is (path, content_type, size, created_at) of its READY output."""
-    msg = common_pb2.Rendition(kind=rendition_kind_enum(kind), state=rendition_state_enum(state),
-                               progress=progress or 0.0, error=error or "")
+    msg = common_pb2.Rendition(
+        kind=rendition_kind_enum(kind), state=rendition_state_enum(state), progress=progress or 0.0, error=error or ""
+    )
     if asset is not None and asset[0]:
         path, content_type, size, created = asset
-        msg.asset.CopyFrom(common_pb2.Asset(kind=AssetKind.proto_of(kind), content_type=content_type or "",
-                                            size_bytes=size or 0, path=path, created_at=timestamp(created)))
+        msg.asset.CopyFrom(
+            common_pb2.Asset(
+                kind=AssetKind.proto_of(kind),
+                content_type=content_type or "",
+                size_bytes=size or 0,
+                path=path,
+                created_at=timestamp(created),
+            )
+        )
     return msg

@@ -1,4 +1,5 @@
 """Engines and migrations. The same code runs on SQLite (embedded default) and PostgreSQL."""
+
 from __future__ import annotations
 
 import pathlib

@@ -21,6 +21,7 @@ once after a commit of this process; on PostgreSQL every commit that writes even
 machinery of watch_hub.py); elsewhere, or while that connection is down, one loop per process
 reads the head every `poll_seconds` while any stream is open.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -71,8 +72,14 @@ class _Pending:
 
 # ---- writing ----------------------------------------------------------------------------------
 
-def emit(session: AsyncSession | Session, video, lifecycle_event: Event | RenditionEvent | None, at: dt.datetime,
-         rendition=None) -> None:
+
+def emit(
+    session: AsyncSession | Session,
+    video,
+    lifecycle_event: Event | RenditionEvent | None,
+    at: dt.datetime,
+    rendition=None,
+) -> None:
     """Queue the feed event of a lifecycle change applied to `video` in this transaction (None:
     the video was created), or of a rendition event applied to `rendition` (its row). Written by
     write_outbox before the commit."""
@@ -87,7 +94,8 @@ def emit(session: AsyncSession | Session, video, lifecycle_event: Event | Rendit
         error = None
     sync = session.sync_session if isinstance(session, AsyncSession) else session
     sync.info.setdefault(_PENDING_KEY, []).append(
-        _Pending(kind, video.id, video.owner_id, at, error, rendition.kind if rendition is not None else None))
+        _Pending(kind, video.id, video.owner_id, at, error, rendition.kind if rendition is not None else None)
+    )
 
 
 async def write_outbox(session: AsyncSession, endpoints: Sequence = ()) -> None:
@@ -97,23 +105,29 @@ async def write_outbox(session: AsyncSession, endpoints: Sequence = ()) -> None:
     if not pending:
         return
     await session.flush()  # the changes first, so a READY event lists the assets as committed
-    await session.execute(update(EventCursor).where(EventCursor.id == 1)
-                          .values(last_cursor=EventCursor.last_cursor + len(pending))
-                          .execution_options(synchronize_session=False))
+    await session.execute(
+        update(EventCursor)
+        .where(EventCursor.id == 1)
+        .values(last_cursor=EventCursor.last_cursor + len(pending))
+        .execution_options(synchronize_session=False)
+    )
     last = (await session.execute(select(EventCursor.last_cursor).where(EventCursor.id == 1))).scalar_one()
     if session.sync_session.get_bind().dialect.name == "postgresql":
         # Delivered at COMMIT (dropped on ROLLBACK) to every replica's feed: the newest cursor.
-        await session.execute(text("SELECT pg_notify(:channel, :cursor)"),
-                              {"channel": EVENTS_CHANNEL, "cursor": str(last)})
+        await session.execute(
+            text("SELECT pg_notify(:channel, :cursor)"), {"channel": EVENTS_CHANNEL, "cursor": str(last)}
+        )
     first = last - len(pending) + 1
     ready_ids = sorted({p.video_id for p in pending if p.type in (READY_TYPE, RENDITION_READY_TYPE)})
     assets: dict[str, list[dict]] = {}
     if ready_ids:
-        rows = await session.execute(select(Asset.video_id, Asset.kind, Asset.content_type, Asset.size)
-                                     .where(Asset.video_id.in_(ready_ids)).order_by(Asset.video_id, Asset.kind))
+        rows = await session.execute(
+            select(Asset.video_id, Asset.kind, Asset.content_type, Asset.size)
+            .where(Asset.video_id.in_(ready_ids))
+            .order_by(Asset.video_id, Asset.kind)
+        )
         for video_id, kind, content_type, size in rows:
-            assets.setdefault(video_id, []).append(
-                {"kind": kind, "content_type": content_type, "size_bytes": size})
+            assets.setdefault(video_id, []).append({"kind": kind, "content_type": content_type, "size_bytes": size})
     for offset, p in enumerate(pending):
         payload: dict = {}
         if p.type == READY_TYPE:
@@ -124,21 +138,43 @@ async def write_outbox(session: AsyncSession, endpoints: Sequence = ()) -> None:
             payload["rendition"] = p.rendition
         if p.error:
             payload["error"] = p.error[:2000]
-        row = FeedEvent(cursor=first + offset, event_id=str(uuid.uuid4()), type=p.type, video_id=p.video_id,
-                        owner_id=p.owner_id, at=p.at, payload=json.dumps(payload, separators=(",", ":")))
+        row = FeedEvent(
+            cursor=first + offset,
+            event_id=str(uuid.uuid4()),
+            type=p.type,
+            video_id=p.video_id,
+            owner_id=p.owner_id,
+            at=p.at,
+            payload=json.dumps(payload, separators=(",", ":")),
+        )
         session.add(row)
         for endpoint in endpoints:
             if endpoint.wants(p.type):
-                session.add(WebhookDelivery(event_cursor=row.cursor, event_id=row.event_id, endpoint=endpoint.url,
-                                            state=PENDING, attempts=0, next_attempt_at=p.at, created_at=p.at))
+                session.add(
+                    WebhookDelivery(
+                        event_cursor=row.cursor,
+                        event_id=row.event_id,
+                        endpoint=endpoint.url,
+                        state=PENDING,
+                        attempts=0,
+                        next_attempt_at=p.at,
+                        created_at=p.at,
+                    )
+                )
     session.sync_session.info[_WRITTEN_KEY] = last
 
 
 def body(row: FeedEvent) -> dict:
     """What a consumer gets of an event (a webhook's JSON body; WatchEvents carries the same)."""
     payload = json.loads(row.payload or "{}")
-    out = {"id": row.event_id, "cursor": row.cursor, "type": row.type, "video_id": row.video_id,
-           "owner_id": row.owner_id, "time": _utc(row.at).isoformat().replace("+00:00", "Z")}
+    out = {
+        "id": row.event_id,
+        "cursor": row.cursor,
+        "type": row.type,
+        "video_id": row.video_id,
+        "owner_id": row.owner_id,
+        "time": _utc(row.at).isoformat().replace("+00:00", "Z"),
+    }
     if row.type in (READY_TYPE, RENDITION_READY_TYPE):
         out["assets"] = payload.get("assets", [])
     if payload.get("rendition"):
@@ -178,19 +214,29 @@ def _forget_rolled_back(session: Session) -> None:
 
 # ---- reading ----------------------------------------------------------------------------------
 
+
 class EventFeed:
     """Every WatchEvents stream of this process (see the module docstring)."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, poll_seconds: float = 0.5,
-                 listen: bool = True, listen_check_seconds: float = 30.0,
-                 query_timeout_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        poll_seconds: float = 0.5,
+        listen: bool = True,
+        listen_check_seconds: float = 30.0,
+        query_timeout_seconds: float = 30.0,
+    ) -> None:
         self._sessions = sessions
         engine = sessions.kw["bind"]
         self.poll_seconds = poll_seconds
         self.listen_check_seconds = listen_check_seconds
         self.query_timeout_seconds = query_timeout_seconds
-        self._listen_url = (engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-                            if listen and engine.dialect.name == "postgresql" else None)
+        self._listen_url = (
+            engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            if listen and engine.dialect.name == "postgresql"
+            else None
+        )
         self.listening = False
         self.notified = 0  # NOTIFYs heard (PostgreSQL)
         self._head = 0
@@ -214,14 +260,21 @@ class EventFeed:
         try:
             async with asyncio.timeout(self.query_timeout_seconds):
                 async with self._sessions() as session:
-                    last, pruned = (await session.execute(
-                        select(EventCursor.last_cursor, EventCursor.pruned_through).where(EventCursor.id == 1))).one()
+                    last, pruned = (
+                        await session.execute(
+                            select(EventCursor.last_cursor, EventCursor.pruned_through).where(EventCursor.id == 1)
+                        )
+                    ).one()
             if after_cursor and after_cursor < pruned:
-                raise OutOfRange(f"events up to cursor {pruned} were pruned (EVENT_RETENTION_SECONDS); resume "
-                                 f"after_cursor 0 for everything kept, and reconcile what may have been missed")
+                raise OutOfRange(
+                    f"events up to cursor {pruned} were pruned (EVENT_RETENTION_SECONDS); resume "
+                    f"after_cursor 0 for everything kept, and reconcile what may have been missed"
+                )
             if after_cursor > last:
-                raise OutOfRange(f"after_cursor {after_cursor} is past the newest event ({last}); send a cursor "
-                                 "WatchEvents gave you, or 0")
+                raise OutOfRange(
+                    f"after_cursor {after_cursor} is past the newest event ({last}); send a cursor "
+                    "WatchEvents gave you, or 0"
+                )
             self._head = max(self._head, last)
             cursor = after_cursor
             while True:
@@ -280,21 +333,32 @@ class EventFeed:
         poll_seconds while not listening (SQLite, or the connection is down)."""
         listener = None
         if self._listen_url is not None:
+
             def connected(up: bool) -> None:
                 self.listening = up
                 self._reread.set()  # catch up on what was committed while nobody listened
-            listener = asyncio.get_running_loop().create_task(listen_forever(
-                self._listen_url, EVENTS_CHANNEL, EVENTS_LISTENER_APPLICATION_NAME,
-                on_notify=self._notified, on_connection=connected, check_seconds=self.listen_check_seconds,
-                poll_seconds=self.poll_seconds), name="event-feed-listen")
+
+            listener = asyncio.get_running_loop().create_task(
+                listen_forever(
+                    self._listen_url,
+                    EVENTS_CHANNEL,
+                    EVENTS_LISTENER_APPLICATION_NAME,
+                    on_notify=self._notified,
+                    on_connection=connected,
+                    check_seconds=self.listen_check_seconds,
+                    poll_seconds=self.poll_seconds,
+                ),
+                name="event-feed-listen",
+            )
         try:
             while self._open:
                 self._reread.clear()
                 try:
                     async with asyncio.timeout(self.query_timeout_seconds):
                         async with self._sessions() as session:
-                            head = (await session.execute(
-                                select(EventCursor.last_cursor).where(EventCursor.id == 1))).scalar_one()
+                            head = (
+                                await session.execute(select(EventCursor.last_cursor).where(EventCursor.id == 1))
+                            ).scalar_one()
                     self._advance(head)
                 except asyncio.CancelledError:
                     raise
@@ -326,8 +390,10 @@ class EventFeed:
 
 # ---- retention ----------------------------------------------------------------------------------
 
-async def prune(sessions: async_sessionmaker[AsyncSession], now: dt.datetime, retention_seconds: float,
-                limit: int = 10_000) -> int:
+
+async def prune(
+    sessions: async_sessionmaker[AsyncSession], now: dt.datetime, retention_seconds: float, limit: int = 10_000
+) -> int:
     """Remove events older than the retention, with their finished deliveries, oldest first. An
     event with a delivery still pending or in flight stays until that delivery ends. Returns the
     number of events removed."""
@@ -338,12 +404,16 @@ async def prune(sessions: async_sessionmaker[AsyncSession], now: dt.datetime, re
         query = select(FeedEvent.cursor).where(FeedEvent.at < cutoff)
         if oldest_unfinished is not None:
             query = query.where(FeedEvent.cursor < oldest_unfinished)  # prune a prefix only: no holes
-        through = (await session.execute(
-            select(func.max(query.order_by(FeedEvent.cursor).limit(limit).subquery().c.cursor)))).scalar()
+        through = (
+            await session.execute(select(func.max(query.order_by(FeedEvent.cursor).limit(limit).subquery().c.cursor)))
+        ).scalar()
         if through is None:
             return 0
         await session.execute(delete(WebhookDelivery).where(WebhookDelivery.event_cursor <= through))
         removed = (await session.execute(delete(FeedEvent).where(FeedEvent.cursor <= through))).rowcount
-        await session.execute(update(EventCursor).where(EventCursor.id == 1, EventCursor.pruned_through < through)
-                              .values(pruned_through=through))
+        await session.execute(
+            update(EventCursor)
+            .where(EventCursor.id == 1, EventCursor.pruned_through < through)
+            .values(pruned_through=through)
+        )
         return removed

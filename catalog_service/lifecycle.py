@@ -9,6 +9,7 @@ group commit's UPLOADING -> UPLOADED) asks `transition` for the next state, and 
 UPDATEs take their "from" states from `sources`, so a change the table does not list cannot
 happen anywhere.
 """
+
 from __future__ import annotations
 
 import enum
@@ -55,8 +56,7 @@ TRANSITIONS: dict[tuple[str, Event | RenditionEvent], str] = {
     (FAILED, Event.RETRY): UPLOADED,
     (UPLOADING, Event.ABORT): DELETED,
     (UPLOADING, Event.EXPIRE): EXPIRED,
-    **{(status, Event.DELETE): DELETED
-       for status in (UPLOADING, UPLOADED, PROCESSING, READY, FAILED, EXPIRED)},
+    **{(status, Event.DELETE): DELETED for status in (UPLOADING, UPLOADED, PROCESSING, READY, FAILED, EXPIRED)},
     (DELETED, Event.PURGE): PURGED,
     # Renditions. A live encode claims while the recording arrives, the queue after READY.
     (_PENDING, RenditionEvent.CLAIM): _ENCODING,
@@ -114,8 +114,9 @@ RENDITION_FEED_EVENTS: dict[RenditionEvent, str | None] = {
     RenditionEvent.GIVE_BACK: None,
     RenditionEvent.RETRY: None,
 }
-FEED_EVENT_TYPES: tuple[str, ...] = tuple(sorted({
-    VIDEO_CREATED, *(t for t in (*FEED_EVENTS.values(), *RENDITION_FEED_EVENTS.values()) if t)}))
+FEED_EVENT_TYPES: tuple[str, ...] = tuple(
+    sorted({VIDEO_CREATED, *(t for t in (*FEED_EVENTS.values(), *RENDITION_FEED_EVENTS.values()) if t)})
+)
 
 
 def feed_event(event: Event | RenditionEvent) -> str | None:
@@ -134,7 +135,9 @@ def transition(video_id: str, status: str, event: Event | RenditionEvent, rendit
     target = next_status(status, event)
     if target is None:
         subject = f"the {rendition.lower()} rendition of video {video_id}" if rendition else f"video {video_id}"
-        raise FailedPrecondition(f"{subject} is {status}: cannot {event.value}; {_HINTS[event]}", Reason.STATUS_CONFLICT)
+        raise FailedPrecondition(
+            f"{subject} is {status}: cannot {event.value}; {_HINTS[event]}", Reason.STATUS_CONFLICT
+        )
     return target
 
 

@@ -1,4 +1,5 @@
 """Database schema (SQLAlchemy 2 typed models). Changes go through Alembic migrations."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -52,14 +53,18 @@ class Video(Base):
     # (chunk cleanup after READY, purge after DELETED). Only lifecycle transitions set it.
     status_changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
-    chunks: Mapped[list[Chunk]] = relationship(back_populates="video", cascade="all, delete-orphan",
-                                               passive_deletes=True)
-    assets: Mapped[list[Asset]] = relationship(back_populates="video", cascade="all, delete-orphan",
-                                               passive_deletes=True, order_by="Asset.kind")
-    events: Mapped[list[StatusEvent]] = relationship(back_populates="video", cascade="all, delete-orphan",
-                                                     passive_deletes=True, order_by="StatusEvent.id")
-    renditions: Mapped[list[Rendition]] = relationship(back_populates="video", cascade="all, delete-orphan",
-                                                       passive_deletes=True, order_by="Rendition.kind")
+    chunks: Mapped[list[Chunk]] = relationship(
+        back_populates="video", cascade="all, delete-orphan", passive_deletes=True
+    )
+    assets: Mapped[list[Asset]] = relationship(
+        back_populates="video", cascade="all, delete-orphan", passive_deletes=True, order_by="Asset.kind"
+    )
+    events: Mapped[list[StatusEvent]] = relationship(
+        back_populates="video", cascade="all, delete-orphan", passive_deletes=True, order_by="StatusEvent.id"
+    )
+    renditions: Mapped[list[Rendition]] = relationship(
+        back_populates="video", cascade="all, delete-orphan", passive_deletes=True, order_by="Rendition.kind"
+    )
 
     __table_args__ = (
         Index("ix_videos_owner_created", "owner_id", "created_at", "id"),
@@ -103,6 +108,7 @@ class Rendition(Base):
     """A derived output of a video (today the compressed MP4) with its own lifecycle, created with
     the video. States change only through lifecycle.py's table; a FAILED rendition never changes
     the video's status. Its asset is the video's asset of the same kind."""
+
     __tablename__ = "renditions"
 
     video_id: Mapped[str] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), primary_key=True)
@@ -144,6 +150,7 @@ class OwnerLock(Base):
     """One row per owner, locked (upserted) by every decision that counts the owner's videos or
     bytes (open-upload cap, output quota, processing slots), so concurrent callers on any number
     of catalog replicas decide one after another. Taken after any video row lock, never before."""
+
     __tablename__ = "owner_locks"
 
     owner_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -154,6 +161,7 @@ class FeedEvent(Base):
     """The outbox: one row per lifecycle change worth telling backend services (WatchEvents,
     webhooks), written in the transaction that made the change. No foreign key: an event outlives
     its video's purge, until EVENT_RETENTION_SECONDS prunes it."""
+
     __tablename__ = "events"
 
     # The feed's order. Allocated from event_cursor's one row, locked until commit, so cursors
@@ -171,6 +179,7 @@ class FeedEvent(Base):
 
 class EventCursor(Base):
     """One row (id 1): the last cursor handed out, and the newest cursor pruned by retention."""
+
     __tablename__ = "event_cursor"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
@@ -182,6 +191,7 @@ class WebhookDelivery(Base):
     """One event for one configured endpoint. pending -> delivering (claimed under a lease by one
     catalog replica) -> delivered, or back to pending with a later next_attempt_at, or dead once
     the retry window is over."""
+
     __tablename__ = "webhook_deliveries"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -207,6 +217,7 @@ class WebhookDelivery(Base):
 class ShareLink(Base):
     """A public watch link to one video. The id is the credential (secrets.token_urlsafe, 128
     bits), so it is never derived from anything else and never listed to anyone but the owner."""
+
     __tablename__ = "share_links"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)

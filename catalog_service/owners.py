@@ -1,4 +1,5 @@
 """Per-owner figures and the per-owner lock, shared by the catalog and the chunk group commit."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -23,16 +24,17 @@ async def bytes_in_use(session: AsyncSession, owners: list[str]) -> dict[str, in
     if not owners:
         return used
     for owner, total in await session.execute(
-            select(Video.owner_id, func.coalesce(func.sum(Video.received_bytes), 0))
-            .where(Video.owner_id.in_(owners), Video.status.not_in(_NOT_STORED))
-            .group_by(Video.owner_id)):
+        select(Video.owner_id, func.coalesce(func.sum(Video.received_bytes), 0))
+        .where(Video.owner_id.in_(owners), Video.status.not_in(_NOT_STORED))
+        .group_by(Video.owner_id)
+    ):
         used[owner] += int(total)
     for owner, total in await session.execute(
-            select(Video.owner_id, func.coalesce(func.sum(Asset.size), 0))
-            .join(Asset, Asset.video_id == Video.id)
-            .where(Video.owner_id.in_(owners), Video.status.not_in(_NOT_STORED),
-                   Asset.kind.not_in(_CHARGED_AS_UPLOAD))
-            .group_by(Video.owner_id)):
+        select(Video.owner_id, func.coalesce(func.sum(Asset.size), 0))
+        .join(Asset, Asset.video_id == Video.id)
+        .where(Video.owner_id.in_(owners), Video.status.not_in(_NOT_STORED), Asset.kind.not_in(_CHARGED_AS_UPLOAD))
+        .group_by(Video.owner_id)
+    ):
         used[owner] += int(total)
     return used
 
@@ -56,5 +58,8 @@ async def lock_owners(session: AsyncSession, owners: list[str], now: dt.datetime
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(OwnerLock).values([{"owner_id": o, "locked_at": now} for o in sorted(set(owners))])
-    await session.execute(statement.on_conflict_do_update(
-        index_elements=[OwnerLock.owner_id], set_={"locked_at": statement.excluded.locked_at}))
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[OwnerLock.owner_id], set_={"locked_at": statement.excluded.locked_at}
+        )
+    )

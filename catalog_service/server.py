@@ -22,10 +22,13 @@ class CatalogDeps:
 
 
 async def create_server(settings: CatalogSettings, deps: CatalogDeps) -> tuple[grpc.aio.Server, int]:
-    server = serving.new_server(
-        max_payload_bytes=4 * 1024 * 1024, authenticator=Authenticator(settings.auth))
-    hub = WatchHub(deps.catalog.sessions, max_streams_per_user=settings.max_watch_streams_per_user,
-                   max_seconds=settings.watch_max_seconds, poll_seconds=settings.watch_poll_seconds)
+    server = serving.new_server(max_payload_bytes=4 * 1024 * 1024, authenticator=Authenticator(settings.auth))
+    hub = WatchHub(
+        deps.catalog.sessions,
+        max_streams_per_user=settings.max_watch_streams_per_user,
+        max_seconds=settings.watch_max_seconds,
+        poll_seconds=settings.watch_poll_seconds,
+    )
     feed = EventFeed(deps.catalog.sessions, poll_seconds=settings.event_poll_seconds)
     catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(deps.catalog, hub, feed), server)
     health = serving.add_health_and_reflection(server, [SERVICE_NAME])

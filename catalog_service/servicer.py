@@ -1,4 +1,5 @@
 """gRPC face of the catalog: proto <-> domain translation and error mapping only."""
+
 from __future__ import annotations
 
 import contextlib
@@ -14,7 +15,15 @@ from recorder_common.errors import InvalidArgument
 from recorder_common.identity import current_caller
 from recorder_common.rpc import maps_domain_errors, shielded
 from recorder_common.uploads import upload_state_message
-from recorder_common.vocab import AssetKind, RenditionState, Step, VideoRef, VideoStatus, rendition_kind, rendition_state
+from recorder_common.vocab import (
+    AssetKind,
+    RenditionState,
+    Step,
+    VideoRef,
+    VideoStatus,
+    rendition_kind,
+    rendition_state,
+)
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
@@ -35,9 +44,11 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @shielded
     async def ListVideos(self, request, context):
         videos, token = await self.catalog.list_videos(
-            current_caller().require_user(), request.page_size, request.page_token)
+            current_caller().require_user(), request.page_size, request.page_token
+        )
         return catalog_pb2.ListVideosResponse(
-            videos=[convert.video_message(v, with_history=False) for v in videos], next_page_token=token)
+            videos=[convert.video_message(v, with_history=False) for v in videos], next_page_token=token
+        )
 
     @maps_domain_errors
     async def WatchVideo(self, request, context):
@@ -47,20 +58,33 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         async with contextlib.aclosing(self.watch_hub.watch(owner, request.video_id)) as updates:
             async for video in updates:
                 yield catalog_pb2.VideoUpdate(
-                    video_id=video.id, status=VideoStatus.proto_of(video.status),
-                    step=Step.proto_of(video.current_step), progress=video.progress or 0.0,
-                    error=video.error or "", error_step=Step.proto_of(video.error_step),
+                    video_id=video.id,
+                    status=VideoStatus.proto_of(video.status),
+                    step=Step.proto_of(video.current_step),
+                    progress=video.progress or 0.0,
+                    error=video.error or "",
+                    error_step=Step.proto_of(video.error_step),
                     at=convert.timestamp(video.updated_at),
-                    renditions=[convert.rendition_message(
-                        r.kind, r.state, r.progress, r.error,
-                        (r.asset_path, r.asset_content_type, r.asset_size, r.asset_created_at)
-                        if r.asset_path else None) for r in video.renditions])
+                    renditions=[
+                        convert.rendition_message(
+                            r.kind,
+                            r.state,
+                            r.progress,
+                            r.error,
+                            (r.asset_path, r.asset_content_type, r.asset_size, r.asset_created_at)
+                            if r.asset_path
+                            else None,
+                        )
+                        for r in video.renditions
+                    ],
+                )
 
     @maps_domain_errors
     @shielded
     async def CreateShareLink(self, request, context):
-        link = await self.share_links.create(current_caller().require_user(), request.video_id,
-                                             request.expires_in_seconds, request.allow_download)
+        link = await self.share_links.create(
+            current_caller().require_user(), request.video_id, request.expires_in_seconds, request.allow_download
+        )
         return catalog_pb2.CreateShareLinkResponse(link=share_link_message(link))
 
     @maps_domain_errors
@@ -84,9 +108,13 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             return catalog_pb2.ResolveShareLinkResponse(state=catalog_pb2.SHARE_LINK_STATE_GONE)
         link, video = resolved.link, resolved.video
         response = catalog_pb2.ResolveShareLinkResponse(
-            state=catalog_pb2.SHARE_LINK_STATE_ACTIVE, owner_id=link.owner_id, video_id=link.video_id,
-            title=video.title, allow_download=link.allow_download,
-            video=convert.video_message(video, with_history=False))
+            state=catalog_pb2.SHARE_LINK_STATE_ACTIVE,
+            owner_id=link.owner_id,
+            video_id=link.video_id,
+            title=video.title,
+            allow_download=link.allow_download,
+            video=convert.video_message(video, with_history=False),
+        )
         if link.expires_at is not None:
             response.expires_at.CopyFrom(convert.timestamp(link.expires_at))
         return response
@@ -97,8 +125,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def CreateVideo(self, request, context):
         caller = current_caller()
         video = await self.catalog.create_video(
-            caller.require_user(), request.title, request.filename, request.content_type,
-            request.expected_size_bytes)
+            caller.require_user(), request.title, request.filename, request.content_type, request.expected_size_bytes
+        )
         return catalog_pb2.CreateVideoResponse(video=convert.video_message(video))
 
     @maps_domain_errors
@@ -106,27 +134,39 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def RecordChunks(self, request, context):
         caller = current_caller()
         record = await self.catalog.record_chunks(
-            caller.require_user(), request.video_id,
+            caller.require_user(),
+            request.video_id,
             [StoredChunk(c.index, c.size_bytes, c.crc32c, c.is_last, c.file_token or None) for c in request.chunks],
-            request.max_upload_bytes, request.user_quota_bytes)
+            request.max_upload_bytes,
+            request.user_quota_bytes,
+        )
         return catalog_pb2.RecordChunksResponse(
             outcomes=[o.proto for o in record.outcomes],
-            state=upload_state_message(record.state), completed_upload=record.completed_upload)
+            state=upload_state_message(record.state),
+            completed_upload=record.completed_upload,
+        )
 
     @maps_domain_errors
     @shielded
     async def ListChunks(self, request, context):
-        chunks = await self.catalog.list_chunks(current_caller().require_user(), request.video_id, request.from_index,
-                                                request.limit)
-        return catalog_pb2.ListChunksResponse(chunks=[
-            catalog_pb2.StoredChunk(index=c.index, size_bytes=c.size, crc32c=c.crc32c, is_last=c.is_last,
-                                    file_token=c.file_token or "") for c in chunks])
+        chunks = await self.catalog.list_chunks(
+            current_caller().require_user(), request.video_id, request.from_index, request.limit
+        )
+        return catalog_pb2.ListChunksResponse(
+            chunks=[
+                catalog_pb2.StoredChunk(
+                    index=c.index, size_bytes=c.size, crc32c=c.crc32c, is_last=c.is_last, file_token=c.file_token or ""
+                )
+                for c in chunks
+            ]
+        )
 
     @maps_domain_errors
     @shielded
     async def GetUploadState(self, request, context):
-        state = await self.catalog.upload_state(current_caller().require_user(), request.video_id,
-                                                with_indices=not request.summary_only)
+        state = await self.catalog.upload_state(
+            current_caller().require_user(), request.video_id, with_indices=not request.summary_only
+        )
         return catalog_pb2.GetUploadStateResponse(state=upload_state_message(state))
 
     @maps_domain_errors
@@ -149,22 +189,19 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         if request.idle_seconds <= 0:
             raise InvalidArgument("idle_seconds must be positive")
         rows = await self.catalog.expire_stale_uploads(request.idle_seconds, request.limit)
-        return catalog_pb2.ExpireStaleUploadsResponse(
-            videos=_pending(rows))
+        return catalog_pb2.ExpireStaleUploadsResponse(videos=_pending(rows))
 
     @maps_domain_errors
     @shielded
     async def ListDeletedVideos(self, request, context):
         rows = await self.catalog.list_deleted(max(request.older_than_seconds, 0), request.limit)
-        return catalog_pb2.ListDeletedVideosResponse(
-            videos=_pending(rows))
+        return catalog_pb2.ListDeletedVideosResponse(videos=_pending(rows))
 
     @maps_domain_errors
     @shielded
     async def ListReadyWithChunks(self, request, context):
         rows = await self.catalog.list_ready_with_chunks(max(request.older_than_seconds, 0), request.limit)
-        return catalog_pb2.ListReadyWithChunksResponse(
-            videos=_pending(rows))
+        return catalog_pb2.ListReadyWithChunksResponse(videos=_pending(rows))
 
     @maps_domain_errors
     @shielded
@@ -177,8 +214,9 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @shielded
     async def RetryProcessing(self, request, context):
         caller = current_caller()
-        video = await self.catalog.retry_processing(caller.require_user(), request.video_id,
-                                                    _kind(request.rendition, required=False))
+        video = await self.catalog.retry_processing(
+            caller.require_user(), request.video_id, _kind(request.rendition, required=False)
+        )
         return catalog_pb2.RetryProcessingResponse(video=convert.video_message(video, with_history=False))
 
     # ---- internal: media ----------------------------------------------------------------------
@@ -187,7 +225,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def ClaimProcessing(self, request, context):
         caller = current_caller()
         claimed, video = await self.catalog.claim_processing(
-            caller.require_user(), request.video_id, request.worker_id, request.lease_seconds or 60)
+            caller.require_user(), request.video_id, request.worker_id, request.lease_seconds or 60
+        )
         return catalog_pb2.ClaimProcessingResponse(claimed=claimed, video=convert.video_message(video))
 
     @maps_domain_errors
@@ -195,8 +234,13 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def ReportProgress(self, request, context):
         caller = current_caller()
         await self.catalog.report_progress(
-            caller.require_user(), request.video_id, request.worker_id,
-            Step.from_proto(request.step), request.progress, request.lease_seconds or 60)
+            caller.require_user(),
+            request.video_id,
+            request.worker_id,
+            Step.from_proto(request.step),
+            request.progress,
+            request.lease_seconds or 60,
+        )
         return catalog_pb2.ReportProgressResponse()
 
     @maps_domain_errors
@@ -204,8 +248,13 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def PutAsset(self, request, context):
         caller = current_caller()
         await self.catalog.put_asset(
-            caller.require_user(), request.video_id, AssetKind.from_proto(request.kind),
-            request.path, request.content_type, request.size_bytes)
+            caller.require_user(),
+            request.video_id,
+            AssetKind.from_proto(request.kind),
+            request.path,
+            request.content_type,
+            request.size_bytes,
+        )
         return catalog_pb2.PutAssetResponse()
 
     @maps_domain_errors
@@ -213,10 +262,18 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def SetMediaInfo(self, request, context):
         caller = current_caller()
         m = request.media
-        await self.catalog.set_media_info(caller.require_user(), request.video_id, MediaInfo(
-            duration_seconds=m.duration_seconds or None, width=m.width or None, height=m.height or None,
-            video_codec=m.video_codec or None, audio_codec=m.audio_codec or None,
-            container=m.container or None))
+        await self.catalog.set_media_info(
+            caller.require_user(),
+            request.video_id,
+            MediaInfo(
+                duration_seconds=m.duration_seconds or None,
+                width=m.width or None,
+                height=m.height or None,
+                video_codec=m.video_codec or None,
+                audio_codec=m.audio_codec or None,
+                container=m.container or None,
+            ),
+        )
         return catalog_pb2.SetMediaInfoResponse()
 
     @maps_domain_errors
@@ -224,16 +281,20 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def FinishProcessing(self, request, context):
         caller = current_caller()
         video = await self.catalog.finish_processing(
-            caller.require_user(), request.video_id, request.worker_id,
-            VideoStatus.from_proto(request.status), Step.from_proto(request.error_step), request.error)
+            caller.require_user(),
+            request.video_id,
+            request.worker_id,
+            VideoStatus.from_proto(request.status),
+            Step.from_proto(request.error_step),
+            request.error,
+        )
         return catalog_pb2.FinishProcessingResponse(video=convert.video_message(video))
 
     @maps_domain_errors
     @shielded
     async def ListPendingProcessing(self, request, context):
         rows = await self.catalog.list_pending_processing(request.limit)
-        return catalog_pb2.ListPendingProcessingResponse(
-            videos=_pending(rows))
+        return catalog_pb2.ListPendingProcessingResponse(videos=_pending(rows))
 
     @maps_domain_errors
     @shielded
@@ -241,22 +302,31 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         caller = current_caller()
         kind = _kind(request.kind)
         if request.video_id:
-            claim = await self.catalog.claim_rendition(request.worker_id, request.lease_seconds or 60, kind,
-                                                       caller.require_user(), request.video_id)
+            claim = await self.catalog.claim_rendition(
+                request.worker_id, request.lease_seconds or 60, kind, caller.require_user(), request.video_id
+            )
         else:
             claim = await self.catalog.claim_rendition(request.worker_id, request.lease_seconds or 60, kind)
         if not claim.claimed:
             return catalog_pb2.ClaimRenditionResponse(claimed=False)
-        return catalog_pb2.ClaimRenditionResponse(claimed=True, video=convert.video_message(claim.video,
-                                                                                            with_history=False),
-                                                  owner_id=claim.owner_id, kind=request.kind)
+        return catalog_pb2.ClaimRenditionResponse(
+            claimed=True,
+            video=convert.video_message(claim.video, with_history=False),
+            owner_id=claim.owner_id,
+            kind=request.kind,
+        )
 
     @maps_domain_errors
     @shielded
     async def ReportRenditionProgress(self, request, context):
         await self.catalog.report_rendition_progress(
-            current_caller().require_user(), request.video_id, _kind(request.kind), request.worker_id,
-            request.progress, request.lease_seconds or 60)
+            current_caller().require_user(),
+            request.video_id,
+            _kind(request.kind),
+            request.worker_id,
+            request.progress,
+            request.lease_seconds or 60,
+        )
         return catalog_pb2.ReportRenditionProgressResponse()
 
     @maps_domain_errors
@@ -272,8 +342,15 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         if state == RenditionState.READY:
             a = request.asset
             asset = RenditionAsset(path=a.path, content_type=a.content_type, size=a.size_bytes)
-        await self.catalog.finish_rendition(current_caller().require_user(), request.video_id, _kind(request.kind),
-                                            request.worker_id, state, asset, request.error)
+        await self.catalog.finish_rendition(
+            current_caller().require_user(),
+            request.video_id,
+            _kind(request.kind),
+            request.worker_id,
+            state,
+            asset,
+            request.error,
+        )
         return catalog_pb2.FinishRenditionResponse()
 
     # ---- internal: housekeeping ---------------------------------------------------------------
@@ -282,7 +359,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def FailExhaustedJobs(self, request, context):
         rows = await self.catalog.fail_exhausted_jobs(request.limit)
         return catalog_pb2.FailExhaustedJobsResponse(videos=_pending(rows))
-
 
     # ---- internal: the event feed ---------------------------------------------------------------
     @maps_domain_errors

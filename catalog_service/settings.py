@@ -12,6 +12,7 @@ MiB = 1024 * 1024
 @dataclasses.dataclass(frozen=True)
 class CatalogLimits:
     """Per-user limits the catalog enforces itself, so no tenant can crowd out the others."""
+
     # Everything a user has stored: upload bytes plus every output (0 = no quota). RecordChunks'
     # user_quota_bytes still applies on top: the stricter of the two wins.
     user_quota_bytes: int = 100 * 1024 * MiB
@@ -71,8 +72,9 @@ class CatalogSettings:
             watch_max_seconds=float(env.get("WATCH_MAX_SECONDS", cls.watch_max_seconds)),
             watch_poll_seconds=float(env.get("WATCH_POLL_SECONDS", cls.watch_poll_seconds)),
             event_retention_seconds=_positive(env, "EVENT_RETENTION_SECONDS", cls.event_retention_seconds),
-            event_prune_interval_seconds=_positive(env, "EVENT_PRUNE_INTERVAL_SECONDS",
-                                                   cls.event_prune_interval_seconds),
+            event_prune_interval_seconds=_positive(
+                env, "EVENT_PRUNE_INTERVAL_SECONDS", cls.event_prune_interval_seconds
+            ),
             event_poll_seconds=_positive(env, "EVENT_POLL_SECONDS", cls.event_poll_seconds),
             webhooks=WebhookSettings.from_env(env),
         )

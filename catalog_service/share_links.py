@@ -6,6 +6,7 @@ owner lists or revokes links (another user's link is NOT_FOUND, word for word li
 The media service's playback server asks ResolveShareLink for a link's state (cached there for a
 few seconds at most) and checks it on the page and on every file it serves for the link.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -44,6 +45,7 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
 @dataclasses.dataclass(frozen=True)
 class Resolved:
     """A link as the playback server needs it; video None when the link is gone."""
+
     active: bool
     link: ShareLink | None
     video: Video | None
@@ -56,22 +58,27 @@ class ShareLinks:
     def _now(self) -> dt.datetime:
         return self.catalog.clock()
 
-    async def create(self, owner_id: str, video_id: str, expires_in_seconds: int,
-                     allow_download: bool) -> ShareLink:
+    async def create(self, owner_id: str, video_id: str, expires_in_seconds: int, allow_download: bool) -> ShareLink:
         if expires_in_seconds < 0 or expires_in_seconds > MAX_EXPIRY_SECONDS:
             raise InvalidArgument(f"expires_in_seconds must be 0 (never) to {MAX_EXPIRY_SECONDS} (365 days)")
         check_video_id(video_id)
         async with self.catalog._transaction() as session:
-            video = (await session.execute(
-                select(Video).where(Video.id == video_id, Video.owner_id == owner_id))).scalar_one_or_none()
+            video = (
+                await session.execute(select(Video).where(Video.id == video_id, Video.owner_id == owner_id))
+            ).scalar_one_or_none()
             if video is None or video.status == DELETED:
                 raise NotFound(f"video {video_id} not found")
             if video.status in (FAILED, EXPIRED):
                 raise FailedPrecondition(f"the video is {video.status}: there is nothing to watch")
             now = self._now()
-            link = ShareLink(id=new_link_id(), video_id=video_id, owner_id=owner_id,
-                             allow_download=allow_download, created_at=now,
-                             expires_at=now + dt.timedelta(seconds=expires_in_seconds) if expires_in_seconds else None)
+            link = ShareLink(
+                id=new_link_id(),
+                video_id=video_id,
+                owner_id=owner_id,
+                allow_download=allow_download,
+                created_at=now,
+                expires_at=now + dt.timedelta(seconds=expires_in_seconds) if expires_in_seconds else None,
+            )
             session.add(link)
         return link
 
@@ -80,8 +87,15 @@ class ShareLinks:
         if video_id:
             query = query.where(ShareLink.video_id == check_video_id(video_id))
         async with self.catalog.sessions() as session:
-            rows = (await session.execute(
-                query.order_by(ShareLink.created_at.desc(), ShareLink.id).limit(MAX_LINKS_LISTED))).scalars().all()
+            rows = (
+                (
+                    await session.execute(
+                        query.order_by(ShareLink.created_at.desc(), ShareLink.id).limit(MAX_LINKS_LISTED)
+                    )
+                )
+                .scalars()
+                .all()
+            )
         return list(rows)
 
     async def revoke(self, owner_id: str, link_id: str) -> ShareLink:
@@ -90,12 +104,18 @@ class ShareLinks:
             raise NotFound("share link not found")
         async with self.catalog._transaction() as session:
             await session.execute(
-                update(ShareLink).where(ShareLink.id == link_id, ShareLink.owner_id == owner_id,
-                                        ShareLink.revoked_at.is_(None))
-                .values(revoked_at=self._now()).execution_options(synchronize_session=False))
-            link = (await session.execute(
-                select(ShareLink).where(ShareLink.id == link_id, ShareLink.owner_id == owner_id)
-                .execution_options(populate_existing=True))).scalar_one_or_none()
+                update(ShareLink)
+                .where(ShareLink.id == link_id, ShareLink.owner_id == owner_id, ShareLink.revoked_at.is_(None))
+                .values(revoked_at=self._now())
+                .execution_options(synchronize_session=False)
+            )
+            link = (
+                await session.execute(
+                    select(ShareLink)
+                    .where(ShareLink.id == link_id, ShareLink.owner_id == owner_id)
+                    .execution_options(populate_existing=True)
+                )
+            ).scalar_one_or_none()
             if link is None:
                 raise NotFound("share link not found")
         return link
@@ -114,14 +134,22 @@ class ShareLinks:
         except NotFound:
             return Resolved(False, link, None)
         expires = _utc(link.expires_at)
-        active = (link.revoked_at is None and (expires is None or expires > self._now())
-                  and video.status not in (DELETED, FAILED, EXPIRED))
+        active = (
+            link.revoked_at is None
+            and (expires is None or expires > self._now())
+            and video.status not in (DELETED, FAILED, EXPIRED)
+        )
         return Resolved(active, link, video if active else None)
 
 
 def share_link_message(link: ShareLink) -> catalog_pb2.ShareLink:
-    message = catalog_pb2.ShareLink(link_id=link.id, video_id=link.video_id, created_at=timestamp(link.created_at),
-                                    allow_download=link.allow_download, path=f"/s/{link.id}")
+    message = catalog_pb2.ShareLink(
+        link_id=link.id,
+        video_id=link.video_id,
+        created_at=timestamp(link.created_at),
+        allow_download=link.allow_download,
+        path=f"/s/{link.id}",
+    )
     if link.expires_at is not None:
         message.expires_at.CopyFrom(timestamp(link.expires_at))
     if link.revoked_at is not None:

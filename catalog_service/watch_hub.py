@@ -15,6 +15,7 @@ Each stream keeps only the states it has not sent yet, and of a run of states wi
 the newest (a client that reads slowly gets the latest progress, every status change, in order, and
 costs bounded memory).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -59,6 +60,7 @@ _CHANGED_KEY = "recorder.watch_hub.changed_video_ids"
 @dataclasses.dataclass(frozen=True)
 class VideoSnapshot:
     """What a watch stream shows of a video at one moment."""
+
     id: str
     owner_id: str
     status: str
@@ -71,8 +73,14 @@ class VideoSnapshot:
 
     @property
     def key(self) -> tuple:
-        return (self.status, self.current_step, round(self.progress or 0.0, 3), self.error, self.error_step,
-                tuple(r.key for r in self.renditions))
+        return (
+            self.status,
+            self.current_step,
+            round(self.progress or 0.0, 3),
+            self.error,
+            self.error_step,
+            tuple(r.key for r in self.renditions),
+        )
 
     @property
     def final(self) -> bool:
@@ -98,10 +106,27 @@ class RenditionSnapshot:
         return (self.kind, self.state, round(self.progress or 0.0, 3), self.error, self.asset_path)
 
 
-_SNAPSHOT_COLUMNS = (Video.id, Video.owner_id, Video.status, Video.current_step, Video.progress, Video.error,
-                     Video.error_step, Video.updated_at)
-_RENDITION_COLUMNS = (Rendition.video_id, Rendition.kind, Rendition.state, Rendition.progress, Rendition.error,
-                      Asset.path, Asset.content_type, Asset.size, Asset.created_at)
+_SNAPSHOT_COLUMNS = (
+    Video.id,
+    Video.owner_id,
+    Video.status,
+    Video.current_step,
+    Video.progress,
+    Video.error,
+    Video.error_step,
+    Video.updated_at,
+)
+_RENDITION_COLUMNS = (
+    Rendition.video_id,
+    Rendition.kind,
+    Rendition.state,
+    Rendition.progress,
+    Rendition.error,
+    Asset.path,
+    Asset.content_type,
+    Asset.size,
+    Asset.created_at,
+)
 _UNSET = object()
 
 
@@ -112,8 +137,7 @@ def notify_changed(session: Session | AsyncSession, video_id: str | None) -> Non
     it after changing a video's status, step, progress or error any other way (raw SQL, a
     connection-level execute). None means "some videos, which is unknown" (every watched video is
     then read again)."""
-    _record_change(session.sync_session if isinstance(session, AsyncSession) else session,
-                   {video_id or ANY_VIDEO})
+    _record_change(session.sync_session if isinstance(session, AsyncSession) else session, {video_id or ANY_VIDEO})
 
 
 def _record_change(session: Session, video_ids: set[str]) -> None:
@@ -126,8 +150,9 @@ def _record_change(session: Session, video_ids: set[str]) -> None:
         # In the transaction: PostgreSQL delivers it at COMMIT and drops it on ROLLBACK.
         connection = session.connection()
         for video_id in sorted(new):
-            connection.execute(text("SELECT pg_notify(:channel, :video_id)"),
-                               {"channel": CHANNEL, "video_id": video_id})
+            connection.execute(
+                text("SELECT pg_notify(:channel, :video_id)"), {"channel": CHANNEL, "video_id": video_id}
+            )
 
 
 def _dialect(session: Session) -> str | None:
@@ -142,8 +167,11 @@ def _changes_in_flush(session: Session, _flush_context) -> None:
     changed = set()
     for obj in itertools.chain(session.new, session.dirty, session.deleted):
         if isinstance(obj, Rendition):  # a rendition's state or progress is part of its video's stream
-            if obj in session.new or obj in session.deleted or any(
-                    inspect(obj).attrs[c].history.has_changes() for c in WATCHED_RENDITION_COLUMNS):
+            if (
+                obj in session.new
+                or obj in session.deleted
+                or any(inspect(obj).attrs[c].history.has_changes() for c in WATCHED_RENDITION_COLUMNS)
+            ):
                 changed.add(obj.video_id)
             continue
         if not isinstance(obj, Video) or obj in session.new:
@@ -244,10 +272,19 @@ class _Stream:
 class WatchHub:
     """Every WatchVideo stream of this process, fed by one loop (see the module docstring)."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, max_streams_per_user: int = 16,
-                 max_seconds: float = 3600.0, poll_seconds: float = 0.25, listen: bool = True,
-                 coalesce_seconds: float = 0.02, idle_seconds: float = 10.0,
-                 listen_check_seconds: float = 30.0, query_timeout_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        max_streams_per_user: int = 16,
+        max_seconds: float = 3600.0,
+        poll_seconds: float = 0.25,
+        listen: bool = True,
+        coalesce_seconds: float = 0.02,
+        idle_seconds: float = 10.0,
+        listen_check_seconds: float = 30.0,
+        query_timeout_seconds: float = 30.0,
+    ) -> None:
         self._sessions = sessions
         engine = sessions.kw["bind"]
         self.max_streams_per_user = max_streams_per_user
@@ -259,8 +296,11 @@ class WatchHub:
         self.idle_seconds = idle_seconds
         self.listen_check_seconds = listen_check_seconds
         self.query_timeout_seconds = query_timeout_seconds
-        self._listen_url = (engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-                            if listen and engine.dialect.name == "postgresql" else None)
+        self._listen_url = (
+            engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            if listen and engine.dialect.name == "postgresql"
+            else None
+        )
         self._streams: dict[str, set[_Stream]] = {}
         self._open_by_user: collections.Counter[str] = collections.Counter()
         metrics.track_watch_hub(self)
@@ -285,7 +325,9 @@ class WatchHub:
         if self._open_by_user[owner_id] >= self.max_streams_per_user:
             raise ResourceExhausted(
                 f"you already have {self._open_by_user[owner_id]} WatchVideo streams open, the most one "
-                f"user may have; close one you no longer need (or let it finish) and watch again", Reason.TOO_MANY_WATCH_STREAMS)
+                f"user may have; close one you no longer need (or let it finish) and watch again",
+                Reason.TOO_MANY_WATCH_STREAMS,
+            )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.max_seconds
         stream = _Stream(owner_id, video_id)
@@ -298,10 +340,12 @@ class WatchHub:
                         await stream.ready.wait()
                 except TimeoutError:
                     if last is None:
-                        raise DeadlineExceeded(f"video {video_id}: its state could not be read within "
-                                               f"{self.max_seconds:g} s; try again") from None
-                    raise DeadlineExceeded(f"video {video_id} is still {last.status} after "
-                                           f"{self.max_seconds:g} s of watching; watch again") from None
+                        raise DeadlineExceeded(
+                            f"video {video_id}: its state could not be read within {self.max_seconds:g} s; try again"
+                        ) from None
+                    raise DeadlineExceeded(
+                        f"video {video_id} is still {last.status} after {self.max_seconds:g} s of watching; watch again"
+                    ) from None
                 stream.ready.clear()
                 while stream.pending:
                     snapshot = stream.pending.popleft()
@@ -426,15 +470,23 @@ class WatchHub:
         async with asyncio.timeout(self.query_timeout_seconds):
             async with self._sessions() as session:
                 for start in range(0, len(video_ids), REFRESH_BATCH):
-                    batch = video_ids[start:start + REFRESH_BATCH]
+                    batch = video_ids[start : start + REFRESH_BATCH]
                     rows = await session.execute(select(*_SNAPSHOT_COLUMNS).where(Video.id.in_(batch)))
                     found.update((row.id, VideoSnapshot(*row)) for row in rows)
                     renditions: dict[str, list[RenditionSnapshot]] = collections.defaultdict(list)
                     for row in await session.execute(
-                            select(*_RENDITION_COLUMNS)
-                            .outerjoin(Asset, and_(Asset.video_id == Rendition.video_id, Asset.kind == Rendition.kind,
-                                                   Rendition.state == "READY"))
-                            .where(Rendition.video_id.in_(batch)).order_by(Rendition.video_id, Rendition.kind)):
+                        select(*_RENDITION_COLUMNS)
+                        .outerjoin(
+                            Asset,
+                            and_(
+                                Asset.video_id == Rendition.video_id,
+                                Asset.kind == Rendition.kind,
+                                Rendition.state == "READY",
+                            ),
+                        )
+                        .where(Rendition.video_id.in_(batch))
+                        .order_by(Rendition.video_id, Rendition.kind)
+                    ):
                         renditions[row[0]].append(RenditionSnapshot(*row[1:]))
                     for video_id, rows_of_video in renditions.items():
                         if video_id in found:
@@ -460,14 +512,27 @@ class WatchHub:
                 self.listening = False
             self._wake.set()  # listening: stop polling; lost: the loop goes back to polling
 
-        await listen_forever(self._listen_url, CHANNEL, LISTENER_APPLICATION_NAME,
-                             on_notify=lambda payload: self._mark({payload}), on_connection=connected,
-                             check_seconds=self.listen_check_seconds, poll_seconds=self.poll_seconds)
+        await listen_forever(
+            self._listen_url,
+            CHANNEL,
+            LISTENER_APPLICATION_NAME,
+            on_notify=lambda payload: self._mark({payload}),
+            on_connection=connected,
+            check_seconds=self.listen_check_seconds,
+            poll_seconds=self.poll_seconds,
+        )
 
 
-async def listen_forever(url: str, channel: str, application_name: str, *, on_notify: Callable[[str], None],
-                         on_connection: Callable[[bool], None], check_seconds: float = 30.0,
-                         poll_seconds: float = 0.25) -> None:
+async def listen_forever(
+    url: str,
+    channel: str,
+    application_name: str,
+    *,
+    on_notify: Callable[[str], None],
+    on_connection: Callable[[bool], None],
+    check_seconds: float = 30.0,
+    poll_seconds: float = 0.25,
+) -> None:
     """LISTEN on one PostgreSQL channel until cancelled, on a connection of its own: deadlines on
     connecting and on the health check of a quiet connection, and reconnection with backoff.
     on_connection(True) after each (re)connection, so the caller catches up on what it may have
@@ -479,7 +544,8 @@ async def listen_forever(url: str, channel: str, application_name: str, *, on_no
         try:
             async with asyncio.timeout(15):
                 connection = await psycopg.AsyncConnection.connect(
-                    url, autocommit=True, connect_timeout=10, application_name=application_name)
+                    url, autocommit=True, connect_timeout=10, application_name=application_name
+                )
                 await connection.execute(f"LISTEN {channel}")
             listening = True
             on_connection(True)
@@ -494,8 +560,9 @@ async def listen_forever(url: str, channel: str, application_name: str, *, on_no
             raise
         except Exception as exc:
             if listening:
-                log.warning("LISTEN %s connection lost (%s); polling every %g s until it is back",
-                            channel, exc, poll_seconds)
+                log.warning(
+                    "LISTEN %s connection lost (%s); polling every %g s until it is back", channel, exc, poll_seconds
+                )
             else:
                 log.warning("LISTEN %s connection failed (%s); polling, retrying in %g s", channel, exc, backoff)
         finally:

@@ -15,6 +15,7 @@ is HMAC-SHA256 with the endpoint's secret over `<t>.<raw body>`. A receiver reco
 bytes it received, compares in constant time, and refuses a `t` further than its replay window
 (5 minutes, `verify`'s default) from its own clock.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -51,6 +52,7 @@ MAX_ERROR_CHARS = 500
 
 
 # ---- configuration --------------------------------------------------------------------------------
+
 
 @dataclasses.dataclass(frozen=True)
 class Endpoint:
@@ -121,8 +123,9 @@ class WebhookSettings:
             endpoints=parse_endpoints(env.get("WEBHOOK_ENDPOINTS", "")),
             timeout_seconds=float(env.get("WEBHOOK_TIMEOUT_SECONDS", cls.timeout_seconds)),
             retry_base_seconds=float(env.get("WEBHOOK_RETRY_BASE_SECONDS", cls.retry_base_seconds)),
-            retry_max_interval_seconds=float(env.get("WEBHOOK_RETRY_MAX_INTERVAL_SECONDS",
-                                                     cls.retry_max_interval_seconds)),
+            retry_max_interval_seconds=float(
+                env.get("WEBHOOK_RETRY_MAX_INTERVAL_SECONDS", cls.retry_max_interval_seconds)
+            ),
             retry_window_seconds=float(env.get("WEBHOOK_RETRY_WINDOW_SECONDS", cls.retry_window_seconds)),
             poll_seconds=float(env.get("WEBHOOK_POLL_SECONDS", cls.poll_seconds)),
             max_in_flight=int(env.get("WEBHOOK_MAX_IN_FLIGHT", cls.max_in_flight)),
@@ -137,13 +140,15 @@ class WebhookSettings:
 
 # ---- signatures -------------------------------------------------------------------------------------
 
+
 def signature(secret: str, timestamp: int, body: bytes) -> str:
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     return f"t={timestamp},v1={mac.hexdigest()}"
 
 
-def verify(secret: str, header: str, body: bytes, now: float | None = None,
-           tolerance_seconds: float = REPLAY_WINDOW_SECONDS) -> bool:
+def verify(
+    secret: str, header: str, body: bytes, now: float | None = None, tolerance_seconds: float = REPLAY_WINDOW_SECONDS
+) -> bool:
     """What a receiver does: the header's timestamp is within the replay window of `now` and one
     of its v1 signatures is HMAC-SHA256(secret, "<t>.<body>")."""
     fields: dict[str, list[str]] = {}
@@ -168,6 +173,7 @@ def retry_delay(attempt: int, base: float, cap: float, rand: Callable[[], float]
 
 # ---- delivery ---------------------------------------------------------------------------------------
 
+
 @dataclasses.dataclass(frozen=True)
 class _Claimed:
     id: int
@@ -181,15 +187,24 @@ class WebhookDispatcher:
     """Delivers due webhook deliveries of the catalog's database (any replica, see the module
     docstring). start() runs the loop in the background; stop() ends it."""
 
-    def __init__(self, catalog, settings: WebhookSettings, worker_id: str | None = None,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        catalog,
+        settings: WebhookSettings,
+        worker_id: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.catalog = catalog
         self.settings = settings
-        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{id(self) & 0xffff:x}"
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{id(self) & 0xFFFF:x}"
         self._endpoints = {e.url: e for e in settings.endpoints}
-        self._client = httpx.AsyncClient(timeout=httpx.Timeout(settings.timeout_seconds), follow_redirects=False,
-                                         trust_env=False, transport=transport,
-                                         headers={"User-Agent": "recorder-webhooks/1"})
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.timeout_seconds),
+            follow_redirects=False,
+            trust_env=False,
+            transport=transport,
+            headers={"User-Agent": "recorder-webhooks/1"},
+        )
         self._task: asyncio.Task | None = None
         self._last_backlog_count = -float("inf")
 
@@ -229,34 +244,54 @@ class WebhookDispatcher:
         return len(claimed)
 
     def _due(self, now: dt.datetime):
-        return or_(and_(WebhookDelivery.state == PENDING, WebhookDelivery.next_attempt_at <= now),
-                   and_(WebhookDelivery.state == DELIVERING, WebhookDelivery.lease_expires_at < now))
+        return or_(
+            and_(WebhookDelivery.state == PENDING, WebhookDelivery.next_attempt_at <= now),
+            and_(WebhookDelivery.state == DELIVERING, WebhookDelivery.lease_expires_at < now),
+        )
 
     async def _claim(self, limit: int) -> list[_Claimed]:
         now = self.catalog.clock()
         async with asyncio.timeout(30):
             async with self.catalog.sessions() as session:
-                candidates = list((await session.execute(
-                    select(WebhookDelivery.id).where(self._due(now))
-                    .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(limit))).scalars())
+                candidates = list(
+                    (
+                        await session.execute(
+                            select(WebhookDelivery.id)
+                            .where(self._due(now))
+                            .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+                            .limit(limit)
+                        )
+                    ).scalars()
+                )
         claimed: list[_Claimed] = []
         for delivery_id in candidates:
             async with asyncio.timeout(30):
                 async with self.catalog.transaction() as session:
                     # The claim: exactly one replica's UPDATE matches a due row; it counts the attempt.
                     result = await session.execute(
-                        update(WebhookDelivery).where(WebhookDelivery.id == delivery_id, self._due(now))
-                        .values(state=DELIVERING, attempts=WebhookDelivery.attempts + 1, lease_owner=self.worker_id,
-                                lease_expires_at=now + dt.timedelta(seconds=self.settings.lease_seconds))
-                        .execution_options(synchronize_session=False))
+                        update(WebhookDelivery)
+                        .where(WebhookDelivery.id == delivery_id, self._due(now))
+                        .values(
+                            state=DELIVERING,
+                            attempts=WebhookDelivery.attempts + 1,
+                            lease_owner=self.worker_id,
+                            lease_expires_at=now + dt.timedelta(seconds=self.settings.lease_seconds),
+                        )
+                        .execution_options(synchronize_session=False)
+                    )
                     if result.rowcount != 1:
                         continue  # another replica took it
-                    row = (await session.execute(
-                        select(WebhookDelivery, FeedEvent).join(FeedEvent, FeedEvent.cursor == WebhookDelivery.event_cursor)
-                        .where(WebhookDelivery.id == delivery_id))).one()
+                    row = (
+                        await session.execute(
+                            select(WebhookDelivery, FeedEvent)
+                            .join(FeedEvent, FeedEvent.cursor == WebhookDelivery.event_cursor)
+                            .where(WebhookDelivery.id == delivery_id)
+                        )
+                    ).one()
                     delivery, event = row
-                    claimed.append(_Claimed(delivery.id, delivery.attempts, delivery.endpoint,
-                                            delivery.created_at, event))
+                    claimed.append(
+                        _Claimed(delivery.id, delivery.attempts, delivery.endpoint, delivery.created_at, event)
+                    )
         return claimed
 
     async def _attempt(self, claimed: _Claimed) -> None:
@@ -266,9 +301,12 @@ class WebhookDispatcher:
             await self._finish(claimed, DEAD, None, "the endpoint is no longer in WEBHOOK_ENDPOINTS")
             return
         payload = json.dumps(events.body(claimed.event), separators=(",", ":"), sort_keys=True).encode()
-        headers = {"Content-Type": "application/json", EVENT_ID_HEADER: claimed.event.event_id,
-                   ATTEMPT_HEADER: str(claimed.attempt),
-                   SIGNATURE_HEADER: signature(endpoint.secret, int(time.time()), payload)}
+        headers = {
+            "Content-Type": "application/json",
+            EVENT_ID_HEADER: claimed.event.event_id,
+            ATTEMPT_HEADER: str(claimed.attempt),
+            SIGNATURE_HEADER: signature(endpoint.secret, int(time.time()), payload),
+        }
         error: str | None = None
         try:
             # httpx's timeout bounds each phase; this bounds the whole request.
@@ -284,23 +322,37 @@ class WebhookDispatcher:
         if error is None:
             await self._finish(claimed, DELIVERED, status_code, None)
             return
-        delay = retry_delay(claimed.attempt, self.settings.retry_base_seconds,
-                            self.settings.retry_max_interval_seconds)
+        delay = retry_delay(claimed.attempt, self.settings.retry_base_seconds, self.settings.retry_max_interval_seconds)
         now = self.catalog.clock()
         window_ends = events._utc(claimed.created_at) + dt.timedelta(seconds=self.settings.retry_window_seconds)
         if now + dt.timedelta(seconds=delay) > window_ends:
-            await self._finish(claimed, DEAD, status_code,
-                               f"{error} (attempt {claimed.attempt}; retry window of "
-                               f"{self.settings.retry_window_seconds:g} s over)")
+            await self._finish(
+                claimed,
+                DEAD,
+                status_code,
+                f"{error} (attempt {claimed.attempt}; retry window of {self.settings.retry_window_seconds:g} s over)",
+            )
         else:
-            await self._finish(claimed, PENDING, status_code, f"{error} (attempt {claimed.attempt})",
-                               next_attempt_at=now + dt.timedelta(seconds=delay))
+            await self._finish(
+                claimed,
+                PENDING,
+                status_code,
+                f"{error} (attempt {claimed.attempt})",
+                next_attempt_at=now + dt.timedelta(seconds=delay),
+            )
 
-    async def _finish(self, claimed: _Claimed, state: str, status_code: int | None, error: str | None,
-                      next_attempt_at: dt.datetime | None = None) -> None:
+    async def _finish(
+        self,
+        claimed: _Claimed,
+        state: str,
+        status_code: int | None,
+        error: str | None,
+        next_attempt_at: dt.datetime | None = None,
+    ) -> None:
         now = self.catalog.clock()
-        values = dict(state=state, lease_owner=None, lease_expires_at=None, last_status_code=status_code,
-                      last_error=error)
+        values = dict(
+            state=state, lease_owner=None, lease_expires_at=None, last_status_code=status_code, last_error=error
+        )
         if next_attempt_at is not None:
             values["next_attempt_at"] = next_attempt_at
         if state in (DELIVERED, DEAD):
@@ -309,18 +361,26 @@ class WebhookDispatcher:
             async with self.catalog.transaction() as session:
                 # Only the attempt this dispatcher holds: a lease that lapsed belongs to the next one.
                 result = await session.execute(
-                    update(WebhookDelivery).where(WebhookDelivery.id == claimed.id, WebhookDelivery.state == DELIVERING,
-                                                  WebhookDelivery.lease_owner == self.worker_id,
-                                                  WebhookDelivery.attempts == claimed.attempt)
-                    .values(**values).execution_options(synchronize_session=False))
+                    update(WebhookDelivery)
+                    .where(
+                        WebhookDelivery.id == claimed.id,
+                        WebhookDelivery.state == DELIVERING,
+                        WebhookDelivery.lease_owner == self.worker_id,
+                        WebhookDelivery.attempts == claimed.attempt,
+                    )
+                    .values(**values)
+                    .execution_options(synchronize_session=False)
+                )
         outcome = {DELIVERED: "delivered", DEAD: "dead", PENDING: "retry"}[state]
         metrics.WEBHOOK_ATTEMPTS.labels(outcome=outcome).inc()
         if result.rowcount != 1:
-            log.warning("webhook delivery %d attempt %d: lease lost before its result was recorded",
-                        claimed.id, claimed.attempt)
+            log.warning(
+                "webhook delivery %d attempt %d: lease lost before its result was recorded", claimed.id, claimed.attempt
+            )
         elif state != DELIVERED:
-            log.warning("webhook delivery %d of event %s to %s: %s", claimed.id, claimed.event.event_id,
-                        claimed.endpoint, error)
+            log.warning(
+                "webhook delivery %d of event %s to %s: %s", claimed.id, claimed.event.event_id, claimed.endpoint, error
+            )
 
     async def _count_backlog(self) -> None:
         now = time.monotonic()
@@ -329,8 +389,13 @@ class WebhookDispatcher:
         self._last_backlog_count = now
         async with asyncio.timeout(30):
             async with self.catalog.sessions() as session:
-                backlog = (await session.execute(select(func.count()).select_from(WebhookDelivery)
-                                                 .where(WebhookDelivery.state.in_((PENDING, DELIVERING))))).scalar_one()
+                backlog = (
+                    await session.execute(
+                        select(func.count())
+                        .select_from(WebhookDelivery)
+                        .where(WebhookDelivery.state.in_((PENDING, DELIVERING)))
+                    )
+                ).scalar_one()
         metrics.WEBHOOK_BACKLOG.set(backlog)
 
 
@@ -339,6 +404,6 @@ async def list_deliveries(catalog, state: str | None, after_id: int, limit: int)
     if state is not None:
         query = query.where(WebhookDelivery.state == state)
     async with catalog.sessions() as session:
-        return list((await session.execute(
-            query.order_by(WebhookDelivery.id).limit(max(1, min(limit or 100, 1000))))).scalars())
-
+        return list(
+            (await session.execute(query.order_by(WebhookDelivery.id).limit(max(1, min(limit or 100, 1000))))).scalars()
+        )

@@ -11,6 +11,7 @@ takes (chrome.identity.launchWebAuthFlow, then a token request).
 Served only by `./dev run` (devstack) and the tests, never in production. The rules are plain
 functions on plain data (`AuthorizationCodes`); the HTTP layer is thin.
 """
+
 from __future__ import annotations
 
 import base64
@@ -54,10 +55,18 @@ def s256(verifier: str) -> str:
 def check_redirect_uri(redirect_uri: str, extension_id: str) -> None:
     """Only the pinned extension's chromiumapp.org address (what launchWebAuthFlow intercepts)."""
     parts = urllib.parse.urlsplit(redirect_uri)
-    if (parts.scheme != "https" or parts.hostname != f"{extension_id}.chromiumapp.org" or parts.port is not None
-            or parts.username is not None or parts.query or parts.fragment or len(redirect_uri) > 512):
-        raise AuthorizationError("invalid_request",
-                                 f"redirect_uri must be https://{extension_id}.chromiumapp.org/<path>")
+    if (
+        parts.scheme != "https"
+        or parts.hostname != f"{extension_id}.chromiumapp.org"
+        or parts.port is not None
+        or parts.username is not None
+        or parts.query
+        or parts.fragment
+        or len(redirect_uri) > 512
+    ):
+        raise AuthorizationError(
+            "invalid_request", f"redirect_uri must be https://{extension_id}.chromiumapp.org/<path>"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +81,7 @@ class PendingCode:
 @dataclasses.dataclass
 class AuthorizationCodes:
     """Issued codes: single use, short-lived, bound to the client, redirect and PKCE challenge."""
+
     extension_id: str = EXTENSION_ID
     user: str = "dev-user"
     lifetime_seconds: float = CODE_LIFETIME_SECONDS
@@ -105,8 +115,9 @@ class AuthorizationCodes:
             # Forget expired codes so the table stays small.
             for stale in [c for c, p in self.pending.items() if p.expires_at <= now]:
                 del self.pending[stale]
-            self.pending[code] = PendingCode(challenge, self.extension_id, redirect_uri, self.user,
-                                             now + self.lifetime_seconds)
+            self.pending[code] = PendingCode(
+                challenge, self.extension_id, redirect_uri, self.user, now + self.lifetime_seconds
+            )
         return f"{redirect_uri}?{urllib.parse.urlencode({'code': code, 'state': state})}"
 
     def redeem(self, form: dict[str, str]) -> str:
@@ -177,8 +188,9 @@ def make_handler(codes: AuthorizationCodes, keys: DevKeys, token_ttl_seconds: in
             except ValueError:
                 length = -1
             if not 0 <= length <= MAX_FORM_BYTES:
-                return self._json(400, {"error": "invalid_request",
-                                        "error_description": f"a form of at most {MAX_FORM_BYTES} bytes"})
+                return self._json(
+                    400, {"error": "invalid_request", "error_description": f"a form of at most {MAX_FORM_BYTES} bytes"}
+                )
             try:
                 form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode("utf-8"), max_num_fields=16))
                 user = codes.redeem(form)
@@ -186,8 +198,14 @@ def make_handler(codes: AuthorizationCodes, keys: DevKeys, token_ttl_seconds: in
                 return self._json(400, {"error": exc.error, "error_description": exc.message})
             except (UnicodeDecodeError, ValueError):
                 return self._json(400, {"error": "invalid_request", "error_description": "malformed form"})
-            self._json(200, {"access_token": keys.mint(user, token_ttl_seconds), "token_type": "Bearer",
-                             "expires_in": token_ttl_seconds})
+            self._json(
+                200,
+                {
+                    "access_token": keys.mint(user, token_ttl_seconds),
+                    "token_type": "Bearer",
+                    "expires_in": token_ttl_seconds,
+                },
+            )
 
     return Handler
 
@@ -195,8 +213,15 @@ def make_handler(codes: AuthorizationCodes, keys: DevKeys, token_ttl_seconds: in
 class AuthorizationServer:
     """The endpoint on a loopback port, in a background thread (port 0 picks a free one)."""
 
-    def __init__(self, keys: DevKeys, user: str = "dev-user", port: int = 0, host: str = "127.0.0.1",
-                 extension_id: str = EXTENSION_ID, token_ttl_seconds: int = 3600) -> None:
+    def __init__(
+        self,
+        keys: DevKeys,
+        user: str = "dev-user",
+        port: int = 0,
+        host: str = "127.0.0.1",
+        extension_id: str = EXTENSION_ID,
+        token_ttl_seconds: int = 3600,
+    ) -> None:
         self.codes = AuthorizationCodes(extension_id=extension_id, user=user)
         self.httpd = http.server.ThreadingHTTPServer((host, port), make_handler(self.codes, keys, token_ttl_seconds))
         self.port = self.httpd.server_address[1]

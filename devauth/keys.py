@@ -6,6 +6,7 @@ Writes, once, into one folder (never committed):
 and mints user tokens with an expiry. Production replaces the user half with a real identity
 provider's JWKS and gives each deployment its own service key.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -45,8 +46,9 @@ def algorithm_of(private_key) -> str:
 
 
 def pem(private_key) -> bytes:
-    return private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                     serialization.NoEncryption())
+    return private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _write_private(path: pathlib.Path, data: bytes) -> None:
@@ -68,38 +70,60 @@ def _ensure_pair(folder: pathlib.Path, key_name: str, jwks_name: str) -> None:
 class DevKeys:
     folder: pathlib.Path
 
-    def auth_settings(self, issuer: str = AuthSettings().users.issuer,
-                      audience: str = AuthSettings().users.audience) -> AuthSettings:
+    def auth_settings(
+        self, issuer: str = AuthSettings().users.issuer, audience: str = AuthSettings().users.audience
+    ) -> AuthSettings:
         d = AuthSettings()
         return AuthSettings(
             users=TokenPolicy(issuer, audience, str(self.folder / USERS_JWKS)),
-            services=TokenPolicy(d.services.issuer, d.services.audience, str(self.folder / SERVICES_JWKS),
-                                 max_lifetime_seconds=d.services.max_lifetime_seconds),
+            services=TokenPolicy(
+                d.services.issuer,
+                d.services.audience,
+                str(self.folder / SERVICES_JWKS),
+                max_lifetime_seconds=d.services.max_lifetime_seconds,
+            ),
             service_key_file=str(self.folder / SERVICE_KEY),
         )
 
     def env(self) -> dict[str, str]:
         """The settings above as the services' environment variables."""
         s = self.auth_settings()
-        return {"AUTH_JWKS_FILE": s.users.jwks_file, "SERVICE_JWKS_FILE": s.services.jwks_file,
-                "SERVICE_KEY_FILE": s.service_key_file, "AUTH_ISSUER": s.users.issuer,
-                "AUTH_AUDIENCE": s.users.audience}
+        return {
+            "AUTH_JWKS_FILE": s.users.jwks_file,
+            "SERVICE_JWKS_FILE": s.services.jwks_file,
+            "SERVICE_KEY_FILE": s.service_key_file,
+            "AUTH_ISSUER": s.users.issuer,
+            "AUTH_AUDIENCE": s.users.audience,
+        }
 
     def user_key(self):
         return serialization.load_pem_private_key((self.folder / USERS_KEY).read_bytes(), password=None)
 
-    def mint(self, user_id: str, ttl_seconds: int = 3600, issuer: str = AuthSettings().users.issuer,
-             audience: str = AuthSettings().users.audience, now: float | None = None) -> str:
+    def mint(
+        self,
+        user_id: str,
+        ttl_seconds: int = 3600,
+        issuer: str = AuthSettings().users.issuer,
+        audience: str = AuthSettings().users.audience,
+        now: float | None = None,
+    ) -> str:
         check_user_id(user_id)
         # The services refuse a token that lives longer than their limit, so never mint one.
         longest = max_token_lifetime(os.environ)
         if not 0 < ttl_seconds <= longest:
-            raise ValueError(f"a token's lifetime must be 1 to {longest} s (AUTH_MAX_TOKEN_LIFETIME_SECONDS), "
-                             f"not {ttl_seconds}")
+            raise ValueError(
+                f"a token's lifetime must be 1 to {longest} s (AUTH_MAX_TOKEN_LIFETIME_SECONDS), not {ttl_seconds}"
+            )
         key = self.user_key()
         now = time.time() if now is None else now
-        claims = {"iss": issuer, "aud": audience, "sub": user_id, "iat": int(now), "nbf": int(now),
-                  "exp": int(now) + ttl_seconds}
+        claims = {
+            "iss": issuer,
+            "aud": audience,
+            "sub": user_id,
+            "iat": int(now),
+            "nbf": int(now),
+            "exp": int(now) + ttl_seconds,
+        }
         return jwt.encode(claims, key, algorithm=algorithm_of(key), headers={"kid": key_id(key.public_key())})
 
 

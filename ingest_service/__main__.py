@@ -1,4 +1,5 @@
 """python -m ingest_service: serve the upload engine (settings from the environment)."""
+
 from __future__ import annotations
 
 import asyncio

@@ -17,6 +17,7 @@ Invariants:
 - the upload completes once (the catalog's conditional update picks one winner, even across
   ingest replicas) and only then is it handed to the media service.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -33,8 +34,16 @@ import google_crc32c
 
 from ingest_service.ports import CatalogPort, ChunkStore, MediaPort, PendingChunk, RecordedChunks, UploadState
 from ingest_service.settings import UploadLimits
-from recorder_common.errors import (AlreadyExists, DomainError, FailedPrecondition, InvalidArgument,
-                                    NotFound, Reason, ResourceExhausted, Unavailable)
+from recorder_common.errors import (
+    AlreadyExists,
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Reason,
+    ResourceExhausted,
+    Unavailable,
+)
 from recorder_common import metrics
 from recorder_common.ids import check_video_id
 from recorder_common.storage import new_write_token
@@ -120,8 +129,7 @@ class ChunkWriter:
         # (owner, video) -> (when, state) from this writer's last catalog answer about that upload:
         # lets back-to-back PutChunk calls skip the pre-check round trip. The catalog still checks
         # everything when it records the chunk; this only decides whether to write the bytes first.
-        self._recent: collections.OrderedDict[tuple[str, str], tuple[float, UploadState]] = \
-            collections.OrderedDict()
+        self._recent: collections.OrderedDict[tuple[str, str], tuple[float, UploadState]] = collections.OrderedDict()
         # video id -> until when hints for it are skipped (see HINT_BACKOFF_SECONDS)
         self._unhinted: collections.OrderedDict[str, float] = collections.OrderedDict()
 
@@ -134,22 +142,27 @@ class ChunkWriter:
         if chunk.index >= self.limits.max_chunks:
             raise ResourceExhausted(
                 f"chunk index {chunk.index} is over the limit of {self.limits.max_chunks} chunks per upload",
-                Reason.TOO_MANY_CHUNKS)
+                Reason.TOO_MANY_CHUNKS,
+            )
         if len(chunk.data) > self.limits.max_chunk_bytes:
             raise ResourceExhausted(
                 f"chunk {chunk.index} is {len(chunk.data)} bytes; the limit is "
-                f"{self.limits.max_chunk_bytes} bytes: send smaller chunks", Reason.CHUNK_TOO_LARGE)
+                f"{self.limits.max_chunk_bytes} bytes: send smaller chunks",
+                Reason.CHUNK_TOO_LARGE,
+            )
         if chunk.crc32c is None and chunk.sha256 is None:
-            raise InvalidArgument(
-                f"chunk {chunk.index} has no checksum: send crc32c (or sha256) of its bytes")
+            raise InvalidArgument(f"chunk {chunk.index} has no checksum: send crc32c (or sha256) of its bytes")
         crc = crc32c_of(chunk.data)
         if chunk.crc32c is not None and chunk.crc32c != crc:
             raise InvalidArgument(
                 f"chunk {chunk.index} failed its CRC32C check (sent {chunk.crc32c:#010x}, "
-                f"received bytes give {crc:#010x}); it was not stored: resend it", Reason.CHECKSUM_MISMATCH)
+                f"received bytes give {crc:#010x}); it was not stored: resend it",
+                Reason.CHECKSUM_MISMATCH,
+            )
         if chunk.sha256 is not None and hashlib.sha256(chunk.data).digest() != chunk.sha256:
             raise InvalidArgument(
-                f"chunk {chunk.index} failed its SHA-256 check; it was not stored: resend it", Reason.CHECKSUM_MISMATCH)
+                f"chunk {chunk.index} failed its SHA-256 check; it was not stored: resend it", Reason.CHECKSUM_MISMATCH
+            )
         return crc
 
     async def put(self, owner_id: str, video_id: str, chunk: IncomingChunk) -> ChunkAck:
@@ -159,21 +172,26 @@ class ChunkWriter:
         async with self.inflight.hold(len(chunk.data)):
             # NOT_FOUND if not the caller's, before any byte is written. Summary only: this runs
             # for every chunk (unless this writer heard about the upload a moment ago).
-            state = self.recent_state(owner_id, video_id) or \
-                await self.catalog.upload_state(owner_id, video_id, summary_only=True)
+            state = self.recent_state(owner_id, video_id) or await self.catalog.upload_state(
+                owner_id, video_id, summary_only=True
+            )
             writable = state.status == VideoStatus.UPLOADING and not (
-                state.last_index is not None and chunk.index > state.last_index)
+                state.last_index is not None and chunk.index > state.last_index
+            )
             token = None
             if writable:
                 if state.received_bytes + len(chunk.data) > self.limits.max_upload_bytes:
                     raise ResourceExhausted(
                         f"chunk {chunk.index} would take the upload over its limit of "
-                        f"{self.limits.max_upload_bytes} bytes", Reason.UPLOAD_TOO_LARGE)
+                        f"{self.limits.max_upload_bytes} bytes",
+                        Reason.UPLOAD_TOO_LARGE,
+                    )
                 token = await self.write(owner_id, video_id, chunk)
             # When not writable the catalog answers: a duplicate of a stored chunk succeeds,
             # anything else is refused with the reason (upload finished, index past the last chunk).
-            record = await self.record(owner_id, video_id, [PendingChunk(chunk.index, len(chunk.data), crc,
-                                                                         chunk.is_last, token)])
+            record = await self.record(
+                owner_id, video_id, [PendingChunk(chunk.index, len(chunk.data), crc, chunk.is_last, token)]
+            )
         return ChunkAck(index=chunk.index, outcome=record.outcomes[0], state=record.state)
 
     async def write(self, owner_id: str, video_id: str, chunk: IncomingChunk) -> str:
@@ -208,7 +226,8 @@ class ChunkWriter:
         try:
             with metrics.CHUNK_RECORD_SECONDS.time():
                 record = await self.catalog.record_chunks(
-                    owner_id, video_id, chunks, self.limits.max_upload_bytes, self.limits.user_quota_bytes)
+                    owner_id, video_id, chunks, self.limits.max_upload_bytes, self.limits.user_quota_bytes
+                )
         except REFUSALS:
             self.forget(owner_id, video_id)
             await self.discard_unrecorded(owner_id, video_id, chunks)
@@ -216,8 +235,9 @@ class ChunkWriter:
         self.remember(owner_id, video_id, record.state)
         stored = [c for c, o in zip(chunks, record.outcomes) if o == ChunkOutcome.STORED]
         metrics.count_stored([c.size for c in stored])
-        await self.discard_unrecorded(owner_id, video_id, [
-            c for c, outcome in zip(chunks, record.outcomes) if outcome == ChunkOutcome.DUPLICATE])
+        await self.discard_unrecorded(
+            owner_id, video_id, [c for c, outcome in zip(chunks, record.outcomes) if outcome == ChunkOutcome.DUPLICATE]
+        )
         if record.completed_upload:
             metrics.UPLOADS_COMPLETED.inc()
             await self.hand_off(owner_id, video_id)
@@ -290,19 +310,20 @@ class ChunkWriter:
 class UploadEngine:
     """The upload's lifecycle around the chunk path: create, state, abort, delete, retry."""
 
-    def __init__(self, store: ChunkStore, catalog: CatalogPort, media: MediaPort,
-                 limits: UploadLimits) -> None:
+    def __init__(self, store: ChunkStore, catalog: CatalogPort, media: MediaPort, limits: UploadLimits) -> None:
         self.store = store
         self.catalog = catalog
         self.limits = limits
         self.chunks = ChunkWriter(store, catalog, media, limits)
 
-    async def create_upload(self, owner_id: str, title: str, filename: str, content_type: str,
-                            expected_size: int) -> str:
+    async def create_upload(
+        self, owner_id: str, title: str, filename: str, content_type: str, expected_size: int
+    ) -> str:
         if expected_size > self.limits.max_upload_bytes:
             raise ResourceExhausted(
-                f"expected size {expected_size} bytes is over the upload limit of "
-                f"{self.limits.max_upload_bytes} bytes", Reason.UPLOAD_TOO_LARGE)
+                f"expected size {expected_size} bytes is over the upload limit of {self.limits.max_upload_bytes} bytes",
+                Reason.UPLOAD_TOO_LARGE,
+            )
         video_id = await self.catalog.create_video(owner_id, title, filename, content_type, expected_size)
         metrics.UPLOADS_STARTED.inc()
         # A new upload's state is known: its first chunk need not ask the catalog for it.
@@ -335,8 +356,9 @@ class UploadEngine:
         await self.catalog.mark_deleted(owner_id, check_video_id(video_id), abort_only=False)
         await self.store.remove_video(owner_id, video_id)
 
-    async def retry_processing(self, owner_id: str, video_id: str,
-                               rendition: RenditionKind | None = None) -> VideoStatus | None:
+    async def retry_processing(
+        self, owner_id: str, video_id: str, rendition: RenditionKind | None = None
+    ) -> VideoStatus | None:
         """rendition None: the FAILED video; otherwise only that FAILED rendition, which goes back
         to the media services' rendition queue (no hand-off needed)."""
         status = await self.catalog.retry_processing(owner_id, check_video_id(video_id), rendition)

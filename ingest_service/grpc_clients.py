@@ -3,6 +3,7 @@ ingest turns its domain types into protobuf and back.
 
 Every call has a deadline and carries the end user it acts for plus our service identity.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -30,71 +31,116 @@ class CatalogClient:
         self.stub = catalog_pb2_grpc.CatalogServiceStub(channel)
         self._call = InternalCaller(signer, "catalog", deadline_seconds)
 
-    async def create_video(self, owner_id: str, title: str, filename: str, content_type: str,
-                           expected_size: int) -> str:
-        response = await self._call(self.stub.CreateVideo, catalog_pb2.CreateVideoRequest(
-            title=title, filename=filename, content_type=content_type,
-            expected_size_bytes=expected_size), owner_id)
+    async def create_video(
+        self, owner_id: str, title: str, filename: str, content_type: str, expected_size: int
+    ) -> str:
+        response = await self._call(
+            self.stub.CreateVideo,
+            catalog_pb2.CreateVideoRequest(
+                title=title, filename=filename, content_type=content_type, expected_size_bytes=expected_size
+            ),
+            owner_id,
+        )
         return str(response.video.video_id)
 
     async def upload_state(self, owner_id: str, video_id: str, summary_only: bool = False) -> UploadState:
-        response = await self._call(self.stub.GetUploadState, catalog_pb2.GetUploadStateRequest(
-            video_id=video_id, summary_only=summary_only), owner_id)
+        response = await self._call(
+            self.stub.GetUploadState,
+            catalog_pb2.GetUploadStateRequest(video_id=video_id, summary_only=summary_only),
+            owner_id,
+        )
         return upload_state_from(response.state)
 
-    async def record_chunks(self, owner_id: str, video_id: str, chunks: list[PendingChunk],
-                            max_upload_bytes: int, user_quota_bytes: int) -> RecordedChunks:
-        response = await self._call(self.stub.RecordChunks, catalog_pb2.RecordChunksRequest(
-            video_id=video_id, max_upload_bytes=max_upload_bytes, user_quota_bytes=user_quota_bytes,
-            chunks=[catalog_pb2.StoredChunk(index=c.index, size_bytes=c.size, crc32c=c.crc32c, is_last=c.is_last,
-                                            file_token=c.file_token or "") for c in chunks]), owner_id)
-        return RecordedChunks(outcomes=[_outcome(o) for o in response.outcomes], state=upload_state_from(response.state),
-                              completed_upload=response.completed_upload)
+    async def record_chunks(
+        self, owner_id: str, video_id: str, chunks: list[PendingChunk], max_upload_bytes: int, user_quota_bytes: int
+    ) -> RecordedChunks:
+        response = await self._call(
+            self.stub.RecordChunks,
+            catalog_pb2.RecordChunksRequest(
+                video_id=video_id,
+                max_upload_bytes=max_upload_bytes,
+                user_quota_bytes=user_quota_bytes,
+                chunks=[
+                    catalog_pb2.StoredChunk(
+                        index=c.index,
+                        size_bytes=c.size,
+                        crc32c=c.crc32c,
+                        is_last=c.is_last,
+                        file_token=c.file_token or "",
+                    )
+                    for c in chunks
+                ],
+            ),
+            owner_id,
+        )
+        return RecordedChunks(
+            outcomes=[_outcome(o) for o in response.outcomes],
+            state=upload_state_from(response.state),
+            completed_upload=response.completed_upload,
+        )
 
     async def mark_deleted(self, owner_id: str, video_id: str, abort_only: bool) -> None:
-        await self._call(self.stub.MarkDeleted, catalog_pb2.MarkDeletedRequest(
-            video_id=video_id, abort_only=abort_only), owner_id)
+        await self._call(
+            self.stub.MarkDeleted, catalog_pb2.MarkDeletedRequest(video_id=video_id, abort_only=abort_only), owner_id
+        )
 
     async def purge(self, owner_id: str, video_id: str) -> None:
         await self._call(self.stub.PurgeVideo, catalog_pb2.PurgeVideoRequest(video_id=video_id), owner_id)
 
     async def list_ready_with_chunks(self, older_than_seconds: int, limit: int) -> list[VideoRef]:
-        response = await self._call(self.stub.ListReadyWithChunks, catalog_pb2.ListReadyWithChunksRequest(
-            older_than_seconds=older_than_seconds, limit=limit), None)
+        response = await self._call(
+            self.stub.ListReadyWithChunks,
+            catalog_pb2.ListReadyWithChunksRequest(older_than_seconds=older_than_seconds, limit=limit),
+            None,
+        )
         return [VideoRef(v.owner_id, v.video_id) for v in response.videos]
 
     async def forget_chunks(self, owner_id: str, video_id: str) -> int:
-        response = await self._call(self.stub.ForgetChunks, catalog_pb2.ForgetChunksRequest(video_id=video_id),
-                                    owner_id)
+        response = await self._call(
+            self.stub.ForgetChunks, catalog_pb2.ForgetChunksRequest(video_id=video_id), owner_id
+        )
         return int(response.forgotten_chunks)
 
-    async def retry_processing(self, owner_id: str, video_id: str,
-                               rendition: RenditionKind | None = None) -> VideoStatus | None:
-        response = await self._call(self.stub.RetryProcessing, catalog_pb2.RetryProcessingRequest(
-            video_id=video_id, rendition=RenditionKind.proto_of(rendition)), owner_id)
+    async def retry_processing(
+        self, owner_id: str, video_id: str, rendition: RenditionKind | None = None
+    ) -> VideoStatus | None:
+        response = await self._call(
+            self.stub.RetryProcessing,
+            catalog_pb2.RetryProcessingRequest(video_id=video_id, rendition=RenditionKind.proto_of(rendition)),
+            owner_id,
+        )
         return VideoStatus.from_proto(response.video.status)
 
     async def expire_stale(self, idle_seconds: int, limit: int) -> list[VideoRef]:
-        response = await self._call(self.stub.ExpireStaleUploads, catalog_pb2.ExpireStaleUploadsRequest(
-            idle_seconds=idle_seconds, limit=limit), None)
+        response = await self._call(
+            self.stub.ExpireStaleUploads,
+            catalog_pb2.ExpireStaleUploadsRequest(idle_seconds=idle_seconds, limit=limit),
+            None,
+        )
         return [VideoRef(v.owner_id, v.video_id) for v in response.videos]
 
     async def list_deleted(self, older_than_seconds: int, limit: int) -> list[VideoRef]:
-        response = await self._call(self.stub.ListDeletedVideos, catalog_pb2.ListDeletedVideosRequest(
-            older_than_seconds=older_than_seconds, limit=limit), None)
+        response = await self._call(
+            self.stub.ListDeletedVideos,
+            catalog_pb2.ListDeletedVideosRequest(older_than_seconds=older_than_seconds, limit=limit),
+            None,
+        )
         return [VideoRef(v.owner_id, v.video_id) for v in response.videos]
 
     async def fail_exhausted_jobs(self, limit: int) -> list[VideoRef]:
-        response = await self._call(self.stub.FailExhaustedJobs,
-                                    catalog_pb2.FailExhaustedJobsRequest(limit=limit), None)
+        response = await self._call(
+            self.stub.FailExhaustedJobs, catalog_pb2.FailExhaustedJobsRequest(limit=limit), None
+        )
         return [VideoRef(v.owner_id, v.video_id) for v in response.videos]
 
 
 def rendezvous_order(key: str, replicas: int) -> list[int]:
     """Replicas in the order that key prefers them (highest random weight): every ingest replica
     computes the same order, and removing one replica moves only the keys it had."""
+
     def weight(i: int) -> bytes:
         return hashlib.blake2b(f"{i}/{key}".encode(), digest_size=8).digest()
+
     return sorted(range(replicas), key=weight, reverse=True)
 
 
@@ -123,6 +169,7 @@ class MediaClient:
 
     async def chunk_stored(self, owner_id: str, video_id: str, index: int) -> bool:
         stub = self.stubs[rendezvous_order(video_id, len(self.stubs))[0]]
-        response = await self._hint(stub.ChunkStored, media_pb2.ChunkStoredRequest(video_id=video_id, index=index),
-                                    owner_id)
+        response = await self._hint(
+            stub.ChunkStored, media_pb2.ChunkStoredRequest(video_id=video_id, index=index), owner_id
+        )
         return bool(response.live)

@@ -3,6 +3,7 @@ videos' tombstones are purged, READY videos' chunks are forgotten after a grace 
 any chunk files a media worker that died right after READY left behind), and processing jobs
 whose workers died too often end FAILED. Every step is idempotent, so several ingest replicas
 may run it."""
+
 from __future__ import annotations
 
 import asyncio
@@ -27,8 +28,15 @@ class JanitorReport:
 class Janitor:
     MAX_READY_BATCHES = 50  # per pass, of `batch` READY videos each
 
-    def __init__(self, catalog: CatalogPort, store: ChunkStore, idle_expiry_seconds: int,
-                 tombstone_grace_seconds: int, ready_chunks_grace_seconds: int = 3600, batch: int = 100) -> None:
+    def __init__(
+        self,
+        catalog: CatalogPort,
+        store: ChunkStore,
+        idle_expiry_seconds: int,
+        tombstone_grace_seconds: int,
+        ready_chunks_grace_seconds: int = 3600,
+        batch: int = 100,
+    ) -> None:
         self.catalog = catalog
         self.store = store
         self.idle_expiry_seconds = idle_expiry_seconds
@@ -62,9 +70,14 @@ class Janitor:
         # Their chunks stay: the owner may retry processing.
         failed = await self.catalog.fail_exhausted_jobs(self.batch)
         if expired or deleted or ready or failed:
-            log.info("janitor: %d upload(s) expired, %d deleted video(s) purged, chunks of %d ready "
-                     "video(s) forgotten, %d job(s) out of attempts failed", len(expired), len(deleted),
-                     len(ready), len(failed))
+            log.info(
+                "janitor: %d upload(s) expired, %d deleted video(s) purged, chunks of %d ready "
+                "video(s) forgotten, %d job(s) out of attempts failed",
+                len(expired),
+                len(deleted),
+                len(ready),
+                len(failed),
+            )
         return JanitorReport(len(expired), len(deleted), len(ready), len(failed))
 
     async def run_forever(self, interval_seconds: float) -> None:

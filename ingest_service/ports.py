@@ -1,5 +1,6 @@
 """What the upload engine needs from the outside world, in the engine's own terms (no protobuf):
 the adapters translate (grpc_clients.py in production, tests/unit/fakes.py in the unit tests)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,6 +16,7 @@ __all__ = ["CatalogPort", "ChunkStore", "MediaPort", "PendingChunk", "RecordedCh
 class PendingChunk:
     """A chunk checked (and written to storage, unless the upload takes no bytes), not yet
     recorded in the catalog."""
+
     index: int
     size: int
     crc32c: int
@@ -25,6 +27,7 @@ class PendingChunk:
 @dataclasses.dataclass(frozen=True)
 class RecordedChunks:
     """The catalog's answer to recording a request's chunks (all of them, or a refusal raised)."""
+
     outcomes: list[ChunkOutcome]  # one per chunk, in order
     state: UploadState
     completed_upload: bool  # these chunks completed the upload: exactly one caller sees True
@@ -41,20 +44,23 @@ class ChunkStore(Protocol):
 
 
 class CatalogPort(Protocol):
-    async def create_video(self, owner_id: str, title: str, filename: str, content_type: str,
-                           expected_size: int) -> str: ...
+    async def create_video(
+        self, owner_id: str, title: str, filename: str, content_type: str, expected_size: int
+    ) -> str: ...
 
     async def upload_state(self, owner_id: str, video_id: str, summary_only: bool = False) -> UploadState: ...
 
-    async def record_chunks(self, owner_id: str, video_id: str, chunks: list[PendingChunk],
-                            max_upload_bytes: int, user_quota_bytes: int) -> RecordedChunks: ...
+    async def record_chunks(
+        self, owner_id: str, video_id: str, chunks: list[PendingChunk], max_upload_bytes: int, user_quota_bytes: int
+    ) -> RecordedChunks: ...
 
     async def mark_deleted(self, owner_id: str, video_id: str, abort_only: bool) -> None: ...
 
     async def purge(self, owner_id: str, video_id: str) -> None: ...
 
-    async def retry_processing(self, owner_id: str, video_id: str,
-                               rendition: RenditionKind | None = None) -> VideoStatus | None: ...
+    async def retry_processing(
+        self, owner_id: str, video_id: str, rendition: RenditionKind | None = None
+    ) -> VideoStatus | None: ...
 
     async def expire_stale(self, idle_seconds: int, limit: int) -> list[VideoRef]: ...
 

@@ -22,7 +22,8 @@ class IngestDeps:
 async def create_server(settings: IngestSettings, deps: IngestDeps) -> tuple[grpc.aio.Server, int]:
     # The receive limit follows the chunk limit, so an allowed chunk is never refused by gRPC itself.
     server = serving.new_server(
-        max_payload_bytes=settings.limits.max_chunk_bytes, authenticator=Authenticator(settings.auth))
+        max_payload_bytes=settings.limits.max_chunk_bytes, authenticator=Authenticator(settings.auth)
+    )
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(deps.engine), server)
     health = serving.add_health_and_reflection(server, [SERVICE_NAME])
     await serving.set_serving(health, [SERVICE_NAME], True)

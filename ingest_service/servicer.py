@@ -1,4 +1,5 @@
 """gRPC face of the upload engine: proto <-> domain translation and error mapping only."""
+
 from __future__ import annotations
 
 import asyncio
@@ -15,9 +16,12 @@ from recorder_common.vocab import VideoStatus, rendition_kind
 def incoming(chunk: ingest_pb2.Chunk) -> IncomingChunk:
     which = chunk.WhichOneof("checksum")
     return IncomingChunk(
-        index=chunk.index, data=chunk.data, is_last=chunk.is_last,
+        index=chunk.index,
+        data=chunk.data,
+        is_last=chunk.is_last,
         crc32c=chunk.crc32c if which == "crc32c" else None,
-        sha256=chunk.sha256 if which == "sha256" else None)
+        sha256=chunk.sha256 if which == "sha256" else None,
+    )
 
 
 def ack_message(ack: ChunkAck) -> ingest_pb2.ChunkAck:
@@ -31,17 +35,19 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     @maps_domain_errors
     async def CreateUpload(self, request, context):
         video_id = await self.engine.create_upload(
-            current_caller().require_user(), request.title, request.filename, request.content_type,
-            request.expected_size_bytes)
-        return ingest_pb2.CreateUploadResponse(
-            video_id=video_id, max_chunk_bytes=self.engine.limits.max_chunk_bytes)
+            current_caller().require_user(),
+            request.title,
+            request.filename,
+            request.content_type,
+            request.expected_size_bytes,
+        )
+        return ingest_pb2.CreateUploadResponse(video_id=video_id, max_chunk_bytes=self.engine.limits.max_chunk_bytes)
 
     @maps_domain_errors
     async def PutChunk(self, request, context):
         if not request.HasField("chunk"):
             raise InvalidArgument("PutChunk needs a chunk")
-        ack = await self.engine.put_chunk(current_caller().require_user(), request.video_id,
-                                          incoming(request.chunk))
+        ack = await self.engine.put_chunk(current_caller().require_user(), request.video_id, incoming(request.chunk))
         return ingest_pb2.PutChunkResponse(ack=ack_message(ack))
 
     @maps_domain_errors
@@ -86,17 +92,21 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                     # it. What it sent is recorded (close() below); resume from GetUploadState.
                     raise DeadlineExceeded(
                         f"the upload stream sent nothing for {idle:.0f} s and was closed; what arrived "
-                        "is kept: resume with the missing chunks", Reason.STREAM_IDLE) from None
+                        "is kept: resume with the missing chunks",
+                        Reason.STREAM_IDLE,
+                    ) from None
                 kind = message.WhichOneof("message")
                 if stream is None:
                     if kind != "header":
-                        raise InvalidArgument("the first message of Upload must be a header "
-                                              "(create a new upload or resume one)")
+                        raise InvalidArgument(
+                            "the first message of Upload must be a header (create a new upload or resume one)"
+                        )
                     header = message.header
                     if header.WhichOneof("target") == "create":
                         c = header.create
                         video_id = await self.engine.create_upload(
-                            owner, c.title, c.filename, c.content_type, c.expected_size_bytes)
+                            owner, c.title, c.filename, c.content_type, c.expected_size_bytes
+                        )
                     elif header.WhichOneof("target") == "resume_video_id":
                         video_id = header.resume_video_id
                     else:

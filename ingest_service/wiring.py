@@ -1,4 +1,5 @@
 """Builds the engine with its production adapters from settings."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,16 +31,23 @@ def build(settings: IngestSettings) -> IngestParts:
     catalog_channel = open_channel(settings.catalog_target, 4 * 1024 * 1024)
     # One channel per media replica (MEDIA_TARGET is a comma-separated list): uploads are routed
     # to replicas by video id, not balanced call by call.
-    media_channels = [open_channel(target.strip(), 4 * 1024 * 1024)
-                      for target in settings.media_target.split(",") if target.strip()]
+    media_channels = [
+        open_channel(target.strip(), 4 * 1024 * 1024) for target in settings.media_target.split(",") if target.strip()
+    ]
     store = open_storage(settings.storage)
     signer = ServiceTokenSigner(settings.auth, "ingest")
     catalog = CatalogClient(catalog_channel, signer, settings.catalog_deadline_seconds)
     engine = UploadEngine(
-        store=store, catalog=catalog,
+        store=store,
+        catalog=catalog,
         media=MediaClient(media_channels, signer, settings.media_deadline_seconds),
         limits=settings.limits,
     )
-    janitor = Janitor(catalog, store, settings.upload_idle_expiry_seconds, settings.tombstone_grace_seconds,
-                      settings.ready_chunks_grace_seconds)
+    janitor = Janitor(
+        catalog,
+        store,
+        settings.upload_idle_expiry_seconds,
+        settings.tombstone_grace_seconds,
+        settings.ready_chunks_grace_seconds,
+    )
     return IngestParts(engine, janitor, [catalog_channel, *media_channels])

@@ -1,4 +1,5 @@
 """python -m media_service: serve the media worker (settings from the environment)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -23,8 +24,12 @@ def warn_if_budget_is_small(settings: MediaSettings) -> None:
         logging.getLogger("recorder.media").warning(
             "the ffmpeg memory budget (%d MiB) holds %d run(s) of FFMPEG_MAX_MEMORY_MB=%d at once, fewer "
             "than the %d slots (jobs, on-demand, live): the others wait for memory; lower "
-            "FFMPEG_MAX_MEMORY_MB or raise FFMPEG_MEMORY_BUDGET_MB", budget >> 20, budget // per_run,
-            settings.ffmpeg_max_memory_mb, slots)
+            "FFMPEG_MAX_MEMORY_MB or raise FFMPEG_MEMORY_BUDGET_MB",
+            budget >> 20,
+            budget // per_run,
+            settings.ffmpeg_max_memory_mb,
+            slots,
+        )
 
 
 async def serve(settings: MediaSettings) -> None:

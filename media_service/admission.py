@@ -4,6 +4,7 @@ concurrent ffmpegs.
 The choice itself is a pure function on plain data (pick_owner); FairSlots and MemoryBudget only
 keep the waiters and wake them in that order.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -34,8 +35,7 @@ def pick_owner(waiting: Sequence[str], running: Mapping[str, int], per_owner_cap
 
 def within_caps(running: Mapping[str, int], owner: str, total_cap: int, per_owner_cap: int) -> bool:
     """Whether one more request of this owner may start now (for work that does not wait)."""
-    return (sum(running.values()) < total_cap
-            and (not per_owner_cap or running.get(owner, 0) < per_owner_cap))
+    return sum(running.values()) < total_cap and (not per_owner_cap or running.get(owner, 0) < per_owner_cap)
 
 
 class FairSlots:

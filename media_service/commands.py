@@ -6,6 +6,7 @@ URLs) and a format whitelist, so no input can make ffmpeg open another file, a U
 format (HLS, DASH and ffconcat playlists are formats ffmpeg would otherwise guess). Decoders get a
 frame-size bound, and every output a size bound (-fs).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -32,8 +33,12 @@ LOCAL_PROTOCOLS = "file,pipe"
 URL_PROTOCOLS = "http,https,tcp,tls"
 # For an input read over HTTP (a presigned object-store URL): reconnect after a dropped
 # connection, and give up on one that stalls (microseconds) rather than wait for the run's timeout.
-HTTP_INPUT_OPTIONS = {"reconnect": 1, "reconnect_on_network_error": 1, "reconnect_delay_max": 5,
-                      "rw_timeout": 30_000_000}
+HTTP_INPUT_OPTIONS = {
+    "reconnect": 1,
+    "reconnect_on_network_error": 1,
+    "reconnect_delay_max": 5,
+    "rw_timeout": 30_000_000,
+}
 
 
 def is_url(src: str) -> bool:
@@ -44,9 +49,11 @@ def input_options(src: str, container: Container, max_pixels: int = 0) -> dict:
     """The options in front of `-i src`: forced demuxer, protocol and format whitelists, and a
     bound on decoded frame size (an 8192x8192 frame mid-stream fails to decode instead of
     taking gigabytes)."""
-    options: dict = {"f": container.demuxer,
-                     "protocol_whitelist": URL_PROTOCOLS if is_url(src) else LOCAL_PROTOCOLS,
-                     "format_whitelist": container.format_whitelist}
+    options: dict = {
+        "f": container.demuxer,
+        "protocol_whitelist": URL_PROTOCOLS if is_url(src) else LOCAL_PROTOCOLS,
+        "format_whitelist": container.format_whitelist,
+    }
     if container is Container.MP4:
         options["enable_drefs"] = 0  # data references name other files: never follow them
     if max_pixels:
@@ -82,8 +89,9 @@ def stream_extent_args(binary: str, path: str, container: Container, max_seconds
 
 def decode_check_args(binary: str, path: str, container: Container, max_pixels: int = 0) -> list[str]:
     """Decode every stream and throw the frames away: fails on a broken file."""
-    return _compile(_input(path, container, max_pixels).output("-", f="null", map=0, fps_mode="vfr"),
-                    binary, progress=True)
+    return _compile(
+        _input(path, container, max_pixels).output("-", f="null", map=0, fps_mode="vfr"), binary, progress=True
+    )
 
 
 def output_bytes_bound(duration_seconds: float | None, bits_per_second: float, floor_bytes: int) -> int:
@@ -115,8 +123,7 @@ def remux_args(binary: str, src: str, container: Container, dst: str, muxer: str
 def even_scale_filter(max_height: int) -> str:
     """Scale down to max_height (never up), keeping the aspect ratio and even dimensions (H.264
     4:2:0 needs them; a shared window can have any size)."""
-    return (f"scale=w='trunc(iw*min(1,{max_height}/ih)/2)*2'"
-            f":h='trunc(min(ih,{max_height})/2)*2'")
+    return f"scale=w='trunc(iw*min(1,{max_height}/ih)/2)*2':h='trunc(min(ih,{max_height})/2)*2'"
 
 
 def output_size(width: int, height: int, max_height: int) -> tuple[int, int]:
@@ -130,8 +137,10 @@ def fixed_box_filter(width: int, height: int) -> str:
     """Every frame fitted into one width x height box (letterboxed, aspect kept). A screen
     recording changes resolution when the user resizes the shared window, and an encoder's size
     is fixed: without this, frames after the change would fail or be stretched."""
-    return (f"scale={width}:{height}:force_original_aspect_ratio=decrease:force_divisible_by=2,"
-            f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2,setsar=1")
+    return (
+        f"scale={width}:{height}:force_original_aspect_ratio=decrease:force_divisible_by=2,"
+        f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2,setsar=1"
+    )
 
 
 def video_filter(profile: CompressionProfile, frame_size: tuple[int, int] | None = None) -> str:
@@ -148,9 +157,18 @@ def compressed_bytes_bound(duration_seconds: float | None, limits: MediaLimits) 
     return output_bytes_bound(duration_seconds, limits.max_output_bits_per_second, 16 * 1024 * 1024)
 
 
-def _compress_output(source, dst: str, profile: CompressionProfile, has_video: bool, has_audio: bool,
-                     frame_size: tuple[int, int] | None, max_bytes: int, threads: int = 0,
-                     hls_folder: str | None = None, live: bool = False):
+def _compress_output(
+    source,
+    dst: str,
+    profile: CompressionProfile,
+    has_video: bool,
+    has_audio: bool,
+    frame_size: tuple[int, int] | None,
+    max_bytes: int,
+    threads: int = 0,
+    hls_folder: str | None = None,
+    live: bool = False,
+):
     streams = []
     options: dict = {"f": profile.container, "fs": max_bytes}
     if threads:
@@ -159,8 +177,14 @@ def _compress_output(source, dst: str, profile: CompressionProfile, has_video: b
         options["movflags"] = "+faststart"
     if has_video:
         streams.append(source["v:0"])
-        options.update({"c:v": profile.video_codec, **dict(profile.video_options),
-                        "pix_fmt": "yuv420p", "vf": video_filter(profile, frame_size)})
+        options.update(
+            {
+                "c:v": profile.video_codec,
+                **dict(profile.video_options),
+                "pix_fmt": "yuv420p",
+                "vf": video_filter(profile, frame_size),
+            }
+        )
         if not profile.fps:
             # Screen capture is variable frame rate; forcing a constant rate duplicates frames.
             options["fps_mode"] = "passthrough"
@@ -203,11 +227,16 @@ def hls_slave(folder: str, live: bool) -> str:
     grows) and VOD when made from a finished file; ffmpeg writes ENDLIST when its input ends.
     temp_file: a segment appears under its name only once complete, so nothing half-written is
     ever served."""
-    options = {"f": "hls", "hls_time": HLS_SEGMENT_SECONDS, "hls_segment_type": "fmp4",
-               "hls_fmp4_init_filename": HLS_INIT, "hls_list_size": 0,
-               "hls_segment_filename": f"{folder}/{HLS_SEGMENT_PATTERN}",
-               "hls_playlist_type": "event" if live else "vod",
-               "hls_flags": "independent_segments+temp_file"}
+    options = {
+        "f": "hls",
+        "hls_time": HLS_SEGMENT_SECONDS,
+        "hls_segment_type": "fmp4",
+        "hls_fmp4_init_filename": HLS_INIT,
+        "hls_list_size": 0,
+        "hls_segment_filename": f"{folder}/{HLS_SEGMENT_PATTERN}",
+        "hls_playlist_type": "event" if live else "vod",
+        "hls_flags": "independent_segments+temp_file",
+    }
     spec = ":".join(f"{key}={_tee_escape(str(value))}" for key, value in options.items())
     return f"[{spec}]{folder}/{HLS_PLAYLIST}"
 
@@ -263,15 +292,38 @@ def parse_playlist(text: str) -> Playlist:
     return Playlist(kind, ended, init, segments)
 
 
-def compress_args(binary: str, src: str, container: Container, dst: str, profile: CompressionProfile,
-                  has_video: bool, has_audio: bool, max_bytes: int,
-                  frame_size: tuple[int, int] | None = None, max_pixels: int = 0, threads: int = 0,
-                  hls_folder: str | None = None) -> list[str]:
+def compress_args(
+    binary: str,
+    src: str,
+    container: Container,
+    dst: str,
+    profile: CompressionProfile,
+    has_video: bool,
+    has_audio: bool,
+    max_bytes: int,
+    frame_size: tuple[int, int] | None = None,
+    max_pixels: int = 0,
+    threads: int = 0,
+    hls_folder: str | None = None,
+) -> list[str]:
     """The compressed rendition's encode (threads: 0 lets the encoder choose). hls_folder: the
     same encode also goes out as VOD HLS there (see hls_slave); the run must then be bounded by
     FfmpegLimits.max_file_bytes instead of -fs."""
-    return _compile(_compress_output(_input(src, container, max_pixels), dst, profile, has_video, has_audio,
-                                     frame_size, max_bytes, threads, hls_folder), binary, progress=True)
+    return _compile(
+        _compress_output(
+            _input(src, container, max_pixels),
+            dst,
+            profile,
+            has_video,
+            has_audio,
+            frame_size,
+            max_bytes,
+            threads,
+            hls_folder,
+        ),
+        binary,
+        progress=True,
+    )
 
 
 def live_remux_args(binary: str, container: Container, original: str, muxer: str, limits: MediaLimits) -> list[str]:
@@ -283,17 +335,36 @@ def live_remux_args(binary: str, container: Container, original: str, muxer: str
     return _compile(_remux_output(source, original, muxer, bound), binary, progress=True)
 
 
-def live_compress_args(binary: str, container: Container, compressed: str, profile: CompressionProfile,
-                       has_video: bool, has_audio: bool, frame_size: tuple[int, int] | None,
-                       limits: MediaLimits, hls_folder: str | None = None) -> list[str]:
+def live_compress_args(
+    binary: str,
+    container: Container,
+    compressed: str,
+    profile: CompressionProfile,
+    has_video: bool,
+    has_audio: bool,
+    frame_size: tuple[int, int] | None,
+    limits: MediaLimits,
+    hls_folder: str | None = None,
+) -> list[str]:
     """The compressed rendition's live encode from stdin (the same encode as compress_args),
     bounded for the longest recording allowed. hls_folder: the encode also goes out as a growing
     EVENT playlist there, for viewers while it records."""
     source = _input("pipe:0", container, limits.max_video_pixels)
-    return _compile(_compress_output(source, compressed, profile, has_video, has_audio, frame_size,
-                                     compressed_bytes_bound(limits.max_recording_seconds, limits),
-                                     hls_folder=hls_folder, live=True),
-                    binary, progress=True)
+    return _compile(
+        _compress_output(
+            source,
+            compressed,
+            profile,
+            has_video,
+            has_audio,
+            frame_size,
+            compressed_bytes_bound(limits.max_recording_seconds, limits),
+            hls_folder=hls_folder,
+            live=True,
+        ),
+        binary,
+        progress=True,
+    )
 
 
 def thumbnail_time(duration: float | None, candidate_frames: int, fps: float = 30.0) -> float:
@@ -309,6 +380,7 @@ def thumbnail_time(duration: float | None, candidate_frames: int, fps: float = 3
 @dataclasses.dataclass(frozen=True)
 class AudioOutput:
     """What one audio extraction writes: the file name and type, and ffmpeg's output options."""
+
     file_name: str
     content_type: str
     options: tuple[tuple[str, str | int], ...]
@@ -324,22 +396,29 @@ AUDIO_COPY_CONTAINERS = {
 }
 
 
-def audio_output(audio_format: str, source_codec: str, bitrate_kbps: int = 0,
-                 mp3_quality: int | None = None) -> AudioOutput:
+def audio_output(
+    audio_format: str, source_codec: str, bitrate_kbps: int = 0, mp3_quality: int | None = None
+) -> AudioOutput:
     """audio_format is AAC, MP3, FLAC or ORIGINAL (a copy of the source's stream)."""
     if audio_format == "AAC":
-        return AudioOutput("audio.m4a", "audio/mp4",
-                           (("c:a", "aac"), ("b:a", f"{bitrate_kbps or 128}k"), ("f", "ipod"),
-                            ("movflags", "+faststart")))
+        return AudioOutput(
+            "audio.m4a",
+            "audio/mp4",
+            (("c:a", "aac"), ("b:a", f"{bitrate_kbps or 128}k"), ("f", "ipod"), ("movflags", "+faststart")),
+        )
     if audio_format == "MP3":
-        rate = (("q:a", mp3_quality if mp3_quality is not None else 2),) if not bitrate_kbps \
+        rate = (
+            (("q:a", mp3_quality if mp3_quality is not None else 2),)
+            if not bitrate_kbps
             else (("b:a", f"{bitrate_kbps}k"),)
+        )
         return AudioOutput("audio.mp3", "audio/mpeg", (("c:a", "libmp3lame"), *rate, ("f", "mp3")))
     if audio_format == "FLAC":
         return AudioOutput("audio.flac", "audio/flac", (("c:a", "flac"), ("f", "flac")))
     if audio_format == "ORIGINAL":
         muxer, extension, content_type = AUDIO_COPY_CONTAINERS.get(
-            source_codec, ("matroska", "mka", "audio/x-matroska"))
+            source_codec, ("matroska", "mka", "audio/x-matroska")
+        )
         return AudioOutput(f"audio-original.{extension}", content_type, (("c:a", "copy"), ("f", muxer)))
     raise ValueError(f"unknown audio format {audio_format!r}")
 
@@ -349,21 +428,34 @@ AUDIO_OUTPUT_BITS_PER_SECOND = 5_000_000
 IMAGE_OUTPUT_MAX_BYTES = 32 * 1024 * 1024  # a 1920-wide JPEG or WebP is a few MiB at most
 
 
-def extract_audio_args(binary: str, src: str, container: Container, dst: str, output: AudioOutput,
-                       duration_seconds: float | None) -> list[str]:
+def extract_audio_args(
+    binary: str, src: str, container: Container, dst: str, output: AudioOutput, duration_seconds: float | None
+) -> list[str]:
     """The first audio stream only, no video, no subtitles or data."""
     audio = _input(src, container)["a:0"]
     max_bytes = output_bytes_bound(duration_seconds, AUDIO_OUTPUT_BITS_PER_SECOND, 4 * 1024 * 1024)
-    return _compile(ffmpeg.output(audio, dst, vn=None, sn=None, dn=None, fs=max_bytes, **dict(output.options)),
-                    binary, progress=True)
+    return _compile(
+        ffmpeg.output(audio, dst, vn=None, sn=None, dn=None, fs=max_bytes, **dict(output.options)),
+        binary,
+        progress=True,
+    )
 
 
 IMAGE_CODECS = {"JPEG": ("mjpeg", "image2", "jpg", "image/jpeg"), "WEBP": ("libwebp", "webp", "webp", "image/webp")}
 
 
-def still_args(binary: str, src: str, container: Container, dst: str, at_seconds: float, width: int,
-               image_format: str, representative: bool, candidate_frames: int = 30,
-               max_pixels: int = 0) -> list[str]:
+def still_args(
+    binary: str,
+    src: str,
+    container: Container,
+    dst: str,
+    at_seconds: float,
+    width: int,
+    image_format: str,
+    representative: bool,
+    candidate_frames: int = 30,
+    max_pixels: int = 0,
+) -> list[str]:
     """One frame as JPEG or WebP, `width` wide (never wider than the video). representative=True
     lets the thumbnail filter pick the most typical of a few dozen frames from at_seconds on;
     otherwise the frame at at_seconds exactly (accurate seek: decode from the keyframe before)."""
@@ -374,12 +466,24 @@ def still_args(binary: str, src: str, container: Container, dst: str, at_seconds
         video = video.filter("thumbnail", n=candidate_frames)
     video = video.filter("scale", w=f"min({width},iw)", h=-2)
     quality = {"q:v": 3} if codec == "mjpeg" else {"quality": 85}
-    return _compile(ffmpeg.output(video, dst, vframes=1, f=muxer, update=1, c=codec, fs=IMAGE_OUTPUT_MAX_BYTES,
-                                  **quality), binary)
+    return _compile(
+        ffmpeg.output(video, dst, vframes=1, f=muxer, update=1, c=codec, fs=IMAGE_OUTPUT_MAX_BYTES, **quality), binary
+    )
 
 
-def preview_args(binary: str, src: str, container: Container, dst: str, start: float, seconds: float,
-                 width: int, fps: int, image_format: str, max_bytes: int, max_pixels: int = 0) -> list[str]:
+def preview_args(
+    binary: str,
+    src: str,
+    container: Container,
+    dst: str,
+    start: float,
+    seconds: float,
+    width: int,
+    fps: int,
+    image_format: str,
+    max_bytes: int,
+    max_pixels: int = 0,
+) -> list[str]:
     """A short looping animation. GIF gets its own palette (a fixed one bands badly on screen
     content); -fs bounds the file size whatever the content."""
     source = _input(src, container, max_pixels, ss=f"{max(start, 0.0):.3f}", t=f"{seconds:.3f}")
@@ -389,8 +493,11 @@ def preview_args(binary: str, src: str, container: Container, dst: str, start: f
         palette = split[0].filter("palettegen", max_colors=128, stats_mode="diff")
         frames = ffmpeg.filter([split[1], palette], "paletteuse", dither="bayer", bayer_scale=3)
         return _compile(ffmpeg.output(frames, dst, f="gif", loop=0, fs=max_bytes), binary, progress=True)
-    return _compile(ffmpeg.output(frames, dst, f="webp", c="libwebp_anim", loop=0, lossless=0,
-                                  quality=60, fs=max_bytes), binary, progress=True)
+    return _compile(
+        ffmpeg.output(frames, dst, f="webp", c="libwebp_anim", loop=0, lossless=0, quality=60, fs=max_bytes),
+        binary,
+        progress=True,
+    )
 
 
 # ---- storyboard (scrubbing previews) -----------------------------------------------------------
@@ -403,6 +510,7 @@ STORYBOARD_MIN_INTERVAL_SECONDS = 2.0
 @dataclasses.dataclass(frozen=True)
 class StoryboardLayout:
     """One small frame every interval seconds, in a grid of columns x rows tiles of one JPEG."""
+
     interval: float
     count: int
     columns: int
@@ -423,16 +531,22 @@ def storyboard_layout(duration: float, width: int, height: int) -> StoryboardLay
     return StoryboardLayout(interval, count, columns, math.ceil(count / columns), tile_width, tile_height)
 
 
-def storyboard_args(binary: str, src: str, container: Container, dst: str, layout: StoryboardLayout,
-                    max_pixels: int = 0) -> list[str]:
+def storyboard_args(
+    binary: str, src: str, container: Container, dst: str, layout: StoryboardLayout, max_pixels: int = 0
+) -> list[str]:
     """The sprite sheet: select keeps the first frame at or after each interval mark (k x interval
     for the k-th tile), each is scaled to a tile, and tile lays them out; one JPEG comes out."""
     source = _input(src, container, max_pixels)
-    frames = (source.video.filter("select", f"gte(t,selected_n*{layout.interval:.6f})")
-              .filter("scale", w=layout.tile_width, h=layout.tile_height)
-              .filter("tile", layout=f"{layout.columns}x{layout.rows}", nb_frames=layout.count))
-    return _compile(ffmpeg.output(frames, dst, vframes=1, f="mjpeg", c="mjpeg", update=1, fs=IMAGE_OUTPUT_MAX_BYTES,
-                                  **{"q:v": 5}), binary, progress=True)
+    frames = (
+        source.video.filter("select", f"gte(t,selected_n*{layout.interval:.6f})")
+        .filter("scale", w=layout.tile_width, h=layout.tile_height)
+        .filter("tile", layout=f"{layout.columns}x{layout.rows}", nb_frames=layout.count)
+    )
+    return _compile(
+        ffmpeg.output(frames, dst, vframes=1, f="mjpeg", c="mjpeg", update=1, fs=IMAGE_OUTPUT_MAX_BYTES, **{"q:v": 5}),
+        binary,
+        progress=True,
+    )
 
 
 def _vtt_time(seconds: float) -> str:
@@ -450,6 +564,9 @@ def storyboard_vtt(layout: StoryboardLayout, duration: float, image_name: str = 
         if k == layout.count - 1 and duration > start:
             end = duration
         x, y = (k % layout.columns) * layout.tile_width, (k // layout.columns) * layout.tile_height
-        lines += [f"{_vtt_time(start)} --> {_vtt_time(end)}",
-                  f"{image_name}#xywh={x},{y},{layout.tile_width},{layout.tile_height}", ""]
+        lines += [
+            f"{_vtt_time(start)} --> {_vtt_time(end)}",
+            f"{image_name}#xywh={x},{y},{layout.tile_width},{layout.tile_height}",
+            "",
+        ]
     return "\n".join(lines)

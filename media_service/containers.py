@@ -6,6 +6,7 @@ An upload is therefore identified here from its magic bytes, and ffmpeg is told 
 use (commands.py forces it on every input): a recording is WebM/Matroska (EBML) or ISO BMFF (MP4),
 nothing else. Pure functions on bytes, so ingest can call `sniff` on a first chunk too.
 """
+
 from __future__ import annotations
 
 import enum
@@ -23,6 +24,7 @@ ISO_BMFF_FIRST_BOXES = {b"ftyp", b"styp", b"moov", b"moof", b"free", b"skip", b"
 
 class Container(enum.Enum):
     """A recording container we accept. value: the family the rest of the service uses."""
+
     WEBM = "webm"
     MATROSKA = "matroska"
     MP4 = "mp4"
@@ -56,7 +58,7 @@ def _vint(data: bytes, offset: int, strip_marker: bool) -> tuple[int, int] | Non
     if offset + length > len(data):
         return None
     value = first & (0xFF >> length) if strip_marker else first
-    for byte in data[offset + 1:offset + length]:
+    for byte in data[offset + 1 : offset + length]:
         value = (value << 8) | byte
     return value, length
 
@@ -82,7 +84,7 @@ def _ebml_doctype(data: bytes) -> str | None:
         if element_id == _DOCTYPE_ID:
             if value_size > 32 or value_start + value_size > len(data):
                 return None
-            return data[value_start:value_start + value_size].rstrip(b"\0").decode("ascii", "replace")
+            return data[value_start : value_start + value_size].rstrip(b"\0").decode("ascii", "replace")
         position = value_start + value_size
     return None
 
@@ -110,11 +112,17 @@ def sniff(first_bytes: bytes) -> Container | None:
 def for_original(content_type: str) -> Container | None:
     """The container of a seekable original we wrote (its catalogued content type)."""
     media_type = content_type.split(";")[0].strip().lower()
-    return {"video/webm": Container.WEBM, "video/x-matroska": Container.MATROSKA,
-            "video/mp4": Container.MP4}.get(media_type)
+    return {"video/webm": Container.WEBM, "video/x-matroska": Container.MATROSKA, "video/mp4": Container.MP4}.get(
+        media_type
+    )
 
 
 def for_muxer(muxer: str) -> Container:
     """The container a file we wrote with this ffmpeg muxer is in (to read it back)."""
-    return {"webm": Container.WEBM, "matroska": Container.MATROSKA, "mp4": Container.MP4,
-            "mov": Container.MP4, "ipod": Container.MP4}[muxer]
+    return {
+        "webm": Container.WEBM,
+        "matroska": Container.MATROSKA,
+        "mp4": Container.MP4,
+        "mov": Container.MP4,
+        "ipod": Container.MP4,
+    }[muxer]

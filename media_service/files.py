@@ -6,6 +6,7 @@ request gets a private working folder under SCRATCH_ROOT: inputs are downloaded 
 needed, finished outputs are uploaded, and the folder goes when the work ends, so no replica needs
 a disk shared with another.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -26,8 +27,7 @@ STALE_SCRATCH_SECONDS = 24 * 3600
 class Workspace:
     """One job's or request's local folder for one video."""
 
-    def __init__(self, files: "MediaFiles", owner_id: str, video_id: str, folder: pathlib.Path,
-                 private: bool) -> None:
+    def __init__(self, files: "MediaFiles", owner_id: str, video_id: str, folder: pathlib.Path, private: bool) -> None:
         self.files, self.owner_id, self.video_id = files, owner_id, video_id
         self.folder = folder
         self.private = private  # a scratch folder of its own, removed on close
@@ -93,8 +93,7 @@ class RecordedChunk:
 class ChunkCatalog(Protocol):
     """Which chunks the catalog recorded, and which write's file each one is."""
 
-    async def list_chunks(self, owner_id: str, video_id: str, from_index: int,
-                          limit: int) -> list[RecordedChunk]: ...
+    async def list_chunks(self, owner_id: str, video_id: str, from_index: int, limit: int) -> list[RecordedChunk]: ...
 
 
 class MediaFiles:
@@ -102,8 +101,9 @@ class MediaFiles:
     REMEMBERED_VIDEOS = 256
     LIST_BATCH = 1000
 
-    def __init__(self, store: LocalStorage | ObjectStorage, scratch_root: pathlib.Path | str,
-                 chunks: ChunkCatalog) -> None:
+    def __init__(
+        self, store: LocalStorage | ObjectStorage, scratch_root: pathlib.Path | str, chunks: ChunkCatalog
+    ) -> None:
         self.store = store
         self.scratch = LocalStorage(scratch_root)
         self.chunks = chunks

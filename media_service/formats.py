@@ -1,4 +1,5 @@
 """Which container a recording is in, and which one its outputs go in."""
+
 from __future__ import annotations
 
 from media_service.probe import ProbeResult

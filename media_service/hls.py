@@ -6,6 +6,7 @@ an object store the encode writes into a private scratch folder: HlsPublisher up
 finished segment, then the playlist, so a viewer never reads a playlist naming a segment that is
 not stored yet; the init segment goes before the first media segment.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -71,8 +72,9 @@ class HlsPublisher:
         return self._playlist is not None
 
     def stored_bytes(self) -> int:
-        return sum((self.folder / name).stat().st_size for name in self.published
-                   if (self.folder / name).exists()) + len(self._playlist or b"")
+        return sum(
+            (self.folder / name).stat().st_size for name in self.published if (self.folder / name).exists()
+        ) + len(self._playlist or b"")
 
 
 def hls_names(folder: pathlib.Path) -> list[pathlib.Path]:
@@ -115,6 +117,7 @@ class HlsRun:
     async def finish(self) -> None:
         await self.publisher.finish()
         if self.publisher.playlist_stored:
-            await self.catalog.put_asset(self.owner_id, self.video_id, "HLS", self.key, PLAYLIST_TYPE,
-                                         self.publisher.stored_bytes())
+            await self.catalog.put_asset(
+                self.owner_id, self.video_id, "HLS", self.key, PLAYLIST_TYPE, self.publisher.stored_bytes()
+            )
             self.recorded = True

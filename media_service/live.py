@@ -23,6 +23,7 @@ take the batch path); a session gives up after idle_seconds without a new chunk;
 CPU time in proportion to the media it has encoded and may not stall (see StreamingFfmpeg); and a
 session whose upload was deleted or aborted stops within about CHECK_INTERVAL_SECONDS.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -82,10 +83,19 @@ class LiveOutputs:
 
 
 class LiveSession:
-    def __init__(self, owner_id: str, video_id: str, files: MediaFiles, ffmpeg_binary: str,
-                 profile: CompressionProfile, limits: FfmpegLimits, idle_seconds: float,
-                 media_limits: MediaLimits = MediaLimits(), still_wanted: StillWanted | None = None,
-                 encoders: "LiveEncoders | None" = None) -> None:
+    def __init__(
+        self,
+        owner_id: str,
+        video_id: str,
+        files: MediaFiles,
+        ffmpeg_binary: str,
+        profile: CompressionProfile,
+        limits: FfmpegLimits,
+        idle_seconds: float,
+        media_limits: MediaLimits = MediaLimits(),
+        still_wanted: StillWanted | None = None,
+        encoders: "LiveEncoders | None" = None,
+    ) -> None:
         self.media_limits = media_limits
         self.encoders = encoders
         # What a live encode reads: the source file as it grows, and whether it is complete.
@@ -194,8 +204,12 @@ class LiveSession:
         container = containers.sniff(first)
         if container is None or container.family != "webm":
             raise LiveFailed("the first chunk is not the start of a WebM recording")
-        _, text = await run_ffmpeg(commands.probe_args(self.ffmpeg_binary, "pipe:0", container),
-                                   self.limits.quick().copying(), check=False, stdin_data=first)
+        _, text = await run_ffmpeg(
+            commands.probe_args(self.ffmpeg_binary, "pipe:0", container),
+            self.limits.quick().copying(),
+            check=False,
+            stdin_data=first,
+        )
         probe = parse_probe(text)
         if found_family(probe) != "webm" or (probe.video is None and probe.audio is None) or probe.ambiguity:
             raise LiveFailed("the first chunk is not the start of a WebM recording")
@@ -205,8 +219,10 @@ class LiveSession:
         muxer, original_name, _ = original_format(probe)
         source = self._temporary("source.webm")
         original = self._temporary(original_name)
-        self._ffmpeg = StreamingFfmpeg(commands.live_remux_args(
-            self.ffmpeg_binary, container, str(original), muxer, self.media_limits), self.limits.copying())
+        self._ffmpeg = StreamingFfmpeg(
+            commands.live_remux_args(self.ffmpeg_binary, container, str(original), muxer, self.media_limits),
+            self.limits.copying(),
+        )
         await self._ffmpeg.start()
         # Unbuffered, so a live encode reading the file sees every chunk as soon as it is written.
         with open(source, "wb", buffering=0) as source_file:
@@ -238,8 +254,14 @@ class LiveSession:
         await self._ffmpeg.finish(self.last_fed_at - self.started_at)
         self.source_complete = True
         self.grew.set()
-        return LiveOutputs(source, original, original_name, probe, remux_seconds=self._ffmpeg.seconds_done or None,
-                           remux_frames=self._ffmpeg.frames_done or None)
+        return LiveOutputs(
+            source,
+            original,
+            original_name,
+            probe,
+            remux_seconds=self._ffmpeg.seconds_done or None,
+            remux_frames=self._ffmpeg.frames_done or None,
+        )
 
     async def _wait_for_more(self) -> None:
         self._wake.clear()
@@ -257,10 +279,19 @@ class LiveSessions:
     ffmpeg copying at the recording's pace, plus a live encode while capacity allows); uploads
     beyond that take the batch path."""
 
-    def __init__(self, files: MediaFiles, ffmpeg_binary: str, profile: CompressionProfile,
-                 limits: FfmpegLimits, max_sessions: int, idle_seconds: float,
-                 media_limits: MediaLimits = MediaLimits(), max_sessions_per_user: int = 0,
-                 still_wanted: StillWanted | None = None, encoders: "LiveEncoders | None" = None) -> None:
+    def __init__(
+        self,
+        files: MediaFiles,
+        ffmpeg_binary: str,
+        profile: CompressionProfile,
+        limits: FfmpegLimits,
+        max_sessions: int,
+        idle_seconds: float,
+        media_limits: MediaLimits = MediaLimits(),
+        max_sessions_per_user: int = 0,
+        still_wanted: StillWanted | None = None,
+        encoders: "LiveEncoders | None" = None,
+    ) -> None:
         self.files = files
         self.encoders = encoders
         self.media_limits = media_limits
@@ -283,18 +314,30 @@ class LiveSessions:
         """A chunk was stored. Returns whether a live session is following this upload."""
         session = self.sessions.get(video_id)
         if session is None:
-            if (self.max_sessions <= 0 or video_id in self.declined
-                    or not within_caps(self.per_owner(), owner_id, self.max_sessions, self.max_sessions_per_user)
-                    or not await self.files.chunk_exists(owner_id, video_id, 0)):
+            if (
+                self.max_sessions <= 0
+                or video_id in self.declined
+                or not within_caps(self.per_owner(), owner_id, self.max_sessions, self.max_sessions_per_user)
+                or not await self.files.chunk_exists(owner_id, video_id, 0)
+            ):
                 return False
             if video_id in self.sessions:  # another hint started one while we asked
                 self.sessions[video_id].wake()
                 return True
             if not within_caps(self.per_owner(), owner_id, self.max_sessions, self.max_sessions_per_user):
                 return False  # others started meanwhile
-            session = LiveSession(owner_id, video_id, self.files, self.ffmpeg_binary, self.profile,
-                                  self.limits, self.idle_seconds, self.media_limits, self.still_wanted,
-                                  self.encoders)
+            session = LiveSession(
+                owner_id,
+                video_id,
+                self.files,
+                self.ffmpeg_binary,
+                self.profile,
+                self.limits,
+                self.idle_seconds,
+                self.media_limits,
+                self.still_wanted,
+                self.encoders,
+            )
             self.sessions[video_id] = session
             session.start()
             session.task.add_done_callback(lambda task: self._ended(video_id, session, task))
@@ -343,10 +386,20 @@ class LiveEncoders:
     """The live encodes of this media service: started while EncodeCapacity allows, each under
     the rendition's lease in the catalog, judged by LagPolicy."""
 
-    def __init__(self, catalog, files: MediaFiles, encode, capacity: EncodeCapacity, limits: FfmpegLimits,
-                 worker_id: str, lease_seconds: int, max_lag_seconds: float, lag_grace_seconds: float,
-                 on_capacity_freed: Callable[[], None] = lambda: None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        catalog,
+        files: MediaFiles,
+        encode,
+        capacity: EncodeCapacity,
+        limits: FfmpegLimits,
+        worker_id: str,
+        lease_seconds: int,
+        max_lag_seconds: float,
+        lag_grace_seconds: float,
+        on_capacity_freed: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.catalog, self.files, self.encode = catalog, files, encode
         self.capacity, self.limits = capacity, limits
         self.worker_id, self.lease_seconds = worker_id, lease_seconds
@@ -365,8 +418,9 @@ class LiveEncoders:
         # encode reads its first byte; an open file reads on.
         assert session.source_path is not None
         source = open(session.source_path, "rb")
-        task = asyncio.create_task(self._run(session, container, probe, source),
-                                   name=f"live-encode-{session.video_id[:12]}")
+        task = asyncio.create_task(
+            self._run(session, container, probe, source), name=f"live-encode-{session.video_id[:12]}"
+        )
         task.add_done_callback(lambda _: source.close())
         self.running[session.video_id] = task
         task.add_done_callback(lambda _: self._ended(session.video_id, task))
@@ -409,8 +463,9 @@ class LiveEncoders:
             message = f"the live encode stopped ({exc}); encoding from the original instead"
         else:
             try:
-                await self.catalog.finish_rendition(owner, video_id, kind, self.worker_id, RenditionState.READY,
-                                                    asset=asset)
+                await self.catalog.finish_rendition(
+                    owner, video_id, kind, self.worker_id, RenditionState.READY, asset=asset
+                )
                 self.outcomes["ready"] += 1
                 metrics.RENDITIONS_FINISHED.labels(kind=kind.value, path="live", state="READY").inc()
                 return
@@ -425,8 +480,9 @@ class LiveEncoders:
 
     async def _give_back(self, owner: str, video_id: str, message: str) -> None:
         try:
-            await self.catalog.finish_rendition(owner, video_id, self.encode.kind, self.worker_id,
-                                                RenditionState.PENDING, error=message)
+            await self.catalog.finish_rendition(
+                owner, video_id, self.encode.kind, self.worker_id, RenditionState.PENDING, error=message
+            )
         except DomainError as exc:  # its lease lapses, and the queue takes it over then
             log.info("could not give the rendition of %s back: %s", video_id, exc.message)
 
@@ -435,10 +491,17 @@ class LiveEncoders:
         tmp = self.encode.temporary(ws, "live")
         video = probe.video
         hls = self.encode.hls(self.catalog, ws)  # the live playlist, for viewers while it records
-        ffmpeg = StreamingFfmpeg(self.encode.live_args(
-            container, str(tmp), has_video=video is not None, has_audio=probe.audio is not None,
-            frame_size=(video.width or 0, video.height or 0) if video else None, hls=hls),
-            self.encode.run_limits(self.limits, None))
+        ffmpeg = StreamingFfmpeg(
+            self.encode.live_args(
+                container,
+                str(tmp),
+                has_video=video is not None,
+                has_audio=probe.audio is not None,
+                frame_size=(video.width or 0, video.height or 0) if video else None,
+                hls=hls,
+            ),
+            self.encode.run_limits(self.limits, None),
+        )
         started = time.monotonic()
         feeding: asyncio.Task | None = None
         try:
@@ -457,12 +520,19 @@ class LiveEncoders:
                 metrics.LIVE_LAG_SECONDS.observe(policy.lag_seconds)
                 if action is LiveAction.REQUEUE:
                     metrics.LIVE_ENCODES_BEHIND.labels(action=LiveAction.REQUEUE.value).inc()
-                    raise _Behind(f"{policy.lag_seconds:.1f} s of media behind the recording for "
-                                  f"{self.lag_grace_seconds:g} s (speed {policy.speed or 0:.2f}x)")
+                    raise _Behind(
+                        f"{policy.lag_seconds:.1f} s of media behind the recording for "
+                        f"{self.lag_grace_seconds:g} s (speed {policy.speed or 0:.2f}x)"
+                    )
                 total = arrived if session.source_complete else 0.0
                 await self.catalog.report_rendition_progress(  # renews the lease
-                    session.owner_id, session.video_id, self.encode.kind, self.worker_id,
-                    min(ffmpeg.seconds_done / total, 0.999) if total else 0.0, self.lease_seconds)
+                    session.owner_id,
+                    session.video_id,
+                    self.encode.kind,
+                    self.worker_id,
+                    min(ffmpeg.seconds_done / total, 0.999) if total else 0.0,
+                    self.lease_seconds,
+                )
                 if hls is not None:
                     await hls.poll()
             feeding.result()

@@ -10,6 +10,7 @@ admitted round-robin between users (a caller waits within its own deadline); it 
 media it reads (runner.FfmpegLimits.for_media), and stopped when its caller goes away (the RPC is
 cancelled) or the video is deleted meanwhile (checked every CHECK_INTERVAL_SECONDS).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -61,14 +62,23 @@ class VideoFacts:
 class CatalogView(Protocol):
     async def video_facts(self, owner_id: str, video_id: str) -> VideoFacts: ...
 
-    async def put_asset(self, owner_id: str, video_id: str, kind: str, path: str, content_type: str,
-                        size: int) -> None: ...
+    async def put_asset(
+        self, owner_id: str, video_id: str, kind: str, path: str, content_type: str, size: int
+    ) -> None: ...
 
 
 class OnDemandMedia:
-    def __init__(self, files: MediaFiles, ffmpeg_binary: str, catalog: CatalogView,
-                 limits: FfmpegLimits, max_parallel: int = 2, candidate_frames: int = 30,
-                 max_pixels: int = 0, max_per_user: int = 0) -> None:
+    def __init__(
+        self,
+        files: MediaFiles,
+        ffmpeg_binary: str,
+        catalog: CatalogView,
+        limits: FfmpegLimits,
+        max_parallel: int = 2,
+        candidate_frames: int = 30,
+        max_pixels: int = 0,
+        max_per_user: int = 0,
+    ) -> None:
         self.max_pixels = max_pixels  # per decoded frame (MAX_VIDEO_PIXELS)
         self.files = files
         self.ffmpeg = ffmpeg_binary
@@ -80,8 +90,9 @@ class OnDemandMedia:
         self.slots = FairSlots(max_parallel, max_per_user, kind="on_demand")
 
     # ---- requests ---------------------------------------------------------------------------
-    async def extract_audio(self, owner_id: str, video_id: str, audio_format: str, bitrate_kbps: int = 0,
-                            mp3_quality: int | None = None) -> StoredAsset:
+    async def extract_audio(
+        self, owner_id: str, video_id: str, audio_format: str, bitrate_kbps: int = 0, mp3_quality: int | None = None
+    ) -> StoredAsset:
         if audio_format not in AUDIO_KINDS:
             raise InvalidArgument("format must be AAC, MP3, FLAC or ORIGINAL")
         if bitrate_kbps and not 8 <= bitrate_kbps <= 320:
@@ -94,14 +105,23 @@ class OnDemandMedia:
         if not facts.audio_codec:
             raise FailedPrecondition("this recording has no audio track, so there is no audio to extract")
         output = commands.audio_output(audio_format, facts.audio_codec, bitrate_kbps, mp3_quality)
-        return await self._make(owner_id, video_id, AUDIO_KINDS[audio_format], output.file_name,
-                                output.content_type, facts,
-                                lambda source, container, tmp: commands.extract_audio_args(
-                                    self.ffmpeg, source, container, str(tmp), output, facts.duration_seconds),
-                                "extract the audio", media_seconds=facts.duration_seconds or None)
+        return await self._make(
+            owner_id,
+            video_id,
+            AUDIO_KINDS[audio_format],
+            output.file_name,
+            output.content_type,
+            facts,
+            lambda source, container, tmp: commands.extract_audio_args(
+                self.ffmpeg, source, container, str(tmp), output, facts.duration_seconds
+            ),
+            "extract the audio",
+            media_seconds=facts.duration_seconds or None,
+        )
 
-    async def thumbnail(self, owner_id: str, video_id: str, at_seconds: float | None, width: int,
-                        image_format: str) -> StoredAsset:
+    async def thumbnail(
+        self, owner_id: str, video_id: str, at_seconds: float | None, width: int, image_format: str
+    ) -> StoredAsset:
         image_format = image_format or "JPEG"
         if image_format not in commands.IMAGE_CODECS:
             raise InvalidArgument("a thumbnail's format is JPEG or WEBP")
@@ -115,14 +135,39 @@ class OnDemandMedia:
         else:
             at, representative = commands.thumbnail_time(facts.duration_seconds, self.candidate_frames), True
         _, _, extension, content_type = commands.IMAGE_CODECS[image_format]
-        return await self._make(owner_id, video_id, "THUMBNAIL", f"thumbnail.{extension}", content_type, facts,
-                                lambda source, container, tmp: commands.still_args(
-                                    self.ffmpeg, source, container, str(tmp), at, width, image_format,
-                                    representative, self.candidate_frames, self.max_pixels),
-                                "make the thumbnail", media_seconds=0.0)
+        return await self._make(
+            owner_id,
+            video_id,
+            "THUMBNAIL",
+            f"thumbnail.{extension}",
+            content_type,
+            facts,
+            lambda source, container, tmp: commands.still_args(
+                self.ffmpeg,
+                source,
+                container,
+                str(tmp),
+                at,
+                width,
+                image_format,
+                representative,
+                self.candidate_frames,
+                self.max_pixels,
+            ),
+            "make the thumbnail",
+            media_seconds=0.0,
+        )
 
-    async def preview(self, owner_id: str, video_id: str, start_seconds: float | None, seconds: float,
-                      width: int, fps: int, image_format: str) -> StoredAsset:
+    async def preview(
+        self,
+        owner_id: str,
+        video_id: str,
+        start_seconds: float | None,
+        seconds: float,
+        width: int,
+        fps: int,
+        image_format: str,
+    ) -> StoredAsset:
         image_format = image_format or "WEBP"
         if image_format not in ("WEBP", "GIF"):
             raise InvalidArgument("a preview's format is WEBP or GIF")
@@ -142,11 +187,29 @@ class OnDemandMedia:
         else:
             start = max(0.0, min(facts.duration_seconds * 0.25, facts.duration_seconds - seconds))
         extension = "webp" if image_format == "WEBP" else "gif"
-        return await self._make(owner_id, video_id, "PREVIEW", f"preview.{extension}", f"image/{extension}", facts,
-                                lambda source, container, tmp: commands.preview_args(
-                                    self.ffmpeg, source, container, str(tmp), start, seconds, width, fps,
-                                    image_format, PREVIEW_MAX_BYTES, self.max_pixels),
-                                "make the preview", media_seconds=seconds)
+        return await self._make(
+            owner_id,
+            video_id,
+            "PREVIEW",
+            f"preview.{extension}",
+            f"image/{extension}",
+            facts,
+            lambda source, container, tmp: commands.preview_args(
+                self.ffmpeg,
+                source,
+                container,
+                str(tmp),
+                start,
+                seconds,
+                width,
+                fps,
+                image_format,
+                PREVIEW_MAX_BYTES,
+                self.max_pixels,
+            ),
+            "make the preview",
+            media_seconds=seconds,
+        )
 
     async def storyboard(self, owner_id: str, video_id: str) -> StoredAsset:
         """The storyboard's WebVTT asset, making the sprite sheet and the VTT when missing: one
@@ -158,10 +221,19 @@ class OnDemandMedia:
         if not facts.video_codec:
             raise FailedPrecondition("this recording has no video track, so it has no storyboard")
         layout = commands.storyboard_layout(facts.duration_seconds, facts.width, facts.height)
-        await self._make(owner_id, video_id, "STORYBOARD", "storyboard.jpg", "image/jpeg", facts,
-                         lambda source, container, tmp: commands.storyboard_args(
-                             self.ffmpeg, source, container, str(tmp), layout, self.max_pixels),
-                         "make the storyboard", media_seconds=facts.duration_seconds or None)
+        await self._make(
+            owner_id,
+            video_id,
+            "STORYBOARD",
+            "storyboard.jpg",
+            "image/jpeg",
+            facts,
+            lambda source, container, tmp: commands.storyboard_args(
+                self.ffmpeg, source, container, str(tmp), layout, self.max_pixels
+            ),
+            "make the storyboard",
+            media_seconds=facts.duration_seconds or None,
+        )
         ws = self.files.workspace(owner_id, video_id)
         try:
             final = ws.path("storyboard.vtt")
@@ -169,8 +241,7 @@ class OnDemandMedia:
             try:
                 await asyncio.to_thread(tmp.write_text, commands.storyboard_vtt(layout, facts.duration_seconds))
                 key = self.files.store.media_key(owner_id, video_id, final.name)
-                await self.catalog.put_asset(owner_id, video_id, "STORYBOARD_VTT", key, "text/vtt",
-                                             tmp.stat().st_size)
+                await self.catalog.put_asset(owner_id, video_id, "STORYBOARD_VTT", key, "text/vtt", tmp.stat().st_size)
                 await asyncio.to_thread(publish, tmp, final)
             finally:
                 tmp.unlink(missing_ok=True)
@@ -179,15 +250,18 @@ class OnDemandMedia:
             ws.close()
         return StoredAsset("STORYBOARD_VTT", key, size, "text/vtt")
 
-    async def download(self, owner_id: str, video_id: str, kind: str,
-                       offset: int) -> tuple[StoredAsset, AsyncIterator[tuple[int, bytes]]]:
+    async def download(
+        self, owner_id: str, video_id: str, kind: str, offset: int
+    ) -> tuple[StoredAsset, AsyncIterator[tuple[int, bytes]]]:
         """The asset and its bytes from offset on, in pieces; the file is opened before this
         returns, so a missing file is an error here and not halfway through a stream."""
         facts = await self.catalog.video_facts(owner_id, check_video_id(video_id))
         asset = facts.assets.get(kind)
         if asset is None:
-            raise NotFound(f"this video has no {kind.lower()} asset"
-                           + ("" if facts.status == "READY" else f" (it is {facts.status})"))
+            raise NotFound(
+                f"this video has no {kind.lower()} asset"
+                + ("" if facts.status == "READY" else f" (it is {facts.status})")
+            )
         if offset < 0 or offset > asset.size:
             raise OutOfRange(f"offset {offset} is outside the asset (0-{asset.size} bytes)")
         store = self.files.store
@@ -195,7 +269,9 @@ class OnDemandMedia:
         try:
             await store.size(key)
         except FileNotFoundError:
-            raise NotFound(f"the {kind.lower()} file is gone (the video may have been reprocessed or deleted)") from None
+            raise NotFound(
+                f"the {kind.lower()} file is gone (the video may have been reprocessed or deleted)"
+            ) from None
 
         async def pieces() -> AsyncIterator[tuple[int, bytes]]:
             # Ranged reads: one piece in memory at a time, from a file or an object alike.
@@ -239,8 +315,9 @@ class OnDemandMedia:
         if not math.isfinite(value) or value < 0:
             raise InvalidArgument(f"{name} must be a time in seconds from 0")
         if facts.duration_seconds and value >= facts.duration_seconds:
-            raise InvalidArgument(f"{name} {value:g} is past the end of the video "
-                                  f"({facts.duration_seconds:.2f} s long)")
+            raise InvalidArgument(
+                f"{name} {value:g} is past the end of the video ({facts.duration_seconds:.2f} s long)"
+            )
 
     async def _while_wanted(self, owner_id: str, video_id: str, work, what: str) -> None:
         """Run the ffmpeg coroutine `work`; stop it if the video is deleted (or reprocessed)
@@ -286,12 +363,23 @@ class OnDemandMedia:
         if gone:
             if gone[0] == "deleted":
                 raise NotFound(f"video {video_id} was deleted while its {what.split()[-1]} was being made")
-            raise FailedPrecondition(f"the video became {gone[0]} while its {what.split()[-1]} was being made; "
-                                     "ask again once it is READY")
+            raise FailedPrecondition(
+                f"the video became {gone[0]} while its {what.split()[-1]} was being made; ask again once it is READY"
+            )
         task.result()
 
-    async def _make(self, owner_id: str, video_id: str, kind: str, file_name: str, content_type: str,
-                    facts: VideoFacts, build_args, what: str, media_seconds: float | None = None) -> StoredAsset:
+    async def _make(
+        self,
+        owner_id: str,
+        video_id: str,
+        kind: str,
+        file_name: str,
+        content_type: str,
+        facts: VideoFacts,
+        build_args,
+        what: str,
+        media_seconds: float | None = None,
+    ) -> StoredAsset:
         ws = self.files.workspace(owner_id, video_id)
         try:
             async with self.slots.slot(owner_id):
@@ -299,8 +387,12 @@ class OnDemandMedia:
                 final = ws.path(file_name)
                 tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.tmp")
                 try:
-                    await self._while_wanted(owner_id, video_id, run_ffmpeg(
-                        build_args(source, container, tmp), self.limits.for_media(media_seconds)), what)
+                    await self._while_wanted(
+                        owner_id,
+                        video_id,
+                        run_ffmpeg(build_args(source, container, tmp), self.limits.for_media(media_seconds)),
+                        what,
+                    )
                     if not tmp.exists() or tmp.stat().st_size == 0:
                         raise FailedPrecondition(f"could not {what}: ffmpeg wrote nothing (no frame at that time?)")
                     size = tmp.stat().st_size
@@ -321,4 +413,3 @@ class OnDemandMedia:
         if previous is not None and previous.path != asset.path:  # e.g. thumbnail.jpg -> thumbnail.webp
             await self.files.remove_key(owner_id, previous.path)
         return asset
-

@@ -5,6 +5,7 @@ thumbnail. No encode: the compressed rendition is made by a live encode or from 
 Each step writes to a temporary name and renames into place, so a step that is run again (a
 retry, or a worker that took over an expired lease) never sees half a file.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -26,6 +27,7 @@ from recorder_common import metrics
 from recorder_common.storage import publish
 
 log = logging.getLogger("recorder.media.pipeline")
+
 
 class StepFailed(Exception):
     def __init__(self, step: str, message: str) -> None:
@@ -63,6 +65,7 @@ class JobReporter(Protocol):
 @dataclasses.dataclass(frozen=True)
 class StreamExtent:
     """What reading every packet of a file found: the last timestamp and the video frames."""
+
     seconds: float | None
     frames: int | None
 
@@ -81,20 +84,23 @@ def media_limit_refusal(probe: ProbeResult, extent: StreamExtent, limits: MediaL
     """Why a recording is over the limits, from its real stream (None when it is within them)."""
     seconds = extent.seconds if extent.seconds is not None else probe.duration_seconds
     if seconds is not None and seconds > limits.max_recording_seconds:
-        return (f"the recording is longer than the {limits.max_recording_seconds / 3600:g} h "
-                f"this service accepts")
+        return f"the recording is longer than the {limits.max_recording_seconds / 3600:g} h this service accepts"
     video = probe.video
     if video is None:
         return None
     width, height = video.width or 0, video.height or 0
     if width * height > limits.max_video_pixels:
-        return (f"its video is {width}x{height}, more than the {limits.max_video_pixels / 1e6:.1f} "
-                f"megapixels per frame this service accepts")
+        return (
+            f"its video is {width}x{height}, more than the {limits.max_video_pixels / 1e6:.1f} "
+            f"megapixels per frame this service accepts"
+        )
     estimated = (video.fps or 0.0) * (seconds or 0.0)
     frames = max(estimated, float(extent.frames or 0))
     if width * height * frames > limits.max_decoded_pixels:
-        return (f"its video ({width}x{height}, {frames:.0f} frames) is more than this service decodes "
-                f"for one recording ({limits.max_decoded_pixels / 1e12:.2f} terapixels)")
+        return (
+            f"its video ({width}x{height}, {frames:.0f} frames) is more than this service decodes "
+            f"for one recording ({limits.max_decoded_pixels / 1e12:.2f} terapixels)"
+        )
     return None
 
 
@@ -104,9 +110,16 @@ def read_container(path: pathlib.Path) -> Container | None:
 
 
 class MediaPipeline:
-    def __init__(self, files: MediaFiles, ffmpeg_binary: str, profile: CompressionProfile,
-                 thumbnail: ThumbnailSettings, limits: FfmpegLimits, live: LiveSessions | None = None,
-                 media_limits: MediaLimits = MediaLimits()) -> None:
+    def __init__(
+        self,
+        files: MediaFiles,
+        ffmpeg_binary: str,
+        profile: CompressionProfile,
+        thumbnail: ThumbnailSettings,
+        limits: FfmpegLimits,
+        live: LiveSessions | None = None,
+        media_limits: MediaLimits = MediaLimits(),
+    ) -> None:
         self.files = files
         self.ffmpeg = ffmpeg_binary
         self.profile = profile
@@ -177,8 +190,9 @@ class MediaPipeline:
         """Put the live session's outputs in place and describe them, as the batch steps would."""
         source = ws.path(source_name(job.content_type))
         await asyncio.to_thread(publish, outputs.source, source)
-        await self._keep(ws, reporter, "SOURCE", source,
-                         job.content_type.split(";")[0][:64] or "application/octet-stream")
+        await self._keep(
+            ws, reporter, "SOURCE", source, job.content_type.split(";")[0][:64] or "application/octet-stream"
+        )
         await reporter.progress("ASSEMBLE", 1.0)
         # The live remux read every packet of these bytes with the same forced demuxer: its extent
         # is the source's, so the source is not read through again at stop.
@@ -194,8 +208,9 @@ class MediaPipeline:
             await asyncio.to_thread(publish, outputs.original, original)
             # The live remux copied every packet: its last timestamp is the original's extent, so
             # the original is not read through once more at stop.
-            probe = await self.describe_original(job, ws, original, muxer, content_type, reporter,
-                                                 extent_seconds=outputs.remux_seconds)
+            probe = await self.describe_original(
+                job, ws, original, muxer, content_type, reporter, extent_seconds=outputs.remux_seconds
+            )
         if probe.video is not None:
             await self.make_thumbnail(job, ws, original, probe, reporter)
 
@@ -232,27 +247,32 @@ class MediaPipeline:
             await asyncio.to_thread(publish, tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
-        await self._keep(ws, reporter, "SOURCE", final,
-                         job.content_type.split(";")[0][:64] or "application/octet-stream")
+        await self._keep(
+            ws, reporter, "SOURCE", final, job.content_type.split(";")[0][:64] or "application/octet-stream"
+        )
         await reporter.progress("ASSEMBLE", 1.0)
         return final
 
     async def probe_file(self, path: pathlib.Path, container: Container) -> tuple[ProbeResult, str]:
         # A probe reads headers and a frame or two: the small bound, so many fit in the budget at stop.
-        _, text = await run_ffmpeg(commands.probe_args(self.ffmpeg, str(path), container),
-                                   self.limits.quick().copying(), check=False)
+        _, text = await run_ffmpeg(
+            commands.probe_args(self.ffmpeg, str(path), container), self.limits.quick().copying(), check=False
+        )
         return parse_probe(text), text
 
     async def stream_extent(self, path: pathlib.Path, container: Container) -> StreamExtent:
-        _, text = await run_ffmpeg(commands.stream_extent_args(self.ffmpeg, str(path), container,
-                                                               self.media_limits.max_recording_seconds),
-                                   self.limits.copying(), check=False)
+        _, text = await run_ffmpeg(
+            commands.stream_extent_args(self.ffmpeg, str(path), container, self.media_limits.max_recording_seconds),
+            self.limits.copying(),
+            check=False,
+        )
         progress = parse_last_progress(text)
         return StreamExtent(progress.seconds, progress.frames)
 
     @metrics.timed_step("PROBE")
-    async def probe(self, job: Job, source: pathlib.Path, reporter: JobReporter,
-                    extent: StreamExtent | None = None) -> ProbeResult:
+    async def probe(
+        self, job: Job, source: pathlib.Path, reporter: JobReporter, extent: StreamExtent | None = None
+    ) -> ProbeResult:
         """What the upload is, decided from its bytes: a WebM/Matroska or MP4 recording (sniffed in
         Python, then read by that demuxer only), of the declared family, within the media limits.
         Anything else fails here, before any other ffmpeg run. extent: the stream's last timestamp
@@ -262,22 +282,37 @@ class MediaPipeline:
             raise StepFailed("PROBE", "the upload is empty: 0 bytes were received")
         container = await asyncio.to_thread(read_container, source)
         if container is None:
-            raise StepFailed("PROBE", "the upload is not a readable recording: a WebM, Matroska or MP4 file "
-                                      "was expected and its first bytes are none of these (playlists, "
-                                      "manifests and other formats are refused)")
+            raise StepFailed(
+                "PROBE",
+                "the upload is not a readable recording: a WebM, Matroska or MP4 file "
+                "was expected and its first bytes are none of these (playlists, "
+                "manifests and other formats are refused)",
+            )
         declared = declared_family(job.content_type)
         if declared and container.family != declared:
-            raise StepFailed("PROBE", f"the upload was declared {job.content_type.split(';')[0]} but the bytes "
-                                      f"are {container.label} ({container.family}); upload it again "
-                                      f"with the right content_type")
+            raise StepFailed(
+                "PROBE",
+                f"the upload was declared {job.content_type.split(';')[0]} but the bytes "
+                f"are {container.label} ({container.family}); upload it again "
+                f"with the right content_type",
+            )
         result, text = await self.probe_file(source, container)
         if result.ambiguity:
             raise StepFailed("PROBE", f"the upload cannot be read safely: {result.ambiguity}")
         if result.video is None and result.audio is None:
-            reason = next((ln.split(": ", 1)[-1] for ln in reversed(text.strip().splitlines())
-                           if "rror" in ln or "Invalid" in ln), "no audio or video stream found")
-            raise StepFailed("PROBE", f"the upload is not a readable recording "
-                                      f"({sanitise_ffmpeg_message(reason, (job.owner_id, job.video_id))})")
+            reason = next(
+                (
+                    ln.split(": ", 1)[-1]
+                    for ln in reversed(text.strip().splitlines())
+                    if "rror" in ln or "Invalid" in ln
+                ),
+                "no audio or video stream found",
+            )
+            raise StepFailed(
+                "PROBE",
+                f"the upload is not a readable recording "
+                f"({sanitise_ffmpeg_message(reason, (job.owner_id, job.video_id))})",
+            )
         if found_family(result) != container.family:  # the forced demuxer makes this the same
             raise StepFailed("PROBE", f"the upload's {container.label} header does not match its content")
         if extent is None:
@@ -285,22 +320,26 @@ class MediaPipeline:
         refusal = media_limit_refusal(result, extent, self.media_limits)
         if refusal:
             raise StepFailed("PROBE", f"the upload is refused: {refusal}")
-        result = dataclasses.replace(result, sniffed=container,
-                                     duration_seconds=reconcile_duration(result.duration_seconds, extent.seconds))
+        result = dataclasses.replace(
+            result, sniffed=container, duration_seconds=reconcile_duration(result.duration_seconds, extent.seconds)
+        )
         await reporter.progress("PROBE", 1.0)
         return result
 
     @metrics.timed_step("REMUX")
-    async def remux(self, job: Job, ws: Workspace, source: pathlib.Path, probe: ProbeResult,
-                    reporter: JobReporter) -> tuple[pathlib.Path, ProbeResult]:
+    async def remux(
+        self, job: Job, ws: Workspace, source: pathlib.Path, probe: ProbeResult, reporter: JobReporter
+    ) -> tuple[pathlib.Path, ProbeResult]:
         await reporter.progress("REMUX", 0.0)
         muxer, name, content_type = original_format(probe)
         final = ws.path(name)
         tmp = self._tmp(final)
         max_bytes = commands.remux_bytes_bound(source.stat().st_size)
         try:
-            await run_ffmpeg(commands.remux_args(self.ffmpeg, str(source), probe.sniffed, str(tmp), muxer, max_bytes),
-                             self.limits.for_media(probe.duration_seconds).copying())
+            await run_ffmpeg(
+                commands.remux_args(self.ffmpeg, str(source), probe.sniffed, str(tmp), muxer, max_bytes),
+                self.limits.for_media(probe.duration_seconds).copying(),
+            )
             self._check_bound("REMUX", tmp, max_bytes)
             await asyncio.to_thread(publish, tmp, final)
         except FfmpegFailed as exc:
@@ -314,12 +353,22 @@ class MediaPipeline:
         """-fs stops an output at its bound without failing: reaching it means the input made far
         more than a recording of its length can, so nothing of it is kept."""
         if output.exists() and output.stat().st_size >= max_bytes:
-            raise StepFailed(step, f"the output reached its size bound ({max_bytes >> 20} MiB) and was "
-                                   f"discarded; the recording is not what its length says")
+            raise StepFailed(
+                step,
+                f"the output reached its size bound ({max_bytes >> 20} MiB) and was "
+                f"discarded; the recording is not what its length says",
+            )
 
-    async def describe_original(self, job: Job, ws: Workspace, final: pathlib.Path, muxer: str,
-                                content_type: str, reporter: JobReporter,
-                                extent_seconds: float | None = None) -> ProbeResult:
+    async def describe_original(
+        self,
+        job: Job,
+        ws: Workspace,
+        final: pathlib.Path,
+        muxer: str,
+        content_type: str,
+        reporter: JobReporter,
+        extent_seconds: float | None = None,
+    ) -> ProbeResult:
         """Probe our original and record it. extent_seconds: the stream's last timestamp when the
         caller already read every packet (the live remux); otherwise the file is read for it."""
         # Our own file, but its metadata (and any claimed duration) was copied from the upload.
@@ -332,29 +381,48 @@ class MediaPipeline:
         duration = reconcile_duration(remuxed.duration_seconds, extent_seconds)
         remuxed = dataclasses.replace(remuxed, duration_seconds=duration, sniffed=container)
         video, audio = remuxed.video, remuxed.audio
-        await reporter.media_info(MediaFacts(
-            duration_seconds=duration, width=video.width if video else None,
-            height=video.height if video else None, video_codec=video.codec if video else None,
-            audio_codec=audio.codec if audio else None, container=muxer))
+        await reporter.media_info(
+            MediaFacts(
+                duration_seconds=duration,
+                width=video.width if video else None,
+                height=video.height if video else None,
+                video_codec=video.codec if video else None,
+                audio_codec=audio.codec if audio else None,
+                container=muxer,
+            )
+        )
         await self._keep(ws, reporter, "ORIGINAL", final, content_type)
         await reporter.progress("REMUX", 1.0)
         return remuxed
 
     @metrics.timed_step("THUMBNAIL")
-    async def make_thumbnail(self, job: Job, ws: Workspace, original: pathlib.Path, probe: ProbeResult,
-                             reporter: JobReporter) -> pathlib.Path:
+    async def make_thumbnail(
+        self, job: Job, ws: Workspace, original: pathlib.Path, probe: ProbeResult, reporter: JobReporter
+    ) -> pathlib.Path:
         await reporter.progress("THUMBNAIL", 0.0)
         final = ws.path("thumbnail.jpg")
         tmp = self._tmp(final)
         fps = probe.video.fps if probe.video and probe.video.fps else 30.0
         try:
-            for at in dict.fromkeys([commands.thumbnail_time(
-                    probe.duration_seconds, self.thumbnail.candidate_frames, fps), 0.0]):
+            for at in dict.fromkeys(
+                [commands.thumbnail_time(probe.duration_seconds, self.thumbnail.candidate_frames, fps), 0.0]
+            ):
                 tmp.unlink(missing_ok=True)
-                await run_ffmpeg(commands.still_args(
-                    self.ffmpeg, str(original), probe.sniffed, str(tmp), at, self.thumbnail.width, "JPEG",
-                    representative=True, candidate_frames=self.thumbnail.candidate_frames,
-                    max_pixels=self.media_limits.max_video_pixels), self.limits.quick().still())
+                await run_ffmpeg(
+                    commands.still_args(
+                        self.ffmpeg,
+                        str(original),
+                        probe.sniffed,
+                        str(tmp),
+                        at,
+                        self.thumbnail.width,
+                        "JPEG",
+                        representative=True,
+                        candidate_frames=self.thumbnail.candidate_frames,
+                        max_pixels=self.media_limits.max_video_pixels,
+                    ),
+                    self.limits.quick().still(),
+                )
                 if tmp.exists() and tmp.stat().st_size > 0:
                     break  # a seek past the last keyframe can yield no frame: then try from 0
             else:

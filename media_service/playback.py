@@ -22,6 +22,7 @@ Files are read by ranges through the store (local files or S3 ranged GETs), not 
 presigned URL: one origin, one token check, one set of CORS and cache headers, and a CDN in front
 caches exactly what it would cache from a file server.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -61,8 +62,13 @@ FAMILIES: dict[str, dict[str, str]] = {
 HLS_SEGMENT = re.compile(HLS_SEGMENT_NAME)
 DEFAULT_PLAYER_SCRIPT = pathlib.Path(__file__).resolve().parent.parent / "web" / "dist" / "share-player.js"
 # The catalog's asset kind of each family (the file a URL of the family points at).
-FAMILY_ASSET = {"original": "ORIGINAL", "compressed": "COMPRESSED", "thumbnail": "THUMBNAIL",
-                "storyboard": "STORYBOARD_VTT", "hls": "HLS"}
+FAMILY_ASSET = {
+    "original": "ORIGINAL",
+    "compressed": "COMPRESSED",
+    "thumbnail": "THUMBNAIL",
+    "storyboard": "STORYBOARD_VTT",
+    "hls": "HLS",
+}
 # A thumbnail may be replaced under the same name (MakeThumbnail): revalidate it by ETag. The others
 # never change once written, so a browser or CDN keeps them for as long as the URL is valid.
 REVALIDATED_FAMILIES = frozenset({"thumbnail"})
@@ -73,7 +79,9 @@ MAX_URL_SECONDS = 7 * 24 * 3600
 
 _PLAY_PATH = re.compile(r"/play/([A-Za-z0-9._-]{1,400})/([a-z0-9_-]{1,64}\.[a-z0-9]{2,5})")
 _SHARE_PATH = re.compile(r"/s/([A-Za-z0-9_-]{22})")
-_OWNER_TOKEN = re.compile(r"o\.([A-Za-z0-9_-]{1,64})\.([0-9a-f]{32})\.([a-z]{1,16})\.([0-9]{1,12})\.([A-Za-z0-9_-]{43})")
+_OWNER_TOKEN = re.compile(
+    r"o\.([A-Za-z0-9_-]{1,64})\.([0-9a-f]{32})\.([a-z]{1,16})\.([0-9]{1,12})\.([A-Za-z0-9_-]{43})"
+)
 _SHARE_TOKEN = re.compile(r"s\.([A-Za-z0-9_-]{22})\.([a-z]{1,16})\.([0-9]{1,12})\.([A-Za-z0-9_-]{43})")
 
 
@@ -179,10 +187,15 @@ class LinkState:
 class LinkCache:
     """Link state by link id, for at most ttl seconds, with one lookup in flight per link (fifty
     viewers opening one page ask the catalog once)."""
+
     MAX_ENTRIES = 10_000
 
-    def __init__(self, resolve: Callable[[str], Awaitable[LinkState]], ttl_seconds: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        resolve: Callable[[str], Awaitable[LinkState]],
+        ttl_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._resolve = resolve
         self.ttl = ttl_seconds
         self.clock = clock
@@ -248,11 +261,19 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
 class Playback:
     """Mints playback URLs (GetPlaybackUrl) and serves /play/ and /s/ over HTTP."""
 
-    def __init__(self, store, catalog, tokens: PlaybackTokens, *, url_seconds: int = 3600,
-                 share_url_seconds: int = 6 * 3600, link_cache_seconds: float = 2.0,
-                 public_base_url: str = "",
-                 make_storyboard: Callable[[str, str], Awaitable[object]] | None = None,
-                 player_script: pathlib.Path | str | None = None) -> None:
+    def __init__(
+        self,
+        store,
+        catalog,
+        tokens: PlaybackTokens,
+        *,
+        url_seconds: int = 3600,
+        share_url_seconds: int = 6 * 3600,
+        link_cache_seconds: float = 2.0,
+        public_base_url: str = "",
+        make_storyboard: Callable[[str, str], Awaitable[object]] | None = None,
+        player_script: pathlib.Path | str | None = None,
+    ) -> None:
         # The share page's HLS player (web/: `npm run build:share`, hls.js bundled), served at
         # /s/player.js; without it the page relies on the browser's native HLS.
         self.player_script = pathlib.Path(player_script) if player_script else DEFAULT_PLAYER_SCRIPT
@@ -291,8 +312,9 @@ class Playback:
             token = self.tokens.for_owner(owner_id, video_id, candidate, expires)
             return (f"{self.public_base_url}/play/{token}/{name}", candidate, FAMILIES[candidate][name], expires)
         wanted = family or "watchable"
-        raise FailedPrecondition(f"this video has no {wanted} file yet (it is {facts.status}); "
-                                 "ask again once it is READY")
+        raise FailedPrecondition(
+            f"this video has no {wanted} file yet (it is {facts.status}); ask again once it is READY"
+        )
 
     # ---- share links -------------------------------------------------------------------------
     async def _resolve_link(self, link_id: str) -> LinkState:
@@ -399,12 +421,17 @@ class Playback:
             size = len(playlist)
             etag = '"' + hashlib.sha256(playlist).hexdigest()[:32] + '"'
         headers = {
-            "Accept-Ranges": "bytes", "ETag": etag, "Content-Type": content_type,
+            "Accept-Ranges": "bytes",
+            "ETag": etag,
+            "Content-Type": content_type,
             "X-Content-Type-Options": "nosniff",
             # Private: a share link's files must stop when it is revoked, so shared caches only
             # hold them as the README describes (a CDN purging on revoke).
-            "Cache-Control": ("private, no-cache" if grant.family in REVALIDATED_FAMILIES
-                              or (playlist is not None and b"#EXT-X-ENDLIST" not in playlist) else immutable),
+            "Cache-Control": (
+                "private, no-cache"
+                if grant.family in REVALIDATED_FAMILIES or (playlist is not None and b"#EXT-X-ENDLIST" not in playlist)
+                else immutable
+            ),
         }
         if request.query.get("download") == "1" and (link is None or link.allow_download):
             headers["Content-Disposition"] = f'attachment; filename="{name}"'
@@ -416,9 +443,11 @@ class Playback:
             try:
                 byte_range = parse_range(request.headers.get("Range"), size)
             except Refused:
-                return web.Response(status=416, headers={**headers, "Content-Range": f"bytes */{size}",
-                                                         "Content-Type": "text/plain"},
-                                    text="range not satisfiable\n")
+                return web.Response(
+                    status=416,
+                    headers={**headers, "Content-Range": f"bytes */{size}", "Content-Type": "text/plain"},
+                    text="range not satisfiable\n",
+                )
         first, last = byte_range if byte_range else (0, size - 1)
         length = last - first + 1 if size else 0
         response = web.StreamResponse(status=206 if byte_range else 200, headers=headers)
@@ -430,7 +459,7 @@ class Playback:
             await response.write_eof()
             return response
         if playlist is not None:
-            await response.write(playlist[first:last + 1])
+            await response.write(playlist[first : last + 1])
             await response.write_eof()
             return response
         position = first
@@ -448,8 +477,12 @@ class Playback:
             body = await asyncio.to_thread(self.player_script.read_bytes)
         except OSError:
             raise Refused(404, "the share player is not built (cd web && npm run build:share)") from None
-        return web.Response(body=body, content_type="text/javascript", charset="utf-8",
-                            headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"})
+        return web.Response(
+            body=body,
+            content_type="text/javascript",
+            charset="utf-8",
+            headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
+        )
 
     async def _share_page(self, link_id: str) -> web.Response:
         state = await self.links.get(link_id)
@@ -474,17 +507,24 @@ class Playback:
         storyboard = url("storyboard")
         if storyboard is None and state.status == "READY":
             self._storyboard_later(state.owner_id, state.video_id)
-        return web.Response(status=200, text=share_page_html(state, video, poster, storyboard, hls),
-                            content_type="text/html", charset="utf-8", headers=PAGE_HEADERS)
+        return web.Response(
+            status=200,
+            text=share_page_html(state, video, poster, storyboard, hls),
+            content_type="text/html",
+            charset="utf-8",
+            headers=PAGE_HEADERS,
+        )
 
 
 PAGE_HEADERS = {
     # The page changes as the video is processed and must stop at once when the link is revoked.
     "Cache-Control": "no-store",
     # Scripts: only the HLS player from this origin; MSE plays from blob: URLs it fetches here.
-    "Content-Security-Policy": ("default-src 'none'; img-src 'self'; media-src 'self' blob:; "
-                                "script-src 'self'; connect-src 'self'; "
-                                "style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"),
+    "Content-Security-Policy": (
+        "default-src 'none'; img-src 'self'; media-src 'self' blob:; "
+        "script-src 'self'; connect-src 'self'; "
+        "style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
+    ),
     "Referrer-Policy": "no-referrer",
     "X-Robots-Tag": "noindex",
     "X-Content-Type-Options": "nosniff",
@@ -507,48 +547,72 @@ def _refusal(refusal: Refused) -> web.Response:
     body = html.escape(refusal.reason)
     headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
     if refusal.status == 410:
-        return web.Response(status=410, text=_page("Link unavailable", f"<p>{body}.</p>"),
-                            content_type="text/html", charset="utf-8", headers={**PAGE_HEADERS, **headers})
+        return web.Response(
+            status=410,
+            text=_page("Link unavailable", f"<p>{body}.</p>"),
+            content_type="text/html",
+            charset="utf-8",
+            headers={**PAGE_HEADERS, **headers},
+        )
     return web.Response(status=refusal.status, text=body + "\n", headers=headers)
 
 
 def _duration(seconds: float) -> str:
     whole = int(round(seconds))
-    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}" if whole >= 3600 else f"{whole // 60}:{whole % 60:02d}"
+    return (
+        f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+        if whole >= 3600
+        else f"{whole // 60}:{whole % 60:02d}"
+    )
 
 
 def _page(title: str, body: str) -> str:
-    return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{html.escape(title)}</title>"
-            "<style>body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:960px;padding:0 1rem}"
-            "video{width:100%;background:#000}</style></head>"
-            f"<body>{body}</body></html>")
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title>"
+        "<style>body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:960px;padding:0 1rem}"
+        "video{width:100%;background:#000}</style></head>"
+        f"<body>{body}</body></html>"
+    )
 
 
-def share_page_html(state: LinkState, video_url: str | None, poster_url: str | None,
-                    storyboard_url: str | None = None, hls_url: str | None = None) -> str:
+def share_page_html(
+    state: LinkState,
+    video_url: str | None,
+    poster_url: str | None,
+    storyboard_url: str | None = None,
+    hls_url: str | None = None,
+) -> str:
     """The watch page: title, duration, the thumbnail as poster and an HTML5 player. Nothing on it
     names the owner or the video's id; every URL is a share token for this link only."""
     title = state.title or "Recording"
-    parts = [f"<h1 id=\"title\">{html.escape(title)}</h1>"]
+    parts = [f'<h1 id="title">{html.escape(title)}</h1>']
     if state.duration_seconds:
-        parts.append(f"<p id=\"duration\" data-seconds=\"{state.duration_seconds:.3f}\">"
-                     f"{_duration(state.duration_seconds)}</p>")
+        parts.append(
+            f'<p id="duration" data-seconds="{state.duration_seconds:.3f}">{_duration(state.duration_seconds)}</p>'
+        )
     if video_url is None and hls_url is not None:
-        poster = f" poster=\"{html.escape(poster_url)}\"" if poster_url else ""
-        parts.append(f"<video id=\"player\" controls playsinline muted{poster} data-hls=\"{html.escape(hls_url)}\">"
-                     "</video><p id=\"live\">Live: this recording is still being made.</p>"
-                     "<script src=\"/s/player.js\"></script>")
+        poster = f' poster="{html.escape(poster_url)}"' if poster_url else ""
+        parts.append(
+            f'<video id="player" controls playsinline muted{poster} data-hls="{html.escape(hls_url)}">'
+            '</video><p id="live">Live: this recording is still being made.</p>'
+            '<script src="/s/player.js"></script>'
+        )
     elif video_url is None:
-        parts.append("<p id=\"pending\">This recording is still being processed. Reload in a moment.</p>")
+        parts.append('<p id="pending">This recording is still being processed. Reload in a moment.</p>')
     else:
-        poster = f" poster=\"{html.escape(poster_url)}\"" if poster_url else ""
-        parts.append(f"<video id=\"player\" controls preload=\"metadata\" playsinline{poster} "
-                     f"src=\"{html.escape(video_url)}\">"
-                     + (f"<track id=\"storyboard\" kind=\"metadata\" label=\"storyboard\" "
-                        f"src=\"{html.escape(storyboard_url)}\">" if storyboard_url else "")
-                     + "</video>")
+        poster = f' poster="{html.escape(poster_url)}"' if poster_url else ""
+        parts.append(
+            f'<video id="player" controls preload="metadata" playsinline{poster} '
+            f'src="{html.escape(video_url)}">'
+            + (
+                f'<track id="storyboard" kind="metadata" label="storyboard" src="{html.escape(storyboard_url)}">'
+                if storyboard_url
+                else ""
+            )
+            + "</video>"
+        )
         if state.allow_download:
-            parts.append(f"<p><a id=\"download\" href=\"{html.escape(video_url)}?download=1\">Download</a></p>")
+            parts.append(f'<p><a id="download" href="{html.escape(video_url)}?download=1">Download</a></p>')
     return _page(title, "".join(parts))

@@ -8,6 +8,7 @@ itself writes at the top indentation of the `Input #0` block count (`  Duration:
 start with spaces and ": "), and a listing where those structural lines repeat (a tag *name* with
 a newline in it can forge one) is reported as ambiguous instead of believed.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -18,7 +19,8 @@ from media_service.containers import Container
 _INPUT = re.compile(r"^Input #0, ([\w,]+), from ", re.M)
 _DURATION_LINE = re.compile(r"^  Duration: (?:(\d+):(\d{2}):(\d{2}(?:\.\d+)?)|N/A)(?:,|$)")
 _STREAM_LINE = re.compile(
-    r"^  Stream #0:(\d+)(?:\[[^\]]*\])?(?:\([^)]*\))?: (Video|Audio|Subtitle|Data|Attachment): (\w+)(.*)$")
+    r"^  Stream #0:(\d+)(?:\[[^\]]*\])?(?:\([^)]*\))?: (Video|Audio|Subtitle|Data|Attachment): (\w+)(.*)$"
+)
 _SIZE = re.compile(r"(?:,|^)\s*(\d{1,5})x(\d{1,5})(?=[\s,\[]|$)")
 _FPS = re.compile(r", ([\d.]+) fps(?:,|$)")
 
@@ -78,7 +80,7 @@ def parse_probe(text: str) -> ProbeResult:
     container_match = _INPUT.search(text)
     if container_match is None:
         return ProbeResult(None, None, ())
-    block = text[container_match.start():].splitlines()[1:]
+    block = text[container_match.start() :].splitlines()[1:]
     durations: list[float | None] = []
     streams: list[StreamInfo] = []
     for line in block:
@@ -99,13 +101,13 @@ def parse_probe(text: str) -> ProbeResult:
         ambiguity = "its metadata imitates ffmpeg's Duration line"
     elif [s.index for s in streams] != list(range(len(streams))):
         ambiguity = "its metadata imitates ffmpeg's Stream lines"
-    return ProbeResult(container_match.group(1), durations[0] if durations else None, tuple(streams),
-                       ambiguity)
+    return ProbeResult(container_match.group(1), durations[0] if durations else None, tuple(streams), ambiguity)
 
 
 @dataclasses.dataclass(frozen=True)
 class Progress:
     """What a `-progress` report says so far: the position reached and frames passed."""
+
     seconds: float | None = None
     frames: int | None = None
 

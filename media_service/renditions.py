@@ -13,6 +13,7 @@ between owners, under a lease, so several media replicas share the queue) whenev
 capacity is free (media_service/scheduler.py) and encodes each with every free core. A failed
 encode marks the rendition FAILED with ffmpeg's message; the video stays READY.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -42,6 +43,7 @@ PROGRESS_INTERVAL_SECONDS = 1.0
 
 class CompressedEncode:
     """The compressed rendition (the compression profile's encode): commands and publishing."""
+
     kind = RenditionKind.COMPRESSED
 
     def __init__(self, ffmpeg_binary: str, profile: CompressionProfile, media_limits: MediaLimits) -> None:
@@ -79,20 +81,53 @@ class CompressedEncode:
         seconds = duration if duration is not None else self.media_limits.max_recording_seconds
         return dataclasses.replace(limits, max_file_bytes=commands.compressed_bytes_bound(seconds, self.media_limits))
 
-    def file_args(self, src: str, container: containers.Container, dst: str, has_video: bool, has_audio: bool,
-                  frame_size: tuple[int, int] | None, duration: float | None, threads: int,
-                  hls: HlsRun | None = None) -> list[str]:
+    def file_args(
+        self,
+        src: str,
+        container: containers.Container,
+        dst: str,
+        has_video: bool,
+        has_audio: bool,
+        frame_size: tuple[int, int] | None,
+        duration: float | None,
+        threads: int,
+        hls: HlsRun | None = None,
+    ) -> list[str]:
         return commands.compress_args(
-            self.ffmpeg, src, container, dst, self.profile, has_video=has_video, has_audio=has_audio,
-            max_bytes=commands.compressed_bytes_bound(duration, self.media_limits), frame_size=frame_size,
-            max_pixels=self.media_limits.max_video_pixels, threads=threads,
-            hls_folder=str(hls.folder) if hls else None)
+            self.ffmpeg,
+            src,
+            container,
+            dst,
+            self.profile,
+            has_video=has_video,
+            has_audio=has_audio,
+            max_bytes=commands.compressed_bytes_bound(duration, self.media_limits),
+            frame_size=frame_size,
+            max_pixels=self.media_limits.max_video_pixels,
+            threads=threads,
+            hls_folder=str(hls.folder) if hls else None,
+        )
 
-    def live_args(self, container: containers.Container, dst: str, has_video: bool, has_audio: bool,
-                  frame_size: tuple[int, int] | None, hls: HlsRun | None = None) -> list[str]:
-        return commands.live_compress_args(self.ffmpeg, container, dst, self.profile, has_video, has_audio,
-                                           frame_size, self.media_limits,
-                                           hls_folder=str(hls.folder) if hls else None)
+    def live_args(
+        self,
+        container: containers.Container,
+        dst: str,
+        has_video: bool,
+        has_audio: bool,
+        frame_size: tuple[int, int] | None,
+        hls: HlsRun | None = None,
+    ) -> list[str]:
+        return commands.live_compress_args(
+            self.ffmpeg,
+            container,
+            dst,
+            self.profile,
+            has_video,
+            has_audio,
+            frame_size,
+            self.media_limits,
+            hls_folder=str(hls.folder) if hls else None,
+        )
 
     async def publish(self, ws: Workspace, tmp: pathlib.Path, duration: float | None) -> common_pb2.Asset:
         """Put a finished encode in place and store it; the asset to record with READY."""
@@ -102,14 +137,23 @@ class CompressedEncode:
         final = ws.path(self.file_name)
         await asyncio.to_thread(publish, tmp, final)
         key, size = await ws.keep(final)
-        return common_pb2.Asset(kind=common_pb2.ASSET_KIND_COMPRESSED, content_type=self.profile.content_type,
-                                size_bytes=size, path=key)
+        return common_pb2.Asset(
+            kind=common_pb2.ASSET_KIND_COMPRESSED, content_type=self.profile.content_type, size_bytes=size, path=key
+        )
 
 
 class RenditionWorker:
-    def __init__(self, catalog: MediaCatalogClient, files: MediaFiles, encode: CompressedEncode,
-                 capacity: EncodeCapacity, limits: FfmpegLimits, worker_id: str, lease_seconds: int,
-                 poll_seconds: float) -> None:
+    def __init__(
+        self,
+        catalog: MediaCatalogClient,
+        files: MediaFiles,
+        encode: CompressedEncode,
+        capacity: EncodeCapacity,
+        limits: FfmpegLimits,
+        worker_id: str,
+        lease_seconds: int,
+        poll_seconds: float,
+    ) -> None:
         self.catalog, self.files, self.encode = catalog, files, encode
         self.capacity, self.limits = capacity, limits
         self.worker_id, self.lease_seconds, self.poll_seconds = worker_id, lease_seconds, poll_seconds
@@ -144,8 +188,9 @@ class RenditionWorker:
                 except DomainError as exc:
                     log.warning("could not ask the catalog for a queued rendition: %s", exc.message)
                 if claimed:
-                    task = asyncio.create_task(self._encode(claim, threads),
-                                               name=f"rendition-{claim.video.video_id[:12]}")
+                    task = asyncio.create_task(
+                        self._encode(claim, threads), name=f"rendition-{claim.video.video_id[:12]}"
+                    )
                     self._encodes.add(task)
                     task.add_done_callback(self._encodes.discard)
                     continue  # more capacity may be free
@@ -163,11 +208,17 @@ class RenditionWorker:
         state, error = RenditionState.FAILED, ""
         try:
             asset = await self._make(ws, owner, video, threads)
-            await self.catalog.finish_rendition(owner, video.video_id, self.encode.kind, self.worker_id,
-                                                RenditionState.READY, asset=asset)
+            await self.catalog.finish_rendition(
+                owner, video.video_id, self.encode.kind, self.worker_id, RenditionState.READY, asset=asset
+            )
             state = RenditionState.READY
-            log.info("video %s: %s rendition ready in %.1f s (%d threads)", video.video_id,
-                     self.encode.kind.lower(), time.monotonic() - started, threads)
+            log.info(
+                "video %s: %s rendition ready in %.1f s (%d threads)",
+                video.video_id,
+                self.encode.kind.lower(),
+                time.monotonic() - started,
+                threads,
+            )
         except (FailedPrecondition, NotFound) as exc:  # the lease is gone, or the video
             log.info("video %s: %s rendition stopped: %s", video.video_id, self.encode.kind.lower(), exc.message)
             state = None
@@ -180,8 +231,7 @@ class RenditionWorker:
             state = None
             raise
         except DomainError as exc:  # the catalog is unreachable: the lease lapses, the queue retries
-            log.warning("video %s: %s rendition interrupted: %s", video.video_id, self.encode.kind.lower(),
-                        exc.message)
+            log.warning("video %s: %s rendition interrupted: %s", video.video_id, self.encode.kind.lower(), exc.message)
             state = None
         except Exception as exc:
             log.exception("video %s: %s rendition crashed", video.video_id, self.encode.kind.lower())
@@ -194,8 +244,9 @@ class RenditionWorker:
         if state is RenditionState.FAILED:
             log.info("video %s: %s rendition failed: %s", video.video_id, self.encode.kind.lower(), error)
             try:
-                await self.catalog.finish_rendition(owner, video.video_id, self.encode.kind, self.worker_id,
-                                                    RenditionState.FAILED, error=error)
+                await self.catalog.finish_rendition(
+                    owner, video.video_id, self.encode.kind, self.worker_id, RenditionState.FAILED, error=error
+                )
             except DomainError as exc:
                 log.warning("video %s: could not record the failed rendition: %s", video.video_id, exc.message)
         if state is not None:
@@ -222,18 +273,31 @@ class RenditionWorker:
             nonlocal done
             done = seconds
 
-        encode = asyncio.ensure_future(run_ffmpeg(
-            self.encode.file_args(src, containers.for_muxer(media.container), str(tmp), has_video,
-                                  bool(media.audio_codec), (media.width, media.height) if has_video else None,
-                                  duration, threads, hls),
-            self.encode.run_limits(self.limits.for_media(duration), duration), on_progress=on_progress))
+        encode = asyncio.ensure_future(
+            run_ffmpeg(
+                self.encode.file_args(
+                    src,
+                    containers.for_muxer(media.container),
+                    str(tmp),
+                    has_video,
+                    bool(media.audio_codec),
+                    (media.width, media.height) if has_video else None,
+                    duration,
+                    threads,
+                    hls,
+                ),
+                self.encode.run_limits(self.limits.for_media(duration), duration),
+                on_progress=on_progress,
+            )
+        )
         try:
             # Each report renews the lease; one the catalog refuses (the lease is gone, the video
             # deleted) stops the encode.
             while True:
                 fraction = min(done / duration, 0.999) if duration else 0.0
-                await self.catalog.report_rendition_progress(owner, video.video_id, self.encode.kind,
-                                                             self.worker_id, fraction, self.lease_seconds)
+                await self.catalog.report_rendition_progress(
+                    owner, video.video_id, self.encode.kind, self.worker_id, fraction, self.lease_seconds
+                )
                 await asyncio.wait([encode], timeout=PROGRESS_INTERVAL_SECONDS)
                 if encode.done():
                     break

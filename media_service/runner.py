@@ -5,6 +5,7 @@ cap), in memory (RLIMIT_DATA, reserved from the process-wide MemoryBudget before
 dies with this service (PR_SET_PDEATHSIG). A run that is cancelled or over a bound is stopped:
 SIGTERM to its process group, SIGKILL after a short grace.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -65,6 +66,7 @@ def bound_seconds(media_seconds: float, floor: float, per_media_second: float, c
 class FfmpegLimits:
     """Bounds on ffmpeg runs. As constructed they are the caps (for a run whose media duration is
     unknown); for_media() narrows them to one step's media."""
+
     timeout_seconds: float = 3600.0  # wall time, then it is stopped
     max_memory_bytes: int = 0  # RLIMIT_DATA (heap and private mappings); 0: no limit
     # RLIMIT_FSIZE: no file it writes may grow past this; 0: no limit. For outputs -fs cannot
@@ -85,10 +87,13 @@ class FfmpegLimits:
             return self
         return dataclasses.replace(
             self,
-            timeout_seconds=bound_seconds(media_seconds, self.floor_seconds, self.seconds_per_media_second,
-                                          self.timeout_seconds),
-            cpu_seconds=bound_seconds(media_seconds, self.floor_seconds, self.seconds_per_media_second,
-                                      self.cpu_seconds))
+            timeout_seconds=bound_seconds(
+                media_seconds, self.floor_seconds, self.seconds_per_media_second, self.timeout_seconds
+            ),
+            cpu_seconds=bound_seconds(
+                media_seconds, self.floor_seconds, self.seconds_per_media_second, self.cpu_seconds
+            ),
+        )
 
     def copying(self) -> "FfmpegLimits":
         """For a run that copies packets or only probes: COPY_MEMORY_BYTES at most."""
@@ -107,9 +112,11 @@ class FfmpegLimits:
         return self.for_media(0.0)
 
     def cpu_message(self, used: float, limit: float) -> str:
-        return (f"ffmpeg used {used:.1f} s of CPU time, more than the {limit:.0f} s this step may use "
-                f"({self.seconds_per_media_second:g} s per second of the recording, at least "
-                f"{self.floor_seconds:.0f} s, with a cap), and was stopped")
+        return (
+            f"ffmpeg used {used:.1f} s of CPU time, more than the {limit:.0f} s this step may use "
+            f"({self.seconds_per_media_second:g} s per second of the recording, at least "
+            f"{self.floor_seconds:.0f} s, with a cap), and was stopped"
+        )
 
 
 def _bounded(args: Sequence[str], limits: FfmpegLimits) -> list[str]:
@@ -152,8 +159,12 @@ async def _spawn(args: Sequence[str], limits: FfmpegLimits, stdin: int) -> async
     """The single point where ffmpeg processes are started. Its own session (process group), so
     stopping it reaches anything it started; setpriv and prlimit exec, so the pid is ffmpeg's."""
     return await asyncio.create_subprocess_exec(
-        *spawn_argv(args, limits), stdin=stdin, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, start_new_session=True)
+        *spawn_argv(args, limits),
+        stdin=stdin,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
 
 
 def cpu_seconds_used(pid: int) -> float | None:
@@ -198,8 +209,9 @@ def _summarise(stderr: str) -> str:
 class _Running:
     """One started ffmpeg: its CPU watch and how it is stopped."""
 
-    def __init__(self, process: asyncio.subprocess.Process, limits: FfmpegLimits,
-                 cpu_allowance: Callable[[], float]) -> None:
+    def __init__(
+        self, process: asyncio.subprocess.Process, limits: FfmpegLimits, cpu_allowance: Callable[[], float]
+    ) -> None:
         self.process = process
         self.limits = limits
         self.cpu_allowance = cpu_allowance  # seconds of CPU it may have used by now; 0: any
@@ -250,9 +262,13 @@ class _Running:
             metrics.FFMPEG_PEAK_MEMORY.observe(self.peak_memory_bytes)
 
 
-async def run_ffmpeg(args: Sequence[str], limits: FfmpegLimits,
-                     on_progress: Callable[[float], None] | None = None,
-                     check: bool = True, stdin_data: bytes | None = None) -> tuple[int, str]:
+async def run_ffmpeg(
+    args: Sequence[str],
+    limits: FfmpegLimits,
+    on_progress: Callable[[float], None] | None = None,
+    check: bool = True,
+    stdin_data: bytes | None = None,
+) -> tuple[int, str]:
     """Run to completion; returns (exit code, stderr). With check, a non-zero exit raises
     FfmpegFailed with the last lines of ffmpeg's own message. A run past a bound is stopped and
     raises FfmpegFailed saying which (FfmpegOverBudget for CPU time); a cancelled run is stopped
@@ -262,8 +278,9 @@ async def run_ffmpeg(args: Sequence[str], limits: FfmpegLimits,
     timeout = limits.timeout_seconds
     reserved = await limits.memory.acquire(limits.max_memory_bytes) if limits.memory else 0
     try:
-        process = await _spawn(args, limits, asyncio.subprocess.DEVNULL if stdin_data is None
-                               else asyncio.subprocess.PIPE)
+        process = await _spawn(
+            args, limits, asyncio.subprocess.DEVNULL if stdin_data is None else asyncio.subprocess.PIPE
+        )
         running = _Running(process, limits, lambda: limits.cpu_seconds)
         try:
             return await _supervise(running, args, limits, timeout, on_progress, check, stdin_data)
@@ -274,9 +291,15 @@ async def run_ffmpeg(args: Sequence[str], limits: FfmpegLimits,
             limits.memory.release(reserved)
 
 
-async def _supervise(running: _Running, args: Sequence[str], limits: FfmpegLimits, timeout: float,
-                     on_progress: Callable[[float], None] | None, check: bool,
-                     stdin_data: bytes | None) -> tuple[int, str]:
+async def _supervise(
+    running: _Running,
+    args: Sequence[str],
+    limits: FfmpegLimits,
+    timeout: float,
+    on_progress: Callable[[float], None] | None,
+    check: bool,
+    stdin_data: bytes | None,
+) -> tuple[int, str]:
     process = running.process
 
     async def feed() -> None:
@@ -314,8 +337,11 @@ async def _supervise(running: _Running, args: Sequence[str], limits: FfmpegLimit
     if code < 0:
         # Killed by a signal: whatever it printed is incomplete, even for a probe.
         log.warning("ffmpeg killed by signal %d: %s | %s", -code, " ".join(args), _summarise(text))
-        if -code in (signal.SIGXCPU, signal.SIGKILL) and limits.cpu_seconds \
-                and running.cpu_used >= limits.cpu_seconds * 0.9:
+        if (
+            -code in (signal.SIGXCPU, signal.SIGKILL)
+            and limits.cpu_seconds
+            and running.cpu_used >= limits.cpu_seconds * 0.9
+        ):
             raise FfmpegOverBudget(limits.cpu_message(running.cpu_used, limits.cpu_seconds))
         raise FfmpegFailed(f"ffmpeg was killed by signal {-code}")
     if check and code != 0:
@@ -360,8 +386,9 @@ class StreamingFfmpeg:
 
     def _cpu_allowance(self) -> float:
         limits = self.limits
-        return bound_seconds(self.seconds_done, limits.floor_seconds, limits.seconds_per_media_second,
-                             limits.cpu_seconds)
+        return bound_seconds(
+            self.seconds_done, limits.floor_seconds, limits.seconds_per_media_second, limits.cpu_seconds
+        )
 
     async def start(self) -> None:
         log.debug("streaming into %s", " ".join(self.args))
@@ -398,15 +425,17 @@ class StreamingFfmpeg:
             # In pieces of a pipe's size, each of which ffmpeg must take within the floor: a stall
             # is ffmpeg taking nothing, not a large chunk taking a while.
             for start in range(0, len(view), STREAM_PIECE_BYTES):
-                self.process.stdin.write(view[start:start + STREAM_PIECE_BYTES])
+                self.process.stdin.write(view[start : start + STREAM_PIECE_BYTES])
                 await asyncio.wait_for(self.process.stdin.drain(), self.limits.floor_seconds)
         except (BrokenPipeError, ConnectionResetError):
             self._raise_if_stopped()
             raise FfmpegFailed(await self._failure("ffmpeg stopped reading its input")) from None
         except asyncio.TimeoutError:
             self.kill()
-            raise FfmpegFailed(f"ffmpeg took no input for {self.limits.floor_seconds:.0f} s (stuck, or far "
-                               "behind the recording) and was stopped") from None
+            raise FfmpegFailed(
+                f"ffmpeg took no input for {self.limits.floor_seconds:.0f} s (stuck, or far "
+                "behind the recording) and was stopped"
+            ) from None
 
     async def finish(self, media_seconds: float = 0.0) -> None:
         """End of input; wait for ffmpeg to write its outputs, at most the step bound of
@@ -420,8 +449,9 @@ class StreamingFfmpeg:
             code = await asyncio.wait_for(asyncio.shield(self.process.wait()), timeout)
         except asyncio.TimeoutError:
             self.kill()
-            raise FfmpegFailed(f"ffmpeg did not finish within {timeout:.0f} s after its input ended "
-                               "and was stopped") from None
+            raise FfmpegFailed(
+                f"ffmpeg did not finish within {timeout:.0f} s after its input ended and was stopped"
+            ) from None
         self._raise_if_stopped()
         if code != 0:
             raise FfmpegFailed(await self._failure(f"ffmpeg exited with {code}"))

@@ -19,6 +19,7 @@ refuses to start (require), or none (off):
 at startup. This module imports only the standard library: it is also the launcher
 (`python -I -S sandbox.py --rw DIR ... -- ffmpeg ...`).
 """
+
 from __future__ import annotations
 
 # The launcher comes first and needs only os and sys (plus ctypes and struct when it runs):
@@ -29,11 +30,34 @@ import sys
 
 # What any ffmpeg run may read: libraries, the loader's cache, name resolution and TLS roots (for
 # presigned https URLs), /dev/null and random numbers. Missing ones are skipped.
-SYSTEM_READ_PATHS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/ld.so.cache",
-                     "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/ssl", "/etc/ca-certificates",
-                     "/etc/pki", "/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/gai.conf",
-                     "/etc/host.conf", "/etc/localtime", "/dev/null", "/dev/zero", "/dev/urandom",
-                     "/dev/random", "/proc/self", "/proc/cpuinfo", "/proc/meminfo", "/sys/devices/system/cpu")
+SYSTEM_READ_PATHS = (
+    "/usr",
+    "/lib",
+    "/lib64",
+    "/lib32",
+    "/bin",
+    "/sbin",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/ssl",
+    "/etc/ca-certificates",
+    "/etc/pki",
+    "/etc/resolv.conf",
+    "/etc/hosts",
+    "/etc/nsswitch.conf",
+    "/etc/gai.conf",
+    "/etc/host.conf",
+    "/etc/localtime",
+    "/dev/null",
+    "/dev/zero",
+    "/dev/urandom",
+    "/dev/random",
+    "/proc/self",
+    "/proc/cpuinfo",
+    "/proc/meminfo",
+    "/sys/devices/system/cpu",
+)
 
 # Landlock ABI (linux/landlock.h).
 _SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446  # x86_64 and arm64 alike
@@ -82,7 +106,7 @@ def _restrict(executable: str, rw_folders: list[str], tcp_ports: list[int] | Non
     fs = _fs_rights(abi)
     net = (_NET_BIND_TCP | _NET_CONNECT_TCP) if abi >= 4 and tcp_ports is not None else 0
     scoped = (_SCOPE_ABSTRACT_UNIX_SOCKET | _SCOPE_SIGNAL) if abi >= 6 else 0
-    attr = struct.pack("=QQQ", fs, net, scoped)[:8 if abi < 4 else 16 if abi < 6 else 24]
+    attr = struct.pack("=QQQ", fs, net, scoped)[: 8 if abi < 4 else 16 if abi < 6 else 24]
     buffer = ctypes.create_string_buffer(attr, len(attr))
     ruleset = libc.syscall(_SYS_CREATE_RULESET, buffer, ctypes.c_size_t(len(attr)), ctypes.c_uint32(0))
     if ruleset < 0:
@@ -121,7 +145,7 @@ def _restrict(executable: str, rw_folders: list[str], tcp_ports: list[int] | Non
 
 def _launch(args: list[str]) -> None:
     split = args.index("--")
-    options, argv = args[:split], args[split + 1:]
+    options, argv = args[:split], args[split + 1 :]
     executable, rw_folders, tcp_ports = argv[0], [], None
     pairs = iter(options)
     for option in pairs:
@@ -159,9 +183,11 @@ log = logging.getLogger("recorder.media.sandbox")
 MODES = ("auto", "off", "require")
 THIS_FILE = os.path.abspath(__file__)
 
+
 @dataclasses.dataclass(frozen=True)
 class Sandbox:
     """How ffmpeg is confined on this machine (detected once; see detect())."""
+
     unshare: str | None = None  # `unshare --net` works (we are root)
     setpriv: str | None = None  # can drop every capability (we are root)
     landlock_abi: int = 0  # 0: no Landlock
@@ -169,8 +195,15 @@ class Sandbox:
 
     @property
     def layers(self) -> list[str]:
-        return [name for name, present in (("no network", self.unshare), ("no capabilities", self.setpriv),
-                                           (f"Landlock ABI {self.landlock_abi}", self.landlock_abi)) if present]
+        return [
+            name
+            for name, present in (
+                ("no network", self.unshare),
+                ("no capabilities", self.setpriv),
+                (f"Landlock ABI {self.landlock_abi}", self.landlock_abi),
+            )
+            if present
+        ]
 
 
 def _input_urls(argv: Sequence[str]) -> list[str]:
@@ -214,15 +247,21 @@ def sandbox_prefix(sandbox: Sandbox | None, argv: Sequence[str]) -> list[str]:
     if sandbox.unshare and not urls:
         prefix += [sandbox.unshare, "--net", "--"]
     if sandbox.setpriv:
-        prefix += [sandbox.setpriv, "--no-new-privs", "--bounding-set=-all", "--inh-caps=-all",
-                   "--pdeathsig", "KILL", "--"]
+        prefix += [
+            sandbox.setpriv,
+            "--no-new-privs",
+            "--bounding-set=-all",
+            "--inh-caps=-all",
+            "--pdeathsig",
+            "KILL",
+            "--",
+        ]
     if sandbox.landlock_abi:
         prefix += [sandbox.python, "-I", "-S", THIS_FILE, "--exec", argv[0]]
         for folder in _job_folders(argv):
             prefix += ["--rw", folder]
         if sandbox.landlock_abi >= 4:
-            prefix += ["--no-tcp"] if not urls else [item for port in _url_ports(urls)
-                                                     for item in ("--tcp", str(port))]
+            prefix += ["--no-tcp"] if not urls else [item for port in _url_ports(urls) for item in ("--tcp", str(port))]
         prefix += ["--"]
     return prefix
 
@@ -253,8 +292,9 @@ def detect(mode: str) -> Sandbox | None:
     if not (root and unshare and _works([unshare, "--net", "--", "true"])):
         missing.append("network namespaces (needs root and util-linux unshare)")
         unshare = None
-    if not (root and setpriv and _works([setpriv, "--no-new-privs", "--bounding-set=-all", "--inh-caps=-all",
-                                         "--", "true"])):
+    if not (
+        root and setpriv and _works([setpriv, "--no-new-privs", "--bounding-set=-all", "--inh-caps=-all", "--", "true"])
+    ):
         missing.append("dropping capabilities (needs root and util-linux setpriv)")
         setpriv = None
     abi = landlock_abi()
@@ -268,5 +308,3 @@ def detect(mode: str) -> Sandbox | None:
     else:
         log.info("ffmpeg sandbox: %s", ", ".join(sandbox.layers))
     return sandbox if sandbox.layers else None
-
-

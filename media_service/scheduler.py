@@ -9,6 +9,7 @@ from the original) takes every core the live encodes leave free, as ffmpeg threa
 only when at least one is free. Live encodes come first: a live one can only start now, a queued
 one can wait.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -65,6 +66,7 @@ class LagPolicy:
     together does not count. A recording sent much faster than real time (a finished file) is
     behind by this definition: its compressed rendition is made from the queue. `speed` (media
     seconds encoded per wall second since the first sample) is kept for the log line."""
+
     max_lag_seconds: float = 10.0
     grace_seconds: float = 5.0
     started_at: float | None = None

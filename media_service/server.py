@@ -27,10 +27,10 @@ class MediaDeps:
 
 
 async def create_server(settings: MediaSettings, deps: MediaDeps) -> tuple[grpc.aio.Server, int]:
-    server = serving.new_server(
-        max_payload_bytes=4 * 1024 * 1024, authenticator=Authenticator(settings.auth))
-    media_pb2_grpc.add_MediaServiceServicer_to_server(MediaServicer(deps.worker, deps.ondemand, deps.live,
-                                                                    deps.playback), server)
+    server = serving.new_server(max_payload_bytes=4 * 1024 * 1024, authenticator=Authenticator(settings.auth))
+    media_pb2_grpc.add_MediaServiceServicer_to_server(
+        MediaServicer(deps.worker, deps.ondemand, deps.live, deps.playback), server
+    )
     health = serving.add_health_and_reflection(server, [SERVICE_NAME])
     await serving.set_serving(health, [SERVICE_NAME], True)
     port = serving.bind(server, settings.host, settings.port)

@@ -13,6 +13,7 @@ from recorder_common.objectstore import StorageSettings
 class CompressionProfile:
     """How the compressed copy is made. Figures for each named profile come from
     `bench/compression_profiles.py` (see the README)."""
+
     name: str = "h264"
     container: str = "mp4"  # mp4 or webm
     video_codec: str = "libx264"
@@ -36,15 +37,25 @@ class CompressionProfile:
 # at the same quality and play in every current browser (WebM with Opus).
 PROFILES = {
     "h264": CompressionProfile(),
-    "h264-small": CompressionProfile(name="h264-small", video_options=(("preset", "slow"), ("crf", 30)),
-                                     audio_bitrate="96k"),
-    "vp9": CompressionProfile(name="vp9", container="webm", video_codec="libvpx-vp9",
-                              video_options=(("crf", 42), ("b:v", 0), ("deadline", "good"),
-                                             ("cpu-used", 5), ("row-mt", 1)),
-                              audio_codec="libopus", audio_bitrate="96k"),
-    "av1": CompressionProfile(name="av1", container="webm", video_codec="libsvtav1",
-                              video_options=(("preset", 10), ("crf", 46)),
-                              audio_codec="libopus", audio_bitrate="96k"),
+    "h264-small": CompressionProfile(
+        name="h264-small", video_options=(("preset", "slow"), ("crf", 30)), audio_bitrate="96k"
+    ),
+    "vp9": CompressionProfile(
+        name="vp9",
+        container="webm",
+        video_codec="libvpx-vp9",
+        video_options=(("crf", 42), ("b:v", 0), ("deadline", "good"), ("cpu-used", 5), ("row-mt", 1)),
+        audio_codec="libopus",
+        audio_bitrate="96k",
+    ),
+    "av1": CompressionProfile(
+        name="av1",
+        container="webm",
+        video_codec="libsvtav1",
+        video_options=(("preset", 10), ("crf", 46)),
+        audio_codec="libopus",
+        audio_bitrate="96k",
+    ),
 }
 
 
@@ -59,10 +70,12 @@ def profile_from_env(env: Mapping[str, str]) -> CompressionProfile:
     if "COMPRESS_PRESET" in env:
         options["preset"] = env["COMPRESS_PRESET"]
     return dataclasses.replace(
-        profile, video_options=tuple(options.items()),
+        profile,
+        video_options=tuple(options.items()),
         max_height=int(env.get("COMPRESS_MAX_HEIGHT", profile.max_height)),
         fps=float(env.get("COMPRESS_FPS", profile.fps)),
-        audio_bitrate=env.get("COMPRESS_AUDIO_BITRATE", profile.audio_bitrate))
+        audio_bitrate=env.get("COMPRESS_AUDIO_BITRATE", profile.audio_bitrate),
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +89,7 @@ class ThumbnailSettings:
 class MediaLimits:
     """Bounds on what an upload may be, checked at PROBE against the stream itself (not what its
     container claims), and the output size bounds derived from them."""
+
     max_recording_seconds: float = 4 * 3600.0
     # Pixels in one frame: 4096x2304 (a 4K screen); an 8192x8192 stream is refused.
     max_video_pixels: int = 4096 * 2304
@@ -91,8 +105,7 @@ class MediaLimits:
             max_recording_seconds=float(env.get("MAX_RECORDING_SECONDS", cls.max_recording_seconds)),
             max_video_pixels=int(env.get("MAX_VIDEO_PIXELS", cls.max_video_pixels)),
             max_decoded_pixels=int(env.get("MAX_DECODED_PIXELS", cls.max_decoded_pixels)),
-            max_output_bits_per_second=float(env.get("MAX_OUTPUT_BITS_PER_SECOND",
-                                                     cls.max_output_bits_per_second)),
+            max_output_bits_per_second=float(env.get("MAX_OUTPUT_BITS_PER_SECOND", cls.max_output_bits_per_second)),
         )
 
 
@@ -185,8 +198,9 @@ class MediaSettings:
             ffmpeg_binary=env.get("FFMPEG_BINARY", ""),
             step_timeout_seconds=float(env.get("FFMPEG_STEP_TIMEOUT_SECONDS", cls.step_timeout_seconds)),
             step_cpu_cap_seconds=float(env.get("FFMPEG_STEP_CPU_CAP_SECONDS", cls.step_cpu_cap_seconds)),
-            step_seconds_per_media_second=float(env.get("FFMPEG_SECONDS_PER_MEDIA_SECOND",
-                                                        cls.step_seconds_per_media_second)),
+            step_seconds_per_media_second=float(
+                env.get("FFMPEG_SECONDS_PER_MEDIA_SECOND", cls.step_seconds_per_media_second)
+            ),
             step_floor_seconds=float(env.get("FFMPEG_STEP_FLOOR_SECONDS", cls.step_floor_seconds)),
             ffmpeg_max_memory_mb=int(env.get("FFMPEG_MAX_MEMORY_MB", cls.ffmpeg_max_memory_mb)),
             ffmpeg_memory_budget_mb=int(env.get("FFMPEG_MEMORY_BUDGET_MB", cls.ffmpeg_memory_budget_mb)),
@@ -195,22 +209,24 @@ class MediaSettings:
             lease_seconds=int(env.get("PROCESSING_LEASE_SECONDS", cls.lease_seconds)),
             sweep_interval_seconds=float(env.get("PROCESSING_SWEEP_SECONDS", cls.sweep_interval_seconds)),
             # MEDIA_MAX_CONCURRENT_JOBS is the older name.
-            max_concurrent_jobs=int(env.get("MEDIA_MAX_JOBS", env.get("MEDIA_MAX_CONCURRENT_JOBS",
-                                                                      cls.max_concurrent_jobs))),
+            max_concurrent_jobs=int(
+                env.get("MEDIA_MAX_JOBS", env.get("MEDIA_MAX_CONCURRENT_JOBS", cls.max_concurrent_jobs))
+            ),
             max_on_demand_jobs=int(env.get("MEDIA_MAX_ON_DEMAND_JOBS", cls.max_on_demand_jobs)),
             max_on_demand_per_user=int(env.get("MEDIA_MAX_ON_DEMAND_PER_USER", cls.max_on_demand_per_user)),
             max_live_sessions=int(env.get("MEDIA_MAX_LIVE_SESSIONS", cls.max_live_sessions)),
-            max_live_sessions_per_user=int(env.get("MEDIA_MAX_LIVE_SESSIONS_PER_USER",
-                                                   cls.max_live_sessions_per_user)),
+            max_live_sessions_per_user=int(env.get("MEDIA_MAX_LIVE_SESSIONS_PER_USER", cls.max_live_sessions_per_user)),
             live_idle_seconds=float(env.get("MEDIA_LIVE_IDLE_SECONDS", cls.live_idle_seconds)),
             encode_cores=float(env.get("MEDIA_ENCODE_CORES", cls.encode_cores)),
             encode_niceness=int(env.get("MEDIA_ENCODE_NICENESS", cls.encode_niceness)),
             watchable_memory_share=float(env.get("MEDIA_WATCHABLE_MEMORY_SHARE", cls.watchable_memory_share)),
             live_encode_cost_cores=float(env.get("MEDIA_LIVE_ENCODE_COST_CORES", cls.live_encode_cost_cores)),
-            live_encode_max_lag_seconds=float(env.get("MEDIA_LIVE_ENCODE_MAX_LAG_SECONDS",
-                                                      cls.live_encode_max_lag_seconds)),
-            live_encode_lag_grace_seconds=float(env.get("MEDIA_LIVE_ENCODE_LAG_GRACE_SECONDS",
-                                                        cls.live_encode_lag_grace_seconds)),
+            live_encode_max_lag_seconds=float(
+                env.get("MEDIA_LIVE_ENCODE_MAX_LAG_SECONDS", cls.live_encode_max_lag_seconds)
+            ),
+            live_encode_lag_grace_seconds=float(
+                env.get("MEDIA_LIVE_ENCODE_LAG_GRACE_SECONDS", cls.live_encode_lag_grace_seconds)
+            ),
             rendition_poll_seconds=float(env.get("MEDIA_RENDITION_POLL_SECONDS", cls.rendition_poll_seconds)),
             worker_id=env.get("MEDIA_WORKER_ID", ""),
             profile=profile_from_env(env),
@@ -241,7 +257,7 @@ def memory_budget_bytes(settings: MediaSettings) -> int:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
     except (ValueError, OSError, AttributeError):
-        return 8 * 1024 ** 3
+        return 8 * 1024**3
 
 
 def find_ffmpeg(configured: str = "") -> str:
@@ -255,4 +271,3 @@ def find_ffmpeg(configured: str = "") -> str:
     import imageio_ffmpeg
 
     return imageio_ffmpeg.get_ffmpeg_exe()
-

@@ -1,4 +1,5 @@
 """Builds the worker, the on-demand outputs and their catalog client from settings."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -46,8 +47,7 @@ class MediaParts:
 
 def build(settings: MediaSettings) -> MediaParts:
     channel = open_channel(settings.catalog_target, 4 * 1024 * 1024)
-    catalog = MediaCatalogClient(channel, ServiceTokenSigner(settings.auth, "media"),
-                                 settings.catalog_deadline_seconds)
+    catalog = MediaCatalogClient(channel, ServiceTokenSigner(settings.auth, "media"), settings.catalog_deadline_seconds)
     files = MediaFiles(open_storage(settings.storage), settings.storage.scratch_root, chunks=catalog)
     ffmpeg = find_ffmpeg(settings.ffmpeg_binary)
     # The memory budget is split in two: the cheap work that makes a recording watchable
@@ -55,16 +55,21 @@ def build(settings: MediaSettings) -> MediaParts:
     # queues behind encodes for memory; encodes and on-demand work take the rest. Encodes also run
     # niced, so the cheap work and ingest get the CPU first.
     cheap_share, encode_share = split_memory_budget(memory_budget_bytes(settings), settings.watchable_memory_share)
-    limits = FfmpegLimits(timeout_seconds=settings.step_timeout_seconds,
-                          max_memory_bytes=settings.ffmpeg_max_memory_mb * 1024 * 1024,
-                          cpu_seconds=settings.step_cpu_cap_seconds,
-                          floor_seconds=settings.step_floor_seconds,
-                          seconds_per_media_second=settings.step_seconds_per_media_second,
-                          memory=MemoryBudget(cheap_share),
-                          sandbox=sandbox.detect(settings.ffmpeg_sandbox))
+    limits = FfmpegLimits(
+        timeout_seconds=settings.step_timeout_seconds,
+        max_memory_bytes=settings.ffmpeg_max_memory_mb * 1024 * 1024,
+        cpu_seconds=settings.step_cpu_cap_seconds,
+        floor_seconds=settings.step_floor_seconds,
+        seconds_per_media_second=settings.step_seconds_per_media_second,
+        memory=MemoryBudget(cheap_share),
+        sandbox=sandbox.detect(settings.ffmpeg_sandbox),
+    )
     encode_limits = dataclasses.replace(
-        limits, memory=MemoryBudget(encode_share), niceness=settings.encode_niceness,
-        max_memory_bytes=min(limits.max_memory_bytes or ENCODE_MAX_MEMORY_BYTES, ENCODE_MAX_MEMORY_BYTES))
+        limits,
+        memory=MemoryBudget(encode_share),
+        niceness=settings.encode_niceness,
+        max_memory_bytes=min(limits.max_memory_bytes or ENCODE_MAX_MEMORY_BYTES, ENCODE_MAX_MEMORY_BYTES),
+    )
     media_limits = settings.media_limits
 
     async def still_wanted(owner_id: str, video_id: str) -> bool:
@@ -77,28 +82,70 @@ def build(settings: MediaSettings) -> MediaParts:
     # One capacity for both kinds of encode: live ones while the cores allow, queued ones the rest.
     capacity = EncodeCapacity(cores=encode_cores(settings), live_cost=settings.live_encode_cost_cores)
     compressed = CompressedEncode(ffmpeg, settings.profile, media_limits)
-    renditions = RenditionWorker(catalog, files, compressed, capacity, encode_limits, worker_id, settings.lease_seconds,
-                                 settings.rendition_poll_seconds)
-    encoders = LiveEncoders(catalog, files, compressed, capacity, encode_limits, worker_id, settings.lease_seconds,
-                            settings.live_encode_max_lag_seconds, settings.live_encode_lag_grace_seconds,
-                            on_capacity_freed=renditions.wake)
-    live = LiveSessions(files, ffmpeg, settings.profile, limits, settings.max_live_sessions,
-                        settings.live_idle_seconds, media_limits,
-                        max_sessions_per_user=settings.max_live_sessions_per_user, still_wanted=still_wanted,
-                        encoders=encoders)
+    renditions = RenditionWorker(
+        catalog,
+        files,
+        compressed,
+        capacity,
+        encode_limits,
+        worker_id,
+        settings.lease_seconds,
+        settings.rendition_poll_seconds,
+    )
+    encoders = LiveEncoders(
+        catalog,
+        files,
+        compressed,
+        capacity,
+        encode_limits,
+        worker_id,
+        settings.lease_seconds,
+        settings.live_encode_max_lag_seconds,
+        settings.live_encode_lag_grace_seconds,
+        on_capacity_freed=renditions.wake,
+    )
+    live = LiveSessions(
+        files,
+        ffmpeg,
+        settings.profile,
+        limits,
+        settings.max_live_sessions,
+        settings.live_idle_seconds,
+        media_limits,
+        max_sessions_per_user=settings.max_live_sessions_per_user,
+        still_wanted=still_wanted,
+        encoders=encoders,
+    )
     pipeline = MediaPipeline(files, ffmpeg, settings.profile, settings.thumbnail, limits, live, media_limits)
     worker = MediaWorker(
-        catalog, pipeline, files, worker_id=worker_id,
-        lease_seconds=settings.lease_seconds, max_concurrent_jobs=settings.max_concurrent_jobs,
-        sweep_interval_seconds=settings.sweep_interval_seconds, renditions=renditions)
-    ondemand = OnDemandMedia(files, ffmpeg, catalog, dataclasses.replace(encode_limits, niceness=0),
-                             max_parallel=settings.max_on_demand_jobs,
-                             candidate_frames=settings.thumbnail.candidate_frames,
-                             max_pixels=media_limits.max_video_pixels,
-                             max_per_user=settings.max_on_demand_per_user)
-    playback = Playback(files.store, catalog, PlaybackTokens(load_or_create_key(settings.playback_key_file)),
-                        url_seconds=settings.playback_url_seconds, share_url_seconds=settings.share_url_seconds,
-                        link_cache_seconds=settings.share_link_cache_seconds,
-                        public_base_url=settings.public_base_url, make_storyboard=ondemand.storyboard,
-                        player_script=settings.share_player_script or None)
+        catalog,
+        pipeline,
+        files,
+        worker_id=worker_id,
+        lease_seconds=settings.lease_seconds,
+        max_concurrent_jobs=settings.max_concurrent_jobs,
+        sweep_interval_seconds=settings.sweep_interval_seconds,
+        renditions=renditions,
+    )
+    ondemand = OnDemandMedia(
+        files,
+        ffmpeg,
+        catalog,
+        dataclasses.replace(encode_limits, niceness=0),
+        max_parallel=settings.max_on_demand_jobs,
+        candidate_frames=settings.thumbnail.candidate_frames,
+        max_pixels=media_limits.max_video_pixels,
+        max_per_user=settings.max_on_demand_per_user,
+    )
+    playback = Playback(
+        files.store,
+        catalog,
+        PlaybackTokens(load_or_create_key(settings.playback_key_file)),
+        url_seconds=settings.playback_url_seconds,
+        share_url_seconds=settings.share_url_seconds,
+        link_cache_seconds=settings.share_link_cache_seconds,
+        public_base_url=settings.public_base_url,
+        make_storyboard=ondemand.storyboard,
+        player_script=settings.share_player_script or None,
+    )
     return MediaParts(worker, ondemand, live, channel, renditions, playback)

@@ -8,6 +8,7 @@ While a job runs, its lease is renewed about every CHECK_INTERVAL_SECONDS; when 
 the lease is gone (FAILED_PRECONDITION: deleted, or another worker has it; NOT_FOUND), or it could
 not be renewed for as long as the lease lasts, the job is cancelled and its ffmpeg stopped.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -59,8 +60,9 @@ class CatalogReporter:
 
     async def heartbeat(self) -> None:
         sent_at = time.monotonic()
-        await self.catalog.report_progress(self.job.owner_id, self.job.video_id, self.worker_id,
-                                           self.step, self.fraction, self.lease_seconds)
+        await self.catalog.report_progress(
+            self.job.owner_id, self.job.video_id, self.worker_id, self.step, self.fraction, self.lease_seconds
+        )
         self.renewed_at = max(self.renewed_at, sent_at)
 
     async def asset(self, kind: str, key: str, size: int, content_type: str) -> None:
@@ -71,10 +73,18 @@ class CatalogReporter:
 
 
 class MediaWorker:
-    def __init__(self, catalog: MediaCatalogClient, pipeline: MediaPipeline, files: MediaFiles,
-                 worker_id: str, lease_seconds: int, max_concurrent_jobs: int,
-                 sweep_interval_seconds: float, check_interval_seconds: float = CHECK_INTERVAL_SECONDS,
-                 renditions: "RenditionWorker | None" = None) -> None:
+    def __init__(
+        self,
+        catalog: MediaCatalogClient,
+        pipeline: MediaPipeline,
+        files: MediaFiles,
+        worker_id: str,
+        lease_seconds: int,
+        max_concurrent_jobs: int,
+        sweep_interval_seconds: float,
+        check_interval_seconds: float = CHECK_INTERVAL_SECONDS,
+        renditions: "RenditionWorker | None" = None,
+    ) -> None:
         # Encodes the queued renditions; started and stopped with this worker, and woken when a
         # video becomes READY here (its renditions are now in the queue).
         self.renditions = renditions
@@ -114,8 +124,9 @@ class MediaWorker:
         if video_id in self._jobs:
             return False
         tracing.remember_origin(video_id)
-        self._jobs[video_id] = asyncio.create_task(self._admit_and_run(owner_id, video_id),
-                                                   name=f"media-job-{video_id[:12]}")
+        self._jobs[video_id] = asyncio.create_task(
+            self._admit_and_run(owner_id, video_id), name=f"media-job-{video_id[:12]}"
+        )
         return True
 
     async def sweep(self) -> int:
@@ -161,8 +172,7 @@ class MediaWorker:
             log.info("video %s is not waiting for processing (or another worker has it)", video_id)
             return False
         video = claim.video
-        job = Job(owner_id=owner_id, video_id=video_id, content_type=video.content_type,
-                  last_index=video.last_index)
+        job = Job(owner_id=owner_id, video_id=video_id, content_type=video.content_type, last_index=video.last_index)
         reporter = CatalogReporter(self.catalog, job, self.worker_id, self.lease_seconds)
         started = time.monotonic()
         work = asyncio.create_task(self.pipeline.run(job, reporter), name=f"pipeline-{video_id[:12]}")
@@ -184,19 +194,22 @@ class MediaWorker:
             work.result()
         except StepFailed as exc:
             log.info("video %s failed at %s: %s", video_id, exc.step, exc.message)
-            await self.catalog.finish(owner_id, video_id, self.worker_id, ready=False,
-                                      error_step=exc.step, error=exc.message)
+            await self.catalog.finish(
+                owner_id, video_id, self.worker_id, ready=False, error_step=exc.step, error=exc.message
+            )
             return True
         except FfmpegFailed as exc:  # an ffmpeg run no step wrapped (a probe): fail the current step
             log.info("video %s failed at %s: %s", video_id, reporter.step, exc.message)
-            await self.catalog.finish(owner_id, video_id, self.worker_id, ready=False,
-                                      error_step=reporter.step, error=exc.message)
+            await self.catalog.finish(
+                owner_id, video_id, self.worker_id, ready=False, error_step=reporter.step, error=exc.message
+            )
             return True
         except AssetRefused as exc:  # over the owner's quota: the output goes, the job fails
             log.info("video %s failed at %s: %s", video_id, reporter.step, exc.message)
             await self.files.remove_key(owner_id, exc.path)
-            await self.catalog.finish(owner_id, video_id, self.worker_id, ready=False,
-                                      error_step=reporter.step, error=exc.message)
+            await self.catalog.finish(
+                owner_id, video_id, self.worker_id, ready=False, error_step=reporter.step, error=exc.message
+            )
             return True
         except (FailedPrecondition, NotFound) as exc:
             # The catalog refused a report (lease lost, video deleted): nothing to record.
@@ -205,10 +218,20 @@ class MediaWorker:
         except DomainError:
             raise
         except Exception as exc:
-            log.error("video %s: unexpected failure at %s\n%s", video_id, reporter.step,
-                      "".join(traceback.format_exception(exc)))
-            await self.catalog.finish(owner_id, video_id, self.worker_id, ready=False,
-                                      error_step=reporter.step, error=f"internal error: {type(exc).__name__}")
+            log.error(
+                "video %s: unexpected failure at %s\n%s",
+                video_id,
+                reporter.step,
+                "".join(traceback.format_exception(exc)),
+            )
+            await self.catalog.finish(
+                owner_id,
+                video_id,
+                self.worker_id,
+                ready=False,
+                error_step=reporter.step,
+                error=f"internal error: {type(exc).__name__}",
+            )
             return True
         await self.catalog.finish(owner_id, video_id, self.worker_id, ready=True)
         if self.renditions is not None:

@@ -13,6 +13,7 @@ RECORDER_MEDIA, RECORDER_GATEWAY, RECORDER_TOKEN) or the flags; links are printe
 RECORDER_GATEWAY (the gateway's public address). Without a token, and with the development keys that `./dev run`
 creates in ./data/auth, it signs a development token for RECORDER_USER (default dev-user).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,15 @@ import google_crc32c
 import grpc
 from google.protobuf.json_format import MessageToDict
 
-from recorder.v1 import (catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2, ingest_pb2_grpc, media_pb2,
-                         media_pb2_grpc)
+from recorder.v1 import (
+    catalog_pb2,
+    catalog_pb2_grpc,
+    common_pb2,
+    ingest_pb2,
+    ingest_pb2_grpc,
+    media_pb2,
+    media_pb2_grpc,
+)
 from recorder_cli.progress import ProgressBar
 from recorder_common.errors import Reason, reason_of
 from recorder_common.serving import message_options
@@ -55,6 +63,8 @@ def describe_error(exc: grpc.aio.AioRpcError) -> str:
         if reason in NEXT_STEP:
             text += f"\n  next: {NEXT_STEP[reason]}"
     return text
+
+
 UNARY_DEADLINE_SECONDS = 15.0
 
 
@@ -72,22 +82,27 @@ class CliSettings:
 
     @classmethod
     def from_env(cls, env) -> "CliSettings":
-        return cls(ingest=env.get("RECORDER_INGEST", cls.ingest),
-                   catalog=env.get("RECORDER_CATALOG", cls.catalog),
-                   media=env.get("RECORDER_MEDIA", cls.media),
-                   gateway=env.get("RECORDER_GATEWAY", cls.gateway),
-                   token=env.get("RECORDER_TOKEN") or None,
-                   user=env.get("RECORDER_USER", cls.user),
-                   dev_auth_dir=env.get("RECORDER_DEV_AUTH_DIR", cls.dev_auth_dir))
+        return cls(
+            ingest=env.get("RECORDER_INGEST", cls.ingest),
+            catalog=env.get("RECORDER_CATALOG", cls.catalog),
+            media=env.get("RECORDER_MEDIA", cls.media),
+            gateway=env.get("RECORDER_GATEWAY", cls.gateway),
+            token=env.get("RECORDER_TOKEN") or None,
+            user=env.get("RECORDER_USER", cls.user),
+            dev_auth_dir=env.get("RECORDER_DEV_AUTH_DIR", cls.dev_auth_dir),
+        )
 
     def bearer_token(self) -> str:
         if self.token:
             return self.token
         from devauth.keys import USERS_KEY, DevKeys
+
         folder = pathlib.Path(self.dev_auth_dir)
         if not (folder / USERS_KEY).is_file():
-            raise SystemExit("recorder: no token. Set RECORDER_TOKEN, or run `./dev run` once so that "
-                             f"development keys exist in {folder} (then `./dev token USER` prints one)")
+            raise SystemExit(
+                "recorder: no token. Set RECORDER_TOKEN, or run `./dev run` once so that "
+                f"development keys exist in {folder} (then `./dev token USER` prints one)"
+            )
         return DevKeys(folder).mint(self.user, ttl_seconds=12 * 3600)
 
 
@@ -96,8 +111,18 @@ def parse_size(text: str) -> int:
     if not match:
         raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 1MiB, 512KiB or 1048576)")
     number, unit = int(match.group(1)), (match.group(2) or "B").lower()
-    factor = {"b": 1, "k": 1024, "kib": 1024, "kb": 1024, "m": 1024**2, "mib": 1024**2, "mb": 1024**2,
-              "g": 1024**3, "gib": 1024**3, "gb": 1024**3}[unit]
+    factor = {
+        "b": 1,
+        "k": 1024,
+        "kib": 1024,
+        "kb": 1024,
+        "m": 1024**2,
+        "mib": 1024**2,
+        "mb": 1024**2,
+        "g": 1024**3,
+        "gib": 1024**3,
+        "gb": 1024**3,
+    }[unit]
     if number * factor <= 0:
         raise argparse.ArgumentTypeError("the chunk size must be positive")
     return number * factor
@@ -120,7 +145,8 @@ def public_url(gateway: str, url: str) -> str:
 
 def content_type_for(path: pathlib.Path) -> str:
     return {".webm": "video/webm", ".mp4": "video/mp4", ".mkv": "video/x-matroska"}.get(
-        path.suffix.lower(), "application/octet-stream")
+        path.suffix.lower(), "application/octet-stream"
+    )
 
 
 class Client:
@@ -151,16 +177,30 @@ def read_chunk(path: pathlib.Path, index: int, chunk_size: int) -> bytes:
         return f.read(chunk_size)
 
 
-async def upload(client: Client, path: pathlib.Path, chunk_size: int, title: str,
-                 resume: str | None, max_attempts: int = 8, out=sys.stdout) -> str:
+async def upload(
+    client: Client,
+    path: pathlib.Path,
+    chunk_size: int,
+    title: str,
+    resume: str | None,
+    max_attempts: int = 8,
+    out=sys.stdout,
+) -> str:
     size = path.stat().st_size
     total = chunk_count(size, chunk_size)
     if resume:
         video_id = resume
     else:
-        created = await client.ingest.CreateUpload(ingest_pb2.CreateUploadRequest(
-            title=title or path.stem, filename=path.name, content_type=content_type_for(path),
-            expected_size_bytes=size), timeout=UNARY_DEADLINE_SECONDS, metadata=client.metadata)
+        created = await client.ingest.CreateUpload(
+            ingest_pb2.CreateUploadRequest(
+                title=title or path.stem,
+                filename=path.name,
+                content_type=content_type_for(path),
+                expected_size_bytes=size,
+            ),
+            timeout=UNARY_DEADLINE_SECONDS,
+            metadata=client.metadata,
+        )
         video_id = created.video_id
     print(f"video {video_id}", file=out, flush=True)
     bar = ProgressBar(size)
@@ -168,9 +208,13 @@ async def upload(client: Client, path: pathlib.Path, chunk_size: int, title: str
     while True:
         attempt += 1
         try:
-            state = (await client.ingest.GetUploadState(
-                ingest_pb2.GetIngestUploadStateRequest(video_id=video_id),
-                timeout=UNARY_DEADLINE_SECONDS, metadata=client.metadata)).state
+            state = (
+                await client.ingest.GetUploadState(
+                    ingest_pb2.GetIngestUploadStateRequest(video_id=video_id),
+                    timeout=UNARY_DEADLINE_SECONDS,
+                    metadata=client.metadata,
+                )
+            ).state
             stored = set(state.stored_indices)
             if state.complete or state.status != common_pb2.VIDEO_STATUS_UPLOADING:
                 bar.update(size)
@@ -178,8 +222,11 @@ async def upload(client: Client, path: pathlib.Path, chunk_size: int, title: str
             todo = [i for i in range(total) if i not in stored]
             sent = sum(min(chunk_size, size - i * chunk_size) for i in stored if i < total)
             if stored:
-                print(f"resuming: {len(stored)} of {total} chunks already stored, sending {len(todo)}",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"resuming: {len(stored)} of {total} chunks already stored, sending {len(todo)}",
+                    file=sys.stderr,
+                    flush=True,
+                )
             bar.update(sent, force=True)
 
             async def messages():
@@ -187,9 +234,11 @@ async def upload(client: Client, path: pathlib.Path, chunk_size: int, title: str
                 yield ingest_pb2.UploadRequest(header=ingest_pb2.UploadHeader(resume_video_id=video_id))
                 for index in todo:
                     data = await asyncio.to_thread(read_chunk, path, index, chunk_size)
-                    yield ingest_pb2.UploadRequest(chunk=ingest_pb2.Chunk(
-                        index=index, data=data, crc32c=google_crc32c.value(data),
-                        is_last=index == total - 1))
+                    yield ingest_pb2.UploadRequest(
+                        chunk=ingest_pb2.Chunk(
+                            index=index, data=data, crc32c=google_crc32c.value(data), is_last=index == total - 1
+                        )
+                    )
                     sent += len(data)
                     bar.update(sent)
 
@@ -205,8 +254,12 @@ async def upload(client: Client, path: pathlib.Path, chunk_size: int, title: str
                 bar.close()
                 raise
             delay = min(0.5 * 2 ** (attempt - 1), 10.0)
-            print(f"\n{exc.code().name}: {exc.details()}; resuming in {delay:.1f} s "
-                  f"(attempt {attempt + 1}/{max_attempts})", file=sys.stderr, flush=True)
+            print(
+                f"\n{exc.code().name}: {exc.details()}; resuming in {delay:.1f} s "
+                f"(attempt {attempt + 1}/{max_attempts})",
+                file=sys.stderr,
+                flush=True,
+            )
             await asyncio.sleep(delay)
     bar.close()
     return video_id
@@ -243,8 +296,9 @@ def progress_lines(update: catalog_pb2.VideoUpdate) -> list[str]:
 async def follow(client: Client, video_id: str, timeout: float, out=sys.stdout) -> common_pb2.Video:
     """Print status changes and step progress from the catalog's watch stream until the video is
     READY (ready to watch) and its renditions are done, or FAILED."""
-    updates = client.catalog.WatchVideo(catalog_pb2.WatchVideoRequest(video_id=video_id),
-                                        timeout=timeout, metadata=client.metadata)
+    updates = client.catalog.WatchVideo(
+        catalog_pb2.WatchVideoRequest(video_id=video_id), timeout=timeout, metadata=client.metadata
+    )
     last: list[str] = []
     async for update in updates:
         lines = progress_lines(update)
@@ -252,8 +306,11 @@ async def follow(client: Client, video_id: str, timeout: float, out=sys.stdout) 
             if i >= len(last) or line != last[i]:  # only what changed
                 print(line, file=out, flush=True)
         last = lines
-    return (await client.catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=video_id),
-                                          timeout=UNARY_DEADLINE_SECONDS, metadata=client.metadata)).video
+    return (
+        await client.catalog.GetVideo(
+            catalog_pb2.GetVideoRequest(video_id=video_id), timeout=UNARY_DEADLINE_SECONDS, metadata=client.metadata
+        )
+    ).video
 
 
 def describe(video: common_pb2.Video) -> str:
@@ -283,31 +340,49 @@ async def run(args: argparse.Namespace, settings: CliSettings) -> int:
             while True:
                 page = await client.catalog.ListVideos(
                     catalog_pb2.ListVideosRequest(page_size=args.page_size, page_token=token),
-                    timeout=UNARY_DEADLINE_SECONDS, metadata=client.metadata)
+                    timeout=UNARY_DEADLINE_SECONDS,
+                    metadata=client.metadata,
+                )
                 for v in page.videos:
-                    renditions = " ".join(f"{rendition_name(r.kind)}:{rendition_state_name(r.state)}"
-                                          for r in v.renditions)
-                    print(f"{v.video_id}  {VideoStatus.name_of(v.status):<10}  {v.media.duration_seconds:7.1f}s  "
-                          f"{v.received_bytes:>12}  {renditions:<20}  {v.title}")
+                    renditions = " ".join(
+                        f"{rendition_name(r.kind)}:{rendition_state_name(r.state)}" for r in v.renditions
+                    )
+                    print(
+                        f"{v.video_id}  {VideoStatus.name_of(v.status):<10}  {v.media.duration_seconds:7.1f}s  "
+                        f"{v.received_bytes:>12}  {renditions:<20}  {v.title}"
+                    )
                 token = page.next_page_token
                 if not token or not args.all:
                     return 0
         if args.command == "show":
-            video = (await client.catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=args.video_id),
-                                                    timeout=UNARY_DEADLINE_SECONDS,
-                                                    metadata=client.metadata)).video
+            video = (
+                await client.catalog.GetVideo(
+                    catalog_pb2.GetVideoRequest(video_id=args.video_id),
+                    timeout=UNARY_DEADLINE_SECONDS,
+                    metadata=client.metadata,
+                )
+            ).video
             print(describe(video))
             return 0
         if args.command == "share":
-            link = (await client.catalog.CreateShareLink(catalog_pb2.CreateShareLinkRequest(
-                video_id=args.video_id, expires_in_seconds=args.expires, allow_download=args.allow_download),
-                timeout=UNARY_DEADLINE_SECONDS, metadata=client.metadata)).link
+            link = (
+                await client.catalog.CreateShareLink(
+                    catalog_pb2.CreateShareLinkRequest(
+                        video_id=args.video_id, expires_in_seconds=args.expires, allow_download=args.allow_download
+                    ),
+                    timeout=UNARY_DEADLINE_SECONDS,
+                    metadata=client.metadata,
+                )
+            ).link
             print(public_url(client.gateway, link.path))
             return 0
         if args.command == "open":
             kind = media_pb2.PlaybackKind.Value(f"PLAYBACK_KIND_{args.kind.upper()}") if args.kind else 0
-            reply = await client.media.GetPlaybackUrl(media_pb2.GetPlaybackUrlRequest(
-                video_id=args.video_id, kind=kind), timeout=UNARY_DEADLINE_SECONDS, metadata=client.metadata)
+            reply = await client.media.GetPlaybackUrl(
+                media_pb2.GetPlaybackUrlRequest(video_id=args.video_id, kind=kind),
+                timeout=UNARY_DEADLINE_SECONDS,
+                metadata=client.metadata,
+            )
             print(public_url(client.gateway, reply.url))
             return 0
         return 2
@@ -324,8 +399,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--catalog", help="catalog service address (env RECORDER_CATALOG)")
     parser.add_argument("--media", help="media service address (env RECORDER_MEDIA)")
     parser.add_argument("--gateway", help="the gateway's public URL links are printed under (env RECORDER_GATEWAY)")
-    parser.add_argument("--user", help="development: sign a token for this user with the local dev keys "
-                        "when RECORDER_TOKEN is not set (env RECORDER_USER)")
+    parser.add_argument(
+        "--user",
+        help="development: sign a token for this user with the local dev keys "
+        "when RECORDER_TOKEN is not set (env RECORDER_USER)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("upload", help="upload a recording and follow it to READY")
     up.add_argument("file")
@@ -341,22 +419,35 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("video_id")
     share = commands.add_parser("share", help="make a share link to a video and print it")
     share.add_argument("video_id")
-    share.add_argument("--expires", type=parse_duration, default=7 * 86400,
-                       help="how long the link works: 7d (default), 12h, 30m, or never")
+    share.add_argument(
+        "--expires",
+        type=parse_duration,
+        default=7 * 86400,
+        help="how long the link works: 7d (default), 12h, 30m, or never",
+    )
     share.add_argument("--allow-download", action="store_true", help="offer a download on the page")
     open_ = commands.add_parser("open", help="print a signed playback URL of a video (valid for an hour)")
     open_.add_argument("video_id")
-    open_.add_argument("--kind", choices=["original", "compressed", "thumbnail"],
-                       help="which file (default: the compressed copy when there is one, else the original)")
+    open_.add_argument(
+        "--kind",
+        choices=["original", "compressed", "thumbnail"],
+        help="which file (default: the compressed copy when there is one, else the original)",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     base = CliSettings.from_env(os.environ)
-    settings = CliSettings(ingest=args.ingest or base.ingest, catalog=args.catalog or base.catalog,
-                           media=args.media or base.media, gateway=args.gateway or base.gateway,
-                           token=base.token, user=args.user or base.user, dev_auth_dir=base.dev_auth_dir)
+    settings = CliSettings(
+        ingest=args.ingest or base.ingest,
+        catalog=args.catalog or base.catalog,
+        media=args.media or base.media,
+        gateway=args.gateway or base.gateway,
+        token=base.token,
+        user=args.user or base.user,
+        dev_auth_dir=base.dev_auth_dir,
+    )
     return asyncio.run(run(args, settings))
 
 

@@ -1,4 +1,5 @@
 """A dependency-free terminal progress bar (to stderr, so stdout stays parseable)."""
+
 from __future__ import annotations
 
 import sys
@@ -28,8 +29,10 @@ class ProgressBar:
         fraction = self.done / self.total
         filled = int(fraction * self.width)
         rate = self.done / max(now - self.started, 1e-6) / (1024 * 1024)
-        return (f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {fraction * 100:5.1f}% "
-                f"{self.done / 1048576:.1f}/{self.total / 1048576:.1f} MiB {rate:.1f} MiB/s")
+        return (
+            f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {fraction * 100:5.1f}% "
+            f"{self.done / 1048576:.1f}/{self.total / 1048576:.1f} MiB {rate:.1f} MiB/s"
+        )
 
     def close(self) -> None:
         self.update(self.done, force=True)

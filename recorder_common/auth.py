@@ -10,6 +10,7 @@ Two kinds of token reach our services, told apart by their issuer and each verif
 HMAC and `none` are never accepted, and a key is only used with the algorithm of its own type, which
 rules out the HMAC-with-a-public-key confusion.
 """
+
 from __future__ import annotations
 
 import base64
@@ -58,9 +59,12 @@ class TokenPolicy:
 @dataclasses.dataclass(frozen=True)
 class AuthSettings:
     users: TokenPolicy = TokenPolicy("recorder-dev", "recorder", "./data/auth/users.jwks.json")
-    services: TokenPolicy = TokenPolicy("recorder-services", "recorder-internal",
-                                        "./data/auth/services.jwks.json",
-                                        max_lifetime_seconds=SERVICE_MAX_TOKEN_LIFETIME_SECONDS)
+    services: TokenPolicy = TokenPolicy(
+        "recorder-services",
+        "recorder-internal",
+        "./data/auth/services.jwks.json",
+        max_lifetime_seconds=SERVICE_MAX_TOKEN_LIFETIME_SECONDS,
+    )
     # The private key (PEM) this service signs its outbound service tokens with.
     service_key_file: str = "./data/auth/service-key.pem"
 
@@ -68,15 +72,20 @@ class AuthSettings:
     def from_env(cls, env: Mapping[str, str]) -> "AuthSettings":
         d = cls()
         return cls(
-            users=TokenPolicy(env.get("AUTH_ISSUER", d.users.issuer), env.get("AUTH_AUDIENCE", d.users.audience),
-                              env.get("AUTH_JWKS_FILE", d.users.jwks_file),
-                              int(env.get("AUTH_LEEWAY_SECONDS", d.users.leeway_seconds)),
-                              max_token_lifetime(env)),
-            services=TokenPolicy(env.get("SERVICE_ISSUER", d.services.issuer),
-                                 env.get("SERVICE_AUDIENCE", d.services.audience),
-                                 env.get("SERVICE_JWKS_FILE", d.services.jwks_file),
-                                 int(env.get("AUTH_LEEWAY_SECONDS", d.services.leeway_seconds)),
-                                 d.services.max_lifetime_seconds),
+            users=TokenPolicy(
+                env.get("AUTH_ISSUER", d.users.issuer),
+                env.get("AUTH_AUDIENCE", d.users.audience),
+                env.get("AUTH_JWKS_FILE", d.users.jwks_file),
+                int(env.get("AUTH_LEEWAY_SECONDS", d.users.leeway_seconds)),
+                max_token_lifetime(env),
+            ),
+            services=TokenPolicy(
+                env.get("SERVICE_ISSUER", d.services.issuer),
+                env.get("SERVICE_AUDIENCE", d.services.audience),
+                env.get("SERVICE_JWKS_FILE", d.services.jwks_file),
+                int(env.get("AUTH_LEEWAY_SECONDS", d.services.leeway_seconds)),
+                d.services.max_lifetime_seconds,
+            ),
             service_key_file=env.get("SERVICE_KEY_FILE", d.service_key_file),
         )
 
@@ -96,6 +105,7 @@ def max_token_lifetime(env: Mapping[str, str]) -> int:
 @dataclasses.dataclass(frozen=True)
 class Caller:
     """Who a call comes from: an end user, or one of our services (acting for a user or for nobody)."""
+
     user_id: str | None
     service: str | None = None
 
@@ -131,7 +141,8 @@ class JwksFile:
         except FileNotFoundError:
             raise FileNotFoundError(
                 f"no JWKS at {self.path}: create development keys with `./dev token` "
-                "or point the setting at your identity provider's JWKS") from None
+                "or point the setting at your identity provider's JWKS"
+            ) from None
         stamp = (stat.st_mtime_ns, stat.st_size)
         if stamp == self._stamp:
             return
@@ -170,16 +181,16 @@ class TokenVerifier:
         self.keys = JwksFile(policy.jwks_file)
         self.clock = clock
         # token -> (claims, kid, the key object that verified it, when it was verified)
-        self._verified: collections.OrderedDict[str, tuple[Claims, str | None, jwt.PyJWK, float]] = \
+        self._verified: collections.OrderedDict[str, tuple[Claims, str | None, jwt.PyJWK, float]] = (
             collections.OrderedDict()
+        )
 
     def verify(self, token: str) -> Claims:
         now = self.clock()
         remembered = self._verified.get(token)
         if remembered is not None:
             claims, kid, key, verified_at = remembered
-            if (now - verified_at < self.CACHE_SECONDS and self.keys.key(kid) is key
-                    and self._in_time(claims, now)):
+            if now - verified_at < self.CACHE_SECONDS and self.keys.key(kid) is key and self._in_time(claims, now):
                 self._verified.move_to_end(token)
                 return claims
             del self._verified[token]  # verify again: fails with the precise reason, or renews
@@ -191,8 +202,11 @@ class TokenVerifier:
 
     def _in_time(self, claims: Claims, now: float) -> bool:
         leeway = self.policy.leeway_seconds
-        return bool(claims["exp"] > now - leeway and claims.get("nbf", now) <= now + leeway
-                and claims.get("iat", now) <= now + leeway)
+        return bool(
+            claims["exp"] > now - leeway
+            and claims.get("nbf", now) <= now + leeway
+            and claims.get("iat", now) <= now + leeway
+        )
 
     def _verify_signed(self, token: str) -> tuple[str | None, jwt.PyJWK, Claims]:
         try:
@@ -204,16 +218,26 @@ class TokenVerifier:
             raise Unauthenticated(f"token algorithm {alg!r} is not accepted; use RS256 or ES256")
         key = self.keys.key(header.get("kid"))
         if key is None:
-            raise Unauthenticated("the token is signed with a key this service does not know (kid "
-                                  f"{header.get('kid')!r})")
+            raise Unauthenticated(
+                f"the token is signed with a key this service does not know (kid {header.get('kid')!r})"
+            )
         if key.key_type != ALLOWED_ALGORITHMS[alg] or (key.algorithm_name and key.algorithm_name != alg):
             raise Unauthenticated(f"key {header.get('kid')!r} cannot verify {alg} tokens")
         try:
             # Times are checked below against this verifier's clock (the one the cache uses too).
             claims = jwt.decode(
-                token, key.key, algorithms=[alg], audience=self.policy.audience, issuer=self.policy.issuer,
-                options={"require": ["exp", "iss", "aud", "sub"], "verify_exp": False, "verify_nbf": False,
-                         "verify_iat": False})
+                token,
+                key.key,
+                algorithms=[alg],
+                audience=self.policy.audience,
+                issuer=self.policy.issuer,
+                options={
+                    "require": ["exp", "iss", "aud", "sub"],
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
+            )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("the token has expired: get a new one") from None
         except jwt.ImmatureSignatureError:
@@ -253,11 +277,15 @@ class TokenVerifier:
             if not isinstance(iat, (int, float)) or isinstance(iat, bool):
                 raise Unauthenticated("the token's iat must be a number")
             if exp - iat > longest:
-                raise Unauthenticated(f"the token is valid for {int(exp - iat)} s (exp - iat); this service "
-                                      f"accepts at most {longest} s: get a shorter-lived token")
+                raise Unauthenticated(
+                    f"the token is valid for {int(exp - iat)} s (exp - iat); this service "
+                    f"accepts at most {longest} s: get a shorter-lived token"
+                )
         elif exp - self.clock() > longest + self.policy.leeway_seconds:
-            raise Unauthenticated(f"the token has no iat and expires more than {longest} s from now; "
-                                  "this service accepts at most that: get a shorter-lived token")
+            raise Unauthenticated(
+                f"the token has no iat and expires more than {longest} s from now; "
+                "this service accepts at most that: get a shorter-lived token"
+            )
 
 
 class Authenticator:
@@ -307,7 +335,8 @@ class ServiceTokenSigner:
         except FileNotFoundError:
             raise FileNotFoundError(
                 f"no service signing key at {settings.service_key_file}: create development keys with "
-                "`./dev token` or set SERVICE_KEY_FILE") from None
+                "`./dev token` or set SERVICE_KEY_FILE"
+            ) from None
         key = serialization.load_pem_private_key(pem, password=None)
         if not isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)):
             raise ValueError(f"{settings.service_key_file} holds neither an EC nor an RSA private key")
@@ -322,8 +351,13 @@ class ServiceTokenSigner:
     def token(self) -> str:
         now = self.clock()
         if now >= self._renew_at:
-            claims = {"iss": self.policy.issuer, "aud": self.policy.audience, "sub": self.service,
-                      "iat": int(now), "exp": int(now) + SERVICE_TOKEN_SECONDS}
+            claims = {
+                "iss": self.policy.issuer,
+                "aud": self.policy.audience,
+                "sub": self.service,
+                "iat": int(now),
+                "exp": int(now) + SERVICE_TOKEN_SECONDS,
+            }
             self._token = jwt.encode(claims, self._key, algorithm=self._alg, headers={"kid": self._kid})
             self._renew_at = now + SERVICE_TOKEN_SECONDS / 2
         return self._token
@@ -331,8 +365,9 @@ class ServiceTokenSigner:
 
 def key_id(public_key: Any) -> str:
     """A stable kid: the RFC 7638 thumbprint of the public key."""
-    jwk = json.loads((ECAlgorithm if isinstance(public_key, ec.EllipticCurvePublicKey) else RSAAlgorithm)
-                     .to_jwk(public_key))
+    jwk = json.loads(
+        (ECAlgorithm if isinstance(public_key, ec.EllipticCurvePublicKey) else RSAAlgorithm).to_jwk(public_key)
+    )
     members = ("crv", "kty", "x", "y") if jwk["kty"] == "EC" else ("e", "kty", "n")
     canonical = json.dumps({m: jwk[m] for m in members}, separators=(",", ":"), sort_keys=True)
     return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).decode().rstrip("=")

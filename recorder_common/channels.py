@@ -1,5 +1,6 @@
 """Outbound calls between our services: message limits matching the server side, and calls that
 always carry a deadline, our service identity, the end user they act for and the request id."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -30,16 +31,20 @@ def channel_target(target: str) -> str:
     try:
         versions = {ipaddress.ip_address(h).version for h in hosts}
     except ValueError:
-        raise ValueError(f"an address list must hold IP:port pairs (for names use dns:///name:port): {target!r}") from None
+        raise ValueError(
+            f"an address list must hold IP:port pairs (for names use dns:///name:port): {target!r}"
+        ) from None
     if len(versions) != 1:
         raise ValueError(f"an address list must be all IPv4 or all IPv6: {target!r}")
     return f"ipv{versions.pop()}:{','.join(addresses)}"
 
 
 def open_channel(target: str, max_payload_bytes: int) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(channel_target(target), options=[
-        *message_options(max_payload_bytes), ("grpc.service_config", ROUND_ROBIN)],
-        interceptors=tracing.client_interceptors())  # carries traceparent to the next service
+    return grpc.aio.insecure_channel(
+        channel_target(target),
+        options=[*message_options(max_payload_bytes), ("grpc.service_config", ROUND_ROBIN)],
+        interceptors=tracing.client_interceptors(),
+    )  # carries traceparent to the next service
 
 
 class InternalCaller:
@@ -52,8 +57,7 @@ class InternalCaller:
         self.deadline = deadline_seconds
 
     async def __call__(self, method: Any, request: Any, owner_id: str | None) -> Any:
-        metadata = [(AUTHORIZATION_HEADER, f"Bearer {self.signer.token()}"),
-                    (REQUEST_ID_HEADER, outbound_request_id())]
+        metadata = [(AUTHORIZATION_HEADER, f"Bearer {self.signer.token()}"), (REQUEST_ID_HEADER, outbound_request_id())]
         if owner_id is not None:
             metadata.append((ON_BEHALF_OF_HEADER, owner_id))
         try:

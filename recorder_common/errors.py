@@ -8,6 +8,7 @@ remedy (a quota, an upload that takes no more chunks) names a more precise one. 
 not a DomainError becomes INTERNAL with a generic message: exception text (paths, addresses, class
 names) never reaches a caller.
 """
+
 from __future__ import annotations
 
 import enum
@@ -30,6 +31,7 @@ STATUS_DETAILS_KEY = "grpc-status-details-bin"
 class Reason(enum.StrEnum):
     """The catalogue of refusal reasons (ErrorInfo.reason). Stable: clients branch on them, so a
     reason is added, never renamed. The README lists them."""
+
     # Defaults, one per error class.
     INVALID_ARGUMENT = "INVALID_ARGUMENT"
     NOT_FOUND = "NOT_FOUND"
@@ -146,10 +148,21 @@ def reason_of(error: grpc.RpcError) -> Reason | None:
     return None
 
 
-_BY_CODE: dict[grpc.StatusCode, type[DomainError]] = {cls.code: cls for cls in (
-    InvalidArgument, NotFound, AlreadyExists, FailedPrecondition, OutOfRange, ResourceExhausted,
-    Unauthenticated, PermissionDenied, Unavailable, DeadlineExceeded,
-)}
+_BY_CODE: dict[grpc.StatusCode, type[DomainError]] = {
+    cls.code: cls
+    for cls in (
+        InvalidArgument,
+        NotFound,
+        AlreadyExists,
+        FailedPrecondition,
+        OutOfRange,
+        ResourceExhausted,
+        Unauthenticated,
+        PermissionDenied,
+        Unavailable,
+        DeadlineExceeded,
+    )
+}
 
 
 # Statuses the gRPC transport makes up itself (connection refused, deadline passed): their details
@@ -226,7 +239,7 @@ def _first_invalid_utf8(descriptor: Descriptor, data: memoryview, prefix: str, d
             pos += 8 if wire_type == 1 else 4
         elif wire_type == 2:
             length, pos = _varint(data, pos)
-            value, pos = data[pos:pos + length], pos + length
+            value, pos = data[pos : pos + length], pos + length
             if pos > len(data):
                 raise _Malformed
             field = descriptor.fields_by_number.get(number)

@@ -7,6 +7,7 @@ whatever its shape, it maps errors the one way: a DomainError becomes its status
 logged with the request id and becomes INTERNAL with no exception text. Requests that do not parse
 (a text field that is not UTF-8) are INVALID_ARGUMENT.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -22,9 +23,16 @@ import grpc
 
 from recorder_common.auth import Authenticator, Caller
 from recorder_common import metrics
-from recorder_common.errors import (DomainError, FailedPrecondition, InvalidArgument, PermissionDenied,
-                                    ResourceExhausted, STATUS_DETAILS_KEY, Unauthenticated,
-                                    undecodable_reason)
+from recorder_common.errors import (
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    PermissionDenied,
+    ResourceExhausted,
+    STATUS_DETAILS_KEY,
+    Unauthenticated,
+    undecodable_reason,
+)
 from recorder_common.policy import POLICY, Access
 from recorder_common.rpc import HandlerInterceptor, rewrap_handler
 
@@ -141,20 +149,26 @@ class IdentityInterceptor(HandlerInterceptor):
                         metrics.refused(exc.reason)
                     if isinstance(exc, (Unauthenticated, PermissionDenied)):
                         log.info("rpc %s refused: %s", method, exc.message)
-                    await context.abort(exc.code, exc.message,
-                                        trailing_metadata=((STATUS_DETAILS_KEY, exc.status_details()),))
+                    await context.abort(
+                        exc.code, exc.message, trailing_metadata=((STATUS_DETAILS_KEY, exc.status_details()),)
+                    )
                 except Exception:
                     # The traceback stays here; the caller gets the request id to quote.
                     log.exception("rpc %s failed unexpectedly (request id %s)", method, rid)
-                    await context.abort(grpc.StatusCode.INTERNAL,
-                                        f"internal error (request id {rid}); the service log has the details")
+                    await context.abort(
+                        grpc.StatusCode.INTERNAL, f"internal error (request id {rid}); the service log has the details"
+                    )
                 finally:
                     if caller_token is not None:
                         _caller.reset(caller_token)
                     if not is_open:  # health checks every few seconds would drown the log
                         code = context.code() if hasattr(context, "code") else None
-                        log.info("rpc %s done in %.1f ms code=%s", method,
-                                 (time.monotonic() - started) * 1000, getattr(code, "name", code) or "OK")
+                        log.info(
+                            "rpc %s done in %.1f ms code=%s",
+                            method,
+                            (time.monotonic() - started) * 1000,
+                            getattr(code, "name", code) or "OK",
+                        )
             finally:
                 request_id.reset(rid_token)
 
@@ -169,6 +183,7 @@ class IdentityInterceptor(HandlerInterceptor):
             async def handle(request_or_iterator: Any, context: Any) -> Any:
                 async with scope(context):
                     return await _awaited(inner(request_of(request_or_iterator, streaming_request), context))
+
             return handle
 
         def stream_response(inner: Any, streaming_request: bool) -> Any:
@@ -180,7 +195,9 @@ class IdentityInterceptor(HandlerInterceptor):
                             yield response
                     finally:
                         await responses.aclose()  # its own finally runs now, not when collected
+
             return handle
 
-        return rewrap_handler(handler, unary_response, stream_response,
-                              tolerant_deserializer(handler.request_deserializer))
+        return rewrap_handler(
+            handler, unary_response, stream_response, tolerant_deserializer(handler.request_deserializer)
+        )

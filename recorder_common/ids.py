@@ -2,6 +2,7 @@
 
 Only ids that pass these checks ever become part of a storage path.
 """
+
 from __future__ import annotations
 
 import re
@@ -20,9 +21,7 @@ def new_video_id() -> str:
 
 def check_video_id(video_id: str) -> str:
     if not VIDEO_ID_PATTERN.match(video_id or ""):
-        raise InvalidArgument(
-            "video_id must be the 32-character lowercase hex id returned by CreateUpload"
-        )
+        raise InvalidArgument("video_id must be the 32-character lowercase hex id returned by CreateUpload")
     return video_id
 
 

@@ -4,6 +4,7 @@ Each service serves its process's registry on METRICS_PORT (0, the default, serv
 METRICS_HOST (127.0.0.1 unless set): metrics name videos by count only, never by id or owner,
 so label values stay few (service, method, code, step, outcome, reason).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -31,55 +32,89 @@ log = logging.getLogger("recorder.metrics")
 _SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 _STEP_SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
 
-RPC_REQUESTS = Counter("recorder_rpc_requests", "RPCs served, by service, method and status code",
-                       ["service", "method", "code"])
-RPC_SECONDS = Histogram("recorder_rpc_duration_seconds", "Time to serve an RPC (a stream: its whole life)",
-                        ["service", "method", "code"], buckets=_SECONDS)
+RPC_REQUESTS = Counter(
+    "recorder_rpc_requests", "RPCs served, by service, method and status code", ["service", "method", "code"]
+)
+RPC_SECONDS = Histogram(
+    "recorder_rpc_duration_seconds",
+    "Time to serve an RPC (a stream: its whole life)",
+    ["service", "method", "code"],
+    buckets=_SECONDS,
+)
 
 CHUNKS_INGESTED = Counter("recorder_chunks_ingested", "Chunks newly stored (acknowledged, not duplicates)")
 BYTES_INGESTED = Counter("recorder_ingested_bytes", "Bytes of chunks newly stored")
 UPLOADS_STARTED = Counter("recorder_uploads_started", "Uploads created")
 UPLOADS_COMPLETED = Counter("recorder_uploads_completed", "Uploads whose last chunk completed them")
 UPLOADS_ABORTED = Counter("recorder_uploads_aborted", "Uploads aborted by their owner")
-CHUNK_WRITE_SECONDS = Histogram("recorder_chunk_write_seconds", "Time to write and fsync one chunk's bytes",
-                                buckets=_SECONDS)
-CHUNK_RECORD_SECONDS = Histogram("recorder_chunk_record_seconds",
-                                 "Time for the catalog to record a request's chunks (one RPC)", buckets=_SECONDS)
-CHUNK_GROUP_SIZE = Histogram("recorder_chunk_group_requests",
-                             "Record requests the catalog wrote in one group-commit transaction",
-                             buckets=(1, 2, 4, 8, 16, 32, 64, 128))
-QUOTA_REFUSALS = Counter("recorder_quota_refusals", "Requests refused with RESOURCE_EXHAUSTED, by reason",
-                         ["reason"])
-STEP_SECONDS = Histogram("recorder_processing_step_seconds", "Duration of a processing step, by step and outcome",
-                         ["step", "outcome"], buckets=_STEP_SECONDS)
+CHUNK_WRITE_SECONDS = Histogram(
+    "recorder_chunk_write_seconds", "Time to write and fsync one chunk's bytes", buckets=_SECONDS
+)
+CHUNK_RECORD_SECONDS = Histogram(
+    "recorder_chunk_record_seconds", "Time for the catalog to record a request's chunks (one RPC)", buckets=_SECONDS
+)
+CHUNK_GROUP_SIZE = Histogram(
+    "recorder_chunk_group_requests",
+    "Record requests the catalog wrote in one group-commit transaction",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)
+QUOTA_REFUSALS = Counter("recorder_quota_refusals", "Requests refused with RESOURCE_EXHAUSTED, by reason", ["reason"])
+STEP_SECONDS = Histogram(
+    "recorder_processing_step_seconds",
+    "Duration of a processing step, by step and outcome",
+    ["step", "outcome"],
+    buckets=_STEP_SECONDS,
+)
 WATCH_STREAMS = Gauge("recorder_watch_streams", "WatchVideo streams open on this catalog")
-LIVE_ENCODES_BEHIND = Counter("recorder_live_encodes_behind",
-                              "Live encodes that fell behind real time, by what the policy did", ["action"])
-RENDITIONS_FINISHED = Counter("recorder_renditions_finished", "Rendition encodes ended, by kind, path and state",
-                              ["kind", "path", "state"])
+LIVE_ENCODES_BEHIND = Counter(
+    "recorder_live_encodes_behind", "Live encodes that fell behind real time, by what the policy did", ["action"]
+)
+RENDITIONS_FINISHED = Counter(
+    "recorder_renditions_finished", "Rendition encodes ended, by kind, path and state", ["kind", "path", "state"]
+)
 LIVE_SESSIONS = Gauge("recorder_live_sessions", "Live encode sessions running on this media service")
 EVENT_STREAMS = Gauge("recorder_event_streams", "WatchEvents streams open on this catalog")
-WEBHOOK_ATTEMPTS = Counter("recorder_webhook_attempts", "Webhook delivery attempts, by outcome "
-                           "(delivered, retry, dead)", ["outcome"])
-WEBHOOK_BACKLOG = Gauge("recorder_webhook_backlog", "Webhook deliveries pending or in flight, as this "
-                        "catalog's dispatcher last counted them")
+WEBHOOK_ATTEMPTS = Counter(
+    "recorder_webhook_attempts", "Webhook delivery attempts, by outcome (delivered, retry, dead)", ["outcome"]
+)
+WEBHOOK_BACKLOG = Gauge(
+    "recorder_webhook_backlog",
+    "Webhook deliveries pending or in flight, as this catalog's dispatcher last counted them",
+)
 
-QUEUE_DEPTH = Gauge("recorder_queue_depth", "Requests waiting for a slot, by work kind (processing, "
-                    "on_demand, ffmpeg_memory)", ["kind"])
-QUEUE_WAIT_SECONDS = Histogram("recorder_queue_wait_seconds", "Time a request waited for its slot, by work kind",
-                               ["kind"], buckets=(0.001, 0.01, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 1800.0))
-LIVE_LAG_SECONDS = Histogram("recorder_live_encode_lag_seconds", "How far a live encode runs behind the media "
-                             "that has arrived (seconds of media), at each check of its policy",
-                             buckets=(0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0))
-LIVE_LAG_MAX = Gauge("recorder_live_encode_lag_max_seconds", "The largest lag behind real time of the live "
-                     "encodes running now (0 with none)")
-FFMPEG_PEAK_MEMORY = Histogram("recorder_ffmpeg_peak_memory_bytes", "Peak resident memory of each ffmpeg run "
-                               "(VmHWM, sampled while it runs)",
-                               buckets=tuple(float(m << 20) for m in (16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)))
-RENDITION_BACKLOG = Gauge("recorder_rendition_backlog", "Renditions queued (PENDING) or being encoded "
-                          "(PROCESSING), as the catalog last counted them", ["state"])
-PROCESSING_BACKLOG = Gauge("recorder_processing_backlog", "Videos waiting for a media worker (UPLOADED, or "
-                           "PROCESSING under a lapsed lease), as the catalog last counted them")
+QUEUE_DEPTH = Gauge(
+    "recorder_queue_depth", "Requests waiting for a slot, by work kind (processing, on_demand, ffmpeg_memory)", ["kind"]
+)
+QUEUE_WAIT_SECONDS = Histogram(
+    "recorder_queue_wait_seconds",
+    "Time a request waited for its slot, by work kind",
+    ["kind"],
+    buckets=(0.001, 0.01, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 1800.0),
+)
+LIVE_LAG_SECONDS = Histogram(
+    "recorder_live_encode_lag_seconds",
+    "How far a live encode runs behind the media that has arrived (seconds of media), at each check of its policy",
+    buckets=(0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0),
+)
+LIVE_LAG_MAX = Gauge(
+    "recorder_live_encode_lag_max_seconds",
+    "The largest lag behind real time of the live encodes running now (0 with none)",
+)
+FFMPEG_PEAK_MEMORY = Histogram(
+    "recorder_ffmpeg_peak_memory_bytes",
+    "Peak resident memory of each ffmpeg run (VmHWM, sampled while it runs)",
+    buckets=tuple(float(m << 20) for m in (16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)),
+)
+RENDITION_BACKLOG = Gauge(
+    "recorder_rendition_backlog",
+    "Renditions queued (PENDING) or being encoded (PROCESSING), as the catalog last counted them",
+    ["state"],
+)
+PROCESSING_BACKLOG = Gauge(
+    "recorder_processing_backlog",
+    "Videos waiting for a media worker (UPLOADED, or "
+    "PROCESSING under a lapsed lease), as the catalog last counted them",
+)
 
 _watch_hubs: weakref.WeakSet[Any] = weakref.WeakSet()
 _queues: dict[str, weakref.WeakSet[Any]] = {}
@@ -155,6 +190,7 @@ def count_stored(sizes: list[int]) -> None:
 def timed_step(step: str) -> Callable[[F], F]:
     """Decorates an async pipeline step: its duration goes to recorder_processing_step_seconds with
     outcome ok, failed (a DomainError or StepFailed: the input's fault), cancelled or error."""
+
     def decorate(func: F) -> F:
         @functools.wraps(func)
         async def run(*args: Any, **kwargs: Any) -> Any:
@@ -172,11 +208,14 @@ def timed_step(step: str) -> Callable[[F], F]:
                 raise
             finally:
                 STEP_SECONDS.labels(step=step, outcome=outcome).observe(time.perf_counter() - started)
+
         return run  # type: ignore[return-value]  # same signature: functools.wraps
+
     return decorate
 
 
 # ---- the RPC interceptor ---------------------------------------------------------------------
+
 
 def split_method(full_method: str) -> tuple[str, str]:
     """'/recorder.v1.IngestService/PutChunk' -> ('recorder.v1.IngestService', 'PutChunk')."""
@@ -224,6 +263,7 @@ class MetricsInterceptor(HandlerInterceptor):
                 with observed(context):
                     result = inner(request, context)
                     return await result if inspect.isawaitable(result) else result
+
             return handle
 
         def stream_response(inner: Any, streaming_request: bool) -> Any:
@@ -231,12 +271,14 @@ class MetricsInterceptor(HandlerInterceptor):
                 with observed(context):
                     async for response in inner(request, context):
                         yield response
+
             return handle
 
         return rewrap_handler(handler, unary_response, stream_response)
 
 
 # ---- serving /metrics -------------------------------------------------------------------------
+
 
 @dataclasses.dataclass(frozen=True)
 class MetricsSettings:

@@ -12,6 +12,7 @@ The key layout is the local layout relative to STORAGE_ROOT (users/<id>/videos/<
 only from validated server-made ids, so the catalog's file paths mean the same thing on both
 backends. Nothing here keeps state between calls: any replica can serve any request.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -79,10 +80,14 @@ class ObjectStorage:
         if settings.s3_access_key_id:
             config["access_key_id"] = settings.s3_access_key_id
             config["secret_access_key"] = settings.s3_secret_access_key
-        self.store = S3Store(settings.s3_bucket, prefix=settings.s3_prefix.strip("/") or None, config=config,
-                             client_options=cast(Any, options),
-                             # Path-style for self-hosted endpoints (SeaweedFS, MinIO); AWS prefers virtual hosts.
-                             virtual_hosted_style_request=not settings.s3_endpoint)
+        self.store = S3Store(
+            settings.s3_bucket,
+            prefix=settings.s3_prefix.strip("/") or None,
+            config=config,
+            client_options=cast(Any, options),
+            # Path-style for self-hosted endpoints (SeaweedFS, MinIO); AWS prefers virtual hosts.
+            virtual_hosted_style_request=not settings.s3_endpoint,
+        )
         self.bucket = settings.s3_bucket
 
     # ---- keys --------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ The identity interceptor (recorder_common.identity) enforces it before any handl
 Envoy gateway (gateway/render.py) routes exactly the PUBLIC entries. An RPC missing from the table
 is refused, so a new RPC stays closed until someone decides who may call it.
 """
+
 from __future__ import annotations
 
 import enum
@@ -33,7 +34,6 @@ POLICY: Mapping[str, Access] = {
     _INGEST + "AbortUpload": PUBLIC,
     _INGEST + "DeleteVideo": PUBLIC,
     _INGEST + "RetryProcessing": PUBLIC,
-
     _CATALOG + "GetVideo": PUBLIC,
     _CATALOG + "ListVideos": PUBLIC,
     _CATALOG + "WatchVideo": PUBLIC,
@@ -70,7 +70,6 @@ POLICY: Mapping[str, Access] = {
     # The event feed and webhook deliveries, for our backend services.
     _CATALOG + "WatchEvents": INTERNAL,
     _CATALOG + "ListWebhookDeliveries": INTERNAL,
-
     # Called by ingest.
     _MEDIA + "ProcessVideo": INTERNAL,
     _MEDIA + "ChunkStored": INTERNAL,
@@ -79,7 +78,6 @@ POLICY: Mapping[str, Access] = {
     _MEDIA + "MakePreview": PUBLIC,
     _MEDIA + "Download": PUBLIC,
     _MEDIA + "GetPlaybackUrl": PUBLIC,
-
     "/grpc.health.v1.Health/Check": OPEN,
     "/grpc.health.v1.Health/Watch": OPEN,
     "/grpc.health.v1.Health/List": OPEN,

@@ -1,4 +1,5 @@
 """Servicer helpers."""
+
 from __future__ import annotations
 
 import asyncio
@@ -22,6 +23,7 @@ def shielded(method: Callable[[Any, Any, Any], Awaitable[Any]]) -> Callable[[Any
     """Run the body of a unary servicer method to completion even if the client goes away (its
     deadline passed, or it was cancelled): a database transaction is then committed or rolled back
     cleanly instead of being torn apart halfway, which left aiosqlite connections hanging."""
+
     @functools.wraps(method)
     async def wrapper(self: Any, request: Any, context: Any) -> Any:
         return await asyncio.shield(asyncio.ensure_future(method(self, request, context)))

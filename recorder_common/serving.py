@@ -1,4 +1,5 @@
 """Server scaffolding shared by every service: health, reflection, message limits, SIGTERM."""
+
 from __future__ import annotations
 
 import asyncio
@@ -32,8 +33,7 @@ def message_options(max_payload_bytes: int) -> list[tuple[str, int]]:
 def new_server(max_payload_bytes: int, authenticator: Authenticator) -> grpc.aio.Server:
     return grpc.aio.server(
         # Outermost first: metrics see the final status; the span is current while identity logs.
-        interceptors=[*metrics.server_interceptors(), tracing.server_interceptor(),
-                      IdentityInterceptor(authenticator)],
+        interceptors=[*metrics.server_interceptors(), tracing.server_interceptor(), IdentityInterceptor(authenticator)],
         options=message_options(max_payload_bytes),
     )
 
@@ -50,8 +50,7 @@ def add_health_and_reflection(server: grpc.aio.Server, service_names: Iterable[s
 
 
 async def set_serving(health_servicer: Any, service_names: Iterable[str], serving: bool) -> None:
-    status = (health_pb2.HealthCheckResponse.SERVING if serving
-              else health_pb2.HealthCheckResponse.NOT_SERVING)
+    status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
     for name in ["", *service_names]:
         result = health_servicer.set(name, status)
         if asyncio.iscoroutine(result):
@@ -65,9 +64,13 @@ def bind(server: grpc.aio.Server, host: str, port: int) -> int:
     return bound
 
 
-async def run_until_terminated(server: grpc.aio.Server, name: str, port: int,
-                               grace_seconds: float = 10.0,
-                               on_stop: Callable[[], Awaitable[None]] | None = None) -> None:
+async def run_until_terminated(
+    server: grpc.aio.Server,
+    name: str,
+    port: int,
+    grace_seconds: float = 10.0,
+    on_stop: Callable[[], Awaitable[None]] | None = None,
+) -> None:
     """Serve until SIGTERM or SIGINT, then stop taking calls and let running ones finish."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

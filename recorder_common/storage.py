@@ -5,6 +5,7 @@ Paths are built only from validated server-made ids and a fixed set of file name
 is checked to resolve inside the user's own folder. The store only reads and writes bytes; the
 upload engine owns the rules (ordering, idempotency, completion).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -168,6 +169,7 @@ class LocalStorage:
             with open(self.root / key, "rb") as f:
                 f.seek(start)
                 return f.read(max(length, 0))
+
         return await asyncio.to_thread(read)
 
     async def size(self, key: str) -> int:

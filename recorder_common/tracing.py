@@ -5,6 +5,7 @@ flows through the internal calls); they leave the process only when the standard
 ask for an exporter: OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, or
 OTEL_TRACES_EXPORTER=otlp (OTEL_TRACES_EXPORTER=none, or OTEL_SDK_DISABLED=true, turns it off).
 """
+
 from __future__ import annotations
 
 import atexit
@@ -35,8 +36,11 @@ def exporter_wanted(env: Mapping[str, str]) -> bool:
     exporters = env.get("OTEL_TRACES_EXPORTER", "").lower()
     if exporters == "none":
         return False
-    return ("otlp" in exporters or bool(env.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
-            or bool(env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")))
+    return (
+        "otlp" in exporters
+        or bool(env.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
+        or bool(env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+    )
 
 
 def configure_tracing(service: str, env: Mapping[str, str]) -> TracerProvider | None:
@@ -49,6 +53,7 @@ def configure_tracing(service: str, env: Mapping[str, str]) -> TracerProvider | 
     if exporter_wanted(env):
         # Imported here: the exporter pulls in its protobuf modules only when it is used.
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))  # reads OTEL_EXPORTER_OTLP_*
         log.info("traces exported over OTLP as %s", name)
     trace.set_tracer_provider(provider)
@@ -111,8 +116,7 @@ def start_job(video_id: str) -> tuple[trace.Span, contextvars.Token[otel_context
     origin = _origins.pop(video_id, None)
     parent = trace.set_span_in_context(trace.NonRecordingSpan(origin)) if origin is not None else None
     links = [trace.Link(origin)] if origin is not None else []
-    span = tracer.start_span("media job", context=parent, links=links,
-                             attributes={"recorder.video_id": video_id})
+    span = tracer.start_span("media job", context=parent, links=links, attributes={"recorder.video_id": video_id})
     token = otel_context.attach(trace.set_span_in_context(span))
     return span, token
 

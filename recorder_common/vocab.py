@@ -1,6 +1,6 @@
 """The project's one vocabulary: a video's status, processing step and asset kinds, a chunk's
-outcome and the on-demand media formats, each as a StrEnum whose value is what the database stores, mapped to its proto enum here
-and nowhere else.
+outcome and the on-demand media formats, each as a StrEnum whose value is what the database stores,
+mapped to its proto enum here and nowhere else.
 
 Members are str, so rows, comparisons and log lines keep their plain names ("READY"); the
 protobuf side uses `.proto`, `proto_of` and `from_proto`, whose tables are built once at import (a member with
@@ -10,6 +10,7 @@ proto value but UNSPECIFIED has a member).
 `VideoRef` is how a video is named in listings and calls: owner first, as every method takes it,
 and by field name, so a swapped pair no longer reads as right.
 """
+
 from __future__ import annotations
 
 import enum
@@ -56,6 +57,7 @@ class VideoStatus(Vocabulary):
 
 class Step(Vocabulary):
     """The processing steps, in the order a job runs them."""
+
     ASSEMBLE = "ASSEMBLE"
     PROBE = "PROBE"
     REMUX = "REMUX"
@@ -81,12 +83,14 @@ class AssetKind(Vocabulary):
 class ChunkOutcome(Vocabulary):
     """STORED: the request's own write is the recorded chunk. DUPLICATE: another write with the
     same bytes is (the request's file, if it wrote one, is nobody's and may go)."""
+
     STORED = "STORED"
     DUPLICATE = "DUPLICATE"
 
 
 class AudioFormat(Vocabulary):
     """What ExtractAudio makes (ORIGINAL: the source's own stream, copied)."""
+
     AAC = "AAC"
     MP3 = "MP3"
     FLAC = "FLAC"
@@ -95,6 +99,7 @@ class AudioFormat(Vocabulary):
 
 class ImageFormat(Vocabulary):
     """Thumbnails are JPEG or WEBP, previews WEBP or GIF."""
+
     JPEG = "JPEG"
     WEBP = "WEBP"
     GIF = "GIF"
@@ -102,6 +107,7 @@ class ImageFormat(Vocabulary):
 
 class RenditionKind(Vocabulary):
     """A derived output of a READY video, made after it is watchable, with its own lifecycle."""
+
     COMPRESSED = "COMPRESSED"  # H.264/AAC MP4 (+faststart), the default compression profile
 
 

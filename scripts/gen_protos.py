@@ -2,6 +2,7 @@
 
 The output is committed so a clone runs without a build step; CI regenerates and fails on a diff.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """Fixtures: real gRPC servers on ephemeral ports, real SQLite and PostgreSQL, real ffmpeg."""
+
 from __future__ import annotations
 
 import asyncio
@@ -11,6 +12,7 @@ import sys
 import uuid
 
 import grpc
+
 # Imported here, at collection: otherwise hypothesis's own pytest plugin imports it in the terminal
 # summary of a run whose tests never did, and pytest's assertion rewriting of it then dies on
 # Python 3.11.7 with "SystemError: AST constructor recursion depth mismatch", turning a run whose
@@ -78,24 +80,28 @@ def pytest_generate_tests(metafunc):
     The markers must say what a test runs on, so `-m "not s3"` really leaves SeaweedFS out and
     `both_backends` really means both: a test whose markers and fixtures disagree is a collection
     error, not a test that quietly runs on one backend."""
-    check_storage_markers(metafunc.definition.nodeid, set(metafunc.fixturenames),
-                          {m.name for m in metafunc.definition.iter_markers()})
+    check_storage_markers(
+        metafunc.definition.nodeid, set(metafunc.fixturenames), {m.name for m in metafunc.definition.iter_markers()}
+    )
     if "storage_backend" in metafunc.fixturenames:
         both = metafunc.definition.get_closest_marker("both_backends") is not None
-        metafunc.parametrize("storage_backend", ["local", pytest.param("s3", marks=pytest.mark.s3)] if both
-                             else ["local"], indirect=True)
+        metafunc.parametrize(
+            "storage_backend", ["local", pytest.param("s3", marks=pytest.mark.s3)] if both else ["local"], indirect=True
+        )
 
 
 def check_storage_markers(test: str, fixtures: set[str], markers: set[str]) -> None:
     if "both_backends" in markers and "storage_backend" not in fixtures:
-        pytest.fail(f"{test} is marked both_backends but does not use the storage_backend fixture, so it "
-                    "would run on local storage only: build its stack with storage=storage_backend, or "
-                    "drop the marker", pytrace=False)
+        pytest.fail(
+            f"{test} is marked both_backends but does not use the storage_backend fixture, so it "
+            "would run on local storage only: build its stack with storage=storage_backend, or "
+            "drop the marker",
+            pytrace=False,
+        )
     if "seaweed" in fixtures and "s3" not in markers:
         pytest.fail(f"{test} starts SeaweedFS (the seaweed fixture) without the s3 marker", pytrace=False)
     if "s3" in markers and not fixtures & {"seaweed", "storage_backend"}:
-        pytest.fail(f"{test} is marked s3 but uses neither the seaweed nor the storage_backend fixture",
-                    pytrace=False)
+        pytest.fail(f"{test} is marked s3 but uses neither the seaweed nor the storage_backend fixture", pytrace=False)
 
 
 # Making the one-minute 720p recording alone took over 300 s (the suite's default timeout) on a
@@ -109,9 +115,13 @@ def pytest_collection_modifyitems(config, items):
         if "recording_60s" in item.fixturenames and item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(LONG_MEDIA_TIMEOUT_SECONDS))
     # S3 with the SQLite catalog only: the catalog's two databases are covered on local storage.
-    dropped = [item for item in items if getattr(item, "callspec", None) is not None
-               and item.callspec.params.get("storage_backend") == "s3"
-               and item.callspec.params.get("database_url") == "postgres"]
+    dropped = [
+        item
+        for item in items
+        if getattr(item, "callspec", None) is not None
+        and item.callspec.params.get("storage_backend") == "s3"
+        and item.callspec.params.get("database_url") == "postgres"
+    ]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = [item for item in items if item not in dropped]
@@ -138,8 +148,9 @@ def separate_storage(storage: StorageSettings, folder: pathlib.Path) -> StorageS
     another key prefix in the same bucket (for a second, independent stack in one test)."""
     if storage.backend == "local":
         return dataclasses.replace(storage, root=str(folder / "storage"))
-    return dataclasses.replace(storage, s3_prefix=f"{storage.s3_prefix}-{uuid.uuid4().hex[:8]}",
-                               scratch_root=str(folder / "scratch"))
+    return dataclasses.replace(
+        storage, s3_prefix=f"{storage.s3_prefix}-{uuid.uuid4().hex[:8]}", scratch_root=str(folder / "scratch")
+    )
 
 
 @pytest.fixture
@@ -181,17 +192,23 @@ class Stack:
         """Every stored file under a key prefix ("users/alice/videos/ID/"), on either backend."""
         if self.storage is None or self.storage.backend == "local":
             base = self.storage_root / prefix
-            return sorted(str(p.relative_to(self.storage_root)) for p in base.rglob("*") if p.is_file()) \
-                if base.is_dir() else []
+            return (
+                sorted(str(p.relative_to(self.storage_root)) for p in base.rglob("*") if p.is_file())
+                if base.is_dir()
+                else []
+            )
         import obstore
-        return sorted(item["path"] for batch in obstore.list(ObjectStorage(self.storage).store, prefix)
-                      for item in batch)
+
+        return sorted(
+            item["path"] for batch in obstore.list(ObjectStorage(self.storage).store, prefix) for item in batch
+        )
 
     def file(self, key: str) -> pathlib.Path:
         """A stored file (by its catalog path) as a local file: in place, or downloaded from S3."""
         if self.storage is None or self.storage.backend == "local":
             return self.storage_root / key
         import obstore
+
         local = pathlib.Path(self.storage.scratch_root).parent / "fetched" / key
         local.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -217,17 +234,26 @@ class Stack:
         return catalog_pb2_grpc.CatalogServiceStub(self.channel(self.catalog_port))
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "RECORDER_INGEST": f"127.0.0.1:{self.ingest_port}",
-                "RECORDER_CATALOG": f"127.0.0.1:{self.catalog_port}",
-                "RECORDER_MEDIA": f"127.0.0.1:{self.media_port}",
-                "RECORDER_DEV_AUTH_DIR": str(TEST_KEYS.folder)}
+        return {
+            **os.environ,
+            "RECORDER_INGEST": f"127.0.0.1:{self.ingest_port}",
+            "RECORDER_CATALOG": f"127.0.0.1:{self.catalog_port}",
+            "RECORDER_MEDIA": f"127.0.0.1:{self.media_port}",
+            "RECORDER_DEV_AUTH_DIR": str(TEST_KEYS.folder),
+        }
 
 
-async def start_stack(database_url: str, storage_root: pathlib.Path,
-                      limits: UploadLimits = UploadLimits(), media_overrides: dict | None = None,
-                      ingest_overrides: dict | None = None, ingest_replicas: int = 1,
-                      storage: StorageSettings | None = None, catalog_limits: CatalogLimits = CatalogLimits(),
-                      catalog_clock=None):
+async def start_stack(
+    database_url: str,
+    storage_root: pathlib.Path,
+    limits: UploadLimits = UploadLimits(),
+    media_overrides: dict | None = None,
+    ingest_overrides: dict | None = None,
+    ingest_replicas: int = 1,
+    storage: StorageSettings | None = None,
+    catalog_limits: CatalogLimits = CatalogLimits(),
+    catalog_clock=None,
+):
     """The three services in this process, each a real grpc.aio server on an ephemeral port.
     catalog_clock: the catalog's clock (a SteppedClock), for tests of idle times and grace periods
     that must not depend on how fast the machine is."""
@@ -238,25 +264,42 @@ async def start_stack(database_url: str, storage_root: pathlib.Path,
     engine = db.create_engine(database_url)
     catalog_server, catalog_port = await create_catalog_server(
         CatalogSettings(database_url=database_url, port=0, auth=AUTH),
-        CatalogDeps(Catalog(db.session_factory(engine), limits=catalog_limits,
-                            **({"clock": catalog_clock} if catalog_clock else {}))))
+        CatalogDeps(
+            Catalog(
+                db.session_factory(engine), limits=catalog_limits, **({"clock": catalog_clock} if catalog_clock else {})
+            )
+        ),
+    )
     await catalog_server.start()
-    media_settings = MediaSettings(storage=storage, port=0, auth=AUTH,
-                                   catalog_target=f"127.0.0.1:{catalog_port}",
-                                   **{"lease_seconds": 30, "sweep_interval_seconds": 1.0, "playback_port": 0,
-                                      "playback_key_file": str(storage_root.parent / "playback.key"),
-                                      **(media_overrides or {})})
+    media_settings = MediaSettings(
+        storage=storage,
+        port=0,
+        auth=AUTH,
+        catalog_target=f"127.0.0.1:{catalog_port}",
+        **{
+            "lease_seconds": 30,
+            "sweep_interval_seconds": 1.0,
+            "playback_port": 0,
+            "playback_key_file": str(storage_root.parent / "playback.key"),
+            **(media_overrides or {}),
+        },
+    )
     media = build_media(media_settings)
     worker = media.worker
-    media_server, media_port = await create_media_server(media_settings,
-                                                         MediaDeps(worker, media.ondemand, media.live,
-                                                                   media.playback))
+    media_server, media_port = await create_media_server(
+        media_settings, MediaDeps(worker, media.ondemand, media.live, media.playback)
+    )
     await media_server.start()
     await worker.start()
-    ingest_settings = IngestSettings(storage=storage, port=0, auth=AUTH,
-                                     catalog_target=f"127.0.0.1:{catalog_port}",
-                                     media_target=f"127.0.0.1:{media_port}", limits=limits,
-                                     **(ingest_overrides or {}))
+    ingest_settings = IngestSettings(
+        storage=storage,
+        port=0,
+        auth=AUTH,
+        catalog_target=f"127.0.0.1:{catalog_port}",
+        media_target=f"127.0.0.1:{media_port}",
+        limits=limits,
+        **(ingest_overrides or {}),
+    )
     # Several ingest replicas share the storage folder and the catalog, as in production.
     replicas = []
     for _ in range(ingest_replicas):
@@ -264,9 +307,19 @@ async def start_stack(database_url: str, storage_root: pathlib.Path,
         ingest_server, ingest_port = await create_ingest_server(ingest_settings, IngestDeps(ingest.engine))
         await ingest_server.start()
         replicas.append((ingest, ingest_server, ingest_port))
-    stack = Stack(storage_root, catalog_port, media_port, replicas[0][2], [], replicas[0][0].janitor,
-                  [port for _, _, port in replicas], media, storage, [ingest for ingest, _, _ in replicas],
-                  media.playback.port)
+    stack = Stack(
+        storage_root,
+        catalog_port,
+        media_port,
+        replicas[0][2],
+        [],
+        replicas[0][0].janitor,
+        [port for _, _, port in replicas],
+        media,
+        storage,
+        [ingest for ingest, _, _ in replicas],
+        media.playback.port,
+    )
 
     async def stop():
         # Callers first, the catalog last, each with a grace period, as a real shutdown does.
@@ -308,6 +361,7 @@ class LoopThread:
 
     def __init__(self) -> None:
         import threading
+
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
@@ -325,8 +379,14 @@ class LoopThread:
 def threaded_stack(database_url, tmp_path, storage_backend):
     runner = LoopThread()
     # Hypothesis runs every example on this one stack as one user, leaving many uploads open.
-    stack, stop = runner.run(start_stack(database_url, tmp_path / "storage", storage=storage_backend,
-                                         catalog_limits=CatalogLimits(max_open_uploads_per_user=100_000)))
+    stack, stop = runner.run(
+        start_stack(
+            database_url,
+            tmp_path / "storage",
+            storage=storage_backend,
+            catalog_limits=CatalogLimits(max_open_uploads_per_user=100_000),
+        )
+    )
     stack.run = runner.run
     yield stack
     runner.run(stop())
@@ -350,20 +410,32 @@ async def run_gateway(stack, tmp_path, admin_port: int | None = None):
     from gateway.render import render
 
     port = free_port()
-    env = {**os.environ, **TEST_KEYS.env(), "GATEWAY_PORT": str(port),
-           "INGEST_ADDRESSES": ",".join(f"127.0.0.1:{p}" for p in stack.ingest_ports),
-           "MEDIA_PORT": str(stack.media_port), "PLAYBACK_PORT": str(stack.playback_port),
-           "CATALOG_PORT": str(stack.catalog_port)}
+    env = {
+        **os.environ,
+        **TEST_KEYS.env(),
+        "GATEWAY_PORT": str(port),
+        "INGEST_ADDRESSES": ",".join(f"127.0.0.1:{p}" for p in stack.ingest_ports),
+        "MEDIA_PORT": str(stack.media_port),
+        "PLAYBACK_PORT": str(stack.playback_port),
+        "CATALOG_PORT": str(stack.catalog_port),
+    }
     config = tmp_path / "envoy.yaml"
     rendered = render(env)
     if admin_port is not None:
         assert "\nadmin:" not in rendered, "the gateway config now has an admin block of its own"
-        rendered += ("\nadmin:\n  address:\n    socket_address: "
-                     f"{{ address: 127.0.0.1, port_value: {admin_port} }}\n")
+        rendered += f"\nadmin:\n  address:\n    socket_address: {{ address: 127.0.0.1, port_value: {admin_port} }}\n"
     config.write_text(rendered)
     envoy = await asyncio.create_subprocess_exec(
-        ENVOY, "-c", str(config), "--log-level", "warn", "--base-id", str(port),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        ENVOY,
+        "-c",
+        str(config),
+        "--log-level",
+        "warn",
+        "--base-id",
+        str(port),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     try:
         deadline = asyncio.get_running_loop().time() + 60  # a loaded machine starts Envoy slowly
         while True:

@@ -1,4 +1,5 @@
 """In-memory stand-ins for ports, for tests of one component without the others."""
+
 from __future__ import annotations
 
 from media_service.files import RecordedChunk

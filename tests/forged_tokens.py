@@ -1,4 +1,5 @@
 """Tokens an attacker or a broken client could send, for the authentication battery."""
+
 from __future__ import annotations
 
 import base64
@@ -26,16 +27,14 @@ def claims(sub: str = "alice", relative: bool = False, **overrides) -> dict:
     now = int(time.time())
     base = {"iss": "recorder-dev", "aud": "recorder", "sub": sub, "iat": now, "nbf": now, "exp": now + 600}
     if relative:
-        overrides = {k: now + v if k in ("iat", "nbf", "exp") and v is not None else v
-                     for k, v in overrides.items()}
+        overrides = {k: now + v if k in ("iat", "nbf", "exp") and v is not None else v for k, v in overrides.items()}
     base.update(overrides)
     return {k: v for k, v in base.items() if v is not None}
 
 
 def signed(payload: dict, key=None, kid: str | None = None) -> str:
     key = key or TEST_KEYS.user_key()
-    return jwt.encode(payload, key, algorithm=algorithm_of(key),
-                      headers={"kid": kid or key_id(key.public_key())})
+    return jwt.encode(payload, key, algorithm=algorithm_of(key), headers={"kid": kid or key_id(key.public_key())})
 
 
 def unsigned(payload: dict) -> str:
@@ -97,8 +96,9 @@ BAD_SUBJECTS: dict[str, Callable[[], str | None]] = {
     "path in sub": lambda: _bearer(signed(claims(sub="../root"))),
     "no sub": lambda: _bearer(signed(claims(sub=None))),
     "slash in sub": lambda: _bearer(signed(claims(sub="alice/../bob"))),
-    "service issuer, user key": lambda: _bearer(signed(claims(iss="recorder-services", aud="recorder-internal",
-                                                              sub="ingest"))),
+    "service issuer, user key": lambda: _bearer(
+        signed(claims(iss="recorder-services", aud="recorder-internal", sub="ingest"))
+    ),
 }
 
 BAD_CREDENTIALS = {**BAD_AUTHORIZATION, **BAD_SUBJECTS}

@@ -1,4 +1,5 @@
 """A minimal gRPC-Web client over HTTP/1.1 (what a browser sends), for gateway tests."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,8 +27,14 @@ def frame(payload: bytes) -> bytes:
     return b"\x00" + len(payload).to_bytes(4, "big") + payload
 
 
-def call(port: int, path: str, payload: bytes, metadata: dict[str, str] | None = None,
-         origin: str | None = None, timeout: float = 120.0) -> GrpcWebReply:
+def call(
+    port: int,
+    path: str,
+    payload: bytes,
+    metadata: dict[str, str] | None = None,
+    origin: str | None = None,
+    timeout: float = 120.0,
+) -> GrpcWebReply:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     headers = {"content-type": "application/grpc-web+proto", "x-grpc-web": "1", **(metadata or {})}
     if origin:
@@ -38,8 +45,8 @@ def call(port: int, path: str, payload: bytes, metadata: dict[str, str] | None =
     conn.close()
     messages, trailers, offset = [], {}, 0
     while offset + 5 <= len(body):
-        flag, length = body[offset], int.from_bytes(body[offset + 1:offset + 5], "big")
-        chunk = body[offset + 5:offset + 5 + length]
+        flag, length = body[offset], int.from_bytes(body[offset + 1 : offset + 5], "big")
+        chunk = body[offset + 5 : offset + 5 + length]
         offset += 5 + length
         if flag & 0x80:
             for line in chunk.decode().split("\r\n"):
@@ -53,9 +60,15 @@ def call(port: int, path: str, payload: bytes, metadata: dict[str, str] | None =
 
 def preflight(port: int, path: str, origin: str) -> tuple[int, dict[str, str]]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    conn.request("OPTIONS", path, headers={
-        "origin": origin, "access-control-request-method": "POST",
-        "access-control-request-headers": "content-type,x-grpc-web,x-user-agent,authorization"})
+    conn.request(
+        "OPTIONS",
+        path,
+        headers={
+            "origin": origin,
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "content-type,x-grpc-web,x-user-agent,authorization",
+        },
+    )
     response = conn.getresponse()
     response.read()
     conn.close()

@@ -81,7 +81,7 @@ def user(name: str) -> UserMetadata:
 
 
 def split(data: bytes, size: int = MiB) -> list[bytes]:
-    return [data[i:i + size] for i in range(0, len(data), size)] or [b""]
+    return [data[i : i + size] for i in range(0, len(data), size)] or [b""]
 
 
 def chunk(index: int, data: bytes, is_last: bool = False) -> ingest_pb2.Chunk:
@@ -89,8 +89,9 @@ def chunk(index: int, data: bytes, is_last: bool = False) -> ingest_pb2.Chunk:
 
 
 def renditions_done(video: common_pb2.Video) -> bool:
-    return all(r.state in (common_pb2.RENDITION_STATE_READY, common_pb2.RENDITION_STATE_FAILED)
-               for r in video.renditions)
+    return all(
+        r.state in (common_pb2.RENDITION_STATE_READY, common_pb2.RENDITION_STATE_FAILED) for r in video.renditions
+    )
 
 
 def rendition(video: common_pb2.Video, kind: int = common_pb2.RENDITION_KIND_COMPRESSED) -> common_pb2.Rendition:
@@ -99,17 +100,16 @@ def rendition(video: common_pb2.Video, kind: int = common_pb2.RENDITION_KIND_COM
     return matches[0]
 
 
-async def wait_final(stack, video_id: str, md, timeout: float = 600.0,
-                     renditions: bool = True) -> common_pb2.Video:
+async def wait_final(stack, video_id: str, md, timeout: float = 600.0, renditions: bool = True) -> common_pb2.Video:
     """The video once its status is final; with renditions (the default), a READY video also once
     every rendition is READY or FAILED (READY alone means watchable: the compressed MP4 follows)."""
     stub = stack.catalog
     deadline = time.monotonic() + timeout
     while True:
-        video = (await stub.GetVideo(catalog_pb2.GetVideoRequest(video_id=video_id), metadata=md,
-                                     timeout=10)).video
-        if video.status in FINAL and (not renditions or video.status != common_pb2.VIDEO_STATUS_READY
-                                      or renditions_done(video)):
+        video = (await stub.GetVideo(catalog_pb2.GetVideoRequest(video_id=video_id), metadata=md, timeout=10)).video
+        if video.status in FINAL and (
+            not renditions or video.status != common_pb2.VIDEO_STATUS_READY or renditions_done(video)
+        ):
             return video
         assert time.monotonic() < deadline, f"video still {video.status} after {timeout} s"
         await asyncio.sleep(0.2)
@@ -132,15 +132,22 @@ def asset(stack, video: common_pb2.Video, kind: int) -> pathlib.Path:
     return path
 
 
-async def upload_unary(stack, data: bytes, md, chunk_size: int = MiB, title: str = "t",
-                       content_type: str = "video/webm") -> str:
+async def upload_unary(
+    stack, data: bytes, md, chunk_size: int = MiB, title: str = "t", content_type: str = "video/webm"
+) -> str:
     stub = stack.ingest
-    created = await stub.CreateUpload(ingest_pb2.CreateUploadRequest(
-        title=title, filename="rec.webm", content_type=content_type), metadata=md, timeout=10)
+    created = await stub.CreateUpload(
+        ingest_pb2.CreateUploadRequest(title=title, filename="rec.webm", content_type=content_type),
+        metadata=md,
+        timeout=10,
+    )
     parts = split(data, chunk_size)
     for i, part in enumerate(parts):
-        await stub.PutChunk(ingest_pb2.PutChunkRequest(
-            video_id=created.video_id, chunk=chunk(i, part, i == len(parts) - 1)), metadata=md, timeout=30)
+        await stub.PutChunk(
+            ingest_pb2.PutChunkRequest(video_id=created.video_id, chunk=chunk(i, part, i == len(parts) - 1)),
+            metadata=md,
+            timeout=30,
+        )
     return created.video_id
 
 
@@ -159,13 +166,15 @@ async def expect(code: grpc.StatusCode, call, reason: Reason | None = None) -> s
 
 
 async def create_upload(stack, md, title: str = "t") -> str:
-    return (await stack.ingest.CreateUpload(ingest_pb2.CreateUploadRequest(title=title), metadata=md,
-                                            timeout=10)).video_id
+    return (
+        await stack.ingest.CreateUpload(ingest_pb2.CreateUploadRequest(title=title), metadata=md, timeout=10)
+    ).video_id
 
 
 async def put_chunk(stack, video_id: str, c: ingest_pb2.Chunk, md) -> ingest_pb2.ChunkAck:
-    return (await stack.ingest.PutChunk(ingest_pb2.PutChunkRequest(video_id=video_id, chunk=c),
-                                        metadata=md, timeout=30)).ack
+    return (
+        await stack.ingest.PutChunk(ingest_pb2.PutChunkRequest(video_id=video_id, chunk=c), metadata=md, timeout=30)
+    ).ack
 
 
 async def wait_until(predicate, what: str, timeout: float = 60.0):
@@ -192,8 +201,11 @@ def wait_for(predicate, timeout: float, what: str):
 def get_video(stack, video_id: str, md) -> common_pb2.Video:
     """GetVideo over a short-lived synchronous channel, for process stacks (tests.process_stack)."""
     with grpc.insecure_channel(stack.target("catalog")) as channel:
-        return catalog_pb2_grpc.CatalogServiceStub(channel).GetVideo(
-            catalog_pb2.GetVideoRequest(video_id=video_id), metadata=md, timeout=10).video
+        return (
+            catalog_pb2_grpc.CatalogServiceStub(channel)
+            .GetVideo(catalog_pb2.GetVideoRequest(video_id=video_id), metadata=md, timeout=10)
+            .video
+        )
 
 
 class CommitCounter:

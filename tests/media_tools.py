@@ -1,4 +1,5 @@
 """Real-ffmpeg helpers for tests: make inputs, and check outputs without ffprobe."""
+
 from __future__ import annotations
 
 import hashlib
@@ -12,8 +13,15 @@ from media_service.settings import find_ffmpeg
 FFMPEG = find_ffmpeg()
 
 
-def make_webm(path: pathlib.Path, seconds: float, size: str = "1280x720", rate: int = 30,
-              live: bool = True, audio: bool = True, video: bool = True) -> pathlib.Path:
+def make_webm(
+    path: pathlib.Path,
+    seconds: float,
+    size: str = "1280x720",
+    rate: int = 30,
+    live: bool = True,
+    audio: bool = True,
+    video: bool = True,
+) -> pathlib.Path:
     """A VP8/Opus WebM. live=True writes it like MediaRecorder does: no duration, no cues."""
     args = [FFMPEG, "-v", "error", "-y"]
     if video:
@@ -42,18 +50,39 @@ def sha256_file(path: pathlib.Path) -> str:
 
 
 def probe(path: pathlib.Path):
-    result = subprocess.run([FFMPEG, "-hide_banner", "-nostdin", "-i", str(path)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [FFMPEG, "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True, text=True, timeout=60
+    )
     return parse_probe(result.stderr)
 
 
 def decode_fully(path: pathlib.Path) -> tuple[bool, float, str]:
     """Decode every frame of every stream. Returns (clean, seconds reached, errors printed)."""
     result = subprocess.run(
-        [FFMPEG, "-nostdin", "-v", "error", "-progress", "pipe:1", "-nostats", "-i", str(path),
-         # vfr: a variable-frame-rate recording (Chrome's) has frames closer together than the
-         # null muxer's time base can tell apart; drop those there instead of calling it an error.
-         "-map", "0", "-fps_mode", "vfr", "-f", "null", "-"], capture_output=True, text=True, timeout=600)
+        [
+            FFMPEG,
+            "-nostdin",
+            "-v",
+            "error",
+            "-progress",
+            "pipe:1",
+            "-nostats",
+            "-i",
+            str(path),
+            # vfr: a variable-frame-rate recording (Chrome's) has frames closer together than the
+            # null muxer's time base can tell apart; drop those there instead of calling it an error.
+            "-map",
+            "0",
+            "-fps_mode",
+            "vfr",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     reached = [s for s in map(parse_progress_seconds, result.stdout.splitlines()) if s is not None]
     return result.returncode == 0 and not result.stderr.strip(), max(reached or [0.0]), result.stderr
 
@@ -75,8 +104,12 @@ def top_level_boxes(path: pathlib.Path) -> list[str]:
 
 
 def gray_pixels(image: pathlib.Path) -> list[int]:
-    result = subprocess.run([FFMPEG, "-nostdin", "-v", "error", "-i", str(image), "-f", "rawvideo",
-                             "-pix_fmt", "gray", "-"], capture_output=True, check=True, timeout=60)
+    result = subprocess.run(
+        [FFMPEG, "-nostdin", "-v", "error", "-i", str(image), "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
     return list(result.stdout)
 
 
@@ -88,9 +121,27 @@ def is_uniform(image: pathlib.Path, min_stdev: float = 8.0) -> bool:
 def packet_hashes(path: pathlib.Path, stream: str = "a:0") -> list[tuple[str, str]]:
     """(size, md5) of every packet of one stream, copied out without decoding: equal lists mean
     the same coded bytes, whatever container holds them."""
-    result = subprocess.run([FFMPEG, "-nostdin", "-v", "error", "-i", str(path), "-map", f"0:{stream}",
-                             "-c", "copy", "-f", "framemd5", "-"], capture_output=True, text=True,
-                            check=True, timeout=120)
+    result = subprocess.run(
+        [
+            FFMPEG,
+            "-nostdin",
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-map",
+            f"0:{stream}",
+            "-c",
+            "copy",
+            "-f",
+            "framemd5",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     rows = [line.split(",") for line in result.stdout.splitlines() if line and not line.startswith("#")]
     return [(row[4].strip(), row[5].strip()) for row in rows]
 
@@ -102,25 +153,54 @@ def webp_animation(path: pathlib.Path) -> tuple[int, int]:
     assert data[:4] == b"RIFF" and data[8:12] == b"WEBP", "not a WebP file"
     frames, width, offset = 0, 0, 12
     while offset + 8 <= len(data):
-        kind, size = data[offset:offset + 4], int.from_bytes(data[offset + 4:offset + 8], "little")
+        kind, size = data[offset : offset + 4], int.from_bytes(data[offset + 4 : offset + 8], "little")
         if kind == b"VP8X":
-            width = int.from_bytes(data[offset + 12:offset + 15], "little") + 1
+            width = int.from_bytes(data[offset + 12 : offset + 15], "little") + 1
         elif kind == b"ANMF":
             frames += 1
         offset += 8 + size + (size & 1)
     return frames, width
 
 
-def make_fragmented_mp4(path: pathlib.Path, seconds: float, audio_codec: str = "aac",
-                        size: str = "640x360") -> pathlib.Path:
+def make_fragmented_mp4(
+    path: pathlib.Path, seconds: float, audio_codec: str = "aac", size: str = "640x360"
+) -> pathlib.Path:
     """H.264 with AAC or Opus in fragmented MP4, as Chrome's MediaRecorder writes video/mp4."""
-    subprocess.run([
-        FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=30",
-        "-f", "lavfi", "-i", "sine=frequency=330:sample_rate=48000", "-t", str(seconds),
-        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "30",
-        "-c:a", "aac" if audio_codec == "aac" else "libopus",
-        "-movflags", "frag_keyframe+empty_moov+default_base_moof", "-f", "mp4", str(path),
-    ], check=True, timeout=300)
+    subprocess.run(
+        [
+            FFMPEG,
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size={size}:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=330:sample_rate=48000",
+            "-t",
+            str(seconds),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-g",
+            "30",
+            "-c:a",
+            "aac" if audio_codec == "aac" else "libopus",
+            "-movflags",
+            "frag_keyframe+empty_moov+default_base_moof",
+            "-f",
+            "mp4",
+            str(path),
+        ],
+        check=True,
+        timeout=300,
+    )
     return path
 
 
@@ -131,17 +211,50 @@ def count_packets(path: pathlib.Path, stream: str = "v:0") -> int:
 def frame_hashes(path: pathlib.Path, stream: str = "v:0") -> list[str]:
     """md5 of every decoded frame of one stream (framemd5): equal hashes mean the same pictures,
     whatever container or packets carried them."""
-    result = subprocess.run([FFMPEG, "-nostdin", "-v", "error", "-i", str(path), "-map", f"0:{stream}",
-                             "-f", "framemd5", "-"], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [FFMPEG, "-nostdin", "-v", "error", "-i", str(path), "-map", f"0:{stream}", "-f", "framemd5", "-"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     rows = [line.split(",") for line in result.stdout.splitlines() if line and not line.startswith("#")]
     return [row[5].strip() for row in rows if len(row) >= 6]
 
 
-def make_clip(path: pathlib.Path, seconds: float, source: str = "smptebars", size: str = "320x240",
-              extra: tuple[str, ...] = (), muxer: str = "webm") -> pathlib.Path:
+def make_clip(
+    path: pathlib.Path,
+    seconds: float,
+    source: str = "smptebars",
+    size: str = "320x240",
+    extra: tuple[str, ...] = (),
+    muxer: str = "webm",
+) -> pathlib.Path:
     """A short VP8 clip of a lavfi source (not testsrc2, so its frames differ from make_webm's),
     with extra output options (metadata, attachments) and a chosen muxer."""
-    subprocess.run([FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", f"{source}=size={size}:rate=30",
-                    "-t", str(seconds), "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8",
-                    *extra, "-f", muxer, str(path)], check=True, timeout=300)
+    subprocess.run(
+        [
+            FFMPEG,
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"{source}=size={size}:rate=30",
+            "-t",
+            str(seconds),
+            "-c:v",
+            "libvpx",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            *extra,
+            "-f",
+            muxer,
+            str(path),
+        ],
+        check=True,
+        timeout=300,
+    )
     return path

@@ -1,4 +1,5 @@
 """The services as real OS processes (python -m ...), for fault tests that kill -9 one of them."""
+
 from __future__ import annotations
 
 import os
@@ -29,7 +30,10 @@ def wait_healthy(port: int, timeout: float = 30.0) -> None:
         stub = health_pb2_grpc.HealthStub(channel)
         while True:
             try:
-                if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
+                if (
+                    stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status
+                    == health_pb2.HealthCheckResponse.SERVING
+                ):
                     return
             except grpc.RpcError:
                 pass
@@ -42,8 +46,13 @@ class ProcessStack:
     """catalog, media and ingest as processes; replicas={"media": 2} adds "media-2" and so on
     (each on its own port; ingest is given every media replica's address)."""
 
-    def __init__(self, database_url: str, root: pathlib.Path, extra_env: dict[str, str] | None = None,
-                 replicas: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        root: pathlib.Path,
+        extra_env: dict[str, str] | None = None,
+        replicas: dict[str, int] | None = None,
+    ) -> None:
         self.root = root
         self.storage_root = root / "storage"
         counts = {name: 1 for name in MODULES} | (replicas or {})
@@ -59,10 +68,12 @@ class ProcessStack:
             "MEDIA_PORT": str(self.ports["media"]),
             "INGEST_PORT": str(self.ports["ingest"]),
             # Each media replica's playback server on a port of its own (0: any free one).
-            "PLAYBACK_PORT": "0", "PLAYBACK_KEY_FILE": str(root / "playback.key"),
+            "PLAYBACK_PORT": "0",
+            "PLAYBACK_KEY_FILE": str(root / "playback.key"),
             "CATALOG_TARGET": f"127.0.0.1:{self.ports['catalog']}",
-            "MEDIA_TARGET": ",".join(f"127.0.0.1:{self.ports[n]}" for n in self.instances
-                                     if n.split("-")[0] == "media"),
+            "MEDIA_TARGET": ",".join(
+                f"127.0.0.1:{self.ports[n]}" for n in self.instances if n.split("-")[0] == "media"
+            ),
             **(extra_env or {}),
         }
         self.processes: dict[str, subprocess.Popen] = {}
@@ -74,8 +85,9 @@ class ProcessStack:
         self.logs[name] = log
         env = {**self.env, f"{service.upper()}_PORT": str(self.ports[name]), **self.instance_env[name]}
         with open(log, "ab") as out:
-            self.processes[name] = subprocess.Popen([sys.executable, "-m", MODULES[service]], env=env,
-                                                    stdout=out, stderr=subprocess.STDOUT)
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", MODULES[service]], env=env, stdout=out, stderr=subprocess.STDOUT
+            )
         wait_healthy(self.ports[name])
 
     def start_all(self) -> "ProcessStack":
@@ -106,5 +118,9 @@ class ProcessStack:
         return f"127.0.0.1:{self.ports[name]}"
 
     def cli_env(self, user: str) -> dict[str, str]:
-        return {**self.env, "RECORDER_INGEST": self.target("ingest"),
-                "RECORDER_CATALOG": self.target("catalog"), "RECORDER_TOKEN": token(user)}
+        return {
+            **self.env,
+            "RECORDER_INGEST": self.target("ingest"),
+            "RECORDER_CATALOG": self.target("catalog"),
+            "RECORDER_TOKEN": token(user),
+        }

@@ -1,4 +1,5 @@
 """TokenVerifier and ServiceTokenSigner on their own: real keys and real signatures, no server."""
+
 from __future__ import annotations
 
 import json
@@ -9,8 +10,7 @@ import jwt
 import pytest
 
 from devauth.keys import ensure_keys, new_private_key, public_jwk
-from recorder_common.auth import (Authenticator, JwksFile, ServiceTokenSigner, TokenPolicy, TokenVerifier,
-                                  key_id)
+from recorder_common.auth import Authenticator, JwksFile, ServiceTokenSigner, TokenPolicy, TokenVerifier, key_id
 from recorder_common.errors import Unauthenticated
 from tests.forged_tokens import claims, signed
 
@@ -39,8 +39,11 @@ def test_a_key_is_used_only_with_its_own_algorithm(tmp_path):
 
 def test_symmetric_keys_in_a_jwks_are_ignored(tmp_path):
     secret = b"s" * 32
-    write_jwks(tmp_path / "jwks.json", new_private_key(),
-               extra=[{"kty": "oct", "k": jwt.utils.base64url_encode(secret).decode(), "kid": "hmac", "alg": "HS256"}])
+    write_jwks(
+        tmp_path / "jwks.json",
+        new_private_key(),
+        extra=[{"kty": "oct", "k": jwt.utils.base64url_encode(secret).decode(), "kid": "hmac", "alg": "HS256"}],
+    )
     verifier = TokenVerifier(TokenPolicy("recorder-dev", "recorder", str(tmp_path / "jwks.json")))
     token = jwt.encode(claims(), secret, algorithm="HS256", headers={"kid": "hmac"})
     with pytest.raises(Unauthenticated, match="HS256"):
@@ -113,8 +116,9 @@ def test_a_remembered_token_still_expires(tmp_path):
     key = new_private_key()
     write_jwks(tmp_path / "jwks.json", key)
     now = [time.time()]
-    verifier = TokenVerifier(TokenPolicy("recorder-dev", "recorder", str(tmp_path / "jwks.json"), leeway_seconds=0),
-                             clock=lambda: now[0])
+    verifier = TokenVerifier(
+        TokenPolicy("recorder-dev", "recorder", str(tmp_path / "jwks.json"), leeway_seconds=0), clock=lambda: now[0]
+    )
     token = signed(claims(exp=int(now[0]) + 60), key=key)
     verifier.verify(token)
     now[0] += 61  # a minute later on the verifier's clock: no sleeping, whatever the machine's load
@@ -137,6 +141,7 @@ def test_a_remembered_token_is_refused_once_its_key_leaves_the_jwks(tmp_path, mo
 
 
 # ---- maximum lifetime --------------------------------------------------------------------------
+
 
 def lifetime_verifier(tmp_path, max_lifetime_seconds=None):
     key = new_private_key()
@@ -201,11 +206,31 @@ def test_devauth_cli_refuses_a_lifetime_over_the_maximum(tmp_path):
     import sys
 
     env = {**os.environ, "AUTH_MAX_TOKEN_LIFETIME_SECONDS": "86400"}
-    result = subprocess.run([sys.executable, "-m", "devauth", "--dir", str(tmp_path / "auth"), "token", "alice",
-                             "--ttl", str(10 * 365 * 86400)], capture_output=True, text=True, env=env, timeout=60)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "devauth",
+            "--dir",
+            str(tmp_path / "auth"),
+            "token",
+            "alice",
+            "--ttl",
+            str(10 * 365 * 86400),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert result.returncode != 0 and "1 to 86400 s" in result.stderr and "Traceback" not in result.stderr
-    default = subprocess.run([sys.executable, "-m", "devauth", "--dir", str(tmp_path / "auth"), "token", "alice"],
-                             capture_output=True, text=True, env=env, timeout=60)
+    default = subprocess.run(
+        [sys.executable, "-m", "devauth", "--dir", str(tmp_path / "auth"), "token", "alice"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert default.returncode == 0, default.stderr
     decoded = jwt.decode(default.stdout.strip(), options={"verify_signature": False})
     assert decoded["exp"] - decoded["iat"] == 12 * 3600

@@ -1,6 +1,7 @@
 """The extension's path, nothing mocked: headless Chromium records a canvas and a WebAudio tone
 with MediaRecorder, uploads each chunk live with gRPC-Web through a real Envoy, follows the watch
 stream, and the stored recording is exactly what the page recorded."""
+
 from __future__ import annotations
 
 import asyncio
@@ -51,23 +52,30 @@ def web_build():
 
 
 def test_typescript_client_is_generated_in_sync_and_type_checks(web_build, tmp_path):
-    subprocess.run(["node", "scripts/gen.mjs"], cwd=WEB, check=True, timeout=120, capture_output=True,
-                   env={**os.environ, "OUT": str(tmp_path)})
+    subprocess.run(
+        ["node", "scripts/gen.mjs"],
+        cwd=WEB,
+        check=True,
+        timeout=120,
+        capture_output=True,
+        env={**os.environ, "OUT": str(tmp_path)},
+    )
     fresh = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.ts"))
     committed = sorted(p.relative_to(WEB / "src" / "gen") for p in (WEB / "src" / "gen").rglob("*.ts"))
     assert fresh == committed
     for rel in fresh:
         assert filecmp.cmp(tmp_path / rel, WEB / "src" / "gen" / rel, shallow=False), (
-            f"web/src/gen/{rel} is out of date: run (cd web && npm run gen)")
-    result = subprocess.run([str(WEB / "node_modules" / ".bin" / "tsc"), "-p", "."], cwd=WEB,
-                            capture_output=True, text=True, timeout=300)
+            f"web/src/gen/{rel} is out of date: run (cd web && npm run gen)"
+        )
+    result = subprocess.run(
+        [str(WEB / "node_modules" / ".bin" / "tsc"), "-p", "."], cwd=WEB, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.fixture
 async def small_chunk_stack(database_url, tmp_path):
-    stack, stop = await start_stack(database_url, tmp_path / "storage",
-                                    limits=UploadLimits(max_chunk_bytes=2 * MiB))
+    stack, stop = await start_stack(database_url, tmp_path / "storage", limits=UploadLimits(max_chunk_bytes=2 * MiB))
     yield stack
     await stop()
 
@@ -88,12 +96,20 @@ def stack(small_chunk_stack):
 
 
 async def test_chromium_records_and_uploads_live_through_envoy(web_build, stack, gateway, page_server, tmp_path):
-    url = (f"http://127.0.0.1:{page_server}/index.html?gateway=http://127.0.0.1:{gateway}"
-           f"&seconds=5&oversize={3 * MiB}#token={token('webuser')}")
+    url = (
+        f"http://127.0.0.1:{page_server}/index.html?gateway=http://127.0.0.1:{gateway}"
+        f"&seconds=5&oversize={3 * MiB}#token={token('webuser')}"
+    )
     process = await asyncio.create_subprocess_exec(
-        "node", "scripts/record-in-chromium.mjs", url, "180000", cwd=WEB,
+        "node",
+        "scripts/record-in-chromium.mjs",
+        url,
+        "180000",
+        cwd=WEB,
         env={**os.environ, "SCREENSHOT": str(tmp_path / "page.png")},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(process.communicate(), 300)
     assert process.returncode == 0, err.decode()[-3000:]
     result = json.loads(out.decode().strip().splitlines()[-1])
@@ -102,8 +118,11 @@ async def test_chromium_records_and_uploads_live_through_envoy(web_build, stack,
     assert result["chunks"] >= 4  # a 1000 ms timeslice over 5 s
     assert result["retries"] >= 1  # the page's uploader retried the chunk whose first try failed
     # Errors reach the browser as gRPC statuses (trailers-only included) and the page shows them.
-    assert result["errors"] == {"badToken": "Unauthenticated", "unknownVideo": "NotFound",
-                                "oversizeChunk": "ResourceExhausted"}
+    assert result["errors"] == {
+        "badToken": "Unauthenticated",
+        "unknownVideo": "NotFound",
+        "oversizeChunk": "ResourceExhausted",
+    }
     assert "NotFound" in result["statusText"] and "ResourceExhausted" in result["statusText"]
     # And with their ErrorInfo reasons, decoded by the client (web/src/client.ts errorReason). Envoy
     # (a bad token) and gRPC's own message limit (a chunk far over it) refuse before any handler

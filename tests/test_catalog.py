@@ -1,4 +1,5 @@
 """The catalog's rules on real SQLite and PostgreSQL databases (no server needed)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -64,9 +65,13 @@ async def test_concurrent_requests_share_transactions_and_keep_their_own_outcome
     await catalog.record_chunk("user1", uploads[1], 1, 5, 999, False)  # the bad request below conflicts
     counter = CommitCounter(catalog)
     try:
-        results = await asyncio.gather(*[
-            catalog.record_chunks(f"user{i % 4}", vid, [StoredChunk(0, 5, 0), StoredChunk(1, 5, 1, is_last=True)])
-            for i, vid in enumerate(uploads)], return_exceptions=True)
+        results = await asyncio.gather(
+            *[
+                catalog.record_chunks(f"user{i % 4}", vid, [StoredChunk(0, 5, 0), StoredChunk(1, 5, 1, is_last=True)])
+                for i, vid in enumerate(uploads)
+            ],
+            return_exceptions=True,
+        )
     finally:
         counter.close()
     assert counter.commits < len(uploads) / 4, counter.commits
@@ -85,9 +90,13 @@ async def test_a_request_that_breaks_the_shared_transaction_fails_alone(catalog)
     """A database error is not a refusal the rules foresaw: the group is retried one request at a
     time, so only the request that caused it fails."""
     uploads = [await new_video(catalog) for _ in range(6)]
-    results = await asyncio.gather(*[
-        catalog.record_chunks("alice", vid, [StoredChunk(0, 2**63 if i == 3 else 5, 0)])  # too big for BIGINT
-        for i, vid in enumerate(uploads)], return_exceptions=True)
+    results = await asyncio.gather(
+        *[
+            catalog.record_chunks("alice", vid, [StoredChunk(0, 2**63 if i == 3 else 5, 0)])  # too big for BIGINT
+            for i, vid in enumerate(uploads)
+        ],
+        return_exceptions=True,
+    )
     assert isinstance(results[3], Exception) and not isinstance(results[3], AlreadyExists)
     assert [r.outcomes for i, r in enumerate(results) if i != 3] == [["STORED"]] * 5
     assert (await catalog.upload_state("alice", uploads[3])).received_chunks == 0
@@ -107,14 +116,24 @@ async def test_a_group_applies_requests_in_arrival_order(catalog):
         catalog.record_chunks("alice", vid, [StoredChunk(3, 10, 4)], 0, 100),  # past the last (2)
         catalog.record_chunks("bob", third, [StoredChunk(5, 1, 5)]),
         catalog.record_chunks("bob", third, [StoredChunk(2, 1, 6, is_last=True)]),  # 5 is stored
-        return_exceptions=True)
+        return_exceptions=True,
+    )
     assert [r.outcomes if not isinstance(r, Exception) else type(r).__name__ for r in results] == [
-        ["STORED"], ["DUPLICATE"], ["STORED"], "ResourceExhausted", ["STORED"], "FailedPrecondition",
-        "NotFound", "NotFound"]
+        ["STORED"],
+        ["DUPLICATE"],
+        ["STORED"],
+        "ResourceExhausted",
+        ["STORED"],
+        "FailedPrecondition",
+        "NotFound",
+        "NotFound",
+    ]
     assert results[5].reason == Reason.PAST_LAST_CHUNK
     results = await asyncio.gather(
         catalog.record_chunks("alice", third, [StoredChunk(5, 1, 5)]),
-        catalog.record_chunks("alice", third, [StoredChunk(2, 1, 6, is_last=True)]), return_exceptions=True)
+        catalog.record_chunks("alice", third, [StoredChunk(2, 1, 6, is_last=True)]),
+        return_exceptions=True,
+    )
     assert results[1].reason == Reason.PAST_LAST_CHUNK  # chunk 5 is stored: 2 cannot be last
     assert (await catalog.upload_state("alice", vid)).stored_indices == [0, 2]
     assert (await catalog.upload_state("alice", other)).received_bytes == 40
@@ -154,17 +173,28 @@ async def test_new_chunk_after_completion_is_refused(catalog):
 
 async def test_other_owner_gets_not_found(catalog):
     vid = await new_video(catalog)
-    for call in (catalog.get_video("bob", vid), catalog.upload_state("bob", vid),
-                 catalog.record_chunk("bob", vid, 0, 1, 0, True),
-                 catalog.claim_processing("bob", vid, "w", 30)):
+    for call in (
+        catalog.get_video("bob", vid),
+        catalog.upload_state("bob", vid),
+        catalog.record_chunk("bob", vid, 0, 1, 0, True),
+        catalog.claim_processing("bob", vid, "w", 30),
+    ):
         with pytest.raises(NotFound):
             await call
     assert (await catalog.get_video("alice", vid)).received_chunks == 0
 
 
-@pytest.mark.parametrize("field,value", [("title", "a\0b"), ("title", "x" * 513), ("filename", "a\nb"),
-                                         ("filename", "f" * 256), ("filename", "rec\u202egnp.exe"),
-                                         ("title", "\u2067isolate")])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("title", "a\0b"),
+        ("title", "x" * 513),
+        ("filename", "a\nb"),
+        ("filename", "f" * 256),
+        ("filename", "rec\u202egnp.exe"),
+        ("title", "\u2067isolate"),
+    ],
+)
 async def test_bad_metadata_is_invalid(catalog, field, value):
     kwargs = dict(title="t", filename="f.webm", content_type="video/webm", expected_size=0)
     kwargs[field] = value
@@ -216,8 +246,14 @@ async def test_claim_is_exclusive_and_lease_expiry_allows_takeover(catalog):
     done = await later.finish_processing("alice", vid, "w-new", "READY", None, None)
     assert done.status == "READY" and done.duration_seconds == 12.5 and done.progress == 1.0
     assert [(a.kind, a.size) for a in done.assets] == [("COMPRESSED", 20)]
-    assert [e.status for e in done.events] == ["UPLOADING", "UPLOADED", "PROCESSING", "PROCESSING",
-                                               "PROCESSING", "READY"]
+    assert [e.status for e in done.events] == [
+        "UPLOADING",
+        "UPLOADED",
+        "PROCESSING",
+        "PROCESSING",
+        "PROCESSING",
+        "READY",
+    ]
 
 
 async def test_jobs_interrupted_three_times_end_failed(catalog):
@@ -248,8 +284,11 @@ async def test_two_catalog_replicas_recording_the_same_uploads_lose_nothing(data
         first, second = (Catalog(db.session_factory(e)) for e in engines)
         uploads = [await new_video(first) for _ in range(12)]
         calls = [first.record_chunks("alice", vid, [StoredChunk(i, 3, i)]) for i in range(0, 16, 2) for vid in uploads]
-        calls += [second.record_chunks("alice", vid, [StoredChunk(i, 3, i)])
-                  for i in range(1, 16, 2) for vid in reversed(uploads)]
+        calls += [
+            second.record_chunks("alice", vid, [StoredChunk(i, 3, i)])
+            for i in range(1, 16, 2)
+            for vid in reversed(uploads)
+        ]
         results = await asyncio.gather(*calls)
         assert all(r.outcomes == ["STORED"] for r in results)
         for vid in uploads:

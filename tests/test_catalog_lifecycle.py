@@ -1,6 +1,7 @@
 """The catalog's lifecycle and per-owner limits on real SQLite and PostgreSQL: status changes with
 their history in one transaction, the "in this status since" clocks, housekeeping, the caps,
 outputs charged to the quota, and the fair order of processing jobs."""
+
 from __future__ import annotations
 
 import asyncio
@@ -108,8 +109,15 @@ async def test_every_status_change_leaves_its_history_row(catalog, clock):
     assert await catalog.expire_stale_uploads(3600, 10) == [VideoRef("alice", expiring)]
     assert [e.status for e in (await catalog.get_video("alice", expiring)).events] == ["UPLOADING", "EXPIRED"]
     async with catalog.sessions() as session:
-        history = (await session.execute(text(
-            "SELECT status FROM status_events WHERE video_id = :v ORDER BY id"), {"v": vid})).scalars().all()
+        history = (
+            (
+                await session.execute(
+                    text("SELECT status FROM status_events WHERE video_id = :v ORDER BY id"), {"v": vid}
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert history == ["UPLOADING", "UPLOADED", "PROCESSING", "FAILED", "UPLOADED", "DELETED"]
 
 
@@ -160,15 +168,19 @@ def test_migration_0003_starts_existing_videos_clocks_at_updated_at(database_url
     engine = create_engine(db.sync_url(database_url))
     try:
         with engine.begin() as conn:
-            conn.execute(text(
-                "INSERT INTO videos (id, owner_id, title, filename, content_type, status, received_chunks, "
-                "received_bytes, progress, processing_attempts, created_at, updated_at) VALUES "
-                "('v1', 'alice', '', '', 'video/webm', 'READY', 1, 1, 1.0, 1, :created, :updated)"),
-                {"created": T0, "updated": T0 + dt.timedelta(minutes=7)})
+            conn.execute(
+                text(
+                    "INSERT INTO videos (id, owner_id, title, filename, content_type, status, received_chunks, "
+                    "received_bytes, progress, processing_attempts, created_at, updated_at) VALUES "
+                    "('v1', 'alice', '', '', 'video/webm', 'READY', 1, 1, 1.0, 1, :created, :updated)"
+                ),
+                {"created": T0, "updated": T0 + dt.timedelta(minutes=7)},
+            )
         command.upgrade(config, "head")
         with engine.connect() as conn:
-            changed, retries = conn.execute(text(
-                "SELECT status_changed_at, processing_retries FROM videos WHERE id = 'v1'")).one()
+            changed, retries = conn.execute(
+                text("SELECT status_changed_at, processing_retries FROM videos WHERE id = 'v1'")
+            ).one()
         if isinstance(changed, str):  # SQLite hands back text
             changed = dt.datetime.fromisoformat(changed)
         assert changed.replace(tzinfo=None) == (T0 + dt.timedelta(minutes=7)).replace(tzinfo=None)
@@ -214,12 +226,19 @@ async def test_the_janitor_fails_exhausted_jobs_over_grpc(database_url, tmp_path
     engine = db.create_engine(database_url)
     past = Clock(dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1))
     setup = Catalog(db.session_factory(engine), clock=past)
-    server, port = await create_catalog_server(CatalogSettings(database_url=database_url, port=0, auth=AUTH),
-                                               CatalogDeps(Catalog(db.session_factory(engine))))
+    server, port = await create_catalog_server(
+        CatalogSettings(database_url=database_url, port=0, auth=AUTH), CatalogDeps(Catalog(db.session_factory(engine)))
+    )
     await server.start()
-    ingest = build_ingest(IngestSettings(storage=StorageSettings(root=str(tmp_path / "storage")), port=0,
-                                         auth=AUTH, catalog_target=f"127.0.0.1:{port}",
-                                         media_target="127.0.0.1:1"))
+    ingest = build_ingest(
+        IngestSettings(
+            storage=StorageSettings(root=str(tmp_path / "storage")),
+            port=0,
+            auth=AUTH,
+            catalog_target=f"127.0.0.1:{port}",
+            media_target="127.0.0.1:1",
+        )
+    )
     try:
         vid = await exhausted(setup, past)
         report = await ingest.janitor.run_once()
@@ -249,8 +268,9 @@ async def test_owner_retries_are_capped_per_video(catalog, clock):
 
 async def test_open_uploads_are_capped_per_user(catalog, clock):
     catalog = catalog_with(catalog, clock, max_open_uploads_per_user=3)
-    results = await asyncio.gather(*[catalog.create_video("alice", "t", "f.webm", "video/webm", 0)
-                                     for _ in range(6)], return_exceptions=True)
+    results = await asyncio.gather(
+        *[catalog.create_video("alice", "t", "f.webm", "video/webm", 0) for _ in range(6)], return_exceptions=True
+    )
     refused = [r for r in results if isinstance(r, Exception)]
     assert len(refused) == 3 and all(isinstance(r, ResourceExhausted) for r in refused)
     assert "you have 3 uploads in progress (at most 3 at once); finish or abort one" in refused[0].message
@@ -266,8 +286,11 @@ async def test_outputs_are_charged_to_the_quota_with_the_uploads(catalog, clock)
     key = f"users/alice/videos/{vid}/"
     await catalog.put_asset("alice", vid, "SOURCE", key + "source.webm", "video/webm", 400)  # the upload's bytes
     await catalog.put_asset("alice", vid, "ORIGINAL", key + "original.webm", "video/webm", 300)
-    with pytest.raises(ResourceExhausted, match=r"quota of 1000 bytes is used up \(700 bytes stored; this "
-                                                r"compressed output needs 400 more\)"):
+    with pytest.raises(
+        ResourceExhausted,
+        match=r"quota of 1000 bytes is used up \(700 bytes stored; this "
+        r"compressed output needs 400 more\)",
+    ):
         await catalog.put_asset("alice", vid, "COMPRESSED", key + "compressed.mp4", "video/mp4", 400)
     assert [a.kind for a in (await catalog.get_video("alice", vid)).assets] == ["ORIGINAL", "SOURCE"]
     await catalog.put_asset("alice", vid, "ORIGINAL", key + "original.mkv", "video/x-matroska", 200)  # -100
@@ -293,17 +316,24 @@ async def test_the_stricter_of_the_catalog_and_ingest_quotas_applies(catalog, cl
 async def test_concurrent_outputs_of_one_owner_cannot_overshoot_the_quota(catalog, clock):
     catalog = catalog_with(catalog, clock, user_quota_bytes=1000, max_open_uploads_per_user=20)
     videos = [await uploaded(catalog, size=0) for _ in range(8)]
-    results = await asyncio.gather(*[
-        catalog.put_asset("alice", vid, "COMPRESSED", f"users/alice/videos/{vid}/c.mp4", "video/mp4", 300)
-        for vid in videos], return_exceptions=True)
+    results = await asyncio.gather(
+        *[
+            catalog.put_asset("alice", vid, "COMPRESSED", f"users/alice/videos/{vid}/c.mp4", "video/mp4", 300)
+            for vid in videos
+        ],
+        return_exceptions=True,
+    )
     assert sum(r is None for r in results) == 3
     assert all(isinstance(r, ResourceExhausted) for r in results if r is not None)
     # An output and an upload's chunk racing for the last 100 bytes: one of them gets them.
     last = (await catalog.create_video("alice", "t", "f.webm", "video/webm", 0)).id
     results = await asyncio.gather(
-        catalog.put_asset("alice", videos[-1], "THUMBNAIL", f"users/alice/videos/{videos[-1]}/t.jpg",
-                          "image/jpeg", 100),
-        catalog.record_chunk("alice", last, 0, 100, 0, is_last=True), return_exceptions=True)
+        catalog.put_asset(
+            "alice", videos[-1], "THUMBNAIL", f"users/alice/videos/{videos[-1]}/t.jpg", "image/jpeg", 100
+        ),
+        catalog.record_chunk("alice", last, 0, 100, 0, is_last=True),
+        return_exceptions=True,
+    )
     refused = [r for r in results if isinstance(r, Exception)]
     assert len(refused) == 1 and isinstance(refused[0], ResourceExhausted), results
 
@@ -326,8 +356,7 @@ async def test_an_owner_holds_at_most_its_processing_slots(catalog, clock):
     catalog = catalog_with(catalog, clock)
     alice = [await uploaded(catalog) for _ in range(4)]
     bob = await uploaded(catalog, "bob")
-    claims = await asyncio.gather(*[catalog.claim_processing("alice", vid, f"w{i}", 60)
-                                    for i, vid in enumerate(alice)])
+    claims = await asyncio.gather(*[catalog.claim_processing("alice", vid, f"w{i}", 60) for i, vid in enumerate(alice)])
     assert sum(claimed for claimed, _ in claims) == 1
     winner = next(v for claimed, v in claims if claimed)
     for claimed, video in claims:

@@ -7,6 +7,7 @@ Invariants checked after every run:
   with the recorded size and CRC32C; no refused or duplicate write's file stays behind);
 - the upload completed (UPLOADING -> UPLOADED) at most once, and was processed once.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -31,13 +32,13 @@ CHUNK = 48 * 1024
 
 
 def service_for(owner: str):
-    return (("authorization", f"Bearer {ServiceTokenSigner(AUTH, 'ingest').token()}"),
-            ("x-on-behalf-of", owner))
+    return (("authorization", f"Bearer {ServiceTokenSigner(AUTH, 'ingest').token()}"), ("x-on-behalf-of", owner))
 
 
 async def recorded_chunks(stack, owner: str, video_id: str) -> list[catalog_pb2.StoredChunk]:
-    response = await stack.catalog.ListChunks(catalog_pb2.ListChunksRequest(video_id=video_id, limit=10000),
-                                              metadata=service_for(owner), timeout=10)
+    response = await stack.catalog.ListChunks(
+        catalog_pb2.ListChunksRequest(video_id=video_id, limit=10000), metadata=service_for(owner), timeout=10
+    )
     return list(response.chunks)
 
 
@@ -54,15 +55,19 @@ async def assert_rows_and_files_agree(stack, owner: str, video_id: str) -> None:
 
 
 async def assert_completed_once(stack, video_id: str) -> None:
-    video = (await stack.catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=video_id),
-                                          metadata=ALICE, timeout=10)).video
+    video = (
+        await stack.catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=video_id), metadata=ALICE, timeout=10)
+    ).video
     uploaded = [e for e in video.history if e.status == common_pb2.VIDEO_STATUS_UPLOADED]
     assert len(uploaded) == 1, [common_pb2.VideoStatus.Name(e.status) for e in video.history]
 
 
 async def create(stub) -> str:
-    created = await stub.CreateUpload(ingest_pb2.CreateUploadRequest(
-        title="race", filename="race.webm", content_type="video/webm"), metadata=ALICE, timeout=10)
+    created = await stub.CreateUpload(
+        ingest_pb2.CreateUploadRequest(title="race", filename="race.webm", content_type="video/webm"),
+        metadata=ALICE,
+        timeout=10,
+    )
     return created.video_id
 
 
@@ -74,8 +79,9 @@ async def put(stub, video_id: str, c: ingest_pb2.Chunk):
     machine: nothing acknowledged) is retried, as every client does."""
     for attempt in range(4):
         try:
-            return (await stub.PutChunk(ingest_pb2.PutChunkRequest(video_id=video_id, chunk=c),
-                                        metadata=ALICE, timeout=60)).ack
+            return (
+                await stub.PutChunk(ingest_pb2.PutChunkRequest(video_id=video_id, chunk=c), metadata=ALICE, timeout=60)
+            ).ack
         except grpc.aio.AioRpcError as exc:
             if exc.code() not in RETRIED or attempt == 3:
                 return exc.code()
@@ -84,14 +90,14 @@ async def put(stub, video_id: str, c: ingest_pb2.Chunk):
 
 @pytest.fixture
 async def two_replicas(database_url, tmp_path, storage_backend):
-    stack, stop = await start_stack(database_url, tmp_path / "storage", storage=storage_backend,
-                                    ingest_replicas=2)
+    stack, stop = await start_stack(database_url, tmp_path / "storage", storage=storage_backend, ingest_replicas=2)
     yield stack
     await stop()
 
 
 async def test_a_refused_last_chunk_racing_its_accepted_duplicate_never_removes_the_acknowledged_chunk(
-        two_replicas, recording_3s):
+    two_replicas, recording_3s
+):
     """The live defect: chunk 9 is stored; PutChunk(3, is_last) (refused: 9 exists past it) races
     PutChunk(3) with the same bytes on another replica. The refusal used to remove the file it had
     created, which the other request had found identical and recorded: acknowledged, then gone,
@@ -105,8 +111,9 @@ async def test_a_refused_last_chunk_racing_its_accepted_duplicate_never_removes_
     async def round_() -> tuple[str, object]:
         video_id = await create(a)
         assert isinstance(await put(a, video_id, chunk(9, parts[9])), ingest_pb2.ChunkAck)
-        refused, accepted = await asyncio.gather(put(a, video_id, chunk(3, parts[3], is_last=True)),
-                                                 put(b, video_id, chunk(3, parts[3])))
+        refused, accepted = await asyncio.gather(
+            put(a, video_id, chunk(3, parts[3], is_last=True)), put(b, video_id, chunk(3, parts[3]))
+        )
         assert refused == grpc.StatusCode.FAILED_PRECONDITION
         return video_id, accepted
 
@@ -129,8 +136,7 @@ class Run:
     gone: bool = False  # aborted or deleted by its owner
 
 
-async def test_seeded_interleavings_lose_no_acknowledged_chunk(database_url, tmp_path, storage_backend,
-                                                                recording_3s):
+async def test_seeded_interleavings_lose_no_acknowledged_chunk(database_url, tmp_path, storage_backend, recording_3s):
     """Random waves of concurrent operations on one upload, split over two connections to two
     ingest replicas: duplicates, refused is_last flags, over-quota chunks, different bytes for a
     stored index, janitor passes, and sometimes an abort or a delete; then the missing chunks to
@@ -140,8 +146,9 @@ async def test_seeded_interleavings_lose_no_acknowledged_chunk(database_url, tmp
     last = len(parts) - 1
     # Room for one recording and a little: a large stray chunk is always over the quota.
     limits = UploadLimits(user_quota_bytes=len(data) * 12 + CHUNK)
-    stack, stop = await start_stack(database_url, tmp_path / "storage", storage=storage_backend,
-                                    ingest_replicas=2, limits=limits)
+    stack, stop = await start_stack(
+        database_url, tmp_path / "storage", storage=storage_backend, ingest_replicas=2, limits=limits
+    )
     try:
         stubs = [stack.ingest_at(0), stack.ingest_at(1)]
         for seed in range(10):
@@ -161,13 +168,17 @@ async def test_seeded_interleavings_lose_no_acknowledged_chunk(database_url, tmp
                     result = await put(stub, run.video_id, chunk(index, parts[index], is_last=True))
                     if isinstance(result, ingest_pb2.ChunkAck):
                         # Only as a harmless duplicate once the upload is complete.
-                        assert result.outcome == common_pb2.CHUNK_OUTCOME_DUPLICATE and \
-                            result.state.status != common_pb2.VIDEO_STATUS_UPLOADING, \
-                            f"seed {seed}: early last chunk {index} accepted"
+                        assert (
+                            result.outcome == common_pb2.CHUNK_OUTCOME_DUPLICATE
+                            and result.state.status != common_pb2.VIDEO_STATUS_UPLOADING
+                        ), f"seed {seed}: early last chunk {index} accepted"
                 elif kind == "different":  # other bytes for a stored index: refused, stored kept
                     result = await put(stub, run.video_id, chunk(index, parts[index][::-1] + b"x"))
-                    assert result in (grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.NOT_FOUND,
-                                      grpc.StatusCode.FAILED_PRECONDITION), result
+                    assert result in (
+                        grpc.StatusCode.ALREADY_EXISTS,
+                        grpc.StatusCode.NOT_FOUND,
+                        grpc.StatusCode.FAILED_PRECONDITION,
+                    ), result
                 elif kind == "over_quota":
                     result = await put(stub, run.video_id, chunk(last - 1, b"q" * (len(data) * 12 + 2 * CHUNK)))
                     assert not isinstance(result, ingest_pb2.ChunkAck)
@@ -175,8 +186,11 @@ async def test_seeded_interleavings_lose_no_acknowledged_chunk(database_url, tmp
                     await stack.janitor.run_once()
                 elif kind in ("abort", "delete"):
                     run.gone = True
-                    request = ingest_pb2.AbortUploadRequest(video_id=run.video_id) if kind == "abort" else \
-                        ingest_pb2.DeleteVideoRequest(video_id=run.video_id)
+                    request = (
+                        ingest_pb2.AbortUploadRequest(video_id=run.video_id)
+                        if kind == "abort"
+                        else ingest_pb2.DeleteVideoRequest(video_id=run.video_id)
+                    )
                     method = stub.AbortUpload if kind == "abort" else stub.DeleteVideo
                     try:
                         await method(request, metadata=ALICE, timeout=10)
@@ -219,16 +233,23 @@ async def test_seeded_interleavings_lose_no_acknowledged_chunk(database_url, tmp
             # Then only the chunks never acknowledged: a resend of an acknowledged one would mend
             # a loss and hide it. Two copies of each, on both replicas, race each other.
             missing = [i for i in range(last) if i not in run.acked]
-            await asyncio.gather(*[op("put", i, stubs[i % 2]) for i in missing],
-                                 *[op("put", i, stubs[(i + 1) % 2]) for i in missing])
+            await asyncio.gather(
+                *[op("put", i, stubs[i % 2]) for i in missing], *[op("put", i, stubs[(i + 1) % 2]) for i in missing]
+            )
             assert sorted(run.acked) == list(range(last + 1))
             video = await wait_final(stack, run.video_id, ALICE)
             assert video.status == common_pb2.VIDEO_STATUS_READY, f"seed {seed}: {video.error}"
-            assert asset(stack, video, common_pb2.ASSET_KIND_SOURCE).read_bytes() == b"".join(
-                run.acked[i] for i in range(last + 1)) == data
+            assert (
+                asset(stack, video, common_pb2.ASSET_KIND_SOURCE).read_bytes()
+                == b"".join(run.acked[i] for i in range(last + 1))
+                == data
+            )
             await assert_completed_once(stack, run.video_id)
-            attempts = [e for e in video.history if e.status == common_pb2.VIDEO_STATUS_PROCESSING
-                        and e.step == common_pb2.PROCESSING_STEP_ASSEMBLE]
+            attempts = [
+                e
+                for e in video.history
+                if e.status == common_pb2.VIDEO_STATUS_PROCESSING and e.step == common_pb2.PROCESSING_STEP_ASSEMBLE
+            ]
             assert len(attempts) == 1, f"seed {seed}: processed {len(attempts)} times"
     finally:
         await stop()
@@ -244,15 +265,21 @@ async def test_refused_and_duplicate_writes_leave_no_file_and_rows_match_files(t
     video_id = await create(a)
     await put(a, video_id, chunk(5, parts[5]))
     results = await asyncio.gather(
-        put(a, video_id, chunk(2, parts[2])), put(b, video_id, chunk(2, parts[2])),   # duplicates
-        put(a, video_id, chunk(2, parts[2], is_last=True)),                           # refused last
-        put(b, video_id, chunk(5, parts[6])),                                         # different bytes
-        put(a, video_id, chunk(3, b"")),                                              # empty, not last
+        put(a, video_id, chunk(2, parts[2])),
+        put(b, video_id, chunk(2, parts[2])),  # duplicates
+        put(a, video_id, chunk(2, parts[2], is_last=True)),  # refused last
+        put(b, video_id, chunk(5, parts[6])),  # different bytes
+        put(a, video_id, chunk(3, b"")),  # empty, not last
     )
     assert isinstance(results[0], ingest_pb2.ChunkAck) and isinstance(results[1], ingest_pb2.ChunkAck)
-    assert sorted(r.outcome for r in results[:2]) == [common_pb2.CHUNK_OUTCOME_STORED,
-                                                      common_pb2.CHUNK_OUTCOME_DUPLICATE]
-    assert results[2:] == [grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.ALREADY_EXISTS,
-                           grpc.StatusCode.INVALID_ARGUMENT]
+    assert sorted(r.outcome for r in results[:2]) == [
+        common_pb2.CHUNK_OUTCOME_STORED,
+        common_pb2.CHUNK_OUTCOME_DUPLICATE,
+    ]
+    assert results[2:] == [
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.ALREADY_EXISTS,
+        grpc.StatusCode.INVALID_ARGUMENT,
+    ]
     await assert_rows_and_files_agree(stack, "alice", video_id)
     assert [c.index for c in await recorded_chunks(stack, "alice", video_id)] == [2, 5]

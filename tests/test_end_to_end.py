@@ -1,5 +1,6 @@
 """A chunked screen recording becomes a compressed, thumbnailed, catalogued video: real servers on
 ephemeral ports, real ffmpeg, SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import asyncio
@@ -54,9 +55,19 @@ async def check_ready_video(stack, video, source_path):
 @pytest.mark.both_backends
 async def test_cli_streams_a_recording_to_ready(stack, recording_60s):
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "recorder_cli", "--user", "alice", "upload", str(recording_60s),
-        "--chunk-size", "1MiB", env=stack.env(), stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "recorder_cli",
+        "--user",
+        "alice",
+        "upload",
+        str(recording_60s),
+        "--chunk-size",
+        "1MiB",
+        env=stack.env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(process.communicate(), 900)
     assert process.returncode == 0, err.decode()
     video_id = re.search(r"^video ([0-9a-f]{32})$", out.decode(), re.M).group(1)
@@ -72,8 +83,12 @@ async def test_cli_streams_a_recording_to_ready(stack, recording_60s):
 @pytest.mark.both_backends
 async def test_unary_chunks_reach_ready(stack, recording_60s):
     video_id = await upload_unary(stack, recording_60s.read_bytes(), ALICE)
-    updates = [u async for u in stack.catalog.WatchVideo(
-        catalog_pb2.WatchVideoRequest(video_id=video_id), metadata=ALICE, timeout=900)]
+    updates = [
+        u
+        async for u in stack.catalog.WatchVideo(
+            catalog_pb2.WatchVideoRequest(video_id=video_id), metadata=ALICE, timeout=900
+        )
+    ]
     assert updates[-1].status == common_pb2.VIDEO_STATUS_READY
     video = await wait_final(stack, video_id, ALICE)
     await check_ready_video(stack, video, recording_60s)
@@ -83,12 +98,17 @@ async def test_unary_chunks_reach_ready(stack, recording_60s):
 async def test_watch_is_private_and_ends_on_failure(stack):
     video_id = await upload_unary(stack, b"garbage" * 100, ALICE)
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        async for _ in stack.catalog.WatchVideo(catalog_pb2.WatchVideoRequest(video_id=video_id),
-                                                metadata=user("bob"), timeout=10):
+        async for _ in stack.catalog.WatchVideo(
+            catalog_pb2.WatchVideoRequest(video_id=video_id), metadata=user("bob"), timeout=10
+        ):
             pass
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
-    updates = [u async for u in stack.catalog.WatchVideo(
-        catalog_pb2.WatchVideoRequest(video_id=video_id), metadata=ALICE, timeout=60)]
+    updates = [
+        u
+        async for u in stack.catalog.WatchVideo(
+            catalog_pb2.WatchVideoRequest(video_id=video_id), metadata=ALICE, timeout=60
+        )
+    ]
     assert updates[-1].status == common_pb2.VIDEO_STATUS_FAILED
     assert updates[-1].error_step == common_pb2.PROCESSING_STEP_PROBE and updates[-1].error
 
@@ -136,8 +156,9 @@ async def test_other_users_see_nothing(stack, recording_3s):
     listed = await stack.catalog.ListVideos(catalog_pb2.ListVideosRequest(), metadata=user("bob"), timeout=10)
     assert list(listed.videos) == []
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await stack.ingest.GetUploadState(ingest_pb2.GetIngestUploadStateRequest(video_id=video_id),
-                                          metadata=user("bob"), timeout=10)
+        await stack.ingest.GetUploadState(
+            ingest_pb2.GetIngestUploadStateRequest(video_id=video_id), metadata=user("bob"), timeout=10
+        )
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
@@ -151,8 +172,9 @@ async def test_the_ffmpeg_of_the_imageio_wheel_is_enough(database_url, tmp_path,
 
     bundled = imageio_ffmpeg.get_ffmpeg_exe()
     assert not (pathlib.Path(bundled).parent / "ffprobe").exists()
-    stack, stop = await start_stack(database_url, tmp_path / "s", storage=storage_backend,
-                                    media_overrides={"ffmpeg_binary": bundled})
+    stack, stop = await start_stack(
+        database_url, tmp_path / "s", storage=storage_backend, media_overrides={"ffmpeg_binary": bundled}
+    )
     try:
         video = await wait_final(stack, await upload_unary(stack, recording_3s.read_bytes(), ALICE), ALICE)
         assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
@@ -166,15 +188,17 @@ async def test_the_ffmpeg_of_the_imageio_wheel_is_enough(database_url, tmp_path,
 
 @pytest.mark.both_backends
 async def test_ready_comes_before_the_compressed_rendition_whose_progress_moves_from_0_to_1(
-        database_url, tmp_path, storage_backend, recording_60s):
+    database_url, tmp_path, storage_backend, recording_60s
+):
     """Two kinds of done, on the batch path (the compressed rendition encoded from the queue after
     READY): the watch stream shows READY (watchable: seekable original, thumbnail, duration) while
     the rendition is still to come, then the rendition's progress from 0 to 1 and its READY with
     an asset that decodes."""
     from tests.conftest import start_stack
 
-    stack, stop = await start_stack(database_url, tmp_path / "s", storage=storage_backend,
-                                    media_overrides={"max_live_sessions": 0})
+    stack, stop = await start_stack(
+        database_url, tmp_path / "s", storage=storage_backend, media_overrides={"max_live_sessions": 0}
+    )
     try:
         await check_two_kinds_of_done(stack, recording_60s)
     finally:
@@ -182,27 +206,33 @@ async def test_ready_comes_before_the_compressed_rendition_whose_progress_moves_
 
 
 async def check_two_kinds_of_done(stack, recording_60s):
-    video_id = (await stack.ingest.CreateUpload(ingest_pb2.CreateUploadRequest(title="progress"),
-                                                metadata=ALICE, timeout=10)).video_id
+    video_id = (
+        await stack.ingest.CreateUpload(ingest_pb2.CreateUploadRequest(title="progress"), metadata=ALICE, timeout=10)
+    ).video_id
     updates = []
 
     async def watch():
-        async for update in stack.catalog.WatchVideo(catalog_pb2.WatchVideoRequest(video_id=video_id),
-                                                     metadata=ALICE, timeout=900):
+        async for update in stack.catalog.WatchVideo(
+            catalog_pb2.WatchVideoRequest(video_id=video_id), metadata=ALICE, timeout=900
+        ):
             updates.append(update)
 
     watcher = asyncio.ensure_future(watch())
     parts = split(recording_60s.read_bytes())
     for i, part in enumerate(parts):
-        await stack.ingest.PutChunk(ingest_pb2.PutChunkRequest(
-            video_id=video_id, chunk=chunk(i, part, i == len(parts) - 1)), metadata=ALICE, timeout=30)
+        await stack.ingest.PutChunk(
+            ingest_pb2.PutChunkRequest(video_id=video_id, chunk=chunk(i, part, i == len(parts) - 1)),
+            metadata=ALICE,
+            timeout=30,
+        )
     await asyncio.wait_for(watcher, 900)
     R = common_pb2
     first_ready = next(i for i, u in enumerate(updates) if u.status == R.VIDEO_STATUS_READY)
     assert updates[first_ready].renditions[0].state in (R.RENDITION_STATE_PENDING, R.RENDITION_STATE_PROCESSING)
     assert all(u.status == R.VIDEO_STATUS_READY for u in updates[first_ready:])  # never un-READY
-    encoding = [u.renditions[0].progress for u in updates[first_ready:]
-                if u.renditions[0].state == R.RENDITION_STATE_PROCESSING]
+    encoding = [
+        u.renditions[0].progress for u in updates[first_ready:] if u.renditions[0].state == R.RENDITION_STATE_PROCESSING
+    ]
     # The watch samples the catalog, so it may step from 0.9x straight to READY.
     assert encoding[0] == 0.0 and encoding[-1] >= 0.5, encoding
     assert encoding == sorted(encoding), encoding  # never goes back

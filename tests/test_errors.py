@@ -1,6 +1,7 @@
 """One error mapping for every handler shape (recorder_common/identity.py): a DomainError becomes
 its status, anything else INTERNAL with no exception text and a logged traceback; request bytes
 that do not parse (a text field that is not UTF-8) are INVALID_ARGUMENT. Real gRPC servers."""
+
 from __future__ import annotations
 
 import asyncio
@@ -37,9 +38,11 @@ def leaks(details: str) -> bool:
 
 # ---- a service with one method of each shape -------------------------------------------------
 
+
 def shaped_handlers(failure: BaseException, seen: list) -> dict:
     """Methods "<shape>" of test.Shapes, each failing with `failure` after reading its request(s)
     and (for streamed responses) sending one response first."""
+
     async def unary_unary(request, context):
         seen.append(request.video_id)
         raise failure
@@ -60,14 +63,24 @@ def shaped_handlers(failure: BaseException, seen: list) -> dict:
             yield RESPONSE()
         raise failure
 
-    make = {"unary_unary": grpc.unary_unary_rpc_method_handler,
-            "unary_stream": grpc.unary_stream_rpc_method_handler,
-            "stream_unary": grpc.stream_unary_rpc_method_handler,
-            "stream_stream": grpc.stream_stream_rpc_method_handler}
-    handlers = {"unary_unary": unary_unary, "unary_stream": unary_stream, "stream_unary": stream_unary,
-                "stream_stream": stream_stream}
-    return {shape: make[shape](handlers[shape], request_deserializer=REQUEST.FromString,
-                               response_serializer=RESPONSE.SerializeToString) for shape in SHAPES}
+    make = {
+        "unary_unary": grpc.unary_unary_rpc_method_handler,
+        "unary_stream": grpc.unary_stream_rpc_method_handler,
+        "stream_unary": grpc.stream_unary_rpc_method_handler,
+        "stream_stream": grpc.stream_stream_rpc_method_handler,
+    }
+    handlers = {
+        "unary_unary": unary_unary,
+        "unary_stream": unary_stream,
+        "stream_unary": stream_unary,
+        "stream_stream": stream_stream,
+    }
+    return {
+        shape: make[shape](
+            handlers[shape], request_deserializer=REQUEST.FromString, response_serializer=RESPONSE.SerializeToString
+        )
+        for shape in SHAPES
+    }
 
 
 @pytest.fixture
@@ -77,10 +90,14 @@ async def shapes():
 
     async def start(failure: BaseException):
         seen: list = []
-        server = grpc.aio.server(interceptors=[IdentityInterceptor(
-            Authenticator(AUTH), policy={f"/test.Shapes/{shape}": PUBLIC for shape in SHAPES})])
-        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
-            "test.Shapes", shaped_handlers(failure, seen)),))
+        server = grpc.aio.server(
+            interceptors=[
+                IdentityInterceptor(Authenticator(AUTH), policy={f"/test.Shapes/{shape}": PUBLIC for shape in SHAPES})
+            ]
+        )
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler("test.Shapes", shaped_handlers(failure, seen)),)
+        )
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
         servers.append(server)
@@ -94,15 +111,15 @@ async def shapes():
 async def call_shape(port: int, shape: str, payloads: list[bytes], metadata) -> tuple[grpc.StatusCode, str]:
     """Send raw request bytes to test.Shapes/<shape>; the final status and its details."""
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        multicallable = getattr(channel, shape)(f"/test.Shapes/{shape}", request_serializer=lambda b: b,
-                                                response_deserializer=RESPONSE.FromString)
+        multicallable = getattr(channel, shape)(
+            f"/test.Shapes/{shape}", request_serializer=lambda b: b, response_deserializer=RESPONSE.FromString
+        )
 
         async def stream():
             for payload in payloads:
                 yield payload
 
-        rpc = multicallable(stream() if shape.startswith("stream_") else payloads[0],
-                            metadata=metadata, timeout=10)
+        rpc = multicallable(stream() if shape.startswith("stream_") else payloads[0], metadata=metadata, timeout=10)
         try:
             if shape.endswith("_stream"):
                 async for _ in rpc:
@@ -119,8 +136,9 @@ async def test_an_unexpected_exception_is_internal_and_logged_in_every_shape(sha
     port, seen = await shapes(RuntimeError(SECRET))
     rid = f"req-{shape}"
     with caplog.at_level(logging.INFO, logger="recorder.rpc"):
-        code, details = await call_shape(port, shape, [REQUEST(video_id="v").SerializeToString()],
-                                         ALICE + (("x-request-id", rid),))
+        code, details = await call_shape(
+            port, shape, [REQUEST(video_id="v").SerializeToString()], ALICE + (("x-request-id", rid),)
+        )
     assert seen == ["v"]
     assert code == grpc.StatusCode.INTERNAL, details
     assert rid in details and not leaks(details), details
@@ -159,13 +177,15 @@ async def test_bad_bytes_from_a_caller_without_a_token_are_still_unauthenticated
 
 # ---- the real catalog server ---------------------------------------------------------------------
 
+
 @pytest.fixture
 async def catalog_port(tmp_path):
     url = f"sqlite:///{tmp_path / 'catalog.sqlite3'}"
     await asyncio.to_thread(db.migrate, url)
     engine = db.create_engine(url)
-    server, port = await create_catalog_server(CatalogSettings(database_url=url, port=0, auth=AUTH),
-                                               CatalogDeps(Catalog(db.session_factory(engine))))
+    server, port = await create_catalog_server(
+        CatalogSettings(database_url=url, port=0, auth=AUTH), CatalogDeps(Catalog(db.session_factory(engine)))
+    )
     await server.start()
     yield port
     await server.stop(None)
@@ -176,7 +196,8 @@ async def raw_call(port: int, method: str, payload: bytes, streaming_response: b
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         make = channel.unary_stream if streaming_response else channel.unary_unary
         rpc = make(method, request_serializer=lambda b: b, response_deserializer=lambda b: b)(
-            payload, metadata=ALICE, timeout=10)
+            payload, metadata=ALICE, timeout=10
+        )
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             if streaming_response:
                 async for _ in rpc:
@@ -187,8 +208,10 @@ async def raw_call(port: int, method: str, payload: bytes, streaming_response: b
 
 
 async def test_invalid_utf8_reaches_the_catalog_as_invalid_argument(catalog_port):
-    for method, streaming in (("/recorder.v1.CatalogService/GetVideo", False),
-                              ("/recorder.v1.CatalogService/WatchVideo", True)):
+    for method, streaming in (
+        ("/recorder.v1.CatalogService/GetVideo", False),
+        ("/recorder.v1.CatalogService/WatchVideo", True),
+    ):
         error = await raw_call(catalog_port, method, BAD_UTF8_GET_VIDEO, streaming)
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, (method, error.details())
         assert "'video_id'" in error.details() and "UTF-8" in error.details()
@@ -204,8 +227,11 @@ async def test_a_failing_watch_stream_is_internal_and_logged(catalog_port, monke
     stub = catalog_pb2_grpc.CatalogServiceStub(grpc.aio.insecure_channel(f"127.0.0.1:{catalog_port}"))
     with caplog.at_level(logging.INFO, logger="recorder.rpc"):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            async for _ in stub.WatchVideo(catalog_pb2.WatchVideoRequest(video_id="0" * 32),
-                                           metadata=ALICE + (("x-request-id", "watch-1"),), timeout=10):
+            async for _ in stub.WatchVideo(
+                catalog_pb2.WatchVideoRequest(video_id="0" * 32),
+                metadata=ALICE + (("x-request-id", "watch-1"),),
+                timeout=10,
+            ):
                 pass
     assert caught.value.code() == grpc.StatusCode.INTERNAL
     assert "watch-1" in caught.value.details() and not leaks(caught.value.details())
@@ -216,21 +242,26 @@ async def test_a_failing_watch_stream_is_internal_and_logged(catalog_port, monke
 
 # ---- pure parts --------------------------------------------------------------------------------
 
+
 def test_the_reason_names_the_nested_field():
-    good = ingest_pb2.UploadRequest(header=ingest_pb2.UploadHeader(
-        create=ingest_pb2.CreateUploadRequest(title="ok", filename="PLACEHOLDER"))).SerializeToString()
+    good = ingest_pb2.UploadRequest(
+        header=ingest_pb2.UploadHeader(create=ingest_pb2.CreateUploadRequest(title="ok", filename="PLACEHOLDER"))
+    ).SerializeToString()
     bad = good.replace(b"PLACEHOLDER", b"\xc3\x28\xa0\xa1\x80\xed\xa0\x80zzz")  # same length, not UTF-8
     assert len(bad) == len(good)
     with pytest.raises(Exception):
         ingest_pb2.UploadRequest.FromString(bad)
     assert undecodable_reason(ingest_pb2.UploadRequest, bad) == (
-        "field 'header.create.filename' of recorder.v1.UploadRequest is not valid UTF-8; text fields must be UTF-8")
+        "field 'header.create.filename' of recorder.v1.UploadRequest is not valid UTF-8; text fields must be UTF-8"
+    )
 
 
 def test_malformed_bytes_get_a_plain_reason():
     for junk in (b"\x0a\x10short", b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", b"\x0b"):
-        assert undecodable_reason(REQUEST, junk) == \
-            "the request is not a valid recorder.v1.GetVideoRequest message (malformed protobuf bytes)"
+        assert (
+            undecodable_reason(REQUEST, junk)
+            == "the request is not a valid recorder.v1.GetVideoRequest message (malformed protobuf bytes)"
+        )
     assert undecodable_reason(None, b"x") == "the request is not a valid message (malformed protobuf bytes)"
 
 

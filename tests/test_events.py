@@ -1,5 +1,6 @@
 """The event feed: the outbox written with each lifecycle change, and WatchEvents through a real
 catalog server, on SQLite and PostgreSQL (and a catalog process killed with kill -9)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -59,7 +60,8 @@ async def served(database_url):
     clock = SteppedClock()
     catalog = Catalog(db.session_factory(engine), clock=clock)
     server, port = await create_server(
-        CatalogSettings(database_url=database_url, port=0, auth=AUTH, event_poll_seconds=0.05), CatalogDeps(catalog))
+        CatalogSettings(database_url=database_url, port=0, auth=AUTH, event_poll_seconds=0.05), CatalogDeps(catalog)
+    )
     await server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     yield catalog, catalog_pb2_grpc.CatalogServiceStub(channel), clock
@@ -71,8 +73,9 @@ async def served(database_url):
 async def read(stub, after: int, count: int, types=()) -> list[catalog_pb2.FeedEvent]:
     """The next `count` events after a cursor, then the stream is dropped (a consumer going away)."""
     got = []
-    call = stub.WatchEvents(catalog_pb2.WatchEventsRequest(after_cursor=after, types=types), metadata=service(),
-                            timeout=60)
+    call = stub.WatchEvents(
+        catalog_pb2.WatchEventsRequest(after_cursor=after, types=types), metadata=service(), timeout=60
+    )
     async for event in call:
         got.append(event)
         if len(got) == count:
@@ -99,7 +102,8 @@ async def test_every_lifecycle_change_is_one_event_in_its_transaction(served):
     ready_body = events.body(next(r for r in rows if r.type == "video.ready"))
     assert ready_body["assets"] == [
         {"kind": "COMPRESSED", "content_type": "video/mp4", "size_bytes": 1234},
-        {"kind": "THUMBNAIL", "content_type": "image/jpeg", "size_bytes": 99}]
+        {"kind": "THUMBNAIL", "content_type": "image/jpeg", "size_bytes": 99},
+    ]
     assert events.body(next(r for r in rows if r.type == "video.failed"))["error"] == "not a recording"
     assert len({r.event_id for r in rows}) == len(rows)
 
@@ -117,13 +121,21 @@ async def test_a_rendition_tells_the_feed_when_it_is_ready_or_failed_and_nothing
     for _ in range(2):  # a claim, and a live encode given back to the queue, say nothing
         got = await catalog.claim_rendition("encoder", 60, RenditionKind.COMPRESSED)
         assert got.claimed
-    await catalog.finish_rendition(OWNER, broken, RenditionKind.COMPRESSED, "encoder", RenditionState.PENDING,
-                                   error="fell behind")
-    await catalog.finish_rendition(OWNER, done, RenditionKind.COMPRESSED, "encoder", RenditionState.READY,
-                                   RenditionAsset(f"users/{OWNER}/videos/{done}/c.mp4", "video/mp4", 1234))
+    await catalog.finish_rendition(
+        OWNER, broken, RenditionKind.COMPRESSED, "encoder", RenditionState.PENDING, error="fell behind"
+    )
+    await catalog.finish_rendition(
+        OWNER,
+        done,
+        RenditionKind.COMPRESSED,
+        "encoder",
+        RenditionState.READY,
+        RenditionAsset(f"users/{OWNER}/videos/{done}/c.mp4", "video/mp4", 1234),
+    )
     assert (await catalog.claim_rendition("encoder", 60, RenditionKind.COMPRESSED)).video_id == broken
-    await catalog.finish_rendition(OWNER, broken, RenditionKind.COMPRESSED, "encoder", RenditionState.FAILED,
-                                   error="x264 said no")
+    await catalog.finish_rendition(
+        OWNER, broken, RenditionKind.COMPRESSED, "encoder", RenditionState.FAILED, error="x264 said no"
+    )
     rows = [r for r in await stored_events(catalog) if r.type.startswith("rendition.")]
     assert [(r.type, r.video_id) for r in rows] == [("rendition.ready", done), ("rendition.failed", broken)]
     ready, failed = (events.body(r) for r in rows)
@@ -134,7 +146,8 @@ async def test_a_rendition_tells_the_feed_when_it_is_ready_or_failed_and_nothing
     streamed = await read(stub, rows[0].cursor - 1, 2, types=["rendition.ready", "rendition.failed"])
     assert [(e.type, e.rendition, e.error) for e in streamed] == [
         ("rendition.ready", R.RENDITION_KIND_COMPRESSED, ""),
-        ("rendition.failed", R.RENDITION_KIND_COMPRESSED, "x264 said no")]
+        ("rendition.failed", R.RENDITION_KIND_COMPRESSED, "x264 said no"),
+    ]
 
 
 async def test_a_consumer_that_resumes_from_its_cursor_misses_none_and_sees_none_twice(served):
@@ -184,9 +197,11 @@ async def test_follows_live_and_filters_by_type(served):
 async def test_bad_cursors_and_types_are_refused(served):
     catalog, stub, _clock = served
     await new_video(catalog)
-    for request, code in ((catalog_pb2.WatchEventsRequest(after_cursor=-1), grpc.StatusCode.INVALID_ARGUMENT),
-                          (catalog_pb2.WatchEventsRequest(after_cursor=99), grpc.StatusCode.OUT_OF_RANGE),
-                          (catalog_pb2.WatchEventsRequest(types=["video.exploded"]), grpc.StatusCode.INVALID_ARGUMENT)):
+    for request, code in (
+        (catalog_pb2.WatchEventsRequest(after_cursor=-1), grpc.StatusCode.INVALID_ARGUMENT),
+        (catalog_pb2.WatchEventsRequest(after_cursor=99), grpc.StatusCode.OUT_OF_RANGE),
+        (catalog_pb2.WatchEventsRequest(types=["video.exploded"]), grpc.StatusCode.INVALID_ARGUMENT),
+    ):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             async for _ in stub.WatchEvents(request, metadata=service(), timeout=10):
                 pass
@@ -217,13 +232,19 @@ async def test_kill9_of_the_catalog_between_a_change_and_the_read_loses_no_event
     processes = ProcessStack(database_url, tmp_path, extra_env={"EVENT_POLL_SECONDS": "0.05"})
     processes.start("catalog")
     try:
+
         async def stub_call(fn):
             async with grpc.aio.insecure_channel(processes.target("catalog")) as channel:
                 return await fn(catalog_pb2_grpc.CatalogServiceStub(channel))
 
         async def create(stub):
-            return (await stub.CreateVideo(catalog_pb2.CreateVideoRequest(title="t", content_type="video/webm"),
-                                           metadata=service(OWNER), timeout=10)).video.video_id
+            return (
+                await stub.CreateVideo(
+                    catalog_pb2.CreateVideoRequest(title="t", content_type="video/webm"),
+                    metadata=service(OWNER),
+                    timeout=10,
+                )
+            ).video.video_id
 
         first = await stub_call(create)
         seen = await stub_call(lambda stub: read(stub, 0, 1))
@@ -233,8 +254,11 @@ async def test_kill9_of_the_catalog_between_a_change_and_the_read_loses_no_event
         # Changes acknowledged while the consumer is away, and more in flight when the catalog dies.
         acked: list[str] = []
         deleted = await stub_call(create)
-        await stub_call(lambda stub: stub.MarkDeleted(catalog_pb2.MarkDeletedRequest(video_id=deleted),
-                                                      metadata=service(OWNER), timeout=10))
+        await stub_call(
+            lambda stub: stub.MarkDeleted(
+                catalog_pb2.MarkDeletedRequest(video_id=deleted), metadata=service(OWNER), timeout=10
+            )
+        )
 
         async def keep_creating(stub):
             with contextlib.suppress(grpc.aio.AioRpcError):
@@ -242,9 +266,11 @@ async def test_kill9_of_the_catalog_between_a_change_and_the_read_loses_no_event
                     acked.append(await create(stub))
 
         writer = asyncio.create_task(stub_call(keep_creating))
+
         async def some_acked():
             while len(acked) < 5:
                 await asyncio.sleep(0.01)
+
         await asyncio.wait_for(some_acked(), 30)
         await asyncio.to_thread(processes.kill9, "catalog")
         await asyncio.wait_for(writer, 30)
@@ -252,8 +278,7 @@ async def test_kill9_of_the_catalog_between_a_change_and_the_read_loses_no_event
 
         async def read_all(stub):
             got = []
-            call = stub.WatchEvents(catalog_pb2.WatchEventsRequest(after_cursor=cursor), metadata=service(),
-                                    timeout=60)
+            call = stub.WatchEvents(catalog_pb2.WatchEventsRequest(after_cursor=cursor), metadata=service(), timeout=60)
             async for event in call:
                 got.append(event)
                 if event.type == "video.created" and event.video_id == acked[-1]:
@@ -283,8 +308,9 @@ async def test_a_stream_follows_what_another_replica_commits(database_url):
     reader = Catalog(db.session_factory(reader_engine))
     writer = Catalog(db.session_factory(writer_engine))
     server, port = await create_server(
-        CatalogSettings(database_url=database_url, port=0, auth=AUTH,
-                        event_poll_seconds=3600.0 if postgres else 0.05), CatalogDeps(reader))
+        CatalogSettings(database_url=database_url, port=0, auth=AUTH, event_poll_seconds=3600.0 if postgres else 0.05),
+        CatalogDeps(reader),
+    )
     await server.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -305,15 +331,20 @@ async def test_a_stream_follows_what_another_replica_commits(database_url):
             live = asyncio.create_task(follow())
             await asyncio.wait_for(caught_up.wait(), 30)
             [feed] = list(events._LOCAL_FEEDS[reader_engine.sync_engine])
+
             async def listening():
                 while postgres and not feed.listening:
                     await asyncio.sleep(0.01)
+
             await asyncio.wait_for(listening(), 30)
             second = await new_video(writer)
             await writer.mark_deleted(OWNER, second, abort_only=True)
             await asyncio.wait_for(live, 30)
         assert [(e.type, e.video_id) for e in got] == [
-            ("video.created", first), ("video.created", second), ("video.deleted", second)]
+            ("video.created", first),
+            ("video.created", second),
+            ("video.deleted", second),
+        ]
         if postgres:
             assert feed.notified >= 1  # the head came by NOTIFY
     finally:
@@ -326,6 +357,7 @@ async def test_the_catalog_background_prunes_and_counts_the_backlog(served):
     from prometheus_client import REGISTRY
 
     from catalog_service.background import CatalogBackground
+
     catalog, _stub, clock = served
     old = await new_video(catalog)
     await catalog.record_chunks(OWNER, old, [StoredChunk(0, 10, 1, True, "t0")])  # waits for a worker
@@ -334,14 +366,17 @@ async def test_the_catalog_background_prunes_and_counts_the_backlog(served):
     background = CatalogBackground(catalog, CatalogSettings(event_retention_seconds=3600))
     background.start()
     try:
+
         async def pruned():
             while len(await stored_events(catalog)) != 1:  # the three events 2 h old go
                 await asyncio.sleep(0.02)
+
         await asyncio.wait_for(pruned(), 30)
 
         async def counted():
             while REGISTRY.get_sample_value("recorder_processing_backlog") != 1:
                 await asyncio.sleep(0.02)
+
         await asyncio.wait_for(counted(), 30)
     finally:
         await background.stop()

@@ -6,6 +6,7 @@ MediaRecorder produced, as the extension reports them (size and SHA-256 of each)
 
 One stack for the module; each browser test has its own profile. The browser is driven by
 extension/scripts/drive.mjs (playwright-core), one JSON command per line."""
+
 from __future__ import annotations
 
 import hashlib
@@ -63,8 +64,15 @@ VERIFIER = "v" * 50
 
 
 def authorize_params(**override) -> dict[str, str]:
-    return {"response_type": "code", "client_id": EXTENSION_ID, "redirect_uri": REDIRECT, "state": "s1",
-            "code_challenge": s256(VERIFIER), "code_challenge_method": "S256", **override}
+    return {
+        "response_type": "code",
+        "client_id": EXTENSION_ID,
+        "redirect_uri": REDIRECT,
+        "state": "s1",
+        "code_challenge": s256(VERIFIER),
+        "code_challenge_method": "S256",
+        **override,
+    }
 
 
 def code_from(location: str) -> str:
@@ -74,8 +82,14 @@ def code_from(location: str) -> str:
 
 
 def token_form(code: str, **override) -> dict[str, str]:
-    return {"grant_type": "authorization_code", "code": code, "code_verifier": VERIFIER, "redirect_uri": REDIRECT,
-            "client_id": EXTENSION_ID, **override}
+    return {
+        "grant_type": "authorization_code",
+        "code": code,
+        "code_verifier": VERIFIER,
+        "redirect_uri": REDIRECT,
+        "client_id": EXTENSION_ID,
+        **override,
+    }
 
 
 def test_a_code_is_redeemed_once_with_the_matching_verifier():
@@ -88,30 +102,36 @@ def test_a_code_is_redeemed_once_with_the_matching_verifier():
         codes.redeem(token_form(code))  # single use
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"client_id": "b" * 32}, "client_id must be"),
-    ({"redirect_uri": "https://evil.example/oauth2"}, "redirect_uri must be"),
-    ({"redirect_uri": f"https://{EXTENSION_ID}.chromiumapp.org.evil.example/"}, "redirect_uri must be"),
-    ({"redirect_uri": f"http://{EXTENSION_ID}.chromiumapp.org/"}, "redirect_uri must be"),
-    ({"redirect_uri": f"https://{EXTENSION_ID}.chromiumapp.org:444/"}, "redirect_uri must be"),
-    ({"redirect_uri": f"https://{EXTENSION_ID}.chromiumapp.org/?next=x"}, "redirect_uri must be"),
-    ({"response_type": "token"}, "response_type must be code"),
-    ({"code_challenge_method": "plain"}, "must be S256"),
-    ({"code_challenge": "short"}, "43 base64url"),
-    ({"state": ""}, "state must be"),
-    ({"state": "a\nb"}, "state must be"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"client_id": "b" * 32}, "client_id must be"),
+        ({"redirect_uri": "https://evil.example/oauth2"}, "redirect_uri must be"),
+        ({"redirect_uri": f"https://{EXTENSION_ID}.chromiumapp.org.evil.example/"}, "redirect_uri must be"),
+        ({"redirect_uri": f"http://{EXTENSION_ID}.chromiumapp.org/"}, "redirect_uri must be"),
+        ({"redirect_uri": f"https://{EXTENSION_ID}.chromiumapp.org:444/"}, "redirect_uri must be"),
+        ({"redirect_uri": f"https://{EXTENSION_ID}.chromiumapp.org/?next=x"}, "redirect_uri must be"),
+        ({"response_type": "token"}, "response_type must be code"),
+        ({"code_challenge_method": "plain"}, "must be S256"),
+        ({"code_challenge": "short"}, "43 base64url"),
+        ({"state": ""}, "state must be"),
+        ({"state": "a\nb"}, "state must be"),
+    ],
+)
 def test_bad_authorization_requests_are_refused_with_the_reason(change, message):
     with pytest.raises(AuthorizationError, match=message):
         AuthorizationCodes().authorize(authorize_params(**change))
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"code_verifier": "w" * 50}, "does not match"),
-    ({"code_verifier": "v" * 20}, "does not match"),  # too short for RFC 7636
-    ({"redirect_uri": f"https://{EXTENSION_ID}.chromiumapp.org/other"}, "must be those of the authorization"),
-    ({"grant_type": "password"}, "grant_type must be"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"code_verifier": "w" * 50}, "does not match"),
+        ({"code_verifier": "v" * 20}, "does not match"),  # too short for RFC 7636
+        ({"redirect_uri": f"https://{EXTENSION_ID}.chromiumapp.org/other"}, "must be those of the authorization"),
+        ({"grant_type": "password"}, "grant_type must be"),
+    ],
+)
 def test_a_wrong_exchange_is_refused_and_burns_the_code(change, message):
     codes = AuthorizationCodes()
     code = code_from(codes.authorize(authorize_params()))
@@ -147,13 +167,17 @@ def test_the_endpoint_over_http_mints_a_user_token_and_allows_only_the_extension
             assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
         assert answer["token_type"] == "Bearer" and answer["expires_in"] == 3600
         import jwt
+
         claims = jwt.decode(answer["access_token"], options={"verify_signature": False})
         assert claims["sub"] == "alice" and claims["exp"] - claims["iat"] == 3600
         # Another extension's page cannot read the answer (no CORS grant), and a bad request
         # gets a 400 with the reason, never a redirect to an unchecked address.
         code = code_from(opener_location(opener, f"{server.url}/authorize?{query}"))
-        other = urllib.request.Request(f"{server.url}/token", urllib.parse.urlencode(token_form(code)).encode(),
-                                       headers={"Origin": "chrome-extension://" + "b" * 32})
+        other = urllib.request.Request(
+            f"{server.url}/token",
+            urllib.parse.urlencode(token_form(code)).encode(),
+            headers={"Origin": "chrome-extension://" + "b" * 32},
+        )
         with urllib.request.urlopen(other, timeout=10) as response:
             assert "Access-Control-Allow-Origin" not in response.headers
         bad = urllib.parse.urlencode(authorize_params(redirect_uri="https://evil.example/"))
@@ -169,18 +193,37 @@ def test_devauth_serve_runs_the_endpoint_for_the_given_user(tmp_path):
     import sys
 
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "devauth", "--dir", str(tmp_path / "auth"), "serve",
-                               "--port", str(port), "--user", "bob"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "devauth",
+            "--dir",
+            str(tmp_path / "auth"),
+            "serve",
+            "--port",
+            str(port),
+            "--user",
+            "bob",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert f"http://127.0.0.1:{port}" in server.stdout.readline()
         opener = urllib.request.build_opener(NoRedirect)
-        code = code_from(opener_location(opener, f"http://127.0.0.1:{port}/authorize?"
-                                                 f"{urllib.parse.urlencode(authorize_params())}"))
+        code = code_from(
+            opener_location(opener, f"http://127.0.0.1:{port}/authorize?{urllib.parse.urlencode(authorize_params())}")
+        )
         body = urllib.parse.urlencode(token_form(code)).encode()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/token", body, timeout=10) as response:
             import jwt
-            assert jwt.decode(json.loads(response.read())["access_token"],
-                              options={"verify_signature": False})["sub"] == "bob"
+
+            assert (
+                jwt.decode(json.loads(response.read())["access_token"], options={"verify_signature": False})["sub"]
+                == "bob"
+            )
     finally:
         server.terminate()
         server.wait(10)
@@ -212,6 +255,7 @@ def test_manifest_key_pins_the_extension_id_and_the_gateway_allows_it_by_default
 
 # --- the stack and the browser ---------------------------------------------------------------------
 
+
 def _missing() -> str | None:
     if shutil.which("npm") is None:
         return "npm is not installed"
@@ -227,23 +271,38 @@ def extension_build():
         if REQUIRE_BROWSER:
             pytest.fail(f"browser tests are required (REQUIRE_BROWSER=1): {problem}")
         pytest.skip(problem)
-    if not (WEB / "node_modules" / ".bin" / "esbuild").exists() or not (WEB / "node_modules" / "@types" / "chrome").exists():
+    if (
+        not (WEB / "node_modules" / ".bin" / "esbuild").exists()
+        or not (WEB / "node_modules" / "@types" / "chrome").exists()
+    ):
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=WEB, check=True, timeout=600)
     subprocess.run(["npm", "run", "build:extension"], cwd=WEB, check=True, timeout=120, capture_output=True)
     return EXTENSION / "dist"
 
 
 def test_extension_type_checks(extension_build):
-    result = subprocess.run(["npm", "run", "--silent", "typecheck:extension"], cwd=WEB, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        ["npm", "run", "--silent", "typecheck:extension"], cwd=WEB, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_extension_unit_tests_of_the_uploader_rules(extension_build, tmp_path):
     bundle = tmp_path / "uploader.test.mjs"
-    subprocess.run([str(WEB / "node_modules" / ".bin" / "esbuild"), str(EXTENSION / "test" / "uploader.test.ts"),
-                    "--bundle", "--platform=node", "--format=esm", f"--outfile={bundle}", "--log-level=warning"],
-                   cwd=WEB, check=True, timeout=120)
+    subprocess.run(
+        [
+            str(WEB / "node_modules" / ".bin" / "esbuild"),
+            str(EXTENSION / "test" / "uploader.test.ts"),
+            "--bundle",
+            "--platform=node",
+            "--format=esm",
+            f"--outfile={bundle}",
+            "--log-level=warning",
+        ],
+        cwd=WEB,
+        check=True,
+        timeout=120,
+    )
     result = subprocess.run(["node", "--test", str(bundle)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "# fail 0" in result.stdout and "# pass 7" in result.stdout
@@ -254,9 +313,14 @@ class Gateway:
 
     def __init__(self, stack: ProcessStack, folder: pathlib.Path) -> None:
         self.port = free_port()
-        env = {**os.environ, **TEST_KEYS.env(), "GATEWAY_PORT": str(self.port),
-               "INGEST_PORT": str(stack.ports["ingest"]), "MEDIA_PORT": str(stack.ports["media"]),
-               "CATALOG_PORT": str(stack.ports["catalog"])}
+        env = {
+            **os.environ,
+            **TEST_KEYS.env(),
+            "GATEWAY_PORT": str(self.port),
+            "INGEST_PORT": str(stack.ports["ingest"]),
+            "MEDIA_PORT": str(stack.ports["media"]),
+            "CATALOG_PORT": str(stack.ports["catalog"]),
+        }
         env.pop("EXTENSION_ORIGIN", None)  # the default must be the pinned extension's origin
         self.config = folder / "envoy.yaml"
         self.config.write_text(render(env))
@@ -265,8 +329,11 @@ class Gateway:
 
     def start(self) -> None:
         with open(self.log, "ab") as out:
-            self.process = subprocess.Popen([ENVOY, "-c", str(self.config), "--log-level", "warn",
-                                             "--base-id", str(self.port)], stdout=out, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                [ENVOY, "-c", str(self.config), "--log-level", "warn", "--base-id", str(self.port)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         wait_for(lambda: _listening(self.port), 30, "Envoy listening")
 
     def stop(self) -> None:
@@ -279,6 +346,7 @@ class Gateway:
 
 def _listening(port: int) -> bool:
     import socket
+
     with socket.socket() as s:
         s.settimeout(1)
         return s.connect_ex(("127.0.0.1", port)) == 0
@@ -308,8 +376,13 @@ def backend(tmp_path_factory):
     handler = lambda *a, **k: QuietHandler(*a, directory=str(page_dir), **k)  # noqa: E731
     pages = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=pages.serve_forever, daemon=True).start()
-    yield {"stack": stack, "gateway": gateway, "authorization": authorization,
-           "page": f"http://127.0.0.1:{pages.server_address[1]}/animated.html", "folder": folder}
+    yield {
+        "stack": stack,
+        "gateway": gateway,
+        "authorization": authorization,
+        "page": f"http://127.0.0.1:{pages.server_address[1]}/animated.html",
+        "folder": folder,
+    }
     pages.shutdown()
     authorization.stop()
     gateway.stop()
@@ -326,9 +399,14 @@ class Browser:
 
     def __init__(self, extension: pathlib.Path, profile: pathlib.Path) -> None:
         self.extension, self.profile = extension, profile
-        self.process = subprocess.Popen(["node", str(EXTENSION / "scripts" / "drive.mjs")], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, text=True, bufsize=1,
-                                        env={**os.environ, "CHROMIUM_BINARY": CHROMIUM_BINARY})
+        self.process = subprocess.Popen(
+            ["node", str(EXTENSION / "scripts" / "drive.mjs")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+            env={**os.environ, "CHROMIUM_BINARY": CHROMIUM_BINARY},
+        )
 
     def __call__(self, command: str, **args):
         self.process.stdin.write(json.dumps({"command": command, **args}) + "\n")
@@ -341,10 +419,15 @@ class Browser:
 
     def launch(self, backend, args: list[str] | None = None, issuer: str | None = None) -> None:
         self("launch", profile=str(self.profile), extension=str(self.extension), id=EXTENSION_ID, args=args or [])
-        self("workerEval", id=EXTENSION_ID, expression=(
-            "await chrome.storage.local.set({backendUrl: arg.backendUrl, issuer: arg.issuer});"),
-            arg={"backendUrl": f"http://127.0.0.1:{backend['gateway'].port}",
-                 "issuer": issuer or backend["authorization"].url})
+        self(
+            "workerEval",
+            id=EXTENSION_ID,
+            expression=("await chrome.storage.local.set({backendUrl: arg.backendUrl, issuer: arg.issuer});"),
+            arg={
+                "backendUrl": f"http://127.0.0.1:{backend['gateway'].port}",
+                "issuer": issuer or backend["authorization"].url,
+            },
+        )
         # The popup, opened as a tab: it is the control page (runtime messages wake the worker).
         self("open", name="popup", url=f"chrome-extension://{EXTENSION_ID}/popup.html", width=380, height=640)
         # Opened last, so it has the highest tab id (the extension has no "tabs" permission to
@@ -365,13 +448,17 @@ class Browser:
             "const tabId = Math.max(...(await chrome.tabs.query({})).map((t) => t.id));"
             "return await chrome.runtime.sendMessage({type: 'record', mode: arg.mode, tabId, title: arg.title,"
             " microphone: arg.microphone});",
-            {"url": page_url, "title": title, "mode": mode, "microphone": microphone})
+            {"url": page_url, "title": title, "mode": mode, "microphone": microphone},
+        )
         assert reply and "error" not in reply, reply
         return reply
 
     def wait_recorded(self, count: int) -> dict:
-        return self.wait("const s = await chrome.runtime.sendMessage({target: 'offscreen', type: 'status'});"
-                         "return s && s.uploads && s.uploads[0] && s.uploads[0].recorded >= arg && s;", count)
+        return self.wait(
+            "const s = await chrome.runtime.sendMessage({target: 'offscreen', type: 'status'});"
+            "return s && s.uploads && s.uploads[0] && s.uploads[0].recorded >= arg && s;",
+            count,
+        )
 
     def stop_recording(self) -> None:
         self.popup("return await chrome.runtime.sendMessage({target: 'offscreen', type: 'stop'});")
@@ -381,7 +468,10 @@ class Browser:
             "const s = await chrome.runtime.sendMessage({target: 'offscreen', type: 'status'});"
             "const u = s && s.uploads && s.uploads.find((u) => u.videoId === arg);"
             "if (u && u.error) return {error: u.error};"
-            "return u && u.done && u;", video_id, timeout)
+            "return u && u.done && u;",
+            video_id,
+            timeout,
+        )
 
     def close(self) -> None:
         try:
@@ -418,8 +508,9 @@ def wait_final(backend, video_id: str, timeout: float = 180) -> common_pb2.Video
     stub = catalog_stub(backend)
 
     def final():
-        video = stub.GetVideo(catalog_pb2.GetVideoRequest(video_id=video_id), metadata=bearer(token(USER)),
-                              timeout=10).video
+        video = stub.GetVideo(
+            catalog_pb2.GetVideoRequest(video_id=video_id), metadata=bearer(token(USER)), timeout=10
+        ).video
         return video if video.status in (common_pb2.VIDEO_STATUS_READY, common_pb2.VIDEO_STATUS_FAILED) else None
 
     return wait_for(final, timeout, f"video {video_id} READY or FAILED")
@@ -435,17 +526,19 @@ def assert_source_is_what_was_recorded(backend, video: common_pb2.Video, upload:
     assert len(data) == sum(c["size"] for c in chunks)
     offset = 0
     for c in chunks:
-        assert hashlib.sha256(data[offset:offset + c["size"]]).hexdigest() == c["sha256"], f"chunk {c['index']}"
+        assert hashlib.sha256(data[offset : offset + c["size"]]).hexdigest() == c["sha256"], f"chunk {c['index']}"
         offset += c["size"]
     assert video.media.video_codec in ("vp9", "vp8") and video.media.audio_codec == "opus"
 
 
 # A gRPC-Web ListVideos call with fetch itself, from an extension page.
-RAW_LIST_VIDEOS = ("try {"
-                   "  const r = await fetch(arg.url, {method: 'POST', body: new Uint8Array(5), headers: {"
-                   "    'content-type': 'application/grpc-web+proto', 'x-grpc-web': '1', authorization: `Bearer ${arg.token}`}});"
-                   "  return `answered ${r.status}`;"
-                   "} catch (err) { return `refused: ${err.message}`; }")
+RAW_LIST_VIDEOS = (
+    "try {"
+    "  const r = await fetch(arg.url, {method: 'POST', body: new Uint8Array(5), headers: {"
+    "    'content-type': 'application/grpc-web+proto', 'x-grpc-web': '1', authorization: `Bearer ${arg.token}`}});"
+    "  return `answered ${r.status}`;"
+    "} catch (err) { return `refused: ${err.message}`; }"
+)
 
 
 def sign_in(b: Browser) -> None:
@@ -459,15 +552,19 @@ def test_a_live_tab_recording_signs_in_uploads_through_envoy_and_is_byte_identic
     redeemed = backend["authorization"].codes.redeemed
     assert "not signed in" in b("text", name="popup", selector="#account")
     sign_in(b)
-    b.wait("return document.getElementById('account').textContent === '· signed in'"
-           " && document.getElementById('signin-row').hidden;")
+    b.wait(
+        "return document.getElementById('account').textContent === '· signed in'"
+        " && document.getElementById('signin-row').hidden;"
+    )
     assert backend["authorization"].codes.redeemed == redeemed + 1  # through the development endpoint
     started = b.record_tab(backend["page"], "a live tab")
     assert started["mimeType"] == "video/webm;codecs=vp9,opus"
     during = b.wait_recorded(5)
     # Uploaded live: chunks are acknowledged while the recording goes on.
-    live = b.wait("const s = await chrome.runtime.sendMessage({target: 'offscreen', type: 'status'});"
-                  "return s.recording && s.uploads[0].acknowledged >= 3 && s;")
+    live = b.wait(
+        "const s = await chrome.runtime.sendMessage({target: 'offscreen', type: 'status'});"
+        "return s.recording && s.uploads[0].acknowledged >= 3 && s;"
+    )
     assert live["recording"]["videoId"] == started["videoId"] and during["recording"] is not None
     # The badge shows the recording's time.
     badge = b("workerEval", id=EXTENSION_ID, expression="return await chrome.action.getBadgeText({});")
@@ -482,24 +579,37 @@ def test_a_live_tab_recording_signs_in_uploads_through_envoy_and_is_byte_identic
     assert_source_is_what_was_recorded(backend, video, upload)
     assert video.media.duration_seconds > 8
     # IndexedDB kept nothing once everything was acknowledged.
-    left = b("evaluate", name="popup", expression=(
-        "const db = await new Promise((ok, no) => { const r = indexedDB.open('recorder'); r.onsuccess = () => ok(r.result); r.onerror = no; });"
-        "return await new Promise((ok) => { const r = db.transaction('blobs').objectStore('blobs').count(); r.onsuccess = () => ok(r.result); });"))
+    left = b(
+        "evaluate",
+        name="popup",
+        expression=(
+            "const db = await new Promise((ok, no) => { const r = indexedDB.open('recorder'); r.onsuccess = () => ok(r.result); r.onerror = no; });"  # noqa: E501
+            "return await new Promise((ok) => { const r = db.transaction('blobs').objectStore('blobs').count(); r.onsuccess = () => ok(r.result); });"  # noqa: E501
+        ),
+    )
     assert left == 0
     # The popup follows the video to READY with its thumbnail, and lists it.
-    b.wait("const img = document.querySelector('#current img'); return document.querySelector('#current .ok')"
-           " && img && img.complete && img.naturalWidth > 0;")
-    b.wait("return [...document.querySelectorAll('#recent li')].some((li) => li.dataset.videoId === arg"
-           " && li.querySelector('img') && li.textContent.includes('READY'));", started["videoId"])
+    b.wait(
+        "const img = document.querySelector('#current img'); return document.querySelector('#current .ok')"
+        " && img && img.complete && img.naturalWidth > 0;"
+    )
+    b.wait(
+        "return [...document.querySelectorAll('#recent li')].some((li) => li.dataset.videoId === arg"
+        " && li.querySelector('img') && li.textContent.includes('READY'));",
+        started["videoId"],
+    )
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     b("screenshot", name="popup", path=str(ARTIFACTS / "extension-popup.png"))
     # Delete from the list: the video goes from the list and from the catalog.
     b.popup("document.querySelector(`#recent li[data-video-id='${arg}'] button.delete`).click();", started["videoId"])
-    b.wait("return ![...document.querySelectorAll('#recent li')].some((li) => li.dataset.videoId === arg);",
-           started["videoId"])
+    b.wait(
+        "return ![...document.querySelectorAll('#recent li')].some((li) => li.dataset.videoId === arg);",
+        started["videoId"],
+    )
     with pytest.raises(grpc.RpcError) as gone:
-        catalog_stub(backend).GetVideo(catalog_pb2.GetVideoRequest(video_id=started["videoId"]),
-                                       metadata=bearer(token(USER)), timeout=10)
+        catalog_stub(backend).GetVideo(
+            catalog_pb2.GetVideoRequest(video_id=started["videoId"]), metadata=bearer(token(USER)), timeout=10
+        )
     assert gone.value.code() == grpc.StatusCode.NOT_FOUND
     # The pinned id's own call passes the gateway's CORS (the copy under another id is refused).
     url = f"http://127.0.0.1:{backend['gateway'].port}/recorder.v1.CatalogService/ListVideos"
@@ -532,8 +642,10 @@ def test_an_envoy_outage_and_an_ingest_restart_mid_recording_lose_nothing_and_th
     stack = backend["stack"]
     stack.kill9("ingest")
     try:
-        b.wait("const s = await chrome.runtime.sendMessage({target: 'offscreen', type: 'status'});"
-               "return s.uploads[0].connection === 'retrying' && s.uploads[0].outages === 2;")
+        b.wait(
+            "const s = await chrome.runtime.sendMessage({target: 'offscreen', type: 'status'});"
+            "return s.uploads[0].connection === 'retrying' && s.uploads[0].outages === 2;"
+        )
     finally:
         stack.start("ingest")
     b.wait("return document.getElementById('upload').textContent.includes('Back online after 2 outages');")
@@ -553,18 +665,30 @@ def test_a_stopped_service_worker_does_not_stop_a_screen_recording_with_micropho
     short_lived = AuthorizationServer(TEST_KEYS, user=USER, token_ttl_seconds=65).start()
     request.addfinalizer(short_lived.stop)
     b = browser()
-    b.launch(backend, ["--auto-select-tab-capture-source-by-title=animated", "--use-fake-device-for-media-stream",
-                       "--use-fake-ui-for-media-stream"], issuer=short_lived.url)
+    b.launch(
+        backend,
+        [
+            "--auto-select-tab-capture-source-by-title=animated",
+            "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream",
+        ],
+        issuer=short_lived.url,
+    )
     sign_in(b)
     started = b.record_tab(backend["page"], "worker stopped", mode="display", microphone=True)
     b.wait_recorded(2)
     b.popup("return await chrome.runtime.sendMessage({target: 'offscreen', type: 'pause'});")
-    paused = b.wait("const s = await chrome.runtime.sendMessage({target: 'offscreen', type: 'status'});"
-                    "return s.recording.paused && s;")
+    paused = b.wait(
+        "const s = await chrome.runtime.sendMessage({target: 'offscreen', type: 'status'});"
+        "return s.recording.paused && s;"
+    )
     b.wait("return document.getElementById('pause').textContent === 'Resume';")
     b.popup("return await chrome.runtime.sendMessage({target: 'offscreen', type: 'resume'});")
-    b.wait("const s = await chrome.runtime.sendMessage({target: 'offscreen', type: 'status'});"
-           "return !s.recording.paused && s.recording.elapsedMs > arg;", paused["recording"]["elapsedMs"])
+    b.wait(
+        "const s = await chrome.runtime.sendMessage({target: 'offscreen', type: 'status'});"
+        "return !s.recording.paused && s.recording.elapsedMs > arg;",
+        paused["recording"]["elapsedMs"],
+    )
     before = b.wait_recorded(3)["uploads"][0]
     b("workerEval", id=EXTENSION_ID, expression="globalThis.beforeTheStop = true; return 1;")
     b("stopWorker", name="popup")
@@ -592,13 +716,18 @@ def test_a_closed_browser_finishes_the_upload_from_indexeddb_when_reopened(backe
     try:
         b.wait_recorded(6)
         b.stop_recording()
-        left = b.wait("const s = await chrome.runtime.sendMessage({target: 'offscreen', type: 'status'});"
-                      "const u = s.uploads[0]; return u.stopped && u.recorded > u.acknowledged && u;")
+        left = b.wait(
+            "const s = await chrome.runtime.sendMessage({target: 'offscreen', type: 'status'});"
+            "const u = s.uploads[0]; return u.stopped && u.recorded > u.acknowledged && u;"
+        )
         b.close()
     finally:
         backend["gateway"].start()
-    stored = catalog_stub(backend).GetVideo(catalog_pb2.GetVideoRequest(video_id=started["videoId"]),
-                                            metadata=bearer(token(USER)), timeout=10).video
+    stored = (
+        catalog_stub(backend)
+        .GetVideo(catalog_pb2.GetVideoRequest(video_id=started["videoId"]), metadata=bearer(token(USER)), timeout=10)
+        .video
+    )
     assert stored.status == common_pb2.VIDEO_STATUS_UPLOADING and stored.received_chunks < left["recorded"]
     # The same profile again: the worker starts, finds the unfinished upload in IndexedDB, signs in
     # again (the session's token went with the browser) and the offscreen document sends the rest.

@@ -1,4 +1,5 @@
 """Fault tests with real processes: kill -9 a service mid-work, restart it, lose nothing."""
+
 from __future__ import annotations
 
 import pathlib
@@ -21,8 +22,9 @@ ALICE = user("alice")
 
 
 def running_stack(database_url, tmp_path, **env):
-    stack = ProcessStack(database_url, tmp_path, {"PROCESSING_LEASE_SECONDS": "3",
-                                                   "PROCESSING_SWEEP_SECONDS": "1", **env})
+    stack = ProcessStack(
+        database_url, tmp_path, {"PROCESSING_LEASE_SECONDS": "3", "PROCESSING_SWEEP_SECONDS": "1", **env}
+    )
     stack.start_all()
     yield stack
     codes = stack.stop_all()
@@ -55,9 +57,11 @@ def test_kill9_ingest_mid_upload_then_cli_resumes_byte_identical(processes, reco
     assert len(parts) >= 6
     with grpc.insecure_channel(processes.target("ingest")) as channel:
         stub = ingest_pb2_grpc.IngestServiceStub(channel)
-        video_id = stub.CreateUpload(ingest_pb2.CreateUploadRequest(title="crash", filename="r.webm",
-                                                                    content_type="video/webm"),
-                                     metadata=ALICE, timeout=10).video_id
+        video_id = stub.CreateUpload(
+            ingest_pb2.CreateUploadRequest(title="crash", filename="r.webm", content_type="video/webm"),
+            metadata=ALICE,
+            timeout=10,
+        ).video_id
         hold = threading.Event()
 
         def messages():
@@ -84,7 +88,11 @@ def test_kill9_ingest_mid_upload_then_cli_resumes_byte_identical(processes, reco
     processes.start("ingest")
     result = subprocess.run(
         [sys.executable, "-m", "recorder_cli", "upload", str(recording_60s), "--resume", video_id],
-        env=processes.cli_env("alice"), capture_output=True, text=True, timeout=600)
+        env=processes.cli_env("alice"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     assert f"resuming: 3 of {len(parts)} chunks already stored, sending {len(parts) - 3}" in result.stderr
     video = get_video(processes, video_id)
@@ -96,7 +104,11 @@ def test_kill9_media_mid_processing_is_picked_up_after_restart(batch_processes, 
     processes = batch_processes
     result = subprocess.run(
         [sys.executable, "-m", "recorder_cli", "upload", str(recording_60s), "--no-wait"],
-        env=processes.cli_env("alice"), capture_output=True, text=True, timeout=300)
+        env=processes.cli_env("alice"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     video_id = result.stdout.split()[1]
 
@@ -110,13 +122,13 @@ def test_kill9_media_mid_processing_is_picked_up_after_restart(batch_processes, 
     assert video.status == common_pb2.VIDEO_STATUS_READY  # watchable all along
     assert helpers.rendition(video).state == common_pb2.RENDITION_STATE_PROCESSING  # under the dead lease
     processes.start("media")
-    video = wait_for(lambda: helpers.renditions_done(v := get_video(processes, video_id)) and v, 300,
-                     "the compressed rendition")
+    video = wait_for(
+        lambda: helpers.renditions_done(v := get_video(processes, video_id)) and v, 300, "the compressed rendition"
+    )
     assert helpers.rendition(video).state == common_pb2.RENDITION_STATE_READY, helpers.rendition(video).error
     attempts = [e.message for e in video.history if "rendition PROCESSING: attempt" in e.message]
     assert len(attempts) == 2 and "attempt 2" in attempts[1], attempts
-    mp4 = processes.storage_root / next(
-        a.path for a in video.assets if a.kind == common_pb2.ASSET_KIND_COMPRESSED)
+    mp4 = processes.storage_root / next(a.path for a in video.assets if a.kind == common_pb2.ASSET_KIND_COMPRESSED)
     clean, seconds, errors = media_tools.decode_fully(mp4)
     assert clean, errors
     assert seconds == pytest.approx(video.media.duration_seconds, abs=0.1)
@@ -131,8 +143,9 @@ def test_kill9_media_during_a_live_upload_loses_nothing(processes, recording_3s)
     parts = split(data, 32 * 1024)
     with grpc.insecure_channel(processes.target("ingest")) as channel:
         ingest = ingest_pb2_grpc.IngestServiceStub(channel)
-        video_id = ingest.CreateUpload(ingest_pb2.CreateUploadRequest(content_type="video/webm"),
-                                       metadata=ALICE, timeout=10).video_id
+        video_id = ingest.CreateUpload(
+            ingest_pb2.CreateUploadRequest(content_type="video/webm"), metadata=ALICE, timeout=10
+        ).video_id
         for i, part in enumerate(parts):
             if i == len(parts) // 2:
                 time.sleep(0.5)  # the live session has an ffmpeg running on the first half
@@ -143,10 +156,20 @@ def test_kill9_media_during_a_live_upload_loses_nothing(processes, recording_3s)
                 orphans = subprocess.run(["pgrep", "-f", f"videos/{video_id}/"], capture_output=True, text=True)
                 assert orphans.stdout.strip() == ""
                 processes.start("media")
-            ingest.PutChunk(ingest_pb2.PutChunkRequest(video_id=video_id, chunk=chunk(i, part, i == len(parts) - 1)),
-                            metadata=ALICE, timeout=30)
-    video = wait_for(lambda: (v := get_video(processes, video_id)).status in
-                     (common_pb2.VIDEO_STATUS_READY, common_pb2.VIDEO_STATUS_FAILED) and v, 120, "READY")
+            ingest.PutChunk(
+                ingest_pb2.PutChunkRequest(video_id=video_id, chunk=chunk(i, part, i == len(parts) - 1)),
+                metadata=ALICE,
+                timeout=30,
+            )
+    video = wait_for(
+        lambda: (
+            (v := get_video(processes, video_id)).status
+            in (common_pb2.VIDEO_STATUS_READY, common_pb2.VIDEO_STATUS_FAILED)
+            and v
+        ),
+        120,
+        "READY",
+    )
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
     assert source_asset(processes, video).read_bytes() == data
     assert list(source_asset(processes, video).parent.glob(".*.tmp")) == []
@@ -190,21 +213,30 @@ def seconds_until_gone(pids: list[int], limit: float) -> float:
 
 
 def upload_no_wait(stack: ProcessStack, path: pathlib.Path, who: str = "alice") -> str:
-    result = subprocess.run([sys.executable, "-m", "recorder_cli", "upload", str(path), "--no-wait"],
-                            env=stack.cli_env(who), capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "recorder_cli", "upload", str(path), "--no-wait"],
+        env=stack.cli_env(who),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.split()[1]
 
 
 def wait_compressing(stack: ProcessStack, video_id: str, progress: float = 0.02) -> None:
     """Until the compressed rendition is being encoded from the queue (the video READY)."""
+
     def compressing():
         video = get_video(stack, video_id)
         assert video.status != common_pb2.VIDEO_STATUS_FAILED, video.error
         compressed = video.renditions[0] if video.renditions else None
         assert compressed is None or compressed.state != common_pb2.RENDITION_STATE_FAILED, compressed.error
-        return (video.status == common_pb2.VIDEO_STATUS_READY
-                and compressed.state == common_pb2.RENDITION_STATE_PROCESSING and compressed.progress > progress)
+        return (
+            video.status == common_pb2.VIDEO_STATUS_READY
+            and compressed.state == common_pb2.RENDITION_STATE_PROCESSING
+            and compressed.progress > progress
+        )
 
     wait_for(compressing, 180, "compression under way")
 
@@ -228,7 +260,8 @@ def test_delete_during_batch_compression_stops_its_ffmpeg_within_2s(batch_proces
     assert encoding, "no ffmpeg names the video while it is compressed"
     with grpc.insecure_channel(stack.target("ingest")) as channel:
         ingest_pb2_grpc.IngestServiceStub(channel).DeleteVideo(
-            ingest_pb2.DeleteVideoRequest(video_id=video_id), metadata=ALICE, timeout=10)
+            ingest_pb2.DeleteVideoRequest(video_id=video_id), metadata=ALICE, timeout=10
+        )
     took = seconds_until_gone(encoding, STOP_WITHIN_SECONDS)
     assert took <= STOP_WITHIN_SECONDS, f"ffmpeg ran on for {took:.2f} s after DeleteVideo"
     assert processes_naming(video_id) == []
@@ -241,8 +274,12 @@ def test_a_lost_lease_stops_its_ffmpeg_within_2s(database_url, tmp_path, slow_to
     """media is paused (SIGSTOP) mid-compression for longer than its lease; media-2 takes the job
     over. Once media runs again, its ffmpeg (which ran on while it was paused) stops within 2 s
     and media-2 finishes the video."""
-    stack = ProcessStack(database_url, tmp_path, {"PROCESSING_LEASE_SECONDS": "3", "PROCESSING_SWEEP_SECONDS": "1",
-                                                  "MEDIA_MAX_LIVE_SESSIONS": "0"}, replicas={"media": 2})
+    stack = ProcessStack(
+        database_url,
+        tmp_path,
+        {"PROCESSING_LEASE_SECONDS": "3", "PROCESSING_SWEEP_SECONDS": "1", "MEDIA_MAX_LIVE_SESSIONS": "0"},
+        replicas={"media": 2},
+    )
     for name in ("catalog", "media", "ingest"):
         stack.start(name)
     paused = False
@@ -255,16 +292,20 @@ def test_a_lost_lease_stops_its_ffmpeg_within_2s(database_url, tmp_path, slow_to
         first.send_signal(signal.SIGSTOP)
         paused = True
         stack.start("media-2")
-        wait_for(lambda: any("rendition PROCESSING: attempt 2" in e.message
-                             for e in get_video(stack, video_id).history), 60, "media-2 to take the encode over")
+        wait_for(
+            lambda: any("rendition PROCESSING: attempt 2" in e.message for e in get_video(stack, video_id).history),
+            60,
+            "media-2 to take the encode over",
+        )
         assert processes_naming(video_id, parent=first.pid) == encoding  # still encoding for nobody
         first.send_signal(signal.SIGCONT)
         paused = False
         took = seconds_until_gone(encoding, STOP_WITHIN_SECONDS)
         assert took <= STOP_WITHIN_SECONDS, f"ffmpeg ran on for {took:.2f} s after its lease was lost"
         assert processes_naming(video_id, parent=first.pid) == []
-        video = wait_for(lambda: helpers.renditions_done(v := get_video(stack, video_id)) and v, 300,
-                         "the compressed rendition")
+        video = wait_for(
+            lambda: helpers.renditions_done(v := get_video(stack, video_id)) and v, 300, "the compressed rendition"
+        )
         assert helpers.rendition(video).state == common_pb2.RENDITION_STATE_READY, helpers.rendition(video).error
         assert f"video {video_id}: compressed rendition stopped" in stack.logs["media"].read_text()
     finally:
@@ -288,12 +329,16 @@ def recording_5s(tmp_path_factory) -> pathlib.Path:
 
 def put_all(ingest, data: bytes, md, content_type: str = "video/webm") -> tuple[str, float]:
     """Upload in 1 MiB PutChunk calls; returns the video id and when the last chunk was acknowledged."""
-    video_id = ingest.CreateUpload(ingest_pb2.CreateUploadRequest(content_type=content_type),
-                                   metadata=md, timeout=10).video_id
+    video_id = ingest.CreateUpload(
+        ingest_pb2.CreateUploadRequest(content_type=content_type), metadata=md, timeout=10
+    ).video_id
     parts = split(data, MiB)
     for i, part in enumerate(parts):
-        ingest.PutChunk(ingest_pb2.PutChunkRequest(video_id=video_id, chunk=chunk(i, part, i == len(parts) - 1)),
-                        metadata=md, timeout=60)
+        ingest.PutChunk(
+            ingest_pb2.PutChunkRequest(video_id=video_id, chunk=chunk(i, part, i == len(parts) - 1)),
+            metadata=md,
+            timeout=60,
+        )
     return video_id, time.monotonic()
 
 
@@ -305,7 +350,8 @@ def bomb_processes(database_url, tmp_path):
 
 @pytest.mark.timeout(900)
 def test_a_ten_hour_still_image_is_bounded_and_does_not_hold_up_another_users_recording(
-        bomb_processes, still_image_bomb, recording_5s):
+    bomb_processes, still_image_bomb, recording_5s
+):
     """mallory uploads 2 MB that decode to 10 h of 1080p frames; while its ffmpeg runs, alice's
     5 s recording is READY soon after its last chunk, and mallory's ends FAILED at its CPU bound
     (capped low here so the test is short: the bound is what is tested, not its default)."""
@@ -315,22 +361,47 @@ def test_a_ten_hour_still_image_is_bounded_and_does_not_hold_up_another_users_re
         bomb_id, _ = put_all(ingest, still_image_bomb.read_bytes(), MALLORY)
         wait_for(lambda: processes_naming(bomb_id), 60, "an ffmpeg working on the bomb")
         victim_id, last_chunk = put_all(ingest, recording_5s.read_bytes(), ALICE)
-        victim = wait_for(lambda: (v := get_video(stack, victim_id)).status in
-                          (common_pb2.VIDEO_STATUS_READY, common_pb2.VIDEO_STATUS_FAILED) and v, 120,
-                          "the victim's recording to finish")
+        victim = wait_for(
+            lambda: (
+                (v := get_video(stack, victim_id)).status
+                in (common_pb2.VIDEO_STATUS_READY, common_pb2.VIDEO_STATUS_FAILED)
+                and v
+            ),
+            120,
+            "the victim's recording to finish",
+        )
         waited = time.monotonic() - last_chunk
         assert victim.status == common_pb2.VIDEO_STATUS_READY, victim.error
         assert waited < 60, f"alice's 5 s recording took {waited:.1f} s after its last chunk"
         with grpc.insecure_channel(stack.target("catalog")) as catalog_channel:
-            bomb = wait_for(lambda: (v := catalog_pb2_grpc.CatalogServiceStub(catalog_channel).GetVideo(
-                catalog_pb2.GetVideoRequest(video_id=bomb_id), metadata=MALLORY, timeout=10).video).status in
-                (common_pb2.VIDEO_STATUS_READY, common_pb2.VIDEO_STATUS_FAILED) and v, 600, "the bomb to end")
+            bomb = wait_for(
+                lambda: (
+                    (
+                        v := catalog_pb2_grpc.CatalogServiceStub(catalog_channel)
+                        .GetVideo(catalog_pb2.GetVideoRequest(video_id=bomb_id), metadata=MALLORY, timeout=10)
+                        .video
+                    ).status
+                    in (common_pb2.VIDEO_STATUS_READY, common_pb2.VIDEO_STATUS_FAILED)
+                    and v
+                ),
+                600,
+                "the bomb to end",
+            )
             # Copying its packets is cheap, so it is watchable; encoding 10 h of frames is what the
             # CPU bound stops: its compressed rendition FAILED, and the video stays READY.
             assert bomb.status == common_pb2.VIDEO_STATUS_READY, bomb.error
-            bomb = wait_for(lambda: helpers.renditions_done(v := catalog_pb2_grpc.CatalogServiceStub(
-                catalog_channel).GetVideo(catalog_pb2.GetVideoRequest(video_id=bomb_id), metadata=MALLORY,
-                                          timeout=10).video) and v, 600, "the bomb's rendition to end")
+            bomb = wait_for(
+                lambda: (
+                    helpers.renditions_done(
+                        v := catalog_pb2_grpc.CatalogServiceStub(catalog_channel)
+                        .GetVideo(catalog_pb2.GetVideoRequest(video_id=bomb_id), metadata=MALLORY, timeout=10)
+                        .video
+                    )
+                    and v
+                ),
+                600,
+                "the bomb's rendition to end",
+            )
         assert helpers.rendition(bomb).state == common_pb2.RENDITION_STATE_FAILED
         assert "CPU time" in helpers.rendition(bomb).error, helpers.rendition(bomb).error
         wait_for(lambda: processes_naming(bomb_id) == [], 10, "the bomb's ffmpeg to end")

@@ -1,5 +1,6 @@
 """Fuzzing the public API with hypothesis: any request a client can build gets a precise status
 (never UNKNOWN or INTERNAL), and the services keep serving."""
+
 from __future__ import annotations
 
 import grpc
@@ -12,12 +13,23 @@ from recorder.v1 import catalog_pb2, ingest_pb2
 from tests.helpers import user
 
 ALICE = user("alice")
-BROKEN = {grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNIMPLEMENTED,
-          grpc.StatusCode.DATA_LOSS}
+BROKEN = {grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.DATA_LOSS}
 # Values worth trying more often than chance would: real-looking ids, path tricks, limits.
 MINE = "<an upload of alice's>"  # replaced by a real id at call time
-SPECIAL_TEXT = ["", "0" * 32, "f" * 32, "../" * 5, "/etc/passwd", "a\x00b", "\u202e", "x" * 600,
-                "A" * 32, "0" * 31 + "g", "video/webm", "video/mp4"]
+SPECIAL_TEXT = [
+    "",
+    "0" * 32,
+    "f" * 32,
+    "../" * 5,
+    "/etc/passwd",
+    "a\x00b",
+    "\u202e",
+    "x" * 600,
+    "A" * 32,
+    "0" * 31 + "g",
+    "video/webm",
+    "video/mp4",
+]
 SPECIAL_INT = [0, 1, -1, 2**31 - 1, 2**31, 2**63 - 1, -(2**63), 99_999, 100_000, 10**10]
 
 
@@ -53,8 +65,11 @@ def messages(draw, cls):
     """Any message of this type: each field set or not, one member of each oneof at most."""
     message = cls()
     descriptor = cls.DESCRIPTOR
-    chosen_oneof = {o.name: draw(st.sampled_from([None, *[f.name for f in o.fields]]))
-                    for o in descriptor.oneofs if not o.name.startswith("_")}
+    chosen_oneof = {
+        o.name: draw(st.sampled_from([None, *[f.name for f in o.fields]]))
+        for o in descriptor.oneofs
+        if not o.name.startswith("_")
+    }
     for field in descriptor.fields:
         oneof = field.containing_oneof
         if oneof is not None and not oneof.name.startswith("_") and chosen_oneof[oneof.name] != field.name:
@@ -92,7 +107,7 @@ def mine_fields(message):
     """(message, field name) of every string field that holds the MINE placeholder."""
     for field, value in message.ListFields():
         if field.type == FieldDescriptor.TYPE_MESSAGE:
-            for inner in (value if field.is_repeated else [value]):
+            for inner in value if field.is_repeated else [value]:
                 yield from mine_fields(inner)
         elif value == MINE:
             yield message, field.name
@@ -102,8 +117,9 @@ async def perform(stack, call) -> grpc.StatusCode:
     (kind, service, method), payload = call
     targets = [t for m in (payload if isinstance(payload, list) else [payload]) for t in mine_fields(m)]
     if targets:  # a fresh upload of alice's, so that earlier examples' aborts and deletes do not matter
-        video_id = (await stack.ingest.CreateUpload(ingest_pb2.CreateUploadRequest(title="fuzz"),
-                                                    metadata=ALICE, timeout=30)).video_id
+        video_id = (
+            await stack.ingest.CreateUpload(ingest_pb2.CreateUploadRequest(title="fuzz"), metadata=ALICE, timeout=30)
+        ).video_id
         for message, name in targets:
             setattr(message, name, video_id)
     stub = stack.ingest if service == "ingest" else stack.catalog
@@ -111,9 +127,11 @@ async def perform(stack, call) -> grpc.StatusCode:
         if kind == "unary":
             await getattr(stub, method)(payload, metadata=ALICE, timeout=30)
         elif kind == "stream":
+
             async def requests():
                 for message in payload:
                     yield message
+
             await stub.Upload(requests(), metadata=ALICE, timeout=30)
         else:
             async for _ in stub.WatchVideo(payload, metadata=ALICE, timeout=1):
@@ -129,11 +147,11 @@ async def still_serving(stack) -> None:
         health = health_pb2_grpc.HealthStub(stack.channel(port))
         reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=10)
         assert reply.status == health_pb2.HealthCheckResponse.SERVING, port
-    created = await stack.ingest.CreateUpload(ingest_pb2.CreateUploadRequest(title="after"),
-                                              metadata=ALICE, timeout=10)
+    created = await stack.ingest.CreateUpload(ingest_pb2.CreateUploadRequest(title="after"), metadata=ALICE, timeout=10)
     assert len(created.video_id) == 32
-    got = await stack.catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=created.video_id),
-                                       metadata=ALICE, timeout=10)
+    got = await stack.catalog.GetVideo(
+        catalog_pb2.GetVideoRequest(video_id=created.video_id), metadata=ALICE, timeout=10
+    )
     assert got.video.title == "after"
 
 

@@ -2,6 +2,7 @@
 on real ffmpeg: 2 s fMP4 segments, an EVENT playlist while live and ENDLIST + VOD at completion,
 segments that decode and together cover the duration, and every file bounded by RLIMIT_FSIZE
 (-fs does not apply to tee outputs)."""
+
 from __future__ import annotations
 
 import pathlib
@@ -50,8 +51,18 @@ def test_the_hls_slave_is_cmaf_with_2s_segments_and_escaped_options():
     assert "hls_segment_type=fmp4" in slave and "hls_time=2" in slave and "hls_playlist_type=event" in slave
     assert "hls_segment_filename=/work/a\\:b/hls-%05d.m4s" in slave and slave.endswith("]/work/a:b/hls.m3u8")
     assert "hls_playlist_type=vod" in commands.hls_slave("/w", live=False)
-    args = commands.compress_args("ffmpeg", "in.webm", WEBM, "/w/compressed.mp4", CompressionProfile(), True, True,
-                                  10 ** 6, (640, 360), hls_folder="/w")
+    args = commands.compress_args(
+        "ffmpeg",
+        "in.webm",
+        WEBM,
+        "/w/compressed.mp4",
+        CompressionProfile(),
+        True,
+        True,
+        10**6,
+        (640, 360),
+        hls_folder="/w",
+    )
     assert args[args.index("-f", args.index("-i")) + 1] == "tee" and "-fs" not in args
     assert args[args.index("-force_key_frames") + 1] == "expr:gte(t,n_forced*2)"
     assert args[-1].startswith("[f=mp4:movflags=+faststart]/w/compressed.mp4|[f=hls:")
@@ -60,8 +71,10 @@ def test_the_hls_slave_is_cmaf_with_2s_segments_and_escaped_options():
 
 
 def test_finalize_playlist_turns_event_into_vod_with_endlist():
-    event = ("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n#EXT-X-PLAYLIST-TYPE:EVENT\n"
-             '#EXT-X-MAP:URI="hls-init.mp4"\n#EXTINF:2.000000,\nhls-00000.m4s\n')
+    event = (
+        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n#EXT-X-PLAYLIST-TYPE:EVENT\n"
+        '#EXT-X-MAP:URI="hls-init.mp4"\n#EXTINF:2.000000,\nhls-00000.m4s\n'
+    )
     final = commands.finalize_playlist(event)
     parsed = commands.parse_playlist(final)
     assert parsed.playlist_type == "VOD" and parsed.ended and parsed.segments == [(2.0, "hls-00000.m4s")]
@@ -72,8 +85,18 @@ def test_finalize_playlist_turns_event_into_vod_with_endlist():
 async def test_compress_writes_the_mp4_and_vod_hls_from_one_encode(recording_7s, tmp_path):
     source_seconds = media_tools.decode_fully(recording_7s)[1]
     compressed = tmp_path / "compressed.mp4"
-    args = commands.compress_args(media_tools.FFMPEG, str(recording_7s), WEBM, str(compressed), CompressionProfile(),
-                                  True, True, 0, (640, 360), hls_folder=str(tmp_path))
+    args = commands.compress_args(
+        media_tools.FFMPEG,
+        str(recording_7s),
+        WEBM,
+        str(compressed),
+        CompressionProfile(),
+        True,
+        True,
+        0,
+        (640, 360),
+        hls_folder=str(tmp_path),
+    )
     assert args.count("-c:v") == 1  # one encoder
     await run_ffmpeg(args, FfmpegLimits(max_file_bytes=64 * 1024 * 1024))
     playlist = check_hls(tmp_path, source_seconds)
@@ -85,9 +108,17 @@ async def test_compress_writes_the_mp4_and_vod_hls_from_one_encode(recording_7s,
 
 async def test_live_encode_writes_an_event_playlist_that_ends(recording_7s, tmp_path):
     source_seconds = media_tools.decode_fully(recording_7s)[1]
-    args = commands.live_compress_args(media_tools.FFMPEG, WEBM,
-                              str(tmp_path / "compressed.mp4"), CompressionProfile(), True, True, (640, 360),
-                              MediaLimits(), hls_folder=str(tmp_path))
+    args = commands.live_compress_args(
+        media_tools.FFMPEG,
+        WEBM,
+        str(tmp_path / "compressed.mp4"),
+        CompressionProfile(),
+        True,
+        True,
+        (640, 360),
+        MediaLimits(),
+        hls_folder=str(tmp_path),
+    )
     await run_ffmpeg(args, FfmpegLimits(max_file_bytes=64 * 1024 * 1024), stdin_data=recording_7s.read_bytes())
     playlist = check_hls(tmp_path, source_seconds)
     assert playlist.playlist_type == "EVENT"  # as written while live; ffmpeg added ENDLIST at the end
@@ -96,7 +127,17 @@ async def test_live_encode_writes_an_event_playlist_that_ends(recording_7s, tmp_
 
 
 async def test_every_file_of_a_tee_encode_is_bounded(recording_7s, tmp_path):
-    args = commands.compress_args(media_tools.FFMPEG, str(recording_7s), WEBM, str(tmp_path / "compressed.mp4"),
-                                  CompressionProfile(), True, True, 0, (640, 360), hls_folder=str(tmp_path))
+    args = commands.compress_args(
+        media_tools.FFMPEG,
+        str(recording_7s),
+        WEBM,
+        str(tmp_path / "compressed.mp4"),
+        CompressionProfile(),
+        True,
+        True,
+        0,
+        (640, 360),
+        hls_folder=str(tmp_path),
+    )
     with pytest.raises(FfmpegFailed):
         await run_ffmpeg(args, FfmpegLimits(max_file_bytes=64 * 1024))

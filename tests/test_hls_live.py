@@ -2,6 +2,7 @@
 the playlist while the recording arrives, so a share page opened during the upload plays it
 (headless Chromium through Envoy, hls.js), and the finished playlist is VOD with ENDLIST; its
 segments decode and together cover the recording, on both storage backends."""
+
 from __future__ import annotations
 
 import asyncio
@@ -26,8 +27,9 @@ OPEN_AFTER_SECONDS = 5
 
 @pytest.fixture(scope="module")
 def recording_20s(tmp_path_factory) -> pathlib.Path:
-    return media_tools.make_webm(tmp_path_factory.mktemp("media") / "screen-20s.webm", RECORDING_SECONDS,
-                                 size="640x360")
+    return media_tools.make_webm(
+        tmp_path_factory.mktemp("media") / "screen-20s.webm", RECORDING_SECONDS, size="640x360"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -82,21 +84,41 @@ async def test_the_playlist_segments_decode_and_cover_the_duration(stack, record
 
 async def watch_live(url: str, timeout_ms: int) -> dict:
     process = await asyncio.create_subprocess_exec(
-        "node", "scripts/watch-live-in-chromium.mjs", url, str(timeout_ms), cwd=WEB, env=dict(os.environ),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        "node",
+        "scripts/watch-live-in-chromium.mjs",
+        url,
+        str(timeout_ms),
+        cwd=WEB,
+        env=dict(os.environ),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(process.communicate(), timeout_ms / 1000 + 120)
     assert process.returncode == 0, err.decode()[-3000:]
     return json.loads(out.decode().strip().splitlines()[-1])
 
 
 async def test_a_share_page_opened_while_recording_plays_live_and_ends_at_the_full_duration(
-        playwright_ready, stack, gateway, recording_20s, tmp_path):  # noqa: F811
+    playwright_ready,  # noqa: F811 (the fixture imported above)
+    stack,
+    gateway,
+    recording_20s,
+    tmp_path,
+):
     owner = user("hls-erin")
     data = recording_20s.read_bytes()
-    video_id = (await stack.ingest.CreateUpload(ingest_pb2.CreateUploadRequest(
-        title="Live demo", content_type="video/webm;codecs=vp8,opus"), metadata=owner, timeout=10)).video_id
-    link = (await stack.catalog.CreateShareLink(catalog_pb2.CreateShareLinkRequest(
-        video_id=video_id, expires_in_seconds=600), metadata=owner, timeout=10)).link
+    video_id = (
+        await stack.ingest.CreateUpload(
+            ingest_pb2.CreateUploadRequest(title="Live demo", content_type="video/webm;codecs=vp8,opus"),
+            metadata=owner,
+            timeout=10,
+        )
+    ).video_id
+    link = (
+        await stack.catalog.CreateShareLink(
+            catalog_pb2.CreateShareLinkRequest(video_id=video_id, expires_in_seconds=600), metadata=owner, timeout=10
+        )
+    ).link
     # At 1x pace: one second of the recording's bytes each second, as a recorder sends them.
     parts = split(data, max(len(data) // RECORDING_SECONDS, 1))
     seconds_per_part = RECORDING_SECONDS / len(parts)
@@ -104,8 +126,11 @@ async def test_a_share_page_opened_while_recording_plays_live_and_ends_at_the_fu
     viewer = None
     for i, part in enumerate(parts):
         await asyncio.sleep(max(0.0, started + i * seconds_per_part - time.time()))
-        await stack.ingest.PutChunk(ingest_pb2.PutChunkRequest(
-            video_id=video_id, chunk=chunk(i, part, i == len(parts) - 1)), metadata=owner, timeout=30)
+        await stack.ingest.PutChunk(
+            ingest_pb2.PutChunkRequest(video_id=video_id, chunk=chunk(i, part, i == len(parts) - 1)),
+            metadata=owner,
+            timeout=30,
+        )
         if i == 0:
             await wait_until(lambda: stack.media.live.encoders.running.get(video_id), "a live encode")
         if viewer is None and time.time() - started >= OPEN_AFTER_SECONDS:
@@ -126,11 +151,15 @@ async def test_a_share_page_opened_while_recording_plays_live_and_ends_at_the_fu
     newest_lag = [(s["wallMs"] / 1000 - started) - s["bufferedEnd"] for s in during]
     playhead_lag = [(s["wallMs"] / 1000 - started) - s["currentTime"] for s in during]
     if during:
-        print(f"viewer behind the recorder while recording ({len(during)} samples): newest frame "
-              f"median {statistics.median(newest_lag):.1f} s, max {max(newest_lag):.1f} s; playhead "
-              f"median {statistics.median(playhead_lag):.1f} s, max {max(playhead_lag):.1f} s (target <= 6 s)")
-    assert any(s["currentTime"] > 0.5 for s in during), ("the share page played before the upload finished",
-                                                         samples[::8])
+        print(
+            f"viewer behind the recorder while recording ({len(during)} samples): newest frame "
+            f"median {statistics.median(newest_lag):.1f} s, max {max(newest_lag):.1f} s; playhead "
+            f"median {statistics.median(playhead_lag):.1f} s, max {max(playhead_lag):.1f} s (target <= 6 s)"
+        )
+    assert any(s["currentTime"] > 0.5 for s in during), (
+        "the share page played before the upload finished",
+        samples[::8],
+    )
 
     source_seconds = media_tools.decode_fully(recording_20s)[1]
     assert result["ended"], samples[-3:]

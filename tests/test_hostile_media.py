@@ -6,6 +6,7 @@ Every one ends refused or FAILED (mostly at PROBE, before any ffmpeg run), no ou
 frame that was not in the upload, no error text tells anything about another user, and ffmpeg
 never opens another user's file or connects anywhere.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -56,14 +57,18 @@ def playlist(kind: str, target: str) -> bytes:
     """A text file ffmpeg would read as a playlist (if it guessed the format) whose one entry is
     target."""
     if kind == "hls":
-        return (f"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n#EXT-X-MEDIA-SEQUENCE:0\n"
-                f"#EXTINF:3.0,\n{target}\n#EXT-X-ENDLIST\n").encode()
+        return (
+            f"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n#EXT-X-MEDIA-SEQUENCE:0\n"
+            f"#EXTINF:3.0,\n{target}\n#EXT-X-ENDLIST\n"
+        ).encode()
     if kind == "dash":
-        return (f'<?xml version="1.0"?>\n<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" '
-                f'mediaPresentationDuration="PT3S" minBufferTime="PT1S" '
-                f'profiles="urn:mpeg:dash:profile:isoff-on-demand:2011"><Period><AdaptationSet mimeType="video/mp4">'
-                f'<Representation id="1" bandwidth="1000" codecs="avc1.64000d" width="640" height="360">'
-                f'<BaseURL>{target}</BaseURL></Representation></AdaptationSet></Period></MPD>\n').encode()
+        return (
+            f'<?xml version="1.0"?>\n<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" '
+            f'mediaPresentationDuration="PT3S" minBufferTime="PT1S" '
+            f'profiles="urn:mpeg:dash:profile:isoff-on-demand:2011"><Period><AdaptationSet mimeType="video/mp4">'
+            f'<Representation id="1" bandwidth="1000" codecs="avc1.64000d" width="640" height="360">'
+            f"<BaseURL>{target}</BaseURL></Representation></AdaptationSet></Period></MPD>\n"
+        ).encode()
     assert kind == "ffconcat"
     return f"ffconcat version 1.0\nfile '{target}'\n".encode()
 
@@ -100,12 +105,17 @@ async def test_playlists_pointing_anywhere_are_refused_at_probe(stack, tmp_path)
             "outside-storage": str(outside),
             "loopback-port": f"http://127.0.0.1:{listener.port}/segment.mp4",
         }
-        cases = [(kind, target, declared) for kind in ("hls", "dash", "ffconcat") for target in targets
-                 for declared in DECLARED]
+        cases = [
+            (kind, target, declared)
+            for kind in ("hls", "dash", "ffconcat")
+            for target in targets
+            for declared in DECLARED
+        ]
         uploads = {}
         for kind, target, declared in cases:
             uploads[(kind, target, declared)] = await upload_unary(
-                stack, playlist(kind, targets[target]), ALICE, content_type=declared)
+                stack, playlist(kind, targets[target]), ALICE, content_type=declared
+            )
         for case, video_id in uploads.items():
             video = await wait_final(stack, video_id, ALICE)
             assert video.status == K.VIDEO_STATUS_FAILED, (case, video.error)
@@ -126,8 +136,27 @@ async def test_playlists_pointing_anywhere_are_refused_at_probe(stack, tmp_path)
 @pytest.mark.parametrize("declared", ["application/octet-stream", "video/x-matroska"])
 async def test_an_avi_is_refused_at_probe_whatever_it_is_declared(stack, tmp_path, declared):
     avi = tmp_path / "clip.avi"
-    subprocess.run([media_tools.FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10",
-                    "-t", "1", "-c:v", "mjpeg", "-f", "avi", str(avi)], check=True, timeout=60)
+    subprocess.run(
+        [
+            media_tools.FFMPEG,
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=160x120:rate=10",
+            "-t",
+            "1",
+            "-c:v",
+            "mjpeg",
+            "-f",
+            "avi",
+            str(avi),
+        ],
+        check=True,
+        timeout=60,
+    )
     video = await wait_final(stack, await upload_unary(stack, avi.read_bytes(), ALICE, content_type=declared), ALICE)
     assert video.status == K.VIDEO_STATUS_FAILED and video.error_step == K.PROCESSING_STEP_PROBE
     assert "not a readable recording" in video.error
@@ -136,8 +165,9 @@ async def test_an_avi_is_refused_at_probe_whatever_it_is_declared(stack, tmp_pat
 @both_backends
 async def test_declared_type_must_match_the_sniffed_family(stack, tmp_path):
     clip = media_tools.make_clip(tmp_path / "own.webm", 1.0)
-    video = await wait_final(stack, await upload_unary(stack, clip.read_bytes(), ALICE, content_type="video/mp4"),
-                             ALICE)
+    video = await wait_final(
+        stack, await upload_unary(stack, clip.read_bytes(), ALICE, content_type="video/mp4"), ALICE
+    )
     assert video.status == K.VIDEO_STATUS_FAILED and video.error_step == K.PROCESSING_STEP_PROBE
     assert "declared video/mp4" in video.error and "WebM" in video.error
 
@@ -153,11 +183,23 @@ async def test_a_matroska_attachment_holding_a_playlist_is_never_followed(stack,
     blob = tmp_path / "font.ttf"
     blob.write_bytes(os.urandom(4096))
     clip = media_tools.make_clip(
-        tmp_path / "attached.mkv", 2.0,
-        extra=("-attach", str(attached), "-metadata:s:t:0", "mimetype=application/vnd.apple.mpegurl",
-               "-attach", str(blob), "-metadata:s:t:1", "mimetype=font/ttf"), muxer="matroska")
-    video = await wait_final(stack, await upload_unary(stack, clip.read_bytes(), ALICE,
-                                                       content_type="application/octet-stream"), ALICE)
+        tmp_path / "attached.mkv",
+        2.0,
+        extra=(
+            "-attach",
+            str(attached),
+            "-metadata:s:t:0",
+            "mimetype=application/vnd.apple.mpegurl",
+            "-attach",
+            str(blob),
+            "-metadata:s:t:1",
+            "mimetype=font/ttf",
+        ),
+        muxer="matroska",
+    )
+    video = await wait_final(
+        stack, await upload_unary(stack, clip.read_bytes(), ALICE, content_type="application/octet-stream"), ALICE
+    )
     assert_reveals_nothing(video.error, stack, victim)
     if video.status == K.VIDEO_STATUS_READY:
         victim_frames = set(media_tools.frame_hashes(asset(stack, victim, K.ASSET_KIND_COMPRESSED)))
@@ -174,9 +216,15 @@ async def test_a_matroska_attachment_holding_a_playlist_is_never_followed(stack,
 @both_backends
 async def test_metadata_imitating_the_probe_listing_does_not_set_the_duration(stack, tmp_path):
     clip = media_tools.make_clip(
-        tmp_path / "spoof.webm", 2.0,
-        extra=("-metadata", "title=Duration: 99:59:59.00, start: 0.000000, bitrate: 1 kb/s",
-               "-metadata:s:v:0", "comment=x\n  Stream #0:0: Video: h264, yuv420p, 8192x8192, 30 fps"))
+        tmp_path / "spoof.webm",
+        2.0,
+        extra=(
+            "-metadata",
+            "title=Duration: 99:59:59.00, start: 0.000000, bitrate: 1 kb/s",
+            "-metadata:s:v:0",
+            "comment=x\n  Stream #0:0: Video: h264, yuv420p, 8192x8192, 30 fps",
+        ),
+    )
     video = await wait_final(stack, await upload_unary(stack, clip.read_bytes(), ALICE), ALICE)
     assert video.status == K.VIDEO_STATUS_READY, video.error
     assert video.media.duration_seconds == pytest.approx(2.0, abs=0.1)
@@ -186,9 +234,31 @@ async def test_metadata_imitating_the_probe_listing_does_not_set_the_duration(st
 @both_backends
 async def test_an_8192x8192_frame_is_refused_at_probe(stack, tmp_path):
     clip = tmp_path / "huge.webm"
-    subprocess.run([media_tools.FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=black:s=8192x8192:r=1",
-                    "-frames:v", "1", "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-f", "webm",
-                    str(clip)], check=True, timeout=120)
+    subprocess.run(
+        [
+            media_tools.FFMPEG,
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=black:s=8192x8192:r=1",
+            "-frames:v",
+            "1",
+            "-c:v",
+            "libvpx",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-f",
+            "webm",
+            str(clip),
+        ],
+        check=True,
+        timeout=120,
+    )
     video = await wait_final(stack, await upload_unary(stack, clip.read_bytes(), ALICE), ALICE)
     assert video.status == K.VIDEO_STATUS_FAILED and video.error_step == K.PROCESSING_STEP_PROBE
     assert "8192x8192" in video.error and "megapixels" in video.error
@@ -209,8 +279,10 @@ async def test_ffmpeg_never_opens_another_users_file_or_connects(stack, tmp_path
     compressed_key = key_of(victim, K.ASSET_KIND_COMPRESSED)
     outside = media_tools.make_fragmented_mp4(tmp_path / "outside.mp4", 1.0, size="320x240")
     log = tmp_path / "strace.log"
-    tracer = subprocess.Popen([strace, "-f", "-qq", "-e", "trace=open,openat,openat2,connect,execve",
-                               "-o", str(log), "-p", str(os.getpid())], stderr=subprocess.PIPE)
+    tracer = subprocess.Popen(
+        [strace, "-f", "-qq", "-e", "trace=open,openat,openat2,connect,execve", "-o", str(log), "-p", str(os.getpid())],
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 30
         while not (log.exists() and "ping" in log.read_text(errors="replace")):
@@ -220,11 +292,15 @@ async def test_ffmpeg_never_opens_another_users_file_or_connects(stack, tmp_path
         async with Listener() as listener:
             port = listener.port  # read while it listens: a closed server has no sockets
             ids = []
-            for kind, target in [("hls", "../../../" + compressed_key.split("users/", 1)[1]),
-                                 ("dash", str(stack.file(compressed_key))), ("ffconcat", str(outside)),
-                                 ("hls", f"http://127.0.0.1:{port}/s.mp4")]:
-                ids.append(await upload_unary(stack, playlist(kind, target), ALICE,
-                                              content_type="application/octet-stream"))
+            for kind, target in [
+                ("hls", "../../../" + compressed_key.split("users/", 1)[1]),
+                ("dash", str(stack.file(compressed_key))),
+                ("ffconcat", str(outside)),
+                ("hls", f"http://127.0.0.1:{port}/s.mp4"),
+            ]:
+                ids.append(
+                    await upload_unary(stack, playlist(kind, target), ALICE, content_type="application/octet-stream")
+                )
             videos = [await wait_final(stack, video_id, ALICE) for video_id in ids]
             connections = listener.connections
     finally:
@@ -233,8 +309,11 @@ async def test_ffmpeg_never_opens_another_users_file_or_connects(stack, tmp_path
     trace = log.read_text(errors="replace")
     assert "execve(" in trace or "openat(" in trace  # strace saw this process at work
     bob_folder = str(stack.storage_root / "users" / "bob")
-    opened = [line for line in trace.splitlines() if "open" in line
-              and (bob_folder in line or "/bob/videos/" in line or str(outside) in line)]
+    opened = [
+        line
+        for line in trace.splitlines()
+        if "open" in line and (bob_folder in line or "/bob/videos/" in line or str(outside) in line)
+    ]
     assert not opened, "\n".join(opened[:5])
     connects = [line for line in trace.splitlines() if "connect(" in line and f"htons({port})" in line]
     assert not connects, "\n".join(connects[:5])
@@ -270,8 +349,22 @@ async def test_a_confined_ffmpeg_cannot_follow_a_playlist_out_of_its_folder_or_c
             return subprocess.run(argv, capture_output=True, text=True, timeout=60)
 
         def copy_of(name: str) -> list[str]:
-            return [media_tools.FFMPEG, "-nostdin", "-v", "error", "-y", "-i", str(job / name),
-                    "-map", "0:v:0", "-c", "copy", "-f", "matroska", str(job / f"{name}.mkv")]
+            return [
+                media_tools.FFMPEG,
+                "-nostdin",
+                "-v",
+                "error",
+                "-y",
+                "-i",
+                str(job / name),
+                "-map",
+                "0:v:0",
+                "-c",
+                "copy",
+                "-f",
+                "matroska",
+                str(job / f"{name}.mkv"),
+            ]
 
         plain = await asyncio.to_thread(run, copy_of("list.m3u8"))
         assert plain.returncode == 0, plain.stderr  # the attack works without the sandbox

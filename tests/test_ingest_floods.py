@@ -1,5 +1,6 @@
 """Cheap floods a client could try against ingest: empty chunks, streams that go quiet, and more
 chunk bytes at once than the process should hold."""
+
 from __future__ import annotations
 
 import asyncio
@@ -18,33 +19,45 @@ ALICE = user("alice")
 
 
 async def create(stub) -> str:
-    return (await stub.CreateUpload(ingest_pb2.CreateUploadRequest(
-        title="t", filename="t.webm", content_type="video/webm"), metadata=ALICE, timeout=10)).video_id
+    return (
+        await stub.CreateUpload(
+            ingest_pb2.CreateUploadRequest(title="t", filename="t.webm", content_type="video/webm"),
+            metadata=ALICE,
+            timeout=10,
+        )
+    ).video_id
 
 
 async def test_empty_chunks_are_refused_except_an_empty_last_one(stack):
     video_id = await create(stack.ingest)
     for index in (0, 5):
         with pytest.raises(grpc.aio.AioRpcError) as refused:
-            await stack.ingest.PutChunk(ingest_pb2.PutChunkRequest(video_id=video_id, chunk=chunk(index, b"")),
-                                        metadata=ALICE, timeout=10)
+            await stack.ingest.PutChunk(
+                ingest_pb2.PutChunkRequest(video_id=video_id, chunk=chunk(index, b"")), metadata=ALICE, timeout=10
+            )
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "only the last chunk may be empty" in refused.value.details()
-    await stack.ingest.PutChunk(ingest_pb2.PutChunkRequest(video_id=video_id, chunk=chunk(0, b"x" * 100)),
-                                metadata=ALICE, timeout=10)
-    ack = (await stack.ingest.PutChunk(ingest_pb2.PutChunkRequest(
-        video_id=video_id, chunk=chunk(1, b"", is_last=True)), metadata=ALICE, timeout=10)).ack
+    await stack.ingest.PutChunk(
+        ingest_pb2.PutChunkRequest(video_id=video_id, chunk=chunk(0, b"x" * 100)), metadata=ALICE, timeout=10
+    )
+    ack = (
+        await stack.ingest.PutChunk(
+            ingest_pb2.PutChunkRequest(video_id=video_id, chunk=chunk(1, b"", is_last=True)), metadata=ALICE, timeout=10
+        )
+    ).ack
     assert ack.outcome == common_pb2.CHUNK_OUTCOME_STORED
     assert ack.state.received_chunks == 2 and ack.state.received_bytes == 100
     # Nothing recorded for the refused ones: no zero-byte rows pile up.
-    state = (await stack.ingest.GetUploadState(ingest_pb2.GetIngestUploadStateRequest(video_id=video_id),
-                                               metadata=ALICE, timeout=10)).state
+    state = (
+        await stack.ingest.GetUploadState(
+            ingest_pb2.GetIngestUploadStateRequest(video_id=video_id), metadata=ALICE, timeout=10
+        )
+    ).state
     assert list(state.stored_indices) == [0, 1]
 
 
 async def test_a_stream_that_goes_quiet_is_closed_and_keeps_what_it_sent(database_url, tmp_path):
-    stack, stop = await start_stack(database_url, tmp_path / "storage",
-                                    limits=UploadLimits(stream_idle_seconds=0.5))
+    stack, stop = await start_stack(database_url, tmp_path / "storage", limits=UploadLimits(stream_idle_seconds=0.5))
     try:
         video_id = await create(stack.ingest)
         quiet = asyncio.Event()
@@ -59,8 +72,11 @@ async def test_a_stream_that_goes_quiet_is_closed_and_keeps_what_it_sent(databas
         quiet.set()
         assert closed.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         assert reason_of(closed.value) == Reason.STREAM_IDLE
-        state = (await stack.ingest.GetUploadState(ingest_pb2.GetIngestUploadStateRequest(video_id=video_id),
-                                                   metadata=ALICE, timeout=10)).state
+        state = (
+            await stack.ingest.GetUploadState(
+                ingest_pb2.GetIngestUploadStateRequest(video_id=video_id), metadata=ALICE, timeout=10
+            )
+        ).state
         assert list(state.stored_indices) == [0]
     finally:
         await stop()

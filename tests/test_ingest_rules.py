@@ -1,4 +1,5 @@
 """Upload engine rules through real servers: each bad chunk gets its status, and stored data stays."""
+
 from __future__ import annotations
 
 import os
@@ -33,8 +34,9 @@ async def test_retry_of_an_acknowledged_chunk_is_a_no_op(stack):
 async def test_different_bytes_for_a_stored_index_are_refused_and_the_chunk_kept(stack):
     vid = await create_upload(stack, ALICE)
     await put_chunk(stack, vid, chunk(0, b"hello"), ALICE)
-    await expect(grpc.StatusCode.ALREADY_EXISTS, put_chunk(stack, vid, chunk(0, b"HELLO"), ALICE),
-                 Reason.CHUNK_CONFLICT)
+    await expect(
+        grpc.StatusCode.ALREADY_EXISTS, put_chunk(stack, vid, chunk(0, b"HELLO"), ALICE), Reason.CHUNK_CONFLICT
+    )
     [kept] = chunk_files(stack, vid)  # the refused write took its own file back
     assert kept.startswith("0000000000.")
     assert stack.file(f"users/alice/videos/{vid}/chunks/{kept}").read_bytes() == b"hello"
@@ -47,13 +49,17 @@ async def test_bad_checksum_is_refused_before_anything_is_stored(stack):
     bad_sha = ingest_pb2.Chunk(index=0, data=b"hello", sha256=b"\0" * 32)
     await expect(grpc.StatusCode.INVALID_ARGUMENT, put_chunk(stack, vid, bad_sha, ALICE))
     assert chunk_files(stack, vid) == []
-    state = (await stack.ingest.GetUploadState(ingest_pb2.GetIngestUploadStateRequest(video_id=vid),
-                                               metadata=ALICE, timeout=10)).state
+    state = (
+        await stack.ingest.GetUploadState(
+            ingest_pb2.GetIngestUploadStateRequest(video_id=vid), metadata=ALICE, timeout=10
+        )
+    ).state
     assert state.received_chunks == 0
 
 
-@pytest.mark.parametrize("index,code", [(-1, grpc.StatusCode.INVALID_ARGUMENT),
-                                        (10**12, grpc.StatusCode.RESOURCE_EXHAUSTED)])
+@pytest.mark.parametrize(
+    "index,code", [(-1, grpc.StatusCode.INVALID_ARGUMENT), (10**12, grpc.StatusCode.RESOURCE_EXHAUSTED)]
+)
 async def test_bad_indices(stack, index, code):
     vid = await create_upload(stack, ALICE)
     await expect(code, put_chunk(stack, vid, chunk(index, b"x"), ALICE))
@@ -90,8 +96,9 @@ async def test_stream_must_start_with_a_header(stack):
 
 async def test_stream_reports_missing_indices_when_incomplete(stack):
     async def messages():
-        yield ingest_pb2.UploadRequest(header=ingest_pb2.UploadHeader(
-            create=ingest_pb2.CreateUploadRequest(title="gappy")))
+        yield ingest_pb2.UploadRequest(
+            header=ingest_pb2.UploadHeader(create=ingest_pb2.CreateUploadRequest(title="gappy"))
+        )
         for i in (0, 2, 4):
             yield ingest_pb2.UploadRequest(chunk=chunk(i, b"x", is_last=i == 4))
 
@@ -102,15 +109,19 @@ async def test_stream_reports_missing_indices_when_incomplete(stack):
 
 
 async def test_chunk_limits_and_message_limits_agree(database_url, tmp_path, storage_backend):
-    stack, stop = await start_stack(database_url, tmp_path / "s", limits=UploadLimits(max_chunk_bytes=5 * MiB),
-                                    storage=storage_backend)
+    stack, stop = await start_stack(
+        database_url, tmp_path / "s", limits=UploadLimits(max_chunk_bytes=5 * MiB), storage=storage_backend
+    )
     try:
         vid = await create_upload(stack, ALICE)
         # 5 MiB is allowed: over grpcio's default 4 MiB receive limit, which must not refuse it.
         ack = await put_chunk(stack, vid, chunk(0, os.urandom(5 * MiB)), ALICE)
         assert ack.state.received_bytes == 5 * MiB
-        await expect(grpc.StatusCode.RESOURCE_EXHAUSTED, put_chunk(stack, vid, chunk(1, b"\0" * (5 * MiB + 1)), ALICE),
-                     Reason.CHUNK_TOO_LARGE)
+        await expect(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            put_chunk(stack, vid, chunk(1, b"\0" * (5 * MiB + 1)), ALICE),
+            Reason.CHUNK_TOO_LARGE,
+        )
         assert [name.split(".")[0] for name in chunk_files(stack, vid)] == ["0000000000"]
     finally:
         await stop()

@@ -1,5 +1,6 @@
 """Processing while the upload arrives: the live path makes the same outputs as the batch path,
 waits out gaps, and hands over to the batch path when it is lost."""
+
 from __future__ import annotations
 
 import asyncio
@@ -16,14 +17,21 @@ from tests.helpers import MiB, asset, chunk, split, user, wait_final, wait_until
 ALICE = user("alice")
 
 
-async def send(stack, data: bytes, order=None, chunk_size: int = 256 * 1024, pause: float = 0.0,
-               between=None) -> str:
-    video_id = (await stack.ingest.CreateUpload(ingest_pb2.CreateUploadRequest(
-        title="live", content_type="video/webm;codecs=vp8,opus"), metadata=ALICE, timeout=10)).video_id
+async def send(stack, data: bytes, order=None, chunk_size: int = 256 * 1024, pause: float = 0.0, between=None) -> str:
+    video_id = (
+        await stack.ingest.CreateUpload(
+            ingest_pb2.CreateUploadRequest(title="live", content_type="video/webm;codecs=vp8,opus"),
+            metadata=ALICE,
+            timeout=10,
+        )
+    ).video_id
     parts = split(data, chunk_size)
     for n, i in enumerate(order or range(len(parts))):
-        await stack.ingest.PutChunk(ingest_pb2.PutChunkRequest(
-            video_id=video_id, chunk=chunk(i, parts[i], i == len(parts) - 1)), metadata=ALICE, timeout=30)
+        await stack.ingest.PutChunk(
+            ingest_pb2.PutChunkRequest(video_id=video_id, chunk=chunk(i, parts[i], i == len(parts) - 1)),
+            metadata=ALICE,
+            timeout=30,
+        )
         if between is not None:
             await between(n, video_id)
         await asyncio.sleep(pause)
@@ -34,21 +42,28 @@ def followed(stack):
     """A `between` for send(): after the first chunk, wait until a live session follows the
     upload. These tests are about what the live path makes; hints are fire-and-forget, and on a
     slow machine the job could otherwise take a short upload before any hint started a session."""
+
     async def between(sent, video_id):
         if sent == 0:
             await wait_until(lambda: stack.media.live.sessions.get(video_id), "a live session")
+
     return between
 
 
 def outputs(stack, video):
-    return {kind: asset(stack, video, kind) for kind in (
-        common_pb2.ASSET_KIND_SOURCE, common_pb2.ASSET_KIND_ORIGINAL, common_pb2.ASSET_KIND_COMPRESSED,
-        common_pb2.ASSET_KIND_THUMBNAIL)}
+    return {
+        kind: asset(stack, video, kind)
+        for kind in (
+            common_pb2.ASSET_KIND_SOURCE,
+            common_pb2.ASSET_KIND_ORIGINAL,
+            common_pb2.ASSET_KIND_COMPRESSED,
+            common_pb2.ASSET_KIND_THUMBNAIL,
+        )
+    }
 
 
 @pytest.mark.both_backends
-async def test_live_and_batch_paths_make_the_same_outputs(stack, database_url, tmp_path, storage_backend,
-                                                         recording_3s):
+async def test_live_and_batch_paths_make_the_same_outputs(stack, database_url, tmp_path, storage_backend, recording_3s):
     data = recording_3s.read_bytes()
     live_id = await send(stack, data, pause=0.05, between=followed(stack))
     live = await wait_final(stack, live_id, ALICE)
@@ -59,9 +74,12 @@ async def test_live_and_batch_paths_make_the_same_outputs(stack, database_url, t
     # A second stack on the same kind of database and storage, with live processing off; its own
     # SQLite file (one PostgreSQL database holds both stacks' videos apart by id).
     batch_db = f"sqlite:///{tmp_path / 'batch.sqlite3'}" if database_url.startswith("sqlite") else database_url
-    batch_stack, stop = await start_stack(batch_db, tmp_path / "batch",
-                                          storage=separate_storage(storage_backend, tmp_path / "batch"),
-                                          media_overrides={"max_live_sessions": 0})
+    batch_stack, stop = await start_stack(
+        batch_db,
+        tmp_path / "batch",
+        storage=separate_storage(storage_backend, tmp_path / "batch"),
+        media_overrides={"max_live_sessions": 0},
+    )
     try:
         batch_id = await send(batch_stack, data)
         batch = await wait_final(batch_stack, batch_id, ALICE)
@@ -70,8 +88,9 @@ async def test_live_and_batch_paths_make_the_same_outputs(stack, database_url, t
         a, b = outputs(stack, live), outputs(batch_stack, batch)
         assert a[common_pb2.ASSET_KIND_SOURCE].read_bytes() == data == b[common_pb2.ASSET_KIND_SOURCE].read_bytes()
         for stream in ("v:0", "a:0"):  # the same packets, copied, in both originals
-            assert media_tools.packet_hashes(a[common_pb2.ASSET_KIND_ORIGINAL], stream) == \
-                   media_tools.packet_hashes(b[common_pb2.ASSET_KIND_ORIGINAL], stream)
+            assert media_tools.packet_hashes(a[common_pb2.ASSET_KIND_ORIGINAL], stream) == media_tools.packet_hashes(
+                b[common_pb2.ASSET_KIND_ORIGINAL], stream
+            )
         (live_media, batch_media) = live.media, batch.media
         assert live_media.duration_seconds == batch_media.duration_seconds
         assert (live_media.width, live_media.height) == (batch_media.width, batch_media.height)
@@ -79,10 +98,12 @@ async def test_live_and_batch_paths_make_the_same_outputs(stack, database_url, t
         # packets (x264's output depends on its thread count, and a queued encode is given every
         # free core, a live one the encoder's default). Only the last video frame's duration can
         # differ (a pipe gives ffmpeg no container duration to end on).
-        assert media_tools.packet_hashes(a[common_pb2.ASSET_KIND_COMPRESSED], "a:0") == \
-               media_tools.packet_hashes(b[common_pb2.ASSET_KIND_COMPRESSED], "a:0")
-        assert media_tools.count_packets(a[common_pb2.ASSET_KIND_COMPRESSED]) == \
-               media_tools.count_packets(b[common_pb2.ASSET_KIND_COMPRESSED])
+        assert media_tools.packet_hashes(a[common_pb2.ASSET_KIND_COMPRESSED], "a:0") == media_tools.packet_hashes(
+            b[common_pb2.ASSET_KIND_COMPRESSED], "a:0"
+        )
+        assert media_tools.count_packets(a[common_pb2.ASSET_KIND_COMPRESSED]) == media_tools.count_packets(
+            b[common_pb2.ASSET_KIND_COMPRESSED]
+        )
         clean, seconds, errors = media_tools.decode_fully(a[common_pb2.ASSET_KIND_COMPRESSED])
         assert clean, errors
         assert abs(seconds - media_tools.decode_fully(b[common_pb2.ASSET_KIND_COMPRESSED])[1]) <= 1 / 25
@@ -107,8 +128,7 @@ async def test_gaps_pause_the_live_path_until_they_fill(stack, recording_3s):
             await asyncio.sleep(0.5)  # time to (wrongly) go on past the gap; it must not
             seen.append(session.fed)
 
-    video = await wait_final(stack, await send(stack, data, order=order, chunk_size=64 * 1024, between=between),
-                             ALICE)
+    video = await wait_final(stack, await send(stack, data, order=order, chunk_size=64 * 1024, between=between), ALICE)
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
     assert seen == [2]
     assert stack.media.live.finished == 1, dict(stack.media.live.declined)
@@ -121,8 +141,9 @@ async def test_a_lost_live_path_leaves_the_upload_to_the_batch_path(stack, recor
 
     async def between(sent, video_id):
         if sent == 2:
-            session = await wait_until(lambda: (s := stack.media.live.sessions.get(video_id)) and s.fed and s,
-                                       "a live session feeding ffmpeg")
+            session = await wait_until(
+                lambda: (s := stack.media.live.sessions.get(video_id)) and s.fed and s, "a live session feeding ffmpeg"
+            )
             session._ffmpeg.kill()  # its ffmpeg dies; the session finds out at its next write
 
     video = await wait_final(stack, await send(stack, data, chunk_size=64 * 1024, between=between), ALICE)
@@ -134,14 +155,18 @@ async def test_a_lost_live_path_leaves_the_upload_to_the_batch_path(stack, recor
         assert not list(folder.glob(".*.tmp"))  # the session's temporary files are gone
     else:  # working copies live in scratch folders, removed when the work ends; the compressed
         # rendition's encode reports READY before its workspace is closed, so wait for the end.
-        await wait_until(lambda: not [p for p in pathlib.Path(stack.storage.scratch_root).rglob("*") if p.is_file()],
-                         "the scratch folders to be emptied once the work ended", timeout=60)
+        await wait_until(
+            lambda: not [p for p in pathlib.Path(stack.storage.scratch_root).rglob("*") if p.is_file()],
+            "the scratch folders to be emptied once the work ended",
+            timeout=60,
+        )
 
 
 @pytest.mark.both_backends
 async def test_the_live_path_follows_a_long_recording(stack, recording_60s):
-    video = await wait_final(stack, await send(stack, recording_60s.read_bytes(), chunk_size=MiB,
-                                               between=followed(stack)), ALICE)
+    video = await wait_final(
+        stack, await send(stack, recording_60s.read_bytes(), chunk_size=MiB, between=followed(stack)), ALICE
+    )
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
     assert stack.media.live.finished == 1, dict(stack.media.live.declined)
     assert abs(video.media.duration_seconds - 60.0) < 0.1
@@ -151,7 +176,8 @@ async def test_the_live_path_follows_a_long_recording(stack, recording_60s):
 
 
 async def test_a_live_encode_behind_real_time_is_given_back_and_encoded_from_the_queue(
-        database_url, tmp_path, recording_60s):
+    database_url, tmp_path, recording_60s
+):
     """A finished file sent at full speed arrives far faster than real time: the live encode falls
     behind the input at once. The policy stops it and gives the rendition back to the queue; the
     video is READY without it, and the queue encodes it from the original."""
@@ -159,8 +185,11 @@ async def test_a_live_encode_behind_real_time_is_given_back_and_encoded_from_the
 
     behind = metrics.LIVE_ENCODES_BEHIND.labels(action="requeued")
     before = behind._value.get()
-    stack, stop = await start_stack(database_url, tmp_path / "s", media_overrides={
-        "live_encode_max_lag_seconds": 2.0, "live_encode_lag_grace_seconds": 1.0})
+    stack, stop = await start_stack(
+        database_url,
+        tmp_path / "s",
+        media_overrides={"live_encode_max_lag_seconds": 2.0, "live_encode_lag_grace_seconds": 1.0},
+    )
     try:
         video_id = await send(stack, recording_60s.read_bytes(), chunk_size=MiB, between=followed(stack))
         video = await wait_final(stack, video_id, ALICE)
@@ -193,8 +222,9 @@ async def test_a_session_that_went_away_is_picked_up_again_from_storage(stack, r
             gone.append(stack.media.live.sessions.pop(video_id))
             await gone[0].abandon()
         if sent == 3:  # the next chunk's hint starts a new session (before the job could take the upload)
-            await wait_until(lambda: stack.media.live.sessions.get(video_id) not in (None, gone[0]),
-                             "a new live session")
+            await wait_until(
+                lambda: stack.media.live.sessions.get(video_id) not in (None, gone[0]), "a new live session"
+            )
 
     video = await wait_final(stack, await send(stack, data, chunk_size=64 * 1024, between=between), ALICE)
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
@@ -215,8 +245,14 @@ async def test_a_hint_that_arrives_after_the_job_took_the_upload_starts_nothing(
     video_id = "0123456789abcdef" * 2
     chunks = RecordedChunks()
     await chunks.write(storage, "alice", video_id, 0, b"\x1a\x45\xdf\xa3")
-    live = LiveSessions(MediaFiles(storage, tmp_path / "scratch", chunks), "ffmpeg", PROFILES["h264"],
-                        FfmpegLimits(), max_sessions=2, idle_seconds=5)
+    live = LiveSessions(
+        MediaFiles(storage, tmp_path / "scratch", chunks),
+        "ffmpeg",
+        PROFILES["h264"],
+        FfmpegLimits(),
+        max_sessions=2,
+        idle_seconds=5,
+    )
     assert live.take(video_id) is None  # the job ran the batch path
     assert await live.notify("alice", video_id, 3) is False
     assert live.sessions == {}

@@ -1,4 +1,5 @@
 """Which chunks ingest tells media about (UploadEngine's hint policy): pure logic, a fake media port."""
+
 from __future__ import annotations
 
 import asyncio

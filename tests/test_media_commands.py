@@ -1,4 +1,5 @@
 """Unit tests of the pure ffmpeg command builders and output parsers."""
+
 from __future__ import annotations
 
 import pytest
@@ -51,9 +52,16 @@ def test_parse_garbage_has_no_streams():
     assert result.video is None and result.audio is None and result.container is None
 
 
-@pytest.mark.parametrize("line,seconds", [
-    ("out_time_us=1500000", 1.5), ("out_time_ms=2000000", 2.0), ("out_time_us=N/A", None),
-    ("out_time_us=-7000", 0.0), ("frame=12", None)])
+@pytest.mark.parametrize(
+    "line,seconds",
+    [
+        ("out_time_us=1500000", 1.5),
+        ("out_time_ms=2000000", 2.0),
+        ("out_time_us=N/A", None),
+        ("out_time_us=-7000", 0.0),
+        ("frame=12", None),
+    ],
+)
 def test_progress_lines(line, seconds):
     assert parse_progress_seconds(line) == seconds
 
@@ -70,7 +78,7 @@ def test_compress_command_keeps_timing_and_plays_everywhere():
     assert "1080" in pairs["-vf"] and "min(1" in pairs["-vf"]  # downscale only, never up
     assert args.index("-progress") < args.index("-i")
     assert args[-1] == "out.mp4"
-    assert ["-map", "0:v:0"] == args[args.index("-map"):args.index("-map") + 2]
+    assert ["-map", "0:v:0"] == args[args.index("-map") : args.index("-map") + 2]
 
 
 def test_profiles_pick_codec_container_and_options():
@@ -83,8 +91,9 @@ def test_profiles_pick_codec_container_and_options():
 
 
 def test_profile_settings_from_the_environment():
-    profile = profile_from_env({"COMPRESS_PROFILE": "h264-small", "COMPRESS_CRF": "31",
-                                "COMPRESS_MAX_HEIGHT": "720", "COMPRESS_FPS": "15"})
+    profile = profile_from_env(
+        {"COMPRESS_PROFILE": "h264-small", "COMPRESS_CRF": "31", "COMPRESS_MAX_HEIGHT": "720", "COMPRESS_FPS": "15"}
+    )
     args = commands.compress_args("ffmpeg", "i", W, "o", profile, True, True, BOUND)
     pairs = dict(zip(args, args[1:]))
     assert pairs["-preset"] == "slow" and pairs["-crf"] == "31"
@@ -100,8 +109,9 @@ def test_compress_command_without_audio_maps_no_audio():
 
 
 def test_thumbnail_seeks_before_input_and_bounds_the_filter():
-    args = commands.still_args("ffmpeg", "in.webm", W, "t.jpg", 12.5, 640, "JPEG", representative=True,
-                               candidate_frames=30)
+    args = commands.still_args(
+        "ffmpeg", "in.webm", W, "t.jpg", 12.5, 640, "JPEG", representative=True, candidate_frames=30
+    )
     assert args.index("-ss") < args.index("-i")
     assert args[args.index("-ss") + 1] == "12.500"
     graph = args[args.index("-filter_complex") + 1]
@@ -120,28 +130,38 @@ def test_a_still_at_an_exact_time_has_no_thumbnail_filter():
 URL = "http://127.0.0.1:9000/bucket/users/a/videos/v/original.webm?X-Amz-Signature=abc"
 
 
-@pytest.mark.parametrize("build", [
-    lambda src: commands.still_args("ffmpeg", src, W, "t.jpg", 1, 320, "JPEG", representative=False),
-    lambda src: commands.preview_args("ffmpeg", src, W, "p.webp", 1, 2, 320, 10, "WEBP", 1 << 20),
-    lambda src: commands.extract_audio_args("ffmpeg", src, W, "a.m4a", commands.audio_output("AAC", "opus"), 10.0)])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda src: commands.still_args("ffmpeg", src, W, "t.jpg", 1, 320, "JPEG", representative=False),
+        lambda src: commands.preview_args("ffmpeg", src, W, "p.webp", 1, 2, 320, 10, "WEBP", 1 << 20),
+        lambda src: commands.extract_audio_args("ffmpeg", src, W, "a.m4a", commands.audio_output("AAC", "opus"), 10.0),
+    ],
+)
 def test_an_input_read_over_http_reconnects_and_times_out(build):
     remote, local = build(URL), build("in.webm")
     assert remote[remote.index("-i") + 1] == URL
-    before_input = remote[:remote.index("-i")]
+    before_input = remote[: remote.index("-i")]
     assert before_input[before_input.index("-reconnect") + 1] == "1"
     assert before_input[before_input.index("-rw_timeout") + 1] == "30000000"
     assert "-reconnect" not in local and "-rw_timeout" not in local  # a file has no such options
 
 
-@pytest.mark.parametrize("audio_format,source,codec,muxer,name", [
-    ("AAC", "opus", "aac", "ipod", "audio.m4a"), ("MP3", "opus", "libmp3lame", "mp3", "audio.mp3"),
-    ("FLAC", "opus", "flac", "flac", "audio.flac"), ("ORIGINAL", "opus", "copy", "opus", "audio-original.opus"),
-    ("ORIGINAL", "aac", "copy", "ipod", "audio-original.m4a"),
-    ("ORIGINAL", "pcm_s16le", "copy", "matroska", "audio-original.mka")])
+@pytest.mark.parametrize(
+    "audio_format,source,codec,muxer,name",
+    [
+        ("AAC", "opus", "aac", "ipod", "audio.m4a"),
+        ("MP3", "opus", "libmp3lame", "mp3", "audio.mp3"),
+        ("FLAC", "opus", "flac", "flac", "audio.flac"),
+        ("ORIGINAL", "opus", "copy", "opus", "audio-original.opus"),
+        ("ORIGINAL", "aac", "copy", "ipod", "audio-original.m4a"),
+        ("ORIGINAL", "pcm_s16le", "copy", "matroska", "audio-original.mka"),
+    ],
+)
 def test_audio_extraction_commands(audio_format, source, codec, muxer, name):
     output = commands.audio_output(audio_format, source)
     args = commands.extract_audio_args("ffmpeg", "in.webm", W, f"out/{output.file_name}", output, 10.0)
-    pairs = dict(zip(args[args.index("-i"):], args[args.index("-i") + 1:]))  # the output's options
+    pairs = dict(zip(args[args.index("-i") :], args[args.index("-i") + 1 :]))  # the output's options
     assert (pairs["-c:a"], pairs["-f"], output.file_name) == (codec, muxer, name)
     assert pairs["-map"] == "0:a:0" and "-vn" in args
 
@@ -176,7 +196,7 @@ def test_thumbnail_time_leaves_room_for_the_candidate_frames():
 
 def test_remux_copies_streams():
     args = commands.remux_args("ffmpeg", "source.webm", W, "original.webm", "webm", BOUND)
-    pairs = dict(zip(args[args.index("-i"):], args[args.index("-i") + 1:]))
+    pairs = dict(zip(args[args.index("-i") :], args[args.index("-i") + 1 :]))
     assert pairs["-c"] == "copy" and pairs["-map"] == "0" and pairs["-f"] == "webm"
     mp4 = commands.remux_args("ffmpeg", "source.mp4", Container.MP4, "original.mp4", "mp4", BOUND)
     assert "+faststart" in mp4
@@ -192,37 +212,55 @@ from media_service import containers, sandbox  # noqa: E402
 from media_service.pipeline import StreamExtent, media_limit_refusal, reconcile_duration  # noqa: E402
 from media_service.probe import parse_last_progress, sanitise_ffmpeg_message  # noqa: E402
 
-EBML_WEBM = bytes.fromhex("1a45dfa3 9f 4286 81 01 42f7 81 01 42f2 81 04 42f3 81 08 4282 84") + b"webm" \
-    + bytes.fromhex("4287 81 04 4285 81 02") + b"\x18\x53\x80\x67"
-EBML_MATROSKA = bytes.fromhex("1a45dfa3 a3 4286 81 01 42f7 81 01 42f2 81 04 42f3 81 08 4282 88") + b"matroska" \
+EBML_WEBM = (
+    bytes.fromhex("1a45dfa3 9f 4286 81 01 42f7 81 01 42f2 81 04 42f3 81 08 4282 84")
+    + b"webm"
     + bytes.fromhex("4287 81 04 4285 81 02")
+    + b"\x18\x53\x80\x67"
+)
+EBML_MATROSKA = (
+    bytes.fromhex("1a45dfa3 a3 4286 81 01 42f7 81 01 42f2 81 04 42f3 81 08 4282 88")
+    + b"matroska"
+    + bytes.fromhex("4287 81 04 4285 81 02")
+)
 
 
-@pytest.mark.parametrize("first_bytes,expected", [
-    (EBML_WEBM, Container.WEBM), (EBML_MATROSKA, Container.MATROSKA),
-    (b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41", Container.MP4),
-    (b"\x00\x00\x00\x18styp", Container.MP4), (b"\x00\x00\x00\x00moov", Container.MP4),
-    (b"#EXTM3U\n#EXTINF:1,\n../../../bob/videos/x/compressed.mp4\n", None),
-    (b'<?xml version="1.0"?><MPD xmlns="urn:mpeg:dash:schema:mpd:2011">', None),
-    (b"ffconcat version 1.0\nfile ../../bob/videos/x/compressed.mp4\n", None),
-    (b"RIFF\x00\x10\x00\x00AVI LIST", None),
-    (EBML_WEBM.replace(b"webm", b"wbem"), None),  # another EBML doctype
-    (EBML_WEBM[:6], None),  # too short to tell
-    (b"\x00\x00\x00\x04ftyp", None),  # a box smaller than its own header
-    (b"", None)])
+@pytest.mark.parametrize(
+    "first_bytes,expected",
+    [
+        (EBML_WEBM, Container.WEBM),
+        (EBML_MATROSKA, Container.MATROSKA),
+        (b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41", Container.MP4),
+        (b"\x00\x00\x00\x18styp", Container.MP4),
+        (b"\x00\x00\x00\x00moov", Container.MP4),
+        (b"#EXTM3U\n#EXTINF:1,\n../../../bob/videos/x/compressed.mp4\n", None),
+        (b'<?xml version="1.0"?><MPD xmlns="urn:mpeg:dash:schema:mpd:2011">', None),
+        (b"ffconcat version 1.0\nfile ../../bob/videos/x/compressed.mp4\n", None),
+        (b"RIFF\x00\x10\x00\x00AVI LIST", None),
+        (EBML_WEBM.replace(b"webm", b"wbem"), None),  # another EBML doctype
+        (EBML_WEBM[:6], None),  # too short to tell
+        (b"\x00\x00\x00\x04ftyp", None),  # a box smaller than its own header
+        (b"", None),
+    ],
+)
 def test_sniff_knows_recording_containers_only(first_bytes, expected):
     assert containers.sniff(first_bytes) is expected
 
 
-@pytest.mark.parametrize("container,demuxer,formats", [
-    (Container.WEBM, "matroska", "matroska,webm"), (Container.MATROSKA, "matroska", "matroska,webm"),
-    (Container.MP4, "mov", "mov,mp4,m4a,3gp,3g2,mj2")])
+@pytest.mark.parametrize(
+    "container,demuxer,formats",
+    [
+        (Container.WEBM, "matroska", "matroska,webm"),
+        (Container.MATROSKA, "matroska", "matroska,webm"),
+        (Container.MP4, "mov", "mov,mp4,m4a,3gp,3g2,mj2"),
+    ],
+)
 def test_containers_name_their_demuxer(container, demuxer, formats):
     assert (container.demuxer, container.format_whitelist) == (demuxer, formats)
 
 
 def _before_input(args: list[str]) -> dict[str, str]:
-    head = args[:args.index("-i")]
+    head = args[: args.index("-i")]
     return dict(zip(head, head[1:]))
 
 
@@ -231,15 +269,18 @@ EVERY_BUILDER = {
     "extent": lambda src, c: commands.stream_extent_args("ffmpeg", src, c, 3600),
     "decode": lambda src, c: commands.decode_check_args("ffmpeg", src, c, 100),
     "remux": lambda src, c: commands.remux_args("ffmpeg", src, c, "/w/o.webm", "webm", BOUND),
-    "compress": lambda src, c: commands.compress_args("ffmpeg", src, c, "/w/o.mp4", CompressionProfile(),
-                                                      True, True, BOUND),
+    "compress": lambda src, c: commands.compress_args(
+        "ffmpeg", src, c, "/w/o.mp4", CompressionProfile(), True, True, BOUND
+    ),
     "still": lambda src, c: commands.still_args("ffmpeg", src, c, "/w/t.jpg", 1, 320, "JPEG", False),
     "preview": lambda src, c: commands.preview_args("ffmpeg", src, c, "/w/p.gif", 1, 2, 320, 10, "GIF", 1 << 20),
-    "audio": lambda src, c: commands.extract_audio_args("ffmpeg", src, c, "/w/a.flac",
-                                                        commands.audio_output("FLAC", "opus"), 10.0),
+    "audio": lambda src, c: commands.extract_audio_args(
+        "ffmpeg", src, c, "/w/a.flac", commands.audio_output("FLAC", "opus"), 10.0
+    ),
     "live remux": lambda src, c: commands.live_remux_args("ffmpeg", c, "/w/o.webm", "webm", MediaLimits()),
-    "live compress": lambda src, c: commands.live_compress_args("ffmpeg", c, "/w/c.mp4", CompressionProfile(),
-                                                                True, True, (640, 360), MediaLimits()),
+    "live compress": lambda src, c: commands.live_compress_args(
+        "ffmpeg", c, "/w/c.mp4", CompressionProfile(), True, True, (640, 360), MediaLimits()
+    ),
 }
 
 
@@ -265,7 +306,7 @@ def test_a_presigned_url_may_use_http_and_nothing_more(builder):
 @pytest.mark.parametrize("builder", ["remux", "compress", "still", "preview", "audio", "live remux", "live compress"])
 def test_every_output_has_a_size_bound(builder):
     args = EVERY_BUILDER[builder]("/w/source.webm", Container.WEBM)
-    outputs = [arg for arg in args[args.index("-i") + 2:] if arg.startswith("/w/")]
+    outputs = [arg for arg in args[args.index("-i") + 2 :] if arg.startswith("/w/")]
     assert outputs and args.count("-fs") == len(outputs)
     assert all(int(args[i + 1]) > 0 for i, arg in enumerate(args) if arg == "-fs")
 
@@ -327,14 +368,17 @@ def test_the_last_progress_report_counts():
     assert (progress.seconds, progress.frames) == (pytest.approx(2.033), 61)
 
 
-@pytest.mark.parametrize("claimed,extent,recorded", [
-    (359999.0, 2.0, 2.0), (None, 2.0, 2.0), (2.04, 2.0, 2.04), (60.0, 59.5, 60.0), (3.0, None, 3.0)])
+@pytest.mark.parametrize(
+    "claimed,extent,recorded",
+    [(359999.0, 2.0, 2.0), (None, 2.0, 2.0), (2.04, 2.0, 2.04), (60.0, 59.5, 60.0), (3.0, None, 3.0)],
+)
 def test_the_stream_decides_when_the_container_claim_disagrees(claimed, extent, recorded):
     assert reconcile_duration(claimed, extent) == pytest.approx(recorded)
 
 
 def _probe(width: int, height: int, fps: float = 30.0, duration: float | None = 10.0):
     from media_service.probe import ProbeResult, StreamInfo
+
     return ProbeResult("matroska,webm", duration, (StreamInfo(0, "video", "vp8", width, height, fps),))
 
 
@@ -353,14 +397,29 @@ def test_media_limits_from_the_stream():
 
 # ---- what a user may see of ffmpeg's messages -------------------------------------------------
 def test_sanitised_messages_hold_no_addresses_paths_urls_or_ids():
-    raw = ("[matroska,webm @ 0x55d0c0a1b2c3] [IMGUTILS @ 0x7fff8786f950] Picture size too big | "
-           "/srv/storage/users/bob/videos/0123456789abcdef0123456789abcdef/compressed.mp4: Permission denied | "
-           "Error opening input file ../../../bob/videos/x/source.webm. | "
-           "Failed to open http://127.0.0.1:9000/b/users/bob/x?X-Amz-Signature=abc | "
-           "/tmp/pytest-of-root/s/scratch/users/alice/videos/v/1f/.original.webm.42.tmp | at 0xdeadbeef42")
+    raw = (
+        "[matroska,webm @ 0x55d0c0a1b2c3] [IMGUTILS @ 0x7fff8786f950] Picture size too big | "
+        "/srv/storage/users/bob/videos/0123456789abcdef0123456789abcdef/compressed.mp4: Permission denied | "
+        "Error opening input file ../../../bob/videos/x/source.webm. | "
+        "Failed to open http://127.0.0.1:9000/b/users/bob/x?X-Amz-Signature=abc | "
+        "/tmp/pytest-of-root/s/scratch/users/alice/videos/v/1f/.original.webm.42.tmp | at 0xdeadbeef42"
+    )
     clean = sanitise_ffmpeg_message(raw, hidden=("alice", "0123456789abcdef0123456789abcdef"))
-    for leaked in ("0x55d0c0a1b2c3", "0x7fff", "0xdeadbeef42", "/srv", "storage", "users", "bob", "alice",
-                   "/tmp", "X-Amz", "127.0.0.1", "0123456789abcdef", "../"):
+    for leaked in (
+        "0x55d0c0a1b2c3",
+        "0x7fff",
+        "0xdeadbeef42",
+        "/srv",
+        "storage",
+        "users",
+        "bob",
+        "alice",
+        "/tmp",
+        "X-Amz",
+        "127.0.0.1",
+        "0123456789abcdef",
+        "../",
+    ):
         assert leaked not in clean, (leaked, clean)
     assert "Picture size too big" in clean and "compressed.mp4: Permission denied" in clean
     assert "Error opening input file source.webm." in clean
@@ -371,8 +430,16 @@ FULL = sandbox.Sandbox(unshare="/usr/bin/unshare", setpriv="/usr/bin/setpriv", l
 
 
 def test_local_runs_get_no_network_no_capabilities_and_their_folder_only():
-    argv = ["/bin/ffmpeg", "-f", "matroska", "-i", "/s/users/a/videos/v/source.webm", "-f", "webm",
-            "/s/users/a/videos/v/.original.webm.1.tmp"]
+    argv = [
+        "/bin/ffmpeg",
+        "-f",
+        "matroska",
+        "-i",
+        "/s/users/a/videos/v/source.webm",
+        "-f",
+        "webm",
+        "/s/users/a/videos/v/.original.webm.1.tmp",
+    ]
     prefix = sandbox.sandbox_prefix(FULL, argv)
     assert prefix[:3] == ["/usr/bin/unshare", "--net", "--"]
     assert "--bounding-set=-all" in prefix and "--no-new-privs" in prefix
@@ -396,8 +463,8 @@ def test_no_sandbox_means_no_prefix_and_partial_sandboxes_use_what_they_have():
 
 
 def test_a_queued_encode_is_given_its_threads():
-    args = commands.compress_args("ffmpeg", "in.webm", W, "out.mp4", CompressionProfile(), True, True, BOUND,
-                                  threads=3)
+    args = commands.compress_args("ffmpeg", "in.webm", W, "out.mp4", CompressionProfile(), True, True, BOUND, threads=3)
     assert args[args.index("-threads") + 1] == "3" and args.index("-threads") > args.index("-i")
-    assert "-threads" not in commands.compress_args("ffmpeg", "in.webm", W, "out.mp4", CompressionProfile(),
-                                                    True, True, BOUND)
+    assert "-threads" not in commands.compress_args(
+        "ffmpeg", "in.webm", W, "out.mp4", CompressionProfile(), True, True, BOUND
+    )

@@ -1,5 +1,6 @@
 """On-demand work stops when its reason is gone: the caller cancels the RPC (goes away), or the
 video is deleted while its output is made. Real servers in this process, real ffmpeg."""
+
 from __future__ import annotations
 
 import asyncio
@@ -27,8 +28,10 @@ def ffmpegs_naming(video_id: str) -> list[int]:
     for entry in pathlib.Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if video_id.encode() in (entry / "cmdline").read_bytes() and \
-                        (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                if (
+                    video_id.encode() in (entry / "cmdline").read_bytes()
+                    and (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+                ):
                     found.append(int(entry.name))
             except (OSError, IndexError):
                 pass
@@ -71,8 +74,14 @@ def still_image_bomb(tmp_path_factory) -> pathlib.Path:
 @pytest.fixture
 async def cheap_stack(database_url, tmp_path):
     # MAX_RECORDING_SECONDS would refuse the 10 h input at PROBE; lifted to make it READY.
-    stack, stop = await start_stack(database_url, tmp_path / "storage", media_overrides={
-        "profile": CHEAP, "media_limits": dataclasses.replace(MediaLimits(), max_recording_seconds=40000)})
+    stack, stop = await start_stack(
+        database_url,
+        tmp_path / "storage",
+        media_overrides={
+            "profile": CHEAP,
+            "media_limits": dataclasses.replace(MediaLimits(), max_recording_seconds=40000),
+        },
+    )
     yield stack
     await stop()
 
@@ -88,8 +97,9 @@ def slow_thumbnail(stack, video_id: str):
     """A frame near the end of 10 h with one keyframe at the start: ffmpeg decodes ~9000 1080p
     frames to reach it (seconds of work)."""
     stub = media_pb2_grpc.MediaServiceStub(stack.channel(stack.media_port))
-    return stub.MakeThumbnail(media_pb2.MakeThumbnailRequest(video_id=video_id, at_seconds=35000, width=320),
-                              metadata=ALICE, timeout=120)
+    return stub.MakeThumbnail(
+        media_pb2.MakeThumbnailRequest(video_id=video_id, at_seconds=35000, width=320), metadata=ALICE, timeout=120
+    )
 
 
 async def test_an_on_demand_ffmpeg_stops_when_its_caller_goes_away(cheap_stack, still_image_bomb):
@@ -129,12 +139,14 @@ async def test_a_live_sessions_ffmpeg_stops_when_its_upload_is_deleted(local_sta
     from tests.helpers import chunk, split
 
     ingest = ingest_pb2_grpc.IngestServiceStub(local_stack.channel(local_stack.ingest_port))
-    video_id = (await ingest.CreateUpload(ingest_pb2.CreateUploadRequest(content_type="video/webm"),
-                                          metadata=ALICE, timeout=10)).video_id
+    video_id = (
+        await ingest.CreateUpload(ingest_pb2.CreateUploadRequest(content_type="video/webm"), metadata=ALICE, timeout=10)
+    ).video_id
     parts = split(recording_3s.read_bytes(), 32 * 1024)
     for i, part in enumerate(parts[: len(parts) // 2]):
-        await ingest.PutChunk(ingest_pb2.PutChunkRequest(video_id=video_id, chunk=chunk(i, part)),
-                              metadata=ALICE, timeout=30)
+        await ingest.PutChunk(
+            ingest_pb2.PutChunkRequest(video_id=video_id, chunk=chunk(i, part)), metadata=ALICE, timeout=30
+        )
     await until(lambda: ffmpegs_reading(video_id), 30, "the live session's ffmpeg")
     await ingest.DeleteVideo(ingest_pb2.DeleteVideoRequest(video_id=video_id), metadata=ALICE, timeout=10)
     took = await seconds_until_none(video_id, STOP_WITHIN_SECONDS)

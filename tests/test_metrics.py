@@ -1,4 +1,5 @@
 """Each service's /metrics, scraped from real processes after an upload reached READY."""
+
 from __future__ import annotations
 
 import time
@@ -21,8 +22,11 @@ def scrape(port: int) -> dict[tuple[str, frozenset], float]:
     """(sample name, labels) -> value, from the text exposition at /metrics."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
         text = reply.read().decode()
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def value(samples, name: str, **labels) -> float:
@@ -34,8 +38,7 @@ def value(samples, name: str, **labels) -> float:
 @pytest.fixture
 def metered(database_url, tmp_path):
     # Live processing off, so the batch steps run (and are timed) one after another.
-    stack = ProcessStack(database_url, tmp_path, {"MEDIA_MAX_LIVE_SESSIONS": "0",
-                                                   "MAX_CHUNK_BYTES": str(512 * KiB)})
+    stack = ProcessStack(database_url, tmp_path, {"MEDIA_MAX_LIVE_SESSIONS": "0", "MAX_CHUNK_BYTES": str(512 * KiB)})
     stack.metrics_ports = {}
     for name in stack.instances:
         stack.metrics_ports[name] = free_port()
@@ -51,7 +54,8 @@ def wait_ready(catalog, video_id: str, timeout: float = 180.0) -> common_pb2.Vid
     while True:
         video = catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=video_id), metadata=ALICE, timeout=10).video
         if video.status == common_pb2.VIDEO_STATUS_FAILED or (
-                video.status == common_pb2.VIDEO_STATUS_READY and renditions_done(video)):
+            video.status == common_pb2.VIDEO_STATUS_READY and renditions_done(video)
+        ):
             return video
         assert time.monotonic() < deadline, f"video still {video.status} after {timeout} s"
         time.sleep(0.2)
@@ -61,20 +65,34 @@ def test_every_service_exposes_what_an_upload_did(metered, recording_3s):
     data = recording_3s.read_bytes()
     parts = split(data, 64 * KiB)
     assert len(parts) >= 3
-    with grpc.insecure_channel(metered.target("ingest")) as ingest_channel, \
-            grpc.insecure_channel(metered.target("catalog")) as catalog_channel:
+    with (
+        grpc.insecure_channel(metered.target("ingest")) as ingest_channel,
+        grpc.insecure_channel(metered.target("catalog")) as catalog_channel,
+    ):
         ingest = ingest_pb2_grpc.IngestServiceStub(ingest_channel)
-        video_id = ingest.CreateUpload(ingest_pb2.CreateUploadRequest(
-            title="metered", filename="r.webm", content_type="video/webm"), metadata=ALICE, timeout=10).video_id
+        video_id = ingest.CreateUpload(
+            ingest_pb2.CreateUploadRequest(title="metered", filename="r.webm", content_type="video/webm"),
+            metadata=ALICE,
+            timeout=10,
+        ).video_id
         for i, part in enumerate(parts):
-            ingest.PutChunk(ingest_pb2.PutChunkRequest(video_id=video_id, chunk=chunk(i, part, i == len(parts) - 1)),
-                            metadata=ALICE, timeout=30)
+            ingest.PutChunk(
+                ingest_pb2.PutChunkRequest(video_id=video_id, chunk=chunk(i, part, i == len(parts) - 1)),
+                metadata=ALICE,
+                timeout=30,
+            )
         # One refusal on another upload: a chunk over MAX_CHUNK_BYTES (gRPC itself lets it in).
-        other = ingest.CreateUpload(ingest_pb2.CreateUploadRequest(
-            title="too big", filename="r.webm", content_type="video/webm"), metadata=ALICE, timeout=10).video_id
+        other = ingest.CreateUpload(
+            ingest_pb2.CreateUploadRequest(title="too big", filename="r.webm", content_type="video/webm"),
+            metadata=ALICE,
+            timeout=10,
+        ).video_id
         with pytest.raises(grpc.RpcError) as refused:
-            ingest.PutChunk(ingest_pb2.PutChunkRequest(video_id=other, chunk=chunk(0, b"x" * (520 * KiB))),
-                            metadata=ALICE, timeout=30)
+            ingest.PutChunk(
+                ingest_pb2.PutChunkRequest(video_id=other, chunk=chunk(0, b"x" * (520 * KiB))),
+                metadata=ALICE,
+                timeout=30,
+            )
         assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         video = wait_ready(catalog_pb2_grpc.CatalogServiceStub(catalog_channel), video_id)
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
@@ -89,18 +107,25 @@ def test_every_service_exposes_what_an_upload_did(metered, recording_3s):
     assert value(ingest_metrics, "recorder_chunk_record_seconds_count") == len(parts)
     put_chunk = {"service": "recorder.v1.IngestService", "method": "PutChunk"}
     assert value(ingest_metrics, "recorder_rpc_duration_seconds_count", **put_chunk, code="OK") == len(parts)
-    assert value(ingest_metrics, "recorder_rpc_duration_seconds_bucket", **put_chunk, code="OK", le="+Inf") \
-        == len(parts)
-    assert value(ingest_metrics, "recorder_rpc_requests_total", **put_chunk, code="RESOURCE_EXHAUSTED") == 1, \
-        [sorted(k[1]) for k in ingest_metrics if k[0] == "recorder_rpc_requests_total"]
+    assert value(ingest_metrics, "recorder_rpc_duration_seconds_bucket", **put_chunk, code="OK", le="+Inf") == len(
+        parts
+    )
+    assert value(ingest_metrics, "recorder_rpc_requests_total", **put_chunk, code="RESOURCE_EXHAUSTED") == 1, [
+        sorted(k[1]) for k in ingest_metrics if k[0] == "recorder_rpc_requests_total"
+    ]
     assert value(ingest_metrics, "recorder_quota_refusals_total", reason="chunk_bytes") == 1
 
     catalog_metrics = scrape(metered.metrics_ports["catalog"])
     # Every PutChunk is one record request; group commit may put several in one transaction.
     assert value(catalog_metrics, "recorder_chunk_group_requests_sum") == len(parts)
     assert 1 <= value(catalog_metrics, "recorder_chunk_group_requests_count") <= len(parts)
-    assert value(catalog_metrics, "recorder_rpc_duration_seconds_count",
-                 service="recorder.v1.CatalogService", method="RecordChunks", code="OK") == len(parts)
+    assert value(
+        catalog_metrics,
+        "recorder_rpc_duration_seconds_count",
+        service="recorder.v1.CatalogService",
+        method="RecordChunks",
+        code="OK",
+    ) == len(parts)
     assert value(catalog_metrics, "recorder_quota_refusals_total") == 0  # ingest refused it, not the catalog
     assert ("recorder_watch_streams", frozenset()) in catalog_metrics
     assert ("recorder_event_streams", frozenset()) in catalog_metrics
@@ -119,11 +144,18 @@ def test_every_service_exposes_what_an_upload_did(metered, recording_3s):
     assert value(media_metrics, "recorder_ffmpeg_peak_memory_bytes_count") >= 1
     assert value(media_metrics, "recorder_ffmpeg_peak_memory_bytes_sum") > 1 << 20
     # The compressed rendition was made once, by a live encode or from the queue.
-    assert sum(v for (name, labels), v in media_metrics.items() if name == "recorder_renditions_finished_total"
-               and ("state", "READY") in labels) == 1
+    assert (
+        sum(
+            v
+            for (name, labels), v in media_metrics.items()
+            if name == "recorder_renditions_finished_total" and ("state", "READY") in labels
+        )
+        == 1
+    )
 
 
 def test_no_metrics_endpoint_unless_a_port_is_given():
     from recorder_common.metrics import MetricsSettings, serve_metrics
+
     assert MetricsSettings.from_env({}).port == 0
     assert serve_metrics(MetricsSettings.from_env({})) is None

@@ -1,4 +1,5 @@
 """Odd recordings end READY with sensible outputs or FAILED with the step and a readable reason."""
+
 from __future__ import annotations
 
 import subprocess
@@ -28,8 +29,28 @@ async def test_audio_only_recording(stack, tmp_path):
 
 async def test_one_frame_recording(stack, tmp_path):
     clip = tmp_path / "one.webm"
-    subprocess.run([media_tools.FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
-                    "-frames:v", "1", "-c:v", "libvpx", "-live", "1", "-f", "webm", str(clip)], check=True)
+    subprocess.run(
+        [
+            media_tools.FFMPEG,
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=30",
+            "-frames:v",
+            "1",
+            "-c:v",
+            "libvpx",
+            "-live",
+            "1",
+            "-f",
+            "webm",
+            str(clip),
+        ],
+        check=True,
+    )
     video = await wait_final(stack, await upload_unary(stack, clip.read_bytes(), ALICE), ALICE)
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
     assert (video.media.width, video.media.height) == (320, 240)
@@ -55,11 +76,14 @@ async def test_a_hung_ffmpeg_is_killed_at_its_timeout(database_url, tmp_path, st
     hung = tmp_path / "hung-ffmpeg"
     hung.write_text("#!/bin/sh\nexec sleep 600\n")
     hung.chmod(0o755)
-    stack, stop = await start_stack(database_url, tmp_path / "s", storage=storage_backend,
-                                    media_overrides={"ffmpeg_binary": str(hung), "step_timeout_seconds": 1.0})
+    stack, stop = await start_stack(
+        database_url,
+        tmp_path / "s",
+        storage=storage_backend,
+        media_overrides={"ffmpeg_binary": str(hung), "step_timeout_seconds": 1.0},
+    )
     try:
-        video = await wait_final(stack, await upload_unary(stack, recording_3s.read_bytes(), ALICE), ALICE,
-                                 timeout=60)
+        video = await wait_final(stack, await upload_unary(stack, recording_3s.read_bytes(), ALICE), ALICE, timeout=60)
         assert video.status == common_pb2.VIDEO_STATUS_FAILED
         assert "did not finish within 1 s" in video.error
         assert video.error_step == common_pb2.PROCESSING_STEP_PROBE
@@ -97,13 +121,36 @@ async def test_recording_truncated_inside_its_header(stack, recording_3s):
 async def test_resolution_change_mid_recording(stack, tmp_path):
     """The user resized the shared window: MediaRecorder goes on with bigger frames in the same
     track. Every frame ends up in one fixed-size output, letterboxed."""
-    parts = [media_tools.make_webm(tmp_path / f"part{i}.webm", 2.0, size=size, audio=False)
-             for i, size in enumerate(["640x360", "960x720"])]
+    parts = [
+        media_tools.make_webm(tmp_path / f"part{i}.webm", 2.0, size=size, audio=False)
+        for i, size in enumerate(["640x360", "960x720"])
+    ]
     listing = tmp_path / "parts.txt"
     listing.write_text("".join(f"file '{p}'\n" for p in parts))
     clip = tmp_path / "resized.webm"
-    subprocess.run([media_tools.FFMPEG, "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing),
-                    "-c", "copy", "-live", "1", "-f", "webm", str(clip)], check=True, timeout=60)
+    subprocess.run(
+        [
+            media_tools.FFMPEG,
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "concat",
+            "-safe",
+            "0",
+            "-i",
+            str(listing),
+            "-c",
+            "copy",
+            "-live",
+            "1",
+            "-f",
+            "webm",
+            str(clip),
+        ],
+        check=True,
+        timeout=60,
+    )
     video = await wait_final(stack, await upload_unary(stack, clip.read_bytes(), ALICE), ALICE)
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
     compressed = asset(stack, video, common_pb2.ASSET_KIND_COMPRESSED)
@@ -119,9 +166,33 @@ async def test_variable_frame_rate_keeps_its_timing(stack, tmp_path):
     """Screen capture sends frames only when the screen changes: irregular gaps, kept as they are
     (no duplicated frames to fill them), and the same duration."""
     clip = tmp_path / "vfr.webm"
-    subprocess.run([media_tools.FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
-                    "-t", "4", "-vf", "select='lt(n,20)+gt(n,80)*not(mod(n,7))'", "-fps_mode", "vfr",
-                    "-c:v", "libvpx", "-live", "1", "-f", "webm", str(clip)], check=True, timeout=60)
+    subprocess.run(
+        [
+            media_tools.FFMPEG,
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=30",
+            "-t",
+            "4",
+            "-vf",
+            "select='lt(n,20)+gt(n,80)*not(mod(n,7))'",
+            "-fps_mode",
+            "vfr",
+            "-c:v",
+            "libvpx",
+            "-live",
+            "1",
+            "-f",
+            "webm",
+            str(clip),
+        ],
+        check=True,
+        timeout=60,
+    )
     video = await wait_final(stack, await upload_unary(stack, clip.read_bytes(), ALICE), ALICE)
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
     compressed = asset(stack, video, common_pb2.ASSET_KIND_COMPRESSED)
@@ -138,24 +209,27 @@ async def test_fragmented_mp4_from_chrome(stack, tmp_path, audio_codec):
     assert (video.media.video_codec, video.media.audio_codec) == ("h264", audio_codec)
     assert video.media.duration_seconds == pytest.approx(3.0, abs=0.1)
     original = asset(stack, video, common_pb2.ASSET_KIND_ORIGINAL)
-    assert original.suffix == ".mp4" and media_tools.top_level_boxes(original).index("moov") < \
-        media_tools.top_level_boxes(original).index("mdat")  # seekable, index first
+    assert original.suffix == ".mp4" and media_tools.top_level_boxes(original).index(
+        "moov"
+    ) < media_tools.top_level_boxes(original).index("mdat")  # seekable, index first
     assert media_tools.decode_fully(asset(stack, video, common_pb2.ASSET_KIND_COMPRESSED))[0]
     assert not media_tools.is_uniform(asset(stack, video, common_pb2.ASSET_KIND_THUMBNAIL))
 
 
 async def test_declared_type_must_match_the_bytes(stack, tmp_path):
     clip = media_tools.make_fragmented_mp4(tmp_path / "chrome.mp4", 1.0)
-    video = await wait_final(stack, await upload_unary(stack, clip.read_bytes(), ALICE, content_type="video/webm"),
-                             ALICE)
+    video = await wait_final(
+        stack, await upload_unary(stack, clip.read_bytes(), ALICE, content_type="video/webm"), ALICE
+    )
     assert video.status == common_pb2.VIDEO_STATUS_FAILED
     assert video.error_step == common_pb2.PROCESSING_STEP_PROBE
     assert "declared video/webm" in video.error and "mp4" in video.error
 
 
 async def test_ffmpeg_memory_is_bounded(database_url, tmp_path, storage_backend, recording_3s):
-    stack, stop = await start_stack(database_url, tmp_path / "s", storage=storage_backend,
-                                    media_overrides={"ffmpeg_max_memory_mb": 100})
+    stack, stop = await start_stack(
+        database_url, tmp_path / "s", storage=storage_backend, media_overrides={"ffmpeg_max_memory_mb": 100}
+    )
     try:
         video = await wait_final(stack, await upload_unary(stack, recording_3s.read_bytes(), ALICE), ALICE)
         # Copying fits; decoding the thumbnail's candidate frames (the first decode) does not.

@@ -1,5 +1,6 @@
 """Playback over HTTP through the real Envoy: signed URLs, ranges on both backends, share links and
 every refusal (expired, tampered, another video's token, revoked, traversal, another user's video)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,8 +18,9 @@ from tests import media_tools
 from tests.helpers import asset, expect, upload_unary, user, wait_final
 
 
-def http_get(port: int, path: str, headers: dict[str, str] | None = None,
-             method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+def http_get(
+    port: int, path: str, headers: dict[str, str] | None = None, method: str = "GET"
+) -> tuple[int, dict[str, str], bytes]:
     """One request with the path exactly as given (no client-side normalisation of .. or %2e)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
@@ -46,8 +48,9 @@ async def ready_video(stack, recording, owner: str, title: str = "t") -> common_
 
 
 async def playback_url(stack, owner: str, video_id: str, kind: int = 0) -> str:
-    reply = await media(stack).GetPlaybackUrl(media_pb2.GetPlaybackUrlRequest(video_id=video_id, kind=kind),
-                                              metadata=user(owner), timeout=10)
+    reply = await media(stack).GetPlaybackUrl(
+        media_pb2.GetPlaybackUrlRequest(video_id=video_id, kind=kind), metadata=user(owner), timeout=10
+    )
     assert reply.url.startswith("/play/")
     return reply.url
 
@@ -56,8 +59,9 @@ async def playback_url(stack, owner: str, video_id: str, kind: int = 0) -> str:
 async def test_ranges_and_headers_through_envoy(stack, gateway, recording_3s):
     video = await ready_video(stack, recording_3s, "pb-alice")
     for kind, asset_kind, content_type in (
-            (media_pb2.PLAYBACK_KIND_ORIGINAL, common_pb2.ASSET_KIND_ORIGINAL, "video/webm"),
-            (media_pb2.PLAYBACK_KIND_COMPRESSED, common_pb2.ASSET_KIND_COMPRESSED, "video/mp4")):
+        (media_pb2.PLAYBACK_KIND_ORIGINAL, common_pb2.ASSET_KIND_ORIGINAL, "video/webm"),
+        (media_pb2.PLAYBACK_KIND_COMPRESSED, common_pb2.ASSET_KIND_COMPRESSED, "video/mp4"),
+    ):
         data = asset(stack, video, asset_kind).read_bytes()
         size = len(data)
         url = await playback_url(stack, "pb-alice", video.video_id, kind)
@@ -66,15 +70,18 @@ async def test_ranges_and_headers_through_envoy(stack, gateway, recording_3s):
         assert headers["content-type"] == content_type and headers["accept-ranges"] == "bytes"
         assert "immutable" in headers["cache-control"] and headers["etag"]
         middle = size // 2
-        for header, first, last in (("bytes=0-0", 0, 0), (f"bytes={middle}-{middle + 99}", middle, middle + 99),
-                                    (f"bytes={size - 1}-{size - 1}", size - 1, size - 1),
-                                    ("bytes=-100", size - 100, size - 1),
-                                    (f"bytes={size - 10}-", size - 10, size - 1),
-                                    (f"bytes={size - 10}-{size + 1000}", size - 10, size - 1)):
+        for header, first, last in (
+            ("bytes=0-0", 0, 0),
+            (f"bytes={middle}-{middle + 99}", middle, middle + 99),
+            (f"bytes={size - 1}-{size - 1}", size - 1, size - 1),
+            ("bytes=-100", size - 100, size - 1),
+            (f"bytes={size - 10}-", size - 10, size - 1),
+            (f"bytes={size - 10}-{size + 1000}", size - 10, size - 1),
+        ):
             status, headers, body = await get(gateway, url, {"Range": header})
             assert status == 206, header
             assert headers["content-range"] == f"bytes {first}-{last}/{size}", header
-            assert body == data[first:last + 1], header
+            assert body == data[first : last + 1], header
         for header in (f"bytes={size}-", f"bytes={size + 5}-{size + 10}", "bytes=-0"):
             status, headers, body = await get(gateway, url, {"Range": header})
             assert status == 416, header
@@ -86,9 +93,16 @@ async def test_ranges_and_headers_through_envoy(stack, gateway, recording_3s):
         status, _, body = await get(gateway, url, {"If-None-Match": etag})
         assert status == 304 and body == b""
         # A CORS preflight from the extension's origin is answered by Envoy for GET with Range.
-        status, headers, _ = await get(gateway, url, {
-            "Origin": "chrome-extension://baafeiakklliidfcgofccfkifabnjfdp", "Access-Control-Request-Method": "GET",
-            "Access-Control-Request-Headers": "range"}, method="OPTIONS")
+        status, headers, _ = await get(
+            gateway,
+            url,
+            {
+                "Origin": "chrome-extension://baafeiakklliidfcgofccfkifabnjfdp",
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "range",
+            },
+            method="OPTIONS",
+        )
         assert status == 200 and "range" in headers.get("access-control-allow-headers", "")
 
 
@@ -109,13 +123,13 @@ async def test_refusals_serve_no_byte(stack, gateway, recording_3s, tmp_path):
     mac_flip = token[:-1] + ("A" if token[-1] != "A" else "B")
     refused(await get(gateway, f"/play/{mac_flip}/{name}"), 403)
     parts = token.split(".")
-    refused(await get(gateway, "/play/" + ".".join(parts[:4] + [str(int(parts[4]) + 999999)] + parts[5:])
-                      + f"/{name}"), 403)
+    refused(
+        await get(gateway, "/play/" + ".".join(parts[:4] + [str(int(parts[4]) + 999999)] + parts[5:]) + f"/{name}"), 403
+    )
     refused(await get(gateway, "/play/" + ".".join(parts[:3] + ["compressed"] + parts[4:]) + "/compressed.mp4"), 403)
     # A's token on B's video (the video id swapped inside the token) and on B's owner.
     refused(await get(gateway, "/play/" + ".".join(parts[:2] + [bob.video_id] + parts[3:]) + f"/{name}"), 403)
-    refused(await get(gateway, "/play/" + ".".join([parts[0], "pb-bob", bob.video_id] + parts[3:]) + f"/{name}"),
-            403)
+    refused(await get(gateway, "/play/" + ".".join([parts[0], "pb-bob", bob.video_id] + parts[3:]) + f"/{name}"), 403)
     # Expired: a token signed with the server's own key, an hour in the past.
     tokens = PlaybackTokens(load_or_create_key(stack.storage_root.parent / "playback.key"))
     expired = tokens.for_owner("pb-alice", alice.video_id, "original", int(tokens.clock()) - 3600)
@@ -127,17 +141,30 @@ async def test_refusals_serve_no_byte(stack, gateway, recording_3s, tmp_path):
     refused(await get(gateway, f"/play/{forged}/{name}"), 403)
     # Names outside the family, and traversal in every spelling: nothing but the allow-list.
     bob_key = next(a.path for a in bob.assets if a.kind == common_pb2.ASSET_KIND_ORIGINAL)
-    for path in (f"/play/{token}/source.webm", f"/play/{token}/compressed.mp4", f"/play/{token}/thumbnail.jpg",
-                 f"/play/{token}/../{bob.video_id}/{name}", f"/play/{token}/..%2f..%2f{bob_key}",
-                 f"/play/{token}/%2e%2e/%2e%2e/{bob_key}", f"/play/{token}/%2E%2E%2F{name}",
-                 f"/play/{token}/{name}/..", f"/play/{token}//{name}", f"/play/{token}/{name}%00.jpg",
-                 f"/play/{token}/..\\..\\{name}", "/play/../../../../etc/passwd"):
+    for path in (
+        f"/play/{token}/source.webm",
+        f"/play/{token}/compressed.mp4",
+        f"/play/{token}/thumbnail.jpg",
+        f"/play/{token}/../{bob.video_id}/{name}",
+        f"/play/{token}/..%2f..%2f{bob_key}",
+        f"/play/{token}/%2e%2e/%2e%2e/{bob_key}",
+        f"/play/{token}/%2E%2E%2F{name}",
+        f"/play/{token}/{name}/..",
+        f"/play/{token}//{name}",
+        f"/play/{token}/{name}%00.jpg",
+        f"/play/{token}/..\\..\\{name}",
+        "/play/../../../../etc/passwd",
+    ):
         status, _, body = await get(gateway, path)
         assert status in (400, 403, 404), (path, status)
         assert original[:64] not in body
     # Another user's video: GetPlaybackUrl is NOT_FOUND, like a video that does not exist.
-    message = await expect(grpc.StatusCode.NOT_FOUND, media(stack).GetPlaybackUrl(
-        media_pb2.GetPlaybackUrlRequest(video_id=bob.video_id), metadata=user("pb-alice"), timeout=10))
+    message = await expect(
+        grpc.StatusCode.NOT_FOUND,
+        media(stack).GetPlaybackUrl(
+            media_pb2.GetPlaybackUrlRequest(video_id=bob.video_id), metadata=user("pb-alice"), timeout=10
+        ),
+    )
     assert "not found" in message
     # No bearer token at all: refused by Envoy and by the service.
     status, _, _ = await get(gateway, "/recorder.v1.MediaService/GetPlaybackUrl", method="POST")
@@ -147,8 +174,9 @@ async def test_refusals_serve_no_byte(stack, gateway, recording_3s, tmp_path):
 async def test_share_link_page_files_and_revocation(database_url, tmp_path, recording_3s):
     # Link state is remembered for 0 s here, so revocation is visible on the very next request.
     clock = SteppedClock()
-    stack, stop = await start_stack(database_url, tmp_path / "storage", catalog_clock=clock,
-                                    media_overrides={"share_link_cache_seconds": 0.0})
+    stack, stop = await start_stack(
+        database_url, tmp_path / "storage", catalog_clock=clock, media_overrides={"share_link_cache_seconds": 0.0}
+    )
     try:
         async for gateway in run_gateway(stack, tmp_path):
             await _share_flow(stack, gateway, recording_3s, clock)
@@ -159,8 +187,13 @@ async def test_share_link_page_files_and_revocation(database_url, tmp_path, reco
 async def _share_flow(stack, gateway, recording, clock):
     video = await ready_video(stack, recording, "pb-carol", title="Quarterly <demo> & notes")
     other = await ready_video(stack, recording, "pb-carol", title="private one")
-    created = (await stack.catalog.CreateShareLink(catalog_pb2.CreateShareLinkRequest(
-        video_id=video.video_id, expires_in_seconds=3600), metadata=user("pb-carol"), timeout=10)).link
+    created = (
+        await stack.catalog.CreateShareLink(
+            catalog_pb2.CreateShareLinkRequest(video_id=video.video_id, expires_in_seconds=3600),
+            metadata=user("pb-carol"),
+            timeout=10,
+        )
+    ).link
     assert re.fullmatch(r"[A-Za-z0-9_-]{22}", created.link_id) and created.path == f"/s/{created.link_id}"
     status, headers, page = await get(gateway, created.path)
     assert status == 200 and headers["cache-control"] == "no-store"
@@ -181,17 +214,29 @@ async def _share_flow(stack, gateway, recording, clock):
     token = src.split("/")[2]
     assert (await get(gateway, f"/play/{token}/original.webm"))[0] == 404
     # Links are the owner's: another user neither lists nor revokes them.
-    listed = (await stack.catalog.ListShareLinks(catalog_pb2.ListShareLinksRequest(), metadata=user("pb-dave"),
-                                                 timeout=10)).links
+    listed = (
+        await stack.catalog.ListShareLinks(catalog_pb2.ListShareLinksRequest(), metadata=user("pb-dave"), timeout=10)
+    ).links
     assert list(listed) == []
-    await expect(grpc.StatusCode.NOT_FOUND, stack.catalog.RevokeShareLink(
-        catalog_pb2.RevokeShareLinkRequest(link_id=created.link_id), metadata=user("pb-dave"), timeout=10))
-    await expect(grpc.StatusCode.NOT_FOUND, stack.catalog.CreateShareLink(
-        catalog_pb2.CreateShareLinkRequest(video_id=video.video_id), metadata=user("pb-dave"), timeout=10))
+    await expect(
+        grpc.StatusCode.NOT_FOUND,
+        stack.catalog.RevokeShareLink(
+            catalog_pb2.RevokeShareLinkRequest(link_id=created.link_id), metadata=user("pb-dave"), timeout=10
+        ),
+    )
+    await expect(
+        grpc.StatusCode.NOT_FOUND,
+        stack.catalog.CreateShareLink(
+            catalog_pb2.CreateShareLinkRequest(video_id=video.video_id), metadata=user("pb-dave"), timeout=10
+        ),
+    )
     assert (await get(gateway, created.path))[0] == 200
     # Revoked: the page and every file URL minted for it answer 410 at once, with no byte.
-    revoked = (await stack.catalog.RevokeShareLink(catalog_pb2.RevokeShareLinkRequest(link_id=created.link_id),
-                                                   metadata=user("pb-carol"), timeout=10)).link
+    revoked = (
+        await stack.catalog.RevokeShareLink(
+            catalog_pb2.RevokeShareLinkRequest(link_id=created.link_id), metadata=user("pb-carol"), timeout=10
+        )
+    ).link
     assert revoked.HasField("revoked_at")
     assert (await get(gateway, created.path))[0] == 410
     status, _, body = await get(gateway, src)
@@ -199,15 +244,28 @@ async def _share_flow(stack, gateway, recording, clock):
     assert (await get(gateway, poster))[0] == 410
     # An unknown link looks exactly like a revoked one.
     assert (await get(gateway, "/s/" + "A" * 22))[0] == 410
-    listed = (await stack.catalog.ListShareLinks(catalog_pb2.ListShareLinksRequest(video_id=video.video_id),
-                                                 metadata=user("pb-carol"), timeout=10)).links
+    listed = (
+        await stack.catalog.ListShareLinks(
+            catalog_pb2.ListShareLinksRequest(video_id=video.video_id), metadata=user("pb-carol"), timeout=10
+        )
+    ).links
     assert [link.link_id for link in listed] == [created.link_id] and listed[0].HasField("revoked_at")
-    await expect(grpc.StatusCode.INVALID_ARGUMENT, stack.catalog.CreateShareLink(
-        catalog_pb2.CreateShareLinkRequest(video_id=video.video_id, expires_in_seconds=-1),
-        metadata=user("pb-carol"), timeout=10))
+    await expect(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        stack.catalog.CreateShareLink(
+            catalog_pb2.CreateShareLinkRequest(video_id=video.video_id, expires_in_seconds=-1),
+            metadata=user("pb-carol"),
+            timeout=10,
+        ),
+    )
     # Expired: works until its time, then the page and its files are 410.
-    timed = (await stack.catalog.CreateShareLink(catalog_pb2.CreateShareLinkRequest(
-        video_id=video.video_id, expires_in_seconds=60), metadata=user("pb-carol"), timeout=10)).link
+    timed = (
+        await stack.catalog.CreateShareLink(
+            catalog_pb2.CreateShareLinkRequest(video_id=video.video_id, expires_in_seconds=60),
+            metadata=user("pb-carol"),
+            timeout=10,
+        )
+    ).link
     status, _, page = await get(gateway, timed.path)
     assert status == 200
     src = re.search(r'<video[^>]* src="([^"]+)"', page.decode())[1]
@@ -217,19 +275,30 @@ async def _share_flow(stack, gateway, recording, clock):
     status, _, body = await get(gateway, src, {"Range": "bytes=0-9"})
     assert status == 410 and compressed[:10] not in body
     # A deleted video's links are gone too.
-    live = (await stack.catalog.CreateShareLink(catalog_pb2.CreateShareLinkRequest(
-        video_id=other.video_id), metadata=user("pb-carol"), timeout=10)).link
+    live = (
+        await stack.catalog.CreateShareLink(
+            catalog_pb2.CreateShareLinkRequest(video_id=other.video_id), metadata=user("pb-carol"), timeout=10
+        )
+    ).link
     assert (await get(gateway, live.path))[0] == 200
-    await stack.ingest.DeleteVideo(ingest_pb2.DeleteVideoRequest(video_id=other.video_id),
-                                   metadata=user("pb-carol"), timeout=10)
+    await stack.ingest.DeleteVideo(
+        ingest_pb2.DeleteVideoRequest(video_id=other.video_id), metadata=user("pb-carol"), timeout=10
+    )
     assert (await get(gateway, live.path))[0] == 410
 
 
 async def cli(stack, gateway: int, *args: str) -> str:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "recorder_cli", "--user", "pb-frank", *args,
+        sys.executable,
+        "-m",
+        "recorder_cli",
+        "--user",
+        "pb-frank",
+        *args,
         env={**stack.env(), "RECORDER_GATEWAY": f"http://127.0.0.1:{gateway}"},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0, err.decode()
     return out.decode().strip()
@@ -239,8 +308,11 @@ async def test_cli_share_and_open_print_working_links(stack, gateway, recording_
     video = await ready_video(stack, recording_3s, "pb-frank")
     share = await cli(stack, gateway, "share", video.video_id, "--expires", "7d")
     assert re.fullmatch(rf"http://127\.0\.0\.1:{gateway}/s/[A-Za-z0-9_-]{{22}}", share)
-    links = (await stack.catalog.ListShareLinks(catalog_pb2.ListShareLinksRequest(video_id=video.video_id),
-                                                metadata=user("pb-frank"), timeout=10)).links
+    links = (
+        await stack.catalog.ListShareLinks(
+            catalog_pb2.ListShareLinksRequest(video_id=video.video_id), metadata=user("pb-frank"), timeout=10
+        )
+    ).links
     assert len(links) == 1
     lifetime = links[0].expires_at.ToSeconds() - links[0].created_at.ToSeconds()
     assert abs(lifetime - 7 * 86400) <= 1
@@ -254,17 +326,57 @@ async def test_cli_share_and_open_print_working_links(stack, gateway, recording_
 
 def crop_gray(image, x: int, y: int, w: int, h: int) -> list[int]:
     import subprocess
-    result = subprocess.run([media_tools.FFMPEG, "-nostdin", "-v", "error", "-i", str(image), "-vf",
-                             f"crop={w}:{h}:{x}:{y}", "-f", "rawvideo", "-pix_fmt", "gray", "-"],
-                            capture_output=True, check=True, timeout=60)
+
+    result = subprocess.run(
+        [
+            media_tools.FFMPEG,
+            "-nostdin",
+            "-v",
+            "error",
+            "-i",
+            str(image),
+            "-vf",
+            f"crop={w}:{h}:{x}:{y}",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "gray",
+            "-",
+        ],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
     return list(result.stdout)
 
 
 def frame_gray(video, at: float, w: int, h: int) -> list[int]:
     import subprocess
-    result = subprocess.run([media_tools.FFMPEG, "-nostdin", "-v", "error", "-ss", f"{at:.3f}", "-i", str(video),
-                             "-frames:v", "1", "-vf", f"scale={w}:{h}", "-f", "rawvideo", "-pix_fmt", "gray", "-"],
-                            capture_output=True, check=True, timeout=60)
+
+    result = subprocess.run(
+        [
+            media_tools.FFMPEG,
+            "-nostdin",
+            "-v",
+            "error",
+            "-ss",
+            f"{at:.3f}",
+            "-i",
+            str(video),
+            "-frames:v",
+            "1",
+            "-vf",
+            f"scale={w}:{h}",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "gray",
+            "-",
+        ],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
     return list(result.stdout)
 
 
@@ -280,8 +392,11 @@ async def test_storyboard_sprite_and_vtt_cover_the_video(stack, gateway, recordi
     assert url.endswith("/storyboard.vtt")
     status, headers, vtt = await get(gateway, url)
     assert status == 200 and headers["content-type"].startswith("text/vtt")
-    cues = re.findall(r"(\d\d):(\d\d):(\d\d)\.(\d{3}) --> (\d\d):(\d\d):(\d\d)\.(\d{3})\n"
-                      r"storyboard\.jpg#xywh=(\d+),(\d+),(\d+),(\d+)", vtt.decode())
+    cues = re.findall(
+        r"(\d\d):(\d\d):(\d\d)\.(\d{3}) --> (\d\d):(\d\d):(\d\d)\.(\d{3})\n"
+        r"storyboard\.jpg#xywh=(\d+),(\d+),(\d+),(\d+)",
+        vtt.decode(),
+    )
     assert vtt.startswith(b"WEBVTT") and len(cues) == 3  # 6 s, a frame every 2 s
 
     def seconds(h, m, s_, ms):
@@ -303,11 +418,16 @@ async def test_storyboard_sprite_and_vtt_cover_the_video(stack, gateway, recordi
     original = asset(stack, video, common_pb2.ASSET_KIND_ORIGINAL)
     tile = crop_gray(image, x, y, w, h)
     assert mean_difference(tile, frame_gray(original, times[1][0], w, h)) < 12
-    assert mean_difference(tile, frame_gray(original, times[2][0], w, h)) > mean_difference(
-        tile, frame_gray(original, times[1][0], w, h)) + 5
+    assert (
+        mean_difference(tile, frame_gray(original, times[2][0], w, h))
+        > mean_difference(tile, frame_gray(original, times[1][0], w, h)) + 5
+    )
     # A share page of the video offers it as a metadata track.
-    link = (await stack.catalog.CreateShareLink(catalog_pb2.CreateShareLinkRequest(video_id=video.video_id),
-                                                metadata=user("pb-gina"), timeout=10)).link
+    link = (
+        await stack.catalog.CreateShareLink(
+            catalog_pb2.CreateShareLinkRequest(video_id=video.video_id), metadata=user("pb-gina"), timeout=10
+        )
+    ).link
     page = (await get(gateway, link.path))[2].decode()
     track = re.search(r'<track id="storyboard" kind="metadata" label="storyboard" src="([^"]+)"', page)[1]
     assert track.endswith("/storyboard.vtt") and (await get(gateway, track))[2] == vtt
@@ -328,13 +448,26 @@ async def test_hls_playlist_and_segments_through_envoy(stack, gateway, recording
     original = asset(stack, video, common_pb2.ASSET_KIND_ORIGINAL)
     made = tmp_path / "hls"
     made.mkdir()
-    await run_ffmpeg(commands.compress_args(
-        media_tools.FFMPEG, str(original), containers.for_original("video/webm"), str(made / "compressed.mp4"),
-        CompressionProfile(), True, True, 0, (640, 360), hls_folder=str(made)), FfmpegLimits(max_file_bytes=1 << 26))
+    await run_ffmpeg(
+        commands.compress_args(
+            media_tools.FFMPEG,
+            str(original),
+            containers.for_original("video/webm"),
+            str(made / "compressed.mp4"),
+            CompressionProfile(),
+            True,
+            True,
+            0,
+            (640, 360),
+            hls_folder=str(made),
+        ),
+        FfmpegLimits(max_file_bytes=1 << 26),
+    )
     final_text = (made / commands.HLS_PLAYLIST).read_text()
     # First as a recording in progress would have it: EVENT, no ENDLIST yet.
     event_text = final_text.replace("#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-PLAYLIST-TYPE:EVENT").replace(
-        "#EXT-X-ENDLIST\n", "")
+        "#EXT-X-ENDLIST\n", ""
+    )
     (made / commands.HLS_PLAYLIST).write_text(event_text)
     store, catalog = stack.media.playback.store, stack.media.ondemand.catalog
 
@@ -351,8 +484,7 @@ async def test_hls_playlist_and_segments_through_envoy(stack, gateway, recording
         await put(name)
     await put(commands.HLS_INIT)
     key = await put(commands.HLS_PLAYLIST)
-    await catalog.put_asset("pb-hank", video.video_id, "HLS", key, "application/vnd.apple.mpegurl",
-                            len(event_text))
+    await catalog.put_asset("pb-hank", video.video_id, "HLS", key, "application/vnd.apple.mpegurl", len(event_text))
     url = await playback_url(stack, "pb-hank", video.video_id, media_pb2.PLAYBACK_KIND_HLS)
     assert url.endswith("/hls.m3u8")
     status, headers, body = await get(gateway, url)

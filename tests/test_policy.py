@@ -1,5 +1,6 @@
 """The access policy (recorder_common/policy.py): it names every RPC we serve, real servers enforce
 it before any handler runs, and the Envoy gateway routes exactly its PUBLIC RPCs."""
+
 from __future__ import annotations
 
 import importlib
@@ -28,8 +29,11 @@ ALICE = user("alice")
 def served_methods() -> dict[str, object]:
     """Full method name -> method descriptor, for every service in gen/recorder/v1 plus health and
     reflection (what every one of our servers registers)."""
-    modules = [importlib.import_module(f"recorder.v1.{info.name}")
-               for info in pkgutil.iter_modules(recorder.v1.__path__) if info.name.endswith("_pb2")]
+    modules = [
+        importlib.import_module(f"recorder.v1.{info.name}")
+        for info in pkgutil.iter_modules(recorder.v1.__path__)
+        if info.name.endswith("_pb2")
+    ]
     methods = {}
     for module in [*modules, health_pb2, reflection_pb2]:
         for service in module.DESCRIPTOR.services_by_name.values():
@@ -52,7 +56,9 @@ def test_every_rpc_has_one_policy_entry_and_every_entry_names_an_rpc():
 
 def test_only_health_and_reflection_are_open():
     assert {m.split("/")[1] for m in methods_with(OPEN)} == {
-        "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"}
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+    }
 
 
 def test_the_catalog_upload_state_is_internal():
@@ -72,11 +78,13 @@ def test_the_gateway_routes_exactly_the_public_rpcs():
     # Nothing else can route: no prefix or regex matches that would catch an internal RPC. The
     # only prefixes are playback's, and they go to the playback cluster (plain HTTP, no RPCs).
     config = render({**os.environ, **TEST_KEYS.env()})
-    route_block = config[config.index("routes:"):config.index("http_filters:")]
+    route_block = config[config.index("routes:") : config.index("http_filters:")]
     matches = re.findall(r"- match: \{ (\w+): \"([^\"]+)\" \}\n\s+route: \{ cluster: (\w+)", route_block)
     assert len(matches) == route_block.count("- match:")
     assert sorted((kind, value, cluster) for kind, value, cluster in matches if kind != "path") == [
-        ("prefix", "/play/", "playback"), ("prefix", "/s/", "playback")]
+        ("prefix", "/play/", "playback"),
+        ("prefix", "/s/", "playback"),
+    ]
     playback = {("prefix", "/play/"), ("prefix", "/s/")}
     for kind, value, cluster in matches:
         assert (kind, value) in playback or (kind == "path" and cluster != "playback"), (kind, value, cluster)
@@ -84,6 +92,7 @@ def test_the_gateway_routes_exactly_the_public_rpcs():
 
 
 # ---- through real servers ----------------------------------------------------------------------
+
 
 @pytest.fixture
 async def servers(tmp_path):
@@ -95,8 +104,11 @@ async def servers(tmp_path):
 
 def port_of(stack, method: str) -> int:
     service = method.split("/")[1]
-    return {"recorder.v1.IngestService": stack.ingest_port, "recorder.v1.CatalogService": stack.catalog_port,
-            "recorder.v1.MediaService": stack.media_port}[service]
+    return {
+        "recorder.v1.IngestService": stack.ingest_port,
+        "recorder.v1.CatalogService": stack.catalog_port,
+        "recorder.v1.MediaService": stack.media_port,
+    }[service]
 
 
 async def call(stack, method: str, metadata, request=None) -> grpc.StatusCode:
@@ -106,18 +118,21 @@ async def call(stack, method: str, metadata, request=None) -> grpc.StatusCode:
     response_class = message_factory.GetMessageClass(descriptor.output_type)
     request = request if request is not None else request_class()
     channel = stack.channel(port_of(stack, method))
-    kinds = {(False, False): channel.unary_unary, (False, True): channel.unary_stream,
-             (True, False): channel.stream_unary, (True, True): channel.stream_stream}
+    kinds = {
+        (False, False): channel.unary_unary,
+        (False, True): channel.unary_stream,
+        (True, False): channel.stream_unary,
+        (True, True): channel.stream_stream,
+    }
     multicallable = kinds[(descriptor.client_streaming, descriptor.server_streaming)](
-        method, request_serializer=request_class.SerializeToString,
-        response_deserializer=response_class.FromString)
+        method, request_serializer=request_class.SerializeToString, response_deserializer=response_class.FromString
+    )
 
     async def one_request():
         yield request
 
     try:
-        rpc = multicallable(one_request() if descriptor.client_streaming else request,
-                            metadata=metadata, timeout=10)
+        rpc = multicallable(one_request() if descriptor.client_streaming else request, metadata=metadata, timeout=10)
         if descriptor.server_streaming:
             async for _ in rpc:
                 pass
@@ -141,27 +156,33 @@ async def test_every_public_rpc_refuses_a_missing_token_and_a_service_token_alon
     for metadata in ((), service):
         codes = {method: await call(servers, method, metadata) for method in methods_with(PUBLIC)}
         wrong = {m: c for m, c in codes.items() if c != grpc.StatusCode.UNAUTHENTICATED}
-        assert not wrong, f"public RPCs that did not refuse {'no token' if not metadata else 'a bare service token'}: {wrong}"
+        assert not wrong, (
+            f"public RPCs that did not refuse {'no token' if not metadata else 'a bare service token'}: {wrong}"
+        )
 
 
 async def test_catalog_get_upload_state_refuses_a_user_token(servers):
-    video_id = (await servers.ingest.CreateUpload(ingest_pb2.CreateUploadRequest(title="mine"),
-                                                  metadata=ALICE, timeout=10)).video_id
+    video_id = (
+        await servers.ingest.CreateUpload(ingest_pb2.CreateUploadRequest(title="mine"), metadata=ALICE, timeout=10)
+    ).video_id
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await servers.catalog.GetUploadState(catalog_pb2.GetUploadStateRequest(video_id=video_id),
-                                             metadata=ALICE, timeout=10)
+        await servers.catalog.GetUploadState(
+            catalog_pb2.GetUploadStateRequest(video_id=video_id), metadata=ALICE, timeout=10
+        )
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "internal RPC" in caught.value.details()
     # The user's way in still works, and ingest still reaches the catalog's with its service token.
-    state = await servers.ingest.GetUploadState(ingest_pb2.GetIngestUploadStateRequest(video_id=video_id),
-                                                metadata=ALICE, timeout=10)
+    state = await servers.ingest.GetUploadState(
+        ingest_pb2.GetIngestUploadStateRequest(video_id=video_id), metadata=ALICE, timeout=10
+    )
     assert state.state.received_chunks == 0
 
 
 async def test_internal_rpcs_answer_our_services(servers):
     service = (("authorization", f"Bearer {ServiceTokenSigner(AUTH, 'media').token()}"),)
-    pending = await servers.catalog.ListPendingProcessing(catalog_pb2.ListPendingProcessingRequest(limit=5),
-                                                         metadata=service, timeout=10)
+    pending = await servers.catalog.ListPendingProcessing(
+        catalog_pb2.ListPendingProcessingRequest(limit=5), metadata=service, timeout=10
+    )
     assert list(pending.videos) == []
 
 
@@ -180,8 +201,9 @@ async def test_health_and_reflection_need_no_token(servers):
         async def ask():
             yield reflection_pb2.ServerReflectionRequest(list_services="")
 
-        replies = [r async for r in reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
-            ask(), timeout=10)]
+        replies = [
+            r async for r in reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(ask(), timeout=10)
+        ]
         assert any(s.name.startswith("recorder.v1.") for s in replies[0].list_services_response.service)
 
 
@@ -192,21 +214,36 @@ async def test_an_rpc_missing_from_the_policy_is_refused_before_its_handler_runs
         ran.append(request)
         return catalog_pb2.GetVideoResponse()
 
-    server = grpc.aio.server(interceptors=[IdentityInterceptor(
-        Authenticator(AUTH), policy={"/test.Shapes/Listed": PUBLIC})])
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("test.Shapes", {
-        name: grpc.unary_unary_rpc_method_handler(
-            handler, request_deserializer=catalog_pb2.GetVideoRequest.FromString,
-            response_serializer=catalog_pb2.GetVideoResponse.SerializeToString)
-        for name in ("Listed", "Unlisted")}),))
+    server = grpc.aio.server(
+        interceptors=[IdentityInterceptor(Authenticator(AUTH), policy={"/test.Shapes/Listed": PUBLIC})]
+    )
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                "test.Shapes",
+                {
+                    name: grpc.unary_unary_rpc_method_handler(
+                        handler,
+                        request_deserializer=catalog_pb2.GetVideoRequest.FromString,
+                        response_serializer=catalog_pb2.GetVideoResponse.SerializeToString,
+                    )
+                    for name in ("Listed", "Unlisted")
+                },
+            ),
+        )
+    )
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+
             def rpc(name):
-                return channel.unary_unary(f"/test.Shapes/{name}",
-                                           request_serializer=catalog_pb2.GetVideoRequest.SerializeToString,
-                                           response_deserializer=catalog_pb2.GetVideoResponse.FromString)
+                return channel.unary_unary(
+                    f"/test.Shapes/{name}",
+                    request_serializer=catalog_pb2.GetVideoRequest.SerializeToString,
+                    response_deserializer=catalog_pb2.GetVideoResponse.FromString,
+                )
+
             await rpc("Listed")(catalog_pb2.GetVideoRequest(), metadata=ALICE, timeout=10)
             assert len(ran) == 1
             with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -230,11 +267,28 @@ async def test_the_gateway_refuses_tokens_that_live_longer_than_the_maximum(tmp_
 
     port = free_port()
     config = tmp_path / "envoy.yaml"
-    config.write_text(render({**os.environ, **TEST_KEYS.env(), "GATEWAY_PORT": str(port),
-                              "CATALOG_PORT": str(free_port()), "AUTH_MAX_TOKEN_LIFETIME_SECONDS": "86400"}))
-    envoy = await asyncio.create_subprocess_exec(ENVOY, "-c", str(config), "--log-level", "error",
-                                                 "--base-id", str(port), stdout=asyncio.subprocess.DEVNULL,
-                                                 stderr=asyncio.subprocess.DEVNULL)
+    config.write_text(
+        render(
+            {
+                **os.environ,
+                **TEST_KEYS.env(),
+                "GATEWAY_PORT": str(port),
+                "CATALOG_PORT": str(free_port()),
+                "AUTH_MAX_TOKEN_LIFETIME_SECONDS": "86400",
+            }
+        )
+    )
+    envoy = await asyncio.create_subprocess_exec(
+        ENVOY,
+        "-c",
+        str(config),
+        "--log-level",
+        "error",
+        "--base-id",
+        str(port),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -246,15 +300,22 @@ async def test_the_gateway_refuses_tokens_that_live_longer_than_the_maximum(tmp_
                 assert time.monotonic() < deadline, "Envoy did not start listening"
                 await asyncio.sleep(0.1)
         now = int(time.time())
-        cases = {"12 h": (forged_tokens.claims(exp=now + 12 * 3600), 503),
-                 "48 h": (forged_tokens.claims(iat=now, exp=now + 48 * 3600), 401),
-                 "no iat, 1 h left": (forged_tokens.claims(iat=None, exp=now + 3600), 503),
-                 "no iat, 48 h left": (forged_tokens.claims(iat=None, exp=now + 48 * 3600), 401),
-                 "year 9999": (forged_tokens.claims(exp=253402300799), 401)}
+        cases = {
+            "12 h": (forged_tokens.claims(exp=now + 12 * 3600), 503),
+            "48 h": (forged_tokens.claims(iat=now, exp=now + 48 * 3600), 401),
+            "no iat, 1 h left": (forged_tokens.claims(iat=None, exp=now + 3600), 503),
+            "no iat, 48 h left": (forged_tokens.claims(iat=None, exp=now + 48 * 3600), 401),
+            "year 9999": (forged_tokens.claims(exp=253402300799), 401),
+        }
         for name, (token_claims, status) in cases.items():
             reply = await asyncio.to_thread(
-                grpc_web.call, port, "/recorder.v1.CatalogService/ListVideos", b"",
-                {"authorization": "Bearer " + forged_tokens.signed(token_claims)}, "http://localhost:5173")
+                grpc_web.call,
+                port,
+                "/recorder.v1.CatalogService/ListVideos",
+                b"",
+                {"authorization": "Bearer " + forged_tokens.signed(token_claims)},
+                "http://localhost:5173",
+            )
             assert reply.http_status == status, (name, reply.http_status, reply.grpc_message)
     finally:
         envoy.terminate()

@@ -1,4 +1,5 @@
 """The README's promises: the quick start, grpcurl examples and generated code, checked for real."""
+
 from __future__ import annotations
 
 import filecmp
@@ -38,15 +39,20 @@ def test_readme_opens_with_quick_start_of_two_commands():
 
 
 def test_generated_code_is_in_sync(tmp_path):
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_protos.py"), "--out", str(tmp_path)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen_protos.py"), "--out", str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
     fresh = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
-    committed = sorted(p.relative_to(ROOT / "gen") for p in (ROOT / "gen").rglob("*")
-                       if p.is_file() and "__pycache__" not in p.parts)
+    committed = sorted(
+        p.relative_to(ROOT / "gen") for p in (ROOT / "gen").rglob("*") if p.is_file() and "__pycache__" not in p.parts
+    )
     assert fresh == committed, "gen/ has other files than the protos produce: run ./dev gen"
     for rel in fresh:
         assert filecmp.cmp(tmp_path / rel, ROOT / "gen" / rel, shallow=False), (
-            f"gen/{rel} is out of date: run ./dev gen and commit the result")
+            f"gen/{rel} is out of date: run ./dev gen and commit the result"
+        )
 
 
 def free_port() -> int:
@@ -58,8 +64,13 @@ def free_port() -> int:
 def fresh_clone(dest: pathlib.Path) -> pathlib.Path:
     """What a clone would hold: tracked files plus new ones not ignored (so uncommitted work is
     tested too), copied without the developer's virtualenv, data or caches."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
-                           capture_output=True, check=True).stdout.decode().split("\0")
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for rel in filter(None, files):
         src = ROOT / rel
         if src.is_file():
@@ -73,12 +84,25 @@ def test_quick_start_run_from_a_fresh_clone_serves_the_readme_grpcurl_examples(t
     clone = fresh_clone(tmp_path / "clone")
     ports = {"50061": free_port(), "50062": free_port(), "50063": free_port()}
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "VENV")}
-    env.update(CATALOG_PORT=str(ports["50061"]), MEDIA_PORT=str(ports["50062"]),
-               INGEST_PORT=str(ports["50063"]), GATEWAY_PORT=str(free_port()), DEVAUTH_PORT=str(free_port()))
+    env.update(
+        CATALOG_PORT=str(ports["50061"]),
+        MEDIA_PORT=str(ports["50062"]),
+        INGEST_PORT=str(ports["50063"]),
+        GATEWAY_PORT=str(free_port()),
+        DEVAUTH_PORT=str(free_port()),
+    )
     run_command = quick_start_commands()[0]
     # exec: the signal below goes to devstack itself, which must pass it on to the services.
-    stack = subprocess.Popen(f"exec {run_command}", shell=True, cwd=clone, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    stack = subprocess.Popen(
+        f"exec {run_command}",
+        shell=True,
+        cwd=clone,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     lines: list[str] = []
     try:
         deadline = time.monotonic() + 900
@@ -91,8 +115,14 @@ def test_quick_start_run_from_a_fresh_clone_serves_the_readme_grpcurl_examples(t
         for old, new in ports.items():
             grpcurl_block = grpcurl_block.replace(f"127.0.0.1:{old}", f"127.0.0.1:{new}")
         shell_env = {**env, "PATH": f"{clone / '.venv' / 'bin'}:{env['PATH']}"}
-        result = subprocess.run(["bash", "-euo", "pipefail", "-c", grpcurl_block], cwd=clone,
-                                env=shell_env, capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", grpcurl_block],
+            cwd=clone,
+            env=shell_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert result.returncode == 0, result.stderr
         assert "recorder.v1.IngestService" in result.stdout
         assert '"status": "SERVING"' in result.stdout
@@ -102,9 +132,16 @@ def test_quick_start_run_from_a_fresh_clone_serves_the_readme_grpcurl_examples(t
         # And the CLI from the same clone uploads a real recording to READY.
         upload = subprocess.run(
             [str(clone / ".venv" / "bin" / "recorder"), "--user", "carol", "upload", str(recording_3s)],
-            env={**env, "RECORDER_INGEST": f"127.0.0.1:{ports['50063']}",
-                 "RECORDER_CATALOG": f"127.0.0.1:{ports['50061']}"},
-            cwd=clone, capture_output=True, text=True, timeout=300)  # the clone's data/auth keys
+            env={
+                **env,
+                "RECORDER_INGEST": f"127.0.0.1:{ports['50063']}",
+                "RECORDER_CATALOG": f"127.0.0.1:{ports['50061']}",
+            },
+            cwd=clone,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )  # the clone's data/auth keys
         assert upload.returncode == 0, upload.stderr
         assert "READY" in upload.stdout
     finally:
@@ -123,8 +160,12 @@ def test_the_python_tree_has_no_lint_errors():
     """ruff over everything we write, with pyproject.toml's rules (generated code excluded): unused
     imports, undefined names, redefinitions and the like fail the suite (CI's `./dev check` runs
     the same, and mypy)."""
-    ruff = shutil.which("ruff", path=str(ROOT / ".venv" / "bin")) or shutil.which("ruff") or \
-        str(pathlib.Path(sys.executable).parent / "ruff")
-    result = subprocess.run([ruff, "check", "--no-cache", str(ROOT)], capture_output=True, text=True, timeout=120,
-                            cwd=ROOT)
+    ruff = (
+        shutil.which("ruff", path=str(ROOT / ".venv" / "bin"))
+        or shutil.which("ruff")
+        or str(pathlib.Path(sys.executable).parent / "ruff")
+    )
+    result = subprocess.run(
+        [ruff, "check", "--no-cache", str(ROOT)], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -1,6 +1,7 @@
 """Outputs count toward the owner's storage quota, through real servers and real ffmpeg: an
 output the catalog refuses is dropped (processing fails with the reason, the file is deleted;
 an on-demand request answers RESOURCE_EXHAUSTED)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -58,24 +59,32 @@ async def test_an_on_demand_output_over_the_quota_is_resource_exhausted(quota_st
     video = await wait_final(stack, vid, ALICE)
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
     media = media_pb2_grpc.MediaServiceStub(stack.channel(stack.media_port))
-    aac = (await media.ExtractAudio(media_pb2.ExtractAudioRequest(
-        video_id=vid, format=media_pb2.AUDIO_FORMAT_AAC, bitrate_kbps=64), metadata=ALICE, timeout=120)).asset
+    aac = (
+        await media.ExtractAudio(
+            media_pb2.ExtractAudioRequest(video_id=vid, format=media_pb2.AUDIO_FORMAT_AAC, bitrate_kbps=64),
+            metadata=ALICE,
+            timeout=120,
+        )
+    ).asset
     kept = stack.file(aac.path).read_bytes()
     async with catalog.sessions() as session:
         used = (await bytes_in_use(session, ["alice"]))["alice"]
     set_quota(catalog, used)  # full
     # A bigger replacement of a stored asset is refused, and the stored one stays as it was.
     with pytest.raises(grpc.aio.AioRpcError) as bigger:
-        await media.ExtractAudio(media_pb2.ExtractAudioRequest(
-            video_id=vid, format=media_pb2.AUDIO_FORMAT_AAC, bitrate_kbps=256), metadata=ALICE, timeout=120)
+        await media.ExtractAudio(
+            media_pb2.ExtractAudioRequest(video_id=vid, format=media_pb2.AUDIO_FORMAT_AAC, bitrate_kbps=256),
+            metadata=ALICE,
+            timeout=120,
+        )
     assert bigger.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert stack.file(aac.path).read_bytes() == kept and len(kept) == aac.size_bytes
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await media.ExtractAudio(media_pb2.ExtractAudioRequest(video_id=vid, format=media_pb2.AUDIO_FORMAT_FLAC),
-                                 metadata=ALICE, timeout=120)
+        await media.ExtractAudio(
+            media_pb2.ExtractAudioRequest(video_id=vid, format=media_pb2.AUDIO_FORMAT_FLAC), metadata=ALICE, timeout=120
+        )
     assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert reason_of(refused.value) == Reason.QUOTA_EXCEEDED  # the catalog's reason, relayed by media
-    listed = (await stack.catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=vid), metadata=ALICE,
-                                           timeout=10)).video
+    listed = (await stack.catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=vid), metadata=ALICE, timeout=10)).video
     assert common_pb2.ASSET_KIND_AUDIO_FLAC not in [a.kind for a in listed.assets]
     assert not [key for key in stack.keys(f"users/alice/videos/{vid}/") if key.endswith(".flac")]

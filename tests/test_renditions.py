@@ -2,6 +2,7 @@
 state. The catalog's rendition queue on real SQLite and PostgreSQL; a failing encode and a retry of
 only that rendition through real servers and ffmpeg; eight recordings at once through real
 processes."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -65,8 +66,9 @@ async def test_a_rendition_is_queued_only_once_its_video_is_ready_and_claimed_on
 async def test_given_back_it_waits_for_ready_and_a_lapsed_lease_is_taken_over(catalog):
     video = await catalog.create_video("alice", "t", "r.webm", "video/webm", 0)
     assert (await catalog.claim_rendition("live", 60, COMPRESSED, "alice", video.id)).claimed
-    await catalog.finish_rendition("alice", video.id, COMPRESSED, "live", RenditionState.PENDING,
-                                   error="behind real time")
+    await catalog.finish_rendition(
+        "alice", video.id, COMPRESSED, "live", RenditionState.PENDING, error="behind real time"
+    )
     row = (await catalog.get_video("alice", video.id)).renditions[0]
     assert (row.state, row.lease_owner, row.attempts) == ("PENDING", None, 0)
     await catalog.record_chunk("alice", video.id, 0, 10, 0, is_last=True)
@@ -78,8 +80,14 @@ async def test_given_back_it_waits_for_ready_and_a_lapsed_lease_is_taken_over(ca
     assert (await claim(catalog, "queued-2")) == ("alice", video.id)
     with pytest.raises(FailedPrecondition):  # the dead one's late report changes nothing
         await catalog.report_rendition_progress("alice", video.id, COMPRESSED, "queued-1", 0.5, 60)
-    await catalog.finish_rendition("alice", video.id, COMPRESSED, "queued-2", RenditionState.READY,
-                                   RenditionAsset(f"users/alice/videos/{video.id}/compressed.mp4", "video/mp4", 123))
+    await catalog.finish_rendition(
+        "alice",
+        video.id,
+        COMPRESSED,
+        "queued-2",
+        RenditionState.READY,
+        RenditionAsset(f"users/alice/videos/{video.id}/compressed.mp4", "video/mp4", 123),
+    )
     got = await catalog.get_video("alice", video.id)
     assert got.status == "READY" and got.renditions[0].state == "READY" and got.renditions[0].progress == 1.0
     assert {a.kind: a.size for a in got.assets}["COMPRESSED"] == 123
@@ -87,6 +95,7 @@ async def test_given_back_it_waits_for_ready_and_a_lapsed_lease_is_taken_over(ca
 
 async def test_a_rendition_whose_encoder_died_three_times_ends_failed(catalog):
     import datetime as dt
+
     video_id = await ready_video(catalog, "alice")
     base = catalog.clock
     for attempt in range(3):
@@ -103,8 +112,9 @@ async def test_a_rendition_whose_encoder_died_three_times_ends_failed(catalog):
 async def test_a_failed_rendition_keeps_the_video_ready_and_only_it_is_retried(catalog):
     video_id = await ready_video(catalog, "alice")
     await claim(catalog)
-    await catalog.finish_rendition("alice", video_id, COMPRESSED, "encoder", RenditionState.FAILED,
-                                   error="could not compress the recording: boom")
+    await catalog.finish_rendition(
+        "alice", video_id, COMPRESSED, "encoder", RenditionState.FAILED, error="could not compress the recording: boom"
+    )
     video = await catalog.get_video("alice", video_id)
     assert video.status == "READY" and video.renditions[0].error.endswith("boom")
     history = len(video.events)
@@ -119,7 +129,8 @@ async def test_a_failed_rendition_keeps_the_video_ready_and_only_it_is_retried(c
 
 # ---- a failing encode, through real servers ---------------------------------------------------
 async def test_a_failing_encode_leaves_the_video_ready_and_retry_redoes_only_that_rendition(
-        database_url, tmp_path, recording_3s):
+    database_url, tmp_path, recording_3s
+):
     from tests.conftest import start_stack
 
     # An encoder option x264 refuses: every compressed encode fails, live or queued.
@@ -142,8 +153,11 @@ async def test_a_failing_encode_leaves_the_video_ready_and_retry_redoes_only_tha
         kept = {a.kind: (a.path, a.size_bytes, a.created_at.ToNanoseconds()) for a in video.assets}
         # The encoder is fixed (a new deployment), and the owner retries only the rendition.
         stack.media.renditions.encode.profile = CompressionProfile()
-        retried = await stack.ingest.RetryProcessing(ingest_pb2.RetryVideoProcessingRequest(
-            video_id=video_id, rendition=R.RENDITION_KIND_COMPRESSED), metadata=ALICE, timeout=10)
+        retried = await stack.ingest.RetryProcessing(
+            ingest_pb2.RetryVideoProcessingRequest(video_id=video_id, rendition=R.RENDITION_KIND_COMPRESSED),
+            metadata=ALICE,
+            timeout=10,
+        )
         assert retried.status == R.VIDEO_STATUS_READY
         video = await wait_final(stack, video_id, ALICE)
         done = rendition(video)
@@ -154,15 +168,24 @@ async def test_a_failing_encode_leaves_the_video_ready_and_retry_redoes_only_tha
         assert seconds == pytest.approx(3.0, abs=0.15)
         # Nothing else was made again: the other outputs are the same files, and the video never
         # left READY (no PROCESSING after the first READY in its history).
-        assert {a.kind: (a.path, a.size_bytes, a.created_at.ToNanoseconds())
-                for a in video.assets if a.kind not in rendition_outputs} == kept
+        assert {
+            a.kind: (a.path, a.size_bytes, a.created_at.ToNanoseconds())
+            for a in video.assets
+            if a.kind not in rendition_outputs
+        } == kept
         statuses = [e.status for e in video.history]
-        assert statuses[statuses.index(R.VIDEO_STATUS_READY):] == [R.VIDEO_STATUS_READY] * (
-            len(statuses) - statuses.index(R.VIDEO_STATUS_READY))
+        assert statuses[statuses.index(R.VIDEO_STATUS_READY) :] == [R.VIDEO_STATUS_READY] * (
+            len(statuses) - statuses.index(R.VIDEO_STATUS_READY)
+        )
         # A READY rendition is not retried.
-        await expect(grpc.StatusCode.FAILED_PRECONDITION, stack.ingest.RetryProcessing(
-            ingest_pb2.RetryVideoProcessingRequest(video_id=video_id, rendition=R.RENDITION_KIND_COMPRESSED),
-            metadata=ALICE, timeout=10))
+        await expect(
+            grpc.StatusCode.FAILED_PRECONDITION,
+            stack.ingest.RetryProcessing(
+                ingest_pb2.RetryVideoProcessingRequest(video_id=video_id, rendition=R.RENDITION_KIND_COMPRESSED),
+                metadata=ALICE,
+                timeout=10,
+            ),
+        )
     finally:
         await stop()
 
@@ -171,14 +194,29 @@ async def test_a_failing_encode_leaves_the_video_ready_and_retry_redoes_only_tha
 def seekable(original) -> bool:
     """A frame three quarters in decodes after a seek (the container has a duration and an index)."""
     seconds = media_tools.probe(original).duration_seconds
-    run = subprocess.run([find_ffmpeg(), "-v", "error", "-ss", f"{seconds * 0.75:.2f}", "-i", str(original),
-                          "-frames:v", "1", "-f", "null", "-"], capture_output=True, timeout=60)
+    run = subprocess.run(
+        [
+            find_ffmpeg(),
+            "-v",
+            "error",
+            "-ss",
+            f"{seconds * 0.75:.2f}",
+            "-i",
+            str(original),
+            "-frames:v",
+            "1",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        timeout=60,
+    )
     return seconds is not None and run.returncode == 0 and not run.stderr
 
 
 @pytest.mark.slow
-def test_eight_recordings_at_once_all_become_ready_and_their_renditions_follow(database_url, tmp_path,
-                                                                                recording_60s):
+def test_eight_recordings_at_once_all_become_ready_and_their_renditions_follow(database_url, tmp_path, recording_60s):
     stack = ProcessStack(database_url, tmp_path, {"PROCESSING_SWEEP_SECONDS": "1"}).start_all()
     users = [user(f"user{i}") for i in range(8)]
     ids: list[str | None] = [None] * 8
@@ -189,12 +227,17 @@ def test_eight_recordings_at_once_all_become_ready_and_their_renditions_follow(d
         try:
             with grpc.insecure_channel(stack.target("ingest")) as channel:
                 stub = ingest_pb2_grpc.IngestServiceStub(channel)
-                ids[i] = stub.CreateUpload(ingest_pb2.CreateUploadRequest(
-                    title=f"rec {i}", filename="r.webm", content_type="video/webm"),
-                    metadata=users[i], timeout=10).video_id
+                ids[i] = stub.CreateUpload(
+                    ingest_pb2.CreateUploadRequest(title=f"rec {i}", filename="r.webm", content_type="video/webm"),
+                    metadata=users[i],
+                    timeout=10,
+                ).video_id
                 for n, part in enumerate(parts):
-                    stub.PutChunk(ingest_pb2.PutChunkRequest(video_id=ids[i], chunk=chunk(
-                        n, part, n == len(parts) - 1)), metadata=users[i], timeout=30)
+                    stub.PutChunk(
+                        ingest_pb2.PutChunkRequest(video_id=ids[i], chunk=chunk(n, part, n == len(parts) - 1)),
+                        metadata=users[i],
+                        timeout=30,
+                    )
         except BaseException as exc:  # reported below, in the test's thread
             errors.append(exc)
 
@@ -207,16 +250,26 @@ def test_eight_recordings_at_once_all_become_ready_and_their_renditions_follow(d
         assert not errors, errors
         videos = []
         for i, video_id in enumerate(ids):
-            video = wait_for(lambda: (v := helpers.get_video(stack, video_id, users[i])).status in (
-                R.VIDEO_STATUS_READY, R.VIDEO_STATUS_FAILED) and v, 600, f"recording {i} to be READY")
+            video = wait_for(
+                lambda: (
+                    (v := helpers.get_video(stack, video_id, users[i])).status
+                    in (R.VIDEO_STATUS_READY, R.VIDEO_STATUS_FAILED)
+                    and v
+                ),
+                600,
+                f"recording {i} to be READY",
+            )
             assert video.status == R.VIDEO_STATUS_READY, video.error
             original = stack.storage_root / next(a.path for a in video.assets if a.kind == R.ASSET_KIND_ORIGINAL)
             assert seekable(original), f"recording {i}'s original is not seekable"
             assert video.media.duration_seconds == pytest.approx(60.0, abs=0.2)
             videos.append(video)
         for i, video_id in enumerate(ids):
-            video = wait_for(lambda: helpers.renditions_done(v := helpers.get_video(stack, video_id, users[i]))
-                             and v, 900, f"recording {i}'s renditions")
+            video = wait_for(
+                lambda: helpers.renditions_done(v := helpers.get_video(stack, video_id, users[i])) and v,
+                900,
+                f"recording {i}'s renditions",
+            )
             done = rendition(video)
             assert done.state == R.RENDITION_STATE_READY, done.error
             mp4 = stack.storage_root / done.asset.path

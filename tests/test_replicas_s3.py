@@ -1,5 +1,6 @@
 """Two ingest and two media replicas as separate processes on the S3 backend (a real SeaweedFS),
 sharing no disk: each media replica has its own scratch folder and nobody has STORAGE_ROOT."""
+
 from __future__ import annotations
 
 import uuid
@@ -21,10 +22,13 @@ FINAL = (common_pb2.VIDEO_STATUS_READY, common_pb2.VIDEO_STATUS_FAILED)
 
 @pytest.fixture
 def replicas(tmp_path, seaweed):
-    env = {**seaweed.env(prefix=f"test-{uuid.uuid4().hex[:12]}"), "PROCESSING_LEASE_SECONDS": "3",
-           "PROCESSING_SWEEP_SECONDS": "1", "MEDIA_MAX_LIVE_SESSIONS": "0"}
-    stack = ProcessStack(f"sqlite:///{tmp_path / 'catalog.sqlite3'}", tmp_path, env,
-                         replicas={"ingest": 2, "media": 2})
+    env = {
+        **seaweed.env(prefix=f"test-{uuid.uuid4().hex[:12]}"),
+        "PROCESSING_LEASE_SECONDS": "3",
+        "PROCESSING_SWEEP_SECONDS": "1",
+        "MEDIA_MAX_LIVE_SESSIONS": "0",
+    }
+    stack = ProcessStack(f"sqlite:///{tmp_path / 'catalog.sqlite3'}", tmp_path, env, replicas={"ingest": 2, "media": 2})
     for name in ("media", "media-2"):
         stack.instance_env[name] = {"SCRATCH_ROOT": str(tmp_path / f"scratch-{name}"), "MEDIA_WORKER_ID": name}
     stack.store = ObjectStorage(StorageSettings.from_env(env))
@@ -42,15 +46,27 @@ def stored(stack, video: common_pb2.Video, kind: int) -> bytes:
 
 def upload_alternating(stack, data: bytes, chunk_size: int) -> str:
     parts = split(data, chunk_size)
-    channels = [grpc.insecure_channel(stack.target(name), options=[("grpc.max_send_message_length", 8 * MiB)])
-                for name in ("ingest", "ingest-2")]
+    channels = [
+        grpc.insecure_channel(stack.target(name), options=[("grpc.max_send_message_length", 8 * MiB)])
+        for name in ("ingest", "ingest-2")
+    ]
     try:
         stubs = [ingest_pb2_grpc.IngestServiceStub(c) for c in channels]
-        video_id = stubs[1].CreateUpload(ingest_pb2.CreateUploadRequest(content_type="video/webm"),
-                                         metadata=ALICE, timeout=10).video_id
+        video_id = (
+            stubs[1]
+            .CreateUpload(ingest_pb2.CreateUploadRequest(content_type="video/webm"), metadata=ALICE, timeout=10)
+            .video_id
+        )
         for i, part in enumerate(parts):
-            ack = stubs[i % 2].PutChunk(ingest_pb2.PutChunkRequest(
-                video_id=video_id, chunk=chunk(i, part, i == len(parts) - 1)), metadata=ALICE, timeout=30).ack
+            ack = (
+                stubs[i % 2]
+                .PutChunk(
+                    ingest_pb2.PutChunkRequest(video_id=video_id, chunk=chunk(i, part, i == len(parts) - 1)),
+                    metadata=ALICE,
+                    timeout=30,
+                )
+                .ack
+            )
             assert ack.outcome == common_pb2.CHUNK_OUTCOME_STORED
         return video_id
     finally:
@@ -66,8 +82,11 @@ def test_chunks_alternating_between_ingest_replicas_reach_ready(replicas, record
     assert stored(replicas, video, common_pb2.ASSET_KIND_SOURCE) == data
     # The chunks leave the bucket once the source holds every byte (right after READY is recorded).
     prefix = f"users/alice/videos/{video_id}/chunks/"
-    wait_for(lambda: not [o for batch in obstore.list(replicas.store.store, prefix) for o in batch], 30,
-             "the chunks to be deleted")
+    wait_for(
+        lambda: not [o for batch in obstore.list(replicas.store.store, prefix) for o in batch],
+        30,
+        "the chunks to be deleted",
+    )
 
 
 def test_kill9_the_media_replica_mid_job_and_the_other_finishes(replicas, recording_60s, tmp_path):
@@ -78,9 +97,12 @@ def test_kill9_the_media_replica_mid_job_and_the_other_finishes(replicas, record
     def compressing():
         video = get_video(replicas, video_id, ALICE)
         compressed = video.renditions[0]
-        return (video.status == common_pb2.VIDEO_STATUS_READY
-                and compressed.state == common_pb2.RENDITION_STATE_PROCESSING and compressed.progress > 0.05
-                and video)
+        return (
+            video.status == common_pb2.VIDEO_STATUS_READY
+            and compressed.state == common_pb2.RENDITION_STATE_PROCESSING
+            and compressed.progress > 0.05
+            and video
+        )
 
     video = wait_for(compressing, 300, "compression under way")
     claims = [e.message for e in video.history if "rendition PROCESSING: attempt" in e.message]
@@ -88,13 +110,16 @@ def test_kill9_the_media_replica_mid_job_and_the_other_finishes(replicas, record
     assert holder in ("media", "media-2")
     replicas.kill9(holder)
     other = "media-2" if holder == "media" else "media"
-    video = wait_for(lambda: renditions_done(v := get_video(replicas, video_id, ALICE)) and v, 600,
-                     "the compressed rendition")
+    video = wait_for(
+        lambda: renditions_done(v := get_video(replicas, video_id, ALICE)) and v, 600, "the compressed rendition"
+    )
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
     assert video.renditions[0].state == common_pb2.RENDITION_STATE_READY, video.renditions[0].error
     claims = [e.message for e in video.history if "rendition PROCESSING: attempt" in e.message]
-    assert claims[-2:] == [f"compressed rendition PROCESSING: attempt {len(claims) - 1} by {holder}",
-                           f"compressed rendition PROCESSING: attempt {len(claims)} by {other}"], claims
+    assert claims[-2:] == [
+        f"compressed rendition PROCESSING: attempt {len(claims) - 1} by {holder}",
+        f"compressed rendition PROCESSING: attempt {len(claims)} by {other}",
+    ], claims
     compressed = tmp_path / "compressed.mp4"
     compressed.write_bytes(stored(replicas, video, common_pb2.ASSET_KIND_COMPRESSED))
     clean, seconds, errors = media_tools.decode_fully(compressed)

@@ -1,4 +1,5 @@
 """Storage paths are built only from validated ids and stay inside the user's folder."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,5 +1,6 @@
 """The two storage backends keep the same contract: create-only chunks, ranged reads, prefix
 deletes, keys confined to their owner. Local files and a real SeaweedFS over S3."""
+
 from __future__ import annotations
 
 import asyncio
@@ -78,8 +79,12 @@ async def test_keys_from_the_catalog_stay_in_their_owners_space(store):
     own = store.media_key("alice", video, "thumbnail.jpg")
     assert own.startswith(f"users/alice/videos/{video}/")
     assert store.check_key("alice", own) == own
-    for bad in (store.media_key("bob", video, "thumbnail.jpg"), "users/alice/../bob/videos/x/a.jpg",
-                "/etc/passwd", "users/alicex/videos/a"):
+    for bad in (
+        store.media_key("bob", video, "thumbnail.jpg"),
+        "users/alice/../bob/videos/x/a.jpg",
+        "/etc/passwd",
+        "users/alicex/videos/a",
+    ):
         with pytest.raises(UnsafePath):
             store.check_key("alice", bad)
     for name in ("../x", ".hidden", "a/b", ""):
@@ -117,7 +122,9 @@ async def test_ffmpeg_reads_a_stored_file_in_place(store, storage_backend, tmp_p
     source = await ws.ffmpeg_input(key)
     assert source.startswith("http://") if store.remote else source == str(original)
     still = tmp_path / "still.jpg"
-    await run_ffmpeg(commands.still_args("ffmpeg", source, Container.WEBM, str(still), 1.5, 160, "JPEG", False), FfmpegLimits())
+    await run_ffmpeg(
+        commands.still_args("ffmpeg", source, Container.WEBM, str(still), 1.5, 160, "JPEG", False), FfmpegLimits()
+    )
     assert still.stat().st_size > 0
     assert [p for p in ws.folder.rglob("*") if p.is_file()] == ([] if store.remote else [original])
     assert await ws.ffmpeg_input(store.media_key("alice", video, "absent.webm")) is None

@@ -1,4 +1,5 @@
 """One trace follows an upload through ingest, the catalog and media, with the SDK's in-memory exporter."""
+
 from __future__ import annotations
 
 import asyncio
@@ -53,15 +54,23 @@ async def test_one_trace_spans_ingest_catalog_and_media_from_first_chunk_to_read
         assert time.monotonic() < deadline, "the media job's span never ended"
         await asyncio.sleep(0.1)
     names = {s.name for s in in_trace(spans, trace_id)}
-    for rpc in ("/recorder.v1.IngestService/CreateUpload", "/recorder.v1.IngestService/PutChunk",
-                "/recorder.v1.CatalogService/RecordChunks", "/recorder.v1.MediaService/ProcessVideo",
-                "/recorder.v1.CatalogService/ClaimProcessing", "/recorder.v1.CatalogService/FinishProcessing"):
+    for rpc in (
+        "/recorder.v1.IngestService/CreateUpload",
+        "/recorder.v1.IngestService/PutChunk",
+        "/recorder.v1.CatalogService/RecordChunks",
+        "/recorder.v1.MediaService/ProcessVideo",
+        "/recorder.v1.CatalogService/ClaimProcessing",
+        "/recorder.v1.CatalogService/FinishProcessing",
+    ):
         assert rpc in names, (rpc, sorted(names))
     job = next(s for s in in_trace(spans, trace_id) if s.name == "media job")
     assert job.attributes["recorder.video_id"] == video_id
     assert [link.context.trace_id for link in job.links] == [trace_id]  # linked to the hand-off
-    finish = next(s for s in in_trace(spans, trace_id)
-                  if s.name == "/recorder.v1.CatalogService/FinishProcessing" and s.kind == trace.SpanKind.SERVER)
+    finish = next(
+        s
+        for s in in_trace(spans, trace_id)
+        if s.name == "/recorder.v1.CatalogService/FinishProcessing" and s.kind == trace.SpanKind.SERVER
+    )
     # READY was recorded under the job: the catalog's span descends from the job's span.
     by_id = {s.context.span_id: s for s in in_trace(spans, trace_id)}
     ancestors, span = set(), finish

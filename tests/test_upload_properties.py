@@ -1,5 +1,6 @@
 """Property-based: whatever order, duplicates, drops and resends the chunks come in, on either
 path, the assembled source equals the sent bytes, or the upload says exactly which are missing."""
+
 from __future__ import annotations
 
 import hashlib
@@ -13,19 +14,21 @@ from tests.helpers import asset, chunk, user, wait_final
 ALICE = user("alice")
 pytestmark = pytest.mark.both_backends
 
-deliveries = st.integers(min_value=1, max_value=9).flatmap(lambda n: st.tuples(
-    st.just(n),
-    st.binary(min_size=n, max_size=n * 700),
-    # The sequence of chunk indices the client sends: any order, repeats allowed, some never sent.
-    st.lists(st.integers(0, n - 1), min_size=0, max_size=3 * n),
-    st.booleans(),  # whether the client finally resends everything it is told is missing
-    st.sampled_from(["unary", "stream"]),
-))
+deliveries = st.integers(min_value=1, max_value=9).flatmap(
+    lambda n: st.tuples(
+        st.just(n),
+        st.binary(min_size=n, max_size=n * 700),
+        # The sequence of chunk indices the client sends: any order, repeats allowed, some never sent.
+        st.lists(st.integers(0, n - 1), min_size=0, max_size=3 * n),
+        st.booleans(),  # whether the client finally resends everything it is told is missing
+        st.sampled_from(["unary", "stream"]),
+    )
+)
 
 
 def slices(data: bytes, n: int) -> list[bytes]:
     size = -(-len(data) // n)
-    parts = [data[i * size:(i + 1) * size] for i in range(n)]
+    parts = [data[i * size : (i + 1) * size] for i in range(n)]
     return [p for p in parts if p]  # no empty chunks: only the last may be, and it is not needed
 
 
@@ -33,8 +36,11 @@ async def send(stack, video_id: str, parts: list[bytes], order: list[int], path:
     n = len(parts)
     if path == "unary":
         for i in order:
-            await stack.ingest.PutChunk(ingest_pb2.PutChunkRequest(
-                video_id=video_id, chunk=chunk(i, parts[i], i == n - 1)), metadata=ALICE, timeout=30)
+            await stack.ingest.PutChunk(
+                ingest_pb2.PutChunkRequest(video_id=video_id, chunk=chunk(i, parts[i], i == n - 1)),
+                metadata=ALICE,
+                timeout=30,
+            )
         return
 
     async def messages():
@@ -58,8 +64,9 @@ async def check_delivery(stack, delivery):
     order = [i for i in order if i < n]
     video_id = (await stack.ingest.CreateUpload(ingest_pb2.CreateUploadRequest(title="p"), metadata=ALICE)).video_id
     await send(stack, video_id, parts, order, path)
-    state = (await stack.ingest.GetUploadState(ingest_pb2.GetIngestUploadStateRequest(video_id=video_id),
-                                               metadata=ALICE)).state
+    state = (
+        await stack.ingest.GetUploadState(ingest_pb2.GetIngestUploadStateRequest(video_id=video_id), metadata=ALICE)
+    ).state
     sent = set(order)
     assert list(state.stored_indices) == sorted(sent)
     if sent == set(range(n)):
@@ -76,8 +83,11 @@ async def check_delivery(stack, delivery):
         for _ in range(3):
             missing = list(state.missing_indices) + extra
             await send(stack, video_id, parts, missing + missing[:1], path)  # and one resend
-            state = (await stack.ingest.GetUploadState(
-                ingest_pb2.GetIngestUploadStateRequest(video_id=video_id), metadata=ALICE)).state
+            state = (
+                await stack.ingest.GetUploadState(
+                    ingest_pb2.GetIngestUploadStateRequest(video_id=video_id), metadata=ALICE
+                )
+            ).state
             extra = []
             if state.complete:
                 break

@@ -1,5 +1,6 @@
 """WatchVideo fan-out: one watcher loop per catalog process, on real SQLite and PostgreSQL, through
 a real catalog gRPC server where the behaviour is the client's."""
+
 from __future__ import annotations
 
 import asyncio
@@ -49,7 +50,8 @@ async def serve(database_url):
     async def start(**settings) -> CatalogUnderTest:
         catalog = Catalog(db.session_factory(engine))
         server, port = await create_server(
-            CatalogSettings(database_url=database_url, port=0, auth=AUTH, **settings), CatalogDeps(catalog))
+            CatalogSettings(database_url=database_url, port=0, auth=AUTH, **settings), CatalogDeps(catalog)
+        )
         await server.start()
         started.append((server, CatalogUnderTest(catalog, port)))
         return started[-1][1]
@@ -75,11 +77,20 @@ def collect(stub, video_id: str, md=ALICE, into: list | None = None):
     updates = [] if into is None else into
 
     async def read():
-        async for update_ in stub.WatchVideo(catalog_pb2.WatchVideoRequest(video_id=video_id),
-                                             metadata=md, timeout=120):
-            updates.append((update_.status, update_.step, round(update_.progress, 3),
-                            tuple((pb.RenditionState.Name(r.state).removeprefix("RENDITION_STATE_"),
-                                   round(r.progress, 3)) for r in update_.renditions)))
+        async for update_ in stub.WatchVideo(
+            catalog_pb2.WatchVideoRequest(video_id=video_id), metadata=md, timeout=120
+        ):
+            updates.append(
+                (
+                    update_.status,
+                    update_.step,
+                    round(update_.progress, 3),
+                    tuple(
+                        (pb.RenditionState.Name(r.state).removeprefix("RENDITION_STATE_"), round(r.progress, 3))
+                        for r in update_.renditions
+                    ),
+                )
+            )
         return updates
 
     return updates, asyncio.ensure_future(read())
@@ -121,18 +132,28 @@ async def _encode_progress(c: Catalog, vid: str):
 
 
 async def _encoded(c: Catalog, vid: str):
-    await c.finish_rendition("alice", vid, RenditionKind.COMPRESSED, "encoder-1", RenditionState.READY,
-                             RenditionAsset("users/alice/videos/x/compressed.mp4", "video/mp4", 10))
+    await c.finish_rendition(
+        "alice",
+        vid,
+        RenditionKind.COMPRESSED,
+        "encoder-1",
+        RenditionState.READY,
+        RenditionAsset("users/alice/videos/x/compressed.mp4", "video/mp4", 10),
+    )
 
 
 # READY (watchable) comes first; the stream goes on with the compressed rendition and ends when it
 # is done: rendition changes wake the watchers like status changes.
-LIFE = [(_upload, as_tuple("UPLOADED")), (_claim, as_tuple("PROCESSING", "ASSEMBLE")),
-        (_probe, as_tuple("PROCESSING", "PROBE", 0.5)), (_compress, as_tuple("PROCESSING", "COMPRESS", 0.25)),
-        (_ready, as_tuple("READY", progress=1.0)),
-        (_encode, as_tuple("READY", progress=1.0, compressed=("PROCESSING", 0.0))),
-        (_encode_progress, as_tuple("READY", progress=1.0, compressed=("PROCESSING", 0.5))),
-        (_encoded, as_tuple("READY", progress=1.0, compressed=("READY", 1.0)))]
+LIFE = [
+    (_upload, as_tuple("UPLOADED")),
+    (_claim, as_tuple("PROCESSING", "ASSEMBLE")),
+    (_probe, as_tuple("PROCESSING", "PROBE", 0.5)),
+    (_compress, as_tuple("PROCESSING", "COMPRESS", 0.25)),
+    (_ready, as_tuple("READY", progress=1.0)),
+    (_encode, as_tuple("READY", progress=1.0, compressed=("PROCESSING", 0.0))),
+    (_encode_progress, as_tuple("READY", progress=1.0, compressed=("PROCESSING", 0.5))),
+    (_encoded, as_tuple("READY", progress=1.0, compressed=("READY", 1.0))),
+]
 
 
 async def test_many_watchers_of_one_video_all_see_every_change_in_order(serve):
@@ -260,16 +281,14 @@ async def test_the_database_is_read_once_per_tick_whatever_the_number_of_watcher
             statements.append(statement)
 
     # The shared poll on both databases (no LISTEN), so every tick reads every watched video.
-    hub = WatchHub(db.session_factory(hub_engine), poll_seconds=0.02, listen=False,
-                   max_streams_per_user=1000)
+    hub = WatchHub(db.session_factory(hub_engine), poll_seconds=0.02, listen=False, max_streams_per_user=1000)
     writer = Catalog(db.session_factory(writer_engine))
     vids = [await new_video(writer) for _ in range(5)]
     try:
         per_tick = []
         for watchers in (1, 200):
             seen = [[] for _ in range(watchers)]
-            tasks = [asyncio.ensure_future(_watch_into(hub, "alice", vids[i % 5], seen[i]))
-                     for i in range(watchers)]
+            tasks = [asyncio.ensure_future(_watch_into(hub, "alice", vids[i % 5], seen[i])) for i in range(watchers)]
             await until(lambda: all(seen), "every watcher's first state")
             statements.clear()
             first = hub.refreshes
@@ -319,9 +338,17 @@ async def test_a_change_made_by_a_second_catalog_process_reaches_a_watcher(datab
             expected.append(None)
             await until(lambda: len(seen) >= len(expected), f"the change after {seen[-1]}")
         await asyncio.wait_for(task, 30)
-        assert seen == [("UPLOADING", None, 0.0), ("UPLOADED", None, 0.0), ("PROCESSING", "ASSEMBLE", 0.0),
-                        ("PROCESSING", "PROBE", 0.5), ("PROCESSING", "COMPRESS", 0.25), ("READY", None, 1.0),
-                        ("READY", None, 1.0), ("READY", None, 1.0), ("READY", None, 1.0)]  # then the rendition's changes
+        assert seen == [
+            ("UPLOADING", None, 0.0),
+            ("UPLOADED", None, 0.0),
+            ("PROCESSING", "ASSEMBLE", 0.0),
+            ("PROCESSING", "PROBE", 0.5),
+            ("PROCESSING", "COMPRESS", 0.25),
+            ("READY", None, 1.0),
+            ("READY", None, 1.0),
+            ("READY", None, 1.0),
+            ("READY", None, 1.0),
+        ]  # then the rendition's changes
     finally:
         task.cancel()
         await hub.aclose()
@@ -342,10 +369,15 @@ async def test_a_lost_listen_connection_is_made_again_and_nothing_is_missed(data
     try:
         await until(lambda: seen and hub.listening, "the first state and the LISTEN connection")
         async with second_engine.connect() as conn:  # the database drops the hub's connection
-            killed = (await conn.execute(text(
-                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE application_name = :name AND datname = current_database()) AS t"),
-                {"name": LISTENER_APPLICATION_NAME})).scalar_one()
+            killed = (
+                await conn.execute(
+                    text(
+                        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE application_name = :name AND datname = current_database()) AS t"
+                    ),
+                    {"name": LISTENER_APPLICATION_NAME},
+                )
+            ).scalar_one()
         assert killed == 1
         await _upload(second, vid)  # while the hub may still be reconnecting
         await until(lambda: hub.listens >= 2, "the LISTEN connection to be made again", timeout=60)

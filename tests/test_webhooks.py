@@ -1,5 +1,6 @@
 """Signed webhooks on the event feed, against a real local HTTP receiver, through real catalog
 servers on SQLite and PostgreSQL (two replicas on one database for the exactly-once claim)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -21,8 +22,18 @@ from catalog_service.catalog import Catalog
 from catalog_service.models import FeedEvent, WebhookDelivery
 from catalog_service.server import CatalogDeps, create_server
 from catalog_service.settings import CatalogSettings
-from catalog_service.webhooks import (ATTEMPT_HEADER, EVENT_ID_HEADER, SIGNATURE_HEADER, Endpoint, WebhookDispatcher,
-                                      WebhookSettings, parse_endpoints, retry_delay, signature, verify)
+from catalog_service.webhooks import (
+    ATTEMPT_HEADER,
+    EVENT_ID_HEADER,
+    SIGNATURE_HEADER,
+    Endpoint,
+    WebhookDispatcher,
+    WebhookSettings,
+    parse_endpoints,
+    retry_delay,
+    signature,
+    verify,
+)
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc
 from tests.conftest import AUTH as AUTH_SETTINGS, SteppedClock
 from tests.helpers import user
@@ -67,8 +78,11 @@ class Receiver:
                 received = Received({k.lower(): v for k, v in self.headers.items()}, body)
                 with receiver.lock:
                     receiver.requests.append(received)
-                    n = sum(1 for r in receiver.requests
-                            if r.headers[EVENT_ID_HEADER.lower()] == received.headers[EVENT_ID_HEADER.lower()])
+                    n = sum(
+                        1
+                        for r in receiver.requests
+                        if r.headers[EVENT_ID_HEADER.lower()] == received.headers[EVENT_ID_HEADER.lower()]
+                    )
                 status = receiver.answer(received, n)
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
@@ -89,8 +103,14 @@ class Receiver:
 
 def fast(url: str, **overrides) -> WebhookSettings:
     """Retries shrunk from minutes to tens of milliseconds (the rules are the same)."""
-    values = dict(endpoints=(Endpoint(url, SECRET),), timeout_seconds=2.0, retry_base_seconds=0.05,
-                  retry_max_interval_seconds=0.2, retry_window_seconds=60.0, poll_seconds=0.05)
+    values = dict(
+        endpoints=(Endpoint(url, SECRET),),
+        timeout_seconds=2.0,
+        retry_base_seconds=0.05,
+        retry_max_interval_seconds=0.2,
+        retry_window_seconds=60.0,
+        poll_seconds=0.05,
+    )
     return WebhookSettings(**(values | overrides))
 
 
@@ -111,8 +131,10 @@ async def replicas(database_url):
     async def start(settings: WebhookSettings, dispatch: bool = True) -> Replica:
         engine = db.create_engine(database_url)
         catalog = Catalog(db.session_factory(engine), webhook_endpoints=settings.endpoints)
-        server, port = await create_server(CatalogSettings(database_url=database_url, port=0, auth=AUTH_SETTINGS,
-                                                           webhooks=settings), CatalogDeps(catalog))
+        server, port = await create_server(
+            CatalogSettings(database_url=database_url, port=0, auth=AUTH_SETTINGS, webhooks=settings),
+            CatalogDeps(catalog),
+        )
         await server.start()
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
         dispatcher = WebhookDispatcher(catalog, settings, worker_id=f"replica-{len(started) + 1}")
@@ -147,12 +169,15 @@ async def deliveries(catalog: Catalog) -> list[WebhookDelivery]:
 async def test_a_real_receiver_gets_a_signed_ready_event(replicas):
     receiver = Receiver()
     try:
-        replica = await replicas(fast(receiver.url, endpoints=(Endpoint(receiver.url, SECRET, frozenset({"video.ready"})),)))
+        replica = await replicas(
+            fast(receiver.url, endpoints=(Endpoint(receiver.url, SECRET, frozenset({"video.ready"})),))
+        )
         video_id = await new_video(replica.catalog)
         await make_ready(replica.catalog, video_id)
 
         async def delivered():
             return [d for d in await deliveries(replica.catalog) if d.state == "delivered"]
+
         [delivery] = await until(delivered, "the READY delivery")
         [received] = receiver.requests  # only video.ready was asked for
         header = received.headers[SIGNATURE_HEADER.lower()]
@@ -179,11 +204,14 @@ async def test_a_real_receiver_gets_a_signed_ready_event(replicas):
 async def test_three_500s_then_200_is_delivered_with_the_same_event_id_every_time(replicas):
     receiver = Receiver(answer=lambda received, n: 500 if n <= 3 else 200)
     try:
-        replica = await replicas(fast(receiver.url, endpoints=(Endpoint(receiver.url, SECRET, frozenset({"video.created"})),)))
+        replica = await replicas(
+            fast(receiver.url, endpoints=(Endpoint(receiver.url, SECRET, frozenset({"video.created"})),))
+        )
         video_id = await new_video(replica.catalog)
 
         async def delivered():
             return [d for d in await deliveries(replica.catalog) if d.state == "delivered"]
+
         [delivery] = await until(delivered, "delivery after three refusals")
         assert len(receiver.requests) == 4
         assert {r.headers[EVENT_ID_HEADER.lower()] for r in receiver.requests} == {delivery.event_id}
@@ -205,25 +233,30 @@ async def test_a_receiver_down_for_the_whole_window_ends_dead_lettered(replicas)
     async def dead():
         response = await replica.stub.ListWebhookDeliveries(
             catalog_pb2.ListWebhookDeliveriesRequest(state=catalog_pb2.WEBHOOK_DELIVERY_STATE_DEAD),
-            metadata=service(), timeout=10)
+            metadata=service(),
+            timeout=10,
+        )
         return list(response.deliveries)
+
     [letter] = await until(dead, "the dead letter")
     assert letter.endpoint == nobody and letter.attempts >= 2
     assert "retry window" in letter.last_error and "request failed" in letter.last_error
     assert letter.HasField("finished_at")
     [stored] = await deliveries(replica.catalog)
     assert stored.state == "dead" and stored.event_id == letter.event_id
-    events = (await replica.stub.WatchEvents(catalog_pb2.WatchEventsRequest(), metadata=service(), timeout=10)
-              .read())
+    events = await replica.stub.WatchEvents(catalog_pb2.WatchEventsRequest(), metadata=service(), timeout=10).read()
     assert events.id == letter.event_id and events.video_id == video_id
     pending = await replica.stub.ListWebhookDeliveries(
         catalog_pb2.ListWebhookDeliveriesRequest(state=catalog_pb2.WEBHOOK_DELIVERY_STATE_PENDING),
-        metadata=service(), timeout=10)
+        metadata=service(),
+        timeout=10,
+    )
     assert list(pending.deliveries) == []
     # Internal: a user token does not open it.
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await replica.stub.ListWebhookDeliveries(catalog_pb2.ListWebhookDeliveriesRequest(), metadata=user("alice"),
-                                                 timeout=10)
+        await replica.stub.ListWebhookDeliveries(
+            catalog_pb2.ListWebhookDeliveriesRequest(), metadata=user("alice"), timeout=10
+        )
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
@@ -231,21 +264,26 @@ async def test_two_replicas_deliver_each_attempt_exactly_once(replicas):
     # Every event's first attempt fails, so each event has two attempts to fight over.
     receiver = Receiver(answer=lambda received, n: 500 if n == 1 else 200)
     try:
-        settings = fast(receiver.url, endpoints=(Endpoint(receiver.url, SECRET, frozenset({"video.created"})),),
-                        max_in_flight=4)
+        settings = fast(
+            receiver.url, endpoints=(Endpoint(receiver.url, SECRET, frozenset({"video.created"})),), max_in_flight=4
+        )
         first = await replicas(settings, dispatch=False)
         second = await replicas(settings, dispatch=False)
-        made = await asyncio.gather(*(new_video(first.catalog, f"user{n}") for n in range(12)),
-                                    *(new_video(second.catalog, f"user{n}") for n in range(12, 24)))
+        made = await asyncio.gather(
+            *(new_video(first.catalog, f"user{n}") for n in range(12)),
+            *(new_video(second.catalog, f"user{n}") for n in range(12, 24)),
+        )
         first.dispatcher.start()
         second.dispatcher.start()
 
         async def all_delivered():
             rows = await deliveries(first.catalog)
             return len(rows) == 24 and all(d.state == "delivered" for d in rows) and rows
+
         rows = await until(all_delivered, "every delivery")
-        attempts = collections.Counter((r.headers[EVENT_ID_HEADER.lower()], r.headers[ATTEMPT_HEADER.lower()])
-                                       for r in receiver.requests)
+        attempts = collections.Counter(
+            (r.headers[EVENT_ID_HEADER.lower()], r.headers[ATTEMPT_HEADER.lower()]) for r in receiver.requests
+        )
         assert sorted(attempts.values()) == [1] * 48  # each (event, attempt) once: 24 events x 2 attempts
         assert {event_id for event_id, _ in attempts} == {d.event_id for d in rows}
         assert {r.event["video_id"] for r in receiver.requests} == set(made)
@@ -271,8 +309,11 @@ async def test_two_dispatchers_racing_for_the_same_due_rows_claim_each_once(repl
 
 
 def test_endpoint_configuration_refuses_what_cannot_be_delivered_safely():
-    good = parse_endpoints(json.dumps([{"url": "https://hooks.example.com/r", "secret": SECRET,
-                                        "events": ["video.ready", "video.failed"]}]))
+    good = parse_endpoints(
+        json.dumps(
+            [{"url": "https://hooks.example.com/r", "secret": SECRET, "events": ["video.ready", "video.failed"]}]
+        )
+    )
     assert good[0].wants("video.ready") and not good[0].wants("video.created")
     assert parse_endpoints("") == ()
     for entries, words in (
@@ -292,12 +333,18 @@ def test_endpoint_configuration_refuses_what_cannot_be_delivered_safely():
     # The catalog's settings load them, so a bad entry stops the catalog at start.
     with pytest.raises(ValueError, match="http:// or https://"):
         CatalogSettings.from_env({"WEBHOOK_ENDPOINTS": json.dumps([{"url": "gopher://x", "secret": SECRET}])})
-    assert CatalogSettings.from_env({"WEBHOOK_ENDPOINTS": json.dumps(
-        [{"url": "http://127.0.0.1:9/h", "secret": SECRET}])}).webhooks.endpoints[0].url == "http://127.0.0.1:9/h"
+    assert (
+        CatalogSettings.from_env({"WEBHOOK_ENDPOINTS": json.dumps([{"url": "http://127.0.0.1:9/h", "secret": SECRET}])})
+        .webhooks.endpoints[0]
+        .url
+        == "http://127.0.0.1:9/h"
+    )
 
 
 def test_backoff_doubles_with_jitter_up_to_its_cap():
-    assert [retry_delay(n, 30, 3600, rand=lambda: 0.999999) for n in (1, 2, 3)] == pytest.approx([30, 60, 120], rel=1e-5)
+    assert [retry_delay(n, 30, 3600, rand=lambda: 0.999999) for n in (1, 2, 3)] == pytest.approx(
+        [30, 60, 120], rel=1e-5
+    )
     assert retry_delay(1, 30, 3600, rand=lambda: 0.0) == 15  # jitter: half to all of the delay
     assert retry_delay(30, 30, 3600, rand=lambda: 0.999999) == pytest.approx(3600, rel=1e-5)
 
@@ -305,6 +352,7 @@ def test_backoff_doubles_with_jitter_up_to_its_cap():
 def test_signature_is_hmac_sha256_over_timestamp_dot_body():
     import hashlib
     import hmac
+
     body = b'{"id":"e"}'
     expected = hmac.new(SECRET.encode(), b"1700000000." + body, hashlib.sha256).hexdigest()
     assert signature(SECRET, 1700000000, body) == f"t=1700000000,v1={expected}"

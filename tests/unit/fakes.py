@@ -1,6 +1,7 @@
 """In-memory stand-ins for the upload engine's ports (ingest_service/ports.py), for the unit
 tests: no servers, no database, no disk. The fake catalog applies the real chunk rules
 (catalog_service.chunk_rules), so what it accepts and refuses is what the catalog decides."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -55,29 +56,41 @@ class FakeCatalog:
     def set_status(self, video_id: str, status: VideoStatus) -> None:
         self.videos[video_id].tally.status = status
 
-    async def create_video(self, owner_id: str, title: str, filename: str, content_type: str,
-                           expected_size: int) -> str:
+    async def create_video(
+        self, owner_id: str, title: str, filename: str, content_type: str, expected_size: int
+    ) -> str:
         video_id = new_video_id()
         self.videos[video_id] = FakeVideo(owner_id, UploadTally(video_id, VideoStatus.UPLOADING, None, 0, 0, None, {}))
         return video_id
 
     def _state(self, tally: UploadTally) -> UploadState:
-        return UploadState(video_id=tally.video_id, status=VideoStatus(tally.status),
-                           received_chunks=tally.received_chunks, received_bytes=tally.received_bytes,
-                           last_index=tally.last_index, complete=tally.complete,
-                           stored_indices=sorted(tally.known))
+        return UploadState(
+            video_id=tally.video_id,
+            status=VideoStatus(tally.status),
+            received_chunks=tally.received_chunks,
+            received_bytes=tally.received_bytes,
+            last_index=tally.last_index,
+            complete=tally.complete,
+            stored_indices=sorted(tally.known),
+        )
 
     async def upload_state(self, owner_id: str, video_id: str, summary_only: bool = False) -> UploadState:
         return self._state(self._video(owner_id, video_id).tally)
 
-    async def record_chunks(self, owner_id: str, video_id: str, chunks: list[PendingChunk],
-                            max_upload_bytes: int, user_quota_bytes: int) -> RecordedChunks:
+    async def record_chunks(
+        self, owner_id: str, video_id: str, chunks: list[PendingChunk], max_upload_bytes: int, user_quota_bytes: int
+    ) -> RecordedChunks:
         self.record_calls.append(list(chunks))
         video = self._video(owner_id, video_id)
         used = sum(v.tally.received_bytes for v in self.videos.values() if v.owner_id == owner_id)
         trial = video.tally.copy()  # all of a request or none of it, as the catalog's transaction
-        applied = apply_chunks(trial, [StoredChunk(c.index, c.size, c.crc32c, c.is_last, c.file_token)
-                                       for c in chunks], max_upload_bytes, user_quota_bytes, used)
+        applied = apply_chunks(
+            trial,
+            [StoredChunk(c.index, c.size, c.crc32c, c.is_last, c.file_token) for c in chunks],
+            max_upload_bytes,
+            user_quota_bytes,
+            used,
+        )
         video.tally = trial
         return RecordedChunks(applied.outcomes, self._state(trial), applied.completed_upload)
 
@@ -87,8 +100,7 @@ class FakeCatalog:
     async def purge(self, owner_id: str, video_id: str) -> None:
         self.videos.pop(video_id, None)
 
-    async def retry_processing(self, owner_id: str, video_id: str,
-                               rendition: object = None) -> VideoStatus | None:
+    async def retry_processing(self, owner_id: str, video_id: str, rendition: object = None) -> VideoStatus | None:
         self.set_status(self._video(owner_id, video_id).tally.video_id, VideoStatus.UPLOADED)
         return VideoStatus.UPLOADED
 

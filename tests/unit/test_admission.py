@@ -1,5 +1,6 @@
 """The media service's admission rules, as pure logic: who goes next, per-owner caps, and the
 memory budget. No ffmpeg, no servers: plain data and asyncio futures."""
+
 from __future__ import annotations
 
 import asyncio
@@ -66,8 +67,10 @@ async def run_in_order(slots: FairSlots, requests: list[tuple[str, str]]) -> lis
 
 
 async def test_waiting_work_is_admitted_round_robin_between_owners_fifo_within_one():
-    order = await run_in_order(FairSlots(1), [("mallory", "m1"), ("mallory", "m2"), ("mallory", "m3"),
-                                              ("alice", "a1"), ("bob", "b1"), ("alice", "a2")])
+    order = await run_in_order(
+        FairSlots(1),
+        [("mallory", "m1"), ("mallory", "m2"), ("mallory", "m3"), ("alice", "a1"), ("bob", "b1"), ("alice", "a2")],
+    )
     assert order == ["m1", "a1", "b1", "m2", "a2", "m3"]
 
 
@@ -238,6 +241,7 @@ def test_limits_for_media_narrow_the_caps_and_unknown_media_keeps_them():
 
 def test_the_watchable_work_has_its_own_share_of_the_memory_budget():
     from media_service.admission import split_memory_budget
+
     assert split_memory_budget(12 << 30, 0.25) == (3 << 30, 9 << 30)
     cheap, rest = split_memory_budget(100, 2.0)  # clamped: each side keeps something
     assert 0 < cheap < 100 and rest > 0 and cheap + rest == 100
@@ -246,17 +250,19 @@ def test_the_watchable_work_has_its_own_share_of_the_memory_budget():
 def test_encodes_run_niced_and_everything_else_at_normal_priority():
     import dataclasses
     from media_service import runner
+
     plain = runner.FfmpegLimits()
     argv = runner.spawn_argv(["ffmpeg", "-version"], plain)
     assert "nice" not in " ".join(argv[:-2])
     niced = runner.spawn_argv(["ffmpeg", "-version"], dataclasses.replace(plain, niceness=10))
     if runner.NICE is not None:
         at = niced.index(runner.NICE)
-        assert niced[at + 1:at + 3] == ["-n", "10"] and niced[-2:] == ["ffmpeg", "-version"]
+        assert niced[at + 1 : at + 3] == ["-n", "10"] and niced[-2:] == ["ffmpeg", "-version"]
 
 
 def test_a_still_reserves_less_than_an_encode_and_never_more_than_the_cap():
     from media_service import runner
+
     capped = runner.FfmpegLimits(max_memory_bytes=4 << 30)
     assert capped.still().max_memory_bytes == runner.STILL_MEMORY_BYTES < 4 << 30
     assert runner.FfmpegLimits(max_memory_bytes=100 << 20).still().max_memory_bytes == 100 << 20

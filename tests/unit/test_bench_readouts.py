@@ -1,5 +1,6 @@
 """What bench/concurrent_recordings.py reads off the services: the live-encode policy counter (in
 the text prometheus_client serves) and the percentiles it prints."""
+
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
@@ -14,8 +15,7 @@ def scrape(actions: dict[str, int] | None) -> str:
     registry = CollectorRegistry()
     Gauge("recorder_live_sessions", "Live encode sessions", registry=registry).set(0)
     if actions is not None:
-        behind = Counter("recorder_live_encodes_behind", "Live encodes that fell behind", ["action"],
-                         registry=registry)
+        behind = Counter("recorder_live_encodes_behind", "Live encodes that fell behind", ["action"], registry=registry)
         for action, count in actions.items():
             behind.labels(action=action).inc(count)
     return generate_latest(registry).decode()
@@ -26,8 +26,9 @@ def test_a_media_service_without_the_counter_reads_not_available():
 
 
 def test_the_counter_is_summed_with_each_action_that_happened():
-    assert behind_counts(scrape({"requeue": 2, "faster_preset": 1, "lower_height": 0})) == \
-        "3 (faster_preset 1, requeue 2)"
+    assert (
+        behind_counts(scrape({"requeue": 2, "faster_preset": 1, "lower_height": 0})) == "3 (faster_preset 1, requeue 2)"
+    )
 
 
 def test_a_counter_with_no_samples_yet_reads_zero():

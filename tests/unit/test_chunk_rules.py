@@ -1,5 +1,6 @@
 """catalog_service.chunk_rules.apply_chunks on plain data: what a request of chunks records,
 what it refuses, and when it completes the upload."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,7 +18,9 @@ def fresh() -> UploadTally:
 
 def test_new_chunks_are_stored_and_counted():
     tally = fresh()
-    applied = apply_chunks(tally, [StoredChunk(0, 10, 1, file_token="a"), StoredChunk(1, 5, 2, file_token="b")], 0, 0, 0)
+    applied = apply_chunks(
+        tally, [StoredChunk(0, 10, 1, file_token="a"), StoredChunk(1, 5, 2, file_token="b")], 0, 0, 0
+    )
     assert applied.outcomes == [STORED, STORED] and not applied.completed_upload
     assert (tally.received_chunks, tally.received_bytes, tally.highest_index) == (2, 15, 1)
     assert applied.used_bytes == 15 and [c.index for c in applied.new_chunks] == [0, 1]
@@ -57,11 +60,14 @@ def test_the_last_chunk_completes_once_every_index_is_in():
     assert finished.value.reason == Reason.UPLOAD_FINISHED
 
 
-@pytest.mark.parametrize("stored, offered", [
-    ([StoredChunk(2, 1, 1, is_last=True)], StoredChunk(3, 1, 2)),  # past the last
-    ([StoredChunk(2, 1, 1, is_last=True)], StoredChunk(1, 1, 2, is_last=True)),  # a second last
-    ([StoredChunk(5, 1, 1)], StoredChunk(2, 1, 2, is_last=True)),  # last below a stored index
-])
+@pytest.mark.parametrize(
+    "stored, offered",
+    [
+        ([StoredChunk(2, 1, 1, is_last=True)], StoredChunk(3, 1, 2)),  # past the last
+        ([StoredChunk(2, 1, 1, is_last=True)], StoredChunk(1, 1, 2, is_last=True)),  # a second last
+        ([StoredChunk(5, 1, 1)], StoredChunk(2, 1, 2, is_last=True)),  # last below a stored index
+    ],
+)
 def test_indices_that_contradict_the_last_chunk_are_refused(stored, offered):
     tally = fresh()
     apply_chunks(tally, stored, 0, 0, 0)

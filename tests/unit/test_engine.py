@@ -1,5 +1,6 @@
 """The upload engine against fakes of its ports (tests/unit/fakes.py): the chunk path's rules
 (check, write, record, discard what the catalog did not record, hand off once) without servers."""
+
 from __future__ import annotations
 
 import google_crc32c
@@ -19,8 +20,12 @@ def chunk(index: int, data: bytes, is_last: bool = False) -> IncomingChunk:
 @pytest.fixture
 def parts() -> tuple[UploadEngine, FakeStore, FakeCatalog, FakeMedia]:
     store, catalog, media = FakeStore(), FakeCatalog(), FakeMedia()
-    return UploadEngine(store, catalog, media, UploadLimits(max_chunk_bytes=100, max_upload_bytes=1000)), \
-        store, catalog, media
+    return (
+        UploadEngine(store, catalog, media, UploadLimits(max_chunk_bytes=100, max_upload_bytes=1000)),
+        store,
+        catalog,
+        media,
+    )
 
 
 async def test_a_chunk_is_written_recorded_and_acknowledged(parts):

@@ -1,5 +1,6 @@
 """Every refusal carries a stable ErrorInfo reason: each DomainError class, as raised, has one,
 the catalogue has no duplicates, and the README lists every reason."""
+
 from __future__ import annotations
 
 import pathlib
@@ -13,8 +14,15 @@ import catalog_service.servicer  # noqa: F401
 import ingest_service.servicer  # noqa: F401
 import media_service.catalog_client  # noqa: F401
 import media_service.servicer  # noqa: F401
-from recorder_common.errors import (ERROR_DOMAIN, STATUS_DETAILS_KEY, DomainError, Reason, ResourceExhausted,
-                                    from_rpc_error, reason_of)
+from recorder_common.errors import (
+    ERROR_DOMAIN,
+    STATUS_DETAILS_KEY,
+    DomainError,
+    Reason,
+    ResourceExhausted,
+    from_rpc_error,
+    reason_of,
+)
 from recorder_cli.__main__ import describe_error
 
 README = pathlib.Path(__file__).resolve().parents[2] / "README.md"
@@ -100,8 +108,10 @@ def test_a_call_without_our_error_info_has_no_reason():
     assert reason_of(FailedCall(grpc.StatusCode.NOT_FOUND, "x", ((STATUS_DETAILS_KEY, b"\xff\xff"),))) is None
     foreign = status_pb2.Status(code=5)
     foreign.details.add().Pack(error_details_pb2.ErrorInfo(reason="NOT_FOUND", domain="example.com"))
-    assert reason_of(FailedCall(grpc.StatusCode.NOT_FOUND, "x",
-                                ((STATUS_DETAILS_KEY, foreign.SerializeToString()),))) is None
+    assert (
+        reason_of(FailedCall(grpc.StatusCode.NOT_FOUND, "x", ((STATUS_DETAILS_KEY, foreign.SerializeToString()),)))
+        is None
+    )
 
 
 def test_the_cli_says_what_to_do_next_by_the_reason_not_the_message():

@@ -1,4 +1,5 @@
 """The lifecycle table on plain data: every allowed transition and every refused one."""
+
 from __future__ import annotations
 
 import itertools
@@ -41,8 +42,9 @@ RENDITIONS_ALLOWED = {
     ("FAILED", RenditionEvent.RETRY): "PENDING",
 }
 REFUSED = [pair for pair in itertools.product(STATUSES, Event) if pair not in ALLOWED]
-RENDITIONS_REFUSED = [pair for pair in itertools.product(RENDITION_STATES, RenditionEvent)
-                      if pair not in RENDITIONS_ALLOWED]
+RENDITIONS_REFUSED = [
+    pair for pair in itertools.product(RENDITION_STATES, RenditionEvent) if pair not in RENDITIONS_ALLOWED
+]
 
 
 def test_the_table_is_exactly_the_intended_one():
@@ -64,8 +66,9 @@ def test_rendition_refused_with_an_actionable_message(state, event):
     assert "only" in caught.value.message
 
 
-@pytest.mark.parametrize("status,event", sorted(ALLOWED, key=lambda p: (p[0], p[1].name)),
-                         ids=lambda v: getattr(v, "name", v))
+@pytest.mark.parametrize(
+    "status,event", sorted(ALLOWED, key=lambda p: (p[0], p[1].name)), ids=lambda v: getattr(v, "name", v)
+)
 def test_allowed(status, event):
     assert transition("v1", status, event) == ALLOWED[(status, event)]
     assert next_status(status, event) == ALLOWED[(status, event)]
@@ -98,12 +101,20 @@ def test_sources_are_stable_for_sql():
 
 def test_every_lifecycle_event_decides_what_the_feed_says():
     from catalog_service.lifecycle import FEED_EVENT_TYPES, FEED_EVENTS, RENDITION_FEED_EVENTS
+
     assert set(FEED_EVENTS) == set(Event)
     assert set(RENDITION_FEED_EVENTS) == set(RenditionEvent)
     told = (*FEED_EVENTS.values(), *RENDITION_FEED_EVENTS.values())
     assert {t for t in told if t} | {"video.created"} == set(FEED_EVENT_TYPES)
     assert RENDITION_FEED_EVENTS[RenditionEvent.COMPLETE] and RENDITION_FEED_EVENTS[RenditionEvent.FAIL]
     # What backend services must hear about (issue 19): none of these may be silent.
-    for event in (Event.COMPLETE_UPLOAD, Event.FINISH_READY, Event.FINISH_FAILED, Event.FAIL_EXHAUSTED,
-                  Event.ABORT, Event.DELETE, Event.EXPIRE):
+    for event in (
+        Event.COMPLETE_UPLOAD,
+        Event.FINISH_READY,
+        Event.FINISH_FAILED,
+        Event.FAIL_EXHAUSTED,
+        Event.ABORT,
+        Event.DELETE,
+        Event.EXPIRE,
+    ):
         assert FEED_EVENTS[event], event

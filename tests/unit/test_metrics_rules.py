@@ -1,4 +1,5 @@
 """The pure parts of recorder_common.metrics: method names and step outcomes."""
+
 from __future__ import annotations
 
 import asyncio
@@ -11,8 +12,9 @@ from recorder_common.errors import InvalidArgument
 
 
 def step_count(step: str, outcome: str) -> float:
-    return REGISTRY.get_sample_value("recorder_processing_step_seconds_count",
-                                     {"step": step, "outcome": outcome}) or 0.0
+    return (
+        REGISTRY.get_sample_value("recorder_processing_step_seconds_count", {"step": step, "outcome": outcome}) or 0.0
+    )
 
 
 def test_split_method():
@@ -56,6 +58,7 @@ def sample(name: str, **labels) -> float:
 
 async def test_queue_depth_and_wait_by_work_kind():
     from media_service.admission import FairSlots, MemoryBudget
+
     slots = FairSlots(1, kind="unit_kind")
     waits_before = sample("recorder_queue_wait_seconds_count", kind="unit_kind")
     inside = asyncio.Event()

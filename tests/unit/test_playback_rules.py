@@ -1,4 +1,5 @@
 """Pure rules of playback: Range parsing, tokens, and the share-link state cache's bound."""
+
 from __future__ import annotations
 
 import asyncio
@@ -10,11 +11,23 @@ from media_service.playback import LinkCache, LinkState, PlaybackTokens, Refused
 VIDEO = "0123456789abcdef0123456789abcdef"
 
 
-@pytest.mark.parametrize("header,expected", [
-    (None, None), ("", None), ("bytes=0-0", (0, 0)), ("bytes=10-19", (10, 19)), ("bytes=90-", (90, 99)),
-    ("bytes=-1", (99, 99)), ("bytes=-500", (0, 99)), ("bytes=95-1000", (95, 99)),
-    ("bytes=0-1,5-6", None), ("items=0-1", None), ("bytes=9-3", None), ("bytes=-", None),
-])
+@pytest.mark.parametrize(
+    "header,expected",
+    [
+        (None, None),
+        ("", None),
+        ("bytes=0-0", (0, 0)),
+        ("bytes=10-19", (10, 19)),
+        ("bytes=90-", (90, 99)),
+        ("bytes=-1", (99, 99)),
+        ("bytes=-500", (0, 99)),
+        ("bytes=95-1000", (95, 99)),
+        ("bytes=0-1,5-6", None),
+        ("items=0-1", None),
+        ("bytes=9-3", None),
+        ("bytes=-", None),
+    ],
+)
 def test_ranges(header, expected):
     assert parse_range(header, 100) == expected
 
@@ -70,12 +83,19 @@ async def test_link_cache_asks_once_per_bound_and_once_for_many_waiters():
     assert not (await cache.get("L")).active and calls == ["L", "L"]
 
 
-@pytest.mark.parametrize("duration,interval,count,columns,rows", [
-    (6.02, 2.0, 3, 3, 1), (1.0, 2.0, 1, 1, 1), (200.0, 2.0, 100, 10, 10), (3600.0, 36.0, 100, 10, 10),
-    (21.0, 2.0, 11, 10, 2),
-])
+@pytest.mark.parametrize(
+    "duration,interval,count,columns,rows",
+    [
+        (6.02, 2.0, 3, 3, 1),
+        (1.0, 2.0, 1, 1, 1),
+        (200.0, 2.0, 100, 10, 10),
+        (3600.0, 36.0, 100, 10, 10),
+        (21.0, 2.0, 11, 10, 2),
+    ],
+)
 def test_storyboard_layout(duration, interval, count, columns, rows):
     from media_service.commands import storyboard_layout, storyboard_vtt
+
     layout = storyboard_layout(duration, 1920, 1080)
     assert (layout.interval, layout.count, layout.columns, layout.rows) == (interval, count, columns, rows)
     assert (layout.tile_width, layout.tile_height) == (160, 90)
@@ -103,8 +123,9 @@ async def test_hls_publisher_stores_segments_before_the_playlist_that_names_them
     assert [name for name, _ in stored] == ["hls-init.mp4", "hls-00000.m4s", "hls.m3u8"]
     assert await publisher.sync() == 0  # nothing new, nothing stored again
     (tmp_path / "hls-00001.m4s.tmp").rename(tmp_path / "hls-00001.m4s")
-    (tmp_path / "hls.m3u8").write_text("#EXTM3U\n#EXT-X-PLAYLIST-TYPE:EVENT\n#EXTINF:2.0,\nhls-00000.m4s\n"
-                                       "#EXTINF:2.0,\nhls-00001.m4s\n")
+    (tmp_path / "hls.m3u8").write_text(
+        "#EXTM3U\n#EXT-X-PLAYLIST-TYPE:EVENT\n#EXTINF:2.0,\nhls-00000.m4s\n#EXTINF:2.0,\nhls-00001.m4s\n"
+    )
     await publisher.finish()
     assert [name for name, _ in stored[3:]] == ["hls-00001.m4s", "hls.m3u8"]
     final = stored[-1][1]

@@ -1,5 +1,6 @@
 """Encode scheduling policy on plain data: capacity in cores, and a live encode behind real time
 (fed speed samples on a fake clock)."""
+
 from __future__ import annotations
 
 from media_service.scheduler import EncodeCapacity, LagPolicy, LiveAction

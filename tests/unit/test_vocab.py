@@ -1,5 +1,6 @@
 """The vocabulary matches the protos both ways: every member has a proto number (else vocab.py
 would not import), every proto value but UNSPECIFIED has a member, and the round trip is exact."""
+
 from __future__ import annotations
 
 import pytest

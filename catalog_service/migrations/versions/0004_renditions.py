@@ -7,32 +7,35 @@ FAILED for a READY video without one (retry it explicitly), PENDING otherwise.
 Revision ID: 0004
 Revises: 0003
 """
+
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0004'
-down_revision = '0003'
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table('renditions',
-                    sa.Column('video_id', sa.String(length=32), nullable=False),
-                    sa.Column('kind', sa.String(length=16), nullable=False),
-                    sa.Column('owner_id', sa.String(length=64), nullable=False),
-                    sa.Column('state', sa.String(length=16), nullable=False),
-                    sa.Column('progress', sa.Float(), nullable=False),
-                    sa.Column('error', sa.Text(), nullable=True),
-                    sa.Column('lease_owner', sa.String(length=128), nullable=True),
-                    sa.Column('lease_expires_at', sa.DateTime(timezone=True), nullable=True),
-                    sa.Column('attempts', sa.Integer(), nullable=False),
-                    sa.Column('queued_at', sa.DateTime(timezone=True), nullable=False),
-                    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-                    sa.ForeignKeyConstraint(['video_id'], ['videos.id'], ondelete='CASCADE'),
-                    sa.PrimaryKeyConstraint('video_id', 'kind'))
-    op.create_index('ix_renditions_state_queued', 'renditions', ['state', 'queued_at'], unique=False)
+    op.create_table(
+        "renditions",
+        sa.Column("video_id", sa.String(length=32), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("owner_id", sa.String(length=64), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("progress", sa.Float(), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("lease_owner", sa.String(length=128), nullable=True),
+        sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("queued_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["video_id"], ["videos.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("video_id", "kind"),
+    )
+    op.create_index("ix_renditions_state_queued", "renditions", ["state", "queued_at"], unique=False)
     op.execute("""
         INSERT INTO renditions (video_id, kind, owner_id, state, progress, error, attempts, queued_at, updated_at)
         SELECT v.id, 'COMPRESSED', v.owner_id,
@@ -51,5 +54,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index('ix_renditions_state_queued', table_name='renditions')
-    op.drop_table('renditions')
+    op.drop_index("ix_renditions_state_queued", table_name="renditions")
+    op.drop_table("renditions")
