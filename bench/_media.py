@@ -16,6 +16,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 from media_service import commands  # noqa: E402
 from media_service.containers import Container  # noqa: E402
 from media_service.settings import CompressionProfile  # noqa: E402
+from tests.media_tools import FAST_VP8, lavfi, live_webm  # noqa: E402
 
 
 def screen_clip_args(
@@ -29,18 +30,9 @@ def screen_clip_args(
         "-v",
         "error",
         "-y",
-        "-f",
-        "lavfi",
-        "-i",
-        f"testsrc=size={size}:rate=30",
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=480x270:rate=30",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:sample_rate=48000",
+        *lavfi(f"testsrc=size={size}:rate=30"),
+        *lavfi("testsrc2=size=480x270:rate=30"),
+        *lavfi("sine=frequency=440:sample_rate=48000"),
         "-filter_complex",
         "[0:v][1:v]overlay=x='100+300*(1+sin(t/4))':y='200+100*sin(t/3)',format=yuv420p[v]",
         "-map",
@@ -49,23 +41,14 @@ def screen_clip_args(
         "2:a",
         "-t",
         str(seconds),
-        "-c:v",
-        "libvpx",
+        *FAST_VP8,
         "-b:v",
         bitrate,
-        "-deadline",
-        "realtime",
-        "-cpu-used",
-        "8",
         "-c:a",
         "libopus",
         "-b:a",
         "128k",
-        "-live",
-        "1",
-        "-f",
-        "webm",
-        str(path),
+        *live_webm(path),
     ]
 
 

@@ -36,8 +36,8 @@ import google_crc32c  # noqa: E402
 import grpc  # noqa: E402
 
 from bench._stack import ROOT, BenchStack, free_port  # noqa: E402
-from media_service.settings import find_ffmpeg  # noqa: E402
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2, ingest_pb2_grpc  # noqa: E402
+from tests.media_tools import make_webm  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -58,45 +58,6 @@ def resolve_calls(metrics_port: int) -> int:
             for m in re.findall(r'recorder_rpc_requests_total\{[^}]*method="ResolveShareLink"[^}]*\} ([0-9.e+]+)', text)
         )
     )
-
-
-def make_recording(path: pathlib.Path, seconds: int) -> pathlib.Path:
-    subprocess.run(
-        [
-            find_ffmpeg(),
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=1280x720:rate=30",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000",
-            "-t",
-            str(seconds),
-            "-c:v",
-            "libvpx",
-            "-b:v",
-            "2M",
-            "-deadline",
-            "realtime",
-            "-cpu-used",
-            "8",
-            "-c:a",
-            "libopus",
-            "-live",
-            "1",
-            "-f",
-            "webm",
-            str(path),
-        ],
-        check=True,
-        timeout=600,
-    )
-    return path
 
 
 async def upload_and_share(stack: BenchStack, recording: pathlib.Path) -> str:
@@ -202,7 +163,7 @@ def main() -> None:
         stack = BenchStack(folder, gateway=True, service_env={"catalog": {"METRICS_PORT": str(catalog_metrics)}})
         stack.start()
         try:
-            recording = make_recording(folder / "bench.webm", args.seconds)
+            recording = make_webm(folder / "bench.webm", args.seconds, bitrate="2M")
             page_path = asyncio.run(upload_and_share(stack, recording))
             base = f"http://127.0.0.1:{stack.gateway_port}"
             pids = {name: stack.processes[name].pid for name in ("catalog", "media")}

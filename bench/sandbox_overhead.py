@@ -21,6 +21,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from media_service import commands, sandbox  # noqa: E402
 from media_service.containers import Container  # noqa: E402
 from media_service.settings import find_ffmpeg  # noqa: E402
+from tests.media_tools import make_webm  # noqa: E402
 
 
 def timed(argv: list[str]) -> float:
@@ -40,32 +41,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         work = pathlib.Path(folder)
         clip = work / "clip.webm"
-        subprocess.run(
-            [
-                ffmpeg,
-                "-v",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc2=size=1280x720:rate=30",
-                "-t",
-                "10",
-                "-c:v",
-                "libvpx",
-                "-deadline",
-                "realtime",
-                "-cpu-used",
-                "8",
-                "-b:v",
-                "2M",
-                "-f",
-                "webm",
-                str(clip),
-            ],
-            check=True,
-        )
+        make_webm(clip, 10, audio=False, live=False, bitrate="2M")
         cases = {
             "probe": commands.probe_args(ffmpeg, str(clip), Container.WEBM),
             "remux 10 s 720p": commands.remux_args(

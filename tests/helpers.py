@@ -165,10 +165,15 @@ async def expect(code: grpc.StatusCode, call, reason: Reason | None = None) -> s
     return caught.value.details()
 
 
-async def create_upload(stack, md, title: str = "t") -> str:
-    return (
-        await stack.ingest.CreateUpload(ingest_pb2.CreateUploadRequest(title=title), metadata=md, timeout=10)
-    ).video_id
+async def create_upload(stack, md, title: str = "t", content_type: str = "") -> str:
+    request = ingest_pb2.CreateUploadRequest(title=title, content_type=content_type)
+    return (await stack.ingest.CreateUpload(request, metadata=md, timeout=10)).video_id
+
+
+async def share_link(stack, video_id: str, md, expires_in_seconds: int = 0) -> catalog_pb2.ShareLink:
+    """A new share link to the video (0: one that never expires)."""
+    request = catalog_pb2.CreateShareLinkRequest(video_id=video_id, expires_in_seconds=expires_in_seconds)
+    return (await stack.catalog.CreateShareLink(request, metadata=md, timeout=10)).link
 
 
 async def put_chunk(stack, video_id: str, c: ingest_pb2.Chunk, md) -> ingest_pb2.ChunkAck:

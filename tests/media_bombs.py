@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import pathlib
 import struct
-import subprocess
 import tempfile
 
-from media_service.settings import find_ffmpeg
-
-FFMPEG = find_ffmpeg()
+from tests.media_tools import ffmpeg, lavfi
 
 
 def _ivf_frames(path: pathlib.Path) -> list[bytes]:
@@ -34,43 +31,33 @@ def make_still_image_bomb(
     with tempfile.TemporaryDirectory() as folder:
         seed = pathlib.Path(folder) / "seed.ivf"
         # A fixed quantiser and a high static threshold make the repeats skip every block.
-        subprocess.run(
-            [
-                FFMPEG,
-                "-v",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-                f"testsrc2=size={width}x{height}:rate=1",
-                "-vf",
-                "trim=end_frame=1,loop=loop=9:size=1:start=0,setpts=N/1/TB",
-                "-frames:v",
-                "10",
-                "-c:v",
-                "libvpx",
-                "-g",
-                "100000",
-                "-auto-alt-ref",
-                "0",
-                "-static-thresh",
-                "100000",
-                "-qmin",
-                "10",
-                "-qmax",
-                "10",
-                "-b:v",
-                "50M",
-                "-deadline",
-                "good",
-                "-cpu-used",
-                "4",
-                "-f",
-                "ivf",
-                str(seed),
-            ],
-            check=True,
+        ffmpeg(
+            *lavfi(f"testsrc2=size={width}x{height}:rate=1"),
+            "-vf",
+            "trim=end_frame=1,loop=loop=9:size=1:start=0,setpts=N/1/TB",
+            "-frames:v",
+            "10",
+            "-c:v",
+            "libvpx",
+            "-g",
+            "100000",
+            "-auto-alt-ref",
+            "0",
+            "-static-thresh",
+            "100000",
+            "-qmin",
+            "10",
+            "-qmax",
+            "10",
+            "-b:v",
+            "50M",
+            "-deadline",
+            "good",
+            "-cpu-used",
+            "4",
+            "-f",
+            "ivf",
+            str(seed),
             timeout=120,
         )
         keyframe, *_, repeat = _ivf_frames(seed)
@@ -81,9 +68,5 @@ def make_still_image_bomb(
             for i in range(count):
                 frame = keyframe if i == 0 else repeat
                 out.write(struct.pack("<IQ", len(frame), int(i * frame_every * 1000)) + frame)
-        subprocess.run(
-            [FFMPEG, "-v", "error", "-y", "-i", str(ivf), "-c", "copy", "-f", "webm", str(path)],
-            check=True,
-            timeout=120,
-        )
+        ffmpeg("-i", str(ivf), "-c", "copy", "-f", "webm", str(path), timeout=120)
     return path

@@ -7,10 +7,37 @@ import pathlib
 import statistics
 import subprocess
 
+from media_service.commands import Playlist
 from media_service.probe import parse_probe, parse_progress_seconds
 from media_service.settings import find_ffmpeg
 
 FFMPEG = find_ffmpeg()
+
+# VP8 as fast as libvpx goes: test inputs need frames, not quality.
+FAST_VP8 = ("-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8")
+
+
+def lavfi(graph: str) -> tuple[str, ...]:
+    """An input made by one of ffmpeg's lavfi sources, e.g. "testsrc2=size=320x240:rate=30"."""
+    return ("-f", "lavfi", "-i", graph)
+
+
+def live_webm(path: pathlib.Path) -> tuple[str, ...]:
+    """The output options of a WebM written as MediaRecorder writes it: no duration, no cues."""
+    return ("-live", "1", "-f", "webm", str(path))
+
+
+def ffmpeg(*args: str, timeout: float = 300.0) -> None:
+    """Runs ffmpeg with these arguments, printing errors only and overwriting its output; raises
+    if it fails or runs past the timeout."""
+    subprocess.run([FFMPEG, "-v", "error", "-y", *args], check=True, timeout=timeout)
+
+
+def _read(*args: str, text: bool, check: bool = True, timeout: float = 60.0) -> subprocess.CompletedProcess:
+    """ffmpeg, quiet and with no stdin, for what it writes to stdout (rawvideo, framemd5, ...)."""
+    return subprocess.run(
+        [FFMPEG, "-nostdin", "-v", "error", *args], capture_output=True, text=text, check=check, timeout=timeout
+    )
 
 
 def make_webm(
@@ -21,23 +48,22 @@ def make_webm(
     live: bool = True,
     audio: bool = True,
     video: bool = True,
+    bitrate: str = "1M",
 ) -> pathlib.Path:
     """A VP8/Opus WebM. live=True writes it like MediaRecorder does: no duration, no cues."""
-    args = [FFMPEG, "-v", "error", "-y"]
+    args: list[str] = []
     if video:
-        args += ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}"]
+        args += lavfi(f"testsrc2=size={size}:rate={rate}")
     if audio:
-        args += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
+        args += lavfi("sine=frequency=440:sample_rate=48000")
     args += ["-t", str(seconds)]
     if video:
-        args += ["-c:v", "libvpx", "-b:v", "1M", "-deadline", "realtime", "-cpu-used", "8"]
+        args += [*FAST_VP8, "-b:v", bitrate]
     if audio:
         args += ["-c:a", "libopus"]
-    if live:
-        args += ["-live", "1"]
-    args += ["-f", "webm", str(path)]
+    args += live_webm(path) if live else ["-f", "webm", str(path)]
     # Bounded by the length asked for: a minute of 720p took over 300 s on a loaded 2-core machine.
-    subprocess.run(args, check=True, timeout=max(300.0, 20.0 * seconds))
+    ffmpeg(*args, timeout=max(300.0, 20.0 * seconds))
     return path
 
 
@@ -87,6 +113,22 @@ def decode_fully(path: pathlib.Path) -> tuple[bool, float, str]:
     return result.returncode == 0 and not result.stderr.strip(), max(reached or [0.0]), result.stderr
 
 
+def check_hls_segments(folder: pathlib.Path, playlist: Playlist, source_seconds: float, tolerance: float) -> None:
+    """Every segment in folder decodes on its own after the init segment (each starts at a
+    keyframe), and all of them together reach the source's duration within tolerance seconds."""
+    init = (folder / playlist.init).read_bytes()
+    for _, name in playlist.segments:
+        single = folder / f"check-{name}.mp4"
+        single.write_bytes(init + (folder / name).read_bytes())
+        clean, _, errors = decode_fully(single)
+        assert clean, (name, errors)
+    whole = folder / "check-all.mp4"
+    whole.write_bytes(init + b"".join((folder / name).read_bytes() for _, name in playlist.segments))
+    clean, reached, errors = decode_fully(whole)
+    assert clean, errors
+    assert abs(reached - source_seconds) <= tolerance, (reached, source_seconds)
+
+
 def top_level_boxes(path: pathlib.Path) -> list[str]:
     """The MP4's top-level box types in file order (ftyp, moov, mdat, ...)."""
     boxes = []
@@ -103,13 +145,11 @@ def top_level_boxes(path: pathlib.Path) -> list[str]:
     return boxes
 
 
-def gray_pixels(image: pathlib.Path) -> list[int]:
-    result = subprocess.run(
-        [FFMPEG, "-nostdin", "-v", "error", "-i", str(image), "-f", "rawvideo", "-pix_fmt", "gray", "-"],
-        capture_output=True,
-        check=True,
-        timeout=60,
-    )
+def gray_pixels(path: pathlib.Path, *options: str, seek: float | None = None) -> list[int]:
+    """The 8-bit luma of every pixel of a picture (or of a video's frame at `seek` seconds), after
+    output options such as ("-vf", "crop=w:h:x:y")."""
+    start = ("-ss", f"{seek:.3f}") if seek is not None else ()
+    result = _read(*start, "-i", str(path), *options, "-f", "rawvideo", "-pix_fmt", "gray", "-", text=False)
     return list(result.stdout)
 
 
@@ -121,27 +161,7 @@ def is_uniform(image: pathlib.Path, min_stdev: float = 8.0) -> bool:
 def packet_hashes(path: pathlib.Path, stream: str = "a:0") -> list[tuple[str, str]]:
     """(size, md5) of every packet of one stream, copied out without decoding: equal lists mean
     the same coded bytes, whatever container holds them."""
-    result = subprocess.run(
-        [
-            FFMPEG,
-            "-nostdin",
-            "-v",
-            "error",
-            "-i",
-            str(path),
-            "-map",
-            f"0:{stream}",
-            "-c",
-            "copy",
-            "-f",
-            "framemd5",
-            "-",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
+    result = _read("-i", str(path), "-map", f"0:{stream}", "-c", "copy", "-f", "framemd5", "-", text=True, timeout=120)
     rows = [line.split(",") for line in result.stdout.splitlines() if line and not line.startswith("#")]
     return [(row[4].strip(), row[5].strip()) for row in rows]
 
@@ -166,40 +186,26 @@ def make_fragmented_mp4(
     path: pathlib.Path, seconds: float, audio_codec: str = "aac", size: str = "640x360"
 ) -> pathlib.Path:
     """H.264 with AAC or Opus in fragmented MP4, as Chrome's MediaRecorder writes video/mp4."""
-    subprocess.run(
-        [
-            FFMPEG,
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"testsrc2=size={size}:rate=30",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=330:sample_rate=48000",
-            "-t",
-            str(seconds),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-g",
-            "30",
-            "-c:a",
-            "aac" if audio_codec == "aac" else "libopus",
-            "-movflags",
-            "frag_keyframe+empty_moov+default_base_moof",
-            "-f",
-            "mp4",
-            str(path),
-        ],
-        check=True,
-        timeout=300,
+    ffmpeg(
+        *lavfi(f"testsrc2=size={size}:rate=30"),
+        *lavfi("sine=frequency=330:sample_rate=48000"),
+        "-t",
+        str(seconds),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-g",
+        "30",
+        "-c:a",
+        "aac" if audio_codec == "aac" else "libopus",
+        "-movflags",
+        "frag_keyframe+empty_moov+default_base_moof",
+        "-f",
+        "mp4",
+        str(path),
     )
     return path
 
@@ -211,12 +217,7 @@ def count_packets(path: pathlib.Path, stream: str = "v:0") -> int:
 def frame_hashes(path: pathlib.Path, stream: str = "v:0") -> list[str]:
     """md5 of every decoded frame of one stream (framemd5): equal hashes mean the same pictures,
     whatever container or packets carried them."""
-    result = subprocess.run(
-        [FFMPEG, "-nostdin", "-v", "error", "-i", str(path), "-map", f"0:{stream}", "-f", "framemd5", "-"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = _read("-i", str(path), "-map", f"0:{stream}", "-f", "framemd5", "-", text=True, check=False, timeout=300)
     rows = [line.split(",") for line in result.stdout.splitlines() if line and not line.startswith("#")]
     return [row[5].strip() for row in rows if len(row) >= 6]
 
@@ -231,30 +232,5 @@ def make_clip(
 ) -> pathlib.Path:
     """A short VP8 clip of a lavfi source (not testsrc2, so its frames differ from make_webm's),
     with extra output options (metadata, attachments) and a chosen muxer."""
-    subprocess.run(
-        [
-            FFMPEG,
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"{source}=size={size}:rate=30",
-            "-t",
-            str(seconds),
-            "-c:v",
-            "libvpx",
-            "-deadline",
-            "realtime",
-            "-cpu-used",
-            "8",
-            *extra,
-            "-f",
-            muxer,
-            str(path),
-        ],
-        check=True,
-        timeout=300,
-    )
+    ffmpeg(*lavfi(f"{source}=size={size}:rate=30"), "-t", str(seconds), *FAST_VP8, *extra, "-f", muxer, str(path))
     return path

@@ -31,7 +31,7 @@ from gateway.render import render
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
 from tests import grpc_web
 from tests.conftest import ENVOY
-from tests.helpers import TEST_KEYS, bearer, token
+from tests.helpers import TEST_KEYS, bearer, token, wait_for
 from tests.process_stack import ProcessStack, free_port
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -350,16 +350,6 @@ def _listening(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(1)
         return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
-        time.sleep(0.25)
 
 
 @pytest.fixture(scope="module")

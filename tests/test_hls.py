@@ -29,19 +29,7 @@ def check_hls(folder: pathlib.Path, source_seconds: float) -> commands.Playlist:
     assert names == [commands.hls_segment_name(n) for n in range(len(names))]
     assert all(abs(d - commands.HLS_SEGMENT_SECONDS) < 0.05 for d, _ in playlist.segments[:-1])
     assert abs(playlist.duration - source_seconds) <= 0.1, (playlist.duration, source_seconds)
-    init = (folder / commands.HLS_INIT).read_bytes()
-    # Every segment decodes on its own after the init segment (independent: starts at a keyframe),
-    # and all of them together are the whole recording.
-    for _, name in playlist.segments:
-        single = folder / f"check-{name}.mp4"
-        single.write_bytes(init + (folder / name).read_bytes())
-        clean, _, errors = media_tools.decode_fully(single)
-        assert clean, (name, errors)
-    whole = folder / "check-all.mp4"
-    whole.write_bytes(init + b"".join((folder / name).read_bytes() for _, name in playlist.segments))
-    clean, reached, errors = media_tools.decode_fully(whole)
-    assert clean, errors
-    assert abs(reached - source_seconds) <= 0.15, (reached, source_seconds)
+    media_tools.check_hls_segments(folder, playlist, source_seconds, tolerance=0.15)
     assert not list(folder.glob("*.tmp"))
     return playlist
 

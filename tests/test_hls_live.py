@@ -15,9 +15,9 @@ import time
 import pytest
 
 from media_service import commands
-from recorder.v1 import catalog_pb2, common_pb2, ingest_pb2
+from recorder.v1 import common_pb2
 from tests import media_tools
-from tests.helpers import chunk, split, user, wait_final, wait_until
+from tests.helpers import chunk, create_upload, put_chunk, share_link, split, user, wait_final, wait_until
 from tests.test_playback import ready_video
 from tests.test_share_browser import WEB, playwright_ready  # noqa: F401 (a fixture)
 
@@ -57,17 +57,7 @@ def stored_hls(stack, key: str, folder: pathlib.Path) -> commands.Playlist:
 
 
 def check_segments(folder: pathlib.Path, playlist: commands.Playlist, source_seconds: float) -> None:
-    init = (folder / playlist.init).read_bytes()
-    for _, name in playlist.segments:  # each decodes on its own after the init segment
-        single = folder / f"check-{name}.mp4"
-        single.write_bytes(init + (folder / name).read_bytes())
-        clean, _, errors = media_tools.decode_fully(single)
-        assert clean, (name, errors)
-    whole = folder / "check-all.mp4"
-    whole.write_bytes(init + b"".join((folder / name).read_bytes() for _, name in playlist.segments))
-    clean, reached, errors = media_tools.decode_fully(whole)
-    assert clean, errors
-    assert abs(reached - source_seconds) <= 0.5, (reached, source_seconds)
+    media_tools.check_hls_segments(folder, playlist, source_seconds, tolerance=0.5)
     assert abs(playlist.duration - source_seconds) <= 0.5, (playlist.duration, source_seconds)
 
 
@@ -107,18 +97,8 @@ async def test_a_share_page_opened_while_recording_plays_live_and_ends_at_the_fu
 ):
     owner = user("hls-erin")
     data = recording_20s.read_bytes()
-    video_id = (
-        await stack.ingest.CreateUpload(
-            ingest_pb2.CreateUploadRequest(title="Live demo", content_type="video/webm;codecs=vp8,opus"),
-            metadata=owner,
-            timeout=10,
-        )
-    ).video_id
-    link = (
-        await stack.catalog.CreateShareLink(
-            catalog_pb2.CreateShareLinkRequest(video_id=video_id, expires_in_seconds=600), metadata=owner, timeout=10
-        )
-    ).link
+    video_id = await create_upload(stack, owner, title="Live demo", content_type="video/webm;codecs=vp8,opus")
+    link = await share_link(stack, video_id, owner, expires_in_seconds=600)
     # At 1x pace: one second of the recording's bytes each second, as a recorder sends them.
     parts = split(data, max(len(data) // RECORDING_SECONDS, 1))
     seconds_per_part = RECORDING_SECONDS / len(parts)
@@ -126,11 +106,7 @@ async def test_a_share_page_opened_while_recording_plays_live_and_ends_at_the_fu
     viewer = None
     for i, part in enumerate(parts):
         await asyncio.sleep(max(0.0, started + i * seconds_per_part - time.time()))
-        await stack.ingest.PutChunk(
-            ingest_pb2.PutChunkRequest(video_id=video_id, chunk=chunk(i, part, i == len(parts) - 1)),
-            metadata=owner,
-            timeout=30,
-        )
+        await put_chunk(stack, video_id, chunk(i, part, i == len(parts) - 1), owner)
         if i == 0:
             await wait_until(lambda: stack.media.live.encoders.running.get(video_id), "a live encode")
         if viewer is None and time.time() - started >= OPEN_AFTER_SECONDS:

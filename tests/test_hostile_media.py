@@ -136,25 +136,15 @@ async def test_playlists_pointing_anywhere_are_refused_at_probe(stack, tmp_path)
 @pytest.mark.parametrize("declared", ["application/octet-stream", "video/x-matroska"])
 async def test_an_avi_is_refused_at_probe_whatever_it_is_declared(stack, tmp_path, declared):
     avi = tmp_path / "clip.avi"
-    subprocess.run(
-        [
-            media_tools.FFMPEG,
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=160x120:rate=10",
-            "-t",
-            "1",
-            "-c:v",
-            "mjpeg",
-            "-f",
-            "avi",
-            str(avi),
-        ],
-        check=True,
+    media_tools.ffmpeg(
+        *media_tools.lavfi("testsrc2=size=160x120:rate=10"),
+        "-t",
+        "1",
+        "-c:v",
+        "mjpeg",
+        "-f",
+        "avi",
+        str(avi),
         timeout=60,
     )
     video = await wait_final(stack, await upload_unary(stack, avi.read_bytes(), ALICE, content_type=declared), ALICE)
@@ -234,29 +224,14 @@ async def test_metadata_imitating_the_probe_listing_does_not_set_the_duration(st
 @both_backends
 async def test_an_8192x8192_frame_is_refused_at_probe(stack, tmp_path):
     clip = tmp_path / "huge.webm"
-    subprocess.run(
-        [
-            media_tools.FFMPEG,
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "color=c=black:s=8192x8192:r=1",
-            "-frames:v",
-            "1",
-            "-c:v",
-            "libvpx",
-            "-deadline",
-            "realtime",
-            "-cpu-used",
-            "8",
-            "-f",
-            "webm",
-            str(clip),
-        ],
-        check=True,
+    media_tools.ffmpeg(
+        *media_tools.lavfi("color=c=black:s=8192x8192:r=1"),
+        "-frames:v",
+        "1",
+        *media_tools.FAST_VP8,
+        "-f",
+        "webm",
+        str(clip),
         timeout=120,
     )
     video = await wait_final(stack, await upload_unary(stack, clip.read_bytes(), ALICE), ALICE)

@@ -8,30 +8,20 @@ import pathlib
 
 import pytest
 
-from recorder.v1 import common_pb2, ingest_pb2
+from recorder.v1 import common_pb2
 from tests import media_tools
 from tests.conftest import separate_storage, start_stack
 from tests.fakes import RecordedChunks
-from tests.helpers import MiB, asset, chunk, split, user, wait_final, wait_until
+from tests.helpers import MiB, asset, chunk, create_upload, put_chunk, split, user, wait_final, wait_until
 
 ALICE = user("alice")
 
 
 async def send(stack, data: bytes, order=None, chunk_size: int = 256 * 1024, pause: float = 0.0, between=None) -> str:
-    video_id = (
-        await stack.ingest.CreateUpload(
-            ingest_pb2.CreateUploadRequest(title="live", content_type="video/webm;codecs=vp8,opus"),
-            metadata=ALICE,
-            timeout=10,
-        )
-    ).video_id
+    video_id = await create_upload(stack, ALICE, title="live", content_type="video/webm;codecs=vp8,opus")
     parts = split(data, chunk_size)
     for n, i in enumerate(order or range(len(parts))):
-        await stack.ingest.PutChunk(
-            ingest_pb2.PutChunkRequest(video_id=video_id, chunk=chunk(i, parts[i], i == len(parts) - 1)),
-            metadata=ALICE,
-            timeout=30,
-        )
+        await put_chunk(stack, video_id, chunk(i, parts[i], i == len(parts) - 1), ALICE)
         if between is not None:
             await between(n, video_id)
         await asyncio.sleep(pause)

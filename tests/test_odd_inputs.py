@@ -29,27 +29,13 @@ async def test_audio_only_recording(stack, tmp_path):
 
 async def test_one_frame_recording(stack, tmp_path):
     clip = tmp_path / "one.webm"
-    subprocess.run(
-        [
-            media_tools.FFMPEG,
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x240:rate=30",
-            "-frames:v",
-            "1",
-            "-c:v",
-            "libvpx",
-            "-live",
-            "1",
-            "-f",
-            "webm",
-            str(clip),
-        ],
-        check=True,
+    media_tools.ffmpeg(
+        *media_tools.lavfi("testsrc2=size=320x240:rate=30"),
+        "-frames:v",
+        "1",
+        "-c:v",
+        "libvpx",
+        *media_tools.live_webm(clip),
     )
     video = await wait_final(stack, await upload_unary(stack, clip.read_bytes(), ALICE), ALICE)
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
@@ -128,28 +114,8 @@ async def test_resolution_change_mid_recording(stack, tmp_path):
     listing = tmp_path / "parts.txt"
     listing.write_text("".join(f"file '{p}'\n" for p in parts))
     clip = tmp_path / "resized.webm"
-    subprocess.run(
-        [
-            media_tools.FFMPEG,
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "concat",
-            "-safe",
-            "0",
-            "-i",
-            str(listing),
-            "-c",
-            "copy",
-            "-live",
-            "1",
-            "-f",
-            "webm",
-            str(clip),
-        ],
-        check=True,
-        timeout=60,
+    media_tools.ffmpeg(
+        "-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", *media_tools.live_webm(clip), timeout=60
     )
     video = await wait_final(stack, await upload_unary(stack, clip.read_bytes(), ALICE), ALICE)
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
@@ -166,31 +132,17 @@ async def test_variable_frame_rate_keeps_its_timing(stack, tmp_path):
     """Screen capture sends frames only when the screen changes: irregular gaps, kept as they are
     (no duplicated frames to fill them), and the same duration."""
     clip = tmp_path / "vfr.webm"
-    subprocess.run(
-        [
-            media_tools.FFMPEG,
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x240:rate=30",
-            "-t",
-            "4",
-            "-vf",
-            "select='lt(n,20)+gt(n,80)*not(mod(n,7))'",
-            "-fps_mode",
-            "vfr",
-            "-c:v",
-            "libvpx",
-            "-live",
-            "1",
-            "-f",
-            "webm",
-            str(clip),
-        ],
-        check=True,
+    media_tools.ffmpeg(
+        *media_tools.lavfi("testsrc2=size=320x240:rate=30"),
+        "-t",
+        "4",
+        "-vf",
+        "select='lt(n,20)+gt(n,80)*not(mod(n,7))'",
+        "-fps_mode",
+        "vfr",
+        "-c:v",
+        "libvpx",
+        *media_tools.live_webm(clip),
         timeout=60,
     )
     video = await wait_final(stack, await upload_unary(stack, clip.read_bytes(), ALICE), ALICE)

@@ -15,7 +15,7 @@ from media_service.playback import PlaybackTokens, load_or_create_key
 from recorder.v1 import catalog_pb2, common_pb2, ingest_pb2, media_pb2, media_pb2_grpc
 from tests.conftest import SteppedClock, run_gateway, start_stack
 from tests import media_tools
-from tests.helpers import asset, expect, upload_unary, user, wait_final
+from tests.helpers import asset, expect, share_link, upload_unary, user, wait_final
 
 
 def http_get(
@@ -187,13 +187,7 @@ async def test_share_link_page_files_and_revocation(database_url, tmp_path, reco
 async def _share_flow(stack, gateway, recording, clock):
     video = await ready_video(stack, recording, "pb-carol", title="Quarterly <demo> & notes")
     other = await ready_video(stack, recording, "pb-carol", title="private one")
-    created = (
-        await stack.catalog.CreateShareLink(
-            catalog_pb2.CreateShareLinkRequest(video_id=video.video_id, expires_in_seconds=3600),
-            metadata=user("pb-carol"),
-            timeout=10,
-        )
-    ).link
+    created = await share_link(stack, video.video_id, user("pb-carol"), expires_in_seconds=3600)
     assert re.fullmatch(r"[A-Za-z0-9_-]{22}", created.link_id) and created.path == f"/s/{created.link_id}"
     status, headers, page = await get(gateway, created.path)
     assert status == 200 and headers["cache-control"] == "no-store"
@@ -226,9 +220,7 @@ async def _share_flow(stack, gateway, recording, clock):
     )
     await expect(
         grpc.StatusCode.NOT_FOUND,
-        stack.catalog.CreateShareLink(
-            catalog_pb2.CreateShareLinkRequest(video_id=video.video_id), metadata=user("pb-dave"), timeout=10
-        ),
+        share_link(stack, video.video_id, user("pb-dave")),
     )
     assert (await get(gateway, created.path))[0] == 200
     # Revoked: the page and every file URL minted for it answer 410 at once, with no byte.
@@ -252,20 +244,10 @@ async def _share_flow(stack, gateway, recording, clock):
     assert [link.link_id for link in listed] == [created.link_id] and listed[0].HasField("revoked_at")
     await expect(
         grpc.StatusCode.INVALID_ARGUMENT,
-        stack.catalog.CreateShareLink(
-            catalog_pb2.CreateShareLinkRequest(video_id=video.video_id, expires_in_seconds=-1),
-            metadata=user("pb-carol"),
-            timeout=10,
-        ),
+        share_link(stack, video.video_id, user("pb-carol"), expires_in_seconds=-1),
     )
     # Expired: works until its time, then the page and its files are 410.
-    timed = (
-        await stack.catalog.CreateShareLink(
-            catalog_pb2.CreateShareLinkRequest(video_id=video.video_id, expires_in_seconds=60),
-            metadata=user("pb-carol"),
-            timeout=10,
-        )
-    ).link
+    timed = await share_link(stack, video.video_id, user("pb-carol"), expires_in_seconds=60)
     status, _, page = await get(gateway, timed.path)
     assert status == 200
     src = re.search(r'<video[^>]* src="([^"]+)"', page.decode())[1]
@@ -275,11 +257,7 @@ async def _share_flow(stack, gateway, recording, clock):
     status, _, body = await get(gateway, src, {"Range": "bytes=0-9"})
     assert status == 410 and compressed[:10] not in body
     # A deleted video's links are gone too.
-    live = (
-        await stack.catalog.CreateShareLink(
-            catalog_pb2.CreateShareLinkRequest(video_id=other.video_id), metadata=user("pb-carol"), timeout=10
-        )
-    ).link
+    live = await share_link(stack, other.video_id, user("pb-carol"))
     assert (await get(gateway, live.path))[0] == 200
     await stack.ingest.DeleteVideo(
         ingest_pb2.DeleteVideoRequest(video_id=other.video_id), metadata=user("pb-carol"), timeout=10
@@ -325,59 +303,11 @@ async def test_cli_share_and_open_print_working_links(stack, gateway, recording_
 
 
 def crop_gray(image, x: int, y: int, w: int, h: int) -> list[int]:
-    import subprocess
-
-    result = subprocess.run(
-        [
-            media_tools.FFMPEG,
-            "-nostdin",
-            "-v",
-            "error",
-            "-i",
-            str(image),
-            "-vf",
-            f"crop={w}:{h}:{x}:{y}",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "gray",
-            "-",
-        ],
-        capture_output=True,
-        check=True,
-        timeout=60,
-    )
-    return list(result.stdout)
+    return media_tools.gray_pixels(image, "-vf", f"crop={w}:{h}:{x}:{y}")
 
 
 def frame_gray(video, at: float, w: int, h: int) -> list[int]:
-    import subprocess
-
-    result = subprocess.run(
-        [
-            media_tools.FFMPEG,
-            "-nostdin",
-            "-v",
-            "error",
-            "-ss",
-            f"{at:.3f}",
-            "-i",
-            str(video),
-            "-frames:v",
-            "1",
-            "-vf",
-            f"scale={w}:{h}",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "gray",
-            "-",
-        ],
-        capture_output=True,
-        check=True,
-        timeout=60,
-    )
-    return list(result.stdout)
+    return media_tools.gray_pixels(video, "-frames:v", "1", "-vf", f"scale={w}:{h}", seek=at)
 
 
 def mean_difference(a: list[int], b: list[int]) -> float:
@@ -423,11 +353,7 @@ async def test_storyboard_sprite_and_vtt_cover_the_video(stack, gateway, recordi
         > mean_difference(tile, frame_gray(original, times[1][0], w, h)) + 5
     )
     # A share page of the video offers it as a metadata track.
-    link = (
-        await stack.catalog.CreateShareLink(
-            catalog_pb2.CreateShareLinkRequest(video_id=video.video_id), metadata=user("pb-gina"), timeout=10
-        )
-    ).link
+    link = await share_link(stack, video.video_id, user("pb-gina"))
     page = (await get(gateway, link.path))[2].decode()
     track = re.search(r'<track id="storyboard" kind="metadata" label="storyboard" src="([^"]+)"', page)[1]
     assert track.endswith("/storyboard.vtt") and (await get(gateway, track))[2] == vtt

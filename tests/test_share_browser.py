@@ -11,11 +11,10 @@ import subprocess
 
 import pytest
 
-from recorder.v1 import catalog_pb2
 from tests import media_tools
 from tests.test_browser import REQUIRE_BROWSER, WEB, _missing
 from tests.test_playback import ready_video
-from tests.helpers import user
+from tests.helpers import share_link, user
 
 
 @pytest.fixture(scope="session")
@@ -55,13 +54,7 @@ async def watch(url: str, env: dict[str, str] | None = None, timeout_ms: int = 1
 
 async def test_chromium_plays_and_seeks_a_share_page(playwright_ready, stack, gateway, recording_6s):
     video = await ready_video(stack, recording_6s, "share-erin", title="Demo for the team")
-    link = (
-        await stack.catalog.CreateShareLink(
-            catalog_pb2.CreateShareLinkRequest(video_id=video.video_id, expires_in_seconds=600),
-            metadata=user("share-erin"),
-            timeout=10,
-        )
-    ).link
+    link = await share_link(stack, video.video_id, user("share-erin"), expires_in_seconds=600)
     result = await watch(f"http://127.0.0.1:{gateway}{link.path}")
     print(json.dumps({k: v for k, v in result.items() if k != "logs"}))
     assert "error" not in result, result
