@@ -60,13 +60,21 @@ class Reason(enum.StrEnum):
     STREAM_IDLE = "STREAM_IDLE"  # an Upload stream sent nothing for too long; what arrived is kept
 
 
+# The status class of each code (filled as the classes below are declared).
+_BY_CODE: dict[grpc.StatusCode, type[DomainError]] = {}
+
+
 class DomainError(Exception):
     code: ClassVar[grpc.StatusCode] = grpc.StatusCode.UNKNOWN
     default_reason: ClassVar[Reason]
 
-    def __init_subclass__(cls, **kwargs: object) -> None:
-        """A status class's default reason is the status's own name (NOT_FOUND, ...)."""
+    def __init_subclass__(cls, code: grpc.StatusCode | None = None, **kwargs: object) -> None:
+        """`class NotFound(DomainError, code=grpc.StatusCode.NOT_FOUND)` declares the status class
+        of a code (the one from_rpc_error rebuilds); its default reason is the status's own name."""
         super().__init_subclass__(**kwargs)
+        if code is not None:
+            cls.code = code
+            _BY_CODE[code] = cls
         if "default_reason" not in cls.__dict__ and cls.code.name in Reason.__members__:
             cls.default_reason = Reason[cls.code.name]
 
@@ -86,44 +94,35 @@ class DomainError(Exception):
         return details
 
 
-class InvalidArgument(DomainError):
-    code = grpc.StatusCode.INVALID_ARGUMENT
+# One status class per code a refusal may have.
+class InvalidArgument(DomainError, code=grpc.StatusCode.INVALID_ARGUMENT): ...
 
 
-class NotFound(DomainError):
-    code = grpc.StatusCode.NOT_FOUND
+class NotFound(DomainError, code=grpc.StatusCode.NOT_FOUND): ...
 
 
-class AlreadyExists(DomainError):
-    code = grpc.StatusCode.ALREADY_EXISTS
+class AlreadyExists(DomainError, code=grpc.StatusCode.ALREADY_EXISTS): ...
 
 
-class FailedPrecondition(DomainError):
-    code = grpc.StatusCode.FAILED_PRECONDITION
+class FailedPrecondition(DomainError, code=grpc.StatusCode.FAILED_PRECONDITION): ...
 
 
-class OutOfRange(DomainError):
-    code = grpc.StatusCode.OUT_OF_RANGE
+class OutOfRange(DomainError, code=grpc.StatusCode.OUT_OF_RANGE): ...
 
 
-class ResourceExhausted(DomainError):
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+class ResourceExhausted(DomainError, code=grpc.StatusCode.RESOURCE_EXHAUSTED): ...
 
 
-class Unauthenticated(DomainError):
-    code = grpc.StatusCode.UNAUTHENTICATED
+class Unauthenticated(DomainError, code=grpc.StatusCode.UNAUTHENTICATED): ...
 
 
-class PermissionDenied(DomainError):
-    code = grpc.StatusCode.PERMISSION_DENIED
+class PermissionDenied(DomainError, code=grpc.StatusCode.PERMISSION_DENIED): ...
 
 
-class Unavailable(DomainError):
-    code = grpc.StatusCode.UNAVAILABLE
+class Unavailable(DomainError, code=grpc.StatusCode.UNAVAILABLE): ...
 
 
-class DeadlineExceeded(DomainError):
-    code = grpc.StatusCode.DEADLINE_EXCEEDED
+class DeadlineExceeded(DomainError, code=grpc.StatusCode.DEADLINE_EXCEEDED): ...
 
 
 def reason_of(error: grpc.RpcError) -> Reason | None:
@@ -146,23 +145,6 @@ def reason_of(error: grpc.RpcError) -> Reason | None:
                 except ValueError:  # a newer peer's reason
                     return None
     return None
-
-
-_BY_CODE: dict[grpc.StatusCode, type[DomainError]] = {
-    cls.code: cls
-    for cls in (
-        InvalidArgument,
-        NotFound,
-        AlreadyExists,
-        FailedPrecondition,
-        OutOfRange,
-        ResourceExhausted,
-        Unauthenticated,
-        PermissionDenied,
-        Unavailable,
-        DeadlineExceeded,
-    )
-}
 
 
 # Statuses the gRPC transport makes up itself (connection refused, deadline passed): their details
