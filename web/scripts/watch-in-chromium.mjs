@@ -3,22 +3,14 @@
 //   node watch-in-chromium.mjs URL [timeout-ms]
 // Also used by bench/playback.py (VIEWERS=N opens N pages at once in one browser and reports each
 // page's time to first byte and to first decoded frame).
-import { chromium } from "playwright-core";
+import { launchChromium, openPage } from "./chromium.mjs";
 
 const [url, timeout = "120000"] = process.argv.slice(2);
 const viewers = Number(process.env.VIEWERS || "0");
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--autoplay-policy=no-user-gesture-required"],
-});
+const browser = await launchChromium();
 
 async function watch(context) {
-  const page = await context.newPage();
-  const logs = [];
-  page.on("console", (msg) => logs.push(msg.text()));
-  page.on("pageerror", (err) => logs.push(`pageerror: ${err}`));
+  const { page, logs } = await openPage(context);
   const started = Date.now();
   const response = await page.goto(url);
   const status = response.status();

@@ -3,21 +3,13 @@
 // timeout. Prints JSON: the samples (wall clock ms, currentTime, end of the buffered media), and
 // whether the page played through hls.js or natively. Usage:
 //   node watch-live-in-chromium.mjs URL [timeout-ms]
-import { chromium } from "playwright-core";
+import { launchChromium, openPage } from "./chromium.mjs";
 
 const [url, timeout = "120000"] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--autoplay-policy=no-user-gesture-required"],
-});
+const browser = await launchChromium();
 
 try {
-  const page = await browser.newPage();
-  const logs = [];
-  page.on("console", (msg) => logs.push(msg.text()));
-  page.on("pageerror", (err) => logs.push(`pageerror: ${err}`));
+  const { page, logs } = await openPage(browser);
   const opened = Date.now();
   const response = await page.goto(url);
   const status = response.status();
