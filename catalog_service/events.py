@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from catalog_service.lifecycle import VIDEO_CREATED, Event, RenditionEvent, feed_event
 from catalog_service.models import Asset, EventCursor, FeedEvent, WebhookDelivery
-from catalog_service.watch_hub import listen_forever
+from catalog_service.watch_hub import call_on_loop, engine_of, listen_forever
 from recorder_common import metrics
 from recorder_common.errors import InvalidArgument, OutOfRange
 
@@ -196,13 +196,10 @@ _LOCAL_FEEDS: "weakref.WeakKeyDictionary[Engine, weakref.WeakSet[EventFeed]]" = 
 @sa_event.listens_for(Session, "after_commit")
 def _wake_local_feeds(session: Session) -> None:
     head = session.info.pop(_WRITTEN_KEY, None)
-    if head is None:
+    engine = engine_of(session) if head is not None else None
+    if engine is None:
         return
-    try:
-        bind = session.get_bind()
-    except Exception:
-        return
-    for feed in list(_LOCAL_FEEDS.get(getattr(bind, "engine", bind), ())):
+    for feed in list(_LOCAL_FEEDS.get(engine, ())):
         feed._committed_here(head)
 
 
@@ -315,17 +312,7 @@ class EventFeed:
             moved.set()
 
     def _committed_here(self, head: int) -> None:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            self._advance(head)
-        else:
-            loop.call_soon_threadsafe(self._advance, head)
+        call_on_loop(self._loop, self._advance, head)
 
     async def _run(self) -> None:
         """While any stream is open: the head from LISTEN (PostgreSQL: every commit that writes

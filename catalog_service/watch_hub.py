@@ -27,6 +27,7 @@ import itertools
 import logging
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable
+from typing import TypeVar
 
 import psycopg
 from sqlalchemy import Engine, and_, event, inspect, select, text
@@ -128,6 +129,7 @@ _RENDITION_COLUMNS = (
     Asset.created_at,
 )
 _UNSET = object()
+_T = TypeVar("_T")
 
 
 # ---- change tracking: every session of this process ------------------------------------------
@@ -225,16 +227,36 @@ def _ids_in_where(where) -> set[str]:
 _LOCAL_HUBS: "weakref.WeakKeyDictionary[Engine, weakref.WeakSet[WatchHub]]" = weakref.WeakKeyDictionary()
 
 
-@event.listens_for(Session, "after_commit")
-def _wake_local_watchers(session: Session) -> None:
-    changed = session.info.pop(_CHANGED_KEY, None)
-    if not changed:
-        return
+def engine_of(session: Session) -> Engine | None:
+    """The engine a session commits to (the key of the local hubs and feeds), or None."""
     try:
         bind = session.get_bind()
     except Exception:
+        return None
+    return getattr(bind, "engine", bind)
+
+
+def call_on_loop(loop: asyncio.AbstractEventLoop | None, callback: Callable[[_T], None], arg: _T) -> None:
+    """callback(arg) on loop: at once when called on it, else scheduled thread-safely (a commit
+    hook may run in another thread); nothing once the loop is gone."""
+    if loop is None or loop.is_closed():
         return
-    engine = getattr(bind, "engine", bind)
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        callback(arg)
+    else:
+        loop.call_soon_threadsafe(callback, arg)
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_local_watchers(session: Session) -> None:
+    changed = session.info.pop(_CHANGED_KEY, None)
+    engine = engine_of(session) if changed else None
+    if engine is None:
+        return
     for hub in list(_LOCAL_HUBS.get(engine, ())):
         hub._committed_here(changed)
 
@@ -404,20 +426,10 @@ class WatchHub:
 
     def _committed_here(self, video_ids: set[str]) -> None:
         """A commit of this process changed these videos (called from the session's after_commit)."""
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
         # On PostgreSQL this commit's NOTIFY arrives as well and costs one more read (often merged
         # into this one): skipping it safely would need to know it was sent before the LISTEN
         # connection read it, which the order of callbacks does not promise.
-        if running is loop:
-            self._mark(video_ids)
-        else:
-            loop.call_soon_threadsafe(self._mark, video_ids)
+        call_on_loop(self._loop, self._mark, video_ids)
 
     # ---- the loop ---------------------------------------------------------------------------
     async def _run(self) -> None:
