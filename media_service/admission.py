@@ -11,7 +11,7 @@ import asyncio
 import collections
 import contextlib
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 
 from recorder_common import metrics
 
@@ -36,6 +36,23 @@ def pick_owner(waiting: Sequence[str], running: Mapping[str, int], per_owner_cap
 def within_caps(running: Mapping[str, int], owner: str, total_cap: int, per_owner_cap: int) -> bool:
     """Whether one more request of this owner may start now (for work that does not wait)."""
     return sum(running.values()) < total_cap and (not per_owner_cap or running.get(owner, 0) < per_owner_cap)
+
+
+async def wait_granted(
+    granted: asyncio.Future, kind: str, give_back: Callable[[], None], leave_queue: Callable[[], None]
+) -> None:
+    """Waits for a waiter's turn and records the wait (recorder_queue_wait_seconds of kind). If the
+    caller goes away meanwhile: give_back what was granted just as it went, else leave_queue."""
+    started = time.perf_counter()
+    try:
+        await granted
+    except asyncio.CancelledError:
+        if granted.done() and not granted.cancelled():
+            give_back()  # admitted just as the caller went away
+        else:
+            leave_queue()
+        raise
+    metrics.QUEUE_WAIT_SECONDS.labels(kind=kind).observe(time.perf_counter() - started)
 
 
 class FairSlots:
@@ -65,16 +82,7 @@ class FairSlots:
         granted = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(owner, collections.deque()).append(granted)
         self._grant()
-        started = time.perf_counter()
-        try:
-            await granted
-        except asyncio.CancelledError:
-            if granted.done() and not granted.cancelled():
-                self._release(owner)  # admitted just as the caller went away
-            else:
-                self._forget(owner, granted)
-            raise
-        metrics.QUEUE_WAIT_SECONDS.labels(kind=self.kind).observe(time.perf_counter() - started)
+        await wait_granted(granted, self.kind, lambda: self._release(owner), lambda: self._forget(owner, granted))
         try:
             yield
         finally:
@@ -140,19 +148,15 @@ class MemoryBudget:
         granted = asyncio.get_running_loop().create_future()
         self._waiting.append((amount, granted))
         self._grant()
-        started = time.perf_counter()
-        try:
-            await granted
-        except asyncio.CancelledError:
-            if granted.done() and not granted.cancelled():
-                self.release(amount)
-            else:
-                with contextlib.suppress(ValueError):
-                    self._waiting.remove((amount, granted))
-                self._grant()
-            raise
-        metrics.QUEUE_WAIT_SECONDS.labels(kind="ffmpeg_memory").observe(time.perf_counter() - started)
+        await wait_granted(
+            granted, "ffmpeg_memory", lambda: self.release(amount), lambda: self._forget(amount, granted)
+        )
         return amount
+
+    def _forget(self, amount: int, granted: asyncio.Future) -> None:
+        with contextlib.suppress(ValueError):
+            self._waiting.remove((amount, granted))
+        self._grant()
 
     def release(self, amount: int) -> None:
         if amount:

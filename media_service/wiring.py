@@ -82,24 +82,11 @@ def build(settings: MediaSettings) -> MediaParts:
     # One capacity for both kinds of encode: live ones while the cores allow, queued ones the rest.
     capacity = EncodeCapacity(cores=encode_cores(settings), live_cost=settings.live_encode_cost_cores)
     compressed = CompressedEncode(ffmpeg, settings.profile, media_limits)
-    renditions = RenditionWorker(
-        catalog,
-        files,
-        compressed,
-        capacity,
-        encode_limits,
-        worker_id,
-        settings.lease_seconds,
-        settings.rendition_poll_seconds,
-    )
+    # Queued and live encodes of the compressed rendition share the encode, cores, limits and lease.
+    encoding = (catalog, files, compressed, capacity, encode_limits, worker_id, settings.lease_seconds)
+    renditions = RenditionWorker(*encoding, settings.rendition_poll_seconds)
     encoders = LiveEncoders(
-        catalog,
-        files,
-        compressed,
-        capacity,
-        encode_limits,
-        worker_id,
-        settings.lease_seconds,
+        *encoding,
         settings.live_encode_max_lag_seconds,
         settings.live_encode_lag_grace_seconds,
         on_capacity_freed=renditions.wake,
