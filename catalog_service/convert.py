@@ -10,6 +10,7 @@ from sqlalchemy import inspect
 from catalog_service.events import DELIVERY_STATES, body
 from catalog_service.models import FeedEvent, Video, WebhookDelivery
 from recorder.v1 import catalog_pb2, common_pb2
+from recorder_common.messages import media_info
 from recorder_common.vocab import AssetKind, Step, VideoStatus, rendition_kind_enum, rendition_state_enum
 
 
@@ -37,14 +38,7 @@ def video_message(video: Video, with_history: bool = True) -> common_pb2.Video:
         expected_size_bytes=video.expected_size or 0,
         received_bytes=video.received_bytes,
         received_chunks=video.received_chunks,
-        media=common_pb2.MediaInfo(
-            duration_seconds=video.duration_seconds or 0.0,
-            width=video.width or 0,
-            height=video.height or 0,
-            video_codec=video.video_codec or "",
-            audio_codec=video.audio_codec or "",
-            container=video.container or "",
-        ),
+        media=media_info(video),
         created_at=timestamp(video.created_at),
         updated_at=timestamp(video.updated_at),
     )

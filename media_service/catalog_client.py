@@ -12,6 +12,7 @@ from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
 from recorder_common.auth import ServiceTokenSigner
 from recorder_common.channels import InternalCaller
 from recorder_common.errors import Reason, ResourceExhausted
+from recorder_common.messages import media_info
 from recorder_common.vocab import (
     AssetKind,
     RenditionKind,
@@ -82,17 +83,7 @@ class MediaCatalogClient:
     async def set_media_info(self, owner_id: str, video_id: str, facts: MediaFacts) -> None:
         await self._call(
             self.stub.SetMediaInfo,
-            catalog_pb2.SetMediaInfoRequest(
-                video_id=video_id,
-                media=common_pb2.MediaInfo(
-                    duration_seconds=facts.duration_seconds or 0.0,
-                    width=facts.width or 0,
-                    height=facts.height or 0,
-                    video_codec=facts.video_codec or "",
-                    audio_codec=facts.audio_codec or "",
-                    container=facts.container or "",
-                ),
-            ),
+            catalog_pb2.SetMediaInfoRequest(video_id=video_id, media=media_info(facts)),
             owner_id,
         )
 
