@@ -50,6 +50,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 import grpc  # noqa: E402
 
+from bench._clients import ingest_and_catalog  # noqa: E402
 from bench._media import cached_screen_clip, encode_alone  # noqa: E402
 from bench._stack import (
     BenchStack,
@@ -61,8 +62,7 @@ from bench._stack import (
     send_chunks,
 )
 from media_service.settings import find_ffmpeg, profile_from_env  # noqa: E402
-from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2_grpc  # noqa: E402
-from recorder_common.serving import message_options  # noqa: E402
+from recorder.v1 import catalog_pb2, common_pb2  # noqa: E402
 
 MiB = 1024 * 1024
 BEHIND_METRIC = "recorder_live_encodes_behind_total"
@@ -185,13 +185,7 @@ def stats(values: list[float]) -> tuple[float, float, float]:
 async def run_recordings(
     stack: BenchStack, data: bytes, seconds: float, n: int, owners: int, pace: float | None, limit: float
 ) -> dict:
-    options = message_options(8 * MiB)
-    async with (
-        grpc.aio.insecure_channel(stack.target("ingest"), options=options) as ingest_channel,
-        grpc.aio.insecure_channel(stack.target("catalog"), options=options) as catalog_channel,
-    ):
-        ingest = ingest_pb2_grpc.IngestServiceStub(ingest_channel)
-        catalog = catalog_pb2_grpc.CatalogServiceStub(catalog_channel)
+    async with ingest_and_catalog(stack) as (ingest, catalog):
         users = [stack.metadata(f"user{i}") for i in range(owners or n)]
         recordings = []
         for i in range(n):

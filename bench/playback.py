@@ -32,11 +32,10 @@ import urllib.request
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 import aiohttp  # noqa: E402
-import google_crc32c  # noqa: E402
 import grpc  # noqa: E402
 
-from bench._stack import ROOT, BenchStack, free_port  # noqa: E402
-from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2, ingest_pb2_grpc  # noqa: E402
+from bench._stack import ROOT, BenchStack, create_upload, free_port, send_chunks  # noqa: E402
+from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2_grpc  # noqa: E402
 from tests.media_tools import make_webm  # noqa: E402
 
 
@@ -68,26 +67,8 @@ async def upload_and_share(stack: BenchStack, recording: pathlib.Path) -> str:
     ):
         ingest = ingest_pb2_grpc.IngestServiceStub(ingest_channel)
         catalog = catalog_pb2_grpc.CatalogServiceStub(catalog_channel)
-        video_id = (
-            await ingest.CreateUpload(
-                ingest_pb2.CreateUploadRequest(title="bench", filename="bench.webm", content_type="video/webm"),
-                metadata=md,
-                timeout=10,
-            )
-        ).video_id
-        data = recording.read_bytes()
-        pieces = [data[i : i + (1 << 20)] for i in range(0, len(data), 1 << 20)]
-        for i, piece in enumerate(pieces):
-            await ingest.PutChunk(
-                ingest_pb2.PutChunkRequest(
-                    video_id=video_id,
-                    chunk=ingest_pb2.Chunk(
-                        index=i, data=piece, crc32c=google_crc32c.value(piece), is_last=i == len(pieces) - 1
-                    ),
-                ),
-                metadata=md,
-                timeout=60,
-            )
+        video_id = await create_upload(ingest, md)
+        await send_chunks(ingest, md, video_id, recording.read_bytes(), seconds=0, pace=None)
         deadline = time.monotonic() + 600
         while True:
             video = (

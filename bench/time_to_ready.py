@@ -26,13 +26,12 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-import grpc  # noqa: E402
 
 from bench._stack import BenchStack, create_upload, send_chunks, storage_env  # noqa: E402
+from bench._clients import ingest_and_catalog  # noqa: E402
 from bench._media import make_screen_clip  # noqa: E402
 from media_service.settings import find_ffmpeg  # noqa: E402
-from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2_grpc  # noqa: E402
-from recorder_common.serving import message_options  # noqa: E402
+from recorder.v1 import catalog_pb2, common_pb2  # noqa: E402
 
 MiB = 1024 * 1024
 
@@ -40,13 +39,7 @@ MiB = 1024 * 1024
 async def send_and_wait(stack: BenchStack, data: bytes, seconds: float, pace: float | None) -> tuple[float, float]:
     """(last ack -> READY, last ack -> compressed rendition READY)."""
     md = stack.metadata()
-    options = message_options(8 * MiB)
-    async with (
-        grpc.aio.insecure_channel(stack.target("ingest"), options=options) as ingest_channel,
-        grpc.aio.insecure_channel(stack.target("catalog"), options=options) as catalog_channel,
-    ):
-        ingest = ingest_pb2_grpc.IngestServiceStub(ingest_channel)
-        catalog = catalog_pb2_grpc.CatalogServiceStub(catalog_channel)
+    async with ingest_and_catalog(stack) as (ingest, catalog):
         video_id = await create_upload(ingest, md)
         last_ack = await send_chunks(ingest, md, video_id, data, seconds, pace)
         ready = None
