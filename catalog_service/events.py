@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from catalog_service.lifecycle import VIDEO_CREATED, Event, RenditionEvent, feed_event
 from catalog_service.models import Asset, EventCursor, FeedEvent, WebhookDelivery
-from catalog_service.watch_hub import call_on_loop, engine_of, listen_forever
+from catalog_service.watch_hub import call_on_loop, listen_forever, wake_local
 from recorder_common import metrics
 from recorder_common.errors import InvalidArgument, OutOfRange
 
@@ -196,11 +196,8 @@ _LOCAL_FEEDS: "weakref.WeakKeyDictionary[Engine, weakref.WeakSet[EventFeed]]" = 
 @sa_event.listens_for(Session, "after_commit")
 def _wake_local_feeds(session: Session) -> None:
     head = session.info.pop(_WRITTEN_KEY, None)
-    engine = engine_of(session) if head is not None else None
-    if engine is None:
-        return
-    for feed in list(_LOCAL_FEEDS.get(engine, ())):
-        feed._committed_here(head)
+    if head is not None:
+        wake_local(_LOCAL_FEEDS, session, head)
 
 
 @sa_event.listens_for(Session, "after_rollback")

@@ -27,7 +27,7 @@ import itertools
 import logging
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 from sqlalchemy import Engine, and_, event, inspect, select, text
@@ -227,13 +227,15 @@ def _ids_in_where(where) -> set[str]:
 _LOCAL_HUBS: "weakref.WeakKeyDictionary[Engine, weakref.WeakSet[WatchHub]]" = weakref.WeakKeyDictionary()
 
 
-def engine_of(session: Session) -> Engine | None:
-    """The engine a session commits to (the key of the local hubs and feeds), or None."""
+def wake_local(registry: weakref.WeakKeyDictionary[Engine, Any], session: Session, change: object) -> None:
+    """Hands a commit's change to every hub (or event feed) of this process on the session's
+    engine, through their _committed_here (after_commit: the change is durable)."""
     try:
         bind = session.get_bind()
     except Exception:
-        return None
-    return getattr(bind, "engine", bind)
+        return
+    for listener in list(registry.get(getattr(bind, "engine", bind), ())):
+        listener._committed_here(change)
 
 
 def call_on_loop(loop: asyncio.AbstractEventLoop | None, callback: Callable[[_T], None], arg: _T) -> None:
@@ -254,11 +256,8 @@ def call_on_loop(loop: asyncio.AbstractEventLoop | None, callback: Callable[[_T]
 @event.listens_for(Session, "after_commit")
 def _wake_local_watchers(session: Session) -> None:
     changed = session.info.pop(_CHANGED_KEY, None)
-    engine = engine_of(session) if changed else None
-    if engine is None:
-        return
-    for hub in list(_LOCAL_HUBS.get(engine, ())):
-        hub._committed_here(changed)
+    if changed:
+        wake_local(_LOCAL_HUBS, session, changed)
 
 
 @event.listens_for(Session, "after_rollback")

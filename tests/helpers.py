@@ -151,6 +151,14 @@ async def upload_unary(
     return created.video_id
 
 
+async def upload_and_wait(
+    stack, data: bytes, md, chunk_size: int = MiB, content_type: str = "video/webm", timeout: float = 600.0
+) -> common_pb2.Video:
+    """Uploads data as one recording and waits until it is processed (wait_final)."""
+    video_id = await upload_unary(stack, data, md, chunk_size=chunk_size, content_type=content_type)
+    return await wait_final(stack, video_id, md, timeout=timeout)
+
+
 async def expect(code: grpc.StatusCode, call, reason: Reason | None = None) -> str:
     """Awaits a call that must fail with `code`, a message a person can act on and an ErrorInfo
     reason (`reason` when given: tests branch on it, never on the English); returns the message."""

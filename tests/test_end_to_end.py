@@ -13,7 +13,7 @@ import pytest
 
 from recorder.v1 import catalog_pb2, common_pb2, ingest_pb2
 from tests import media_tools
-from tests.helpers import MiB, asset, chunk, split, upload_unary, user, wait_chunks_removed, wait_final
+from tests.helpers import MiB, asset, chunk, split, upload_and_wait, upload_unary, user, wait_chunks_removed, wait_final
 
 ALICE = user("alice")
 
@@ -139,7 +139,7 @@ async def test_short_clip_gets_a_thumbnail(stack, tmp_path):
 @pytest.mark.both_backends
 async def test_video_only_recording(stack, tmp_path):
     clip = media_tools.make_webm(tmp_path / "silent.webm", 2.0, size="640x360", audio=False)
-    video = await wait_final(stack, await upload_unary(stack, clip.read_bytes(), ALICE), ALICE)
+    video = await upload_and_wait(stack, clip.read_bytes(), ALICE)
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
     assert video.media.audio_codec == ""
     mp4 = asset(stack, video, common_pb2.ASSET_KIND_COMPRESSED)
@@ -176,7 +176,7 @@ async def test_the_ffmpeg_of_the_imageio_wheel_is_enough(database_url, tmp_path,
         database_url, tmp_path / "s", storage=storage_backend, media_overrides={"ffmpeg_binary": bundled}
     )
     try:
-        video = await wait_final(stack, await upload_unary(stack, recording_3s.read_bytes(), ALICE), ALICE)
+        video = await upload_and_wait(stack, recording_3s.read_bytes(), ALICE)
         assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
         assert video.media.duration_seconds == pytest.approx(3.0, abs=0.1)
         clean, _, errors = media_tools.decode_fully(asset(stack, video, common_pb2.ASSET_KIND_COMPRESSED))
@@ -257,7 +257,7 @@ async def test_other_compression_profiles_reach_ready(database_url, tmp_path, re
 
     stack, stop = await start_stack(database_url, tmp_path / "s", media_overrides={"profile": PROFILES[name]})
     try:
-        video = await wait_final(stack, await upload_unary(stack, recording_3s.read_bytes(), ALICE), ALICE)
+        video = await upload_and_wait(stack, recording_3s.read_bytes(), ALICE)
         assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
         compressed = asset(stack, video, common_pb2.ASSET_KIND_COMPRESSED)
         assert compressed.suffix == f".{PROFILES[name].container}"

@@ -12,7 +12,7 @@ import time
 import grpc
 import pytest
 
-from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2, ingest_pb2_grpc
+from recorder.v1 import common_pb2, ingest_pb2, ingest_pb2_grpc
 from tests import media_tools
 from tests import helpers
 from tests.helpers import MiB, chunk, split, user, wait_for
@@ -44,6 +44,12 @@ def batch_processes(database_url, tmp_path):
 
 def get_video(stack: ProcessStack, video_id: str) -> common_pb2.Video:
     return helpers.get_video(stack, video_id, ALICE)
+
+
+def wait_processed(stack: ProcessStack, video_id: str, timeout: float, what: str, md=ALICE) -> common_pb2.Video:
+    """Until the video is READY or FAILED (returned)."""
+    final = (common_pb2.VIDEO_STATUS_READY, common_pb2.VIDEO_STATUS_FAILED)
+    return wait_for(lambda: (v := helpers.get_video(stack, video_id, md)).status in final and v, timeout, what)
 
 
 def source_asset(stack: ProcessStack, video: common_pb2.Video) -> pathlib.Path:
@@ -161,15 +167,7 @@ def test_kill9_media_during_a_live_upload_loses_nothing(processes, recording_3s)
                 metadata=ALICE,
                 timeout=30,
             )
-    video = wait_for(
-        lambda: (
-            (v := get_video(processes, video_id)).status
-            in (common_pb2.VIDEO_STATUS_READY, common_pb2.VIDEO_STATUS_FAILED)
-            and v
-        ),
-        120,
-        "READY",
-    )
+    video = wait_processed(processes, video_id, 120, "READY")
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
     assert source_asset(processes, video).read_bytes() == data
     assert list(source_asset(processes, video).parent.glob(".*.tmp")) == []
@@ -361,47 +359,19 @@ def test_a_ten_hour_still_image_is_bounded_and_does_not_hold_up_another_users_re
         bomb_id, _ = put_all(ingest, still_image_bomb.read_bytes(), MALLORY)
         wait_for(lambda: processes_naming(bomb_id), 60, "an ffmpeg working on the bomb")
         victim_id, last_chunk = put_all(ingest, recording_5s.read_bytes(), ALICE)
-        victim = wait_for(
-            lambda: (
-                (v := get_video(stack, victim_id)).status
-                in (common_pb2.VIDEO_STATUS_READY, common_pb2.VIDEO_STATUS_FAILED)
-                and v
-            ),
-            120,
-            "the victim's recording to finish",
-        )
+        victim = wait_processed(stack, victim_id, 120, "the victim's recording to finish")
         waited = time.monotonic() - last_chunk
         assert victim.status == common_pb2.VIDEO_STATUS_READY, victim.error
         assert waited < 60, f"alice's 5 s recording took {waited:.1f} s after its last chunk"
-        with grpc.insecure_channel(stack.target("catalog")) as catalog_channel:
-            bomb = wait_for(
-                lambda: (
-                    (
-                        v := catalog_pb2_grpc.CatalogServiceStub(catalog_channel)
-                        .GetVideo(catalog_pb2.GetVideoRequest(video_id=bomb_id), metadata=MALLORY, timeout=10)
-                        .video
-                    ).status
-                    in (common_pb2.VIDEO_STATUS_READY, common_pb2.VIDEO_STATUS_FAILED)
-                    and v
-                ),
-                600,
-                "the bomb to end",
-            )
-            # Copying its packets is cheap, so it is watchable; encoding 10 h of frames is what the
-            # CPU bound stops: its compressed rendition FAILED, and the video stays READY.
-            assert bomb.status == common_pb2.VIDEO_STATUS_READY, bomb.error
-            bomb = wait_for(
-                lambda: (
-                    helpers.renditions_done(
-                        v := catalog_pb2_grpc.CatalogServiceStub(catalog_channel)
-                        .GetVideo(catalog_pb2.GetVideoRequest(video_id=bomb_id), metadata=MALLORY, timeout=10)
-                        .video
-                    )
-                    and v
-                ),
-                600,
-                "the bomb's rendition to end",
-            )
+        bomb = wait_processed(stack, bomb_id, 600, "the bomb to end", MALLORY)
+        # Copying its packets is cheap, so it is watchable; encoding 10 h of frames is what the
+        # CPU bound stops: its compressed rendition FAILED, and the video stays READY.
+        assert bomb.status == common_pb2.VIDEO_STATUS_READY, bomb.error
+        bomb = wait_for(
+            lambda: helpers.renditions_done(v := helpers.get_video(stack, bomb_id, MALLORY)) and v,
+            600,
+            "the bomb's rendition to end",
+        )
         assert helpers.rendition(bomb).state == common_pb2.RENDITION_STATE_FAILED
         assert "CPU time" in helpers.rendition(bomb).error, helpers.rendition(bomb).error
         wait_for(lambda: processes_naming(bomb_id) == [], 10, "the bomb's ffmpeg to end")

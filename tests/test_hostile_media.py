@@ -20,7 +20,7 @@ import pytest
 
 from recorder.v1 import common_pb2
 from tests import media_tools
-from tests.helpers import asset, upload_unary, user, wait_chunks_removed, wait_final
+from tests.helpers import asset, upload_and_wait, upload_unary, user, wait_chunks_removed, wait_final
 
 ALICE, BOB = user("alice"), user("bob")
 K = common_pb2
@@ -82,7 +82,7 @@ def assert_reveals_nothing(text: str, stack, victim) -> None:
 async def victim_video(stack, tmp_path):
     """bob's READY recording, compressed to MP4 (what an attacker's playlist points at)."""
     clip = media_tools.make_fragmented_mp4(tmp_path / "bob.mp4", 2.0, size="320x240")
-    video = await wait_final(stack, await upload_unary(stack, clip.read_bytes(), BOB, content_type="video/mp4"), BOB)
+    video = await upload_and_wait(stack, clip.read_bytes(), BOB, content_type="video/mp4")
     assert video.status == K.VIDEO_STATUS_READY, video.error
     return video
 
@@ -147,7 +147,7 @@ async def test_an_avi_is_refused_at_probe_whatever_it_is_declared(stack, tmp_pat
         str(avi),
         timeout=60,
     )
-    video = await wait_final(stack, await upload_unary(stack, avi.read_bytes(), ALICE, content_type=declared), ALICE)
+    video = await upload_and_wait(stack, avi.read_bytes(), ALICE, content_type=declared)
     assert video.status == K.VIDEO_STATUS_FAILED and video.error_step == K.PROCESSING_STEP_PROBE
     assert "not a readable recording" in video.error
 
@@ -155,9 +155,7 @@ async def test_an_avi_is_refused_at_probe_whatever_it_is_declared(stack, tmp_pat
 @both_backends
 async def test_declared_type_must_match_the_sniffed_family(stack, tmp_path):
     clip = media_tools.make_clip(tmp_path / "own.webm", 1.0)
-    video = await wait_final(
-        stack, await upload_unary(stack, clip.read_bytes(), ALICE, content_type="video/mp4"), ALICE
-    )
+    video = await upload_and_wait(stack, clip.read_bytes(), ALICE, content_type="video/mp4")
     assert video.status == K.VIDEO_STATUS_FAILED and video.error_step == K.PROCESSING_STEP_PROBE
     assert "declared video/mp4" in video.error and "WebM" in video.error
 
@@ -187,9 +185,7 @@ async def test_a_matroska_attachment_holding_a_playlist_is_never_followed(stack,
         ),
         muxer="matroska",
     )
-    video = await wait_final(
-        stack, await upload_unary(stack, clip.read_bytes(), ALICE, content_type="application/octet-stream"), ALICE
-    )
+    video = await upload_and_wait(stack, clip.read_bytes(), ALICE, content_type="application/octet-stream")
     assert_reveals_nothing(video.error, stack, victim)
     if video.status == K.VIDEO_STATUS_READY:
         victim_frames = set(media_tools.frame_hashes(asset(stack, victim, K.ASSET_KIND_COMPRESSED)))
@@ -215,7 +211,7 @@ async def test_metadata_imitating_the_probe_listing_does_not_set_the_duration(st
             "comment=x\n  Stream #0:0: Video: h264, yuv420p, 8192x8192, 30 fps",
         ),
     )
-    video = await wait_final(stack, await upload_unary(stack, clip.read_bytes(), ALICE), ALICE)
+    video = await upload_and_wait(stack, clip.read_bytes(), ALICE)
     assert video.status == K.VIDEO_STATUS_READY, video.error
     assert video.media.duration_seconds == pytest.approx(2.0, abs=0.1)
     assert (video.media.width, video.media.height) == (320, 240)
@@ -234,7 +230,7 @@ async def test_an_8192x8192_frame_is_refused_at_probe(stack, tmp_path):
         str(clip),
         timeout=120,
     )
-    video = await wait_final(stack, await upload_unary(stack, clip.read_bytes(), ALICE), ALICE)
+    video = await upload_and_wait(stack, clip.read_bytes(), ALICE)
     assert video.status == K.VIDEO_STATUS_FAILED and video.error_step == K.PROCESSING_STEP_PROBE
     assert "8192x8192" in video.error and "megapixels" in video.error
     assert not [a for a in video.assets if a.kind != K.ASSET_KIND_SOURCE]

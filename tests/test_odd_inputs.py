@@ -9,7 +9,7 @@ import pytest
 from recorder.v1 import common_pb2
 from tests import media_tools
 from tests.conftest import start_stack
-from tests.helpers import asset, upload_unary, user, wait_final
+from tests.helpers import asset, upload_and_wait, upload_unary, user, wait_final
 
 ALICE = user("alice")
 pytestmark = pytest.mark.both_backends
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.both_backends
 
 async def test_audio_only_recording(stack, tmp_path):
     clip = media_tools.make_webm(tmp_path / "voice.webm", 3.0, video=False)
-    video = await wait_final(stack, await upload_unary(stack, clip.read_bytes(), ALICE), ALICE)
+    video = await upload_and_wait(stack, clip.read_bytes(), ALICE)
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
     assert video.media.audio_codec == "opus" and video.media.video_codec == ""
     assert video.media.duration_seconds == pytest.approx(3.0, abs=0.1)
@@ -37,7 +37,7 @@ async def test_one_frame_recording(stack, tmp_path):
         "libvpx",
         *media_tools.live_webm(clip),
     )
-    video = await wait_final(stack, await upload_unary(stack, clip.read_bytes(), ALICE), ALICE)
+    video = await upload_and_wait(stack, clip.read_bytes(), ALICE)
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
     assert (video.media.width, video.media.height) == (320, 240)
     assert not media_tools.is_uniform(asset(stack, video, common_pb2.ASSET_KIND_THUMBNAIL))
@@ -50,7 +50,7 @@ async def test_recording_cut_off_mid_cluster(stack, recording_3s):
     before the cut is kept and processed."""
     data = recording_3s.read_bytes()
     cut = data[: int(len(data) * 0.6)]
-    video = await wait_final(stack, await upload_unary(stack, cut, ALICE, chunk_size=64 * 1024), ALICE)
+    video = await upload_and_wait(stack, cut, ALICE, chunk_size=64 * 1024)
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
     assert 0.5 < video.media.duration_seconds < 3.0
     clean, seconds, errors = media_tools.decode_fully(asset(stack, video, common_pb2.ASSET_KIND_COMPRESSED))
@@ -69,7 +69,7 @@ async def test_a_hung_ffmpeg_is_killed_at_its_timeout(database_url, tmp_path, st
         media_overrides={"ffmpeg_binary": str(hung), "step_timeout_seconds": 1.0},
     )
     try:
-        video = await wait_final(stack, await upload_unary(stack, recording_3s.read_bytes(), ALICE), ALICE, timeout=60)
+        video = await upload_and_wait(stack, recording_3s.read_bytes(), ALICE, timeout=60)
         assert video.status == common_pb2.VIDEO_STATUS_FAILED
         assert "did not finish within 1 s" in video.error
         assert video.error_step == common_pb2.PROCESSING_STEP_PROBE
@@ -81,7 +81,7 @@ async def test_a_hung_ffmpeg_is_killed_at_its_timeout(database_url, tmp_path, st
 
 async def test_video_only_recording(stack, tmp_path):
     clip = media_tools.make_webm(tmp_path / "silent.webm", 2.0, size="320x240", audio=False)
-    video = await wait_final(stack, await upload_unary(stack, clip.read_bytes(), ALICE), ALICE)
+    video = await upload_and_wait(stack, clip.read_bytes(), ALICE)
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
     assert video.media.video_codec == "vp8" and video.media.audio_codec == ""
     probed = media_tools.probe(asset(stack, video, common_pb2.ASSET_KIND_COMPRESSED))
@@ -90,7 +90,7 @@ async def test_video_only_recording(stack, tmp_path):
 
 
 async def test_zero_length_upload_fails_at_probe_with_a_reason(stack):
-    video = await wait_final(stack, await upload_unary(stack, b"", ALICE), ALICE)
+    video = await upload_and_wait(stack, b"", ALICE)
     assert video.status == common_pb2.VIDEO_STATUS_FAILED
     assert video.error_step == common_pb2.PROCESSING_STEP_PROBE
     assert "empty" in video.error
@@ -98,7 +98,7 @@ async def test_zero_length_upload_fails_at_probe_with_a_reason(stack):
 
 async def test_recording_truncated_inside_its_header(stack, recording_3s):
     """Only the first bytes arrived (the tab crashed at once): no frame to keep."""
-    video = await wait_final(stack, await upload_unary(stack, recording_3s.read_bytes()[:200], ALICE), ALICE)
+    video = await upload_and_wait(stack, recording_3s.read_bytes()[:200], ALICE)
     assert video.status == common_pb2.VIDEO_STATUS_FAILED
     assert video.error_step != common_pb2.PROCESSING_STEP_UNSPECIFIED
     assert video.error and "Traceback" not in video.error
@@ -117,7 +117,7 @@ async def test_resolution_change_mid_recording(stack, tmp_path):
     media_tools.ffmpeg(
         "-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", *media_tools.live_webm(clip), timeout=60
     )
-    video = await wait_final(stack, await upload_unary(stack, clip.read_bytes(), ALICE), ALICE)
+    video = await upload_and_wait(stack, clip.read_bytes(), ALICE)
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
     compressed = asset(stack, video, common_pb2.ASSET_KIND_COMPRESSED)
     probed = media_tools.probe(compressed)
@@ -145,7 +145,7 @@ async def test_variable_frame_rate_keeps_its_timing(stack, tmp_path):
         *media_tools.live_webm(clip),
         timeout=60,
     )
-    video = await wait_final(stack, await upload_unary(stack, clip.read_bytes(), ALICE), ALICE)
+    video = await upload_and_wait(stack, clip.read_bytes(), ALICE)
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
     compressed = asset(stack, video, common_pb2.ASSET_KIND_COMPRESSED)
     assert media_tools.count_packets(compressed) == media_tools.count_packets(clip)
@@ -170,9 +170,7 @@ async def test_fragmented_mp4_from_chrome(stack, tmp_path, audio_codec):
 
 async def test_declared_type_must_match_the_bytes(stack, tmp_path):
     clip = media_tools.make_fragmented_mp4(tmp_path / "chrome.mp4", 1.0)
-    video = await wait_final(
-        stack, await upload_unary(stack, clip.read_bytes(), ALICE, content_type="video/webm"), ALICE
-    )
+    video = await upload_and_wait(stack, clip.read_bytes(), ALICE, content_type="video/webm")
     assert video.status == common_pb2.VIDEO_STATUS_FAILED
     assert video.error_step == common_pb2.PROCESSING_STEP_PROBE
     assert "declared video/webm" in video.error and "mp4" in video.error
@@ -183,7 +181,7 @@ async def test_ffmpeg_memory_is_bounded(database_url, tmp_path, storage_backend,
         database_url, tmp_path / "s", storage=storage_backend, media_overrides={"ffmpeg_max_memory_mb": 100}
     )
     try:
-        video = await wait_final(stack, await upload_unary(stack, recording_3s.read_bytes(), ALICE), ALICE)
+        video = await upload_and_wait(stack, recording_3s.read_bytes(), ALICE)
         # Copying fits; decoding the thumbnail's candidate frames (the first decode) does not.
         assert video.status == common_pb2.VIDEO_STATUS_FAILED
         assert video.error_step == common_pb2.PROCESSING_STEP_THUMBNAIL

@@ -11,6 +11,19 @@ from media_service.admission import FairSlots, MemoryBudget, pick_owner, within_
 from media_service.runner import FfmpegLimits, bound_seconds
 
 
+class Held:
+    """Requests through slots that note their name when admitted and keep the slot until hold is set."""
+
+    def __init__(self, slots: FairSlots) -> None:
+        self.slots, self.hold = slots, asyncio.Event()
+        self.started: list[str] = []
+
+    async def request(self, owner: str, name: str) -> None:
+        async with self.slots.slot(owner):
+            self.started.append(name)
+            await self.hold.wait()
+
+
 # ---- pick_owner ---------------------------------------------------------------------------------
 def test_an_owner_without_a_running_request_goes_before_one_with():
     assert pick_owner(["a", "b"], {"a": 1}) == "b"
@@ -101,60 +114,39 @@ async def test_an_owner_never_gets_a_second_slot_while_another_owner_waits():
 
 async def test_free_slots_are_used_even_by_one_owner_when_nobody_else_waits():
     slots = FairSlots(2)
-    hold = asyncio.Event()
-    started: list[str] = []
-
-    async def request(name: str) -> None:
-        async with slots.slot("mallory"):
-            started.append(name)
-            await hold.wait()
-
-    tasks = [asyncio.create_task(request(f"m{i}")) for i in range(3)]
+    held = Held(slots)
+    tasks = [asyncio.create_task(held.request("mallory", f"m{i}")) for i in range(3)]
     await asyncio.sleep(0)
-    assert started == ["m0", "m1"] and slots.waiting("mallory") == 1
-    hold.set()
+    assert held.started == ["m0", "m1"] and slots.waiting("mallory") == 1
+    held.hold.set()
     await asyncio.gather(*tasks)
 
 
 async def test_the_per_owner_cap_holds_even_with_free_slots():
     slots = FairSlots(3, per_owner_cap=1)
-    hold = asyncio.Event()
-    started: list[str] = []
-
-    async def request(owner: str, name: str) -> None:
-        async with slots.slot(owner):
-            started.append(name)
-            await hold.wait()
-
-    tasks = [asyncio.create_task(request("mallory", f"m{i}")) for i in range(3)]
+    held = Held(slots)
+    tasks = [asyncio.create_task(held.request("mallory", f"m{i}")) for i in range(3)]
     await asyncio.sleep(0)
-    assert started == ["m0"] and slots.in_use == 1
-    hold.set()
+    assert held.started == ["m0"] and slots.in_use == 1
+    held.hold.set()
     await asyncio.gather(*tasks)
-    assert started == ["m0", "m1", "m2"]
+    assert held.started == ["m0", "m1", "m2"]
 
 
 async def test_a_waiter_whose_caller_goes_away_leaves_the_queue_and_frees_nothing_it_did_not_hold():
     slots = FairSlots(1)
-    hold = asyncio.Event()
-    started: list[str] = []
-
-    async def request(owner: str, name: str) -> None:
-        async with slots.slot(owner):
-            started.append(name)
-            await hold.wait()
-
-    holder = asyncio.create_task(request("alice", "a1"))
+    held = Held(slots)
+    holder = asyncio.create_task(held.request("alice", "a1"))
     await asyncio.sleep(0)
-    gone = asyncio.create_task(request("mallory", "m1"))
-    after = asyncio.create_task(request("bob", "b1"))
+    gone = asyncio.create_task(held.request("mallory", "m1"))
+    after = asyncio.create_task(held.request("bob", "b1"))
     await asyncio.sleep(0)
     gone.cancel()
     await asyncio.gather(gone, return_exceptions=True)
     assert slots.waiting() == 1 and slots.in_use == 1
-    hold.set()
+    held.hold.set()
     await asyncio.gather(holder, after)
-    assert started == ["a1", "b1"] and slots.in_use == 0 and slots.waiting() == 0
+    assert held.started == ["a1", "b1"] and slots.in_use == 0 and slots.waiting() == 0
 
 
 async def test_a_cancelled_holder_gives_its_slot_back():
