@@ -340,9 +340,9 @@ class Playback:
         # The share page's HLS player (web/: `npm run build:share`, hls.js bundled), served at
         # /s/player.js; without it the page relies on the browser's native HLS.
         self.player_script = pathlib.Path(player_script) if player_script else DEFAULT_PLAYER_SCRIPT
-        # ondemand.OnDemandMedia.storyboard: makes a READY video's storyboard when it has none.
+        # ondemand.OnDemandMedia.storyboard: GetPlaybackUrl(storyboard) makes it on demand while the
+        # storyboard rendition is not READY yet (or for a video from before it existed).
         self.make_storyboard = make_storyboard
-        self._storyboards: dict[str, asyncio.Task] = {}
         self.store = store
         self.catalog = catalog
         self.tokens = tokens
@@ -386,22 +386,6 @@ class Playback:
     async def _resolve_link(self, link_id: str) -> LinkState:
         return await self.catalog.resolve_share_link(link_id)
 
-    def _storyboard_later(self, owner_id: str, video_id: str) -> None:
-        """A shared video with no storyboard yet gets one in the background (once at a time per
-        video); pages opened after it is stored offer scrubbing previews."""
-        if self.make_storyboard is None or video_id in self._storyboards:
-            return
-
-        async def make() -> None:
-            try:
-                await self.make_storyboard(owner_id, video_id)
-            except Exception as exc:  # optional: the page works without it
-                log.warning("storyboard of %s not made: %s", video_id, exc)
-            finally:
-                self._storyboards.pop(video_id, None)
-
-        self._storyboards[video_id] = asyncio.create_task(make(), name=f"storyboard-{video_id}")
-
     # ---- HTTP --------------------------------------------------------------------------------
     def app(self) -> web.Application:
         app = web.Application(client_max_size=1024)
@@ -423,9 +407,6 @@ class Playback:
         if self._link_feed is not None:
             await self._link_feed.stop()
             self._link_feed = None
-        for task in list(self._storyboards.values()):
-            task.cancel()
-        await asyncio.gather(*self._storyboards.values(), return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -575,9 +556,9 @@ class Playback:
         video = url("compressed") or url("original")
         hls = None if video else url("hls")  # still recording: the live playlist
         poster = url("thumbnail")
+        # The storyboard rendition's files once it is READY (rendition.ready evicts this link, so
+        # the next page has them); until then the page has no scrubbing previews.
         storyboard = url("storyboard")
-        if storyboard is None and state.status == "READY":
-            self._storyboard_later(state.owner_id, state.video_id)
         return web.Response(
             status=200,
             text=share_page_html(state, video, poster, storyboard, hls),
