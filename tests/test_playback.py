@@ -15,7 +15,8 @@ from media_service.playback import PlaybackTokens, load_or_create_key
 from recorder.v1 import catalog_pb2, common_pb2, ingest_pb2, media_pb2, media_pb2_grpc
 from tests.conftest import SteppedClock, run_gateway, start_stack
 from tests import media_tools
-from tests.helpers import asset, expect, upload_unary, user, wait_final
+from tests.helpers import asset, expect, user
+from tests.videos import ready_video
 
 
 def http_get(
@@ -38,13 +39,6 @@ async def get(port: int, path: str, headers: dict[str, str] | None = None, metho
 
 def media(stack) -> media_pb2_grpc.MediaServiceStub:
     return media_pb2_grpc.MediaServiceStub(stack.channel(stack.media_port))
-
-
-async def ready_video(stack, recording, owner: str, title: str = "t") -> common_pb2.Video:
-    video_id = await upload_unary(stack, recording.read_bytes(), user(owner), title=title)
-    video = await wait_final(stack, video_id, user(owner))
-    assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
-    return video
 
 
 async def playback_url(stack, owner: str, video_id: str, kind: int = 0) -> str:
