@@ -23,7 +23,7 @@ from devstack.seaweed import SeaweedS3  # noqa: E402
 from recorder.v1 import ingest_pb2  # noqa: E402
 from recorder_common.defaults import MiB  # noqa: E402
 
-__all__ = ["MODULES", "ROOT", "BenchStack", "MiB", "free_port", "storage_env", "wait_healthy"]
+__all__ = ["MODULES", "ROOT", "BenchStack", "MiB", "chunk_request", "free_port", "storage_env", "wait_healthy"]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -131,6 +131,12 @@ async def create_upload(ingest, md, title: str = "bench") -> str:
     ).video_id
 
 
+def chunk_request(video_id: str, index: int, data: bytes, is_last: bool) -> ingest_pb2.PutChunkRequest:
+    """One chunk of an upload, with its CRC32C."""
+    chunk = ingest_pb2.Chunk(index=index, data=data, crc32c=google_crc32c.value(data), is_last=is_last)
+    return ingest_pb2.PutChunkRequest(video_id=video_id, chunk=chunk)
+
+
 async def send_chunks(
     ingest,
     md,
@@ -154,16 +160,7 @@ async def send_chunks(
             due = started + sent / len(data) * seconds / pace
             await asyncio.sleep(max(0.0, due - time.monotonic()))
         asked = time.monotonic()
-        await ingest.PutChunk(
-            ingest_pb2.PutChunkRequest(
-                video_id=video_id,
-                chunk=ingest_pb2.Chunk(
-                    index=i, data=part, crc32c=google_crc32c.value(part), is_last=i == len(parts) - 1
-                ),
-            ),
-            metadata=md,
-            timeout=60,
-        )
+        await ingest.PutChunk(chunk_request(video_id, i, part, i == len(parts) - 1), metadata=md, timeout=60)
         if acks is not None:
             acks.append(time.monotonic() - asked)
     return time.monotonic()

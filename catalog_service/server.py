@@ -28,11 +28,9 @@ async def create_server(settings: CatalogSettings, deps: CatalogDeps) -> tuple[g
         poll_seconds=settings.watch_poll_seconds,
     )
     feed = EventFeed(deps.catalog.sessions, poll_seconds=settings.event_poll_seconds)
-    servicer = CatalogServicer(deps.catalog, hub, feed)
     return await serving.create_server(
         SERVICE_NAME,
-        lambda server: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, server),
-        host=settings.host,
-        port=settings.port,
-        auth=settings.auth,
+        catalog_pb2_grpc.add_CatalogServiceServicer_to_server,
+        CatalogServicer(deps.catalog, hub, feed),
+        settings,
     )

@@ -20,12 +20,10 @@ class IngestDeps:
 
 async def create_server(settings: IngestSettings, deps: IngestDeps) -> tuple[grpc.aio.Server, int]:
     # The receive limit follows the chunk limit, so an allowed chunk is never refused by gRPC itself.
-    servicer = IngestServicer(deps.engine)
     return await serving.create_server(
         SERVICE_NAME,
-        lambda server: ingest_pb2_grpc.add_IngestServiceServicer_to_server(servicer, server),
-        host=settings.host,
-        port=settings.port,
-        auth=settings.auth,
+        ingest_pb2_grpc.add_IngestServiceServicer_to_server,
+        IngestServicer(deps.engine),
+        settings,
         max_payload_bytes=settings.limits.max_chunk_bytes,
     )

@@ -26,13 +26,11 @@ class MediaDeps:
 
 
 async def create_server(settings: MediaSettings, deps: MediaDeps) -> tuple[grpc.aio.Server, int]:
-    servicer = MediaServicer(deps.worker, deps.ondemand, deps.live, deps.playback)
     server, port = await serving.create_server(
         SERVICE_NAME,
-        lambda server: media_pb2_grpc.add_MediaServiceServicer_to_server(servicer, server),
-        host=settings.host,
-        port=settings.port,
-        auth=settings.auth,
+        media_pb2_grpc.add_MediaServiceServicer_to_server,
+        MediaServicer(deps.worker, deps.ondemand, deps.live, deps.playback),
+        settings,
     )
     if deps.playback is not None:
         await deps.playback.start(settings.host, settings.playback_port)

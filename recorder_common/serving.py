@@ -91,21 +91,29 @@ async def run_until_terminated(
     await server.stop(grace_seconds)
 
 
+class ServerSettings(Protocol):
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def auth(self) -> AuthSettings: ...
+
+
 async def create_server(
     service_name: str,
-    add_servicer: Callable[[grpc.aio.Server], None],
-    *,
-    host: str,
-    port: int,
-    auth: AuthSettings,
+    add_servicer: Callable[[Any, grpc.aio.Server], None],
+    servicer: Any,
+    settings: ServerSettings,
     max_payload_bytes: int = defaults.MESSAGE_BYTES,
 ) -> tuple[grpc.aio.Server, int]:
-    """A server with our interceptors, reflection and health (SERVING), bound but not started."""
-    server = new_server(max_payload_bytes, Authenticator(auth))
-    add_servicer(server)
+    """A server with our interceptors, reflection and health (SERVING) for one servicer (with its
+    generated add_*Servicer_to_server), bound to settings.host:port but not started."""
+    server = new_server(max_payload_bytes, Authenticator(settings.auth))
+    add_servicer(servicer, server)
     health_servicer = add_health_and_reflection(server, [service_name])
     await set_serving(health_servicer, [service_name], True)
-    return server, bind(server, host, port)
+    return server, bind(server, settings.host, settings.port)
 
 
 @dataclasses.dataclass
