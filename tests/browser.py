@@ -16,18 +16,18 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 REQUIRE_BROWSER = os.environ.get("REQUIRE_BROWSER") == "1"
 
 
-def missing() -> str | None:
-    """Why the browser tests cannot run here, or None."""
+def missing(chromium: str = CHROMIUM) -> str | None:
+    """Why the browser tests cannot run here (no npm, or no Chromium at that path), or None."""
     if shutil.which("npm") is None:
         return "npm is not installed"
-    if not pathlib.Path(CHROMIUM).exists():
-        return f"no Chromium at {CHROMIUM} (Debian package chromium)"
+    if not pathlib.Path(chromium).exists():
+        return f"no Chromium at {chromium} (Debian package chromium)"
     return None
 
 
-def require_browser() -> None:
+def require_browser(chromium: str = CHROMIUM) -> None:
     """Skip the test when there is no browser, or fail it when CI requires one."""
-    problem = missing()
+    problem = missing(chromium)
     if problem:
         if REQUIRE_BROWSER:
             pytest.fail(f"browser tests are required (REQUIRE_BROWSER=1): {problem}")
