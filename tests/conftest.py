@@ -223,7 +223,7 @@ class Stack:
         return ingest_pb2_grpc.IngestServiceStub(self.channel(self.ingest_ports[replica]))
 
     def channel(self, port: int) -> grpc.aio.Channel:
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=message_options(16 * 1024 * 1024))
+        channel = grpc.aio.insecure_channel(defaults.address(port), options=message_options(16 * defaults.MiB))
         self.channels.append(channel)
         return channel
 
@@ -238,9 +238,9 @@ class Stack:
     def env(self) -> dict[str, str]:
         return {
             **os.environ,
-            "RECORDER_INGEST": f"127.0.0.1:{self.ingest_port}",
-            "RECORDER_CATALOG": f"127.0.0.1:{self.catalog_port}",
-            "RECORDER_MEDIA": f"127.0.0.1:{self.media_port}",
+            "RECORDER_INGEST": defaults.address(self.ingest_port),
+            "RECORDER_CATALOG": defaults.address(self.catalog_port),
+            "RECORDER_MEDIA": defaults.address(self.media_port),
             "RECORDER_DEV_AUTH_DIR": str(TEST_KEYS.folder),
         }
 
