@@ -18,6 +18,7 @@ from devauth.authorize import AuthorizationServer
 from devauth.keys import ensure_keys
 from devstack.harness import Processes, replica_names, service_of, wiring_env
 from devstack.seaweed import SeaweedS3
+from devstack.share_player import ensure_share_player
 from recorder_common import defaults
 
 DEFAULT_PORTS = {"catalog": defaults.CATALOG_PORT, "media": defaults.MEDIA_PORT, "ingest": defaults.INGEST_PORT}
@@ -62,6 +63,7 @@ def run(data_dir: pathlib.Path, base_env: dict[str, str], s3: bool = False, repl
         f"user {authorization.codes.user})",
         flush=True,
     )
+    ensure_share_player()  # the share page's HLS player (web/dist)
     seaweed = None
     stack = None
     try:

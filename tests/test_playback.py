@@ -4,7 +4,6 @@ every refusal (expired, tampered, another video's token, revoked, traversal, ano
 from __future__ import annotations
 
 import asyncio
-import http.client
 import re
 import sys
 
@@ -16,25 +15,8 @@ from recorder.v1 import catalog_pb2, common_pb2, ingest_pb2, media_pb2, media_pb
 from tests.conftest import SteppedClock, run_gateway, start_stack
 from tests import media_tools
 from tests.helpers import asset, expect, user
+from tests.plain_http import get
 from tests.videos import ready_video
-
-
-def http_get(
-    port: int, path: str, headers: dict[str, str] | None = None, method: str = "GET"
-) -> tuple[int, dict[str, str], bytes]:
-    """One request with the path exactly as given (no client-side normalisation of .. or %2e)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        connection.request(method, path, headers=headers or {})
-        response = connection.getresponse()
-        body = response.read()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, body
-    finally:
-        connection.close()
-
-
-async def get(port: int, path: str, headers: dict[str, str] | None = None, method: str = "GET"):
-    return await asyncio.to_thread(http_get, port, path, headers, method)
 
 
 def media(stack) -> media_pb2_grpc.MediaServiceStub:
