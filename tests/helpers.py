@@ -126,7 +126,10 @@ async def wait_chunks_removed(stack, owner: str, video_id: str, timeout: float =
 
 def asset(stack, video: common_pb2.Video, kind: int) -> pathlib.Path:
     matches = [a for a in video.assets if a.kind == kind]
-    assert matches, f"no asset of kind {common_pb2.AssetKind.Name(kind)}"
+    assert matches, f"no asset of kind {common_pb2.AssetKind.Name(kind)}; renditions: " + "; ".join(
+        f"{common_pb2.RenditionKind.Name(r.kind)} {common_pb2.RenditionState.Name(r.state)} {r.error!r}"
+        for r in video.renditions
+    )
     path = stack.file(matches[0].path)
     assert path.is_file() and path.stat().st_size == matches[0].size_bytes
     return path
