@@ -4,7 +4,7 @@ import dataclasses
 from collections.abc import Mapping
 
 from recorder_common.auth import AuthSettings
-from recorder_common.objectstore import StorageSettings
+from recorder_common.storage import StorageSettings
 
 MiB = 1024 * 1024
 

@@ -33,7 +33,8 @@ from media_service.settings import MediaSettings
 from media_service.wiring import build as build_media
 from devstack.seaweed import SeaweedS3
 from recorder.v1 import catalog_pb2_grpc, ingest_pb2_grpc
-from recorder_common.objectstore import ObjectStorage, StorageSettings
+from recorder_common.storage import StorageSettings
+from recorder_common.storage.s3 import ObjectStorage
 from recorder_common.serving import message_options
 from tests import media_tools
 from tests.helpers import TEST_KEYS
