@@ -21,6 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from devauth.authorize import AuthorizationServer
 from devauth.keys import ensure_keys
 from devstack.seaweed import SeaweedS3
+from devstack.share_player import ensure_share_player
 from gateway.render import render as render_gateway
 
 SERVICES = (  # start order: the catalog first, since the others call it
@@ -90,6 +91,7 @@ async def run(data_dir: pathlib.Path, base_env: dict[str, str], s3: bool = False
         f"user {authorization.codes.user})",
         flush=True,
     )
+    await asyncio.to_thread(ensure_share_player)  # the share page's HLS player (web/dist)
     seaweed = None
     if s3:
         seaweed = await asyncio.to_thread(SeaweedS3(data_dir / "seaweed").start)

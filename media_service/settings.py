@@ -166,6 +166,9 @@ class MediaSettings:
     # How often an idle encoder asks the catalog for a queued rendition (sooner when a job of this
     # replica makes a video READY).
     rendition_poll_seconds: float = 2.0
+    # Storyboards (a low-resolution decode pass, no encode) run beside the encodes on a capacity of
+    # their own: this many at once per replica, one ffmpeg thread each.
+    storyboard_cores: float = 1.0
     # A live session with no new chunk for this long gives up; the batch path takes the upload.
     live_idle_seconds: float = 600.0
     worker_id: str = ""
@@ -228,6 +231,7 @@ class MediaSettings:
                 env.get("MEDIA_LIVE_ENCODE_LAG_GRACE_SECONDS", cls.live_encode_lag_grace_seconds)
             ),
             rendition_poll_seconds=float(env.get("MEDIA_RENDITION_POLL_SECONDS", cls.rendition_poll_seconds)),
+            storyboard_cores=float(env.get("MEDIA_STORYBOARD_CORES", cls.storyboard_cores)),
             worker_id=env.get("MEDIA_WORKER_ID", ""),
             profile=profile_from_env(env),
             thumbnail=ThumbnailSettings(

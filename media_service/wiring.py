@@ -11,7 +11,7 @@ import grpc
 from media_service.admission import MemoryBudget, split_memory_budget
 from media_service.catalog_client import MediaCatalogClient
 from media_service.live import LiveEncoders, LiveSessions
-from media_service.renditions import CompressedEncode, RenditionWorker
+from media_service.renditions import CompressedEncode, Renditions, RenditionWorker, StoryboardEncode, StoryboardWorker
 from media_service.scheduler import EncodeCapacity
 from media_service.ondemand import OnDemandMedia
 from media_service.pipeline import MediaPipeline
@@ -38,6 +38,7 @@ class MediaParts:
     channel: grpc.aio.Channel
     renditions: RenditionWorker
     playback: Playback
+    storyboards: StoryboardWorker | None = None
 
     async def close(self) -> None:
         await self.playback.stop()
@@ -94,6 +95,16 @@ def build(settings: MediaSettings) -> MediaParts:
         settings.lease_seconds,
         settings.rendition_poll_seconds,
     )
+    storyboards = StoryboardWorker(
+        catalog,
+        files,
+        StoryboardEncode(ffmpeg, media_limits),
+        EncodeCapacity(cores=settings.storyboard_cores, live_cost=0.0),
+        encode_limits,
+        worker_id,
+        settings.lease_seconds,
+        settings.rendition_poll_seconds,
+    )
     encoders = LiveEncoders(
         catalog,
         files,
@@ -127,7 +138,7 @@ def build(settings: MediaSettings) -> MediaParts:
         lease_seconds=settings.lease_seconds,
         max_concurrent_jobs=settings.max_concurrent_jobs,
         sweep_interval_seconds=settings.sweep_interval_seconds,
-        renditions=renditions,
+        renditions=Renditions(renditions, storyboards),
     )
     ondemand = OnDemandMedia(
         files,
@@ -150,4 +161,4 @@ def build(settings: MediaSettings) -> MediaParts:
         make_storyboard=ondemand.storyboard,
         player_script=settings.share_player_script or None,
     )
-    return MediaParts(worker, ondemand, live, channel, renditions, playback)
+    return MediaParts(worker, ondemand, live, channel, renditions, playback, storyboards)
