@@ -22,6 +22,7 @@ from media_service.settings import MediaSettings, encode_cores, find_ffmpeg, mem
 from media_service.worker import MediaWorker
 from recorder_common.auth import ServiceTokenSigner
 from recorder_common.channels import open_channel
+from recorder_common.defaults import MESSAGE_BYTES
 from media_service.files import MediaFiles, workspaces_for
 from recorder_common.errors import NotFound
 from recorder_common.storage import open_storage
@@ -47,7 +48,7 @@ class MediaParts:
 
 
 def build(settings: MediaSettings) -> MediaParts:
-    channel = open_channel(settings.catalog_target, 4 * 1024 * 1024)
+    channel = open_channel(settings.catalog_target, MESSAGE_BYTES)
     catalog = MediaCatalogClient(channel, ServiceTokenSigner(settings.auth, "media"), settings.catalog_deadline_seconds)
     store = open_storage(settings.storage)
     # In place on a local folder, in scratch folders otherwise: decided here, once.

@@ -11,7 +11,8 @@ from media_service.wiring import build as build_media
 from recorder.v1 import catalog_pb2
 from tests.conftest import AUTH, SteppedClock, start_stack
 from tests.helpers import user, wait_until
-from tests.test_playback import get, ready_video
+from tests.plain_http import get
+from tests.videos import ready_video
 
 CACHE_SECONDS = 60.0
 
