@@ -54,7 +54,7 @@ class SeaweedS3:
         return f"http://127.0.0.1:{self.ports['s3']}"
 
     def env(self, prefix: str = "") -> dict[str, str]:
-        """Settings for our services (see recorder_common.objectstore.StorageSettings)."""
+        """Settings for our services (see recorder_common.storage.StorageSettings)."""
         return {
             "STORAGE_BACKEND": "s3",
             "S3_ENDPOINT": self.endpoint,

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from recorder_common import defaults
 from recorder_common.auth import AuthSettings
 from recorder_common.defaults import MiB
-from recorder_common.objectstore import StorageSettings
+from recorder_common.storage import StorageSettings
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,7 @@ from ingest_service.settings import IngestSettings
 from recorder_common.auth import ServiceTokenSigner
 from recorder_common.channels import open_channel
 from recorder_common.defaults import MESSAGE_BYTES
-from recorder_common.objectstore import open_storage
+from recorder_common.storage import open_storage
 
 
 @dataclasses.dataclass

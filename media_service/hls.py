@@ -93,7 +93,7 @@ class HlsRun:
     def __init__(self, catalog, ws, owner_id: str, video_id: str) -> None:
         self.catalog, self.ws, self.owner_id, self.video_id = catalog, ws, owner_id, video_id
         self.publisher = HlsPublisher(ws.folder, ws.keep)
-        self.key = ws.files.store.media_key(owner_id, video_id, HLS_PLAYLIST)
+        self.key = ws.key(HLS_PLAYLIST)
         self.recorded = False
 
     @property

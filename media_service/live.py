@@ -488,7 +488,16 @@ class LiveEncoders:
 
     async def _encode(self, session: LiveSession, container, probe: ProbeResult, source):
         ws = self.files.workspace(session.owner_id, session.video_id)
-        tmp = self.encode.temporary(ws, "live")
+        try:
+            async with self.encode.output(ws) as out:
+                await self._encode_to(ws, out.tmp, session, container, probe, source)
+            return self.encode.asset(out)
+        finally:
+            ws.close()
+
+    async def _encode_to(
+        self, ws: Workspace, tmp: pathlib.Path, session: LiveSession, container, probe, source
+    ) -> None:
         video = probe.video
         hls = self.encode.hls(self.catalog, ws)  # the live playlist, for viewers while it records
         ffmpeg = StreamingFfmpeg(
@@ -540,7 +549,7 @@ class LiveEncoders:
             await ffmpeg.finish(max(duration or 0.0, time.monotonic() - started))
             if hls is not None:
                 await hls.finish()
-            return await self.encode.publish(ws, tmp, duration)
+            self.encode.check_bound(tmp, duration)
         finally:
             self.lags.pop(session.video_id, None)
             if feeding is not None and not feeding.done():
@@ -548,8 +557,6 @@ class LiveEncoders:
                 await asyncio.gather(feeding, return_exceptions=True)
             if ffmpeg.process is not None and ffmpeg.process.returncode is None:
                 await ffmpeg.stop()
-            tmp.unlink(missing_ok=True)
-            ws.close()
 
     @staticmethod
     async def _feed(session: LiveSession, ffmpeg: StreamingFfmpeg, source) -> None:

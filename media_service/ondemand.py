@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
-import uuid
 from collections.abc import AsyncIterator
 from typing import Protocol
 
@@ -27,7 +26,6 @@ from media_service.runner import FfmpegFailed, FfmpegLimits, run_ffmpeg
 from recorder_common.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound, OutOfRange
 from recorder_common.ids import check_video_id
 from media_service.files import MediaFiles, Workspace
-from recorder_common.storage import publish
 
 AUDIO_KINDS = {"AAC": "AUDIO_AAC", "MP3": "AUDIO_MP3", "FLAC": "AUDIO_FLAC", "ORIGINAL": "AUDIO_ORIGINAL"}
 DOWNLOAD_PIECE_BYTES = 256 * 1024
@@ -236,19 +234,13 @@ class OnDemandMedia:
         )
         ws = self.files.workspace(owner_id, video_id)
         try:
-            final = ws.path("storyboard.vtt")
-            tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.tmp")
-            try:
-                await asyncio.to_thread(tmp.write_text, commands.storyboard_vtt(layout, facts.duration_seconds))
-                key = self.files.store.media_key(owner_id, video_id, final.name)
-                await self.catalog.put_asset(owner_id, video_id, "STORYBOARD_VTT", key, "text/vtt", tmp.stat().st_size)
-                await asyncio.to_thread(publish, tmp, final)
-            finally:
-                tmp.unlink(missing_ok=True)
-            key, size = await ws.keep(final)
+            async with ws.output("storyboard.vtt", step="STORYBOARD_VTT") as out:
+                await asyncio.to_thread(out.tmp.write_text, commands.storyboard_vtt(layout, facts.duration_seconds))
+                size = out.tmp.stat().st_size
+                await self.catalog.put_asset(owner_id, video_id, "STORYBOARD_VTT", out.key, "text/vtt", size)
         finally:
             ws.close()
-        return StoredAsset("STORYBOARD_VTT", key, size, "text/vtt")
+        return StoredAsset("STORYBOARD_VTT", out.key, out.size, "text/vtt")
 
     async def download(
         self, owner_id: str, video_id: str, kind: str, offset: int
@@ -264,10 +256,9 @@ class OnDemandMedia:
             )
         if offset < 0 or offset > asset.size:
             raise OutOfRange(f"offset {offset} is outside the asset (0-{asset.size} bytes)")
-        store = self.files.store
-        key = store.check_key(owner_id, asset.path)  # server-made, but checked again: the owner's own
+        key = asset.path  # server-made, but checked again (by MediaFiles): the owner's own
         try:
-            await store.size(key)
+            await self.files.stored_size(owner_id, key)
         except FileNotFoundError:
             raise NotFound(
                 f"the {kind.lower()} file is gone (the video may have been reprocessed or deleted)"
@@ -277,7 +268,8 @@ class OnDemandMedia:
             # Ranged reads: one piece in memory at a time, from a file or an object alike.
             position = offset
             while position < asset.size:
-                data = await store.read_range(key, position, min(DOWNLOAD_PIECE_BYTES, asset.size - position))
+                piece = min(DOWNLOAD_PIECE_BYTES, asset.size - position)
+                data = await self.files.read_range(owner_id, key, position, piece)
                 if not data:
                     break
                 yield position, data
@@ -382,10 +374,10 @@ class OnDemandMedia:
     ) -> StoredAsset:
         ws = self.files.workspace(owner_id, video_id)
         try:
-            async with self.slots.slot(owner_id):
+            # Published (and, off a local folder, uploaded) once the slot is free again.
+            async with ws.output(file_name, step=kind) as out, self.slots.slot(owner_id):
                 source, container = await self._original_input(ws, facts)
-                final = ws.path(file_name)
-                tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.tmp")
+                tmp = out.tmp
                 try:
                     await self._while_wanted(
                         owner_id,
@@ -393,22 +385,16 @@ class OnDemandMedia:
                         run_ffmpeg(build_args(source, container, tmp), self.limits.for_media(media_seconds)),
                         what,
                     )
-                    if not tmp.exists() or tmp.stat().st_size == 0:
-                        raise FailedPrecondition(f"could not {what}: ffmpeg wrote nothing (no frame at that time?)")
-                    size = tmp.stat().st_size
-                    key = self.files.store.media_key(owner_id, video_id, final.name)
-                    # Recorded (and charged to the owner's quota) before it replaces anything: a
-                    # refusal leaves the stored asset of this kind, file and size, as it was.
-                    await self.catalog.put_asset(owner_id, video_id, kind, key, content_type, size)
-                    await asyncio.to_thread(publish, tmp, final)
                 except FfmpegFailed as exc:
                     raise FailedPrecondition(f"could not {what}: {exc.message}") from exc
-                finally:
-                    tmp.unlink(missing_ok=True)
-            key, size = await ws.keep(final)
+                if not tmp.exists() or tmp.stat().st_size == 0:
+                    raise FailedPrecondition(f"could not {what}: ffmpeg wrote nothing (no frame at that time?)")
+                # Recorded (and charged to the owner's quota) before it replaces anything: a
+                # refusal leaves the stored asset of this kind, file and size, as it was.
+                await self.catalog.put_asset(owner_id, video_id, kind, out.key, content_type, tmp.stat().st_size)
         finally:
             ws.close()
-        asset = StoredAsset(kind, key, size, content_type)
+        asset = StoredAsset(kind, out.key, out.size, content_type)
         previous = facts.assets.get(kind)
         if previous is not None and previous.path != asset.path:  # e.g. thumbnail.jpg -> thumbnail.webp
             await self.files.remove_key(owner_id, previous.path)

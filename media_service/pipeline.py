@@ -2,8 +2,9 @@
 thumbnail. No encode: the compressed rendition is made by a live encode or from the queue
 (media_service/renditions.py), after or alongside this.
 
-Each step writes to a temporary name and renames into place, so a step that is run again (a
-retry, or a worker that took over an expired lease) never sees half a file.
+Each step writes its output through Workspace.output (media_service/files.py): a temporary name,
+published only when the step succeeds, so a step that is run again (a retry, or a worker that took
+over an expired lease) never sees half a file.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
 import pathlib
 from typing import Protocol
 
@@ -22,9 +22,9 @@ from media_service.formats import declared_family, found_family, original_format
 from media_service.probe import ProbeResult, parse_last_progress, parse_probe, sanitise_ffmpeg_message
 from media_service.runner import FfmpegFailed, FfmpegLimits, run_ffmpeg
 from media_service.settings import CompressionProfile, MediaLimits, ThumbnailSettings
-from media_service.files import MediaFiles, Workspace
+from media_service.files import MediaFiles, Output, Workspace
 from recorder_common import metrics
-from recorder_common.storage import publish
+from recorder_common.vocab import Step
 
 log = logging.getLogger("recorder.media.pipeline")
 
@@ -128,9 +128,6 @@ class MediaPipeline:
         self.live = live
         self.media_limits = media_limits
 
-    def _tmp(self, final: pathlib.Path) -> pathlib.Path:
-        return final.with_name(f".{final.name}.{os.getpid()}.tmp")
-
     async def run(self, job: Job, reporter: JobReporter) -> None:
         ws = self.files.workspace(job.owner_id, job.video_id)
         try:
@@ -164,9 +161,8 @@ class MediaPipeline:
             await self.make_thumbnail(job, ws, original, probe, reporter)
 
     @staticmethod
-    async def _keep(ws: Workspace, reporter: JobReporter, kind: str, path: pathlib.Path, content_type: str) -> None:
-        key, size = await ws.keep(path)
-        await reporter.asset(kind, key, size, content_type)
+    async def _report(reporter: JobReporter, kind: str, stored: Output, content_type: str) -> None:
+        await reporter.asset(kind, stored.key, stored.size, content_type)
 
     @metrics.timed_step("ASSEMBLE")  # the live session's catch-up is this upload's assembly
     async def _finish_live(self, session: LiveSession, job: Job, reporter: JobReporter) -> LiveOutputs:
@@ -188,10 +184,10 @@ class MediaPipeline:
 
     async def publish_live(self, job: Job, ws: Workspace, outputs: LiveOutputs, reporter: JobReporter) -> None:
         """Put the live session's outputs in place and describe them, as the batch steps would."""
-        source = ws.path(source_name(job.content_type))
-        await asyncio.to_thread(publish, outputs.source, source)
-        await self._keep(
-            ws, reporter, "SOURCE", source, job.content_type.split(";")[0][:64] or "application/octet-stream"
+        stored = await ws.adopt(outputs.source, source_name(job.content_type))
+        source = stored.path
+        await self._report(
+            reporter, "SOURCE", stored, job.content_type.split(";")[0][:64] or "application/octet-stream"
         )
         await reporter.progress("ASSEMBLE", 1.0)
         # The live remux read every packet of these bytes with the same forced demuxer: its extent
@@ -204,12 +200,12 @@ class MediaPipeline:
             original, probe = await self.remux(job, ws, source, probe, reporter)
         else:
             await reporter.progress("REMUX", 0.0)
-            original = ws.path(name)
-            await asyncio.to_thread(publish, outputs.original, original)
+            stored = await ws.adopt(outputs.original, name)
+            original = stored.path
             # The live remux copied every packet: its last timestamp is the original's extent, so
             # the original is not read through once more at stop.
             probe = await self.describe_original(
-                job, ws, original, muxer, content_type, reporter, extent_seconds=outputs.remux_seconds
+                job, stored, muxer, content_type, reporter, extent_seconds=outputs.remux_seconds
             )
         if probe.video is not None:
             await self.make_thumbnail(job, ws, original, probe, reporter)
@@ -222,14 +218,12 @@ class MediaPipeline:
         name = source_name(job.content_type)
         if not await self.files.chunk_file_exists(job.owner_id, job.video_id, 0):
             # Assembled by an earlier attempt that then cleaned up its chunks?
-            earlier = await ws.fetch(self.files.store.media_key(job.owner_id, job.video_id, name))
+            earlier = await ws.fetch(ws.key(name))
             if earlier is not None:
                 return earlier
-        final = ws.path(name)
-        tmp = self._tmp(final)
         missing: list[int] = []
-        try:
-            with open(tmp, "wb") as out:
+        async with ws.output(name, step=Step.ASSEMBLE) as stored:
+            with open(stored.tmp, "wb") as out:
                 for index in range(job.last_index + 1):
                     try:
                         data = await self.files.read_chunk(job.owner_id, job.video_id, index)
@@ -244,14 +238,11 @@ class MediaPipeline:
                         await reporter.progress("ASSEMBLE", min(index / (job.last_index + 1), 0.999))
             if missing:
                 raise StepFailed("ASSEMBLE", f"chunks {missing} are missing from storage")
-            await asyncio.to_thread(publish, tmp, final)
-        finally:
-            tmp.unlink(missing_ok=True)
-        await self._keep(
-            ws, reporter, "SOURCE", final, job.content_type.split(";")[0][:64] or "application/octet-stream"
+        await self._report(
+            reporter, "SOURCE", stored, job.content_type.split(";")[0][:64] or "application/octet-stream"
         )
         await reporter.progress("ASSEMBLE", 1.0)
-        return final
+        return stored.path
 
     async def probe_file(self, path: pathlib.Path, container: Container) -> tuple[ProbeResult, str]:
         # A probe reads headers and a frame or two: the small bound, so many fit in the budget at stop.
@@ -332,21 +323,17 @@ class MediaPipeline:
     ) -> tuple[pathlib.Path, ProbeResult]:
         await reporter.progress("REMUX", 0.0)
         muxer, name, content_type = original_format(probe)
-        final = ws.path(name)
-        tmp = self._tmp(final)
         max_bytes = commands.remux_bytes_bound(source.stat().st_size)
-        try:
-            await run_ffmpeg(
-                commands.remux_args(self.ffmpeg, str(source), probe.sniffed, str(tmp), muxer, max_bytes),
-                self.limits.for_media(probe.duration_seconds).copying(),
-            )
-            self._check_bound("REMUX", tmp, max_bytes)
-            await asyncio.to_thread(publish, tmp, final)
-        except FfmpegFailed as exc:
-            raise StepFailed("REMUX", f"could not rewrite the recording: {exc.message}") from exc
-        finally:
-            tmp.unlink(missing_ok=True)
-        return final, await self.describe_original(job, ws, final, muxer, content_type, reporter)
+        async with ws.output(name, step=Step.REMUX) as stored:
+            try:
+                await run_ffmpeg(
+                    commands.remux_args(self.ffmpeg, str(source), probe.sniffed, str(stored.tmp), muxer, max_bytes),
+                    self.limits.for_media(probe.duration_seconds).copying(),
+                )
+            except FfmpegFailed as exc:
+                raise StepFailed("REMUX", f"could not rewrite the recording: {exc.message}") from exc
+            self._check_bound("REMUX", stored.tmp, max_bytes)
+        return stored.path, await self.describe_original(job, stored, muxer, content_type, reporter)
 
     @staticmethod
     def _check_bound(step: str, output: pathlib.Path, max_bytes: int) -> None:
@@ -362,15 +349,16 @@ class MediaPipeline:
     async def describe_original(
         self,
         job: Job,
-        ws: Workspace,
-        final: pathlib.Path,
+        stored: Output,
         muxer: str,
         content_type: str,
         reporter: JobReporter,
         extent_seconds: float | None = None,
     ) -> ProbeResult:
-        """Probe our original and record it. extent_seconds: the stream's last timestamp when the
-        caller already read every packet (the live remux); otherwise the file is read for it."""
+        """Probe our (stored) original and record it. extent_seconds: the stream's last timestamp
+        when the caller already read every packet (the live remux); otherwise the file is read for
+        it."""
+        final = stored.path
         # Our own file, but its metadata (and any claimed duration) was copied from the upload.
         container = containers.for_muxer(muxer)
         remuxed, _ = await self.probe_file(final, container)
@@ -391,7 +379,7 @@ class MediaPipeline:
                 container=muxer,
             )
         )
-        await self._keep(ws, reporter, "ORIGINAL", final, content_type)
+        await self._report(reporter, "ORIGINAL", stored, content_type)
         await reporter.progress("REMUX", 1.0)
         return remuxed
 
@@ -400,38 +388,35 @@ class MediaPipeline:
         self, job: Job, ws: Workspace, original: pathlib.Path, probe: ProbeResult, reporter: JobReporter
     ) -> pathlib.Path:
         await reporter.progress("THUMBNAIL", 0.0)
-        final = ws.path("thumbnail.jpg")
-        tmp = self._tmp(final)
         fps = probe.video.fps if probe.video and probe.video.fps else 30.0
-        try:
-            for at in dict.fromkeys(
-                [commands.thumbnail_time(probe.duration_seconds, self.thumbnail.candidate_frames, fps), 0.0]
-            ):
-                tmp.unlink(missing_ok=True)
-                await run_ffmpeg(
-                    commands.still_args(
-                        self.ffmpeg,
-                        str(original),
-                        probe.sniffed,
-                        str(tmp),
-                        at,
-                        self.thumbnail.width,
-                        "JPEG",
-                        representative=True,
-                        candidate_frames=self.thumbnail.candidate_frames,
-                        max_pixels=self.media_limits.max_video_pixels,
-                    ),
-                    self.limits.quick().still(),
-                )
-                if tmp.exists() and tmp.stat().st_size > 0:
-                    break  # a seek past the last keyframe can yield no frame: then try from 0
-            else:
-                raise StepFailed("THUMBNAIL", "no frame could be decoded for a thumbnail")
-            await asyncio.to_thread(publish, tmp, final)
-        except FfmpegFailed as exc:
-            raise StepFailed("THUMBNAIL", f"could not extract a thumbnail: {exc.message}") from exc
-        finally:
-            tmp.unlink(missing_ok=True)
-        await self._keep(ws, reporter, "THUMBNAIL", final, "image/jpeg")
+        async with ws.output("thumbnail.jpg", step=Step.THUMBNAIL) as stored:
+            tmp = stored.tmp
+            try:
+                for at in dict.fromkeys(
+                    [commands.thumbnail_time(probe.duration_seconds, self.thumbnail.candidate_frames, fps), 0.0]
+                ):
+                    tmp.unlink(missing_ok=True)
+                    await run_ffmpeg(
+                        commands.still_args(
+                            self.ffmpeg,
+                            str(original),
+                            probe.sniffed,
+                            str(tmp),
+                            at,
+                            self.thumbnail.width,
+                            "JPEG",
+                            representative=True,
+                            candidate_frames=self.thumbnail.candidate_frames,
+                            max_pixels=self.media_limits.max_video_pixels,
+                        ),
+                        self.limits.quick().still(),
+                    )
+                    if tmp.exists() and tmp.stat().st_size > 0:
+                        break  # a seek past the last keyframe can yield no frame: then try from 0
+                else:
+                    raise StepFailed("THUMBNAIL", "no frame could be decoded for a thumbnail")
+            except FfmpegFailed as exc:
+                raise StepFailed("THUMBNAIL", f"could not extract a thumbnail: {exc.message}") from exc
+        await self._report(reporter, "THUMBNAIL", stored, "image/jpeg")
         await reporter.progress("THUMBNAIL", 1.0)
-        return final
+        return stored.path

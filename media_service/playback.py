@@ -49,6 +49,7 @@ from media_service.commands import HLS_INIT, HLS_PLAYLIST, HLS_SEGMENT_NAME
 from media_service.link_feed import LinkFeed
 from recorder_common.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
 from recorder_common.ids import check_video_id, is_valid_user_id
+from recorder_common.storage import Store
 
 log = logging.getLogger("recorder.media.playback")
 
@@ -78,7 +79,6 @@ FAMILY_ASSET = {
 REVALIDATED_FAMILIES = frozenset({"thumbnail"})
 
 PIECE_BYTES = 512 * 1024
-MAX_PLAYLIST_BYTES = 4 * 1024 * 1024  # 4 h of 2 s segments is ~200 KiB
 MAX_URL_SECONDS = 7 * 24 * 3600
 
 _PLAY_PATH = re.compile(r"/play/([A-Za-z0-9._-]{1,400})/([a-z0-9_-]{1,64}\.[a-z0-9]{2,5})")
@@ -325,7 +325,7 @@ class Playback:
 
     def __init__(
         self,
-        store,
+        store: Store,
         catalog,
         tokens: PlaybackTokens,
         *,
@@ -461,16 +461,16 @@ class Playback:
         owner_id, video_id, link = await self._where(grant)
         key = self.store.media_key(owner_id, video_id, name)  # validated ids and a fixed name only
         try:
-            size, etag = await self.store.head(key)
+            size, etag = await self.store.stat(key)
         except FileNotFoundError:
             raise Refused(404, "no such file") from None
         remaining = max(grant.expires - int(self.tokens.clock()), 0)
         immutable = f"private, max-age={remaining}, immutable"
         playlist = None
         if name == HLS_PLAYLIST:
-            # Small: read whole (to its end, as the file may have been replaced since head), so a
+            # Small: read whole, as one version (it may have been replaced since stat), so a
             # growing EVENT playlist is served as one version, with an ETag of what was read.
-            playlist = await self.store.read_range(key, 0, size if self.store.remote else MAX_PLAYLIST_BYTES)
+            playlist = await self.store.read(key)
             size = len(playlist)
             etag = '"' + hashlib.sha256(playlist).hexdigest()[:32] + '"'
         headers = {

@@ -19,13 +19,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
 import pathlib
 import time
+from contextlib import AbstractAsyncContextManager
 
 from media_service import commands, containers
 from media_service.catalog_client import AssetRefused, MediaCatalogClient
-from media_service.files import MediaFiles, Workspace
+from media_service.files import MediaFiles, Output, Workspace
 from media_service.hls import HlsRun
 from media_service.runner import FfmpegFailed, FfmpegLimits, run_ffmpeg
 from media_service.scheduler import EncodeCapacity
@@ -33,8 +33,7 @@ from media_service.settings import CompressionProfile, MediaLimits
 from recorder.v1 import common_pb2
 from recorder_common import metrics
 from recorder_common.errors import DomainError, FailedPrecondition, NotFound
-from recorder_common.storage import publish
-from recorder_common.vocab import RenditionKind, RenditionState
+from recorder_common.vocab import RenditionKind, RenditionState, Step
 
 log = logging.getLogger("recorder.media.renditions")
 
@@ -55,15 +54,15 @@ class CompressedEncode:
     def file_name(self) -> str:
         return f"compressed.{self.profile.extension}"
 
-    def temporary(self, ws: Workspace, tag: str) -> pathlib.Path:
-        # Not ".tmp": a processing job removes those as stale, and a live encode goes on past it.
-        return ws.path(self.file_name).with_name(f".{self.file_name}.{tag}-{os.getpid()}.encoding")
+    def output(self, ws: Workspace) -> AbstractAsyncContextManager[Output]:
+        """Where an encode writes; published when it ends well (check_bound first). Its step is
+        one a processing job's sweep spares (files.LONG_LIVED_STEPS): a live encode goes on past it."""
+        return ws.output(self.file_name, step=Step.COMPRESS)
 
-    def remove_stale(self, ws: Workspace) -> None:
+    @staticmethod
+    def remove_stale(ws: Workspace) -> None:
         """Encodes of this rendition left by an encoder that died: the lease holder's to remove."""
-        if ws.folder.is_dir():
-            for stale in ws.folder.glob(f".{self.file_name}.*.encoding"):
-                stale.unlink(missing_ok=True)
+        ws.remove_stale_temporaries(step=Step.COMPRESS)
 
     @property
     def writes_hls(self) -> bool:
@@ -129,16 +128,19 @@ class CompressedEncode:
             hls_folder=str(hls.folder) if hls else None,
         )
 
-    async def publish(self, ws: Workspace, tmp: pathlib.Path, duration: float | None) -> common_pb2.Asset:
-        """Put a finished encode in place and store it; the asset to record with READY."""
+    def check_bound(self, tmp: pathlib.Path, duration: float | None) -> None:
+        """A finished encode at its size bound is discarded (raised before the output publishes)."""
         bound = commands.compressed_bytes_bound(duration, self.media_limits)
         if tmp.stat().st_size >= bound:
             raise FfmpegFailed(f"the output reached its size bound ({bound >> 20} MiB) and was discarded")
-        final = ws.path(self.file_name)
-        await asyncio.to_thread(publish, tmp, final)
-        key, size = await ws.keep(final)
+
+    def asset(self, stored: Output) -> common_pb2.Asset:
+        """The asset of a published encode, to record with READY."""
         return common_pb2.Asset(
-            kind=common_pb2.ASSET_KIND_COMPRESSED, content_type=self.profile.content_type, size_bytes=size, path=key
+            kind=common_pb2.ASSET_KIND_COMPRESSED,
+            content_type=self.profile.content_type,
+            size_bytes=stored.size,
+            path=stored.key,
         )
 
 
@@ -266,7 +268,6 @@ class RenditionWorker:
         duration = media.duration_seconds or None
         has_video = bool(media.video_codec)
         await asyncio.to_thread(self.encode.remove_stale, ws)
-        tmp = self.encode.temporary(ws, "queued")
         hls = self.encode.hls(self.catalog, ws)
         if hls is not None:
             await hls.start()
@@ -276,45 +277,46 @@ class RenditionWorker:
             nonlocal done
             done = seconds
 
-        encode = asyncio.ensure_future(
-            run_ffmpeg(
-                self.encode.file_args(
-                    src,
-                    containers.for_muxer(media.container),
-                    str(tmp),
-                    has_video,
-                    bool(media.audio_codec),
-                    (media.width, media.height) if has_video else None,
-                    duration,
-                    threads,
-                    hls,
-                ),
-                self.encode.run_limits(self.limits.for_media(duration), duration),
-                on_progress=on_progress,
-            )
-        )
-        try:
-            # Each report renews the lease; one the catalog refuses (the lease is gone, the video
-            # deleted) stops the encode.
-            while True:
-                fraction = min(done / duration, 0.999) if duration else 0.0
-                await self.catalog.report_rendition_progress(
-                    owner, video.video_id, self.encode.kind, self.worker_id, fraction, self.lease_seconds
+        async with self.encode.output(ws) as out:
+            encode = asyncio.ensure_future(
+                run_ffmpeg(
+                    self.encode.file_args(
+                        src,
+                        containers.for_muxer(media.container),
+                        str(out.tmp),
+                        has_video,
+                        bool(media.audio_codec),
+                        (media.width, media.height) if has_video else None,
+                        duration,
+                        threads,
+                        hls,
+                    ),
+                    self.encode.run_limits(self.limits.for_media(duration), duration),
+                    on_progress=on_progress,
                 )
-                await asyncio.wait([encode], timeout=PROGRESS_INTERVAL_SECONDS)
-                if encode.done():
-                    break
+            )
+            try:
+                # Each report renews the lease; one the catalog refuses (the lease is gone, the
+                # video deleted) stops the encode.
+                while True:
+                    fraction = min(done / duration, 0.999) if duration else 0.0
+                    await self.catalog.report_rendition_progress(
+                        owner, video.video_id, self.encode.kind, self.worker_id, fraction, self.lease_seconds
+                    )
+                    await asyncio.wait([encode], timeout=PROGRESS_INTERVAL_SECONDS)
+                    if encode.done():
+                        break
+                    if hls is not None:
+                        await hls.poll()
+                encode.result()
                 if hls is not None:
-                    await hls.poll()
-            encode.result()
-            if hls is not None:
-                await hls.finish()
-            return await self.encode.publish(ws, tmp, duration)
-        finally:
-            if not encode.done():
-                encode.cancel()
-                await asyncio.gather(encode, return_exceptions=True)
-            tmp.unlink(missing_ok=True)
+                    await hls.finish()
+                self.encode.check_bound(out.tmp, duration)
+            finally:
+                if not encode.done():
+                    encode.cancel()
+                    await asyncio.gather(encode, return_exceptions=True)
+        return self.encode.asset(out)
 
 
 class StoryboardEncode:
@@ -352,56 +354,54 @@ class StoryboardWorker(RenditionWorker):
             raise FfmpegFailed("the original is missing from storage")
         duration = media.duration_seconds
         layout = commands.storyboard_layout(duration, media.width, media.height)
-        final = ws.path(self.encode.SPRITE)
-        tmp = final.with_name(f".{final.name}.{os.getpid()}.storyboard.tmp")
-        vtt_final = ws.path(self.encode.VTT)
-        vtt_tmp = vtt_final.with_name(f".{vtt_final.name}.{os.getpid()}.storyboard.tmp")
         done = 0.0
 
         def on_progress(seconds: float) -> None:
             nonlocal done
             done = seconds
 
-        run = asyncio.ensure_future(
-            run_ffmpeg(
-                commands.storyboard_args(
-                    self.encode.ffmpeg, src, container, str(tmp), layout, self.encode.media_limits.max_video_pixels
-                ),
-                self.limits.for_media(duration or None),
-                on_progress=on_progress,
-            )
-        )
-        try:
-            while True:  # each report renews the lease; a refused one stops the run
-                fraction = min(done / duration, 0.999) if duration else 0.0
-                await self.catalog.report_rendition_progress(
-                    owner, video.video_id, self.encode.kind, self.worker_id, fraction, self.lease_seconds
+        async with ws.output(self.encode.SPRITE, step="STORYBOARD") as sprite:
+            run = asyncio.ensure_future(
+                run_ffmpeg(
+                    commands.storyboard_args(
+                        self.encode.ffmpeg,
+                        src,
+                        container,
+                        str(sprite.tmp),
+                        layout,
+                        self.encode.media_limits.max_video_pixels,
+                    ),
+                    self.limits.for_media(duration or None),
+                    on_progress=on_progress,
                 )
-                await asyncio.wait([run], timeout=PROGRESS_INTERVAL_SECONDS)
-                if run.done():
-                    break
-            run.result()
-            if not tmp.exists() or tmp.stat().st_size == 0:
-                raise FfmpegFailed("ffmpeg wrote no sprite sheet")
-            await asyncio.to_thread(vtt_tmp.write_text, commands.storyboard_vtt(layout, duration, self.encode.SPRITE))
-            # The VTT is recorded first: once the rendition is READY (its asset, the sprite) both are.
-            vtt_key = self.files.store.media_key(owner, video.video_id, vtt_final.name)
-            await self.catalog.put_asset(
-                owner, video.video_id, "STORYBOARD_VTT", vtt_key, "text/vtt", vtt_tmp.stat().st_size
             )
-            await asyncio.to_thread(publish, vtt_tmp, vtt_final)
-            await ws.keep(vtt_final)
-            await asyncio.to_thread(publish, tmp, final)
-            key, size = await ws.keep(final)
-            return common_pb2.Asset(
-                kind=common_pb2.ASSET_KIND_STORYBOARD, content_type="image/jpeg", size_bytes=size, path=key
-            )
-        finally:
-            if not run.done():
-                run.cancel()
-                await asyncio.gather(run, return_exceptions=True)
-            tmp.unlink(missing_ok=True)
-            vtt_tmp.unlink(missing_ok=True)
+            try:
+                while True:  # each report renews the lease; a refused one stops the run
+                    fraction = min(done / duration, 0.999) if duration else 0.0
+                    await self.catalog.report_rendition_progress(
+                        owner, video.video_id, self.encode.kind, self.worker_id, fraction, self.lease_seconds
+                    )
+                    await asyncio.wait([run], timeout=PROGRESS_INTERVAL_SECONDS)
+                    if run.done():
+                        break
+                run.result()
+                if not sprite.tmp.exists() or sprite.tmp.stat().st_size == 0:
+                    raise FfmpegFailed("ffmpeg wrote no sprite sheet")
+                # The VTT is recorded and stored first: once the rendition is READY (its asset, the
+                # sprite, published as this block ends) both are.
+                async with ws.output(self.encode.VTT, step="STORYBOARD") as vtt:
+                    text = commands.storyboard_vtt(layout, duration, self.encode.SPRITE)
+                    await asyncio.to_thread(vtt.tmp.write_text, text)
+                    await self.catalog.put_asset(
+                        owner, video.video_id, "STORYBOARD_VTT", vtt.key, "text/vtt", vtt.tmp.stat().st_size
+                    )
+            finally:
+                if not run.done():
+                    run.cancel()
+                    await asyncio.gather(run, return_exceptions=True)
+        return common_pb2.Asset(
+            kind=common_pb2.ASSET_KIND_STORYBOARD, content_type="image/jpeg", size_bytes=sprite.size, path=sprite.key
+        )
 
 
 class Renditions:

@@ -23,9 +23,9 @@ from media_service.worker import MediaWorker
 from recorder_common.auth import ServiceTokenSigner
 from recorder_common.channels import open_channel
 from recorder_common.defaults import MESSAGE_BYTES
-from media_service.files import MediaFiles
+from media_service.files import MediaFiles, workspaces_for
 from recorder_common.errors import NotFound
-from recorder_common.objectstore import open_storage
+from recorder_common.storage import open_storage
 
 # An upload a live session may go on following; anything else (deleted, aborted, failed) stops it.
 LIVE_STATUSES = ("UPLOADING", "UPLOADED", "PROCESSING")
@@ -50,7 +50,9 @@ class MediaParts:
 def build(settings: MediaSettings) -> MediaParts:
     channel = open_channel(settings.catalog_target, MESSAGE_BYTES)
     catalog = MediaCatalogClient(channel, ServiceTokenSigner(settings.auth, "media"), settings.catalog_deadline_seconds)
-    files = MediaFiles(open_storage(settings.storage), settings.storage.scratch_root, chunks=catalog)
+    store = open_storage(settings.storage)
+    # In place on a local folder, in scratch folders otherwise: decided here, once.
+    files = MediaFiles(store, workspaces_for(store, settings.storage.scratch_root), chunks=catalog)
     ffmpeg = find_ffmpeg(settings.ffmpeg_binary)
     # The memory budget is split in two: the cheap work that makes a recording watchable
     # (processing jobs, live remuxes: copies, probes, a thumbnail) has its own share, so it never

@@ -35,7 +35,8 @@ from devstack.seaweed import SeaweedS3
 from gateway.render import render as render_gateway
 from recorder.v1 import catalog_pb2_grpc, ingest_pb2_grpc
 from recorder_common import defaults
-from recorder_common.objectstore import ObjectStorage, StorageSettings
+from recorder_common.storage import StorageSettings
+from recorder_common.storage.s3 import ObjectStorage
 from recorder_common.serving import message_options
 from tests import browser, media_tools
 from tests.helpers import TEST_KEYS

@@ -18,7 +18,7 @@ from catalog_service.settings import CatalogLimits, CatalogSettings
 from ingest_service.settings import IngestSettings
 from ingest_service.wiring import build as build_ingest
 from recorder_common.errors import FailedPrecondition, NotFound, ResourceExhausted
-from recorder_common.objectstore import StorageSettings
+from recorder_common.storage import StorageSettings
 from recorder_common.vocab import VideoRef
 from tests.conftest import AUTH
 from tests.helpers import CommitCounter

@@ -99,7 +99,7 @@ async def test_upload_and_watch_over_grpc_web(gateway, stack, recording_3s):
 async def test_envoy_balances_the_browser_path_over_ingest_replicas_on_s3(tmp_path, seaweed, recording_3s):
     import uuid
 
-    from recorder_common.objectstore import StorageSettings
+    from recorder_common.storage import StorageSettings
     from tests.conftest import run_gateway, start_stack
     from tests.process_stack import free_port
 

@@ -225,7 +225,7 @@ async def test_a_session_that_went_away_is_picked_up_again_from_storage(stack, r
 async def test_a_hint_that_arrives_after_the_job_took_the_upload_starts_nothing(tmp_path):
     """ChunkStored hints are fire-and-forget: one can arrive after the last chunk's job took the
     session. It must not start a second ffmpeg that would wait for chunks that never come."""
-    from media_service.files import MediaFiles
+    from media_service.files import MediaFiles, workspaces_for
     from media_service.live import LiveSessions
     from media_service.runner import FfmpegLimits
     from media_service.settings import PROFILES
@@ -236,7 +236,7 @@ async def test_a_hint_that_arrives_after_the_job_took_the_upload_starts_nothing(
     chunks = RecordedChunks()
     await chunks.write(storage, "alice", video_id, 0, b"\x1a\x45\xdf\xa3")
     live = LiveSessions(
-        MediaFiles(storage, tmp_path / "scratch", chunks),
+        MediaFiles(storage, workspaces_for(storage, tmp_path / "scratch"), chunks),
         "ffmpeg",
         PROFILES["h264"],
         FfmpegLimits(),
@@ -252,7 +252,7 @@ async def test_a_hint_that_arrives_after_the_job_took_the_upload_starts_nothing(
 async def test_the_end_can_arrive_while_the_session_looks_past_the_last_chunk(tmp_path, recording_3s):
     """The race behind a flaky CI run: the job's finish() landed while the session was reading
     the chunk after the last one (not stored, as it does not exist); that is the end, not a gap."""
-    from media_service.files import MediaFiles
+    from media_service.files import MediaFiles, workspaces_for
     from media_service.live import LiveSession
     from media_service.runner import FfmpegLimits
     from media_service.settings import PROFILES, find_ffmpeg
@@ -264,7 +264,7 @@ async def test_the_end_can_arrive_while_the_session_looks_past_the_last_chunk(tm
     chunks = RecordedChunks()
     for i, part in enumerate(parts):
         await chunks.write(storage, "alice", video_id, i, part)
-    files = MediaFiles(storage, tmp_path / "scratch", chunks)
+    files = MediaFiles(storage, workspaces_for(storage, tmp_path / "scratch"), chunks)
     session = LiveSession("alice", video_id, files, find_ffmpeg(), PROFILES["h264"], FfmpegLimits(), 30)
     real_read = files.read_chunk
 

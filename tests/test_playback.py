@@ -371,15 +371,16 @@ async def test_hls_playlist_and_segments_through_envoy(stack, gateway, recording
         "#EXT-X-ENDLIST\n", ""
     )
     (made / commands.HLS_PLAYLIST).write_text(event_text)
-    store, catalog = stack.media.playback.store, stack.media.ondemand.catalog
+    catalog = stack.media.ondemand.catalog
 
     async def put(name: str) -> str:
-        key = store.media_key("pb-hank", video.video_id, name)
-        if store.remote:
-            await store.upload(made / name, key)
-        else:
-            (stack.storage_root / key).write_bytes((made / name).read_bytes())
-        return key
+        ws = stack.media.worker.files.workspace("pb-hank", video.video_id)
+        try:
+            async with ws.output(name, step="TEST") as out:
+                out.tmp.write_bytes((made / name).read_bytes())
+        finally:
+            ws.close()
+        return out.key
 
     playlist = commands.parse_playlist(final_text)
     for _, name in playlist.segments:

@@ -10,7 +10,8 @@ import obstore
 import pytest
 
 from recorder.v1 import common_pb2, ingest_pb2, ingest_pb2_grpc
-from recorder_common.objectstore import ObjectStorage, StorageSettings
+from recorder_common.storage import StorageSettings
+from recorder_common.storage.s3 import ObjectStorage
 from tests import media_tools
 from tests.helpers import renditions_done, MiB, chunk, get_video, split, user, wait_for
 from tests.process_stack import ProcessStack

@@ -1,4 +1,6 @@
-"""Storage paths are built only from validated ids and stay inside the user's folder."""
+"""Storage keys and paths are built only from validated ids and stay inside the user's folder:
+on every Store implementation (the key checks need no server, so S3's run offline here), and the
+local folder's own paths."""
 
 from __future__ import annotations
 
@@ -6,12 +8,23 @@ import pytest
 
 from recorder_common.errors import InvalidArgument, Unauthenticated
 from recorder_common.ids import new_video_id
-from recorder_common.storage import LocalStorage, UnsafePath, new_write_token
+from recorder_common.storage import LocalStorage, StorageSettings, Store, UnsafePath, new_write_token
+from recorder_common.storage.s3 import ObjectStorage
+from tests.unit.fakes import MemoryStore
 
 
 @pytest.fixture
 def storage(tmp_path):
     return LocalStorage(tmp_path / "root")
+
+
+@pytest.fixture(params=["local", "s3", "memory"])
+def any_store(request, tmp_path) -> Store:
+    if request.param == "local":
+        return LocalStorage(tmp_path / "root")
+    if request.param == "s3":  # nothing below reaches the endpoint: the keys are refused first
+        return ObjectStorage(StorageSettings(backend="s3", s3_bucket="unused", s3_endpoint="http://127.0.0.1:9"))
+    return MemoryStore()
 
 
 def test_layout(storage, tmp_path):
@@ -24,27 +37,41 @@ def test_layout(storage, tmp_path):
 
 
 @pytest.mark.parametrize("token", ["../../x", "A" * 32, "0" * 31, "0" * 33, "", "g" * 32])
-def test_bad_write_tokens_are_refused(storage, token):
+async def test_bad_write_tokens_are_refused(any_store, token):
     with pytest.raises(UnsafePath):
-        storage.chunk_path("alice", new_video_id(), 0, token)
+        await any_store.write_chunk("alice", new_video_id(), 0, token, b"x")
+    with pytest.raises(UnsafePath):
+        await any_store.read_chunk("alice", new_video_id(), 0, token)
 
 
 @pytest.mark.parametrize("user", ["../etc", "a/b", "", ".", "..", "a\0b", "x" * 65, "ünï"])
-def test_bad_user_ids_are_refused(storage, user):
+async def test_bad_user_ids_are_refused(any_store, user):
     with pytest.raises(Unauthenticated):
-        storage.video_dir(user, new_video_id())
+        any_store.media_key(user, new_video_id(), "original.webm")
+    with pytest.raises(Unauthenticated):
+        await any_store.remove_video(user, new_video_id())
 
 
 @pytest.mark.parametrize("video", ["../../x", "ABCDEF" * 6, "", "0" * 31, "g" * 32, "/" + "0" * 31])
-def test_bad_video_ids_are_refused(storage, video):
+async def test_bad_video_ids_are_refused(any_store, video):
     with pytest.raises(InvalidArgument):
-        storage.video_dir("alice", video)
+        any_store.media_key("alice", video, "original.webm")
+    with pytest.raises(InvalidArgument):
+        await any_store.remove_chunks("alice", video)
 
 
 @pytest.mark.parametrize("name", ["../x", "a/b", ".hidden", ""])
-def test_media_names_cannot_escape(storage, name):
+def test_media_names_cannot_escape(any_store, name):
     with pytest.raises(UnsafePath):
-        storage.media_path("alice", new_video_id(), name)
+        any_store.media_key("alice", new_video_id(), name)
+
+
+@pytest.mark.parametrize("user", ["../etc", "", "x" * 65])
+def test_the_local_folders_paths_are_validated_too(storage, user):
+    with pytest.raises(Unauthenticated):
+        storage.video_dir(user, new_video_id())
+    with pytest.raises(UnsafePath):
+        storage.media_path("alice", new_video_id(), "../x")
 
 
 def test_symlinked_video_dir_escaping_the_user_folder_is_caught(storage, tmp_path):

@@ -5,11 +5,14 @@ tests: no servers, no database, no disk. The fake catalog applies the real chunk
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import pathlib
 
 from catalog_service.chunk_rules import StoredChunk, UploadTally, apply_chunks
 from ingest_service.ports import PendingChunk, RecordedChunks, UploadState
 from recorder_common.errors import NotFound
 from recorder_common.ids import new_video_id
+from recorder_common.storage import ObjectStat, keys
 from recorder_common.vocab import VideoRef, VideoStatus
 
 
@@ -34,6 +37,78 @@ class FakeStore:
 
     async def remove_chunks(self, user_id: str, video_id: str) -> None:
         await self.remove_video(user_id, video_id)
+
+
+class MemoryStore:
+    """A Store (recorder_common.storage.contract) with Transfers, in a dict: keys are built and
+    checked as the real backends build them, and it keeps the same contract
+    (tests/storage_contract.py), so the media service's scratch workspaces run on it."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, tuple[bytes, int]] = {}  # key -> (bytes, version)
+        self._versions = itertools.count(1)
+
+    def _put(self, key: str, data: bytes) -> None:
+        self.objects[key] = (bytes(data), next(self._versions))
+
+    def _get(self, key: str) -> bytes:
+        try:
+            return self.objects[key][0]
+        except KeyError:
+            raise FileNotFoundError(key) from None
+
+    def _remove_prefix(self, prefix: str) -> None:
+        for key in [k for k in self.objects if k.startswith(prefix)]:
+            del self.objects[key]
+
+    def media_key(self, user_id: str, video_id: str, file_name: str) -> str:
+        return keys.media_key(user_id, video_id, file_name)
+
+    def check_key(self, user_id: str, key: str) -> str:
+        return keys.check_key(user_id, key)
+
+    async def write_chunk(self, user_id: str, video_id: str, index: int, token: str, data: bytes) -> None:
+        key = keys.chunk_key(user_id, video_id, index, token)
+        if key in self.objects:  # create-only, as link() and If-None-Match are
+            raise FileExistsError(key)
+        self._put(key, data)
+
+    async def read_chunk(self, user_id: str, video_id: str, index: int, token: str | None) -> bytes:
+        return self._get(keys.chunk_key(user_id, video_id, index, token))
+
+    async def read_chunk_size(self, user_id: str, video_id: str, index: int, token: str | None) -> int:
+        return len(self._get(keys.chunk_key(user_id, video_id, index, token)))
+
+    async def remove_chunk(self, user_id: str, video_id: str, index: int, token: str) -> None:
+        self.objects.pop(keys.chunk_key(user_id, video_id, index, token), None)
+
+    async def remove_chunks(self, user_id: str, video_id: str) -> None:
+        self._remove_prefix(keys.video_prefix(user_id, video_id) + "chunks/")
+
+    async def remove_video(self, user_id: str, video_id: str) -> None:
+        self._remove_prefix(keys.video_prefix(user_id, video_id))
+
+    async def stat(self, key: str) -> ObjectStat:
+        data = self._get(key)
+        return ObjectStat(len(data), f'"{self.objects[key][1]:x}"')
+
+    async def read(self, key: str) -> bytes:
+        return self._get(key)
+
+    async def read_range(self, key: str, start: int, length: int) -> bytes:
+        return self._get(key)[start : start + max(length, 0)]
+
+    async def remove_key(self, key: str) -> None:
+        self.objects.pop(key, None)
+
+    async def upload(self, path: pathlib.Path, key: str) -> None:
+        self._put(key, path.read_bytes())
+
+    async def download(self, key: str, path: pathlib.Path) -> None:
+        data = self._get(key)
+        tmp = path.with_name(f".{path.name}.download.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
 
 
 @dataclasses.dataclass

@@ -16,61 +16,23 @@ backends. Nothing here keeps state between calls: any replica can serve any requ
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import pathlib
-from collections.abc import Mapping
 from typing import Any, cast
 
 import obstore
 from obstore.store import S3Store
 
-from recorder_common.ids import check_user_id, check_video_id
-from recorder_common.storage import LocalStorage, UnsafePath, chunk_name, check_media_name
+from recorder_common.storage import keys
+from recorder_common.storage.contract import ObjectStat
+from recorder_common.storage.settings import StorageSettings
 
 # Objects at least this big are uploaded in parts (and several parts at once).
 MULTIPART_CHUNK_BYTES = 8 * 1024 * 1024
 
 
-@dataclasses.dataclass(frozen=True)
-class StorageSettings:
-    backend: str = "local"  # "local" (STORAGE_ROOT) or "s3"
-    root: str = "./data/storage"
-    s3_endpoint: str = ""  # empty: AWS's own endpoint for the region
-    s3_bucket: str = ""
-    # Keys go under this prefix in the bucket: several deployments (or test runs) can share one.
-    s3_prefix: str = ""
-    s3_region: str = "us-east-1"
-    s3_access_key_id: str = ""
-    s3_secret_access_key: str = dataclasses.field(default="", repr=False)
-    # Where the media service keeps its working copies when the store is remote.
-    scratch_root: str = "./data/scratch"
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "StorageSettings":
-        backend = env.get("STORAGE_BACKEND", cls.backend)
-        if backend not in ("local", "s3"):
-            raise ValueError(f"STORAGE_BACKEND must be local or s3, not {backend!r}")
-        settings = cls(
-            backend=backend,
-            root=env.get("STORAGE_ROOT", cls.root),
-            s3_endpoint=env.get("S3_ENDPOINT", cls.s3_endpoint),
-            s3_bucket=env.get("S3_BUCKET", cls.s3_bucket),
-            s3_prefix=env.get("S3_PREFIX", cls.s3_prefix),
-            s3_region=env.get("S3_REGION", cls.s3_region),
-            s3_access_key_id=env.get("S3_ACCESS_KEY_ID", cls.s3_access_key_id),
-            s3_secret_access_key=env.get("S3_SECRET_ACCESS_KEY", cls.s3_secret_access_key),
-            scratch_root=env.get("SCRATCH_ROOT", cls.scratch_root),
-        )
-        if backend == "s3" and not settings.s3_bucket:
-            raise ValueError("STORAGE_BACKEND=s3 needs S3_BUCKET")
-        return settings
-
-
 class ObjectStorage:
-    """The same operations as LocalStorage's async ones, on an S3-compatible store."""
-
-    remote = True
+    """A Store with Transfers and Presigner, on an S3-compatible object store."""
 
     def __init__(self, settings: StorageSettings) -> None:
         options = {"allow_http": True} if settings.s3_endpoint.startswith("http://") else {}
@@ -91,23 +53,14 @@ class ObjectStorage:
         self.bucket = settings.s3_bucket
 
     # ---- keys --------------------------------------------------------------------------------
-    @staticmethod
-    def video_prefix(user_id: str, video_id: str) -> str:
-        return f"users/{check_user_id(user_id)}/videos/{check_video_id(video_id)}/"
-
     def chunk_key(self, user_id: str, video_id: str, index: int, token: str | None) -> str:
-        return f"{self.video_prefix(user_id, video_id)}chunks/{chunk_name(index, token)}"
+        return keys.chunk_key(user_id, video_id, index, token)
 
     def media_key(self, user_id: str, video_id: str, file_name: str) -> str:
-        return self.video_prefix(user_id, video_id) + check_media_name(file_name)
+        return keys.media_key(user_id, video_id, file_name)
 
     def check_key(self, user_id: str, key: str) -> str:
-        """A key read back from the catalog: it must lie in this user's own prefix."""
-        base = f"users/{check_user_id(user_id)}/"
-        parts = key.split("/")
-        if not key.startswith(base) or any(p in ("", ".", "..") for p in parts):
-            raise UnsafePath(f"{key!r} is outside {base}")
-        return key
+        return keys.check_key(user_id, key)
 
     # ---- chunks ------------------------------------------------------------------------------
     async def write_chunk(self, user_id: str, video_id: str, index: int, token: str, data: bytes) -> None:
@@ -117,7 +70,7 @@ class ObjectStorage:
 
     async def read_chunk_size(self, user_id: str, video_id: str, index: int, token: str | None) -> int:
         """Raises FileNotFoundError when the chunk is not stored."""
-        return await self.size(self.chunk_key(user_id, video_id, index, token))
+        return (await self.stat(self.chunk_key(user_id, video_id, index, token))).size
 
     async def read_chunk(self, user_id: str, video_id: str, index: int, token: str | None) -> bytes:
         """Raises FileNotFoundError when the chunk is not stored."""
@@ -127,10 +80,10 @@ class ObjectStorage:
         await self._delete([self.chunk_key(user_id, video_id, index, token)])
 
     async def remove_chunks(self, user_id: str, video_id: str) -> None:
-        await self._delete_prefix(self.video_prefix(user_id, video_id) + "chunks/")
+        await self._delete_prefix(keys.video_prefix(user_id, video_id) + "chunks/")
 
     async def remove_video(self, user_id: str, video_id: str) -> None:
-        await self._delete_prefix(self.video_prefix(user_id, video_id))
+        await self._delete_prefix(keys.video_prefix(user_id, video_id))
 
     # ---- files -------------------------------------------------------------------------------
     async def read(self, key: str) -> bytes:
@@ -142,25 +95,14 @@ class ObjectStorage:
             return b""
         return bytes(await obstore.get_range_async(self.store, key, start=start, length=length))
 
-    async def size(self, key: str) -> int:
-        """Raises FileNotFoundError when there is no such object."""
-        return int((await obstore.head_async(self.store, key))["size"])
-
-    async def head(self, key: str) -> tuple[int, str]:
+    async def stat(self, key: str) -> ObjectStat:
         """Size and the store's ETag. Raises FileNotFoundError when there is no such object."""
         meta = await obstore.head_async(self.store, key)
         size = int(meta["size"])
         etag = (meta.get("e_tag") or "").strip('"') or f"{size:x}"
-        return size, f'"{etag}"'
+        return ObjectStat(size, f'"{etag}"')
 
-    async def exists(self, key: str) -> bool:
-        try:
-            await obstore.head_async(self.store, key)
-            return True
-        except FileNotFoundError:
-            return False
-
-    async def input_url(self, key: str, valid_seconds: int = 900) -> str:
+    async def presigned_get(self, key: str, valid_seconds: int = 900) -> str:
         """A short-lived presigned GET URL for ffmpeg to read the object over HTTP, with range
         requests, so it fetches only what it needs (a thumbnail at 10:00 of a long recording
         reads a few hundred KiB, not the whole file). It grants reading this one object for
@@ -190,16 +132,10 @@ class ObjectStorage:
     async def remove_key(self, key: str) -> None:
         await self._delete([key])
 
-    async def _delete(self, keys: list[str]) -> None:
-        if keys:
-            await obstore.delete_async(self.store, keys)
+    async def _delete(self, names: list[str]) -> None:
+        if names:
+            await obstore.delete_async(self.store, names)
 
     async def _delete_prefix(self, prefix: str) -> None:
         async for batch in obstore.list(self.store, prefix, chunk_size=1000):
             await self._delete([item["path"] for item in batch])
-
-
-def open_storage(settings: StorageSettings) -> LocalStorage | ObjectStorage:
-    if settings.backend == "s3":
-        return ObjectStorage(settings)
-    return LocalStorage(settings.root)

@@ -1,9 +1,8 @@
-"""Local-filesystem storage for chunks and media files.
+"""Chunks and media files under one folder on this machine: the default backend.
 
-Layout: STORAGE_ROOT/users/<user-id>/videos/<video-id>/{chunks/, source.*, original.*, ...}
-Paths are built only from validated server-made ids and a fixed set of file names, and every path
-is checked to resolve inside the user's own folder. The store only reads and writes bytes; the
-upload engine owns the rules (ordering, idempotency, completion).
+Layout: STORAGE_ROOT/<key> (keys.py). Every path is checked to resolve inside the user's own
+folder, so a symlink cannot lead out. The store only reads and writes bytes; the upload engine
+owns the rules (ordering, idempotency, completion).
 """
 
 from __future__ import annotations
@@ -11,44 +10,12 @@ from __future__ import annotations
 import asyncio
 import os
 import pathlib
-import re
 import shutil
 import uuid
 
 from recorder_common.ids import check_user_id, check_video_id
-
-
-class UnsafePath(Exception):
-    """A path escaped its owner's folder: a bug, never a client error."""
-
-
-_TOKEN = re.compile(r"[0-9a-f]{32}")
-
-
-def new_write_token() -> str:
-    """A fresh name for one write of one chunk: no two writes (retries, replicas) share a file."""
-    return uuid.uuid4().hex
-
-
-def chunk_name(index: int, token: str | None) -> str:
-    """A chunk file is named by its index and by the write that made it. Two requests carrying the
-    same chunk each write their own file; the catalog records which one is the chunk, and a request
-    only ever removes its own file, so no request can remove bytes another one had acknowledged.
-    token None is the index-only name of chunks stored before write tokens (migration 0002)."""
-    if not isinstance(index, int) or index < 0 or index > 10**10 - 1:
-        raise UnsafePath(f"chunk index out of range: {index!r}")
-    if token is None:
-        return f"{index:010d}.chunk"
-    if not isinstance(token, str) or not _TOKEN.fullmatch(token):
-        raise UnsafePath(f"bad chunk write token {token!r}")
-    return f"{index:010d}.{token}.chunk"
-
-
-def check_media_name(file_name: str) -> str:
-    """file_name comes from our own code (e.g. "original.webm"), never from a client."""
-    if not file_name or "/" in file_name or "\\" in file_name or file_name.startswith("."):
-        raise UnsafePath(f"bad media file name {file_name!r}")
-    return file_name
+from recorder_common.storage.contract import ObjectStat
+from recorder_common.storage.keys import UnsafePath, check_media_name, chunk_name
 
 
 def _fsync_dir(path: pathlib.Path) -> None:
@@ -60,10 +27,7 @@ def _fsync_dir(path: pathlib.Path) -> None:
 
 
 class LocalStorage:
-    """Chunks and media files under one folder. The default backend; objectstore.ObjectStorage is
-    the other, with the same async operations (the media service works on these files in place)."""
-
-    remote = False
+    """A Store with LocalPaths: the media service works on these files in place."""
 
     def __init__(self, root: pathlib.Path | str) -> None:
         self.root = pathlib.Path(root).resolve()
@@ -164,6 +128,10 @@ class LocalStorage:
         await asyncio.to_thread(shutil.rmtree, self.chunks_dir(user_id, video_id), True)
 
     # ---- files, by key (the path relative to the root, as the catalog keeps it) ---------------
+    async def read(self, key: str) -> bytes:
+        # One open(): a file replaced by a rename meanwhile is read whole, old or new.
+        return await asyncio.to_thread((self.root / key).read_bytes)
+
     async def read_range(self, key: str, start: int, length: int) -> bytes:
         def read() -> bytes:
             with open(self.root / key, "rb") as f:
@@ -172,18 +140,11 @@ class LocalStorage:
 
         return await asyncio.to_thread(read)
 
-    async def size(self, key: str) -> int:
-        """Raises FileNotFoundError when there is no such file."""
-        return (await asyncio.to_thread((self.root / key).stat)).st_size
-
-    async def exists(self, key: str) -> bool:
-        return await asyncio.to_thread((self.root / key).exists)
-
-    async def head(self, key: str) -> tuple[int, str]:
+    async def stat(self, key: str) -> ObjectStat:
         """Size and a strong ETag (size and modification time: an output is only ever replaced by
         a rename, which changes both). Raises FileNotFoundError when there is no such file."""
         st = await asyncio.to_thread((self.root / key).stat)
-        return st.st_size, f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
+        return ObjectStat(st.st_size, f'"{st.st_size:x}-{st.st_mtime_ns:x}"')
 
     async def remove_key(self, key: str) -> None:
         await asyncio.to_thread((self.root / key).unlink, True)
