@@ -43,6 +43,7 @@ from catalog_service.models import Asset, EventCursor, FeedEvent, WebhookDeliver
 from catalog_service.watch_hub import call_on_loop, listen_forever, wake_local
 from recorder_common import metrics
 from recorder_common.errors import InvalidArgument, OutOfRange
+from recorder_common.tasks import cancel_and_wait
 
 log = logging.getLogger("recorder.catalog.events")
 
@@ -413,10 +414,7 @@ class EventFeed:
                         await self._reread.wait()
         finally:
             self.listening = False
-            if listener is not None:
-                listener.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await listener
+            await cancel_and_wait(listener)
 
     def _notified(self, payload: str) -> None:
         self.notified += 1
@@ -426,10 +424,7 @@ class EventFeed:
             self._reread.set()
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
 
 # ---- retention ----------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ from recorder_common import metrics
 from recorder_common.errors import DeadlineExceeded, NotFound, Reason, ResourceExhausted
 from recorder_common.ids import check_video_id
 from recorder_common.vocab import RENDITION_FINAL_STATES
+from recorder_common.tasks import cancel_and_wait
 
 log = logging.getLogger("recorder.catalog.watch")
 
@@ -381,11 +382,7 @@ class WatchHub:
             self._remove(stream)
 
     async def aclose(self) -> None:
-        for task in (self._task, self._listener):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await cancel_and_wait(self._task, self._listener)
 
     # ---- bookkeeping ------------------------------------------------------------------------
     def _add(self, stream: _Stream) -> None:

@@ -19,7 +19,6 @@ bytes it received, compares in constant time, and refuses a `t` further than its
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -41,6 +40,7 @@ from catalog_service.events import DEAD, DELIVERED, DELIVERING, PENDING
 from catalog_service.lifecycle import FEED_EVENT_TYPES
 from catalog_service.models import FeedEvent, WebhookDelivery
 from recorder_common import metrics
+from recorder_common.tasks import cancel_and_wait
 
 log = logging.getLogger("recorder.catalog.webhooks")
 
@@ -212,11 +212,8 @@ class WebhookDispatcher:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="webhook-dispatcher")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         await self._client.aclose()
 
     async def _run(self) -> None:
