@@ -39,7 +39,7 @@ from catalog_service import events
 from catalog_service.events import DEAD, DELIVERED, DELIVERING, PENDING
 from catalog_service.lifecycle import FEED_EVENT_TYPES
 from catalog_service.models import FeedEvent, WebhookDelivery
-from recorder_common import metrics
+from recorder_common import defaults, metrics
 from recorder_common.tasks import cancel_and_wait
 
 log = logging.getLogger("recorder.catalog.webhooks")
@@ -102,6 +102,17 @@ def parse_endpoints(text: str) -> tuple[Endpoint, ...]:
     return tuple(endpoints)
 
 
+# The settings each read from WEBHOOK_<NAME> (the endpoints have a syntax of their own).
+_WEBHOOK_ENV_FIELDS = (
+    "timeout_seconds",
+    "retry_base_seconds",
+    "retry_max_interval_seconds",
+    "retry_window_seconds",
+    "poll_seconds",
+    "max_in_flight",
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class WebhookSettings:
     endpoints: tuple[Endpoint, ...] = ()
@@ -121,14 +132,7 @@ class WebhookSettings:
     def from_env(cls, env: Mapping[str, str]) -> "WebhookSettings":
         settings = cls(
             endpoints=parse_endpoints(env.get("WEBHOOK_ENDPOINTS", "")),
-            timeout_seconds=float(env.get("WEBHOOK_TIMEOUT_SECONDS", cls.timeout_seconds)),
-            retry_base_seconds=float(env.get("WEBHOOK_RETRY_BASE_SECONDS", cls.retry_base_seconds)),
-            retry_max_interval_seconds=float(
-                env.get("WEBHOOK_RETRY_MAX_INTERVAL_SECONDS", cls.retry_max_interval_seconds)
-            ),
-            retry_window_seconds=float(env.get("WEBHOOK_RETRY_WINDOW_SECONDS", cls.retry_window_seconds)),
-            poll_seconds=float(env.get("WEBHOOK_POLL_SECONDS", cls.poll_seconds)),
-            max_in_flight=int(env.get("WEBHOOK_MAX_IN_FLIGHT", cls.max_in_flight)),
+            **defaults.env_fields(env, cls, {name: f"WEBHOOK_{name.upper()}" for name in _WEBHOOK_ENV_FIELDS}),
         )
         for name in ("timeout_seconds", "retry_base_seconds", "retry_max_interval_seconds", "poll_seconds"):
             if getattr(settings, name) <= 0:
