@@ -58,6 +58,8 @@ CHECK_INTERVAL_SECONDS = 0.5
 StillWanted = Callable[[str, str], Awaitable[bool]]
 # How often a live encode is judged against the arrived input, and reports progress (its lease).
 ENCODE_CHECK_SECONDS = 1.0
+# How often a session waiting for its next chunk looks whether a live thumbnail is due.
+THUMBNAIL_CHECK_SECONDS = 1.0
 # What a live encode reads from the growing source file at a time.
 ENCODE_READ_BYTES = 1024 * 1024
 
@@ -282,10 +284,18 @@ class LiveSession:
         # Checked again after clearing, so a chunk stored in between is not missed.
         if self.last_index is not None or await self.files.chunk_exists(self.owner_id, self.video_id, self.fed):
             return
-        try:
-            await asyncio.wait_for(self._wake.wait(), self.idle_seconds)
-        except asyncio.TimeoutError:
-            raise LiveFailed(f"no chunk {self.fed} for {self.idle_seconds:.0f} s") from None
+        deadline = time.monotonic() + self.idle_seconds
+        while True:
+            # Woken now and then while waiting: the remux's progress may have made a thumbnail due.
+            wait = min(THUMBNAIL_CHECK_SECONDS, max(deadline - time.monotonic(), 0.0))
+            try:
+                await asyncio.wait_for(self._wake.wait(), wait)
+                return
+            except asyncio.TimeoutError:
+                if time.monotonic() >= deadline:
+                    raise LiveFailed(f"no chunk {self.fed} for {self.idle_seconds:.0f} s") from None
+                if self._thumbnail is not None:
+                    self._thumbnail.poke(self.arrived_seconds())
 
 
 class LiveSessions:
