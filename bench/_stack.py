@@ -1,57 +1,30 @@
-"""The services as real processes on free ports, for the bench scripts (SQLite and local storage in
-a temporary folder, development keys, optionally Envoy in front; S3 storage in a SeaweedFS on
-loopback when asked)."""
+"""The services as real processes on free ports, for the bench scripts (devstack's harness: SQLite
+and local storage in a temporary folder, development keys, optionally Envoy in front; S3 storage in
+a SeaweedFS on loopback when asked), and the readouts the benches share."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import pathlib
-import shutil
-import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
 import urllib.request
 
 import google_crc32c
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from devauth.keys import ensure_keys  # noqa: E402
+from devstack.harness import MODULES, Processes, free_port, wait_healthy, wiring_env  # noqa: E402
 from devstack.seaweed import SeaweedS3  # noqa: E402
-from gateway.render import render  # noqa: E402
 from recorder.v1 import ingest_pb2  # noqa: E402
+from recorder_common.defaults import MiB  # noqa: E402
 
-MODULES = {"catalog": "catalog_service", "media": "media_service", "ingest": "ingest_service"}
-MiB = 1024 * 1024
+__all__ = ["MODULES", "ROOT", "BenchStack", "MiB", "chunk_request", "free_port", "storage_env", "wait_healthy"]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_healthy(port: int, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while True:
-            try:
-                if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
-                    return
-            except grpc.RpcError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing healthy on {port}")
-            time.sleep(0.1)
 
 
 def rss_peak_mib(pid: int) -> float:
@@ -158,6 +131,12 @@ async def create_upload(ingest, md, title: str = "bench") -> str:
     ).video_id
 
 
+def chunk_request(video_id: str, index: int, data: bytes, is_last: bool) -> ingest_pb2.PutChunkRequest:
+    """One chunk of an upload, with its CRC32C."""
+    chunk = ingest_pb2.Chunk(index=index, data=data, crc32c=google_crc32c.value(data), is_last=is_last)
+    return ingest_pb2.PutChunkRequest(video_id=video_id, chunk=chunk)
+
+
 async def send_chunks(
     ingest,
     md,
@@ -181,22 +160,16 @@ async def send_chunks(
             due = started + sent / len(data) * seconds / pace
             await asyncio.sleep(max(0.0, due - time.monotonic()))
         asked = time.monotonic()
-        await ingest.PutChunk(
-            ingest_pb2.PutChunkRequest(
-                video_id=video_id,
-                chunk=ingest_pb2.Chunk(
-                    index=i, data=part, crc32c=google_crc32c.value(part), is_last=i == len(parts) - 1
-                ),
-            ),
-            metadata=md,
-            timeout=60,
-        )
+        await ingest.PutChunk(chunk_request(video_id, i, part, i == len(parts) - 1), metadata=md, timeout=60)
         if acks is not None:
             acks.append(time.monotonic() - asked)
     return time.monotonic()
 
 
-class BenchStack:
+class BenchStack(Processes):
+    """catalog, media and ingest on free ports, logs in the folder. env: settings for every
+    service; service_env: for one service only (e.g. its METRICS_PORT), by MODULES name."""
+
     def __init__(
         self,
         folder: pathlib.Path,
@@ -204,62 +177,28 @@ class BenchStack:
         gateway: bool = False,
         service_env: dict[str, dict[str, str]] | None = None,
     ) -> None:
-        self.service_env = service_env or {}
-        self.folder = folder
         self.keys = ensure_keys(folder / "auth")
-        self.ports = {name: free_port() for name in MODULES}
-        self.gateway_port = free_port() if gateway else None
-        self.env = {
+        ports = {name: free_port() for name in MODULES}
+        self.service_env = service_env or {}
+        stack_env = {
             **os.environ,
             **self.keys.env(),
+            **wiring_env(ports),
             "DATABASE_URL": f"sqlite:///{folder / 'catalog.sqlite3'}",
             "STORAGE_ROOT": str(folder / "storage"),
-            "CATALOG_PORT": str(self.ports["catalog"]),
-            "MEDIA_PORT": str(self.ports["media"]),
-            "INGEST_PORT": str(self.ports["ingest"]),
             "PLAYBACK_PORT": str(free_port()),
             "PLAYBACK_KEY_FILE": str(folder / "auth" / "playback.key"),
-            "CATALOG_TARGET": f"127.0.0.1:{self.ports['catalog']}",
-            "MEDIA_TARGET": f"127.0.0.1:{self.ports['media']}",
             "LOG_LEVEL": "WARNING",
             **(env or {}),
         }
-        # Settings for one service only (e.g. its METRICS_PORT), by MODULES name.
-        self.service_env = service_env or {}
-        self.processes: dict[str, subprocess.Popen] = {}
+        super().__init__(stack_env, ports, folder, self.service_env)
+        self.gateway_port = free_port() if gateway else None
 
     def start(self) -> "BenchStack":
-        for name, module in MODULES.items():
-            self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", module],
-                env={**self.env, **self.service_env.get(name, {})},
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-                stderr=open(self.folder / f"{name}.log", "wb"),
-            )
-            wait_healthy(self.ports[name])
+        self.start_all()
         if self.gateway_port:
-            config = self.folder / "envoy.yaml"
-            config.write_text(render({**self.env, "GATEWAY_PORT": str(self.gateway_port)}))
-            envoy = shutil.which("envoy", path=str(pathlib.Path(sys.executable).parent)) or "envoy"
-            self.processes["envoy"] = subprocess.Popen(
-                [envoy, "-c", str(config), "--log-level", "error", "--base-id", str(self.gateway_port)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", self.gateway_port), 1).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
+            self.start_gateway(self.gateway_port)
         return self
-
-    def target(self, name: str) -> str:
-        return f"127.0.0.1:{self.ports[name]}"
 
     def metadata(self, user: str = "bench") -> tuple[tuple[str, str], ...]:
         return (("authorization", f"Bearer {self.keys.mint(user, 24 * 3600)}"),)
@@ -268,13 +207,7 @@ class BenchStack:
         return {name: rss_peak_mib(p.pid) for name, p in self.processes.items() if name in MODULES}
 
     def stop(self) -> None:
-        for process in reversed(list(self.processes.values())):
-            process.send_signal(signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        self.stop_all()
 
 
 def storage_env(kind: str, folder: pathlib.Path, servers: list) -> dict[str, str]:

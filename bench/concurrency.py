@@ -25,10 +25,9 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-import google_crc32c  # noqa: E402
 import grpc  # noqa: E402
 
-from bench._stack import BenchStack, percentile  # noqa: E402
+from bench._stack import BenchStack, chunk_request, percentile  # noqa: E402
 from recorder.v1 import ingest_pb2, ingest_pb2_grpc  # noqa: E402
 from recorder_common.serving import message_options  # noqa: E402
 
@@ -51,16 +50,7 @@ async def one_upload(stub, md, chunks: list[bytes], latencies: list[float], pace
             due = begun + (i + 1) * len(data) * 8 / (pace_mbit * 1e6)
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
         started = time.perf_counter()
-        await stub.PutChunk(
-            ingest_pb2.PutChunkRequest(
-                video_id=video_id,
-                chunk=ingest_pb2.Chunk(
-                    index=i, data=data, crc32c=google_crc32c.value(data), is_last=i == len(chunks) - 1
-                ),
-            ),
-            metadata=md,
-            timeout=60,
-        )
+        await stub.PutChunk(chunk_request(video_id, i, data, i == len(chunks) - 1), metadata=md, timeout=60)
         latencies.append(time.perf_counter() - started)
 
 

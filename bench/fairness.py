@@ -22,10 +22,9 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-import google_crc32c  # noqa: E402
 import grpc  # noqa: E402
 
-from bench._stack import BenchStack  # noqa: E402
+from bench._stack import BenchStack, chunk_request  # noqa: E402
 from bench._media import make_screen_clip  # noqa: E402
 from media_service.settings import find_ffmpeg  # noqa: E402
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2, ingest_pb2_grpc  # noqa: E402
@@ -43,16 +42,7 @@ def upload(ingest, data: bytes, md) -> tuple[str, float]:
     ).video_id
     parts = [data[i : i + MiB] for i in range(0, len(data), MiB)]
     for i, part in enumerate(parts):
-        ingest.PutChunk(
-            ingest_pb2.PutChunkRequest(
-                video_id=video_id,
-                chunk=ingest_pb2.Chunk(
-                    index=i, data=part, crc32c=google_crc32c.value(part), is_last=i == len(parts) - 1
-                ),
-            ),
-            metadata=md,
-            timeout=60,
-        )
+        ingest.PutChunk(chunk_request(video_id, i, part, i == len(parts) - 1), metadata=md, timeout=60)
     return video_id, time.monotonic()
 
 

@@ -37,6 +37,7 @@ import google_crc32c  # noqa: E402
 import grpc  # noqa: E402
 
 from bench._stack import BenchStack, storage_env, free_port  # noqa: E402
+from devstack.harness import wait_listening  # noqa: E402
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2, ingest_pb2_grpc  # noqa: E402
 from recorder_common.serving import message_options  # noqa: E402
 
@@ -179,16 +180,6 @@ async def settle(catalog, md, video_id: str | None) -> None:
     await asyncio.to_thread(os.sync)
 
 
-async def wait_listening(port: int) -> None:
-    for _ in range(50):
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            return
-        except OSError:
-            await asyncio.sleep(0.1)
-
-
 BASELINE = "raw TCP + CRC32C + fsync (baseline)"
 
 
@@ -203,7 +194,7 @@ async def main_async(args) -> None:
             [sys.executable, __file__, "--baseline-server", str(port), str(folder / "baseline")]
         )
         try:
-            await wait_listening(port)
+            await asyncio.to_thread(wait_listening, port, 60, baseline)
             for storage in args.storage.split(","):
                 await measure_storage(storage, folder, port, chunks, args.repeat, results)
         finally:

@@ -61,7 +61,7 @@ MAX_PAGE_SIZE = 100
 MAX_PROCESSING_ATTEMPTS = 3
 FINAL_STATUSES = (READY, FAILED, EXPIRED, DELETED)
 # Every video gets these renditions, PENDING, in the transaction that creates it.
-RENDITION_KINDS = (RenditionKind.COMPRESSED,)
+RENDITION_KINDS = (RenditionKind.COMPRESSED, RenditionKind.STORYBOARD)
 # How many queued renditions one ClaimRendition tries, in fair order, before saying none.
 CLAIM_CANDIDATES = 16
 

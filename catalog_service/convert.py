@@ -98,6 +98,7 @@ def feed_event(row: FeedEvent) -> catalog_pb2.FeedEvent:
         time=timestamp(row.at),
         error=fields.get("error", ""),
         rendition=rendition_kind_enum(fields["rendition"]) if fields.get("rendition") else 0,
+        link_id=fields.get("link_id", ""),
         assets=[
             common_pb2.Asset(
                 kind=AssetKind.proto_of(a["kind"]), content_type=a["content_type"], size_bytes=a["size_bytes"]

@@ -38,7 +38,7 @@ from sqlalchemy import Engine, delete, event as sa_event, func, select, text, up
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
-from catalog_service.lifecycle import VIDEO_CREATED, Event, RenditionEvent, feed_event
+from catalog_service.lifecycle import SHARE_LINK_REVOKED, VIDEO_CREATED, Event, RenditionEvent, feed_event
 from catalog_service.models import Asset, EventCursor, FeedEvent, WebhookDelivery
 from catalog_service.watch_hub import listen_forever
 from recorder_common import metrics
@@ -58,6 +58,7 @@ DELIVERY_STATES = (PENDING, DELIVERING, DELIVERED, DEAD)
 
 _PENDING_KEY = "recorder.events.pending"
 _WRITTEN_KEY = "recorder.events.written"
+_LAST_KEY = "recorder.events.last_written"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +69,7 @@ class _Pending:
     at: dt.datetime
     error: str | None = None
     rendition: str | None = None  # the rendition kind, for rendition.* events
+    link_id: str | None = None  # share_link.* events
 
 
 # ---- writing ----------------------------------------------------------------------------------
@@ -96,6 +98,18 @@ def emit(
     sync.info.setdefault(_PENDING_KEY, []).append(
         _Pending(kind, video.id, video.owner_id, at, error, rendition.kind if rendition is not None else None)
     )
+
+
+def emit_link_revoked(session: AsyncSession, link, at: dt.datetime) -> None:
+    """Queue share_link.revoked for a link this transaction revoked (ShareLinks.revoke)."""
+    session.sync_session.info.setdefault(_PENDING_KEY, []).append(
+        _Pending(SHARE_LINK_REVOKED, link.video_id, link.owner_id, at, link_id=link.id)
+    )
+
+
+def last_written(session: AsyncSession) -> int | None:
+    """The newest cursor this (committed) session's outbox wrote, or None."""
+    return session.sync_session.info.get(_LAST_KEY)
 
 
 async def write_outbox(session: AsyncSession, endpoints: Sequence = ()) -> None:
@@ -136,6 +150,8 @@ async def write_outbox(session: AsyncSession, endpoints: Sequence = ()) -> None:
             payload["assets"] = [a for a in assets.get(p.video_id, []) if a["kind"] == p.rendition]
         if p.rendition:
             payload["rendition"] = p.rendition
+        if p.link_id:
+            payload["link_id"] = p.link_id
         if p.error:
             payload["error"] = p.error[:2000]
         row = FeedEvent(
@@ -162,6 +178,7 @@ async def write_outbox(session: AsyncSession, endpoints: Sequence = ()) -> None:
                     )
                 )
     session.sync_session.info[_WRITTEN_KEY] = last
+    session.sync_session.info[_LAST_KEY] = last  # kept after the commit, for last_written
 
 
 def body(row: FeedEvent) -> dict:
@@ -179,6 +196,8 @@ def body(row: FeedEvent) -> dict:
         out["assets"] = payload.get("assets", [])
     if payload.get("rendition"):
         out["rendition"] = payload["rendition"]
+    if payload.get("link_id"):
+        out["link_id"] = payload["link_id"]
     if payload.get("error"):
         out["error"] = payload["error"]
     return out
@@ -215,6 +234,12 @@ def _forget_rolled_back(session: Session) -> None:
 # ---- reading ----------------------------------------------------------------------------------
 
 
+@dataclasses.dataclass(eq=False)
+class _Reader:
+    wanted: frozenset[str]
+    position: int  # every event up to here was sent (or filtered out)
+
+
 class EventFeed:
     """Every WatchEvents stream of this process (see the module docstring)."""
 
@@ -243,6 +268,9 @@ class EventFeed:
         self._moved = asyncio.Event()  # replaced each time the head moves
         self._reread = asyncio.Event()  # the loop reads the head again now
         self._open = 0
+        # Each open stream's filter and how far it has been sent (for delivered()).
+        self._readers: set[_Reader] = set()
+        self._progress = asyncio.Event()  # replaced each time a reader moves on
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
         metrics.track_event_feed(self)
@@ -251,12 +279,41 @@ class EventFeed:
     def open_streams(self) -> int:
         return self._open
 
+    async def newest(self) -> int:
+        """The newest cursor committed: a stream that follows from it hears everything after."""
+        async with asyncio.timeout(self.query_timeout_seconds):
+            async with self._sessions() as session:
+                return (await session.execute(select(EventCursor.last_cursor).where(EventCursor.id == 1))).scalar_one()
+
+    async def delivered(self, cursor: int, event_type: str, timeout_seconds: float) -> bool:
+        """Wait until every open stream of this process that asked for event_type by name has been
+        sent everything up to cursor (its gRPC write completed), or the timeout passed (False).
+        Streams that take every type are not waited for: they are not who the caller waits on."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_seconds
+        while any(event_type in r.wanted and r.position < cursor for r in self._readers):
+            progress = self._progress
+            try:
+                async with asyncio.timeout(max(deadline - loop.time(), 0)):
+                    await progress.wait()
+            except TimeoutError:
+                return False
+        return True
+
+    def _moved_on(self, reader: "_Reader", position: int) -> None:
+        if position > reader.position:
+            reader.position = position
+            progress, self._progress = self._progress, asyncio.Event()
+            progress.set()
+
     async def follow(self, after_cursor: int, types: Iterable[str] = ()) -> AsyncIterator[FeedEvent]:
         """Every event after the cursor, then each new one, forever (the caller ends it)."""
         if after_cursor < 0:
             raise InvalidArgument("after_cursor must be 0 (the oldest kept) or a cursor WatchEvents sent")
         wanted = frozenset(types)
+        reader = _Reader(wanted, after_cursor)
         self._open += 1
+        self._readers.add(reader)
         try:
             async with asyncio.timeout(self.query_timeout_seconds):
                 async with self._sessions() as session:
@@ -290,12 +347,15 @@ class EventFeed:
                 for row in rows:
                     yield row
                     cursor = row.cursor
+                    self._moved_on(reader, cursor)  # resumed: the consumer has it (sent)
                 if len(rows) == BATCH:
                     continue
                 if wanted:
                     cursor = max(cursor, head_before)
+                    self._moved_on(reader, cursor)
                 await self._wait_beyond(cursor)
         finally:
+            self._readers.discard(reader)
             self._open -= 1
             if not self._open:
                 self._reread.set()  # the loop ends (and closes its LISTEN connection)

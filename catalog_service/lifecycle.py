@@ -114,8 +114,17 @@ RENDITION_FEED_EVENTS: dict[RenditionEvent, str | None] = {
     RenditionEvent.GIVE_BACK: None,
     RenditionEvent.RETRY: None,
 }
+# Not a lifecycle transition either: the owner revoked a share link (RevokeShareLink). Every media
+# replica follows it to stop serving the link at once (media_service/link_feed.py).
+SHARE_LINK_REVOKED = "share_link.revoked"
 FEED_EVENT_TYPES: tuple[str, ...] = tuple(
-    sorted({VIDEO_CREATED, *(t for t in (*FEED_EVENTS.values(), *RENDITION_FEED_EVENTS.values()) if t)})
+    sorted(
+        {
+            VIDEO_CREATED,
+            SHARE_LINK_REVOKED,
+            *(t for t in (*FEED_EVENTS.values(), *RENDITION_FEED_EVENTS.values()) if t),
+        }
+    )
 )
 
 

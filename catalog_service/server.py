@@ -11,7 +11,6 @@ from catalog_service.settings import CatalogSettings
 from catalog_service.watch_hub import WatchHub
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc
 from recorder_common import serving
-from recorder_common.auth import Authenticator
 
 SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
 
@@ -22,7 +21,6 @@ class CatalogDeps:
 
 
 async def create_server(settings: CatalogSettings, deps: CatalogDeps) -> tuple[grpc.aio.Server, int]:
-    server = serving.new_server(max_payload_bytes=4 * 1024 * 1024, authenticator=Authenticator(settings.auth))
     hub = WatchHub(
         deps.catalog.sessions,
         max_streams_per_user=settings.max_watch_streams_per_user,
@@ -30,8 +28,9 @@ async def create_server(settings: CatalogSettings, deps: CatalogDeps) -> tuple[g
         poll_seconds=settings.watch_poll_seconds,
     )
     feed = EventFeed(deps.catalog.sessions, poll_seconds=settings.event_poll_seconds)
-    catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(deps.catalog, hub, feed), server)
-    health = serving.add_health_and_reflection(server, [SERVICE_NAME])
-    await serving.set_serving(health, [SERVICE_NAME], True)
-    port = serving.bind(server, settings.host, settings.port)
-    return server, port
+    return await serving.create_server(
+        SERVICE_NAME,
+        catalog_pb2_grpc.add_CatalogServiceServicer_to_server,
+        CatalogServicer(deps.catalog, hub, feed),
+        settings,
+    )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 
 from catalog_service import convert, webhooks
 from catalog_service.catalog import Catalog, MediaInfo, RenditionAsset, StoredChunk
 from catalog_service.events import EventFeed
-from catalog_service.lifecycle import FEED_EVENT_TYPES
-from catalog_service.share_links import ShareLinks, share_link_message
+from catalog_service.lifecycle import FEED_EVENT_TYPES, SHARE_LINK_REVOKED
+from catalog_service.share_links import REVOKE_PROPAGATION_SECONDS, ShareLinks, share_link_message
 from catalog_service.watch_hub import WatchHub
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc
 from recorder_common.errors import InvalidArgument
@@ -24,6 +25,8 @@ from recorder_common.vocab import (
     rendition_kind,
     rendition_state,
 )
+
+log = logging.getLogger("recorder.catalog.servicer")
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
@@ -96,7 +99,13 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @maps_domain_errors
     @shielded
     async def RevokeShareLink(self, request, context):
-        link = await self.share_links.revoke(current_caller().require_user(), request.link_id)
+        link, cursor = await self.share_links.revoke(current_caller().require_user(), request.link_id)
+        if cursor is not None:
+            # Answer once every media replica following this process has been sent the
+            # revocation, so the owner's next request (and any viewer's) is refused; a follower that
+            # does not take it in time is not waited for longer (the link cache's TTL bounds it).
+            if not await self.feed.delivered(cursor, SHARE_LINK_REVOKED, REVOKE_PROPAGATION_SECONDS):
+                log.warning("share link revocation not yet sent to every playback server")
         return catalog_pb2.RevokeShareLinkResponse(link=share_link_message(link))
 
     # ---- internal: media's playback server ----------------------------------------------------
@@ -366,7 +375,12 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         for t in request.types:
             if t not in FEED_EVENT_TYPES:
                 raise InvalidArgument(f"unknown event type {t[:40]!r}; known: {', '.join(FEED_EVENT_TYPES)}")
-        async with contextlib.aclosing(self.feed.follow(request.after_cursor, request.types)) as feed:
+        after = request.after_cursor
+        if request.from_newest:
+            after = await self.feed.newest()
+            # The starting point is fixed: the caller hears every event committed from here on.
+            await context.send_initial_metadata(())
+        async with contextlib.aclosing(self.feed.follow(after, request.types)) as feed:
             async for row in feed:
                 yield convert.feed_event(row)
 

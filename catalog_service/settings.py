@@ -4,9 +4,9 @@ import dataclasses
 from collections.abc import Mapping
 
 from catalog_service.webhooks import WebhookSettings
+from recorder_common import defaults
 from recorder_common.auth import AuthSettings
-
-MiB = 1024 * 1024
+from recorder_common.defaults import MiB
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,8 +40,8 @@ class CatalogLimits:
 class CatalogSettings:
     # A sync SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user@host/db
     database_url: str = "sqlite:///./data/catalog.sqlite3"
-    host: str = "127.0.0.1"
-    port: int = 50061
+    host: str = defaults.HOST
+    port: int = defaults.CATALOG_PORT
     migrate_on_start: bool = True
     log_level: str = "INFO"
     auth: AuthSettings = AuthSettings()
@@ -61,11 +61,9 @@ class CatalogSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "CatalogSettings":
         return cls(
+            **defaults.service_fields(env, "CATALOG", cls),
             database_url=env.get("DATABASE_URL", cls.database_url),
-            host=env.get("CATALOG_HOST", cls.host),
-            port=int(env.get("CATALOG_PORT", cls.port)),
             migrate_on_start=env.get("CATALOG_MIGRATE_ON_START", "true").lower() in ("1", "true", "yes"),
-            log_level=env.get("LOG_LEVEL", cls.log_level),
             auth=AuthSettings.from_env(env),
             limits=CatalogLimits.from_env(env),
             max_watch_streams_per_user=int(env.get("MAX_WATCH_STREAMS_PER_USER", cls.max_watch_streams_per_user)),

@@ -3,8 +3,11 @@
 A link's id is its only credential: secrets.token_urlsafe(16) (128 random bits), never derived
 from the video or the owner, so holding one tells nothing about the owner's other videos. Only the
 owner lists or revokes links (another user's link is NOT_FOUND, word for word like a missing one).
-The media service's playback server asks ResolveShareLink for a link's state (cached there for a
-few seconds at most) and checks it on the page and on every file it serves for the link.
+The media service's playback server asks ResolveShareLink for a link's state and checks it on the
+page and on every file it serves for the link. It caches that answer only while it follows the
+event feed, which tells it of each revocation (share_link.revoked, written in the revoke's
+transaction) and of each change to the video; RevokeShareLink returns once every media replica
+following this catalog process has been sent the event (see servicer.RevokeShareLink).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import secrets
 
 from sqlalchemy import select, update
 
+from catalog_service import events
 from catalog_service.convert import timestamp
 from catalog_service.models import ShareLink, Video
 from recorder.v1 import catalog_pb2
@@ -25,6 +29,8 @@ from recorder_common.ids import check_video_id
 
 MAX_EXPIRY_SECONDS = 365 * 24 * 3600
 MAX_LINKS_LISTED = 1000
+# How long RevokeShareLink waits for the playback servers following the feed to be sent it.
+REVOKE_PROPAGATION_SECONDS = 2.0
 _LINK_ID = re.compile(r"[A-Za-z0-9_-]{22}")
 
 
@@ -98,15 +104,17 @@ class ShareLinks:
             )
         return list(rows)
 
-    async def revoke(self, owner_id: str, link_id: str) -> ShareLink:
-        """Idempotent: revoking a revoked link keeps its first revocation time."""
+    async def revoke(self, owner_id: str, link_id: str) -> tuple[ShareLink, int | None]:
+        """Idempotent: revoking a revoked link keeps its first revocation time. Returns the link
+        and the cursor of its share_link.revoked event (None: it was revoked before)."""
         if not is_link_id(link_id):
             raise NotFound("share link not found")
         async with self.catalog._transaction() as session:
-            await session.execute(
+            now = self._now()
+            changed = await session.execute(
                 update(ShareLink)
                 .where(ShareLink.id == link_id, ShareLink.owner_id == owner_id, ShareLink.revoked_at.is_(None))
-                .values(revoked_at=self._now())
+                .values(revoked_at=now)
                 .execution_options(synchronize_session=False)
             )
             link = (
@@ -118,7 +126,11 @@ class ShareLinks:
             ).scalar_one_or_none()
             if link is None:
                 raise NotFound("share link not found")
-        return link
+            revoked_now = changed.rowcount == 1
+            if revoked_now:
+                # In the revoke's own transaction: every media replica hears it (link_feed.py).
+                events.emit_link_revoked(session, link, now)
+        return link, events.last_written(session) if revoked_now else None
 
     async def resolve(self, link_id: str) -> Resolved:
         """For the playback server. Gone (revoked, expired, video deleted or never watchable) and

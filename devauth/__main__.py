@@ -13,27 +13,25 @@ import os
 import sys
 
 from devauth.keys import ensure_keys
+from recorder_common import defaults
+
+TTL_HELP = "lifetime in seconds (default 12 h; at most AUTH_MAX_TOKEN_LIFETIME_SECONDS, 24 h)"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="devauth", description="development keys and user tokens")
     parser.add_argument(
         "--dir",
-        default=os.environ.get("DEV_AUTH_DIR", "./data/auth"),
-        help="where the keys live (default ./data/auth, the one ./dev run uses)",
+        default=os.environ.get("DEV_AUTH_DIR", defaults.AUTH_DIR),
+        help=f"where the keys live (default {defaults.AUTH_DIR}, the one ./dev run uses)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     token = sub.add_parser("token", help="print a bearer token for USER")
     token.add_argument("user")
-    token.add_argument(
-        "--ttl",
-        type=int,
-        default=12 * 3600,
-        help="lifetime in seconds (default 12 h; at most AUTH_MAX_TOKEN_LIFETIME_SECONDS, 24 h)",
-    )
+    token.add_argument("--ttl", type=int, default=12 * 3600, help=TTL_HELP)
     sub.add_parser("init", help="create the key pairs and JWKS files if missing")
     serve = sub.add_parser("serve", help="run the development authorization endpoint (code + PKCE)")
-    serve.add_argument("--port", type=int, default=int(os.environ.get("DEVAUTH_PORT", "8090")))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("DEVAUTH_PORT", defaults.DEVAUTH_PORT)))
     serve.add_argument(
         "--user",
         default=os.environ.get("DEVAUTH_USER", "dev-user"),

@@ -12,27 +12,28 @@ import string
 import sys
 from collections.abc import Mapping
 
+from recorder_common import defaults
 from recorder_common.auth import DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, max_token_lifetime
 from recorder_common.policy import POLICY, Access
 
 TEMPLATE = pathlib.Path(__file__).with_name("envoy.yaml")
 
 DEFAULTS = {
-    "GATEWAY_BIND": "127.0.0.1",
-    "GATEWAY_PORT": "8080",
-    "INGEST_HOST": "127.0.0.1",
-    "INGEST_PORT": "50063",
-    "MEDIA_HOST": "127.0.0.1",
-    "MEDIA_PORT": "50062",
-    "PLAYBACK_PORT": "50064",
-    "CATALOG_HOST": "127.0.0.1",
-    "CATALOG_PORT": "50061",
+    "GATEWAY_BIND": defaults.HOST,
+    "GATEWAY_PORT": str(defaults.GATEWAY_PORT),
+    "INGEST_HOST": defaults.HOST,
+    "INGEST_PORT": str(defaults.INGEST_PORT),
+    "MEDIA_HOST": defaults.HOST,
+    "MEDIA_PORT": str(defaults.MEDIA_PORT),
+    "PLAYBACK_PORT": str(defaults.PLAYBACK_PORT),
+    "CATALOG_HOST": defaults.HOST,
+    "CATALOG_PORT": str(defaults.CATALOG_PORT),
     # extension/'s origin: its id is pinned by the public key in extension/manifest.json.
     "EXTENSION_ORIGIN": "chrome-extension://baafeiakklliidfcgofccfkifabnjfdp",
     # The identity provider whose user tokens the gateway accepts (the development one by default).
     "AUTH_ISSUER": "recorder-dev",
     "AUTH_AUDIENCE": "recorder",
-    "AUTH_JWKS_FILE": "./data/auth/users.jwks.json",
+    "AUTH_JWKS_FILE": f"{defaults.AUTH_DIR}/users.jwks.json",
     "AUTH_MAX_TOKEN_LIFETIME_SECONDS": str(DEFAULT_MAX_TOKEN_LIFETIME_SECONDS),
     # Local test pages.
     "DEV_ORIGIN_REGEX": r"^http://(localhost|127\.0\.0\.1)(:[0-9]+)?$",

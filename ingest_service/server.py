@@ -9,7 +9,6 @@ from ingest_service.servicer import IngestServicer
 from ingest_service.settings import IngestSettings
 from recorder.v1 import ingest_pb2, ingest_pb2_grpc
 from recorder_common import serving
-from recorder_common.auth import Authenticator
 
 SERVICE_NAME = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
 
@@ -21,11 +20,10 @@ class IngestDeps:
 
 async def create_server(settings: IngestSettings, deps: IngestDeps) -> tuple[grpc.aio.Server, int]:
     # The receive limit follows the chunk limit, so an allowed chunk is never refused by gRPC itself.
-    server = serving.new_server(
-        max_payload_bytes=settings.limits.max_chunk_bytes, authenticator=Authenticator(settings.auth)
+    return await serving.create_server(
+        SERVICE_NAME,
+        ingest_pb2_grpc.add_IngestServiceServicer_to_server,
+        IngestServicer(deps.engine),
+        settings,
+        max_payload_bytes=settings.limits.max_chunk_bytes,
     )
-    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(deps.engine), server)
-    health = serving.add_health_and_reflection(server, [SERVICE_NAME])
-    await serving.set_serving(health, [SERVICE_NAME], True)
-    port = serving.bind(server, settings.host, settings.port)
-    return server, port

@@ -3,10 +3,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
+from recorder_common import defaults
 from recorder_common.auth import AuthSettings
+from recorder_common.defaults import MiB
 from recorder_common.objectstore import StorageSettings
-
-MiB = 1024 * 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,10 +26,10 @@ class UploadLimits:
 @dataclasses.dataclass(frozen=True)
 class IngestSettings:
     storage: StorageSettings = StorageSettings()
-    host: str = "127.0.0.1"
-    port: int = 50063
-    catalog_target: str = "127.0.0.1:50061"
-    media_target: str = "127.0.0.1:50062"
+    host: str = defaults.HOST
+    port: int = defaults.INGEST_PORT
+    catalog_target: str = defaults.CATALOG_TARGET
+    media_target: str = defaults.MEDIA_TARGET
     catalog_deadline_seconds: float = 10.0
     media_deadline_seconds: float = 5.0
     limits: UploadLimits = UploadLimits()
@@ -47,9 +47,8 @@ class IngestSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "IngestSettings":
         return cls(
+            **defaults.service_fields(env, "INGEST", cls),
             storage=StorageSettings.from_env(env),
-            host=env.get("INGEST_HOST", cls.host),
-            port=int(env.get("INGEST_PORT", cls.port)),
             catalog_target=env.get("CATALOG_TARGET", cls.catalog_target),
             media_target=env.get("MEDIA_TARGET", cls.media_target),
             catalog_deadline_seconds=float(env.get("CATALOG_DEADLINE_SECONDS", cls.catalog_deadline_seconds)),
@@ -66,6 +65,5 @@ class IngestSettings:
             janitor_interval_seconds=float(env.get("JANITOR_INTERVAL_SECONDS", cls.janitor_interval_seconds)),
             tombstone_grace_seconds=int(env.get("TOMBSTONE_GRACE_SECONDS", cls.tombstone_grace_seconds)),
             ready_chunks_grace_seconds=int(env.get("READY_CHUNKS_GRACE_SECONDS", cls.ready_chunks_grace_seconds)),
-            log_level=env.get("LOG_LEVEL", cls.log_level),
             auth=AuthSettings.from_env(env),
         )

@@ -12,6 +12,7 @@ from ingest_service.janitor import Janitor
 from ingest_service.settings import IngestSettings
 from recorder_common.auth import ServiceTokenSigner
 from recorder_common.channels import open_channel
+from recorder_common.defaults import MESSAGE_BYTES
 from recorder_common.objectstore import open_storage
 
 
@@ -28,11 +29,11 @@ class IngestParts:
 
 
 def build(settings: IngestSettings) -> IngestParts:
-    catalog_channel = open_channel(settings.catalog_target, 4 * 1024 * 1024)
+    catalog_channel = open_channel(settings.catalog_target, MESSAGE_BYTES)
     # One channel per media replica (MEDIA_TARGET is a comma-separated list): uploads are routed
     # to replicas by video id, not balanced call by call.
     media_channels = [
-        open_channel(target.strip(), 4 * 1024 * 1024) for target in settings.media_target.split(",") if target.strip()
+        open_channel(target.strip(), MESSAGE_BYTES) for target in settings.media_target.split(",") if target.strip()
     ]
     store = open_storage(settings.storage)
     signer = ServiceTokenSigner(settings.auth, "ingest")

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import logging
-import os
+from collections.abc import AsyncIterator
 
 from media_service.server import MediaDeps, create_server
 from media_service.settings import MediaSettings, memory_budget_bytes
 from media_service.wiring import build
-from recorder_common.logs import configure_logging
-from recorder_common.metrics import serve_metrics_from_env
-from recorder_common.tracing import configure_tracing
-from recorder_common.serving import run_until_terminated
+from recorder_common import serving
 
 
 def warn_if_budget_is_small(settings: MediaSettings) -> None:
@@ -32,23 +29,20 @@ def warn_if_budget_is_small(settings: MediaSettings) -> None:
         )
 
 
-async def serve(settings: MediaSettings) -> None:
+@contextlib.asynccontextmanager
+async def start(settings: MediaSettings) -> AsyncIterator[serving.Running]:
     warn_if_budget_is_small(settings)
     parts = build(settings)
     server, port = await create_server(settings, MediaDeps(parts.worker, parts.ondemand, parts.live, parts.playback))
     await parts.worker.start()
     try:
-        await run_until_terminated(server, "media", port, on_stop=parts.worker.stop)
+        yield serving.Running(server, port, on_stop=parts.worker.stop)
     finally:
         await parts.close()
 
 
 def main() -> None:
-    settings = MediaSettings.from_env(os.environ)
-    configure_logging("media", settings.log_level)
-    serve_metrics_from_env(os.environ)
-    configure_tracing("media", os.environ)
-    asyncio.run(serve(settings))
+    serving.main("media", MediaSettings.from_env, start)
 
 
 if __name__ == "__main__":

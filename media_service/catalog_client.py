@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+
 import grpc
 
 from media_service.files import RecordedChunk
@@ -11,7 +13,7 @@ from media_service.playback import LinkState
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
 from recorder_common.auth import ServiceTokenSigner
 from recorder_common.channels import InternalCaller
-from recorder_common.errors import Reason, ResourceExhausted
+from recorder_common.errors import Reason, ResourceExhausted, Unavailable, from_rpc_error
 from recorder_common.vocab import (
     AssetKind,
     RenditionKind,
@@ -226,3 +228,26 @@ class MediaCatalogClient:
             expires_at=response.expires_at.ToDatetime().timestamp() if response.HasField("expires_at") else None,
             allow_download=response.allow_download,
         )
+
+    async def follow_events(
+        self, types: tuple[str, ...], on_open: Callable[[], None]
+    ) -> AsyncIterator[tuple[str, str, str]]:
+        """(type, video id, link id) of each event of these types committed from now on, for as
+        long as the stream lasts (no deadline); on_open once the catalog has fixed the start."""
+        call = self.stub.WatchEvents(
+            catalog_pb2.WatchEventsRequest(types=list(types), from_newest=True), metadata=self._call.metadata(None)
+        )
+        try:
+            await call.initial_metadata()
+            if call.done():  # refused or lost before it started: what it said, below
+                async for _ in call:
+                    pass
+                raise Unavailable("the catalog's event feed ended before it started")
+            on_open()
+            async for event in call:
+                yield event.type, event.video_id, event.link_id
+            raise Unavailable("the catalog's event feed ended")
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, "catalog") from exc
+        finally:
+            call.cancel()

@@ -14,9 +14,12 @@ Tokens are HMAC-SHA256 with this service's playback key, checked without the dat
                                                from the link (so the URL does not name the owner)
 
 A share token is also checked against the link's state, which the catalog answers
-(ResolveShareLink) and this server remembers for SHARE_LINK_CACHE_SECONDS (2 s): a revoked or
-expired link answers 410 within that bound on every replica, and the catalog sees at most one
-lookup per link per replica per bound, however many viewers and segments there are.
+(ResolveShareLink). This server remembers the answer (for SHARE_LINK_CACHE_SECONDS, 2 s at most)
+only while it follows the catalog's event feed, which evicts a link the moment it is revoked or its
+video changes (link_feed.py); RevokeShareLink returns once the followers have been sent it, so a
+revoked link answers 410 on the very next request on every replica. Expiry is checked on every
+request against the remembered expires_at. The catalog sees at most one lookup per link per replica
+per bound, however many viewers and segments there are.
 
 Files are read by ranges through the store (local files or S3 ranged GETs), not redirected to a
 presigned URL: one origin, one token check, one set of CORS and cache headers, and a CDN in front
@@ -43,6 +46,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from media_service.commands import HLS_INIT, HLS_PLAYLIST, HLS_SEGMENT_NAME
+from media_service.link_feed import LinkFeed
 from recorder_common.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
 from recorder_common.ids import check_video_id, is_valid_user_id
 
@@ -184,9 +188,19 @@ class LinkState:
     allow_download: bool = False
 
 
+GONE = LinkState(active=False)
+
+
 class LinkCache:
-    """Link state by link id, for at most ttl seconds, with one lookup in flight per link (fifty
-    viewers opening one page ask the catalog once)."""
+    """Link state by link id, with one lookup in flight per link (fifty viewers opening one page
+    ask the catalog once).
+
+    Answers are remembered only while `following` is set: this process then hears every
+    revocation and every change to a shared video from the catalog's event feed (link_feed.py),
+    which evicts the link at once. While it is not following (starting, the feed is down), nothing
+    is remembered: every request asks the catalog (fail safe). ttl bounds a remembered answer
+    in any case (how fresh the page's list of files is, and a backstop for a lost event). A link's
+    expiry is checked against `wall` on every get, so it takes effect at its time, not ttl later."""
 
     MAX_ENTRIES = 10_000
 
@@ -195,15 +209,28 @@ class LinkCache:
         resolve: Callable[[str], Awaitable[LinkState]],
         ttl_seconds: float,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self._resolve = resolve
         self.ttl = ttl_seconds
         self.clock = clock
+        self.wall = wall
+        self.following = False
         self._entries: OrderedDict[str, tuple[float, LinkState]] = OrderedDict()
+        self._by_video: dict[str, set[str]] = {}
         self._inflight: dict[str, asyncio.Future] = {}
+        # Moved on by every eviction: a lookup that was in flight across one is not remembered
+        # (it may have read the link before the revocation committed).
+        self._generation = 0
         self.lookups = 0  # catalog calls made, for the bench and tests
 
     async def get(self, link_id: str) -> LinkState:
+        state = await self._get(link_id)
+        if state.active and state.expires_at is not None and state.expires_at <= self.wall():
+            return GONE
+        return state
+
+    async def _get(self, link_id: str) -> LinkState:
         now = self.clock()
         cached = self._entries.get(link_id)
         if cached is not None and now - cached[0] < self.ttl:
@@ -213,14 +240,12 @@ class LinkCache:
             return await asyncio.shield(pending)
         future = asyncio.get_running_loop().create_future()
         self._inflight[link_id] = future
+        generation = self._generation
         try:
             self.lookups += 1
             state = await self._resolve(link_id)
-            if self.ttl > 0:
-                self._entries[link_id] = (self.clock(), state)
-                self._entries.move_to_end(link_id)
-                while len(self._entries) > self.MAX_ENTRIES:
-                    self._entries.popitem(last=False)
+            if self.ttl > 0 and self.following and generation == self._generation:
+                self._remember(link_id, state)
             future.set_result(state)
             return state
         except BaseException as exc:
@@ -228,7 +253,44 @@ class LinkCache:
             future.exception()  # retrieved: waiters get it, nobody logs it as lost
             raise
         finally:
-            del self._inflight[link_id]
+            if self._inflight.get(link_id) is future:
+                del self._inflight[link_id]
+
+    def _remember(self, link_id: str, state: LinkState) -> None:
+        self._forget(link_id)
+        self._entries[link_id] = (self.clock(), state)
+        if state.video_id:
+            self._by_video.setdefault(state.video_id, set()).add(link_id)
+        while len(self._entries) > self.MAX_ENTRIES:
+            self._forget(next(iter(self._entries)))
+
+    def _forget(self, link_id: str) -> None:
+        entry = self._entries.pop(link_id, None)
+        self._inflight.pop(link_id, None)  # later requests ask again, not join a stale lookup
+        if entry is not None and entry[1].video_id:
+            links = self._by_video.get(entry[1].video_id)
+            if links is not None:
+                links.discard(link_id)
+                if not links:
+                    del self._by_video[entry[1].video_id]
+
+    def set_following(self, following: bool) -> None:
+        """The event feed connected (True) or was lost (False): start afresh either way."""
+        self.following = following
+        self._generation += 1
+        self._entries.clear()
+        self._by_video.clear()
+        self._inflight.clear()
+
+    def evict_link(self, link_id: str) -> None:
+        self._generation += 1
+        self._forget(link_id)
+
+    def evict_video(self, video_id: str) -> None:
+        """Every link of a video that changed (deleted, failed, a new file): asked again."""
+        self._generation += 1
+        for link_id in list(self._by_video.get(video_id, ())):
+            self._forget(link_id)
 
 
 # ---- ranges ----------------------------------------------------------------------------------
@@ -273,20 +335,24 @@ class Playback:
         public_base_url: str = "",
         make_storyboard: Callable[[str, str], Awaitable[object]] | None = None,
         player_script: pathlib.Path | str | None = None,
+        follow_link_events: bool = True,
     ) -> None:
         # The share page's HLS player (web/: `npm run build:share`, hls.js bundled), served at
         # /s/player.js; without it the page relies on the browser's native HLS.
         self.player_script = pathlib.Path(player_script) if player_script else DEFAULT_PLAYER_SCRIPT
-        # ondemand.OnDemandMedia.storyboard: makes a READY video's storyboard when it has none.
+        # ondemand.OnDemandMedia.storyboard: GetPlaybackUrl(storyboard) makes it on demand while the
+        # storyboard rendition is not READY yet (or for a video from before it existed).
         self.make_storyboard = make_storyboard
-        self._storyboards: dict[str, asyncio.Task] = {}
         self.store = store
         self.catalog = catalog
         self.tokens = tokens
         self.url_seconds = url_seconds
         self.share_url_seconds = share_url_seconds
         self.public_base_url = public_base_url.rstrip("/")
-        self.links = LinkCache(self._resolve_link, link_cache_seconds)
+        self.links = LinkCache(self._resolve_link, link_cache_seconds, wall=lambda: self.tokens.clock())
+        # Follows the catalog's revocations while serving (start); without it nothing is cached.
+        self.follow_link_events = follow_link_events
+        self._link_feed: LinkFeed | None = None
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 
@@ -320,22 +386,6 @@ class Playback:
     async def _resolve_link(self, link_id: str) -> LinkState:
         return await self.catalog.resolve_share_link(link_id)
 
-    def _storyboard_later(self, owner_id: str, video_id: str) -> None:
-        """A shared video with no storyboard yet gets one in the background (once at a time per
-        video); pages opened after it is stored offer scrubbing previews."""
-        if self.make_storyboard is None or video_id in self._storyboards:
-            return
-
-        async def make() -> None:
-            try:
-                await self.make_storyboard(owner_id, video_id)
-            except Exception as exc:  # optional: the page works without it
-                log.warning("storyboard of %s not made: %s", video_id, exc)
-            finally:
-                self._storyboards.pop(video_id, None)
-
-        self._storyboards[video_id] = asyncio.create_task(make(), name=f"storyboard-{video_id}")
-
     # ---- HTTP --------------------------------------------------------------------------------
     def app(self) -> web.Application:
         app = web.Application(client_max_size=1024)
@@ -348,12 +398,15 @@ class Playback:
         site = web.TCPSite(self._runner, host, port, reuse_address=True)
         await site.start()
         self.port = self._runner.addresses[0][1]
+        if self.follow_link_events and self._link_feed is None:
+            self._link_feed = LinkFeed(self.catalog, self.links)
+            self._link_feed.start()
         return self.port
 
     async def stop(self) -> None:
-        for task in list(self._storyboards.values()):
-            task.cancel()
-        await asyncio.gather(*self._storyboards.values(), return_exceptions=True)
+        if self._link_feed is not None:
+            await self._link_feed.stop()
+            self._link_feed = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -488,9 +541,8 @@ class Playback:
         state = await self.links.get(link_id)
         if not state.active:
             raise Refused(410, "this share link has expired or was revoked")
+        # Not capped at the link's expiry: every request checks the link (410 once it expired).
         expires = int(self.tokens.clock()) + self.share_url_seconds
-        if state.expires_at is not None:
-            expires = min(expires, int(state.expires_at))
 
         def url(family: str) -> str | None:
             path = state.assets.get(FAMILY_ASSET[family])
@@ -504,9 +556,9 @@ class Playback:
         video = url("compressed") or url("original")
         hls = None if video else url("hls")  # still recording: the live playlist
         poster = url("thumbnail")
+        # The storyboard rendition's files once it is READY (rendition.ready evicts this link, so
+        # the next page has them); until then the page has no scrubbing previews.
         storyboard = url("storyboard")
-        if storyboard is None and state.status == "READY":
-            self._storyboard_later(state.owner_id, state.video_id)
         return web.Response(
             status=200,
             text=share_page_html(state, video, poster, storyboard, hls),

@@ -143,6 +143,9 @@ class CompressedEncode:
 
 
 class RenditionWorker:
+    # What a failed run means to the owner (the rendition's error starts with it).
+    failure = "could not compress the recording"
+
     def __init__(
         self,
         catalog: MediaCatalogClient,
@@ -226,7 +229,7 @@ class RenditionWorker:
             await self.files.remove_key(owner, exc.path)
             error = exc.message
         except FfmpegFailed as exc:
-            error = f"could not compress the recording: {exc.message}"
+            error = f"{self.failure}: {exc.message}"
         except asyncio.CancelledError:
             state = None
             raise
@@ -312,3 +315,108 @@ class RenditionWorker:
                 encode.cancel()
                 await asyncio.gather(encode, return_exceptions=True)
             tmp.unlink(missing_ok=True)
+
+
+class StoryboardEncode:
+    """The storyboard rendition: a sprite sheet of small frames, one every few seconds, and its
+    WebVTT of #xywh cues (commands.storyboard_layout), made from the original in one low-resolution
+    decode pass. Cheap next to an encode: it has a capacity of its own (STORYBOARD_CORES, 1 by
+    default) so it neither waits for nor takes the encode cores."""
+
+    kind = RenditionKind.STORYBOARD
+    SPRITE, VTT = "storyboard.jpg", "storyboard.vtt"
+
+    def __init__(self, ffmpeg_binary: str, media_limits: MediaLimits) -> None:
+        self.ffmpeg = ffmpeg_binary
+        self.media_limits = media_limits
+
+
+class StoryboardWorker(RenditionWorker):
+    """Queued storyboards (RenditionWorker's queue, lease and failure handling; its own _make)."""
+
+    failure = "could not make the storyboard"
+    encode: StoryboardEncode  # type: ignore[assignment]
+
+    async def _make(self, ws: Workspace, owner: str, video: common_pb2.Video, threads: int) -> common_pb2.Asset:
+        media = video.media
+        if not media.video_codec:
+            raise FfmpegFailed("the recording has no video track")
+        assets = {a.kind: a for a in video.assets}
+        sprite = assets.get(common_pb2.ASSET_KIND_STORYBOARD)
+        if sprite is not None and common_pb2.ASSET_KIND_STORYBOARD_VTT in assets:
+            return sprite  # made on demand before the queue got to it (GetPlaybackUrl)
+        original = assets.get(common_pb2.ASSET_KIND_ORIGINAL)
+        src = await ws.ffmpeg_input(original.path) if original is not None else None
+        container = containers.for_original(original.content_type) if original is not None else None
+        if src is None or container is None:
+            raise FfmpegFailed("the original is missing from storage")
+        duration = media.duration_seconds
+        layout = commands.storyboard_layout(duration, media.width, media.height)
+        final = ws.path(self.encode.SPRITE)
+        tmp = final.with_name(f".{final.name}.{os.getpid()}.storyboard.tmp")
+        vtt_final = ws.path(self.encode.VTT)
+        vtt_tmp = vtt_final.with_name(f".{vtt_final.name}.{os.getpid()}.storyboard.tmp")
+        done = 0.0
+
+        def on_progress(seconds: float) -> None:
+            nonlocal done
+            done = seconds
+
+        run = asyncio.ensure_future(
+            run_ffmpeg(
+                commands.storyboard_args(
+                    self.encode.ffmpeg, src, container, str(tmp), layout, self.encode.media_limits.max_video_pixels
+                ),
+                self.limits.for_media(duration or None),
+                on_progress=on_progress,
+            )
+        )
+        try:
+            while True:  # each report renews the lease; a refused one stops the run
+                fraction = min(done / duration, 0.999) if duration else 0.0
+                await self.catalog.report_rendition_progress(
+                    owner, video.video_id, self.encode.kind, self.worker_id, fraction, self.lease_seconds
+                )
+                await asyncio.wait([run], timeout=PROGRESS_INTERVAL_SECONDS)
+                if run.done():
+                    break
+            run.result()
+            if not tmp.exists() or tmp.stat().st_size == 0:
+                raise FfmpegFailed("ffmpeg wrote no sprite sheet")
+            await asyncio.to_thread(vtt_tmp.write_text, commands.storyboard_vtt(layout, duration, self.encode.SPRITE))
+            # The VTT is recorded first: once the rendition is READY (its asset, the sprite) both are.
+            vtt_key = self.files.store.media_key(owner, video.video_id, vtt_final.name)
+            await self.catalog.put_asset(
+                owner, video.video_id, "STORYBOARD_VTT", vtt_key, "text/vtt", vtt_tmp.stat().st_size
+            )
+            await asyncio.to_thread(publish, vtt_tmp, vtt_final)
+            await ws.keep(vtt_final)
+            await asyncio.to_thread(publish, tmp, final)
+            key, size = await ws.keep(final)
+            return common_pb2.Asset(
+                kind=common_pb2.ASSET_KIND_STORYBOARD, content_type="image/jpeg", size_bytes=size, path=key
+            )
+        finally:
+            if not run.done():
+                run.cancel()
+                await asyncio.gather(run, return_exceptions=True)
+            tmp.unlink(missing_ok=True)
+            vtt_tmp.unlink(missing_ok=True)
+
+
+class Renditions:
+    """Every queued-rendition worker of this process, started, stopped and woken together."""
+
+    def __init__(self, *workers: RenditionWorker) -> None:
+        self.workers = workers
+
+    def start(self) -> None:
+        for worker in self.workers:
+            worker.start()
+
+    def wake(self) -> None:
+        for worker in self.workers:
+            worker.wake()
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(worker.stop() for worker in self.workers))

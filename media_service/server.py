@@ -12,7 +12,6 @@ from media_service.settings import MediaSettings
 from media_service.worker import MediaWorker
 from recorder.v1 import media_pb2, media_pb2_grpc
 from recorder_common import serving
-from recorder_common.auth import Authenticator
 
 SERVICE_NAME = media_pb2.DESCRIPTOR.services_by_name["MediaService"].full_name
 
@@ -27,13 +26,12 @@ class MediaDeps:
 
 
 async def create_server(settings: MediaSettings, deps: MediaDeps) -> tuple[grpc.aio.Server, int]:
-    server = serving.new_server(max_payload_bytes=4 * 1024 * 1024, authenticator=Authenticator(settings.auth))
-    media_pb2_grpc.add_MediaServiceServicer_to_server(
-        MediaServicer(deps.worker, deps.ondemand, deps.live, deps.playback), server
+    server, port = await serving.create_server(
+        SERVICE_NAME,
+        media_pb2_grpc.add_MediaServiceServicer_to_server,
+        MediaServicer(deps.worker, deps.ondemand, deps.live, deps.playback),
+        settings,
     )
-    health = serving.add_health_and_reflection(server, [SERVICE_NAME])
-    await serving.set_serving(health, [SERVICE_NAME], True)
-    port = serving.bind(server, settings.host, settings.port)
     if deps.playback is not None:
         await deps.playback.start(settings.host, settings.playback_port)
     return server, port

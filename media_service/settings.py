@@ -5,6 +5,7 @@ import os
 import shutil
 from collections.abc import Mapping
 
+from recorder_common import defaults
 from recorder_common.auth import AuthSettings
 from recorder_common.objectstore import StorageSettings
 
@@ -112,9 +113,9 @@ class MediaLimits:
 @dataclasses.dataclass(frozen=True)
 class MediaSettings:
     storage: StorageSettings = StorageSettings()
-    host: str = "127.0.0.1"
-    port: int = 50062
-    catalog_target: str = "127.0.0.1:50061"
+    host: str = defaults.HOST
+    port: int = defaults.MEDIA_PORT
+    catalog_target: str = defaults.CATALOG_TARGET
     catalog_deadline_seconds: float = 10.0
     ffmpeg_binary: str = ""
     # Each ffmpeg run gets wall and CPU time in proportion to its media's duration
@@ -169,6 +170,9 @@ class MediaSettings:
     # A live session makes the thumbnail once this much media has arrived, and again each time it
     # doubles (media_service/live_thumbnail.py), so READY needs no decode at stop; 0: at stop only.
     live_thumbnail_seconds: float = 4.0
+    # Storyboards (a low-resolution decode pass, no encode) run beside the encodes on a capacity of
+    # their own: this many at once per replica, one ffmpeg thread each.
+    storyboard_cores: float = 1.0
     # A live session with no new chunk for this long gives up; the batch path takes the upload.
     live_idle_seconds: float = 600.0
     worker_id: str = ""
@@ -177,9 +181,9 @@ class MediaSettings:
     log_level: str = "INFO"
     auth: AuthSettings = AuthSettings()
     # The HTTP playback server (signed /play/ URLs and /s/ share pages); 0 picks a free port.
-    playback_port: int = 50064
+    playback_port: int = defaults.PLAYBACK_PORT
     # HMAC key of playback tokens (made on first start when missing; share it between replicas).
-    playback_key_file: str = "./data/auth/playback.key"
+    playback_key_file: str = f"{defaults.AUTH_DIR}/playback.key"
     # How long a GetPlaybackUrl URL, and a share page's file URLs, stay valid.
     playback_url_seconds: int = 3600
     share_url_seconds: int = 6 * 3600
@@ -193,9 +197,8 @@ class MediaSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "MediaSettings":
         return cls(
+            **defaults.service_fields(env, "MEDIA", cls),
             storage=StorageSettings.from_env(env),
-            host=env.get("MEDIA_HOST", cls.host),
-            port=int(env.get("MEDIA_PORT", cls.port)),
             catalog_target=env.get("CATALOG_TARGET", cls.catalog_target),
             catalog_deadline_seconds=float(env.get("CATALOG_DEADLINE_SECONDS", cls.catalog_deadline_seconds)),
             ffmpeg_binary=env.get("FFMPEG_BINARY", ""),
@@ -232,12 +235,12 @@ class MediaSettings:
                 env.get("MEDIA_LIVE_ENCODE_LAG_GRACE_SECONDS", cls.live_encode_lag_grace_seconds)
             ),
             rendition_poll_seconds=float(env.get("MEDIA_RENDITION_POLL_SECONDS", cls.rendition_poll_seconds)),
+            storyboard_cores=float(env.get("MEDIA_STORYBOARD_CORES", cls.storyboard_cores)),
             worker_id=env.get("MEDIA_WORKER_ID", ""),
             profile=profile_from_env(env),
             thumbnail=ThumbnailSettings(
                 width=int(env.get("THUMBNAIL_WIDTH", ThumbnailSettings.width)),
             ),
-            log_level=env.get("LOG_LEVEL", cls.log_level),
             auth=AuthSettings.from_env(env),
             playback_port=int(env.get("PLAYBACK_PORT", cls.playback_port)),
             playback_key_file=env.get("PLAYBACK_KEY_FILE", cls.playback_key_file),

@@ -12,7 +12,7 @@ from media_service.admission import MemoryBudget, split_memory_budget
 from media_service.catalog_client import MediaCatalogClient
 from media_service.live import LiveEncoders, LiveSessions
 from media_service.live_thumbnail import LiveThumbnails
-from media_service.renditions import CompressedEncode, RenditionWorker
+from media_service.renditions import CompressedEncode, Renditions, RenditionWorker, StoryboardEncode, StoryboardWorker
 from media_service.scheduler import EncodeCapacity
 from media_service.ondemand import OnDemandMedia
 from media_service.pipeline import MediaPipeline
@@ -23,6 +23,7 @@ from media_service.settings import MediaSettings, encode_cores, find_ffmpeg, mem
 from media_service.worker import MediaWorker
 from recorder_common.auth import ServiceTokenSigner
 from recorder_common.channels import open_channel
+from recorder_common.defaults import MESSAGE_BYTES
 from media_service.files import MediaFiles
 from recorder_common.errors import NotFound
 from recorder_common.objectstore import open_storage
@@ -39,6 +40,7 @@ class MediaParts:
     channel: grpc.aio.Channel
     renditions: RenditionWorker
     playback: Playback
+    storyboards: StoryboardWorker | None = None
 
     async def close(self) -> None:
         await self.playback.stop()
@@ -47,7 +49,7 @@ class MediaParts:
 
 
 def build(settings: MediaSettings) -> MediaParts:
-    channel = open_channel(settings.catalog_target, 4 * 1024 * 1024)
+    channel = open_channel(settings.catalog_target, MESSAGE_BYTES)
     catalog = MediaCatalogClient(channel, ServiceTokenSigner(settings.auth, "media"), settings.catalog_deadline_seconds)
     files = MediaFiles(open_storage(settings.storage), settings.storage.scratch_root, chunks=catalog)
     ffmpeg = find_ffmpeg(settings.ffmpeg_binary)
@@ -93,6 +95,16 @@ def build(settings: MediaSettings) -> MediaParts:
         settings.lease_seconds,
         settings.rendition_poll_seconds,
     )
+    storyboards = StoryboardWorker(
+        catalog,
+        files,
+        StoryboardEncode(ffmpeg, media_limits),
+        EncodeCapacity(cores=settings.storyboard_cores, live_cost=0.0),
+        encode_limits,
+        worker_id,
+        settings.lease_seconds,
+        settings.rendition_poll_seconds,
+    )
     encoders = LiveEncoders(
         catalog,
         files,
@@ -129,7 +141,7 @@ def build(settings: MediaSettings) -> MediaParts:
         lease_seconds=settings.lease_seconds,
         max_concurrent_jobs=settings.max_concurrent_jobs,
         sweep_interval_seconds=settings.sweep_interval_seconds,
-        renditions=renditions,
+        renditions=Renditions(renditions, storyboards),
     )
     ondemand = OnDemandMedia(
         files,
@@ -152,4 +164,4 @@ def build(settings: MediaSettings) -> MediaParts:
         make_storyboard=ondemand.storyboard,
         player_script=settings.share_player_script or None,
     )
-    return MediaParts(worker, ondemand, live, channel, renditions, playback)
+    return MediaParts(worker, ondemand, live, channel, renditions, playback, storyboards)

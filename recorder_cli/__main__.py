@@ -39,6 +39,7 @@ from recorder.v1 import (
     media_pb2_grpc,
 )
 from recorder_cli.progress import ProgressBar
+from recorder_common import defaults
 from recorder_common.errors import Reason, reason_of
 from recorder_common.serving import message_options
 from recorder_common.vocab import RenditionKind, RenditionState, Step, VideoStatus
@@ -70,15 +71,15 @@ UNARY_DEADLINE_SECONDS = 15.0
 
 @dataclasses.dataclass(frozen=True)
 class CliSettings:
-    ingest: str = "127.0.0.1:50063"
-    catalog: str = "127.0.0.1:50061"
-    media: str = "127.0.0.1:50062"
+    ingest: str = defaults.INGEST_TARGET
+    catalog: str = defaults.CATALOG_TARGET
+    media: str = defaults.MEDIA_TARGET
     # Where people reach the gateway: share links and playback URLs are printed under it.
-    gateway: str = "http://127.0.0.1:8080"
+    gateway: str = defaults.GATEWAY_URL
     token: str | None = None
     # Development only: with no token, sign one for this user with the local keys in dev_auth_dir.
     user: str = "dev-user"
-    dev_auth_dir: str = "./data/auth"
+    dev_auth_dir: str = defaults.AUTH_DIR
 
     @classmethod
     def from_env(cls, env) -> "CliSettings":
@@ -151,7 +152,7 @@ def content_type_for(path: pathlib.Path) -> str:
 
 class Client:
     def __init__(self, settings: CliSettings, chunk_size: int = 1024 * 1024) -> None:
-        options = message_options(max(chunk_size, 4 * 1024 * 1024))
+        options = message_options(max(chunk_size, defaults.MESSAGE_BYTES))
         self.ingest_channel = grpc.aio.insecure_channel(settings.ingest, options=options)
         self.catalog_channel = grpc.aio.insecure_channel(settings.catalog, options=options)
         self.ingest = ingest_pb2_grpc.IngestServiceStub(self.ingest_channel)

@@ -56,11 +56,14 @@ class InternalCaller:
         self.target_name = target_name
         self.deadline = deadline_seconds
 
-    async def __call__(self, method: Any, request: Any, owner_id: str | None) -> Any:
+    def metadata(self, owner_id: str | None) -> tuple[tuple[str, str], ...]:
         metadata = [(AUTHORIZATION_HEADER, f"Bearer {self.signer.token()}"), (REQUEST_ID_HEADER, outbound_request_id())]
         if owner_id is not None:
             metadata.append((ON_BEHALF_OF_HEADER, owner_id))
+        return tuple(metadata)
+
+    async def __call__(self, method: Any, request: Any, owner_id: str | None) -> Any:
         try:
-            return await method(request, timeout=self.deadline, metadata=tuple(metadata))
+            return await method(request, timeout=self.deadline, metadata=self.metadata(owner_id))
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, self.target_name) from exc

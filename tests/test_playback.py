@@ -4,7 +4,6 @@ every refusal (expired, tampered, another video's token, revoked, traversal, ano
 from __future__ import annotations
 
 import asyncio
-import http.client
 import re
 import sys
 
@@ -15,36 +14,13 @@ from media_service.playback import PlaybackTokens, load_or_create_key
 from recorder.v1 import catalog_pb2, common_pb2, ingest_pb2, media_pb2, media_pb2_grpc
 from tests.conftest import SteppedClock, run_gateway, start_stack
 from tests import media_tools
-from tests.helpers import asset, expect, upload_unary, user, wait_final
-
-
-def http_get(
-    port: int, path: str, headers: dict[str, str] | None = None, method: str = "GET"
-) -> tuple[int, dict[str, str], bytes]:
-    """One request with the path exactly as given (no client-side normalisation of .. or %2e)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        connection.request(method, path, headers=headers or {})
-        response = connection.getresponse()
-        body = response.read()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, body
-    finally:
-        connection.close()
-
-
-async def get(port: int, path: str, headers: dict[str, str] | None = None, method: str = "GET"):
-    return await asyncio.to_thread(http_get, port, path, headers, method)
+from tests.helpers import asset, expect, user
+from tests.plain_http import get
+from tests.videos import ready_video
 
 
 def media(stack) -> media_pb2_grpc.MediaServiceStub:
     return media_pb2_grpc.MediaServiceStub(stack.channel(stack.media_port))
-
-
-async def ready_video(stack, recording, owner: str, title: str = "t") -> common_pb2.Video:
-    video_id = await upload_unary(stack, recording.read_bytes(), user(owner), title=title)
-    video = await wait_final(stack, video_id, user(owner))
-    assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
-    return video
 
 
 async def playback_url(stack, owner: str, video_id: str, kind: int = 0) -> str:

@@ -261,44 +261,16 @@ async def test_the_gateway_refuses_tokens_that_live_longer_than_the_maximum(tmp_
     import asyncio
     import time
 
+    from devstack.harness import free_port, gateway
     from tests import forged_tokens, grpc_web
-    from tests.conftest import ENVOY
-    from tests.process_stack import free_port
 
-    port = free_port()
-    config = tmp_path / "envoy.yaml"
-    config.write_text(
-        render(
-            {
-                **os.environ,
-                **TEST_KEYS.env(),
-                "GATEWAY_PORT": str(port),
-                "CATALOG_PORT": str(free_port()),
-                "AUTH_MAX_TOKEN_LIFETIME_SECONDS": "86400",
-            }
-        )
-    )
-    envoy = await asyncio.create_subprocess_exec(
-        ENVOY,
-        "-c",
-        str(config),
-        "--log-level",
-        "error",
-        "--base-id",
-        str(port),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-                writer.close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "Envoy did not start listening"
-                await asyncio.sleep(0.1)
+    env = {
+        **os.environ,
+        **TEST_KEYS.env(),
+        "CATALOG_PORT": str(free_port()),
+        "AUTH_MAX_TOKEN_LIFETIME_SECONDS": "86400",
+    }
+    with gateway(env, tmp_path) as port:
         now = int(time.time())
         cases = {
             "12 h": (forged_tokens.claims(exp=now + 12 * 3600), 503),
@@ -317,6 +289,3 @@ async def test_the_gateway_refuses_tokens_that_live_longer_than_the_maximum(tmp_
                 "http://localhost:5173",
             )
             assert reply.http_status == status, (name, reply.http_status, reply.grpc_message)
-    finally:
-        envoy.terminate()
-        await envoy.wait()

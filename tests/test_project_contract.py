@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import ast
 import filecmp
 import os
 import pathlib
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
+
+from devstack.harness import free_port
+from recorder_common import defaults
 
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -55,12 +58,6 @@ def test_generated_code_is_in_sync(tmp_path):
         )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def fresh_clone(dest: pathlib.Path) -> pathlib.Path:
     """What a clone would hold: tracked files plus new ones not ignored (so uncommitted work is
     tested too), copied without the developer's virtualenv, data or caches."""
@@ -82,12 +79,13 @@ def fresh_clone(dest: pathlib.Path) -> pathlib.Path:
 @pytest.mark.slow
 def test_quick_start_run_from_a_fresh_clone_serves_the_readme_grpcurl_examples(tmp_path, recording_3s):
     clone = fresh_clone(tmp_path / "clone")
-    ports = {"50061": free_port(), "50062": free_port(), "50063": free_port()}
+    # The README's ports, each replaced by a free one.
+    ports = {str(port): free_port() for port in (defaults.CATALOG_PORT, defaults.MEDIA_PORT, defaults.INGEST_PORT)}
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "VENV")}
     env.update(
-        CATALOG_PORT=str(ports["50061"]),
-        MEDIA_PORT=str(ports["50062"]),
-        INGEST_PORT=str(ports["50063"]),
+        CATALOG_PORT=str(ports[str(defaults.CATALOG_PORT)]),
+        MEDIA_PORT=str(ports[str(defaults.MEDIA_PORT)]),
+        INGEST_PORT=str(ports[str(defaults.INGEST_PORT)]),
         GATEWAY_PORT=str(free_port()),
         DEVAUTH_PORT=str(free_port()),
     )
@@ -134,8 +132,8 @@ def test_quick_start_run_from_a_fresh_clone_serves_the_readme_grpcurl_examples(t
             [str(clone / ".venv" / "bin" / "recorder"), "--user", "carol", "upload", str(recording_3s)],
             env={
                 **env,
-                "RECORDER_INGEST": f"127.0.0.1:{ports['50063']}",
-                "RECORDER_CATALOG": f"127.0.0.1:{ports['50061']}",
+                "RECORDER_INGEST": defaults.address(ports[str(defaults.INGEST_PORT)]),
+                "RECORDER_CATALOG": defaults.address(ports[str(defaults.CATALOG_PORT)]),
             },
             cwd=clone,
             capture_output=True,
@@ -169,3 +167,38 @@ def test_the_python_tree_has_no_lint_errors():
         [ruff, "check", "--no-cache", str(ROOT)], capture_output=True, text=True, timeout=120, cwd=ROOT
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def imported_test_modules(source: str) -> set[str]:
+    """The tests/test_* modules a Python source imports, in any spelling of the import."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = ("." * node.level) + (node.module or "")
+            names = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        found |= {name for name in names if re.fullmatch(r"(tests|\.*)(\.unit)?\.test_\w+|\.*test_\w+", name)}
+    return found
+
+
+def test_imported_test_modules_finds_every_spelling():
+    assert imported_test_modules("from tests.test_playback import ready_video") == {"tests.test_playback"}
+    assert imported_test_modules("import tests.test_events") == {"tests.test_events"}
+    assert imported_test_modules("from tests import test_browser") == {"tests.test_browser"}
+    assert imported_test_modules("from .test_browser import WEB") == {".test_browser"}
+    assert imported_test_modules("from tests.helpers import user\nfrom tests import media_tools") == set()
+
+
+def test_no_test_module_imports_another():
+    """Shared fixtures live in conftest.py and shared helpers in modules that are not test modules
+    (helpers.py, browser.py, videos.py, ...): importing a test module runs its collection-time
+    code twice and ties two test files together."""
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(imported)
+        for path in sorted((ROOT / "tests").rglob("test_*.py"))
+        if (imported := imported_test_modules(path.read_text()))
+    }
+    assert offenders == {}, "move what these import to tests/helpers.py, tests/conftest.py or another helper module"

@@ -53,7 +53,10 @@ async def test_the_queue_is_fifo_within_fairness_between_owners(catalog):
 
 async def test_a_rendition_is_queued_only_once_its_video_is_ready_and_claimed_once(catalog):
     video = await catalog.create_video("alice", "t", "r.webm", "video/webm", 0)
-    assert [r.state for r in (await catalog.get_video("alice", video.id)).renditions] == ["PENDING"]
+    assert [(r.kind, r.state) for r in (await catalog.get_video("alice", video.id)).renditions] == [
+        ("COMPRESSED", "PENDING"),
+        ("STORYBOARD", "PENDING"),
+    ]
     assert not (await catalog.claim_rendition("encoder", 60, COMPRESSED)).claimed  # UPLOADING: no original yet
     # A live encode may take it while the recording arrives; a second claimant may not.
     live = await catalog.claim_rendition("live", 60, COMPRESSED, "alice", video.id)

@@ -7,29 +7,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 
 import pytest
 
 from recorder.v1 import catalog_pb2
 from tests import media_tools
-from tests.test_browser import REQUIRE_BROWSER, WEB, _missing
-from tests.test_playback import ready_video
+from tests.browser import WEB
+from tests.videos import ready_video
 from tests.helpers import user
-
-
-@pytest.fixture(scope="session")
-def playwright_ready():
-    problem = _missing()
-    if problem:
-        if REQUIRE_BROWSER:
-            pytest.fail(f"browser tests are required (REQUIRE_BROWSER=1): {problem}")
-        pytest.skip(problem)
-    if not (WEB / "node_modules" / "playwright-core").exists() or not (WEB / "node_modules" / "hls.js").exists():
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=WEB, check=True, timeout=600)
-    # The share page's HLS player bundle, served at /s/player.js (built, never committed).
-    subprocess.run(["npm", "run", "build:share"], cwd=WEB, check=True, timeout=120, capture_output=True)
-    return WEB
 
 
 @pytest.fixture(scope="session")

@@ -38,7 +38,7 @@ from recorder.v1 import catalog_pb2, catalog_pb2_grpc
 from tests.conftest import AUTH as AUTH_SETTINGS, SteppedClock
 from tests.helpers import user
 from tests.process_stack import free_port
-from tests.test_events import OWNER, make_ready, new_video, service
+from tests.videos import OWNER, make_ready, new_video, service
 
 SECRET = "whsec_test_0123456789abcdef"
 README = pathlib.Path(__file__).resolve().parent.parent / "README.md"

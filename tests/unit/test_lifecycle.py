@@ -105,7 +105,7 @@ def test_every_lifecycle_event_decides_what_the_feed_says():
     assert set(FEED_EVENTS) == set(Event)
     assert set(RENDITION_FEED_EVENTS) == set(RenditionEvent)
     told = (*FEED_EVENTS.values(), *RENDITION_FEED_EVENTS.values())
-    assert {t for t in told if t} | {"video.created"} == set(FEED_EVENT_TYPES)
+    assert {t for t in told if t} | {"video.created", "share_link.revoked"} == set(FEED_EVENT_TYPES)
     assert RENDITION_FEED_EVENTS[RenditionEvent.COMPLETE] and RENDITION_FEED_EVENTS[RenditionEvent.FAIL]
     # What backend services must hear about (issue 19): none of these may be silent.
     for event in (

@@ -72,6 +72,7 @@ async def test_link_cache_asks_once_per_bound_and_once_for_many_waiters():
         return LinkState(active=len(calls) == 1)
 
     cache = LinkCache(resolve, ttl_seconds=2.0, clock=lambda: now[0])
+    cache.set_following(True)
     waiters = [asyncio.create_task(cache.get("L")) for _ in range(50)]
     await asyncio.sleep(0)
     release.set()
@@ -79,8 +80,77 @@ async def test_link_cache_asks_once_per_bound_and_once_for_many_waiters():
     assert calls == ["L"]  # fifty viewers, one lookup
     now[0] = 1.9
     assert (await cache.get("L")).active and calls == ["L"]
-    now[0] = 2.0  # the bound: a revocation is seen at most ttl seconds late
+    now[0] = 2.0  # the bound (a backstop: the event feed evicts a revoked link at once)
     assert not (await cache.get("L")).active and calls == ["L", "L"]
+
+
+async def test_link_cache_remembers_nothing_while_not_following_the_feed():
+    calls = []
+
+    async def resolve(link_id):
+        calls.append(link_id)
+        return LinkState(active=True, video_id="v" * 32)
+
+    cache = LinkCache(resolve, ttl_seconds=60.0, clock=lambda: 0.0)
+    await cache.get("L")
+    await cache.get("L")
+    assert calls == ["L", "L"]  # the feed is not connected: every request asks
+    cache.set_following(True)
+    await cache.get("L")
+    await cache.get("L")
+    assert calls == ["L"] * 3
+    cache.set_following(False)  # the feed broke: forget, and ask again
+    await cache.get("L")
+    assert calls == ["L"] * 4
+
+
+async def test_link_cache_eviction_beats_a_lookup_in_flight():
+    """A lookup that read the link before its revocation committed is neither remembered nor
+    joined by requests that come after the eviction."""
+    answers = [asyncio.Event(), asyncio.Event()]
+    calls = []
+
+    async def resolve(link_id):
+        calls.append(link_id)
+        n = len(calls)
+        await answers[n - 1].wait()
+        return LinkState(active=n == 1, video_id="v" * 32)
+
+    cache = LinkCache(resolve, ttl_seconds=60.0, clock=lambda: 0.0)
+    cache.set_following(True)
+    stale = asyncio.create_task(cache.get("L"))
+    await asyncio.sleep(0)
+    cache.evict_link("L")  # share_link.revoked arrives while that lookup is out
+    fresh = asyncio.create_task(cache.get("L"))
+    await asyncio.sleep(0)
+    answers[0].set()
+    answers[1].set()
+    assert (await stale).active and not (await fresh).active
+    assert not (await cache.get("L")).active and calls == ["L", "L"]
+    # Evicting by video reaches every remembered link of it.
+    cache.set_following(True)
+    calls.clear()
+    answers[:] = [asyncio.Event(), asyncio.Event()]
+    for a in answers:
+        a.set()
+    assert (await cache.get("L")).active and (await cache.get("L")).active and calls == ["L"]
+    cache.evict_video("v" * 32)
+    assert not (await cache.get("L")).active and calls == ["L", "L"]
+
+
+async def test_link_cache_checks_expiry_on_every_request():
+    wall = [1000.0]
+
+    async def resolve(link_id):
+        return LinkState(active=True, expires_at=1010.0)
+
+    cache = LinkCache(resolve, ttl_seconds=60.0, clock=lambda: 0.0, wall=lambda: wall[0])
+    cache.set_following(True)
+    assert (await cache.get("L")).active
+    wall[0] = 1009.9
+    assert (await cache.get("L")).active
+    wall[0] = 1010.0  # its time: gone, without waiting for the remembered answer to lapse
+    assert not (await cache.get("L")).active and cache.lookups == 1
 
 
 @pytest.mark.parametrize(

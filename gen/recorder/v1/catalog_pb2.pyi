@@ -382,15 +382,17 @@ class FailExhaustedJobsResponse(_message.Message):
     def __init__(self, videos: _Optional[_Iterable[_Union[PendingVideo, _Mapping]]] = ...) -> None: ...
 
 class WatchEventsRequest(_message.Message):
-    __slots__ = ("after_cursor", "types")
+    __slots__ = ("after_cursor", "types", "from_newest")
     AFTER_CURSOR_FIELD_NUMBER: _ClassVar[int]
     TYPES_FIELD_NUMBER: _ClassVar[int]
+    FROM_NEWEST_FIELD_NUMBER: _ClassVar[int]
     after_cursor: int
     types: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, after_cursor: _Optional[int] = ..., types: _Optional[_Iterable[str]] = ...) -> None: ...
+    from_newest: bool
+    def __init__(self, after_cursor: _Optional[int] = ..., types: _Optional[_Iterable[str]] = ..., from_newest: _Optional[bool] = ...) -> None: ...
 
 class FeedEvent(_message.Message):
-    __slots__ = ("cursor", "id", "type", "video_id", "owner_id", "time", "assets", "error", "rendition")
+    __slots__ = ("cursor", "id", "type", "video_id", "owner_id", "time", "assets", "error", "rendition", "link_id")
     CURSOR_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -400,6 +402,7 @@ class FeedEvent(_message.Message):
     ASSETS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     RENDITION_FIELD_NUMBER: _ClassVar[int]
+    LINK_ID_FIELD_NUMBER: _ClassVar[int]
     cursor: int
     id: str
     type: str
@@ -409,7 +412,8 @@ class FeedEvent(_message.Message):
     assets: _containers.RepeatedCompositeFieldContainer[_common_pb2.Asset]
     error: str
     rendition: _common_pb2.RenditionKind
-    def __init__(self, cursor: _Optional[int] = ..., id: _Optional[str] = ..., type: _Optional[str] = ..., video_id: _Optional[str] = ..., owner_id: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., assets: _Optional[_Iterable[_Union[_common_pb2.Asset, _Mapping]]] = ..., error: _Optional[str] = ..., rendition: _Optional[_Union[_common_pb2.RenditionKind, str]] = ...) -> None: ...
+    link_id: str
+    def __init__(self, cursor: _Optional[int] = ..., id: _Optional[str] = ..., type: _Optional[str] = ..., video_id: _Optional[str] = ..., owner_id: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., assets: _Optional[_Iterable[_Union[_common_pb2.Asset, _Mapping]]] = ..., error: _Optional[str] = ..., rendition: _Optional[_Union[_common_pb2.RenditionKind, str]] = ..., link_id: _Optional[str] = ...) -> None: ...
 
 class ListWebhookDeliveriesRequest(_message.Message):
     __slots__ = ("state", "after_id", "limit")

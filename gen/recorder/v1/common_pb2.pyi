@@ -50,6 +50,7 @@ class RenditionKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     RENDITION_KIND_UNSPECIFIED: _ClassVar[RenditionKind]
     RENDITION_KIND_COMPRESSED: _ClassVar[RenditionKind]
+    RENDITION_KIND_STORYBOARD: _ClassVar[RenditionKind]
 
 class RenditionState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -93,6 +94,7 @@ ASSET_KIND_STORYBOARD_VTT: AssetKind
 ASSET_KIND_HLS: AssetKind
 RENDITION_KIND_UNSPECIFIED: RenditionKind
 RENDITION_KIND_COMPRESSED: RenditionKind
+RENDITION_KIND_STORYBOARD: RenditionKind
 RENDITION_STATE_UNSPECIFIED: RenditionState
 RENDITION_STATE_PENDING: RenditionState
 RENDITION_STATE_PROCESSING: RenditionState
