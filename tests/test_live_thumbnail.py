@@ -59,7 +59,7 @@ async def test_the_thumbnail_is_made_while_the_recording_arrives_and_ready_runs_
     async def thumbnail_made(video_id):
         session = live_stack.media.live.sessions[video_id]
         await wait_until(
-            lambda: session._thumbnail is not None and session._thumbnail.ready, "a live thumbnail", timeout=15
+            lambda: session._thumbnail is not None and session._thumbnail.ready, "a live thumbnail", timeout=120
         )
 
     video = await wait_final(
