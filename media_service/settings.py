@@ -167,6 +167,9 @@ class MediaSettings:
     # How often an idle encoder asks the catalog for a queued rendition (sooner when a job of this
     # replica makes a video READY).
     rendition_poll_seconds: float = 2.0
+    # A live session makes the thumbnail once this much media has arrived, and again each time it
+    # doubles (media_service/live_thumbnail.py), so READY needs no decode at stop; 0: at stop only.
+    live_thumbnail_seconds: float = 4.0
     # Storyboards (a low-resolution decode pass, no encode) run beside the encodes on a capacity of
     # their own: this many at once per replica, one ffmpeg thread each.
     storyboard_cores: float = 1.0
@@ -220,6 +223,7 @@ class MediaSettings:
             max_live_sessions=int(env.get("MEDIA_MAX_LIVE_SESSIONS", cls.max_live_sessions)),
             max_live_sessions_per_user=int(env.get("MEDIA_MAX_LIVE_SESSIONS_PER_USER", cls.max_live_sessions_per_user)),
             live_idle_seconds=float(env.get("MEDIA_LIVE_IDLE_SECONDS", cls.live_idle_seconds)),
+            live_thumbnail_seconds=float(env.get("MEDIA_LIVE_THUMBNAIL_SECONDS", cls.live_thumbnail_seconds)),
             encode_cores=float(env.get("MEDIA_ENCODE_CORES", cls.encode_cores)),
             encode_niceness=int(env.get("MEDIA_ENCODE_NICENESS", cls.encode_niceness)),
             watchable_memory_share=float(env.get("MEDIA_WATCHABLE_MEMORY_SHARE", cls.watchable_memory_share)),
