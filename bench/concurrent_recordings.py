@@ -66,6 +66,8 @@ from recorder.v1 import catalog_pb2, common_pb2  # noqa: E402
 
 MiB = 1024 * 1024
 BEHIND_METRIC = "recorder_live_encodes_behind_total"
+# --ready-only: stop following a recording once it is READY (the compressed columns show nan).
+READY_ONLY = False
 COMPRESSED_TARGET = 2.0  # seconds from stop, p99: "as many as the machine can encode live" (issue 15)
 
 
@@ -148,7 +150,7 @@ async def follow(catalog, rec: Recording, limit: float) -> None:
             rec.ready_at = now
         if rec.compressed_at is None and compressed_ready(video):
             rec.compressed_at = now
-        if rec.ready_at is not None and rec.compressed_at is not None:
+        if rec.ready_at is not None and (READY_ONLY or rec.compressed_at is not None):
             # A live encode can finish its tail before the job publishes the original: then the
             # compressed copy is READY first, and the video's READY is still to wait for.
             return
@@ -176,6 +178,19 @@ def behind_counts(metrics_text: str) -> str:
     total = sum(counts.values())
     detail = ", ".join(f"{action} {count}" for action, count in sorted(counts.items()) if count)
     return f"{total} ({detail})" if total else "0"
+
+
+def ready_phases(metrics_text: str) -> str:
+    """The media service's recorder_ready_phase_seconds as mean milliseconds per phase, in order."""
+    sums: dict[str, float] = {}
+    counts: dict[str, float] = {}
+    for match in re.finditer(
+        r'^recorder_ready_phase_seconds_(sum|count)\{phase="([^"]*)"\} ([0-9.e+-]+)$', metrics_text, re.M
+    ):
+        (sums if match.group(1) == "sum" else counts)[match.group(2)] = float(match.group(3))
+    return (
+        ", ".join(f"{phase} {sums[phase] / counts[phase] * 1000:.0f}" for phase in sums if counts.get(phase)) or "n/a"
+    )
 
 
 def stats(values: list[float]) -> tuple[float, float, float]:
@@ -218,6 +233,9 @@ async def run_recordings(
             await asyncio.gather(*followers, *watchers, return_exceptions=True)
     # Unknown progress counts as done, so the backlog and its drain rate are never overstated.
     backlog = sum(seconds * (1 - (p if p is not None else 1.0)) for p in map(compressed_progress, snapshot))
+    if any(rec.compressed_at is None for rec in recordings):  # --ready-only
+        for rec in recordings:
+            rec.compressed_at = float("nan")
     drained = max(rec.compressed_at for rec in recordings) - all_stopped
     return {
         "n": n,
@@ -241,6 +259,8 @@ def seconds_text(value: float) -> str:
 
 
 async def main_async(args) -> None:
+    global READY_ONLY
+    READY_ONLY = args.ready_only
     ns = [int(x) for x in args.n.split(",")]
     settings = dict(kv.split("=", 1) for kv in args.env)
     ffmpeg = find_ffmpeg()
@@ -258,7 +278,9 @@ async def main_async(args) -> None:
             try:
                 row = await run_recordings(stack, data, args.seconds, n, args.owners, 1.0, args.limit)
                 row["cpu"] = meter.cpu()
-                row["behind"] = behind_counts(scrape_metrics(metrics_port))
+                scraped = scrape_metrics(metrics_port)
+                row["behind"] = behind_counts(scraped)
+                row["phases"] = ready_phases(scraped)
             finally:
                 meter.stop()
                 stack.stop()
@@ -269,6 +291,7 @@ async def main_async(args) -> None:
                 f"{row['compressed'][1]:.2f} s, ack p99 {row['ack_p99'] * 1000:.0f} ms",
                 flush=True,
             )
+            print(f"N={n}: ProcessVideo -> MarkReady, mean ms per phase: {row['phases']}", flush=True)
         long_row = None
         if not args.skip_long:
             long_clip = cached_screen_clip(ffmpeg, args.long_seconds, size=args.size, bitrate=args.bitrate)
@@ -343,6 +366,7 @@ def main() -> None:
     parser.add_argument("--long-seconds", type=float, default=600.0, help="the finished file sent at full speed")
     parser.add_argument("--skip-long", action="store_true", help="leave out the finished-file run")
     parser.add_argument("--env", action="append", default=[], help="a service setting, e.g. MEDIA_MAX_LIVE_SESSIONS=2")
+    parser.add_argument("--ready-only", action="store_true", help="do not wait for the compressed renditions")
     parser.add_argument("--limit", type=float, default=3600.0, help="give up on a recording this long after its stop")
     asyncio.run(main_async(parser.parse_args()))
 

@@ -10,6 +10,8 @@ nothing else. Pure functions on bytes, so ingest can call `sniff` on a first chu
 from __future__ import annotations
 
 import enum
+import math
+import struct
 
 # How many leading bytes sniff() needs at most: the EBML header of a real recording is about 40
 # bytes, and an MP4 decision needs only the first box header.
@@ -126,3 +128,62 @@ def for_muxer(muxer: str) -> Container:
         "mov": Container.MP4,
         "ipod": Container.MP4,
     }[muxer]
+
+
+# Matroska element ids (with their length markers, as _vint reads them without stripping).
+_SEGMENT, _INFO, _CLUSTER, _TIMESTAMP_SCALE, _DURATION = 0x18538067, 0x1549A966, 0x1F43B675, 0x2AD7B1, 0x4489
+# Where a muxer puts the Segment's Info: after the EBML header and a SeekHead, in the first bytes.
+MATROSKA_HEADER_BYTES = 64 * 1024
+
+
+def matroska_duration(data: bytes) -> float | None:
+    """The Segment Info's Duration of a Matroska/WebM file from its first bytes, in seconds,
+    rounded to the centisecond as ffmpeg prints it (so it equals what a probe of the file reads);
+    None when it has none or the bytes do not say. Meant for our own outputs (the live remux's
+    original), to describe them without running ffmpeg."""
+    header = _vint(data, len(EBML_MAGIC), strip_marker=True) if data.startswith(EBML_MAGIC) else None
+    if header is None:
+        return None
+    position = len(EBML_MAGIC) + header[1] + header[0]
+    segment = _element(data, position)
+    if segment is None or segment[0] != _SEGMENT:
+        return None
+    position = segment[1]  # into the Segment (its size may be "unknown": not needed)
+    while (element := _element(data, position)) is not None:
+        element_id, body, size = element
+        if element_id == _CLUSTER:
+            return None
+        if element_id == _INFO:
+            return _info_duration(data[body : body + size])
+        position = body + size
+    return None
+
+
+def _element(data: bytes, position: int) -> tuple[int, int, int] | None:
+    """(id, where its body starts, its size) of the element at position, or None if cut off."""
+    element = _vint(data, position, strip_marker=False)
+    if element is None:
+        return None
+    length = _vint(data, position + element[1], strip_marker=True)
+    if length is None:
+        return None
+    return element[0], position + element[1] + length[1], length[0]
+
+
+def _info_duration(info: bytes) -> float | None:
+    scale, ticks, position = 1_000_000, None, 0
+    while (element := _element(info, position)) is not None:
+        element_id, body, size = element
+        value = info[body : body + size]
+        if len(value) < size:
+            return None
+        if element_id == _TIMESTAMP_SCALE and 0 < size <= 8:
+            scale = int.from_bytes(value, "big")
+        elif element_id == _DURATION and size in (4, 8):
+            ticks = struct.unpack(">f" if size == 4 else ">d", value)[0]
+        position = body + size
+    if ticks is None or not math.isfinite(ticks) or ticks < 0:
+        return None
+    # As libavformat: the duration in microseconds, printed as HH:MM:SS.cc after adding 5 ms.
+    microseconds = int(ticks * scale / 1000)
+    return (microseconds + 5000) // 10000 / 100

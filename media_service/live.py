@@ -43,6 +43,7 @@ from media_service.runner import FfmpegFailed, FfmpegLimits, FfmpegOverBudget, S
 from media_service.scheduler import EncodeCapacity, LagPolicy, LiveAction
 from media_service.settings import CompressionProfile, MediaLimits
 from media_service.files import MediaFiles, Workspace
+from media_service.live_thumbnail import LiveThumbnail, LiveThumbnails
 from recorder_common import metrics
 from recorder_common.errors import DomainError, FailedPrecondition, NotFound
 from recorder_common.storage import fsync_file
@@ -57,6 +58,8 @@ CHECK_INTERVAL_SECONDS = 0.5
 StillWanted = Callable[[str, str], Awaitable[bool]]
 # How often a live encode is judged against the arrived input, and reports progress (its lease).
 ENCODE_CHECK_SECONDS = 1.0
+# How often a session waiting for its next chunk looks whether a live thumbnail is due.
+THUMBNAIL_CHECK_SECONDS = 1.0
 # What a live encode reads from the growing source file at a time.
 ENCODE_READ_BYTES = 1024 * 1024
 
@@ -80,6 +83,8 @@ class LiveOutputs:
     # extent, read while it arrived (what stream_extent would read from the whole file again).
     remux_seconds: float | None = None
     remux_frames: int | None = None
+    # The thumbnail made while it arrived (media_service/live_thumbnail.py); None: make it at stop.
+    thumbnail: pathlib.Path | None = None
 
 
 class LiveSession:
@@ -95,9 +100,12 @@ class LiveSession:
         media_limits: MediaLimits = MediaLimits(),
         still_wanted: StillWanted | None = None,
         encoders: "LiveEncoders | None" = None,
+        thumbnails: LiveThumbnails | None = None,
     ) -> None:
         self.media_limits = media_limits
         self.encoders = encoders
+        self.thumbnails = thumbnails
+        self._thumbnail: LiveThumbnail | None = None
         # What a live encode reads: the source file as it grows, and whether it is complete.
         self.source_path: pathlib.Path | None = None
         self.source_bytes = 0
@@ -184,6 +192,8 @@ class LiveSession:
             self.grew.set()
             if self._ffmpeg is not None:
                 self._ffmpeg.kill()
+            if self._thumbnail is not None:
+                await self._thumbnail.cancel()
             for tmp in self._temporaries:
                 tmp.unlink(missing_ok=True)
             if isinstance(exc, NotFound):  # the catalog no longer knows the upload: deleted
@@ -227,6 +237,8 @@ class LiveSession:
         # Unbuffered, so a live encode reading the file sees every chunk as soon as it is written.
         with open(source, "wb", buffering=0) as source_file:
             self.source_path = source
+            if self.thumbnails is not None and probe.video is not None:
+                self._thumbnail = self.thumbnails.follow(source, container, probe, self._temporary("thumbnail.jpg"))
             if self.encoders is not None:
                 self.encoders.maybe_start(self, container, probe)
             while True:
@@ -248,12 +260,15 @@ class LiveSession:
                 await self._ffmpeg.write(data)
                 self.fed += 1
                 self.last_fed_at = time.monotonic()
+                if self._thumbnail is not None:
+                    self._thumbnail.poke(self.arrived_seconds())
         await asyncio.to_thread(fsync_file, source)
         # A recording arrives at its own pace: what is left to copy is bounded by how long it
         # took to arrive (or by what ffmpeg has done, if more).
         await self._ffmpeg.finish(self.last_fed_at - self.started_at)
         self.source_complete = True
         self.grew.set()
+        thumbnail = await self._thumbnail.settle() if self._thumbnail is not None else None
         return LiveOutputs(
             source,
             original,
@@ -261,6 +276,7 @@ class LiveSession:
             probe,
             remux_seconds=self._ffmpeg.seconds_done or None,
             remux_frames=self._ffmpeg.frames_done or None,
+            thumbnail=thumbnail,
         )
 
     async def _wait_for_more(self) -> None:
@@ -268,10 +284,18 @@ class LiveSession:
         # Checked again after clearing, so a chunk stored in between is not missed.
         if self.last_index is not None or await self.files.chunk_exists(self.owner_id, self.video_id, self.fed):
             return
-        try:
-            await asyncio.wait_for(self._wake.wait(), self.idle_seconds)
-        except asyncio.TimeoutError:
-            raise LiveFailed(f"no chunk {self.fed} for {self.idle_seconds:.0f} s") from None
+        deadline = time.monotonic() + self.idle_seconds
+        while True:
+            # Woken now and then while waiting: the remux's progress may have made a thumbnail due.
+            wait = min(THUMBNAIL_CHECK_SECONDS, max(deadline - time.monotonic(), 0.0))
+            try:
+                await asyncio.wait_for(self._wake.wait(), wait)
+                return
+            except asyncio.TimeoutError:
+                if time.monotonic() >= deadline:
+                    raise LiveFailed(f"no chunk {self.fed} for {self.idle_seconds:.0f} s") from None
+                if self._thumbnail is not None:
+                    self._thumbnail.poke(self.arrived_seconds())
 
 
 class LiveSessions:
@@ -291,9 +315,11 @@ class LiveSessions:
         max_sessions_per_user: int = 0,
         still_wanted: StillWanted | None = None,
         encoders: "LiveEncoders | None" = None,
+        thumbnails: LiveThumbnails | None = None,
     ) -> None:
         self.files = files
         self.encoders = encoders
+        self.thumbnails = thumbnails
         self.media_limits = media_limits
         self.ffmpeg_binary = ffmpeg_binary
         self.profile = profile
@@ -337,6 +363,7 @@ class LiveSessions:
                 self.media_limits,
                 self.still_wanted,
                 self.encoders,
+                self.thumbnails,
             )
             self.sessions[video_id] = session
             session.start()

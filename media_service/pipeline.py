@@ -19,7 +19,13 @@ from media_service import commands, containers
 from media_service.containers import Container
 from media_service.live import LiveFailed, LiveOutputs, LiveSession, LiveSessions
 from media_service.formats import declared_family, found_family, original_format, source_name
-from media_service.probe import ProbeResult, parse_last_progress, parse_probe, sanitise_ffmpeg_message
+from media_service.probe import (
+    ProbeResult,
+    describes_streams,
+    parse_last_progress,
+    parse_probe,
+    sanitise_ffmpeg_message,
+)
 from media_service.runner import FfmpegFailed, FfmpegLimits, run_ffmpeg
 from media_service.settings import CompressionProfile, MediaLimits, ThumbnailSettings
 from media_service.files import MediaFiles, Output, Workspace
@@ -102,6 +108,11 @@ def media_limit_refusal(probe: ProbeResult, extent: StreamExtent, limits: MediaL
             f"for one recording ({limits.max_decoded_pixels / 1e12:.2f} terapixels)"
         )
     return None
+
+
+def read_matroska_duration(path: pathlib.Path) -> float | None:
+    with open(path, "rb") as f:
+        return containers.matroska_duration(f.read(containers.MATROSKA_HEADER_BYTES))
 
 
 def read_container(path: pathlib.Path) -> Container | None:
@@ -193,7 +204,10 @@ class MediaPipeline:
         # The live remux read every packet of these bytes with the same forced demuxer: its extent
         # is the source's, so the source is not read through again at stop.
         extent = StreamExtent(outputs.remux_seconds, outputs.remux_frames) if outputs.remux_seconds else None
-        probe = await self.probe(job, source, reporter, extent=extent)
+        # The first chunk's probe already has the streams (WebM's header) and the remux the extent:
+        # then no ffmpeg probes the source or the original at stop.
+        known = outputs.probe if extent is not None and describes_streams(outputs.probe) else None
+        probe = await self.probe(job, source, reporter, extent=extent, known=known)
         muxer, name, content_type = original_format(probe)
         if name != outputs.original_name:  # the first chunk looked different from the whole
             outputs.original.unlink(missing_ok=True)
@@ -205,9 +219,21 @@ class MediaPipeline:
             # The live remux copied every packet: its last timestamp is the original's extent, so
             # the original is not read through once more at stop.
             probe = await self.describe_original(
-                job, stored, muxer, content_type, reporter, extent_seconds=outputs.remux_seconds
+                job,
+                stored,
+                muxer,
+                content_type,
+                reporter,
+                extent_seconds=outputs.remux_seconds,
+                known=probe if known is not None and muxer in ("webm", "matroska") else None,
             )
-        if probe.video is not None:
+        if probe.video is not None and outputs.thumbnail is not None:
+            # Made while it arrived (media_service/live_thumbnail.py): no decode at stop.
+            await reporter.progress("THUMBNAIL", 0.0)
+            stored = await ws.adopt(outputs.thumbnail, "thumbnail.jpg")
+            await self._report(reporter, "THUMBNAIL", stored, "image/jpeg")
+            await reporter.progress("THUMBNAIL", 1.0)
+        elif probe.video is not None:
             await self.make_thumbnail(job, ws, original, probe, reporter)
 
     # ---- steps --------------------------------------------------------------------------------
@@ -262,12 +288,18 @@ class MediaPipeline:
 
     @metrics.timed_step("PROBE")
     async def probe(
-        self, job: Job, source: pathlib.Path, reporter: JobReporter, extent: StreamExtent | None = None
+        self,
+        job: Job,
+        source: pathlib.Path,
+        reporter: JobReporter,
+        extent: StreamExtent | None = None,
+        known: ProbeResult | None = None,
     ) -> ProbeResult:
         """What the upload is, decided from its bytes: a WebM/Matroska or MP4 recording (sniffed in
         Python, then read by that demuxer only), of the declared family, within the media limits.
         Anything else fails here, before any other ffmpeg run. extent: the stream's last timestamp
-        and frames when they were already read from these bytes (the live remux's progress)."""
+        and frames when they were already read from these bytes (the live remux's progress);
+        known: the streams when a probe of these bytes' header already found them (no ffmpeg run)."""
         await reporter.progress("PROBE", 0.0)
         if source.stat().st_size == 0:
             raise StepFailed("PROBE", "the upload is empty: 0 bytes were received")
@@ -287,7 +319,7 @@ class MediaPipeline:
                 f"are {container.label} ({container.family}); upload it again "
                 f"with the right content_type",
             )
-        result, text = await self.probe_file(source, container)
+        result, text = (known, "") if known is not None else await self.probe_file(source, container)
         if result.ambiguity:
             raise StepFailed("PROBE", f"the upload cannot be read safely: {result.ambiguity}")
         if result.video is None and result.audio is None:
@@ -354,14 +386,19 @@ class MediaPipeline:
         content_type: str,
         reporter: JobReporter,
         extent_seconds: float | None = None,
+        known: ProbeResult | None = None,
     ) -> ProbeResult:
         """Probe our (stored) original and record it. extent_seconds: the stream's last timestamp
         when the caller already read every packet (the live remux); otherwise the file is read for
-        it."""
+        it. known: the upload's probe when the original is a copy of exactly its streams (not probed)."""
         final = stored.path
         # Our own file, but its metadata (and any claimed duration) was copied from the upload.
         container = containers.for_muxer(muxer)
-        remuxed, _ = await self.probe_file(final, container)
+        if known is not None:  # its streams are the upload's; its Duration is read from its header
+            claimed = await asyncio.to_thread(read_matroska_duration, final)
+            remuxed = dataclasses.replace(known, duration_seconds=claimed)
+        else:
+            remuxed, _ = await self.probe_file(final, container)
         if remuxed.ambiguity:
             raise StepFailed("REMUX", f"the recording cannot be read safely: {remuxed.ambiguity}")
         if extent_seconds is None:

@@ -155,3 +155,16 @@ def sanitise_ffmpeg_message(text: str, hidden: tuple[str, ...] = ()) -> str:
     text = _ADDRESS.sub("0x…", text)
     text = _SPACES.sub(" ", text).strip()
     return text[:MESSAGE_MAX_CHARS]
+
+
+def describes_streams(probe: ProbeResult) -> bool:
+    """Whether a probe of an upload's first bytes already says all a full probe would: WebM keeps
+    its track list in the header, so when every stream there has its codec (and a video its
+    size), a probe of the whole file at stop finds the same; only the duration needs the stream's
+    extent, which the live remux read."""
+    video, audio = probe.video, probe.audio
+    if probe.ambiguity or (video is None and audio is None):
+        return False
+    if video is not None and not (video.codec and video.width and video.height):
+        return False
+    return audio is None or bool(audio.codec)

@@ -162,6 +162,9 @@ class MediaSettings:
     # How often an idle encoder asks the catalog for a queued rendition (sooner when a job of this
     # replica makes a video READY).
     rendition_poll_seconds: float = 2.0
+    # A live session makes the thumbnail once this much media has arrived, and again each time it
+    # doubles (media_service/live_thumbnail.py), so READY needs no decode at stop; 0: at stop only.
+    live_thumbnail_seconds: float = 4.0
     # Storyboards (a low-resolution decode pass, no encode) run beside the encodes on a capacity of
     # their own: this many at once per replica, one ffmpeg thread each.
     storyboard_cores: float = 1.0
@@ -230,6 +233,7 @@ _MEDIA_ENV = {
     "max_live_sessions": "MEDIA_MAX_LIVE_SESSIONS",
     "max_live_sessions_per_user": "MEDIA_MAX_LIVE_SESSIONS_PER_USER",
     "live_idle_seconds": "MEDIA_LIVE_IDLE_SECONDS",
+    "live_thumbnail_seconds": "MEDIA_LIVE_THUMBNAIL_SECONDS",
     "encode_cores": "MEDIA_ENCODE_CORES",
     "encode_niceness": "MEDIA_ENCODE_NICENESS",
     "watchable_memory_share": "MEDIA_WATCHABLE_MEMORY_SHARE",

@@ -11,6 +11,7 @@ import grpc
 from media_service.admission import MemoryBudget, split_memory_budget
 from media_service.catalog_client import MediaCatalogClient
 from media_service.live import LiveEncoders, LiveSessions
+from media_service.live_thumbnail import LiveThumbnails
 from media_service.renditions import CompressedEncode, Renditions, RenditionWorker, StoryboardEncode, StoryboardWorker
 from media_service.scheduler import EncodeCapacity
 from media_service.ondemand import OnDemandMedia
@@ -116,6 +117,9 @@ def build(settings: MediaSettings) -> MediaParts:
         max_sessions_per_user=settings.max_live_sessions_per_user,
         still_wanted=still_wanted,
         encoders=encoders,
+        thumbnails=LiveThumbnails(
+            ffmpeg, settings.thumbnail, limits, media_limits, first_seconds=settings.live_thumbnail_seconds
+        ),
     )
     pipeline = MediaPipeline(files, ffmpeg, settings.profile, settings.thumbnail, limits, live, media_limits)
     worker = MediaWorker(

@@ -21,7 +21,7 @@ from media_service.admission import FairSlots
 from media_service.catalog_client import AssetRefused, MediaCatalogClient
 from media_service.pipeline import Job, MediaFacts, MediaPipeline, StepFailed
 from media_service.runner import FfmpegFailed
-from recorder_common import tracing
+from recorder_common import metrics, tracing
 from recorder_common.errors import DomainError, FailedPrecondition, NotFound
 from recorder_common.identity import request_id
 from media_service.files import MediaFiles
@@ -37,6 +37,17 @@ PROGRESS_INTERVAL_SECONDS = 0.5
 CHECK_INTERVAL_SECONDS = 0.5
 
 
+def ready_breakdown(submitted_at: float, marks: list[tuple[str, float]]) -> str:
+    """Each phase from a job's submission to MarkReady (named by the mark that ends it), into
+    recorder_ready_phase_seconds, and as one line for the log."""
+    parts, previous = [], submitted_at
+    for label, at in marks:
+        metrics.READY_PHASE_SECONDS.labels(phase=label).observe(at - previous)
+        parts.append(f"{label} +{(at - previous) * 1000:.0f} ms")
+        previous = at
+    return f"{(previous - submitted_at) * 1000:.0f} ms after ProcessVideo ({', '.join(parts)})"
+
+
 class CatalogReporter:
     """Reports one job's progress, assets and media facts; throttles progress updates."""
 
@@ -49,11 +60,15 @@ class CatalogReporter:
         # When the last report that the catalog accepted was sent (each one renews the lease).
         self.renewed_at = time.monotonic()
         self.lost: str | None = None  # why the job must stop, once the lease is gone
+        # When each step started and ended (fraction 0 and 1): where the time to READY went.
+        self.marks: list[tuple[str, float]] = []
 
     async def progress(self, step: str, fraction: float) -> None:
         changed = step != self.step
         self.step, self.fraction = step, fraction
         now = time.monotonic()
+        if fraction in (0.0, 1.0):
+            self.marks.append((step if fraction == 0.0 else f"{step} done", now))
         if changed or fraction in (0.0, 1.0) or now - self._sent_at >= PROGRESS_INTERVAL_SECONDS:
             self._sent_at = now
             await self.heartbeat()
@@ -125,7 +140,7 @@ class MediaWorker:
             return False
         tracing.remember_origin(video_id)
         self._jobs[video_id] = asyncio.create_task(
-            self._admit_and_run(owner_id, video_id), name=f"media-job-{video_id[:12]}"
+            self._admit_and_run(owner_id, video_id, time.monotonic()), name=f"media-job-{video_id[:12]}"
         )
         return True
 
@@ -147,13 +162,13 @@ class MediaWorker:
                 pass
             self._job_ended.clear()
 
-    async def _admit_and_run(self, owner_id: str, video_id: str) -> None:
+    async def _admit_and_run(self, owner_id: str, video_id: str, submitted_at: float | None = None) -> None:
         token = request_id.set(f"job-{video_id[:12]}")
         job_span = tracing.start_job(video_id)
         ran = False
         try:
             async with self.slots.slot(owner_id):
-                ran = await self._run(owner_id, video_id)
+                ran = await self._run(owner_id, video_id, submitted_at)
         except asyncio.CancelledError:
             raise
         except Exception:  # one bad job must not stop the worker
@@ -165,8 +180,9 @@ class MediaWorker:
             tracing.end_job(job_span)
             request_id.reset(token)
 
-    async def _run(self, owner_id: str, video_id: str) -> bool:
+    async def _run(self, owner_id: str, video_id: str, submitted_at: float | None = None) -> bool:
         """Process the video if this worker can claim it; returns whether it did."""
+        submitted_at = time.monotonic() if submitted_at is None else submitted_at
         claim = await self.catalog.claim(owner_id, video_id, self.worker_id, self.lease_seconds)
         if not claim.claimed:
             log.info("video %s is not waiting for processing (or another worker has it)", video_id)
@@ -175,6 +191,7 @@ class MediaWorker:
         job = Job(owner_id=owner_id, video_id=video_id, content_type=video.content_type, last_index=video.last_index)
         reporter = CatalogReporter(self.catalog, job, self.worker_id, self.lease_seconds)
         started = time.monotonic()
+        reporter.marks.append(("claimed", started))
         work = asyncio.create_task(self.pipeline.run(job, reporter), name=f"pipeline-{video_id[:12]}")
         keeper = asyncio.create_task(self._keep_lease(reporter, work), name=f"lease-{video_id[:12]}")
         try:
@@ -234,11 +251,12 @@ class MediaWorker:
             )
             return True
         await self.catalog.finish(owner_id, video_id, self.worker_id, ready=True)
+        reporter.marks.append(("MarkReady", time.monotonic()))
+        log.info("video %s ready: %s", video_id, ready_breakdown(submitted_at, reporter.marks))
         if self.renditions is not None:
             self.renditions.wake()
         # The assembled source now holds every byte; the chunks are no longer needed.
         await self.files.remove_chunks(owner_id, video_id)
-        log.info("video %s ready in %.1f s", video_id, time.monotonic() - started)
         return True
 
     async def _keep_lease(self, reporter: CatalogReporter, work: asyncio.Task) -> None:

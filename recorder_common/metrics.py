@@ -65,6 +65,19 @@ STEP_SECONDS = Histogram(
     ["step", "outcome"],
     buckets=_STEP_SECONDS,
 )
+LIVE_THUMBNAILS = Counter(
+    "recorder_live_thumbnails",
+    "Thumbnails made while a recording arrives, by outcome (made, empty, failed)",
+    ["outcome"],
+)
+# Where the time between a job's start and MarkReady goes (queued: waiting for a slot and the
+# claim; then each step; finish: MarkReady committed), for the stop -> READY promise.
+READY_PHASE_SECONDS = Histogram(
+    "recorder_ready_phase_seconds",
+    "Time of each phase between a processing job's submission and its video's MarkReady",
+    ["phase"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
 WATCH_STREAMS = Gauge("recorder_watch_streams", "WatchVideo streams open on this catalog")
 LIVE_ENCODES_BEHIND = Counter(
     "recorder_live_encodes_behind", "Live encodes that fell behind real time, by what the policy did", ["action"]
