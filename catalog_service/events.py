@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from catalog_service.lifecycle import SHARE_LINK_REVOKED, VIDEO_CREATED, Event, RenditionEvent, feed_event
 from catalog_service.models import Asset, EventCursor, FeedEvent, WebhookDelivery
-from catalog_service.watch_hub import call_on_loop, listen_forever, wake_local
+from catalog_service.watch_hub import call_on_loop, listen_forever, listen_url, wake_local
 from recorder_common import metrics
 from recorder_common.errors import InvalidArgument, OutOfRange
 from recorder_common.tasks import cancel_and_wait
@@ -252,11 +252,7 @@ class EventFeed:
         self.poll_seconds = poll_seconds
         self.listen_check_seconds = listen_check_seconds
         self.query_timeout_seconds = query_timeout_seconds
-        self._listen_url = (
-            engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-            if listen and engine.dialect.name == "postgresql"
-            else None
-        )
+        self._listen_url = listen_url(engine, listen)
         self.listening = False
         self.notified = 0  # NOTIFYs heard (PostgreSQL)
         self._head = 0

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from sqlalchemy import Engine, and_, event, inspect, select, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.sql import operators, visitors
 from sqlalchemy.sql.elements import BinaryExpression, BindParameter
@@ -318,11 +318,7 @@ class WatchHub:
         self.idle_seconds = idle_seconds
         self.listen_check_seconds = listen_check_seconds
         self.query_timeout_seconds = query_timeout_seconds
-        self._listen_url = (
-            engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-            if listen and engine.dialect.name == "postgresql"
-            else None
-        )
+        self._listen_url = listen_url(engine, listen)
         self._streams: dict[str, set[_Stream]] = {}
         self._open_by_user: collections.Counter[str] = collections.Counter()
         metrics.track_watch_hub(self)
@@ -529,6 +525,14 @@ class WatchHub:
             check_seconds=self.listen_check_seconds,
             poll_seconds=self.poll_seconds,
         )
+
+
+def listen_url(engine: AsyncEngine, listen: bool) -> str | None:
+    """Where listen_forever connects (asyncpg's URL of the engine's database): None unless
+    LISTEN is wanted and the database is PostgreSQL."""
+    if not listen or engine.dialect.name != "postgresql":
+        return None
+    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 async def listen_forever(
