@@ -135,15 +135,15 @@ def test_every_service_exposes_what_an_upload_did(metered, recording_3s):
     assert value(media_metrics, "recorder_queue_depth", kind="processing") == 0
     assert value(media_metrics, "recorder_ffmpeg_peak_memory_bytes_count") >= 1
     assert value(media_metrics, "recorder_ffmpeg_peak_memory_bytes_sum") > 1 << 20
-    # The compressed rendition was made once, by a live encode or from the queue.
-    assert (
-        sum(
+    # Each rendition was made once: the compressed one by a live encode or from the queue, the
+    # storyboard from the queue.
+    for kind in ("COMPRESSED", "STORYBOARD"):
+        made = sum(
             v
             for (name, labels), v in media_metrics.items()
-            if name == "recorder_renditions_finished_total" and ("state", "READY") in labels
+            if name == "recorder_renditions_finished_total" and {("state", "READY"), ("kind", kind)} <= labels
         )
-        == 1
-    )
+        assert made == 1, kind
 
 
 def test_no_metrics_endpoint_unless_a_port_is_given():
