@@ -96,9 +96,16 @@ def collect(stub, video_id: str, md=ALICE, into: list | None = None):
     return updates, asyncio.ensure_future(read())
 
 
-def as_tuple(status: str, step: str | None = None, progress: float = 0.0, compressed=("PENDING", 0.0)):
-    """What a watcher sees: the video's status, step and progress, and its compressed rendition."""
-    return VideoStatus.proto_of(status), Step.proto_of(step or None), progress, (compressed,)
+def as_tuple(
+    status: str,
+    step: str | None = None,
+    progress: float = 0.0,
+    compressed=("PENDING", 0.0),
+    storyboard=("PENDING", 0.0),
+):
+    """What a watcher sees: the video's status, step and progress, and its renditions in kind
+    order (compressed, storyboard)."""
+    return VideoStatus.proto_of(status), Step.proto_of(step or None), progress, (compressed, storyboard)
 
 
 # The changes a video goes through, each with what a watcher sees after it.
@@ -142,8 +149,24 @@ async def _encoded(c: Catalog, vid: str):
     )
 
 
-# READY (watchable) comes first; the stream goes on with the compressed rendition and ends when it
-# is done: rendition changes wake the watchers like status changes.
+async def _storyboard(c: Catalog, vid: str):
+    claim = await c.claim_rendition("storyboarder-1", 60, RenditionKind.STORYBOARD)
+    assert claim.claimed and claim.video_id == vid
+
+
+async def _storyboarded(c: Catalog, vid: str):
+    await c.finish_rendition(
+        "alice",
+        vid,
+        RenditionKind.STORYBOARD,
+        "storyboarder-1",
+        RenditionState.READY,
+        RenditionAsset("users/alice/videos/x/storyboard.jpg", "image/jpeg", 10),
+    )
+
+
+# READY (watchable) comes first; the stream goes on with the renditions (compressed, storyboard)
+# and ends when they are done: rendition changes wake the watchers like status changes.
 LIFE = [
     (_upload, as_tuple("UPLOADED")),
     (_claim, as_tuple("PROCESSING", "ASSEMBLE")),
@@ -153,6 +176,8 @@ LIFE = [
     (_encode, as_tuple("READY", progress=1.0, compressed=("PROCESSING", 0.0))),
     (_encode_progress, as_tuple("READY", progress=1.0, compressed=("PROCESSING", 0.5))),
     (_encoded, as_tuple("READY", progress=1.0, compressed=("READY", 1.0))),
+    (_storyboard, as_tuple("READY", progress=1.0, compressed=("READY", 1.0), storyboard=("PROCESSING", 0.0))),
+    (_storyboarded, as_tuple("READY", progress=1.0, compressed=("READY", 1.0), storyboard=("READY", 1.0))),
 ]
 
 
@@ -348,7 +373,9 @@ async def test_a_change_made_by_a_second_catalog_process_reaches_a_watcher(datab
             ("READY", None, 1.0),
             ("READY", None, 1.0),
             ("READY", None, 1.0),
-        ]  # then the rendition's changes
+            ("READY", None, 1.0),
+            ("READY", None, 1.0),
+        ]  # then the renditions' changes
     finally:
         task.cancel()
         await hub.aclose()
@@ -414,8 +441,12 @@ async def test_a_commit_in_this_process_wakes_watchers_without_waiting_for_a_pol
         await _encode_progress(catalog, vid)
         await until(lambda: len(seen) == 6, "the rendition's progress")
         await _encoded(catalog, vid)
+        await until(lambda: len(seen) == 7, "the rendition's end")
+        await _storyboard(catalog, vid)
+        await until(lambda: len(seen) == 8, "the storyboard's claim")
+        await _storyboarded(catalog, vid)
         await asyncio.wait_for(task, 30)
-        assert [s[0] for s in seen] == ["UPLOADING", "UPLOADED", "PROCESSING"] + ["READY"] * 4
+        assert [s[0] for s in seen] == ["UPLOADING", "UPLOADED", "PROCESSING"] + ["READY"] * 6
     finally:
         task.cancel()
         await hub.aclose()
