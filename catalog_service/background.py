@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from catalog_service import events
@@ -11,6 +10,7 @@ from catalog_service.catalog import Catalog
 from catalog_service.settings import CatalogSettings
 from catalog_service.webhooks import WebhookDispatcher
 from recorder_common import metrics
+from recorder_common.tasks import cancel_and_wait
 
 log = logging.getLogger("recorder.catalog.background")
 
@@ -35,10 +35,7 @@ class CatalogBackground:
             self.dispatcher.start()
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         self._tasks = []
         if self.dispatcher is not None:
             await self.dispatcher.stop()

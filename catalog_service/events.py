@@ -40,9 +40,10 @@ from sqlalchemy.orm import Session
 
 from catalog_service.lifecycle import SHARE_LINK_REVOKED, VIDEO_CREATED, Event, RenditionEvent, feed_event
 from catalog_service.models import Asset, EventCursor, FeedEvent, WebhookDelivery
-from catalog_service.watch_hub import call_on_loop, listen_forever, wake_local
+from catalog_service.watch_hub import call_on_loop, listen_forever, listen_url, wake_local
 from recorder_common import metrics
 from recorder_common.errors import InvalidArgument, OutOfRange
+from recorder_common.tasks import cancel_and_wait
 
 log = logging.getLogger("recorder.catalog.events")
 
@@ -251,11 +252,7 @@ class EventFeed:
         self.poll_seconds = poll_seconds
         self.listen_check_seconds = listen_check_seconds
         self.query_timeout_seconds = query_timeout_seconds
-        self._listen_url = (
-            engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-            if listen and engine.dialect.name == "postgresql"
-            else None
-        )
+        self._listen_url = listen_url(engine, listen)
         self.listening = False
         self.notified = 0  # NOTIFYs heard (PostgreSQL)
         self._head = 0
@@ -413,10 +410,7 @@ class EventFeed:
                         await self._reread.wait()
         finally:
             self.listening = False
-            if listener is not None:
-                listener.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await listener
+            await cancel_and_wait(listener)
 
     def _notified(self, payload: str) -> None:
         self.notified += 1
@@ -426,10 +420,7 @@ class EventFeed:
             self._reread.set()
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
 
 # ---- retention ----------------------------------------------------------------------------------

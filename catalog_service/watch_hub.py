@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from sqlalchemy import Engine, and_, event, inspect, select, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.sql import operators, visitors
 from sqlalchemy.sql.elements import BinaryExpression, BindParameter
@@ -42,6 +42,7 @@ from recorder_common import metrics
 from recorder_common.errors import DeadlineExceeded, NotFound, Reason, ResourceExhausted
 from recorder_common.ids import check_video_id
 from recorder_common.vocab import RENDITION_FINAL_STATES
+from recorder_common.tasks import cancel_and_wait
 
 log = logging.getLogger("recorder.catalog.watch")
 
@@ -317,11 +318,7 @@ class WatchHub:
         self.idle_seconds = idle_seconds
         self.listen_check_seconds = listen_check_seconds
         self.query_timeout_seconds = query_timeout_seconds
-        self._listen_url = (
-            engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-            if listen and engine.dialect.name == "postgresql"
-            else None
-        )
+        self._listen_url = listen_url(engine, listen)
         self._streams: dict[str, set[_Stream]] = {}
         self._open_by_user: collections.Counter[str] = collections.Counter()
         metrics.track_watch_hub(self)
@@ -381,11 +378,7 @@ class WatchHub:
             self._remove(stream)
 
     async def aclose(self) -> None:
-        for task in (self._task, self._listener):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await cancel_and_wait(self._task, self._listener)
 
     # ---- bookkeeping ------------------------------------------------------------------------
     def _add(self, stream: _Stream) -> None:
@@ -532,6 +525,14 @@ class WatchHub:
             check_seconds=self.listen_check_seconds,
             poll_seconds=self.poll_seconds,
         )
+
+
+def listen_url(engine: AsyncEngine, listen: bool) -> str | None:
+    """Where listen_forever connects (asyncpg's URL of the engine's database): None unless
+    LISTEN is wanted and the database is PostgreSQL."""
+    if not listen or engine.dialect.name != "postgresql":
+        return None
+    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 async def listen_forever(

@@ -19,7 +19,6 @@ bytes it received, compares in constant time, and refuses a `t` further than its
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -40,7 +39,8 @@ from catalog_service import events
 from catalog_service.events import DEAD, DELIVERED, DELIVERING, PENDING
 from catalog_service.lifecycle import FEED_EVENT_TYPES
 from catalog_service.models import FeedEvent, WebhookDelivery
-from recorder_common import metrics
+from recorder_common import defaults, metrics
+from recorder_common.tasks import cancel_and_wait
 
 log = logging.getLogger("recorder.catalog.webhooks")
 
@@ -102,6 +102,17 @@ def parse_endpoints(text: str) -> tuple[Endpoint, ...]:
     return tuple(endpoints)
 
 
+# The settings each read from WEBHOOK_<NAME> (the endpoints have a syntax of their own).
+_WEBHOOK_ENV_FIELDS = (
+    "timeout_seconds",
+    "retry_base_seconds",
+    "retry_max_interval_seconds",
+    "retry_window_seconds",
+    "poll_seconds",
+    "max_in_flight",
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class WebhookSettings:
     endpoints: tuple[Endpoint, ...] = ()
@@ -121,14 +132,7 @@ class WebhookSettings:
     def from_env(cls, env: Mapping[str, str]) -> "WebhookSettings":
         settings = cls(
             endpoints=parse_endpoints(env.get("WEBHOOK_ENDPOINTS", "")),
-            timeout_seconds=float(env.get("WEBHOOK_TIMEOUT_SECONDS", cls.timeout_seconds)),
-            retry_base_seconds=float(env.get("WEBHOOK_RETRY_BASE_SECONDS", cls.retry_base_seconds)),
-            retry_max_interval_seconds=float(
-                env.get("WEBHOOK_RETRY_MAX_INTERVAL_SECONDS", cls.retry_max_interval_seconds)
-            ),
-            retry_window_seconds=float(env.get("WEBHOOK_RETRY_WINDOW_SECONDS", cls.retry_window_seconds)),
-            poll_seconds=float(env.get("WEBHOOK_POLL_SECONDS", cls.poll_seconds)),
-            max_in_flight=int(env.get("WEBHOOK_MAX_IN_FLIGHT", cls.max_in_flight)),
+            **defaults.env_fields(env, cls, {name: f"WEBHOOK_{name.upper()}" for name in _WEBHOOK_ENV_FIELDS}),
         )
         for name in ("timeout_seconds", "retry_base_seconds", "retry_max_interval_seconds", "poll_seconds"):
             if getattr(settings, name) <= 0:
@@ -212,11 +216,8 @@ class WebhookDispatcher:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="webhook-dispatcher")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         await self._client.aclose()
 
     async def _run(self) -> None:

@@ -7,6 +7,7 @@ Every call has a deadline and carries the end user it acts for plus our service 
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import grpc
 
@@ -30,6 +31,11 @@ class CatalogClient:
     def __init__(self, channel: grpc.aio.Channel, signer: ServiceTokenSigner, deadline_seconds: float) -> None:
         self.stub = catalog_pb2_grpc.CatalogServiceStub(channel)
         self._call = InternalCaller(signer, "catalog", deadline_seconds)
+
+    async def _refs(self, method: Any, request: Any) -> list[VideoRef]:
+        """The videos a janitor's catalog call lists (made as the ingest service, for no user)."""
+        response = await self._call(method, request, None)
+        return [VideoRef(v.owner_id, v.video_id) for v in response.videos]
 
     async def create_video(
         self, owner_id: str, title: str, filename: str, content_type: str, expected_size: int
@@ -88,12 +94,10 @@ class CatalogClient:
         await self._call(self.stub.PurgeVideo, catalog_pb2.PurgeVideoRequest(video_id=video_id), owner_id)
 
     async def list_ready_with_chunks(self, older_than_seconds: int, limit: int) -> list[VideoRef]:
-        response = await self._call(
+        return await self._refs(
             self.stub.ListReadyWithChunks,
             catalog_pb2.ListReadyWithChunksRequest(older_than_seconds=older_than_seconds, limit=limit),
-            None,
         )
-        return [VideoRef(v.owner_id, v.video_id) for v in response.videos]
 
     async def forget_chunks(self, owner_id: str, video_id: str) -> int:
         response = await self._call(
@@ -112,26 +116,18 @@ class CatalogClient:
         return VideoStatus.from_proto(response.video.status)
 
     async def expire_stale(self, idle_seconds: int, limit: int) -> list[VideoRef]:
-        response = await self._call(
-            self.stub.ExpireStaleUploads,
-            catalog_pb2.ExpireStaleUploadsRequest(idle_seconds=idle_seconds, limit=limit),
-            None,
+        return await self._refs(
+            self.stub.ExpireStaleUploads, catalog_pb2.ExpireStaleUploadsRequest(idle_seconds=idle_seconds, limit=limit)
         )
-        return [VideoRef(v.owner_id, v.video_id) for v in response.videos]
 
     async def list_deleted(self, older_than_seconds: int, limit: int) -> list[VideoRef]:
-        response = await self._call(
+        return await self._refs(
             self.stub.ListDeletedVideos,
             catalog_pb2.ListDeletedVideosRequest(older_than_seconds=older_than_seconds, limit=limit),
-            None,
         )
-        return [VideoRef(v.owner_id, v.video_id) for v in response.videos]
 
     async def fail_exhausted_jobs(self, limit: int) -> list[VideoRef]:
-        response = await self._call(
-            self.stub.FailExhaustedJobs, catalog_pb2.FailExhaustedJobsRequest(limit=limit), None
-        )
-        return [VideoRef(v.owner_id, v.video_id) for v in response.videos]
+        return await self._refs(self.stub.FailExhaustedJobs, catalog_pb2.FailExhaustedJobsRequest(limit=limit))
 
 
 def rendezvous_order(key: str, replicas: int) -> list[int]:

@@ -25,24 +25,16 @@ class JanitorReport:
     jobs_failed: int = 0  # processing jobs out of attempts, now FAILED
 
 
+@dataclasses.dataclass(eq=False)  # wiring and settings; a janitor is compared by identity
 class Janitor:
     MAX_READY_BATCHES = 50  # per pass, of `batch` READY videos each
 
-    def __init__(
-        self,
-        catalog: CatalogPort,
-        store: ChunkStore,
-        idle_expiry_seconds: int,
-        tombstone_grace_seconds: int,
-        ready_chunks_grace_seconds: int = 3600,
-        batch: int = 100,
-    ) -> None:
-        self.catalog = catalog
-        self.store = store
-        self.idle_expiry_seconds = idle_expiry_seconds
-        self.tombstone_grace_seconds = tombstone_grace_seconds
-        self.ready_chunks_grace_seconds = ready_chunks_grace_seconds
-        self.batch = batch
+    catalog: CatalogPort
+    store: ChunkStore
+    idle_expiry_seconds: int
+    tombstone_grace_seconds: int
+    ready_chunks_grace_seconds: int = 3600
+    batch: int = 100
 
     async def run_once(self) -> JanitorReport:
         expired = await self.catalog.expire_stale(self.idle_expiry_seconds, self.batch)

@@ -48,22 +48,28 @@ class IngestSettings:
     def from_env(cls, env: Mapping[str, str]) -> "IngestSettings":
         return cls(
             **defaults.service_fields(env, "INGEST", cls),
+            **defaults.env_fields(env, cls, _INGEST_ENV),
             storage=StorageSettings.from_env(env),
-            catalog_target=env.get("CATALOG_TARGET", cls.catalog_target),
-            media_target=env.get("MEDIA_TARGET", cls.media_target),
-            catalog_deadline_seconds=float(env.get("CATALOG_DEADLINE_SECONDS", cls.catalog_deadline_seconds)),
-            media_deadline_seconds=float(env.get("MEDIA_DEADLINE_SECONDS", cls.media_deadline_seconds)),
-            limits=UploadLimits(
-                max_chunk_bytes=int(env.get("MAX_CHUNK_BYTES", UploadLimits.max_chunk_bytes)),
-                max_chunks=int(env.get("MAX_CHUNKS_PER_UPLOAD", UploadLimits.max_chunks)),
-                max_upload_bytes=int(env.get("MAX_UPLOAD_BYTES", UploadLimits.max_upload_bytes)),
-                user_quota_bytes=int(env.get("USER_QUOTA_BYTES", UploadLimits.user_quota_bytes)),
-                stream_idle_seconds=float(env.get("STREAM_IDLE_SECONDS", UploadLimits.stream_idle_seconds)),
-                max_inflight_bytes=int(env.get("MAX_INFLIGHT_BYTES", UploadLimits.max_inflight_bytes)),
-            ),
-            upload_idle_expiry_seconds=int(env.get("UPLOAD_IDLE_EXPIRY_SECONDS", cls.upload_idle_expiry_seconds)),
-            janitor_interval_seconds=float(env.get("JANITOR_INTERVAL_SECONDS", cls.janitor_interval_seconds)),
-            tombstone_grace_seconds=int(env.get("TOMBSTONE_GRACE_SECONDS", cls.tombstone_grace_seconds)),
-            ready_chunks_grace_seconds=int(env.get("READY_CHUNKS_GRACE_SECONDS", cls.ready_chunks_grace_seconds)),
+            limits=UploadLimits(**defaults.env_fields(env, UploadLimits, _UPLOAD_LIMITS_ENV)),
             auth=AuthSettings.from_env(env),
         )
+
+
+_INGEST_ENV = {
+    "catalog_target": "CATALOG_TARGET",
+    "media_target": "MEDIA_TARGET",
+    "catalog_deadline_seconds": "CATALOG_DEADLINE_SECONDS",
+    "media_deadline_seconds": "MEDIA_DEADLINE_SECONDS",
+    "upload_idle_expiry_seconds": "UPLOAD_IDLE_EXPIRY_SECONDS",
+    "janitor_interval_seconds": "JANITOR_INTERVAL_SECONDS",
+    "tombstone_grace_seconds": "TOMBSTONE_GRACE_SECONDS",
+    "ready_chunks_grace_seconds": "READY_CHUNKS_GRACE_SECONDS",
+}
+_UPLOAD_LIMITS_ENV = {
+    "max_chunk_bytes": "MAX_CHUNK_BYTES",
+    "max_chunks": "MAX_CHUNKS_PER_UPLOAD",
+    "max_upload_bytes": "MAX_UPLOAD_BYTES",
+    "user_quota_bytes": "USER_QUOTA_BYTES",
+    "stream_idle_seconds": "STREAM_IDLE_SECONDS",
+    "max_inflight_bytes": "MAX_INFLIGHT_BYTES",
+}

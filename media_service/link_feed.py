@@ -12,10 +12,10 @@ while nobody listened is never missed: it is read from the catalog on the next r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol
+from recorder_common.tasks import cancel_and_wait
 
 log = logging.getLogger("recorder.media.link_feed")
 
@@ -60,11 +60,8 @@ class LinkFeed:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="link-feed")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         self.cache.set_following(False)
 
     def _opened(self) -> None:

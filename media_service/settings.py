@@ -102,12 +102,7 @@ class MediaLimits:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "MediaLimits":
-        return cls(
-            max_recording_seconds=float(env.get("MAX_RECORDING_SECONDS", cls.max_recording_seconds)),
-            max_video_pixels=int(env.get("MAX_VIDEO_PIXELS", cls.max_video_pixels)),
-            max_decoded_pixels=int(env.get("MAX_DECODED_PIXELS", cls.max_decoded_pixels)),
-            max_output_bits_per_second=float(env.get("MAX_OUTPUT_BITS_PER_SECOND", cls.max_output_bits_per_second)),
-        )
+        return cls(**defaults.env_fields(env, cls, _MEDIA_LIMITS_ENV))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -198,58 +193,64 @@ class MediaSettings:
     def from_env(cls, env: Mapping[str, str]) -> "MediaSettings":
         return cls(
             **defaults.service_fields(env, "MEDIA", cls),
-            storage=StorageSettings.from_env(env),
-            catalog_target=env.get("CATALOG_TARGET", cls.catalog_target),
-            catalog_deadline_seconds=float(env.get("CATALOG_DEADLINE_SECONDS", cls.catalog_deadline_seconds)),
-            ffmpeg_binary=env.get("FFMPEG_BINARY", ""),
-            step_timeout_seconds=float(env.get("FFMPEG_STEP_TIMEOUT_SECONDS", cls.step_timeout_seconds)),
-            step_cpu_cap_seconds=float(env.get("FFMPEG_STEP_CPU_CAP_SECONDS", cls.step_cpu_cap_seconds)),
-            step_seconds_per_media_second=float(
-                env.get("FFMPEG_SECONDS_PER_MEDIA_SECOND", cls.step_seconds_per_media_second)
-            ),
-            step_floor_seconds=float(env.get("FFMPEG_STEP_FLOOR_SECONDS", cls.step_floor_seconds)),
-            ffmpeg_max_memory_mb=int(env.get("FFMPEG_MAX_MEMORY_MB", cls.ffmpeg_max_memory_mb)),
-            ffmpeg_memory_budget_mb=int(env.get("FFMPEG_MEMORY_BUDGET_MB", cls.ffmpeg_memory_budget_mb)),
-            ffmpeg_sandbox=env.get("FFMPEG_SANDBOX", cls.ffmpeg_sandbox),
-            media_limits=MediaLimits.from_env(env),
-            lease_seconds=int(env.get("PROCESSING_LEASE_SECONDS", cls.lease_seconds)),
-            sweep_interval_seconds=float(env.get("PROCESSING_SWEEP_SECONDS", cls.sweep_interval_seconds)),
+            **defaults.env_fields(env, cls, _MEDIA_ENV),
             # MEDIA_MAX_CONCURRENT_JOBS is the older name.
             max_concurrent_jobs=int(
                 env.get("MEDIA_MAX_JOBS", env.get("MEDIA_MAX_CONCURRENT_JOBS", cls.max_concurrent_jobs))
             ),
-            max_on_demand_jobs=int(env.get("MEDIA_MAX_ON_DEMAND_JOBS", cls.max_on_demand_jobs)),
-            max_on_demand_per_user=int(env.get("MEDIA_MAX_ON_DEMAND_PER_USER", cls.max_on_demand_per_user)),
-            max_live_sessions=int(env.get("MEDIA_MAX_LIVE_SESSIONS", cls.max_live_sessions)),
-            max_live_sessions_per_user=int(env.get("MEDIA_MAX_LIVE_SESSIONS_PER_USER", cls.max_live_sessions_per_user)),
-            live_idle_seconds=float(env.get("MEDIA_LIVE_IDLE_SECONDS", cls.live_idle_seconds)),
-            live_thumbnail_seconds=float(env.get("MEDIA_LIVE_THUMBNAIL_SECONDS", cls.live_thumbnail_seconds)),
-            encode_cores=float(env.get("MEDIA_ENCODE_CORES", cls.encode_cores)),
-            encode_niceness=int(env.get("MEDIA_ENCODE_NICENESS", cls.encode_niceness)),
-            watchable_memory_share=float(env.get("MEDIA_WATCHABLE_MEMORY_SHARE", cls.watchable_memory_share)),
-            live_encode_cost_cores=float(env.get("MEDIA_LIVE_ENCODE_COST_CORES", cls.live_encode_cost_cores)),
-            live_encode_max_lag_seconds=float(
-                env.get("MEDIA_LIVE_ENCODE_MAX_LAG_SECONDS", cls.live_encode_max_lag_seconds)
-            ),
-            live_encode_lag_grace_seconds=float(
-                env.get("MEDIA_LIVE_ENCODE_LAG_GRACE_SECONDS", cls.live_encode_lag_grace_seconds)
-            ),
-            rendition_poll_seconds=float(env.get("MEDIA_RENDITION_POLL_SECONDS", cls.rendition_poll_seconds)),
-            storyboard_cores=float(env.get("MEDIA_STORYBOARD_CORES", cls.storyboard_cores)),
-            worker_id=env.get("MEDIA_WORKER_ID", ""),
+            storage=StorageSettings.from_env(env),
+            media_limits=MediaLimits.from_env(env),
             profile=profile_from_env(env),
             thumbnail=ThumbnailSettings(
                 width=int(env.get("THUMBNAIL_WIDTH", ThumbnailSettings.width)),
             ),
             auth=AuthSettings.from_env(env),
-            playback_port=int(env.get("PLAYBACK_PORT", cls.playback_port)),
-            playback_key_file=env.get("PLAYBACK_KEY_FILE", cls.playback_key_file),
-            playback_url_seconds=int(env.get("PLAYBACK_URL_SECONDS", cls.playback_url_seconds)),
-            share_url_seconds=int(env.get("SHARE_URL_SECONDS", cls.share_url_seconds)),
-            share_link_cache_seconds=float(env.get("SHARE_LINK_CACHE_SECONDS", cls.share_link_cache_seconds)),
-            public_base_url=env.get("PUBLIC_BASE_URL", cls.public_base_url),
-            share_player_script=env.get("SHARE_PLAYER_SCRIPT", cls.share_player_script),
         )
+
+
+_MEDIA_LIMITS_ENV = {
+    "max_recording_seconds": "MAX_RECORDING_SECONDS",
+    "max_video_pixels": "MAX_VIDEO_PIXELS",
+    "max_decoded_pixels": "MAX_DECODED_PIXELS",
+    "max_output_bits_per_second": "MAX_OUTPUT_BITS_PER_SECOND",
+}
+# The settings read as one variable each (the others above: nested, or with an older name).
+_MEDIA_ENV = {
+    "catalog_target": "CATALOG_TARGET",
+    "catalog_deadline_seconds": "CATALOG_DEADLINE_SECONDS",
+    "ffmpeg_binary": "FFMPEG_BINARY",
+    "step_timeout_seconds": "FFMPEG_STEP_TIMEOUT_SECONDS",
+    "step_cpu_cap_seconds": "FFMPEG_STEP_CPU_CAP_SECONDS",
+    "step_seconds_per_media_second": "FFMPEG_SECONDS_PER_MEDIA_SECOND",
+    "step_floor_seconds": "FFMPEG_STEP_FLOOR_SECONDS",
+    "ffmpeg_max_memory_mb": "FFMPEG_MAX_MEMORY_MB",
+    "ffmpeg_memory_budget_mb": "FFMPEG_MEMORY_BUDGET_MB",
+    "ffmpeg_sandbox": "FFMPEG_SANDBOX",
+    "lease_seconds": "PROCESSING_LEASE_SECONDS",
+    "sweep_interval_seconds": "PROCESSING_SWEEP_SECONDS",
+    "max_on_demand_jobs": "MEDIA_MAX_ON_DEMAND_JOBS",
+    "max_on_demand_per_user": "MEDIA_MAX_ON_DEMAND_PER_USER",
+    "max_live_sessions": "MEDIA_MAX_LIVE_SESSIONS",
+    "max_live_sessions_per_user": "MEDIA_MAX_LIVE_SESSIONS_PER_USER",
+    "live_idle_seconds": "MEDIA_LIVE_IDLE_SECONDS",
+    "live_thumbnail_seconds": "MEDIA_LIVE_THUMBNAIL_SECONDS",
+    "encode_cores": "MEDIA_ENCODE_CORES",
+    "encode_niceness": "MEDIA_ENCODE_NICENESS",
+    "watchable_memory_share": "MEDIA_WATCHABLE_MEMORY_SHARE",
+    "live_encode_cost_cores": "MEDIA_LIVE_ENCODE_COST_CORES",
+    "live_encode_max_lag_seconds": "MEDIA_LIVE_ENCODE_MAX_LAG_SECONDS",
+    "live_encode_lag_grace_seconds": "MEDIA_LIVE_ENCODE_LAG_GRACE_SECONDS",
+    "rendition_poll_seconds": "MEDIA_RENDITION_POLL_SECONDS",
+    "storyboard_cores": "MEDIA_STORYBOARD_CORES",
+    "worker_id": "MEDIA_WORKER_ID",
+    "playback_port": "PLAYBACK_PORT",
+    "playback_key_file": "PLAYBACK_KEY_FILE",
+    "playback_url_seconds": "PLAYBACK_URL_SECONDS",
+    "share_url_seconds": "SHARE_URL_SECONDS",
+    "share_link_cache_seconds": "SHARE_LINK_CACHE_SECONDS",
+    "public_base_url": "PUBLIC_BASE_URL",
+    "share_player_script": "SHARE_PLAYER_SCRIPT",
+}
 
 
 def encode_cores(settings: MediaSettings) -> float:

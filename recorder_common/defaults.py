@@ -3,7 +3,8 @@ the gateway's template values, the CLI, bench/ and the tests all read them from 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Callable, Mapping
 from typing import Any
 
 MiB = 1024 * 1024
@@ -51,3 +52,18 @@ def service_fields(env: Mapping[str, str], prefix: str, defaults: Any) -> dict[s
         "port": int(env.get(f"{prefix}_PORT", defaults.port)),
         "log_level": env.get("LOG_LEVEL", defaults.log_level),
     }
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "str": str}
+
+
+def env_fields(env: Mapping[str, str], settings: Any, names: Mapping[str, str]) -> dict[str, Any]:
+    """Fields of the settings dataclass `settings` from environment variables ({field: variable}):
+    each is parsed as its field's declared type (int, float or str), the class's default when unset."""
+    types = {field.name: field.type for field in dataclasses.fields(settings)}
+    values: dict[str, Any] = {}
+    for name, variable in names.items():
+        declared = types[name]
+        parse = _PARSERS[declared if isinstance(declared, str) else declared.__name__]
+        values[name] = parse(env.get(variable, getattr(settings, name)))
+    return values

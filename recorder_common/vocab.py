@@ -14,7 +14,7 @@ and by field name, so a swapped pair no longer reads as right.
 from __future__ import annotations
 
 import enum
-from typing import NamedTuple, Protocol, Self
+from typing import NamedTuple, Protocol, Self, TypeVar
 
 from recorder.v1 import common_pb2, media_pb2
 
@@ -159,14 +159,12 @@ def rendition_kind_enum(kind: RenditionKind | str | None) -> int:
     return RenditionKind.proto_of(kind or None)
 
 
+_V = TypeVar("_V", bound=Vocabulary)
+
+
 def rendition_kind(value: int) -> RenditionKind | None:
     """None for RENDITION_KIND_UNSPECIFIED; ValueError for a number the proto does not name."""
-    if value == 0:
-        return None
-    member = RenditionKind.from_proto(value)
-    if member is None:
-        raise ValueError(f"no RenditionKind has proto number {value}")
-    return member
+    return _named_or_unspecified(RenditionKind, value)
 
 
 def rendition_state_enum(state: RenditionState | str | None) -> int:
@@ -174,9 +172,13 @@ def rendition_state_enum(state: RenditionState | str | None) -> int:
 
 
 def rendition_state(value: int) -> RenditionState | None:
+    return _named_or_unspecified(RenditionState, value)
+
+
+def _named_or_unspecified(members: type[_V], value: int) -> _V | None:
     if value == 0:
         return None
-    member = RenditionState.from_proto(value)
+    member = members.from_proto(value)
     if member is None:
-        raise ValueError(f"no RenditionState has proto number {value}")
+        raise ValueError(f"no {members.__name__} has proto number {value}")
     return member

@@ -181,6 +181,12 @@ async def create_upload(stack, md, title: str = "t", content_type: str = "") -> 
     return (await stack.ingest.CreateUpload(request, metadata=md, timeout=10)).video_id
 
 
+def create_upload_blocking(ingest, md, title: str = "", filename: str = "", content_type: str = "video/webm") -> str:
+    """create_upload on a synchronous IngestService stub (of a process stack)."""
+    request = ingest_pb2.CreateUploadRequest(title=title, filename=filename, content_type=content_type)
+    return ingest.CreateUpload(request, metadata=md, timeout=10).video_id
+
+
 async def share_link(stack, video_id: str, md, expires_in_seconds: int = 0) -> catalog_pb2.ShareLink:
     """A new share link to the video (0: one that never expires)."""
     request = catalog_pb2.CreateShareLinkRequest(video_id=video_id, expires_in_seconds=expires_in_seconds)

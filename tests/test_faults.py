@@ -15,7 +15,7 @@ import pytest
 from recorder.v1 import common_pb2, ingest_pb2, ingest_pb2_grpc
 from tests import media_tools
 from tests import helpers
-from tests.helpers import MiB, chunk, split, user, wait_for
+from tests.helpers import MiB, chunk, create_upload_blocking, split, user, wait_for
 from tests.process_stack import ProcessStack
 
 ALICE = user("alice")
@@ -63,11 +63,7 @@ def test_kill9_ingest_mid_upload_then_cli_resumes_byte_identical(processes, reco
     assert len(parts) >= 6
     with grpc.insecure_channel(processes.target("ingest")) as channel:
         stub = ingest_pb2_grpc.IngestServiceStub(channel)
-        video_id = stub.CreateUpload(
-            ingest_pb2.CreateUploadRequest(title="crash", filename="r.webm", content_type="video/webm"),
-            metadata=ALICE,
-            timeout=10,
-        ).video_id
+        video_id = create_upload_blocking(stub, ALICE, title="crash", filename="r.webm")
         hold = threading.Event()
 
         def messages():
@@ -149,9 +145,7 @@ def test_kill9_media_during_a_live_upload_loses_nothing(processes, recording_3s)
     parts = split(data, 32 * 1024)
     with grpc.insecure_channel(processes.target("ingest")) as channel:
         ingest = ingest_pb2_grpc.IngestServiceStub(channel)
-        video_id = ingest.CreateUpload(
-            ingest_pb2.CreateUploadRequest(content_type="video/webm"), metadata=ALICE, timeout=10
-        ).video_id
+        video_id = create_upload_blocking(ingest, ALICE)
         for i, part in enumerate(parts):
             if i == len(parts) // 2:
                 time.sleep(0.5)  # the live session has an ffmpeg running on the first half
@@ -327,9 +321,7 @@ def recording_5s(tmp_path_factory) -> pathlib.Path:
 
 def put_all(ingest, data: bytes, md, content_type: str = "video/webm") -> tuple[str, float]:
     """Upload in 1 MiB PutChunk calls; returns the video id and when the last chunk was acknowledged."""
-    video_id = ingest.CreateUpload(
-        ingest_pb2.CreateUploadRequest(content_type=content_type), metadata=md, timeout=10
-    ).video_id
+    video_id = create_upload_blocking(ingest, md, content_type=content_type)
     parts = split(data, MiB)
     for i, part in enumerate(parts):
         ingest.PutChunk(

@@ -10,7 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2, ingest_pb2_grpc
-from tests.helpers import renditions_done, chunk, split, user
+from tests.helpers import chunk, create_upload_blocking, renditions_done, split, user
 from tests.process_stack import ProcessStack, free_port
 
 ALICE = user("alice")
@@ -70,11 +70,7 @@ def test_every_service_exposes_what_an_upload_did(metered, recording_3s):
         grpc.insecure_channel(metered.target("catalog")) as catalog_channel,
     ):
         ingest = ingest_pb2_grpc.IngestServiceStub(ingest_channel)
-        video_id = ingest.CreateUpload(
-            ingest_pb2.CreateUploadRequest(title="metered", filename="r.webm", content_type="video/webm"),
-            metadata=ALICE,
-            timeout=10,
-        ).video_id
+        video_id = create_upload_blocking(ingest, ALICE, title="metered", filename="r.webm")
         for i, part in enumerate(parts):
             ingest.PutChunk(
                 ingest_pb2.PutChunkRequest(video_id=video_id, chunk=chunk(i, part, i == len(parts) - 1)),
@@ -82,11 +78,7 @@ def test_every_service_exposes_what_an_upload_did(metered, recording_3s):
                 timeout=30,
             )
         # One refusal on another upload: a chunk over MAX_CHUNK_BYTES (gRPC itself lets it in).
-        other = ingest.CreateUpload(
-            ingest_pb2.CreateUploadRequest(title="too big", filename="r.webm", content_type="video/webm"),
-            metadata=ALICE,
-            timeout=10,
-        ).video_id
+        other = create_upload_blocking(ingest, ALICE, title="too big", filename="r.webm")
         with pytest.raises(grpc.RpcError) as refused:
             ingest.PutChunk(
                 ingest_pb2.PutChunkRequest(video_id=other, chunk=chunk(0, b"x" * (520 * KiB))),
@@ -143,15 +135,15 @@ def test_every_service_exposes_what_an_upload_did(metered, recording_3s):
     assert value(media_metrics, "recorder_queue_depth", kind="processing") == 0
     assert value(media_metrics, "recorder_ffmpeg_peak_memory_bytes_count") >= 1
     assert value(media_metrics, "recorder_ffmpeg_peak_memory_bytes_sum") > 1 << 20
-    # The compressed rendition was made once, by a live encode or from the queue.
-    assert (
-        sum(
+    # Each rendition was made once: the compressed one by a live encode or from the queue, the
+    # storyboard from the queue.
+    for kind in ("COMPRESSED", "STORYBOARD"):
+        made = sum(
             v
             for (name, labels), v in media_metrics.items()
-            if name == "recorder_renditions_finished_total" and ("state", "READY") in labels
+            if name == "recorder_renditions_finished_total" and {("state", "READY"), ("kind", kind)} <= labels
         )
-        == 1
-    )
+        assert made == 1, kind
 
 
 def test_no_metrics_endpoint_unless_a_port_is_given():

@@ -34,6 +34,12 @@ def stored(stack, video_id, owner="alice") -> list[str]:
     return [key[len(prefix) :] for key in stack.keys(prefix)]
 
 
+def retry_processing(stack, video_id, md):
+    return stack.ingest.RetryProcessing(
+        ingest_pb2.RetryVideoProcessingRequest(video_id=video_id), metadata=md, timeout=10
+    )
+
+
 async def state(stack, video_id, md=ALICE):
     return (
         await stack.ingest.GetUploadState(
@@ -213,17 +219,13 @@ async def test_failed_processing_can_be_retried_after_a_fix(database_url, tmp_pa
         assert failed.status == common_pb2.VIDEO_STATUS_FAILED and failed.error
         await expect(
             grpc.StatusCode.NOT_FOUND,
-            broken.ingest.RetryProcessing(
-                ingest_pb2.RetryVideoProcessingRequest(video_id=vid), metadata=BOB, timeout=10
-            ),
+            retry_processing(broken, vid, BOB),
         )
     finally:
         await stop_broken()
     fixed, stop_fixed = await start_stack(database_url, tmp_path / "storage", storage=storage_backend)
     try:
-        await fixed.ingest.RetryProcessing(
-            ingest_pb2.RetryVideoProcessingRequest(video_id=vid), metadata=ALICE, timeout=10
-        )
+        await retry_processing(fixed, vid, ALICE)
         video = await wait_final(fixed, vid, ALICE)
         assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
         assert video.error == ""
@@ -232,9 +234,7 @@ async def test_failed_processing_can_be_retried_after_a_fix(database_url, tmp_pa
         )
         await expect(
             grpc.StatusCode.FAILED_PRECONDITION,
-            fixed.ingest.RetryProcessing(
-                ingest_pb2.RetryVideoProcessingRequest(video_id=vid), metadata=ALICE, timeout=10
-            ),
+            retry_processing(fixed, vid, ALICE),
         )
     finally:
         await stop_fixed()
