@@ -74,6 +74,16 @@ class RenditionAsset:
 
 
 @dataclasses.dataclass(frozen=True)
+class ProcessingOutput:
+    """An output a processing job made, recorded with its READY (finish_processing_ready)."""
+
+    kind: AssetKind | None
+    path: str
+    content_type: str
+    size: int
+
+
+@dataclasses.dataclass(frozen=True)
 class RenditionClaim:
     claimed: bool
     owner_id: str = ""
@@ -1004,6 +1014,45 @@ class Catalog:
                     progress=video.progress,
                     message=(error or "")[:4000],
                 )
+            video.lease_owner = video.lease_expires_at = None
+        return await self.get_video(owner_id, video_id)
+
+    async def finish_processing_ready(
+        self,
+        owner_id: str,
+        video_id: str,
+        worker_id: str,
+        outputs: Sequence[ProcessingOutput],
+        info: MediaInfo | None,
+    ) -> Video:
+        """PROCESSING -> READY with the job's outputs and media facts, in one transaction: what
+        put_asset, set_media_info and finish_processing do one by one, so a job ends in one call.
+        The lease is checked first; each output is charged to the owner's quota, and over it:
+        RESOURCE_EXHAUSTED and nothing is recorded (no output, no facts, no status change), so
+        the caller deletes the files and fails the job."""
+        for output in outputs:
+            if output.kind not in tuple(AssetKind):
+                raise InvalidArgument("kind is not an asset kind this catalog knows")
+        async with self._transaction() as session:
+            video = await self._lock_leased(session, owner_id, video_id, worker_id)
+            for output in outputs:
+                assert output.kind is not None
+                await self._record_asset(
+                    session, owner_id, video_id, output.kind, output.path, output.content_type, output.size
+                )
+            for field in dataclasses.fields(info) if info is not None else ():
+                value = getattr(info, field.name)
+                if value is not None:
+                    setattr(video, field.name, value)
+            # As finish_processing's READY.
+            video.progress, video.current_step, video.error, video.error_step = 1.0, None, None, None
+            self._move(session, video, Event.FINISH_READY, progress=1.0)
+            await session.execute(
+                update(Rendition)
+                .where(Rendition.video_id == video_id, Rendition.state == RenditionState.PENDING)
+                .values(queued_at=self.clock())
+                .execution_options(synchronize_session=False)
+            )
             video.lease_owner = video.lease_expires_at = None
         return await self.get_video(owner_id, video_id)
 

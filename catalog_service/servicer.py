@@ -7,6 +7,7 @@ import logging
 
 from catalog_service import convert, webhooks
 from catalog_service.catalog import Catalog, MediaInfo, RenditionAsset, StoredChunk
+from catalog_service.catalog import ProcessingOutput
 from catalog_service.events import EventFeed
 from catalog_service.lifecycle import FEED_EVENT_TYPES, SHARE_LINK_REVOKED
 from catalog_service.share_links import REVOKE_PROPAGATION_SECONDS, ShareLinks, share_link_message
@@ -289,6 +290,20 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @shielded
     async def FinishProcessing(self, request, context):
         caller = current_caller()
+        if request.assets or request.HasField("media"):
+            if VideoStatus.from_proto(request.status) != VideoStatus.READY:
+                raise InvalidArgument("outputs and media facts are recorded only with READY")
+            video = await self.catalog.finish_processing_ready(
+                caller.require_user(),
+                request.video_id,
+                request.worker_id,
+                [
+                    ProcessingOutput(AssetKind.from_proto(a.kind), a.path, a.content_type, a.size_bytes)
+                    for a in request.assets
+                ],
+                _media_info(request.media) if request.HasField("media") else None,
+            )
+            return catalog_pb2.FinishProcessingResponse(video=convert.video_message(video))
         video = await self.catalog.finish_processing(
             caller.require_user(),
             request.video_id,
@@ -404,3 +419,15 @@ def _kind(value: int, required: bool = True):
     if kind is None and required:
         raise InvalidArgument("a rendition kind is required")
     return kind
+
+
+def _media_info(m) -> MediaInfo:
+    """A MediaInfo message's facts; zero or empty is unknown."""
+    return MediaInfo(
+        duration_seconds=m.duration_seconds or None,
+        width=m.width or None,
+        height=m.height or None,
+        video_codec=m.video_codec or None,
+        audio_codec=m.audio_codec or None,
+        container=m.container or None,
+    )

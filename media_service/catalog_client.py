@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import grpc
 
 from media_service.files import RecordedChunk
 from media_service.ondemand import StoredAsset, VideoFacts
-from media_service.pipeline import MediaFacts
+from media_service.pipeline import HeldAsset, MediaFacts
 from media_service.playback import LinkState
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
 from recorder_common.auth import ServiceTokenSigner
@@ -90,19 +90,41 @@ class MediaCatalogClient:
         )
 
     async def finish(
-        self, owner_id: str, video_id: str, worker_id: str, ready: bool, error_step: str | None = None, error: str = ""
+        self,
+        owner_id: str,
+        video_id: str,
+        worker_id: str,
+        ready: bool,
+        error_step: str | None = None,
+        error: str = "",
+        outputs: Sequence[HeldAsset] = (),
+        facts: MediaFacts | None = None,
     ) -> None:
-        await self._call(
-            self.stub.FinishProcessing,
-            catalog_pb2.FinishProcessingRequest(
-                video_id=video_id,
-                worker_id=worker_id,
-                status=(VideoStatus.READY if ready else VideoStatus.FAILED).proto,
-                error_step=Step.proto_of(error_step),
-                error=error,
-            ),
-            owner_id,
-        )
+        """READY or FAILED; a READY may carry the job's outputs and media facts, recorded in the
+        same transaction. Those outputs over the owner's quota: AssetRefused (nothing recorded)."""
+        try:
+            await self._call(
+                self.stub.FinishProcessing,
+                catalog_pb2.FinishProcessingRequest(
+                    video_id=video_id,
+                    worker_id=worker_id,
+                    status=(VideoStatus.READY if ready else VideoStatus.FAILED).proto,
+                    error_step=Step.proto_of(error_step),
+                    error=error,
+                    assets=[
+                        common_pb2.Asset(
+                            kind=AssetKind.proto_of(a.kind), path=a.key, content_type=a.content_type, size_bytes=a.size
+                        )
+                        for a in outputs
+                    ],
+                    media=media_info(facts) if facts is not None else None,
+                ),
+                owner_id,
+            )
+        except ResourceExhausted as exc:
+            if not outputs:
+                raise
+            raise AssetRefused(exc.message, outputs[0].key, exc.reason) from exc
 
     async def claim_rendition(
         self,

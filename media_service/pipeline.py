@@ -60,12 +60,27 @@ class MediaFacts:
     container: str | None
 
 
+@dataclasses.dataclass(frozen=True)
+class HeldAsset:
+    """An output reported while the reporter holds its reports (sent with the job's READY)."""
+
+    kind: str
+    key: str
+    size: int
+    content_type: str
+    step: str  # the step that made it: where the job fails if the catalog refuses it
+
+
 class JobReporter(Protocol):
     async def progress(self, step: str, fraction: float) -> None: ...
 
     async def asset(self, kind: str, key: str, size: int, content_type: str) -> None: ...
 
     async def media_info(self, facts: MediaFacts) -> None: ...
+
+    def hold(self, on: bool) -> None:
+        """While on, outputs and media facts are kept to travel with the job's READY, and step
+        changes are not sent (the lease's heartbeat still carries the latest)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,6 +164,8 @@ class MediaPipeline:
     async def _run(self, job: Job, ws: Workspace, reporter: JobReporter) -> None:
         session = self.live.take(job.video_id) if self.live is not None else None
         if session is not None:
+            # The live path's stop is a few quick steps: one catalog call at the end records them.
+            reporter.hold(True)
             try:
                 outputs = await self._finish_live(session, job, reporter)
             except LiveFailed as exc:
@@ -156,6 +173,7 @@ class MediaPipeline:
                     raise StepFailed("REMUX", f"could not rewrite the recording: {exc}") from exc
                 log.warning("live path of %s lost (%s): processing the stored chunks", job.video_id, exc)
                 self.live.decline(job.video_id, f"lost at the end: {exc}")
+                reporter.hold(False)  # the batch steps are long: each reports as it goes
             else:
                 self.live.finished += 1
                 await self.publish_live(job, ws, outputs, reporter)

@@ -117,6 +117,7 @@ def build(settings: MediaSettings) -> MediaParts:
         max_sessions_per_user=settings.max_live_sessions_per_user,
         still_wanted=still_wanted,
         encoders=encoders,
+        events=catalog,
         thumbnails=LiveThumbnails(
             ffmpeg, settings.thumbnail, limits, media_limits, first_seconds=settings.live_thumbnail_seconds
         ),

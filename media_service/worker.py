@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from media_service.admission import FairSlots
 from media_service.catalog_client import AssetRefused, MediaCatalogClient
-from media_service.pipeline import Job, MediaFacts, MediaPipeline, StepFailed
+from media_service.pipeline import HeldAsset, Job, MediaFacts, MediaPipeline, StepFailed
 from media_service.runner import FfmpegFailed
 from recorder_common import metrics, tracing
 from recorder_common.errors import DomainError, FailedPrecondition, NotFound
@@ -62,6 +62,13 @@ class CatalogReporter:
         self.lost: str | None = None  # why the job must stop, once the lease is gone
         # When each step started and ended (fraction 0 and 1): where the time to READY went.
         self.marks: list[tuple[str, float]] = []
+        # While holding: outputs and media facts kept for the READY call (CatalogReporter.hold).
+        self.holding = False
+        self.held: list[HeldAsset] = []
+        self.held_facts: MediaFacts | None = None
+
+    def hold(self, on: bool) -> None:
+        self.holding = on
 
     async def progress(self, step: str, fraction: float) -> None:
         changed = step != self.step
@@ -69,6 +76,8 @@ class CatalogReporter:
         now = time.monotonic()
         if fraction in (0.0, 1.0):
             self.marks.append((step if fraction == 0.0 else f"{step} done", now))
+        if self.holding:  # the lease keeper's heartbeat carries the step and fraction
+            return
         if changed or fraction in (0.0, 1.0) or now - self._sent_at >= PROGRESS_INTERVAL_SECONDS:
             self._sent_at = now
             await self.heartbeat()
@@ -81,10 +90,22 @@ class CatalogReporter:
         self.renewed_at = max(self.renewed_at, sent_at)
 
     async def asset(self, kind: str, key: str, size: int, content_type: str) -> None:
+        if self.holding:
+            self.held.append(HeldAsset(kind, key, size, content_type, self.step))
+            return
         await self.catalog.put_asset(self.job.owner_id, self.job.video_id, kind, key, content_type, size)
 
     async def media_info(self, facts: MediaFacts) -> None:
+        if self.holding:
+            self.held_facts = facts
+            return
         await self.catalog.set_media_info(self.job.owner_id, self.job.video_id, facts)
+
+    async def finish_ready(self, worker_id: str) -> None:
+        """READY, with what was held, in one catalog call."""
+        await self.catalog.finish(
+            self.job.owner_id, self.job.video_id, worker_id, ready=True, outputs=self.held, facts=self.held_facts
+        )
 
 
 class MediaWorker:
@@ -211,18 +232,21 @@ class MediaWorker:
             work.result()
         except StepFailed as exc:
             log.info("video %s failed at %s: %s", video_id, exc.step, exc.message)
+            await self._remove_held(reporter)
             await self.catalog.finish(
                 owner_id, video_id, self.worker_id, ready=False, error_step=exc.step, error=exc.message
             )
             return True
         except FfmpegFailed as exc:  # an ffmpeg run no step wrapped (a probe): fail the current step
             log.info("video %s failed at %s: %s", video_id, reporter.step, exc.message)
+            await self._remove_held(reporter)
             await self.catalog.finish(
                 owner_id, video_id, self.worker_id, ready=False, error_step=reporter.step, error=exc.message
             )
             return True
         except AssetRefused as exc:  # over the owner's quota: the output goes, the job fails
             log.info("video %s failed at %s: %s", video_id, reporter.step, exc.message)
+            await self._remove_held(reporter)
             await self.files.remove_key(owner_id, exc.path)
             await self.catalog.finish(
                 owner_id, video_id, self.worker_id, ready=False, error_step=reporter.step, error=exc.message
@@ -241,6 +265,7 @@ class MediaWorker:
                 reporter.step,
                 "".join(traceback.format_exception(exc)),
             )
+            await self._remove_held(reporter)
             await self.catalog.finish(
                 owner_id,
                 video_id,
@@ -250,7 +275,18 @@ class MediaWorker:
                 error=f"internal error: {type(exc).__name__}",
             )
             return True
-        await self.catalog.finish(owner_id, video_id, self.worker_id, ready=True)
+        try:
+            try:
+                await reporter.finish_ready(self.worker_id)
+            except AssetRefused:
+                # The held outputs are over the owner's quota and none was recorded. Rare: record
+                # them one by one, as the batch steps do, to fail at the step whose output is refused.
+                if not await self._record_held(reporter):
+                    return True
+                await self.catalog.finish(owner_id, video_id, self.worker_id, ready=True)
+        except (FailedPrecondition, NotFound) as exc:  # lease lost or deleted: nothing recorded
+            log.info("video %s: processing stopped: %s", video_id, exc.message)
+            return True
         reporter.marks.append(("MarkReady", time.monotonic()))
         log.info("video %s ready: %s", video_id, ready_breakdown(submitted_at, reporter.marks))
         if self.renditions is not None:
@@ -258,6 +294,34 @@ class MediaWorker:
         # The assembled source now holds every byte; the chunks are no longer needed.
         await self.files.remove_chunks(owner_id, video_id)
         return True
+
+    async def _record_held(self, reporter: CatalogReporter) -> bool:
+        """Record the held outputs and facts one call each; False if one was refused (that one
+        and those after it are deleted, and the job FAILED at the refused one's step)."""
+        job = reporter.job
+        for n, held in enumerate(reporter.held):
+            try:
+                await self.catalog.put_asset(
+                    job.owner_id, job.video_id, held.kind, held.key, held.content_type, held.size
+                )
+            except AssetRefused as exc:
+                log.info("video %s failed at %s: %s", job.video_id, held.step, exc.message)
+                reporter.held = reporter.held[n:]
+                await self._remove_held(reporter)
+                await self.catalog.finish(
+                    job.owner_id, job.video_id, self.worker_id, ready=False, error_step=held.step, error=exc.message
+                )
+                return False
+        reporter.held = []
+        if reporter.held_facts is not None:
+            await self.catalog.set_media_info(job.owner_id, job.video_id, reporter.held_facts)
+        return True
+
+    async def _remove_held(self, reporter: CatalogReporter) -> None:
+        """The held outputs of a job that fails here were never recorded: their files go."""
+        for held in reporter.held:
+            await self.files.remove_key(reporter.job.owner_id, held.key)
+        reporter.held.clear()
 
     async def _keep_lease(self, reporter: CatalogReporter, work: asyncio.Task) -> None:
         """Renew the lease while the work runs (unless a progress report just did) and stop the

@@ -222,18 +222,22 @@ class SetMediaInfoResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class FinishProcessingRequest(_message.Message):
-    __slots__ = ("video_id", "worker_id", "status", "error_step", "error")
+    __slots__ = ("video_id", "worker_id", "status", "error_step", "error", "assets", "media")
     VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     ERROR_STEP_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    ASSETS_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_FIELD_NUMBER: _ClassVar[int]
     video_id: str
     worker_id: str
     status: _common_pb2.VideoStatus
     error_step: _common_pb2.ProcessingStep
     error: str
-    def __init__(self, video_id: _Optional[str] = ..., worker_id: _Optional[str] = ..., status: _Optional[_Union[_common_pb2.VideoStatus, str]] = ..., error_step: _Optional[_Union[_common_pb2.ProcessingStep, str]] = ..., error: _Optional[str] = ...) -> None: ...
+    assets: _containers.RepeatedCompositeFieldContainer[_common_pb2.Asset]
+    media: _common_pb2.MediaInfo
+    def __init__(self, video_id: _Optional[str] = ..., worker_id: _Optional[str] = ..., status: _Optional[_Union[_common_pb2.VideoStatus, str]] = ..., error_step: _Optional[_Union[_common_pb2.ProcessingStep, str]] = ..., error: _Optional[str] = ..., assets: _Optional[_Iterable[_Union[_common_pb2.Asset, _Mapping]]] = ..., media: _Optional[_Union[_common_pb2.MediaInfo, _Mapping]] = ...) -> None: ...
 
 class FinishProcessingResponse(_message.Message):
     __slots__ = ("video",)
