@@ -975,10 +975,7 @@ class Catalog:
     async def set_media_info(self, owner_id: str, video_id: str, info: MediaInfo) -> None:
         async with self._transaction() as session:
             video = await self._lock_owned(session, owner_id, video_id)
-            for field in dataclasses.fields(info):
-                value = getattr(info, field.name)
-                if value is not None:
-                    setattr(video, field.name, value)
+            _apply_media_info(video, info)
 
     async def finish_processing(
         self,
@@ -995,15 +992,7 @@ class Catalog:
         async with self._transaction() as session:
             video = await self._lock_leased(session, owner_id, video_id, worker_id)
             if status == READY:
-                video.progress, video.current_step, video.error, video.error_step = 1.0, None, None, None
-                self._move(session, video, Event.FINISH_READY, progress=1.0, message=(error or "")[:4000])
-                # Encodable from the original from now on: FIFO in the queue from this moment.
-                await session.execute(
-                    update(Rendition)
-                    .where(Rendition.video_id == video_id, Rendition.state == RenditionState.PENDING)
-                    .values(queued_at=self.clock())
-                    .execution_options(synchronize_session=False)
-                )
+                await self._become_ready(session, video, message=(error or "")[:4000])
             else:
                 video.error, video.error_step = (error or "processing failed")[:4000], error_step
                 self._move(
@@ -1040,21 +1029,23 @@ class Catalog:
                 await self._record_asset(
                     session, owner_id, video_id, output.kind, output.path, output.content_type, output.size
                 )
-            for field in dataclasses.fields(info) if info is not None else ():
-                value = getattr(info, field.name)
-                if value is not None:
-                    setattr(video, field.name, value)
-            # As finish_processing's READY.
-            video.progress, video.current_step, video.error, video.error_step = 1.0, None, None, None
-            self._move(session, video, Event.FINISH_READY, progress=1.0)
-            await session.execute(
-                update(Rendition)
-                .where(Rendition.video_id == video_id, Rendition.state == RenditionState.PENDING)
-                .values(queued_at=self.clock())
-                .execution_options(synchronize_session=False)
-            )
+            if info is not None:
+                _apply_media_info(video, info)
+            await self._become_ready(session, video)
             video.lease_owner = video.lease_expires_at = None
         return await self.get_video(owner_id, video_id)
+
+    async def _become_ready(self, session: AsyncSession, video: Video, message: str = "") -> None:
+        """PROCESSING -> READY in this transaction, and its renditions queued from now on."""
+        video.progress, video.current_step, video.error, video.error_step = 1.0, None, None, None
+        self._move(session, video, Event.FINISH_READY, progress=1.0, message=message)
+        # Encodable from the original from now on: FIFO in the queue from this moment.
+        await session.execute(
+            update(Rendition)
+            .where(Rendition.video_id == video.id, Rendition.state == RenditionState.PENDING)
+            .values(queued_at=self.clock())
+            .execution_options(synchronize_session=False)
+        )
 
     def _waiting_for_a_worker(self, now: dt.datetime):
         """Uploaded and waiting, or processing under a lease that lapsed with attempts left."""
@@ -1193,3 +1184,11 @@ class Catalog:
                     continue  # an encoder finished it meanwhile
                 row.error = f"the encode was interrupted {row.attempts} times; retry it explicitly"
                 self._move_rendition(session, video, row, RenditionEvent.FAIL, message=row.error)
+
+
+def _apply_media_info(video: Video, info: MediaInfo) -> None:
+    """The probed facts onto the video row; a fact left None keeps what the row has."""
+    for field in dataclasses.fields(info):
+        value = getattr(info, field.name)
+        if value is not None:
+            setattr(video, field.name, value)
