@@ -128,7 +128,7 @@ def test_kill9_media_mid_processing_is_picked_up_after_restart(batch_processes, 
         lambda: helpers.renditions_done(v := get_video(processes, video_id)) and v, 300, "the compressed rendition"
     )
     assert helpers.rendition(video).state == common_pb2.RENDITION_STATE_READY, helpers.rendition(video).error
-    attempts = [e.message for e in video.history if "rendition PROCESSING: attempt" in e.message]
+    attempts = [e.message for e in video.history if "compressed rendition PROCESSING: attempt" in e.message]
     assert len(attempts) == 2 and "attempt 2" in attempts[1], attempts
     mp4 = processes.storage_root / next(a.path for a in video.assets if a.kind == common_pb2.ASSET_KIND_COMPRESSED)
     clean, seconds, errors = media_tools.decode_fully(mp4)
@@ -285,7 +285,9 @@ def test_a_lost_lease_stops_its_ffmpeg_within_2s(database_url, tmp_path, slow_to
         paused = True
         stack.start("media-2")
         wait_for(
-            lambda: any("rendition PROCESSING: attempt 2" in e.message for e in get_video(stack, video_id).history),
+            lambda: any(
+                "compressed rendition PROCESSING: attempt 2" in e.message for e in get_video(stack, video_id).history
+            ),
             60,
             "media-2 to take the encode over",
         )

@@ -106,7 +106,7 @@ def test_kill9_the_media_replica_mid_job_and_the_other_finishes(replicas, record
         )
 
     video = wait_for(compressing, 300, "compression under way")
-    claims = [e.message for e in video.history if "rendition PROCESSING: attempt" in e.message]
+    claims = [e.message for e in video.history if "compressed rendition PROCESSING: attempt" in e.message]
     holder = claims[-1].split(" by ")[1]
     assert holder in ("media", "media-2")
     replicas.kill9(holder)
@@ -116,7 +116,7 @@ def test_kill9_the_media_replica_mid_job_and_the_other_finishes(replicas, record
     )
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
     assert video.renditions[0].state == common_pb2.RENDITION_STATE_READY, video.renditions[0].error
-    claims = [e.message for e in video.history if "rendition PROCESSING: attempt" in e.message]
+    claims = [e.message for e in video.history if "compressed rendition PROCESSING: attempt" in e.message]
     assert claims[-2:] == [
         f"compressed rendition PROCESSING: attempt {len(claims) - 1} by {holder}",
         f"compressed rendition PROCESSING: attempt {len(claims)} by {other}",
