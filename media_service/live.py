@@ -559,6 +559,8 @@ class LiveEncoders:
     async def _encode(self, session: LiveSession, container, probe: ProbeResult, source):
         ws = self.files.workspace(session.owner_id, session.video_id)
         try:
+            # This encode holds the rendition's lease: what a dead encoder of it left is ours to remove.
+            await asyncio.to_thread(self.encode.remove_stale, ws)
             async with self.encode.output(ws) as out:
                 await self._encode_to(ws, out.tmp, session, container, probe, source)
             return self.encode.asset(out)

@@ -164,6 +164,9 @@ def test_kill9_media_during_a_live_upload_loses_nothing(processes, recording_3s)
     video = wait_processed(processes, video_id, 120, "READY")
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
     assert source_asset(processes, video).read_bytes() == data
+    # What the killed service was writing (its live encode's temporary among them) is gone once
+    # the renditions are made: their lease holders remove what a dead encoder left.
+    wait_for(lambda: helpers.renditions_done(helpers.get_video(processes, video_id, ALICE)), 300, "the renditions")
     assert list(source_asset(processes, video).parent.glob(".*.tmp")) == []
 
 
