@@ -62,8 +62,12 @@ async def test_the_thumbnail_is_made_while_the_recording_arrives_and_ready_runs_
             lambda: session._thumbnail is not None and session._thumbnail.ready, "a live thumbnail", timeout=120
         )
 
+    # READY is what this is about: the renditions (a 60 s encode) are not waited for.
     video = await wait_final(
-        live_stack, await upload(live_stack, recording_60s.read_bytes(), thumbnail_made, 256 * 1024), ALICE
+        live_stack,
+        await upload(live_stack, recording_60s.read_bytes(), thumbnail_made, 256 * 1024),
+        ALICE,
+        renditions=False,
     )
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
     assert live_stack.media.live.finished == 1, dict(live_stack.media.live.declined)
