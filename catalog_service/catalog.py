@@ -24,11 +24,12 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
+from catalog_service.batches import housekeeping_batch
 from catalog_service.chunk_recorder import ChunkRecorder, RecordRequest
-from catalog_service.chunk_rules import StoredChunk
+from catalog_service.chunk_rules import StoredChunk, UploadTally
 from catalog_service import events
 from catalog_service.lifecycle import Event, RenditionEvent, sources, transition
-from catalog_service.models import Asset, Chunk, Rendition, StatusEvent, Video, utcnow
+from catalog_service.models import Asset, Chunk, Rendition, StatusEvent, Video, as_utc, utcnow
 from catalog_service.owners import bytes_in_use, charged_size, lock_owner
 from catalog_service.settings import CatalogLimits
 
@@ -138,6 +139,12 @@ def _encode_page_token(created_at: dt.datetime, video_id: str) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def _owner_turn(owner_id, *oldest_first):
+    """Each row's place in its owner's own queue (1 for the owner's oldest, ...): ordering by it
+    makes owners take turns."""
+    return func.row_number().over(partition_by=owner_id, order_by=oldest_first).label("turn")
+
+
 def _stricter(limit: int, other: int) -> int:
     """The stricter of two limits where 0 means none."""
     return min(limit, other) if limit and other else limit or other
@@ -145,11 +152,6 @@ def _stricter(limit: int, other: int) -> int:
 
 class _ClaimRefused(Exception):
     """Rolls a claim back: the owner has no processing slot free."""
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    """SQLite hands back naive datetimes; we only ever store UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
 
 
 def _decode_page_token(token: str) -> tuple[dt.datetime, str]:
@@ -253,33 +255,25 @@ class Catalog:
         return video
 
     async def _state(self, session: AsyncSession, video: Video, with_indices: bool) -> UploadState:
-        complete = video.last_index is not None and video.received_chunks == video.last_index + 1
-        stored: list[int] = []
-        missing: list[int] = []
-        if with_indices:
-            stored = list(
-                (
-                    await session.execute(select(Chunk.index).where(Chunk.video_id == video.id).order_by(Chunk.index))
-                ).scalars()
-            )
-            upper = video.last_index if video.last_index is not None else (stored[-1] if stored else -1)
-            have = set(stored)
-            for i in range(upper + 1):
-                if i not in have:
-                    missing.append(i)
-                    if len(missing) >= MAX_LISTED_INDICES:
-                        break
-            stored = stored[:MAX_LISTED_INDICES]
-        return UploadState(
-            video_id=video.id,
-            status=VideoStatus(video.status),
-            received_chunks=video.received_chunks,
-            received_bytes=video.received_bytes,
-            last_index=video.last_index,
-            complete=complete,
-            missing_indices=missing,
-            stored_indices=stored,
+        summary = UploadTally(
+            video.id, video.status, video.last_index, video.received_chunks, video.received_bytes, None, {}
+        ).state()
+        if not with_indices:
+            return summary
+        stored = list(
+            (
+                await session.execute(select(Chunk.index).where(Chunk.video_id == video.id).order_by(Chunk.index))
+            ).scalars()
         )
+        upper = video.last_index if video.last_index is not None else (stored[-1] if stored else -1)
+        have = set(stored)
+        missing: list[int] = []
+        for i in range(upper + 1):
+            if i not in have:
+                missing.append(i)
+                if len(missing) >= MAX_LISTED_INDICES:
+                    break
+        return dataclasses.replace(summary, missing_indices=missing, stored_indices=stored[:MAX_LISTED_INDICES])
 
     # ---- uploads ------------------------------------------------------------------------------
     async def create_video(
@@ -398,19 +392,7 @@ class Catalog:
         upload cannot overshoot them together. Concurrent calls share a transaction (group commit)."""
         quota = _stricter(self.limits.user_quota_bytes, user_quota_bytes)
         result = await self._recorder.record(RecordRequest(owner_id, video_id, chunks, max_upload_bytes, quota))
-        t = result.tally
-        return BatchRecord(
-            result.outcomes,
-            UploadState(
-                video_id=t.video_id,
-                status=VideoStatus(t.status),
-                received_chunks=t.received_chunks,
-                received_bytes=t.received_bytes,
-                last_index=t.last_index,
-                complete=t.complete,
-            ),
-            result.completed_upload,
-        )
+        return BatchRecord(result.outcomes, result.tally.state(), result.completed_upload)
 
     async def mark_deleted(self, owner_id: str, video_id: str, abort_only: bool) -> Video:
         """Tombstone a video: from now on it is NOT_FOUND to its owner, processing of it stops at
@@ -457,7 +439,7 @@ class Catalog:
                     select(Video.id, Video.owner_id)
                     .where(Video.status.in_(expirable), Video.updated_at < cutoff)
                     .order_by(Video.updated_at)
-                    .limit(max(1, min(limit or 100, 1000)))
+                    .limit(housekeeping_batch(limit))
                 )
             ).all()
         for video_id, owner_id in candidates:
@@ -490,7 +472,7 @@ class Catalog:
                     select(Video.owner_id, Video.id)
                     .where(Video.status == DELETED, Video.status_changed_at <= cutoff)
                     .order_by(Video.status_changed_at)
-                    .limit(max(1, min(limit or 100, 1000)))
+                    .limit(housekeeping_batch(limit))
                 )
             ).all()
         return [VideoRef(*row) for row in rows]
@@ -508,7 +490,7 @@ class Catalog:
                     .join(with_chunks, with_chunks.c.video_id == Video.id)
                     .where(Video.status == READY, Video.status_changed_at <= cutoff)
                     .order_by(Video.status_changed_at)
-                    .limit(max(1, min(limit or 100, 1000)))
+                    .limit(housekeeping_batch(limit))
                 )
             ).all()
         return [VideoRef(*row) for row in rows]
@@ -541,13 +523,7 @@ class Catalog:
                 raise FailedPrecondition(
                     f"video {video_id} never finished uploading; nothing to process", Reason.STATUS_CONFLICT
                 )
-            allowed = self.limits.max_processing_retries
-            if video.processing_retries >= allowed:
-                raise ResourceExhausted(
-                    f"processing of video {video_id} was retried {video.processing_retries} times "
-                    f"already (at most {allowed}); upload the recording again or delete it",
-                    Reason.RETRIES_EXHAUSTED,
-                )
+            allowed = self._retry_allowance(video)
             self._move(
                 session,
                 video,
@@ -574,13 +550,7 @@ class Catalog:
                 )
             row = await self._rendition(session, video_id, kind)
             transition(video_id, row.state, RenditionEvent.RETRY, rendition=kind)
-            allowed = self.limits.max_processing_retries
-            if video.processing_retries >= allowed:
-                raise ResourceExhausted(
-                    f"processing of video {video_id} was retried {video.processing_retries} times "
-                    f"already (at most {allowed}); upload the recording again or delete it",
-                    Reason.RETRIES_EXHAUSTED,
-                )
+            allowed = self._retry_allowance(video)
             video.processing_retries += 1
             self._move_rendition(
                 session,
@@ -590,6 +560,18 @@ class Catalog:
                 message=f"retried by the owner ({video.processing_retries} of {allowed})",
             )
         return await self.get_video(owner_id, video_id)
+
+    def _retry_allowance(self, video: Video) -> int:
+        """Refuse an owner's retry once max_processing_retries are used (a video's and its
+        renditions' retries count together); otherwise the allowance, for the history."""
+        allowed = self.limits.max_processing_retries
+        if video.processing_retries >= allowed:
+            raise ResourceExhausted(
+                f"processing of video {video.id} was retried {video.processing_retries} times "
+                f"already (at most {allowed}); upload the recording again or delete it",
+                Reason.RETRIES_EXHAUSTED,
+            )
+        return allowed
 
     # ---- renditions ---------------------------------------------------------------------------
     @staticmethod
@@ -712,11 +694,7 @@ class Catalog:
             .group_by(Rendition.owner_id)
             .subquery()
         )
-        turn = (
-            func.row_number()
-            .over(partition_by=Rendition.owner_id, order_by=(Rendition.queued_at, Rendition.video_id))
-            .label("turn")
-        )
+        turn = _owner_turn(Rendition.owner_id, Rendition.queued_at, Rendition.video_id)
         waiting = (
             select(Rendition.video_id, Rendition.owner_id, Rendition.queued_at, turn)
             .join(Video, Video.id == Rendition.video_id)
@@ -1085,11 +1063,7 @@ class Catalog:
         oldest job, then each owner's second oldest, ...), so a user with a thousand uploads
         waiting delays another user's one upload by at most one job per worker."""
         now = self.clock()
-        turn = (
-            func.row_number()
-            .over(partition_by=Video.owner_id, order_by=(Video.status_changed_at, Video.id))
-            .label("turn")
-        )
+        turn = _owner_turn(Video.owner_id, Video.status_changed_at, Video.id)
         waiting = (
             select(Video.id, Video.owner_id, Video.status_changed_at, turn)
             .where(self._waiting_for_a_worker(now))
@@ -1100,7 +1074,7 @@ class Catalog:
                 await session.execute(
                     select(waiting.c.owner_id, waiting.c.id)
                     .order_by(waiting.c.turn, waiting.c.status_changed_at, waiting.c.id)
-                    .limit(max(1, min(limit or 100, 1000)))
+                    .limit(housekeeping_batch(limit))
                 )
             ).all()
         return [VideoRef(*row) for row in rows]
@@ -1120,7 +1094,7 @@ class Catalog:
                     select(Video.id, Video.owner_id)
                     .where(exhausted)
                     .order_by(Video.status_changed_at, Video.id)
-                    .limit(max(1, min(limit or 100, 1000)))
+                    .limit(housekeeping_batch(limit))
                 )
             ).all()
         failed: list[VideoRef] = []
@@ -1168,7 +1142,7 @@ class Catalog:
                     select(Rendition.video_id, Rendition.owner_id, Rendition.kind)
                     .where(exhausted)
                     .order_by(Rendition.updated_at)
-                    .limit(max(1, min(limit or 100, 1000)))
+                    .limit(housekeeping_batch(limit))
                 )
             ).all()
         for video_id, owner_id, kind in candidates:
@@ -1179,7 +1153,7 @@ class Catalog:
                     row.state == RenditionState.PROCESSING
                     and row.attempts >= MAX_PROCESSING_ATTEMPTS
                     and row.lease_expires_at is not None
-                    and _aware(row.lease_expires_at) < now
+                    and as_utc(row.lease_expires_at) < now
                 ):
                     continue  # an encoder finished it meanwhile
                 row.error = f"the encode was interrupted {row.attempts} times; retry it explicitly"

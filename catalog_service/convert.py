@@ -9,7 +9,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import inspect
 
 from catalog_service.events import DELIVERY_STATES, body
-from catalog_service.models import FeedEvent, Video, WebhookDelivery
+from catalog_service.models import FeedEvent, Video, WebhookDelivery, as_utc
 from catalog_service.watch_hub import VideoSnapshot
 from recorder.v1 import catalog_pb2, common_pb2
 from recorder_common.messages import media_info
@@ -19,9 +19,7 @@ from recorder_common.vocab import AssetKind, Step, VideoStatus, rendition_kind_e
 def timestamp(value: dt.datetime | None) -> Timestamp:
     ts = Timestamp()
     if value is not None:
-        if value.tzinfo is None:  # SQLite hands back naive datetimes; we only ever store UTC
-            value = value.replace(tzinfo=dt.timezone.utc)
-        ts.FromDatetime(value)
+        ts.FromDatetime(as_utc(value))
     return ts
 
 

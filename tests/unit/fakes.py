@@ -139,15 +139,7 @@ class FakeCatalog:
         return video_id
 
     def _state(self, tally: UploadTally) -> UploadState:
-        return UploadState(
-            video_id=tally.video_id,
-            status=VideoStatus(tally.status),
-            received_chunks=tally.received_chunks,
-            received_bytes=tally.received_bytes,
-            last_index=tally.last_index,
-            complete=tally.complete,
-            stored_indices=sorted(tally.known),
-        )
+        return dataclasses.replace(tally.state(), stored_indices=sorted(tally.known))
 
     async def upload_state(self, owner_id: str, video_id: str, summary_only: bool = False) -> UploadState:
         return self._state(self._video(owner_id, video_id).tally)
