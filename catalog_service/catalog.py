@@ -44,6 +44,7 @@ from recorder_common.vocab import AssetKind, ChunkOutcome, RenditionKind, Rendit
 MAX_TITLE_CHARS = 512
 MAX_FILENAME_CHARS = 255
 MAX_CONTENT_TYPE_CHARS = 255
+MAX_MESSAGE_CHARS = 4000  # an error or history message as stored
 # What MediaRecorder writes (WebM, or MP4 in newer Chrome), Matroska, and "I don't know" (probing
 # decides). The media service checks the declared type against the bytes.
 ACCEPTED_MEDIA_TYPES = (
@@ -150,6 +151,12 @@ def _stricter(limit: int, other: int) -> int:
     return min(limit, other) if limit and other else limit or other
 
 
+def _lease_lost(worker_id: str, video_id: str) -> FailedPrecondition:
+    return FailedPrecondition(
+        f"worker {worker_id} no longer holds the processing lease of video {video_id}", Reason.LEASE_LOST
+    )
+
+
 class _ClaimRefused(Exception):
     """Rolls a claim back: the owner has no processing slot free."""
 
@@ -235,9 +242,13 @@ class Catalog:
         )
         if result.rowcount != 1:
             raise NotFound(f"video {video_id} not found")
-        video = (
-            await session.execute(select(Video).where(Video.id == video_id).execution_options(populate_existing=True))
-        ).scalar_one()
+        return await self._locked(session, video_id)
+
+    async def _lock_present(self, session: AsyncSession, owner_id: str, video_id: str) -> Video:
+        """_lock_owned for a change to a video that is still there: a deleted one is NOT_FOUND."""
+        video = await self._lock_owned(session, owner_id, video_id)
+        if video.status == DELETED:
+            raise NotFound(f"video {video_id} not found")
         return video
 
     async def _load(self, session: AsyncSession, owner_id: str, video_id: str) -> Video:
@@ -398,9 +409,7 @@ class Catalog:
         """Tombstone a video: from now on it is NOT_FOUND to its owner, processing of it stops at
         the next lease check, and PurgeVideo removes its rows once its files are gone."""
         async with self._transaction() as session:
-            video = await self._lock_owned(session, owner_id, video_id)
-            if video.status == DELETED:
-                raise NotFound(f"video {video_id} not found")
+            video = await self._lock_present(session, owner_id, video_id)
             self._move(
                 session,
                 video,
@@ -515,9 +524,7 @@ class Catalog:
         if rendition is not None:
             return await self._retry_rendition(owner_id, video_id, rendition)
         async with self._transaction() as session:
-            video = await self._lock_owned(session, owner_id, video_id)
-            if video.status == DELETED:
-                raise NotFound(f"video {video_id} not found")
+            video = await self._lock_present(session, owner_id, video_id)
             transition(video_id, video.status, Event.RETRY)  # refused before the other checks
             if video.last_index is None or video.received_chunks != video.last_index + 1:
                 raise FailedPrecondition(
@@ -540,9 +547,7 @@ class Catalog:
 
     async def _retry_rendition(self, owner_id: str, video_id: str, kind: RenditionKind) -> Video:
         async with self._transaction() as session:
-            video = await self._lock_owned(session, owner_id, video_id)
-            if video.status == DELETED:
-                raise NotFound(f"video {video_id} not found")
+            video = await self._lock_present(session, owner_id, video_id)
             if video.status != READY:
                 raise FailedPrecondition(
                     f"video {video_id} is {video.status}: only a READY video's renditions "
@@ -614,7 +619,7 @@ class Catalog:
             row.lease_owner = row.lease_expires_at = None
         row.state, row.updated_at = target, now
         text = f"{row.kind.lower()} rendition {target}" + (f": {message}" if message else "")
-        session.add(self._event(video, video.status, progress=row.progress, message=text[:4000]))
+        session.add(self._event(video, video.status, progress=row.progress, message=text[:MAX_MESSAGE_CHARS]))
         events.emit(session, video, event, now, rendition=row)
 
     async def claim_rendition(
@@ -715,9 +720,7 @@ class Catalog:
     async def _lock_rendition_lease(
         self, session: AsyncSession, owner_id: str, video_id: str, kind: RenditionKind, worker_id: str
     ) -> tuple[Video, Rendition]:
-        video = await self._lock_owned(session, owner_id, video_id)
-        if video.status == DELETED:
-            raise NotFound(f"video {video_id} not found")
+        video = await self._lock_present(session, owner_id, video_id)
         row = await self._rendition(session, video_id, kind)
         if row.state != RenditionState.PROCESSING or row.lease_owner != worker_id:
             raise FailedPrecondition(
@@ -761,7 +764,7 @@ class Catalog:
                 row.progress = 1.0
                 self._move_rendition(session, video, row, RenditionEvent.COMPLETE)
             elif state == RenditionState.FAILED:
-                row.error = (error or "the encode failed")[:4000]
+                row.error = (error or "the encode failed")[:MAX_MESSAGE_CHARS]
                 self._move_rendition(session, video, row, RenditionEvent.FAIL, message=row.error)
             elif state == RenditionState.PENDING:
                 row.attempts = max(0, row.attempts - 1)  # not a failure: it was handed back on purpose
@@ -877,9 +880,7 @@ class Catalog:
         )
         if result.rowcount != 1:
             await self._load(session, owner_id, video_id)  # NOT_FOUND if it is not there
-            raise FailedPrecondition(
-                f"worker {worker_id} no longer holds the processing lease of video {video_id}", Reason.LEASE_LOST
-            )
+            raise _lease_lost(worker_id, video_id)
         return await self._locked(session, video_id)
 
     async def report_progress(
@@ -891,9 +892,7 @@ class Catalog:
         async with self._transaction() as session:
             video = await self._lock_owned(session, owner_id, video_id)
             if video.status != PROCESSING or video.lease_owner != worker_id:
-                raise FailedPrecondition(
-                    f"worker {worker_id} no longer holds the processing lease of video {video_id}", Reason.LEASE_LOST
-                )
+                raise _lease_lost(worker_id, video_id)
             if video.current_step != step:
                 session.add(self._event(video, PROCESSING, step=step, progress=progress))
             video.current_step, video.progress = step, progress
@@ -910,9 +909,7 @@ class Catalog:
         if size < 0:
             raise InvalidArgument("size_bytes must not be negative")
         async with self._transaction() as session:
-            video = await self._lock_owned(session, owner_id, video_id)
-            if video.status == DELETED:
-                raise NotFound(f"video {video_id} not found")
+            await self._lock_present(session, owner_id, video_id)
             await self._record_asset(session, owner_id, video_id, kind, path, content_type, size)
 
     async def _record_asset(
@@ -970,16 +967,16 @@ class Catalog:
         async with self._transaction() as session:
             video = await self._lock_leased(session, owner_id, video_id, worker_id)
             if status == READY:
-                await self._become_ready(session, video, message=(error or "")[:4000])
+                await self._become_ready(session, video, message=(error or "")[:MAX_MESSAGE_CHARS])
             else:
-                video.error, video.error_step = (error or "processing failed")[:4000], error_step
+                video.error, video.error_step = (error or "processing failed")[:MAX_MESSAGE_CHARS], error_step
                 self._move(
                     session,
                     video,
                     Event.FINISH_FAILED,
                     step=error_step,
                     progress=video.progress,
-                    message=(error or "")[:4000],
+                    message=(error or "")[:MAX_MESSAGE_CHARS],
                 )
             video.lease_owner = video.lease_expires_at = None
         return await self.get_video(owner_id, video_id)
