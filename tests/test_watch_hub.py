@@ -131,9 +131,17 @@ async def _ready(c: Catalog, vid: str):
     await c.finish_processing("alice", vid, "worker-1", "READY", None, None)
 
 
-async def _encode(c: Catalog, vid: str):
-    claim = await c.claim_rendition("encoder-1", 60, RenditionKind.COMPRESSED)
+async def _claim_rendition(c: Catalog, vid: str, kind: RenditionKind, worker: str) -> None:
+    claim = await c.claim_rendition(worker, 60, kind)
     assert claim.claimed and claim.video_id == vid
+
+
+async def _finish_rendition(c: Catalog, vid: str, kind: RenditionKind, worker: str, asset: RenditionAsset) -> None:
+    await c.finish_rendition("alice", vid, kind, worker, RenditionState.READY, asset)
+
+
+async def _encode(c: Catalog, vid: str):
+    await _claim_rendition(c, vid, RenditionKind.COMPRESSED, "encoder-1")
 
 
 async def _encode_progress(c: Catalog, vid: str):
@@ -141,30 +149,17 @@ async def _encode_progress(c: Catalog, vid: str):
 
 
 async def _encoded(c: Catalog, vid: str):
-    await c.finish_rendition(
-        "alice",
-        vid,
-        RenditionKind.COMPRESSED,
-        "encoder-1",
-        RenditionState.READY,
-        RenditionAsset("users/alice/videos/x/compressed.mp4", "video/mp4", 10),
-    )
+    asset = RenditionAsset("users/alice/videos/x/compressed.mp4", "video/mp4", 10)
+    await _finish_rendition(c, vid, RenditionKind.COMPRESSED, "encoder-1", asset)
 
 
 async def _storyboard(c: Catalog, vid: str):
-    claim = await c.claim_rendition("storyboarder-1", 60, RenditionKind.STORYBOARD)
-    assert claim.claimed and claim.video_id == vid
+    await _claim_rendition(c, vid, RenditionKind.STORYBOARD, "storyboarder-1")
 
 
 async def _storyboarded(c: Catalog, vid: str):
-    await c.finish_rendition(
-        "alice",
-        vid,
-        RenditionKind.STORYBOARD,
-        "storyboarder-1",
-        RenditionState.READY,
-        RenditionAsset("users/alice/videos/x/storyboard.jpg", "image/jpeg", 10),
-    )
+    asset = RenditionAsset("users/alice/videos/x/storyboard.jpg", "image/jpeg", 10)
+    await _finish_rendition(c, vid, RenditionKind.STORYBOARD, "storyboarder-1", asset)
 
 
 # READY (watchable) comes first; the stream goes on with the renditions (compressed, storyboard)
