@@ -234,14 +234,20 @@ async def test_a_malformed_video_id_is_invalid_argument(served):
 DEFAULT_WATCH_CAP = 16  # MAX_WATCH_STREAMS_PER_USER's default
 
 
-async def test_open_watch_streams_per_user_are_capped_and_freed_when_a_client_leaves(served):
-    vids = [await new_video(served.catalog) for _ in range(DEFAULT_WATCH_CAP)]
+async def open_up_to_the_cap(served, cap: int) -> tuple[list[str], list]:
+    """cap streams of alice's, each of a new video and started; then one more is refused."""
+    vids = [await new_video(served.catalog) for _ in range(cap)]
     streams = [collect(served.stub, v) for v in vids]
     await until(lambda: all(u for u, _ in streams), "alice's streams to start")
     with pytest.raises(grpc.aio.AioRpcError) as capped:
         await asyncio.wait_for(collect(served.stub, vids[0])[1], 30)
     assert capped.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert reason_of(capped.value) == Reason.TOO_MANY_WATCH_STREAMS
+    return vids, streams
+
+
+async def test_open_watch_streams_per_user_are_capped_and_freed_when_a_client_leaves(served):
+    vids, streams = await open_up_to_the_cap(served, DEFAULT_WATCH_CAP)
     bob_vid = await new_video(served.catalog, owner="bob")
     bob, bob_task = collect(served.stub, bob_vid, md=BOB)  # the cap is per user
     await until(lambda: bob, "bob's stream")
@@ -265,12 +271,7 @@ async def test_open_watch_streams_per_user_are_capped_and_freed_when_a_client_le
 @pytest.mark.parametrize("cap", [3])
 async def test_the_cap_is_a_setting(serve, cap):
     served = await serve(max_watch_streams_per_user=cap)
-    vids = [await new_video(served.catalog) for _ in range(cap)]
-    streams = [collect(served.stub, v) for v in vids]
-    await until(lambda: all(u for u, _ in streams), "alice's streams to start")
-    with pytest.raises(grpc.aio.AioRpcError) as capped:
-        await asyncio.wait_for(collect(served.stub, vids[0])[1], 30)
-    assert capped.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    _, streams = await open_up_to_the_cap(served, cap)
     for _, task in streams:
         task.cancel()
     await asyncio.gather(*[t for _, t in streams], return_exceptions=True)
