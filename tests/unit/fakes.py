@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import pathlib
+from collections.abc import Mapping
 
 from catalog_service.chunk_rules import StoredChunk, UploadTally, apply_chunks
 from ingest_service.ports import PendingChunk, RecordedChunks, UploadState
@@ -191,10 +192,14 @@ class FakeMedia:
     def __init__(self) -> None:
         self.processed: list[VideoRef] = []
         self.hints: list[tuple[str, int]] = []
+        self.hinted_files: dict[int, str] = {}  # index -> write token, as the hints named them
 
     async def process(self, owner_id: str, video_id: str) -> None:
         self.processed.append(VideoRef(owner_id, video_id))
 
-    async def chunk_stored(self, owner_id: str, video_id: str, index: int) -> bool:
+    async def chunk_stored(
+        self, owner_id: str, video_id: str, index: int, files: Mapping[int, str] | None = None
+    ) -> bool:
         self.hints.append((video_id, index))
+        self.hinted_files.update(files or {})
         return False
