@@ -137,6 +137,9 @@ class LiveSession:
         # ChunkStoredRequest.stored): then the catalog is asked only when they did not.
         self.tokens_hinted = False
         self._may_ask = True  # whether the next read may ask the catalog about an unknown chunk
+        # The highest index a hint told of since the catalog was last asked: when it is at or past
+        # the chunk we lack, that chunk may be recorded (its hint lost, or one that named no token).
+        self._told_up_to = -1
         self.last_index: int | None = None
         self._wake = asyncio.Event()
         self._ffmpeg: StreamingFfmpeg | None = None
@@ -185,6 +188,11 @@ class LiveSession:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def hinted(self, index: int) -> None:
+        """A hint: chunks up to `index` were stored (their tokens, if it named them, are learnt)."""
+        self._told_up_to = max(self._told_up_to, index)
+        self.wake()
 
     async def finish(self, last_index: int) -> LiveOutputs:
         """Feed up to last_index, end the input and wait for ffmpeg. Raises LiveFailed."""
@@ -268,14 +276,11 @@ class LiveSession:
             while True:
                 if self.last_index is not None and self.fed > self.last_index:
                     break
-                if (
-                    self.tokens_hinted
-                    and not self._may_ask
-                    and self.last_index is None
-                    and not self.files.knows(self.video_id, self.fed)
-                ):
-                    await self._wait_for_more()
-                    continue
+                if self.tokens_hinted and self.last_index is None and not self.files.knows(self.video_id, self.fed):
+                    if not self._may_ask and self._told_up_to < self.fed:
+                        await self._wait_for_more()
+                        continue
+                    self._told_up_to = -1  # the read asks the catalog: only later news asks again
                 self._may_ask = False
                 try:
                     data = await self.files.read_chunk(self.owner_id, self.video_id, self.fed)
@@ -320,7 +325,10 @@ class LiveSession:
         # Checked again after clearing, so a chunk stored in between is not missed.
         if self.last_index is not None or self.files.knows(self.video_id, self.fed):
             return
-        if not self.tokens_hinted and await self.files.chunk_exists(self.owner_id, self.video_id, self.fed):
+        if self.tokens_hinted:
+            if self._told_up_to >= self.fed:  # a hint came while the catalog was asked
+                return
+        elif await self.files.chunk_exists(self.owner_id, self.video_id, self.fed):
             return
         started = time.monotonic()
         deadline = self.last_fed_at + self.idle_seconds  # idle: no chunk fed for that long
@@ -329,7 +337,6 @@ class LiveSession:
             wait = min(THUMBNAIL_CHECK_SECONDS, max(deadline - time.monotonic(), 0.0))
             try:
                 await asyncio.wait_for(self._wake.wait(), wait)
-                self._may_ask = True
                 return
             except asyncio.TimeoutError:
                 now = time.monotonic()
@@ -403,7 +410,7 @@ class LiveSessions:
             ):
                 return False
             if video_id in self.sessions:  # another hint started one while we asked
-                self.sessions[video_id].wake()
+                self.sessions[video_id].hinted(index)
                 return True
             if not within_caps(self.per_owner(), owner_id, self.max_sessions, self.max_sessions_per_user):
                 return False  # others started meanwhile
@@ -428,7 +435,7 @@ class LiveSessions:
                 self._feed = LinkFeed(self.events, self)
                 self._feed.start()
             session.task.add_done_callback(lambda task: self._ended(video_id, session, task))
-        session.wake()
+        session.hinted(index)
         return True
 
     # ---- the event feed (link_feed.Evicts): which uploads to ask about -----------------------

@@ -341,3 +341,60 @@ async def test_hints_with_write_tokens_spare_the_catalog_and_a_lost_hint_does_no
         assert outputs.source.read_bytes() == data
     finally:
         await live.close()
+
+
+@pytest.mark.parametrize("news", ["a later hint", "a hint without tokens"])
+async def test_a_hint_that_comes_while_the_session_feeds_is_not_lost(tmp_path, recording_3s, monkeypatch, news):
+    """A hint wakes the session; one that comes while it feeds a chunk (not waiting) must still
+    count: when the next chunk's token is unknown (its hint was lost, or came from an ingest
+    that names no tokens), that hint is what makes the session ask the catalog, not the
+    ASK_CATALOG_SECONDS timer."""
+    from media_service import live as live_module
+    from media_service.files import MediaFiles, workspaces_for
+    from media_service.live import LiveSessions
+    from media_service.runner import FfmpegLimits
+    from media_service.settings import PROFILES, find_ffmpeg
+    from recorder_common.storage import LocalStorage
+
+    monkeypatch.setattr(live_module, "ASK_CATALOG_SECONDS", 3600.0)  # only a hint may make it ask
+    storage = LocalStorage(tmp_path)
+    video_id = "0123456789abcdef" * 2
+    data = recording_3s.read_bytes()
+    parts = split(data, 64 * 1024)
+    assert len(parts) >= 6
+    chunks = RecordedChunks()
+    files = MediaFiles(storage, workspaces_for(storage, tmp_path / "scratch"), chunks)
+    feeding_2, go_on = asyncio.Event(), asyncio.Event()
+    real_read = files.read_chunk
+
+    async def read_chunk(owner, video, index):
+        data = await real_read(owner, video, index)
+        if index == 2 and not go_on.is_set():
+            feeding_2.set()
+            await go_on.wait()  # the session is busy with chunk 2 while hints come
+        return data
+
+    files.read_chunk = read_chunk
+    live = LiveSessions(files, find_ffmpeg(), PROFILES["h264"], FfmpegLimits(), max_sessions=2, idle_seconds=600)
+    try:
+        for i in range(3):
+            token = await chunks.write(storage, "alice", video_id, i, parts[i])
+            assert await live.notify("alice", video_id, i, {i: token})
+        session = live.sessions[video_id]
+        await wait_until(feeding_2.is_set, "the session feeding chunk 2")
+        await chunks.write(storage, "alice", video_id, 3, parts[3])  # its hint is lost ...
+        if news == "a later hint":
+            token = await chunks.write(storage, "alice", video_id, 4, parts[4])
+            assert await live.notify("alice", video_id, 4, {4: token})  # ... and the next one comes
+        else:
+            assert await live.notify("alice", video_id, 3, {})  # ... or came without its token
+        go_on.set()
+        await wait_until(lambda: session.fed >= 4, "chunk 3 fed on the hint's news", timeout=10)
+        for i in range(5, len(parts)):
+            await chunks.write(storage, "alice", video_id, i, parts[i])
+        if news != "a later hint":
+            await chunks.write(storage, "alice", video_id, 4, parts[4])
+        outputs = await asyncio.wait_for(session.finish(len(parts) - 1), 60)
+        assert outputs.source.read_bytes() == data
+    finally:
+        await live.close()
