@@ -396,47 +396,52 @@ class LiveSessions:
         """A chunk was stored (`files`: the recorded write token of each chunk the request stored,
         so the session reads them without asking the catalog). Returns whether a live session is
         following this upload."""
-        session = self.sessions.get(video_id)
-        if files and (session is not None or self.max_sessions > 0):
-            self.files.learn(video_id, files)
-            if session is not None:
-                session.tokens_hinted = True
+        session = self.sessions.get(video_id) or await self._start(owner_id, video_id, files or {})
         if session is None:
-            if (
-                self.max_sessions <= 0
-                or video_id in self.declined
-                or not within_caps(self.per_owner(), owner_id, self.max_sessions, self.max_sessions_per_user)
-                or not await self.files.chunk_exists(owner_id, video_id, 0)
-            ):
-                return False
-            if video_id in self.sessions:  # another hint started one while we asked
-                self.sessions[video_id].hinted(index)
-                return True
-            if not within_caps(self.per_owner(), owner_id, self.max_sessions, self.max_sessions_per_user):
-                return False  # others started meanwhile
-            session = LiveSession(
-                owner_id,
-                video_id,
-                self.files,
-                self.ffmpeg_binary,
-                self.profile,
-                self.limits,
-                self.idle_seconds,
-                self.media_limits,
-                self.still_wanted,
-                self.encoders,
-                self.thumbnails,
-                followed=lambda: self.following,
-            )
-            session.tokens_hinted = bool(files)
-            self.sessions[video_id] = session
-            session.start()
-            if self.events is not None and self._feed is None:
-                self._feed = LinkFeed(self.events, self)
-                self._feed.start()
-            session.task.add_done_callback(lambda task: self._ended(video_id, session, task))
+            # Nothing here reads these tokens: kept, they would outlive the files (a late hint
+            # after READY) and push the followed uploads' out of the cache (REMEMBERED_VIDEOS).
+            return False
+        if files:
+            self.files.learn(video_id, files)
+            session.tokens_hinted = True
         session.hinted(index)
         return True
+
+    async def _start(self, owner_id: str, video_id: str, files: Mapping[int, str]) -> LiveSession | None:
+        """A session for this upload, if one may follow it (or another hint started one meanwhile)."""
+        if (
+            self.max_sessions <= 0
+            or video_id in self.declined
+            or not within_caps(self.per_owner(), owner_id, self.max_sessions, self.max_sessions_per_user)
+            or not (0 in files or await self.files.chunk_exists(owner_id, video_id, 0))
+        ):
+            return None
+        if video_id in self.sessions:  # another hint started one while we asked
+            return self.sessions[video_id]
+        if not within_caps(self.per_owner(), owner_id, self.max_sessions, self.max_sessions_per_user):
+            return None  # others started meanwhile
+        session = LiveSession(
+            owner_id,
+            video_id,
+            self.files,
+            self.ffmpeg_binary,
+            self.profile,
+            self.limits,
+            self.idle_seconds,
+            self.media_limits,
+            self.still_wanted,
+            self.encoders,
+            self.thumbnails,
+            followed=lambda: self.following,
+        )
+        self.sessions[video_id] = session
+        session.start()
+        if self.events is not None and self._feed is None:
+            self._feed = LinkFeed(self.events, self)
+            self._feed.start()
+        assert session.task is not None
+        session.task.add_done_callback(lambda task: self._ended(video_id, session, task))
+        return session
 
     # ---- the event feed (link_feed.Evicts): which uploads to ask about -----------------------
     def set_following(self, following: bool) -> None:

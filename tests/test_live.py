@@ -398,3 +398,32 @@ async def test_a_hint_that_comes_while_the_session_feeds_is_not_lost(tmp_path, r
         assert outputs.source.read_bytes() == data
     finally:
         await live.close()
+
+
+async def test_hints_that_no_session_follows_leave_the_token_cache_alone(tmp_path):
+    """Only a live session reads hinted tokens. A hint that starts none (a late one after the job
+    took the upload, whose chunk files go once it is READY; one over the session cap) must not
+    put tokens in the cache: they would outlive the files, and push the followed uploads' tokens
+    out of it (REMEMBERED_VIDEOS)."""
+    from media_service.files import MediaFiles, workspaces_for
+    from media_service.live import LiveSessions
+    from media_service.runner import FfmpegLimits
+    from media_service.settings import PROFILES
+    from recorder_common.storage import LocalStorage
+
+    storage = LocalStorage(tmp_path)
+    taken, unfollowed = "0123456789abcdef" * 2, "fedcba9876543210" * 2
+    chunks = RecordedChunks()
+    files = MediaFiles(storage, workspaces_for(storage, tmp_path / "scratch"), chunks)
+    live = LiveSessions(files, "ffmpeg", PROFILES["h264"], FfmpegLimits(), max_sessions=2, idle_seconds=5)
+    token = await chunks.write(storage, "alice", taken, 3, b"late")
+    assert live.take(taken) is None  # the job ran the batch path ...
+    await files.remove_chunks("alice", taken)  # ... and the video is READY: its chunks are gone
+    assert await live.notify("alice", taken, 3, {3: token}) is False
+    assert not files.knows(taken, 3), "a late hint put back the token of a removed file"
+
+    live.max_sessions_per_user = 1
+    live.per_owner = lambda: {"alice": 1}  # one of alice's uploads is followed: her cap is reached
+    token = await chunks.write(storage, "alice", unfollowed, 0, b"\x1a\x45\xdf\xa3")
+    assert await live.notify("alice", unfollowed, 0, {0: token}) is False
+    assert not files.knows(unfollowed, 0), "a hint no session follows filled the cache"
