@@ -283,6 +283,17 @@ async def test_the_end_can_arrive_while_the_session_looks_past_the_last_chunk(tm
     assert outputs.source.read_bytes() == recording_3s.read_bytes()
 
 
+def hinted_upload(tmp_path, recording: pathlib.Path):
+    """For the tests of hints naming write tokens: a local store, a video id, the recording's bytes
+    in at least 6 chunks, and a chunk catalog that records what it is given."""
+    from recorder_common.storage import LocalStorage
+
+    data = recording.read_bytes()
+    parts = split(data, 64 * 1024)
+    assert len(parts) >= 6
+    return LocalStorage(tmp_path), "0123456789abcdef" * 2, data, parts, RecordedChunks()
+
+
 async def test_hints_with_write_tokens_spare_the_catalog_and_a_lost_hint_does_not_stall(
     tmp_path, recording_3s, monkeypatch
 ):
@@ -295,16 +306,10 @@ async def test_hints_with_write_tokens_spare_the_catalog_and_a_lost_hint_does_no
     from media_service.live import LiveSessions
     from media_service.runner import FfmpegLimits
     from media_service.settings import PROFILES, find_ffmpeg
-    from recorder_common.storage import LocalStorage
 
     # No timer fallback in the first part: what is asked must not depend on the machine's speed.
     monkeypatch.setattr(live_module, "ASK_CATALOG_SECONDS", 3600.0)
-    storage = LocalStorage(tmp_path)
-    video_id = "0123456789abcdef" * 2
-    data = recording_3s.read_bytes()
-    parts = split(data, 64 * 1024)
-    assert len(parts) >= 6
-    chunks = RecordedChunks()
+    storage, video_id, data, parts, chunks = hinted_upload(tmp_path, recording_3s)
     asked: list[int] = []
     real_list = chunks.list_chunks
 
@@ -354,15 +359,9 @@ async def test_a_hint_that_comes_while_the_session_feeds_is_not_lost(tmp_path, r
     from media_service.live import LiveSessions
     from media_service.runner import FfmpegLimits
     from media_service.settings import PROFILES, find_ffmpeg
-    from recorder_common.storage import LocalStorage
 
     monkeypatch.setattr(live_module, "ASK_CATALOG_SECONDS", 3600.0)  # only a hint may make it ask
-    storage = LocalStorage(tmp_path)
-    video_id = "0123456789abcdef" * 2
-    data = recording_3s.read_bytes()
-    parts = split(data, 64 * 1024)
-    assert len(parts) >= 6
-    chunks = RecordedChunks()
+    storage, video_id, data, parts, chunks = hinted_upload(tmp_path, recording_3s)
     files = MediaFiles(storage, workspaces_for(storage, tmp_path / "scratch"), chunks)
     feeding_2, go_on = asyncio.Event(), asyncio.Event()
     real_read = files.read_chunk
