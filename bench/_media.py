@@ -69,11 +69,35 @@ def cache_dir() -> pathlib.Path:
     return pathlib.Path(base) / "recorder-bench"
 
 
+# Longer clips are this long a clip played again and again (stream copy): encoding 600 s of 1080p
+# VP8 takes most of an hour on a busy 2-core machine, copying it seconds.
+LOOPED_BEYOND_SECONDS = 60.0
+
+
+def looped_clip_args(ffmpeg: str, unit: pathlib.Path, path: pathlib.Path, seconds: float) -> list[str]:
+    """`unit` over and over, timestamps carried on, cut at `seconds`: a MediaRecorder-like WebM
+    (no cues, no duration) of that length."""
+    loops = int(seconds // LOOPED_BEYOND_SECONDS) + 1
+    return [ffmpeg, "-v", "error", "-y", "-stream_loop", str(loops), "-i", str(unit), "-t", str(seconds)] + [
+        "-map",
+        "0",
+        "-c",
+        "copy",
+        *live_webm(path),
+    ]
+
+
 def cached_screen_clip(ffmpeg: str, seconds: float, size: str = "1280x720", bitrate: str = "2500k") -> pathlib.Path:
-    """make_screen_clip's file for these parameters, generated on first use. The key is the command
-    and the ffmpeg build, so a change to either makes a new file rather than reusing a stale one."""
+    """make_screen_clip's file for these parameters, generated on first use (beyond
+    LOOPED_BEYOND_SECONDS, the shorter clip looped). The key is the command and the ffmpeg build,
+    so a change to either makes a new file rather than reusing a stale one."""
     version = subprocess.run([ffmpeg, "-version"], capture_output=True, text=True, timeout=30).stdout.splitlines()[:1]
-    recipe = screen_clip_args(ffmpeg, pathlib.Path("OUT"), seconds, size, bitrate) + version
+    unit = None
+    if seconds > LOOPED_BEYOND_SECONDS:
+        unit = cached_screen_clip(ffmpeg, LOOPED_BEYOND_SECONDS, size, bitrate)
+        recipe = looped_clip_args(ffmpeg, unit, pathlib.Path("OUT"), seconds) + version
+    else:
+        recipe = screen_clip_args(ffmpeg, pathlib.Path("OUT"), seconds, size, bitrate) + version
     key = hashlib.sha256("\0".join(recipe).encode()).hexdigest()[:16]
     folder = cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
@@ -81,7 +105,10 @@ def cached_screen_clip(ffmpeg: str, seconds: float, size: str = "1280x720", bitr
     if not path.exists():
         with tempfile.TemporaryDirectory(dir=folder) as scratch:
             partial = pathlib.Path(scratch) / "clip.webm"
-            make_screen_clip(ffmpeg, partial, seconds, size, bitrate)
+            if unit is not None:
+                subprocess.run(looped_clip_args(ffmpeg, unit, partial, seconds), check=True, timeout=600)
+            else:
+                make_screen_clip(ffmpeg, partial, seconds, size, bitrate)
             partial.rename(path)  # whole or absent, even if interrupted
     return path
 

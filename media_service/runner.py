@@ -31,6 +31,7 @@ STDERR_TAIL_CHARS = 2000
 SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
 PRLIMIT = shutil.which("prlimit") if sys.platform.startswith("linux") else None
 NICE = shutil.which("nice")
+CHRT = shutil.which("chrt") if sys.platform.startswith("linux") else None
 # After SIGTERM ffmpeg gets this long to exit (it finishes its trailer), then SIGKILL.
 STOP_GRACE_SECONDS = 0.5
 # How often CPU time is read (from /proc) while ffmpeg runs.
@@ -80,6 +81,10 @@ class FfmpegLimits:
     # Scheduling niceness (0-19) of the run: encodes run niced, so the cheap work that makes a
     # recording watchable (remux, probe, thumbnail) and ingest get the CPU first whenever they want it.
     niceness: int = 0
+    # Run in the SCHED_IDLE class: only on CPU time nothing else wants. Niceness still orders
+    # encodes against each other's neighbours at nice 19, but every thread of an x264 encode (a
+    # dozen at 1080p) at nice 10 still weighs on the ack path; SCHED_IDLE weighs almost nothing.
+    idle_class: bool = False
 
     def for_media(self, media_seconds: float | None) -> "FfmpegLimits":
         """The bounds of a run over media_seconds of media (None: unknown, the caps)."""
@@ -145,6 +150,8 @@ def _with_parent_death_signal(args: Sequence[str]) -> list[str]:
 
 
 def _niced(args: Sequence[str], limits: FfmpegLimits) -> list[str]:
+    if limits.idle_class and CHRT is not None:
+        args = [CHRT, "--idle", "0", *args]  # chrt takes no "--": the command follows the priority
     if limits.niceness <= 0 or NICE is None:
         return list(args)
     return [NICE, "-n", str(min(limits.niceness, 19)), "--", *args]

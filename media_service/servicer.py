@@ -11,6 +11,7 @@ from recorder_common.errors import FailedPrecondition, InvalidArgument
 from recorder_common.identity import current_caller
 from recorder_common.ids import check_video_id
 from recorder_common.rpc import maps_domain_errors
+from recorder_common.storage.keys import is_write_token
 from recorder_common.vocab import AssetKind, AudioFormat, ImageFormat
 
 
@@ -46,8 +47,9 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
         caller = current_caller()
         if request.index < 0:
             raise InvalidArgument("index must be 0 or more")
-        # The tokens name files (keys.chunk_name checks their form); only ingest may call this.
-        files = {f.index: f.file_token for f in request.stored if f.index >= 0 and f.file_token}
+        # Only ingest may call this; the tokens name files, so a malformed one is dropped here
+        # rather than kept where a job would trip over it.
+        files = {f.index: f.file_token for f in request.stored if f.index >= 0 and is_write_token(f.file_token)}
         live = await self.live.notify(caller.require_user(), check_video_id(request.video_id), request.index, files)
         return media_pb2.ChunkStoredResponse(live=live)
 

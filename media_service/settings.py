@@ -151,6 +151,9 @@ class MediaSettings:
     # Niceness of encode ffmpegs (live and queued renditions): the cheap work that makes a
     # recording watchable, and ingest, get the CPU first.
     encode_niceness: int = 10
+    # "idle": encodes also run in the SCHED_IDLE class (runner.FfmpegLimits.idle_class), so they
+    # take only CPU time that ingest, the catalog and the cheap work leave; "normal": niced only.
+    encode_scheduling: str = "idle"
     # The part of the ffmpeg memory budget kept for that cheap work (copies, probes, thumbnails).
     watchable_memory_share: float = 0.5
     encode_cores: float = 0.0
@@ -188,6 +191,10 @@ class MediaSettings:
     public_base_url: str = ""
     # The share page's HLS player bundle (`cd web && npm run build:share`); empty: web/dist's.
     share_player_script: str = ""
+
+    def __post_init__(self) -> None:
+        if self.encode_scheduling not in ("idle", "normal"):
+            raise ValueError(f"MEDIA_ENCODE_SCHEDULING must be idle or normal, not {self.encode_scheduling!r}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "MediaSettings":
@@ -236,6 +243,7 @@ _MEDIA_ENV = {
     "live_thumbnail_seconds": "MEDIA_LIVE_THUMBNAIL_SECONDS",
     "encode_cores": "MEDIA_ENCODE_CORES",
     "encode_niceness": "MEDIA_ENCODE_NICENESS",
+    "encode_scheduling": "MEDIA_ENCODE_SCHEDULING",
     "watchable_memory_share": "MEDIA_WATCHABLE_MEMORY_SHARE",
     "live_encode_cost_cores": "MEDIA_LIVE_ENCODE_COST_CORES",
     "live_encode_max_lag_seconds": "MEDIA_LIVE_ENCODE_MAX_LAG_SECONDS",

@@ -73,6 +73,7 @@ def build(settings: MediaSettings) -> MediaParts:
         limits,
         memory=MemoryBudget(encode_share),
         niceness=settings.encode_niceness,
+        idle_class=settings.encode_scheduling == "idle",
         max_memory_bytes=min(limits.max_memory_bytes or ENCODE_MAX_MEMORY_BYTES, ENCODE_MAX_MEMORY_BYTES),
     )
     media_limits = settings.media_limits
@@ -137,7 +138,7 @@ def build(settings: MediaSettings) -> MediaParts:
         files,
         ffmpeg,
         catalog,
-        dataclasses.replace(encode_limits, niceness=0),
+        dataclasses.replace(encode_limits, niceness=0, idle_class=False),
         max_parallel=settings.max_on_demand_jobs,
         candidate_frames=settings.thumbnail.candidate_frames,
         max_pixels=media_limits.max_video_pixels,

@@ -24,6 +24,11 @@ def new_write_token() -> str:
     return uuid.uuid4().hex
 
 
+def is_write_token(token: str) -> bool:
+    """Whether `token` has the form new_write_token() makes (and chunk_name accepts)."""
+    return isinstance(token, str) and _TOKEN.fullmatch(token) is not None
+
+
 def chunk_name(index: int, token: str | None) -> str:
     """A chunk file is named by its index and by the write that made it. Two requests carrying the
     same chunk each write their own file; the catalog records which one is the chunk, and a request

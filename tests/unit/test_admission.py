@@ -250,6 +250,25 @@ def test_encodes_run_niced_and_everything_else_at_normal_priority():
     if runner.NICE is not None:
         at = niced.index(runner.NICE)
         assert niced[at + 1 : at + 3] == ["-n", "10"] and niced[-2:] == ["ffmpeg", "-version"]
+    assert "chrt" not in " ".join(niced)
+
+
+def test_an_idle_class_run_runs_in_sched_idle_at_its_niceness():
+    """Executed, not only spelled: the wrappers must hand the command on as it is."""
+    import dataclasses
+    import os
+    import subprocess
+    import sys
+
+    from media_service import runner
+
+    if runner.CHRT is None or runner.NICE is None:
+        pytest.skip("chrt and nice are util-linux and coreutils tools: Linux only")
+    limits = dataclasses.replace(runner.FfmpegLimits(), niceness=10, idle_class=True)
+    probe = "import os; print(os.sched_getscheduler(0), os.nice(0))"
+    out = subprocess.run(runner.spawn_argv([sys.executable, "-c", probe], limits), capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(os.SCHED_IDLE), str(min(os.nice(0) + 10, 19))]
 
 
 def test_a_still_reserves_less_than_an_encode_and_never_more_than_the_cap():
