@@ -193,6 +193,41 @@ def ready_phases(metrics_text: str) -> str:
     )
 
 
+def histogram(metrics_text: str, name: str, match: str = "") -> tuple[float, float] | None:
+    """(mean, p99 as the upper bound of its bucket) of a Prometheus histogram, in ms, summed over
+    the series whose labels contain `match`; None when it has no samples."""
+    buckets: dict[float, float] = {}
+    total = count = 0.0
+    for line in metrics_text.splitlines():
+        if not line.startswith(name) or match not in line:
+            continue
+        key, _, value = line.rpartition(" ")
+        if key.startswith(f"{name}_bucket"):
+            bound = re.search(r'le="([^"]+)"', key)
+            if bound:
+                le = float(bound.group(1))
+                buckets[le] = buckets.get(le, 0.0) + float(value)
+        elif key.startswith(f"{name}_sum"):
+            total += float(value)
+        elif key.startswith(f"{name}_count"):
+            count += float(value)
+    if not count:
+        return None
+    p99 = next((le for le, n in sorted(buckets.items()) if n >= 0.99 * count), float("inf"))
+    return total / count * 1000, p99 * 1000
+
+
+def ack_parts(metrics_text: str) -> str:
+    """Where an ack's time goes inside ingest: PutChunk as served, the chunk write (fsync) and the
+    catalog's RecordChunks, each as mean / p99 bucket bound."""
+    parts = {
+        "PutChunk served": histogram(metrics_text, "recorder_rpc_duration_seconds", 'method="PutChunk"'),
+        "write": histogram(metrics_text, "recorder_chunk_write_seconds"),
+        "record": histogram(metrics_text, "recorder_chunk_record_seconds"),
+    }
+    return ", ".join(f"{k} {v[0]:.0f} / <={v[1]:.0f} ms" for k, v in parts.items() if v) or "n/a"
+
+
 def stats(values: list[float]) -> tuple[float, float, float]:
     return percentile(values, 50), percentile(values, 99), max(values)
 
@@ -247,11 +282,12 @@ async def run_recordings(
     }
 
 
-def start_stack(folder: pathlib.Path, settings: dict[str, str]) -> tuple[BenchStack, int, TreeMeter]:
-    metrics_port = free_port()
-    stack = BenchStack(folder, env=settings, service_env={"media": {"METRICS_PORT": str(metrics_port)}}).start()
+def start_stack(folder: pathlib.Path, settings: dict[str, str]) -> tuple[BenchStack, dict[str, int], TreeMeter]:
+    metrics_ports = {"media": free_port(), "ingest": free_port()}
+    service_env = {name: {"METRICS_PORT": str(port)} for name, port in metrics_ports.items()}
+    stack = BenchStack(folder, env=settings, service_env=service_env).start()
     meter = TreeMeter({name: stack.processes[name].pid for name in ("media", "ingest")}).start()
-    return stack, metrics_port, meter
+    return stack, metrics_ports, meter
 
 
 def seconds_text(value: float) -> str:
@@ -274,13 +310,14 @@ async def main_async(args) -> None:
         alone = encode_alone(ffmpeg, clip, args.seconds, profile_from_env(settings), (width, height), folder)
         print(f"encoder alone: {alone:.2f} media-s per wall-s", flush=True)
         for n in ns:
-            stack, metrics_port, meter = start_stack(folder / f"n{n}", settings)
+            stack, metrics_ports, meter = start_stack(folder / f"n{n}", settings)
             try:
                 row = await run_recordings(stack, data, args.seconds, n, args.owners, 1.0, args.limit)
                 row["cpu"] = meter.cpu()
-                scraped = scrape_metrics(metrics_port)
+                scraped = scrape_metrics(metrics_ports["media"])
                 row["behind"] = behind_counts(scraped)
                 row["phases"] = ready_phases(scraped)
+                row["ack_parts"] = ack_parts(scrape_metrics(metrics_ports["ingest"]))
             finally:
                 meter.stop()
                 stack.stop()
@@ -292,10 +329,11 @@ async def main_async(args) -> None:
                 flush=True,
             )
             print(f"N={n}: ProcessVideo -> MarkReady, mean ms per phase: {row['phases']}", flush=True)
+            print(f"N={n}: inside ingest, mean / p99: {row['ack_parts']}", flush=True)
         long_row = None
         if not args.skip_long:
             long_clip = cached_screen_clip(ffmpeg, args.long_seconds, size=args.size, bitrate=args.bitrate)
-            stack, metrics_port, meter = start_stack(folder / "long", settings)
+            stack, _, meter = start_stack(folder / "long", settings)
             try:
                 long_row = await run_recordings(
                     stack, long_clip.read_bytes(), args.long_seconds, 1, 0, None, args.limit

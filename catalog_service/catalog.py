@@ -24,11 +24,12 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
+from catalog_service.batches import housekeeping_batch
 from catalog_service.chunk_recorder import ChunkRecorder, RecordRequest
-from catalog_service.chunk_rules import StoredChunk
+from catalog_service.chunk_rules import StoredChunk, UploadTally
 from catalog_service import events
 from catalog_service.lifecycle import Event, RenditionEvent, sources, transition
-from catalog_service.models import Asset, Chunk, Rendition, StatusEvent, Video, utcnow
+from catalog_service.models import Asset, Chunk, Rendition, StatusEvent, Video, as_utc, utcnow
 from catalog_service.owners import bytes_in_use, charged_size, lock_owner
 from catalog_service.settings import CatalogLimits
 
@@ -43,6 +44,7 @@ from recorder_common.vocab import AssetKind, ChunkOutcome, RenditionKind, Rendit
 MAX_TITLE_CHARS = 512
 MAX_FILENAME_CHARS = 255
 MAX_CONTENT_TYPE_CHARS = 255
+MAX_MESSAGE_CHARS = 4000  # an error or history message as stored
 # What MediaRecorder writes (WebM, or MP4 in newer Chrome), Matroska, and "I don't know" (probing
 # decides). The media service checks the declared type against the bytes.
 ACCEPTED_MEDIA_TYPES = (
@@ -138,18 +140,25 @@ def _encode_page_token(created_at: dt.datetime, video_id: str) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def _owner_turn(owner_id, *oldest_first):
+    """Each row's place in its owner's own queue (1 for the owner's oldest, ...): ordering by it
+    makes owners take turns."""
+    return func.row_number().over(partition_by=owner_id, order_by=oldest_first).label("turn")
+
+
 def _stricter(limit: int, other: int) -> int:
     """The stricter of two limits where 0 means none."""
     return min(limit, other) if limit and other else limit or other
 
 
+def _lease_lost(worker_id: str, video_id: str) -> FailedPrecondition:
+    return FailedPrecondition(
+        f"worker {worker_id} no longer holds the processing lease of video {video_id}", Reason.LEASE_LOST
+    )
+
+
 class _ClaimRefused(Exception):
     """Rolls a claim back: the owner has no processing slot free."""
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    """SQLite hands back naive datetimes; we only ever store UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
 
 
 def _decode_page_token(token: str) -> tuple[dt.datetime, str]:
@@ -233,9 +242,13 @@ class Catalog:
         )
         if result.rowcount != 1:
             raise NotFound(f"video {video_id} not found")
-        video = (
-            await session.execute(select(Video).where(Video.id == video_id).execution_options(populate_existing=True))
-        ).scalar_one()
+        return await self._locked(session, video_id)
+
+    async def _lock_present(self, session: AsyncSession, owner_id: str, video_id: str) -> Video:
+        """_lock_owned for a change to a video that is still there: a deleted one is NOT_FOUND."""
+        video = await self._lock_owned(session, owner_id, video_id)
+        if video.status == DELETED:
+            raise NotFound(f"video {video_id} not found")
         return video
 
     async def _load(self, session: AsyncSession, owner_id: str, video_id: str) -> Video:
@@ -253,33 +266,25 @@ class Catalog:
         return video
 
     async def _state(self, session: AsyncSession, video: Video, with_indices: bool) -> UploadState:
-        complete = video.last_index is not None and video.received_chunks == video.last_index + 1
-        stored: list[int] = []
-        missing: list[int] = []
-        if with_indices:
-            stored = list(
-                (
-                    await session.execute(select(Chunk.index).where(Chunk.video_id == video.id).order_by(Chunk.index))
-                ).scalars()
-            )
-            upper = video.last_index if video.last_index is not None else (stored[-1] if stored else -1)
-            have = set(stored)
-            for i in range(upper + 1):
-                if i not in have:
-                    missing.append(i)
-                    if len(missing) >= MAX_LISTED_INDICES:
-                        break
-            stored = stored[:MAX_LISTED_INDICES]
-        return UploadState(
-            video_id=video.id,
-            status=VideoStatus(video.status),
-            received_chunks=video.received_chunks,
-            received_bytes=video.received_bytes,
-            last_index=video.last_index,
-            complete=complete,
-            missing_indices=missing,
-            stored_indices=stored,
+        summary = UploadTally(
+            video.id, video.status, video.last_index, video.received_chunks, video.received_bytes, None, {}
+        ).state()
+        if not with_indices:
+            return summary
+        stored = list(
+            (
+                await session.execute(select(Chunk.index).where(Chunk.video_id == video.id).order_by(Chunk.index))
+            ).scalars()
         )
+        upper = video.last_index if video.last_index is not None else (stored[-1] if stored else -1)
+        have = set(stored)
+        missing: list[int] = []
+        for i in range(upper + 1):
+            if i not in have:
+                missing.append(i)
+                if len(missing) >= MAX_LISTED_INDICES:
+                    break
+        return dataclasses.replace(summary, missing_indices=missing, stored_indices=stored[:MAX_LISTED_INDICES])
 
     # ---- uploads ------------------------------------------------------------------------------
     async def create_video(
@@ -398,27 +403,13 @@ class Catalog:
         upload cannot overshoot them together. Concurrent calls share a transaction (group commit)."""
         quota = _stricter(self.limits.user_quota_bytes, user_quota_bytes)
         result = await self._recorder.record(RecordRequest(owner_id, video_id, chunks, max_upload_bytes, quota))
-        t = result.tally
-        return BatchRecord(
-            result.outcomes,
-            UploadState(
-                video_id=t.video_id,
-                status=VideoStatus(t.status),
-                received_chunks=t.received_chunks,
-                received_bytes=t.received_bytes,
-                last_index=t.last_index,
-                complete=t.complete,
-            ),
-            result.completed_upload,
-        )
+        return BatchRecord(result.outcomes, result.tally.state(), result.completed_upload)
 
     async def mark_deleted(self, owner_id: str, video_id: str, abort_only: bool) -> Video:
         """Tombstone a video: from now on it is NOT_FOUND to its owner, processing of it stops at
         the next lease check, and PurgeVideo removes its rows once its files are gone."""
         async with self._transaction() as session:
-            video = await self._lock_owned(session, owner_id, video_id)
-            if video.status == DELETED:
-                raise NotFound(f"video {video_id} not found")
+            video = await self._lock_present(session, owner_id, video_id)
             self._move(
                 session,
                 video,
@@ -457,7 +448,7 @@ class Catalog:
                     select(Video.id, Video.owner_id)
                     .where(Video.status.in_(expirable), Video.updated_at < cutoff)
                     .order_by(Video.updated_at)
-                    .limit(max(1, min(limit or 100, 1000)))
+                    .limit(housekeeping_batch(limit))
                 )
             ).all()
         for video_id, owner_id in candidates:
@@ -490,7 +481,7 @@ class Catalog:
                     select(Video.owner_id, Video.id)
                     .where(Video.status == DELETED, Video.status_changed_at <= cutoff)
                     .order_by(Video.status_changed_at)
-                    .limit(max(1, min(limit or 100, 1000)))
+                    .limit(housekeeping_batch(limit))
                 )
             ).all()
         return [VideoRef(*row) for row in rows]
@@ -508,7 +499,7 @@ class Catalog:
                     .join(with_chunks, with_chunks.c.video_id == Video.id)
                     .where(Video.status == READY, Video.status_changed_at <= cutoff)
                     .order_by(Video.status_changed_at)
-                    .limit(max(1, min(limit or 100, 1000)))
+                    .limit(housekeeping_batch(limit))
                 )
             ).all()
         return [VideoRef(*row) for row in rows]
@@ -533,21 +524,13 @@ class Catalog:
         if rendition is not None:
             return await self._retry_rendition(owner_id, video_id, rendition)
         async with self._transaction() as session:
-            video = await self._lock_owned(session, owner_id, video_id)
-            if video.status == DELETED:
-                raise NotFound(f"video {video_id} not found")
+            video = await self._lock_present(session, owner_id, video_id)
             transition(video_id, video.status, Event.RETRY)  # refused before the other checks
             if video.last_index is None or video.received_chunks != video.last_index + 1:
                 raise FailedPrecondition(
                     f"video {video_id} never finished uploading; nothing to process", Reason.STATUS_CONFLICT
                 )
-            allowed = self.limits.max_processing_retries
-            if video.processing_retries >= allowed:
-                raise ResourceExhausted(
-                    f"processing of video {video_id} was retried {video.processing_retries} times "
-                    f"already (at most {allowed}); upload the recording again or delete it",
-                    Reason.RETRIES_EXHAUSTED,
-                )
+            allowed = self._retry_allowance(video)
             self._move(
                 session,
                 video,
@@ -564,9 +547,7 @@ class Catalog:
 
     async def _retry_rendition(self, owner_id: str, video_id: str, kind: RenditionKind) -> Video:
         async with self._transaction() as session:
-            video = await self._lock_owned(session, owner_id, video_id)
-            if video.status == DELETED:
-                raise NotFound(f"video {video_id} not found")
+            video = await self._lock_present(session, owner_id, video_id)
             if video.status != READY:
                 raise FailedPrecondition(
                     f"video {video_id} is {video.status}: only a READY video's renditions "
@@ -574,13 +555,7 @@ class Catalog:
                 )
             row = await self._rendition(session, video_id, kind)
             transition(video_id, row.state, RenditionEvent.RETRY, rendition=kind)
-            allowed = self.limits.max_processing_retries
-            if video.processing_retries >= allowed:
-                raise ResourceExhausted(
-                    f"processing of video {video_id} was retried {video.processing_retries} times "
-                    f"already (at most {allowed}); upload the recording again or delete it",
-                    Reason.RETRIES_EXHAUSTED,
-                )
+            allowed = self._retry_allowance(video)
             video.processing_retries += 1
             self._move_rendition(
                 session,
@@ -590,6 +565,18 @@ class Catalog:
                 message=f"retried by the owner ({video.processing_retries} of {allowed})",
             )
         return await self.get_video(owner_id, video_id)
+
+    def _retry_allowance(self, video: Video) -> int:
+        """Refuse an owner's retry once max_processing_retries are used (a video's and its
+        renditions' retries count together); otherwise the allowance, for the history."""
+        allowed = self.limits.max_processing_retries
+        if video.processing_retries >= allowed:
+            raise ResourceExhausted(
+                f"processing of video {video.id} was retried {video.processing_retries} times "
+                f"already (at most {allowed}); upload the recording again or delete it",
+                Reason.RETRIES_EXHAUSTED,
+            )
+        return allowed
 
     # ---- renditions ---------------------------------------------------------------------------
     @staticmethod
@@ -632,7 +619,7 @@ class Catalog:
             row.lease_owner = row.lease_expires_at = None
         row.state, row.updated_at = target, now
         text = f"{row.kind.lower()} rendition {target}" + (f": {message}" if message else "")
-        session.add(self._event(video, video.status, progress=row.progress, message=text[:4000]))
+        session.add(self._event(video, video.status, progress=row.progress, message=text[:MAX_MESSAGE_CHARS]))
         events.emit(session, video, event, now, rendition=row)
 
     async def claim_rendition(
@@ -712,11 +699,7 @@ class Catalog:
             .group_by(Rendition.owner_id)
             .subquery()
         )
-        turn = (
-            func.row_number()
-            .over(partition_by=Rendition.owner_id, order_by=(Rendition.queued_at, Rendition.video_id))
-            .label("turn")
-        )
+        turn = _owner_turn(Rendition.owner_id, Rendition.queued_at, Rendition.video_id)
         waiting = (
             select(Rendition.video_id, Rendition.owner_id, Rendition.queued_at, turn)
             .join(Video, Video.id == Rendition.video_id)
@@ -737,9 +720,7 @@ class Catalog:
     async def _lock_rendition_lease(
         self, session: AsyncSession, owner_id: str, video_id: str, kind: RenditionKind, worker_id: str
     ) -> tuple[Video, Rendition]:
-        video = await self._lock_owned(session, owner_id, video_id)
-        if video.status == DELETED:
-            raise NotFound(f"video {video_id} not found")
+        video = await self._lock_present(session, owner_id, video_id)
         row = await self._rendition(session, video_id, kind)
         if row.state != RenditionState.PROCESSING or row.lease_owner != worker_id:
             raise FailedPrecondition(
@@ -783,7 +764,7 @@ class Catalog:
                 row.progress = 1.0
                 self._move_rendition(session, video, row, RenditionEvent.COMPLETE)
             elif state == RenditionState.FAILED:
-                row.error = (error or "the encode failed")[:4000]
+                row.error = (error or "the encode failed")[:MAX_MESSAGE_CHARS]
                 self._move_rendition(session, video, row, RenditionEvent.FAIL, message=row.error)
             elif state == RenditionState.PENDING:
                 row.attempts = max(0, row.attempts - 1)  # not a failure: it was handed back on purpose
@@ -899,9 +880,7 @@ class Catalog:
         )
         if result.rowcount != 1:
             await self._load(session, owner_id, video_id)  # NOT_FOUND if it is not there
-            raise FailedPrecondition(
-                f"worker {worker_id} no longer holds the processing lease of video {video_id}", Reason.LEASE_LOST
-            )
+            raise _lease_lost(worker_id, video_id)
         return await self._locked(session, video_id)
 
     async def report_progress(
@@ -913,9 +892,7 @@ class Catalog:
         async with self._transaction() as session:
             video = await self._lock_owned(session, owner_id, video_id)
             if video.status != PROCESSING or video.lease_owner != worker_id:
-                raise FailedPrecondition(
-                    f"worker {worker_id} no longer holds the processing lease of video {video_id}", Reason.LEASE_LOST
-                )
+                raise _lease_lost(worker_id, video_id)
             if video.current_step != step:
                 session.add(self._event(video, PROCESSING, step=step, progress=progress))
             video.current_step, video.progress = step, progress
@@ -932,9 +909,7 @@ class Catalog:
         if size < 0:
             raise InvalidArgument("size_bytes must not be negative")
         async with self._transaction() as session:
-            video = await self._lock_owned(session, owner_id, video_id)
-            if video.status == DELETED:
-                raise NotFound(f"video {video_id} not found")
+            await self._lock_present(session, owner_id, video_id)
             await self._record_asset(session, owner_id, video_id, kind, path, content_type, size)
 
     async def _record_asset(
@@ -992,16 +967,16 @@ class Catalog:
         async with self._transaction() as session:
             video = await self._lock_leased(session, owner_id, video_id, worker_id)
             if status == READY:
-                await self._become_ready(session, video, message=(error or "")[:4000])
+                await self._become_ready(session, video, message=(error or "")[:MAX_MESSAGE_CHARS])
             else:
-                video.error, video.error_step = (error or "processing failed")[:4000], error_step
+                video.error, video.error_step = (error or "processing failed")[:MAX_MESSAGE_CHARS], error_step
                 self._move(
                     session,
                     video,
                     Event.FINISH_FAILED,
                     step=error_step,
                     progress=video.progress,
-                    message=(error or "")[:4000],
+                    message=(error or "")[:MAX_MESSAGE_CHARS],
                 )
             video.lease_owner = video.lease_expires_at = None
         return await self.get_video(owner_id, video_id)
@@ -1085,11 +1060,7 @@ class Catalog:
         oldest job, then each owner's second oldest, ...), so a user with a thousand uploads
         waiting delays another user's one upload by at most one job per worker."""
         now = self.clock()
-        turn = (
-            func.row_number()
-            .over(partition_by=Video.owner_id, order_by=(Video.status_changed_at, Video.id))
-            .label("turn")
-        )
+        turn = _owner_turn(Video.owner_id, Video.status_changed_at, Video.id)
         waiting = (
             select(Video.id, Video.owner_id, Video.status_changed_at, turn)
             .where(self._waiting_for_a_worker(now))
@@ -1100,7 +1071,7 @@ class Catalog:
                 await session.execute(
                     select(waiting.c.owner_id, waiting.c.id)
                     .order_by(waiting.c.turn, waiting.c.status_changed_at, waiting.c.id)
-                    .limit(max(1, min(limit or 100, 1000)))
+                    .limit(housekeeping_batch(limit))
                 )
             ).all()
         return [VideoRef(*row) for row in rows]
@@ -1120,7 +1091,7 @@ class Catalog:
                     select(Video.id, Video.owner_id)
                     .where(exhausted)
                     .order_by(Video.status_changed_at, Video.id)
-                    .limit(max(1, min(limit or 100, 1000)))
+                    .limit(housekeeping_batch(limit))
                 )
             ).all()
         failed: list[VideoRef] = []
@@ -1168,7 +1139,7 @@ class Catalog:
                     select(Rendition.video_id, Rendition.owner_id, Rendition.kind)
                     .where(exhausted)
                     .order_by(Rendition.updated_at)
-                    .limit(max(1, min(limit or 100, 1000)))
+                    .limit(housekeeping_batch(limit))
                 )
             ).all()
         for video_id, owner_id, kind in candidates:
@@ -1179,7 +1150,7 @@ class Catalog:
                     row.state == RenditionState.PROCESSING
                     and row.attempts >= MAX_PROCESSING_ATTEMPTS
                     and row.lease_expires_at is not None
-                    and _aware(row.lease_expires_at) < now
+                    and as_utc(row.lease_expires_at) < now
                 ):
                     continue  # an encoder finished it meanwhile
                 row.error = f"the encode was interrupted {row.attempts} times; retry it explicitly"

@@ -11,7 +11,8 @@ import dataclasses
 
 from catalog_service.statuses import UPLOADED, UPLOADING
 from recorder_common.errors import AlreadyExists, FailedPrecondition, Reason, ResourceExhausted
-from recorder_common.vocab import ChunkOutcome
+from recorder_common.uploads import UploadState
+from recorder_common.vocab import ChunkOutcome, VideoStatus
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +46,17 @@ class UploadTally:
     @property
     def complete(self) -> bool:
         return self.last_index is not None and self.received_chunks == self.last_index + 1
+
+    def state(self) -> UploadState:
+        """The upload's state as the catalog answers with it, without index lists."""
+        return UploadState(
+            video_id=self.video_id,
+            status=VideoStatus(self.status),
+            received_chunks=self.received_chunks,
+            received_bytes=self.received_bytes,
+            last_index=self.last_index,
+            complete=self.complete,
+        )
 
 
 @dataclasses.dataclass

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import inspect
 
 from catalog_service.events import DELIVERY_STATES, body
-from catalog_service.models import FeedEvent, Video, WebhookDelivery
+from catalog_service.models import FeedEvent, Video, WebhookDelivery, as_utc
+from catalog_service.watch_hub import VideoSnapshot
 from recorder.v1 import catalog_pb2, common_pb2
 from recorder_common.messages import media_info
 from recorder_common.vocab import AssetKind, Step, VideoStatus, rendition_kind_enum, rendition_state_enum
@@ -17,9 +19,7 @@ from recorder_common.vocab import AssetKind, Step, VideoStatus, rendition_kind_e
 def timestamp(value: dt.datetime | None) -> Timestamp:
     ts = Timestamp()
     if value is not None:
-        if value.tzinfo is None:  # SQLite hands back naive datetimes; we only ever store UTC
-            value = value.replace(tzinfo=dt.timezone.utc)
-        ts.FromDatetime(value)
+        ts.FromDatetime(as_utc(value))
     return ts
 
 
@@ -30,17 +30,14 @@ def video_message(video: Video, with_history: bool = True) -> common_pb2.Video:
         title=video.title,
         filename=video.filename,
         content_type=video.content_type,
-        status=VideoStatus.proto_of(video.status),
         current_step=Step.proto_of(video.current_step),
-        progress=video.progress or 0.0,
-        error=video.error or "",
-        error_step=Step.proto_of(video.error_step),
         expected_size_bytes=video.expected_size or 0,
         received_bytes=video.received_bytes,
         received_chunks=video.received_chunks,
         media=media_info(video),
         created_at=timestamp(video.created_at),
         updated_at=timestamp(video.updated_at),
+        **_processing_fields(video),
     )
     if video.last_index is not None:
         msg.last_index = video.last_index
@@ -79,6 +76,37 @@ def video_message(video: Video, with_history: bool = True) -> common_pb2.Video:
                 )
             )
     return msg
+
+
+def video_update(video: VideoSnapshot) -> catalog_pb2.VideoUpdate:
+    """One state of a watched video (WatchVideo)."""
+    return catalog_pb2.VideoUpdate(
+        video_id=video.id,
+        step=Step.proto_of(video.current_step),
+        at=timestamp(video.updated_at),
+        renditions=[
+            rendition_message(
+                r.kind,
+                r.state,
+                r.progress,
+                r.error,
+                (r.asset_path, r.asset_content_type, r.asset_size, r.asset_created_at) if r.asset_path else None,
+            )
+            for r in video.renditions
+        ],
+        **_processing_fields(video),
+    )
+
+
+def _processing_fields(video: Video | VideoSnapshot) -> dict[str, Any]:
+    """Where a video's processing stands, as a Video and a VideoUpdate both carry it (each names
+    the current step its own way)."""
+    return dict(
+        status=VideoStatus.proto_of(video.status),
+        progress=video.progress or 0.0,
+        error=video.error or "",
+        error_step=Step.proto_of(video.error_step),
+    )
 
 
 def feed_event(row: FeedEvent) -> catalog_pb2.FeedEvent:

@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from catalog_service.lifecycle import SHARE_LINK_REVOKED, VIDEO_CREATED, Event, RenditionEvent, feed_event
-from catalog_service.models import Asset, EventCursor, FeedEvent, WebhookDelivery
+from catalog_service.models import Asset, EventCursor, FeedEvent, WebhookDelivery, as_utc
 from catalog_service.watch_hub import call_on_loop, listen_forever, listen_url, wake_local
 from recorder_common import metrics
 from recorder_common.errors import InvalidArgument, OutOfRange
@@ -191,7 +191,7 @@ def body(row: FeedEvent) -> dict:
         "type": row.type,
         "video_id": row.video_id,
         "owner_id": row.owner_id,
-        "time": _utc(row.at).isoformat().replace("+00:00", "Z"),
+        "time": as_utc(row.at).isoformat().replace("+00:00", "Z"),
     }
     if row.type in (READY_TYPE, RENDITION_READY_TYPE):
         out["assets"] = payload.get("assets", [])
@@ -202,11 +202,6 @@ def body(row: FeedEvent) -> dict:
     if payload.get("error"):
         out["error"] = payload["error"]
     return out
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    # SQLite hands back naive datetimes; we only ever store UTC.
-    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
 
 
 # Feeds by the engine whose commits they hear about directly.

@@ -12,6 +12,11 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """A stored datetime, timezone-aware in UTC: SQLite hands back naive ones (we only ever store UTC)."""
+    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+
+
 class Base(DeclarativeBase):
     pass
 

@@ -29,6 +29,8 @@ from recorder_common.vocab import (
 
 log = logging.getLogger("recorder.catalog.servicer")
 
+DEFAULT_LEASE_SECONDS = 60
+
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     def __init__(self, catalog: Catalog, watch_hub: WatchHub | None = None, feed: EventFeed | None = None) -> None:
@@ -61,27 +63,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         # even when the client goes away mid-stream.
         async with contextlib.aclosing(self.watch_hub.watch(owner, request.video_id)) as updates:
             async for video in updates:
-                yield catalog_pb2.VideoUpdate(
-                    video_id=video.id,
-                    status=VideoStatus.proto_of(video.status),
-                    step=Step.proto_of(video.current_step),
-                    progress=video.progress or 0.0,
-                    error=video.error or "",
-                    error_step=Step.proto_of(video.error_step),
-                    at=convert.timestamp(video.updated_at),
-                    renditions=[
-                        convert.rendition_message(
-                            r.kind,
-                            r.state,
-                            r.progress,
-                            r.error,
-                            (r.asset_path, r.asset_content_type, r.asset_size, r.asset_created_at)
-                            if r.asset_path
-                            else None,
-                        )
-                        for r in video.renditions
-                    ],
-                )
+                yield convert.video_update(video)
 
     @maps_domain_errors
     @shielded
@@ -235,7 +217,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def ClaimProcessing(self, request, context):
         caller = current_caller()
         claimed, video = await self.catalog.claim_processing(
-            caller.require_user(), request.video_id, request.worker_id, request.lease_seconds or 60
+            caller.require_user(), request.video_id, request.worker_id, _lease_seconds(request)
         )
         return catalog_pb2.ClaimProcessingResponse(claimed=claimed, video=convert.video_message(video))
 
@@ -249,7 +231,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             request.worker_id,
             Step.from_proto(request.step),
             request.progress,
-            request.lease_seconds or 60,
+            _lease_seconds(request),
         )
         return catalog_pb2.ReportProgressResponse()
 
@@ -271,19 +253,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @shielded
     async def SetMediaInfo(self, request, context):
         caller = current_caller()
-        m = request.media
-        await self.catalog.set_media_info(
-            caller.require_user(),
-            request.video_id,
-            MediaInfo(
-                duration_seconds=m.duration_seconds or None,
-                width=m.width or None,
-                height=m.height or None,
-                video_codec=m.video_codec or None,
-                audio_codec=m.audio_codec or None,
-                container=m.container or None,
-            ),
-        )
+        await self.catalog.set_media_info(caller.require_user(), request.video_id, _media_info(request.media))
         return catalog_pb2.SetMediaInfoResponse()
 
     @maps_domain_errors
@@ -325,12 +295,9 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def ClaimRendition(self, request, context):
         caller = current_caller()
         kind = _kind(request.kind)
-        if request.video_id:
-            claim = await self.catalog.claim_rendition(
-                request.worker_id, request.lease_seconds or 60, kind, caller.require_user(), request.video_id
-            )
-        else:
-            claim = await self.catalog.claim_rendition(request.worker_id, request.lease_seconds or 60, kind)
+        # With a video, that video's rendition (a live encode); without, the next queued one.
+        owner_id, video_id = (caller.require_user(), request.video_id) if request.video_id else (None, None)
+        claim = await self.catalog.claim_rendition(request.worker_id, _lease_seconds(request), kind, owner_id, video_id)
         if not claim.claimed:
             return catalog_pb2.ClaimRenditionResponse(claimed=False)
         return catalog_pb2.ClaimRenditionResponse(
@@ -349,7 +316,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             _kind(request.kind),
             request.worker_id,
             request.progress,
-            request.lease_seconds or 60,
+            _lease_seconds(request),
         )
         return catalog_pb2.ReportRenditionProgressResponse()
 
@@ -409,6 +376,11 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
 def _pending(refs: list[VideoRef]) -> list[catalog_pb2.PendingVideo]:
     return [catalog_pb2.PendingVideo(video_id=ref.video_id, owner_id=ref.owner_id) for ref in refs]
+
+
+def _lease_seconds(request) -> int:
+    """The lease a claim or progress report asks for; unset (0) is the default lease."""
+    return request.lease_seconds or DEFAULT_LEASE_SECONDS
 
 
 def _kind(value: int, required: bool = True):

@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 
 from catalog_service import events
 from catalog_service.convert import timestamp
-from catalog_service.models import ShareLink, Video
+from catalog_service.models import ShareLink, Video, as_utc
 from recorder.v1 import catalog_pb2
 from catalog_service.statuses import DELETED, EXPIRED, FAILED
 from recorder_common.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -40,12 +40,6 @@ def new_link_id() -> str:
 
 def is_link_id(link_id: str) -> bool:
     return isinstance(link_id, str) and _LINK_ID.fullmatch(link_id) is not None
-
-
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is not None and value.tzinfo is None:  # SQLite hands back naive datetimes (UTC)
-        return value.replace(tzinfo=dt.timezone.utc)
-    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,7 +139,7 @@ class ShareLinks:
             video = await self.catalog.get_video(link.owner_id, link.video_id)
         except NotFound:
             return Resolved(False, link, None)
-        expires = _utc(link.expires_at)
+        expires = None if link.expires_at is None else as_utc(link.expires_at)
         active = (
             link.revoked_at is None
             and (expires is None or expires > self._now())

@@ -36,9 +36,10 @@ import httpx
 from sqlalchemy import and_, func, or_, select, update
 
 from catalog_service import events
+from catalog_service.batches import housekeeping_batch
 from catalog_service.events import DEAD, DELIVERED, DELIVERING, PENDING
 from catalog_service.lifecycle import FEED_EVENT_TYPES
-from catalog_service.models import FeedEvent, WebhookDelivery
+from catalog_service.models import FeedEvent, WebhookDelivery, as_utc
 from recorder_common import defaults, metrics
 from recorder_common.tasks import cancel_and_wait
 
@@ -325,7 +326,7 @@ class WebhookDispatcher:
             return
         delay = retry_delay(claimed.attempt, self.settings.retry_base_seconds, self.settings.retry_max_interval_seconds)
         now = self.catalog.clock()
-        window_ends = events._utc(claimed.created_at) + dt.timedelta(seconds=self.settings.retry_window_seconds)
+        window_ends = as_utc(claimed.created_at) + dt.timedelta(seconds=self.settings.retry_window_seconds)
         if now + dt.timedelta(seconds=delay) > window_ends:
             await self._finish(
                 claimed,
@@ -406,5 +407,5 @@ async def list_deliveries(catalog, state: str | None, after_id: int, limit: int)
         query = query.where(WebhookDelivery.state == state)
     async with catalog.sessions() as session:
         return list(
-            (await session.execute(query.order_by(WebhookDelivery.id).limit(max(1, min(limit or 100, 1000))))).scalars()
+            (await session.execute(query.order_by(WebhookDelivery.id).limit(housekeeping_batch(limit)))).scalars()
         )

@@ -28,7 +28,7 @@ import hashlib
 import logging
 import time
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 import google_crc32c
 
@@ -242,7 +242,8 @@ class ChunkWriter:
             metrics.UPLOADS_COMPLETED.inc()
             await self.hand_off(owner_id, video_id)
         elif stored:
-            self._hint_chunk_stored(owner_id, video_id, max(c.index for c in stored))
+            files = {c.index: c.file_token for c in stored if c.file_token is not None}
+            self._hint_chunk_stored(owner_id, video_id, max(c.index for c in stored), files)
         return record
 
     RECENT_SECONDS = 2.0
@@ -268,16 +269,19 @@ class ChunkWriter:
     # and a declined upload still goes to the batch path when it is complete.
     HINT_BACKOFF_SECONDS = 5.0
 
-    def _hint_chunk_stored(self, owner_id: str, video_id: str, index: int) -> None:
+    def _hint_chunk_stored(
+        self, owner_id: str, video_id: str, index: int, files: Mapping[int, str] | None = None
+    ) -> None:
         """Let media process the upload as it arrives. In the background: the client's ack never
-        waits for it, and a lost hint only means the batch path does the work later."""
+        waits for it, and a lost hint only means the batch path does the work later. `files`: the
+        recorded write token of each chunk stored, so media reads them without asking the catalog."""
         quiet_until = self._unhinted.get(video_id)
         if quiet_until is not None and time.monotonic() < quiet_until:
             return
 
         async def send() -> None:
             try:
-                live = await self.media.chunk_stored(owner_id, video_id, index)
+                live = await self.media.chunk_stored(owner_id, video_id, index, files or {})
             except DomainError as exc:
                 live = False
                 log.debug("live hint for %s/%d not delivered: %s", video_id, index, exc.message)

@@ -7,6 +7,7 @@ Every call has a deadline and carries the end user it acts for plus our service 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 import grpc
@@ -163,9 +164,12 @@ class MediaClient:
                 if n == len(order) - 1:
                     raise
 
-    async def chunk_stored(self, owner_id: str, video_id: str, index: int) -> bool:
+    async def chunk_stored(self, owner_id: str, video_id: str, index: int, files: Mapping[int, str]) -> bool:
         stub = self.stubs[rendezvous_order(video_id, len(self.stubs))[0]]
-        response = await self._hint(
-            stub.ChunkStored, media_pb2.ChunkStoredRequest(video_id=video_id, index=index), owner_id
+        request = media_pb2.ChunkStoredRequest(
+            video_id=video_id,
+            index=index,
+            stored=[media_pb2.StoredChunkFile(index=i, file_token=token) for i, token in sorted(files.items())],
         )
+        response = await self._hint(stub.ChunkStored, request, owner_id)
         return bool(response.live)

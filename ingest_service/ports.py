@@ -4,6 +4,7 @@ the adapters translate (grpc_clients.py in production, tests/unit/fakes.py in th
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Protocol
 
 from recorder_common.uploads import UploadState
@@ -76,6 +77,8 @@ class CatalogPort(Protocol):
 class MediaPort(Protocol):
     async def process(self, owner_id: str, video_id: str) -> None: ...
 
-    async def chunk_stored(self, owner_id: str, video_id: str, index: int) -> bool:
-        """Returns whether media is processing this upload live (following its chunks)."""
+    async def chunk_stored(self, owner_id: str, video_id: str, index: int, files: Mapping[int, str]) -> bool:
+        """Chunks up to `index` were stored; `files`: the write token the catalog recorded for each
+        chunk the request stored. Returns whether media is processing this upload live (following
+        its chunks)."""
         ...

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 
 import grpc
 
@@ -37,6 +38,18 @@ class AssetRefused(ResourceExhausted):
         self.relayed = True  # the catalog's refusal, counted there
 
 
+@contextlib.contextmanager
+def _refused_output(path: str | None) -> Iterator[None]:
+    """A catalog call recording an output: a refusal (the owner's storage quota) becomes
+    AssetRefused naming the file that must go. With no output (None) a refusal stays as it is."""
+    try:
+        yield
+    except ResourceExhausted as exc:
+        if path is None:
+            raise
+        raise AssetRefused(exc.message, path, exc.reason) from exc
+
+
 class MediaCatalogClient:
     def __init__(self, channel: grpc.aio.Channel, signer: ServiceTokenSigner, deadline_seconds: float) -> None:
         self.stub = catalog_pb2_grpc.CatalogServiceStub(channel)
@@ -67,7 +80,7 @@ class MediaCatalogClient:
         )
 
     async def put_asset(self, owner_id: str, video_id: str, kind: str, path: str, content_type: str, size: int) -> None:
-        try:
+        with _refused_output(path):
             await self._call(
                 self.stub.PutAsset,
                 catalog_pb2.PutAssetRequest(
@@ -79,8 +92,6 @@ class MediaCatalogClient:
                 ),
                 owner_id,
             )
-        except ResourceExhausted as exc:
-            raise AssetRefused(exc.message, path, exc.reason) from exc
 
     async def set_media_info(self, owner_id: str, video_id: str, facts: MediaFacts) -> None:
         await self._call(
@@ -102,7 +113,7 @@ class MediaCatalogClient:
     ) -> None:
         """READY or FAILED; a READY may carry the job's outputs and media facts, recorded in the
         same transaction. Those outputs over the owner's quota: AssetRefused (nothing recorded)."""
-        try:
+        with _refused_output(outputs[0].key if outputs else None):
             await self._call(
                 self.stub.FinishProcessing,
                 catalog_pb2.FinishProcessingRequest(
@@ -121,10 +132,6 @@ class MediaCatalogClient:
                 ),
                 owner_id,
             )
-        except ResourceExhausted as exc:
-            if not outputs:
-                raise
-            raise AssetRefused(exc.message, outputs[0].key, exc.reason) from exc
 
     async def claim_rendition(
         self,
@@ -173,7 +180,7 @@ class MediaCatalogClient:
     ) -> None:
         """READY (asset), FAILED (error) or PENDING (given back). A READY over the owner's quota
         raises AssetRefused: the file must go, and the rendition is then FAILED."""
-        try:
+        with _refused_output(asset.path if asset is not None else None):
             await self._call(
                 self.stub.FinishRendition,
                 catalog_pb2.FinishRenditionRequest(
@@ -186,10 +193,6 @@ class MediaCatalogClient:
                 ),
                 owner_id,
             )
-        except ResourceExhausted as exc:
-            if asset is None:
-                raise
-            raise AssetRefused(exc.message, asset.path) from exc
 
     async def list_chunks(self, owner_id: str, video_id: str, from_index: int, limit: int) -> list[RecordedChunk]:
         response = await self._call(

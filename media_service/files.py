@@ -31,7 +31,7 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Protocol, runtime_checkable
 
 from recorder_common.storage import LocalPaths, LocalStorage, Presigner, Store, Transfers, check_media_name, publish
@@ -274,6 +274,22 @@ class MediaFiles:
     def workspace(self, owner_id: str, video_id: str) -> Workspace:
         return self.workspaces.workspace(owner_id, video_id)
 
+    def learn(self, video_id: str, files: Mapping[int, str]) -> None:
+        """Recorded chunks' write tokens, as ingest heard them from the catalog (the ChunkStored
+        hint): the live session then reads them without a ListChunks call each."""
+        known = self._tokens.setdefault(video_id, {})
+        known.update(files)
+        self._forget_beyond_capacity(video_id)
+
+    def knows(self, video_id: str, index: int) -> bool:
+        """Whether chunk `index` is known to be recorded, without asking the catalog."""
+        return index in self._tokens.get(video_id, ())
+
+    def _forget_beyond_capacity(self, video_id: str) -> None:
+        self._tokens.move_to_end(video_id)
+        while len(self._tokens) > self.REMEMBERED_VIDEOS:
+            self._tokens.popitem(last=False)
+
     async def _recorded(self, owner_id: str, video_id: str, index: int) -> tuple[bool, str | None]:
         """Whether the catalog recorded chunk `index`, and its write token. Only recorded chunks'
         files are read: a file in the chunks folder may be a duplicate or refused write on its
@@ -283,9 +299,7 @@ class MediaFiles:
             listed = await self.chunks.list_chunks(owner_id, video_id, index, self.LIST_BATCH)
             known = self._tokens.setdefault(video_id, {})
             known.update((c.index, c.file_token) for c in listed)
-            self._tokens.move_to_end(video_id)
-            while len(self._tokens) > self.REMEMBERED_VIDEOS:
-                self._tokens.popitem(last=False)
+            self._forget_beyond_capacity(video_id)
             if index not in known:
                 return False, None
         return True, known[index]

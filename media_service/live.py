@@ -33,7 +33,7 @@ import logging
 import os
 import pathlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from media_service import commands, containers
 from media_service.formats import found_family, original_format
@@ -64,6 +64,10 @@ StillWanted = Callable[[str, str], Awaitable[bool]]
 ENCODE_CHECK_SECONDS = 1.0
 # How often a session waiting for its next chunk looks whether a live thumbnail is due.
 THUMBNAIL_CHECK_SECONDS = 1.0
+# A session whose hints carry the chunks' write tokens asks the catalog which chunks are recorded
+# (ListChunks) only when a hint did not tell it (one was lost) and after this long without news: at
+# 32 sessions, asking before and after every chunk was two catalog calls per chunk.
+ASK_CATALOG_SECONDS = 3.0
 # What a live encode reads from the growing source file at a time.
 ENCODE_READ_BYTES = 1024 * 1024
 
@@ -129,6 +133,10 @@ class LiveSession:
         self.limits = limits
         self.idle_seconds = idle_seconds
         self.fed = 0  # chunks fed so far: the next index to feed
+        # Whether ingest's hints tell the recorded write token of each chunk (media.proto
+        # ChunkStoredRequest.stored): then the catalog is asked only when they did not.
+        self.tokens_hinted = False
+        self._may_ask = True  # whether the next read may ask the catalog about an unknown chunk
         self.last_index: int | None = None
         self._wake = asyncio.Event()
         self._ffmpeg: StreamingFfmpeg | None = None
@@ -260,6 +268,15 @@ class LiveSession:
             while True:
                 if self.last_index is not None and self.fed > self.last_index:
                     break
+                if (
+                    self.tokens_hinted
+                    and not self._may_ask
+                    and self.last_index is None
+                    and not self.files.knows(self.video_id, self.fed)
+                ):
+                    await self._wait_for_more()
+                    continue
+                self._may_ask = False
                 try:
                     data = await self.files.read_chunk(self.owner_id, self.video_id, self.fed)
                 except FileNotFoundError:
@@ -296,22 +313,33 @@ class LiveSession:
         )
 
     async def _wait_for_more(self) -> None:
+        """Until a hint wakes the session (or finish() does). Returns early, allowing the next
+        read to ask the catalog, when ASK_CATALOG_SECONDS pass without news and the hints carry
+        tokens (a lost hint must not stall the session)."""
         self._wake.clear()
         # Checked again after clearing, so a chunk stored in between is not missed.
-        if self.last_index is not None or await self.files.chunk_exists(self.owner_id, self.video_id, self.fed):
+        if self.last_index is not None or self.files.knows(self.video_id, self.fed):
             return
-        deadline = time.monotonic() + self.idle_seconds
+        if not self.tokens_hinted and await self.files.chunk_exists(self.owner_id, self.video_id, self.fed):
+            return
+        started = time.monotonic()
+        deadline = self.last_fed_at + self.idle_seconds  # idle: no chunk fed for that long
         while True:
             # Woken now and then while waiting: the remux's progress may have made a thumbnail due.
             wait = min(THUMBNAIL_CHECK_SECONDS, max(deadline - time.monotonic(), 0.0))
             try:
                 await asyncio.wait_for(self._wake.wait(), wait)
+                self._may_ask = True
                 return
             except asyncio.TimeoutError:
-                if time.monotonic() >= deadline:
+                now = time.monotonic()
+                if now >= deadline:
                     raise LiveFailed(f"no chunk {self.fed} for {self.idle_seconds:.0f} s") from None
                 if self._thumbnail is not None:
                     self._thumbnail.poke(self.arrived_seconds())
+                if self.tokens_hinted and now - started >= ASK_CATALOG_SECONDS:
+                    self._may_ask = True
+                    return
 
 
 class LiveSessions:
@@ -357,9 +385,15 @@ class LiveSessions:
         # Value: why, for logs and tests.
         self.declined: collections.OrderedDict[str, str] = collections.OrderedDict()
 
-    async def notify(self, owner_id: str, video_id: str, index: int) -> bool:
-        """A chunk was stored. Returns whether a live session is following this upload."""
+    async def notify(self, owner_id: str, video_id: str, index: int, files: Mapping[int, str] | None = None) -> bool:
+        """A chunk was stored (`files`: the recorded write token of each chunk the request stored,
+        so the session reads them without asking the catalog). Returns whether a live session is
+        following this upload."""
         session = self.sessions.get(video_id)
+        if files and (session is not None or self.max_sessions > 0):
+            self.files.learn(video_id, files)
+            if session is not None:
+                session.tokens_hinted = True
         if session is None:
             if (
                 self.max_sessions <= 0
@@ -387,6 +421,7 @@ class LiveSessions:
                 self.thumbnails,
                 followed=lambda: self.following,
             )
+            session.tokens_hinted = bool(files)
             self.sessions[video_id] = session
             session.start()
             if self.events is not None and self._feed is None:

@@ -46,7 +46,9 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
         caller = current_caller()
         if request.index < 0:
             raise InvalidArgument("index must be 0 or more")
-        live = await self.live.notify(caller.require_user(), check_video_id(request.video_id), request.index)
+        # The tokens name files (keys.chunk_name checks their form); only ingest may call this.
+        files = {f.index: f.file_token for f in request.stored if f.index >= 0 and f.file_token}
+        live = await self.live.notify(caller.require_user(), check_video_id(request.video_id), request.index, files)
         return media_pb2.ChunkStoredResponse(live=live)
 
     @maps_domain_errors

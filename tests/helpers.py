@@ -162,6 +162,16 @@ async def upload_and_wait(
     return await wait_final(stack, video_id, md, timeout=timeout)
 
 
+async def upload_expecting_ready(
+    stack, data: bytes, md, chunk_size: int = MiB, content_type: str = "video/webm"
+) -> common_pb2.Video:
+    """upload_and_wait for a recording that must end READY: anything else fails the test with
+    the recording's error."""
+    video = await upload_and_wait(stack, data, md, chunk_size=chunk_size, content_type=content_type)
+    assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
+    return video
+
+
 async def expect(code: grpc.StatusCode, call, reason: Reason | None = None) -> str:
     """Awaits a call that must fail with `code`, a message a person can act on and an ErrorInfo
     reason (`reason` when given: tests branch on it, never on the English); returns the message."""

@@ -157,23 +157,28 @@ def test_a_token_valid_until_the_year_9999_is_refused(tmp_path):
         verifier.verify(signed(claims(iat=now, nbf=now, exp=253402300799), key=key))
 
 
-def test_exp_minus_iat_is_held_to_the_maximum(tmp_path):
+# Times in seconds from now. exp - iat is held to the maximum; without iat, exp - now is.
+@pytest.mark.parametrize(
+    ("times", "refusal"),
+    [
+        pytest.param({"iat": 0, "exp": 3600}, None, id="exp-iat-at-the-maximum"),
+        pytest.param({"iat": 0, "exp": 3601}, "at most 3600 s", id="exp-iat-past-the-maximum"),
+        # An old iat does not make a long-lived token acceptable because it has little time left.
+        pytest.param({"iat": -7200, "nbf": -7200, "exp": 60}, "at most 3600 s", id="old-iat-little-time-left"),
+        pytest.param({"iat": None, "exp": 1800}, None, id="no-iat-within-the-maximum-from-now"),
+        pytest.param(
+            {"iat": None, "exp": 7200}, "no iat and expires more than 3600 s from now", id="no-iat-past-the-maximum"
+        ),
+    ],
+)
+def test_the_lifetime_is_held_to_the_maximum(tmp_path, times, refusal):
     key, verifier = lifetime_verifier(tmp_path, max_lifetime_seconds=3600)
-    now = int(time.time())
-    assert verifier.verify(signed(claims(iat=now, exp=now + 3600), key=key))["sub"] == "alice"
-    with pytest.raises(Unauthenticated, match="at most 3600 s"):
-        verifier.verify(signed(claims(iat=now, exp=now + 3601), key=key))
-    # An old iat does not make a long-lived token acceptable because it has little time left.
-    with pytest.raises(Unauthenticated, match="at most 3600 s"):
-        verifier.verify(signed(claims(iat=now - 7200, nbf=now - 7200, exp=now + 60), key=key))
-
-
-def test_without_iat_the_expiry_may_be_at_most_the_maximum_from_now(tmp_path):
-    key, verifier = lifetime_verifier(tmp_path, max_lifetime_seconds=3600)
-    now = int(time.time())
-    assert verifier.verify(signed(claims(iat=None, exp=now + 1800), key=key))["sub"] == "alice"
-    with pytest.raises(Unauthenticated, match="no iat and expires more than 3600 s from now"):
-        verifier.verify(signed(claims(iat=None, exp=now + 7200), key=key))
+    token = signed(claims(relative=True, **times), key=key)
+    if refusal is None:
+        assert verifier.verify(token)["sub"] == "alice"
+    else:
+        with pytest.raises(Unauthenticated, match=refusal):
+            verifier.verify(token)
 
 
 def test_the_maximum_comes_from_the_environment(monkeypatch):

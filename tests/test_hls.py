@@ -22,6 +22,22 @@ def recording_7s(tmp_path_factory) -> pathlib.Path:
     return media_tools.make_webm(tmp_path_factory.mktemp("media") / "screen-7s.webm", 7, size="640x360")
 
 
+def tee_compress_args(source: pathlib.Path, folder: pathlib.Path) -> list[str]:
+    """The compress encode of source into folder/compressed.mp4, its HLS written into folder."""
+    return commands.compress_args(
+        media_tools.FFMPEG,
+        str(source),
+        WEBM,
+        str(folder / "compressed.mp4"),
+        CompressionProfile(),
+        True,
+        True,
+        0,
+        (640, 360),
+        hls_folder=str(folder),
+    )
+
+
 def check_hls(folder: pathlib.Path, source_seconds: float) -> commands.Playlist:
     playlist = commands.parse_playlist((folder / commands.HLS_PLAYLIST).read_text())
     assert playlist.ended and playlist.init == commands.HLS_INIT
@@ -73,18 +89,7 @@ def test_finalize_playlist_turns_event_into_vod_with_endlist():
 async def test_compress_writes_the_mp4_and_vod_hls_from_one_encode(recording_7s, tmp_path):
     source_seconds = media_tools.decode_fully(recording_7s)[1]
     compressed = tmp_path / "compressed.mp4"
-    args = commands.compress_args(
-        media_tools.FFMPEG,
-        str(recording_7s),
-        WEBM,
-        str(compressed),
-        CompressionProfile(),
-        True,
-        True,
-        0,
-        (640, 360),
-        hls_folder=str(tmp_path),
-    )
+    args = tee_compress_args(recording_7s, tmp_path)
     assert args.count("-c:v") == 1  # one encoder
     await run_ffmpeg(args, FfmpegLimits(max_file_bytes=64 * 1024 * 1024))
     playlist = check_hls(tmp_path, source_seconds)
@@ -115,17 +120,6 @@ async def test_live_encode_writes_an_event_playlist_that_ends(recording_7s, tmp_
 
 
 async def test_every_file_of_a_tee_encode_is_bounded(recording_7s, tmp_path):
-    args = commands.compress_args(
-        media_tools.FFMPEG,
-        str(recording_7s),
-        WEBM,
-        str(tmp_path / "compressed.mp4"),
-        CompressionProfile(),
-        True,
-        True,
-        0,
-        (640, 360),
-        hls_folder=str(tmp_path),
-    )
+    args = tee_compress_args(recording_7s, tmp_path)
     with pytest.raises(FfmpegFailed):
         await run_ffmpeg(args, FfmpegLimits(max_file_bytes=64 * 1024))

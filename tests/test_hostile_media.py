@@ -20,7 +20,15 @@ import pytest
 
 from recorder.v1 import common_pb2
 from tests import media_tools
-from tests.helpers import asset, upload_and_wait, upload_unary, user, wait_chunks_removed, wait_final
+from tests.helpers import (
+    asset,
+    upload_and_wait,
+    upload_expecting_ready,
+    upload_unary,
+    user,
+    wait_chunks_removed,
+    wait_final,
+)
 
 ALICE, BOB = user("alice"), user("bob")
 K = common_pb2
@@ -82,9 +90,7 @@ def assert_reveals_nothing(text: str, stack, victim) -> None:
 async def victim_video(stack, tmp_path):
     """bob's READY recording, compressed to MP4 (what an attacker's playlist points at)."""
     clip = media_tools.make_fragmented_mp4(tmp_path / "bob.mp4", 2.0, size="320x240")
-    video = await upload_and_wait(stack, clip.read_bytes(), BOB, content_type="video/mp4")
-    assert video.status == K.VIDEO_STATUS_READY, video.error
-    return video
+    return await upload_expecting_ready(stack, clip.read_bytes(), BOB, content_type="video/mp4")
 
 
 def key_of(video, kind: int) -> str:
@@ -211,8 +217,7 @@ async def test_metadata_imitating_the_probe_listing_does_not_set_the_duration(st
             "comment=x\n  Stream #0:0: Video: h264, yuv420p, 8192x8192, 30 fps",
         ),
     )
-    video = await upload_and_wait(stack, clip.read_bytes(), ALICE)
-    assert video.status == K.VIDEO_STATUS_READY, video.error
+    video = await upload_expecting_ready(stack, clip.read_bytes(), ALICE)
     assert video.media.duration_seconds == pytest.approx(2.0, abs=0.1)
     assert (video.media.width, video.media.height) == (320, 240)
 

@@ -281,3 +281,63 @@ async def test_the_end_can_arrive_while_the_session_looks_past_the_last_chunk(tm
     outputs = await asyncio.wait_for(session.task, 60)
     assert session.fed == len(parts)
     assert outputs.source.read_bytes() == recording_3s.read_bytes()
+
+
+async def test_hints_with_write_tokens_spare_the_catalog_and_a_lost_hint_does_not_stall(
+    tmp_path, recording_3s, monkeypatch
+):
+    """Ingest's hints name each stored chunk's recorded write token, so a session reads chunk after
+    chunk without a ListChunks call before and after each (two catalog calls per chunk at 32
+    recordings). A lost hint is made good: the session asks the catalog when a later hint comes,
+    or, with no later hint, after ASK_CATALOG_SECONDS without news."""
+    from media_service import live as live_module
+    from media_service.files import MediaFiles, workspaces_for
+    from media_service.live import LiveSessions
+    from media_service.runner import FfmpegLimits
+    from media_service.settings import PROFILES, find_ffmpeg
+    from recorder_common.storage import LocalStorage
+
+    # No timer fallback in the first part: what is asked must not depend on the machine's speed.
+    monkeypatch.setattr(live_module, "ASK_CATALOG_SECONDS", 3600.0)
+    storage = LocalStorage(tmp_path)
+    video_id = "0123456789abcdef" * 2
+    data = recording_3s.read_bytes()
+    parts = split(data, 64 * 1024)
+    assert len(parts) >= 6
+    chunks = RecordedChunks()
+    asked: list[int] = []
+    real_list = chunks.list_chunks
+
+    async def list_chunks(owner, video, from_index, limit):
+        asked.append(from_index)
+        return await real_list(owner, video, from_index, limit)
+
+    chunks.list_chunks = list_chunks
+    live = LiveSessions(
+        MediaFiles(storage, workspaces_for(storage, tmp_path / "scratch"), chunks),
+        find_ffmpeg(),
+        PROFILES["h264"],
+        FfmpegLimits(),
+        max_sessions=2,
+        idle_seconds=600,
+    )
+    lost, silent = len(parts) // 2, len(parts) - 2
+    try:
+        for i, part in enumerate(parts[: silent + 1]):
+            token = await chunks.write(storage, "alice", video_id, i, part)
+            if i not in (lost, silent):  # these chunks' hints never arrive
+                assert await live.notify("alice", video_id, i, {i: token})
+            session = live.sessions[video_id]
+            if i < lost or lost < i < silent:
+                await wait_until(lambda: session.fed == i + 1, f"chunk {i} fed")
+        assert asked == [lost], "the catalog is asked only about the chunk whose hint was lost"
+        # The hint of `silent` is lost and no later hint comes: the timer asks.
+        monkeypatch.setattr(live_module, "ASK_CATALOG_SECONDS", 0.2)  # read at each look, THUMBNAIL_CHECK_SECONDS
+        await wait_until(lambda: session.fed == silent + 1, "the silently stored chunk fed")
+        assert asked[-1] == silent
+        token = await chunks.write(storage, "alice", video_id, len(parts) - 1, parts[-1])
+        assert await live.notify("alice", video_id, len(parts) - 1, {len(parts) - 1: token})
+        outputs = await asyncio.wait_for(session.finish(len(parts) - 1), 60)
+        assert outputs.source.read_bytes() == data
+    finally:
+        await live.close()

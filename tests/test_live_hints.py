@@ -14,7 +14,7 @@ class RecordingMedia:
         self.answers = answers  # video id -> live? (or an exception to raise)
         self.hints: list[tuple[str, int]] = []
 
-    async def chunk_stored(self, owner_id: str, video_id: str, index: int) -> bool:
+    async def chunk_stored(self, owner_id: str, video_id: str, index: int, files=None) -> bool:
         self.hints.append((video_id, index))
         answer = self.answers[video_id]
         if isinstance(answer, Exception):
@@ -45,8 +45,8 @@ async def test_followed_uploads_get_every_hint_declined_ones_back_off(monkeypatc
     monkeypatch.setattr(ChunkWriter, "HINT_BACKOFF_SECONDS", 0.0)
 
     class SlotFreesUp(RecordingMedia):
-        async def chunk_stored(self, owner_id, video_id, index):
-            await super().chunk_stored(owner_id, video_id, index)
+        async def chunk_stored(self, owner_id, video_id, index, files=None):
+            await super().chunk_stored(owner_id, video_id, index, files)
             return index > 0
 
     media = SlotFreesUp({"later": None})

@@ -9,7 +9,7 @@ import pytest
 from recorder.v1 import common_pb2
 from tests import media_tools
 from tests.conftest import start_stack
-from tests.helpers import asset, upload_and_wait, upload_unary, user, wait_final
+from tests.helpers import asset, upload_and_wait, upload_expecting_ready, upload_unary, user, wait_final
 
 ALICE = user("alice")
 pytestmark = pytest.mark.both_backends
@@ -17,8 +17,7 @@ pytestmark = pytest.mark.both_backends
 
 async def test_audio_only_recording(stack, tmp_path):
     clip = media_tools.make_webm(tmp_path / "voice.webm", 3.0, video=False)
-    video = await upload_and_wait(stack, clip.read_bytes(), ALICE)
-    assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
+    video = await upload_expecting_ready(stack, clip.read_bytes(), ALICE)
     assert video.media.audio_codec == "opus" and video.media.video_codec == ""
     assert video.media.duration_seconds == pytest.approx(3.0, abs=0.1)
     mp4 = asset(stack, video, common_pb2.ASSET_KIND_COMPRESSED)
@@ -37,8 +36,7 @@ async def test_one_frame_recording(stack, tmp_path):
         "libvpx",
         *media_tools.live_webm(clip),
     )
-    video = await upload_and_wait(stack, clip.read_bytes(), ALICE)
-    assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
+    video = await upload_expecting_ready(stack, clip.read_bytes(), ALICE)
     assert (video.media.width, video.media.height) == (320, 240)
     assert not media_tools.is_uniform(asset(stack, video, common_pb2.ASSET_KIND_THUMBNAIL))
     clean, _, errors = media_tools.decode_fully(asset(stack, video, common_pb2.ASSET_KIND_COMPRESSED))
@@ -50,8 +48,7 @@ async def test_recording_cut_off_mid_cluster(stack, recording_3s):
     before the cut is kept and processed."""
     data = recording_3s.read_bytes()
     cut = data[: int(len(data) * 0.6)]
-    video = await upload_and_wait(stack, cut, ALICE, chunk_size=64 * 1024)
-    assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
+    video = await upload_expecting_ready(stack, cut, ALICE, chunk_size=64 * 1024)
     assert 0.5 < video.media.duration_seconds < 3.0
     clean, seconds, errors = media_tools.decode_fully(asset(stack, video, common_pb2.ASSET_KIND_COMPRESSED))
     assert clean, errors
@@ -81,8 +78,7 @@ async def test_a_hung_ffmpeg_is_killed_at_its_timeout(database_url, tmp_path, st
 
 async def test_video_only_recording(stack, tmp_path):
     clip = media_tools.make_webm(tmp_path / "silent.webm", 2.0, size="320x240", audio=False)
-    video = await upload_and_wait(stack, clip.read_bytes(), ALICE)
-    assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
+    video = await upload_expecting_ready(stack, clip.read_bytes(), ALICE)
     assert video.media.video_codec == "vp8" and video.media.audio_codec == ""
     probed = media_tools.probe(asset(stack, video, common_pb2.ASSET_KIND_COMPRESSED))
     assert probed.video.codec == "h264" and probed.audio is None
@@ -117,8 +113,7 @@ async def test_resolution_change_mid_recording(stack, tmp_path):
     media_tools.ffmpeg(
         "-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", *media_tools.live_webm(clip), timeout=60
     )
-    video = await upload_and_wait(stack, clip.read_bytes(), ALICE)
-    assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
+    video = await upload_expecting_ready(stack, clip.read_bytes(), ALICE)
     compressed = asset(stack, video, common_pb2.ASSET_KIND_COMPRESSED)
     probed = media_tools.probe(compressed)
     assert (probed.video.width, probed.video.height) == (640, 360)
@@ -145,8 +140,7 @@ async def test_variable_frame_rate_keeps_its_timing(stack, tmp_path):
         *media_tools.live_webm(clip),
         timeout=60,
     )
-    video = await upload_and_wait(stack, clip.read_bytes(), ALICE)
-    assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
+    video = await upload_expecting_ready(stack, clip.read_bytes(), ALICE)
     compressed = asset(stack, video, common_pb2.ASSET_KIND_COMPRESSED)
     assert media_tools.count_packets(compressed) == media_tools.count_packets(clip)
     assert media_tools.decode_fully(compressed)[1] == pytest.approx(video.media.duration_seconds, abs=0.2)

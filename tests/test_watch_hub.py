@@ -4,7 +4,9 @@ a real catalog gRPC server where the behaviour is the client's."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 
 import grpc
 import pytest
@@ -129,9 +131,17 @@ async def _ready(c: Catalog, vid: str):
     await c.finish_processing("alice", vid, "worker-1", "READY", None, None)
 
 
-async def _encode(c: Catalog, vid: str):
-    claim = await c.claim_rendition("encoder-1", 60, RenditionKind.COMPRESSED)
+async def _claim_rendition(c: Catalog, vid: str, kind: RenditionKind, worker: str) -> None:
+    claim = await c.claim_rendition(worker, 60, kind)
     assert claim.claimed and claim.video_id == vid
+
+
+async def _finish_rendition(c: Catalog, vid: str, kind: RenditionKind, worker: str, asset: RenditionAsset) -> None:
+    await c.finish_rendition("alice", vid, kind, worker, RenditionState.READY, asset)
+
+
+async def _encode(c: Catalog, vid: str):
+    await _claim_rendition(c, vid, RenditionKind.COMPRESSED, "encoder-1")
 
 
 async def _encode_progress(c: Catalog, vid: str):
@@ -139,30 +149,17 @@ async def _encode_progress(c: Catalog, vid: str):
 
 
 async def _encoded(c: Catalog, vid: str):
-    await c.finish_rendition(
-        "alice",
-        vid,
-        RenditionKind.COMPRESSED,
-        "encoder-1",
-        RenditionState.READY,
-        RenditionAsset("users/alice/videos/x/compressed.mp4", "video/mp4", 10),
-    )
+    asset = RenditionAsset("users/alice/videos/x/compressed.mp4", "video/mp4", 10)
+    await _finish_rendition(c, vid, RenditionKind.COMPRESSED, "encoder-1", asset)
 
 
 async def _storyboard(c: Catalog, vid: str):
-    claim = await c.claim_rendition("storyboarder-1", 60, RenditionKind.STORYBOARD)
-    assert claim.claimed and claim.video_id == vid
+    await _claim_rendition(c, vid, RenditionKind.STORYBOARD, "storyboarder-1")
 
 
 async def _storyboarded(c: Catalog, vid: str):
-    await c.finish_rendition(
-        "alice",
-        vid,
-        RenditionKind.STORYBOARD,
-        "storyboarder-1",
-        RenditionState.READY,
-        RenditionAsset("users/alice/videos/x/storyboard.jpg", "image/jpeg", 10),
-    )
+    asset = RenditionAsset("users/alice/videos/x/storyboard.jpg", "image/jpeg", 10)
+    await _finish_rendition(c, vid, RenditionKind.STORYBOARD, "storyboarder-1", asset)
 
 
 # READY (watchable) comes first; the stream goes on with the renditions (compressed, storyboard)
@@ -237,14 +234,20 @@ async def test_a_malformed_video_id_is_invalid_argument(served):
 DEFAULT_WATCH_CAP = 16  # MAX_WATCH_STREAMS_PER_USER's default
 
 
-async def test_open_watch_streams_per_user_are_capped_and_freed_when_a_client_leaves(served):
-    vids = [await new_video(served.catalog) for _ in range(DEFAULT_WATCH_CAP)]
+async def open_up_to_the_cap(served, cap: int) -> tuple[list[str], list]:
+    """cap streams of alice's, each of a new video and started; then one more is refused."""
+    vids = [await new_video(served.catalog) for _ in range(cap)]
     streams = [collect(served.stub, v) for v in vids]
     await until(lambda: all(u for u, _ in streams), "alice's streams to start")
     with pytest.raises(grpc.aio.AioRpcError) as capped:
         await asyncio.wait_for(collect(served.stub, vids[0])[1], 30)
     assert capped.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert reason_of(capped.value) == Reason.TOO_MANY_WATCH_STREAMS
+    return vids, streams
+
+
+async def test_open_watch_streams_per_user_are_capped_and_freed_when_a_client_leaves(served):
+    vids, streams = await open_up_to_the_cap(served, DEFAULT_WATCH_CAP)
     bob_vid = await new_video(served.catalog, owner="bob")
     bob, bob_task = collect(served.stub, bob_vid, md=BOB)  # the cap is per user
     await until(lambda: bob, "bob's stream")
@@ -268,12 +271,7 @@ async def test_open_watch_streams_per_user_are_capped_and_freed_when_a_client_le
 @pytest.mark.parametrize("cap", [3])
 async def test_the_cap_is_a_setting(serve, cap):
     served = await serve(max_watch_streams_per_user=cap)
-    vids = [await new_video(served.catalog) for _ in range(cap)]
-    streams = [collect(served.stub, v) for v in vids]
-    await until(lambda: all(u for u, _ in streams), "alice's streams to start")
-    with pytest.raises(grpc.aio.AioRpcError) as capped:
-        await asyncio.wait_for(collect(served.stub, vids[0])[1], 30)
-    assert capped.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    _, streams = await open_up_to_the_cap(served, cap)
     for _, task in streams:
         task.cancel()
     await asyncio.gather(*[t for _, t in streams], return_exceptions=True)
@@ -293,6 +291,19 @@ async def test_a_stream_ends_at_its_lifetime_with_an_actionable_status(serve):
 async def _watch_into(hub: WatchHub, owner: str, vid: str, into: list) -> None:
     async for snapshot in hub.watch(owner, vid):
         into.append((snapshot.status, snapshot.current_step, round(snapshot.progress, 3)))
+
+
+@contextlib.asynccontextmanager
+async def watcher(hub: WatchHub, vid: str, owner: str = "alice") -> AsyncIterator[tuple[list, asyncio.Future]]:
+    """One watcher of vid, what it has seen (once the first state is there) and its task;
+    cancelled on the way out (a no-op when the stream has ended)."""
+    seen: list = []
+    task = asyncio.ensure_future(_watch_into(hub, owner, vid, seen))
+    try:
+        await until(lambda: seen, "the first state")
+        yield seen, task
+    finally:
+        task.cancel()
 
 
 async def test_the_database_is_read_once_per_tick_whatever_the_number_of_watchers(database_url):
@@ -351,33 +362,30 @@ async def test_a_change_made_by_a_second_catalog_process_reaches_a_watcher(datab
     hub = WatchHub(db.session_factory(first_engine), poll_seconds=3600.0 if postgres else 0.05)
     second = Catalog(db.session_factory(second_engine))
     vid = await new_video(second)
-    seen: list = []
-    task = asyncio.ensure_future(_watch_into(hub, "alice", vid, seen))
     try:
-        await until(lambda: seen, "the first state")
-        if postgres:
-            await until(lambda: hub.listening, "the hub's LISTEN connection")
-        expected = [("UPLOADING", None, 0.0)]
-        for change, _ in LIFE:
-            await change(second, vid)
-            expected.append(None)
-            await until(lambda: len(seen) >= len(expected), f"the change after {seen[-1]}")
-        await asyncio.wait_for(task, 30)
-        assert seen == [
-            ("UPLOADING", None, 0.0),
-            ("UPLOADED", None, 0.0),
-            ("PROCESSING", "ASSEMBLE", 0.0),
-            ("PROCESSING", "PROBE", 0.5),
-            ("PROCESSING", "COMPRESS", 0.25),
-            ("READY", None, 1.0),
-            ("READY", None, 1.0),
-            ("READY", None, 1.0),
-            ("READY", None, 1.0),
-            ("READY", None, 1.0),
-            ("READY", None, 1.0),
-        ]  # then the renditions' changes
+        async with watcher(hub, vid) as (seen, task):
+            if postgres:
+                await until(lambda: hub.listening, "the hub's LISTEN connection")
+            expected = [("UPLOADING", None, 0.0)]
+            for change, _ in LIFE:
+                await change(second, vid)
+                expected.append(None)
+                await until(lambda: len(seen) >= len(expected), f"the change after {seen[-1]}")
+            await asyncio.wait_for(task, 30)
+            assert seen == [
+                ("UPLOADING", None, 0.0),
+                ("UPLOADED", None, 0.0),
+                ("PROCESSING", "ASSEMBLE", 0.0),
+                ("PROCESSING", "PROBE", 0.5),
+                ("PROCESSING", "COMPRESS", 0.25),
+                ("READY", None, 1.0),
+                ("READY", None, 1.0),
+                ("READY", None, 1.0),
+                ("READY", None, 1.0),
+                ("READY", None, 1.0),
+                ("READY", None, 1.0),
+            ]  # then the renditions' changes
     finally:
-        task.cancel()
         await hub.aclose()
         await first_engine.dispose()
         await second_engine.dispose()
@@ -391,29 +399,27 @@ async def test_a_lost_listen_connection_is_made_again_and_nothing_is_missed(data
     hub = WatchHub(db.session_factory(first_engine), poll_seconds=3600.0)  # no poll to fall back on
     second = Catalog(db.session_factory(second_engine))
     vid = await new_video(second)
-    seen: list = []
-    task = asyncio.ensure_future(_watch_into(hub, "alice", vid, seen))
     try:
-        await until(lambda: seen and hub.listening, "the first state and the LISTEN connection")
-        async with second_engine.connect() as conn:  # the database drops the hub's connection
-            killed = (
-                await conn.execute(
-                    text(
-                        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE application_name = :name AND datname = current_database()) AS t"
-                    ),
-                    {"name": LISTENER_APPLICATION_NAME},
-                )
-            ).scalar_one()
-        assert killed == 1
-        await _upload(second, vid)  # while the hub may still be reconnecting
-        await until(lambda: hub.listens >= 2, "the LISTEN connection to be made again", timeout=60)
-        await until(lambda: len(seen) == 2, "the change made while reconnecting")
-        await _claim(second, vid)  # and changes after the reconnect arrive by NOTIFY again
-        await until(lambda: len(seen) == 3, "the change after the reconnect")
-        assert [s[0] for s in seen] == ["UPLOADING", "UPLOADED", "PROCESSING"]
+        async with watcher(hub, vid) as (seen, _):
+            await until(lambda: hub.listening, "the LISTEN connection")
+            async with second_engine.connect() as conn:  # the database drops the hub's connection
+                killed = (
+                    await conn.execute(
+                        text(
+                            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE application_name = :name AND datname = current_database()) AS t"
+                        ),
+                        {"name": LISTENER_APPLICATION_NAME},
+                    )
+                ).scalar_one()
+            assert killed == 1
+            await _upload(second, vid)  # while the hub may still be reconnecting
+            await until(lambda: hub.listens >= 2, "the LISTEN connection to be made again", timeout=60)
+            await until(lambda: len(seen) == 2, "the change made while reconnecting")
+            await _claim(second, vid)  # and changes after the reconnect arrive by NOTIFY again
+            await until(lambda: len(seen) == 3, "the change after the reconnect")
+            assert [s[0] for s in seen] == ["UPLOADING", "UPLOADED", "PROCESSING"]
     finally:
-        task.cancel()
         await hub.aclose()
         await first_engine.dispose()
         await second_engine.dispose()
@@ -423,47 +429,42 @@ async def test_a_commit_in_this_process_wakes_watchers_without_waiting_for_a_pol
     # No poll within the test's bounds and no LISTEN: only the session listener can wake the hub.
     hub = WatchHub(catalog.sessions, poll_seconds=3600.0, listen=False)
     vid = await new_video(catalog)
-    seen: list = []
-    task = asyncio.ensure_future(_watch_into(hub, "alice", vid, seen))
     try:
-        await until(lambda: seen, "the first state")
-        await _upload(catalog, vid)  # the ORM's dirty tracking (chunk recorder)
-        await until(lambda: len(seen) == 2, "UPLOADED")
-        await _claim(catalog, vid)  # an update(Video) statement
-        await until(lambda: len(seen) == 3, "PROCESSING")
-        async with catalog.sessions() as session:  # a change that rolls back
-            await session.execute(update(Video).where(Video.id == vid).values(status="FAILED"))
-            await session.rollback()
-        await _ready(catalog, vid)
-        await until(lambda: len(seen) == 4, "READY")
-        await _encode(catalog, vid)  # rendition rows: an update(Rendition) and ORM changes
-        await until(lambda: len(seen) == 5, "the rendition's claim")
-        await _encode_progress(catalog, vid)
-        await until(lambda: len(seen) == 6, "the rendition's progress")
-        await _encoded(catalog, vid)
-        await until(lambda: len(seen) == 7, "the rendition's end")
-        await _storyboard(catalog, vid)
-        await until(lambda: len(seen) == 8, "the storyboard's claim")
-        await _storyboarded(catalog, vid)
-        await asyncio.wait_for(task, 30)
-        assert [s[0] for s in seen] == ["UPLOADING", "UPLOADED", "PROCESSING"] + ["READY"] * 6
+        async with watcher(hub, vid) as (seen, task):
+            await _upload(catalog, vid)  # the ORM's dirty tracking (chunk recorder)
+            await until(lambda: len(seen) == 2, "UPLOADED")
+            await _claim(catalog, vid)  # an update(Video) statement
+            await until(lambda: len(seen) == 3, "PROCESSING")
+            async with catalog.sessions() as session:  # a change that rolls back
+                await session.execute(update(Video).where(Video.id == vid).values(status="FAILED"))
+                await session.rollback()
+            await _ready(catalog, vid)
+            await until(lambda: len(seen) == 4, "READY")
+            await _encode(catalog, vid)  # rendition rows: an update(Rendition) and ORM changes
+            await until(lambda: len(seen) == 5, "the rendition's claim")
+            await _encode_progress(catalog, vid)
+            await until(lambda: len(seen) == 6, "the rendition's progress")
+            await _encoded(catalog, vid)
+            await until(lambda: len(seen) == 7, "the rendition's end")
+            await _storyboard(catalog, vid)
+            await until(lambda: len(seen) == 8, "the storyboard's claim")
+            await _storyboarded(catalog, vid)
+            await asyncio.wait_for(task, 30)
+            assert [s[0] for s in seen] == ["UPLOADING", "UPLOADED", "PROCESSING"] + ["READY"] * 6
     finally:
-        task.cancel()
         await hub.aclose()
 
 
 async def test_a_deleted_video_ends_its_watchers_and_stays_not_found_to_others(catalog):
     hub = WatchHub(catalog.sessions, poll_seconds=3600.0, listen=False)
     vid = await new_video(catalog)
-    seen: list = []
-    task = asyncio.ensure_future(_watch_into(hub, "alice", vid, seen))
-    await until(lambda: seen, "the first state")
-    other: list = []
-    with pytest.raises(NotFound):  # bob, while alice watches (her state is cached by then)
-        await _watch_into(hub, "bob", vid, other)
-    await catalog.mark_deleted("alice", vid, abort_only=False)
-    await asyncio.wait_for(task, 30)
-    assert [s[0] for s in seen] == ["UPLOADING", "DELETED"]
+    async with watcher(hub, vid) as (seen, task):
+        other: list = []
+        with pytest.raises(NotFound):  # bob, while alice watches (her state is cached by then)
+            await _watch_into(hub, "bob", vid, other)
+        await catalog.mark_deleted("alice", vid, abort_only=False)
+        await asyncio.wait_for(task, 30)
+        assert [s[0] for s in seen] == ["UPLOADING", "DELETED"]
     await hub.aclose()
 
 

@@ -1,11 +1,12 @@
 // The popup: sign in, start and stop, the upload's connection, the latest recording followed
 // through WatchVideo (uploading, processing with progress, ready with its thumbnail, or failed
 // with the reason and a retry), and my recent recordings (ListVideos) with thumbnails and delete.
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { recorderClients, type RecorderClients } from "../../web/src/client";
 import { AssetKind, ProcessingStep, VideoStatus, type Video } from "../../web/src/gen/recorder/v1/common_pb";
 import { getToken, signedIn } from "./auth";
-import { isNetworkFailure, type RecorderStatus, type UploadStatus } from "./messages";
+import { failure, isQuota } from "./failure";
+import type { RecorderStatus, UploadStatus } from "./messages";
 import { loadSettings } from "./settings";
 
 const CALL_TIMEOUT_MS = 15_000;
@@ -17,13 +18,11 @@ let backendUrl = "";
 
 /** What a person can do about an error. */
 export function explain(err: unknown): string {
-  const error = ConnectError.from(err);
-  // A refused connection reaches Connect as fetch's TypeError ("Failed to fetch"): code Unknown.
-  const code = error.code === Code.Unknown && isNetworkFailure(error.rawMessage) ? Code.Unavailable : error.code;
+  const { error, code } = failure(err);
   switch (code) {
     case Code.Unauthenticated: return "Not signed in: press Sign in.";
     case Code.ResourceExhausted:
-      return /quota/i.test(error.rawMessage) ? `Quota exceeded (${error.rawMessage}): delete old recordings.`
+      return isQuota(error) ? `Quota exceeded (${error.rawMessage}): delete old recordings.`
         : `Recording too long (${error.rawMessage}).`;
     case Code.Unavailable: case Code.DeadlineExceeded:
       return `The backend at ${backendUrl} is unreachable: check your network or the backend URL in Options.`;

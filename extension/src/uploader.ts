@@ -5,7 +5,8 @@
 // GetUploadState, drops what the backend already has and sends only what is missing.
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { RecorderClients } from "../../web/src/client";
-import { isNetworkFailure, type Connection } from "./messages";
+import { failure, isQuota } from "./failure";
+import type { Connection } from "./messages";
 import type { ChunkStore } from "./store";
 
 export const MAX_IN_FLIGHT = 3;
@@ -29,13 +30,11 @@ export function sendable(pending: number[], recorded: number, stopped: boolean):
 
 /** A sentence a person can act on, for an error that stops the upload. */
 export function describe(err: unknown): string {
-  const error = ConnectError.from(err);
-  // A refused connection reaches Connect as fetch's TypeError ("Failed to fetch"): code Unknown.
-  const code = error.code === Code.Unknown && isNetworkFailure(error.rawMessage) ? Code.Unavailable : error.code;
+  const { error, code } = failure(err);
   switch (code) {
     case Code.Unauthenticated: return "Not signed in (or the sign-in expired): sign in again";
     case Code.ResourceExhausted:
-      return /quota/i.test(error.rawMessage) ? `Quota exceeded: ${error.rawMessage}. Delete old recordings.`
+      return isQuota(error) ? `Quota exceeded: ${error.rawMessage}. Delete old recordings.`
         : `Recording too long or too large: ${error.rawMessage}`;
     case Code.Unavailable: return "The backend is unreachable: check the backend URL in the options and your network";
     case Code.NotFound: return "The backend no longer knows this recording";

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import pathlib
+from collections.abc import Mapping
 
 from catalog_service.chunk_rules import StoredChunk, UploadTally, apply_chunks
 from ingest_service.ports import PendingChunk, RecordedChunks, UploadState
@@ -139,15 +140,7 @@ class FakeCatalog:
         return video_id
 
     def _state(self, tally: UploadTally) -> UploadState:
-        return UploadState(
-            video_id=tally.video_id,
-            status=VideoStatus(tally.status),
-            received_chunks=tally.received_chunks,
-            received_bytes=tally.received_bytes,
-            last_index=tally.last_index,
-            complete=tally.complete,
-            stored_indices=sorted(tally.known),
-        )
+        return dataclasses.replace(tally.state(), stored_indices=sorted(tally.known))
 
     async def upload_state(self, owner_id: str, video_id: str, summary_only: bool = False) -> UploadState:
         return self._state(self._video(owner_id, video_id).tally)
@@ -199,10 +192,14 @@ class FakeMedia:
     def __init__(self) -> None:
         self.processed: list[VideoRef] = []
         self.hints: list[tuple[str, int]] = []
+        self.hinted_files: dict[int, str] = {}  # index -> write token, as the hints named them
 
     async def process(self, owner_id: str, video_id: str) -> None:
         self.processed.append(VideoRef(owner_id, video_id))
 
-    async def chunk_stored(self, owner_id: str, video_id: str, index: int) -> bool:
+    async def chunk_stored(
+        self, owner_id: str, video_id: str, index: int, files: Mapping[int, str] | None = None
+    ) -> bool:
         self.hints.append((video_id, index))
+        self.hinted_files.update(files or {})
         return False

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import google_crc32c
 import pytest
 
@@ -112,3 +114,15 @@ async def test_a_stream_records_its_chunks_in_batches_and_counts_duplicates(part
     assert len(catalog.record_calls) < 5  # fewer round trips than chunks
     assert sorted(i for i, _ in store.chunk_files("alice", vid)) == [0, 1, 2, 3, 4]
     assert media.processed == [VideoRef("alice", vid)]
+
+
+async def test_a_stored_chunks_hint_names_the_file_the_catalog_recorded_and_a_duplicate_none(parts):
+    """media reads hinted chunks by the token the hint names (no ListChunks per chunk), so it must
+    be the recorded write's: never a duplicate's, whose file goes."""
+    engine, store, _, media = parts
+    vid = await engine.create_upload("alice", "t", "f.webm", "video/webm", 0)
+    await engine.put_chunk("alice", vid, chunk(0, b"hello"))
+    await engine.put_chunk("alice", vid, chunk(0, b"hello"))  # a duplicate: no hint of its file
+    await asyncio.gather(*engine.chunks._hints)  # hints are sent in the background
+    assert media.hints == [(vid, 0)]
+    assert media.hinted_files == {0: token for (index, token) in store.chunk_files("alice", vid)}

@@ -13,34 +13,30 @@ from recorder_common.errors import FailedPrecondition
 
 STATUSES = (UPLOADING, UPLOADED, PROCESSING, READY, FAILED, EXPIRED, DELETED)
 
-# Written out by hand, independently of the table: what the catalog is meant to allow.
-ALLOWED = {
-    (UPLOADING, Event.COMPLETE_UPLOAD): UPLOADED,
-    (UPLOADED, Event.CLAIM): PROCESSING,
-    (PROCESSING, Event.CLAIM): PROCESSING,
-    (PROCESSING, Event.FINISH_READY): READY,
-    (PROCESSING, Event.FINISH_FAILED): FAILED,
-    (PROCESSING, Event.FAIL_EXHAUSTED): FAILED,
-    (FAILED, Event.RETRY): UPLOADED,
-    (UPLOADING, Event.ABORT): DELETED,
-    (UPLOADING, Event.EXPIRE): EXPIRED,
-    (UPLOADING, Event.DELETE): DELETED,
-    (UPLOADED, Event.DELETE): DELETED,
-    (PROCESSING, Event.DELETE): DELETED,
-    (READY, Event.DELETE): DELETED,
-    (FAILED, Event.DELETE): DELETED,
-    (EXPIRED, Event.DELETE): DELETED,
-    (DELETED, Event.PURGE): PURGED,
+# Written by hand, independently of the table: what the catalog is meant to allow, as one rule
+# per event (the statuses it may start from, and where it leads).
+VIDEO_RULES: dict[Event, tuple[tuple[str, ...], str]] = {
+    Event.COMPLETE_UPLOAD: ((UPLOADING,), UPLOADED),
+    Event.CLAIM: ((UPLOADED, PROCESSING), PROCESSING),  # PROCESSING: a lapsed lease is taken over
+    Event.FINISH_READY: ((PROCESSING,), READY),
+    Event.FINISH_FAILED: ((PROCESSING,), FAILED),
+    Event.FAIL_EXHAUSTED: ((PROCESSING,), FAILED),
+    Event.RETRY: ((FAILED,), UPLOADED),
+    Event.ABORT: ((UPLOADING,), DELETED),
+    Event.EXPIRE: ((UPLOADING,), EXPIRED),
+    Event.DELETE: (tuple(s for s in STATUSES if s != DELETED), DELETED),  # from anything not deleted
+    Event.PURGE: ((DELETED,), PURGED),
 }
 RENDITION_STATES = ("PENDING", "PROCESSING", "READY", "FAILED")
-RENDITIONS_ALLOWED = {
-    ("PENDING", RenditionEvent.CLAIM): "PROCESSING",
-    ("PROCESSING", RenditionEvent.CLAIM): "PROCESSING",
-    ("PROCESSING", RenditionEvent.COMPLETE): "READY",
-    ("PROCESSING", RenditionEvent.FAIL): "FAILED",
-    ("PROCESSING", RenditionEvent.GIVE_BACK): "PENDING",
-    ("FAILED", RenditionEvent.RETRY): "PENDING",
+RENDITION_RULES: dict[RenditionEvent, tuple[tuple[str, ...], str]] = {
+    RenditionEvent.CLAIM: (("PENDING", "PROCESSING"), "PROCESSING"),  # PROCESSING: a lapsed lease
+    RenditionEvent.COMPLETE: (("PROCESSING",), "READY"),
+    RenditionEvent.FAIL: (("PROCESSING",), "FAILED"),
+    RenditionEvent.GIVE_BACK: (("PROCESSING",), "PENDING"),
+    RenditionEvent.RETRY: (("FAILED",), "PENDING"),
 }
+ALLOWED = {(status, event): target for event, (starts, target) in VIDEO_RULES.items() for status in starts}
+RENDITIONS_ALLOWED = {(state, event): target for event, (starts, target) in RENDITION_RULES.items() for state in starts}
 REFUSED = [pair for pair in itertools.product(STATUSES, Event) if pair not in ALLOWED]
 RENDITIONS_REFUSED = [
     pair for pair in itertools.product(RENDITION_STATES, RenditionEvent) if pair not in RENDITIONS_ALLOWED
@@ -48,6 +44,7 @@ RENDITIONS_REFUSED = [
 
 
 def test_the_table_is_exactly_the_intended_one():
+    assert set(VIDEO_RULES) == set(Event) and set(RENDITION_RULES) == set(RenditionEvent)  # a rule each
     assert lifecycle.TRANSITIONS == {**ALLOWED, **RENDITIONS_ALLOWED}
 
 
@@ -94,9 +91,27 @@ def test_final_statuses_only_leave_by_delete_retry_or_purge():
 
 
 def test_sources_are_stable_for_sql():
+    for event, (starts, _) in (*VIDEO_RULES.items(), *RENDITION_RULES.items()):
+        assert sources(event) == tuple(sorted(starts)), event
     assert sources(Event.CLAIM) == (PROCESSING, UPLOADED)
-    assert sources(Event.PURGE) == (DELETED,)
-    assert sources(Event.DELETE) == tuple(sorted({UPLOADING, UPLOADED, PROCESSING, READY, FAILED, EXPIRED}))
+
+
+def test_a_video_lives_through_the_table():
+    # The lives the catalog drives a video through, one transition at a time.
+    lives = [
+        [Event.COMPLETE_UPLOAD, Event.CLAIM, Event.FINISH_READY, Event.DELETE, Event.PURGE],
+        [Event.COMPLETE_UPLOAD, Event.CLAIM, Event.CLAIM, Event.FINISH_FAILED, Event.RETRY, Event.CLAIM],
+        [Event.COMPLETE_UPLOAD, Event.CLAIM, Event.FAIL_EXHAUSTED, Event.DELETE],
+        [Event.ABORT, Event.PURGE],
+        [Event.EXPIRE, Event.DELETE, Event.PURGE],
+    ]
+    ends = []
+    for life in lives:
+        status = UPLOADING
+        for event in life:
+            status = transition("v1", status, event)
+        ends.append(status)
+    assert ends == [PURGED, PROCESSING, DELETED, PURGED, PURGED]
 
 
 def test_every_lifecycle_event_decides_what_the_feed_says():

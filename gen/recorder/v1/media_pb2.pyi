@@ -1,8 +1,9 @@
 from recorder.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -161,12 +162,22 @@ class ProcessVideoResponse(_message.Message):
     def __init__(self, accepted: _Optional[bool] = ..., status: _Optional[_Union[_common_pb2.VideoStatus, str]] = ...) -> None: ...
 
 class ChunkStoredRequest(_message.Message):
-    __slots__ = ("video_id", "index")
+    __slots__ = ("video_id", "index", "stored")
     VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
+    STORED_FIELD_NUMBER: _ClassVar[int]
     video_id: str
     index: int
-    def __init__(self, video_id: _Optional[str] = ..., index: _Optional[int] = ...) -> None: ...
+    stored: _containers.RepeatedCompositeFieldContainer[StoredChunkFile]
+    def __init__(self, video_id: _Optional[str] = ..., index: _Optional[int] = ..., stored: _Optional[_Iterable[_Union[StoredChunkFile, _Mapping]]] = ...) -> None: ...
+
+class StoredChunkFile(_message.Message):
+    __slots__ = ("index", "file_token")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    FILE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    file_token: str
+    def __init__(self, index: _Optional[int] = ..., file_token: _Optional[str] = ...) -> None: ...
 
 class ChunkStoredResponse(_message.Message):
     __slots__ = ("live",)
