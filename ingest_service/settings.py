@@ -48,28 +48,12 @@ class IngestSettings:
     def from_env(cls, env: Mapping[str, str]) -> "IngestSettings":
         return cls(
             **defaults.service_fields(env, "INGEST", cls),
-            **defaults.env_fields(env, cls, _INGEST_ENV),
+            **defaults.env_fields(env, cls),
             storage=StorageSettings.from_env(env),
             limits=UploadLimits(**defaults.env_fields(env, UploadLimits, _UPLOAD_LIMITS_ENV)),
             auth=AuthSettings.from_env(env),
         )
 
 
-_INGEST_ENV = {
-    "catalog_target": "CATALOG_TARGET",
-    "media_target": "MEDIA_TARGET",
-    "catalog_deadline_seconds": "CATALOG_DEADLINE_SECONDS",
-    "media_deadline_seconds": "MEDIA_DEADLINE_SECONDS",
-    "upload_idle_expiry_seconds": "UPLOAD_IDLE_EXPIRY_SECONDS",
-    "janitor_interval_seconds": "JANITOR_INTERVAL_SECONDS",
-    "tombstone_grace_seconds": "TOMBSTONE_GRACE_SECONDS",
-    "ready_chunks_grace_seconds": "READY_CHUNKS_GRACE_SECONDS",
-}
-_UPLOAD_LIMITS_ENV = {
-    "max_chunk_bytes": "MAX_CHUNK_BYTES",
-    "max_chunks": "MAX_CHUNKS_PER_UPLOAD",
-    "max_upload_bytes": "MAX_UPLOAD_BYTES",
-    "user_quota_bytes": "USER_QUOTA_BYTES",
-    "stream_idle_seconds": "STREAM_IDLE_SECONDS",
-    "max_inflight_bytes": "MAX_INFLIGHT_BYTES",
-}
+# The ingest settings' variables are their fields' names in capitals (env_fields' default), but this one's.
+_UPLOAD_LIMITS_ENV = defaults.variables_by_name(UploadLimits, renamed={"max_chunks": "MAX_CHUNKS_PER_UPLOAD"})

@@ -15,7 +15,7 @@ import math
 import ffmpeg
 
 from media_service.containers import Container
-from media_service.settings import CompressionProfile, MediaLimits
+from media_service.settings import CompressionProfile, MediaLimits, ThumbnailSettings
 
 # Before every run: quiet except for errors, never read stdin, overwrite our own temp outputs.
 GLOBAL_ARGS = ["-hide_banner", "-nostdin", "-y", "-loglevel", "error"]
@@ -468,6 +468,32 @@ def still_args(
     quality = {"q:v": 3} if codec == "mjpeg" else {"quality": 85}
     return _compile(
         ffmpeg.output(video, dst, vframes=1, f=muxer, update=1, c=codec, fs=IMAGE_OUTPUT_MAX_BYTES, **quality), binary
+    )
+
+
+def thumbnail_args(
+    binary: str,
+    src: str,
+    container: Container,
+    dst: str,
+    at_seconds: float,
+    thumbnail: ThumbnailSettings,
+    max_pixels: int,
+) -> list[str]:
+    """The recording's own thumbnail, made at stop (MediaPipeline.make_thumbnail) and while it
+    arrives (media_service/live_thumbnail.py) by this one command: a JPEG of the most typical of
+    thumbnail.candidate_frames frames from at_seconds on, thumbnail.width wide."""
+    return still_args(
+        binary,
+        src,
+        container,
+        dst,
+        at_seconds,
+        thumbnail.width,
+        "JPEG",
+        representative=True,
+        candidate_frames=thumbnail.candidate_frames,
+        max_pixels=max_pixels,
     )
 
 

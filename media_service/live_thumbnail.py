@@ -2,8 +2,8 @@
 
 The rule (thumbnail_due, pure): the first thumbnail once `first_seconds` of media have arrived,
 then a new one each time the arrived media has doubled since the last. Each is the stop-time
-thumbnail's command (commands.still_args: ffmpeg's thumbnail filter over candidate_frames frames,
-from commands.thumbnail_time of the length so far, i.e. a quarter in), decoded from the live
+thumbnail's command (commands.thumbnail_args: ffmpeg's thumbnail filter over candidate_frames
+frames, from commands.thumbnail_time of the length so far, i.e. a quarter in), decoded from the live
 session's source file, the in-order prefix of the upload as it grows. So a recording of L >=
 first_seconds seconds ends with a thumbnail picked from between L/8 and L/4 in (the stop-time
 rule's L/4), made at most log2(L / first_seconds) + 1 times. A recording shorter than
@@ -116,17 +116,14 @@ class LiveThumbnail:
         try:
             async with shared.slots:
                 await run_ffmpeg(
-                    commands.still_args(
+                    commands.thumbnail_args(
                         shared.ffmpeg_binary,
                         str(self.source),
                         self.container,
                         str(tmp),
                         at,
-                        shared.settings.width,
-                        "JPEG",
-                        representative=True,
-                        candidate_frames=shared.settings.candidate_frames,
-                        max_pixels=shared.media_limits.max_video_pixels,
+                        shared.settings,
+                        shared.media_limits.max_video_pixels,
                     ),
                     shared.limits,
                 )

@@ -452,17 +452,14 @@ class MediaPipeline:
                 ):
                     tmp.unlink(missing_ok=True)
                     await run_ffmpeg(
-                        commands.still_args(
+                        commands.thumbnail_args(
                             self.ffmpeg,
                             str(original),
                             probe.sniffed,
                             str(tmp),
                             at,
-                            self.thumbnail.width,
-                            "JPEG",
-                            representative=True,
-                            candidate_frames=self.thumbnail.candidate_frames,
-                            max_pixels=self.media_limits.max_video_pixels,
+                            self.thumbnail,
+                            self.media_limits.max_video_pixels,
                         ),
                         self.limits.quick().still(),
                     )

@@ -271,52 +271,65 @@ class RenditionWorker:
         hls = self.encode.hls(self.catalog, ws)
         if hls is not None:
             await hls.start()
+        async with self.encode.output(ws) as out:
+            await self._run_leased(
+                self.encode.file_args(
+                    src,
+                    containers.for_muxer(media.container),
+                    str(out.tmp),
+                    has_video,
+                    bool(media.audio_codec),
+                    (media.width, media.height) if has_video else None,
+                    duration,
+                    threads,
+                    hls,
+                ),
+                self.encode.run_limits(self.limits.for_media(duration), duration),
+                owner,
+                video.video_id,
+                duration,
+                hls,
+            )
+            if hls is not None:
+                await hls.finish()
+            self.encode.check_bound(out.tmp, duration)
+        return self.encode.asset(out)
+
+    async def _run_leased(
+        self,
+        args: list[str],
+        limits: FfmpegLimits,
+        owner: str,
+        video_id: str,
+        duration: float | None,
+        hls: HlsRun | None = None,
+    ) -> None:
+        """Runs one rendition's ffmpeg, reporting its progress each PROGRESS_INTERVAL_SECONDS (and
+        polling the HLS it writes, if any). Each report renews the lease; one the catalog refuses
+        (the lease is gone, the video deleted) raises, which stops the run."""
         done = 0.0  # media seconds encoded so far (ffmpeg's progress)
 
         def on_progress(seconds: float) -> None:
             nonlocal done
             done = seconds
 
-        async with self.encode.output(ws) as out:
-            encode = asyncio.ensure_future(
-                run_ffmpeg(
-                    self.encode.file_args(
-                        src,
-                        containers.for_muxer(media.container),
-                        str(out.tmp),
-                        has_video,
-                        bool(media.audio_codec),
-                        (media.width, media.height) if has_video else None,
-                        duration,
-                        threads,
-                        hls,
-                    ),
-                    self.encode.run_limits(self.limits.for_media(duration), duration),
-                    on_progress=on_progress,
+        run = asyncio.ensure_future(run_ffmpeg(args, limits, on_progress=on_progress))
+        try:
+            while True:
+                fraction = min(done / duration, 0.999) if duration else 0.0
+                await self.catalog.report_rendition_progress(
+                    owner, video_id, self.encode.kind, self.worker_id, fraction, self.lease_seconds
                 )
-            )
-            try:
-                # Each report renews the lease; one the catalog refuses (the lease is gone, the
-                # video deleted) stops the encode.
-                while True:
-                    fraction = min(done / duration, 0.999) if duration else 0.0
-                    await self.catalog.report_rendition_progress(
-                        owner, video.video_id, self.encode.kind, self.worker_id, fraction, self.lease_seconds
-                    )
-                    await asyncio.wait([encode], timeout=PROGRESS_INTERVAL_SECONDS)
-                    if encode.done():
-                        break
-                    if hls is not None:
-                        await hls.poll()
-                encode.result()
+                await asyncio.wait([run], timeout=PROGRESS_INTERVAL_SECONDS)
+                if run.done():
+                    break
                 if hls is not None:
-                    await hls.finish()
-                self.encode.check_bound(out.tmp, duration)
-            finally:
-                if not encode.done():
-                    encode.cancel()
-                    await asyncio.gather(encode, return_exceptions=True)
-        return self.encode.asset(out)
+                    await hls.poll()
+            run.result()
+        finally:
+            if not run.done():
+                run.cancel()
+                await asyncio.gather(run, return_exceptions=True)
 
 
 class StoryboardEncode:
@@ -354,51 +367,31 @@ class StoryboardWorker(RenditionWorker):
             raise FfmpegFailed("the original is missing from storage")
         duration = media.duration_seconds
         layout = commands.storyboard_layout(duration, media.width, media.height)
-        done = 0.0
-
-        def on_progress(seconds: float) -> None:
-            nonlocal done
-            done = seconds
-
         async with ws.output(self.encode.SPRITE, step="STORYBOARD") as sprite:
-            run = asyncio.ensure_future(
-                run_ffmpeg(
-                    commands.storyboard_args(
-                        self.encode.ffmpeg,
-                        src,
-                        container,
-                        str(sprite.tmp),
-                        layout,
-                        self.encode.media_limits.max_video_pixels,
-                    ),
-                    self.limits.for_media(duration or None),
-                    on_progress=on_progress,
-                )
+            await self._run_leased(
+                commands.storyboard_args(
+                    self.encode.ffmpeg,
+                    src,
+                    container,
+                    str(sprite.tmp),
+                    layout,
+                    self.encode.media_limits.max_video_pixels,
+                ),
+                self.limits.for_media(duration or None),
+                owner,
+                video.video_id,
+                duration,
             )
-            try:
-                while True:  # each report renews the lease; a refused one stops the run
-                    fraction = min(done / duration, 0.999) if duration else 0.0
-                    await self.catalog.report_rendition_progress(
-                        owner, video.video_id, self.encode.kind, self.worker_id, fraction, self.lease_seconds
-                    )
-                    await asyncio.wait([run], timeout=PROGRESS_INTERVAL_SECONDS)
-                    if run.done():
-                        break
-                run.result()
-                if not sprite.tmp.exists() or sprite.tmp.stat().st_size == 0:
-                    raise FfmpegFailed("ffmpeg wrote no sprite sheet")
-                # The VTT is recorded and stored first: once the rendition is READY (its asset, the
-                # sprite, published as this block ends) both are.
-                async with ws.output(self.encode.VTT, step="STORYBOARD") as vtt:
-                    text = commands.storyboard_vtt(layout, duration, self.encode.SPRITE)
-                    await asyncio.to_thread(vtt.tmp.write_text, text)
-                    await self.catalog.put_asset(
-                        owner, video.video_id, "STORYBOARD_VTT", vtt.key, "text/vtt", vtt.tmp.stat().st_size
-                    )
-            finally:
-                if not run.done():
-                    run.cancel()
-                    await asyncio.gather(run, return_exceptions=True)
+            if not sprite.tmp.exists() or sprite.tmp.stat().st_size == 0:
+                raise FfmpegFailed("ffmpeg wrote no sprite sheet")
+            # The VTT is recorded and stored first: once the rendition is READY (its asset, the
+            # sprite, published as this block ends) both are.
+            async with ws.output(self.encode.VTT, step="STORYBOARD") as vtt:
+                text = commands.storyboard_vtt(layout, duration, self.encode.SPRITE)
+                await asyncio.to_thread(vtt.tmp.write_text, text)
+                await self.catalog.put_asset(
+                    owner, video.video_id, "STORYBOARD_VTT", vtt.key, "text/vtt", vtt.tmp.stat().st_size
+                )
         return common_pb2.Asset(
             kind=common_pb2.ASSET_KIND_STORYBOARD, content_type="image/jpeg", size_bytes=sprite.size, path=sprite.key
         )

@@ -102,7 +102,7 @@ class MediaLimits:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "MediaLimits":
-        return cls(**defaults.env_fields(env, cls, _MEDIA_LIMITS_ENV))
+        return cls(**defaults.env_fields(env, cls))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,7 +200,9 @@ class MediaSettings:
     def from_env(cls, env: Mapping[str, str]) -> "MediaSettings":
         return cls(
             **defaults.service_fields(env, "MEDIA", cls),
-            **defaults.env_fields(env, cls, _MEDIA_ENV),
+            **defaults.env_fields(
+                env, cls, defaults.variables_by_name(cls, _MEDIA_ENV_RENAMED, skip={"max_concurrent_jobs"})
+            ),
             # MEDIA_MAX_CONCURRENT_JOBS is the older name.
             max_concurrent_jobs=int(
                 env.get("MEDIA_MAX_JOBS", env.get("MEDIA_MAX_CONCURRENT_JOBS", cls.max_concurrent_jobs))
@@ -215,24 +217,13 @@ class MediaSettings:
         )
 
 
-_MEDIA_LIMITS_ENV = {
-    "max_recording_seconds": "MAX_RECORDING_SECONDS",
-    "max_video_pixels": "MAX_VIDEO_PIXELS",
-    "max_decoded_pixels": "MAX_DECODED_PIXELS",
-    "max_output_bits_per_second": "MAX_OUTPUT_BITS_PER_SECOND",
-}
-# The settings read as one variable each (the others above: nested, or with an older name).
-_MEDIA_ENV = {
-    "catalog_target": "CATALOG_TARGET",
-    "catalog_deadline_seconds": "CATALOG_DEADLINE_SECONDS",
-    "ffmpeg_binary": "FFMPEG_BINARY",
+# The settings whose variable is not their field's name in capitals (the one env_fields reads by
+# default); max_concurrent_jobs, with its older name, and the nested settings are read above.
+_MEDIA_ENV_RENAMED = {
     "step_timeout_seconds": "FFMPEG_STEP_TIMEOUT_SECONDS",
     "step_cpu_cap_seconds": "FFMPEG_STEP_CPU_CAP_SECONDS",
     "step_seconds_per_media_second": "FFMPEG_SECONDS_PER_MEDIA_SECOND",
     "step_floor_seconds": "FFMPEG_STEP_FLOOR_SECONDS",
-    "ffmpeg_max_memory_mb": "FFMPEG_MAX_MEMORY_MB",
-    "ffmpeg_memory_budget_mb": "FFMPEG_MEMORY_BUDGET_MB",
-    "ffmpeg_sandbox": "FFMPEG_SANDBOX",
     "lease_seconds": "PROCESSING_LEASE_SECONDS",
     "sweep_interval_seconds": "PROCESSING_SWEEP_SECONDS",
     "max_on_demand_jobs": "MEDIA_MAX_ON_DEMAND_JOBS",
@@ -251,13 +242,6 @@ _MEDIA_ENV = {
     "rendition_poll_seconds": "MEDIA_RENDITION_POLL_SECONDS",
     "storyboard_cores": "MEDIA_STORYBOARD_CORES",
     "worker_id": "MEDIA_WORKER_ID",
-    "playback_port": "PLAYBACK_PORT",
-    "playback_key_file": "PLAYBACK_KEY_FILE",
-    "playback_url_seconds": "PLAYBACK_URL_SECONDS",
-    "share_url_seconds": "SHARE_URL_SECONDS",
-    "share_link_cache_seconds": "SHARE_LINK_CACHE_SECONDS",
-    "public_base_url": "PUBLIC_BASE_URL",
-    "share_player_script": "SHARE_PLAYER_SCRIPT",
 }
 
 

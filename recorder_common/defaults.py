@@ -4,7 +4,7 @@ the gateway's template values, the CLI, bench/ and the tests all read them from 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 MiB = 1024 * 1024
@@ -44,6 +44,10 @@ DATA_DIR = "./data"
 AUTH_DIR = f"{DATA_DIR}/auth"
 
 
+# What service_fields reads (<PREFIX>_HOST, <PREFIX>_PORT, LOG_LEVEL): never a variable of its own.
+SERVICE_FIELDS = frozenset({"host", "port", "log_level"})
+
+
 def service_fields(env: Mapping[str, str], prefix: str, defaults: Any) -> dict[str, Any]:
     """The fields every service's settings read the same way: <PREFIX>_HOST, <PREFIX>_PORT and
     LOG_LEVEL, over the defaults of the settings class `defaults`."""
@@ -57,13 +61,36 @@ def service_fields(env: Mapping[str, str], prefix: str, defaults: Any) -> dict[s
 _PARSERS: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "str": str}
 
 
-def env_fields(env: Mapping[str, str], settings: Any, names: Mapping[str, str]) -> dict[str, Any]:
-    """Fields of the settings dataclass `settings` from environment variables ({field: variable}):
-    each is parsed as its field's declared type (int, float or str), the class's default when unset."""
+def _type_name(declared: Any) -> str:
+    # A string under `from __future__ import annotations`, else the type itself.
+    return declared if isinstance(declared, str) else getattr(declared, "__name__", "")
+
+
+def variables_by_name(
+    settings: Any, renamed: Mapping[str, str] | None = None, skip: Collection[str] = ()
+) -> dict[str, str]:
+    """{field: variable} for env_fields: every int, float or str field of the settings dataclass
+    `settings` but service_fields' and `skip`, read from the variable named as the field in
+    capitals, or renamed[field]."""
+    renamed = renamed or {}
+    names = {
+        field.name: renamed.get(field.name, field.name.upper())
+        for field in dataclasses.fields(settings)
+        if _type_name(field.type) in _PARSERS and field.name not in SERVICE_FIELDS and field.name not in skip
+    }
+    unknown = set(renamed) - set(names)
+    if unknown:
+        raise ValueError(f"{settings.__name__} has no field read from the environment named {sorted(unknown)}")
+    return names
+
+
+def env_fields(env: Mapping[str, str], settings: Any, names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Fields of the settings dataclass `settings` from environment variables ({field: variable};
+    by default variables_by_name's): each is parsed as its field's declared type (int, float or
+    str), the class's default when unset."""
     types = {field.name: field.type for field in dataclasses.fields(settings)}
     values: dict[str, Any] = {}
-    for name, variable in names.items():
-        declared = types[name]
-        parse = _PARSERS[declared if isinstance(declared, str) else declared.__name__]
+    for name, variable in (variables_by_name(settings) if names is None else names).items():
+        parse = _PARSERS[_type_name(types[name])]
         values[name] = parse(env.get(variable, getattr(settings, name)))
     return values
