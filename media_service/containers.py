@@ -187,3 +187,85 @@ def _info_duration(info: bytes) -> float | None:
     # As libavformat: the duration in microseconds, printed as HH:MM:SS.cc after adding 5 ms.
     microseconds = int(ticks * scale / 1000)
     return (microseconds + 5000) // 10000 / 100
+
+
+_CLUSTER_TIMESTAMP = 0xE7
+# Elements whose bodies the clock reads (a Cluster's Timestamp, the Segment's Info); anything
+# claiming more is not what it says, and the clock stops there.
+_READ_BODY_BYTES = 64 * 1024
+
+
+class MatroskaClock:
+    """How far a Matroska/WebM stream has arrived, from its bytes as they come (feed() each chunk
+    in order): the newest Cluster's Timestamp, in seconds. ffmpeg's -progress tells the same only
+    when a packet comes after its report period, so after a burst of chunks it stays behind until
+    more input arrives. Only element headers are read: blocks are skipped by their sizes, so no
+    payload byte is ever taken for structure. Segment and Cluster are entered (their size may be
+    "unknown", as MediaRecorder writes them); any other element of unknown size ends the reading
+    (seconds then stays where it was)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.stopped = False
+        self._scale = 1_000_000  # ns per tick: Info's TimestampScale, Matroska's default
+        self._skip = 0  # body bytes of the current element still to pass over
+        self._pending = b""  # the start of an element header (or a body to read) cut off by a chunk's end
+
+    def feed(self, data: bytes) -> None:
+        if self.stopped:
+            return
+        if self._skip >= len(data):
+            self._skip -= len(data)
+            return
+        buffer = self._pending + data[self._skip :]
+        self._skip = 0
+        position = 0
+        while not self.stopped:
+            if buffer[position : position + 1] == b"\0":
+                self.stopped = True  # not an element id: not the stream it claimed to be
+                break
+            element = _vint(buffer, position, strip_marker=False)
+            if element is None:
+                break  # the header is cut off: wait for more
+            element_id, id_length = element
+            if buffer[position + id_length : position + id_length + 1] == b"\0":
+                self.stopped = True
+                break
+            sized = _vint(buffer, position + id_length, strip_marker=True)
+            if sized is None:
+                break
+            size, size_length = sized
+            body = position + id_length + size_length
+            unknown = size == (1 << (7 * size_length)) - 1  # all value bits set: "unknown"
+            if element_id in (_SEGMENT, _CLUSTER):
+                position = body  # into its children
+                continue
+            if unknown:
+                self.stopped = True
+                break
+            if element_id in (_CLUSTER_TIMESTAMP, _INFO):
+                if size > _READ_BODY_BYTES:
+                    self.stopped = True
+                    break
+                if body + size > len(buffer):
+                    break  # its body is cut off: wait for more
+                self._read(element_id, buffer[body : body + size])
+            if body + size > len(buffer):
+                self._skip = body + size - len(buffer)
+                position = len(buffer)
+                break
+            position = body + size
+        self._pending = b"" if self.stopped else buffer[position:]
+        if len(self._pending) > _READ_BODY_BYTES + 16:  # only a header or a small body waits here
+            self.stopped, self._pending = True, b""
+
+    def _read(self, element_id: int, value: bytes) -> None:
+        if element_id == _INFO:
+            position = 0
+            while (child := _element(value, position)) is not None:
+                child_id, body, size = child
+                if child_id == _TIMESTAMP_SCALE and 0 < size <= 8 and body + size <= len(value):
+                    self._scale = int.from_bytes(value[body : body + size], "big") or self._scale
+                position = body + size
+        elif len(value) <= 8:
+            self.seconds = max(self.seconds, int.from_bytes(value, "big") * self._scale / 1e9)

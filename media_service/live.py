@@ -119,6 +119,9 @@ class LiveSession:
         self._thumbnail: LiveThumbnail | None = None
         # What a live encode reads: the source file as it grows, and whether it is complete.
         self.source_path: pathlib.Path | None = None
+        # How far the recording has arrived, from the chunks' own Cluster timestamps: the remux's
+        # -progress lags behind after a burst of chunks (see containers.MatroskaClock).
+        self.clock = containers.MatroskaClock()
         self.source_bytes = 0
         self.source_complete = False
         self.broken = False  # the session ended without outputs
@@ -213,8 +216,9 @@ class LiveSession:
         return tmp
 
     def arrived_seconds(self) -> float:
-        """How much media has arrived (the remux copies as fast as it comes)."""
-        return self._ffmpeg.seconds_done if self._ffmpeg is not None else 0.0
+        """How much media has arrived: the newest Cluster fed, or the remux's progress if further
+        (it copies as fast as the input comes, and reports at its end where the stream ends)."""
+        return max(self.clock.seconds, self._ffmpeg.seconds_done if self._ffmpeg is not None else 0.0)
 
     async def _run(self) -> LiveOutputs:
         try:
@@ -293,6 +297,7 @@ class LiveSession:
                     await self._wait_for_more()
                     continue
                 await asyncio.to_thread(source_file.write, data)
+                self.clock.feed(data)
                 self.source_bytes += len(data)
                 self.grew.set()
                 await self._ffmpeg.write(data)

@@ -426,3 +426,41 @@ async def test_hints_that_no_session_follows_leave_the_token_cache_alone(tmp_pat
     token = await chunks.write(storage, "alice", unfollowed, 0, b"\x1a\x45\xdf\xa3")
     assert await live.notify("alice", unfollowed, 0, {0: token}) is False
     assert not files.knows(unfollowed, 0), "a hint no session follows filled the cache"
+
+
+def test_the_matroska_clock_follows_cluster_timestamps_however_the_stream_is_cut(recording_60s):
+    """A live session's measure of how far a recording has arrived (the remux's -progress stays
+    behind after a burst of chunks): the newest Cluster's Timestamp, the same whatever the chunk
+    boundaries, never past the last packet and at most one cluster (5 s) short of it."""
+    import random
+    import subprocess
+
+    from media_service import containers
+
+    data = recording_60s.read_bytes()
+    framecrc = subprocess.run(
+        [media_tools.FFMPEG, "-v", "error", "-i", str(recording_60s), "-map", "0", "-c", "copy", "-f", "framecrc", "-"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert "#tb 0: 1/1000" in framecrc  # Matroska's millisecond ticks
+    last_packet = max(int(line.split(",")[1]) for line in framecrc.splitlines() if not line.startswith("#")) / 1000
+
+    whole = containers.MatroskaClock()
+    whole.feed(data)
+    assert not whole.stopped
+    assert last_packet - 5.5 <= whole.seconds <= last_packet
+    rng = random.Random(7)
+    pieces, at, seen = containers.MatroskaClock(), 0, []
+    while at < len(data):
+        size = rng.choice([1, 2, 3, 7, 100, 4096, 65536, 300_000])  # headers cut anywhere
+        pieces.feed(data[at : at + size])
+        at += size
+        seen.append(pieces.seconds)
+    assert pieces.seconds == whole.seconds and not pieces.stopped
+    assert seen == sorted(seen)
+    half = containers.MatroskaClock()
+    half.feed(data[: len(data) // 2])
+    assert 20 < half.seconds < 40  # about half of a steady-rate minute

@@ -468,3 +468,17 @@ def test_a_queued_encode_is_given_its_threads():
     assert "-threads" not in commands.compress_args(
         "ffmpeg", "in.webm", W, "out.mp4", CompressionProfile(), True, True, BOUND
     )
+
+
+def test_the_matroska_clock_stops_at_bytes_that_are_not_what_they_claim():
+    clock = containers.MatroskaClock()
+    clock.feed(bytes(range(256)) * 100)  # starts with a 0 byte: no element id
+    assert clock.stopped and clock.seconds == 0.0
+    clock = containers.MatroskaClock()
+    # A Segment of unknown size, then a Tracks element of unknown size (nothing to skip by).
+    clock.feed(bytes.fromhex("18538067 01ffffffffffffff 1654ae6b 01ffffffffffffff") + b"x" * 100)
+    assert clock.stopped
+    clock = containers.MatroskaClock()
+    # A Cluster Timestamp claiming a megabyte: not a timestamp.
+    clock.feed(bytes.fromhex("1f43b675 01ffffffffffffff e7 10100000") + b"\x01" * 64)
+    assert clock.stopped and clock.seconds == 0.0
