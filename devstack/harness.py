@@ -92,6 +92,18 @@ def envoy_binary() -> str:
     return found
 
 
+def stop_process(process: subprocess.Popen, grace: float = STOP_GRACE_SECONDS) -> int:
+    """SIGTERM, then SIGKILL after `grace` seconds: a teardown that waits without a bound turns
+    one stuck child into a hung test run."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait(grace)
+
+
 def start_envoy(config: pathlib.Path, port: int, log_level: str = "warn", quiet: bool = True) -> subprocess.Popen:
     """Envoy on a config file (not waited for: see wait_listening). Its --base-id is its port, so
     Envoys on different ports never share their shared-memory names."""
@@ -113,8 +125,7 @@ def gateway(env: Mapping[str, str], folder: pathlib.Path, log_level: str = "erro
         wait_listening(port, process=envoy)
         yield port
     finally:
-        envoy.terminate()
-        envoy.wait()
+        stop_process(envoy)
 
 
 def wiring_env(ports: Mapping[str, int], playback_ports: Mapping[str, int] | None = None) -> dict[str, str]:
@@ -216,13 +227,6 @@ class Processes:
         codes = {}
         for name in ["envoy", *reversed(self.instances)]:
             process = self.processes.pop(name, None)
-            if process is None:
-                continue
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-            try:
-                codes[name] = process.wait(STOP_GRACE_SECONDS)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                codes[name] = process.wait()
+            if process is not None:
+                codes[name] = stop_process(process)
         return codes

@@ -143,7 +143,7 @@ class SeaweedS3:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-                self.process.wait()
+                self.process.wait(10)
 
 
 if __name__ == "__main__":  # python -m devstack.seaweed FOLDER: run one in the foreground

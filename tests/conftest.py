@@ -30,7 +30,7 @@ from ingest_service.wiring import build as build_ingest
 from media_service.server import MediaDeps, create_server as create_media_server
 from media_service.settings import MediaSettings
 from media_service.wiring import build as build_media
-from devstack.harness import START_TIMEOUT_SECONDS, find_envoy, free_port, start_envoy, wait_listening
+from devstack.harness import START_TIMEOUT_SECONDS, find_envoy, free_port, start_envoy, stop_process, wait_listening
 from devstack.seaweed import SeaweedS3
 from gateway.render import render as render_gateway
 from recorder.v1 import catalog_pb2_grpc, ingest_pb2_grpc
@@ -40,6 +40,7 @@ from recorder_common.storage.s3 import ObjectStorage
 from recorder_common.serving import message_options
 from tests import browser, media_tools
 from tests.helpers import TEST_KEYS
+from tests.watchdog import Watchdog
 
 AUTH = TEST_KEYS.auth_settings()
 
@@ -58,6 +59,10 @@ def _postgres_available() -> str | None:
 
 
 _PG_PROBLEM = _postgres_available()
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(Watchdog(config), "recorder-watchdog")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -440,5 +445,4 @@ async def run_gateway(stack, tmp_path, admin_port: int | None = None):
         await asyncio.to_thread(wait_listening, port, START_TIMEOUT_SECONDS, envoy)
         yield port
     finally:
-        envoy.terminate()
-        await asyncio.to_thread(envoy.wait)
+        await asyncio.to_thread(stop_process, envoy, 10)
