@@ -11,6 +11,7 @@ import subprocess
 import uuid
 
 import grpc
+from grpc.experimental import aio as grpc_aio
 
 # Imported here, at collection: otherwise hypothesis's own pytest plugin imports it in the terminal
 # summary of a run whose tests never did, and pytest's assertion rewriting of it then dies on
@@ -41,6 +42,14 @@ from recorder_common.serving import message_options
 from tests import browser, media_tools
 from tests.helpers import TEST_KEYS
 from tests.watchdog import Watchdog
+
+# grpc.aio keeps one process-wide completion queue, shut down when the last aio object goes away.
+# Every test has its own event loop, and a server a failed test left running is freed later by
+# the garbage collector, on whatever thread allocates then: if that drops the count to zero in
+# an executor thread, the shutdown joins grpc's poller thread, which waits on the dead server's
+# pending calls, and the run hangs for good (grpc/grpc#22365, #40989; it cost a CI run its whole
+# 5400 s). One reference held for the session keeps that queue up, bound to each loop in turn.
+grpc_aio.init_grpc_aio()
 
 AUTH = TEST_KEYS.auth_settings()
 
