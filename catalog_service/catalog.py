@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from catalog_service.batches import housekeeping_batch
 from catalog_service.chunk_recorder import ChunkRecorder, RecordRequest
@@ -257,10 +257,13 @@ class Catalog:
             await session.execute(
                 select(Video)
                 .where(Video.id == video_id, Video.owner_id == owner_id)
-                .options(selectinload(Video.assets), selectinload(Video.events), selectinload(Video.renditions))
+                # The assets and renditions in the video's own statement: one snapshot, so a
+                # rendition is never READY without its asset (statements apart, a commit between
+                # them shows the one without the other on READ COMMITTED and on SQLite).
+                .options(joinedload(Video.assets), joinedload(Video.renditions), selectinload(Video.events))
                 .execution_options(populate_existing=True)
             )
-        ).scalar_one_or_none()
+        ).unique().scalar_one_or_none()
         if video is None or video.status == DELETED:
             raise NotFound(f"video {video_id} not found")
         return video
@@ -785,7 +788,7 @@ class Catalog:
         query = (
             select(Video)
             .where(Video.owner_id == owner_id, Video.status != DELETED)
-            .options(selectinload(Video.assets), selectinload(Video.renditions))
+            .options(joinedload(Video.assets), joinedload(Video.renditions))  # one snapshot, as in _load
             .order_by(Video.created_at.desc(), Video.id.desc())
             .limit(size + 1)
         )
@@ -793,7 +796,7 @@ class Catalog:
             created, last_id = _decode_page_token(page_token)
             query = query.where(or_(Video.created_at < created, and_(Video.created_at == created, Video.id < last_id)))
         async with self.sessions() as session:
-            videos = list((await session.execute(query)).scalars())
+            videos = list((await session.execute(query)).unique().scalars())
         token = ""
         if len(videos) > size:
             videos = videos[:size]

@@ -281,3 +281,52 @@ def test_eight_recordings_at_once_all_become_ready_and_their_renditions_follow(d
     finally:
         codes = stack.stop_all()
     assert all(code == 0 for code in codes.values()), f"unclean shutdown: {codes}"
+
+
+async def test_a_video_read_while_its_rendition_finishes_never_shows_it_ready_without_its_asset(
+    catalog, database_url
+):
+    """A read of one video is one snapshot: on PostgreSQL (READ COMMITTED) and SQLite each
+    statement sees the newest commit, so reading the assets and the renditions in two statements
+    could show a rendition READY whose asset was committed after the assets were read (a CI run
+    caught that: compressed READY, no compressed asset). Another writer commits the rendition's
+    end right after the read's first statement that loads assets."""
+    import sqlalchemy
+
+    from catalog_service import db
+
+    video_id = await ready_video(catalog, "alice")
+    await claim(catalog)
+    writer = sqlalchemy.create_engine(db.sync_url(database_url))
+    engine = catalog.sessions.kw["bind"].sync_engine
+    fired = []
+
+    def finish_elsewhere(conn, cursor, statement, parameters, context, executemany):
+        if fired or not statement.lstrip().upper().startswith("SELECT") or "assets" not in statement:
+            return
+        fired.append(statement)
+        with writer.begin() as other:
+            other.execute(
+                sqlalchemy.text(
+                    "INSERT INTO assets (video_id, kind, path, content_type, size, created_at) "
+                    "VALUES (:v, 'COMPRESSED', 'users/alice/x.mp4', 'video/mp4', 10, CURRENT_TIMESTAMP)"
+                ),
+                {"v": video_id},
+            )
+            other.execute(
+                sqlalchemy.text("UPDATE renditions SET state = 'READY', progress = 1 WHERE video_id = :v AND kind = 'COMPRESSED'"),
+                {"v": video_id},
+            )
+
+    sqlalchemy.event.listen(engine, "after_cursor_execute", finish_elsewhere)
+    try:
+        video = await catalog.get_video("alice", video_id)
+    finally:
+        sqlalchemy.event.remove(engine, "after_cursor_execute", finish_elsewhere)
+        writer.dispose()
+    assert fired, "the read loaded no assets"
+    ready = {r.kind for r in video.renditions if r.state == "READY"}
+    assert ready <= {a.kind for a in video.assets}, "a READY rendition without its asset"
+    again = await catalog.get_video("alice", video_id)  # and the commit is seen by the next read
+    assert {r.kind: r.state for r in again.renditions}["COMPRESSED"] == "READY"
+    assert "COMPRESSED" in {a.kind for a in again.assets}
