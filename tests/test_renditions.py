@@ -283,9 +283,7 @@ def test_eight_recordings_at_once_all_become_ready_and_their_renditions_follow(d
     assert all(code == 0 for code in codes.values()), f"unclean shutdown: {codes}"
 
 
-async def test_a_video_read_while_its_rendition_finishes_never_shows_it_ready_without_its_asset(
-    catalog, database_url
-):
+async def test_a_video_read_while_its_rendition_finishes_never_shows_it_ready_without_its_asset(catalog, database_url):
     """A read of one video is one snapshot: on PostgreSQL (READ COMMITTED) and SQLite each
     statement sees the newest commit, so reading the assets and the renditions in two statements
     could show a rendition READY whose asset was committed after the assets were read (a CI run
@@ -314,7 +312,9 @@ async def test_a_video_read_while_its_rendition_finishes_never_shows_it_ready_wi
                 {"v": video_id},
             )
             other.execute(
-                sqlalchemy.text("UPDATE renditions SET state = 'READY', progress = 1 WHERE video_id = :v AND kind = 'COMPRESSED'"),
+                sqlalchemy.text(
+                    "UPDATE renditions SET state = 'READY', progress = 1 WHERE video_id = :v AND kind = 'COMPRESSED'"
+                ),
                 {"v": video_id},
             )
 
