@@ -254,16 +254,20 @@ class Catalog:
     async def _load(self, session: AsyncSession, owner_id: str, video_id: str) -> Video:
         check_video_id(video_id)
         video = (
-            await session.execute(
-                select(Video)
-                .where(Video.id == video_id, Video.owner_id == owner_id)
-                # The assets and renditions in the video's own statement: one snapshot, so a
-                # rendition is never READY without its asset (statements apart, a commit between
-                # them shows the one without the other on READ COMMITTED and on SQLite).
-                .options(joinedload(Video.assets), joinedload(Video.renditions), selectinload(Video.events))
-                .execution_options(populate_existing=True)
+            (
+                await session.execute(
+                    select(Video)
+                    .where(Video.id == video_id, Video.owner_id == owner_id)
+                    # The assets and renditions in the video's own statement: one snapshot, so a
+                    # rendition is never READY without its asset (statements apart, a commit between
+                    # them shows the one without the other on READ COMMITTED and on SQLite).
+                    .options(joinedload(Video.assets), joinedload(Video.renditions), selectinload(Video.events))
+                    .execution_options(populate_existing=True)
+                )
             )
-        ).unique().scalar_one_or_none()
+            .unique()
+            .scalar_one_or_none()
+        )
         if video is None or video.status == DELETED:
             raise NotFound(f"video {video_id} not found")
         return video
