@@ -132,12 +132,14 @@ def pytest_collection_modifyitems(config, items):
         if "recording_60s" in item.fixturenames and item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(LONG_MEDIA_TIMEOUT_SECONDS))
     # S3 with the SQLite catalog only: the catalog's two databases are covered on local storage.
+    # And tests marked one_database (what they check does not depend on the catalog's database:
+    # ffmpeg bounds, hostile files, credentials) on SQLite only, to keep the run inside its budget.
     dropped = [
         item
         for item in items
         if getattr(item, "callspec", None) is not None
-        and item.callspec.params.get("storage_backend") == "s3"
         and item.callspec.params.get("database_url") == "postgres"
+        and (item.callspec.params.get("storage_backend") == "s3" or item.get_closest_marker("one_database"))
     ]
     if dropped:
         config.hook.pytest_deselected(items=dropped)

@@ -36,6 +36,7 @@ def public_calls(stack, video_id: str):
     }
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("case", sorted(forged_tokens.BAD_CREDENTIALS))
 async def test_bad_credentials_are_unauthenticated_at_every_service(stack, case):
     video_id = (

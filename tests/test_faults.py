@@ -265,6 +265,7 @@ def test_delete_during_batch_compression_stops_its_ffmpeg_within_2s(batch_proces
     assert f"video {video_id}: compressed rendition stopped" in log
 
 
+@pytest.mark.one_database
 @pytest.mark.timeout(600)
 def test_a_lost_lease_stops_its_ffmpeg_within_2s(database_url, tmp_path, slow_to_compress):
     """media is paused (SIGSTOP) mid-compression for longer than its lease; media-2 takes the job
@@ -348,6 +349,7 @@ def bomb_processes(database_url, tmp_path):
     yield from running_stack(database_url, tmp_path, FFMPEG_STEP_CPU_CAP_SECONDS="20", MAX_RECORDING_SECONDS="40000")
 
 
+@pytest.mark.one_database
 @pytest.mark.timeout(900)
 def test_a_ten_hour_still_image_is_bounded_and_does_not_hold_up_another_users_recording(
     bomb_processes, still_image_bomb, recording_5s

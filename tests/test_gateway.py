@@ -189,6 +189,7 @@ async def test_cors_preflight_allows_only_configured_origins(gateway, stack):
     assert "access-control-allow-origin" not in headers
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("case", sorted(forged_tokens.BAD_CREDENTIALS))
 async def test_bad_credentials_stop_at_the_gateway_or_the_service(gateway, stack, case):
     header = forged_tokens.bad_authorization(case)  # made now: its times are relative to this call

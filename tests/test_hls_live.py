@@ -21,6 +21,8 @@ from tests.helpers import chunk, create_upload, put_chunk, share_link, split, us
 from tests.browser import WEB
 from tests.videos import ready_video
 
+pytestmark = pytest.mark.one_database  # ffmpeg and files: the catalog's database plays no part
+
 RECORDING_SECONDS = 20
 OPEN_AFTER_SECONDS = 5
 

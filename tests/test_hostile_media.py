@@ -30,6 +30,8 @@ from tests.helpers import (
     wait_final,
 )
 
+pytestmark = pytest.mark.one_database  # ffmpeg and files: the catalog's database plays no part
+
 ALICE, BOB = user("alice"), user("bob")
 K = common_pb2
 both_backends = pytest.mark.both_backends

@@ -13,7 +13,7 @@ from tests import media_tools
 from tests.helpers import MiB, expect, upload_unary, user, wait_final
 
 ALICE, BOB = user("alice"), user("bob")
-pytestmark = pytest.mark.both_backends
+pytestmark = [pytest.mark.both_backends, pytest.mark.one_database]
 K = common_pb2
 
 

@@ -17,6 +17,8 @@ from recorder.v1 import common_pb2, ingest_pb2, ingest_pb2_grpc, media_pb2, medi
 from tests.conftest import start_stack
 from tests.helpers import MiB, upload_unary, user, wait_final
 
+pytestmark = pytest.mark.one_database  # ffmpeg and files: the catalog's database plays no part
+
 ALICE = user("alice")
 STOP_WITHIN_SECONDS = 2.0
 # The bomb's 10 h processed cheaply (a tiny compressed copy), so it is READY in seconds here.

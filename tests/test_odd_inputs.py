@@ -12,7 +12,7 @@ from tests.conftest import start_stack
 from tests.helpers import asset, upload_and_wait, upload_expecting_ready, upload_unary, user, wait_final
 
 ALICE = user("alice")
-pytestmark = pytest.mark.both_backends
+pytestmark = [pytest.mark.both_backends, pytest.mark.one_database]
 
 
 async def test_audio_only_recording(stack, tmp_path):

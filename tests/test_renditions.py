@@ -218,6 +218,7 @@ def seekable(original) -> bool:
     return seconds is not None and run.returncode == 0 and not run.stderr
 
 
+@pytest.mark.one_database
 @pytest.mark.slow
 def test_eight_recordings_at_once_all_become_ready_and_their_renditions_follow(database_url, tmp_path, recording_60s):
     stack = ProcessStack(database_url, tmp_path, {"PROCESSING_SWEEP_SECONDS": "1"}).start_all()
