@@ -310,7 +310,16 @@ class MediaFiles:
         recorded, token = await self._recorded(owner_id, video_id, index)
         if not recorded:
             raise FileNotFoundError(f"chunk {index} is not recorded")
-        return await self.store.read_chunk(owner_id, video_id, index, token)
+        try:
+            return await self.store.read_chunk(owner_id, video_id, index, token)
+        except FileNotFoundError:
+            # The token may be a hint's (ingest's word, not the catalog's): forget it and ask the
+            # catalog which file is the chunk, once, rather than miss the same name again.
+            self._tokens.get(video_id, {}).pop(index, None)
+            recorded, listed = await self._recorded(owner_id, video_id, index)
+            if not recorded or listed == token:
+                raise
+            return await self.store.read_chunk(owner_id, video_id, index, listed)
 
     async def chunk_exists(self, owner_id: str, video_id: str, index: int) -> bool:
         """Whether the catalog recorded chunk `index` (its file then exists until the video is

@@ -464,3 +464,61 @@ def test_the_matroska_clock_follows_cluster_timestamps_however_the_stream_is_cut
     half = containers.MatroskaClock()
     half.feed(data[: len(data) // 2])
     assert 20 < half.seconds < 40  # about half of a steady-rate minute
+
+
+async def test_a_hint_naming_a_file_that_is_not_there_falls_back_to_the_catalog(tmp_path, recording_3s):
+    """A hinted token is ingest's word, not the catalog's: one that names no file (a buggy or
+    forged hint) is dropped at the first read that misses, and the catalog's recorded token is
+    read instead. Before, the session retried the same wrong name until the upload's end, then
+    failed it: "chunk N of a complete upload is not in storage"."""
+    from media_service.files import MediaFiles, workspaces_for
+    from media_service.live import LiveSessions
+    from media_service.runner import FfmpegLimits
+    from media_service.settings import PROFILES, find_ffmpeg
+    from recorder_common.storage.keys import new_write_token
+
+    storage, video_id, data, parts, chunks = hinted_upload(tmp_path, recording_3s)
+    files = MediaFiles(storage, workspaces_for(storage, tmp_path / "scratch"), chunks)
+    live = LiveSessions(files, find_ffmpeg(), PROFILES["h264"], FfmpegLimits(), max_sessions=2, idle_seconds=600)
+    wrong = 2
+    try:
+        for i, part in enumerate(parts):
+            token = await chunks.write(storage, "alice", video_id, i, part)
+            hinted = new_write_token() if i == wrong else token  # well formed, names no file
+            assert await live.notify("alice", video_id, i, {i: hinted})
+        session = live.sessions[video_id]
+        outputs = await asyncio.wait_for(session.finish(len(parts) - 1), 60)
+        assert outputs.source.read_bytes() == data
+    finally:
+        await live.close()
+
+
+async def test_malformed_tokens_in_a_hint_are_dropped_and_the_upload_goes_on(stack, recording_3s):
+    """ChunkStored through the media server, as ingest calls it, with file tokens that are no write
+    token (a path, an empty one, too long, upper case): media drops them before they name a
+    file, the session keeps reading what the catalog recorded, and the upload ends READY."""
+    from recorder.v1 import media_pb2, media_pb2_grpc
+    from tests.videos import service
+
+    media = media_pb2_grpc.MediaServiceStub(stack.channel(stack.media_port))
+    parts = split(recording_3s.read_bytes(), 64 * 1024)
+    bad = ["../../../etc/passwd", "", "a" * 33, "A" * 32, "0123456789abcdef/123456789abcdef"]
+    video_id = await send(
+        stack, recording_3s.read_bytes(), chunk_size=64 * 1024, order=range(len(parts) - 1), between=followed(stack)
+    )
+    last = len(parts) - 1
+    response = await media.ChunkStored(
+        media_pb2.ChunkStoredRequest(
+            video_id=video_id,
+            index=last,
+            stored=[media_pb2.StoredChunkFile(index=last, file_token=token) for token in bad],
+        ),
+        metadata=service("alice"),
+        timeout=10,
+    )
+    assert response.live
+    assert not stack.media.live.files.knows(video_id, last), "a malformed token was kept"
+    await put_chunk(stack, video_id, chunk(last, parts[last], True), ALICE)
+    video = await wait_final(stack, video_id, ALICE)
+    assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
+    assert asset(stack, video, common_pb2.ASSET_KIND_SOURCE).read_bytes() == recording_3s.read_bytes()
