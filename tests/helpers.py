@@ -15,6 +15,7 @@ import pytest
 from devauth.keys import ensure_keys
 from recorder.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2
 from recorder_common.errors import Reason, reason_of
+from recorder_common.vocab import RenditionKind
 
 MiB = 1024 * 1024
 FINAL = {common_pb2.VIDEO_STATUS_READY, common_pb2.VIDEO_STATUS_FAILED}
@@ -122,6 +123,15 @@ async def wait_chunks_removed(stack, owner: str, video_id: str, timeout: float =
     while left := stack.keys(prefix):
         assert time.monotonic() < deadline, f"{len(left)} chunks still stored {timeout} s after READY"
         await asyncio.sleep(0.1)
+
+
+RENDITION_EVENT_PREFIXES = tuple(f"{kind.value.lower()} rendition " for kind in RenditionKind)
+
+
+def status_events(video: common_pb2.Video) -> list[common_pb2.StatusEvent]:
+    """The video's history without its renditions' events (catalog._move_rendition writes those
+    with the video's status of the moment, which does not change): one row per status change."""
+    return [e for e in video.history if not e.message.startswith(RENDITION_EVENT_PREFIXES)]
 
 
 def asset(stack, video: common_pb2.Video, kind: int) -> pathlib.Path:

@@ -23,7 +23,7 @@ from recorder.v1 import catalog_pb2, common_pb2, ingest_pb2
 from recorder_common.auth import ServiceTokenSigner
 from recorder_common.storage import chunk_name
 from tests.conftest import AUTH, start_stack
-from tests.helpers import asset, chunk, split, user, wait_final
+from tests.helpers import asset, chunk, split, status_events, user, wait_final
 
 pytestmark = pytest.mark.both_backends
 
@@ -78,7 +78,7 @@ async def assert_completed_once(stack, video_id: str) -> None:
     video = (
         await stack.catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=video_id), metadata=ALICE, timeout=10)
     ).video
-    uploaded = [e for e in video.history if e.status == common_pb2.VIDEO_STATUS_UPLOADED]
+    uploaded = [e for e in status_events(video) if e.status == common_pb2.VIDEO_STATUS_UPLOADED]
     assert len(uploaded) == 1, [common_pb2.VideoStatus.Name(e.status) for e in video.history]
 
 

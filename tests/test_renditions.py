@@ -126,6 +126,7 @@ async def test_a_failed_rendition_keeps_the_video_ready_and_only_it_is_retried(c
     video = await catalog.retry_processing("alice", video_id, COMPRESSED)
     assert video.status == "READY" and video.renditions[0].state == "PENDING" and not video.renditions[0].error
     assert [e.status for e in video.events[history:]] == ["READY"]  # a rendition event, not a status change
+    assert video.events[-1].message.startswith(helpers.RENDITION_EVENT_PREFIXES)  # what status_events() leaves out
     with pytest.raises(FailedPrecondition):  # only a FAILED rendition is retried
         await catalog.retry_processing("alice", video_id, COMPRESSED)
 

@@ -10,7 +10,7 @@ import pytest
 from recorder.v1 import common_pb2, ingest_pb2
 from tests import media_tools
 from tests.conftest import start_stack
-from tests.helpers import asset, chunk, split, user, wait_final
+from tests.helpers import asset, chunk, split, status_events, user, wait_final
 
 ALICE = user("alice")
 
@@ -45,7 +45,9 @@ async def test_same_chunks_to_both_replicas_concurrently(two_replicas, recording
     video = await wait_final(stack, video_id, ALICE)
     assert video.status == common_pb2.VIDEO_STATUS_READY, video.error
     assert sum(e.message.startswith("attempt") for e in video.history) == 1
-    assert sum(e.status == common_pb2.VIDEO_STATUS_UPLOADED for e in video.history) == 1
+    # A live encode's claim or give-back while the video is still UPLOADED adds a rendition event
+    # with that status (a slow CI run had one): completions are counted without them.
+    assert sum(e.status == common_pb2.VIDEO_STATUS_UPLOADED for e in status_events(video)) == 1
     assert media_tools.sha256_file(asset(stack, video, common_pb2.ASSET_KIND_SOURCE)) == media_tools.sha256_file(
         recording_3s
     )
