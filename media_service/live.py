@@ -39,7 +39,14 @@ from media_service import commands, containers
 from media_service.formats import found_family, original_format
 from media_service.probe import ProbeResult, parse_probe
 from media_service.admission import within_caps
-from media_service.runner import FfmpegFailed, FfmpegLimits, FfmpegOverBudget, StreamingFfmpeg, run_ffmpeg
+from media_service.runner import (
+    LIVE_COPY_MEMORY_BYTES,
+    FfmpegFailed,
+    FfmpegLimits,
+    FfmpegOverBudget,
+    StreamingFfmpeg,
+    run_ffmpeg,
+)
 from media_service.scheduler import EncodeCapacity, LagPolicy, LiveAction
 from media_service.settings import CompressionProfile, MediaLimits
 from media_service.files import MediaFiles, Workspace
@@ -267,7 +274,7 @@ class LiveSession:
         original = self._temporary(original_name)
         self._ffmpeg = StreamingFfmpeg(
             commands.live_remux_args(self.ffmpeg_binary, container, str(original), muxer, self.media_limits),
-            self.limits.copying(),
+            self.limits.copying(LIVE_COPY_MEMORY_BYTES),
         )
         await self._ffmpeg.start()
         # Unbuffered, so a live encode reading the file sees every chunk as soon as it is written.

@@ -43,9 +43,15 @@ CPU_RLIMIT_MARGIN_SECONDS = 10
 # What a streaming ffmpeg is handed at a time (a pipe's buffer).
 STREAM_PIECE_BYTES = 64 * 1024
 # Memory bound of a run that copies packets or reads headers and decodes at most a frame or two
-# (remux, stream extent, probe): small, so dozens of them (one live remux per recording, the probes
-# of many recordings stopping together) fit in the memory budget next to the encodes.
+# (remux, stream extent, probe): small, so the probes and remuxes of many recordings stopping
+# together fit in the memory budget next to the encodes.
 COPY_MEMORY_BYTES = 512 * 1024 * 1024
+# ... and for a live remux, which holds its reservation for as long as the recording lasts: a
+# 1080p VP8/Opus copy ran in 48 MiB of RLIMIT_DATA (and failed in 32). At 512 MiB each, the
+# watchable share of a 24 GiB machine (6 GiB) held 12 live remuxes: the 13th recording's session
+# waited for one to end, fell behind, and made its READY wait at stop (issue 15's cliff at N = 16).
+# At 128 MiB, 32 live remuxes take 4 GiB of it and leave room for four thumbnails.
+LIVE_COPY_MEMORY_BYTES = 128 * 1024 * 1024
 # ... and for decoding a few frames into a still (a thumbnail): one frame of at most
 # max_video_pixels and the decoder's reference frames (about 200 MB at 4096x2304), far from an
 # encoder's needs.
@@ -100,11 +106,12 @@ class FfmpegLimits:
             ),
         )
 
-    def copying(self) -> "FfmpegLimits":
-        """For a run that copies packets or only probes: COPY_MEMORY_BYTES at most."""
+    def copying(self, at_most: int = COPY_MEMORY_BYTES) -> "FfmpegLimits":
+        """For a run that copies packets or only probes: COPY_MEMORY_BYTES at most (a live
+        remux: LIVE_COPY_MEMORY_BYTES)."""
         if not self.max_memory_bytes:
             return self
-        return dataclasses.replace(self, max_memory_bytes=min(self.max_memory_bytes, COPY_MEMORY_BYTES))
+        return dataclasses.replace(self, max_memory_bytes=min(self.max_memory_bytes, at_most))
 
     def still(self) -> "FfmpegLimits":
         """For a run that decodes a few frames into an image: STILL_MEMORY_BYTES at most."""

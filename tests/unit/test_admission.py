@@ -277,3 +277,23 @@ def test_a_still_reserves_less_than_an_encode_and_never_more_than_the_cap():
     capped = runner.FfmpegLimits(max_memory_bytes=4 << 30)
     assert capped.still().max_memory_bytes == runner.STILL_MEMORY_BYTES < 4 << 30
     assert runner.FfmpegLimits(max_memory_bytes=100 << 20).still().max_memory_bytes == 100 << 20
+
+
+async def test_thirty_two_live_remuxes_and_four_thumbnails_fit_the_watchable_share_of_a_24_gib_machine():
+    """A live remux holds its reservation for the whole recording. At the copy bound (512 MiB) the
+    default watchable share of a 24 GiB machine (half the RAM, half of that) granted 12: the 13th
+    recording's session waited, fell behind, and its READY waited at stop."""
+    from media_service import runner
+    from media_service.admission import split_memory_budget
+    from media_service.settings import MediaSettings
+
+    defaults = MediaSettings()
+    watchable, _ = split_memory_budget(12 << 30, defaults.watchable_memory_share)
+    budget = MemoryBudget(watchable)
+    limits = FfmpegLimits(max_memory_bytes=defaults.ffmpeg_max_memory_mb << 20)
+    live_remux = limits.copying(runner.LIVE_COPY_MEMORY_BYTES).max_memory_bytes
+    for _ in range(32):
+        await asyncio.wait_for(budget.acquire(live_remux), 1)
+    for _ in range(4):
+        await asyncio.wait_for(budget.acquire(limits.still().max_memory_bytes), 1)
+    assert budget.waiting() == 0
